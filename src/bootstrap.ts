@@ -1,0 +1,48 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAuthorizer } from './authz/authorizer.js';
+import { loadPolicyEngine } from './authz/policy-engine.js';
+import type { Config } from './config/config.js';
+import { migrateControlPlane, openControlPlane, type ControlPlane } from './db/connect.js';
+import { createSnapshotStore } from './domain-store/snapshot-store.js';
+import { loadKeyRing, type KeyRing } from './identity/keys.js';
+import type { Platform } from './platform.js';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const policiesDir = path.join(projectRoot, 'policies');
+
+/** Opens the control plane named by the config: PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR. */
+export function openConfiguredControlPlane(config: Config): Promise<ControlPlane> {
+  return config.databaseUrl
+    ? openControlPlane({ kind: 'postgres', url: config.databaseUrl })
+    : openControlPlane({ kind: 'pglite', dataDir: path.join(config.dataDir, 'control-plane') });
+}
+
+/** Everything the server and the command line need, assembled once. Policies that fail validation stop start-up. */
+export async function createPlatform(
+  config: Config,
+  options: { controlPlane?: ControlPlane; keys?: KeyRing; clock?: () => Date } = {},
+): Promise<Platform> {
+  const policyEngine = loadPolicyEngine(policiesDir);
+  const controlPlane = options.controlPlane ?? (await openConfiguredControlPlane(config));
+  await migrateControlPlane(controlPlane);
+  const keys =
+    options.keys ??
+    (await loadKeyRing(
+      config.mode === 'production'
+        ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile! }
+        : { mode: 'dev', dataDir: config.dataDir },
+    ));
+  const clock = options.clock ?? (() => new Date());
+  const store = createSnapshotStore(config.dataDir);
+  return {
+    config,
+    controlPlane,
+    db: controlPlane.db,
+    keys,
+    policyEngine,
+    authorizer: createAuthorizer(policyEngine, controlPlane.db, clock),
+    store,
+    clock,
+  };
+}

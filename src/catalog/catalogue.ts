@@ -1,0 +1,102 @@
+import { asc, desc, eq } from 'drizzle-orm';
+import type { Database } from '../db/connect.js';
+import { datasets, datasetVersions, institutions } from '../db/schema.js';
+import { AppError, notFound } from '../errors/app-error.js';
+import type { DatasetRegistration } from './registration.js';
+
+export type DatasetRow = typeof datasets.$inferSelect;
+export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
+
+/** The catalogue's public face: metadata, columns with classes, versions with hashes. Never rows. */
+export type CatalogueEntry = ReturnType<typeof toCatalogueEntry>;
+
+export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[]) {
+  return {
+    id: dataset.id,
+    title: dataset.title,
+    titleZh: dataset.titleZh,
+    description: dataset.description,
+    institution: { id: dataset.institutionId, name: institutionName },
+    category: dataset.category,
+    grade: dataset.grade,
+    openData: dataset.openData,
+    sharingType: dataset.sharingType,
+    sharingBasis: dataset.sharingBasis,
+    legalBasis: dataset.legalBasis,
+    updateFrequency: dataset.updateFrequency,
+    privacyUnit: dataset.privacyUnit,
+    catalogueVersion: dataset.catalogueVersion,
+    columns: dataset.columns,
+    versions: versions.map((version) => ({
+      id: version.id,
+      versionNumber: version.versionNumber,
+      contentHash: version.contentHash,
+      sourceHash: version.sourceHash,
+      sourceFormat: version.sourceFormat,
+      rowCount: version.rowCount,
+      byteSize: version.byteSize,
+      catalogueVersion: version.catalogueVersion,
+      createdAt: version.createdAt.toISOString(),
+    })),
+    latestVersion: versions.at(-1)?.contentHash ?? null,
+    createdAt: dataset.createdAt.toISOString(),
+    updatedAt: dataset.updatedAt.toISOString(),
+  };
+}
+
+export async function listCatalogue(db: Database): Promise<CatalogueEntry[]> {
+  const rows = await db
+    .select({ dataset: datasets, institutionName: institutions.name })
+    .from(datasets)
+    .innerJoin(institutions, eq(institutions.id, datasets.institutionId))
+    .orderBy(asc(datasets.id));
+  const versions = await db.select().from(datasetVersions).orderBy(asc(datasetVersions.versionNumber));
+  const byDataset = new Map<string, DatasetVersionRow[]>();
+  for (const version of versions) byDataset.set(version.datasetId, [...(byDataset.get(version.datasetId) ?? []), version]);
+  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? []));
+}
+
+export async function findDataset(db: Database, id: string): Promise<DatasetRow | undefined> {
+  const [row] = await db.select().from(datasets).where(eq(datasets.id, id));
+  return row;
+}
+
+export async function getCatalogueEntry(db: Database, id: string): Promise<CatalogueEntry> {
+  const [row] = await db
+    .select({ dataset: datasets, institutionName: institutions.name })
+    .from(datasets)
+    .innerJoin(institutions, eq(institutions.id, datasets.institutionId))
+    .where(eq(datasets.id, id));
+  if (!row) throw notFound('dataset');
+  const versions = await db
+    .select()
+    .from(datasetVersions)
+    .where(eq(datasetVersions.datasetId, id))
+    .orderBy(asc(datasetVersions.versionNumber));
+  return toCatalogueEntry(row.dataset, row.institutionName, versions);
+}
+
+export async function latestVersion(db: Database, datasetId: string): Promise<DatasetVersionRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(datasetVersions)
+    .where(eq(datasetVersions.datasetId, datasetId))
+    .orderBy(desc(datasetVersions.versionNumber))
+    .limit(1);
+  return row;
+}
+
+export async function registerDataset(
+  db: Database,
+  registration: DatasetRegistration,
+  institutionId: string,
+  registeredBy: string,
+): Promise<DatasetRow> {
+  const inserted = await db
+    .insert(datasets)
+    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null })
+    .onConflictDoNothing()
+    .returning();
+  if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);
+  return inserted[0]!;
+}

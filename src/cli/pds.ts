@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import { createPlatform } from '../bootstrap.js';
+import { findDataset, listCatalogue } from '../catalog/catalogue.js';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
+import { loadDatasetVersion } from '../domain-store/load-version.js';
+import { AppError } from '../errors/app-error.js';
+import { createApp } from '../http/app.js';
+import { findPrincipal } from '../identity/principals.js';
+import { mintToken } from '../identity/tokens.js';
+import type { Platform } from '../platform.js';
+import { progressBar } from './progress-bar.js';
+
+const usage = `pds — the Lingang public data sandbox
+
+Usage:
+  pds serve                         start the API (dev mode: demo data, principals and dev-tokens.json on first run)
+  pds datasets list                 print the catalogue (metadata only)
+  pds datasets load <id> <file>     load a CSV or Parquet file as a new version of dataset <id>
+  pds token <principal-id> [--ttl <seconds>]
+                                    mint an access token (needs the token key: platform administrators only)
+  pds --help                        this text
+
+Configuration comes from the environment: PORT, HOST, DATA_DIR, DATABASE_URL, PDS_MODE, PDS_TOKEN_KEY_FILE,
+PDS_PLATFORM_KEY_FILE (see README.md).
+
+Exit codes: 0 success, 1 failure, 2 bad usage or configuration.`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { help: { type: 'boolean', short: 'h' }, ttl: { type: 'string' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(usage);
+    return values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+      return runServer(await createPlatform(config));
+    case 'datasets':
+      return withPlatform(await createPlatform(config), (platform) => datasetsCommand(platform, rest));
+    case 'token': {
+      const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+      if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl takes whole seconds, at least 60');
+      return withPlatform(await createPlatform(config), (platform) => tokenCommand(platform, rest[0], ttl));
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+async function withPlatform(platform: Platform, run: (platform: Platform) => Promise<number>): Promise<number> {
+  try {
+    return await run(platform);
+  } finally {
+    await platform.controlPlane.close();
+  }
+}
+
+async function runServer(platform: Platform): Promise<number> {
+  const started = performance.now();
+  const { config } = platform;
+  platform.store.clearStaging();
+  let tokensFile: string | undefined;
+  if (config.mode === 'dev') {
+    const bar = progressBar();
+    const { generated } = await seedDemo(platform, (done, total, label) => bar.update(done, total, label));
+    if (generated) bar.finish('demo data generated and loaded');
+    tokensFile = await writeDevTokens(platform);
+  }
+  const app = createApp(platform);
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
+  console.log(`public-data-sandbox listening on ${base} (${config.mode} mode, ${platform.controlPlane.kind}) after ${Math.round(performance.now() - started)} ms`);
+  console.log(`  health   ${base}/healthz`);
+  console.log(`  API docs ${base}/docs  (OpenAPI: ${base}/openapi.json)`);
+  console.log(`  JWKS     ${base}/.well-known/jwks.json`);
+  if (tokensFile) console.log(`  dev tokens for ${demoPrincipals.map((p) => p.key).join(', ')}: ${tokensFile}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await platform.controlPlane.close();
+  return 0;
+}
+
+async function datasetsCommand(platform: Platform, args: string[]): Promise<number> {
+  const [sub, datasetId, file] = args;
+  if (sub === 'list') {
+    for (const entry of await listCatalogue(platform.db)) {
+      const latest = entry.versions.at(-1);
+      console.log(
+        `${entry.id.padEnd(18)} ${entry.grade.padEnd(9)} ${entry.institution.id.padEnd(22)} ` +
+          (latest ? `v${latest.versionNumber} ${latest.rowCount} rows ${latest.contentHash.slice(0, 16)}…` : 'no versions'),
+      );
+    }
+    return 0;
+  }
+  if (sub === 'load') {
+    if (!datasetId || !file) throw new UsageError('pds datasets load <id> <file.csv|file.parquet>');
+    const format = file.endsWith('.csv') ? 'csv' : file.endsWith('.parquet') ? 'parquet' : undefined;
+    if (!format) throw new UsageError('the file must end in .csv or .parquet');
+    const dataset = await findDataset(platform.db, datasetId);
+    if (!dataset) throw new AppError('NOT_FOUND', `dataset ${datasetId} is not registered`);
+    const stages = ['hashing', 'checking', 'writing', 'publishing'];
+    const bar = progressBar();
+    const version = await loadDatasetVersion(
+      { db: platform.db, store: platform.store },
+      {
+        dataset,
+        file: path.resolve(file),
+        format,
+        loadedBy: `cli:${os.userInfo().username}`,
+        onProgress: (stage) => bar.update(stages.indexOf(stage), stages.length, stage),
+      },
+    );
+    bar.finish(`loaded ${dataset.id} version ${version.versionNumber}: ${version.rowCount} rows, sha256 ${version.contentHash}`);
+    return 0;
+  }
+  throw new UsageError('pds datasets list | pds datasets load <id> <file>');
+}
+
+async function tokenCommand(platform: Platform, principalId: string | undefined, ttlSeconds: number | undefined): Promise<number> {
+  if (!principalId) throw new UsageError('pds token <principal-id>');
+  const principal = await findPrincipal(platform.db, principalId);
+  if (!principal) throw new AppError('NOT_FOUND', `no principal ${principalId}`);
+  const { config } = platform;
+  const token = await mintToken(
+    platform.keys,
+    { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds },
+    principal.id,
+    ttlSeconds ? { ttlSeconds } : {},
+  );
+  console.log(token);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const parseArgsError = typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS');
+    if (error instanceof ConfigError || error instanceof UsageError || parseArgsError) {
+      console.error(`pds: ${(error as Error).message}`);
+      process.exit(2);
+    }
+    if (error instanceof AppError) {
+      console.error(`pds: ${error.code}: ${error.message}`);
+      for (const detail of error.details) console.error(`  ${detail.path ?? ''} ${detail.problem}`);
+      process.exit(1);
+    }
+    console.error('pds: failed:', error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,112 @@
+import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { ColumnSpec } from '../catalog/columns.js';
+import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
+
+/** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
+export const institutions = pgTable('institutions', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  nameZh: text('name_zh').notNull(),
+  kind: text('kind', { enum: ['public_body', 'utility', 'data_centre', 'committee'] }).notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Licensed operators (被授权运营主体): legal persons that hold licences. */
+export const operators = pgTable('operators', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  nameZh: text('name_zh'),
+  creditCode: text('credit_code'),
+  status: text('status', { enum: ['active', 'suspended', 'revoked'] }).notNull().default('active'),
+  createdBy: text('created_by'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Anyone who can hold a token. An operator user belongs to an operator; an institution user to an institution. */
+export const principals = pgTable(
+  'principals',
+  {
+    id: text('id').primaryKey(),
+    role: text('role', { enum: ['operator', 'regulator', 'institution', 'consumer', 'admin'] }).notNull(),
+    displayName: text('display_name').notNull(),
+    operatorId: text('operator_id').references(() => operators.id),
+    institutionId: text('institution_id').references(() => institutions.id),
+    status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('principals_operator_idx').on(table.operatorId)],
+);
+
+/** A catalogue entry (数据目录): metadata only. Raw data lives in the domain store, never here. */
+export const datasets = pgTable('datasets', {
+  id: text('id').primaryKey(),
+  title: text('title').notNull(),
+  titleZh: text('title_zh').notNull(),
+  description: text('description').notNull(),
+  institutionId: text('institution_id')
+    .notNull()
+    .references(() => institutions.id),
+  category: text('category').notNull(),
+  grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }).notNull(),
+  openData: boolean('open_data').notNull().default(false),
+  sharingType: text('sharing_type', { enum: ['unconditional', 'conditional', 'none'] }).notNull(),
+  sharingBasis: text('sharing_basis'),
+  legalBasis: text('legal_basis').notNull(),
+  updateFrequency: text('update_frequency', {
+    enum: ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'],
+  }).notNull(),
+  privacyUnit: text('privacy_unit').notNull(),
+  columns: jsonb('columns').$type<ColumnSpec[]>().notNull(),
+  catalogueVersion: integer('catalogue_version').notNull().default(1),
+  registeredBy: text('registered_by'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** One immutable snapshot of a dataset in the domain store, named by the SHA-256 of its snapshot file. */
+export const datasetVersions = pgTable(
+  'dataset_versions',
+  {
+    id: text('id').primaryKey(),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    versionNumber: integer('version_number').notNull(),
+    contentHash: text('content_hash').notNull(),
+    sourceHash: text('source_hash').notNull(),
+    sourceFormat: text('source_format', { enum: ['csv', 'parquet'] }).notNull(),
+    rowCount: bigint('row_count', { mode: 'number' }).notNull(),
+    byteSize: bigint('byte_size', { mode: 'number' }).notNull(),
+    catalogueVersion: integer('catalogue_version').notNull(),
+    loadedBy: text('loaded_by'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex('dataset_versions_number_idx').on(table.datasetId, table.versionNumber),
+    uniqueIndex('dataset_versions_source_idx').on(table.datasetId, table.sourceHash),
+  ],
+);
+
+/** A licence (授权) from the committee to an operator: what data, for which purposes, until when. */
+export const licences = pgTable(
+  'licences',
+  {
+    id: text('id').primaryKey(),
+    operatorId: text('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    title: text('title').notNull(),
+    scope: jsonb('scope').$type<LicenceScopeEntry[]>().notNull(),
+    purposes: jsonb('purposes').$type<Array<'public_interest' | 'industry'>>().notNull(),
+    maxGrade: text('max_grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important'] }).notNull(),
+    validFrom: timestamp('valid_from', { withTimezone: true }).notNull(),
+    validUntil: timestamp('valid_until', { withTimezone: true }).notNull(),
+    feeMode: text('fee_mode', { enum: ['free', 'capped_fee'] }).notNull(),
+    status: text('status', { enum: ['active', 'suspended', 'revoked'] }).notNull().default('active'),
+    statusReason: text('status_reason'),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('licences_operator_idx').on(table.operatorId)],
+);

@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { findDataset, latestVersion, registerDataset } from '../catalog/catalogue.js';
+import { datasetRegistrationSchema } from '../catalog/registration.js';
+import { institutions, licences, operators, principals } from '../db/schema.js';
+import { loadDatasetVersion } from '../domain-store/load-version.js';
+import { mintToken } from '../identity/tokens.js';
+import { createLicence } from '../licensing/licences.js';
+import type { Platform } from '../platform.js';
+import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
+import { generateDemoData } from './generate-demo-data.js';
+
+export type Progress = (done: number, total: number, label: string) => void;
+
+/** The demo principals, by the names dev-tokens.json uses (DESIGN section 7). */
+export const demoPrincipals = [
+  { key: 'operator', id: 'analyst-lingang-analytics', role: 'operator', displayName: '临港数智分析 · 分析师', operatorId: 'lingang-analytics' },
+  { key: 'operator2', id: 'analyst-harbour-credit', role: 'operator', displayName: '港城征信 · 分析师', operatorId: 'harbour-credit' },
+  { key: 'regulator', id: 'regulator-data-dept', role: 'regulator', displayName: '管委会数据部门 · 监管员' },
+  { key: 'institution', id: 'clerk-power-utility', role: 'institution', displayName: '临港供电公司 · 数据专员', institutionId: 'power-utility' },
+  { key: 'consumer', id: 'consumer-east-sea-bank', role: 'consumer', displayName: '东海银行 · 接口调用方' },
+  { key: 'admin', id: 'admin-data-centre', role: 'admin', displayName: '大数据中心 · 平台管理员' },
+] as const;
+
+const demoOperators = [
+  { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司' },
+  { id: 'harbour-credit', name: 'Harbour Credit Services Co., Ltd.', nameZh: '港城征信服务有限公司' },
+];
+
+/**
+ * First run: registers the demo institutions and catalogue, generates and loads the demo data, creates the demo
+ * operators, licences and principals. Each step checks what exists, so a run that died half-way resumes.
+ */
+export async function seedDemo(platform: Platform, progress: Progress = () => {}): Promise<{ generated: boolean }> {
+  const { db } = platform;
+  await db.insert(institutions).values(demoInstitutions.map((institution) => ({ ...institution }))).onConflictDoNothing();
+
+  for (const { institutionId, ...entry } of demoDatasets) {
+    if (!(await findDataset(db, entry.id))) {
+      await registerDataset(db, datasetRegistrationSchema.parse(entry), institutionId, 'demo-seed');
+    }
+  }
+
+  const missing: string[] = [];
+  for (const entry of demoDatasets) if (!(await latestVersion(db, entry.id))) missing.push(entry.id);
+  let generated = false;
+  if (missing.length > 0) {
+    generated = true;
+    const stagingDir = path.join(platform.config.dataDir, '.demo-staging');
+    fs.rmSync(stagingDir, { recursive: true, force: true });
+    try {
+      const files = await generateDemoData(stagingDir, {
+        seed: platform.config.demoSeed,
+        scale: platform.config.demoScale,
+        onProgress: (done, total, label) => progress(done, total * 2, `generating ${label}`),
+      });
+      const toLoad = files.filter((file) => missing.includes(file.datasetId));
+      for (const [index, file] of toLoad.entries()) {
+        progress(toLoad.length + index, toLoad.length * 2, `loading ${file.datasetId}`);
+        const dataset = (await findDataset(db, file.datasetId))!;
+        await loadDatasetVersion({ db, store: platform.store }, { dataset, file: file.file, format: file.format, loadedBy: 'demo-seed' });
+      }
+      progress(1, 1, 'demo data loaded');
+    } finally {
+      fs.rmSync(stagingDir, { recursive: true, force: true });
+    }
+  }
+
+  await db.insert(operators).values(demoOperators.map((operator) => ({ ...operator, createdBy: 'demo-seed' }))).onConflictDoNothing();
+  await ensureDemoLicences(platform);
+  await db
+    .insert(principals)
+    .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal })))
+    .onConflictDoNothing();
+  return { generated };
+}
+
+async function ensureDemoLicences(platform: Platform): Promise<void> {
+  const { db } = platform;
+  const now = platform.clock();
+  const validFrom = new Date(Date.UTC(now.getUTCFullYear(), 0, 1)).toISOString();
+  const validUntil = new Date(Date.UTC(now.getUTCFullYear() + 3, 0, 1)).toISOString();
+  const existing = await db.select({ operatorId: licences.operatorId }).from(licences);
+  const licensed = new Set(existing.map((row) => row.operatorId));
+  if (!licensed.has('lingang-analytics')) {
+    await createLicence(
+      db,
+      'lingang-analytics',
+      {
+        title: '园区能源与产业分析（公益+行业）',
+        scope: [
+          { dataset: 'power_readings' },
+          { dataset: 'water_readings' },
+          { dataset: 'gas_readings' },
+          { dataset: 'enterprises' },
+          { dataset: 'bus_routes' },
+        ],
+        purposes: ['public_interest', 'industry'],
+        maxGrade: 'L3',
+        validFrom,
+        validUntil,
+        feeMode: 'capped_fee',
+      },
+      'demo-seed',
+    );
+  }
+  if (!licensed.has('harbour-credit')) {
+    await createLicence(
+      db,
+      'harbour-credit',
+      {
+        title: '企业信用核验与出行研究（公益）',
+        scope: [
+          { dataset: 'enterprises' },
+          { dataset: 'power_readings', columns: ['account_id', 'customer_type', 'uscc', 'town', 'industry_code', 'month', 'paid_on_time'] },
+          { dataset: 'residents' },
+          { dataset: 'transit_trips' },
+          { dataset: 'bus_routes' },
+        ],
+        purposes: ['public_interest'],
+        maxGrade: 'L4',
+        validFrom,
+        validUntil,
+        feeMode: 'free',
+      },
+      'demo-seed',
+    );
+  }
+}
+
+/** Dev mode only: fresh tokens for the demo principals, written to DATA_DIR/dev-tokens.json with mode 0600. */
+export async function writeDevTokens(platform: Platform): Promise<string> {
+  if (platform.config.mode !== 'dev') throw new Error('dev tokens are never written in production mode');
+  const settings = {
+    issuer: platform.config.tokenIssuer,
+    audience: platform.config.tokenAudience,
+    maxAgeSeconds: platform.config.tokenMaxAgeSeconds,
+  };
+  const tokens: Record<string, string> = {};
+  for (const principal of demoPrincipals) {
+    tokens[principal.key] = await mintToken(platform.keys, settings, principal.id, { now: platform.clock() });
+  }
+  const file = path.join(platform.config.dataDir, 'dev-tokens.json');
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+  return file;
+}

@@ -1,0 +1,63 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The domain store (data plane): one read-only DuckDB database file per dataset version, named by the SHA-256
+ * of its bytes, under DATA_DIR/domain/<dataset>/<hash>.duckdb. Each file holds one table, `data`.
+ * Files are written once in a staging folder on the same filesystem and renamed into place, so a version
+ * either exists whole or not at all.
+ */
+export function createSnapshotStore(dataDir: string) {
+  const root = path.join(dataDir, 'domain');
+  const staging = path.join(root, '.staging');
+  return {
+    root,
+    snapshotPath: (datasetId: string, contentHash: string) => path.join(root, datasetId, `${contentHash}.duckdb`),
+    stagingPath(suffix: string): string {
+      fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
+      return path.join(staging, `${crypto.randomUUID()}${suffix}`);
+    },
+    /** Moves a finished staging file into place, read-only. Returns its final path. */
+    publish(stagingFile: string, datasetId: string, contentHash: string): string {
+      const target = this.snapshotPath(datasetId, contentHash);
+      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+      fs.chmodSync(stagingFile, 0o444);
+      fs.renameSync(stagingFile, target);
+      return target;
+    },
+    /** Removes leftovers of loads that died half-way (crash, kill); called at start-up. */
+    clearStaging(): void {
+      fs.rmSync(staging, { recursive: true, force: true });
+    },
+  };
+}
+
+export type SnapshotStore = ReturnType<typeof createSnapshotStore>;
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Throws if the file is not valid UTF-8; reads it in chunks so memory stays flat. Reports the byte offset. */
+export async function assertUtf8(file: string): Promise<void> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0;
+  try {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+      decoder.decode(chunk as Buffer, { stream: true });
+      offset += (chunk as Buffer).length;
+    }
+    decoder.decode();
+  } catch {
+    throw new Utf8Error(offset);
+  }
+}
+
+export class Utf8Error extends Error {
+  constructor(readonly chunkOffset: number) {
+    super('not valid UTF-8');
+  }
+}

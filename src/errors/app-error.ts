@@ -1,0 +1,92 @@
+/**
+ * The one error type that crosses the HTTP boundary. Its code is stable (clients and tests match on it),
+ * its message is written for the caller and must never carry a data value, SQL text, stack or path.
+ * Anything else that is thrown becomes a generic 500 (see http/errors.ts).
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'VALIDATION_FAILED'
+  | 'UNKNOWN_FIELD'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'TOKEN_MISSING'
+  | 'TOKEN_MALFORMED'
+  | 'TOKEN_ALGORITHM_REFUSED'
+  | 'TOKEN_UNKNOWN_KEY'
+  | 'TOKEN_SIGNATURE_INVALID'
+  | 'TOKEN_EXPIRED'
+  | 'TOKEN_NOT_YET_VALID'
+  | 'TOKEN_TOO_OLD'
+  | 'TOKEN_CLAIM_MISSING'
+  | 'TOKEN_WRONG_ISSUER'
+  | 'TOKEN_WRONG_AUDIENCE'
+  | 'TOKEN_WRONG_TYPE'
+  | 'PRINCIPAL_UNKNOWN'
+  | 'PRINCIPAL_DISABLED'
+  | 'FORBIDDEN'
+  | 'LICENCE_INACTIVE'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'DATASET_EXISTS'
+  | 'VERSION_EXISTS'
+  | 'SCHEMA_MISMATCH'
+  | 'FILE_UNREADABLE'
+  | 'INVALID_TRANSITION'
+  | 'DEV_TOKENS_DISABLED'
+  | 'INTERNAL';
+
+const statusByCode: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  UNKNOWN_FIELD: 400,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOKEN_MISSING: 401,
+  TOKEN_MALFORMED: 401,
+  TOKEN_ALGORITHM_REFUSED: 401,
+  TOKEN_UNKNOWN_KEY: 401,
+  TOKEN_SIGNATURE_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_NOT_YET_VALID: 401,
+  TOKEN_TOO_OLD: 401,
+  TOKEN_CLAIM_MISSING: 401,
+  TOKEN_WRONG_ISSUER: 401,
+  TOKEN_WRONG_AUDIENCE: 401,
+  TOKEN_WRONG_TYPE: 401,
+  PRINCIPAL_UNKNOWN: 401,
+  PRINCIPAL_DISABLED: 403,
+  FORBIDDEN: 403,
+  LICENCE_INACTIVE: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  DATASET_EXISTS: 409,
+  VERSION_EXISTS: 409,
+  SCHEMA_MISMATCH: 422,
+  FILE_UNREADABLE: 422,
+  INVALID_TRANSITION: 409,
+  DEV_TOKENS_DISABLED: 403,
+  INTERNAL: 500,
+};
+
+export type ErrorDetail = { path?: string; problem: string };
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = statusByCode[code];
+  }
+
+  toBody(): { error: { code: ErrorCode; message: string; details?: ErrorDetail[] } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.details.length ? { details: this.details } : {}) },
+    };
+  }
+}
+
+export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);

@@ -1,0 +1,3 @@
+import type { PrincipalRow } from '../identity/principals.js';
+
+export type AppEnv = { Variables: { principal: PrincipalRow } };

@@ -1,0 +1,67 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import { AppError } from '../errors/app-error.js';
+import type { Platform } from '../platform.js';
+import type { AppEnv } from './app-env.js';
+import { authenticate } from './authenticate.js';
+import { docsPage } from './docs-page.js';
+import { errorResponse, validationError } from './errors.js';
+import { catalogueRoutes } from './routes/catalogue-routes.js';
+import { identityRoutes } from './routes/identity-routes.js';
+import { licensingRoutes } from './routes/licensing-routes.js';
+
+const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
+
+export function createApp(platform: Platform) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target === 'json' ? 'request body' : `request ${result.target}`);
+    },
+  });
+
+  app.use('*', secureHeaders());
+  app.use('/v1/*', async (c, next) => {
+    // Uploads stream to disk under their own, larger limit; everything else is small JSON.
+    if (uploadPath.test(c.req.path)) return next();
+    return bodyLimit({
+      maxSize: platform.config.bodyLimitBytes,
+      onError: () => {
+        throw new AppError('BODY_TOO_LARGE', `the request body exceeds ${platform.config.bodyLimitBytes} bytes`);
+      },
+    })(c, next);
+  });
+  app.use('/v1/*', authenticate(platform));
+
+  app.get('/healthz', async (c) => {
+    await platform.controlPlane.executeSql('SELECT 1');
+    return c.json({ status: 'ok', mode: platform.config.mode, database: platform.controlPlane.kind });
+  });
+  app.get('/.well-known/jwks.json', (c) => {
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json(platform.keys.jwks());
+  });
+
+  app.route('/', catalogueRoutes(platform));
+  app.route('/', licensingRoutes(platform));
+  app.route('/', identityRoutes(platform));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Public data sandbox (Lingang)',
+      version: '0.1.0',
+      description: '原始数据不出域，数据可用不可见 — raw data never leaves the domain; data is usable but not visible.',
+    },
+  });
+  app.get('/docs', (c) => c.html(docsPage()));
+
+  app.notFound(() => {
+    throw new AppError('NOT_FOUND', 'no such route');
+  });
+  app.onError(errorResponse);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

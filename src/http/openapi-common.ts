@@ -1,0 +1,40 @@
+import { z } from '@hono/zod-openapi';
+
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'VALIDATION_FAILED' }),
+      message: z.string(),
+      details: z.array(z.object({ path: z.string().optional(), problem: z.string() })).optional(),
+    }),
+  })
+  .openapi('Error');
+
+const statusText: Record<number, string> = {
+  400: 'Bad input (VALIDATION_FAILED, UNKNOWN_FIELD, BAD_REQUEST)',
+  401: 'Not authenticated (TOKEN_* codes)',
+  403: 'Not permitted (FORBIDDEN, LICENCE_INACTIVE, PRINCIPAL_DISABLED)',
+  404: 'Not found, or not yours (NOT_FOUND)',
+  409: 'Conflict with the current state',
+  413: 'Body too large (BODY_TOO_LARGE)',
+  415: 'Unsupported media type',
+  422: 'Refused by a rule (SCHEMA_MISMATCH, FILE_UNREADABLE, policy codes)',
+};
+
+/** The documented error responses of a route. Every route can answer 401 and 500 as well. */
+export function errorResponses(...statuses: number[]) {
+  return Object.fromEntries(
+    [...new Set([...statuses, 401])].map((status) => [
+      status,
+      { description: statusText[status] ?? 'Error', content: { 'application/json': { schema: errorBodySchema } } },
+    ]),
+  );
+}
+
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+export const jsonBody = <T extends z.ZodType>(schema: T, description: string) => ({
+  required: true,
+  description,
+  content: { 'application/json': { schema } },
+});

@@ -1,0 +1,189 @@
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { datasetEntity, institutionEntity, platformEntity } from '../../authz/entities.js';
+import { findDataset, getCatalogueEntry, listCatalogue, registerDataset } from '../../catalog/catalogue.js';
+import { datasetRegistrationSchema } from '../../catalog/registration.js';
+import { loadDatasetVersion, type SourceFormat } from '../../domain-store/load-version.js';
+import { AppError, notFound } from '../../errors/app-error.js';
+import type { Platform } from '../../platform.js';
+import type { AppEnv } from '../app-env.js';
+import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+
+const columnSchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  class: z.enum(['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute']),
+  nullable: z.boolean(),
+  description: z.string(),
+  publicDomain: z.array(z.union([z.string(), z.number()])).optional(),
+  bounds: z.object({ min: z.number(), max: z.number() }).optional(),
+});
+
+const versionSchema = z
+  .object({
+    id: z.string(),
+    versionNumber: z.number().int(),
+    contentHash: z.string().openapi({ description: 'SHA-256 of the snapshot file in the domain store' }),
+    sourceHash: z.string().openapi({ description: 'SHA-256 of the file the institution delivered' }),
+    sourceFormat: z.enum(['csv', 'parquet']),
+    rowCount: z.number().int(),
+    byteSize: z.number().int(),
+    catalogueVersion: z.number().int(),
+    createdAt: z.string(),
+  })
+  .openapi('DatasetVersion');
+
+const catalogueEntrySchema = z
+  .object({
+    id: z.string().openapi({ example: 'power_readings' }),
+    title: z.string(),
+    titleZh: z.string(),
+    description: z.string(),
+    institution: z.object({ id: z.string(), name: z.string() }),
+    category: z.string(),
+    grade: z.enum(['L1', 'L2', 'L3', 'L4', 'important', 'core']),
+    openData: z.boolean(),
+    sharingType: z.enum(['unconditional', 'conditional', 'none']),
+    sharingBasis: z.string().nullable(),
+    legalBasis: z.string(),
+    updateFrequency: z.string(),
+    privacyUnit: z.string(),
+    catalogueVersion: z.number().int(),
+    columns: z.array(columnSchema),
+    versions: z.array(versionSchema),
+    latestVersion: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('CatalogueEntry');
+
+const datasetIdParam = z.object({ id: z.string().min(1).max(63).openapi({ param: { name: 'id', in: 'path' }, example: 'power_readings' }) });
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/v1/datasets',
+  tags: ['catalogue'],
+  summary: 'The catalogue: metadata, grades, column classes and version hashes (never rows)',
+  security: bearerSecurity,
+  responses: {
+    200: { description: 'Catalogue entries', content: { 'application/json': { schema: z.object({ datasets: z.array(catalogueEntrySchema) }) } } },
+    ...errorResponses(403),
+  },
+});
+
+const getRoute = createRoute({
+  method: 'get',
+  path: '/v1/datasets/{id}',
+  tags: ['catalogue'],
+  summary: 'One catalogue entry',
+  security: bearerSecurity,
+  request: { params: datasetIdParam },
+  responses: {
+    200: { description: 'The entry', content: { 'application/json': { schema: catalogueEntrySchema } } },
+    ...errorResponses(403, 404),
+  },
+});
+
+const registerRoute = createRoute({
+  method: 'post',
+  path: '/v1/datasets',
+  tags: ['catalogue'],
+  summary: 'Register a dataset in the catalogue (institution users, for their own institution)',
+  security: bearerSecurity,
+  request: { body: jsonBody(datasetRegistrationSchema, 'The catalogue entry') },
+  responses: {
+    201: { description: 'Registered', content: { 'application/json': { schema: catalogueEntrySchema } } },
+    ...errorResponses(400, 403, 409, 413),
+  },
+});
+
+const loadRoute = createRoute({
+  method: 'post',
+  path: '/v1/datasets/{id}/versions',
+  tags: ['catalogue'],
+  summary: 'Load a new immutable version from a CSV or Parquet file (the source institution only)',
+  description:
+    'Send the file as the request body with Content-Type text/csv or application/vnd.apache.parquet. The file is checked against the registered schema; a wrong column, type or encoding is refused and leaves no version.',
+  security: bearerSecurity,
+  request: {
+    params: datasetIdParam,
+    body: {
+      required: true,
+      content: {
+        'text/csv': { schema: z.string().openapi({ format: 'binary' }) },
+        'application/vnd.apache.parquet': { schema: z.string().openapi({ format: 'binary' }) },
+      },
+    },
+  },
+  responses: {
+    201: { description: 'The new version', content: { 'application/json': { schema: versionSchema } } },
+    ...errorResponses(403, 404, 409, 413, 415, 422),
+  },
+});
+
+const formatByMediaType: Record<string, SourceFormat> = {
+  'text/csv': 'csv',
+  'application/vnd.apache.parquet': 'parquet',
+  'application/x-parquet': 'parquet',
+};
+
+export function catalogueRoutes(platform: Platform) {
+  const app = new OpenAPIHono<AppEnv>();
+  const { db, authorizer } = platform;
+
+  app.openapi(listRoute, async (c) => {
+    await authorizer.require(c.get('principal'), 'catalogue:list', platformEntity);
+    return c.json({ datasets: await listCatalogue(db) }, 200);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const dataset = await findDataset(db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(c.get('principal'), 'dataset:read', datasetEntity(dataset), { hideExistence: true });
+    return c.json(await getCatalogueEntry(db, dataset.id), 200);
+  });
+
+  app.openapi(registerRoute, async (c) => {
+    const principal = c.get('principal');
+    if (!principal.institutionId) throw new AppError('FORBIDDEN', 'only institution users register datasets');
+    await authorizer.require(principal, 'dataset:register', institutionEntity(principal.institutionId));
+    const dataset = await registerDataset(db, c.req.valid('json'), principal.institutionId, principal.id);
+    return c.json(await getCatalogueEntry(db, dataset.id), 201);
+  });
+
+  app.openapi(loadRoute, async (c) => {
+    const principal = c.get('principal');
+    const dataset = await findDataset(db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(principal, 'dataset:load-version', datasetEntity(dataset));
+    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const format = formatByMediaType[mediaType];
+    if (!format) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the file as text/csv or application/vnd.apache.parquet');
+    const upload = platform.store.stagingPath(format === 'csv' ? '.csv' : '.parquet');
+    try {
+      await receiveUpload(c.req.raw, upload, platform.config.uploadLimitBytes);
+      const version = await loadDatasetVersion({ db, store: platform.store }, { dataset, file: upload, format, loadedBy: principal.id });
+      return c.json({ ...version, createdAt: version.createdAt.toISOString() }, 201);
+    } finally {
+      fs.rmSync(upload, { force: true });
+    }
+  });
+
+  return app;
+}
+
+/** Streams the request body to a file, stopping at the size limit so a huge upload cannot fill memory. */
+async function receiveUpload(request: Request, file: string, limitBytes: number): Promise<void> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > limitBytes) throw new AppError('BODY_TOO_LARGE', 'the file is larger than the upload limit');
+  if (!request.body) throw new AppError('BAD_REQUEST', 'the request has no body');
+  let received = 0;
+  const counted = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream<Uint8Array>).map((chunk: Buffer) => {
+    received += chunk.length;
+    if (received > limitBytes) throw new AppError('BODY_TOO_LARGE', 'the file is larger than the upload limit');
+    return chunk;
+  });
+  await pipeline(counted, fs.createWriteStream(file, { mode: 0o600 }));
+}

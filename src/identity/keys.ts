@@ -1,0 +1,117 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+
+/**
+ * Two Ed25519 keys with separate jobs, so that nothing signed by one can pass as the other:
+ * the token key signs access tokens; the platform key signs receipts, answers and audit checkpoints.
+ * Both public halves are published in /.well-known/jwks.json.
+ */
+export type SigningKey = {
+  purpose: 'token' | 'platform';
+  kid: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+};
+
+export type KeyRing = {
+  token: SigningKey;
+  platform: SigningKey;
+  /** Public keys a verifier may meet, by kid (current keys, and retired ones still trusted for verification). */
+  verificationKeys: Map<string, SigningKey>;
+  jwks: () => { keys: JWK[] };
+};
+
+export class KeyError extends Error {
+  static readonly code = 'ERR_KEY';
+}
+
+async function keyFromPrivateJwk(purpose: SigningKey['purpose'], privateJwk: JWK): Promise<SigningKey> {
+  if (privateJwk.kty !== 'OKP' || privateJwk.crv !== 'Ed25519' || !privateJwk.d) {
+    throw new KeyError(`the ${purpose} key must be a private Ed25519 JWK`);
+  }
+  const publicOnly: JWK = { kty: privateJwk.kty, crv: privateJwk.crv, x: privateJwk.x! };
+  const kid = privateJwk.kid ?? (await calculateJwkThumbprint(publicOnly, 'sha256'));
+  const privateKey = (await importJWK({ ...privateJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
+  const publicKey = (await importJWK({ ...publicOnly, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
+  return { purpose, kid, privateKey, publicKey, publicJwk: { ...publicOnly, kid, alg: 'EdDSA', use: 'sig' } };
+}
+
+export async function generatePrivateJwk(): Promise<JWK> {
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const jwk = await exportJWK(privateKey);
+  jwk.kid = await calculateJwkThumbprint({ kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! }, 'sha256');
+  return jwk;
+}
+
+function readKeyFile(file: string, purpose: string): JWK {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stat) throw new KeyError(`the ${purpose} key file does not exist`);
+  // A private key readable by group or others is a key already leaked; refuse rather than warn.
+  if ((stat.mode & 0o077) !== 0) throw new KeyError(`the ${purpose} key file must have mode 0600`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as JWK;
+  } catch {
+    throw new KeyError(`the ${purpose} key file is not a JSON Web Key`);
+  }
+}
+
+function writeNewKeyFile(file: string, jwk: JWK): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // 'wx' fails if another process created the file first, so two first runs never overwrite each other's key.
+  fs.writeFileSync(file, JSON.stringify(jwk), { mode: 0o600, flag: 'wx' });
+}
+
+export type KeySource =
+  | { mode: 'dev'; dataDir: string }
+  | { mode: 'production'; tokenKeyFile: string; platformKeyFile: string };
+
+/** Dev: generate keys into DATA_DIR/keys on first run. Production: read the files named in config, never generate. */
+export async function loadKeyRing(source: KeySource): Promise<KeyRing> {
+  const files =
+    source.mode === 'dev'
+      ? {
+          token: path.join(source.dataDir, 'keys', 'token-signing.jwk.json'),
+          platform: path.join(source.dataDir, 'keys', 'platform-signing.jwk.json'),
+        }
+      : { token: source.tokenKeyFile, platform: source.platformKeyFile };
+  const keys: Partial<Record<SigningKey['purpose'], SigningKey>> = {};
+  for (const purpose of ['token', 'platform'] as const) {
+    const file = files[purpose];
+    if (source.mode === 'dev' && !fs.existsSync(file)) {
+      try {
+        writeNewKeyFile(file, await generatePrivateJwk());
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+    keys[purpose] = await keyFromPrivateJwk(purpose, readKeyFile(file, purpose));
+  }
+  return keyRingOf(keys.token!, keys.platform!);
+}
+
+export function keyRingOf(token: SigningKey, platform: SigningKey): KeyRing {
+  if (token.kid === platform.kid) throw new KeyError('the token and platform keys must differ');
+  const verificationKeys = new Map([
+    [token.kid, token],
+    [platform.kid, platform],
+  ]);
+  return {
+    token,
+    platform,
+    verificationKeys,
+    jwks: () => ({ keys: [...verificationKeys.values()].map((key) => ({ ...key.publicJwk })) }),
+  };
+}
+
+/** A key ring held only in memory: for tests and benchmarks. */
+export async function ephemeralKeyRing(): Promise<KeyRing> {
+  return keyRingOf(
+    await keyFromPrivateJwk('token', await generatePrivateJwk()),
+    await keyFromPrivateJwk('platform', await generatePrivateJwk()),
+  );
+}
+
+export const randomId = (prefix: string) => `${prefix}_${crypto.randomBytes(12).toString('base64url')}`;

@@ -1,0 +1,157 @@
+import crypto from 'node:crypto';
+import { asc, eq, inArray } from 'drizzle-orm';
+import { z } from 'zod';
+import { gradeRank, gradeSchema } from '../catalog/grades.js';
+import type { Database } from '../db/connect.js';
+import { datasets, licences, operators } from '../db/schema.js';
+import { AppError, notFound } from '../errors/app-error.js';
+import { licenceScopeEntrySchema } from './licence-scope.js';
+
+export type LicenceRow = typeof licences.$inferSelect;
+export type OperatorRow = typeof operators.$inferSelect;
+
+export const operatorCreationSchema = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'must be lower-case letters, digits and dashes, 3 to 63 characters'),
+  name: z.string().min(1).max(200),
+  nameZh: z.string().min(1).max(200).optional(),
+  creditCode: z.string().regex(/^[0-9A-HJ-NPQRTUWXY]{18}$/, 'must be an 18-character unified social credit code').optional(),
+});
+
+export const licenceCreationSchema = z
+  .strictObject({
+    title: z.string().min(1).max(200),
+    scope: z.array(licenceScopeEntrySchema).min(1).max(100),
+    purposes: z.array(z.enum(['public_interest', 'industry'])).min(1).max(2),
+    maxGrade: gradeSchema.exclude(['core']),
+    validFrom: z.iso.datetime({ offset: true }),
+    validUntil: z.iso.datetime({ offset: true }),
+    feeMode: z.enum(['free', 'capped_fee']),
+  })
+  .refine((licence) => Date.parse(licence.validFrom) < Date.parse(licence.validUntil), {
+    path: ['validUntil'],
+    message: 'must be after validFrom',
+  });
+
+export const licenceStatusChangeSchema = z.strictObject({
+  status: z.enum(['active', 'suspended', 'revoked']),
+  reason: z.string().min(1).max(2000),
+});
+
+export async function createOperator(db: Database, input: z.infer<typeof operatorCreationSchema>, createdBy: string) {
+  const inserted = await db
+    .insert(operators)
+    .values({ ...input, nameZh: input.nameZh ?? null, creditCode: input.creditCode ?? null, createdBy })
+    .onConflictDoNothing()
+    .returning();
+  if (inserted.length === 0) throw new AppError('CONFLICT', `an operator with id ${input.id} exists`);
+  return inserted[0]!;
+}
+
+export async function findOperator(db: Database, id: string): Promise<OperatorRow | undefined> {
+  const [row] = await db.select().from(operators).where(eq(operators.id, id));
+  return row;
+}
+
+export const listOperators = (db: Database) => db.select().from(operators).orderBy(asc(operators.id));
+
+/**
+ * A licence may only cover registered datasets and columns, at or below its maximum grade; core data is never
+ * licensed (GB/T 43697). Checked here, at grant time, so that a licence never promises what policy forbids.
+ */
+export async function createLicence(
+  db: Database,
+  operatorId: string,
+  input: z.infer<typeof licenceCreationSchema>,
+  createdBy: string,
+): Promise<LicenceRow> {
+  const ids = [...new Set(input.scope.map((entry) => entry.dataset))];
+  if (ids.length !== input.scope.length) {
+    throw new AppError('VALIDATION_FAILED', 'each dataset may appear once in a licence scope');
+  }
+  const found = await db.select().from(datasets).where(inArray(datasets.id, ids));
+  const byId = new Map(found.map((dataset) => [dataset.id, dataset]));
+  const problems = input.scope.flatMap((entry, index) => {
+    const dataset = byId.get(entry.dataset);
+    if (!dataset) return [{ path: `scope.${index}.dataset`, problem: 'no such dataset in the catalogue' }];
+    const issues = [];
+    if (dataset.grade === 'core') issues.push({ path: `scope.${index}.dataset`, problem: 'core data is never licensed' });
+    else if (gradeRank(dataset.grade) > gradeRank(input.maxGrade)) {
+      issues.push({ path: `scope.${index}.dataset`, problem: `grade ${dataset.grade} is above the licence's maximum grade` });
+    }
+    const known = new Set(dataset.columns.map((column) => column.name));
+    for (const column of entry.columns ?? []) {
+      if (!known.has(column)) issues.push({ path: `scope.${index}.columns`, problem: `no column ${column} in ${dataset.id}` });
+    }
+    return issues;
+  });
+  if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the licence scope does not fit the catalogue', problems);
+  const [row] = await db
+    .insert(licences)
+    .values({
+      id: `lic_${crypto.randomUUID()}`,
+      operatorId,
+      title: input.title,
+      scope: input.scope,
+      purposes: [...new Set(input.purposes)],
+      maxGrade: input.maxGrade,
+      validFrom: new Date(input.validFrom),
+      validUntil: new Date(input.validUntil),
+      feeMode: input.feeMode,
+      createdBy,
+    })
+    .returning();
+  return row!;
+}
+
+export async function findLicence(db: Database, id: string): Promise<LicenceRow | undefined> {
+  const [row] = await db.select().from(licences).where(eq(licences.id, id));
+  return row;
+}
+
+export function listLicences(db: Database, operatorId?: string) {
+  const query = db.select().from(licences);
+  return (operatorId ? query.where(eq(licences.operatorId, operatorId)) : query).orderBy(asc(licences.createdAt));
+}
+
+const allowedTransitions: Record<LicenceRow['status'], Array<LicenceRow['status']>> = {
+  active: ['suspended', 'revoked'],
+  suspended: ['active', 'revoked'],
+  // Revocation is final: a revoked operator needs a new licence.
+  revoked: [],
+};
+
+export async function changeLicenceStatus(
+  db: Database,
+  licence: LicenceRow,
+  change: z.infer<typeof licenceStatusChangeSchema>,
+  now: Date = new Date(),
+): Promise<LicenceRow> {
+  if (licence.status === change.status) return licence;
+  if (!allowedTransitions[licence.status].includes(change.status)) {
+    throw new AppError('INVALID_TRANSITION', `a ${licence.status} licence cannot become ${change.status}`);
+  }
+  const [row] = await db
+    .update(licences)
+    .set({ status: change.status, statusReason: change.reason, updatedAt: now })
+    .where(eq(licences.id, licence.id))
+    .returning();
+  return row!;
+}
+
+export function toLicenceView(licence: LicenceRow) {
+  return {
+    id: licence.id,
+    operatorId: licence.operatorId,
+    title: licence.title,
+    scope: licence.scope,
+    purposes: licence.purposes,
+    maxGrade: licence.maxGrade,
+    validFrom: licence.validFrom.toISOString(),
+    validUntil: licence.validUntil.toISOString(),
+    feeMode: licence.feeMode,
+    status: licence.status,
+    statusReason: licence.statusReason,
+    createdAt: licence.createdAt.toISOString(),
+    updatedAt: licence.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,18 @@
+import type { Authorizer } from './authz/authorizer.js';
+import type { PolicyEngine } from './authz/policy-engine.js';
+import type { Config } from './config/config.js';
+import type { ControlPlane, Database } from './db/connect.js';
+import type { SnapshotStore } from './domain-store/snapshot-store.js';
+import type { KeyRing } from './identity/keys.js';
+
+/** What every part of the service is handed: nothing global, so tests can build one with their own clock and keys. */
+export type Platform = {
+  config: Config;
+  controlPlane: ControlPlane;
+  db: Database;
+  keys: KeyRing;
+  policyEngine: PolicyEngine;
+  authorizer: Authorizer;
+  store: SnapshotStore;
+  clock: () => Date;
+};
