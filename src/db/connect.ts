@@ -22,6 +22,8 @@ export type ControlPlane = {
   /** Runs raw SQL and returns the rows of every statement (the shape pg-boss's adapter needs). */
   executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
   close: () => Promise<void>;
+  /** PGlite only: a tarball of the data directory, to start other instances from (tests use it as a template). */
+  dumpDataDir?: () => Promise<Blob>;
 };
 
 export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
@@ -51,6 +53,7 @@ export async function openControlPlane(options: OpenOptions): Promise<ControlPla
         return { rows: results.flatMap((result) => result.rows) };
       },
       close: () => client.close(),
+      dumpDataDir: async () => (await client.dumpDataDir('none')) as Blob,
     };
   }
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });

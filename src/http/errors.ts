@@ -16,7 +16,7 @@ export function errorResponse(error: unknown, c: Context): Response {
   }
   // Logged with a reference the caller can quote; the text of the error stays on the server.
   const reference = crypto.randomUUID();
-  console.error(`[pds] unexpected error ${reference}:`, error instanceof Error ? (error.stack ?? error.message) : error);
+  console.error(`[pds] unexpected error ${reference}: ${describeForLog(error)}`);
   return c.json({ error: { code: 'INTERNAL', message: `internal error (reference ${reference})` } }, 500);
 }
 
@@ -54,4 +54,16 @@ function safeIssueMessage(issue: ZodError['issues'][number]): string {
     default:
       return issue.code.replaceAll('_', ' ');
   }
+}
+
+/**
+ * What the server log keeps of an unexpected error: its class, its code and where it was thrown. Not its
+ * message, which for database and DuckDB errors can quote query parameters or data values.
+ */
+export function describeForLog(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;
+  const frames = (error.stack ?? '').split('\n').filter((line) => line.trimStart().startsWith('at ')).slice(0, 8);
+  const cause = error.cause instanceof Error ? ` caused by ${error.cause.name}` : '';
+  return [`${error.name}${code ? ` (${String(code)})` : ''}${cause}`, ...frames].join('\n');
 }

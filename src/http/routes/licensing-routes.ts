@@ -170,7 +170,9 @@ export function licensingRoutes(platform: Platform) {
   app.openapi(routes.changeLicenceStatus, async (c) => {
     const licence = await findLicence(db, c.req.valid('param').id);
     if (!licence) throw notFound('licence');
-    await authorizer.require(c.get('principal'), 'licence:change-status', licenceEntity(licence), { hideExistence: true });
+    // Someone who may not even see the licence learns nothing of it (404); someone who may see it learns why (403).
+    await authorizer.require(c.get('principal'), 'licence:read', licenceEntity(licence), { hideExistence: true });
+    await authorizer.require(c.get('principal'), 'licence:change-status', licenceEntity(licence));
     return c.json(toLicenceView(await changeLicenceStatus(db, licence, c.req.valid('json'), platform.clock())), 200);
   });
 

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findDataset, registerDataset } from '../../src/catalog/catalogue.js';
+import { datasetRegistrationSchema } from '../../src/catalog/registration.js';
+import { datasetVersions, institutions } from '../../src/db/schema.js';
+import { loadDatasetVersion } from '../../src/domain-store/load-version.js';
+import { sha256File } from '../../src/domain-store/snapshot-store.js';
+import { AppError } from '../../src/errors/app-error.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let files: string;
+beforeAll(async () => {
+  t = await createTestPlatform();
+  files = fs.mkdtempSync(path.join(t.dataDir, 'files-'));
+  await t.platform.db.insert(institutions).values({ id: 'water-utility', name: 'Water', nameZh: '自来水公司', kind: 'utility' });
+  await registerDataset(
+    t.platform.db,
+    datasetRegistrationSchema.parse({
+      id: 'meters',
+      title: 'Meters',
+      titleZh: '水表',
+      description: 'Test meters.',
+      category: 'utilities',
+      grade: 'L3',
+      sharingType: 'conditional',
+      sharingBasis: 'test',
+      legalBasis: 'test',
+      updateFrequency: 'monthly',
+      privacyUnit: 'meter_id',
+      columns: [
+        { name: 'meter_id', type: 'VARCHAR', class: 'direct_identifier', description: 'Meter' },
+        { name: 'reading', type: 'INTEGER', class: 'sensitive', description: 'Reading' },
+        { name: 'read_on', type: 'DATE', class: 'attribute', description: 'Date', nullable: true },
+      ],
+    }),
+    'water-utility',
+    'test',
+  );
+});
+afterAll(() => t?.close());
+
+function file(name: string, content: string | Buffer): string {
+  const target = path.join(files, name);
+  fs.writeFileSync(target, content);
+  return target;
+}
+
+const load = async (source: string, format: 'csv' | 'parquet' = 'csv') =>
+  loadDatasetVersion(
+    { db: t.platform.db, store: t.platform.store },
+    { dataset: (await findDataset(t.platform.db, 'meters'))!, file: source, format, loadedBy: 'test' },
+  );
+
+const failure = async (source: string, format: 'csv' | 'parquet' = 'csv') => {
+  const error = await load(source, format).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  return error as AppError;
+};
+
+const snapshotFiles = () => (fs.existsSync(path.join(t.platform.store.root, 'meters')) ? fs.readdirSync(path.join(t.platform.store.root, 'meters')) : []);
+const versionCount = async () => (await t.platform.db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, 'meters'))).length;
+
+describe('loading a file as a dataset version', () => {
+  it('creates version 1 named by the hash of its snapshot, with the row count', async () => {
+    const version = await load(file('good.csv', 'meter_id,reading,read_on\nM1,10,2024-01-31\nM2,20,\n"M,3",30,2024-02-29\n'));
+    expect(version).toMatchObject({ versionNumber: 1, rowCount: 3, sourceFormat: 'csv' });
+    const snapshot = t.platform.store.snapshotPath('meters', version.contentHash);
+    expect(await sha256File(snapshot)).toBe(version.contentHash);
+    expect(fs.statSync(snapshot).mode & 0o222).toBe(0);
+  });
+
+  it('stores the values with their registered types', async () => {
+    const version = await load(file('typed.csv', 'meter_id,reading,read_on\nM9,7,2024-03-01\n'));
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const described = (await connection.runAndReadAll('DESCRIBE data')).getRows().map((row) => [row[0], row[1]]);
+    connection.closeSync();
+    instance.closeSync();
+    expect(described).toEqual([
+      ['meter_id', 'VARCHAR'],
+      ['reading', 'INTEGER'],
+      ['read_on', 'DATE'],
+    ]);
+  });
+
+  it('accepts a Parquet file with the same columns in another order', async () => {
+    const parquet = path.join(files, 'good.parquet');
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    await connection.run(`COPY (SELECT DATE '2024-01-01' AS read_on, 5 AS reading, 'P1' AS meter_id) TO '${parquet}' (FORMAT parquet)`);
+    connection.closeSync();
+    instance.closeSync();
+    const version = await load(parquet, 'parquet');
+    expect(version.rowCount).toBe(1);
+  });
+
+  it('refuses the same source file twice with VERSION_EXISTS', async () => {
+    const content = 'meter_id,reading,read_on\nD1,1,2024-01-01\n';
+    await load(file('once.csv', content));
+    const error = await failure(file('twice.csv', content));
+    expect(error.code).toBe('VERSION_EXISTS');
+  });
+});
+
+describe('a file that does not match the registered schema is refused and leaves no version', () => {
+  const cases = [
+    { name: 'a missing column', content: 'meter_id,reading\nM1,10\n', expect: { path: 'read_on', problem: 'registered column missing from the file' } },
+    { name: 'an extra column', content: 'meter_id,reading,read_on,owner\nM1,10,2024-01-01,x\n', expect: { path: 'owner', problem: 'column not in the registered schema' } },
+    { name: 'a value of the wrong type', content: 'meter_id,reading,read_on\nM1,10,2024-01-01\nM2,SECRET-VALUE-42,2024-01-01\n', expect: { path: 'reading', problem: '1 value(s) are not INTEGER (first at data row 2)' } },
+    { name: 'an impossible date', content: 'meter_id,reading,read_on\nM1,10,2024-02-30\n', expect: { path: 'read_on', problem: '1 value(s) are not DATE (first at data row 1)' } },
+    { name: 'an empty value where none is allowed', content: 'meter_id,reading,read_on\n,10,2024-01-01\n', expect: { path: 'meter_id', problem: '1 empty value(s) in a column that may not be empty (first at data row 1)' } },
+  ];
+
+  it.each(cases)('$name', async ({ content, expect: detail }) => {
+    const before = { files: snapshotFiles(), versions: await versionCount() };
+    const error = await failure(file('bad.csv', content));
+    expect(error.code).toBe('SCHEMA_MISMATCH');
+    expect(error.details).toContainEqual(detail);
+    expect({ files: snapshotFiles(), versions: await versionCount() }).toEqual(before);
+  });
+
+  it('a file that is not UTF-8', async () => {
+    const before = await versionCount();
+    const error = await failure(file('latin1.csv', Buffer.concat([Buffer.from('meter_id,reading,read_on\nM'), Buffer.from([0xe9, 0xff]), Buffer.from(',1,2024-01-01\n')])));
+    expect(error).toMatchObject({ code: 'SCHEMA_MISMATCH', message: 'the file is not UTF-8 encoded' });
+    expect(await versionCount()).toBe(before);
+  });
+
+  it('a line with too many fields', async () => {
+    const error = await failure(file('ragged.csv', 'meter_id,reading,read_on\nM1,10,2024-01-01\nM2,20,2024-01-01,extra\n'));
+    expect(error.code).toBe('SCHEMA_MISMATCH');
+    expect(error.details[0]!.path).toBe('line 3');
+  });
+
+  it('a file with no data rows', async () => {
+    const error = await failure(file('empty.csv', 'meter_id,reading,read_on\n'));
+    expect(error).toMatchObject({ code: 'SCHEMA_MISMATCH', message: 'the file holds no data rows' });
+  });
+
+  it('a file that is not Parquet at all', async () => {
+    const error = await failure(file('fake.parquet', 'this is not parquet'), 'parquet');
+    expect(error.code).toBe('FILE_UNREADABLE');
+  });
+
+  it('never repeats the offending value in the error', async () => {
+    const error = await failure(file('secret.csv', 'meter_id,reading,read_on\nM1,TOP-SECRET-991,2024-01-01\n'));
+    expect(JSON.stringify(error.toBody())).not.toContain('TOP-SECRET-991');
+  });
+
+  it('leaves nothing in staging', async () => {
+    await failure(file('bad2.csv', 'meter_id,reading,read_on\nM1,x,2024-01-01\n'));
+    const staging = path.join(t.platform.store.root, '.staging');
+    expect(fs.existsSync(staging) ? fs.readdirSync(staging) : []).toEqual([]);
+  });
+});

@@ -1,0 +1,99 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { createPlatform } from '../../src/bootstrap.js';
+import { loadConfig } from '../../src/config/config.js';
+import { openControlPlane, type ControlPlane } from '../../src/db/connect.js';
+import { seedDemo } from '../../src/demo/seed-demo.js';
+import { createApp } from '../../src/http/app.js';
+import { ephemeralKeyRing } from '../../src/identity/keys.js';
+import { mintToken } from '../../src/identity/tokens.js';
+import type { Platform } from '../../src/platform.js';
+
+export const usingPostgres = Boolean(process.env.DATABASE_URL);
+
+/** A control plane of its own for one test file: a PGlite started from the migrated template, or a new PostgreSQL database. */
+async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dispose: () => Promise<void> }> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const template = fs.readFileSync(inject('pgliteTemplate'));
+    const controlPlane = await openControlPlane({ kind: 'pglite', loadDataDir: new Blob([template]) });
+    return { controlPlane, dispose: () => controlPlane.close() };
+  }
+  const name = `pds_test_${crypto.randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const testUrl = new URL(url);
+  testUrl.pathname = `/${name}`;
+  const controlPlane = await openControlPlane({ kind: 'postgres', url: testUrl.toString(), poolSize: 5 });
+  return {
+    controlPlane,
+    dispose: async () => {
+      await controlPlane.close();
+      const cleaner = new pg.Client({ connectionString: url });
+      await cleaner.connect();
+      await cleaner.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleaner.end();
+    },
+  };
+}
+
+export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
+
+/**
+ * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
+ * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
+ */
+export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date } = {}) {
+  const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
+  const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
+  const { controlPlane, dispose } = await openTestControlPlane();
+  const clock = { now: options.now ?? new Date() };
+  const platform: Platform = await createPlatform(config, {
+    controlPlane,
+    keys: await ephemeralKeyRing(),
+    clock: () => clock.now,
+  });
+  if (options.demo) await seedDemo(platform);
+  const app = createApp(platform);
+  const tokenSettings = { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds };
+
+  return {
+    platform,
+    app,
+    clock,
+    dataDir,
+    tokenFor: (principalId: string) => mintToken(platform.keys, tokenSettings, principalId, { now: clock.now }),
+    /** Calls the app in-process, as a client would over HTTP. */
+    async call(
+      method: string,
+      url: string,
+      options: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+    ) {
+      const headers: Record<string, string> = { ...options.headers };
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      let body = options.body;
+      if (options.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(options.json);
+      }
+      const response = await app.request(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await response.text();
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, json, text, headers: response.headers };
+    },
+    async close() {
+      await dispose();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
