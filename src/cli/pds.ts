@@ -10,6 +10,7 @@ import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
+import { describeForLog } from '../http/errors.js';
 import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
@@ -153,16 +154,19 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     const parseArgsError = typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS');
+    // These messages are written by this project (or by node's argument parser) and carry no data.
     if (error instanceof ConfigError || error instanceof UsageError || parseArgsError) {
-      console.error(`pds: ${(error as Error).message}`);
+      const usageProblem = (error as Error).message;
+      console.error(`pds: ${usageProblem}`);
       process.exit(2);
     }
     if (error instanceof AppError) {
-      console.error(`pds: ${error.code}: ${error.message}`);
+      const problem = error.message;
+      console.error(`pds: ${error.code}: ${problem}`);
       for (const detail of error.details) console.error(`  ${detail.path ?? ''} ${detail.problem}`);
       process.exit(1);
     }
-    console.error('pds: failed:', error instanceof Error ? error.message : error);
+    console.error(`pds: failed: ${describeForLog(error)}`);
     process.exit(1);
   },
 );
