@@ -15,7 +15,7 @@ import type { Platform } from '../../src/platform.js';
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
 /** A control plane of its own for one test file: a PGlite started from the migrated template, or a new PostgreSQL database. */
-async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dispose: () => Promise<void> }> {
+async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dispose: () => Promise<void>; url?: string }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const template = fs.readFileSync(inject('pgliteTemplate'));
@@ -32,6 +32,7 @@ async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dis
   const controlPlane = await openControlPlane({ kind: 'postgres', url: testUrl.toString(), poolSize: 5 });
   return {
     controlPlane,
+    url: testUrl.toString(),
     dispose: async () => {
       await controlPlane.close();
       const cleaner = new pg.Client({ connectionString: url });
@@ -51,7 +52,7 @@ export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
 export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date } = {}) {
   const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
   const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
-  const { controlPlane, dispose } = await openTestControlPlane();
+  const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane();
   const clock = { now: options.now ?? new Date() };
   const platform: Platform = await createPlatform(config, {
     controlPlane,
@@ -67,6 +68,8 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
     app,
     clock,
     dataDir,
+    /** PostgreSQL only: the URL of this file's own database. */
+    databaseUrl,
     tokenFor: (principalId: string) => mintToken(platform.keys, tokenSettings, principalId, { now: clock.now }),
     /** Calls the app in-process, as a client would over HTTP. */
     async call(

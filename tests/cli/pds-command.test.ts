@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jwtVerify } from 'jose';
+import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+function pds(args: string[], environment: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/pds.ts'), ...args], {
+    cwd: root,
+    env: { ...process.env, ...environment },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('pds without a platform', () => {
+  it('--help prints usage and exits 0', () => {
+    const result = pds(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('pds datasets load <id> <file>');
+  });
+
+  it('an unknown command exits 2', () => {
+    expect(pds(['frobnicate'], { DATA_DIR: '/nonexistent-pds' }).code).toBe(2);
+  });
+
+  it('a bad configuration exits 2 naming the variable', () => {
+    const result = pds(['datasets', 'list'], { PORT: 'none' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^pds: invalid configuration: PORT /);
+  });
+});
+
+// The command line works on the same data directory and control plane as the server. On PostgreSQL it shares
+// this file's database; a PGlite directory cannot be opened by two processes, so there it gets a copy.
+describe('pds on a data directory', () => {
+  let t: TestPlatform;
+  let dataDir: string;
+  let environment: Record<string, string>;
+  beforeAll(async () => {
+    t = await createTestPlatform({ demo: true });
+    if (usingPostgres) {
+      dataDir = t.dataDir;
+      environment = { DATA_DIR: dataDir, DATABASE_URL: t.databaseUrl! };
+      return;
+    }
+    dataDir = path.join(t.dataDir, 'cli');
+    fs.mkdirSync(path.join(dataDir, 'control-plane'), { recursive: true });
+    const dump = await t.platform.controlPlane.dumpDataDir!();
+    const { PGlite } = await import('@electric-sql/pglite');
+    const copy = await PGlite.create({ dataDir: path.join(dataDir, 'control-plane'), loadDataDir: dump });
+    await copy.close();
+    environment = { DATA_DIR: dataDir, DATABASE_URL: '' };
+  });
+  afterAll(() => t?.close());
+
+  it('datasets load creates a new version and prints its hash', () => {
+    const csv = path.join(dataDir, 'routes.csv');
+    fs.writeFileSync(csv, 'route_id,route_name,stop_seq,stop_id,stop_name,town,latitude,longitude\nLG99,临港99路,1,LG99-S01,测试站,泥城镇,30.9,121.9\n');
+    const result = pds(['datasets', 'load', 'bus_routes', csv], environment);
+    expect(result.stderr).toMatch(/loaded bus_routes version 2: 1 rows, sha256 [0-9a-f]{64}/);
+    expect(result.code).toBe(0);
+    expect(pds(['datasets', 'list'], environment).stdout).toMatch(/bus_routes\s+L1\s+transit-company\s+v2 1 rows/);
+  });
+
+  it('datasets load of a mismatching file exits 1 and names the problem', () => {
+    const csv = path.join(dataDir, 'bad.csv');
+    fs.writeFileSync(csv, 'route_id,oops\nLG1,x\n');
+    const result = pds(['datasets', 'load', 'bus_routes', csv], environment);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SCHEMA_MISMATCH');
+    expect(result.stderr).toContain('route_name registered column missing from the file');
+  });
+
+  it('token mints a token for an existing principal, signed by the key in the data directory', async () => {
+    const result = pds(['token', 'regulator-data-dept'], environment);
+    expect(result.code).toBe(0);
+    const jwk = JSON.parse(fs.readFileSync(path.join(dataDir, 'keys', 'token-signing.jwk.json'), 'utf8'));
+    const { importJWK } = await import('jose');
+    const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'EdDSA');
+    const { payload } = await jwtVerify(result.stdout.trim(), key);
+    expect(payload.sub).toBe('regulator-data-dept');
+  });
+
+  it('token refuses an unknown principal with exit 1', () => {
+    const result = pds(['token', 'nobody'], environment);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('NOT_FOUND');
+  });
+});

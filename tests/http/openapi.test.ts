@@ -1,0 +1,31 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+beforeAll(async () => {
+  t = await createTestPlatform();
+});
+afterAll(() => t?.close());
+
+it('the OpenAPI document is 3.1 and documents every /v1 route the server answers', async () => {
+  const response = await t.call('GET', '/openapi.json');
+  expect(response.status).toBe(200);
+  expect(response.json.openapi).toBe('3.1.0');
+  const documented = new Set(
+    Object.entries(response.json.paths as Record<string, Record<string, unknown>>).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    ),
+  );
+  const served = t.app.routes
+    .filter((route) => route.path.startsWith('/v1/') && route.method !== 'ALL')
+    .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, '{$1}')}`);
+  expect(served.length).toBeGreaterThan(10);
+  expect(served.filter((route) => !documented.has(route))).toEqual([]);
+});
+
+it('the documentation page is served locally with no external resources', async () => {
+  const response = await t.call('GET', '/docs');
+  expect(response.status).toBe(200);
+  expect(response.text).toContain('/openapi.json');
+  expect(response.text).not.toMatch(/<(script|link)[^>]+(src|href)="https?:/);
+});
