@@ -1,0 +1,785 @@
+import type { ColumnClass } from '../catalog/columns.js';
+import { gradeRank, strictestGrade, type Grade } from '../catalog/grades.js';
+import type { AggregateName, DisclosurePolicy } from '../policy/disclosure-policy.js';
+import type { AstNode } from './sql-parser.js';
+
+/**
+ * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
+ *
+ * Every column reference is resolved to (dataset, column) through aliases, CTEs, subqueries, joins and set
+ * operations, and checked against its column class. Derived relations are edited to carry each non-open
+ * dataset's privacy unit up to the outermost aggregation (hidden `__pds_unit_*` columns), so that the
+ * disclosure queries can count distinct contributors and per-contributor totals per output cell.
+ *
+ * A refusal is a value with a stable code, a reason and the position in the SQL text; it never contains data.
+ */
+
+export type RejectionCode =
+  | 'PARSE_ERROR'
+  | 'NOT_SELECT'
+  | 'MULTIPLE_STATEMENTS'
+  | 'TABLE_FUNCTION'
+  | 'UNKNOWN_TABLE'
+  | 'DATASET_NOT_REQUESTED'
+  | 'UNKNOWN_COLUMN'
+  | 'AMBIGUOUS_COLUMN'
+  | 'STAR_ON_PROTECTED_DATA'
+  | 'FUNCTION_NOT_ALLOWED'
+  | 'AGGREGATE_NOT_ALLOWED'
+  | 'DIRECT_IDENTIFIER_USE'
+  | 'SENSITIVE_GROUP_KEY'
+  | 'ROW_LEVEL_OUTPUT'
+  | 'WINDOW_FUNCTION'
+  | 'SUBQUERY_EXPRESSION'
+  | 'UNSUPPORTED_QUERY_SHAPE'
+  | 'RESERVED_NAME'
+  | 'PARAMETER_NOT_ALLOWED';
+
+export class QueryRejected extends Error {
+  constructor(
+    readonly code: RejectionCode,
+    readonly reason: string,
+    readonly position?: number,
+  ) {
+    super(reason);
+  }
+}
+
+export type CatalogueDataset = {
+  id: string;
+  grade: Grade;
+  openData: boolean;
+  privacyUnit: string;
+  columns: Array<{ name: string; class: ColumnClass }>;
+};
+
+export type SourceColumn = { dataset: string; column: string; class: ColumnClass };
+
+/** A SUM-like measure of the outermost aggregation: its argument and whose contributions it adds up. */
+export type Measure = { outputIndex: number; aggregate: AggregateName; argument: AstNode; unit: UnitReference };
+export type UnitReference = { dataset: string; binding: string; expression: AstNode };
+
+export type QueryAnalysis = {
+  kind: 'aggregate' | 'row_level';
+  datasets: string[];
+  columnsUsed: SourceColumn[];
+  strictestGrade: Grade;
+  /** The outermost node, edited to carry privacy units through derived relations. */
+  node: AstNode;
+  /** Outermost aggregation only. */
+  groupExpressions: AstNode[];
+  units: UnitReference[];
+  measures: Measure[];
+  outputColumns: Array<{ name: string; role: 'group_key' | 'count' | 'measure' | 'other_aggregate' | 'row' }>;
+};
+
+const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
+const reservedPrefix = '__pds_';
+
+const aggregateFunctions = new Set([
+  'count', 'count_star', 'sum', 'avg', 'mean', 'min', 'max', 'list', 'array_agg', 'string_agg', 'group_concat', 'listagg',
+  'first', 'last', 'any_value', 'arbitrary', 'arg_max', 'arg_min', 'argmax', 'argmin', 'max_by', 'min_by', 'median', 'mode',
+  'quantile', 'quantile_cont', 'quantile_disc', 'approx_quantile', 'reservoir_quantile', 'stddev', 'stddev_samp',
+  'stddev_pop', 'variance', 'var_samp', 'var_pop', 'bool_and', 'bool_or', 'histogram', 'histogram_exact',
+  'approx_count_distinct', 'approx_top_k', 'bit_and', 'bit_or', 'bit_xor', 'bitstring_agg', 'product', 'entropy',
+  'kurtosis', 'kurtosis_pop', 'skewness', 'corr', 'covar_pop', 'covar_samp', 'regr_slope', 'regr_intercept',
+  'regr_r2', 'regr_count', 'regr_avgx', 'regr_avgy', 'regr_sxx', 'regr_syy', 'regr_sxy', 'fsum', 'sumkahan',
+  'kahan_sum', 'favg', 'sum_no_overflow', 'geomean', 'geometric_mean', 'mad', 'every', 'logical_and', 'logical_or',
+]);
+
+function aggregateKind(name: string, distinct: boolean): AggregateName | undefined {
+  switch (name) {
+    case 'count_star':
+      return 'count';
+    case 'count':
+      return distinct ? 'count_distinct' : 'count';
+    case 'sum':
+      return distinct ? undefined : 'sum';
+    case 'avg':
+    case 'mean':
+      return distinct ? undefined : 'avg';
+    case 'stddev':
+    case 'stddev_samp':
+      return 'stddev_samp';
+    case 'variance':
+    case 'var_samp':
+      return 'var_samp';
+    case 'bool_and':
+    case 'every':
+      return 'bool_and';
+    case 'bool_or':
+      return 'bool_or';
+    default:
+      return undefined;
+  }
+}
+
+const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~~*', '!~~*', '^', '**']);
+
+type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean };
+type Relation = {
+  columns: RelationColumn[];
+  /** Privacy units of non-open datasets reachable through this relation, by hidden column name. */
+  units: Array<{ dataset: string; columnName: string }>;
+  allOpen: boolean;
+};
+type Binding = { alias: string; relation: Relation; baseDataset?: string };
+type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
+type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }> };
+type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
+
+const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
+const merge = (...parts: Lineage[]): Lineage => ({
+  sources: parts.flatMap((part) => part.sources),
+  aggregated: parts.some((part) => part.aggregated),
+  aggregates: parts.flatMap((part) => part.aggregates),
+});
+
+const position = (node: AstNode | undefined): number | undefined => {
+  const location = node?.query_location;
+  return typeof location === 'number' && location < 2 ** 53 - 1 && location >= 0 ? location : undefined;
+};
+const at = (node: AstNode | undefined) => (position(node) === undefined ? '' : ` (at character ${position(node)! + 1})`);
+
+export function analyseQuery(
+  statements: Array<{ node: AstNode }>,
+  context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy },
+): QueryAnalysis {
+  if (statements.length !== 1) {
+    throw new QueryRejected('MULTIPLE_STATEMENTS', 'a job runs exactly one SELECT statement');
+  }
+  const analyser = new Analyser(context);
+  const root = statements[0]!.node;
+  return analyser.analyseOutermost(root);
+}
+
+class Analyser {
+  readonly used = new Map<string, SourceColumn>();
+  readonly datasetsUsed = new Set<string>();
+
+  constructor(private readonly context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy }) {}
+
+  analyseOutermost(root: AstNode): QueryAnalysis {
+    if (root.type !== 'SELECT_NODE') {
+      // A set operation at the top: fine for open data only (its rows leave as they are).
+      const relation = this.queryNode(root, new Map(), { outermost: true });
+      if (!relation.allOpen) {
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'a set operation (UNION, EXCEPT, INTERSECT) may be the outermost query only over open data; aggregate its result instead');
+      }
+      return this.result(root, 'row_level', relation, [], [], [], []);
+    }
+    const scope = this.selectScope(root, new Map());
+    const aggregating = root.group_expressions.length > 0 || root.aggregate_handling !== 'STANDARD_HANDLING' || this.hasAggregates(root);
+    if (root.aggregate_handling !== 'STANDARD_HANDLING') {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUP BY ALL is not supported; name the group keys');
+    }
+    const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
+    const items = this.selectItems(root, scope, { outermost: true, allOpen });
+
+    if (!aggregating) {
+      if (!allOpen) {
+        throw new QueryRejected('ROW_LEVEL_OUTPUT', 'only aggregates leave the domain for data that is not open: add GROUP BY and aggregate functions');
+      }
+      this.modifiers(root, scope);
+      return this.result(root, 'row_level', { columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: false })), units: [], allOpen }, [], [], [], items.map((item) => ({ name: item.alias, role: 'row' as const })));
+    }
+
+    if (root.group_sets.length > 1) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUPING SETS, ROLLUP and CUBE are not supported: each output must be one table of cells');
+    }
+    if (root.modifiers.some((modifier: AstNode) => modifier.type === 'DISTINCT_MODIFIER')) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'SELECT DISTINCT is not supported on an aggregation');
+    }
+    root.group_expressions = root.group_expressions.map((expression: AstNode) => this.spelledOutGroup(expression, root, scope, items));
+    const groups = root.group_expressions.map((expression: AstNode) => {
+      const lineage = this.expression(expression, { ...scope, selectItems: items }, 'group', {});
+      if (!allOpen) this.checkGroupKey(expression, lineage);
+      return expression;
+    });
+    if (root.having) this.expression(root.having, { ...scope, selectItems: items }, 'having', {});
+    this.modifiers(root, { ...scope, selectItems: items });
+    if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(root.qualify)}`);
+    if (root.sample) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed: random samples of protected data are not released');
+
+    const outputColumns = items.map((item) => {
+      if (!item.lineage.aggregated) {
+        if (!allOpen) this.checkGroupKey(item.node, item.lineage);
+        return { name: item.alias, role: 'group_key' as const };
+      }
+      const kinds = item.lineage.aggregates.map((aggregate) => aggregate.kind);
+      if (kinds.length > 0 && kinds.every((kind) => kind === 'count' || kind === 'count_distinct')) return { name: item.alias, role: 'count' as const };
+      if (kinds.some((kind) => kind === 'sum' || kind === 'avg')) return { name: item.alias, role: 'measure' as const };
+      return { name: item.alias, role: 'other_aggregate' as const };
+    });
+
+    const units = this.unitsAtScope(scope);
+    const measures: Measure[] = [];
+    items.forEach((item, outputIndex) => {
+      for (const aggregate of item.lineage.aggregates) {
+        if ((aggregate.kind === 'sum' || aggregate.kind === 'avg') && aggregate.argument) {
+          const sourceDataset = this.argumentDataset(aggregate.argument, scope);
+          const unit = units.find((candidate) => candidate.dataset === sourceDataset) ?? units[0];
+          if (unit) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });
+        }
+      }
+    });
+    return this.result(root, 'aggregate', { columns: [], units: [], allOpen }, groups, units, measures, outputColumns);
+  }
+
+  /**
+   * `GROUP BY 1` and `GROUP BY alias` are replaced by the expression they stand for, so that the hidden
+   * disclosure queries, which copy the group keys into their own select lists, group by the same thing.
+   */
+  private spelledOutGroup(expression: AstNode, root: AstNode, scope: Scope, items: Array<{ alias: string; node: AstNode }>): AstNode {
+    if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') {
+      const item = root.select_list[Number(expression.value.value) - 1];
+      if (!item) throw new QueryRejected('UNKNOWN_COLUMN', `GROUP BY ${String(expression.value.value)} names no output column${at(expression)}`);
+      return { ...structuredClone(item), alias: '' };
+    }
+    if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) {
+      const name = expression.column_names[0];
+      const isColumn = scope.bindings.some((binding) => binding.relation.columns.some((column) => column.name === name));
+      const index = items.findIndex((item) => item.alias === name);
+      if (!isColumn && index >= 0) return { ...structuredClone(root.select_list[index]), alias: '' };
+    }
+    return expression;
+  }
+
+  private result(
+    node: AstNode,
+    kind: QueryAnalysis['kind'],
+    relation: Relation,
+    groupExpressions: AstNode[],
+    units: UnitReference[],
+    measures: Measure[],
+    outputColumns: QueryAnalysis['outputColumns'],
+  ): QueryAnalysis {
+    void relation;
+    const datasets = [...this.datasetsUsed].sort();
+    return {
+      kind,
+      datasets,
+      columnsUsed: [...this.used.values()],
+      strictestGrade: strictestGrade(datasets.map((id) => this.context.catalogue.get(id)!.grade)),
+      node,
+      groupExpressions,
+      units,
+      measures,
+      outputColumns,
+    };
+  }
+
+  private hasAggregates(node: AstNode): boolean {
+    let found = false;
+    const visit = (value: unknown, insideSubquery: boolean) => {
+      if (found || value === null || typeof value !== 'object') return;
+      if (Array.isArray(value)) {
+        value.forEach((entry) => visit(entry, insideSubquery));
+        return;
+      }
+      const record = value as AstNode;
+      if (record.class === 'SUBQUERY' || record.type === 'SELECT_NODE' || record.type === 'SET_OPERATION_NODE') return;
+      if (record.class === 'FUNCTION' && aggregateFunctions.has(String(record.function_name).toLowerCase())) {
+        found = true;
+        return;
+      }
+      Object.values(record).forEach((entry) => visit(entry, insideSubquery));
+    };
+    visit(node.select_list, false);
+    visit(node.having, false);
+    return found;
+  }
+
+  /** Analyses a query node that feeds another (CTE, subquery, set operation branch) and returns its relation. */
+  private queryNode(node: AstNode, outerCtes: Scope['ctes'], options: { outermost?: boolean } = {}): Relation {
+    if (node.type === 'SET_OPERATION_NODE') {
+      if (node.modifiers?.length) this.checkModifiersShallow(node);
+      const left = this.queryNode(node.left, this.withCtes(node, outerCtes));
+      const right = this.queryNode(node.right, this.withCtes(node, outerCtes));
+      if (!options.outermost && (!left.allOpen || !right.allOpen)) {
+        if (!node.setop_all && String(node.setop_type) === 'UNION') {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'UNION without ALL is not supported over protected data; use UNION ALL');
+        }
+        if (String(node.setop_type) !== 'UNION') {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'EXCEPT and INTERSECT are not supported over protected data');
+        }
+        this.alignUnits(node, left, right);
+      }
+      return {
+        columns: left.columns.map((column, index) => ({
+          name: column.name,
+          sources: [...column.sources, ...(right.columns[index]?.sources ?? [])],
+          aggregated: column.aggregated || Boolean(right.columns[index]?.aggregated),
+        })),
+        units: mergeUnits(left.units, right.units),
+        allOpen: left.allOpen && right.allOpen,
+      };
+    }
+    if (node.type !== 'SELECT_NODE') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `unsupported query node ${String(node.type)}`);
+    const scope = this.selectScope(node, outerCtes);
+    const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
+    if (node.aggregate_handling !== 'STANDARD_HANDLING') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUP BY ALL is not supported; name the group keys');
+    if (node.sample && !allOpen) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed on protected data');
+    if (node.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(node.qualify)}`);
+    const items = this.selectItems(node, scope, { outermost: false, allOpen });
+    const aggregating = node.group_expressions.length > 0 || this.hasAggregates(node);
+    node.group_expressions.forEach((expression: AstNode) => this.expression(expression, { ...scope, selectItems: items }, 'group', { innerGroup: true }));
+    if (node.having) this.expression(node.having, { ...scope, selectItems: items }, 'having', {});
+    this.modifiers(node, { ...scope, selectItems: items });
+
+    const relation: Relation = {
+      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated })),
+      units: [],
+      allOpen,
+    };
+    if (allOpen) return relation;
+    if (node.modifiers.some((modifier: AstNode) => modifier.type === 'DISTINCT_MODIFIER')) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'SELECT DISTINCT inside a query over protected data is not supported');
+    }
+    if (node.modifiers.some((modifier: AstNode) => modifier.type === 'LIMIT_MODIFIER' || modifier.type === 'LIMIT_PERCENT_MODIFIER')) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'LIMIT inside a query over protected data is not supported: it selects individuals');
+    }
+    // Carry the privacy unit of every protected dataset up through this relation.
+    for (const unit of this.unitsAtScope(scope)) {
+      const hidden = unitColumnName(unit.dataset, unit.binding);
+      if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(group, unit, scope))) {
+        throw new QueryRejected(
+          'UNSUPPORTED_QUERY_SHAPE',
+          `an inner aggregation over ${unit.dataset} must group by its privacy unit (${this.context.catalogue.get(unit.dataset)!.privacyUnit}); only the outermost query aggregates across people or enterprises${at(node)}`,
+        );
+      }
+      node.select_list.push({ ...structuredClone(unit.expression), alias: hidden });
+      relation.units.push({ dataset: unit.dataset, columnName: hidden });
+    }
+    return relation;
+  }
+
+  private alignUnits(node: AstNode, left: Relation, right: Relation) {
+    // Both branches must expose the same hidden unit columns in the same order; a branch that lacks one
+    // contributes NULL there.
+    const all = mergeUnits(left.units, right.units);
+    for (const [side, relation] of [
+      ['left', left],
+      ['right', right],
+    ] as const) {
+      const branch = node[side] as AstNode;
+      if (branch.type !== 'SELECT_NODE') {
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'nested set operations over protected data are not supported');
+      }
+      const hiddenCount = relation.units.length;
+      const visible = branch.select_list.slice(0, branch.select_list.length - hiddenCount);
+      const hiddenByName = new Map(branch.select_list.slice(visible.length).map((item: AstNode) => [item.alias, item]));
+      branch.select_list = [
+        ...visible,
+        ...all.map((unit) => hiddenByName.get(unit.columnName) ?? nullConstant(unit.columnName)),
+      ];
+      relation.units = all;
+    }
+  }
+
+  private withCtes(node: AstNode, outer: Scope['ctes']): Scope['ctes'] {
+    const ctes = new Map(outer);
+    for (const entry of node.cte_map?.map ?? []) {
+      const name = String(entry.key);
+      if (name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+      if (entry.value?.materialized && entry.value.materialized !== 'CTE_MATERIALIZE_DEFAULT') {
+        // MATERIALIZED hints are harmless, but keep the shape simple.
+      }
+      if ((entry.value?.key_targets ?? []).length > 0) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'recursive CTEs are not supported');
+      const query = entry.value.query.node;
+      const relation = this.queryNode(query, ctes);
+      const aliases: string[] = entry.value.aliases ?? [];
+      aliases.forEach((alias, index) => {
+        if (relation.columns[index]) relation.columns[index]!.name = alias;
+      });
+      ctes.set(name, { relation, node: query });
+    }
+    return ctes;
+  }
+
+  private selectScope(node: AstNode, outerCtes: Scope['ctes']): Scope {
+    const ctes = this.withCtes(node, outerCtes);
+    const bindings: Binding[] = [];
+    const scope: Scope = { bindings, ctes };
+    if (node.from_table) this.tableReference(node.from_table, scope);
+    if (node.where_clause) this.expression(node.where_clause, scope, 'where', {});
+    return scope;
+  }
+
+  private tableReference(reference: AstNode, scope: Scope): void {
+    switch (reference.type) {
+      case 'EMPTY':
+      case 'EMPTY_FROM':
+        return;
+      case 'BASE_TABLE': {
+        if (reference.schema_name || reference.catalog_name) {
+          throw new QueryRejected('UNKNOWN_TABLE', `only catalogue datasets can be queried; ${reference.schema_name || reference.catalog_name}.${reference.table_name} is not one${at(reference)}`);
+        }
+        if (reference.at_clause) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `AT clauses are not supported${at(reference)}`);
+        const name = String(reference.table_name);
+        const alias = String(reference.alias || name);
+        if (alias.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+        const cte = scope.ctes.get(name);
+        if (cte) {
+          scope.bindings.push({ alias, relation: renamed(cte.relation, reference.column_name_alias) });
+          return;
+        }
+        const dataset = this.context.catalogue.get(name);
+        if (!dataset) throw new QueryRejected('UNKNOWN_TABLE', `${name} is not a dataset in the catalogue${at(reference)}`);
+        if (!this.context.requested.includes(name)) {
+          throw new QueryRejected('DATASET_NOT_REQUESTED', `${name} is used but not listed in the job's datasets${at(reference)}`);
+        }
+        this.datasetsUsed.add(name);
+        const open = dataset.openData && dataset.grade === 'L1';
+        scope.bindings.push({
+          alias,
+          baseDataset: name,
+          relation: renamed(
+            {
+              columns: dataset.columns.map((column) => ({ name: column.name, sources: [{ dataset: name, column: column.name, class: column.class }], aggregated: false })),
+              units: open ? [] : [{ dataset: name, columnName: dataset.privacyUnit }],
+              allOpen: open,
+            },
+            reference.column_name_alias,
+          ),
+        });
+        return;
+      }
+      case 'SUBQUERY': {
+        const relation = this.queryNode(reference.subquery.node, scope.ctes);
+        const alias = String(reference.alias || `subquery_${scope.bindings.length}`);
+        if (alias.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+        if (!reference.alias) reference.alias = alias;
+        scope.bindings.push({ alias, relation: renamed(relation, reference.column_name_alias) });
+        return;
+      }
+      case 'JOIN': {
+        if (reference.ref_type && reference.ref_type !== 'REGULAR' && reference.ref_type !== 'CROSS' && reference.ref_type !== 'NATURAL') {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(reference.ref_type).toLowerCase()} joins are not supported${at(reference)}`);
+        }
+        if (reference.ref_type === 'NATURAL' || (reference.using_columns ?? []).length > 0) {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `write joins with ON conditions (NATURAL and USING are not supported)${at(reference)}`);
+        }
+        this.tableReference(reference.left, scope);
+        this.tableReference(reference.right, scope);
+        if (reference.condition) this.expression(reference.condition, scope, 'join', {});
+        return;
+      }
+      case 'TABLE_FUNCTION':
+        throw new QueryRejected('TABLE_FUNCTION', `table functions are not allowed: they read files, settings or metadata${at(reference)}`);
+      default:
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(reference.type).toLowerCase().replaceAll('_', ' ')} is not supported in FROM${at(reference)}`);
+    }
+  }
+
+  private selectItems(node: AstNode, scope: Scope, options: { outermost: boolean; allOpen: boolean }) {
+    const items: Array<{ alias: string; lineage: Lineage; node: AstNode }> = [];
+    const expanded: AstNode[] = [];
+    for (const item of node.select_list as AstNode[]) {
+      if (item.class === 'STAR') {
+        if (item.columns || item.expr) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `COLUMNS(...) is not supported${at(item)}`);
+        const bindings = item.relation_name ? scope.bindings.filter((binding) => binding.alias === item.relation_name) : scope.bindings;
+        if (bindings.length === 0) throw new QueryRejected('UNKNOWN_TABLE', `${item.relation_name} is not in FROM${at(item)}`);
+        if (!bindings.every((binding) => binding.relation.allOpen)) {
+          throw new QueryRejected('STAR_ON_PROTECTED_DATA', `* is not allowed over data that is not open: name the columns${at(item)}`);
+        }
+        if ((item.exclude_list ?? []).length || (item.replace_list ?? []).length || (item.rename_list ?? []).length) {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `* EXCLUDE/REPLACE/RENAME is not supported${at(item)}`);
+        }
+        for (const binding of bindings) {
+          for (const column of binding.relation.columns) {
+            if (column.name.startsWith(reservedPrefix)) continue;
+            for (const source of column.sources) this.use(source);
+            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [] }, node: item });
+            expanded.push({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: item.query_location, column_names: [binding.alias, column.name] });
+          }
+        }
+        continue;
+      }
+      if (String(item.alias ?? '').startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+      const lineage = this.expression(item, scope, 'select', { outermost: options.outermost });
+      items.push({ alias: String(item.alias || defaultName(item, items.length)), lineage, node: item });
+      expanded.push(item);
+    }
+    // Stars are spelled out so that hidden unit columns appended later never leak through them.
+    node.select_list = expanded;
+    return items;
+  }
+
+  private modifiers(node: AstNode, scope: Scope) {
+    for (const modifier of node.modifiers as AstNode[]) {
+      if (modifier.type === 'ORDER_MODIFIER') {
+        for (const order of modifier.orders) this.expression(order.expression, scope, 'order', {});
+      } else if (modifier.type === 'LIMIT_MODIFIER') {
+        for (const limit of [modifier.limit, modifier.offset]) if (limit) this.constantOnly(limit);
+      } else if (modifier.type === 'DISTINCT_MODIFIER') {
+        for (const target of modifier.distinct_on_targets ?? []) this.expression(target, scope, 'order', {});
+      } else {
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(modifier.type).toLowerCase()} is not supported`);
+      }
+    }
+  }
+
+  private checkModifiersShallow(node: AstNode) {
+    for (const modifier of node.modifiers as AstNode[]) {
+      if (modifier.type === 'LIMIT_MODIFIER') for (const limit of [modifier.limit, modifier.offset]) if (limit) this.constantOnly(limit);
+    }
+  }
+
+  private constantOnly(node: AstNode) {
+    if (node.class !== 'CONSTANT') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `LIMIT and OFFSET take constants${at(node)}`);
+  }
+
+  private use(source: SourceColumn) {
+    this.used.set(`${source.dataset}.${source.column}`, source);
+  }
+
+  private checkGroupKey(expression: AstNode, lineage: Lineage) {
+    if (lineage.aggregated) return;
+    const direct = lineage.sources.find((source) => source.class === 'direct_identifier');
+    if (direct) {
+      throw new QueryRejected('DIRECT_IDENTIFIER_USE', `${direct.dataset}.${direct.column} is a direct identifier and cannot be a group key or an output column${at(expression)}`);
+    }
+    const sensitive = lineage.sources.find((source) => source.class === 'sensitive');
+    if (sensitive) {
+      const top = expression.class === 'FUNCTION' ? String(expression.function_name).toLowerCase() : expression.class === 'CAST' ? 'cast' : '';
+      if (!this.context.policy.binningFunctionSet.has(top)) {
+        throw new QueryRejected('SENSITIVE_GROUP_KEY', `${sensitive.dataset}.${sensitive.column} is sensitive: group by a binned value (${[...this.context.policy.binningFunctionSet].join(', ')}) instead${at(expression)}`);
+      }
+    }
+  }
+
+  private unitsAtScope(scope: Scope): UnitReference[] {
+    return scope.bindings.flatMap((binding) =>
+      binding.relation.units.map((unit) => ({
+        dataset: unit.dataset,
+        binding: binding.alias,
+        expression: { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, unit.columnName] },
+      })),
+    );
+  }
+
+  private argumentDataset(argument: AstNode, scope: Scope): string | undefined {
+    const lineage = this.expression(structuredClone(argument), scope, 'select', { insideAggregate: 'sum' });
+    return lineage.sources.find((source) => !this.isOpen(source.dataset))?.dataset;
+  }
+
+  private isOpen(datasetId: string) {
+    const dataset = this.context.catalogue.get(datasetId)!;
+    return dataset.openData && dataset.grade === 'L1';
+  }
+
+  /** Resolves a column reference to the columns of datasets it comes from. */
+  private resolveColumn(node: AstNode, scope: Scope, place: Place): Lineage {
+    const names: string[] = node.column_names;
+    if (names.some((name) => name.startsWith(reservedPrefix))) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+    if (names.length > 2) throw new QueryRejected('UNKNOWN_COLUMN', `${names.join('.')} names a schema or struct field; use alias.column${at(node)}`);
+    const [qualifier, columnName] = names.length === 2 ? [names[0]!, names[1]!] : [undefined, names[0]!];
+    const candidates = scope.bindings
+      .filter((binding) => qualifier === undefined || binding.alias === qualifier)
+      .flatMap((binding) => binding.relation.columns.filter((column) => column.name === columnName).map((column) => ({ binding, column })));
+    if (candidates.length > 1) throw new QueryRejected('AMBIGUOUS_COLUMN', `${columnName} is ambiguous: qualify it with a table alias${at(node)}`);
+    if (candidates.length === 1) {
+      const { column } = candidates[0]!;
+      for (const source of column.sources) this.use(source);
+      return { sources: column.sources, aggregated: column.aggregated, aggregates: [] };
+    }
+    if (qualifier === undefined && scope.selectItems && (place === 'group' || place === 'order' || place === 'having')) {
+      const item = scope.selectItems.find((candidate) => candidate.alias === columnName);
+      if (item) return item.lineage;
+    }
+    if (qualifier !== undefined && !scope.bindings.some((binding) => binding.alias === qualifier)) {
+      throw new QueryRejected('UNKNOWN_TABLE', `${qualifier} is not a table in FROM${at(node)}`);
+    }
+    throw new QueryRejected('UNKNOWN_COLUMN', `no column ${columnName}${qualifier ? ` in ${qualifier}` : ''}${at(node)}`);
+  }
+
+  private expression(
+    node: AstNode,
+    scope: Scope,
+    place: Place,
+    flags: { insideAggregate?: AggregateName | 'other'; joinKey?: boolean; outermost?: boolean; innerGroup?: boolean },
+  ): Lineage {
+    if (node === null || node === undefined) return emptyLineage();
+    switch (node.class) {
+      case 'CONSTANT':
+        if ((place === 'group' || place === 'order') && node.value?.type?.id === 'INTEGER' && scope.selectItems) {
+          const item = scope.selectItems[Number(node.value.value) - 1];
+          if (item) return item.lineage;
+        }
+        return emptyLineage();
+      case 'COLUMN_REF': {
+        const lineage = this.resolveColumn(node, scope, place);
+        this.checkColumnUse(node, lineage, place, flags);
+        return lineage;
+      }
+      case 'PARAMETER':
+        throw new QueryRejected('PARAMETER_NOT_ALLOWED', `parameters are not allowed${at(node)}`);
+      case 'CAST':
+        return this.expression(node.child, scope, place, { ...flags, joinKey: false });
+      case 'COLLATE':
+        return this.expression(node.child, scope, place, flags);
+      case 'COMPARISON': {
+        const equality = node.type === 'COMPARE_EQUAL' || node.type === 'COMPARE_NOT_DISTINCT_FROM';
+        const childFlags = { ...flags, joinKey: place === 'join' && equality && isColumnRef(node.left) && isColumnRef(node.right) };
+        return merge(this.expression(node.left, scope, place, childFlags), this.expression(node.right, scope, place, childFlags));
+      }
+      case 'CONJUNCTION':
+        return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+      case 'OPERATOR': {
+        const allowed = ['OPERATOR_NOT', 'OPERATOR_IS_NULL', 'OPERATOR_IS_NOT_NULL', 'COMPARE_IN', 'COMPARE_NOT_IN', 'OPERATOR_COALESCE', 'OPERATOR_NULLIF'];
+        if (!allowed.includes(node.type)) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${String(node.type).toLowerCase()} is not allowed${at(node)}`);
+        return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+      }
+      case 'BETWEEN':
+        return merge(
+          this.expression(node.input, scope, place, { ...flags, joinKey: false }),
+          this.expression(node.lower, scope, place, { ...flags, joinKey: false }),
+          this.expression(node.upper, scope, place, { ...flags, joinKey: false }),
+        );
+      case 'CASE':
+        return merge(
+          ...(node.case_checks as AstNode[]).flatMap((check) => [
+            this.expression(check.when_expr, scope, place, { ...flags, joinKey: false }),
+            this.expression(check.then_expr, scope, place, { ...flags, joinKey: false }),
+          ]),
+          this.expression(node.else_expr, scope, place, { ...flags, joinKey: false }),
+        );
+      case 'FUNCTION':
+        return this.functionCall(node, scope, place, flags);
+      case 'WINDOW':
+        throw new QueryRejected('WINDOW_FUNCTION', `window functions are not allowed: they can output one person's values${at(node)}`);
+      case 'SUBQUERY':
+        throw new QueryRejected('SUBQUERY_EXPRESSION', `subqueries inside expressions are not supported; join a CTE instead${at(node)}`);
+      case 'STAR':
+        throw new QueryRejected('STAR_ON_PROTECTED_DATA', `* is only allowed in the select list over open data${at(node)}`);
+      default:
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(node.class).toLowerCase()} expressions are not supported${at(node)}`);
+    }
+  }
+
+  private functionCall(
+    node: AstNode,
+    scope: Scope,
+    place: Place,
+    flags: { insideAggregate?: AggregateName | 'other'; joinKey?: boolean; outermost?: boolean; innerGroup?: boolean },
+  ): Lineage {
+    const name = String(node.function_name).toLowerCase();
+    if (node.schema || node.catalog) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${node.schema || node.catalog}.${name} is not allowed${at(node)}`);
+    if (node.export_state) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `EXPORT_STATE is not allowed${at(node)}`);
+    if (aggregateFunctions.has(name)) {
+      if (place === 'where' || place === 'join' || place === 'group' || flags.insideAggregate) {
+        throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} cannot be used here${at(node)}`);
+      }
+      const kind = aggregateKind(name, Boolean(node.distinct));
+      const children = node.children as AstNode[];
+      const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
+      if (node.filter) this.expression(node.filter, scope, 'aggregate-filter', {});
+      for (const order of node.order_bys?.orders ?? []) this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' });
+      for (const source of argumentLineage.sources) {
+        if (this.isOpen(source.dataset)) continue;
+        if (!kind || !this.context.policy.aggregatesAllowed(source.class, kind)) {
+          throw new QueryRejected(
+            'AGGREGATE_NOT_ALLOWED',
+            `${name}${node.distinct ? '(DISTINCT …)' : ''} is not allowed on ${source.dataset}.${source.column} (${source.class.replaceAll('_', ' ')})${at(node)}`,
+          );
+        }
+      }
+      if (!kind && argumentLineage.sources.length === 0 && children.length > 0) {
+        throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} is not an allowed aggregate${at(node)}`);
+      }
+      if (!kind && argumentLineage.sources.some((source) => !this.isOpen(source.dataset))) {
+        throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} is not an allowed aggregate${at(node)}`);
+      }
+      return {
+        sources: argumentLineage.sources,
+        aggregated: true,
+        aggregates: [{ kind: kind ?? 'count', node, ...(children[0] ? { argument: children[0] } : {}) }],
+      };
+    }
+    const scalarAllowed = node.is_operator ? allowedOperators.has(name) : this.context.policy.scalarFunctionSet.has(name);
+    if (!scalarAllowed) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `function ${name} is not allowed${at(node)}`);
+    if (node.distinct || node.filter || (node.order_bys?.orders ?? []).length > 0) {
+      throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${name} takes no DISTINCT, FILTER or ORDER BY${at(node)}`);
+    }
+    return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+  }
+
+  /** Where a direct identifier may appear: as a join key, as the counted privacy unit, or carried inside a derived relation. */
+  private checkColumnUse(
+    node: AstNode,
+    lineage: Lineage,
+    place: Place,
+    flags: { insideAggregate?: AggregateName | 'other'; joinKey?: boolean; outermost?: boolean; innerGroup?: boolean },
+  ) {
+    for (const source of lineage.sources) {
+      if (source.class !== 'direct_identifier' || this.isOpen(source.dataset)) continue;
+      const dataset = this.context.catalogue.get(source.dataset)!;
+      const isUnit = dataset.privacyUnit === source.column;
+      const allowed =
+        (place === 'join' && flags.joinKey) ||
+        (flags.insideAggregate === 'count_distinct' && isUnit) ||
+        (place === 'select' && !flags.outermost && !flags.insideAggregate) ||
+        (place === 'group' && flags.innerGroup && isUnit);
+      if (!allowed) {
+        throw new QueryRejected(
+          'DIRECT_IDENTIFIER_USE',
+          `${source.dataset}.${source.column} is a direct identifier: it may only be a join key (a = b) or counted as count(DISTINCT ${dataset.privacyUnit})${at(node)}`,
+        );
+      }
+    }
+  }
+}
+
+/** Whether a GROUP BY expression is the plain privacy-unit column of a binding (qualified or not). */
+function refersToUnit(group: AstNode, unit: UnitReference, scope: Scope): boolean {
+  if (group.class !== 'COLUMN_REF') return false;
+  const names: string[] = group.column_names;
+  const unitColumn = String(unit.expression.column_names[1]);
+  if (names.length === 2) return names[0] === unit.binding && names[1] === unitColumn;
+  const owners = scope.bindings.filter((binding) => binding.relation.columns.some((column) => column.name === names[0]));
+  return names[0] === unitColumn && owners.length === 1 && owners[0]!.alias === unit.binding;
+}
+
+function isColumnRef(node: AstNode | undefined) {
+  return node?.class === 'COLUMN_REF' || (node?.class === 'CAST' && node.child?.class === 'COLUMN_REF');
+}
+
+function renamed(relation: Relation, aliases: string[] | undefined): Relation {
+  if (!aliases || aliases.length === 0) return relation;
+  return { ...relation, columns: relation.columns.map((column, index) => ({ ...column, name: aliases[index] ?? column.name })) };
+}
+
+function mergeUnits(left: Relation['units'], right: Relation['units']): Relation['units'] {
+  const all = new Map<string, Relation['units'][number]>();
+  for (const unit of [...left, ...right]) all.set(unit.columnName, unit);
+  return [...all.values()].sort((a, b) => a.columnName.localeCompare(b.columnName));
+}
+
+function nullConstant(alias: string): AstNode {
+  return { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias, query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
+}
+
+function defaultName(node: AstNode, index: number): string {
+  if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));
+  if (node.class === 'FUNCTION') return `${String(node.function_name)}_${index + 1}`;
+  return `column_${index + 1}`;
+}
+
+/** Structural equality of two expressions, ignoring positions and aliases. */
+export function sameExpression(a: AstNode, b: AstNode): boolean {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value as AstNode)
+          .filter(([key]) => key !== 'query_location' && key !== 'alias')
+          .map(([key, entry]) => [key, strip(entry)]),
+      );
+    }
+    return value;
+  };
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}
+
+export const gradeOrder = gradeRank;

@@ -1,0 +1,70 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { grades, type Grade } from '../catalog/grades.js';
+import type { ColumnClass } from '../catalog/columns.js';
+
+const aggregateName = z.enum(['count', 'count_distinct', 'sum', 'avg', 'stddev_samp', 'var_samp', 'bool_and', 'bool_or']);
+export type AggregateName = z.infer<typeof aggregateName>;
+
+const gradePolicySchema = z.strictObject({
+  jobKinds: z.array(z.enum(['aggregate', 'row_level'])),
+  rowLevelOutput: z.enum(['open_only', 'never']),
+  minContributors: z.number().int().min(1),
+  dominance: z.strictObject({ n: z.number().int().min(1).max(10), k: z.number().min(1).max(100) }).nullable(),
+  pPercent: z.number().min(0).max(100).nullable(),
+  zeros: z.enum(['release', 'suppress']),
+  roundCountsTo: z.number().int().min(1).max(1000).nullable(),
+  maxOutputRows: z.number().int().min(0),
+  reviewers: z.number().int().min(0).max(2),
+  differentialPrivacy: z.enum(['optional', 'required']),
+  limits: z.strictObject({
+    memoryMb: z.number().int().min(64).max(64 * 1024),
+    threads: z.number().int().min(1).max(64),
+    wallSeconds: z.number().min(0.1).max(3600),
+  }),
+});
+export type GradePolicy = z.infer<typeof gradePolicySchema>;
+
+const disclosurePolicySchema = z.strictObject({
+  version: z.literal(1),
+  scalarFunctions: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)),
+  binningFunctions: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)),
+  aggregatesByClass: z.strictObject({
+    direct_identifier: z.array(aggregateName),
+    quasi_identifier: z.array(aggregateName),
+    sensitive: z.array(aggregateName),
+    attribute: z.array(aggregateName),
+  }),
+  grades: z.strictObject(Object.fromEntries(grades.map((grade) => [grade, gradePolicySchema])) as Record<Grade, typeof gradePolicySchema>),
+});
+
+export type DisclosurePolicy = z.infer<typeof disclosurePolicySchema> & {
+  /** SHA-256 of the policy file's bytes: recorded with every decision so it can be traced to the exact rules. */
+  hash: string;
+  scalarFunctionSet: Set<string>;
+  binningFunctionSet: Set<string>;
+  aggregatesAllowed: (columnClass: ColumnClass, aggregate: AggregateName) => boolean;
+};
+
+export class PolicyFileError extends Error {
+  static readonly code = 'ERR_POLICY_FILE';
+}
+
+export function loadDisclosurePolicy(file: string): DisclosurePolicy {
+  const bytes = fs.readFileSync(file);
+  const parsed = disclosurePolicySchema.safeParse(parse(bytes.toString('utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PolicyFileError(`${file}: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const policy = parsed.data;
+  return {
+    ...policy,
+    hash: crypto.createHash('sha256').update(bytes).digest('hex'),
+    scalarFunctionSet: new Set(policy.scalarFunctions),
+    binningFunctionSet: new Set(policy.binningFunctions),
+    aggregatesAllowed: (columnClass, aggregate) => policy.aggregatesByClass[columnClass].includes(aggregate),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * A sandbox worker process. It holds no secrets (its environment is scrubbed by the pool) and runs one job at a
+ * time: a fresh in-memory DuckDB, the job's snapshots attached read-only and exposed as views, then hardened
+ * and locked before the first line of the operator's SQL runs. Nothing but per-query results leaves it.
+ */
+import { DuckDBInstance, StatementType } from '@duckdb/node-api';
+import type { QueryResult, SandboxReply, SandboxRequest } from './sandbox-protocol.js';
+
+const send = (message: SandboxReply) => process.send?.(message);
+const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+async function run(request: SandboxRequest): Promise<SandboxReply> {
+  const started = performance.now();
+  let instance: DuckDBInstance | undefined;
+  let stage: 'setup' | 'query' = 'setup';
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    instance = await DuckDBInstance.create(':memory:', {
+      threads: String(request.limits.threads),
+      memory_limit: `${request.limits.memoryMb}MB`,
+      max_temp_directory_size: '0B',
+    });
+    const connection = await instance.connect();
+    for (const [index, snapshot] of request.snapshots.entries()) {
+      await connection.run(`ATTACH ${sqlString(snapshot.path)} AS snapshot_${index} (READ_ONLY)`);
+      await connection.run(`CREATE VIEW "${snapshot.datasetId.replaceAll('"', '')}" AS SELECT * FROM snapshot_${index}.data`);
+    }
+    // Order matters: the temp directory cannot be changed once external access is off.
+    for (const setting of [
+      "SET temp_directory = ''",
+      'SET enable_external_access = false',
+      "SET disabled_filesystems = 'LocalFileSystem'",
+      'SET autoinstall_known_extensions = false',
+      'SET autoload_known_extensions = false',
+      'SET allow_community_extensions = false',
+      'SET allow_unsigned_extensions = false',
+      'SET lock_configuration = true',
+    ]) {
+      await connection.run(setting);
+    }
+    stage = 'query';
+    timer = setTimeout(() => {
+      timedOut = true;
+      connection.interrupt();
+    }, request.limits.wallSeconds * 1000);
+    const results: QueryResult[] = [];
+    for (const query of request.queries) {
+      const prepared = await connection.prepare(query.sql);
+      // Defence in depth: the analyser already allows only SELECT; prepare() refuses several statements.
+      if (prepared.statementType !== StatementType.SELECT) throw new Error('only SELECT statements run in the sandbox');
+      const reader = await prepared.streamAndReadUntil(query.rowLimit);
+      const columns = reader.columnNames();
+      const types = reader.columnTypes().map(String);
+      const rows = reader.getRowObjectsJson().slice(0, query.rowLimit).map((row) => toPlainValues(row, columns, types));
+      results.push({ name: query.name, columns, rows, truncated: reader.currentRowCount >= query.rowLimit && !reader.done });
+    }
+    clearTimeout(timer);
+    return { type: 'result', jobId: request.jobId, ok: true, results, milliseconds: performance.now() - started };
+  } catch (error) {
+    if (timer) clearTimeout(timer);
+    const detail = error instanceof Error ? error.message : String(error);
+    const kind = timedOut ? 'time_limit' : stage === 'query' ? 'query_error' : 'system_error';
+    return { type: 'result', jobId: request.jobId, ok: false, kind, internalDetail: detail };
+  } finally {
+    instance?.closeSync();
+  }
+}
+
+const numericType = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|DECIMAL.*|FLOAT|DOUBLE|REAL)(\[\])?$/;
+
+/** DuckDB's JSON form gives big integers and decimals as strings; aggregates are numbers to the client. */
+function toPlainValues(row: Record<string, unknown>, columns: string[], types: string[]): Record<string, unknown> {
+  const plain: Record<string, unknown> = {};
+  columns.forEach((column, index) => {
+    const value = row[column];
+    const numeric = numericType.test(types[index] ?? '');
+    if (!numeric || value === null) plain[column] = value;
+    else if (Array.isArray(value)) plain[column] = value.map((entry) => (entry === null ? null : Number(entry)));
+    else plain[column] = Number(value);
+  });
+  return plain;
+}
+
+process.on('message', (message: SandboxRequest) => {
+  if (message?.type !== 'run') return;
+  void run(message).then(send);
+});
+send({ type: 'ready' });

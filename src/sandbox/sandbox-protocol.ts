@@ -1,0 +1,32 @@
+/** Messages between a sandbox worker pool and its child processes (over the IPC channel). */
+
+export type SandboxRequest = {
+  type: 'run';
+  jobId: string;
+  /** Read-only snapshot files, each exposed to the query as a view named by its dataset id. */
+  snapshots: Array<{ datasetId: string; path: string }>;
+  queries: Array<{ name: string; sql: string; rowLimit: number }>;
+  limits: { memoryMb: number; threads: number; wallSeconds: number };
+};
+
+export type QueryResult = { name: string; columns: string[]; rows: Array<Record<string, unknown>>; truncated: boolean };
+
+export type SandboxFailureKind =
+  /** The operator's query failed (bad cast, division error, out of memory): charged to the operator. */
+  | 'query_error'
+  /** The wall-time limit was reached and the query interrupted. */
+  | 'time_limit'
+  /** The platform failed (snapshot missing, crash): not the operator's fault. */
+  | 'system_error';
+
+export type SandboxReply =
+  | { type: 'ready' }
+  | { type: 'result'; jobId: string; ok: true; results: QueryResult[]; milliseconds: number }
+  | {
+      type: 'result';
+      jobId: string;
+      ok: false;
+      kind: SandboxFailureKind;
+      /** DuckDB's own text: can contain data values, so it is kept for regulators only, never shown to operators. */
+      internalDetail: string;
+    };
