@@ -7,6 +7,8 @@ import { migrateControlPlane, openControlPlane, type ControlPlane } from './db/c
 import { createSnapshotStore } from './domain-store/snapshot-store.js';
 import { loadKeyRing, type KeyRing } from './identity/keys.js';
 import type { Platform } from './platform.js';
+import { createSqlParser } from './analysis/sql-parser.js';
+import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -24,6 +26,7 @@ export async function createPlatform(
   options: { controlPlane?: ControlPlane; keys?: KeyRing; clock?: () => Date } = {},
 ): Promise<Platform> {
   const policyEngine = loadPolicyEngine(policiesDir);
+  const disclosurePolicy = loadDisclosurePolicy(path.join(policiesDir, 'disclosure.yaml'));
   const controlPlane = options.controlPlane ?? (await openConfiguredControlPlane(config));
   await migrateControlPlane(controlPlane);
   const keys =
@@ -44,5 +47,7 @@ export async function createPlatform(
     authorizer: createAuthorizer(policyEngine, controlPlane.db, clock),
     store,
     clock,
+    parser: await createSqlParser(),
+    disclosurePolicy,
   };
 }

@@ -1,9 +1,12 @@
+import type { SqlParser } from './analysis/sql-parser.js';
 import type { Authorizer } from './authz/authorizer.js';
 import type { PolicyEngine } from './authz/policy-engine.js';
 import type { Config } from './config/config.js';
 import type { ControlPlane, Database } from './db/connect.js';
 import type { SnapshotStore } from './domain-store/snapshot-store.js';
 import type { KeyRing } from './identity/keys.js';
+import type { DisclosurePolicy } from './policy/disclosure-policy.js';
+import type { JobQueue } from './jobs/job-queue.js';
 
 /** What every part of the service is handed: nothing global, so tests can build one with their own clock and keys. */
 export type Platform = {
@@ -15,4 +18,9 @@ export type Platform = {
   authorizer: Authorizer;
   store: SnapshotStore;
   clock: () => Date;
+  /** DuckDB's parser, for analysing job SQL in the API process (it holds no data). */
+  parser: SqlParser;
+  disclosurePolicy: DisclosurePolicy;
+  /** Set once the queue is started (by `pds serve` or a test); submissions need it. */
+  jobQueue?: JobQueue;
 };

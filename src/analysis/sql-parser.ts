@@ -12,6 +12,14 @@ export type ParseOutcome =
 // The AST is DuckDB's JSON serialisation; its shape is documented by DuckDB, not by us, so it stays loose.
 export type AstNode = Record<string, any>;
 
+/**
+ * DuckDB marks "no position" with the largest 64-bit integer, which JSON.parse rounds up past the 64-bit
+ * range; written back unchanged it would not deserialize. Positions do not affect the SQL, so those become 0.
+ */
+function withoutUnknownPositions(key: string, value: unknown): unknown {
+  return key === 'query_location' && typeof value === 'number' && !Number.isSafeInteger(value) ? 0 : value;
+}
+
 export async function createSqlParser() {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const connection = await instance.connect();
@@ -57,7 +65,7 @@ export async function createSqlParser() {
     /** Turns an (edited) AST back into one SELECT statement. */
     toSql(node: AstNode): Promise<string> {
       return exclusive(async () => {
-        deserialize.bindVarchar(1, JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }));
+        deserialize.bindVarchar(1, JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }, withoutUnknownPositions));
         const reader = await deserialize.runAndReadAll();
         return String(reader.getRows()[0]![0]);
       });

@@ -10,6 +10,7 @@ import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
+import { startJobRuntime } from '../jobs/job-runtime.js';
 import { describeForLog } from '../http/errors.js';
 import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
@@ -19,7 +20,9 @@ import { progressBar } from './progress-bar.js';
 const usage = `pds — the Lingang public data sandbox
 
 Usage:
-  pds serve                         start the API (dev mode: demo data, principals and dev-tokens.json on first run)
+  pds serve                         start the API and PDS_WORKERS sandbox workers (dev mode: demo data,
+                                    principals and dev-tokens.json on first run)
+  pds worker [--workers <n>]        run sandbox workers only (needs DATABASE_URL: workers share PostgreSQL)
   pds datasets list                 print the catalogue (metadata only)
   pds datasets load <id> <file>     load a CSV or Parquet file as a new version of dataset <id>
   pds token <principal-id> [--ttl <seconds>]
@@ -37,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, ttl: { type: 'string' } },
+    options: { help: { type: 'boolean', short: 'h' }, ttl: { type: 'string' }, workers: { type: 'string' } },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -48,6 +51,12 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return runServer(await createPlatform(config));
+    case 'worker': {
+      if (!config.databaseUrl) throw new UsageError('pds worker needs DATABASE_URL: separate workers share a PostgreSQL server (the embedded database serves one process; pds serve runs its own workers)');
+      const workers = values.workers === undefined ? Math.max(1, config.workers) : Number(values.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError('--workers takes a whole number from 1 to 32');
+      return runWorkers(await createPlatform(config), workers);
+    }
     case 'datasets':
       return withPlatform(await createPlatform(config), (platform) => datasetsCommand(platform, rest));
     case 'token': {
@@ -79,6 +88,7 @@ async function runServer(platform: Platform): Promise<number> {
     if (generated) bar.finish('demo data generated and loaded');
     tokensFile = await writeDevTokens(platform);
   }
+  const runtime = await startJobRuntime(platform, { workers: config.workers });
   const app = createApp(platform);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -95,6 +105,19 @@ async function runServer(platform: Platform): Promise<number> {
     process.once('SIGTERM', stop);
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await runtime.stop();
+  await platform.controlPlane.close();
+  return 0;
+}
+
+async function runWorkers(platform: Platform, workers: number): Promise<number> {
+  const runtime = await startJobRuntime(platform, { workers });
+  console.log(`pds worker: ${workers} sandbox worker(s) taking jobs from ${platform.controlPlane.kind}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await runtime.stop();
   await platform.controlPlane.close();
   return 0;
 }

@@ -24,6 +24,8 @@ const environmentSchema = z.object({
   PDS_TOKEN_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(12 * 3600),
   PDS_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
   PDS_UPLOAD_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024),
+  // Sandbox worker processes started by `pds serve` (0: none, e.g. when separate `pds worker` processes run).
+  PDS_WORKERS: z.coerce.number().int().min(0).max(32).default(2),
   PDS_DEMO_SEED: z.string().min(1).default('lingang-2024'),
   // Scale of the generated demo data; 1 = the sizes the README promises. Tests use small fractions.
   PDS_DEMO_SCALE: z.coerce.number().positive().max(10).default(1),
@@ -44,6 +46,7 @@ export type Config = {
   uploadLimitBytes: number;
   demoSeed: string;
   demoScale: number;
+  workers: number;
 };
 
 export class ConfigError extends Error {
@@ -88,5 +91,6 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     uploadLimitBytes: env.PDS_UPLOAD_LIMIT_BYTES,
     demoSeed: env.PDS_DEMO_SEED,
     demoScale: env.PDS_DEMO_SCALE,
+    workers: env.PDS_WORKERS,
   };
 }

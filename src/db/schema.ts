@@ -110,3 +110,58 @@ export const licences = pgTable(
   },
   (table) => [index('licences_operator_idx').on(table.operatorId)],
 );
+
+/**
+ * An analysis job (DESIGN section 2). `statusCode`/`statusReason` are what the operator may see;
+ * `internalDetail` (DuckDB's own error text, which can quote data values) is for regulators only.
+ */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    operatorId: text('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    submittedBy: text('submitted_by')
+      .notNull()
+      .references(() => principals.id),
+    licenceId: text('licence_id').references(() => licences.id),
+    datasets: jsonb('datasets').$type<string[]>().notNull(),
+    /** The snapshot each dataset was pinned to at submission: dataset id → content hash. */
+    datasetVersions: jsonb('dataset_versions').$type<Record<string, string>>().notNull(),
+    sql: text('sql').notNull(),
+    sqlHash: text('sql_hash').notNull(),
+    purpose: text('purpose').notNull(),
+    kind: text('kind', { enum: ['aggregate', 'row_level'] }),
+    grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }),
+    policyHash: text('policy_hash').notNull(),
+    status: text('status', { enum: ['rejected', 'queued', 'running', 'succeeded', 'withheld', 'failed'] }).notNull(),
+    stage: text('stage'),
+    statusCode: text('status_code'),
+    statusReason: text('status_reason'),
+    internalDetail: text('internal_detail'),
+    plan: jsonb('plan'),
+    output: jsonb('output'),
+    manifest: jsonb('manifest'),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (table) => [index('jobs_operator_idx').on(table.operatorId, table.createdAt)],
+);
+
+/** Something regulators must look at: an operator reaching beyond its licence, probing, misuse. */
+export const incidents = pgTable(
+  'incidents',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['over_scope'] }).notNull(),
+    operatorId: text('operator_id').references(() => operators.id),
+    principalId: text('principal_id').references(() => principals.id),
+    jobId: text('job_id'),
+    detail: jsonb('detail').$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('incidents_created_idx').on(table.createdAt)],
+);

@@ -26,9 +26,17 @@ export function createSnapshotStore(dataDir: string) {
       fs.renameSync(stagingFile, target);
       return target;
     },
-    /** Removes leftovers of loads that died half-way (crash, kill); called at start-up. */
-    clearStaging(): void {
-      fs.rmSync(staging, { recursive: true, force: true });
+    /**
+     * Removes leftovers of loads that died half-way (crash, kill); called at start-up. Only files older than an
+     * hour go, since another server sharing this domain store may be loading right now.
+     */
+    clearStaging(olderThanMilliseconds = 3_600_000): void {
+      if (!fs.existsSync(staging)) return;
+      const cutoff = Date.now() - olderThanMilliseconds;
+      for (const name of fs.readdirSync(staging)) {
+        const file = path.join(staging, name);
+        if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
+      }
     },
   };
 }

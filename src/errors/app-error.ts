@@ -33,7 +33,17 @@ export type ErrorCode =
   | 'FILE_UNREADABLE'
   | 'INVALID_TRANSITION'
   | 'DEV_TOKENS_DISABLED'
+  | 'RESULT_NOT_AVAILABLE'
   | 'INTERNAL';
+
+/** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
+export type PolicyCode =
+  | import('../analysis/analyse-query.js').RejectionCode
+  | 'OVER_SCOPE'
+  | 'CORE_DATA'
+  | 'DP_REQUIRED'
+  | 'JOB_KIND_NOT_ALLOWED'
+  | 'NO_DATA_VERSION';
 
 const statusByCode: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -65,6 +75,7 @@ const statusByCode: Record<ErrorCode, number> = {
   FILE_UNREADABLE: 422,
   INVALID_TRANSITION: 409,
   DEV_TOKENS_DISABLED: 403,
+  RESULT_NOT_AVAILABLE: 409,
   INTERNAL: 500,
 };
 
@@ -73,16 +84,16 @@ export type ErrorDetail = { path?: string; problem: string };
 export class AppError extends Error {
   readonly status: number;
   constructor(
-    readonly code: ErrorCode,
+    readonly code: ErrorCode | PolicyCode,
     message: string,
     readonly details: ErrorDetail[] = [],
   ) {
     super(message);
     this.name = 'AppError';
-    this.status = statusByCode[code];
+    this.status = statusByCode[code as ErrorCode] ?? 422;
   }
 
-  toBody(): { error: { code: ErrorCode; message: string; details?: ErrorDetail[] } } {
+  toBody(): { error: { code: ErrorCode | PolicyCode; message: string; details?: ErrorDetail[] } } {
     return {
       error: { code: this.code, message: this.message, ...(this.details.length ? { details: this.details } : {}) },
     };

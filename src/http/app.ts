@@ -9,6 +9,7 @@ import { docsPage } from './docs-page.js';
 import { errorResponse, validationError } from './errors.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { identityRoutes } from './routes/identity-routes.js';
+import { jobRoutes } from './routes/job-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
@@ -45,6 +46,7 @@ export function createApp(platform: Platform) {
   app.route('/', catalogueRoutes(platform));
   app.route('/', licensingRoutes(platform));
   app.route('/', identityRoutes(platform));
+  app.route('/', jobRoutes(platform));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -1,0 +1,193 @@
+import crypto from 'node:crypto';
+import type { ExecutionPlan } from '../analysis/execution-plan.js';
+import { hiddenGroupColumn } from '../analysis/execution-plan.js';
+import type { Grade } from '../catalog/grades.js';
+import type { GradePolicy } from '../policy/disclosure-policy.js';
+import type { QueryResult } from '../sandbox/sandbox-protocol.js';
+
+/**
+ * Output disclosure control: decides, cell by cell, what of a job's output may leave the domain.
+ *
+ * Primary suppression per output row (a row is one cell of the table; all its aggregate values go together,
+ * since one can often be derived from another): fewer distinct contributors than the grade's threshold, the
+ * dominance (n, k) rule, the p% rule, and zeros where the grade says so. Then secondary suppression: along
+ * every dimension of the table, a line (rows equal in all group keys but one) with exactly one suppressed row
+ * gets a second one suppressed, so the first cannot be recovered as the line total minus the others.
+ * Counts are rounded where the grade says so. Explanations never carry the figure that caused them.
+ */
+
+export type SuppressionCode = 'BELOW_THRESHOLD' | 'DOMINANCE' | 'P_PERCENT' | 'ZERO_CELL' | 'SECONDARY_SUPPRESSION';
+
+const reasons: Record<SuppressionCode, (grade: GradePolicy) => string> = {
+  BELOW_THRESHOLD: (grade) => `fewer distinct contributors than the threshold of ${grade.minContributors}`,
+  DOMINANCE: (grade) => `the largest ${grade.dominance?.n} contributors make up more than ${grade.dominance?.k}% of the value`,
+  P_PERCENT: (grade) => `one contributor's value could be estimated within ${grade.pPercent}% by another`,
+  ZERO_CELL: () => 'a zero in a table about people is withheld',
+  SECONDARY_SUPPRESSION: () => 'withheld so that another withheld cell cannot be recovered from totals',
+};
+
+export type OutputColumn = { name: string; role: ExecutionPlan['visibleColumns'][number]['role'] };
+export type SuppressedRow = { row: number; code: SuppressionCode; reason: string };
+
+export type CheckedOutput =
+  | {
+      outcome: 'released';
+      columns: OutputColumn[];
+      rows: unknown[][];
+      manifest: OutputManifest;
+    }
+  | { outcome: 'withheld'; code: 'OUTPUT_TOO_LARGE' | 'NOTHING_RELEASABLE'; reason: string; manifest: OutputManifest };
+
+export type OutputManifest = {
+  contentHash: string | null;
+  rowCount: number;
+  columnCount: number;
+  suppressedRows: SuppressedRow[];
+  suppressedByCode: Partial<Record<SuppressionCode, number>>;
+  roundedTo: number | null;
+  grade: Grade;
+  policyHash: string;
+};
+
+type CellStats = { contributors: number | null; measures: Map<number, { total: number; top: number[] }> };
+
+export function checkOutput(input: {
+  plan: ExecutionPlan;
+  results: QueryResult[];
+  grade: GradePolicy;
+  gradeName: Grade;
+  policyHash: string;
+}): CheckedOutput {
+  const { plan, grade } = input;
+  const main = input.results.find((result) => result.name === 'main')!;
+  const columns = plan.visibleColumns.map((column) => ({ name: column.name, role: column.role }));
+  const baseManifest = { roundedTo: null, grade: input.gradeName, policyHash: input.policyHash, columnCount: columns.length };
+
+  if (main.truncated || main.rows.length > grade.maxOutputRows) {
+    return {
+      outcome: 'withheld',
+      code: 'OUTPUT_TOO_LARGE',
+      reason: `the output has more than the ${grade.maxOutputRows} rows allowed for grade ${input.gradeName}`,
+      manifest: { ...baseManifest, contentHash: null, rowCount: 0, suppressedRows: [], suppressedByCode: {} },
+    };
+  }
+
+  const visibleNames = columns.map((column) => column.name);
+  const rows = main.rows.map((row) => visibleNames.map((name, index) => row[main.columns[index] ?? name]));
+  if (plan.kind === 'row_level') return released(columns, rows, [], null, baseManifest);
+
+  const keyOf = (row: Record<string, unknown>) => JSON.stringify(Array.from({ length: plan.groupKeyCount }, (_, index) => row[hiddenGroupColumn(index)] ?? null));
+  const stats = new Map<string, CellStats>();
+  const cell = (key: string) => {
+    let entry = stats.get(key);
+    if (!entry) stats.set(key, (entry = { contributors: null, measures: new Map() }));
+    return entry;
+  };
+  for (const result of input.results) {
+    if (result.name === 'contributors') {
+      for (const row of result.rows) {
+        const counts = plan.contributorDatasets.map((_, index) => Number(row[`__pds_c_${index}`] ?? 0));
+        // Across joined datasets the cell is as safe as its smallest set of contributors (AWS Clean Rooms).
+        cell(keyOf(row)).contributors = Math.min(...counts);
+      }
+    } else if (result.name.startsWith('measure:')) {
+      const outputIndex = Number(result.name.slice('measure:'.length));
+      for (const row of result.rows) {
+        const top = ((row.__pds_top as number[] | null) ?? []).map(Number).sort((a, b) => b - a);
+        cell(keyOf(row)).measures.set(outputIndex, { total: Number(row.__pds_total ?? 0), top });
+      }
+    }
+  }
+
+  const keys = main.rows.map(keyOf);
+  const keyParts = main.rows.map((row) => Array.from({ length: plan.groupKeyCount }, (_, index) => JSON.stringify(row[hiddenGroupColumn(index)] ?? null)));
+  const suppressed = new Map<number, SuppressionCode>();
+  const aggregateIndexes = columns.flatMap((column, index) => (column.role === 'group_key' ? [] : [index]));
+
+  rows.forEach((row, index) => {
+    const entry = stats.get(keys[index]!);
+    const contributors = plan.contributorDatasets.length === 0 ? Number.POSITIVE_INFINITY : (entry?.contributors ?? 0);
+    if (contributors < grade.minContributors) return void suppressed.set(index, 'BELOW_THRESHOLD');
+    for (const measure of entry?.measures.values() ?? []) {
+      if (grade.dominance) {
+        const topSum = measure.top.slice(0, grade.dominance.n).reduce((sum, value) => sum + value, 0);
+        if (measure.total > 0 && topSum > (grade.dominance.k / 100) * measure.total) return void suppressed.set(index, 'DOMINANCE');
+      }
+      if (grade.pPercent !== null && measure.top.length > 0) {
+        const [largest = 0, second = 0] = measure.top;
+        const remainder = measure.total - largest - second;
+        if (largest > 0 && remainder < (grade.pPercent / 100) * largest) return void suppressed.set(index, 'P_PERCENT');
+      }
+    }
+    if (grade.zeros === 'suppress' && aggregateIndexes.some((column) => row[column] === 0)) suppressed.set(index, 'ZERO_CELL');
+  });
+
+  if (suppressed.size > 0 && plan.groupKeyCount > 0) {
+    const contributorsOf = (index: number) => stats.get(keys[index]!)?.contributors ?? 0;
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (let dimension = 0; dimension < plan.groupKeyCount; dimension++) {
+        const lines = new Map<string, number[]>();
+        keyParts.forEach((parts, index) => {
+          const lineKey = JSON.stringify(parts.filter((_, position) => position !== dimension));
+          lines.set(lineKey, [...(lines.get(lineKey) ?? []), index]);
+        });
+        for (const members of lines.values()) {
+          if (members.length < 2) continue;
+          const hidden = members.filter((index) => suppressed.has(index));
+          if (hidden.length !== 1) continue;
+          const candidates = members.filter((index) => !suppressed.has(index)).sort((a, b) => contributorsOf(a) - contributorsOf(b) || a - b);
+          suppressed.set(candidates[0]!, 'SECONDARY_SUPPRESSION');
+          changed = true;
+        }
+      }
+    }
+  }
+
+  const suppressedRows: SuppressedRow[] = [...suppressed.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([row, code]) => ({ row, code, reason: reasons[code](grade) }));
+  const output = rows.map((row, index) =>
+    row.map((value, column) => {
+      if (columns[column]!.role === 'group_key') return value;
+      if (suppressed.has(index)) return null;
+      if (columns[column]!.role === 'count' && grade.roundCountsTo && typeof value === 'number') {
+        return Math.round(value / grade.roundCountsTo) * grade.roundCountsTo;
+      }
+      return value;
+    }),
+  );
+  if (output.length > 0 && suppressed.size === output.length && aggregateIndexes.length > 0) {
+    return {
+      outcome: 'withheld',
+      code: 'NOTHING_RELEASABLE',
+      reason: 'every cell of the output was withheld by disclosure control',
+      manifest: { ...manifestOf(columns, [], suppressedRows, grade.roundCountsTo, baseManifest), contentHash: null, rowCount: output.length },
+    };
+  }
+  return released(columns, output, suppressedRows, grade.roundCountsTo, baseManifest);
+}
+
+function released(
+  columns: OutputColumn[],
+  rows: unknown[][],
+  suppressedRows: SuppressedRow[],
+  roundedTo: number | null,
+  base: Omit<OutputManifest, 'contentHash' | 'rowCount' | 'suppressedRows' | 'suppressedByCode' | 'roundedTo'> & { roundedTo: null },
+): CheckedOutput {
+  return { outcome: 'released', columns, rows, manifest: manifestOf(columns, rows, suppressedRows, roundedTo, base) };
+}
+
+function manifestOf(
+  columns: OutputColumn[],
+  rows: unknown[][],
+  suppressedRows: SuppressedRow[],
+  roundedTo: number | null,
+  base: { grade: Grade; policyHash: string; columnCount: number },
+): OutputManifest {
+  const suppressedByCode: Partial<Record<SuppressionCode, number>> = {};
+  for (const entry of suppressedRows) suppressedByCode[entry.code] = (suppressedByCode[entry.code] ?? 0) + 1;
+  const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
+  return { ...base, contentHash, rowCount: rows.length, suppressedRows, suppressedByCode, roundedTo };
+}

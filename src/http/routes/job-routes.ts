@@ -1,0 +1,185 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { platformEntity } from '../../authz/entities.js';
+import { entityRef } from '../../authz/policy-engine.js';
+import { AppError, notFound } from '../../errors/app-error.js';
+import { jobSubmissionSchema, prepareJob } from '../../jobs/prepare-job.js';
+import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
+import type { Platform } from '../../platform.js';
+import type { AppEnv } from '../app-env.js';
+import { bearerSecurity, errorBodySchema, errorResponses, jsonBody } from '../openapi-common.js';
+
+const jobSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(['rejected', 'queued', 'running', 'succeeded', 'withheld', 'failed']),
+    stage: z.string().nullable().openapi({ description: 'What the job is doing now, while it runs' }),
+    code: z.string().nullable(),
+    reason: z.string().nullable(),
+    datasets: z.array(z.string()),
+    datasetVersions: z.record(z.string(), z.string()),
+    kind: z.enum(['aggregate', 'row_level']).nullable(),
+    grade: z.string().nullable(),
+    purpose: z.string(),
+    sqlHash: z.string(),
+    policyHash: z.string(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Job');
+
+const resultSchema = z
+  .object({
+    jobId: z.string(),
+    columns: z.array(z.object({ name: z.string(), role: z.string() })),
+    rows: z.array(z.array(z.unknown())),
+    manifest: z.record(z.string(), z.unknown()),
+  })
+  .openapi('JobResult');
+
+const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
+const exampleSubmission = {
+  datasets: ['power_readings', 'enterprises'],
+  sql: "SELECT p.town, e.industry_code, sum(p.kwh) AS kwh FROM power_readings p JOIN enterprises e ON p.uscc = e.uscc WHERE p.month >= DATE '2024-01-01' GROUP BY p.town, e.industry_code",
+  purpose: 'Industrial energy planning for the new city',
+};
+
+const routes = {
+  submit: createRoute({
+    method: 'post',
+    path: '/v1/jobs',
+    tags: ['jobs'],
+    summary: 'Submit an analysis job (DuckDB SQL over the datasets of your licence)',
+    security: bearerSecurity,
+    request: { body: { ...jsonBody(jobSubmissionSchema, 'The job'), content: { 'application/json': { schema: jobSubmissionSchema, example: exampleSubmission } } } },
+    responses: {
+      201: { description: 'Queued', content: { 'application/json': { schema: jobSchema } } },
+      422: {
+        description: 'Refused by policy; the refusal is recorded as a rejected job',
+        content: { 'application/json': { schema: errorBodySchema.extend({ job: jobSchema }) } },
+      },
+      ...errorResponses(400, 403, 413),
+    },
+  }),
+  dryRun: createRoute({
+    method: 'post',
+    path: '/v1/jobs/dry-run',
+    tags: ['jobs'],
+    summary: 'Analyse a job and give the policy decision without running it (touches no data)',
+    security: bearerSecurity,
+    request: { body: jsonBody(jobSubmissionSchema, 'The job') },
+    responses: {
+      200: {
+        description: 'Would be accepted',
+        content: {
+          'application/json': {
+            schema: z.object({
+              decision: z.literal('accept'),
+              kind: z.string(),
+              grade: z.string(),
+              datasets: z.array(z.string()),
+              outputColumns: z.array(z.object({ name: z.string(), role: z.string() })),
+              policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
+              analysisMilliseconds: z.number(),
+            }),
+          },
+        },
+      },
+      ...errorResponses(400, 403, 422),
+    },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: '/v1/jobs',
+    tags: ['jobs'],
+    summary: "List jobs (operators: their own operator's; regulators: all)",
+    security: bearerSecurity,
+    responses: { 200: { description: 'Jobs, newest first', content: { 'application/json': { schema: z.object({ jobs: z.array(jobSchema) }) } } }, ...errorResponses(403) },
+  }),
+  get: createRoute({
+    method: 'get',
+    path: '/v1/jobs/{id}',
+    tags: ['jobs'],
+    summary: 'One job: status, and progress while it runs',
+    security: bearerSecurity,
+    request: { params: idParam },
+    responses: { 200: { description: 'The job', content: { 'application/json': { schema: jobSchema } } }, ...errorResponses(403, 404) },
+  }),
+  result: createRoute({
+    method: 'get',
+    path: '/v1/jobs/{id}/result',
+    tags: ['jobs'],
+    summary: 'The checked output of a job and its manifest (suppressed cells are null, with reasons)',
+    security: bearerSecurity,
+    request: { params: idParam },
+    responses: { 200: { description: 'The output', content: { 'application/json': { schema: resultSchema } } }, ...errorResponses(403, 404, 409) },
+  }),
+};
+
+const jobEntity = (job: JobRow) => ({ uid: { type: 'Job', id: job.id }, attrs: { operator: entityRef('Operator', job.operatorId) }, parents: [] });
+
+export function jobRoutes(platform: Platform) {
+  const app = new OpenAPIHono<AppEnv>();
+  const { authorizer } = platform;
+
+  app.openapi(routes.submit, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'job:submit', platformEntity);
+    const { job, refusal } = await submitJob(platform, principal, c.req.valid('json'));
+    if (refusal) return c.json({ ...refusal.toBody(), job: toJobView(job) }, refusal.status as 422);
+    return c.json(toJobView(job), 201);
+  });
+
+  app.openapi(routes.dryRun, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'job:submit', platformEntity);
+    const prepared = await prepareJob(platform, principal, c.req.valid('json'));
+    const grade = platform.disclosurePolicy.grades[prepared.grade];
+    return c.json(
+      {
+        decision: 'accept' as const,
+        kind: prepared.analysis.kind,
+        grade: prepared.grade,
+        datasets: prepared.analysis.datasets,
+        outputColumns: prepared.analysis.outputColumns,
+        policy: {
+          hash: platform.disclosurePolicy.hash,
+          minContributors: grade.minContributors,
+          dominance: grade.dominance,
+          pPercent: grade.pPercent,
+          roundCountsTo: grade.roundCountsTo,
+          reviewers: grade.reviewers,
+        },
+        analysisMilliseconds: Math.round(prepared.milliseconds * 100) / 100,
+      },
+      200,
+    );
+  });
+
+  app.openapi(routes.list, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'job:list', platformEntity);
+    const rows = await listJobs(platform, principal.role === 'regulator' ? undefined : (principal.operatorId ?? '-'));
+    return c.json({ jobs: rows.map(toJobView) }, 200);
+  });
+
+  app.openapi(routes.get, async (c) => {
+    const job = await findJob(platform, c.req.valid('param').id);
+    if (!job) throw notFound('job');
+    await authorizer.require(c.get('principal'), 'job:read', jobEntity(job), { hideExistence: true });
+    return c.json(toJobView(job), 200);
+  });
+
+  app.openapi(routes.result, async (c) => {
+    const job = await findJob(platform, c.req.valid('param').id);
+    if (!job) throw notFound('job');
+    await authorizer.require(c.get('principal'), 'job:read', jobEntity(job), { hideExistence: true });
+    if (job.status !== 'succeeded') {
+      throw new AppError('RESULT_NOT_AVAILABLE', `the job is ${job.status}${job.statusReason ? `: ${job.statusReason}` : ''}`);
+    }
+    const output = job.output as { columns: Array<{ name: string; role: string }>; rows: unknown[][] };
+    return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown> }, 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,60 @@
+import crypto from 'node:crypto';
+import type { SourceColumn } from '../analysis/analyse-query.js';
+import { activeLicencesOf } from '../authz/entities.js';
+import type { CatalogueDataset } from '../analysis/analyse-query.js';
+import { gradeRank } from '../catalog/grades.js';
+import type { Database } from '../db/connect.js';
+import { incidents, type licences } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
+
+type LicenceRow = typeof licences.$inferSelect;
+
+/**
+ * Finds one licence in force that covers every dataset and column a job uses, at or above each dataset's grade.
+ * A job reaching beyond every licence is refused (OVER_SCOPE) and recorded as an incident for regulators
+ * (measures art. 17, 28: use beyond what was granted).
+ */
+export async function licenceCovering(
+  db: Database,
+  job: { operatorId: string; principalId: string; datasets: string[]; columnsUsed: SourceColumn[]; catalogue: Map<string, CatalogueDataset> },
+  now: Date,
+): Promise<LicenceRow> {
+  const active = await activeLicencesOf(db, job.operatorId, now);
+  const gaps = (licence: LicenceRow) => {
+    const problems: string[] = [];
+    for (const datasetId of job.datasets) {
+      const entry = licence.scope.find((scope) => scope.dataset === datasetId);
+      const dataset = job.catalogue.get(datasetId);
+      if (!entry || !dataset) {
+        problems.push(`${datasetId} is not in the licence`);
+        continue;
+      }
+      if (gradeRank(dataset.grade) > gradeRank(licence.maxGrade)) problems.push(`${datasetId} (${dataset.grade}) is above the licence's maximum grade`);
+      if (entry.columns) {
+        for (const column of job.columnsUsed.filter((used) => used.dataset === datasetId)) {
+          if (!entry.columns.includes(column.column)) problems.push(`${datasetId}.${column.column} is not in the licence`);
+        }
+      }
+    }
+    return problems;
+  };
+  let closest: string[] | undefined;
+  for (const licence of active) {
+    const problems = gaps(licence);
+    if (problems.length === 0) return licence;
+    if (!closest || problems.length < closest.length) closest = problems;
+  }
+  const problems = closest ?? ['no licence of this operator is in force'];
+  await db.insert(incidents).values({
+    id: `inc_${crypto.randomUUID()}`,
+    kind: 'over_scope',
+    operatorId: job.operatorId,
+    principalId: job.principalId,
+    detail: { datasets: job.datasets, problems },
+  });
+  throw new AppError(
+    'OVER_SCOPE',
+    'the job uses data outside the operator\'s licence; this has been recorded for the regulator',
+    problems.slice(0, 20).map((problem) => ({ problem })),
+  );
+}

@@ -1,0 +1,94 @@
+import crypto from 'node:crypto';
+import { z } from 'zod';
+import { analyseQuery, QueryRejected, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
+import { latestVersion, listCatalogue } from '../catalog/catalogue.js';
+import type { Grade } from '../catalog/grades.js';
+import { AppError } from '../errors/app-error.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import type { Platform } from '../platform.js';
+import { licenceCovering } from './licence-coverage.js';
+
+export const jobSubmissionSchema = z.strictObject({
+  datasets: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a catalogue id'))
+    .min(1)
+    .max(10)
+    .refine((list) => new Set(list).size === list.length, 'must not repeat a dataset'),
+  sql: z.string().min(1).max(20_000),
+  purpose: z.string().min(1).max(1000),
+});
+export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
+
+export type PreparedJob = {
+  analysis: QueryAnalysis;
+  plan: ExecutionPlan;
+  grade: Grade;
+  licenceId: string;
+  datasetVersions: Record<string, string>;
+  milliseconds: number;
+};
+
+/**
+ * Everything decided before any data is touched: the SQL's analysis, the licence that covers it, the grade
+ * policy that applies, and the plan the sandbox will run. Used by submission and by dry runs alike.
+ * A refusal is an AppError with a policy code (422) or OVER_SCOPE; nothing here reads raw data.
+ */
+export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
+  const started = performance.now();
+  if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts submit jobs');
+  const entries = await listCatalogue(platform.db);
+  const catalogue = new Map<string, CatalogueDataset>(
+    entries.map((entry) => [entry.id, { id: entry.id, grade: entry.grade, openData: entry.openData, privacyUnit: entry.privacyUnit, columns: entry.columns }]),
+  );
+  for (const id of submission.datasets) {
+    if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
+  }
+
+  const parsed = await platform.parser.parse(submission.sql);
+  if (!parsed.ok) {
+    throw parsed.kind === 'not_select'
+      ? new AppError('NOT_SELECT', 'a job runs one SELECT statement: nothing that reads files, writes, attaches, loads or configures')
+      : new AppError('PARSE_ERROR', `the SQL does not parse: ${parsed.message}`);
+  }
+  let analysis: QueryAnalysis;
+  try {
+    analysis = analyseQuery(parsed.statements, { catalogue, requested: submission.datasets, policy: platform.disclosurePolicy });
+  } catch (error) {
+    if (error instanceof QueryRejected) throw new AppError(error.code, error.reason);
+    throw error;
+  }
+
+  const licence = await licenceCovering(
+    platform.db,
+    {
+      operatorId: principal.operatorId,
+      principalId: principal.id,
+      datasets: analysis.datasets,
+      columnsUsed: analysis.columnsUsed,
+      catalogue,
+    },
+    platform.clock(),
+  );
+
+  const grade = analysis.strictestGrade;
+  const gradePolicy = platform.disclosurePolicy.grades[grade];
+  if (grade === 'core') throw new AppError('CORE_DATA', 'core data is never processed');
+  if (!gradePolicy.jobKinds.includes(analysis.kind)) {
+    throw new AppError('JOB_KIND_NOT_ALLOWED', `${analysis.kind.replace('_', '-')} jobs are not allowed on ${grade} data`);
+  }
+  if (gradePolicy.differentialPrivacy === 'required') {
+    throw new AppError('DP_REQUIRED', `${grade} data is released only as differentially private aggregates, which this service does not offer yet`);
+  }
+
+  const datasetVersions: Record<string, string> = {};
+  for (const id of analysis.datasets) {
+    const version = await latestVersion(platform.db, id);
+    if (!version) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
+    datasetVersions[id] = version.contentHash;
+  }
+  const plan = await buildExecutionPlan(analysis, platform.parser, gradePolicy);
+  return { analysis, plan, grade, licenceId: licence.id, datasetVersions, milliseconds: performance.now() - started };
+}
+
+export const sqlHash = (sql: string) => crypto.createHash('sha256').update(sql).digest('hex');

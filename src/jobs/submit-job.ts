@@ -1,0 +1,89 @@
+import crypto from 'node:crypto';
+import { desc, eq } from 'drizzle-orm';
+import { jobs } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import type { Platform } from '../platform.js';
+import { prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
+
+export type JobRow = typeof jobs.$inferSelect;
+
+/**
+ * Records a job and queues it, or records its refusal. Every submission leaves a row, refused ones included,
+ * so the regulator sees what was attempted.
+ */
+export async function submitJob(
+  platform: Platform,
+  principal: PrincipalRow,
+  submission: JobSubmission,
+): Promise<{ job: JobRow; refusal?: AppError }> {
+  if (!platform.jobQueue) throw new Error('the job queue is not running');
+  const id = `job_${crypto.randomUUID()}`;
+  const base = {
+    id,
+    operatorId: principal.operatorId!,
+    submittedBy: principal.id,
+    datasets: submission.datasets,
+    sql: submission.sql,
+    sqlHash: sqlHash(submission.sql),
+    purpose: submission.purpose,
+    policyHash: platform.disclosurePolicy.hash,
+    createdAt: platform.clock(),
+  };
+  try {
+    const prepared = await prepareJob(platform, principal, submission);
+    const [job] = await platform.db
+      .insert(jobs)
+      .values({
+        ...base,
+        licenceId: prepared.licenceId,
+        datasetVersions: prepared.datasetVersions,
+        kind: prepared.analysis.kind,
+        grade: prepared.grade,
+        status: 'queued',
+        stage: 'waiting for a sandbox',
+        plan: prepared.plan,
+      })
+      .returning();
+    await platform.jobQueue.enqueue(id);
+    return { job: job! };
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error;
+    const [job] = await platform.db
+      .insert(jobs)
+      .values({ ...base, datasetVersions: {}, status: 'rejected', statusCode: error.code, statusReason: error.message, finishedAt: platform.clock() })
+      .returning();
+    return { job: job!, refusal: error };
+  }
+}
+
+export async function findJob(platform: Platform, id: string): Promise<JobRow | undefined> {
+  const [row] = await platform.db.select().from(jobs).where(eq(jobs.id, id));
+  return row;
+}
+
+export function listJobs(platform: Platform, operatorId: string | undefined) {
+  const query = platform.db.select().from(jobs);
+  return (operatorId ? query.where(eq(jobs.operatorId, operatorId)) : query).orderBy(desc(jobs.createdAt)).limit(200);
+}
+
+/** What an operator sees of a job: never the internal error text, never the plan's hidden queries. */
+export function toJobView(job: JobRow) {
+  return {
+    id: job.id,
+    status: job.status,
+    stage: job.stage,
+    code: job.statusCode,
+    reason: job.statusReason,
+    datasets: job.datasets,
+    datasetVersions: job.datasetVersions,
+    kind: job.kind,
+    grade: job.grade,
+    purpose: job.purpose,
+    sqlHash: job.sqlHash,
+    policyHash: job.policyHash,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+  };
+}
