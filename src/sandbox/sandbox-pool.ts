@@ -52,8 +52,11 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
     return slot;
   }
 
+  const alive = (slot: Slot) => slot.child.exitCode === null && slot.child.signalCode === null && slot.child.connected;
+
   async function acquire(): Promise<Slot> {
-    const idle = slots.find((slot) => !slot.busy && slot.child.exitCode === null);
+    for (const dead of slots.filter((slot) => !slot.busy && !alive(slot))) slots.splice(slots.indexOf(dead), 1);
+    const idle = slots.find((slot) => !slot.busy && alive(slot));
     if (idle) {
       idle.busy = true;
       return idle;
@@ -71,13 +74,69 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
     if (closed) return;
     const next = waiting.shift();
     if (!next) return;
-    if (slot.child.exitCode === null && slot.child.signalCode === null && slots.includes(slot)) {
+    if (alive(slot) && slots.includes(slot)) {
       slot.busy = true;
       next(slot);
     } else {
       const fresh = spawnSlot();
       fresh.busy = true;
       next(fresh);
+    }
+  }
+
+  async function runOnce(request: Omit<SandboxRequest, 'type'>): Promise<{ outcome: SandboxOutcome; neverStarted: boolean }> {
+    const slot = await acquire();
+    try {
+      await slot.ready.catch(() => undefined);
+      return await new Promise((resolve) => {
+        const failed = (detail: string, neverStarted: boolean) => ({
+          outcome: { type: 'result', jobId: request.jobId, ok: false, kind: 'system_error', internalDetail: detail } as SandboxOutcome,
+          neverStarted,
+        });
+        let started = false;
+        let killedForTime = false;
+        const killer = setTimeout(() => {
+          killedForTime = true;
+          slot.child.kill('SIGKILL');
+        }, request.limits.wallSeconds * 1000 + grace);
+        const onMessage = (message: SandboxReply) => {
+          if (message.type === 'started' && message.jobId === request.jobId) started = true;
+          if (message.type !== 'result' || message.jobId !== request.jobId) return;
+          cleanup();
+          resolve({ outcome: message, neverStarted: false });
+        };
+        const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+          cleanup();
+          if (killedForTime) {
+            resolve({
+              outcome: { type: 'result', jobId: request.jobId, ok: false, kind: 'time_limit', internalDetail: 'killed after the wall-time limit and grace period' },
+              neverStarted: false,
+            });
+          } else {
+            resolve(failed(`sandbox process exited (code ${code}, signal ${signal})`, !started));
+          }
+        };
+        const cleanup = () => {
+          clearTimeout(killer);
+          slot.child.off('message', onMessage);
+          slot.child.off('exit', onExit);
+        };
+        if (!alive(slot)) {
+          cleanup();
+          resolve(failed('sandbox process was gone before the job started', true));
+          return;
+        }
+        slot.child.on('message', onMessage);
+        slot.child.once('exit', onExit);
+        slot.child.send({ type: 'run', ...request } satisfies SandboxRequest, (error) => {
+          if (error) {
+            cleanup();
+            resolve(failed('the job could not be handed to the sandbox process', true));
+          }
+        });
+      });
+    } finally {
+      release(slot);
     }
   }
 
@@ -90,40 +149,11 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
 
     async run(request: Omit<SandboxRequest, 'type'>): Promise<SandboxOutcome> {
       if (closed) throw new Error('the sandbox pool is closed');
-      const slot = await acquire();
-      try {
-        await slot.ready;
-        return await new Promise<SandboxOutcome>((resolve) => {
-          const failed = (detail: string): SandboxOutcome => ({ type: 'result', jobId: request.jobId, ok: false, kind: 'system_error', internalDetail: detail });
-          let killedForTime = false;
-          const killer = setTimeout(() => {
-            killedForTime = true;
-            slot.child.kill('SIGKILL');
-          }, request.limits.wallSeconds * 1000 + grace);
-          const onMessage = (message: SandboxReply) => {
-            if (message.type !== 'result' || message.jobId !== request.jobId) return;
-            cleanup();
-            resolve(message);
-          };
-          const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-            cleanup();
-            resolve(
-              killedForTime
-                ? { type: 'result', jobId: request.jobId, ok: false, kind: 'time_limit', internalDetail: 'killed after the wall-time limit and grace period' }
-                : failed(`sandbox process exited (code ${code}, signal ${signal})`),
-            );
-          };
-          const cleanup = () => {
-            clearTimeout(killer);
-            slot.child.off('message', onMessage);
-            slot.child.off('exit', onExit);
-          };
-          slot.child.on('message', onMessage);
-          slot.child.once('exit', onExit);
-          slot.child.send({ type: 'run', ...request } satisfies SandboxRequest);
-        });
-      } finally {
-        release(slot);
+      // A process that died between jobs (before it took this one) is replaced and the job handed on;
+      // one that dies while running the job fails the job, which is never run twice.
+      for (let attempt = 1; ; attempt++) {
+        const { outcome, neverStarted } = await runOnce(request);
+        if (!neverStarted || attempt >= 3) return outcome;
       }
     },
 

@@ -10,6 +10,7 @@ const send = (message: SandboxReply) => process.send?.(message);
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 async function run(request: SandboxRequest): Promise<SandboxReply> {
+  send({ type: 'started', jobId: request.jobId });
   const started = performance.now();
   let instance: DuckDBInstance | undefined;
   let stage: 'setup' | 'query' = 'setup';

@@ -21,6 +21,8 @@ export type SandboxFailureKind =
 
 export type SandboxReply =
   | { type: 'ready' }
+  /** Sent when the process takes a job, so a process that died before can be told from one that died during it. */
+  | { type: 'started'; jobId: string }
   | { type: 'result'; jobId: string; ok: true; results: QueryResult[]; milliseconds: number }
   | {
       type: 'result';

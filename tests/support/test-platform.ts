@@ -11,6 +11,8 @@ import { createApp } from '../../src/http/app.js';
 import { ephemeralKeyRing } from '../../src/identity/keys.js';
 import { mintToken } from '../../src/identity/tokens.js';
 import type { Platform } from '../../src/platform.js';
+import { startJobRuntime } from '../../src/jobs/job-runtime.js';
+import { findJob } from '../../src/jobs/submit-job.js';
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
@@ -49,7 +51,7 @@ export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
  * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
  * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
  */
-export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date } = {}) {
+export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number } = {}) {
   const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
   const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
   const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane();
@@ -60,6 +62,8 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
     clock: () => clock.now,
   });
   if (options.demo) await seedDemo(platform);
+  // The queue always runs (submissions need it); sandbox workers only where a test asks for them.
+  const runtime = await startJobRuntime(platform, { workers: options.workers ?? 0 });
   const app = createApp(platform);
   const tokenSettings = { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds };
 
@@ -94,7 +98,20 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
       }
       return { status: response.status, json, text, headers: response.headers };
     },
+    runtime,
+    /** Polls a job until it leaves queued/running (the queue polls every half second). */
+    async waitForJob(jobId: string, timeoutMilliseconds = 60_000) {
+      const deadline = Date.now() + timeoutMilliseconds;
+      for (;;) {
+        const job = await findJob(platform, jobId);
+        if (job && job.status !== 'queued' && job.status !== 'running') return job;
+        if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in time (status ${job?.status})`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
     async close() {
+      await runtime.stop();
+      platform.parser.close();
       await dispose();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

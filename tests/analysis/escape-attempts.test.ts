@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestVersion } from '../../src/catalog/catalogue.js';
+import { createSandboxPool, type SandboxPool } from '../../src/sandbox/sandbox-pool.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let analyst: string;
+const canary = path.join(os.tmpdir(), `pds-escape-canary-${process.pid}`);
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true });
+  analyst = await t.tokenFor('analyst-lingang-analytics');
+});
+afterAll(() => t?.close());
+
+/**
+ * Named escape attempts: each must be refused by the analyser with a stable code. The same SQL is then sent
+ * straight to a hardened sandbox, bypassing the analyser, and must fail there too (defence in depth).
+ */
+const attempts: Array<{ name: string; sql: string; code: string }> = [
+  { name: 'read_csv of a system file', sql: "SELECT * FROM read_csv('/etc/passwd')", code: 'TABLE_FUNCTION' },
+  { name: 'read_text', sql: "SELECT content FROM read_text('/etc/hostname')", code: 'TABLE_FUNCTION' },
+  { name: 'read_blob', sql: "SELECT count(*) FROM read_blob('/etc/hostname')", code: 'TABLE_FUNCTION' },
+  { name: 'glob over the file system', sql: "SELECT count(*) FROM glob('/etc/*')", code: 'TABLE_FUNCTION' },
+  { name: 'read_parquet of a snapshot directly', sql: "SELECT count(*) FROM read_parquet('/tmp/x.parquet')", code: 'TABLE_FUNCTION' },
+  { name: 'a file path as a table', sql: "SELECT count(*) FROM '/etc/passwd'", code: 'UNKNOWN_TABLE' },
+  { name: 'COPY to a file', sql: `COPY (SELECT 1) TO '${canary}'`, code: 'NOT_SELECT' },
+  { name: 'EXPORT DATABASE', sql: `EXPORT DATABASE '${canary}'`, code: 'NOT_SELECT' },
+  { name: 'ATTACH another database', sql: `ATTACH '${canary}.duckdb' AS other`, code: 'NOT_SELECT' },
+  { name: 'ATTACH in memory', sql: "ATTACH ':memory:' AS scratch", code: 'NOT_SELECT' },
+  { name: 'INSTALL an extension', sql: 'INSTALL httpfs', code: 'NOT_SELECT' },
+  { name: 'LOAD an extension', sql: 'LOAD httpfs', code: 'NOT_SELECT' },
+  { name: 'SET a setting', sql: 'SET enable_external_access = true', code: 'NOT_SELECT' },
+  { name: 'RESET a setting', sql: 'RESET lock_configuration', code: 'NOT_SELECT' },
+  { name: 'PRAGMA', sql: 'PRAGMA database_list', code: 'NOT_SELECT' },
+  { name: 'enable_logging', sql: "SELECT * FROM enable_logging(storage = 'file')", code: 'TABLE_FUNCTION' },
+  { name: 'query() table function', sql: "SELECT * FROM query('SELECT * FROM residents')", code: 'TABLE_FUNCTION' },
+  { name: 'query_table()', sql: "SELECT * FROM query_table('power_readings')", code: 'TABLE_FUNCTION' },
+  { name: 'duckdb_settings metadata', sql: 'SELECT * FROM duckdb_settings()', code: 'TABLE_FUNCTION' },
+  { name: 'current_setting()', sql: "SELECT current_setting('temp_directory') AS s, count(*) FROM power_readings GROUP BY 1", code: 'FUNCTION_NOT_ALLOWED' },
+  { name: 'information_schema', sql: 'SELECT count(*) FROM information_schema.tables', code: 'UNKNOWN_TABLE' },
+  { name: 'duckdb_tables() metadata', sql: 'SELECT count(*) FROM duckdb_tables()', code: 'TABLE_FUNCTION' },
+  { name: 'multiple statements', sql: 'SELECT count(*) FROM power_readings; SELECT count(*) FROM power_readings', code: 'MULTIPLE_STATEMENTS' },
+  { name: 'SUMMARIZE', sql: 'SUMMARIZE power_readings', code: 'UNSUPPORTED_QUERY_SHAPE' },
+  { name: 'SET VARIABLE', sql: "SET VARIABLE target = 'x'", code: 'NOT_SELECT' },
+  { name: 'getvariable()', sql: "SELECT getvariable('target') AS v, count(*) FROM power_readings GROUP BY 1", code: 'FUNCTION_NOT_ALLOWED' },
+  { name: 'CREATE MACRO', sql: 'CREATE MACRO leak(x) AS x', code: 'NOT_SELECT' },
+  { name: 'CREATE TABLE AS', sql: 'CREATE TABLE copy AS SELECT * FROM power_readings', code: 'NOT_SELECT' },
+  { name: 'the snapshot catalogue by name', sql: 'SELECT count(*) FROM snapshot_0.data', code: 'UNKNOWN_TABLE' },
+  { name: 'star over protected data', sql: 'SELECT * FROM power_readings', code: 'STAR_ON_PROTECTED_DATA' },
+  { name: 'list() of a sensitive column', sql: 'SELECT town, list(kwh) FROM power_readings GROUP BY town', code: 'AGGREGATE_NOT_ALLOWED' },
+  { name: 'string_agg of identifiers', sql: "SELECT town, string_agg(account_id, ',') FROM power_readings GROUP BY town", code: 'DIRECT_IDENTIFIER_USE' },
+  { name: 'max() of a sensitive column', sql: 'SELECT town, max(kwh) FROM power_readings GROUP BY town', code: 'AGGREGATE_NOT_ALLOWED' },
+  { name: 'arg_max()', sql: 'SELECT town, arg_max(amount_due, kwh) FROM power_readings GROUP BY town', code: 'AGGREGATE_NOT_ALLOWED' },
+  { name: 'a window function', sql: 'SELECT town, sum(kwh) OVER (PARTITION BY town) FROM power_readings', code: 'WINDOW_FUNCTION' },
+  { name: 'raw rows of protected data', sql: 'SELECT town, kwh FROM power_readings', code: 'ROW_LEVEL_OUTPUT' },
+  { name: 'grouping by a direct identifier', sql: 'SELECT account_id, sum(kwh) FROM power_readings GROUP BY account_id', code: 'DIRECT_IDENTIFIER_USE' },
+  { name: 'filtering on a direct identifier', sql: "SELECT town, sum(kwh) FROM power_readings WHERE account_id = 'P0000000001' GROUP BY town", code: 'DIRECT_IDENTIFIER_USE' },
+  { name: 'grouping by a raw sensitive value', sql: 'SELECT kwh, count(*) FROM power_readings GROUP BY kwh', code: 'SENSITIVE_GROUP_KEY' },
+  { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
+  { name: 'a reserved hidden column name', sql: 'SELECT town AS __pds_g_0, count(*) FROM power_readings GROUP BY town', code: 'RESERVED_NAME' },
+  { name: 'a dataset not listed in the job', sql: 'SELECT town, count(*) FROM water_readings GROUP BY town', code: 'DATASET_NOT_REQUESTED' },
+];
+
+describe('escape attempts are refused by the analyser', () => {
+  it.each(attempts)('$name → $code', async ({ sql, code }) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe(code);
+    expect(fs.existsSync(canary)).toBe(false);
+  });
+});
+
+describe('the hardened sandbox refuses them too, with the analyser bypassed', () => {
+  let pool: SandboxPool;
+  let snapshot: string;
+  beforeAll(async () => {
+    pool = createSandboxPool({ size: 1 });
+    const version = await latestVersion(t.platform.db, 'power_readings');
+    snapshot = t.platform.store.snapshotPath('power_readings', version!.contentHash);
+  });
+  afterAll(() => pool?.close());
+
+  // What the engine itself must stop: file system access, writing, attaching, extensions, settings, several
+  // statements, anything but SELECT. (Metadata functions and query_table are harmless to the engine and are
+  // stopped by the analyser alone; STACK.md notes that enable_logging even passes lock_configuration.)
+  const engineLevel = new Set([
+    'read_csv of a system file', 'read_text', 'read_blob', 'glob over the file system', 'read_parquet of a snapshot directly',
+    'a file path as a table', 'COPY to a file', 'EXPORT DATABASE', 'ATTACH another database', 'ATTACH in memory',
+    'INSTALL an extension', 'LOAD an extension', 'SET a setting', 'RESET a setting', 'multiple statements',
+    'SET VARIABLE', 'CREATE MACRO', 'CREATE TABLE AS',
+  ]);
+  const direct = attempts.filter(({ name }) => engineLevel.has(name));
+  it('covers every engine-level attempt', () => expect(direct).toHaveLength(engineLevel.size));
+  it.each(direct)('$name fails inside the sandbox', async ({ sql }) => {
+    const outcome = await pool.run({
+      jobId: 'escape',
+      snapshots: [{ datasetId: 'power_readings', path: snapshot }],
+      queries: [{ name: 'main', sql, rowLimit: 10 }],
+      limits: { memoryMb: 256, threads: 1, wallSeconds: 10 },
+    });
+    expect(outcome.ok).toBe(false);
+    expect(fs.existsSync(canary)).toBe(false);
+    expect(fs.existsSync(`${canary}.duckdb`)).toBe(false);
+  });
+});

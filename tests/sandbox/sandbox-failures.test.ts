@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestVersion } from '../../src/catalog/catalogue.js';
+import { createSandboxPool, type SandboxPool } from '../../src/sandbox/sandbox-pool.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let analyst: string;
+let regulator: string;
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true, workers: 1 });
+  analyst = await t.tokenFor('analyst-lingang-analytics');
+  regulator = await t.tokenFor('regulator-data-dept');
+});
+afterAll(() => t?.close());
+
+async function submitAndWait(sql: string, datasets = ['power_readings']) {
+  const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets, sql, purpose: 'test' } });
+  expect(submitted.status).toBe(201);
+  await t.waitForJob(submitted.json.id);
+  return submitted.json.id as string;
+}
+
+describe('a query that fails on data gives the operator no value from it', () => {
+  const cases = [
+    { name: 'a failed cast of a sensitive column', sql: "SELECT town, sum(CAST(concat(kwh, 'x') AS INTEGER)) AS s FROM power_readings GROUP BY town" },
+    { name: 'an overflowing arithmetic on a sensitive column', sql: 'SELECT town, sum(CAST(kwh * 1e300 * 1e300 AS INTEGER)) AS s FROM power_readings GROUP BY town' },
+  ];
+
+  it.each(cases)('$name', async ({ sql }) => {
+    const id = await submitAndWait(sql);
+    const job = await t.call('GET', `/v1/jobs/${id}`, { token: analyst });
+    expect(job.json).toMatchObject({ status: 'failed', code: 'QUERY_FAILED' });
+    const stored = (await t.waitForJob(id)).internalDetail ?? '';
+    // DuckDB's own text names the offending value; it is kept for regulators and never shown to the operator.
+    expect(stored).toMatch(/Conversion Error|Out of Range|overflow|convert/i);
+    const everything = JSON.stringify(job.json) + (await t.call('GET', `/v1/jobs/${id}/result`, { token: analyst })).text + (await t.call('GET', '/v1/jobs', { token: analyst })).text;
+    expect(everything).not.toMatch(/\d+\.\d+x|Conversion|DOUBLE|INT32|value/i);
+    void regulator;
+  });
+});
+
+describe('wall-time limit and worker failure', () => {
+  let pool: SandboxPool;
+  let snapshot: string;
+  beforeAll(async () => {
+    pool = createSandboxPool({ size: 2, graceSeconds: 2 });
+    await pool.warm();
+    const version = await latestVersion(t.platform.db, 'power_readings');
+    snapshot = t.platform.store.snapshotPath('power_readings', version!.contentHash);
+  });
+  afterAll(() => pool?.close());
+
+  const request = (jobId: string, sql: string, wallSeconds: number) =>
+    pool.run({
+      jobId,
+      snapshots: [{ datasetId: 'power_readings', path: snapshot }],
+      queries: [{ name: 'main', sql, rowLimit: 100 }],
+      limits: { memoryMb: 512, threads: 1, wallSeconds },
+    });
+  const crossJoin = 'SELECT count(*) FROM power_readings a, power_readings b, power_readings c';
+  const aggregate = 'SELECT town, count(*) AS n FROM power_readings GROUP BY town ORDER BY town';
+
+  it('a cross join over the largest table is stopped at the limit while a concurrent job finishes', async () => {
+    const [slow, fast] = await Promise.all([request('slow', crossJoin, 1), request('fast', aggregate, 30)]);
+    expect(slow).toMatchObject({ ok: false, kind: 'time_limit' });
+    expect(fast.ok).toBe(true);
+    if (fast.ok) expect(fast.results[0]!.rows.length).toBeGreaterThan(0);
+  });
+
+  it('a worker killed mid-job fails that job as a system failure and is replaced', async () => {
+    const before = pool.pids();
+    const running = request('killed', crossJoin, 30);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const pid of pool.pids()) if (pid) process.kill(pid, 'SIGKILL');
+    const outcome = await running;
+    expect(outcome).toMatchObject({ ok: false, kind: 'system_error' });
+    const after = await request("after", aggregate, 30);
+    expect(after.ok).toBe(true);
+    expect(pool.pids().some((pid) => !before.includes(pid))).toBe(true);
+  });
+});
