@@ -480,7 +480,8 @@ class Analyser {
         if (item.columns || item.expr) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `COLUMNS(...) is not supported${at(item)}`);
         const bindings = item.relation_name ? scope.bindings.filter((binding) => binding.alias === item.relation_name) : scope.bindings;
         if (bindings.length === 0) throw new QueryRejected('UNKNOWN_TABLE', `${item.relation_name} is not in FROM${at(item)}`);
-        if (!bindings.every((binding) => binding.relation.allOpen)) {
+        // Inside a derived relation a star is harmless: its columns are tracked and it outputs nothing itself.
+        if (options.outermost && !bindings.every((binding) => binding.relation.allOpen)) {
           throw new QueryRejected('STAR_ON_PROTECTED_DATA', `* is not allowed over data that is not open: name the columns${at(item)}`);
         }
         if ((item.exclude_list ?? []).length || (item.replace_list ?? []).length || (item.rename_list ?? []).length) {

@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidents } from '../../src/db/schema.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let analyst: string;
+let otherAnalyst: string;
+let regulator: string;
+
+/**
+ * Hand-made firms whose right answers are known (grade L2: threshold 10, dominance 2/90 %, no rounding):
+ *  district A: sector x 12 firms × 100; y 5 firms × 100 (below threshold); w 15 firms × 50; v 20 firms × 10
+ *  district B: sector z one firm 100,000 + 11 × 10 (dominated); q 12 × 100; r 14 × 100
+ */
+function firmsCsv(): string {
+  const lines = ['firm_id,district,sector,energy'];
+  let id = 0;
+  const add = (district: string, sector: string, count: number, energy: number) => {
+    for (let i = 0; i < count; i++) lines.push(`F${String(++id).padStart(4, '0')},${district},${sector},${energy}`);
+  };
+  add('A', 'x', 12, 100);
+  add('A', 'y', 5, 100);
+  add('A', 'w', 15, 50);
+  add('A', 'v', 20, 10);
+  add('B', 'z', 1, 100_000);
+  add('B', 'z', 11, 10);
+  add('B', 'q', 12, 100);
+  add('B', 'r', 14, 100);
+  return lines.join('\n') + '\n';
+}
+
+beforeAll(async () => {
+  // A larger demo scale than other files, so that the demo aggregate has cells above the thresholds.
+  t = await createTestPlatform({ demo: true, workers: 2, environment: { PDS_DEMO_SCALE: '0.02' } });
+  analyst = await t.tokenFor('analyst-lingang-analytics');
+  otherAnalyst = await t.tokenFor('analyst-harbour-credit');
+  regulator = await t.tokenFor('regulator-data-dept');
+  const clerk = await t.tokenFor('clerk-power-utility');
+  const registered = await t.call('POST', '/v1/datasets', {
+    token: clerk,
+    json: {
+      id: 'firm_energy',
+      title: 'Firm energy (test)',
+      titleZh: '企业能耗（测试）',
+      description: 'Hand-made firms for disclosure tests.',
+      category: 'utilities',
+      grade: 'L2',
+      sharingType: 'unconditional',
+      legalBasis: 'test',
+      updateFrequency: 'static',
+      privacyUnit: 'firm_id',
+      columns: [
+        { name: 'firm_id', type: 'VARCHAR', class: 'direct_identifier', description: 'Firm' },
+        { name: 'district', type: 'VARCHAR', class: 'attribute', description: 'District' },
+        { name: 'sector', type: 'VARCHAR', class: 'attribute', description: 'Sector' },
+        { name: 'energy', type: 'DOUBLE', class: 'sensitive', description: 'Energy' },
+      ],
+    },
+  });
+  expect(registered.status).toBe(201);
+  const loaded = await t.call('POST', '/v1/datasets/firm_energy/versions', { token: clerk, headers: { 'content-type': 'text/csv' }, body: firmsCsv() });
+  expect(loaded.status).toBe(201);
+  const licence = await t.call('POST', '/v1/operators/lingang-analytics/licences', {
+    token: regulator,
+    json: {
+      title: 'test',
+      scope: [{ dataset: 'firm_energy' }],
+      purposes: ['public_interest'],
+      maxGrade: 'L2',
+      validFrom: new Date(Date.now() - 86_400_000).toISOString(),
+      validUntil: new Date(Date.now() + 86_400_000 * 30).toISOString(),
+      feeMode: 'free',
+    },
+  });
+  expect(licence.status).toBe(201);
+});
+afterAll(() => t?.close());
+
+async function run(sql: string, datasets: string[], token = analyst) {
+  const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets, sql, purpose: 'test' } });
+  expect(submitted.status).toBe(201);
+  await t.waitForJob(submitted.json.id);
+  const result = await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token });
+  return { id: submitted.json.id as string, result };
+}
+
+const byKey = (rows: unknown[][]) => Object.fromEntries(rows.map((row) => [String(row[0]), row.slice(1)]));
+
+describe('disclosure control on loaded data, end to end', () => {
+  it('threshold and secondary suppression: y is below threshold, x goes with it, w and v are exact', async () => {
+    const { result } = await run("SELECT sector, count(*) AS firms, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector ORDER BY sector", ['firm_energy']);
+    expect(result.status).toBe(200);
+    expect(byKey(result.json.rows)).toEqual({ v: [20, 200], w: [15, 750], x: [null, null], y: [null, null] });
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes).toEqual({ x: 'SECONDARY_SUPPRESSION', y: 'BELOW_THRESHOLD' });
+  });
+
+  it('dominance: z is suppressed though it has 12 firms, q goes with it, r is exact', async () => {
+    const { result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY sector", ['firm_energy']);
+    expect(byKey(result.json.rows)).toEqual({ q: [null], r: [1400], z: [null] });
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
+  });
+
+  it('contributors are counted through a CTE and a subquery, not rows', async () => {
+    const { result } = await run(
+      "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(200);
+    expect(byKey(result.json.rows)).toEqual({ v: [20], w: [15], x: [null], y: [null] });
+  });
+
+  it('a UNION ALL of two branches keeps the privacy unit of each', async () => {
+    const { result } = await run(
+      "SELECT u.sector, sum(u.energy) AS energy FROM (SELECT sector, energy FROM firm_energy WHERE district = 'A' UNION ALL SELECT sector, energy FROM firm_energy WHERE district = 'B') u GROUP BY u.sector ORDER BY 1",
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(200);
+    expect(byKey(result.json.rows).r).toEqual([1400]);
+    expect(byKey(result.json.rows).y).toEqual([null]);
+  });
+
+  it('per-firm totals inside, then the distribution outside (an inner aggregation by the privacy unit)', async () => {
+    const { result } = await run(
+      'SELECT t.sector, avg(t.total) AS mean_total FROM (SELECT firm_id, sector, sum(energy) AS total FROM firm_energy GROUP BY firm_id, sector) t GROUP BY t.sector ORDER BY 1',
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(200);
+    expect(byKey(result.json.rows).r).toEqual([100]);
+  });
+});
+
+describe('the demo data', () => {
+  it('monthly power use by town and industry returns cells, with the small ones suppressed', async () => {
+    const { result } = await run(
+      "SELECT p.town, e.industry_code, date_trunc('year', p.month) AS year, sum(p.kwh) AS kwh, count(DISTINCT p.account_id) AS accounts FROM power_readings p JOIN enterprises e ON p.uscc = e.uscc GROUP BY 1, 2, 3",
+      ['power_readings', 'enterprises'],
+    );
+    expect(result.status).toBe(200);
+    expect(result.json.manifest.rowCount).toBeGreaterThan(0);
+    expect(result.json.manifest.suppressedByCode.BELOW_THRESHOLD).toBeGreaterThan(0);
+    const suppressed = new Set(result.json.manifest.suppressedRows.map((entry: { row: number }) => entry.row));
+    result.json.rows.forEach((row: unknown[], index: number) => {
+      if (suppressed.has(index)) expect(row.slice(3)).toEqual([null, null]);
+      else expect(row[4] as number % 5).toBe(0);
+    });
+  });
+});
+
+describe('the job API', () => {
+  it('GET /v1/jobs/{id} shows status and the stage', async () => {
+    const { id } = await run("SELECT district, count(*) AS n FROM firm_energy GROUP BY district", ['firm_energy']);
+    const job = await t.call('GET', `/v1/jobs/${id}`, { token: analyst });
+    expect(job.json).toMatchObject({ id, status: 'succeeded', kind: 'aggregate', grade: 'L2', datasetVersions: { firm_energy: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+  });
+
+  it("another operator's job answers 404, and its list does not show it", async () => {
+    const { id } = await run("SELECT district, count(*) AS n FROM firm_energy GROUP BY district", ['firm_energy']);
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: otherAnalyst })).status).toBe(404);
+    expect((await t.call('GET', `/v1/jobs/${id}/result`, { token: otherAnalyst })).status).toBe(404);
+    const list = await t.call('GET', '/v1/jobs', { token: otherAnalyst });
+    expect(list.json.jobs.map((job: { id: string }) => job.id)).not.toContain(id);
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: regulator })).status).toBe(200);
+  });
+
+  it('a dataset outside the licence is refused as OVER_SCOPE and recorded as an incident', async () => {
+    const before = (await t.platform.db.select().from(incidents)).length;
+    const response = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['residents'], sql: 'SELECT town, count(*) FROM residents GROUP BY town', purpose: 'x' } });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('OVER_SCOPE');
+    expect(response.json.job.status).toBe('rejected');
+    expect((await t.platform.db.select().from(incidents)).length).toBe(before + 1);
+  });
+
+  it('a column outside a column-scoped licence is refused as OVER_SCOPE', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: otherAnalyst, json: { datasets: ['power_readings'], sql: 'SELECT town, sum(kwh) FROM power_readings GROUP BY town', purpose: 'x' } });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('OVER_SCOPE');
+    expect(response.json.error.details).toContainEqual({ problem: 'power_readings.kwh is not in the licence' });
+  });
+
+  it('L4 data needs differential privacy, which is refused until it exists', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: otherAnalyst, json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id', purpose: 'x' } });
+    expect(response.json.error.code).toBe('DP_REQUIRED');
+  });
+
+  it('a dry run gives the decision and the policy that would apply, and records no job', async () => {
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql: 'SELECT sector, sum(energy) FROM firm_energy GROUP BY sector', purpose: 'x' } });
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ decision: 'accept', kind: 'aggregate', grade: 'L2', policy: { minContributors: 10, dominance: { n: 2, k: 90 } } });
+    expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length).toBe(before);
+  });
+
+  it('open data may leave row by row', async () => {
+    const { result } = await run("SELECT route_id, stop_seq, stop_name FROM bus_routes WHERE route_id = 'LG01' ORDER BY stop_seq", ['bus_routes']);
+    expect(result.status).toBe(200);
+    expect(result.json.rows.length).toBeGreaterThan(5);
+    expect(result.json.manifest.suppressedRows).toEqual([]);
+  });
+
+  it('the result of a job that is not finished or was refused answers 409', async () => {
+    const refused = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT * FROM power_readings', purpose: 'x' } });
+    const response = await t.call('GET', `/v1/jobs/${refused.json.job.id}/result`, { token: analyst });
+    expect(response.status).toBe(409);
+    expect(response.json.error.code).toBe('RESULT_NOT_AVAILABLE');
+  });
+});
