@@ -9,6 +9,7 @@ import { loadKeyRing, type KeyRing } from './identity/keys.js';
 import type { Platform } from './platform.js';
 import { createSqlParser } from './analysis/sql-parser.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
+import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -49,5 +50,6 @@ export async function createPlatform(
     clock,
     parser: await createSqlParser(),
     disclosurePolicy,
+    analysisCatalogue: createAnalysisCatalogue(controlPlane.db),
   };
 }

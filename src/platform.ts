@@ -1,5 +1,6 @@
 import type { SqlParser } from './analysis/sql-parser.js';
 import type { Authorizer } from './authz/authorizer.js';
+import type { AnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import type { PolicyEngine } from './authz/policy-engine.js';
 import type { Config } from './config/config.js';
 import type { ControlPlane, Database } from './db/connect.js';
@@ -21,6 +22,8 @@ export type Platform = {
   /** DuckDB's parser, for analysing job SQL in the API process (it holds no data). */
   parser: SqlParser;
   disclosurePolicy: DisclosurePolicy;
+  /** The catalogue as the analyser sees it, cached until the catalogue changes. */
+  analysisCatalogue: () => Promise<AnalysisCatalogue>;
   /** Set once the queue is started (by `pds serve` or a test); submissions need it. */
   jobQueue?: JobQueue;
 };

@@ -50,6 +50,7 @@ export type CatalogueDataset = {
   grade: Grade;
   openData: boolean;
   privacyUnit: string;
+  uniqueKey?: string[] | null;
   columns: Array<{ name: string; class: ColumnClass }>;
 };
 
@@ -57,7 +58,17 @@ export type SourceColumn = { dataset: string; column: string; class: ColumnClass
 
 /** A SUM-like measure of the outermost aggregation: its argument and whose contributions it adds up. */
 export type Measure = { outputIndex: number; aggregate: AggregateName; argument: AstNode; unit: UnitReference };
-export type UnitReference = { dataset: string; binding: string; expression: AstNode };
+export type UnitReference = {
+  dataset: string;
+  binding: string;
+  expression: AstNode;
+  /**
+   * Proven at most one row per contributor per output cell: the FROM is this dataset alone and the group keys
+   * include the rest of its registered unique key. Then rows are contributors, and the sandbox can count and
+   * rank them in the main query instead of aggregating per contributor first.
+   */
+  onePerCell: boolean;
+};
 
 export type QueryAnalysis = {
   kind: 'aggregate' | 'row_level';
@@ -212,7 +223,7 @@ class Analyser {
       return { name: item.alias, role: 'other_aggregate' as const };
     });
 
-    const units = this.unitsAtScope(scope);
+    const units = this.unitsAtScope(scope).map((unit) => ({ ...unit, onePerCell: this.onePerCell(unit, scope, groups) }));
     const measures: Measure[] = [];
     items.forEach((item, outputIndex) => {
       for (const aggregate of item.lineage.aggregates) {
@@ -556,8 +567,22 @@ class Analyser {
         dataset: unit.dataset,
         binding: binding.alias,
         expression: { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, unit.columnName] },
+        onePerCell: false,
       })),
     );
+  }
+
+  private onePerCell(unit: UnitReference, scope: Scope, groups: AstNode[]): boolean {
+    if (scope.bindings.length !== 1 || scope.bindings[0]!.baseDataset !== unit.dataset) return false;
+    const dataset = this.context.catalogue.get(unit.dataset)!;
+    if (!dataset.uniqueKey || !dataset.uniqueKey.includes(dataset.privacyUnit)) return false;
+    const grouped = new Set(
+      groups
+        .filter((group) => group.class === 'COLUMN_REF')
+        .map((group) => String((group.column_names as string[]).at(-1)))
+        .filter((name) => scope.bindings[0]!.relation.columns.some((column) => column.name === name && column.sources[0]?.dataset === unit.dataset && column.sources[0]?.column === name)),
+    );
+    return dataset.uniqueKey.every((column) => column === dataset.privacyUnit || grouped.has(column));
   }
 
   private argumentDataset(argument: AstNode, scope: Scope): string | undefined {

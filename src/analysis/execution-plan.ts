@@ -1,28 +1,37 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
-import type { QueryAnalysis } from './analyse-query.js';
+import { sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 
 /**
- * The SQL a sandbox runs for one job: the operator's query (with its group keys appended as hidden columns)
- * and the hidden disclosure queries over the same FROM, WHERE and GROUP BY — distinct contributors per cell for
- * each protected dataset, and per measure the per-contributor totals' sum and largest values (for the
- * dominance and p% rules). Everything is computed inside DuckDB; only per-cell figures come back.
+ * The SQL a sandbox runs for one job, every figure computed inside DuckDB:
+ *  - the operator's query, with its group keys appended as hidden columns (`__pds_g_i`) and, for privacy
+ *    units no measure needs, the number of distinct contributors per cell (`__pds_c_k`);
+ *  - per privacy unit that SUM-like measures add up, one two-level query over the same FROM, WHERE and GROUP
+ *    BY: per-contributor totals inside, then per cell the number of contributors (`__pds_c`), and for each
+ *    measure the total and the largest contributions (`__pds_total_m`, `__pds_top_m`) for the dominance and
+ *    p% rules. One query serves the threshold and the concentration rules of that unit.
+ * Only per-cell figures come back to JavaScript, never rows.
  */
 export type ExecutionPlan = {
   kind: QueryAnalysis['kind'];
   mainSql: string;
   groupKeyCount: number;
+  /** Where each group key's value is in a main-query row: a visible column when the key is output as is, else a hidden one. */
+  groupKeyPositions: number[];
   visibleColumns: QueryAnalysis['outputColumns'];
-  contributorsSql: string | null;
+  /** One entry per privacy unit of the outermost FROM (a dataset reached through one binding). */
   contributorDatasets: string[];
-  measureQueries: Array<{ outputIndex: number; sql: string }>;
+  /** Units whose contributors are counted by the main query, as `__pds_c_<index>`. */
+  unitsCountedInMain: number[];
+  /** Measures whose totals and largest contributions the main query computes (`__pds_total_m`, `__pds_top_m`). */
+  measuresInMain: number[];
+  unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
 
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
 const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
-const columnRef = (name: string): AstNode => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [name] });
 const call = (name: string, children: AstNode[], distinct = false): AstNode => ({
   class: 'FUNCTION',
   type: 'FUNCTION',
@@ -46,67 +55,100 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
       kind: 'row_level',
       mainSql: await parser.toSql(analysis.node),
       groupKeyCount: 0,
+      groupKeyPositions: [],
       visibleColumns: analysis.outputColumns,
-      contributorsSql: null,
       contributorDatasets: [],
-      measureQueries: [],
+      unitsCountedInMain: [],
+      measuresInMain: [],
+      unitQueries: [],
       rowLimit,
     };
   }
   const groups = analysis.groupExpressions;
-  const groupKeyCount = groups.length;
   const groupAliases = groups.map((group, index) => alias(group, hiddenGroupColumn(index)));
+  const unitIndex = (unit: QueryAnalysis['units'][number]) =>
+    analysis.units.findIndex((candidate) => candidate.dataset === unit.dataset && candidate.binding === unit.binding);
 
+  const measuresByUnit = new Map<number, number[]>();
+  analysis.measures.forEach((measure, index) => {
+    const key = unitIndex(measure.unit);
+    measuresByUnit.set(key, [...(measuresByUnit.get(key) ?? []), index]);
+  });
+  // A unit proven to have one row per cell is counted and ranked from rows in the main query: no second pass.
+  const unitsCountedInMain = analysis.units.map((_, index) => index).filter((index) => !measuresByUnit.has(index) || analysis.units[index]!.onePerCell);
+  const measuresInMain = analysis.measures.map((_, index) => index).filter((index) => analysis.units[unitIndex(analysis.measures[index]!.unit)]!.onePerCell);
+  const topN = Math.max(2, grade.dominance?.n ?? 2);
+  const absolute = (node: AstNode) => call('abs', [structuredClone(node)]);
+  const topOf = (node: AstNode): AstNode => call('max', [absolute(node), { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: topN } }]);
+
+  // A group key already output as a visible column is read from there; only the others are appended.
   const main = structuredClone(analysis.node);
-  main.select_list = [...main.select_list, ...groupAliases];
+  const visibleCount = main.select_list.length;
+  const appended: AstNode[] = [];
+  const groupKeyPositions = groups.map((group, index) => {
+    const visible = (main.select_list as AstNode[]).findIndex((item) => sameExpression(item, group));
+    if (visible >= 0) return visible;
+    appended.push(groupAliases[index]!);
+    return visibleCount + appended.length - 1;
+  });
+  main.select_list = [
+    ...main.select_list,
+    ...appended,
+    ...unitsCountedInMain.map((index) => {
+      const unit = analysis.units[index]!;
+      return alias(call('count', [structuredClone(unit.expression)], !unit.onePerCell), `__pds_c_${index}`);
+    }),
+    ...measuresInMain.flatMap((index) => [
+      alias(call('sum', [absolute(analysis.measures[index]!.argument)]), `__pds_total_${index}`),
+      alias(topOf(analysis.measures[index]!.argument), `__pds_top_${index}`),
+    ]),
+  ];
   const mainSql = await parser.toSql(main);
 
-  const cellQuery = (selectList: AstNode[], extraGroups: AstNode[] = []): AstNode => {
-    const node = structuredClone(analysis.node);
-    node.select_list = selectList;
-    node.group_expressions = [...groups.map((group) => structuredClone(group)), ...extraGroups];
-    node.group_sets = node.group_expressions.length > 0 ? [node.group_expressions.map((_: unknown, index: number) => index)] : [];
-    node.having = null;
-    node.modifiers = [];
-    return node;
-  };
-
-  let contributorsSql: string | null = null;
-  if (analysis.units.length > 0) {
-    contributorsSql = await parser.toSql(
-      cellQuery([
-        ...groupAliases,
-        ...analysis.units.map((unit, index) => alias(call('count', [structuredClone(unit.expression)], true), `__pds_c_${index}`)),
-      ]),
-    );
-  }
-
-  const measureQueries: ExecutionPlan['measureQueries'] = [];
-  const topN = Math.max(2, grade.dominance?.n ?? 2);
-  for (const measure of analysis.measures) {
-    const inner = await parser.toSql(
-      cellQuery(
-        [...groupAliases, alias(measure.unit.expression, '__pds_u'), alias(call('sum', [structuredClone(measure.argument)]), '__pds_v')],
-        [structuredClone(measure.unit.expression)],
-      ),
-    );
-    const keys = groups.map((_, index) => hiddenGroupColumn(index));
-    const select = [...keys, 'sum(abs(__pds_v)) AS __pds_total', `max(abs(__pds_v), ${topN}) AS __pds_top`].join(', ');
-    measureQueries.push({
-      outputIndex: measure.outputIndex,
-      sql: `SELECT ${select} FROM (${inner}) AS __pds_m${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`,
+  const keys = groups.map((_, index) => hiddenGroupColumn(index));
+  const unitQueries: ExecutionPlan['unitQueries'] = [];
+  for (const [index, measureIndexes] of measuresByUnit) {
+    const unit = analysis.units[index]!;
+    if (unit.onePerCell) continue;
+    const inner = structuredClone(analysis.node);
+    inner.select_list = [
+      ...groupAliases.map((group) => structuredClone(group)),
+      ...measureIndexes.map((measure) => alias(call('sum', [structuredClone(analysis.measures[measure]!.argument)]), `__pds_v_${measure}`)),
+    ];
+    inner.group_expressions = [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
+    inner.group_sets = [inner.group_expressions.map((_: unknown, position: number) => position)];
+    inner.having = null;
+    inner.modifiers = [];
+    const select = [
+      ...keys,
+      'count(*) AS __pds_c',
+      ...measureIndexes.flatMap((measure) => [`sum(abs(__pds_v_${measure})) AS __pds_total_${measure}`, `max(abs(__pds_v_${measure}), ${topN}) AS __pds_top_${measure}`]),
+    ].join(', ');
+    unitQueries.push({
+      unitIndex: index,
+      measureIndexes,
+      sql: `SELECT ${select} FROM (${await parser.toSql(inner)}) AS __pds_units${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`,
     });
   }
-  void columnRef;
 
   return {
     kind: 'aggregate',
     mainSql,
-    groupKeyCount,
+    groupKeyCount: groups.length,
+    groupKeyPositions,
     visibleColumns: analysis.outputColumns,
-    contributorsSql,
     contributorDatasets: analysis.units.map((unit) => unit.dataset),
-    measureQueries,
+    unitsCountedInMain,
+    measuresInMain,
+    unitQueries,
     rowLimit,
   };
+}
+
+/** The named queries a sandbox runs for a plan; results come back under the same names. */
+export function sandboxQueries(plan: ExecutionPlan): Array<{ name: string; sql: string; rowLimit: number }> {
+  return [
+    { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
+    ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit })),
+  ];
 }

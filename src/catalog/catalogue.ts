@@ -25,6 +25,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
     legalBasis: dataset.legalBasis,
     updateFrequency: dataset.updateFrequency,
     privacyUnit: dataset.privacyUnit,
+    uniqueKey: dataset.uniqueKey ?? null,
     catalogueVersion: dataset.catalogueVersion,
     columns: dataset.columns,
     versions: versions.map((version) => ({
@@ -94,7 +95,7 @@ export async function registerDataset(
 ): Promise<DatasetRow> {
   const inserted = await db
     .insert(datasets)
-    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null })
+    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null })
     .onConflictDoNothing()
     .returning();
   if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);

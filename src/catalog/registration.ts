@@ -17,6 +17,8 @@ export const datasetRegistrationSchema = z
     legalBasis: z.string().min(1).max(2000),
     updateFrequency: z.enum(['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static']),
     privacyUnit: z.string().min(1).max(63),
+    // Columns that together identify a row, e.g. [account_id, month]; every load is checked against it.
+    uniqueKey: z.array(z.string().min(1).max(63)).min(1).max(10).optional(),
     columns: columnListSchema,
   })
   .superRefine((entry, context) => {
@@ -27,6 +29,11 @@ export const datasetRegistrationSchema = z
       context.addIssue({ code: 'custom', path: ['privacyUnit'], message: 'must be a direct_identifier column' });
     } else if (unit.nullable) {
       context.addIssue({ code: 'custom', path: ['privacyUnit'], message: 'must not be nullable' });
+    }
+    for (const [index, name] of (entry.uniqueKey ?? []).entries()) {
+      if (!entry.columns.some((column) => column.name === name)) {
+        context.addIssue({ code: 'custom', path: ['uniqueKey', index], message: 'must name one of the columns' });
+      }
     }
     // Art. 20: only low-risk data is opened to the public.
     if (entry.openData && entry.grade !== 'L1') {

@@ -56,6 +56,8 @@ export const datasets = pgTable('datasets', {
     enum: ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'],
   }).notNull(),
   privacyUnit: text('privacy_unit').notNull(),
+  /** Columns that identify a row (checked at every load); lets the sandbox skip per-contributor work it can prove unneeded. */
+  uniqueKey: jsonb('unique_key').$type<string[]>(),
   columns: jsonb('columns').$type<ColumnSpec[]>().notNull(),
   catalogueVersion: integer('catalogue_version').notNull().default(1),
   registeredBy: text('registered_by'),

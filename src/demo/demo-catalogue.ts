@@ -72,6 +72,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Resident registration regulations; PIPL art. 34 (processing by state organs).',
     updateFrequency: 'monthly',
     privacyUnit: 'resident_id',
+    uniqueKey: ['resident_id'],
     columns: [
       { name: 'resident_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: '18-digit resident ID number (GB 11643)' },
       { name: 'name', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Full name' },
@@ -94,6 +95,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Regulations on the registration of market entities.',
     updateFrequency: 'daily',
     privacyUnit: 'uscc',
+    uniqueKey: ['uscc'],
     columns: [
       { name: 'uscc', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: '18-character unified social credit code (GB 32100)' },
       { name: 'name', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Registered name' },
@@ -120,6 +122,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Electricity supply contracts; Lingang public data measures art. 2.',
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
+    uniqueKey: ['account_id', 'month'],
     columns: readingsColumns('kwh', 'kWh', 5_000_000),
   },
   {
@@ -136,6 +139,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Water supply contracts; Lingang public data measures art. 2.',
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
+    uniqueKey: ['account_id', 'month'],
     columns: readingsColumns('cubic_metres', 'm³', 500_000),
   },
   {
@@ -152,6 +156,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Gas supply contracts; Lingang public data measures art. 2.',
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
+    uniqueKey: ['account_id', 'month'],
     columns: readingsColumns('cubic_metres', 'm³', 500_000),
   },
   {
@@ -168,6 +173,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Transit card terms of service; PIPL art. 28–29.',
     updateFrequency: 'daily',
     privacyUnit: 'card_id',
+    uniqueKey: ['trip_id'],
     columns: [
       { name: 'trip_id', type: 'BIGINT', class: 'direct_identifier', nullable: false, description: 'Trip record number' },
       { name: 'card_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Transit card number' },
@@ -192,6 +198,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     legalBasis: 'Lingang public data measures art. 20 (open data).',
     updateFrequency: 'quarterly',
     privacyUnit: 'route_id',
+    uniqueKey: ['route_id', 'stop_seq'],
     columns: [
       { name: 'route_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Route code' },
       { name: 'route_name', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Route name' },

@@ -92,7 +92,12 @@ export async function generateDemoData(
       // Seasonal households (summer and winter peaks), log-normal enterprises with 1 % dominant users.
       await connection.run(`
         COPY (
-          SELECT '${prefix}' || lpad((abs(hash(getvariable('seed'), a.key, '${prefix}')) % 10000000000)::VARCHAR, 10, '0') AS account_id,
+          WITH numbered AS (
+            -- Account numbers are unique by construction (a rank in a seeded order), never a hash that could collide.
+            SELECT *, '${prefix}' || lpad((1000000000 + row_number() OVER (ORDER BY hash(getvariable('seed'), key, '${prefix}'), key) * 7919)::VARCHAR, 10, '0') AS account_id
+            FROM accounts WHERE customer_type = 'household' OR u(key, '${prefix}', 'has') < ${enterpriseShare}
+          )
+          SELECT a.account_id,
                  a.customer_type, a.household_id, a.uscc, a.town, a.industry_code, months.month,
                  round(CASE WHEN a.customer_type = 'household'
                    THEN ${householdBase} * (0.6 + 0.25 * a.size) * (1 + 0.35 * cos(2 * pi() * (months.m % 12 - 6.5) / 6))
@@ -102,8 +107,7 @@ export async function generateDemoData(
                  END, 1) AS ${usageName},
                  round(${usageName} * ${price} * (CASE WHEN a.customer_type = 'enterprise' THEN 1.3 ELSE 1 END), 2)::DECIMAL(14,2) AS amount_due,
                  u(a.key, months.m, 'paid-${prefix}') > (CASE WHEN a.late_payer THEN 0.35 ELSE 0.03 END) AS paid_on_time
-          FROM accounts a CROSS JOIN months
-          WHERE a.customer_type = 'household' OR u(a.key, '${prefix}', 'has') < ${enterpriseShare}
+          FROM numbered a CROSS JOIN months
           ORDER BY account_id, month
         ) TO ${quote(file)} (FORMAT parquet, COMPRESSION zstd)`);
     }
@@ -113,10 +117,11 @@ export async function generateDemoData(
     // 70 % of residents hold a registered card; 10 % of cards are anonymous. Trips cluster in rush hours.
     await connection.run(`
       CREATE TABLE cards AS
-      SELECT row_number() OVER () - 1 AS card_index, 'T' || lpad((abs(hash(getvariable('seed'), resident_id, 'card')) % 100000000000)::VARCHAR, 11, '0') AS card_id,
+      SELECT row_number() OVER (ORDER BY resident_id) - 1 AS card_index,
+             'T' || lpad((10000000000 + row_number() OVER (ORDER BY hash(getvariable('seed'), resident_id, 'card'), resident_id) * 104729)::VARCHAR, 11, '0') AS card_id,
              CASE WHEN u(resident_id, 'anonymous', 0) < 0.1 THEN NULL ELSE resident_id END AS resident_id
       FROM residents WHERE u(resident_id, 'card', 0) < 0.7`);
-    await connection.run(`CREATE TABLE route_list AS SELECT row_number() OVER () - 1 AS route_index, route_id, list(stop_id ORDER BY stop_seq::INT) AS stops FROM routes GROUP BY route_id`);
+    await connection.run(`CREATE TABLE route_list AS SELECT row_number() OVER (ORDER BY route_id) - 1 AS route_index, route_id, list(stop_id ORDER BY stop_seq::INT) AS stops FROM routes GROUP BY route_id`);
     await connection.run(`
       COPY (
         WITH draws AS (

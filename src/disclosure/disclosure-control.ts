@@ -72,35 +72,55 @@ export function checkOutput(input: {
     };
   }
 
-  const visibleNames = columns.map((column) => column.name);
-  const rows = main.rows.map((row) => visibleNames.map((name, index) => row[main.columns[index] ?? name]));
+  // Visible columns come first in the main query's rows, in the operator's order.
+  const rows = main.rows.map((row) => row.slice(0, columns.length));
   if (plan.kind === 'row_level') return released(columns, rows, [], null, baseManifest);
 
-  const keyOf = (row: Record<string, unknown>) => JSON.stringify(Array.from({ length: plan.groupKeyCount }, (_, index) => row[hiddenGroupColumn(index)] ?? null));
+  const position = (result: QueryResult, name: string) => result.columns.indexOf(name);
+  const keysOf = (result: QueryResult, groupPositions: number[]) =>
+    result.rows.map((row) => JSON.stringify(groupPositions.map((index) => row[index] ?? null)));
   const stats = new Map<string, CellStats>();
   const cell = (key: string) => {
     let entry = stats.get(key);
     if (!entry) stats.set(key, (entry = { contributors: null, measures: new Map() }));
     return entry;
   };
-  for (const result of input.results) {
-    if (result.name === 'contributors') {
-      for (const row of result.rows) {
-        const counts = plan.contributorDatasets.map((_, index) => Number(row[`__pds_c_${index}`] ?? 0));
-        // Across joined datasets the cell is as safe as its smallest set of contributors (AWS Clean Rooms).
-        cell(keyOf(row)).contributors = Math.min(...counts);
+  // Contributors per unit: from the main query for units it counts, from the unit queries for the others.
+  const contributorsByUnit = new Map<string, number[]>();
+  const setContributors = (key: string, unit: number, count: number) => {
+    const counts = contributorsByUnit.get(key) ?? plan.contributorDatasets.map(() => 0);
+    counts[unit] = count;
+    contributorsByUnit.set(key, counts);
+  };
+  const readMeasures = (result: QueryResult, keys: string[], measures: number[]) => {
+    const positions = measures.map((measure) => [measure, position(result, `__pds_total_${measure}`), position(result, `__pds_top_${measure}`)] as const);
+    result.rows.forEach((row, index) => {
+      for (const [measure, total, top] of positions) {
+        cell(keys[index]!).measures.set(measure, {
+          total: Number(row[total] ?? 0),
+          top: ((row[top] as number[] | null) ?? []).map(Number).sort((a, b) => b - a),
+        });
       }
-    } else if (result.name.startsWith('measure:')) {
-      const outputIndex = Number(result.name.slice('measure:'.length));
-      for (const row of result.rows) {
-        const top = ((row.__pds_top as number[] | null) ?? []).map(Number).sort((a, b) => b - a);
-        cell(keyOf(row)).measures.set(outputIndex, { total: Number(row.__pds_total ?? 0), top });
-      }
-    }
-  }
+    });
+  };
 
-  const keys = main.rows.map(keyOf);
-  const keyParts = main.rows.map((row) => Array.from({ length: plan.groupKeyCount }, (_, index) => JSON.stringify(row[hiddenGroupColumn(index)] ?? null)));
+  const keys = keysOf(main, plan.groupKeyPositions);
+  const unitPositions = plan.unitsCountedInMain.map((unit) => [unit, position(main, `__pds_c_${unit}`)] as const);
+  main.rows.forEach((row, index) => {
+    for (const [unit, column] of unitPositions) setContributors(keys[index]!, unit, Number(row[column] ?? 0));
+  });
+  readMeasures(main, keys, plan.measuresInMain);
+  for (const query of plan.unitQueries) {
+    const result = input.results.find((candidate) => candidate.name === `unit:${query.unitIndex}`);
+    if (!result) continue;
+    const unitKeys = keysOf(result, Array.from({ length: plan.groupKeyCount }, (_, index) => position(result, hiddenGroupColumn(index))));
+    const count = position(result, '__pds_c');
+    result.rows.forEach((row, index) => setContributors(unitKeys[index]!, query.unitIndex, Number(row[count] ?? 0)));
+    readMeasures(result, unitKeys, query.measureIndexes);
+  }
+  // Across joined datasets a cell is as safe as its smallest set of contributors (AWS Clean Rooms).
+  for (const [key, counts] of contributorsByUnit) cell(key).contributors = Math.min(...counts);
+
   const suppressed = new Map<number, SuppressionCode>();
   const aggregateIndexes = columns.flatMap((column, index) => (column.role === 'group_key' ? [] : [index]));
 
@@ -123,6 +143,7 @@ export function checkOutput(input: {
   });
 
   if (suppressed.size > 0 && plan.groupKeyCount > 0) {
+    const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index) => JSON.stringify(row[index] ?? null)));
     const contributorsOf = (index: number) => stats.get(keys[index]!)?.contributors ?? 0;
     let changed = true;
     while (changed) {

@@ -55,7 +55,7 @@ export async function loadDatasetVersion(
   const stagingFile = store.stagingPath('.duckdb');
   let publishedPath: string | undefined;
   try {
-    const rowCount = await buildSnapshot(file, format, dataset.columns, stagingFile, progress);
+    const rowCount = await buildSnapshot(file, format, dataset.columns, dataset.uniqueKey ?? null, stagingFile, progress);
     progress('publishing');
     const contentHash = await sha256File(stagingFile);
     const byteSize = fs.statSync(stagingFile).size;
@@ -84,6 +84,7 @@ async function buildSnapshot(
   file: string,
   format: SourceFormat,
   columns: ColumnSpec[],
+  uniqueKey: string[] | null,
   stagingFile: string,
   progress: LoadProgress,
 ): Promise<number> {
@@ -100,6 +101,7 @@ async function buildSnapshot(
       .map((column) => `CAST(${sqlIdentifier(column.name)} AS ${column.type}) AS ${sqlIdentifier(column.name)}`)
       .join(', ');
     await connection.run(`CREATE TABLE snapshot.data AS SELECT ${projection} FROM raw ORDER BY source_row`);
+    await checkUniqueKey(connection, uniqueKey);
     const counted = await connection.runAndReadAll('SELECT count(*) FROM snapshot.data');
     const rowCount = Number(counted.getRows()[0]![0]);
     await connection.run('DETACH snapshot');
@@ -213,6 +215,19 @@ async function checkValues(connection: Connection, columns: ColumnSpec[]) {
     }
   });
   if (details.length > 0) throw new AppError('SCHEMA_MISMATCH', 'values do not match the registered column types', details);
+}
+
+/** The registered unique key must hold: the sandbox relies on it to prove one row per contributor per cell. */
+async function checkUniqueKey(connection: Connection, uniqueKey: string[] | null) {
+  if (!uniqueKey || uniqueKey.length === 0) return;
+  const key = uniqueKey.map(sqlIdentifier).join(', ');
+  const result = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT ${key} FROM snapshot.data GROUP BY ${key} HAVING count(*) > 1)`);
+  const duplicates = Number(result.getRows()[0]![0]);
+  if (duplicates > 0) {
+    throw new AppError('SCHEMA_MISMATCH', 'rows repeat the registered unique key', [
+      { path: uniqueKey.join(', '), problem: `${duplicates} key value(s) appear on more than one row` },
+    ]);
+  }
 }
 
 async function recordVersion(

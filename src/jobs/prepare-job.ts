@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { analyseQuery, QueryRejected, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { analyseQuery, QueryRejected, type QueryAnalysis } from '../analysis/analyse-query.js';
 import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
-import { latestVersion, listCatalogue } from '../catalog/catalogue.js';
 import type { Grade } from '../catalog/grades.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -37,10 +36,7 @@ export type PreparedJob = {
 export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
   const started = performance.now();
   if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts submit jobs');
-  const entries = await listCatalogue(platform.db);
-  const catalogue = new Map<string, CatalogueDataset>(
-    entries.map((entry) => [entry.id, { id: entry.id, grade: entry.grade, openData: entry.openData, privacyUnit: entry.privacyUnit, columns: entry.columns }]),
-  );
+  const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
   for (const id of submission.datasets) {
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
   }
@@ -83,9 +79,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 
   const datasetVersions: Record<string, string> = {};
   for (const id of analysis.datasets) {
-    const version = await latestVersion(platform.db, id);
-    if (!version) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
-    datasetVersions[id] = version.contentHash;
+    const contentHash = latestVersions.get(id);
+    if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
+    datasetVersions[id] = contentHash;
   }
   const plan = await buildExecutionPlan(analysis, platform.parser, gradePolicy);
   return { analysis, plan, grade, licenceId: licence.id, datasetVersions, milliseconds: performance.now() - started };

@@ -1,5 +1,5 @@
 import { and, eq, inArray } from 'drizzle-orm';
-import type { ExecutionPlan } from '../analysis/execution-plan.js';
+import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput } from '../disclosure/disclosure-control.js';
@@ -40,11 +40,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   const plan = job.plan as ExecutionPlan;
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
-  const queries = [
-    { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
-    ...(plan.contributorsSql ? [{ name: 'contributors', sql: plan.contributorsSql, rowLimit: plan.rowLimit }] : []),
-    ...plan.measureQueries.map((query, index) => ({ name: `measure:${index}`, sql: query.sql, rowLimit: plan.rowLimit })),
-  ];
+  const queries = sandboxQueries(plan);
   const outcome = await deps.pool.run({
     jobId,
     snapshots: Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) })),

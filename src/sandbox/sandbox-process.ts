@@ -53,7 +53,8 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
       const reader = await prepared.streamAndReadUntil(query.rowLimit);
       const columns = reader.columnNames();
       const types = reader.columnTypes().map(String);
-      const rows = reader.getRowObjectsJson().slice(0, query.rowLimit).map((row) => toPlainValues(row, columns, types));
+      const numeric = types.map((type) => numericType.test(type));
+      const rows = reader.getRowsJson().slice(0, query.rowLimit).map((row) => toPlainValues(row, numeric));
       results.push({ name: query.name, columns, rows, truncated: reader.currentRowCount >= query.rowLimit && !reader.done });
     }
     clearTimeout(timer);
@@ -71,16 +72,12 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
 const numericType = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|DECIMAL.*|FLOAT|DOUBLE|REAL)(\[\])?$/;
 
 /** DuckDB's JSON form gives big integers and decimals as strings; aggregates are numbers to the client. */
-function toPlainValues(row: Record<string, unknown>, columns: string[], types: string[]): Record<string, unknown> {
-  const plain: Record<string, unknown> = {};
-  columns.forEach((column, index) => {
-    const value = row[column];
-    const numeric = numericType.test(types[index] ?? '');
-    if (!numeric || value === null) plain[column] = value;
-    else if (Array.isArray(value)) plain[column] = value.map((entry) => (entry === null ? null : Number(entry)));
-    else plain[column] = Number(value);
+function toPlainValues(row: unknown[], numeric: boolean[]): unknown[] {
+  return row.map((value, index) => {
+    if (!numeric[index] || value === null) return value;
+    if (Array.isArray(value)) return value.map((entry) => (entry === null ? null : Number(entry)));
+    return Number(value);
   });
-  return plain;
 }
 
 process.on('message', (message: SandboxRequest) => {

@@ -9,7 +9,8 @@ export type SandboxRequest = {
   limits: { memoryMb: number; threads: number; wallSeconds: number };
 };
 
-export type QueryResult = { name: string; columns: string[]; rows: Array<Record<string, unknown>>; truncated: boolean };
+/** Rows are positional arrays: column names can repeat (two tables' `town`), positions cannot. */
+export type QueryResult = { name: string; columns: string[]; rows: unknown[][]; truncated: boolean };
 
 export type SandboxFailureKind =
   /** The operator's query failed (bad cast, division error, out of memory): charged to the operator. */

@@ -32,25 +32,30 @@ function outputOf(cells: Cell[], policy: GradePolicy) {
     kind: 'aggregate',
     mainSql: '',
     groupKeyCount,
+    groupKeyPositions: keyColumns.map((_, index) => index),
     visibleColumns: [...keyColumns.map((name) => ({ name, role: 'group_key' as const })), { name: 'n', role: 'count' }, { name: 'total', role: 'measure' }],
-    contributorsSql: 'x',
     contributorDatasets: ['d'],
-    measureQueries: [{ outputIndex: groupKeyCount + 1, sql: 'x' }],
+    unitsCountedInMain: [],
+    measuresInMain: [],
+    unitQueries: [{ unitIndex: 0, measureIndexes: [0], sql: 'x' }],
     rowLimit: policy.maxOutputRows + 1,
   };
-  const hidden = (keys: unknown[]) => Object.fromEntries(keys.map((key, index) => [`__pds_g_${index}`, key]));
   const results: QueryResult[] = [
     {
       name: 'main',
-      columns: [...keyColumns, 'n', 'total', ...keyColumns.map((_, index) => `__pds_g_${index}`)],
-      rows: cells.map((cell) => ({ ...Object.fromEntries(keyColumns.map((name, index) => [name, cell.keys[index]])), n: cell.count, total: cell.total, ...hidden(cell.keys) })),
+      columns: [...keyColumns, 'n', 'total'],
+      rows: cells.map((cell) => [...cell.keys, cell.count, cell.total]),
       truncated: false,
     },
-    { name: 'contributors', columns: [], rows: cells.map((cell) => ({ ...hidden(cell.keys), __pds_c_0: cell.contributors })), truncated: false },
     {
-      name: 'measure:0',
-      columns: [],
-      rows: cells.map((cell) => ({ ...hidden(cell.keys), __pds_total: cell.total, __pds_top: cell.top ?? [cell.total / cell.contributors, cell.total / cell.contributors] })),
+      name: 'unit:0',
+      columns: [...keyColumns.map((_, index) => `__pds_g_${index}`), '__pds_c', '__pds_total_0', '__pds_top_0'],
+      rows: cells.map((cell) => [
+        ...cell.keys,
+        cell.contributors,
+        cell.total,
+        cell.top ?? [cell.total / cell.contributors, cell.total / cell.contributors],
+      ]),
       truncated: false,
     },
   ];

@@ -49,6 +49,7 @@ beforeAll(async () => {
       legalBasis: 'test',
       updateFrequency: 'static',
       privacyUnit: 'firm_id',
+      uniqueKey: ['firm_id'],
       columns: [
         { name: 'firm_id', type: 'VARCHAR', class: 'direct_identifier', description: 'Firm' },
         { name: 'district', type: 'VARCHAR', class: 'attribute', description: 'District' },
@@ -145,6 +146,19 @@ describe('the demo data', () => {
       if (suppressed.has(index)) expect(row.slice(3)).toEqual([null, null]);
       else expect(row[4] as number % 5).toBe(0);
     });
+  });
+
+  it('two output columns with the same name keep their own values', async () => {
+    const { result } = await run(
+      "SELECT town AS place, customer_type AS place, count(*) AS n FROM power_readings WHERE customer_type = 'household' GROUP BY town, customer_type",
+      ['power_readings'],
+    );
+    expect(result.status).toBe(200);
+    expect(result.json.columns.map((column: { name: string }) => column.name)).toEqual(['place', 'place', 'n']);
+    for (const row of result.json.rows) {
+      expect(['南汇新城镇', '泥城镇', '书院镇', '万祥镇', '芦潮港']).toContain(row[0]);
+      expect(row[1]).toBe('household');
+    }
   });
 });
 

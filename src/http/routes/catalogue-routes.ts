@@ -50,6 +50,7 @@ const catalogueEntrySchema = z
     legalBasis: z.string(),
     updateFrequency: z.string(),
     privacyUnit: z.string(),
+    uniqueKey: z.array(z.string()).nullable(),
     catalogueVersion: z.number().int(),
     columns: z.array(columnSchema),
     versions: z.array(versionSchema),
