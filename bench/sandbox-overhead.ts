@@ -22,7 +22,7 @@ import { checkOutput } from '../src/disclosure/disclosure-control.js';
 import { sandboxQueries } from '../src/analysis/execution-plan.js';
 import { loadDatasetVersion } from '../src/domain-store/load-version.js';
 import { findPrincipal } from '../src/identity/principals.js';
-import { prepareJob } from '../src/jobs/prepare-job.js';
+import { planJob, prepareJob } from '../src/jobs/prepare-job.js';
 import { createSandboxPool } from '../src/sandbox/sandbox-pool.js';
 import { licences } from '../src/db/schema.js';
 import { eq } from 'drizzle-orm';
@@ -85,7 +85,6 @@ async function measure(label: string, dataset: string, sql: string) {
 
   const raw: number[] = [];
   const whole: number[] = [];
-  const decisions: number[] = [];
   const inSandbox: number[] = [];
   const checking: number[] = [];
   let cells = 0;
@@ -106,8 +105,7 @@ async function measure(label: string, dataset: string, sql: string) {
     // The whole job path, minus the queue's polling delay.
     t0 = performance.now();
     const prepared = await prepareJob(platform, analyst, { datasets: [dataset], sql, purpose: 'benchmark' });
-    decisions.push(prepared.milliseconds);
-    const plan = prepared.plan;
+    const plan = await planJob(platform, prepared);
     const grade = platform.disclosurePolicy.grades[prepared.grade];
     const outcome = await pool.run({
       jobId: `bench-${i}`,
@@ -133,9 +131,20 @@ async function measure(label: string, dataset: string, sql: string) {
   }
   console.log(
     `${label}: ${cells} cells (${suppressed} suppressed) — raw DuckDB ${median(raw).toFixed(0)} ms, whole job path ${median(whole).toFixed(0)} ms, ` +
-      `ratio ${(median(whole) / median(raw)).toFixed(2)}× (target ≤ 1.3×), analysis + policy decision p50 ${median(decisions).toFixed(2)} ms (target < 5 ms), ` +
+      `ratio ${(median(whole) / median(raw)).toFixed(2)}× (target ≤ 1.3×), ` +
       `inside the sandbox process ${median(inSandbox).toFixed(0)} ms, disclosure control ${median(checking).toFixed(0)} ms`,
   );
+}
+
+/** Analysis and policy decision alone, many times in a row (no data is touched by it). */
+async function measureDecision(dataset: string, sql: string) {
+  const times: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const prepared = await prepareJob(platform, analyst, { datasets: [dataset], sql, purpose: 'benchmark' });
+    if (i >= 10) times.push(prepared.milliseconds);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  console.log(`analysis + policy decision (${platform.controlPlane.kind}): p50 ${median(times).toFixed(2)} ms, p90 ${sorted[Math.floor(sorted.length * 0.9)]!.toFixed(2)} ms (target p50 < 5 ms)`);
 }
 
 const readingsRows = (await latestVersion(platform.db, 'power_readings'))!.rowCount;
@@ -145,6 +154,7 @@ if (await latestVersion(platform.db, 'bench_readings')) {
   await measure('bench_readings (10,000,000 rows), town × industry × month', 'bench_readings',
     'SELECT town, industry_code, month, sum(kwh) AS kwh, count(*) AS readings FROM bench_readings GROUP BY town, industry_code, month');
 }
+await measureDecision('power_readings', 'SELECT town, industry_code, month, sum(kwh) AS kwh, count(*) AS readings FROM power_readings GROUP BY town, industry_code, month');
 await pool.close();
 platform.parser.close();
 await platform.controlPlane.close();

@@ -145,19 +145,25 @@ export function checkOutput(input: {
   if (suppressed.size > 0 && plan.groupKeyCount > 0) {
     const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index) => JSON.stringify(row[index] ?? null)));
     const contributorsOf = (index: number) => stats.get(keys[index]!)?.contributors ?? 0;
+    // Lines are fixed by the table; compute them once per dimension.
+    const linesByDimension = Array.from({ length: plan.groupKeyCount }, (_, dimension) => {
+      const lines = new Map<string, number[]>();
+      keyParts.forEach((parts, index) => {
+        const lineKey = parts.filter((_, position) => position !== dimension).join('\u0000');
+        const members = lines.get(lineKey);
+        if (members) members.push(index);
+        else lines.set(lineKey, [index]);
+      });
+      return [...lines.values()].filter((members) => members.length >= 2);
+    });
     let changed = true;
     while (changed) {
       changed = false;
-      for (let dimension = 0; dimension < plan.groupKeyCount; dimension++) {
-        const lines = new Map<string, number[]>();
-        keyParts.forEach((parts, index) => {
-          const lineKey = JSON.stringify(parts.filter((_, position) => position !== dimension));
-          lines.set(lineKey, [...(lines.get(lineKey) ?? []), index]);
-        });
-        for (const members of lines.values()) {
-          if (members.length < 2) continue;
-          const hidden = members.filter((index) => suppressed.has(index));
-          if (hidden.length !== 1) continue;
+      for (const lines of linesByDimension) {
+        for (const members of lines) {
+          let hiddenCount = 0;
+          for (const index of members) if (suppressed.has(index)) hiddenCount++;
+          if (hiddenCount !== 1) continue;
           const candidates = members.filter((index) => !suppressed.has(index)).sort((a, b) => contributorsOf(a) - contributorsOf(b) || a - b);
           suppressed.set(candidates[0]!, 'SECONDARY_SUPPRESSION');
           changed = true;

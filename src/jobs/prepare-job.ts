@@ -21,7 +21,6 @@ export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 
 export type PreparedJob = {
   analysis: QueryAnalysis;
-  plan: ExecutionPlan;
   grade: Grade;
   licenceId: string;
   datasetVersions: Record<string, string>;
@@ -29,8 +28,9 @@ export type PreparedJob = {
 };
 
 /**
- * Everything decided before any data is touched: the SQL's analysis, the licence that covers it, the grade
- * policy that applies, and the plan the sandbox will run. Used by submission and by dry runs alike.
+ * Everything decided before any data is touched: the SQL's analysis, the licence that covers it and the grade
+ * policy that applies. Used by submission and by dry runs alike; the plan the sandbox runs is built from it
+ * (`planJob`) only for jobs that are queued.
  * A refusal is an AppError with a policy code (422) or OVER_SCOPE; nothing here reads raw data.
  */
 export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
@@ -83,8 +83,11 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
   }
-  const plan = await buildExecutionPlan(analysis, platform.parser, gradePolicy);
-  return { analysis, plan, grade, licenceId: licence.id, datasetVersions, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, milliseconds: performance.now() - started };
+}
+
+export function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan> {
+  return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade]);
 }
 
 export const sqlHash = (sql: string) => crypto.createHash('sha256').update(sql).digest('hex');

@@ -4,7 +4,7 @@ import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
-import { prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
+import { planJob, prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
 
 export type JobRow = typeof jobs.$inferSelect;
 
@@ -32,6 +32,7 @@ export async function submitJob(
   };
   try {
     const prepared = await prepareJob(platform, principal, submission);
+    const plan = await planJob(platform, prepared);
     const [job] = await platform.db
       .insert(jobs)
       .values({
@@ -42,7 +43,7 @@ export async function submitJob(
         grade: prepared.grade,
         status: 'queued',
         stage: 'waiting for a sandbox',
-        plan: prepared.plan,
+        plan,
       })
       .returning();
     await platform.jobQueue.enqueue(id);
