@@ -42,6 +42,7 @@ export type PolicyCode =
   | 'OVER_SCOPE'
   | 'CORE_DATA'
   | 'DP_REQUIRED'
+  | 'DP_NOT_AVAILABLE'
   | 'JOB_KIND_NOT_ALLOWED'
   | 'NO_DATA_VERSION';
 

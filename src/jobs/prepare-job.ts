@@ -16,6 +16,13 @@ export const jobSubmissionSchema = z.strictObject({
     .refine((list) => new Set(list).size === list.length, 'must not repeat a dataset'),
   sql: z.string().min(1).max(20_000),
   purpose: z.string().min(1).max(1000),
+  // DESIGN section 7 reserves this for differentially private jobs (the privacy issue); accepted and checked now.
+  privacy: z
+    .strictObject({
+      differentialPrivacy: z.boolean().optional(),
+      epsilon: z.number().positive().finite().optional(),
+    })
+    .optional(),
 });
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 
@@ -41,6 +48,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
   }
 
+  if (submission.privacy?.differentialPrivacy || submission.privacy?.epsilon !== undefined) {
+    throw new AppError('DP_NOT_AVAILABLE', 'differentially private jobs are not offered yet; submit without privacy settings');
+  }
   const parsed = await platform.parser.parse(submission.sql);
   if (!parsed.ok) {
     throw parsed.kind === 'not_select'
