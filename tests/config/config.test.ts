@@ -30,3 +30,11 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 8787, databaseUrl: undefined });
   });
 });
+
+describe('production mode', () => {
+  it('never writes dev tokens', async () => {
+    const { writeDevTokens } = await import('../../src/demo/seed-demo.js');
+    const platform = { config: loadConfig({ PDS_MODE: 'production', PDS_TOKEN_KEY_FILE: '/k1', PDS_PLATFORM_KEY_FILE: '/k2', DATABASE_URL: 'postgres://x/y' }) };
+    await expect(writeDevTokens(platform as never)).rejects.toThrow(/never written in production/);
+  });
+});
