@@ -10,6 +10,8 @@ import type { Platform } from './platform.js';
 import { createSqlParser } from './analysis/sql-parser.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
+import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
+import { describeForLog } from './http/errors.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -45,11 +47,19 @@ export async function createPlatform(
     db: controlPlane.db,
     keys,
     policyEngine,
-    authorizer: createAuthorizer(policyEngine, controlPlane.db, clock),
+    authorizer: createAuthorizer(policyEngine, controlPlane.db, clock, async (denial) => {
+      // A denial is evidence for the regulator; failing to record it must not turn a 403 into a 500.
+      try {
+        await recordAuditEvents(controlPlane.db, [{ type: 'authz.denied', actor: denial.principal, operator: denial.operator, details: { action: denial.action, resource: denial.resource, policies: denial.policies } }], clock());
+      } catch (error) {
+        console.error(`[pds] could not record an authorization denial: ${describeForLog(error)}`);
+      }
+    }),
     store,
     clock,
     parser: await createSqlParser(),
     disclosurePolicy,
     analysisCatalogue: createAnalysisCatalogue(controlPlane.db),
+    audit: createAuditTree(controlPlane.db, keys, clock),
   };
 }

@@ -1,4 +1,5 @@
 import type { SqlParser } from './analysis/sql-parser.js';
+import type { AuditTree } from './audit/audit-log.js';
 import type { Authorizer } from './authz/authorizer.js';
 import type { AnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import type { PolicyEngine } from './authz/policy-engine.js';
@@ -24,6 +25,8 @@ export type Platform = {
   disclosurePolicy: DisclosurePolicy;
   /** The catalogue as the analyser sees it, cached until the catalogue changes. */
   analysisCatalogue: () => Promise<AnalysisCatalogue>;
+  /** This process's view of the audit log's Merkle tree, and checkpoint signing. */
+  audit: AuditTree;
   /** Set once the queue is started (by `pds serve` or a test); submissions need it. */
   jobQueue?: JobQueue;
 };

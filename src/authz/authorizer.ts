@@ -10,7 +10,14 @@ export type AuthzOutcome = AuthzDecision & { action: string; resource: string };
  * `hideExistence` turns a denial into 404 for objects that belong to someone else, so that another operator
  * cannot learn which ids exist.
  */
-export function createAuthorizer(engine: PolicyEngine, db: Database, clock: () => Date = () => new Date()) {
+export type Denial = { principal: string; operator: string | null; action: string; resource: string; policies: string[] };
+
+export function createAuthorizer(
+  engine: PolicyEngine,
+  db: Database,
+  clock: () => Date = () => new Date(),
+  onDenied: (denial: Denial) => Promise<void> = async () => {},
+) {
   return {
     async decide(principal: PrincipalRow, action: string, resource: CedarEntity, related: CedarEntity[] = []): Promise<AuthzOutcome> {
       const entities = [...(await principalEntities(db, principal, clock())), resource, ...related];
@@ -32,6 +39,7 @@ export function createAuthorizer(engine: PolicyEngine, db: Database, clock: () =
     ): Promise<AuthzOutcome> {
       const outcome = await this.decide(principal, action, resource, options.related);
       if (outcome.decision === 'allow') return outcome;
+      await onDenied({ principal: principal.id, operator: principal.operatorId, action, resource: outcome.resource, policies: outcome.policies });
       throw deniedError(outcome, options.hideExistence ?? false);
     },
   };

@@ -137,7 +137,8 @@ export const jobs = pgTable(
     kind: text('kind', { enum: ['aggregate', 'row_level'] }),
     grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }),
     policyHash: text('policy_hash').notNull(),
-    status: text('status', { enum: ['rejected', 'queued', 'running', 'succeeded', 'withheld', 'failed'] }).notNull(),
+    /** The control state (docs/jobs.md); `statusCode` carries the detailed reason. */
+    status: text('status', { enum: ['rejected', 'queued', 'running', 'failed', 'checked', 'in_review', 'released', 'withheld', 'cancelled'] }).notNull(),
     stage: text('stage'),
     statusCode: text('status_code'),
     statusReason: text('status_reason'),
@@ -146,6 +147,10 @@ export const jobs = pgTable(
     output: jsonb('output'),
     manifest: jsonb('manifest'),
     attempts: integer('attempts').notNull().default(0),
+    reviewersRequired: integer('reviewers_required').notNull().default(0),
+    receipt: text('receipt'),
+    releaseLeafIndex: bigint('release_leaf_index', { mode: 'number' }),
+    releasedAt: timestamp('released_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -166,4 +171,53 @@ export const incidents = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index('incidents_created_idx').on(table.createdAt)],
+);
+
+/**
+ * The audit log's leaves (RFC 9162 over RFC 8785 canonical JSON). `leaf` is the exact text that was hashed.
+ * Append-only: the application never updates or deletes a row; indexes are dense from 0.
+ */
+export const auditLeaves = pgTable(
+  'audit_leaves',
+  {
+    leafIndex: bigint('leaf_index', { mode: 'number' }).primaryKey(),
+    leafHash: text('leaf_hash').notNull(),
+    leaf: text('leaf').notNull(),
+    eventType: text('event_type').notNull(),
+    operatorId: text('operator_id'),
+    jobId: text('job_id'),
+    datasets: jsonb('datasets').$type<string[]>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('audit_leaves_type_idx').on(table.eventType, table.leafIndex),
+    index('audit_leaves_operator_idx').on(table.operatorId, table.leafIndex),
+    index('audit_leaves_job_idx').on(table.jobId),
+  ],
+);
+
+/** Signed checkpoints (tree size, root, time), kept so a regulator can ask for consistency between any two. */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  treeSize: bigint('tree_size', { mode: 'number' }).primaryKey(),
+  rootHash: text('root_hash').notNull(),
+  timestamp: text('timestamp').notNull(),
+  jws: text('jws').notNull(),
+});
+
+/** A reviewer's decision on a held output. One per reviewer and job. */
+export const reviews = pgTable(
+  'reviews',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    reviewerId: text('reviewer_id')
+      .notNull()
+      .references(() => principals.id),
+    decision: text('decision', { enum: ['approve', 'withhold'] }).notNull(),
+    reason: text('reason').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('reviews_job_reviewer_idx').on(table.jobId, table.reviewerId)],
 );

@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'INVALID_TRANSITION'
   | 'DEV_TOKENS_DISABLED'
   | 'RESULT_NOT_AVAILABLE'
+  | 'SELF_REVIEW'
+  | 'DUPLICATE_REVIEW'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -77,6 +79,8 @@ const statusByCode: Record<ErrorCode, number> = {
   INVALID_TRANSITION: 409,
   DEV_TOKENS_DISABLED: 403,
   RESULT_NOT_AVAILABLE: 409,
+  SELF_REVIEW: 403,
+  DUPLICATE_REVIEW: 409,
   INTERNAL: 500,
 };
 

@@ -10,6 +10,8 @@ import { errorResponse, validationError } from './errors.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { identityRoutes } from './routes/identity-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
+import { auditRoutes } from './routes/audit-routes.js';
+import { reviewRoutes } from './routes/review-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
@@ -47,6 +49,8 @@ export function createApp(platform: Platform) {
   app.route('/', licensingRoutes(platform));
   app.route('/', identityRoutes(platform));
   app.route('/', jobRoutes(platform));
+  app.route('/', reviewRoutes(platform));
+  app.route('/', auditRoutes(platform));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -16,7 +16,8 @@ export async function startJobQueue(controlPlane: ControlPlane) {
   if (!(await boss.getQueue(queueName))) await boss.createQueue(queueName);
   return {
     async enqueue(jobId: string): Promise<void> {
-      await boss.send(queueName, { jobId }, { retryLimit: 0, expireInSeconds: 3600 });
+      // singletonKey: a job queued twice (recovery after a crash) is taken once.
+      await boss.send(queueName, { jobId }, { retryLimit: 0, expireInSeconds: 3600, singletonKey: jobId });
     },
     /** Starts `concurrency` polling loops that hand job ids to `handle`, one at a time each. */
     async work(concurrency: number, handle: (jobId: string) => Promise<void>): Promise<void> {

@@ -4,7 +4,9 @@ import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput } from '../disclosure/disclosure-control.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
+import type { KeyRing } from '../identity/keys.js';
 import type { DisclosurePolicy } from '../policy/disclosure-policy.js';
+import { detailHash, releaseJob, transitionJob } from '../release/release-job.js';
 import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 
 export type JobRunnerDependencies = {
@@ -12,6 +14,7 @@ export type JobRunnerDependencies = {
   store: SnapshotStore;
   pool: SandboxPool;
   disclosurePolicy: DisclosurePolicy;
+  keys: KeyRing;
   clock: () => Date;
 };
 
@@ -26,55 +29,71 @@ const failureText = {
 } as const;
 
 /**
- * Runs one queued job: sandbox, then disclosure control, then the stored result. Idempotent: a job that is
- * already finished is left alone, so a redelivered queue message does nothing.
+ * Runs one queued job through the sandbox and disclosure control, then releases it automatically or holds it
+ * for review, as its grade says (docs/jobs.md). Every transition is an audit leaf committed with it.
+ * Idempotent: a job that is no longer queued (or running, after a crash) is left alone.
  */
 export async function runJob(deps: JobRunnerDependencies, jobId: string): Promise<void> {
   const { db } = deps;
-  const [job] = await db
-    .update(jobs)
-    .set({ status: 'running', stage: 'running in the sandbox', startedAt: deps.clock() })
-    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ['queued', 'running'])))
-    .returning();
+  const [current] = await db.select().from(jobs).where(and(eq(jobs.id, jobId), inArray(jobs.status, ['queued', 'running'])));
+  if (!current) return;
+  const job = await transitionJob(
+    db,
+    current,
+    { status: 'running', stage: 'running in the sandbox', startedAt: deps.clock(), attempts: current.attempts + 1 },
+    { actor: 'system', at: deps.clock(), onlyFrom: ['queued', 'running'] },
+  );
   if (!job) return;
   const plan = job.plan as ExecutionPlan;
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
-  const queries = sandboxQueries(plan);
   const outcome = await deps.pool.run({
     jobId,
     snapshots: Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) })),
-    queries,
+    queries: sandboxQueries(plan),
     limits: gradePolicy.limits,
   });
-  const finishedAt = deps.clock();
   if (!outcome.ok) {
     const text = failureText[outcome.kind];
-    await db
-      .update(jobs)
-      .set({ status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, finishedAt })
-      .where(eq(jobs.id, jobId));
+    await transitionJob(
+      db,
+      job,
+      { status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, finishedAt: deps.clock() },
+      // The leaf commits to the internal text by hash only: the log is read more widely than the job record.
+      { actor: 'system', at: deps.clock(), details: { code: text.code, internalDetailHash: detailHash(outcome.internalDetail) }, onlyFrom: ['running'] },
+    );
     return;
   }
-  await db.update(jobs).set({ stage: 'disclosure control' }).where(eq(jobs.id, jobId));
   const checked = checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash });
+  const finishedAt = deps.clock();
   if (checked.outcome === 'withheld') {
-    await db
-      .update(jobs)
-      .set({ status: 'withheld', stage: null, statusCode: checked.code, statusReason: checked.reason, manifest: checked.manifest, finishedAt })
-      .where(eq(jobs.id, jobId));
+    await transitionJob(
+      db,
+      job,
+      { status: 'withheld', stage: null, statusCode: checked.code, statusReason: checked.reason, manifest: checked.manifest, finishedAt },
+      { actor: 'system', at: finishedAt, details: { code: checked.code, manifest: summary(checked.manifest) }, onlyFrom: ['running'] },
+    );
     return;
   }
-  await db
-    .update(jobs)
-    .set({
-      status: 'succeeded',
-      stage: null,
-      statusCode: checked.manifest.suppressedRows.length > 0 ? 'RELEASED_WITH_SUPPRESSION' : 'RELEASED',
+  const reviewers = gradePolicy.reviewers;
+  await transitionJob(
+    db,
+    job,
+    {
+      status: reviewers > 0 ? 'in_review' : 'checked',
+      stage: reviewers > 0 ? `waiting for ${reviewers} reviewer(s)` : null,
+      statusCode: checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED',
       statusReason: null,
       output: { columns: checked.columns, rows: checked.rows },
       manifest: checked.manifest,
+      reviewersRequired: reviewers,
       finishedAt,
-    })
-    .where(eq(jobs.id, jobId));
+    },
+    { actor: 'system', at: finishedAt, details: { manifest: summary(checked.manifest), reviewersRequired: reviewers }, onlyFrom: ['running'] },
+  );
+  if (reviewers === 0) await releaseJob(deps, jobId, 'system');
+}
+
+function summary(manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object }) {
+  return { contentHash: manifest.contentHash, rowCount: manifest.rowCount, columnCount: manifest.columnCount, suppressedByCode: manifest.suppressedByCode };
 }

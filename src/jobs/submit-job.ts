@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';
+import { appendAuditEvents } from '../audit/audit-log.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -33,28 +34,62 @@ export async function submitJob(
   try {
     const prepared = await prepareJob(platform, principal, submission);
     const plan = await planJob(platform, prepared);
-    const [job] = await platform.db
-      .insert(jobs)
-      .values({
-        ...base,
-        licenceId: prepared.licenceId,
-        datasetVersions: prepared.datasetVersions,
-        kind: prepared.analysis.kind,
-        grade: prepared.grade,
-        status: 'queued',
-        stage: 'waiting for a sandbox',
-        plan,
-      })
-      .returning();
+    const job = await platform.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(jobs)
+        .values({
+          ...base,
+          licenceId: prepared.licenceId,
+          datasetVersions: prepared.datasetVersions,
+          kind: prepared.analysis.kind,
+          grade: prepared.grade,
+          status: 'queued',
+          stage: 'waiting for a sandbox',
+          plan,
+        })
+        .returning();
+      await appendAuditEvents(
+        tx as never,
+        [
+          {
+            type: 'job.queued',
+            actor: principal.id,
+            operator: principal.operatorId,
+            job: id,
+            datasets: prepared.analysis.datasets,
+            details: { sqlHash: base.sqlHash, policyHash: base.policyHash, grade: prepared.grade, licence: prepared.licenceId, datasetVersions: prepared.datasetVersions, purpose: submission.purpose },
+          },
+        ],
+        base.createdAt,
+      );
+      return row!;
+    });
     await platform.jobQueue.enqueue(id);
-    return { job: job! };
+    return { job };
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500) throw error;
-    const [job] = await platform.db
-      .insert(jobs)
-      .values({ ...base, datasetVersions: {}, status: 'rejected', statusCode: error.code, statusReason: error.message, finishedAt: platform.clock() })
-      .returning();
-    return { job: job!, refusal: error };
+    const job = await platform.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(jobs)
+        .values({ ...base, datasetVersions: {}, status: 'rejected', statusCode: error.code, statusReason: error.message, finishedAt: platform.clock() })
+        .returning();
+      await appendAuditEvents(
+        tx as never,
+        [
+          {
+            type: 'job.rejected',
+            actor: principal.id,
+            operator: principal.operatorId,
+            job: id,
+            datasets: submission.datasets,
+            details: { code: error.code, reason: error.message, sqlHash: base.sqlHash, policyHash: base.policyHash, purpose: submission.purpose },
+          },
+        ],
+        base.createdAt,
+      );
+      return row!;
+    });
+    return { job, refusal: error };
   }
 }
 
@@ -83,8 +118,11 @@ export function toJobView(job: JobRow) {
     purpose: job.purpose,
     sqlHash: job.sqlHash,
     policyHash: job.policyHash,
+    reviewersRequired: job.reviewersRequired,
+    releaseLeafIndex: job.releaseLeafIndex,
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
+    releasedAt: job.releasedAt?.toISOString() ?? null,
   };
 }

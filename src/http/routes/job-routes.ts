@@ -5,13 +5,16 @@ import { AppError, notFound } from '../../errors/app-error.js';
 import { jobSubmissionSchema, prepareJob } from '../../jobs/prepare-job.js';
 import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
 import type { Platform } from '../../platform.js';
+import { asc, eq } from 'drizzle-orm';
+import { auditLeaves, reviews } from '../../db/schema.js';
+import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorBodySchema, errorResponses, jsonBody } from '../openapi-common.js';
 
 const jobSchema = z
   .object({
     id: z.string(),
-    status: z.enum(['rejected', 'queued', 'running', 'succeeded', 'withheld', 'failed']),
+    status: z.enum(['rejected', 'queued', 'running', 'failed', 'checked', 'in_review', 'released', 'withheld', 'cancelled']),
     stage: z.string().nullable().openapi({ description: 'What the job is doing now, while it runs' }),
     code: z.string().nullable(),
     reason: z.string().nullable(),
@@ -22,9 +25,12 @@ const jobSchema = z
     purpose: z.string(),
     sqlHash: z.string(),
     policyHash: z.string(),
+    reviewersRequired: z.number().int(),
+    releaseLeafIndex: z.number().int().nullable(),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    releasedAt: z.string().nullable(),
   })
   .openapi('Job');
 
@@ -34,6 +40,7 @@ const resultSchema = z
     columns: z.array(z.object({ name: z.string(), role: z.string() })),
     rows: z.array(z.array(z.unknown())),
     manifest: z.record(z.string(), z.unknown()),
+    receipt: z.string().openapi({ description: 'Compact JWS signed with the platform key (see /.well-known/jwks.json)' }),
   })
   .openapi('JobResult');
 
@@ -109,10 +116,37 @@ const routes = {
     method: 'get',
     path: '/v1/jobs/{id}/result',
     tags: ['jobs'],
-    summary: 'The checked output of a job and its manifest (suppressed cells are null, with reasons)',
+    summary: 'The released output of a job, its manifest and its signed receipt (suppressed cells are null, with reasons)',
+    security: bearerSecurity,
+    request: {
+      params: idParam,
+      query: z.object({ format: z.enum(['json', 'csv']).default('json').openapi({ param: { name: 'format', in: 'query' } }) }),
+    },
+    responses: {
+      200: {
+        description: 'The output (CSV carries the receipt in the X-PDS-Receipt header)',
+        content: { 'application/json': { schema: resultSchema }, 'text/csv': { schema: z.string() } },
+      },
+      ...errorResponses(403, 404, 409),
+    },
+  }),
+  cancel: createRoute({
+    method: 'post',
+    path: '/v1/jobs/{id}/cancel',
+    tags: ['jobs'],
+    summary: 'Cancel a job that is queued or waiting for review',
     security: bearerSecurity,
     request: { params: idParam },
-    responses: { 200: { description: 'The output', content: { 'application/json': { schema: resultSchema } } }, ...errorResponses(403, 404, 409) },
+    responses: { 200: { description: 'Cancelled', content: { 'application/json': { schema: jobSchema } } }, ...errorResponses(403, 404, 409) },
+  }),
+  record: createRoute({
+    method: 'get',
+    path: '/v1/jobs/{id}/record',
+    tags: ['jobs'],
+    summary: "A job's full record for regulators: SQL, plan, internal error text, manifest, reviews, audit leaves",
+    security: bearerSecurity,
+    request: { params: idParam },
+    responses: { 200: { description: 'The record', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } }, ...errorResponses(403, 404) },
   }),
 };
 
@@ -174,12 +208,66 @@ export function jobRoutes(platform: Platform) {
     const job = await findJob(platform, c.req.valid('param').id);
     if (!job) throw notFound('job');
     await authorizer.require(c.get('principal'), 'job:read', jobEntity(job), { hideExistence: true });
-    if (job.status !== 'succeeded') {
-      throw new AppError('RESULT_NOT_AVAILABLE', `the job is ${job.status}${job.statusReason ? `: ${job.statusReason}` : ''}`);
+    if (job.status !== 'released') {
+      throw new AppError('RESULT_NOT_AVAILABLE', `the job is ${job.status.replace('_', ' ')}${job.statusReason ? `: ${job.statusReason}` : ''}`);
     }
     const output = job.output as { columns: Array<{ name: string; role: string }>; rows: unknown[][] };
-    return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown> }, 200);
+    if (c.req.valid('query').format === 'csv') {
+      c.header('X-PDS-Receipt', job.receipt!);
+      c.header('Content-Disposition', `attachment; filename="${job.id}.csv"`);
+      return c.body(toCsv(output.columns.map((column) => column.name), output.rows), 200, { 'Content-Type': 'text/csv; charset=utf-8' }) as never;
+    }
+    return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown>, receipt: job.receipt! }, 200);
+  });
+
+  app.openapi(routes.cancel, async (c) => {
+    const principal = c.get('principal');
+    const job = await findJob(platform, c.req.valid('param').id);
+    if (!job) throw notFound('job');
+    await authorizer.require(principal, 'job:read', jobEntity(job), { hideExistence: true });
+    await authorizer.require(principal, 'job:cancel', jobEntity(job));
+    const cancelled = await transitionJob(
+      platform.db,
+      job,
+      { status: 'cancelled', stage: null, statusCode: 'CANCELLED', statusReason: 'cancelled by the operator', finishedAt: platform.clock() },
+      { actor: principal.id, at: platform.clock(), onlyFrom: ['queued', 'checked', 'in_review'] },
+    );
+    if (!cancelled) throw new AppError('INVALID_TRANSITION', `a ${job.status.replace('_', ' ')} job cannot be cancelled`);
+    return c.json(toJobView(cancelled), 200);
+  });
+
+  app.openapi(routes.record, async (c) => {
+    const job = await findJob(platform, c.req.valid('param').id);
+    if (!job) throw notFound('job');
+    await authorizer.require(c.get('principal'), 'job:read-record', jobEntity(job), { hideExistence: true });
+    const leaves = await platform.db.select().from(auditLeaves).where(eq(auditLeaves.jobId, job.id)).orderBy(asc(auditLeaves.leafIndex));
+    const jobReviews = await platform.db.select().from(reviews).where(eq(reviews.jobId, job.id)).orderBy(asc(reviews.createdAt));
+    return c.json(
+      {
+        job: toJobView(job),
+        sql: job.sql,
+        plan: job.plan,
+        internalDetail: job.internalDetail,
+        manifest: job.manifest,
+        output: job.output,
+        receipt: job.receipt,
+        reviews: jobReviews.map((review) => ({ reviewer: review.reviewerId, decision: review.decision, reason: review.reason, at: review.createdAt.toISOString() })),
+        audit: leaves.map((leaf) => ({ index: leaf.leafIndex, leaf: leaf.leaf })),
+      },
+      200,
+    );
   });
 
   return app;
+}
+
+/** RFC 4180 CSV; a cell that starts like a formula is prefixed so spreadsheets do not run it. */
+export function toCsv(header: string[], rows: unknown[][]): string {
+  const cell = (value: unknown) => {
+    if (value === null || value === undefined) return '';
+    let text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  return [header, ...rows].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
 }

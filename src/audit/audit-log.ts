@@ -1,0 +1,119 @@
+import canonicalizeImport from 'canonicalize';
+import { asc, gt, sql } from 'drizzle-orm';
+import { CompactSign } from 'jose';
+import type { Database } from '../db/connect.js';
+import { auditCheckpoints, auditLeaves } from '../db/schema.js';
+import type { KeyRing } from '../identity/keys.js';
+import { leafHash, MerkleTree } from './merkle.js';
+
+/**
+ * The tamper-evident audit log (DESIGN section 6). Each event becomes one leaf: its RFC 8785 canonical JSON,
+ * hashed as an RFC 9162 leaf. Appends happen inside the caller's transaction, so an event commits together with
+ * the change it records — or neither does (a release and its leaf, for instance).
+ */
+// The package is CommonJS (`module.exports = fn`) with an ES-style declaration: take whichever shape arrives.
+const canonicalize = ((canonicalizeImport as unknown as { default?: unknown }).default ?? canonicalizeImport) as (input: unknown) => string | undefined;
+
+export type AuditEvent = {
+  type: string;
+  /** Who acted: a principal id, or "system". */
+  actor: string;
+  operator?: string | null;
+  job?: string | null;
+  datasets?: string[];
+  /** Event details. Never raw data values; DuckDB error texts appear only as hashes. */
+  details?: Record<string, unknown>;
+};
+
+export type Checkpoint = { tree_size: number; root_hash: string; timestamp: string; jws: string };
+
+type Executor = Pick<Database, 'execute' | 'insert' | 'select'>;
+
+// One lock number for the whole log: appends are serialised so that indexes stay dense and ordered by commit.
+const appendLock = 0x7064735f61756469;
+
+/**
+ * Appends events in order and returns their leaf indexes. Must run inside a transaction: the advisory lock is
+ * held until that transaction ends, so concurrent appenders (any process) take turns.
+ */
+export async function appendAuditEvents(tx: Executor, events: AuditEvent[], at: Date): Promise<number[]> {
+  if (events.length === 0) return [];
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${appendLock})`);
+  const [row] = await tx.select({ next: sql<string>`coalesce(max(${auditLeaves.leafIndex}) + 1, 0)` }).from(auditLeaves);
+  const first = Number(row?.next ?? 0);
+  const timestamp = at.toISOString();
+  const values = events.map((event, offset) => {
+    const leaf = canonicalize({ ...event, at: timestamp, index: first + offset })!;
+    return {
+      leafIndex: first + offset,
+      leafHash: leafHash(leaf).toString('hex'),
+      leaf,
+      eventType: event.type,
+      operatorId: event.operator ?? null,
+      jobId: event.job ?? null,
+      datasets: event.datasets ?? null,
+      createdAt: at,
+    };
+  });
+  await tx.insert(auditLeaves).values(values);
+  return values.map((value) => value.leafIndex);
+}
+
+/** Appends in a transaction of its own, for events that record no other change (a denial, a start-up). */
+export async function recordAuditEvents(db: Database, events: AuditEvent[], at: Date): Promise<number[]> {
+  return db.transaction((tx) => appendAuditEvents(tx as unknown as Executor, events, at));
+}
+
+/**
+ * A process's view of the tree, synced from committed leaves only (never from an open transaction), so a proof
+ * never covers a leaf that could still roll back.
+ */
+export function createAuditTree(db: Database, keys: KeyRing, clock: () => Date) {
+  const tree = new MerkleTree();
+  let syncing: Promise<void> | undefined;
+
+  async function sync(): Promise<MerkleTree> {
+    syncing ??= (async () => {
+      try {
+        for (;;) {
+          const rows = await db
+            .select({ leafIndex: auditLeaves.leafIndex, leafHash: auditLeaves.leafHash })
+            .from(auditLeaves)
+            .where(gt(auditLeaves.leafIndex, tree.size - 1))
+            .orderBy(asc(auditLeaves.leafIndex))
+            .limit(50_000);
+          // A gap means a lower index is still uncommitted (or the log was tampered with): stop at it.
+          for (const row of rows) {
+            if (row.leafIndex !== tree.size) return;
+            tree.append(Buffer.from(row.leafHash, 'hex'));
+          }
+          if (rows.length < 50_000) return;
+        }
+      } finally {
+        syncing = undefined;
+      }
+    })();
+    await syncing;
+    return tree;
+  }
+
+  return {
+    sync,
+    /** Signs and stores a checkpoint of the current tree, unless the newest one already covers it. */
+    async checkpoint(): Promise<Checkpoint> {
+      const current = await sync();
+      const [latest] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.treeSize} DESC`).limit(1);
+      if (latest && latest.treeSize === current.size) {
+        return { tree_size: latest.treeSize, root_hash: latest.rootHash, timestamp: latest.timestamp, jws: latest.jws };
+      }
+      const body = { tree_size: current.size, root_hash: current.root().toString('hex'), timestamp: clock().toISOString() };
+      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
+        .setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ: 'pds-checkpoint+jws' })
+        .sign(keys.platform.privateKey);
+      await db.insert(auditCheckpoints).values({ treeSize: body.tree_size, rootHash: body.root_hash, timestamp: body.timestamp, jws }).onConflictDoNothing();
+      return { ...body, jws };
+    },
+  };
+}
+
+export type AuditTree = ReturnType<typeof createAuditTree>;

@@ -1,0 +1,26 @@
+import { CompactSign } from 'jose';
+import type { KeyRing } from '../identity/keys.js';
+
+/**
+ * A release receipt: a compact JWS signed with the platform key (published in /.well-known/jwks.json), so any
+ * JOSE library verifies it offline. It binds the output to its job, operator, data versions, policy, SQL and
+ * the audit leaf that recorded the release.
+ */
+export type ReceiptPayload = {
+  job: string;
+  operator: string;
+  datasets: Record<string, string>;
+  policy_hash: string;
+  sql_hash: string;
+  output_hash: string;
+  audit_leaf_index: number;
+  released_at: string;
+};
+
+export const receiptType = 'pds-receipt+jws';
+
+export async function signReceipt(keys: KeyRing, payload: ReceiptPayload): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ: receiptType })
+    .sign(keys.platform.privateKey);
+}

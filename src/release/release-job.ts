@@ -1,0 +1,89 @@
+import crypto from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import type { Database } from '../db/connect.js';
+import { jobs } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
+import type { KeyRing } from '../identity/keys.js';
+import { signReceipt } from './receipts.js';
+
+export type JobRow = typeof jobs.$inferSelect;
+
+/**
+ * Releases a checked output: the audit leaf, the signed receipt and the status change commit in one
+ * transaction. If the audit write fails, nothing is released (fail closed). A release of a job that is already
+ * released returns it unchanged — same bytes, no second leaf.
+ */
+export async function releaseJob(
+  deps: { db: Database; keys: KeyRing; clock: () => Date },
+  jobId: string,
+  actor: string,
+): Promise<JobRow> {
+  return deps.db.transaction(async (tx) => {
+    // The row lock makes concurrent releases of one job take turns; the second sees it released.
+    const locked = await tx.execute<{ id: string }>(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
+    void locked;
+    const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
+    if (!job) throw new AppError('NOT_FOUND', 'job not found');
+    if (job.status === 'released') return job;
+    if (job.status !== 'checked' && job.status !== 'in_review') {
+      throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
+    }
+    const manifest = job.manifest as { contentHash: string };
+    const now = deps.clock();
+    const [leafIndex] = await appendAuditEvents(
+      tx as never,
+      [
+        {
+          type: 'job.released',
+          actor,
+          operator: job.operatorId,
+          job: job.id,
+          datasets: job.datasets,
+          details: { datasetVersions: job.datasetVersions, policyHash: job.policyHash, sqlHash: job.sqlHash, outputHash: manifest.contentHash },
+        },
+      ],
+      now,
+    );
+    const receipt = await signReceipt(deps.keys, {
+      job: job.id,
+      operator: job.operatorId,
+      datasets: job.datasetVersions,
+      policy_hash: job.policyHash,
+      sql_hash: job.sqlHash,
+      output_hash: manifest.contentHash,
+      audit_leaf_index: leafIndex!,
+      released_at: now.toISOString(),
+    });
+    const [released] = await tx
+      .update(jobs)
+      .set({ status: 'released', stage: null, statusCode: job.statusCode, receipt, releaseLeafIndex: leafIndex!, releasedAt: now })
+      .where(eq(jobs.id, job.id))
+      .returning();
+    return released!;
+  });
+}
+
+/** Changes a job's status and records the transition as an audit leaf, in one transaction. */
+export async function transitionJob(
+  db: Database,
+  job: Pick<JobRow, 'id' | 'operatorId' | 'datasets'>,
+  change: Partial<JobRow> & { status: JobRow['status'] },
+  event: { actor: string; details?: Record<string, unknown>; at: Date; onlyFrom?: Array<JobRow['status']> },
+): Promise<JobRow | undefined> {
+  return db.transaction(async (tx) => {
+    const condition = event.onlyFrom
+      ? sql`${jobs.id} = ${job.id} AND ${jobs.status} IN (${sql.join(event.onlyFrom.map((status) => sql`${status}`), sql`, `)})`
+      : eq(jobs.id, job.id);
+    const [updated] = await tx.update(jobs).set(change).where(condition).returning();
+    if (!updated) return undefined;
+    await appendAuditEvents(
+      tx as never,
+      [{ type: `job.${change.status}`, actor: event.actor, operator: job.operatorId, job: job.id, datasets: job.datasets, details: event.details ?? {} }],
+      event.at,
+    );
+    return updated;
+  });
+}
+
+export const detailHash = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
