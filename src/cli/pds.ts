@@ -1,16 +1,19 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import { createPlatform } from '../bootstrap.js';
 import { findDataset, listCatalogue } from '../catalog/catalogue.js';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../audit/verify-log.js';
 import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
+import { recordAuditEvents } from '../audit/audit-log.js';
 import { describeForLog } from '../http/errors.js';
 import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
@@ -25,6 +28,10 @@ Usage:
   pds worker [--workers <n>]        run sandbox workers only (needs DATABASE_URL: workers share PostgreSQL)
   pds datasets list                 print the catalogue (metadata only)
   pds datasets load <id> <file>     load a CSV or Parquet file as a new version of dataset <id>
+  pds audit verify [--server <url>] [--token <jwt>] [--witness <file>]
+                                    fetch the audit log, recompute the tree, check checkpoint signatures, prove
+                                    consistency with every checkpoint this witness saw before, reconcile releases
+                                    (exit 0: verified; 1: a check failed)
   pds token <principal-id> [--ttl <seconds>]
                                     mint an access token (needs the token key: platform administrators only)
   pds --help                        this text
@@ -40,7 +47,14 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, ttl: { type: 'string' }, workers: { type: 'string' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      ttl: { type: 'string' },
+      workers: { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      witness: { type: 'string' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -56,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
       const workers = values.workers === undefined ? Math.max(1, config.workers) : Number(values.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError('--workers takes a whole number from 1 to 32');
       return runWorkers(await createPlatform(config), workers);
+    }
+    case 'audit': {
+      if (rest[0] !== 'verify') throw new UsageError('pds audit verify [--server <url>] [--token <jwt>] [--witness <file>]');
+      return auditVerifyCommand(config, { server: values.server, token: values.token, witness: values.witness });
     }
     case 'datasets':
       return withPlatform(await createPlatform(config), (platform) => datasetsCommand(platform, rest));
@@ -89,6 +107,12 @@ async function runServer(platform: Platform): Promise<number> {
     tokensFile = await writeDevTokens(platform);
   }
   const runtime = await startJobRuntime(platform, { workers: config.workers });
+  await recordAuditEvents(platform.db, [{ type: 'platform.started', actor: 'system', details: { mode: config.mode, tokenKey: platform.keys.token.kid, platformKey: platform.keys.platform.kid } }], platform.clock());
+  // Checkpoints on a schedule (and on demand at GET /v1/audit/checkpoint).
+  const checkpoints = setInterval(() => {
+    platform.audit.checkpoint().catch((error: unknown) => console.error(`[pds] checkpoint failed: ${describeForLog(error)}`));
+  }, 60_000);
+  checkpoints.unref();
   const app = createApp(platform);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -156,6 +180,32 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
     return 0;
   }
   throw new UsageError('pds datasets list | pds datasets load <id> <file>');
+}
+
+async function auditVerifyCommand(config: Config, options: { server?: string; token?: string; witness?: string }): Promise<number> {
+  const server = options.server ?? `http://${config.host}:${config.port}`;
+  let token = options.token ?? process.env.PDS_TOKEN;
+  if (!token && config.mode === 'dev') {
+    const file = path.join(config.dataDir, 'dev-tokens.json');
+    if (fs.existsSync(file)) token = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>).regulator;
+  }
+  if (!token) throw new UsageError('a regulator token is needed: --token or PDS_TOKEN');
+  const witnessFile = path.resolve(options.witness ?? 'pds-witness.json');
+  const witness: SignedCheckpoint[] = fs.existsSync(witnessFile) ? (JSON.parse(fs.readFileSync(witnessFile, 'utf8')) as { checkpoints: SignedCheckpoint[] }).checkpoints : [];
+  const bar = progressBar();
+  const snapshot = await fetchLogSnapshot({ server, token, witness, onProgress: (done, total) => bar.update(done, total, 'fetching the log') });
+  bar.finish(`fetched ${snapshot.entries.length} leaves, ${snapshot.releases.length} releases, ${witness.length} earlier checkpoint(s)`);
+  const report = await verifyLog(snapshot);
+  for (const finding of report.findings) console.log(`${finding.ok ? 'ok  ' : 'FAIL'} ${finding.check}: ${finding.detail}`);
+  if (report.ok) {
+    const known = new Map(witness.map((checkpoint) => [checkpoint.tree_size, checkpoint]));
+    known.set(snapshot.checkpoint.tree_size, snapshot.checkpoint);
+    fs.writeFileSync(witnessFile, JSON.stringify({ checkpoints: [...known.values()].sort((a, b) => a.tree_size - b.tree_size) }, null, 2) + '\n');
+    console.log(`verified; the witness now holds ${known.size} checkpoint(s) in ${witnessFile}`);
+    return 0;
+  }
+  console.log('verification FAILED');
+  return 1;
 }
 
 async function tokenCommand(platform: Platform, principalId: string | undefined, ttlSeconds: number | undefined): Promise<number> {

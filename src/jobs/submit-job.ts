@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { and, desc, eq } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -98,9 +98,19 @@ export async function findJob(platform: Platform, id: string): Promise<JobRow | 
   return row;
 }
 
-export function listJobs(platform: Platform, operatorId: string | undefined) {
-  const query = platform.db.select().from(jobs);
-  return (operatorId ? query.where(eq(jobs.operatorId, operatorId)) : query).orderBy(desc(jobs.createdAt)).limit(200);
+export function listJobs(
+  platform: Platform,
+  operatorId: string | undefined,
+  page: { status?: JobRow['status']; limit: number; offset: number } = { limit: 200, offset: 0 },
+) {
+  const conditions = [operatorId ? eq(jobs.operatorId, operatorId) : undefined, page.status ? eq(jobs.status, page.status) : undefined].filter(Boolean);
+  return platform.db
+    .select()
+    .from(jobs)
+    .where(and(...conditions))
+    .orderBy(desc(jobs.createdAt), desc(jobs.id))
+    .limit(page.limit)
+    .offset(page.offset);
 }
 
 /** What an operator sees of a job: never the internal error text, never the plan's hidden queries. */

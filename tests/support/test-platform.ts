@@ -99,12 +99,13 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
       return { status: response.status, json, text, headers: response.headers };
     },
     runtime,
-    /** Polls a job until it leaves queued/running (the queue polls every half second). */
+    /** Polls a job until it settles: not queued, running, or checked (checked is released at once where no review is needed). */
     async waitForJob(jobId: string, timeoutMilliseconds = 60_000) {
       const deadline = Date.now() + timeoutMilliseconds;
       for (;;) {
         const job = await findJob(platform, jobId);
-        if (job && job.status !== 'queued' && job.status !== 'running') return job;
+        const settling = job && (job.status === 'queued' || job.status === 'running' || (job.status === 'checked' && job.reviewersRequired === 0));
+        if (job && !settling) return job;
         if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in time (status ${job?.status})`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -99,8 +99,15 @@ const routes = {
     method: 'get',
     path: '/v1/jobs',
     tags: ['jobs'],
-    summary: "List jobs (operators: their own operator's; regulators: all)",
+    summary: "List jobs, newest first (operators: their own operator's; regulators: all)",
     security: bearerSecurity,
+    request: {
+      query: z.object({
+        status: z.enum(['rejected', 'queued', 'running', 'failed', 'checked', 'in_review', 'released', 'withheld', 'cancelled']).optional().openapi({ param: { name: 'status', in: 'query' } }),
+        limit: z.coerce.number().int().min(1).max(1000).default(200).openapi({ param: { name: 'limit', in: 'query' } }),
+        offset: z.coerce.number().int().min(0).max(10_000_000).default(0).openapi({ param: { name: 'offset', in: 'query' } }),
+      }),
+    },
     responses: { 200: { description: 'Jobs, newest first', content: { 'application/json': { schema: z.object({ jobs: z.array(jobSchema) }) } } }, ...errorResponses(403) },
   }),
   get: createRoute({
@@ -193,7 +200,7 @@ export function jobRoutes(platform: Platform) {
   app.openapi(routes.list, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'job:list', platformEntity);
-    const rows = await listJobs(platform, principal.role === 'regulator' ? undefined : (principal.operatorId ?? '-'));
+    const rows = await listJobs(platform, principal.role === 'regulator' ? undefined : (principal.operatorId ?? '-'), c.req.valid('query'));
     return c.json({ jobs: rows.map(toJobView) }, 200);
   });
 
