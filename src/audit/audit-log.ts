@@ -1,9 +1,9 @@
-import canonicalizeImport from 'canonicalize';
 import { asc, gt, sql } from 'drizzle-orm';
 import { CompactSign } from 'jose';
 import type { Database } from '../db/connect.js';
 import { auditCheckpoints, auditLeaves } from '../db/schema.js';
 import type { KeyRing } from '../identity/keys.js';
+import { canonicalJson } from './canonical-json.js';
 import { leafHash, MerkleTree } from './merkle.js';
 
 /**
@@ -11,9 +11,6 @@ import { leafHash, MerkleTree } from './merkle.js';
  * hashed as an RFC 9162 leaf. Appends happen inside the caller's transaction, so an event commits together with
  * the change it records — or neither does (a release and its leaf, for instance).
  */
-// The package is CommonJS (`module.exports = fn`) with an ES-style declaration: take whichever shape arrives.
-const canonicalize = ((canonicalizeImport as unknown as { default?: unknown }).default ?? canonicalizeImport) as (input: unknown) => string | undefined;
-
 export type AuditEvent = {
   type: string;
   /** Who acted: a principal id, or "system". */
@@ -43,7 +40,7 @@ export async function appendAuditEvents(tx: Executor, events: AuditEvent[], at: 
   const first = Number(row?.next ?? 0);
   const timestamp = at.toISOString();
   const values = events.map((event, offset) => {
-    const leaf = canonicalize({ ...event, at: timestamp, index: first + offset })!;
+    const leaf = canonicalJson({ ...event, at: timestamp, index: first + offset });
     return {
       leafIndex: first + offset,
       leafHash: leafHash(leaf).toString('hex'),
