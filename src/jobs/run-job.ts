@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { and, eq, inArray } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
@@ -17,6 +18,9 @@ export type JobRunnerDependencies = {
   keys: KeyRing;
   clock: () => Date;
 };
+
+/** Which process ran a job, for the audit trail (several `pds worker` processes may share the queue). */
+const workerName = `${os.hostname()}:${process.pid}`;
 
 /** What an operator is told when its job fails: a stable code and a reason that carries no data. */
 const failureText = {
@@ -41,7 +45,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     db,
     current,
     { status: 'running', stage: 'running in the sandbox', startedAt: deps.clock(), attempts: current.attempts + 1 },
-    { actor: 'system', at: deps.clock(), onlyFrom: ['queued', 'running'] },
+    { actor: 'system', at: deps.clock(), details: { worker: workerName }, onlyFrom: ['queued', 'running'] },
   );
   if (!job) return;
   const plan = job.plan as ExecutionPlan;
