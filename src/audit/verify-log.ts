@@ -1,4 +1,6 @@
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { isCanonicalJson } from './canonical-json.js';
 import { leafHash, MerkleTree, ProofError, verifyConsistency, verifyInclusion } from './merkle.js';
 
@@ -33,6 +35,49 @@ export async function verifyCheckpointSignature(checkpoint: SignedCheckpoint, jw
   return body;
 }
 
+type LeafChunk = { hashes: Buffer; problems: Array<{ index: number; problem: string }>; releases: Array<{ index: number; event: Record<string, unknown> }> };
+
+/** Splits the leaves over worker threads; small logs are checked in this thread. */
+async function checkLeaves(leaves: string[]): Promise<LeafChunk[]> {
+  const threads = leaves.length < 20_000 ? 1 : Math.max(1, Math.min(os.availableParallelism(), 8));
+  const size = Math.ceil(leaves.length / threads) || 1;
+  const slices = Array.from({ length: threads }, (_, index) => ({ first: index * size, leaves: leaves.slice(index * size, (index + 1) * size) }));
+  if (threads === 1) {
+    return slices.map(({ first, leaves: slice }) => {
+      const hashes = Buffer.alloc(slice.length * 32);
+      const problems: LeafChunk['problems'] = [];
+      const releases: LeafChunk['releases'] = [];
+      slice.forEach((leaf, offset) => {
+        const index = first + offset;
+        let event: Record<string, unknown> | undefined;
+        try {
+          event = JSON.parse(leaf) as Record<string, unknown>;
+        } catch {
+          event = undefined;
+        }
+        if (!event || event.index !== index || !isCanonicalJson(leaf, event)) problems.push({ index, problem: `leaf ${index} is not the canonical event recorded at that index` });
+        else if (event.type === 'job.released') releases.push({ index, event });
+        leafHash(leaf).copy(hashes, offset * 32);
+      });
+      return { hashes, problems, releases };
+    });
+  }
+  const script = new URL('./leaf-check-worker.ts', import.meta.url);
+  return Promise.all(
+    slices.map(
+      (slice) =>
+        new Promise<LeafChunk>((resolve, reject) => {
+          // The worker runs TypeScript through tsx, like the rest of the service (no build step): a small bootstrap
+          // registers tsx in the worker, then loads the checker.
+          const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(script.href)}); })`;
+          const worker = new Worker(bootstrap, { eval: true, workerData: slice });
+          worker.once('message', (message: LeafChunk) => resolve({ ...message, hashes: Buffer.from(message.hashes) }));
+          worker.once('error', reject);
+        }),
+    ),
+  );
+}
+
 export async function verifyLog(snapshot: LogSnapshot): Promise<{ ok: boolean; findings: Finding[] }> {
   const findings: Finding[] = [];
   const record = (check: string, ok: boolean, detail: string) => findings.push({ check, ok, detail });
@@ -45,30 +90,23 @@ export async function verifyLog(snapshot: LogSnapshot): Promise<{ ok: boolean; f
     record('checkpoint signature', false, error instanceof Error ? error.message : 'does not verify');
   }
 
-  // Leaves: dense indexes, each leaf canonical JSON whose own index matches its place.
+  // Leaves: dense indexes, each leaf canonical JSON whose own index matches its place. Checked and hashed in
+  // worker threads (one per core); the tree is built here from their hashes, in order.
   const tree = new MerkleTree();
   let leavesOk = true;
-  // Only release events are kept in memory; the rest are checked and dropped (a log can hold millions).
   const events = new Map<number, Record<string, unknown>>();
-  for (let position = 0; position < snapshot.entries.length; position++) {
-    const entry = snapshot.entries[position]!;
-    if (entry.index !== position) {
-      if (leavesOk) record('leaf sequence', false, `expected leaf ${position}, found ${entry.index}`);
+  const sequenceProblem = snapshot.entries.findIndex((entry, position) => entry.index !== position);
+  if (sequenceProblem >= 0) {
+    record('leaf sequence', false, `expected leaf ${sequenceProblem}, found ${snapshot.entries[sequenceProblem]!.index}`);
+    leavesOk = false;
+  }
+  for (const chunk of await checkLeaves(snapshot.entries.map((entry) => entry.leaf))) {
+    for (const problem of chunk.problems) {
+      if (leavesOk) record('leaf content', false, problem.problem);
       leavesOk = false;
     }
-    let event: Record<string, unknown> | undefined;
-    try {
-      event = JSON.parse(entry.leaf) as Record<string, unknown>;
-    } catch {
-      event = undefined;
-    }
-    if (!event || event.index !== position || !isCanonicalJson(entry.leaf, event)) {
-      if (leavesOk) record('leaf content', false, `leaf ${position} is not the canonical event recorded at that index`);
-      leavesOk = false;
-    } else if (event.type === 'job.released') {
-      events.set(position, event);
-    }
-    tree.append(leafHash(entry.leaf));
+    for (const release of chunk.releases) events.set(release.index, release.event);
+    for (let offset = 0; offset < chunk.hashes.length; offset += 32) tree.append(chunk.hashes.subarray(offset, offset + 32));
   }
   if (leavesOk) record('leaf sequence', true, `${snapshot.entries.length} leaves, dense and canonical`);
 
