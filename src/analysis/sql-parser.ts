@@ -1,4 +1,5 @@
 import { DuckDBInstance, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import { hardenDuckDb } from '../duckdb/harden.js';
 
 /**
  * DuckDB's own parser, exposed as functions: SQL text → AST (json_serialize_sql) and AST → SQL text
@@ -23,16 +24,7 @@ function withoutUnknownPositions(key: string, value: unknown): unknown {
 export async function createSqlParser() {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const connection = await instance.connect();
-  for (const setting of [
-    "SET temp_directory = ''",
-    'SET enable_external_access = false',
-    "SET disabled_filesystems = 'LocalFileSystem'",
-    'SET autoinstall_known_extensions = false',
-    'SET autoload_known_extensions = false',
-    'SET lock_configuration = true',
-  ]) {
-    await connection.run(setting);
-  }
+  await hardenDuckDb(connection);
   const serialize: DuckDBPreparedStatement = await connection.prepare('SELECT json_serialize_sql($1::VARCHAR)');
   const deserialize: DuckDBPreparedStatement = await connection.prepare('SELECT json_deserialize_sql($1::JSON)');
   let queue: Promise<unknown> = Promise.resolve();

@@ -1,7 +1,7 @@
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { isCanonicalJson } from './canonical-json.js';
+import { checkLeafSlice, type LeafChunk } from './leaf-check.js';
 import { leafHash, MerkleTree, ProofError, verifyConsistency, verifyInclusion } from './merkle.js';
 
 
@@ -35,33 +35,12 @@ export async function verifyCheckpointSignature(checkpoint: SignedCheckpoint, jw
   return body;
 }
 
-type LeafChunk = { hashes: Buffer; problems: Array<{ index: number; problem: string }>; releases: Array<{ index: number; event: Record<string, unknown> }> };
-
 /** Splits the leaves over worker threads; small logs are checked in this thread. */
 async function checkLeaves(leaves: string[]): Promise<LeafChunk[]> {
   const threads = leaves.length < 20_000 ? 1 : Math.max(1, Math.min(os.availableParallelism(), 8));
   const size = Math.ceil(leaves.length / threads) || 1;
   const slices = Array.from({ length: threads }, (_, index) => ({ first: index * size, leaves: leaves.slice(index * size, (index + 1) * size) }));
-  if (threads === 1) {
-    return slices.map(({ first, leaves: slice }) => {
-      const hashes = Buffer.alloc(slice.length * 32);
-      const problems: LeafChunk['problems'] = [];
-      const releases: LeafChunk['releases'] = [];
-      slice.forEach((leaf, offset) => {
-        const index = first + offset;
-        let event: Record<string, unknown> | undefined;
-        try {
-          event = JSON.parse(leaf) as Record<string, unknown>;
-        } catch {
-          event = undefined;
-        }
-        if (!event || event.index !== index || !isCanonicalJson(leaf, event)) problems.push({ index, problem: `leaf ${index} is not the canonical event recorded at that index` });
-        else if (event.type === 'job.released') releases.push({ index, event });
-        leafHash(leaf).copy(hashes, offset * 32);
-      });
-      return { hashes, problems, releases };
-    });
-  }
+  if (threads === 1) return slices.map((slice) => checkLeafSlice(slice.first, slice.leaves));
   const script = new URL('./leaf-check-worker.ts', import.meta.url);
   return Promise.all(
     slices.map(

@@ -4,6 +4,7 @@
  * and locked before the first line of the operator's SQL runs. Nothing but per-query results leaves it.
  */
 import { DuckDBInstance, StatementType } from '@duckdb/node-api';
+import { hardenDuckDb } from '../duckdb/harden.js';
 import type { QueryResult, SandboxReply, SandboxRequest } from './sandbox-protocol.js';
 
 const send = (message: SandboxReply) => process.send?.(message);
@@ -27,19 +28,7 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
       await connection.run(`ATTACH ${sqlString(snapshot.path)} AS snapshot_${index} (READ_ONLY)`);
       await connection.run(`CREATE VIEW "${snapshot.datasetId.replaceAll('"', '')}" AS SELECT * FROM snapshot_${index}.data`);
     }
-    // Order matters: the temp directory cannot be changed once external access is off.
-    for (const setting of [
-      "SET temp_directory = ''",
-      'SET enable_external_access = false',
-      "SET disabled_filesystems = 'LocalFileSystem'",
-      'SET autoinstall_known_extensions = false',
-      'SET autoload_known_extensions = false',
-      'SET allow_community_extensions = false',
-      'SET allow_unsigned_extensions = false',
-      'SET lock_configuration = true',
-    ]) {
-      await connection.run(setting);
-    }
+    await hardenDuckDb(connection);
     stage = 'query';
     timer = setTimeout(() => {
       timedOut = true;
