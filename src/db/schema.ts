@@ -221,3 +221,43 @@ export const reviews = pgTable(
   },
   (table) => [uniqueIndex('reviews_job_reviewer_idx').on(table.jobId, table.reviewerId)],
 );
+
+/**
+ * A privacy budget per licence and dataset. ε in micro-units (1 ε = 1,000,000), δ in pico-units, as integers:
+ * sums of small decimals must not drift, and the conditional UPDATE that reserves budget compares exact values.
+ */
+export const privacyBudgets = pgTable(
+  'privacy_budgets',
+  {
+    id: text('id').primaryKey(),
+    licenceId: text('licence_id')
+      .notNull()
+      .references(() => licences.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    epsilonCapMicro: bigint('epsilon_cap_micro', { mode: 'number' }).notNull(),
+    epsilonSpentMicro: bigint('epsilon_spent_micro', { mode: 'number' }).notNull().default(0),
+    deltaCapPico: bigint('delta_cap_pico', { mode: 'number' }).notNull().default(0),
+    deltaSpentPico: bigint('delta_spent_pico', { mode: 'number' }).notNull().default(0),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex('privacy_budgets_licence_dataset_idx').on(table.licenceId, table.datasetId)],
+);
+
+/** One job's draw on a budget: reserved before it runs, then charged (its own failures too) or refunded. */
+export const budgetCharges = pgTable(
+  'budget_charges',
+  {
+    id: text('id').primaryKey(),
+    budgetId: text('budget_id')
+      .notNull()
+      .references(() => privacyBudgets.id),
+    jobId: text('job_id').notNull(),
+    epsilonMicro: bigint('epsilon_micro', { mode: 'number' }).notNull(),
+    deltaPico: bigint('delta_pico', { mode: 'number' }).notNull(),
+    state: text('state', { enum: ['reserved', 'charged', 'refunded'] }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('budget_charges_job_budget_idx').on(table.jobId, table.budgetId)],
+);

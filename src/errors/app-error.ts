@@ -45,6 +45,7 @@ export type PolicyCode =
   | 'CORE_DATA'
   | 'DP_REQUIRED'
   | 'DP_NOT_AVAILABLE'
+  | 'BUDGET_EXHAUSTED'
   | 'JOB_KIND_NOT_ALLOWED'
   | 'NO_DATA_VERSION';
 

@@ -12,6 +12,7 @@ import { identityRoutes } from './routes/identity-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { reviewRoutes } from './routes/review-routes.js';
+import { budgetRoutes } from './routes/budget-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
@@ -51,6 +52,7 @@ export function createApp(platform: Platform) {
   app.route('/', jobRoutes(platform));
   app.route('/', reviewRoutes(platform));
   app.route('/', auditRoutes(platform));
+  app.route('/', budgetRoutes(platform));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { budgetCharges, licences } from '../../src/db/schema.js';
+import { AppError } from '../../src/errors/app-error.js';
+import { reserveBudget, settleBudget } from '../../src/privacy/budget-ledger.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let regulator: string;
+let licenceId: string;
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true });
+  regulator = await t.tokenFor('regulator-data-dept');
+  const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
+  licenceId = licence!.id;
+});
+afterAll(() => t?.close());
+
+const setCap = (datasetId: string, epsilonCap: number) => t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId, datasetId, epsilonCap } });
+const reserve = (datasetId: string, jobId: string, epsilon: number) => reserveBudget(t.platform.db, { licenceId, datasetId, jobId, epsilon }, new Date());
+
+describe('the privacy budget ledger', () => {
+  it('50 concurrent reservations of ε = 0.1 against 1.0 charge exactly 10', async () => {
+    expect((await setCap('transit_trips', 1)).status).toBe(200);
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, index) => reserve('transit_trips', `job-${index}`, 0.1)));
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(10);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') expect((outcome.reason as AppError).code).toBe('BUDGET_EXHAUSTED');
+    const budget = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'transit_trips');
+    expect(budget).toMatchObject({ epsilonCap: 1, epsilonSpent: 1, epsilonRemaining: 0 });
+  });
+
+  it('a system failure is refunded; the job\'s own failure stays charged', async () => {
+    await setCap('residents', 1);
+    const refunded = await reserve('residents', 'job-system-failure', 0.5);
+    const charged = await reserve('residents', 'job-own-failure', 0.5);
+    await expect(reserve('residents', 'job-third', 0.1)).rejects.toThrow(AppError);
+    await settleBudget(t.platform.db, refunded.chargeId, 'refunded', new Date());
+    await settleBudget(t.platform.db, charged.chargeId, 'charged', new Date());
+    // A second settlement of the same charge changes nothing.
+    await settleBudget(t.platform.db, refunded.chargeId, 'refunded', new Date());
+    const budget = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'residents');
+    expect(budget.epsilonSpent).toBe(0.5);
+    const states = (await t.platform.db.select().from(budgetCharges)).filter((charge) => charge.jobId.startsWith('job-') && charge.jobId.includes('failure')).map((charge) => charge.state).sort();
+    expect(states).toEqual(['charged', 'refunded']);
+  });
+
+  it.each([
+    ['not a number', Number.NaN],
+    ['infinite', Number.POSITIVE_INFINITY],
+    ['negative', -1],
+    ['zero', 0],
+    ['tiny', 1e-9],
+    ['huge', 1e6],
+  ])('refuses an ε that is %s', async (_name, epsilon) => {
+    await setCap('enterprises', 5);
+    await expect(reserve('enterprises', `job-bad-${String(epsilon)}`, epsilon)).rejects.toThrow();
+  });
+
+  it('only regulators set caps, and a cap change is an audit leaf', async () => {
+    const analyst = await t.tokenFor('analyst-harbour-credit');
+    expect((await t.call('POST', '/v1/budgets', { token: analyst, json: { licenceId, datasetId: 'residents', epsilonCap: 50 } })).status).toBe(403);
+    const leaves = await t.call('GET', '/v1/audit/entries?type=budget.cap-set&start=0&end=10000', { token: regulator });
+    expect(leaves.json.entries.length).toBeGreaterThan(0);
+  });
+
+  it("operators see their own licences' budgets only", async () => {
+    const own = await t.call('GET', '/v1/budgets', { token: await t.tokenFor('analyst-harbour-credit') });
+    expect(own.json.budgets.length).toBeGreaterThan(0);
+    const other = await t.call('GET', '/v1/budgets', { token: await t.tokenFor('analyst-lingang-analytics') });
+    expect(other.json.budgets).toEqual([]);
+  });
+});
