@@ -29,3 +29,13 @@ it('the documentation page is served locally with no external resources', async 
   expect(response.text).toContain('/openapi.json');
   expect(response.text).not.toMatch(/<(script|link)[^>]+(src|href)="https?:/);
 });
+
+it('the OpenAPI document validates against the OpenAPI 3.1 schema', async () => {
+  const { Validator } = await import('@seriousme/openapi-schema-validator');
+  const validator = new Validator();
+  const document = (await t.call('GET', '/openapi.json')).json;
+  const result = await validator.validate(document);
+  expect(result.errors ?? []).toEqual([]);
+  expect(result.valid).toBe(true);
+  expect(validator.version).toBe('3.1');
+});
