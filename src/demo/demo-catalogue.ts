@@ -178,7 +178,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
       { name: 'trip_id', type: 'BIGINT', class: 'direct_identifier', nullable: false, description: 'Trip record number' },
       { name: 'card_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Transit card number' },
       { name: 'resident_id', type: 'VARCHAR', class: 'direct_identifier', nullable: true, description: "Card holder's resident ID for registered cards" },
-      { name: 'route_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Bus route' },
+      { name: 'route_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Bus route', publicDomain: Array.from({ length: 30 }, (_, index) => `LG${String(index + 1).padStart(2, '0')}`) },
       { name: 'board_stop_id', type: 'VARCHAR', class: 'quasi_identifier', nullable: false, description: 'Boarding stop' },
       { name: 'alight_stop_id', type: 'VARCHAR', class: 'quasi_identifier', nullable: false, description: 'Alighting stop' },
       { name: 'boarded_at', type: 'TIMESTAMP', class: 'quasi_identifier', nullable: false, description: 'Boarding time' },

@@ -46,6 +46,8 @@ export type PolicyCode =
   | 'DP_REQUIRED'
   | 'DP_NOT_AVAILABLE'
   | 'BUDGET_EXHAUSTED'
+  | 'NO_BUDGET'
+  | 'DP_QUERY_SHAPE'
   | 'JOB_KIND_NOT_ALLOWED'
   | 'NO_DATA_VERSION';
 

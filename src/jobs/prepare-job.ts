@@ -3,7 +3,12 @@ import { z } from 'zod';
 import { analyseQuery, QueryRejected, type QueryAnalysis } from '../analysis/analyse-query.js';
 import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
+import { and, eq } from 'drizzle-orm';
+import { findDataset } from '../catalog/catalogue.js';
+import { privacyBudgets } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import { epsilonSchema, toMicro } from '../privacy/budget-ledger.js';
+import { buildDpPlan, type DpPlan } from '../privacy/dp-plan.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
@@ -31,6 +36,8 @@ export type PreparedJob = {
   grade: Grade;
   licenceId: string;
   datasetVersions: Record<string, string>;
+  /** Set for differentially private jobs: the ε this job will spend, in micro-units. */
+  dp?: { epsilonMicro: number };
   milliseconds: number;
 };
 
@@ -48,9 +55,6 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
   }
 
-  if (submission.privacy?.differentialPrivacy || submission.privacy?.epsilon !== undefined) {
-    throw new AppError('DP_NOT_AVAILABLE', 'differentially private jobs are not offered yet; submit without privacy settings');
-  }
   const parsed = await platform.parser.parse(submission.sql);
   if (!parsed.ok) {
     throw parsed.kind === 'not_select'
@@ -83,8 +87,28 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   if (!gradePolicy.jobKinds.includes(analysis.kind)) {
     throw new AppError('JOB_KIND_NOT_ALLOWED', `${analysis.kind.replace('_', '-')} jobs are not allowed on ${grade} data`);
   }
-  if (gradePolicy.differentialPrivacy === 'required') {
-    throw new AppError('DP_REQUIRED', `${grade} data is released only as differentially private aggregates, which this service does not offer yet`);
+  const wantsDp = Boolean(submission.privacy?.differentialPrivacy);
+  if (gradePolicy.differentialPrivacy === 'required' && !wantsDp) {
+    throw new AppError('DP_REQUIRED', `${grade} data is released only as differentially private aggregates: submit with "privacy": {"differentialPrivacy": true, "epsilon": …}`);
+  }
+  let dp: PreparedJob['dp'];
+  if (wantsDp) {
+    const epsilon = epsilonSchema.safeParse(submission.privacy?.epsilon);
+    if (!epsilon.success) throw new AppError('VALIDATION_FAILED', 'a differentially private job needs an ε between 0.001 and 10', [{ path: 'privacy.epsilon', problem: epsilon.error.issues[0]!.message }]);
+    if (analysis.kind !== 'aggregate' || analysis.datasets.length !== 1) {
+      throw new AppError('DP_QUERY_SHAPE', 'differentially private jobs aggregate one dataset');
+    }
+    const [budget] = await platform.db
+      .select()
+      .from(privacyBudgets)
+      .where(and(eq(privacyBudgets.licenceId, licence.id), eq(privacyBudgets.datasetId, analysis.datasets[0]!)));
+    if (!budget) throw new AppError('NO_BUDGET', 'no privacy budget is set for this licence and dataset; a regulator sets one');
+    if (budget.epsilonSpentMicro + toMicro(epsilon.data) > budget.epsilonCapMicro) {
+      throw new AppError('BUDGET_EXHAUSTED', 'the privacy budget of this licence and dataset does not cover this job');
+    }
+    dp = { epsilonMicro: toMicro(epsilon.data) };
+  } else if (submission.privacy?.epsilon !== undefined) {
+    throw new AppError('VALIDATION_FAILED', 'ε is only used with "differentialPrivacy": true', [{ path: 'privacy.epsilon', problem: 'set differentialPrivacy' }]);
   }
 
   const datasetVersions: Record<string, string> = {};
@@ -93,10 +117,18 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, milliseconds: performance.now() - started };
 }
 
-export function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan> {
+export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan> {
+  if (prepared.dp) {
+    const dataset = (await findDataset(platform.db, prepared.analysis.datasets[0]!))!;
+    const { datasets: catalogue } = await platform.analysisCatalogue();
+    return buildDpPlan(prepared.analysis, catalogue, dataset.columns, platform.parser, {
+      maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit,
+      epsilonMicro: prepared.dp.epsilonMicro,
+    });
+  }
   return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade]);
 }
 

@@ -9,6 +9,9 @@ import type { KeyRing } from '../identity/keys.js';
 import type { DisclosurePolicy } from '../policy/disclosure-policy.js';
 import { detailHash, releaseJob, transitionJob } from '../release/release-job.js';
 import type { SandboxPool } from '../sandbox/sandbox-pool.js';
+import { settleBudget } from '../privacy/budget-ledger.js';
+import type { DpPlan } from '../privacy/dp-plan.js';
+import { applyDpNoise } from '../privacy/dp-release.js';
 
 export type JobRunnerDependencies = {
   db: Database;
@@ -48,15 +51,19 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     { actor: 'system', at: deps.clock(), details: { worker: workerName }, onlyFrom: ['queued', 'running'] },
   );
   if (!job) return;
-  const plan = job.plan as ExecutionPlan;
+  const plan = job.plan as ExecutionPlan | DpPlan;
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
   const outcome = await deps.pool.run({
     jobId,
     snapshots: Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) })),
-    queries: sandboxQueries(plan),
+    queries: plan.kind === 'dp_aggregate' ? [{ name: 'main', sql: plan.sql, rowLimit: 1_000_000 }] : sandboxQueries(plan),
     limits: gradePolicy.limits,
   });
+  if (plan.kind === 'dp_aggregate' && plan.chargeId) {
+    // A failure of the job's own query leaks, so it is charged; only a platform failure gives the budget back.
+    await settleBudget(deps.db, plan.chargeId, !outcome.ok && outcome.kind === 'system_error' ? 'refunded' : 'charged', deps.clock());
+  }
   if (!outcome.ok) {
     const text = failureText[outcome.kind];
     await transitionJob(
@@ -68,7 +75,10 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     );
     return;
   }
-  const checked = checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash });
+  const checked =
+    plan.kind === 'dp_aggregate'
+      ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
+      : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash });
   const finishedAt = deps.clock();
   if (checked.outcome === 'withheld') {
     await transitionJob(
@@ -86,7 +96,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     {
       status: reviewers > 0 ? 'in_review' : 'checked',
       stage: reviewers > 0 ? `waiting for ${reviewers} reviewer(s)` : null,
-      statusCode: checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED',
+      statusCode: plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED',
       statusReason: null,
       output: { columns: checked.columns, rows: checked.rows },
       manifest: checked.manifest,

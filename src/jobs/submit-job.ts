@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
+import { reserveBudget } from '../privacy/budget-ledger.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -34,6 +35,15 @@ export async function submitJob(
   try {
     const prepared = await prepareJob(platform, principal, submission);
     const plan = await planJob(platform, prepared);
+    if (plan.kind === 'dp_aggregate') {
+      // Reserved before the job exists to run: the one conditional UPDATE that can never overspend.
+      const { chargeId } = await reserveBudget(
+        platform.db,
+        { licenceId: prepared.licenceId, datasetId: plan.dataset, jobId: id, epsilon: plan.epsilonMicro / 1_000_000 },
+        platform.clock(),
+      );
+      plan.chargeId = chargeId;
+    }
     const job = await platform.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(jobs)

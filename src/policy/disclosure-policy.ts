@@ -37,6 +37,7 @@ const disclosurePolicySchema = z.strictObject({
     sensitive: z.array(aggregateName),
     attribute: z.array(aggregateName),
   }),
+  differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000) }),
   grades: z.strictObject(Object.fromEntries(grades.map((grade) => [grade, gradePolicySchema])) as Record<Grade, typeof gradePolicySchema>),
 });
 

@@ -199,7 +199,7 @@ describe('the job API', () => {
     expect(response.json.error.details).toContainEqual({ problem: 'power_readings.kwh is not in the licence' });
   });
 
-  it('L4 data needs differential privacy, which is refused until it exists', async () => {
+  it('L4 data without privacy settings is refused with DP_REQUIRED', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: otherAnalyst, json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id', purpose: 'x' } });
     expect(response.json.error.code).toBe('DP_REQUIRED');
   });

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { entityRef } from '../../authz/policy-engine.js';
 import { AppError, notFound } from '../../errors/app-error.js';
-import { jobSubmissionSchema, prepareJob } from '../../jobs/prepare-job.js';
+import { jobSubmissionSchema, planJob, prepareJob } from '../../jobs/prepare-job.js';
 import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
 import type { Platform } from '../../platform.js';
 import { asc, eq } from 'drizzle-orm';
@@ -175,6 +175,8 @@ export function jobRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'job:submit', platformEntity);
     const prepared = await prepareJob(platform, principal, c.req.valid('json'));
+    // Differentially private jobs have further shape rules, checked by building their plan (still no data).
+    if (prepared.dp) await planJob(platform, prepared);
     const grade = platform.disclosurePolicy.grades[prepared.grade];
     return c.json(
       {
