@@ -62,6 +62,24 @@ describe('differentially private jobs on L4 data', () => {
     expect(second.text).toBe(first.text);
   });
 
+  it('an estimate gives the cost and the remaining budget without spending it', async () => {
+    const estimate = await t.call('POST', '/v1/jobs/estimate', {
+      token: analyst,
+      json: { datasets: ['transit_trips'], sql: tripsByRoute, purpose: 'x', privacy: { differentialPrivacy: true, epsilon: 0.25 } },
+    });
+    expect(estimate.json).toMatchObject({ allowed: true, epsilon: 0.25, grade: 'L4', budget: { dataset: 'transit_trips', epsilonCap: 1, epsilonSpent: 0.25, epsilonRemaining: 0.75 } });
+    const again = await t.call('POST', '/v1/jobs/estimate', {
+      token: analyst,
+      json: { datasets: ['transit_trips'], sql: tripsByRoute, purpose: 'x', privacy: { differentialPrivacy: true, epsilon: 0.25 } },
+    });
+    expect(again.json.budget.epsilonSpent).toBe(0.25);
+    const tooMuch = await t.call('POST', '/v1/jobs/estimate', {
+      token: analyst,
+      json: { datasets: ['transit_trips'], sql: tripsByRoute, purpose: 'x', privacy: { differentialPrivacy: true, epsilon: 0.9 } },
+    });
+    expect(tooMuch.json).toMatchObject({ allowed: false, code: 'BUDGET_EXHAUSTED' });
+  });
+
   it('repeating the query to average the noise stops when the budget is spent', async () => {
     // 0.25 of 1.0 is spent already; three more fit, the fourth does not.
     for (let i = 0; i < 3; i++) expect((await submitDp(tripsByRoute)).status).toBe(201);

@@ -5,8 +5,9 @@ import { AppError, notFound } from '../../errors/app-error.js';
 import { jobSubmissionSchema, planJob, prepareJob } from '../../jobs/prepare-job.js';
 import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
 import type { Platform } from '../../platform.js';
-import { asc, eq } from 'drizzle-orm';
-import { auditLeaves, reviews } from '../../db/schema.js';
+import { and, asc, eq } from 'drizzle-orm';
+import { auditLeaves, privacyBudgets, reviews } from '../../db/schema.js';
+import { toBudgetView } from '../../privacy/budget-ledger.js';
 import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorBodySchema, errorResponses, jsonBody } from '../openapi-common.js';
@@ -93,6 +94,32 @@ const routes = {
         },
       },
       ...errorResponses(400, 403, 422),
+    },
+  }),
+  estimate: createRoute({
+    method: 'post',
+    path: '/v1/jobs/estimate',
+    tags: ['jobs'],
+    summary: "A job's privacy cost and whether it would be allowed now (touches no data, spends nothing)",
+    security: bearerSecurity,
+    request: { body: jsonBody(jobSubmissionSchema, 'The job') },
+    responses: {
+      200: {
+        description: 'The estimate',
+        content: {
+          'application/json': {
+            schema: z.object({
+              allowed: z.boolean(),
+              code: z.string().nullable(),
+              reason: z.string().nullable(),
+              grade: z.string().nullable(),
+              epsilon: z.number().openapi({ description: 'ε this job would spend (0 for threshold-protected jobs)' }),
+              budget: z.object({ dataset: z.string(), epsilonCap: z.number(), epsilonSpent: z.number(), epsilonRemaining: z.number() }).nullable(),
+            }),
+          },
+        },
+      },
+      ...errorResponses(400, 403),
     },
   }),
   list: createRoute({
@@ -199,6 +226,27 @@ export function jobRoutes(platform: Platform) {
     );
   });
 
+  app.openapi(routes.estimate, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'job:submit', platformEntity);
+    const submission = c.req.valid('json');
+    const epsilon = submission.privacy?.differentialPrivacy ? (submission.privacy.epsilon ?? 0) : 0;
+    const budgetFor = async (licenceId: string | null, datasetId: string) => {
+      if (!licenceId) return null;
+      const [budget] = await platform.db.select().from(privacyBudgets).where(and(eq(privacyBudgets.licenceId, licenceId), eq(privacyBudgets.datasetId, datasetId)));
+      return budget ? { dataset: datasetId, ...pick(toBudgetView(budget)) } : null;
+    };
+    try {
+      const prepared = await prepareJob(platform, principal, submission);
+      if (prepared.dp) await planJob(platform, prepared);
+      const budget = prepared.dp ? await budgetFor(prepared.licenceId, prepared.analysis.datasets[0]!) : null;
+      return c.json({ allowed: true, code: null, reason: null, grade: prepared.grade, epsilon, budget }, 200);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status !== 422) throw error;
+      return c.json({ allowed: false, code: error.code, reason: error.message, grade: null, epsilon, budget: null }, 200);
+    }
+  });
+
   app.openapi(routes.list, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'job:list', platformEntity);
@@ -280,3 +328,5 @@ export function toCsv(header: string[], rows: unknown[][]): string {
   };
   return [header, ...rows].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
 }
+
+const pick = (view: ReturnType<typeof toBudgetView>) => ({ epsilonCap: view.epsilonCap, epsilonSpent: view.epsilonSpent, epsilonRemaining: view.epsilonRemaining });
