@@ -1,4 +1,5 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
+import { sketchSql } from '../privacy/contributor-sketch.js';
 import { sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 
@@ -26,6 +27,8 @@ export type ExecutionPlan = {
   /** Measures whose totals and largest contributions the main query computes (`__pds_total_m`, `__pds_top_m`). */
   measuresInMain: number[];
   unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
+  /** Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts). */
+  sketch?: { sql: string; subTableSize: number; dataset: string };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
@@ -131,8 +134,22 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     });
   }
 
+  // Sketches of the first protected dataset's contributors per cell, for the differencing guard.
+  let sketch: ExecutionPlan['sketch'];
+  const firstUnit = analysis.units[0];
+  if (firstUnit) {
+    const inner = structuredClone(analysis.node);
+    inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression)]), '__pds_k')];
+    inner.group_expressions = [...groups.map((group) => structuredClone(group)), structuredClone(firstUnit.expression)];
+    inner.group_sets = [inner.group_expressions.map((_: unknown, position: number) => position)];
+    inner.having = null;
+    inner.modifiers = [];
+    sketch = { sql: sketchSql(await parser.toSql(inner), keys, grade.minContributors), subTableSize: grade.minContributors, dataset: firstUnit.dataset };
+  }
+
   return {
     kind: 'aggregate',
+    sketch,
     mainSql,
     groupKeyCount: groups.length,
     groupKeyPositions,
@@ -150,5 +167,7 @@ export function sandboxQueries(plan: ExecutionPlan): Array<{ name: string; sql: 
   return [
     { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
     ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit })),
+    // One row per cell and bucket; the limit is generous, since a larger output is withheld anyway.
+    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit * plan.sketch.subTableSize * 3 }] : []),
   ];
 }

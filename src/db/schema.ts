@@ -261,3 +261,22 @@ export const budgetCharges = pgTable(
   },
   (table) => [uniqueIndex('budget_charges_job_budget_idx').on(table.jobId, table.budgetId)],
 );
+
+/**
+ * Output cells of threshold-protected jobs with a sketch of their contributors, for the differencing guard.
+ * `lineage` names the protected dataset whose units were sketched; only cells of released jobs are compared.
+ */
+export const releasedCells = pgTable(
+  'released_cells',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    lineage: text('lineage').notNull(),
+    subTableSize: integer('sub_table_size').notNull(),
+    contributors: integer('contributors').notNull(),
+    sketch: text('sketch').notNull(),
+  },
+  (table) => [index('released_cells_lookup_idx').on(table.lineage, table.subTableSize, table.contributors)],
+);

@@ -16,13 +16,14 @@ import type { QueryResult } from '../sandbox/sandbox-protocol.js';
  * Counts are rounded where the grade says so. Explanations never carry the figure that caused them.
  */
 
-export type SuppressionCode = 'BELOW_THRESHOLD' | 'DOMINANCE' | 'P_PERCENT' | 'ZERO_CELL' | 'SECONDARY_SUPPRESSION';
+export type SuppressionCode = 'BELOW_THRESHOLD' | 'DOMINANCE' | 'P_PERCENT' | 'ZERO_CELL' | 'DIFFERENCING' | 'SECONDARY_SUPPRESSION';
 
 const reasons: Record<SuppressionCode, (grade: GradePolicy) => string> = {
   BELOW_THRESHOLD: (grade) => `fewer distinct contributors than the threshold of ${grade.minContributors}`,
   DOMINANCE: (grade) => `the largest ${grade.dominance?.n} contributors make up more than ${grade.dominance?.k}% of the value`,
   P_PERCENT: (grade) => `one contributor's value could be estimated within ${grade.pPercent}% by another`,
   ZERO_CELL: () => 'a zero in a table about people is withheld',
+  DIFFERENCING: (grade) => `its contributors differ from those of an already released cell by fewer than ${grade.minContributors}`,
   SECONDARY_SUPPRESSION: () => 'withheld so that another withheld cell cannot be recovered from totals',
 };
 
@@ -57,6 +58,8 @@ export function checkOutput(input: {
   grade: GradePolicy;
   gradeName: Grade;
   policyHash: string;
+  /** Rows the differencing guard flagged (src/privacy/differencing-guard.ts); suppressed before secondary suppression. */
+  differencingRows?: Set<number>;
 }): CheckedOutput {
   const { plan, grade } = input;
   const main = input.results.find((result) => result.name === 'main')!;
@@ -141,6 +144,8 @@ export function checkOutput(input: {
     }
     if (grade.zeros === 'suppress' && aggregateIndexes.some((column) => row[column] === 0)) suppressed.set(index, 'ZERO_CELL');
   });
+
+  for (const row of input.differencingRows ?? []) if (!suppressed.has(row)) suppressed.set(row, 'DIFFERENCING');
 
   if (suppressed.size > 0 && plan.groupKeyCount > 0) {
     const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index) => JSON.stringify(row[index] ?? null)));

@@ -12,6 +12,8 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
+import { sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
+import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
 
 export type JobRunnerDependencies = {
   db: Database;
@@ -75,10 +77,24 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     );
     return;
   }
+  // The differencing guard: cells whose contributors differ slightly from an already released cell.
+  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number } | undefined;
+  let differencingRows: Set<number> | undefined;
+  if (plan.kind !== 'dp_aggregate' && plan.sketch) {
+    const sketchResult = outcome.results.find((result) => result.name === 'sketch')!;
+    const main = outcome.results.find((result) => result.name === 'main')!;
+    guard = {
+      sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.groupKeyCount, plan.sketch.subTableSize),
+      cellKeys: main.rows.map((row) => JSON.stringify(plan.groupKeyPositions.map((index) => row[index] ?? null))),
+      dataset: plan.sketch.dataset,
+      threshold: plan.sketch.subTableSize,
+    };
+    differencingRows = await cellsToGuard(deps.db, guard);
+  }
   const checked =
     plan.kind === 'dp_aggregate'
       ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
-      : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash });
+      : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(differencingRows ? { differencingRows } : {}) });
   const finishedAt = deps.clock();
   if (checked.outcome === 'withheld') {
     await transitionJob(
@@ -88,6 +104,11 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
       { actor: 'system', at: finishedAt, details: { code: checked.code, manifest: summary(checked.manifest) }, onlyFrom: ['running'] },
     );
     return;
+  }
+  if (guard) {
+    const suppressedRows = new Set(checked.manifest.suppressedRows.map((entry) => entry.row));
+    const released = new Set(guard.cellKeys.map((_, row) => row).filter((row) => !suppressedRows.has(row)));
+    await recordCells(deps.db, { jobId, ...guard, released });
   }
   const reviewers = gradePolicy.reviewers;
   await transitionJob(

@@ -64,9 +64,15 @@ const numericType = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLIN
 function toPlainValues(row: unknown[], numeric: boolean[]): unknown[] {
   return row.map((value, index) => {
     if (!numeric[index] || value === null) return value;
-    if (Array.isArray(value)) return value.map((entry) => (entry === null ? null : Number(entry)));
-    return Number(value);
+    if (Array.isArray(value)) return value.map((entry) => (entry === null ? null : toNumber(entry)));
+    return toNumber(value);
   });
+}
+
+/** A number where that is exact; a 64-bit integer beyond 2^53 (a hash, say) stays a decimal string. */
+function toNumber(value: unknown): number | string {
+  const number = Number(value);
+  return Number.isSafeInteger(number) || !/^-?\d+$/.test(String(value)) ? number : String(value);
 }
 
 process.on('message', (message: SandboxRequest) => {

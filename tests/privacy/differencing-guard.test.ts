@@ -1,0 +1,98 @@
+import crypto from 'node:crypto';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestVersion } from '../../src/catalog/catalogue.js';
+import { bucketsOf, checkOf, contributorsOf, decodeSketch, emptySketch, encodeSketch, symmetricDifference, type Sketch } from '../../src/privacy/contributor-sketch.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+function sketchOf(keys: bigint[], subTableSize = 20): Sketch {
+  const sketch = emptySketch(subTableSize);
+  for (const key of keys) {
+    for (const bucket of bucketsOf(key, subTableSize)) {
+      sketch.counts[bucket]! += 1;
+      sketch.keys[bucket]! ^= key;
+      sketch.checks[bucket]! ^= checkOf(key);
+    }
+  }
+  return sketch;
+}
+const randomKeys = (count: number) => Array.from({ length: count }, () => crypto.randomBytes(8).readBigUInt64LE());
+
+describe('contributor sketches', () => {
+  const shared = randomKeys(500);
+  it.each([0, 1, 2, 7, 19])('decode a symmetric difference of %i exactly', (difference) => {
+    const extra = randomKeys(difference);
+    expect(symmetricDifference(sketchOf([...shared, ...extra]), sketchOf(shared))).toBe(difference);
+  });
+
+  it('decode a difference on both sides', () => {
+    const [onlyA, onlyB] = [randomKeys(3), randomKeys(4)];
+    expect(symmetricDifference(sketchOf([...shared, ...onlyA]), sketchOf([...shared, ...onlyB]))).toBe(7);
+  });
+
+  it('report a large difference as undecodable rather than small', () => {
+    const result = symmetricDifference(sketchOf(randomKeys(500)), sketchOf(randomKeys(500)));
+    expect(result === null || result >= 20).toBe(true);
+  });
+
+  it('count contributors and survive encoding', () => {
+    const sketch = sketchOf(shared);
+    expect(contributorsOf(sketch)).toBe(500);
+    expect(symmetricDifference(decodeSketch(encodeSketch(sketch), 20), sketch)).toBe(0);
+  });
+});
+
+describe('the differencing guard across operators', () => {
+  let t: TestPlatform;
+  let regulator: string;
+  beforeAll(async () => {
+    t = await createTestPlatform({ demo: true, workers: 1, environment: { PDS_DEMO_SCALE: '0.01' } });
+    regulator = await t.tokenFor('regulator-data-dept');
+    // The second operator gets a licence to residents too.
+    const granted = await t.call('POST', '/v1/operators/lingang-analytics/licences', {
+      token: regulator,
+      json: {
+        title: 'residents',
+        scope: [{ dataset: 'residents' }],
+        purposes: ['public_interest'],
+        maxGrade: 'L3',
+        validFrom: new Date(Date.now() - 86_400_000).toISOString(),
+        validUntil: new Date(Date.now() + 86_400_000 * 30).toISOString(),
+        feeMode: 'free',
+      },
+    });
+    expect(granted.status).toBe(201);
+  });
+  afterAll(() => t?.close());
+
+  async function runApproved(token: string, sql: string) {
+    const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets: ['residents'], sql, purpose: 'x' } });
+    expect(submitted.status).toBe(201);
+    await t.waitForJob(submitted.json.id);
+    await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'ok' } });
+    return (await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token })).json;
+  }
+
+  it('suppresses the second half of a differencing pair that excludes one person', async () => {
+    // One resident whose birth date, sex and town together are unique: the "target".
+    const version = (await latestVersion(t.platform.db, 'residents'))!;
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('residents', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const [target] = (await connection.runAndReadAll('SELECT birth_date::VARCHAR, sex, town FROM data GROUP BY ALL HAVING count(*) = 1 LIMIT 1')).getRows();
+    connection.closeSync();
+    instance.closeSync();
+    const [birthDate, sex, town] = target!.map(String);
+
+    const first = await runApproved(await t.tokenFor('analyst-harbour-credit'), 'SELECT town, count(*) AS people FROM residents GROUP BY town');
+    expect(first.manifest.suppressedRows).toEqual([]);
+    const second = await runApproved(
+      await t.tokenFor('analyst-lingang-analytics'),
+      `SELECT town, count(*) AS people FROM residents WHERE NOT (birth_date = DATE '${birthDate}' AND sex = '${sex}' AND town = '${town}') GROUP BY town`,
+    );
+    const codes = Object.fromEntries(second.manifest.suppressedRows.map((entry: { row: number; code: string }) => [second.rows[entry.row][0], entry.code]));
+    expect(codes[town!]).toBe('DIFFERENCING');
+    // Identical cells (a difference of zero people) are released again; one more cell goes to secondary suppression.
+    expect(Object.values(codes).filter((code) => code === 'SECONDARY_SUPPRESSION')).toHaveLength(1);
+    expect(second.rows.filter((row: unknown[]) => row[1] !== null).length).toBe(second.rows.length - 2);
+  });
+});
