@@ -140,8 +140,9 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   if (firstUnit) {
     const inner = structuredClone(analysis.node);
     inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression)]), '__pds_k')];
-    inner.group_expressions = [...groups.map((group) => structuredClone(group)), structuredClone(firstUnit.expression)];
-    inner.group_sets = [inner.group_expressions.map((_: unknown, position: number) => position)];
+    // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
+    inner.group_expressions = firstUnit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(firstUnit.expression)];
+    inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
     inner.having = null;
     inner.modifiers = [];
     sketch = { sql: sketchSql(await parser.toSql(inner), keys, grade.minContributors), subTableSize: grade.minContributors, dataset: firstUnit.dataset };
@@ -167,7 +168,6 @@ export function sandboxQueries(plan: ExecutionPlan): Array<{ name: string; sql: 
   return [
     { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
     ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit })),
-    // One row per cell and bucket; the limit is generous, since a larger output is withheld anyway.
-    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit * plan.sketch.subTableSize * 3 }] : []),
+    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit }] : []),
   ];
 }
