@@ -71,8 +71,15 @@ export function decodeSketch(text: string, subTableSize: number): Sketch {
  * The size of the symmetric difference of two cells' contributor sets, or null when it is too large to decode
  * (a decoding failure means many differing contributors, which is what the guard wants to see).
  */
-export function symmetricDifference(a: Sketch, b: Sketch): number | null {
+export function symmetricDifference(a: Sketch, b: Sketch, below?: number): number | null {
   const size = a.counts.length;
+  if (below !== undefined) {
+    // Each differing contributor moves the counts of exactly three buckets by one, so a count distance of 3·below
+    // or more proves a difference of at least `below` without decoding (the common case, and far cheaper).
+    let distance = 0;
+    for (let bucket = 0; bucket < size; bucket++) distance += Math.abs(a.counts[bucket]! - b.counts[bucket]!);
+    if (distance >= HASH_FUNCTIONS * below) return null;
+  }
   const counts = new Int32Array(size);
   const keys = new BigUint64Array(size);
   const checks = new BigUint64Array(size);

@@ -45,7 +45,7 @@ export async function cellsToGuard(
     const count = contributorCounts[row]!;
     for (let other = count - input.threshold + 1; other <= count + input.threshold - 1; other++) {
       for (const previous of byCount.get(other) ?? []) {
-        const difference = symmetricDifference(sketch, previous);
+        const difference = symmetricDifference(sketch, previous, input.threshold);
         if (difference !== null && difference >= 1 && difference < input.threshold) {
           flagged.add(row);
           return;

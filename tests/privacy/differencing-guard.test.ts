@@ -96,3 +96,16 @@ describe('the differencing guard across operators', () => {
     expect(second.rows.filter((row: unknown[]) => row[1] !== null).length).toBe(second.rows.length - 2);
   });
 });
+
+describe('the count-distance shortcut', () => {
+  it('still decodes every difference below the bound', () => {
+    const shared = randomKeys(300);
+    for (const difference of [1, 5, 19]) {
+      expect(symmetricDifference(sketchOf([...shared, ...randomKeys(difference)]), sketchOf(shared), 20)).toBe(difference);
+    }
+  });
+
+  it('answers "large" for unrelated cells without decoding', () => {
+    expect(symmetricDifference(sketchOf(randomKeys(300)), sketchOf(randomKeys(300)), 20)).toBeNull();
+  });
+});
