@@ -113,6 +113,7 @@ async function measure(label: string, dataset: string, sql: string) {
       snapshots: [{ datasetId: dataset, path: snapshot }],
       queries: sandboxQueries(plan),
       limits: { ...grade.limits, threads: 2 },
+      variables: { pds_sketch_secret: platform.keys.platform.derivedSecret('differencing-guard sketch keys') },
     });
     if (!outcome.ok) throw new Error(`job failed: ${outcome.kind}`);
     if (i > 0) inSandbox.push(outcome.milliseconds);

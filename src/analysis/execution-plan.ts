@@ -1,5 +1,5 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
-import { sketchSql } from '../privacy/contributor-sketch.js';
+import { SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 
@@ -139,7 +139,10 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   const firstUnit = analysis.units[0];
   if (firstUnit) {
     const inner = structuredClone(analysis.node);
-    inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression)]), '__pds_k')];
+    // The key is a keyed hash (the secret is set in the sandbox at run time, never stored with the job), so the
+    // stored sketches cannot be matched to identifiers by hashing candidate ID numbers.
+    const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
+    inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression), secret]), '__pds_k')];
     // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
     inner.group_expressions = firstUnit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(firstUnit.expression)];
     inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];

@@ -14,6 +14,11 @@ export type SigningKey = {
   privateKey: CryptoKey;
   publicKey: CryptoKey;
   publicJwk: JWK;
+  /**
+   * A secret derived from the private key for keyed hashing inside the sandbox (the differencing guard's
+   * contributor keys): every process that holds the key derives the same one, and nobody without it can.
+   */
+  derivedSecret: (label: string) => string;
 };
 
 export type KeyRing = {
@@ -36,7 +41,15 @@ async function keyFromPrivateJwk(purpose: SigningKey['purpose'], privateJwk: JWK
   const kid = privateJwk.kid ?? (await calculateJwkThumbprint(publicOnly, 'sha256'));
   const privateKey = (await importJWK({ ...privateJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
   const publicKey = (await importJWK({ ...publicOnly, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
-  return { purpose, kid, privateKey, publicKey, publicJwk: { ...publicOnly, kid, alg: 'EdDSA', use: 'sig' } };
+  const seed = privateJwk.d;
+  return {
+    purpose,
+    kid,
+    privateKey,
+    publicKey,
+    publicJwk: { ...publicOnly, kid, alg: 'EdDSA', use: 'sig' },
+    derivedSecret: (label: string) => crypto.createHmac('sha256', Buffer.from(seed, 'base64url')).update(label).digest('hex'),
+  };
 }
 
 export async function generatePrivateJwk(): Promise<JWK> {

@@ -12,7 +12,7 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
-import { sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
+import { SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
 import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
 
 export type JobRunnerDependencies = {
@@ -61,6 +61,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     snapshots: Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) })),
     queries: plan.kind === 'dp_aggregate' ? [{ name: 'main', sql: plan.sql, rowLimit: 1_000_000 }] : sandboxQueries(plan),
     limits: gradePolicy.limits,
+    variables: { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') },
   });
   if (plan.kind === 'dp_aggregate' && plan.chargeId) {
     // A failure of the job's own query leaks, so it is charged; only a platform failure gives the budget back.

@@ -8,6 +8,8 @@
  * (a few times the sub-table size); when peeling fails, the difference is large.
  */
 export const HASH_FUNCTIONS = 3;
+/** The sandbox variable holding the secret that keys the contributor hashes. */
+export const SKETCH_SECRET_VARIABLE = 'pds_sketch_secret';
 
 export type Sketch = { subTableSize: number; counts: Int32Array; keys: BigUint64Array; checks: BigUint64Array };
 

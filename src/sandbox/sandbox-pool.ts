@@ -35,7 +35,8 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
       execArgv: ['--import', import.meta.resolve('tsx'), '--max-old-space-size=512'],
       env: scrubbedEnvironment(),
       cwd: sandboxDir,
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // Nothing the sandbox prints reaches the service's logs: a crash message could quote data.
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       serialization: 'advanced',
     });
     const ready = new Promise<void>((resolve, reject) => {

@@ -28,6 +28,10 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
       await connection.run(`ATTACH ${sqlString(snapshot.path)} AS snapshot_${index} (READ_ONLY)`);
       await connection.run(`CREATE VIEW "${snapshot.datasetId.replaceAll('"', '')}" AS SELECT * FROM snapshot_${index}.data`);
     }
+    for (const [name, value] of Object.entries(request.variables ?? {})) {
+      if (!/^[a-z_]+$/.test(name)) throw new Error('bad variable name');
+      await connection.run(`SET VARIABLE ${name} = ${sqlString(value)}`);
+    }
     await hardenDuckDb(connection);
     stage = 'query';
     timer = setTimeout(() => {

@@ -7,6 +7,8 @@ export type SandboxRequest = {
   snapshots: Array<{ datasetId: string; path: string }>;
   queries: Array<{ name: string; sql: string; rowLimit: number }>;
   limits: { memoryMb: number; threads: number; wallSeconds: number };
+  /** Secrets the platform's own SQL reads with getvariable() (operators' SQL may not call it). Never stored with a job. */
+  variables?: Record<string, string>;
 };
 
 /** Rows are positional arrays: column names can repeat (two tables' `town`), positions cannot. */
