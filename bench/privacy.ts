@@ -16,7 +16,7 @@ import { jobs, licences, releasedCells } from '../src/db/schema.js';
 import { seedDemo } from '../src/demo/seed-demo.js';
 import { findPrincipal } from '../src/identity/principals.js';
 import { planJob, prepareJob } from '../src/jobs/prepare-job.js';
-import { bucketsOf, checkOf, emptySketch, encodeSketch, type Sketch } from '../src/privacy/contributor-sketch.js';
+import { encodeSketch, sketchOfKeys, type Sketch } from '../src/privacy/contributor-sketch.js';
 import { setBudgetCap } from '../src/privacy/budget-ledger.js';
 import { cellsToGuard } from '../src/privacy/differencing-guard.js';
 import { createSandboxPool } from '../src/sandbox/sandbox-pool.js';
@@ -27,17 +27,7 @@ await seedDemo(platform);
 const db = platform.db;
 const threshold = 20;
 
-function sketchOf(keys: bigint[]): Sketch {
-  const sketch = emptySketch(threshold);
-  for (const key of keys) {
-    for (const bucket of bucketsOf(key, threshold)) {
-      sketch.counts[bucket]! += 1;
-      sketch.keys[bucket]! ^= key;
-      sketch.checks[bucket]! ^= checkOf(key);
-    }
-  }
-  return sketch;
-}
+const sketchOf = (keys: bigint[]): Sketch => sketchOfKeys(keys, threshold);
 const randomKeys = (count: number) => Array.from({ length: count }, () => crypto.randomBytes(8).readBigUInt64LE());
 
 // A released job to hang prior cells on.

@@ -46,6 +46,19 @@ export function emptySketch(subTableSize: number): Sketch {
   return { subTableSize, counts: new Int32Array(size), keys: new BigUint64Array(size), checks: new BigUint64Array(size) };
 }
 
+/** A sketch built here from known keys (the same layout DuckDB builds): for tests, benchmarks and tools. */
+export function sketchOfKeys(keys: bigint[], subTableSize: number): Sketch {
+  const sketch = emptySketch(subTableSize);
+  for (const key of keys) {
+    for (const bucket of bucketsOf(key, subTableSize)) {
+      sketch.counts[bucket]! += 1;
+      sketch.keys[bucket]! ^= key;
+      sketch.checks[bucket]! ^= checkOf(key);
+    }
+  }
+  return sketch;
+}
+
 /** Contributors in a cell: every key lands exactly once in the first sub-table. */
 export function contributorsOf(sketch: Sketch): number {
   let total = 0;

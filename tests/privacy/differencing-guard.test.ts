@@ -2,20 +2,10 @@ import crypto from 'node:crypto';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
-import { bucketsOf, checkOf, contributorsOf, decodeSketch, emptySketch, encodeSketch, symmetricDifference, type Sketch } from '../../src/privacy/contributor-sketch.js';
+import { contributorsOf, decodeSketch, encodeSketch, sketchOfKeys, symmetricDifference, type Sketch } from '../../src/privacy/contributor-sketch.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
-function sketchOf(keys: bigint[], subTableSize = 20): Sketch {
-  const sketch = emptySketch(subTableSize);
-  for (const key of keys) {
-    for (const bucket of bucketsOf(key, subTableSize)) {
-      sketch.counts[bucket]! += 1;
-      sketch.keys[bucket]! ^= key;
-      sketch.checks[bucket]! ^= checkOf(key);
-    }
-  }
-  return sketch;
-}
+const sketchOf = (keys: bigint[], subTableSize = 20): Sketch => sketchOfKeys(keys, subTableSize);
 const randomKeys = (count: number) => Array.from({ length: count }, () => crypto.randomBytes(8).readBigUInt64LE());
 
 describe('contributor sketches', () => {
