@@ -264,7 +264,8 @@ export const budgetCharges = pgTable(
 
 /**
  * Output cells of threshold-protected jobs with a sketch of their contributors, for the differencing guard.
- * `lineage` names the protected dataset whose units were sketched; only cells of released jobs are compared.
+ * `lineage` names the protected dataset whose units were sketched; cells of released jobs and of jobs awaiting
+ * review are compared (withheld, cancelled and failed jobs are not).
  */
 export const releasedCells = pgTable(
   'released_cells',

@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
-import { and, between, eq } from 'drizzle-orm';
+import { and, between, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { jobs, releasedCells } from '../db/schema.js';
 import { contributorsOf, decodeSketch, encodeSketch, symmetricDifference, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
- * already released cell of the same dataset (any operator, any job) by at least one and fewer than the threshold
+ * already released (or checked and awaiting review) cell of the same dataset (any operator, any job) by at least one and fewer than the threshold
  * would let someone subtract the two and learn about that handful of people, so it is suppressed.
  * Candidates are pre-selected by contributor count (|n − m| must be below the threshold for the difference to
  * be), then compared by subtracting sketches — never by stored lists of identifiers.
@@ -29,7 +29,9 @@ export async function cellsToGuard(
       and(
         eq(releasedCells.lineage, input.dataset),
         eq(releasedCells.subTableSize, input.threshold),
-        eq(jobs.status, 'released'),
+        // Outputs still waiting for review count too: otherwise two halves of a pair, both in review, would
+        // each pass and could both be approved.
+        inArray(jobs.status, ['checked', 'in_review', 'released']),
         between(releasedCells.contributors, low, high),
       ),
     );
