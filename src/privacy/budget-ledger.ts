@@ -124,3 +124,21 @@ export function toBudgetView(budget: BudgetRow) {
     updatedAt: budget.updatedAt.toISOString(),
   };
 }
+
+/**
+ * A regulator's reset of what a budget has spent (for instance at the start of a new licence year). The reset is
+ * an audit leaf naming who did it and why, and what had been spent.
+ */
+export async function resetBudget(db: Database, budgetId: string, reason: string, actor: string, now: Date): Promise<BudgetRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [before] = await tx.select().from(privacyBudgets).where(eq(privacyBudgets.id, budgetId));
+    if (!before) return undefined;
+    const [after] = await tx.update(privacyBudgets).set({ epsilonSpentMicro: 0, deltaSpentPico: 0, updatedAt: now }).where(eq(privacyBudgets.id, budgetId)).returning();
+    await appendAuditEvents(
+      tx as never,
+      [{ type: 'budget.reset', actor, datasets: [before.datasetId], details: { licence: before.licenceId, reason, spentMicroBefore: before.epsilonSpentMicro, spentPicoBefore: before.deltaSpentPico } }],
+      now,
+    );
+    return after;
+  });
+}

@@ -63,6 +63,17 @@ describe('the privacy budget ledger', () => {
     expect(leaves.json.entries.length).toBeGreaterThan(0);
   });
 
+  it('a regulator resets a spent budget, with the reason in the audit log; an operator cannot', async () => {
+    const budget = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'transit_trips');
+    expect(budget.epsilonSpent).toBe(1);
+    const analyst = await t.tokenFor('analyst-harbour-credit');
+    expect((await t.call('POST', `/v1/budgets/${budget.id}/reset`, { token: analyst, json: { reason: 'please' } })).status).toBe(403);
+    const reset = await t.call('POST', `/v1/budgets/${budget.id}/reset`, { token: regulator, json: { reason: 'new licence year' } });
+    expect(reset.json).toMatchObject({ epsilonSpent: 0, epsilonRemaining: 1 });
+    const leaves = await t.call('GET', '/v1/audit/entries?type=budget.reset&start=0&end=10000', { token: regulator });
+    expect(leaves.json.entries.at(-1).event.details).toMatchObject({ reason: 'new licence year', spentMicroBefore: 1_000_000 });
+  });
+
   it("operators see their own licences' budgets only", async () => {
     const own = await t.call('GET', '/v1/budgets', { token: await t.tokenFor('analyst-harbour-credit') });
     expect(own.json.budgets.length).toBeGreaterThan(0);

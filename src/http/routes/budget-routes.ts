@@ -6,7 +6,7 @@ import { licences, privacyBudgets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
 import { findLicence } from '../../licensing/licences.js';
 import type { Platform } from '../../platform.js';
-import { deltaSchema, setBudgetCap, toBudgetView } from '../../privacy/budget-ledger.js';
+import { deltaSchema, resetBudget, setBudgetCap, toBudgetView } from '../../privacy/budget-ledger.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 
@@ -50,6 +50,18 @@ const routes = {
     request: { body: jsonBody(capSchema, 'The cap') },
     responses: { 200: { description: 'The budget', content: { 'application/json': { schema: budgetSchema } } }, ...errorResponses(400, 403, 404) },
   }),
+  reset: createRoute({
+    method: 'post',
+    path: '/v1/budgets/{id}/reset',
+    tags: ['privacy'],
+    summary: 'Reset what a budget has spent (regulators; audited with the reason)',
+    security: bearerSecurity,
+    request: {
+      params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }),
+      body: jsonBody(z.strictObject({ reason: z.string().min(1).max(2000) }), 'Why'),
+    },
+    responses: { 200: { description: 'The budget', content: { 'application/json': { schema: budgetSchema } } }, ...errorResponses(400, 403, 404) },
+  }),
 };
 
 export function budgetRoutes(platform: Platform) {
@@ -80,6 +92,14 @@ export function budgetRoutes(platform: Platform) {
     if (!(await findLicence(db, input.licenceId))) throw notFound('licence');
     if (!(await findDataset(db, input.datasetId))) throw notFound('dataset');
     return c.json(toBudgetView(await setBudgetCap(db, input, principal.id, platform.clock())), 200);
+  });
+
+  app.openapi(routes.reset, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'budget:set', platformEntity);
+    const reset = await resetBudget(db, c.req.valid('param').id, c.req.valid('json').reason, principal.id, platform.clock());
+    if (!reset) throw notFound('budget');
+    return c.json(toBudgetView(reset), 200);
   });
 
   return app;
