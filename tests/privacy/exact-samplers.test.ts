@@ -12,25 +12,29 @@ import {
  * critical values are for p = 0.0001 (scipy.stats.chi2.ppf), so a correct sampler fails about once in ten
  * thousand runs of each case, while a wrong scale or a biased tail fails at once.
  */
-const chiSquareCritical: Record<number, number> = { 10: 35.56, 20: 52.39, 30: 67.63, 40: 82.06 };
+const chiSquareCritical: Record<number, number> = { 6: 27.86, 8: 31.83, 16: 45.92, 18: 49.19, 28: 64.66, 38: 79.22 };
 
+/**
+ * Bins −halfWidth < y < halfWidth one by one and pools each tail (|y| ≥ halfWidth) into one bin; halfWidth is
+ * chosen per case so that every bin expects at least five samples, as the χ² approximation needs.
+ */
 function chiSquare(samples: bigint[], pmf: (y: number) => number, halfWidth: number) {
   const counts = new Map<number, number>();
   for (const sample of samples) {
     const y = Number(sample);
-    const key = Math.abs(y) > halfWidth ? (y > 0 ? halfWidth + 1 : -halfWidth - 1) : y;
+    const key = y >= halfWidth ? halfWidth : y <= -halfWidth ? -halfWidth : y;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   let statistic = 0;
   let inside = 0;
-  for (let y = -halfWidth; y <= halfWidth; y++) {
+  for (let y = -halfWidth + 1; y <= halfWidth - 1; y++) {
     const expected = pmf(y) * samples.length;
     inside += pmf(y);
     statistic += ((counts.get(y) ?? 0) - expected) ** 2 / expected;
   }
   const tailExpected = ((1 - inside) / 2) * samples.length;
-  for (const tail of [halfWidth + 1, -halfWidth - 1]) statistic += ((counts.get(tail) ?? 0) - tailExpected) ** 2 / tailExpected;
-  return { statistic, degreesOfFreedom: 2 * halfWidth + 2 };
+  for (const tail of [halfWidth, -halfWidth]) statistic += ((counts.get(tail) ?? 0) - tailExpected) ** 2 / tailExpected;
+  return { statistic, degreesOfFreedom: 2 * halfWidth };
 }
 
 describe('Bernoulli(exp(−γ))', () => {
@@ -61,8 +65,8 @@ describe('discrete Laplace', () => {
 
 describe('discrete Gaussian', () => {
   it.each([
-    { sigmaSquared: 1, halfWidth: 4 },
-    { sigmaSquared: 9, halfWidth: 9 },
+    { sigmaSquared: 1, halfWidth: 3 },
+    { sigmaSquared: 9, halfWidth: 8 },
     { sigmaSquared: 49, halfWidth: 14 },
   ])('fits the exact distribution at σ² = $sigmaSquared', ({ sigmaSquared, halfWidth }) => {
     const samples = Array.from({ length: 20_000 }, () => discreteGaussian({ numerator: BigInt(sigmaSquared), denominator: 1n }));
