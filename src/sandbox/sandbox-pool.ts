@@ -26,6 +26,8 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
   const slots: Slot[] = [];
   const waiting: Array<(slot: Slot) => void> = [];
   const grace = (options.graceSeconds ?? 3) * 1000;
+  /** Jobs a sandbox process has acknowledged and is running now. */
+  const running = new Set<string>();
   const sandboxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pds-sandbox-'));
   let closed = false;
 
@@ -101,7 +103,10 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
           slot.child.kill('SIGKILL');
         }, request.limits.wallSeconds * 1000 + grace);
         const onMessage = (message: SandboxReply) => {
-          if (message.type === 'started' && message.jobId === request.jobId) started = true;
+          if (message.type === 'started' && message.jobId === request.jobId) {
+            started = true;
+            running.add(request.jobId);
+          }
           if (message.type !== 'result' || message.jobId !== request.jobId) return;
           cleanup();
           resolve({ outcome: message, neverStarted: false });
@@ -118,6 +123,7 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
           }
         };
         const cleanup = () => {
+          running.delete(request.jobId);
           clearTimeout(killer);
           slot.child.off('message', onMessage);
           slot.child.off('exit', onExit);
@@ -157,6 +163,9 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
         if (!neverStarted || attempt >= 3) return outcome;
       }
     },
+
+    /** Whether a sandbox process has taken this job and is running it now. */
+    isRunning: (jobId: string) => running.has(jobId),
 
     /** Process ids, for tests that kill a worker on purpose. */
     pids: () => slots.map((slot) => slot.child.pid),

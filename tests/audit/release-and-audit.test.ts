@@ -151,12 +151,13 @@ describe('fail closed and exactly once', () => {
       token: analyst,
       json: { datasets: ['residents'], sql: 'SELECT a.town, count(*) AS n FROM residents a, residents b, residents c, residents d GROUP BY a.town', purpose: 'x' },
     });
-    // Wait until a sandbox has taken the job, then kill every sandbox process.
-    for (let i = 0; i < 200 && (await findJob(t.platform, started.json.id))?.status !== 'running'; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    // Wait until a sandbox process has acknowledged the job, then kill every sandbox process.
+    expect(started.status).toBe(201);
+    for (let i = 0; i < 400 && !t.runtime.pool!.isRunning(started.json.id); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
+    expect(t.runtime.pool!.isRunning(started.json.id)).toBe(true);
     expect((await findJob(t.platform, started.json.id))?.status).toBe('running');
-    await new Promise((resolve) => setTimeout(resolve, 300));
     for (const pid of t.runtime.pool!.pids()) if (pid) process.kill(pid, 'SIGKILL');
     const failed = await t.waitForJob(started.json.id);
     expect(failed).toMatchObject({ status: 'failed', statusCode: 'SYSTEM_FAILURE', output: null, receipt: null });
