@@ -1,5 +1,5 @@
 import type { ColumnClass } from '../catalog/columns.js';
-import { gradeRank, strictestGrade, type Grade } from '../catalog/grades.js';
+import { strictestGrade, type Grade } from '../catalog/grades.js';
 import type { AggregateName, DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
 
@@ -177,7 +177,7 @@ class Analyser {
       if (!relation.allOpen) {
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'a set operation (UNION, EXCEPT, INTERSECT) may be the outermost query only over open data; aggregate its result instead');
       }
-      return this.result(root, 'row_level', relation, [], [], [], []);
+      return this.result(root, 'row_level', [], [], [], []);
     }
     const scope = this.selectScope(root, new Map());
     const aggregating = root.group_expressions.length > 0 || root.aggregate_handling !== 'STANDARD_HANDLING' || this.hasAggregates(root);
@@ -192,7 +192,7 @@ class Analyser {
         throw new QueryRejected('ROW_LEVEL_OUTPUT', 'only aggregates leave the domain for data that is not open: add GROUP BY and aggregate functions');
       }
       this.modifiers(root, scope);
-      return this.result(root, 'row_level', { columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: false })), units: [], allOpen }, [], [], [], items.map((item) => ({ name: item.alias, role: 'row' as const })));
+      return this.result(root, 'row_level', [], [], [], items.map((item) => ({ name: item.alias, role: 'row' as const })));
     }
 
     if (root.group_sets.length > 1) {
@@ -234,7 +234,7 @@ class Analyser {
         }
       }
     });
-    return this.result(root, 'aggregate', { columns: [], units: [], allOpen }, groups, units, measures, outputColumns);
+    return this.result(root, 'aggregate', groups, units, measures, outputColumns);
   }
 
   /**
@@ -259,13 +259,11 @@ class Analyser {
   private result(
     node: AstNode,
     kind: QueryAnalysis['kind'],
-    relation: Relation,
     groupExpressions: AstNode[],
     units: UnitReference[],
     measures: Measure[],
     outputColumns: QueryAnalysis['outputColumns'],
   ): QueryAnalysis {
-    void relation;
     const datasets = [...this.datasetsUsed].sort();
     return {
       kind,
@@ -282,10 +280,10 @@ class Analyser {
 
   private hasAggregates(node: AstNode): boolean {
     let found = false;
-    const visit = (value: unknown, insideSubquery: boolean) => {
+    const visit = (value: unknown) => {
       if (found || value === null || typeof value !== 'object') return;
       if (Array.isArray(value)) {
-        value.forEach((entry) => visit(entry, insideSubquery));
+        value.forEach((entry) => visit(entry));
         return;
       }
       const record = value as AstNode;
@@ -294,10 +292,10 @@ class Analyser {
         found = true;
         return;
       }
-      Object.values(record).forEach((entry) => visit(entry, insideSubquery));
+      Object.values(record).forEach((entry) => visit(entry));
     };
-    visit(node.select_list, false);
-    visit(node.having, false);
+    visit(node.select_list);
+    visit(node.having);
     return found;
   }
 
@@ -393,9 +391,6 @@ class Analyser {
     for (const entry of node.cte_map?.map ?? []) {
       const name = String(entry.key);
       if (name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
-      if (entry.value?.materialized && entry.value.materialized !== 'CTE_MATERIALIZE_DEFAULT') {
-        // MATERIALIZED hints are harmless, but keep the shape simple.
-      }
       if ((entry.value?.key_targets ?? []).length > 0) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'recursive CTEs are not supported');
       const query = entry.value.query.node;
       const relation = this.queryNode(query, ctes);
@@ -808,4 +803,3 @@ export function sameExpression(a: AstNode, b: AstNode): boolean {
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }
 
-export const gradeOrder = gradeRank;

@@ -45,7 +45,7 @@ function shapeError(detail: string): AppError {
 
 export async function buildDpPlan(
   analysis: QueryAnalysis,
-  catalogue: Map<string, CatalogueDataset & { columnSpecs?: ColumnSpec[] }>,
+  catalogue: Map<string, CatalogueDataset>,
   columnSpecs: ColumnSpec[],
   parser: SqlParser,
   options: { maxRowsPerUnit: number; epsilonMicro: number },

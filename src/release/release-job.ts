@@ -21,8 +21,7 @@ export async function releaseJob(
 ): Promise<JobRow> {
   return deps.db.transaction(async (tx) => {
     // The row lock makes concurrent releases of one job take turns; the second sees it released.
-    const locked = await tx.execute<{ id: string }>(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
-    void locked;
+    await tx.execute(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
     const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) throw new AppError('NOT_FOUND', 'job not found');
     if (job.status === 'released') return job;

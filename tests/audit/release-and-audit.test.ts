@@ -269,8 +269,7 @@ describe('the verifier', () => {
     {
       name: 'a receipt signed by another key',
       tamper: async (log) => {
-        const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-        void publicKey;
+        const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
         const payload = new TextDecoder().decode((await compactVerify(log.releases[0]!.receipt, createLocalJWKSet(log.jwks))).payload);
         log.releases[0]!.receipt = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'EdDSA', kid: t.platform.keys.platform.kid, typ: 'pds-receipt+jws' }).sign(privateKey);
       },
