@@ -12,6 +12,7 @@ import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
 import { describeForLog } from './http/errors.js';
+import { createProductService } from './products/product-service.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -41,6 +42,7 @@ export async function createPlatform(
     ));
   const clock = options.clock ?? (() => new Date());
   const store = createSnapshotStore(config.dataDir);
+  const analysisCatalogue = createAnalysisCatalogue(controlPlane.db);
   return {
     config,
     controlPlane,
@@ -59,7 +61,8 @@ export async function createPlatform(
     clock,
     parser: await createSqlParser(),
     disclosurePolicy,
-    analysisCatalogue: createAnalysisCatalogue(controlPlane.db),
+    analysisCatalogue,
     audit: createAuditTree(controlPlane.db, keys, clock),
+    products: createProductService({ db: controlPlane.db, keys, clock, store, analysisCatalogue, policiesDir }),
   };
 }

@@ -1,6 +1,7 @@
 import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
+import type { ProductSpec } from '../products/product-spec.js';
 
 /** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
 export const institutions = pgTable('institutions', {
@@ -163,7 +164,7 @@ export const incidents = pgTable(
   'incidents',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['over_scope'] }).notNull(),
+    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration'] }).notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     principalId: text('principal_id').references(() => principals.id),
     jobId: text('job_id'),
@@ -280,4 +281,64 @@ export const releasedCells = pgTable(
     sketch: text('sketch').notNull(),
   },
   (table) => [index('released_cells_lookup_idx').on(table.lineage, table.subTableSize, table.contributors)],
+);
+
+/**
+ * Products (measures ch. 4): a verification product answers yes/no about one subject; a scoring product serves a
+ * released model. `spec` is the definition the operator submitted, checked by the job analyser; a regulator
+ * approves it before its owner can publish it.
+ */
+export const products = pgTable(
+  'products',
+  {
+    id: text('id').primaryKey(),
+    operatorId: text('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    kind: text('kind', { enum: ['verification', 'scoring'] }).notNull(),
+    title: text('title').notNull(),
+    titleZh: text('title_zh').notNull(),
+    /** Terms of use shown to consumers. */
+    terms: text('terms').notNull(),
+    spec: jsonb('spec').$type<ProductSpec>().notNull(),
+    status: text('status', { enum: ['draft', 'approved', 'published', 'suspended', 'retired'] }).notNull(),
+    createdBy: text('created_by').notNull(),
+    decidedBy: text('decided_by'),
+    decisionReason: text('decision_reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('products_operator_idx').on(table.operatorId)],
+);
+
+/**
+ * One row per product call, written with the call's audit leaf (metering, quotas and the annual disclosure
+ * report read it). The subject is a keyed hash, never the identifier a consumer sent; the answer is kept only
+ * for plain calls (the server never learns an encrypted call's answer).
+ */
+export const productCalls = pgTable(
+  'product_calls',
+  {
+    id: text('id').primaryKey(),
+    productId: text('product_id')
+      .notNull()
+      .references(() => products.id),
+    consumerId: text('consumer_id')
+      .notNull()
+      .references(() => principals.id),
+    mode: text('mode', { enum: ['plain', 'encrypted', 'score', 'score_encrypted'] }).notNull(),
+    use: text('use', { enum: ['public_interest', 'industry'] }).notNull(),
+    purpose: text('purpose').notNull(),
+    subjectHash: text('subject_hash').notNull(),
+    match: boolean('match'),
+    feeFen: integer('fee_fen').notNull(),
+    requestHash: text('request_hash').notNull(),
+    auditIndex: bigint('audit_index', { mode: 'number' }).notNull(),
+    calledAt: timestamp('called_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('product_calls_consumer_idx').on(table.consumerId, table.calledAt),
+    index('product_calls_subject_idx').on(table.subjectHash, table.calledAt),
+    index('product_calls_product_idx').on(table.productId, table.calledAt),
+  ],
 );

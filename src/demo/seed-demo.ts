@@ -9,6 +9,7 @@ import { createLicence } from '../licensing/licences.js';
 import type { Platform } from '../platform.js';
 import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
 import { generateDemoData } from './generate-demo-data.js';
+import { ensureDemoProducts } from './demo-products.js';
 
 export type Progress = (done: number, total: number, label: string) => void;
 
@@ -72,6 +73,7 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
     .insert(principals)
     .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal })))
     .onConflictDoNothing();
+  await ensureDemoProducts(platform);
   return { generated };
 }
 

@@ -36,6 +36,13 @@ export type ErrorCode =
   | 'RESULT_NOT_AVAILABLE'
   | 'SELF_REVIEW'
   | 'DUPLICATE_REVIEW'
+  | 'RATE_LIMITED'
+  | 'DAILY_QUOTA_EXCEEDED'
+  | 'SUBJECT_QUOTA_EXCEEDED'
+  | 'CONSUMER_THROTTLED'
+  | 'CIPHERTEXT_REJECTED'
+  | 'ENCRYPTED_MODE_UNAVAILABLE'
+  | 'PRODUCT_NOT_CALLABLE'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -49,7 +56,9 @@ export type PolicyCode =
   | 'NO_BUDGET'
   | 'DP_QUERY_SHAPE'
   | 'JOB_KIND_NOT_ALLOWED'
-  | 'NO_DATA_VERSION';
+  | 'NO_DATA_VERSION'
+  | 'PRODUCT_SPEC_INVALID'
+  | 'MODEL_CHECK_FAILED';
 
 const statusByCode: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -84,6 +93,13 @@ const statusByCode: Record<ErrorCode, number> = {
   RESULT_NOT_AVAILABLE: 409,
   SELF_REVIEW: 403,
   DUPLICATE_REVIEW: 409,
+  RATE_LIMITED: 429,
+  DAILY_QUOTA_EXCEEDED: 429,
+  SUBJECT_QUOTA_EXCEEDED: 429,
+  CONSUMER_THROTTLED: 429,
+  CIPHERTEXT_REJECTED: 400,
+  ENCRYPTED_MODE_UNAVAILABLE: 400,
+  PRODUCT_NOT_CALLABLE: 409,
   INTERNAL: 500,
 };
 
@@ -95,6 +111,8 @@ export class AppError extends Error {
     readonly code: ErrorCode | PolicyCode,
     message: string,
     readonly details: ErrorDetail[] = [],
+    /** Seconds until a refused call may be retried (429 responses carry it as Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'AppError';

@@ -14,8 +14,12 @@ import { auditRoutes } from './routes/audit-routes.js';
 import { reviewRoutes } from './routes/review-routes.js';
 import { budgetRoutes } from './routes/budget-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
+import { productRoutes } from './routes/product-routes.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
+const encryptedPath = /^\/v1\/products\/[^/]+\/(verify-encrypted|score-encrypted)$/;
+// A seeded BFV ciphertext and public key at n = 8192 are about 590 kB, 790 kB as base64 in JSON.
+const encryptedBodyLimitBytes = 2 * 1024 * 1024;
 
 export function createApp(platform: Platform) {
   const app = new OpenAPIHono<AppEnv>({
@@ -28,10 +32,11 @@ export function createApp(platform: Platform) {
   app.use('/v1/*', async (c, next) => {
     // Uploads stream to disk under their own, larger limit; everything else is small JSON.
     if (uploadPath.test(c.req.path)) return next();
+    const maxSize = encryptedPath.test(c.req.path) ? Math.max(encryptedBodyLimitBytes, platform.config.bodyLimitBytes) : platform.config.bodyLimitBytes;
     return bodyLimit({
-      maxSize: platform.config.bodyLimitBytes,
+      maxSize,
       onError: () => {
-        throw new AppError('BODY_TOO_LARGE', `the request body exceeds ${platform.config.bodyLimitBytes} bytes`);
+        throw new AppError('BODY_TOO_LARGE', `the request body exceeds ${maxSize} bytes`);
       },
     })(c, next);
   });
@@ -53,6 +58,7 @@ export function createApp(platform: Platform) {
   app.route('/', reviewRoutes(platform));
   app.route('/', auditRoutes(platform));
   app.route('/', budgetRoutes(platform));
+  app.route('/', productRoutes(platform));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -8,7 +8,10 @@ import { AppError } from '../errors/app-error.js';
  * the caller; anything else is a bug or an outage, and the caller learns only that (no stack, SQL or path).
  */
 export function errorResponse(error: unknown, c: Context): Response {
-  if (error instanceof AppError) return c.json(error.toBody(), error.status as 400);
+  if (error instanceof AppError) {
+    if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+    return c.json(error.toBody(), error.status as 400);
+  }
   if (error instanceof HTTPException) {
     if (error.status === 413) return c.json(new AppError('BODY_TOO_LARGE', 'the request body is too large').toBody(), 413);
     if (error.status === 400) return c.json(new AppError('BAD_REQUEST', 'the request body is not valid JSON').toBody(), 400);

@@ -19,6 +19,7 @@ const statusText: Record<number, string> = {
   413: 'Body too large (BODY_TOO_LARGE)',
   415: 'Unsupported media type',
   422: 'Refused by a rule (SCHEMA_MISMATCH, FILE_UNREADABLE, policy codes)',
+  429: 'Quota or throttle (RATE_LIMITED, DAILY_QUOTA_EXCEEDED, SUBJECT_QUOTA_EXCEEDED, CONSUMER_THROTTLED); see Retry-After',
 };
 
 /** The documented error responses of a route. Every route can answer 401 and 500 as well. */
@@ -26,7 +27,11 @@ export function errorResponses(...statuses: number[]) {
   return Object.fromEntries(
     [...new Set([...statuses, 401])].map((status) => [
       status,
-      { description: statusText[status] ?? 'Error', content: { 'application/json': { schema: errorBodySchema } } },
+      {
+        description: statusText[status] ?? 'Error',
+        ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' as const } } } } : {}),
+        content: { 'application/json': { schema: errorBodySchema } },
+      },
     ]),
   );
 }

@@ -1,0 +1,226 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { platformEntity } from '../../authz/entities.js';
+import { AppError } from '../../errors/app-error.js';
+import type { Platform } from '../../platform.js';
+import { encryptedVerificationSchema, plainVerificationSchema } from '../../products/product-service.js';
+import { productDefinitionSchema } from '../../products/product-spec.js';
+import {
+  decideProduct,
+  defineProduct,
+  listProducts,
+  productDecisionSchema,
+  productEntity,
+  productFor,
+  productPublicationSchema,
+  publishProduct,
+  toProductView,
+} from '../../products/products.js';
+import { annualProductReport, toCsv, usageFor } from '../../products/usage.js';
+import type { AppEnv } from '../app-env.js';
+import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+
+const productId = z.object({ id: z.string().min(1).max(63).openapi({ param: { name: 'id', in: 'path' }, example: 'resident-identity' }) });
+const productSchema = z.record(z.string(), z.unknown()).openapi('Product');
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+const answerSchema = z
+  .object({
+    match: z.boolean(),
+    jws: z.string().openapi({ description: 'Compact JWS (EdDSA, platform key in /.well-known/jwks.json, typ pds-answer+jws) over product, match, salted request hash, dataset version, time and audit leaf index' }),
+    auditLeafIndex: z.number().int(),
+    feeFen: z.number().int(),
+  })
+  .openapi('VerificationAnswer');
+
+const routes = {
+  list: createRoute({
+    method: 'get',
+    path: '/v1/products',
+    tags: ['products'],
+    summary: 'Products: published ones with input schema, example, price and terms (operators also see their own; regulators all)',
+    security: bearerSecurity,
+    responses: { 200: json(z.object({ products: z.array(productSchema) }), 'Products'), ...errorResponses(403) },
+  }),
+  define: createRoute({
+    method: 'post',
+    path: '/v1/products',
+    tags: ['products'],
+    summary: 'Define a verification product (operators; checked against the licence and by the job analyser; starts as a draft)',
+    security: bearerSecurity,
+    request: { body: jsonBody(productDefinitionSchema, 'The definition') },
+    responses: { 201: json(productSchema, 'The draft product'), ...errorResponses(400, 403, 409, 422) },
+  }),
+  read: createRoute({
+    method: 'get',
+    path: '/v1/products/{id}',
+    tags: ['products'],
+    summary: 'One product',
+    security: bearerSecurity,
+    request: { params: productId },
+    responses: { 200: json(productSchema, 'The product'), ...errorResponses(404) },
+  }),
+  decide: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/decision',
+    tags: ['products'],
+    summary: 'Approve, reject, suspend, reinstate or retire a product, with a reason (regulators; audited)',
+    security: bearerSecurity,
+    request: { params: productId, body: jsonBody(productDecisionSchema, 'The decision') },
+    responses: { 200: json(productSchema, 'The product'), ...errorResponses(400, 403, 404, 409) },
+  }),
+  publish: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/publication',
+    tags: ['products'],
+    summary: 'Publish an approved product, or withdraw a published one (its operator; audited)',
+    security: bearerSecurity,
+    request: { params: productId, body: jsonBody(productPublicationSchema, 'publish or withdraw') },
+    responses: { 200: json(productSchema, 'The product'), ...errorResponses(400, 404, 409) },
+  }),
+  verify: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/verify',
+    tags: ['products'],
+    summary: 'Verify a claim (consumers): yes/no, signed, metered and logged; the purpose of each call is recorded',
+    security: bearerSecurity,
+    request: {
+      params: productId,
+      body: {
+        required: true,
+        description: 'Inputs, purpose and use',
+        content: { 'application/json': { schema: plainVerificationSchema, example: { input: { id_number: '310115199001011234', name: '王伟' }, purpose: '开户实名核验', use: 'industry' } } },
+      },
+    },
+    responses: { 200: json(answerSchema, 'The signed answer'), ...errorResponses(400, 404, 409, 429) },
+  }),
+  heParams: createRoute({
+    method: 'get',
+    path: '/v1/products/{id}/he-params',
+    tags: ['products'],
+    summary: 'BFV parameters and claim encoding for encrypted verification (server-fixed, 128-bit security)',
+    security: bearerSecurity,
+    request: { params: productId },
+    responses: { 200: json(z.record(z.string(), z.unknown()), 'Parameters'), ...errorResponses(400, 404) },
+  }),
+  verifyEncrypted: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/verify-encrypted',
+    tags: ['products'],
+    summary: 'Verify encrypted claims (consumers): the server never sees the claims and the consumer learns one bit',
+    security: bearerSecurity,
+    request: { params: productId, body: jsonBody(encryptedVerificationSchema, 'Subject in clear; claims as a seeded BFV ciphertext; the public key') },
+    responses: {
+      200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedAnswer'), 'The encrypted answer (zstd-serialized SEAL ciphertext, base64) and a signature over its hash'),
+      ...errorResponses(400, 404, 409, 413, 429),
+    },
+  }),
+  usage: createRoute({
+    method: 'get',
+    path: '/v1/usage',
+    tags: ['products'],
+    summary: 'Metered calls and fees: consumers their own, operators their products’, regulators all',
+    security: bearerSecurity,
+    request: {
+      query: z.object({
+        from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Start (default: 30 days ago)' }),
+        to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'End, exclusive (default: now)' }),
+      }),
+    },
+    responses: { 200: json(z.object({ from: z.string(), to: z.string(), usage: z.array(z.record(z.string(), z.unknown())), totals: z.object({ calls: z.number(), feesFen: z.number() }) }), 'Usage'), ...errorResponses(400, 403) },
+  }),
+  report: createRoute({
+    method: 'get',
+    path: '/v1/reports/products',
+    tags: ['products'],
+    summary: 'Annual disclosure report of products, calls and fees (regulators), as JSON or CSV',
+    security: bearerSecurity,
+    request: {
+      query: z.object({
+        year: z.coerce.number().int().min(2024).max(2100).openapi({ example: 2026 }),
+        format: z.enum(['json', 'csv']).default('json'),
+      }),
+    },
+    responses: { 200: { description: 'The report', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) }, 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403) },
+  }),
+};
+
+export function productRoutes(platform: Platform) {
+  const app = new OpenAPIHono<AppEnv>();
+  const { authorizer } = platform;
+  const view = (product: Parameters<typeof toProductView>[0]) => toProductView(product, platform.products.pricing);
+
+  app.openapi(routes.list, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'product:list', platformEntity);
+    return c.json({ products: (await listProducts(platform, principal)).map(view) }, 200);
+  });
+
+  app.openapi(routes.define, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'product:define', platformEntity);
+    return c.json(view(await defineProduct(platform, principal, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(routes.read, async (c) => {
+    const principal = c.get('principal');
+    return c.json(view(await productFor(platform, principal, c.req.valid('param').id, 'product:read')), 200);
+  });
+
+  app.openapi(routes.decide, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:read');
+    await authorizer.require(principal, 'product:decide', productEntity(product));
+    return c.json(view(await decideProduct(platform, principal, product, c.req.valid('json'))), 200);
+  });
+
+  app.openapi(routes.publish, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:publish');
+    return c.json(view(await publishProduct(platform, principal, product, c.req.valid('json'))), 200);
+  });
+
+  app.openapi(routes.verify, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
+    return c.json(await platform.products.verifyPlain(principal, product, c.req.valid('json')), 200);
+  });
+
+  app.openapi(routes.heParams, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:read');
+    return c.json(await platform.products.heParameters(product), 200);
+  });
+
+  app.openapi(routes.verifyEncrypted, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
+    return c.json(await platform.products.verifyEncrypted(principal, product, c.req.valid('json')), 200);
+  });
+
+  app.openapi(routes.usage, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'usage:read', platformEntity);
+    const query = c.req.valid('query');
+    const to = query.to ? new Date(query.to) : platform.clock();
+    const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
+    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+    const usage = await usageFor(platform.db, principal, { from, to });
+    const totals = { calls: usage.reduce((sum, row) => sum + row.calls, 0), feesFen: usage.reduce((sum, row) => sum + row.feesFen, 0) };
+    return c.json({ from: from.toISOString(), to: to.toISOString(), usage, totals }, 200);
+  });
+
+  app.openapi(routes.report, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'report:products', platformEntity);
+    const { year, format } = c.req.valid('query');
+    const report = await annualProductReport(platform.db, year);
+    if (format === 'csv') {
+      c.header('Content-Type', 'text/csv; charset=utf-8');
+      c.header('Content-Disposition', `attachment; filename="products-${year}.csv"`);
+      return c.body(toCsv(report.products, ['product', 'title', 'titleZh', 'operator', 'status', 'calls', 'publicInterestCalls', 'industryCalls', 'encryptedCalls', 'distinctConsumers', 'feesFen']), 200);
+    }
+    return c.json(report, 200);
+  });
+
+  return app;
+}

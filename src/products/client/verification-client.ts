@@ -1,0 +1,144 @@
+import { compactVerify, importJWK, type JWK } from 'jose';
+import type { SEALLibrary } from 'node-seal/implementation/seal.js';
+import { coefficientsOf, createBfvContext, fromBase64, plaintextOf, toBase64, type BfvContext } from './bfv.js';
+import { claimChunks, claimDigest } from './claim-encoding.js';
+
+/**
+ * The consumer's side of verification products, for Node and browsers alike (fetch, WebCrypto and node-seal's
+ * WASM only). Encrypted mode: the claims are encoded, encrypted and decrypted here; the server sees only the
+ * subject's identifier and ciphertexts. Every answer's signature is checked against the platform's JWKS.
+ *
+ *   const client = createVerificationClient({ baseUrl, token, seal: await SEAL() });
+ *   const { match } = await client.verifyEncrypted('resident-identity', { id_number, name }, '开户核验');
+ */
+export type VerificationClientOptions = {
+  baseUrl: string;
+  token: string;
+  /** A loaded node-seal 6 library (node-seal's Node or web build). Needed for encrypted mode only. */
+  seal?: SEALLibrary;
+  fetch?: typeof fetch;
+};
+
+export type SignedAnswer = { match: boolean; jws: string; payload: Record<string, unknown>; auditLeafIndex: number; feeFen: number };
+
+export class VerificationClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+export function createVerificationClient(options: VerificationClientOptions) {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const base = options.baseUrl.replace(/\/$/, '');
+  let bfv: BfvContext | undefined;
+  let keys: Promise<Map<string, CryptoKey | Uint8Array>> | undefined;
+
+  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const response = await doFetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${options.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    const parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
+    if (!response.ok) {
+      const retry = response.headers.get('retry-after');
+      throw new VerificationClientError(response.status, parsed.error?.code ?? 'HTTP_ERROR', parsed.error?.message ?? `HTTP ${response.status}`, retry ? Number(retry) : undefined);
+    }
+    return parsed as T;
+  }
+
+  /** Checks an answer's JWS with the platform keys from /.well-known/jwks.json; returns its payload. */
+  async function verifySignature(jws: string): Promise<Record<string, unknown>> {
+    keys ??= call<{ keys: JWK[] }>('GET', '/.well-known/jwks.json').then(async (jwks) => {
+      const byKid = new Map<string, CryptoKey | Uint8Array>();
+      for (const jwk of jwks.keys) if (jwk.kid) byKid.set(jwk.kid, await importJWK(jwk, 'EdDSA'));
+      return byKid;
+    });
+    const byKid = await keys;
+    const { payload, protectedHeader } = await compactVerify(jws, async (header) => {
+      const key = header.kid ? byKid.get(header.kid) : undefined;
+      if (!key) throw new VerificationClientError(0, 'UNKNOWN_SIGNING_KEY', 'the answer was signed with a key the platform does not publish');
+      return key;
+    }, { algorithms: ['EdDSA'] });
+    if (protectedHeader.typ !== 'pds-answer+jws') throw new VerificationClientError(0, 'WRONG_TYPE', 'the signature is not over a product answer');
+    return JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+  }
+
+  return {
+    verifySignature,
+
+    async verify(productId: string, input: Record<string, string>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<SignedAnswer> {
+      const answer = await call<{ match: boolean; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify`, { input, purpose, use });
+      const payload = await verifySignature(answer.jws);
+      if (payload.match !== answer.match || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signed answer differs from the response');
+      return { ...answer, payload };
+    },
+
+    /**
+     * Encrypted verification: only the subject's identifying inputs travel in clear. The returned `match` is
+     * what this client decrypted; the JWS binds the server's encrypted answer (its hash) to the audit log.
+     */
+    async verifyEncrypted(productId: string, input: Record<string, string>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<SignedAnswer & { requestBytes: number; answerBytes: number }> {
+      if (!options.seal) throw new Error('encrypted verification needs a node-seal library');
+      const params = await call<{ parameters: string; subjectInputs: string[]; claimInputs: string[]; encoding: { chunksPerClaim: number } }>('GET', `/v1/products/${encodeURIComponent(productId)}/he-params`);
+      bfv ??= createBfvContext(options.seal);
+      if (toBase64(bfv.parameters) !== params.parameters) throw new VerificationClientError(0, 'PARAMETERS_DIFFER', 'the server uses encryption parameters this client does not');
+      const { seal } = bfv;
+
+      const coefficients: bigint[] = [];
+      for (const name of params.claimInputs) {
+        const value = input[name];
+        if (value === undefined) throw new VerificationClientError(0, 'MISSING_INPUT', `the claim ${name} is missing`);
+        coefficients.push(...claimChunks(await claimDigest(productId, name, value)));
+      }
+      const subject = Object.fromEntries(params.subjectInputs.map((name) => [name, input[name] ?? '']));
+
+      const keyGenerator = seal.KeyGenerator(bfv.context);
+      const secretKey = keyGenerator.secretKey();
+      const publicKey = keyGenerator.createPublicKeySerializable();
+      const encryptor = seal.Encryptor(bfv.context, keyGenerator.createPublicKey(), secretKey);
+      const decryptor = seal.Decryptor(bfv.context, secretKey);
+      const claims = plaintextOf(bfv, coefficients);
+      const ciphertext = encryptor.encryptSymmetricSerializable(claims);
+      const answerCipher = seal.CipherText();
+      try {
+        const body = {
+          subject,
+          ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)),
+          publicKey: toBase64(publicKey.saveArray(seal.ComprModeType.none)),
+          purpose,
+          use,
+        };
+        const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify-encrypted`, body);
+        const payload = await verifySignature(response.jws);
+        const answerBytes = fromBase64(response.answer);
+        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes));
+        const answerHash = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+        if (payload.answer_hash !== answerHash || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
+        answerCipher.loadArray(bfv.context, answerBytes);
+        const decrypted = decryptor.decrypt(answerCipher)!;
+        const [value] = coefficientsOf(bfv, decrypted, 1);
+        decrypted.delete();
+        return {
+          match: value === 0n,
+          jws: response.jws,
+          payload,
+          auditLeafIndex: response.auditLeafIndex,
+          feeFen: response.feeFen,
+          requestBytes: JSON.stringify(body).length,
+          answerBytes: answerBytes.length,
+        };
+      } finally {
+        for (const object of [keyGenerator, secretKey, publicKey, encryptor, decryptor, claims, ciphertext, answerCipher]) object.delete();
+      }
+    },
+  };
+}
+
+export type VerificationClient = ReturnType<typeof createVerificationClient>;

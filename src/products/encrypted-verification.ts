@@ -1,0 +1,134 @@
+import crypto from 'node:crypto';
+import type { CipherText } from 'node-seal/implementation/cipher-text.js';
+import type { PublicKey } from 'node-seal/implementation/public-key.js';
+import { AppError } from '../errors/app-error.js';
+import { plaintextOf, type BfvContext } from './client/bfv.js';
+
+/**
+ * Encrypted verification, server side. The consumer sends Enc(C(x)) where C's first m coefficients are its
+ * claims' field elements, and its public key. The server, which never decrypts, returns
+ *
+ *   Enc( (C(x) − A(x)) · P(x) + M(x) ) + Enc_pk(0), with flooded noise,
+ *
+ * where A holds the subject's actual field elements (and a random non-zero "no such subject" marker at
+ * coefficient m when the subject is missing or fails the condition), P has fresh uniform weights exactly where
+ * the constant coefficient of the product collects coefficients 0..m, and M is uniform on every coefficient
+ * but the constant one. The consumer learns one value: 0 if every claim matches, else uniform — one bit.
+ *
+ * Why each step: re-randomising with a fresh encryption of zero hides P in the ciphertext's mask part (c1), and
+ * flooding c0 with noise 2^60 times larger than what the multiplication can leave hides P in the noise. Both
+ * rely on the public key and ciphertext being seeded (their random part expanded from a seed, so a consumer
+ * cannot choose it): that is why only the exact seeded, uncompressed sizes are accepted.
+ */
+export type EncryptedClaimRequest = { ciphertext: Uint8Array; publicKey: Uint8Array };
+
+const floodBits = 108n;
+
+export function checkEncryptedRequest(bfv: BfvContext, request: EncryptedClaimRequest): { ciphertext: CipherText; publicKey: PublicKey } {
+  const refuse = (problem: string) => new AppError('CIPHERTEXT_REJECTED', `the encrypted request was refused before evaluation: ${problem}`);
+  // Sizes and headers first: nothing is parsed by SEAL until they match the server's parameters exactly.
+  if (request.ciphertext.length !== bfv.seededCiphertextBytes) {
+    throw refuse(`the ciphertext must be a seeded, uncompressed BFV ciphertext of ${bfv.seededCiphertextBytes} bytes under the parameters of he-params`);
+  }
+  if (request.publicKey.length !== bfv.seededPublicKeyBytes) {
+    throw refuse(`the public key must be a seeded, uncompressed public key of ${bfv.seededPublicKeyBytes} bytes`);
+  }
+  for (const [label, bytes] of [['ciphertext', request.ciphertext], ['public key', request.publicKey]] as const) {
+    if (bytes[0] !== 0x5e || bytes[1] !== 0xa1 || bytes[5] !== 0) throw refuse(`the ${label} is not an uncompressed SEAL object`);
+  }
+  if (!equalBytes(request.ciphertext.subarray(16, 48), bfv.parmsId)) throw refuse('the ciphertext was made under other encryption parameters');
+
+  const ciphertext = bfv.seal.CipherText();
+  const publicKey = bfv.seal.PublicKey();
+  try {
+    ciphertext.loadArray(bfv.context, request.ciphertext);
+    publicKey.loadArray(bfv.context, request.publicKey);
+  } catch {
+    ciphertext.delete();
+    publicKey.delete();
+    throw refuse('SEAL could not load it under the server parameters');
+  }
+  if (ciphertext.size !== 2 || ciphertext.isNttForm || ciphertext.polyModulusDegree !== bfv.degree || ciphertext.coeffModulusSize !== bfv.dataModuli.length) {
+    ciphertext.delete();
+    publicKey.delete();
+    throw refuse('the ciphertext is not a fresh two-part ciphertext at the top level');
+  }
+  return { ciphertext, publicKey };
+}
+
+/**
+ * Evaluates the answer. `actual` holds the subject's field elements in claim order, or undefined when the
+ * subject is missing or fails the condition (then the same work is done against random values).
+ */
+export function evaluateEncryptedVerification(
+  bfv: BfvContext,
+  loaded: { ciphertext: CipherText; publicKey: PublicKey },
+  actual: bigint[] | undefined,
+  fieldCount: number,
+): Uint8Array {
+  const { seal, degree, plainModulus } = bfv;
+  const marker = fieldCount; // coefficient that carries "the subject exists and meets the condition"
+  const actualCoefficients = new Map<number, bigint>();
+  for (let index = 0; index < fieldCount; index++) actualCoefficients.set(index, actual ? actual[index]! : uniformBelow(plainModulus));
+  actualCoefficients.set(marker, actual ? 0n : 1n + uniformBelow(plainModulus - 1n));
+
+  // coefficient 0 of D·P = d_0·P_0 − Σ_{i≥1} d_i·P_{n−i} (x^n = −1): weights only where claims and marker sit.
+  const weights = new Map<number, bigint>([[0, uniformBelow(plainModulus)]]);
+  for (let index = 1; index <= marker; index++) weights.set(degree - index, uniformBelow(plainModulus));
+  const mask = new Map<number, bigint>();
+  for (let index = 1; index < degree; index++) mask.set(index, uniformBelow(plainModulus));
+
+  // From here on this function owns the loaded ciphertext and key, and frees them (WASM memory is not collected).
+  const evaluator = seal.Evaluator(bfv.context);
+  const encryptor = seal.Encryptor(bfv.context, loaded.publicKey);
+  const actualPlain = plaintextOf(bfv, actualCoefficients);
+  const weightPlain = plaintextOf(bfv, weights);
+  const maskPlain = plaintextOf(bfv, mask);
+  const zeroPlain = plaintextOf(bfv, []);
+  const freshZero = encryptor.encrypt(zeroPlain)!;
+  const answer = loaded.ciphertext;
+  try {
+    evaluator.subPlain(answer, actualPlain, answer);
+    evaluator.multiplyPlain(answer, weightPlain, answer);
+    evaluator.addPlain(answer, maskPlain, answer);
+    evaluator.add(answer, freshZero, answer);
+    const flooded = floodNoise(bfv, answer.saveArray(seal.ComprModeType.none));
+    answer.loadArray(bfv.context, flooded);
+    return answer.saveArray(seal.ComprModeType.zstd);
+  } finally {
+    for (const object of [evaluator, encryptor, actualPlain, weightPlain, maskPlain, zeroPlain, freshZero, answer, loaded.publicKey]) object.delete();
+  }
+}
+
+/** Adds uniform noise in [−2^108, 2^108] to every coefficient of c0, in each RNS residue. */
+function floodNoise(bfv: BfvContext, raw: Uint8Array): Uint8Array {
+  const moduli = bfv.dataModuli;
+  const values = 2 * moduli.length * bfv.degree;
+  const dataOffset = raw.length - values * 8;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const span = (1n << (floodBits + 1n)) + 1n;
+  for (let coefficient = 0; coefficient < bfv.degree; coefficient++) {
+    const noise = uniformBelow(span) - (1n << floodBits);
+    for (const [residue, modulus] of moduli.entries()) {
+      const at = dataOffset + 8 * (residue * bfv.degree + coefficient);
+      const current = view.getBigUint64(at, true);
+      view.setBigUint64(at, (((current + noise) % modulus) + modulus) % modulus, true);
+    }
+  }
+  return raw;
+}
+
+/** Uniform in [0, bound) by rejection sampling over node:crypto bytes. */
+function uniformBelow(bound: bigint): bigint {
+  const bits = bound.toString(2).length;
+  const bytes = Math.ceil(bits / 8);
+  const excess = BigInt(bytes * 8 - bits);
+  for (;;) {
+    const value = BigInt(`0x${crypto.randomBytes(bytes).toString('hex')}`) >> excess;
+    if (value < bound) return value;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}

@@ -1,0 +1,300 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { and, eq, gte, sql } from 'drizzle-orm';
+import { CompactSign } from 'jose';
+import { z } from 'zod';
+import { canonicalJson } from '../audit/canonical-json.js';
+import { recordAuditEvents } from '../audit/audit-log.js';
+import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
+import type { Database } from '../db/connect.js';
+import { incidents, productCalls } from '../db/schema.js';
+import type { SnapshotStore } from '../domain-store/snapshot-store.js';
+import { AppError } from '../errors/app-error.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import type { KeyRing } from '../identity/keys.js';
+import { createCallLedger } from './call-ledger.js';
+import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
+import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
+import { checkEncryptedRequest, evaluateEncryptedVerification } from './encrypted-verification.js';
+import { chargeFen, chinaDay, chinaDayStart, chinaMonth, loadPricing, type Pricing, type ProductUse } from './pricing.js';
+import type { ProductRow } from './products.js';
+import { createQuotaLedger, identifierPosition } from './quotas.js';
+import { loadSeal } from './seal-loader.js';
+import { buildVerificationIndex, subjectKey, type SubjectRecord, type VerificationIndex } from './verification-index.js';
+
+export const answerType = 'pds-answer+jws';
+
+export const useSchema = z.enum(['public_interest', 'industry']);
+const purposeSchema = z.string().min(1).max(500);
+export const plainVerificationSchema = z.strictObject({
+  input: z.record(z.string(), z.string()),
+  purpose: purposeSchema,
+  use: useSchema.default('industry'),
+});
+const base64 = z.string().max(2_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+export const encryptedVerificationSchema = z.strictObject({
+  /** The subject's identifying inputs, in clear: the server must find the record. */
+  subject: z.record(z.string(), z.string()),
+  ciphertext: base64,
+  publicKey: base64,
+  purpose: purposeSchema,
+  use: useSchema.default('industry'),
+});
+
+export type AnswerPayload = {
+  product: string;
+  mode: 'plain' | 'encrypted';
+  match?: boolean;
+  answer_hash?: string;
+  request_hash: string;
+  request_salt: string;
+  dataset_version: string;
+  answered_at: string;
+  audit_leaf_index: number;
+};
+
+/**
+ * Answers product calls: quotas first, then the lookup in the product's verification index, then metering and
+ * an audit leaf (group-committed), then a signed answer. Everything a call stores about its subject is a keyed
+ * hash; the identifier itself lives only for the duration of the call.
+ */
+export function createProductService(deps: {
+  db: Database;
+  keys: KeyRing;
+  clock: () => Date;
+  store: SnapshotStore;
+  analysisCatalogue: () => Promise<AnalysisCatalogue>;
+  policiesDir: string;
+}) {
+  const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
+  const quotas = createQuotaLedger(pricing);
+  const ledger = createCallLedger(deps.db, deps.clock);
+  const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
+  const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
+  const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
+  let bfv: Promise<BfvContext> | undefined;
+  let seeded: Promise<void> | undefined;
+
+  const bfvContext = () => (bfv ??= loadSeal().then(createBfvContext));
+
+  /** Today's and this month's counters, once per process, from the metering table. */
+  async function seedQuotas(): Promise<void> {
+    const now = deps.clock();
+    const dayStart = chinaDayStart(chinaDay(now));
+    const monthStart = chinaDayStart(`${chinaMonth(now)}-01`);
+    const consumers = await deps.db
+      .select({
+        consumerId: productCalls.consumerId,
+        callsToday: sql<number>`count(*) FILTER (WHERE ${productCalls.calledAt} >= ${dayStart.toISOString()})`.mapWith(Number),
+        paidThisMonthFen: sql<number>`coalesce(sum(${productCalls.feeFen}), 0)`.mapWith(Number),
+      })
+      .from(productCalls)
+      .where(gte(productCalls.calledAt, monthStart))
+      .groupBy(productCalls.consumerId);
+    const subjects = await deps.db
+      .select({ subject: productCalls.subjectHash, count: sql<number>`count(*)`.mapWith(Number) })
+      .from(productCalls)
+      .where(and(gte(productCalls.calledAt, dayStart)))
+      .groupBy(productCalls.subjectHash);
+    quotas.seed({ consumers, subjects }, now);
+  }
+
+  async function indexFor(product: ProductRow): Promise<VerificationIndex> {
+    const { latestVersions } = await deps.analysisCatalogue();
+    const version = latestVersions.get(product.spec.dataset);
+    if (!version) throw new AppError('PRODUCT_NOT_CALLABLE', 'the product has no data loaded yet');
+    const cached = indexes.get(product.id);
+    if (cached && cached.version === version) return cached.index;
+    const index = buildVerificationIndex({
+      productId: product.id,
+      spec: product.spec,
+      snapshotPath: deps.store.snapshotPath(product.spec.dataset, version),
+      datasetVersion: version,
+      subjectSecret,
+    });
+    indexes.set(product.id, { version, index });
+    index.catch(() => indexes.delete(product.id));
+    return index;
+  }
+
+  function validateInputs(product: ProductRow, values: Record<string, string>, names: string[]): Record<string, string> {
+    let validator = inputValidators.get(product.id);
+    if (!validator || validator.updatedAt !== product.updatedAt.getTime()) {
+      validator = {
+        updatedAt: product.updatedAt.getTime(),
+        schema: z.strictObject(
+          Object.fromEntries(
+            product.spec.inputs.map((input) => {
+              let field = z.string().min(1).max(input.maxLength);
+              if (input.pattern) field = field.regex(new RegExp(`^(?:${input.pattern})$`, 'u'), 'does not have the required form');
+              return [input.name, field.optional()];
+            }),
+          ),
+        ) as unknown as z.ZodType<Record<string, string>>,
+      };
+      inputValidators.set(product.id, validator);
+    }
+    const parsed = validator.schema.safeParse(values);
+    const problems = parsed.success ? [] : parsed.error.issues.map((issue) => ({ path: `input.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(', ').slice(0, 100) : '')}`, problem: issue.code === 'unrecognized_keys' ? 'unknown input' : issue.message }));
+    for (const name of names) if (values[name] === undefined) problems.push({ path: `input.${name}`, problem: 'is required' });
+    if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the product input is not valid', problems.slice(0, 20));
+    return values;
+  }
+
+  /** Quotas, in the order that reveals nothing: consumer throttle and rates, then the subject's daily limit. */
+  async function admit(principal: PrincipalRow, product: ProductRow, subjectValues: string[], now: Date): Promise<string> {
+    seeded ??= seedQuotas().catch((error) => {
+      seeded = undefined;
+      throw error;
+    });
+    await seeded;
+    quotas.admitConsumer(principal.id, now);
+    const subject = subjectKey(subjectSecret, subjectValues);
+    quotas.admitSubject(subject, product.spec.perSubjectDailyLimit, now);
+    return subject;
+  }
+
+  async function signAnswer(payload: AnswerPayload): Promise<string> {
+    return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: 'EdDSA', kid: deps.keys.platform.kid, typ: answerType })
+      .sign(deps.keys.platform.privateKey);
+  }
+
+  async function meterAndSign(
+    principal: PrincipalRow,
+    product: ProductRow,
+    call: { mode: 'plain' | 'encrypted'; use: ProductUse; purpose: string; subject: string; match: boolean | null; answerHash?: string; request: unknown; datasetVersion: string; position: bigint | undefined },
+    now: Date,
+  ) {
+    const fee = chargeFen(pricing, product.id, call.use, quotas.paidThisMonth(principal.id, now));
+    quotas.recordFee(principal.id, fee, now);
+    // The request hash is salted so that the audit log, which regulators read, does not let anyone test a
+    // guess of the identifier and name; the consumer gets the salt in its signed answer and can recompute it.
+    const salt = crypto.randomBytes(16).toString('base64url');
+    const requestHash = crypto.hash('sha256', salt + canonicalJson(call.request as object), 'hex');
+    const auditIndex = await ledger.record(
+      { id: `call_${crypto.randomUUID()}`, productId: product.id, consumerId: principal.id, mode: call.mode, use: call.use, purpose: call.purpose, subjectHash: call.subject, match: call.match, feeFen: fee, requestHash, calledAt: now },
+      {
+        type: 'product.called',
+        actor: principal.id,
+        operator: product.operatorId,
+        datasets: [product.spec.dataset],
+        details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: fee, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
+      },
+    );
+    const payload: AnswerPayload = {
+      product: product.id,
+      mode: call.mode,
+      ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }),
+      request_hash: requestHash,
+      request_salt: salt,
+      dataset_version: call.datasetVersion,
+      answered_at: now.toISOString(),
+      audit_leaf_index: auditIndex,
+    };
+    const jws = await signAnswer(payload);
+    const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
+    if (finding) await reportProbing(principal, product, finding, now);
+    return { jws, payload, feeFen: fee };
+  }
+
+  async function reportProbing(principal: PrincipalRow, product: ProductRow, finding: { kind: 'probing' | 'enumeration'; detail: Record<string, unknown> }, now: Date) {
+    const detail = { ...finding.detail, product: product.id, throttledMinutes: pricing.probing.throttleMinutes };
+    await deps.db.insert(incidents).values({ id: `inc_${crypto.randomUUID()}`, kind: finding.kind, principalId: principal.id, detail, createdAt: now });
+    await recordAuditEvents(deps.db, [{ type: `product.${finding.kind}-detected`, actor: 'system', operator: product.operatorId, details: { consumer: principal.id, ...detail } }], now);
+  }
+
+  const claimDigestOf = (product: ProductRow, input: string, value: string) => crypto.hash('sha256', claimPreimage(product.id, input, value), 'buffer');
+  const dummyRecord = (count: number): SubjectRecord => ({ digests: Array.from({ length: count }, () => crypto.randomBytes(32)), meetsCondition: false });
+
+  return {
+    pricing,
+    ledger,
+    quotas,
+
+    async verifyPlain(principal: PrincipalRow, product: ProductRow, body: z.infer<typeof plainVerificationSchema>) {
+      const now = deps.clock();
+      const spec = product.spec;
+      const input = validateInputs(product, body.input, spec.inputs.map((entry) => entry.name));
+      const subjectValues = spec.subject.map((binding) => input[binding.input]!);
+      const subject = await admit(principal, product, subjectValues, now);
+      const index = await indexFor(product);
+      const found = index.subjects.get(subjectKey(subjectSecret, subjectValues));
+      // The same comparisons run whether or not the subject exists, so timing does not tell them apart.
+      const record = found ?? dummyRecord(spec.claims.length);
+      let claimsMatch = true;
+      for (const [position, claim] of spec.claims.entries()) {
+        claimsMatch = crypto.timingSafeEqual(claimDigestOf(product, claim.input, input[claim.input]!), record.digests[position]!) && claimsMatch;
+      }
+      const match = found !== undefined && claimsMatch && record.meetsCondition;
+      const signed = await meterAndSign(principal, product, { mode: 'plain', use: body.use, purpose: body.purpose, subject, match, request: { product: product.id, input, purpose: body.purpose, use: body.use }, datasetVersion: index.datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);
+      return { match, jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
+    },
+
+    async heParameters(product: ProductRow) {
+      if (product.spec.claims.length === 0) throw new AppError('ENCRYPTED_MODE_UNAVAILABLE', 'this product has no claims to encrypt: it answers a condition about the subject alone');
+      const context = await bfvContext();
+      return {
+        scheme: 'bfv' as const,
+        library: 'node-seal 6 (Microsoft SEAL 4)',
+        polyModulusDegree: bfvSettings.polyModulusDegree,
+        plainModulus: context.plainModulus.toString(),
+        coeffModulusBits: context.dataModuli.map((modulus: bigint) => modulus.toString(2).length),
+        securityLevel: 128,
+        parameters: toBase64(context.parameters),
+        ciphertextBytes: context.seededCiphertextBytes,
+        publicKeyBytes: context.seededPublicKeyBytes,
+        encoding: {
+          digest: 'SHA-256' as const,
+          domain: claimDomain,
+          chunkBits,
+          chunksPerClaim,
+          layout: 'claim i, chunk k at coefficient i·chunksPerClaim + k; all other coefficients zero',
+          serialization: 'seeded, uncompressed (ComprModeType.none), base64',
+        },
+        subjectInputs: product.spec.subject.map((binding) => binding.input),
+        claimInputs: product.spec.claims.map((binding) => binding.input),
+      };
+    },
+
+    async verifyEncrypted(principal: PrincipalRow, product: ProductRow, body: z.infer<typeof encryptedVerificationSchema>) {
+      const now = deps.clock();
+      const spec = product.spec;
+      if (spec.claims.length === 0) throw new AppError('ENCRYPTED_MODE_UNAVAILABLE', 'this product has no claims to encrypt');
+      const subjectInputs = spec.subject.map((binding) => binding.input);
+      const subjectOnly = validateInputs(product, body.subject, subjectInputs);
+      for (const name of Object.keys(subjectOnly)) {
+        if (!subjectInputs.includes(name)) throw new AppError('VALIDATION_FAILED', 'only the subject travels in clear; claims go in the ciphertext', [{ path: `subject.${name.slice(0, 63)}`, problem: 'is a claim' }]);
+      }
+      const context = await bfvContext();
+      // Parameters and sizes are checked before quotas are spent or any record is read.
+      const loaded = checkEncryptedRequest(context, { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      let answer: Uint8Array;
+      let subject: string;
+      let datasetVersion: string;
+      let handedOver = false;
+      const subjectValues = spec.subject.map((binding) => subjectOnly[binding.input]!);
+      try {
+        subject = await admit(principal, product, subjectValues, now);
+        const index = await indexFor(product);
+        datasetVersion = index.datasetVersion;
+        const found = index.subjects.get(subjectKey(subjectSecret, subjectValues));
+        const actual = found && found.meetsCondition ? found.digests.flatMap((digest) => claimChunks(digest)) : undefined;
+        handedOver = true; // the evaluation frees the loaded objects, whatever happens
+        answer = evaluateEncryptedVerification(context, loaded, actual, spec.claims.length * chunksPerClaim);
+      } catch (error) {
+        if (!handedOver) {
+          loaded.ciphertext.delete();
+          loaded.publicKey.delete();
+        }
+        throw error;
+      }
+      const answerHash = crypto.hash('sha256', answer, 'hex');
+      const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
+      const signed = await meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);
+      return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
+    },
+  };
+}
+
+export type ProductService = ReturnType<typeof createProductService>;

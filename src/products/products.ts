@@ -1,0 +1,205 @@
+import { asc, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { analyseQuery, QueryRejected, type SourceColumn } from '../analysis/analyse-query.js';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import { entityRef, type CedarEntity } from '../authz/policy-engine.js';
+import { sqlIdentifier } from '../duckdb/sql-literals.js';
+import { products } from '../db/schema.js';
+import { AppError, notFound } from '../errors/app-error.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import { licenceCovering } from '../jobs/licence-coverage.js';
+import type { Platform } from '../platform.js';
+import { listPriceFen, type Pricing } from './pricing.js';
+import { productDefinitionSchema, specProblems, type ProductDefinition, type VerificationSpec } from './product-spec.js';
+
+export type ProductRow = typeof products.$inferSelect;
+export type ProductStatus = ProductRow['status'];
+
+export const productEntity = (product: Pick<ProductRow, 'id' | 'operatorId' | 'status'>): CedarEntity => ({
+  uid: { type: 'Product', id: product.id },
+  attrs: { operator: entityRef('Operator', product.operatorId), status: product.status },
+  parents: [],
+});
+
+export const productDecisionSchema = z.strictObject({
+  decision: z.enum(['approve', 'reject', 'suspend', 'reinstate', 'retire']),
+  reason: z.string().min(1).max(2000),
+});
+export const productPublicationSchema = z.strictObject({ action: z.enum(['publish', 'withdraw']) });
+
+// Who moves a product where (DESIGN section 5). Retired is final: a changed product is a new definition.
+const regulatorMoves: Record<z.infer<typeof productDecisionSchema>['decision'], { from: ProductStatus[]; to: ProductStatus }> = {
+  approve: { from: ['draft'], to: 'approved' },
+  reject: { from: ['draft'], to: 'retired' },
+  suspend: { from: ['approved', 'published'], to: 'suspended' },
+  reinstate: { from: ['suspended'], to: 'approved' },
+  retire: { from: ['draft', 'approved', 'published', 'suspended'], to: 'retired' },
+};
+const ownerMoves: Record<z.infer<typeof productPublicationSchema>['action'], { from: ProductStatus[]; to: ProductStatus }> = {
+  publish: { from: ['approved'], to: 'published' },
+  withdraw: { from: ['published'], to: 'approved' },
+};
+
+/**
+ * Checks a definition against the catalogue, the operator's licence and the job analyser, then stores it as a
+ * draft for a regulator. Nothing here reads data.
+ */
+export async function defineProduct(platform: Platform, principal: PrincipalRow, input: unknown): Promise<ProductRow> {
+  if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts define products');
+  const parsed = productDefinitionSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new AppError('VALIDATION_FAILED', 'the product definition is not valid', parsed.error.issues.slice(0, 20).map((issue) => ({ path: issue.path.join('.'), problem: issue.message })));
+  }
+  const definition = parsed.data;
+  const spec = definition.spec;
+  const problems = specProblems(spec);
+  const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
+  const dataset = catalogue.get(spec.dataset);
+  if (!dataset) throw new AppError('PRODUCT_SPEC_INVALID', `${spec.dataset} is not a dataset in the catalogue`);
+  if (!latestVersions.has(spec.dataset)) problems.push(`${spec.dataset} has no loaded version yet`);
+  const columns = new Map(dataset.columns.map((column) => [column.name, column]));
+  const bound = [...spec.subject, ...spec.claims];
+  for (const binding of bound) if (!columns.has(binding.column)) problems.push(`${spec.dataset} has no column ${binding.column}`);
+  if (spec.claims.length > 0) {
+    // A claim is compared with one record: the subject must be the dataset's unique key.
+    const key = new Set(dataset.uniqueKey ?? []);
+    const subject = new Set(spec.subject.map((binding) => binding.column));
+    if (key.size === 0 || key.size !== subject.size || ![...key].every((column) => subject.has(column))) {
+      problems.push(`with claims, the subject must be the unique key of ${spec.dataset} (${[...key].join(', ') || 'none registered'})`);
+    }
+  }
+  if (spec.condition?.recentMonths && !columns.has(spec.condition.recentMonths.column)) problems.push(`${spec.dataset} has no column ${spec.condition.recentMonths.column}`);
+  if (problems.length > 0) throw new AppError('PRODUCT_SPEC_INVALID', 'the product definition cannot be used', problems.map((problem) => ({ problem })));
+
+  const conditionColumns = spec.condition ? await analyseCondition(platform, spec, catalogue) : [];
+  const columnsUsed: SourceColumn[] = [
+    ...bound.map((binding) => ({ dataset: spec.dataset, column: binding.column, class: columns.get(binding.column)!.class })),
+    ...conditionColumns,
+  ];
+  if (spec.condition?.recentMonths) {
+    const column = spec.condition.recentMonths.column;
+    columnsUsed.push({ dataset: spec.dataset, column, class: columns.get(column)!.class });
+  }
+  await licenceCovering(platform.db, { operatorId: principal.operatorId, principalId: principal.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
+
+  const now = platform.clock();
+  return platform.db.transaction(async (tx) => {
+    const [existing] = await tx.select({ id: products.id }).from(products).where(eq(products.id, definition.id));
+    if (existing) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
+    const [row] = await tx
+      .insert(products)
+      .values({ id: definition.id, operatorId: principal.operatorId!, kind: 'verification', title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
+      .returning();
+    await appendAuditEvents(tx, [{ type: 'product.defined', actor: principal.id, operator: principal.operatorId, datasets: [spec.dataset], details: { product: definition.id } }], now);
+    return row!;
+  });
+}
+
+/**
+ * The condition is checked as the job `SELECT bool_and(require), count(*) FROM dataset WHERE rows` would be;
+ * each expression must also parse on its own as exactly one expression, so its text cannot reshape the
+ * statements the server later builds around it.
+ */
+async function analyseCondition(platform: Platform, spec: VerificationSpec, catalogue: Awaited<ReturnType<Platform['analysisCatalogue']>>['datasets']): Promise<SourceColumn[]> {
+  const condition = spec.condition!;
+  const table = sqlIdentifier(spec.dataset);
+  for (const [label, expression] of [['require', condition.require], ['rows', condition.rows]] as const) {
+    if (expression === undefined) continue;
+    const alone = await platform.parser.parse(`SELECT (${expression}) AS e FROM ${table}`);
+    const node = alone.ok && alone.statements.length === 1 ? alone.statements[0]!.node : undefined;
+    const single = node && node.type === 'SELECT_NODE' && node.select_list?.length === 1 && node.from_table?.type === 'BASE_TABLE' && !node.where_clause && (node.groups?.group_expressions?.length ?? 0) === 0 && !node.having && (node.modifiers?.length ?? 0) === 0 && Object.keys(node.cte_map?.map ?? {}).length === 0;
+    if (!single) throw new AppError('PRODUCT_SPEC_INVALID', `condition.${label} must be one SQL expression over ${spec.dataset}`);
+  }
+  const sql = `SELECT bool_and(${condition.require}) AS meets, count(*) AS n FROM ${table}${condition.rows ? ` WHERE ${condition.rows}` : ''}`;
+  const parsed = await platform.parser.parse(sql);
+  if (!parsed.ok) throw new AppError('PARSE_ERROR', `the condition does not parse: ${parsed.message}`);
+  try {
+    return analyseQuery(parsed.statements, { catalogue, requested: [spec.dataset], policy: platform.disclosurePolicy }).columnsUsed;
+  } catch (error) {
+    if (error instanceof QueryRejected) throw new AppError(error.code, `the condition was refused by the job analyser: ${error.reason}`);
+    throw error;
+  }
+}
+
+export async function findProduct(platform: Platform, id: string): Promise<ProductRow | undefined> {
+  const [row] = await platform.db.select().from(products).where(eq(products.id, id));
+  return row;
+}
+
+/** Loads a product the principal may act on; others' products are "not found" (their ids stay private). */
+export async function productFor(platform: Platform, principal: PrincipalRow, id: string, action: string): Promise<ProductRow> {
+  const product = await findProduct(platform, id);
+  if (!product) throw notFound('product');
+  await platform.authorizer.require(principal, action, productEntity(product), { hideExistence: true });
+  return product;
+}
+
+export async function decideProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, input: z.infer<typeof productDecisionSchema>): Promise<ProductRow> {
+  return moveProduct(platform, principal, product, regulatorMoves[input.decision], `product.${input.decision}`, input.reason);
+}
+
+export async function publishProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, input: z.infer<typeof productPublicationSchema>): Promise<ProductRow> {
+  return moveProduct(platform, principal, product, ownerMoves[input.action], `product.${input.action}`, null);
+}
+
+async function moveProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, move: { from: ProductStatus[]; to: ProductStatus }, event: string, reason: string | null): Promise<ProductRow> {
+  const now = platform.clock();
+  return platform.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(products).where(eq(products.id, product.id)).for('update');
+    if (!current || !move.from.includes(current.status)) {
+      throw new AppError('INVALID_TRANSITION', `a ${current?.status ?? 'missing'} product cannot become ${move.to}`);
+    }
+    const [row] = await tx
+      .update(products)
+      .set({ status: move.to, updatedAt: now, ...(reason ? { decidedBy: principal.id, decisionReason: reason } : {}) })
+      .where(eq(products.id, product.id))
+      .returning();
+    await appendAuditEvents(tx, [{ type: event, actor: principal.id, operator: current.operatorId, datasets: [current.spec.dataset], details: { product: current.id, from: current.status, to: move.to, ...(reason ? { reason } : {}) } }], now);
+    return row!;
+  });
+}
+
+export async function listProducts(platform: Platform, principal: PrincipalRow): Promise<ProductRow[]> {
+  const rows = await platform.db.select().from(products).orderBy(asc(products.id));
+  if (principal.role === 'regulator') return rows;
+  if (principal.role === 'operator') return rows.filter((row) => row.status === 'published' || row.operatorId === principal.operatorId);
+  return rows.filter((row) => row.status === 'published');
+}
+
+/** What a consumer needs to call a product: inputs with their rules and an example, price, terms, modes. */
+export function toProductView(product: ProductRow, pricing: Pricing) {
+  const spec = product.spec;
+  const example = Object.fromEntries(spec.inputs.map((input) => [input.name, input.example]));
+  return {
+    id: product.id,
+    kind: product.kind,
+    title: product.title,
+    titleZh: product.titleZh,
+    status: product.status,
+    operator: product.operatorId,
+    dataset: spec.dataset,
+    terms: product.terms,
+    inputSchema: {
+      type: 'object' as const,
+      additionalProperties: false,
+      required: spec.inputs.map((input) => input.name),
+      properties: Object.fromEntries(
+        spec.inputs.map((input) => [
+          input.name,
+          { type: 'string' as const, description: input.description, ...(input.descriptionZh ? { 'x-description-zh': input.descriptionZh } : {}), maxLength: input.maxLength, ...(input.pattern ? { pattern: `^(?:${input.pattern})$` } : {}) },
+        ]),
+      ),
+    },
+    example,
+    subjectInputs: spec.subject.map((binding) => binding.input),
+    claimInputs: spec.claims.map((binding) => binding.input),
+    condition: spec.condition ? { require: spec.condition.require, rows: spec.condition.rows ?? null, minRows: spec.condition.minRows, recentMonths: spec.condition.recentMonths?.months ?? null } : null,
+    modes: spec.claims.length > 0 ? ['plain', 'encrypted'] : ['plain'],
+    price: { currency: 'CNY', publicInterestFen: listPriceFen(pricing, product.id, 'public_interest'), industryFen: listPriceFen(pricing, product.id, 'industry'), monthlyCapFen: pricing.fees.monthlyCapFen },
+    perSubjectDailyLimit: spec.perSubjectDailyLimit,
+    updatedAt: product.updatedAt.toISOString(),
+  };
+}
+
+export type ProductView = ReturnType<typeof toProductView>;
+export type { ProductDefinition };

@@ -1,0 +1,269 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { compactVerify, createLocalJWKSet } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBfvContext, plaintextOf, coefficientsOf, toBase64, fromBase64, type BfvContext } from '../../src/products/client/bfv.js';
+import { claimChunks, claimDigest } from '../../src/products/client/claim-encoding.js';
+import { createVerificationClient, type VerificationClient } from '../../src/products/client/verification-client.js';
+import { loadSeal } from '../../src/products/seal-loader.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let consumer: string;
+let client: VerificationClient;
+let bfv: BfvContext;
+const residents: Array<{ id: string; name: string }> = [];
+const firms: Array<{ uscc: string; name: string; rep: string }> = [];
+let onTimeFirm: string;
+let lateFirm: string;
+
+/** Test oracle: reads the snapshot directly, as only a test may. */
+async function snapshotRows(dataset: string, sql: string): Promise<unknown[][]> {
+  const version = (await t.platform.analysisCatalogue()).latestVersions.get(dataset)!;
+  const instance = await DuckDBInstance.create(':memory:');
+  try {
+    const connection = await instance.connect();
+    await connection.run(`ATTACH '${t.platform.store.snapshotPath(dataset, version)}' AS s (READ_ONLY)`);
+    return (await connection.runAndReadAll(sql.replaceAll('$table', 's.data'))).getRows();
+  } finally {
+    instance.closeSync();
+  }
+}
+
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true });
+  consumer = await t.tokenFor('consumer-east-sea-bank');
+  client = createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: await loadSeal(), fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
+  bfv = createBfvContext(await loadSeal());
+  for (const [id, name] of await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 12')) residents.push({ id: String(id), name: String(name) });
+  for (const [uscc, name, rep] of await snapshotRows('enterprises', 'SELECT uscc, name, legal_rep_name FROM $table ORDER BY uscc LIMIT 12')) firms.push({ uscc: String(uscc), name: String(name), rep: String(rep) });
+  const payment = await snapshotRows(
+    'power_readings',
+    `SELECT uscc, bool_and(paid_on_time) AND count(*) >= 12 AS ok FROM $table
+     WHERE customer_type = 'enterprise' AND month > (SELECT max(month) FROM $table) - INTERVAL 12 MONTH GROUP BY uscc ORDER BY uscc`,
+  );
+  onTimeFirm = String(payment.find((row) => row[1] === true)![0]);
+  lateFirm = String(payment.find((row) => row[1] === false)![0]);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const verify = (product: string, input: Record<string, string>, token = consumer) =>
+  t.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: '开户实名核验 (test)', use: 'industry' } });
+
+describe('published demo products', () => {
+  it('lists the three demo products with input schema, example, price and terms', async () => {
+    const response = await t.call('GET', '/v1/products', { token: consumer });
+    expect(response.status).toBe(200);
+    const ids = response.json.products.map((product: { id: string }) => product.id);
+    expect(ids).toEqual(['enterprise-identity', 'enterprise-power-payment', 'resident-identity']);
+    const resident = response.json.products.find((product: { id: string }) => product.id === 'resident-identity');
+    expect(resident.inputSchema.required).toEqual(['id_number', 'name']);
+    expect(resident.example).toHaveProperty('id_number');
+    expect(resident.price.industryFen).toBe(30);
+    expect(resident.modes).toEqual(['plain', 'encrypted']);
+    expect(resident.terms.length).toBeGreaterThan(10);
+  });
+});
+
+describe('plain verification', () => {
+  it('answers true for a correct name and ID number', async () => {
+    const response = await verify('resident-identity', { id_number: residents[0]!.id, name: residents[0]!.name });
+    expect(response.status).toBe(200);
+    expect(response.json.match).toBe(true);
+  });
+
+  it('answers false for a wrong name', async () => {
+    const response = await verify('resident-identity', { id_number: residents[1]!.id, name: `${residents[1]!.name}明` });
+    expect(response.json.match).toBe(false);
+  });
+
+  it('answers false for an ID number that is not registered', async () => {
+    const response = await verify('resident-identity', { id_number: '310115190001019999', name: residents[2]!.name });
+    expect(response.json.match).toBe(false);
+  });
+
+  it('ignores leading and trailing spaces and Unicode composition in claims', async () => {
+    const response = await verify('resident-identity', { id_number: residents[3]!.id, name: `  ${residents[3]!.name.normalize('NFD')} ` });
+    expect(response.json.match).toBe(true);
+  });
+
+  it('answers each kind of wrong enterprise claim with false and the right one with true', async () => {
+    const firm = firms[0]!;
+    expect((await verify('enterprise-identity', { credit_code: firm.uscc, name: firm.name, legal_representative: firm.rep })).json.match).toBe(true);
+    expect((await verify('enterprise-identity', { credit_code: firm.uscc, name: `${firm.name}分公司`, legal_representative: firm.rep })).json.match).toBe(false);
+    expect((await verify('enterprise-identity', { credit_code: firm.uscc, name: firm.name, legal_representative: firms[1]!.rep === firm.rep ? '某某' : firms[1]!.rep })).json.match).toBe(false);
+    expect((await verify('enterprise-identity', { credit_code: firms[2]!.uscc, name: firm.name, legal_representative: firm.rep })).json.match).toBe(false);
+  });
+
+  it('answers the power-payment condition from the last twelve months of data', async () => {
+    expect((await verify('enterprise-power-payment', { credit_code: onTimeFirm })).json.match).toBe(true);
+    expect((await verify('enterprise-power-payment', { credit_code: lateFirm })).json.match).toBe(false);
+  });
+
+  it('signs an answer that verifies with the JWKS alone and names its audit leaf', async () => {
+    const response = await verify('resident-identity', { id_number: residents[4]!.id, name: residents[4]!.name });
+    const jwks = createLocalJWKSet((await t.call('GET', '/.well-known/jwks.json')).json);
+    const { payload, protectedHeader } = await compactVerify(response.json.jws, jwks);
+    const claims = JSON.parse(new TextDecoder().decode(payload));
+    expect(protectedHeader.typ).toBe('pds-answer+jws');
+    expect(claims).toMatchObject({ product: 'resident-identity', mode: 'plain', match: true, audit_leaf_index: response.json.auditLeafIndex });
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const entries = await t.call('GET', `/v1/audit/entries?start=${claims.audit_leaf_index}&end=${claims.audit_leaf_index + 1}`, { token: regulator });
+    const event = entries.json.entries[0].event;
+    expect(event).toMatchObject({ type: 'product.called', details: { product: 'resident-identity', match: true, request_hash: claims.request_hash } });
+    expect(entries.json.entries[0].leaf).not.toContain(residents[4]!.id);
+  });
+
+  it('refuses an input of the wrong form without echoing it', async () => {
+    const response = await verify('resident-identity', { id_number: 'not-an-id-12345', name: '王伟' });
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('VALIDATION_FAILED');
+    expect(response.text).not.toContain('not-an-id-12345');
+  });
+
+  it('refuses inputs the product does not declare', async () => {
+    const response = await verify('resident-identity', { id_number: residents[0]!.id, name: 'x', birth_date: '1990-01-01' });
+    expect(response.status).toBe(400);
+  });
+
+  it('lets the client library check the signature of a plain answer', async () => {
+    const answer = await client.verify('enterprise-identity', { credit_code: firms[3]!.uscc, name: firms[3]!.name, legal_representative: firms[3]!.rep }, 'counterparty check');
+    expect(answer.match).toBe(true);
+    expect(answer.payload.audit_leaf_index).toBe(answer.auditLeafIndex);
+  });
+});
+
+describe('encrypted verification', () => {
+  it('answers true for a correct claim the server never sees', async () => {
+    const answer = await client.verifyEncrypted('resident-identity', { id_number: residents[5]!.id, name: residents[5]!.name }, 'encrypted check');
+    expect(answer.match).toBe(true);
+    expect(answer.payload.mode).toBe('encrypted');
+  });
+
+  it('answers false for a wrong name', async () => {
+    const answer = await client.verifyEncrypted('resident-identity', { id_number: residents[6]!.id, name: residents[7]!.name }, 'encrypted check');
+    expect(answer.match).toBe(false);
+  });
+
+  it('answers false for a subject that is not registered', async () => {
+    const answer = await client.verifyEncrypted('resident-identity', { id_number: '310115190001019998', name: residents[6]!.name }, 'encrypted check');
+    expect(answer.match).toBe(false);
+  });
+
+  it('answers each kind of wrong enterprise claim with false and the right one with true', async () => {
+    const firm = firms[4]!;
+    const check = (name: string, rep: string) => client.verifyEncrypted('enterprise-identity', { credit_code: firm.uscc, name, legal_representative: rep }, 'encrypted check');
+    expect((await check(firm.name, firm.rep)).match).toBe(true);
+    expect((await check(`${firm.name}分公司`, firm.rep)).match).toBe(false);
+    expect((await check(firm.name, `${firm.rep}某`)).match).toBe(false);
+  });
+
+  it('refuses encrypted mode for a product that has no claims', async () => {
+    const response = await t.call('GET', '/v1/products/enterprise-power-payment/he-params', { token: consumer });
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('ENCRYPTED_MODE_UNAVAILABLE');
+  });
+});
+
+/** Builds an encrypted request by hand, as a consumer trying to learn more than one bit would. */
+async function craftedRequest(coefficients: Map<number, bigint>) {
+  const { seal } = bfv;
+  const keys = seal.KeyGenerator(bfv.context);
+  const secretKey = keys.secretKey();
+  const encryptor = seal.Encryptor(bfv.context, keys.createPublicKey(), secretKey);
+  const ciphertext = encryptor.encryptSymmetricSerializable(plaintextOf(bfv, coefficients));
+  return {
+    body: {
+      ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)),
+      publicKey: toBase64(keys.createPublicKeySerializable().saveArray(seal.ComprModeType.none)),
+    },
+    decrypt(answer: string, count: number): bigint[] {
+      const cipher = seal.CipherText();
+      cipher.loadArray(bfv.context, fromBase64(answer));
+      return coefficientsOf(bfv, seal.Decryptor(bfv.context, secretKey).decrypt(cipher)!, count);
+    },
+  };
+}
+
+const encryptedCall = (subject: Record<string, string>, body: Record<string, string>) =>
+  t.call('POST', '/v1/products/resident-identity/verify-encrypted', { token: consumer, json: { subject, ...body, purpose: 'crafted', use: 'industry' } });
+
+describe('what a consumer learns from an encrypted answer', () => {
+  it('learns one bit: guesses packed into other coefficients neither help nor change the answer', async () => {
+    const person = residents[8]!;
+    const right = claimChunks(await claimDigest('resident-identity', 'name', person.name));
+    const wrong = claimChunks(await claimDigest('resident-identity', 'name', `${person.name}甲`));
+    // Right claim in place, wrong guesses elsewhere: still a match (the extra coefficients are ignored).
+    const packedAround = await craftedRequest(new Map([[0, right[0]!], [1, right[1]!], [10, wrong[0]!], [11, wrong[1]!], [4000, 12345n]]));
+    const first = await encryptedCall({ id_number: person.id }, packedAround.body);
+    expect(packedAround.decrypt(first.json.answer, 1)).toEqual([0n]);
+    // Wrong claim in place, the right value packed elsewhere: no match, and nothing tells where the right one was.
+    const packedRight = await craftedRequest(new Map([[0, wrong[0]!], [1, wrong[1]!], [10, right[0]!], [11, right[1]!]]));
+    const second = await encryptedCall({ id_number: person.id }, packedRight.body);
+    const [value, ...others] = packedRight.decrypt(second.json.answer, 64);
+    expect(value).not.toBe(0n);
+    // Every other coefficient is masked with fresh randomness: none is zero where a claim chunk matched.
+    expect(others.filter((coefficient) => coefficient === 0n)).toEqual([]);
+  });
+
+  it('gives fresh, unrelated masks to two identical requests', async () => {
+    const person = residents[9]!;
+    const right = claimChunks(await claimDigest('resident-identity', 'name', person.name));
+    const request = await craftedRequest(new Map([[0, right[0]!], [1, right[1]!]]));
+    const a = request.decrypt((await encryptedCall({ id_number: person.id }, request.body)).json.answer, 8);
+    const b = request.decrypt((await encryptedCall({ id_number: person.id }, request.body)).json.answer, 8);
+    expect(a[0]).toBe(0n);
+    expect(b[0]).toBe(0n);
+    expect(a.slice(1)).not.toEqual(b.slice(1));
+  });
+});
+
+describe('ciphertexts checked before evaluation', () => {
+  it('refuses a ciphertext made under other parameters', async () => {
+    const seal = await loadSeal();
+    const parms = seal.EncryptionParameters(seal.SchemeType.bfv);
+    parms.setPolyModulusDegree(4096);
+    parms.setCoeffModulus(seal.CoeffModulus.BFVDefault(4096, seal.SecurityLevel.tc128));
+    parms.setPlainModulus(seal.PlainModulus.Batching(4096, 20));
+    const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
+    const keys = seal.KeyGenerator(context);
+    const encryptor = seal.Encryptor(context, keys.createPublicKey(), keys.secretKey());
+    const ciphertext = encryptor.encryptSymmetricSerializable(seal.PlainText({ coeffCount: 4096 }));
+    const response = await encryptedCall(
+      { id_number: residents[10]!.id },
+      { ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), publicKey: toBase64(keys.createPublicKeySerializable().saveArray(seal.ComprModeType.none)) },
+    );
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('CIPHERTEXT_REJECTED');
+  });
+
+  it('refuses a compressed or unseeded ciphertext, whose random part the consumer could have chosen', async () => {
+    const { seal } = bfv;
+    const keys = seal.KeyGenerator(bfv.context);
+    const encryptor = seal.Encryptor(bfv.context, keys.createPublicKey(), keys.secretKey());
+    const publicKey = toBase64(keys.createPublicKeySerializable().saveArray(seal.ComprModeType.none));
+    const unseeded = toBase64(encryptor.encryptSymmetric(plaintextOf(bfv, []))!.saveArray(seal.ComprModeType.none));
+    const compressed = toBase64(encryptor.encryptSymmetricSerializable(plaintextOf(bfv, [])).saveArray(seal.ComprModeType.zstd));
+    for (const ciphertext of [unseeded, compressed]) {
+      const response = await encryptedCall({ id_number: residents[10]!.id }, { ciphertext, publicKey });
+      expect(response.json.error.code).toBe('CIPHERTEXT_REJECTED');
+    }
+  });
+
+  it('refuses an oversized request before reading it', async () => {
+    const response = await encryptedCall({ id_number: residents[10]!.id }, { ciphertext: 'A'.repeat(3 * 1024 * 1024), publicKey: 'AAAA' });
+    expect(response.status).toBe(413);
+    expect(response.json.error.code).toBe('BODY_TOO_LARGE');
+  });
+
+  it('refuses a ciphertext whose header was tampered with, without a SEAL error reaching the caller', async () => {
+    const request = await craftedRequest(new Map());
+    const bytes = fromBase64(request.body.ciphertext);
+    bytes[20] = bytes[20]! ^ 0xff; // inside the parms_id
+    const response = await encryptedCall({ id_number: residents[10]!.id }, { ...request.body, ciphertext: toBase64(bytes) });
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('CIPHERTEXT_REJECTED');
+  });
+});
