@@ -118,7 +118,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
         const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify-encrypted`, body);
         const payload = await verifySignature(response.jws);
         const answerBytes = fromBase64(response.answer);
-        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes));
+        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes as Uint8Array<ArrayBuffer>));
         const answerHash = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
         if (payload.answer_hash !== answerHash || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
         answerCipher.loadArray(bfv.context, answerBytes);
