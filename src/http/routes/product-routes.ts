@@ -201,7 +201,8 @@ export function productRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'usage:read', platformEntity);
     const query = c.req.valid('query');
-    const to = query.to ? new Date(query.to) : platform.clock();
+    // By default up to and including this instant (`to` is exclusive).
+    const to = query.to ? new Date(query.to) : new Date(platform.clock().getTime() + 1);
     const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
     if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
     const usage = await usageFor(platform.db, principal, { from, to });

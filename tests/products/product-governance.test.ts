@@ -1,0 +1,226 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidents, principals } from '../../src/db/schema.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let consumer: string;
+let regulator: string;
+let lingang: string;
+let harbour: string;
+
+async function newConsumer(id: string): Promise<string> {
+  await t.platform.db.insert(principals).values({ id, role: 'consumer', displayName: `test consumer ${id}` });
+  return t.tokenFor(id);
+}
+
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true, now: new Date('2026-11-27T02:00:00Z') });
+  consumer = await t.tokenFor('consumer-east-sea-bank');
+  regulator = await t.tokenFor('regulator-data-dept');
+  lingang = await t.tokenFor('analyst-lingang-analytics');
+  harbour = await t.tokenFor('analyst-harbour-credit');
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const call = (product: string, input: Record<string, string>, token = consumer, use = 'industry') =>
+  t.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: 'test', use } });
+/** A syntactically valid resident ID number that no demo resident has, at a chosen position. */
+const unknownId = (serial: number) => `4401061950${String(serial).padStart(7, '0')}X`;
+
+const definition = (id: string, spec: Record<string, unknown>) => ({
+  id,
+  title: `Test product ${id}`,
+  titleZh: '测试产品',
+  terms: 'test terms',
+  spec: { kind: 'verification', ...spec },
+});
+const enterpriseSpec = {
+  dataset: 'enterprises',
+  inputs: [
+    { name: 'credit_code', description: 'USCC', example: '91310115MA1H7XXXX1' },
+    { name: 'industry', description: 'Industry class', example: 'C3612' },
+  ],
+  subject: [{ input: 'credit_code', column: 'uscc' }],
+  claims: [{ input: 'industry', column: 'industry_code' }],
+};
+
+describe('product lifecycle', () => {
+  it('keeps a draft from consumers until a regulator approves and its owner publishes it', async () => {
+    const defined = await t.call('POST', '/v1/products', { token: lingang, json: definition('industry-check', enterpriseSpec) });
+    expect(defined.status).toBe(201);
+    expect(defined.json.status).toBe('draft');
+    expect((await t.call('GET', '/v1/products/industry-check', { token: consumer })).status).toBe(404);
+    expect((await call('industry-check', { credit_code: '91310115MA1H7XXXX1', industry: 'C3612' })).status).toBe(404);
+    expect((await t.call('POST', '/v1/products/industry-check/publication', { token: lingang, json: { action: 'publish' } })).status).toBe(409);
+    const approved = await t.call('POST', '/v1/products/industry-check/decision', { token: regulator, json: { decision: 'approve', reason: 'scope and terms reviewed' } });
+    expect(approved.json.status).toBe('approved');
+    const published = await t.call('POST', '/v1/products/industry-check/publication', { token: lingang, json: { action: 'publish' } });
+    expect(published.json.status).toBe('published');
+    expect((await call('industry-check', { credit_code: '91310115MA1H7XXXX1', industry: 'C3612' })).status).toBe(200);
+  });
+
+  it('stops answering once a regulator suspends the product', async () => {
+    await t.call('POST', '/v1/products/industry-check/decision', { token: regulator, json: { decision: 'suspend', reason: 'complaint under review' } });
+    expect((await call('industry-check', { credit_code: '91310115MA1H7XXXX1', industry: 'C3612' })).status).toBe(404);
+    expect((await t.call('POST', '/v1/products/industry-check/publication', { token: lingang, json: { action: 'publish' } })).status).toBe(409);
+  });
+
+  it('hides one operator’s product from another operator', async () => {
+    expect((await t.call('GET', '/v1/products/industry-check', { token: harbour })).status).toBe(404);
+    expect((await t.call('POST', '/v1/products/industry-check/publication', { token: harbour, json: { action: 'withdraw' } })).status).toBe(404);
+  });
+
+  it('does not let an operator approve its own product', async () => {
+    await t.call('POST', '/v1/products', { token: lingang, json: definition('industry-check-2', enterpriseSpec) });
+    const response = await t.call('POST', '/v1/products/industry-check-2/decision', { token: lingang, json: { decision: 'approve', reason: 'self' } });
+    expect(response.status).toBe(403);
+  });
+
+  it('records every step in the audit log', async () => {
+    const entries = await t.call('GET', '/v1/audit/entries?start=0&end=5000', { token: regulator });
+    const steps = entries.json.entries.filter((entry: any) => entry.event.details?.product === 'industry-check').map((entry: any) => entry.event.type);
+    expect(steps).toEqual(expect.arrayContaining(['product.defined', 'product.approve', 'product.publish', 'product.called', 'product.suspend']));
+  });
+});
+
+describe('product definitions refused', () => {
+  it('refuses claims whose subject is not the dataset’s unique key', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-subject', { dataset: 'power_readings', inputs: [{ name: 'account', description: 'a', example: 'A1' }, { name: 'town', description: 't', example: 'x' }], subject: [{ input: 'account', column: 'account_id' }], claims: [{ input: 'town', column: 'town' }] }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('PRODUCT_SPEC_INVALID');
+  });
+
+  it('refuses a condition the job analyser refuses', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-condition', { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: "legal_rep_id LIKE '3101%'" } }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('DIRECT_IDENTIFIER_USE');
+  });
+
+  it('refuses a condition whose text would reshape the statement around it', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-injection', { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: "true) AS e, (status = 'active'" } }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('PRODUCT_SPEC_INVALID');
+  });
+
+  it('refuses a dataset outside the operator’s licence and records an incident', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-scope', { dataset: 'residents', inputs: [{ name: 'id', description: 'id', example: '1' }, { name: 'name', description: 'n', example: 'x' }], subject: [{ input: 'id', column: 'resident_id' }], claims: [{ input: 'name', column: 'name' }] }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('OVER_SCOPE');
+    const recorded = await t.platform.db.select().from(incidents).where(eq(incidents.kind, 'over_scope'));
+    expect(recorded.some((incident) => JSON.stringify(incident.detail).includes('residents'))).toBe(true);
+  });
+
+  it('refuses an input pattern prone to catastrophic backtracking', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-pattern', { ...enterpriseSpec, inputs: [{ ...enterpriseSpec.inputs[0], pattern: '([0-9A-Z]+)+' }, enterpriseSpec.inputs[1]] }),
+    });
+    expect(response.status).toBe(422);
+  });
+});
+
+describe('quotas', () => {
+  it('lets one subject be checked five times a day across consumers, then answers 429 with Retry-After', async () => {
+    const other = await newConsumer('consumer-subject-quota');
+    const input = { id_number: unknownId(1), name: '张三' };
+    for (const token of [consumer, consumer, other, other, consumer]) expect((await call('resident-identity', input, token)).status).toBe(200);
+    const refused = await call('resident-identity', input, other);
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe('SUBJECT_QUOTA_EXCEEDED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('resets the subject limit on the next China day', async () => {
+    const saved = t.clock.now;
+    t.clock.now = new Date(saved.getTime() + 24 * 3_600_000);
+    try {
+      expect((await call('resident-identity', { id_number: unknownId(1), name: '张三' }, await t.tokenFor('consumer-east-sea-bank'))).status).toBe(200);
+    } finally {
+      t.clock.now = saved;
+    }
+  });
+});
+
+describe('probing and enumeration', () => {
+  it('turns many distinct subjects with almost no matches into an incident and throttles the consumer', async () => {
+    const prober = await newConsumer('consumer-prober');
+    // Scattered identifiers (no two near each other), none registered: a guessing pattern, not enumeration.
+    for (let index = 0; index < 100; index++) {
+      const response = await call('resident-identity', { id_number: unknownId(100_000 + index * 37_001), name: '李四' }, prober);
+      expect(response.status).toBe(200);
+    }
+    const throttled = await call('resident-identity', { id_number: unknownId(5), name: '李四' }, prober);
+    expect(throttled.status).toBe(429);
+    expect(throttled.json.error.code).toBe('CONSUMER_THROTTLED');
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(3000);
+    const recorded = await t.platform.db.select().from(incidents).where(eq(incidents.principalId, 'consumer-prober'));
+    expect(recorded.map((incident) => incident.kind)).toEqual(['probing']);
+  });
+
+  it('turns a run of consecutive identifiers into an enumeration incident', async () => {
+    const enumerator = await newConsumer('consumer-enumerator');
+    for (let index = 0; index < 21; index++) await call('resident-identity', { id_number: unknownId(2000 + index), name: '王五' }, enumerator);
+    expect((await call('resident-identity', { id_number: unknownId(9_000_000), name: '王五' }, enumerator)).json.error.code).toBe('CONSUMER_THROTTLED');
+    const recorded = await t.platform.db.select().from(incidents).where(eq(incidents.principalId, 'consumer-enumerator'));
+    expect(recorded.map((incident) => incident.kind)).toEqual(['enumeration']);
+  });
+
+  it('leaves ordinary traffic alone', async () => {
+    const recorded = await t.platform.db.select().from(incidents).where(eq(incidents.principalId, 'consumer-east-sea-bank'));
+    expect(recorded).toEqual([]);
+  });
+});
+
+describe('metering, usage and the annual report', () => {
+  it('shows a consumer its own calls and fees, priced from pricing.yaml', async () => {
+    const payer = await newConsumer('consumer-payer');
+    await call('resident-identity', { id_number: unknownId(77), name: 'x' }, payer, 'industry');
+    await call('resident-identity', { id_number: unknownId(78), name: 'x' }, payer, 'public_interest');
+    const usage = await t.call('GET', '/v1/usage', { token: payer });
+    expect(usage.status).toBe(200);
+    expect(usage.json.usage).toEqual([
+      expect.objectContaining({ product: 'resident-identity', mode: 'plain', use: 'industry', calls: 1, feesFen: 30 }),
+      expect.objectContaining({ product: 'resident-identity', mode: 'plain', use: 'public_interest', calls: 1, feesFen: 0 }),
+    ]);
+    expect(usage.json.totals).toEqual({ calls: 2, feesFen: 30 });
+  });
+
+  it('shows an operator the calls of its own products only', async () => {
+    const own = await t.call('GET', '/v1/usage', { token: harbour });
+    expect(own.json.usage.every((row: { product: string }) => ['resident-identity', 'enterprise-identity', 'enterprise-power-payment'].includes(row.product))).toBe(true);
+    expect(own.json.totals.calls).toBeGreaterThan(100);
+    const other = await t.call('GET', '/v1/usage', { token: lingang });
+    expect(other.json.usage.map((row: { product: string }) => row.product)).toEqual(['industry-check']);
+  });
+
+  it('gives regulators the annual report as JSON and CSV, and nobody else', async () => {
+    const report = await t.call('GET', '/v1/reports/products?year=2026', { token: regulator });
+    expect(report.status).toBe(200);
+    const resident = report.json.products.find((row: { product: string }) => row.product === 'resident-identity');
+    expect(resident.calls).toBeGreaterThan(100);
+    expect(resident.publicInterestCalls).toBe(1);
+    expect(report.json.totals.calls).toBe(report.json.products.reduce((sum: number, row: { calls: number }) => sum + row.calls, 0));
+    const csv = await t.call('GET', '/v1/reports/products?year=2026&format=csv', { token: regulator });
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toBe('product,title,titleZh,operator,status,calls,publicInterestCalls,industryCalls,encryptedCalls,distinctConsumers,feesFen');
+    expect(lines).toHaveLength(report.json.products.length + 1);
+    expect((await t.call('GET', '/v1/reports/products?year=2026', { token: consumer })).status).toBe(403);
+  });
+});
