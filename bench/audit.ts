@@ -7,10 +7,10 @@
  */
 import crypto from 'node:crypto';
 import { CompactSign } from 'jose';
-import pg from 'pg';
 import { appendAuditEvents, type AuditEvent } from '../src/audit/audit-log.js';
 import { leafHash, MerkleTree, verifyInclusion } from '../src/audit/merkle.js';
 import { verifyLog } from '../src/audit/verify-log.js';
+import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { canonicalJson } from '../src/audit/canonical-json.js';
 import { migrateControlPlane, openControlPlane, type ControlPlane } from '../src/db/connect.js';
 import { ephemeralKeyRing } from '../src/identity/keys.js';
@@ -25,23 +25,14 @@ async function scratchControlPlane(): Promise<{ controlPlane: ControlPlane; disp
     await migrateControlPlane(controlPlane);
     return { controlPlane, dispose: () => controlPlane.close() };
   }
-  const name = `pds_bench_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const scratch = new URL(url);
-  scratch.pathname = `/${name}`;
-  const controlPlane = await openControlPlane({ kind: 'postgres', url: scratch.toString() });
+  const scratch = await createScratchDatabase(url, 'pds_bench');
+  const controlPlane = await openControlPlane({ kind: 'postgres', url: scratch.url });
   await migrateControlPlane(controlPlane);
   return {
     controlPlane,
     dispose: async () => {
       await controlPlane.close();
-      const cleaner = new pg.Client({ connectionString: url });
-      await cleaner.connect();
-      await cleaner.query(`DROP DATABASE ${name} WITH (FORCE)`);
-      await cleaner.end();
+      await scratch.drop();
     },
   };
 }

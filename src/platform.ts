@@ -25,7 +25,7 @@ export type Platform = {
   parser: SqlParser;
   disclosurePolicy: DisclosurePolicy;
   /** The catalogue as the analyser sees it, cached until the catalogue changes. */
-  analysisCatalogue: () => Promise<AnalysisCatalogue>;
+  analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;
   /** This process's view of the audit log's Merkle tree, and checkpoint signing. */
   audit: AuditTree;
   /** Product calls: quotas, verification indexes, metering and signed answers. */

@@ -70,9 +70,25 @@ export function loadPolicyEngine(policiesDir: string) {
   const parsedSchema = cedar.preparseSchema(schemaName, schemaText);
   if (parsedSchema.type === 'failure') throw new PolicyLoadError(parsedSchema.errors.map((e) => e.message).join('; '));
 
+  // A decision is a pure function of the fixed policy set and the request with its entities, so identical
+  // requests (the same principal, action, resource and attributes, as hot product calls are) reuse it.
+  const decisions = new Map<string, AuthzDecision>();
+  const decisionCacheSize = 5000;
+
   return {
     policyIds: Object.keys(policies).sort(),
     authorize(request: AuthzRequest): AuthzDecision {
+      const key = JSON.stringify(request);
+      const known = decisions.get(key);
+      if (known) return known;
+      const decision = decide(request);
+      if (decisions.size >= decisionCacheSize) decisions.delete(decisions.keys().next().value!);
+      decisions.set(key, decision);
+      return decision;
+    },
+  };
+
+  function decide(request: AuthzRequest): AuthzDecision {
       const answer = cedar.statefulIsAuthorized({
         principal: qualified(request.principal),
         action: { type: `${namespace}::Action`, id: request.action },
@@ -96,8 +112,7 @@ export function loadPolicyEngine(policiesDir: string) {
         policies: [...answer.response.diagnostics.reason].sort(),
         errors: answer.response.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
       };
-    },
-  };
+  }
 }
 
 export type PolicyEngine = ReturnType<typeof loadPolicyEngine>;

@@ -8,16 +8,34 @@ export type AnalysisCatalogue = { datasets: Map<string, CatalogueDataset>; lates
 /**
  * What the analyser needs of the catalogue (grades, classes, privacy units, latest snapshot per dataset), kept in
  * memory and re-read only when the catalogue changed: one small query checks that. Several API processes can
- * share a database, so the check is against the database, not an in-process flag.
+ * share a database, so the check is against the database, not an in-process flag. Callers that arrive while a
+ * check is running share it (product calls ask on every request).
  */
 export function createAnalysisCatalogue(db: Database) {
-  let cached: { stamp: string; value: AnalysisCatalogue } | undefined;
-  return async function current(): Promise<AnalysisCatalogue> {
+  let cached: { stamp: string; value: AnalysisCatalogue; checkedAt: number } | undefined;
+  let inFlight: Promise<AnalysisCatalogue> | undefined;
+  /**
+   * `maxAgeMilliseconds` lets a hot path accept a view checked that recently (product calls: a new dataset
+   * version reaches them within a second); jobs and loads always check.
+   */
+  return function current(options: { maxAgeMilliseconds?: number } = {}): Promise<AnalysisCatalogue> {
+    if (cached && options.maxAgeMilliseconds && performance.now() - cached.checkedAt < options.maxAgeMilliseconds) return Promise.resolve(cached.value);
+    inFlight ??= check().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+
+  async function check(): Promise<AnalysisCatalogue> {
     const [row] = await db.execute<{ stamp: string }>(
       sql`SELECT concat((SELECT count(*) FROM ${datasets}), '/', (SELECT max(${datasets.updatedAt}) FROM ${datasets}), '/', (SELECT count(*) FROM ${datasetVersions})) AS stamp`,
     ).then((result) => (Array.isArray(result) ? result : (result as { rows: Array<{ stamp: string }> }).rows));
     const stamp = String(row?.stamp ?? '');
-    if (cached?.stamp === stamp) return cached.value;
+    const checkedAt = performance.now();
+    if (cached?.stamp === stamp) {
+      cached.checkedAt = checkedAt;
+      return cached.value;
+    }
     const entries = await db.select().from(datasets);
     const versions = await db
       .select({ datasetId: datasetVersions.datasetId, versionNumber: datasetVersions.versionNumber, contentHash: datasetVersions.contentHash })
@@ -39,7 +57,7 @@ export function createAnalysisCatalogue(db: Database) {
       ),
       latestVersions,
     };
-    cached = { stamp, value };
+    cached = { stamp, value, checkedAt };
     return value;
-  };
+  }
 }

@@ -1,27 +1,50 @@
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors/app-error.js';
-import { findPrincipal } from '../identity/principals.js';
-import { verifyToken } from '../identity/tokens.js';
+import { inArray } from 'drizzle-orm';
+import { createBatchLoader } from '../db/batch-loader.js';
+import { principals } from '../db/schema.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import { verifyToken, type VerifiedToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import type { AppEnv } from './app-env.js';
 
 /**
  * Bearer-token authentication. The principal is read from the database on every request, so that disabling an
- * account or suspending a licence takes effect at once, whatever tokens are still unexpired.
+ * account or suspending a licence takes effect at once, whatever tokens are still unexpired; concurrent requests
+ * share one query. A token's signature is checked once and remembered until the token expires (its claims
+ * cannot change); expiry and maximum age are checked again on every request.
  */
+const verifiedTokenCacheSize = 10_000;
 export function authenticate(platform: Platform): MiddlewareHandler<AppEnv> {
   const settings = {
     issuer: platform.config.tokenIssuer,
     audience: platform.config.tokenAudience,
     maxAgeSeconds: platform.config.tokenMaxAgeSeconds,
   };
+  const loadPrincipal = createBatchLoader<string, PrincipalRow>(async (ids) => {
+    const rows = await platform.db.select().from(principals).where(inArray(principals.id, ids));
+    return new Map(rows.map((row) => [row.id, row]));
+  });
+  const verified = new Map<string, VerifiedToken>();
+  async function verifiedToken(token: string): Promise<VerifiedToken> {
+    const now = platform.clock();
+    const seconds = now.getTime() / 1000;
+    const known = verified.get(token);
+    if (known && known.expiresAt > seconds && known.issuedAt + settings.maxAgeSeconds > seconds) return known;
+    // Anything unusual (expired, too old) goes through the full check for its exact error code.
+    const checked = await verifyToken(platform.keys, settings, token, now);
+    if (verified.size >= verifiedTokenCacheSize) verified.delete(verified.keys().next().value!);
+    verified.set(token, checked);
+    return checked;
+  }
+
   return async function authenticateBearer(c, next) {
     const header = c.req.header('authorization');
     if (!header) throw new AppError('TOKEN_MISSING', 'a bearer token is required');
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header.trim());
     if (!match) throw new AppError('TOKEN_MALFORMED', 'the Authorization header must be "Bearer <token>"');
-    const verified = await verifyToken(platform.keys, settings, match[1]!, platform.clock());
-    const principal = await findPrincipal(platform.db, verified.principalId);
+    const token = await verifiedToken(match[1]!);
+    const principal = await loadPrincipal(token.principalId);
     if (!principal) throw new AppError('PRINCIPAL_UNKNOWN', 'the token names no known principal');
     if (principal.status !== 'active') throw new AppError('PRINCIPAL_DISABLED', 'this account is disabled');
     c.set('principal', principal);

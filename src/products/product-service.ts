@@ -1,13 +1,14 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { and, eq, gte, sql } from 'drizzle-orm';
+import { and, gte, inArray, sql } from 'drizzle-orm';
 import { CompactSign } from 'jose';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
-import { incidents, productCalls } from '../db/schema.js';
+import { createBatchLoader } from '../db/batch-loader.js';
+import { incidents, productCalls, products } from '../db/schema.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -63,7 +64,7 @@ export function createProductService(deps: {
   keys: KeyRing;
   clock: () => Date;
   store: SnapshotStore;
-  analysisCatalogue: () => Promise<AnalysisCatalogue>;
+  analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;
   policiesDir: string;
 }) {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
@@ -100,7 +101,7 @@ export function createProductService(deps: {
   }
 
   async function indexFor(product: ProductRow): Promise<VerificationIndex> {
-    const { latestVersions } = await deps.analysisCatalogue();
+    const { latestVersions } = await deps.analysisCatalogue({ maxAgeMilliseconds: 1000 });
     const version = latestVersions.get(product.spec.dataset);
     if (!version) throw new AppError('PRODUCT_NOT_CALLABLE', 'the product has no data loaded yet');
     const cached = indexes.get(product.id);
@@ -211,6 +212,11 @@ export function createProductService(deps: {
     pricing,
     ledger,
     quotas,
+    /** A product as the database holds it now; concurrent calls share one query. */
+    loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
+      const rows = await deps.db.select().from(products).where(inArray(products.id, ids));
+      return new Map(rows.map((row) => [row.id, row]));
+    }),
 
     async verifyPlain(principal: PrincipalRow, product: ProductRow, body: z.infer<typeof plainVerificationSchema>) {
       const now = deps.clock();

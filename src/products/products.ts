@@ -128,7 +128,7 @@ export async function findProduct(platform: Platform, id: string): Promise<Produ
 
 /** Loads a product the principal may act on; others' products are "not found" (their ids stay private). */
 export async function productFor(platform: Platform, principal: PrincipalRow, id: string, action: string): Promise<ProductRow> {
-  const product = await findProduct(platform, id);
+  const product = await platform.products.loadProduct(id);
   if (!product) throw notFound('product');
   await platform.authorizer.require(principal, action, productEntity(product), { hideExistence: true });
   return product;

@@ -1,11 +1,10 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { createPlatform } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config/config.js';
 import { openControlPlane, type ControlPlane } from '../../src/db/connect.js';
+import { createScratchDatabase } from '../../src/db/scratch-database.js';
 import { seedDemo } from '../../src/demo/seed-demo.js';
 import { createApp } from '../../src/http/app.js';
 import { ephemeralKeyRing } from '../../src/identity/keys.js';
@@ -24,23 +23,14 @@ async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dis
     const controlPlane = await openControlPlane({ kind: 'pglite', loadDataDir: new Blob([template]) });
     return { controlPlane, dispose: () => controlPlane.close() };
   }
-  const name = `pds_test_${crypto.randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const testUrl = new URL(url);
-  testUrl.pathname = `/${name}`;
-  const controlPlane = await openControlPlane({ kind: 'postgres', url: testUrl.toString(), poolSize: 5 });
+  const scratch = await createScratchDatabase(url, 'pds_test');
+  const controlPlane = await openControlPlane({ kind: 'postgres', url: scratch.url, poolSize: 5 });
   return {
     controlPlane,
-    url: testUrl.toString(),
+    url: scratch.url,
     dispose: async () => {
       await controlPlane.close();
-      const cleaner = new pg.Client({ connectionString: url });
-      await cleaner.connect();
-      await cleaner.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await cleaner.end();
+      await scratch.drop();
     },
   };
 }
