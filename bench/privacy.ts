@@ -77,6 +77,7 @@ for (let round = 0; round < 8; round++) {
     const started = performance.now();
     const prepared = await prepareJob(platform, analyst, { datasets: ['residents'], sql, purpose: 'bench', ...(mode === 'dp' ? { privacy: { differentialPrivacy: true, epsilon: 0.1 } } : {}) });
     const plan = await planJob(platform, prepared);
+    if (plan.kind === 'model') throw new Error('the benchmark measures aggregate jobs');
     const version = prepared.datasetVersions.residents!;
     const outcome = await pool.run({
       jobId: `bench-${mode}-${round}`,

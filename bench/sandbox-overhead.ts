@@ -106,7 +106,7 @@ async function measure(label: string, dataset: string, sql: string) {
     t0 = performance.now();
     const prepared = await prepareJob(platform, analyst, { datasets: [dataset], sql, purpose: 'benchmark' });
     const plan = await planJob(platform, prepared);
-    if (plan.kind === 'dp_aggregate') throw new Error('the benchmark measures threshold-protected jobs');
+    if (plan.kind === 'dp_aggregate' || plan.kind === 'model') throw new Error('the benchmark measures threshold-protected jobs');
     const grade = platform.disclosurePolicy.grades[prepared.grade];
     const outcome = await pool.run({
       jobId: `bench-${i}`,

@@ -34,8 +34,8 @@ export type ExecutionPlan = {
 };
 
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
-const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
-const call = (name: string, children: AstNode[], distinct = false): AstNode => ({
+export const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
+export const call = (name: string, children: AstNode[], distinct = false): AstNode => ({
   class: 'FUNCTION',
   type: 'FUNCTION',
   alias: '',

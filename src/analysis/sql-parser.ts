@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { DuckDBInstance, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { hardenDuckDb } from '../duckdb/harden.js';
 
@@ -20,6 +21,22 @@ export type AstNode = Record<string, any>;
 function withoutUnknownPositions(key: string, value: unknown): unknown {
   return key === 'query_location' && typeof value === 'number' && !Number.isSafeInteger(value) ? 0 : value;
 }
+
+/**
+ * A DOUBLE constant with an integral value (`1e12`) comes out of JSON.parse as a plain integer, and
+ * JSON.stringify writes it without a decimal point, which DuckDB then refuses as "expected double, got uint".
+ * Such values are written through a marker (with a per-process nonce, so no string in a query can forge it)
+ * and given their decimal point in the text.
+ */
+const doubleMarker = `pds-double-${crypto.randomUUID()}:`;
+function astReplacer(this: unknown, key: string, value: unknown): unknown {
+  const holder = this as { type?: { id?: string } } | undefined;
+  if (key === 'value' && typeof value === 'number' && Number.isInteger(value) && (holder?.type?.id === 'DOUBLE' || holder?.type?.id === 'FLOAT')) {
+    return `${doubleMarker}${value}`;
+  }
+  return withoutUnknownPositions(key, value);
+}
+const markedDouble = new RegExp(`"${doubleMarker}(-?[0-9]+)"`, 'g');
 
 export async function createSqlParser() {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
@@ -57,7 +74,8 @@ export async function createSqlParser() {
     /** Turns an (edited) AST back into one SELECT statement. */
     toSql(node: AstNode): Promise<string> {
       return exclusive(async () => {
-        deserialize.bindVarchar(1, JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }, withoutUnknownPositions));
+        const text = JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }, astReplacer).replace(markedDouble, '$1.0');
+        deserialize.bindVarchar(1, text);
         const reader = await deserialize.runAndReadAll();
         return String(reader.getRows()[0]![0]);
       });

@@ -135,7 +135,7 @@ export const jobs = pgTable(
     sql: text('sql').notNull(),
     sqlHash: text('sql_hash').notNull(),
     purpose: text('purpose').notNull(),
-    kind: text('kind', { enum: ['aggregate', 'row_level'] }),
+    kind: text('kind', { enum: ['aggregate', 'row_level', 'model'] }),
     grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }),
     policyHash: text('policy_hash').notNull(),
     /** The control state (docs/jobs.md); `statusCode` carries the detailed reason. */

@@ -211,7 +211,7 @@ function released(
   return { outcome: 'released', columns, rows, manifest: manifestOf(columns, rows, suppressedRows, roundedTo, base) };
 }
 
-function manifestOf(
+export function manifestOf(
   columns: OutputColumn[],
   rows: unknown[][],
   suppressedRows: SuppressedRow[],

@@ -12,6 +12,7 @@ import { buildDpPlan, type DpPlan } from '../privacy/dp-plan.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
+import { buildModelPlan, modelSpecSchema, statisticsSql, type ModelPlan, type ModelSpec } from '../models/model-job.js';
 
 export const jobSubmissionSchema = z.strictObject({
   datasets: z
@@ -28,6 +29,8 @@ export const jobSubmissionSchema = z.strictObject({
       epsilon: z.number().positive().finite().optional(),
     })
     .optional(),
+  /** A model job: `sql` selects the training rows (they never leave the sandbox); a regression is fitted to them. */
+  model: modelSpecSchema.optional(),
 });
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 
@@ -38,6 +41,8 @@ export type PreparedJob = {
   datasetVersions: Record<string, string>;
   /** Set for differentially private jobs: the ε this job will spend, in micro-units. */
   dp?: { epsilonMicro: number };
+  /** Set for model jobs: the model and the operator's SELECT of training rows. */
+  model?: { spec: ModelSpec; rowsSql: string };
   milliseconds: number;
 };
 
@@ -55,7 +60,19 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
   }
 
-  const parsed = await platform.parser.parse(submission.sql);
+  const model = submission.model;
+  if (model) {
+    // The training query on its own must be one SELECT before it is wrapped in the statistics query.
+    const alone = await platform.parser.parse(submission.sql);
+    if (!alone.ok || alone.statements.length !== 1) {
+      throw alone.ok ? new AppError('MULTIPLE_STATEMENTS', 'a job runs exactly one SELECT statement') : new AppError(alone.kind === 'not_select' ? 'NOT_SELECT' : 'PARSE_ERROR', alone.kind === 'not_select' ? 'a model job selects its training rows with one SELECT' : `the SQL does not parse: ${alone.message}`);
+    }
+    if (model.features.length > platform.disclosurePolicy.models.maxFeatures) {
+      throw new AppError('VALIDATION_FAILED', `a model may have at most ${platform.disclosurePolicy.models.maxFeatures} features`, [{ path: 'model.features', problem: 'too many' }]);
+    }
+    if (submission.privacy?.differentialPrivacy) throw new AppError('DP_QUERY_SHAPE', 'models are not trained with differential privacy yet');
+  }
+  const parsed = await platform.parser.parse(model ? statisticsSql(model, submission.sql) : submission.sql);
   if (!parsed.ok) {
     throw parsed.kind === 'not_select'
       ? new AppError('NOT_SELECT', 'a job runs one SELECT statement: nothing that reads files, writes, attaches, loads or configures')
@@ -84,11 +101,12 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   const grade = analysis.strictestGrade;
   const gradePolicy = platform.disclosurePolicy.grades[grade];
   if (grade === 'core') throw new AppError('CORE_DATA', 'core data is never processed');
-  if (!gradePolicy.jobKinds.includes(analysis.kind)) {
-    throw new AppError('JOB_KIND_NOT_ALLOWED', `${analysis.kind.replace('_', '-')} jobs are not allowed on ${grade} data`);
+  const kind = model ? 'model' : analysis.kind;
+  if (!gradePolicy.jobKinds.includes(kind)) {
+    throw new AppError('JOB_KIND_NOT_ALLOWED', `${kind.replace('_', '-')} jobs are not allowed on ${grade} data`);
   }
   const wantsDp = Boolean(submission.privacy?.differentialPrivacy);
-  if (gradePolicy.differentialPrivacy === 'required' && !wantsDp) {
+  if (gradePolicy.differentialPrivacy === 'required' && !wantsDp && !model) {
     throw new AppError('DP_REQUIRED', `${grade} data is released only as differentially private aggregates: submit with "privacy": {"differentialPrivacy": true, "epsilon": …}`);
   }
   let dp: PreparedJob['dp'];
@@ -117,10 +135,11 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), milliseconds: performance.now() - started };
 }
 
-export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan> {
+export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
+  if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser);
   if (prepared.dp) {
     const dataset = (await findDataset(platform.db, prepared.analysis.datasets[0]!))!;
     const { datasets: catalogue } = await platform.analysisCatalogue();

@@ -14,6 +14,8 @@ import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
 import { SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
 import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
+import type { ModelPlan } from '../models/model-job.js';
+import { trainModel } from '../models/train-model.js';
 
 export type JobRunnerDependencies = {
   db: Database;
@@ -53,12 +55,18 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     { actor: 'system', at: deps.clock(), details: { worker: workerName }, onlyFrom: ['queued', 'running'] },
   );
   if (!job) return;
-  const plan = job.plan as ExecutionPlan | DpPlan;
+  const plan = job.plan as ExecutionPlan | DpPlan | ModelPlan;
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
+  const snapshots = Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) }));
+  if (plan.kind === 'model') {
+    const trained = await trainModel({ plan, pool: deps.pool, jobId, snapshots, grade: gradePolicy, gradeName: grade, policy: deps.disclosurePolicy });
+    if (trained.outcome === 'failed') return failJob(deps, job, trained);
+    return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
+  }
   const outcome = await deps.pool.run({
     jobId,
-    snapshots: Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) })),
+    snapshots,
     queries: plan.kind === 'dp_aggregate' ? [{ name: 'main', sql: plan.sql, rowLimit: 1_000_000 }] : sandboxQueries(plan),
     limits: gradePolicy.limits,
     variables: { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') },
@@ -67,17 +75,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     // A failure of the job's own query leaks, so it is charged; only a platform failure gives the budget back.
     await settleBudget(deps.db, plan.chargeId, !outcome.ok && outcome.kind === 'system_error' ? 'refunded' : 'charged', deps.clock());
   }
-  if (!outcome.ok) {
-    const text = failureText[outcome.kind];
-    await transitionJob(
-      db,
-      job,
-      { status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, finishedAt: deps.clock() },
-      // The leaf commits to the internal text by hash only: the log is read more widely than the job record.
-      { actor: 'system', at: deps.clock(), details: { code: text.code, internalDetailHash: detailHash(outcome.internalDetail) }, onlyFrom: ['running'] },
-    );
-    return;
-  }
+  if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors differ slightly from an already released cell.
   let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number } | undefined;
   let differencingRows: Set<number> | undefined;
@@ -96,29 +94,55 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     plan.kind === 'dp_aggregate'
       ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
       : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(differencingRows ? { differencingRows } : {}) });
+  if (checked.outcome === 'released' && guard) {
+    const suppressedRows = new Set(checked.manifest.suppressedRows.map((entry) => entry.row));
+    const released = new Set(guard.cellKeys.map((_, row) => row).filter((row) => !suppressedRows.has(row)));
+    await recordCells(deps.db, { jobId, ...guard, released });
+  }
+  const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
+  await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);
+}
+
+type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+async function failJob(deps: JobRunnerDependencies, job: Job, outcome: { kind: keyof typeof failureText; internalDetail: string }): Promise<void> {
+  const text = failureText[outcome.kind];
+  await transitionJob(
+    deps.db,
+    job,
+    { status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, finishedAt: deps.clock() },
+    // The leaf commits to the internal text by hash only: the log is read more widely than the job record.
+    { actor: 'system', at: deps.clock(), details: { code: text.code, internalDetailHash: detailHash(outcome.internalDetail) }, onlyFrom: ['running'] },
+  );
+}
+
+/** A checked output is withheld, held for review or released, as its outcome and grade say. */
+async function settleChecked(
+  deps: JobRunnerDependencies,
+  job: Job,
+  checked:
+    | { outcome: 'released'; columns: unknown[]; rows: unknown[][]; manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object } }
+    | { outcome: 'withheld'; code: string; reason: string; manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object } },
+  reviewers: number,
+  statusCode: string,
+): Promise<void> {
   const finishedAt = deps.clock();
   if (checked.outcome === 'withheld') {
     await transitionJob(
-      db,
+      deps.db,
       job,
       { status: 'withheld', stage: null, statusCode: checked.code, statusReason: checked.reason, manifest: checked.manifest, finishedAt },
       { actor: 'system', at: finishedAt, details: { code: checked.code, manifest: summary(checked.manifest) }, onlyFrom: ['running'] },
     );
     return;
   }
-  if (guard) {
-    const suppressedRows = new Set(checked.manifest.suppressedRows.map((entry) => entry.row));
-    const released = new Set(guard.cellKeys.map((_, row) => row).filter((row) => !suppressedRows.has(row)));
-    await recordCells(deps.db, { jobId, ...guard, released });
-  }
-  const reviewers = gradePolicy.reviewers;
   await transitionJob(
-    db,
+    deps.db,
     job,
     {
       status: reviewers > 0 ? 'in_review' : 'checked',
       stage: reviewers > 0 ? `waiting for ${reviewers} reviewer(s)` : null,
-      statusCode: plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED',
+      statusCode,
       statusReason: null,
       output: { columns: checked.columns, rows: checked.rows },
       manifest: checked.manifest,
@@ -127,7 +151,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     },
     { actor: 'system', at: finishedAt, details: { manifest: summary(checked.manifest), reviewersRequired: reviewers }, onlyFrom: ['running'] },
   );
-  if (reviewers === 0) await releaseJob(deps, jobId, 'system');
+  if (reviewers === 0) await releaseJob(deps, job.id, 'system');
 }
 
 function summary(manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object }) {

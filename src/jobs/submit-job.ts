@@ -51,7 +51,7 @@ export async function submitJob(
           ...base,
           licenceId: prepared.licenceId,
           datasetVersions: prepared.datasetVersions,
-          kind: prepared.analysis.kind,
+          kind: prepared.model ? 'model' : prepared.analysis.kind,
           grade: prepared.grade,
           status: 'queued',
           stage: 'waiting for a sandbox',

@@ -9,7 +9,7 @@ const aggregateName = z.enum(['count', 'count_distinct', 'sum', 'avg', 'stddev_s
 export type AggregateName = z.infer<typeof aggregateName>;
 
 const gradePolicySchema = z.strictObject({
-  jobKinds: z.array(z.enum(['aggregate', 'row_level'])),
+  jobKinds: z.array(z.enum(['aggregate', 'row_level', 'model'])),
   rowLevelOutput: z.enum(['open_only', 'never']),
   minContributors: z.number().int().min(1),
   dominance: z.strictObject({ n: z.number().int().min(1).max(10), k: z.number().min(1).max(100) }).nullable(),
@@ -38,6 +38,11 @@ const disclosurePolicySchema = z.strictObject({
     attribute: z.array(aggregateName),
   }),
   differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000) }),
+  models: z.strictObject({
+    minResidualDegreesOfFreedom: z.number().int().min(1),
+    maxFeatures: z.number().int().min(1).max(100),
+    maxIterations: z.number().int().min(1).max(100),
+  }),
   grades: z.strictObject(Object.fromEntries(grades.map((grade) => [grade, gradePolicySchema])) as Record<Grade, typeof gradePolicySchema>),
 });
 

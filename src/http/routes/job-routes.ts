@@ -21,7 +21,7 @@ const jobSchema = z
     reason: z.string().nullable(),
     datasets: z.array(z.string()),
     datasetVersions: z.record(z.string(), z.string()),
-    kind: z.enum(['aggregate', 'row_level']).nullable(),
+    kind: z.enum(['aggregate', 'row_level', 'model']).nullable(),
     grade: z.string().nullable(),
     purpose: z.string(),
     sqlHash: z.string(),

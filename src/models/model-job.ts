@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { alias, call } from '../analysis/execution-plan.js';
+import type { QueryAnalysis } from '../analysis/analyse-query.js';
+import type { SqlParser } from '../analysis/sql-parser.js';
+import { sqlIdentifier } from '../duckdb/sql-literals.js';
+
+/**
+ * Model jobs (job kind `model`): the operator's SQL selects training rows — which never leave DuckDB — and the
+ * platform fits a linear or logistic regression from sufficient statistics computed as DuckDB aggregates over
+ * them. Only coefficients, standard errors and fit statistics are released, after the grade's contributor
+ * threshold and a minimum of residual degrees of freedom (docs/models.md).
+ */
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a column of the SELECT, in lower snake_case');
+
+export const modelSpecSchema = z
+  .strictObject({
+    type: z.enum(['linear', 'logistic']),
+    target: identifier,
+    features: z.array(identifier).min(1).max(100),
+  })
+  .refine((spec) => new Set([...spec.features, spec.target]).size === spec.features.length + 1, 'features and target must all differ');
+export type ModelSpec = z.infer<typeof modelSpecSchema>;
+
+export type ModelPlan = {
+  kind: 'model';
+  model: ModelSpec;
+  /** Count, contributors per privacy unit, Σxᵢxⱼ, Σxᵢy and Σy² over the training rows, in one query. */
+  statsSql: string;
+  contributorColumns: string[];
+  /** The operator's SELECT: logistic regression iterates over it with the current coefficients. */
+  rowsSql: string;
+};
+
+const asDouble = (column: string) => `CAST(${sqlIdentifier(column)} AS DOUBLE)`;
+/** Feature j of the design matrix: x₀ = 1 (the intercept), then the features in order. */
+const termNames = (model: ModelSpec) => ['(intercept)', ...model.features];
+
+/** The aggregate query the analyser checks: it reads every training column the model needs, as sums. */
+export function statisticsSql(model: ModelSpec, rowsSql: string): string {
+  const x = (j: number) => asDouble(model.features[j - 1]!);
+  const p = model.features.length;
+  const items = ['count(*) AS n'];
+  for (let i = 0; i <= p; i++) {
+    for (let j = Math.max(i, 1); j <= p; j++) items.push(`sum(${i === 0 ? x(j) : `${x(i)} * ${x(j)}`}) AS m_${i}_${j}`);
+  }
+  const y = asDouble(model.target);
+  items.push(`sum(${y}) AS v_0`);
+  for (let j = 1; j <= p; j++) items.push(`sum(${x(j)} * ${y}) AS v_${j}`);
+  items.push(`sum(${y} * ${y}) AS yy`);
+  return `SELECT ${items.join(', ')} FROM (${rowsSql}) AS model_rows WHERE ${notNull(model)}`;
+}
+
+const notNull = (model: ModelSpec) => [model.target, ...model.features].map((column) => `${sqlIdentifier(column)} IS NOT NULL`).join(' AND ');
+
+/** Adds the number of distinct privacy units per unit to the analysed statistics query. */
+export async function buildModelPlan(model: ModelSpec, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser): Promise<ModelPlan> {
+  const node = structuredClone(analysis.node);
+  const contributorColumns = analysis.units.map((_, index) => `model_contributors_${index}`);
+  node.select_list = [...node.select_list, ...analysis.units.map((unit, index) => alias(call('count', [structuredClone(unit.expression)], true), contributorColumns[index]!))];
+  return { kind: 'model', model, statsSql: await parser.toSql(node), contributorColumns, rowsSql };
+}
+
+/**
+ * One IRLS step's sums at coefficients β, built by the platform (never by the operator) around the operator's
+ * analysed SELECT: H = Σ p(1−p)·x·xᵀ, g = Σ x·(y − p) and the log-likelihood.
+ */
+export function logisticStepSql(plan: ModelPlan, beta: number[]): string {
+  const { model } = plan;
+  const p = model.features.length;
+  const columns = model.features.map((feature, index) => `${asDouble(feature)} AS x${index + 1}`);
+  const eta = beta.map((b, j) => (j === 0 ? `(${literal(b)})` : `(${literal(b)}) * x${j}`)).join(' + ');
+  const x = (j: number) => (j === 0 ? '1' : `x${j}`);
+  const items = ['count(*) AS n'];
+  for (let i = 0; i <= p; i++) for (let j = i; j <= p; j++) items.push(`sum(w * ${x(i)} * ${x(j)}) AS h_${i}_${j}`);
+  for (let j = 0; j <= p; j++) items.push(`sum(${x(j)} * (y - q)) AS g_${j}`);
+  // log(1 + exp(η)) computed stably for large |η|.
+  items.push(`sum(y * eta - greatest(eta, 0) - ln(1 + exp(-abs(eta)))) AS loglik`);
+  return `WITH model_rows AS (SELECT ${columns.join(', ')}, ${asDouble(model.target)} AS y FROM (${plan.rowsSql}) AS r WHERE ${notNull(model)}),
+    scored AS (SELECT *, ${eta} AS eta FROM model_rows),
+    weighted AS (SELECT *, 1 / (1 + exp(-eta)) AS q, (1 / (1 + exp(-eta))) * (1 - 1 / (1 + exp(-eta))) AS w FROM scored)
+    SELECT ${items.join(', ')} FROM weighted`;
+}
+
+const literal = (value: number) => {
+  if (!Number.isFinite(value)) throw new RangeError('a coefficient is not finite');
+  return `CAST('${value}' AS DOUBLE)`;
+};
+
+export { termNames };

@@ -1,0 +1,25 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createSqlParser } from '../../src/analysis/sql-parser.js';
+
+const parser = await createSqlParser();
+afterAll(() => parser.close());
+
+const roundTrip = async (sql: string) => {
+  const parsed = await parser.parse(sql);
+  if (!parsed.ok) throw new Error('does not parse');
+  return parser.toSql(parsed.statements[0]!.node);
+};
+
+describe('turning an AST back into SQL', () => {
+  it('keeps a floating-point constant with an integral value a double', async () => {
+    expect(await roundTrip('SELECT x FROM t WHERE x > 1e12')).toBe('SELECT x FROM t WHERE (x > 1000000000000.0)');
+  });
+
+  it('keeps a string that looks like the internal marker a string', async () => {
+    expect(await roundTrip("SELECT 'pds-double-x:5' AS s")).toBe("SELECT 'pds-double-x:5' AS s");
+  });
+
+  it('keeps fractional and decimal constants as written', async () => {
+    expect(await roundTrip('SELECT 1.5 AS a, 2.0 AS b')).toBe('SELECT 1.5 AS a, 2.0 AS b');
+  });
+});
