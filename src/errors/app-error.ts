@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'CIPHERTEXT_REJECTED'
   | 'ENCRYPTED_MODE_UNAVAILABLE'
   | 'PRODUCT_NOT_CALLABLE'
+  | 'WRONG_PRODUCT_KIND'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -100,6 +101,7 @@ const statusByCode: Record<ErrorCode, number> = {
   CIPHERTEXT_REJECTED: 400,
   ENCRYPTED_MODE_UNAVAILABLE: 400,
   PRODUCT_NOT_CALLABLE: 409,
+  WRONG_PRODUCT_KIND: 400,
   INTERNAL: 500,
 };
 

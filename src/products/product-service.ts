@@ -18,6 +18,9 @@ import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } 
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
 import { checkEncryptedRequest, evaluateEncryptedVerification } from './encrypted-verification.js';
 import { chargeFen, chinaDay, chinaDayStart, chinaMonth, loadPricing, type Pricing, type ProductUse } from './pricing.js';
+import { productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
+import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
+import { scoreEncrypted } from './encrypted-scoring.js';
 import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition } from './quotas.js';
 import { loadSeal } from './seal-loader.js';
@@ -42,11 +45,36 @@ export const encryptedVerificationSchema = z.strictObject({
   use: useSchema.default('industry'),
 });
 
+export type VerificationProduct = ProductRow & { spec: VerificationSpec };
+
+/** Verification routes take verification products only; a scoring product is called at /score. */
+export function asVerification(product: ProductRow): VerificationProduct {
+  if (product.spec.kind !== 'verification') throw new AppError('WRONG_PRODUCT_KIND', 'this is a scoring product: call /score or /score-encrypted');
+  return product as VerificationProduct;
+}
+
+export const plainScoringSchema = z.strictObject({
+  input: z.record(z.string(), z.number().finite()),
+  purpose: purposeSchema,
+  use: useSchema.default('industry'),
+});
+export const encryptedScoringSchema = z.strictObject({ ciphertext: base64, publicKey: base64, purpose: purposeSchema, use: useSchema.default('industry') });
+
+export type ScoringProduct = ProductRow & { spec: ScoringSpec };
+function asScoring(product: ProductRow): ScoringProduct {
+  if (product.spec.kind !== 'scoring') throw new AppError('WRONG_PRODUCT_KIND', 'this is a verification product: call /verify or /verify-encrypted');
+  return product as ScoringProduct;
+}
+
+type CallMode = 'plain' | 'encrypted' | 'score' | 'score_encrypted';
+
 export type AnswerPayload = {
   product: string;
-  mode: 'plain' | 'encrypted';
+  mode: CallMode;
   match?: boolean;
+  score?: number;
   answer_hash?: string;
+  model_output_hash?: string;
   request_hash: string;
   request_salt: string;
   dataset_version: string;
@@ -74,6 +102,8 @@ export function createProductService(deps: {
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
   let bfv: Promise<BfvContext> | undefined;
+  let ckks: Promise<CkksContext> | undefined;
+  const ckksContext = () => (ckks ??= loadSeal().then(createCkksContext));
   let seeded: Promise<void> | undefined;
 
   const bfvContext = () => (bfv ??= loadSeal().then(createBfvContext));
@@ -100,7 +130,7 @@ export function createProductService(deps: {
     quotas.seed({ consumers, subjects }, now);
   }
 
-  async function indexFor(product: ProductRow): Promise<VerificationIndex> {
+  async function indexFor(product: VerificationProduct): Promise<VerificationIndex> {
     const { latestVersions } = await deps.analysisCatalogue({ maxAgeMilliseconds: 1000 });
     const version = latestVersions.get(product.spec.dataset);
     if (!version) throw new AppError('PRODUCT_NOT_CALLABLE', 'the product has no data loaded yet');
@@ -118,7 +148,7 @@ export function createProductService(deps: {
     return index;
   }
 
-  function validateInputs(product: ProductRow, values: Record<string, string>, names: string[]): Record<string, string> {
+  function validateInputs(product: VerificationProduct, values: Record<string, string>, names: string[]): Record<string, string> {
     let validator = inputValidators.get(product.id);
     if (!validator || validator.updatedAt !== product.updatedAt.getTime()) {
       validator = {
@@ -143,7 +173,7 @@ export function createProductService(deps: {
   }
 
   /** Quotas, in the order that reveals nothing: consumer throttle and rates, then the subject's daily limit. */
-  async function admit(principal: PrincipalRow, product: ProductRow, subjectValues: string[], now: Date): Promise<string> {
+  async function admit(principal: PrincipalRow, product: VerificationProduct, subjectValues: string[], now: Date): Promise<string> {
     seeded ??= seedQuotas().catch((error) => {
       seeded = undefined;
       throw error;
@@ -164,7 +194,7 @@ export function createProductService(deps: {
   async function meterAndSign(
     principal: PrincipalRow,
     product: ProductRow,
-    call: { mode: 'plain' | 'encrypted'; use: ProductUse; purpose: string; subject: string; match: boolean | null; answerHash?: string; request: unknown; datasetVersion: string; position: bigint | undefined },
+    call: { mode: CallMode; use: ProductUse; purpose: string; subject: string; match: boolean | null; score?: number; answerHash?: string; request: unknown; datasetVersion: string; position: bigint | undefined },
     now: Date,
   ) {
     const fee = chargeFen(pricing, product.id, call.use, quotas.paidThisMonth(principal.id, now));
@@ -179,7 +209,7 @@ export function createProductService(deps: {
         type: 'product.called',
         actor: principal.id,
         operator: product.operatorId,
-        datasets: [product.spec.dataset],
+        datasets: productDatasets(product.spec),
         details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: fee, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
       },
     );
@@ -187,6 +217,8 @@ export function createProductService(deps: {
       product: product.id,
       mode: call.mode,
       ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }),
+      ...(call.score !== undefined ? { score: call.score } : {}),
+      ...(product.spec.kind === 'scoring' ? { model_output_hash: product.spec.model.outputHash } : {}),
       request_hash: requestHash,
       request_salt: salt,
       dataset_version: call.datasetVersion,
@@ -194,8 +226,10 @@ export function createProductService(deps: {
       audit_leaf_index: auditIndex,
     };
     const jws = await signAnswer(payload);
-    const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
-    if (finding) await reportProbing(principal, product, finding, now);
+    if (product.spec.kind === 'verification') {
+      const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
+      if (finding) await reportProbing(principal, product, finding, now);
+    }
     return { jws, payload, feeFen: fee };
   }
 
@@ -208,17 +242,88 @@ export function createProductService(deps: {
   const claimDigestOf = (product: ProductRow, input: string, value: string) => crypto.hash('sha256', claimPreimage(product.id, input, value), 'buffer');
   const dummyRecord = (count: number): SubjectRecord => ({ digests: Array.from({ length: count }, () => crypto.randomBytes(32)), meetsCondition: false });
 
+  /** Scoring calls: the consumer's daily limit on this product, after the consumer-wide quotas. */
+  async function admitScoring(principal: PrincipalRow, product: ScoringProduct, now: Date): Promise<void> {
+    seeded ??= seedQuotas().catch((error) => {
+      seeded = undefined;
+      throw error;
+    });
+    await seeded;
+    quotas.admitConsumer(principal.id, now);
+    quotas.admitProductDaily(principal.id, product.id, product.spec.dailyCallsPerConsumer, now);
+  }
+
   return {
     pricing,
     ledger,
     quotas,
+
+    async scorePlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>) {
+      const product = asScoring(row);
+      const now = deps.clock();
+      const { model, features: described } = product.spec;
+      const problems: Array<{ path: string; problem: string }> = [];
+      for (const name of Object.keys(body.input)) if (!model.features.includes(name)) problems.push({ path: `input.${name.slice(0, 63)}`, problem: 'is not a feature of the model' });
+      for (const name of model.features) {
+        const value = body.input[name];
+        const range = described.find((feature) => feature.name === name);
+        if (value === undefined) problems.push({ path: `input.${name}`, problem: 'is required' });
+        else if ((range?.min !== undefined && value < range.min) || (range?.max !== undefined && value > range.max)) problems.push({ path: `input.${name}`, problem: 'is outside the range the product accepts' });
+      }
+      if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the features are not valid', problems.slice(0, 20));
+      await admitScoring(principal, product, now);
+      const linearPredictor = model.coefficients[0]! + model.features.reduce((sum, name, index) => sum + model.coefficients[index + 1]! * body.input[name]!, 0);
+      const score = model.type === 'logistic' ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
+      const subject = subjectKey(subjectSecret, model.features.map((name) => String(body.input[name])));
+      const signed = await meterAndSign(principal, product, { mode: 'score', use: body.use, purpose: body.purpose, subject, match: null, score, answerHash: crypto.hash('sha256', String(score), 'hex'), request: { product: product.id, input: body.input, purpose: body.purpose, use: body.use }, datasetVersion: model.outputHash, position: undefined }, now);
+      return { score, linearPredictor, jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
+    },
+
+    async scoringHeParameters(row: ProductRow) {
+      const product = asScoring(row);
+      const context = await ckksContext();
+      return {
+        scheme: 'ckks' as const,
+        library: 'node-seal 6 (Microsoft SEAL 4)',
+        polyModulusDegree: ckksSettings.polyModulusDegree,
+        coeffModulusBits: [...ckksSettings.coeffModulusBits],
+        scale: context.scale,
+        securityLevel: 128,
+        parameters: toBase64(context.parameters),
+        ciphertextBytes: context.seededCiphertextBytes,
+        publicKeyBytes: context.seededPublicKeyBytes,
+        features: product.spec.model.features,
+        layout: 'feature i (1-based, in the order of `features`) in slot i; slot 0 and the rest zero; sum slots 0..p of the answer for the linear predictor',
+        link: product.spec.model.type === 'logistic' ? 'logistic: score = 1 / (1 + exp(−linear predictor))' : 'identity',
+        serialization: 'seeded, uncompressed (ComprModeType.none), base64',
+      };
+    },
+
+    async scoreEncrypted(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedScoringSchema>) {
+      const product = asScoring(row);
+      const now = deps.clock();
+      const context = await ckksContext();
+      const ciphertext = fromBase64(body.ciphertext);
+      const publicKey = fromBase64(body.publicKey);
+      // Sizes first, before quotas are spent; the full checks run in scoreEncrypted before any arithmetic.
+      if (ciphertext.length !== context.seededCiphertextBytes || publicKey.length !== context.seededPublicKeyBytes) {
+        throw new AppError('CIPHERTEXT_REJECTED', 'the encrypted request was refused before evaluation: sizes differ from the parameters of he-params');
+      }
+      await admitScoring(principal, product, now);
+      const answer = scoreEncrypted(context, { ciphertext, publicKey }, product.spec.model.coefficients);
+      const answerHash = crypto.hash('sha256', answer, 'hex');
+      const request = { product: product.id, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
+      const signed = await meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: crypto.hash('sha256', body.ciphertext, 'hex').slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, now);
+      return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
+    },
     /** A product as the database holds it now; concurrent calls share one query. */
     loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
       const rows = await deps.db.select().from(products).where(inArray(products.id, ids));
       return new Map(rows.map((row) => [row.id, row]));
     }),
 
-    async verifyPlain(principal: PrincipalRow, product: ProductRow, body: z.infer<typeof plainVerificationSchema>) {
+    async verifyPlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainVerificationSchema>) {
+      const product = asVerification(row);
       const now = deps.clock();
       const spec = product.spec;
       const input = validateInputs(product, body.input, spec.inputs.map((entry) => entry.name));
@@ -237,7 +342,8 @@ export function createProductService(deps: {
       return { match, jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
     },
 
-    async heParameters(product: ProductRow) {
+    async heParameters(row: ProductRow) {
+      const product = asVerification(row);
       if (product.spec.claims.length === 0) throw new AppError('ENCRYPTED_MODE_UNAVAILABLE', 'this product has no claims to encrypt: it answers a condition about the subject alone');
       const context = await bfvContext();
       return {
@@ -263,7 +369,8 @@ export function createProductService(deps: {
       };
     },
 
-    async verifyEncrypted(principal: PrincipalRow, product: ProductRow, body: z.infer<typeof encryptedVerificationSchema>) {
+    async verifyEncrypted(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedVerificationSchema>) {
+      const product = asVerification(row);
       const now = deps.clock();
       const spec = product.spec;
       if (spec.claims.length === 0) throw new AppError('ENCRYPTED_MODE_UNAVAILABLE', 'this product has no claims to encrypt');

@@ -46,18 +46,43 @@ export const verificationSpecSchema = z.strictObject({
   perSubjectDailyLimit: z.number().int().min(1).max(100).default(5),
 });
 
+/**
+ * A scoring product serves a released model job of the same operator: consumers send the features, plain or
+ * CKKS-encrypted, and get the model's score. The coefficients are those the model job released (they passed
+ * its release checks), copied into the product when it is defined.
+ */
+export const scoringSpecSchema = z.strictObject({
+  kind: z.literal('scoring'),
+  job: z.string().min(1).max(100),
+  /** Optional descriptions and plausible ranges of the features, shown to consumers and checked on each call. */
+  features: z
+    .array(z.strictObject({ name, description: z.string().min(1).max(500), min: z.number().finite().optional(), max: z.number().finite().optional() }))
+    .max(100)
+    .default([]),
+  /** Calls per consumer per day: scoring p+1 chosen points reveals a linear model, so volume is limited. */
+  dailyCallsPerConsumer: z.number().int().min(1).max(100_000).default(1000),
+});
+
 export const productDefinitionSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'must be lower kebab-case, 3 to 63 characters'),
   title: z.string().min(1).max(200),
   titleZh: z.string().min(1).max(200),
   /** Terms of use shown to consumers. */
   terms: z.string().min(1).max(4000),
-  spec: verificationSpecSchema,
+  spec: z.discriminatedUnion('kind', [verificationSpecSchema, scoringSpecSchema]),
 });
 
 export type ProductInput = z.infer<typeof productInputSchema>;
 export type VerificationSpec = z.infer<typeof verificationSpecSchema>;
-export type ProductSpec = VerificationSpec;
+export type ScoringDefinition = z.infer<typeof scoringSpecSchema>;
+/** A scoring product as stored: the definition plus the released model it serves. */
+export type ScoringSpec = ScoringDefinition & {
+  model: { type: 'linear' | 'logistic'; target: string; features: string[]; coefficients: number[]; datasets: string[]; outputHash: string };
+};
+export type ProductSpec = VerificationSpec | ScoringSpec;
+
+/** The datasets a product answers from (for audit events). */
+export const productDatasets = (spec: ProductSpec): string[] => (spec.kind === 'verification' ? [spec.dataset] : spec.model.datasets);
 export type ProductDefinition = z.infer<typeof productDefinitionSchema>;
 
 /** Semantic checks zod cannot express: every binding names a declared input, each input is used once. */

@@ -10,7 +10,8 @@ import type { PrincipalRow } from '../identity/principals.js';
 import { licenceCovering } from '../jobs/licence-coverage.js';
 import type { Platform } from '../platform.js';
 import { listPriceFen, type Pricing } from './pricing.js';
-import { productDefinitionSchema, specProblems, type ProductDefinition, type VerificationSpec } from './product-spec.js';
+import { jobs } from '../db/schema.js';
+import { productDatasets, productDefinitionSchema, specProblems, type ProductDefinition, type ProductSpec, type ScoringDefinition, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 
 export type ProductRow = typeof products.$inferSelect;
 export type ProductStatus = ProductRow['status'];
@@ -51,7 +52,38 @@ export async function defineProduct(platform: Platform, principal: PrincipalRow,
     throw new AppError('VALIDATION_FAILED', 'the product definition is not valid', parsed.error.issues.slice(0, 20).map((issue) => ({ path: issue.path.join('.'), problem: issue.message })));
   }
   const definition = parsed.data;
-  const spec = definition.spec;
+  const spec: ProductSpec = definition.spec.kind === 'scoring' ? await checkScoringSpec(platform, principal, definition.spec) : await checkVerificationSpec(platform, principal, definition.spec);
+  const now = platform.clock();
+  return platform.db.transaction(async (tx) => {
+    const [existing] = await tx.select({ id: products.id }).from(products).where(eq(products.id, definition.id));
+    if (existing) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
+    const [row] = await tx
+      .insert(products)
+      .values({ id: definition.id, operatorId: principal.operatorId!, kind: spec.kind, title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
+      .returning();
+    await appendAuditEvents(tx, [{ type: 'product.defined', actor: principal.id, operator: principal.operatorId, datasets: productDatasets(spec), details: { product: definition.id, kind: spec.kind } }], now);
+    return row!;
+  });
+}
+
+/** A scoring product serves one released model job of the same operator. */
+async function checkScoringSpec(platform: Platform, principal: PrincipalRow, spec: ScoringDefinition): Promise<ScoringSpec> {
+  const [job] = await platform.db.select().from(jobs).where(eq(jobs.id, spec.job));
+  // Another operator's job is "not found", as everywhere.
+  if (!job || job.operatorId !== principal.operatorId) throw new AppError('PRODUCT_SPEC_INVALID', 'the model job was not found among this operator\'s jobs');
+  const plan = job.plan as { kind?: string; model?: { type: 'linear' | 'logistic'; target: string; features: string[] } } | null;
+  if (job.kind !== 'model' || plan?.kind !== 'model' || !plan.model) throw new AppError('PRODUCT_SPEC_INVALID', 'the job is not a model job');
+  if (job.status !== 'released') throw new AppError('PRODUCT_SPEC_INVALID', 'only a released model can be served');
+  const output = job.output as { rows: Array<[string, number, number]> };
+  const coefficients = output.rows.map((row) => Number(row[1]));
+  const features = plan.model.features;
+  for (const described of spec.features) {
+    if (!features.includes(described.name)) throw new AppError('PRODUCT_SPEC_INVALID', `the model has no feature ${described.name}`);
+  }
+  return { ...spec, model: { type: plan.model.type, target: plan.model.target, features, coefficients, datasets: job.datasets, outputHash: (job.manifest as { contentHash: string }).contentHash } };
+}
+
+async function checkVerificationSpec(platform: Platform, principal: PrincipalRow, spec: VerificationSpec): Promise<VerificationSpec> {
   const problems = specProblems(spec);
   const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
   const dataset = catalogue.get(spec.dataset);
@@ -80,19 +112,8 @@ export async function defineProduct(platform: Platform, principal: PrincipalRow,
     const column = spec.condition.recentMonths.column;
     columnsUsed.push({ dataset: spec.dataset, column, class: columns.get(column)!.class });
   }
-  await licenceCovering(platform.db, { operatorId: principal.operatorId, principalId: principal.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
-
-  const now = platform.clock();
-  return platform.db.transaction(async (tx) => {
-    const [existing] = await tx.select({ id: products.id }).from(products).where(eq(products.id, definition.id));
-    if (existing) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
-    const [row] = await tx
-      .insert(products)
-      .values({ id: definition.id, operatorId: principal.operatorId!, kind: 'verification', title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
-      .returning();
-    await appendAuditEvents(tx, [{ type: 'product.defined', actor: principal.id, operator: principal.operatorId, datasets: [spec.dataset], details: { product: definition.id } }], now);
-    return row!;
-  });
+  await licenceCovering(platform.db, { operatorId: principal.operatorId!, principalId: principal.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
+  return spec;
 }
 
 /**
@@ -154,7 +175,7 @@ async function moveProduct(platform: Platform, principal: PrincipalRow, product:
       .set({ status: move.to, updatedAt: now, ...(reason ? { decidedBy: principal.id, decisionReason: reason } : {}) })
       .where(eq(products.id, product.id))
       .returning();
-    await appendAuditEvents(tx, [{ type: event, actor: principal.id, operator: current.operatorId, datasets: [current.spec.dataset], details: { product: current.id, from: current.status, to: move.to, ...(reason ? { reason } : {}) } }], now);
+    await appendAuditEvents(tx, [{ type: event, actor: principal.id, operator: current.operatorId, datasets: productDatasets(current.spec), details: { product: current.id, from: current.status, to: move.to, ...(reason ? { reason } : {}) } }], now);
     return row!;
   });
 }
@@ -168,17 +189,43 @@ export async function listProducts(platform: Platform, principal: PrincipalRow):
 
 /** What a consumer needs to call a product: inputs with their rules and an example, price, terms, modes. */
 export function toProductView(product: ProductRow, pricing: Pricing) {
-  const spec = product.spec;
-  const example = Object.fromEntries(spec.inputs.map((input) => [input.name, input.example]));
-  return {
+  const common = {
     id: product.id,
     kind: product.kind,
     title: product.title,
     titleZh: product.titleZh,
     status: product.status,
     operator: product.operatorId,
-    dataset: spec.dataset,
     terms: product.terms,
+    price: { currency: 'CNY', publicInterestFen: listPriceFen(pricing, product.id, 'public_interest'), industryFen: listPriceFen(pricing, product.id, 'industry'), monthlyCapFen: pricing.fees.monthlyCapFen },
+    updatedAt: product.updatedAt.toISOString(),
+  };
+  const spec = product.spec;
+  if (spec.kind === 'scoring') {
+    const described = new Map(spec.features.map((feature) => [feature.name, feature]));
+    return {
+      ...common,
+      datasets: spec.model.datasets,
+      model: { type: spec.model.type, target: spec.model.target, job: spec.job, outputHash: spec.model.outputHash, score: spec.model.type === 'logistic' ? 'probability (the logistic of the linear predictor)' : 'linear predictor' },
+      inputSchema: {
+        type: 'object' as const,
+        additionalProperties: false,
+        required: spec.model.features,
+        properties: Object.fromEntries(
+          spec.model.features.map((name) => {
+            const feature = described.get(name);
+            return [name, { type: 'number' as const, ...(feature?.description ? { description: feature.description } : {}), ...(feature?.min !== undefined ? { minimum: feature.min } : {}), ...(feature?.max !== undefined ? { maximum: feature.max } : {}) }];
+          }),
+        ),
+      },
+      example: Object.fromEntries(spec.model.features.map((name) => [name, described.get(name)?.min ?? 1])),
+      modes: ['plain', 'encrypted'],
+      dailyCallsPerConsumer: spec.dailyCallsPerConsumer,
+    };
+  }
+  return {
+    ...common,
+    dataset: spec.dataset,
     inputSchema: {
       type: 'object' as const,
       additionalProperties: false,
@@ -190,14 +237,12 @@ export function toProductView(product: ProductRow, pricing: Pricing) {
         ]),
       ),
     },
-    example,
+    example: Object.fromEntries(spec.inputs.map((input) => [input.name, input.example])),
     subjectInputs: spec.subject.map((binding) => binding.input),
     claimInputs: spec.claims.map((binding) => binding.input),
     condition: spec.condition ? { require: spec.condition.require, rows: spec.condition.rows ?? null, minRows: spec.condition.minRows, recentMonths: spec.condition.recentMonths?.months ?? null } : null,
     modes: spec.claims.length > 0 ? ['plain', 'encrypted'] : ['plain'],
-    price: { currency: 'CNY', publicInterestFen: listPriceFen(pricing, product.id, 'public_interest'), industryFen: listPriceFen(pricing, product.id, 'industry'), monthlyCapFen: pricing.fees.monthlyCapFen },
     perSubjectDailyLimit: spec.perSubjectDailyLimit,
-    updatedAt: product.updatedAt.toISOString(),
   };
 }
 

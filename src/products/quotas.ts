@@ -29,6 +29,7 @@ type ConsumerState = {
 export function createQuotaLedger(pricing: Pricing) {
   const consumers = new Map<string, ConsumerState>();
   const subjects = new Map<string, { day: string; count: number }>();
+  const perProduct = new Map<string, { day: string; count: number }>();
 
   const stateOf = (consumerId: string, now: Date): ConsumerState => {
     let state = consumers.get(consumerId);
@@ -108,6 +109,16 @@ export function createQuotaLedger(pricing: Pricing) {
         throw new AppError('SUBJECT_QUOTA_EXCEEDED', `this subject has been checked ${limit} times today, the most allowed`, [], secondsToNextDay(now));
       }
       subjects.set(subject, { day, count: count + 1 });
+    },
+
+    /** Counts one call of a product by a consumer today; throws past the product's daily limit for a consumer. */
+    admitProductDaily(consumerId: string, productId: string, limit: number, now: Date): void {
+      const day = chinaDay(now);
+      const key = `${consumerId}\u001f${productId}`;
+      const entry = perProduct.get(key);
+      const count = entry && entry.day === day ? entry.count : 0;
+      if (count >= limit) throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextDay(now));
+      perProduct.set(key, { day, count: count + 1 });
     },
 
     /** Adds a fee to the consumer's month (the caller computed it against the cap). */

@@ -1,6 +1,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cholesky, choleskySolve, inverseDiagonal } from '../../src/models/linear-algebra.js';
+import { createVerificationClient } from '../../src/products/client/verification-client.js';
+import { loadSeal } from '../../src/products/seal-loader.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -78,11 +80,15 @@ afterAll(async () => {
 
 const linearSql = "SELECT amount_due, kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings";
 
+let linearJob: string;
+let logisticJob: string;
+
 describe('linear regression', () => {
   it('fits coefficients that match least squares computed independently on the same rows', async () => {
     const { job } = await runModel(linearSql, { type: 'linear', target: 'amount_due', features: ['kwh', 'enterprise'] });
     expect(job!.status).toBe('in_review');
     const result = await approveAndFetch(job!.id);
+    linearJob = job!.id;
     const coefficients = Object.fromEntries(result.rows.map((row: [string, number, number]) => [row[0], row[1]]));
     const rows = await snapshotRows(`SELECT amount_due, kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END FROM power_readings`);
     const expected = leastSquaresByQr(rows.map((row) => [1, row[1]!, row[2]!]), rows.map((row) => row[0]!));
@@ -101,6 +107,7 @@ describe('logistic regression', () => {
     const { job } = await runModel(sql, { type: 'logistic', target: 'paid', features: ['kwh_k'] });
     expect(job!.status).toBe('in_review');
     const result = await approveAndFetch(job!.id);
+    logisticJob = job!.id;
     const beta = result.rows.map((row: [string, number]) => row[1]);
     const rows = await snapshotRows('SELECT CAST(paid_on_time AS INTEGER), kwh / 1000 FROM power_readings');
     const score = [0, 0];
@@ -186,5 +193,79 @@ describe('the linear algebra', () => {
         [2, 4],
       ]),
     ).toBeUndefined();
+  });
+});
+
+describe('scoring products', () => {
+  let consumer: string;
+  const publish = async (id: string, job: string, extra: Record<string, unknown> = {}) => {
+    const defined = await t.call('POST', '/v1/products', { token: analyst, json: { id, title: `Model ${id}`, titleZh: '模型评分', terms: 'test', spec: { kind: 'scoring', job, ...extra } } });
+    expect(defined.status).toBe(201);
+    await t.call('POST', `/v1/products/${id}/decision`, { token: regulator, json: { decision: 'approve', reason: 'released model, terms reviewed' } });
+    const published = await t.call('POST', `/v1/products/${id}/publication`, { token: analyst, json: { action: 'publish' } });
+    expect(published.json.status).toBe('published');
+  };
+
+  beforeAll(async () => {
+    consumer = await t.tokenFor('consumer-east-sea-bank');
+    await publish('bill-estimate', linearJob, { features: [{ name: 'kwh', description: 'monthly use (kWh)', min: 0, max: 1e7 }], dailyCallsPerConsumer: 6 });
+    await publish('on-time-payment', logisticJob);
+  });
+
+  const coefficientsOf = async (job: string) => (await t.call('GET', `/v1/jobs/${job}/result`, { token: analyst })).json.rows.map((row: [string, number]) => row[1]);
+
+  it('serves the released coefficients: the score is the model’s prediction', async () => {
+    const [b0, b1, b2] = await coefficientsOf(linearJob);
+    const response = await t.call('POST', '/v1/products/bill-estimate/score', { token: consumer, json: { input: { kwh: 350, enterprise: 0 }, purpose: 'bill estimate' } });
+    expect(response.status).toBe(200);
+    expect(response.json.score).toBeCloseTo(b0 + b1 * 350 + b2 * 0, 9);
+  });
+
+  it('gives a probability for a logistic model', async () => {
+    const [b0, b1] = await coefficientsOf(logisticJob);
+    const response = await t.call('POST', '/v1/products/on-time-payment/score', { token: consumer, json: { input: { kwh_k: 2 }, purpose: 'credit check' } });
+    expect(response.json.score).toBeCloseTo(1 / (1 + Math.exp(-(b0 + 2 * b1))), 9);
+  });
+
+  it('scores CKKS-encrypted features to the same value, with a signature that verifies', async () => {
+    const client = createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: await loadSeal(), fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
+    const plain = await client.score('bill-estimate', { kwh: 1234.5, enterprise: 1 }, 'bill estimate');
+    const encrypted = await client.scoreEncrypted('bill-estimate', { kwh: 1234.5, enterprise: 1 }, 'bill estimate');
+    expect(Math.abs(encrypted.score - plain.score)).toBeLessThan(1e-3 * Math.max(1, Math.abs(plain.score)));
+    expect(encrypted.payload.mode).toBe('score_encrypted');
+    const logistic = await client.scoreEncrypted('on-time-payment', { kwh_k: 2 }, 'credit check');
+    const logisticPlain = await client.score('on-time-payment', { kwh_k: 2 }, 'credit check');
+    expect(Math.abs(logistic.score - logisticPlain.score)).toBeLessThan(1e-4);
+  });
+
+  it('refuses features outside the declared range and unknown features', async () => {
+    const outside = await t.call('POST', '/v1/products/bill-estimate/score', { token: consumer, json: { input: { kwh: -5, enterprise: 0 }, purpose: 'x' } });
+    expect(outside.status).toBe(400);
+    const unknown = await t.call('POST', '/v1/products/bill-estimate/score', { token: consumer, json: { input: { kwh: 5, enterprise: 0, age: 3 }, purpose: 'x' } });
+    expect(unknown.status).toBe(400);
+  });
+
+  it('limits the calls a consumer makes to one model in a day', async () => {
+    const other = 'consumer-model-quota';
+    await t.platform.db.insert((await import('../../src/db/schema.js')).principals).values({ id: other, role: 'consumer', displayName: other });
+    const token = await t.tokenFor(other);
+    const statuses: number[] = [];
+    for (let index = 0; index < 7; index++) statuses.push((await t.call('POST', '/v1/products/bill-estimate/score', { token, json: { input: { kwh: index, enterprise: 0 }, purpose: 'x' } })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
+  });
+
+  it('answers a verification route on a scoring product with WRONG_PRODUCT_KIND', async () => {
+    const response = await t.call('POST', '/v1/products/on-time-payment/verify', { token: consumer, json: { input: {}, purpose: 'x' } });
+    expect(response.json.error.code).toBe('WRONG_PRODUCT_KIND');
+  });
+
+  it('refuses to serve a job that is not a released model of the same operator', async () => {
+    const harbour = await t.tokenFor('analyst-harbour-credit');
+    const foreign = await t.call('POST', '/v1/products', { token: harbour, json: { id: 'stolen-model', title: 'x', titleZh: 'x', terms: 'x', spec: { kind: 'scoring', job: linearJob } } });
+    expect(foreign.status).toBe(422);
+    expect(foreign.json.error.code).toBe('PRODUCT_SPEC_INVALID');
+    const { job } = await runModel('SELECT amount_due, kwh, kwh * 2 AS kwh2 FROM power_readings', { type: 'linear', target: 'amount_due', features: ['kwh', 'kwh2'] });
+    const withheld = await t.call('POST', '/v1/products', { token: analyst, json: { id: 'withheld-model', title: 'x', titleZh: 'x', terms: 'x', spec: { kind: 'scoring', job: job!.id } } });
+    expect(withheld.status).toBe(422);
   });
 });

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { AppError } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
-import { encryptedVerificationSchema, plainVerificationSchema } from '../../products/product-service.js';
+import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
 import { productDefinitionSchema } from '../../products/product-spec.js';
 import {
   decideProduct,
@@ -45,7 +45,7 @@ const routes = {
     method: 'post',
     path: '/v1/products',
     tags: ['products'],
-    summary: 'Define a verification product (operators; checked against the licence and by the job analyser; starts as a draft)',
+    summary: 'Define a verification product (checked against the licence and by the job analyser) or a scoring product over a released model job (operators; starts as a draft)',
     security: bearerSecurity,
     request: { body: jsonBody(productDefinitionSchema, 'The definition') },
     responses: { 201: json(productSchema, 'The draft product'), ...errorResponses(400, 403, 409, 422) },
@@ -97,7 +97,7 @@ const routes = {
     method: 'get',
     path: '/v1/products/{id}/he-params',
     tags: ['products'],
-    summary: 'BFV parameters and claim encoding for encrypted verification (server-fixed, 128-bit security)',
+    summary: 'Encryption parameters, server-fixed at 128-bit security: BFV and the claim encoding for verification products, CKKS and the slot layout for scoring products',
     security: bearerSecurity,
     request: { params: productId },
     responses: { 200: json(z.record(z.string(), z.unknown()), 'Parameters'), ...errorResponses(400, 404) },
@@ -113,6 +113,24 @@ const routes = {
       200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedAnswer'), 'The encrypted answer (zstd-serialized SEAL ciphertext, base64) and a signature over its hash'),
       ...errorResponses(400, 404, 409, 413, 429),
     },
+  }),
+  score: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/score',
+    tags: ['products'],
+    summary: 'Score features with a published model (consumers): the score, signed, metered and logged',
+    security: bearerSecurity,
+    request: { params: productId, body: jsonBody(plainScoringSchema, 'Features by name, purpose and use') },
+    responses: { 200: json(z.object({ score: z.number(), linearPredictor: z.number(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('ScoreAnswer'), 'The signed score'), ...errorResponses(400, 404, 429) },
+  }),
+  scoreEncrypted: createRoute({
+    method: 'post',
+    path: '/v1/products/{id}/score-encrypted',
+    tags: ['products'],
+    summary: 'Score CKKS-encrypted features (consumers): the server never sees the features',
+    security: bearerSecurity,
+    request: { params: productId, body: jsonBody(encryptedScoringSchema, 'Seeded CKKS ciphertext of the features and the public key') },
+    responses: { 200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedScore'), 'The encrypted, masked products; sum slots 0..p after decrypting'), ...errorResponses(400, 404, 413, 429) },
   }),
   usage: createRoute({
     method: 'get',
@@ -188,13 +206,25 @@ export function productRoutes(platform: Platform) {
   app.openapi(routes.heParams, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:read');
-    return c.json(await platform.products.heParameters(product), 200);
+    return c.json(product.spec.kind === 'scoring' ? await platform.products.scoringHeParameters(product) : await platform.products.heParameters(product), 200);
   });
 
   app.openapi(routes.verifyEncrypted, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     return c.json(await platform.products.verifyEncrypted(principal, product, c.req.valid('json')), 200);
+  });
+
+  app.openapi(routes.score, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
+    return c.json(await platform.products.scorePlain(principal, product, c.req.valid('json')), 200);
+  });
+
+  app.openapi(routes.scoreEncrypted, async (c) => {
+    const principal = c.get('principal');
+    const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
+    return c.json(await platform.products.scoreEncrypted(principal, product, c.req.valid('json')), 200);
   });
 
   app.openapi(routes.usage, async (c) => {

@@ -2,6 +2,7 @@ import { compactVerify, importJWK, type JWK } from 'jose';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import { coefficientsOf, createBfvContext, fromBase64, plaintextOf, toBase64, type BfvContext } from './bfv.js';
 import { claimChunks, claimDigest } from './claim-encoding.js';
+import { createCkksContext, type CkksContext } from './ckks.js';
 
 /**
  * The consumer's side of verification products, for Node and browsers alike (fetch, WebCrypto and node-seal's
@@ -36,6 +37,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, '');
   let bfv: BfvContext | undefined;
+  let ckks: CkksContext | undefined;
   let keys: Promise<Map<string, CryptoKey | Uint8Array>> | undefined;
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
@@ -72,6 +74,58 @@ export function createVerificationClient(options: VerificationClientOptions) {
 
   return {
     verifySignature,
+
+    async score(productId: string, input: Record<string, number>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer> {
+      const answer = await call<{ score: number; linearPredictor: number; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score`, { input, purpose, use });
+      const payload = await verifySignature(answer.jws);
+      if (payload.score !== answer.score || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signed score differs from the response');
+      return { ...answer, payload };
+    },
+
+    /**
+     * Encrypted scoring (CKKS): the features are encrypted here and never leave in clear. The score is what this
+     * client decrypted (approximate, about 1e-6 relative); the JWS binds the encrypted answer's hash.
+     */
+    async scoreEncrypted(productId: string, input: Record<string, number>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer & { requestBytes: number; answerBytes: number }> {
+      if (!options.seal) throw new Error('encrypted scoring needs a node-seal library');
+      const params = await call<{ parameters: string; features: string[]; link: string }>('GET', `/v1/products/${encodeURIComponent(productId)}/he-params`);
+      ckks ??= createCkksContext(options.seal);
+      if (toBase64(ckks.parameters) !== params.parameters) throw new VerificationClientError(0, 'PARAMETERS_DIFFER', 'the server uses encryption parameters this client does not');
+      const { seal } = ckks;
+      const values = new Float64Array(ckks.slots);
+      params.features.forEach((name, index) => {
+        const value = input[name];
+        if (value === undefined || !Number.isFinite(value)) throw new VerificationClientError(0, 'MISSING_INPUT', `the feature ${name} is missing`);
+        values[index + 1] = value;
+      });
+      const encoder = seal.CKKSEncoder(ckks.context);
+      const keyGenerator = seal.KeyGenerator(ckks.context);
+      const secretKey = keyGenerator.secretKey();
+      const publicKey = keyGenerator.createPublicKeySerializable();
+      const encryptor = seal.Encryptor(ckks.context, keyGenerator.createPublicKey(), secretKey);
+      const decryptor = seal.Decryptor(ckks.context, secretKey);
+      const plain = encoder.encode(values, ckks.scale)!;
+      const ciphertext = encryptor.encryptSymmetricSerializable(plain);
+      const answerCipher = seal.CipherText();
+      try {
+        const body = { ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), publicKey: toBase64(publicKey.saveArray(seal.ComprModeType.none)), purpose, use };
+        const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score-encrypted`, body);
+        const payload = await verifySignature(response.jws);
+        const answerBytes = fromBase64(response.answer);
+        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes as Uint8Array<ArrayBuffer>));
+        if (payload.answer_hash !== [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('')) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
+        answerCipher.loadArray(ckks.context, answerBytes);
+        const decrypted = decryptor.decrypt(answerCipher)!;
+        const slots = encoder.decode(decrypted) as Float64Array;
+        decrypted.delete();
+        let linearPredictor = 0;
+        for (let index = 0; index <= params.features.length; index++) linearPredictor += slots[index]!;
+        const score = params.link.startsWith('logistic') ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
+        return { score, linearPredictor, jws: response.jws, payload, auditLeafIndex: response.auditLeafIndex, feeFen: response.feeFen, requestBytes: JSON.stringify(body).length, answerBytes: answerBytes.length };
+      } finally {
+        for (const object of [encoder, keyGenerator, secretKey, publicKey, encryptor, decryptor, plain, ciphertext, answerCipher]) object.delete();
+      }
+    },
 
     async verify(productId: string, input: Record<string, string>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<SignedAnswer> {
       const answer = await call<{ match: boolean; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify`, { input, purpose, use });
@@ -142,3 +196,5 @@ export function createVerificationClient(options: VerificationClientOptions) {
 }
 
 export type VerificationClient = ReturnType<typeof createVerificationClient>;
+
+export type ScoreAnswer = { score: number; linearPredictor: number; jws: string; payload: Record<string, unknown>; auditLeafIndex: number; feeFen: number };
