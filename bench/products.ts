@@ -3,7 +3,7 @@
  *  - plain verification requests/s against a trivial hono route on the same server (target ≥ 50 %), with
  *    authentication, authorization, quotas, the lookup, signing, metering and the audit leaf all on;
  *  - p50/p99 latency of each;
- *  - server time and payload sizes of an encrypted verification.
+ *  - server time and payload sizes of an encrypted verification and of an encrypted score.
  *
  * Run: npm run bench -- products   (or: npx tsx bench/products.ts)
  * The server runs on this thread (PGlite, the embedded default); the load comes from a worker thread with 50
@@ -19,6 +19,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { serve } from '@hono/node-server';
 import { createPlatform } from '../src/bootstrap.js';
 import { loadConfig } from '../src/config/config.js';
+import { eq } from 'drizzle-orm';
 import { principals } from '../src/db/schema.js';
 import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { seedDemo } from '../src/demo/seed-demo.js';
@@ -205,7 +206,62 @@ const serverTimes: number[] = [];
 console.log(
   `encrypted verification: server ${percentile(serverTimes, 50).toFixed(0)} ms (median of 5, incl. metering and audit), round trip with client work ${percentile(encryptedTimes, 50).toFixed(0)} ms; request ${(sizes.requestBytes / 1024).toFixed(0)} KiB (JSON, base64), answer ${(sizes.answerBytes / 1024).toFixed(0)} KiB (zstd)`,
 );
-console.log('encrypted score: not measured — model products are not built yet');
+// Encrypted score: a linear model trained on the demo power readings, released, and published as a product.
+{
+  const { submitJob } = await import('../src/jobs/submit-job.js');
+  const { startJobRuntime } = await import('../src/jobs/job-runtime.js');
+  const { releaseJob } = await import('../src/release/release-job.js');
+  const { defineProduct, decideProduct, publishProduct } = await import('../src/products/products.js');
+  const runtime = await startJobRuntime(platform, { workers: 1 });
+  const [analyst] = await platform.db.select().from(principals).where(eq(principals.id, 'analyst-lingang-analytics'));
+  const [regulator] = await platform.db.select().from(principals).where(eq(principals.id, 'regulator-data-dept'));
+  const { job } = await submitJob(platform, analyst!, {
+    datasets: ['power_readings'],
+    sql: "SELECT amount_due, kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings",
+    purpose: 'benchmark model',
+    model: { type: 'linear', target: 'amount_due', features: ['kwh', 'enterprise'] },
+  });
+  const { findJob } = await import('../src/jobs/submit-job.js');
+  for (let waited = 0; ; waited += 100) {
+    const current = await findJob(platform, job.id);
+    if (current && !['queued', 'running'].includes(current.status)) break;
+    if (waited > 120_000) throw new Error('the model job did not finish');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await releaseJob(platform, job.id, regulator!.id);
+  let product = await defineProduct(platform, analyst!, { id: 'bench-model', title: 'bench', titleZh: 'bench', terms: 'bench', spec: { kind: 'scoring', job: job.id, dailyCallsPerConsumer: 100 } });
+  product = await decideProduct(platform, regulator!, product, { decision: 'approve', reason: 'bench' });
+  await publishProduct(platform, analyst!, product, { action: 'publish' });
+  await runtime.stop();
+  const scorer = createVerificationClient({ baseUrl: base, token: tokens[3]!, seal });
+  const scoreTimes: number[] = [];
+  let scoreSizes = { requestBytes: 0, answerBytes: 0 };
+  for (let round = 0; round < 5; round++) {
+    const started = performance.now();
+    const answer = await scorer.scoreEncrypted('bench-model', { kwh: 300 + round, enterprise: 0 }, 'benchmark');
+    scoreTimes.push(performance.now() - started);
+    scoreSizes = { requestBytes: answer.requestBytes, answerBytes: answer.answerBytes };
+  }
+  const serverScoreTimes: number[] = [];
+  const { createCkksContext } = await import('../src/products/client/ckks.js');
+  const { scoreEncrypted } = await import('../src/products/encrypted-scoring.js');
+  const ckks = createCkksContext(seal);
+  const encoder = seal.CKKSEncoder(ckks.context);
+  const keys = seal.KeyGenerator(ckks.context);
+  const encryptor = seal.Encryptor(ckks.context, keys.createPublicKey(), keys.secretKey());
+  const request = {
+    ciphertext: encryptor.encryptSymmetricSerializable(encoder.encode(Float64Array.from([0, 300, 0]), ckks.scale)!).saveArray(seal.ComprModeType.none),
+    publicKey: keys.createPublicKeySerializable().saveArray(seal.ComprModeType.none),
+  };
+  for (let round = 0; round < 5; round++) {
+    const started = performance.now();
+    scoreEncrypted(ckks, request, [1, 0.6, 3]);
+    serverScoreTimes.push(performance.now() - started);
+  }
+  console.log(
+    `encrypted score: server ${percentile(serverScoreTimes, 50).toFixed(0)} ms (evaluation alone, median of 5), round trip with client work ${percentile(scoreTimes, 50).toFixed(0)} ms; request ${(scoreSizes.requestBytes / 1024).toFixed(0)} KiB (JSON, base64), answer ${(scoreSizes.answerBytes / 1024).toFixed(0)} KiB (zstd)`,
+  );
+}
 
 server.close();
 await platform.controlPlane.close();

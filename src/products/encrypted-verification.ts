@@ -68,15 +68,17 @@ export function evaluateEncryptedVerification(
 ): Uint8Array {
   const { seal, degree, plainModulus } = bfv;
   const marker = fieldCount; // coefficient that carries "the subject exists and meets the condition"
+  // All the randomness of one answer, drawn at once: degree − 1 mask values, marker + 1 weights, the rest spare.
+  const random = uniformValuesBelow(plainModulus, degree + 2 * marker + 2);
   const actualCoefficients = new Map<number, bigint>();
-  for (let index = 0; index < fieldCount; index++) actualCoefficients.set(index, actual ? actual[index]! : uniformBelow(plainModulus));
-  actualCoefficients.set(marker, actual ? 0n : 1n + uniformBelow(plainModulus - 1n));
+  for (let index = 0; index < fieldCount; index++) actualCoefficients.set(index, actual ? actual[index]! : random.next());
+  actualCoefficients.set(marker, actual ? 0n : nonZero(random));
 
   // coefficient 0 of D·P = d_0·P_0 − Σ_{i≥1} d_i·P_{n−i} (x^n = −1): weights only where claims and marker sit.
-  const weights = new Map<number, bigint>([[0, uniformBelow(plainModulus)]]);
-  for (let index = 1; index <= marker; index++) weights.set(degree - index, uniformBelow(plainModulus));
+  const weights = new Map<number, bigint>([[0, random.next()]]);
+  for (let index = 1; index <= marker; index++) weights.set(degree - index, random.next());
   const mask = new Map<number, bigint>();
-  for (let index = 1; index < degree; index++) mask.set(index, uniformBelow(plainModulus));
+  for (let index = 1; index < degree; index++) mask.set(index, random.next());
 
   // From here on this function owns the loaded ciphertext and key, and frees them (WASM memory is not collected).
   const evaluator = seal.Evaluator(bfv.context);
@@ -107,8 +109,9 @@ function floodNoise(bfv: BfvContext, raw: Uint8Array): Uint8Array {
   const dataOffset = raw.length - values * 8;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const span = (1n << (floodBits + 1n)) + 1n;
+  const noises = uniformValuesBelow(span, bfv.degree);
   for (let coefficient = 0; coefficient < bfv.degree; coefficient++) {
-    const noise = uniformBelow(span) - (1n << floodBits);
+    const noise = noises.next() - (1n << floodBits);
     for (const [residue, modulus] of moduli.entries()) {
       const at = dataOffset + 8 * (residue * bfv.degree + coefficient);
       const current = view.getBigUint64(at, true);
@@ -118,14 +121,41 @@ function floodNoise(bfv: BfvContext, raw: Uint8Array): Uint8Array {
   return raw;
 }
 
-/** Uniform in [0, bound) by rejection sampling over node:crypto bytes. */
-function uniformBelow(bound: bigint): bigint {
+/**
+ * A stream of values uniform in [0, bound), by rejection sampling over node:crypto bytes fetched in bulk (one
+ * call per batch rather than per value: per-call overhead dominated the evaluation before).
+ */
+function uniformValuesBelow(bound: bigint, expected: number) {
   const bits = bound.toString(2).length;
-  const bytes = Math.ceil(bits / 8);
-  const excess = BigInt(bytes * 8 - bits);
+  const width = Math.ceil(bits / 8);
+  const excess = BigInt(width * 8 - bits);
+  let buffer = Buffer.alloc(0);
+  let offset = 0;
+  return {
+    next(): bigint {
+      for (;;) {
+        if (offset + width > buffer.length) {
+          // Rejections are rarer than one in two; a quarter more than expected nearly always suffices.
+          buffer = crypto.randomBytes(width * Math.max(16, Math.ceil(expected * 1.25)));
+          offset = 0;
+        }
+        let value = 0n;
+        for (let index = 0; index < width; index += 6) {
+          const size = Math.min(6, width - index);
+          value = (value << BigInt(size * 8)) | BigInt(buffer.readUIntBE(offset + index, size));
+        }
+        offset += width;
+        value >>= excess;
+        if (value < bound) return value;
+      }
+    },
+  };
+}
+
+function nonZero(random: { next: () => bigint }): bigint {
   for (;;) {
-    const value = BigInt(`0x${crypto.randomBytes(bytes).toString('hex')}`) >> excess;
-    if (value < bound) return value;
+    const value = random.next();
+    if (value !== 0n) return value;
   }
 }
 
