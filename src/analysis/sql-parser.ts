@@ -31,7 +31,8 @@ function withoutUnknownPositions(key: string, value: unknown): unknown {
 const doubleMarker = `pds-double-${crypto.randomUUID()}:`;
 function astReplacer(this: unknown, key: string, value: unknown): unknown {
   const holder = this as { type?: { id?: string } } | undefined;
-  if (key === 'value' && typeof value === 'number' && Number.isInteger(value) && (holder?.type?.id === 'DOUBLE' || holder?.type?.id === 'FLOAT')) {
+  // Large values print with an exponent (1e+308), which the JSON reader already takes as a real number.
+  if (key === 'value' && typeof value === 'number' && Number.isInteger(value) && !String(value).includes('e') && (holder?.type?.id === 'DOUBLE' || holder?.type?.id === 'FLOAT')) {
     return `${doubleMarker}${value}`;
   }
   return withoutUnknownPositions(key, value);

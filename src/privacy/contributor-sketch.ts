@@ -82,18 +82,38 @@ export function decodeSketch(text: string, subTableSize: number): Sketch {
   };
 }
 
+export type SketchComparison = { kind: 'large' } | { kind: 'decoded'; difference: number } | { kind: 'undecodable' };
+
+/** The size of the symmetric difference, or null when it is proven large or cannot be decoded. */
+export function symmetricDifference(a: Sketch, b: Sketch, below?: number): number | null {
+  const comparison = compareSketches(a, b, below);
+  return comparison.kind === 'decoded' ? comparison.difference : null;
+}
+
+/**
+ * Whether two cells could be a differencing pair: their contributors differ by at least one and fewer than
+ * `threshold`. A sketch that fails to peel although the count distance allows a small difference cannot rule
+ * one out, so it counts as suspected (fail closed: a cell is withheld rather than risked).
+ */
+export function differencingSuspected(a: Sketch, b: Sketch, threshold: number): boolean {
+  const comparison = compareSketches(a, b, threshold);
+  if (comparison.kind === 'large') return false;
+  if (comparison.kind === 'undecodable') return true;
+  return comparison.difference >= 1 && comparison.difference < threshold;
+}
+
 /**
  * The size of the symmetric difference of two cells' contributor sets, or null when it is too large to decode
  * (a decoding failure means many differing contributors, which is what the guard wants to see).
  */
-export function symmetricDifference(a: Sketch, b: Sketch, below?: number): number | null {
+export function compareSketches(a: Sketch, b: Sketch, below?: number): SketchComparison {
   const size = a.counts.length;
   if (below !== undefined) {
     // Each differing contributor moves the counts of exactly three buckets by one, so a count distance of 3·below
     // or more proves a difference of at least `below` without decoding (the common case, and far cheaper).
     let distance = 0;
     for (let bucket = 0; bucket < size; bucket++) distance += Math.abs(a.counts[bucket]! - b.counts[bucket]!);
-    if (distance >= HASH_FUNCTIONS * below) return null;
+    if (distance >= HASH_FUNCTIONS * below) return { kind: 'large' };
   }
   const counts = new Int32Array(size);
   const keys = new BigUint64Array(size);
@@ -120,10 +140,10 @@ export function symmetricDifference(a: Sketch, b: Sketch, below?: number): numbe
       if (pure(target)) queue.push(target);
     }
     decoded += 1;
-    if (decoded > size) return null;
+    if (decoded > size) return { kind: 'undecodable' };
   }
-  for (let bucket = 0; bucket < size; bucket++) if (counts[bucket] !== 0 || keys[bucket] !== 0n || checks[bucket] !== 0n) return null;
-  return decoded;
+  for (let bucket = 0; bucket < size; bucket++) if (counts[bucket] !== 0 || keys[bucket] !== 0n || checks[bucket] !== 0n) return { kind: 'undecodable' };
+  return { kind: 'decoded', difference: decoded };
 }
 
 /** Builds per-cell sketches from the rows of the sketch query (one row per cell, buckets as lists). */

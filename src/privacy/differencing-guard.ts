@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { and, between, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { jobs, releasedCells } from '../db/schema.js';
-import { contributorsOf, decodeSketch, encodeSketch, symmetricDifference, type Sketch } from './contributor-sketch.js';
+import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
@@ -47,8 +47,7 @@ export async function cellsToGuard(
     const count = contributorCounts[row]!;
     for (let other = count - input.threshold + 1; other <= count + input.threshold - 1; other++) {
       for (const previous of byCount.get(other) ?? []) {
-        const difference = symmetricDifference(sketch, previous, input.threshold);
-        if (difference !== null && difference >= 1 && difference < input.threshold) {
+        if (differencingSuspected(sketch, previous, input.threshold)) {
           flagged.add(row);
           return;
         }

@@ -23,3 +23,9 @@ describe('turning an AST back into SQL', () => {
     expect(await roundTrip('SELECT 1.5 AS a, 2.0 AS b')).toBe('SELECT 1.5 AS a, 2.0 AS b');
   });
 });
+
+describe('turning very large constants back into SQL', () => {
+  it('keeps a double too large to print without an exponent a double', async () => {
+    expect(await roundTrip('SELECT x * 1e308 AS y FROM t')).toBe('SELECT (x * 1e+308) AS y FROM t');
+  });
+});
