@@ -15,6 +15,8 @@ import { reviewRoutes } from './routes/review-routes.js';
 import { budgetRoutes } from './routes/budget-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
 import { productRoutes } from './routes/product-routes.js';
+import { incidentRoutes } from './routes/incident-routes.js';
+import { consoleRoutes } from '../console/console-routes.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
 const encryptedPath = /^\/v1\/products\/[^/]+\/(verify-encrypted|score-encrypted)$/;
@@ -59,6 +61,8 @@ export function createApp(platform: Platform) {
   app.route('/', auditRoutes(platform));
   app.route('/', budgetRoutes(platform));
   app.route('/', productRoutes(platform));
+  app.route('/', incidentRoutes(platform));
+  app.route('/', consoleRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

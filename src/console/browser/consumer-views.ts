@@ -1,0 +1,88 @@
+import type { SEALLibrary } from 'node-seal/implementation/seal.js';
+import { createVerificationClient } from '../../products/client/verification-client.js';
+import { api, ApiError, token } from './api.js';
+import { badge, h, table } from './dom.js';
+import { t } from './i18n.js';
+
+/** Consumer pages: the product catalogue with a "try it" form (plain, or encrypted in this browser) and usage. */
+let seal: Promise<SEALLibrary> | undefined;
+/** node-seal's web build (WASM inside) is large, so it is fetched only when an encrypted call is made. */
+function loadSealInBrowser(): Promise<SEALLibrary> {
+  seal ??= new Promise<SEALLibrary>((resolve, reject) => {
+    const script = h('script', { src: '/console/assets/seal.js' });
+    script.addEventListener('load', () => void (globalThis as unknown as { SEAL: () => Promise<SEALLibrary> }).SEAL().then(resolve, reject));
+    script.addEventListener('error', () => reject(new Error('node-seal did not load')));
+    document.head.append(script);
+  });
+  return seal;
+}
+
+export async function productCataloguePage(): Promise<HTMLElement> {
+  const { products } = await api<{ products: any[] }>('GET', '/v1/products');
+  const page = h('div', { class: 'grid' });
+  for (const product of products.filter((candidate) => candidate.status === 'published')) page.append(productCard(product));
+  return h('div', {}, h('h2', {}, t('products')), page);
+}
+
+function productCard(product: any): HTMLElement {
+  const properties = Object.entries(product.inputSchema.properties as Record<string, { type: string; description?: string; maxLength?: number }>);
+  const fields = new Map<string, HTMLInputElement>();
+  const form = h('div', { class: 'form' });
+  for (const [name, schema] of properties) {
+    const input = h('input', { name, value: String(product.example?.[name] ?? ''), ...(schema.maxLength ? { maxlength: schema.maxLength } : {}) });
+    fields.set(name, input);
+    form.append(h('label', {}, `${name}`, schema.description ? h('small', { class: 'muted' }, ` — ${schema.description}`) : null), input);
+  }
+  const answer = h('div', { class: 'answer' });
+  const texts = () => Object.fromEntries([...fields].map(([name, input]) => [name, input.value]));
+  const numbers = () => Object.fromEntries([...fields].map(([name, input]) => [name, Number(input.value)]));
+  const client = () => createVerificationClient({ baseUrl: location.origin, token: token() ?? '' });
+  const show = (text: string, tone: 'ok' | 'bad' | 'info', note: string) => answer.replaceChildren(badge(text, tone), h('p', { class: 'muted' }, note));
+  const run = async (mode: 'plain' | 'encrypted') => {
+    answer.replaceChildren(t('working'));
+    try {
+      const purpose = '控制台试用';
+      if (product.kind === 'scoring') {
+        const library = mode === 'encrypted' ? await loadSealInBrowser() : undefined;
+        const scorer = createVerificationClient({ baseUrl: location.origin, token: token() ?? '', ...(library ? { seal: library } : {}) });
+        const result = mode === 'encrypted' ? await scorer.scoreEncrypted(product.id, numbers(), purpose) : await scorer.score(product.id, numbers(), purpose);
+        show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${t('signature')} · audit #${result.auditLeafIndex}`);
+        return;
+      }
+      const result = mode === 'encrypted' ? await createVerificationClient({ baseUrl: location.origin, token: token() ?? '', seal: await loadSealInBrowser() }).verifyEncrypted(product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);
+      show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${result.feeFen} fen`);
+    } catch (error) {
+      const known = error instanceof ApiError || (error as { code?: string }).code;
+      if (!known) throw error;
+      show((error as { code: string }).code, 'bad', (error as Error).message);
+    }
+  };
+  return h(
+    'section',
+    { class: 'card product', 'data-product': product.id },
+    h('h3', {}, product.titleZh),
+    h('p', { class: 'muted' }, product.title),
+    h('p', {}, `${t('price')}: ${product.price.industryFen} ${t('perCall')} · ${t('free')}`),
+    h('details', {}, h('summary', {}, 'terms'), h('p', {}, product.terms)),
+    h('h4', {}, t('tryIt')),
+    form,
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { class: 'plain', onclick: () => void run('plain') }, t('plain')),
+      product.modes.includes('encrypted') ? h('button', { class: 'encrypted secondary', onclick: () => void run('encrypted') }, t('encrypted')) : null,
+    ),
+    answer,
+  );
+}
+
+export async function usagePage(): Promise<HTMLElement> {
+  const usage = await api('GET', '/v1/usage');
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('usage')),
+    usage.usage.length ? table([t('products'), 'mode', 'use', t('calls'), t('fees')], usage.usage.map((row: any) => [row.product, row.mode, row.use, row.calls, row.feesFen])) : h('p', { class: 'muted' }, t('nothing')),
+    h('p', {}, `${t('calls')}: ${usage.totals.calls} · ${t('fees')}: ${usage.totals.feesFen}`),
+  );
+}

@@ -1,0 +1,30 @@
+/** A few DOM helpers: the console builds its pages from data with these, never from HTML strings (no injection). */
+type Child = Node | string | number | null | undefined | false;
+type Attributes = Record<string, string | number | boolean | ((event: Event) => void) | undefined>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === 'function') element.addEventListener(name.replace(/^on/, '').toLowerCase(), value);
+    else if (value === true) element.setAttribute(name, '');
+    else element.setAttribute(name, String(value));
+  }
+  for (const child of children) if (child !== null && child !== undefined && child !== false) element.append(child instanceof Node ? child : String(child));
+  return element;
+}
+
+export function table(headers: Child[], rows: Child[][], attributes: Attributes = {}): HTMLTableElement {
+  return h('table', attributes, h('thead', {}, h('tr', {}, ...headers.map((header) => h('th', {}, header)))), h('tbody', {}, ...rows.map((row) => h('tr', {}, ...row.map((cell) => h('td', {}, cell))))));
+}
+
+export const badge = (text: string, tone: 'ok' | 'warn' | 'bad' | 'info' = 'info') => h('span', { class: `badge ${tone}` }, text);
+
+export function statusTone(status: string): 'ok' | 'warn' | 'bad' | 'info' {
+  if (status === 'released' || status === 'published' || status === 'active') return 'ok';
+  if (status === 'rejected' || status === 'failed' || status === 'withheld' || status === 'retired' || status === 'suspended') return 'bad';
+  if (status === 'in_review' || status === 'draft' || status === 'approved') return 'warn';
+  return 'info';
+}
+
+export const formatTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');

@@ -1,0 +1,133 @@
+import { api, ApiError } from './api.js';
+import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { t } from './i18n.js';
+
+/** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
+type Dataset = { id: string; title: string; titleZh: string; grade: string; institution: { name: string; nameZh?: string } | string; openData: boolean; columns: Array<{ name: string; type: string; class: string; description: string }>; latestVersion: string | null };
+
+export async function cataloguePage(): Promise<HTMLElement> {
+  const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
+  const detail = h('div', { class: 'panel', id: 'dataset-detail' }, h('p', { class: 'muted' }, '←'));
+  const show = (dataset: Dataset) => {
+    detail.replaceChildren(
+      h('h3', {}, `${dataset.titleZh} · ${dataset.title}`),
+      h('p', {}, badge(dataset.grade, dataset.grade === 'L1' ? 'ok' : dataset.grade === 'L4' ? 'bad' : 'warn'), ' ', h('code', {}, dataset.id), dataset.openData ? badge('open', 'ok') : null),
+      table(
+        [t('columns'), 'type', t('columnClass')],
+        dataset.columns.map((column) => [h('code', {}, column.name), column.type, badge(column.class, column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info')]),
+      ),
+    );
+  };
+  const list = table(
+    [t('datasets'), t('grade'), ''],
+    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, `${dataset.titleZh}`, h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
+  );
+  if (datasets[0]) show(datasets[0]);
+  return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);
+}
+
+export async function analysisPage(): Promise<HTMLElement> {
+  const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
+  const chosen = new Set<string>(['power_readings']);
+  const boxes = datasets.map((dataset) =>
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, checked: chosen.has(dataset.id), onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id}`),
+  );
+  const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE month >= DATE \'2024-01-01\'\nGROUP BY town');
+  const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
+  const verdict = h('div', { id: 'verdict', class: 'verdict' });
+  const submission = () => ({ datasets: [...chosen], sql: sql.value, purpose: purpose.value });
+  const explain = (error: unknown) => {
+    if (!(error instanceof ApiError)) throw error;
+    verdict.replaceChildren(h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code)), h('p', {}, error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)));
+  };
+  const check = async () => {
+    verdict.replaceChildren(t('working'));
+    try {
+      const decision = await api('POST', '/v1/jobs/dry-run', submission());
+      verdict.replaceChildren(
+        h('p', {}, badge(t('accepted'), 'ok'), ` ${decision.kind} · ${t('grade')} ${decision.grade}`),
+        h('p', { class: 'muted' }, `≥ ${decision.policy.minContributors} contributors per cell · reviewers ${decision.policy.reviewers} · rounding ${decision.policy.roundCountsTo ?? '—'}`),
+      );
+    } catch (error) {
+      explain(error);
+    }
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  sql.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void check(), 600); // a live check while typing
+  });
+  const submit = async () => {
+    try {
+      const job = await api('POST', '/v1/jobs', submission());
+      location.hash = `#jobs/${job.id}`;
+    } catch (error) {
+      explain(error);
+    }
+  };
+  void check();
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('analysis')),
+    h('div', { class: 'checks' }, ...boxes),
+    h('label', {}, t('sql')),
+    sql,
+    h('label', {}, t('purpose')),
+    purpose,
+    h('div', { class: 'actions' }, h('button', { id: 'check', class: 'secondary', onclick: () => void check() }, t('check')), h('button', { id: 'submit', onclick: () => void submit() }, t('submit'))),
+    verdict,
+  );
+}
+
+export async function jobsPage(): Promise<HTMLElement> {
+  const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
+  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), badge(job.status, statusTone(job.status)), job.kind ?? '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+  return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
+}
+
+/** One job: live status until it settles, then its released output with suppressed cells explained. */
+export async function jobPage(id: string, rerender: () => void): Promise<HTMLElement> {
+  const job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  const panel = h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, `${t('jobs')} ${job.id.slice(0, 20)}`),
+    h('p', {}, badge(job.status, statusTone(job.status)), ' ', job.stage ?? '', job.code ? h('code', {}, ` ${job.code}`) : null),
+    job.reason ? h('p', { class: 'muted' }, job.reason) : null,
+  );
+  if (['queued', 'running', 'checked'].includes(job.status)) {
+    setTimeout(() => location.hash === `#jobs/${id}` && rerender(), 1000);
+    return panel;
+  }
+  if (job.status !== 'released') return panel;
+  const result = await api('GET', `/v1/jobs/${encodeURIComponent(id)}/result`);
+  const suppressed = new Map<number, { code: string; reason: string }>((result.manifest.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
+  const rows = result.rows.map((row: unknown[], index: number) => {
+    const why = suppressed.get(index);
+    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(why.code, 'warn') : ''];
+  });
+  panel.append(
+    h('h3', {}, t('result')),
+    table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
+    h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${entry.code}: ${entry.reason}`))].map((text) => h('li', {}, text))),
+    h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
+  );
+  return panel;
+}
+
+export async function budgetsPage(): Promise<HTMLElement> {
+  const { budgets } = await api<{ budgets: any[] }>('GET', '/v1/budgets');
+  const bar = (spent: number, cap: number) => {
+    const share = cap > 0 ? Math.min(1, spent / cap) : 0;
+    return h('div', { class: 'bar', title: `${spent} / ${cap}` }, h('div', { class: 'fill', style: `width:${(share * 100).toFixed(1)}%` }));
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('budgets')),
+    budgets.length
+      ? table(['licence', t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), ''], budgets.map((budget) => [budget.licenceId, budget.datasetId, budget.epsilonSpent, budget.epsilonRemaining, bar(budget.epsilonSpent, budget.epsilonCap)]))
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+}

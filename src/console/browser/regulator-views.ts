@@ -1,0 +1,134 @@
+import { api, ApiError } from './api.js';
+import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
+import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { t } from './i18n.js';
+
+/** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
+export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
+  const { reviews } = await api<{ reviews: any[] }>('GET', '/v1/reviews');
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('reviews')));
+  if (reviews.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
+  for (const review of reviews) {
+    const reason = h('input', { class: 'reason', placeholder: t('reason'), value: '已核对输出与披露控制记录' });
+    const message = h('p', { class: 'muted' });
+    const decide = async (decision: 'approve' | 'withhold') => {
+      try {
+        await api('POST', `/v1/reviews/${review.job.id}`, { decision, reason: reason.value });
+        rerender();
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        message.textContent = `${error.code}: ${error.message}`;
+      }
+    };
+    const output = review.output as { columns: Array<{ name: string }>; rows: unknown[][] } | null;
+    panel.append(
+      h(
+        'section',
+        { class: 'card', 'data-job': review.job.id },
+        h('h3', {}, review.job.purpose, ' ', badge(review.job.grade ?? '', 'warn')),
+        h('p', { class: 'muted' }, `${review.job.id} · ${review.job.kind} · ${formatTime(review.job.createdAt)}`),
+        h('pre', {}, review.sql),
+        output ? table(output.columns.map((column) => column.name), output.rows.slice(0, 20).map((row) => row.map((value) => (value === null ? '■' : String(value))))) : null,
+        review.canReview
+          ? h('div', { class: 'actions' }, reason, h('button', { class: 'approve', onclick: () => void decide('approve') }, t('approve')), h('button', { class: 'secondary', onclick: () => void decide('withhold') }, t('withhold')))
+          : h('p', { class: 'muted' }, '—'),
+        message,
+      ),
+    );
+  }
+  return panel;
+}
+
+export async function auditPage(): Promise<HTMLElement> {
+  const checkpoint = await api('GET', '/v1/audit/checkpoint');
+  const start = Math.max(0, checkpoint.tree_size - 25);
+  const { entries } = await api<{ entries: Array<{ index: number; leaf: string; event: any }> }>('GET', `/v1/audit/entries?start=${start}&end=${checkpoint.tree_size}`);
+  const results = new Map<number, HTMLElement>(entries.map((entry) => [entry.index, h('span', { class: 'muted' }, '·')]));
+  const outcome = h('div', { id: 'audit-outcome' });
+  const verify = async () => {
+    outcome.replaceChildren(t('working'));
+    const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
+    let allIncluded = true;
+    for (const entry of entries) {
+      const proof = await api('GET', `/v1/audit/proofs/inclusion?index=${entry.index}&size=${checkpoint.tree_size}`);
+      const leafHash = await leafHashOf(entry.leaf);
+      const holds = leafHash === proof.leaf_hash && (await inclusionHolds(entry.index, checkpoint.tree_size, leafHash, proof.inclusion_path, checkpoint.root_hash));
+      allIncluded &&= holds;
+      const mark = badge(holds ? '✓' : '✗', holds ? 'ok' : 'bad');
+      results.get(entry.index)!.replaceWith(mark);
+      results.set(entry.index, mark);
+    }
+    const ok = signed && allIncluded;
+    outcome.replaceChildren(badge(ok ? t('verified') : t('failed'), ok ? 'ok' : 'bad'), ` ${signed ? '✓' : '✗'} checkpoint JWS · ${entries.length} inclusion proofs (${t('signature')})`);
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('audit')),
+    h('p', {}, `${t('treeSize')} ${checkpoint.tree_size} · ${t('rootHash')} `, h('code', {}, checkpoint.root_hash.slice(0, 24) + '…'), ` · ${formatTime(checkpoint.timestamp)}`),
+    h('div', { class: 'actions' }, h('button', { id: 'verify-log', onclick: () => void verify() }, t('verifyLog'))),
+    outcome,
+    table(
+      ['#', 'event', 'actor', t('operator'), ''],
+      [...entries].reverse().map((entry) => [entry.index, h('code', {}, entry.event.type), entry.event.actor, entry.event.operator ?? '—', results.get(entry.index)!]),
+      { id: 'audit-table' },
+    ),
+  );
+}
+
+export async function incidentsPage(): Promise<HTMLElement> {
+  const { incidents } = await api<{ incidents: any[] }>('GET', '/v1/incidents');
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('incidents')),
+    incidents.length
+      ? table([t('kind'), t('operator'), 'principal', 'detail', t('created')], incidents.map((incident) => [badge(incident.kind, 'bad'), incident.operatorId ?? '—', incident.principalId ?? '—', h('code', { class: 'wrap' }, JSON.stringify(incident.detail).slice(0, 200)), formatTime(incident.createdAt)]))
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+}
+
+export async function productsAdminPage(rerender: () => void, role: string): Promise<HTMLElement> {
+  const { products } = await api<{ products: any[] }>('GET', '/v1/products');
+  const act = async (id: string, path: 'decision' | 'publication', body: unknown) => {
+    await api('POST', `/v1/products/${id}/${path}`, body);
+    rerender();
+  };
+  const actions = (product: any) => {
+    if (role === 'regulator') {
+      if (product.status === 'draft') return h('button', { onclick: () => void act(product.id, 'decision', { decision: 'approve', reason: '已审核产品定义与条款' }) }, t('approve'));
+      if (product.status === 'published') return h('button', { class: 'secondary', onclick: () => void act(product.id, 'decision', { decision: 'suspend', reason: '监管暂停' }) }, t('suspend'));
+      return '';
+    }
+    return product.status === 'approved' ? h('button', { onclick: () => void act(product.id, 'publication', { action: 'publish' }) }, t('publish')) : '';
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('products')),
+    table([t('products'), t('kind'), t('operator'), t('status'), ''], products.map((product) => [h('span', {}, product.titleZh, h('br'), h('small', { class: 'muted' }, product.id)), product.kind, product.operator, badge(product.status, statusTone(product.status)), actions(product)])),
+  );
+}
+
+export async function reportPage(): Promise<HTMLElement> {
+  const year = new Date().getFullYear();
+  const report = await api('GET', `/v1/reports/products?year=${year}`);
+  const max = Math.max(1, ...report.products.map((row: { calls: number }) => row.calls));
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, `${t('report')} ${year}`),
+    table(
+      [t('products'), t('operator'), t('calls'), '', t('fees')],
+      report.products.map((row: any) => [row.titleZh, row.operator, row.calls, h('div', { class: 'bar' }, h('div', { class: 'fill', style: `width:${((row.calls / max) * 100).toFixed(1)}%` })), row.feesFen]),
+    ),
+    h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadCsv(year)) }, t('downloadCsv'))),
+  );
+}
+
+async function downloadCsv(year: number): Promise<void> {
+  const csv = await api<string>('GET', `/v1/reports/products?year=${year}&format=csv`);
+  const link = h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: `products-${year}.csv` });
+  link.click();
+}
+

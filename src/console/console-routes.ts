@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { Hono } from 'hono';
+import { projectRoot } from '../bootstrap.js';
+import { consoleCss } from './console-styles.js';
+
+/**
+ * The web console at /console, served by the API server itself with every asset local (the deployment may have
+ * no internet): an HTML shell, the console script bundled from src/console/browser on first request, the
+ * stylesheet, and node-seal's web build for encryption in the browser. The console holds no privileges of its
+ * own: it calls the public API with the token the person signed in with.
+ */
+const require = createRequire(import.meta.url);
+
+// WASM needs 'wasm-unsafe-eval'; nothing is loaded from elsewhere, no inline script runs.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+const shell = `<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>公共数据沙箱 · 控制台</title><link rel="stylesheet" href="/console/assets/console.css"></head>
+<body><div id="header"></div><nav id="nav"></nav><main id="main"><p>加载中… Loading…</p></main>
+<script src="/console/assets/console.js"></script></body></html>`;
+
+export function consoleRoutes() {
+  const app = new Hono();
+  let bundle: Promise<string> | undefined;
+  const consoleScript = () =>
+    (bundle ??= build({
+      entryPoints: [path.join(projectRoot, 'src/console/browser/main.ts')],
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      target: 'es2022',
+      minify: true,
+      write: false,
+      logLevel: 'silent',
+    })
+      .then((result) => result.outputFiles[0]!.text)
+      .catch((error: unknown) => {
+        bundle = undefined;
+        throw error;
+      }));
+
+  app.use('/console/*', async (c, next) => {
+    await next();
+    c.header('Content-Security-Policy', contentSecurityPolicy);
+  });
+  app.get('/console', (c) => {
+    c.header('Content-Security-Policy', contentSecurityPolicy);
+    return c.html(shell);
+  });
+  app.get('/console/assets/console.js', async (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    c.header('Cache-Control', 'no-cache');
+    return c.body(await consoleScript());
+  });
+  app.get('/console/assets/console.css', (c) => {
+    c.header('Content-Type', 'text/css; charset=utf-8');
+    return c.body(consoleCss);
+  });
+  app.get('/console/assets/seal.js', (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    c.header('Cache-Control', 'public, max-age=86400');
+    return c.body(fs.readFileSync(require.resolve('node-seal/throws_wasm_web_umd.js'), 'utf8'));
+  });
+  return app;
+}
