@@ -17,35 +17,40 @@ const require = createRequire(import.meta.url);
 // WASM needs 'wasm-unsafe-eval'; nothing is loaded from elsewhere, no inline script runs.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+// The SEAL worker alone may evaluate generated code (node-seal's WASM glue needs it); see seal-worker.ts.
+const workerSecurityPolicy = "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; connect-src 'self'";
+
 const shell = `<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>公共数据沙箱 · 控制台</title><link rel="stylesheet" href="/console/assets/console.css"></head>
+<title>公共数据沙箱 · 控制台</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/console/assets/console.css"></head>
 <body><div id="header"></div><nav id="nav"></nav><main id="main"><p>加载中… Loading…</p></main>
 <script src="/console/assets/console.js"></script></body></html>`;
 
-export function consoleRoutes() {
-  const app = new Hono();
+/** Bundles a browser entry point once, on first request (about 100 ms), and keeps it in memory. */
+function bundled(entry: string): () => Promise<string> {
   let bundle: Promise<string> | undefined;
-  const consoleScript = () =>
-    (bundle ??= build({
-      entryPoints: [path.join(projectRoot, 'src/console/browser/main.ts')],
-      bundle: true,
-      platform: 'browser',
-      format: 'iife',
-      target: 'es2022',
-      minify: true,
-      write: false,
-      logLevel: 'silent',
-    })
+  return () =>
+    (bundle ??= build({ entryPoints: [path.join(projectRoot, entry)], bundle: true, platform: 'browser', format: 'iife', target: 'es2022', minify: true, write: false, logLevel: 'silent' })
       .then((result) => result.outputFiles[0]!.text)
       .catch((error: unknown) => {
         bundle = undefined;
         throw error;
       }));
+}
+
+export function consoleRoutes() {
+  const app = new Hono();
+  const consoleScript = bundled('src/console/browser/main.ts');
+  const sealWorker = bundled('src/console/browser/seal-worker.ts');
 
   app.use('/console/*', async (c, next) => {
     await next();
-    c.header('Content-Security-Policy', contentSecurityPolicy);
+    c.header('Content-Security-Policy', c.req.path === '/console/assets/seal-worker.js' ? workerSecurityPolicy : contentSecurityPolicy);
+  });
+  app.get('/console/assets/seal-worker.js', async (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    c.header('Cache-Control', 'no-cache');
+    return c.body(await sealWorker());
   });
   app.get('/console', (c) => {
     c.header('Content-Security-Policy', contentSecurityPolicy);

@@ -1,20 +1,25 @@
-import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import { createVerificationClient } from '../../products/client/verification-client.js';
 import { api, ApiError, token } from './api.js';
 import { badge, h, table } from './dom.js';
-import { t } from './i18n.js';
+import { currentLanguage, t } from './i18n.js';
 
 /** Consumer pages: the product catalogue with a "try it" form (plain, or encrypted in this browser) and usage. */
-let seal: Promise<SEALLibrary> | undefined;
-/** node-seal's web build (WASM inside) is large, so it is fetched only when an encrypted call is made. */
-function loadSealInBrowser(): Promise<SEALLibrary> {
-  seal ??= new Promise<SEALLibrary>((resolve, reject) => {
-    const script = h('script', { src: '/console/assets/seal.js' });
-    script.addEventListener('load', () => void (globalThis as unknown as { SEAL: () => Promise<SEALLibrary> }).SEAL().then(resolve, reject));
-    script.addEventListener('error', () => reject(new Error('node-seal did not load')));
-    document.head.append(script);
+let worker: Worker | undefined;
+let nextId = 0;
+/** Runs an encrypted call in the SEAL worker (see seal-worker.ts) and waits for its answer. */
+function inWorker(kind: 'verify' | 'score', productId: string, input: Record<string, string | number>, purpose: string): Promise<any> {
+  worker ??= new Worker('/console/assets/seal-worker.js');
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    const listener = (event: MessageEvent) => {
+      if (event.data.id !== id) return;
+      worker!.removeEventListener('message', listener);
+      if (event.data.ok) resolve(event.data.result);
+      else reject(Object.assign(new Error(event.data.message), { code: event.data.code }));
+    };
+    worker!.addEventListener('message', listener);
+    worker!.postMessage({ id, kind, productId, input, purpose, token: token() ?? '' });
   });
-  return seal;
 }
 
 export async function productCataloguePage(): Promise<HTMLElement> {
@@ -25,13 +30,14 @@ export async function productCataloguePage(): Promise<HTMLElement> {
 }
 
 function productCard(product: any): HTMLElement {
-  const properties = Object.entries(product.inputSchema.properties as Record<string, { type: string; description?: string; maxLength?: number }>);
+  const properties = Object.entries(product.inputSchema.properties as Record<string, { type: string; description?: string; 'x-description-zh'?: string; maxLength?: number }>);
   const fields = new Map<string, HTMLInputElement>();
   const form = h('div', { class: 'form' });
   for (const [name, schema] of properties) {
     const input = h('input', { name, value: String(product.example?.[name] ?? ''), ...(schema.maxLength ? { maxlength: schema.maxLength } : {}) });
     fields.set(name, input);
-    form.append(h('label', {}, `${name}`, schema.description ? h('small', { class: 'muted' }, ` — ${schema.description}`) : null), input);
+    const description = currentLanguage() === 'zh' ? (schema['x-description-zh'] ?? schema.description) : schema.description;
+    form.append(h('label', {}, `${name}`, description ? h('small', { class: 'muted' }, ` — ${description}`) : null), input);
   }
   const answer = h('div', { class: 'answer' });
   const texts = () => Object.fromEntries([...fields].map(([name, input]) => [name, input.value]));
@@ -43,17 +49,14 @@ function productCard(product: any): HTMLElement {
     try {
       const purpose = '控制台试用';
       if (product.kind === 'scoring') {
-        const library = mode === 'encrypted' ? await loadSealInBrowser() : undefined;
-        const scorer = createVerificationClient({ baseUrl: location.origin, token: token() ?? '', ...(library ? { seal: library } : {}) });
-        const result = mode === 'encrypted' ? await scorer.scoreEncrypted(product.id, numbers(), purpose) : await scorer.score(product.id, numbers(), purpose);
+        const result = mode === 'encrypted' ? await inWorker('score', product.id, numbers(), purpose) : await client().score(product.id, numbers(), purpose);
         show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${t('signature')} · audit #${result.auditLeafIndex}`);
         return;
       }
-      const result = mode === 'encrypted' ? await createVerificationClient({ baseUrl: location.origin, token: token() ?? '', seal: await loadSealInBrowser() }).verifyEncrypted(product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);
+      const result = mode === 'encrypted' ? await inWorker('verify', product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);
       show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${result.feeFen} fen`);
     } catch (error) {
-      const known = error instanceof ApiError || (error as { code?: string }).code;
-      if (!known) throw error;
+      if (!(error instanceof ApiError) && !(error as { code?: string }).code) throw error;
       show((error as { code: string }).code, 'bad', (error as Error).message);
     }
   };
@@ -63,7 +66,7 @@ function productCard(product: any): HTMLElement {
     h('h3', {}, product.titleZh),
     h('p', { class: 'muted' }, product.title),
     h('p', {}, `${t('price')}: ${product.price.industryFen} ${t('perCall')} · ${t('free')}`),
-    h('details', {}, h('summary', {}, 'terms'), h('p', {}, product.terms)),
+    h('details', {}, h('summary', {}, t('terms')), h('p', {}, product.terms)),
     h('h4', {}, t('tryIt')),
     form,
     h(

@@ -66,6 +66,7 @@ const phrases = {
   downloadCsv: ['下载 CSV', 'Download CSV'],
   working: ['处理中…', 'Working…'],
   signature: ['签名已用平台公钥验证', 'signature checked with the platform key'],
+  terms: ['使用条款', 'Terms of use'],
 } as const;
 
 export type Phrase = keyof typeof phrases;
