@@ -19,6 +19,7 @@ import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
+import { CommandUsageError, jobsCommand, jobsUsage, reportsCommand, reportsUsage } from './remote-commands.js';
 
 const usage = `pds — the Lingang public data sandbox
 
@@ -34,12 +35,25 @@ Usage:
                                     (exit 0: verified; 1: a check failed)
   pds token <principal-id> [--ttl <seconds>]
                                     mint an access token (needs the token key: platform administrators only)
+  pds jobs submit|watch|result …    submit a job, follow it, print its released result (operators; --help)
+  pds reports products --year <y>   the annual product report, CSV or JSON (regulators; --help)
   pds --help                        this text
 
 Configuration comes from the environment: PORT, HOST, DATA_DIR, DATABASE_URL, PDS_MODE, PDS_TOKEN_KEY_FILE,
 PDS_PLATFORM_KEY_FILE (see README.md).
 
-Exit codes: 0 success, 1 failure, 2 bad usage or configuration.`;
+Every command takes --help. Exit codes: 0 success, 1 failure (refused, failed, not verified), 2 bad usage or
+configuration.`;
+
+const commandUsage: Record<string, string> = {
+  serve: 'pds serve — start the API and PDS_WORKERS sandbox workers (dev mode: demo data, principals and dev-tokens.json on first run)',
+  worker: 'pds worker [--workers <n>] — run sandbox workers only; needs DATABASE_URL (workers share PostgreSQL)',
+  datasets: 'pds datasets list | pds datasets load <id> <file.csv|file.parquet> — the catalogue; load a new version',
+  audit: 'pds audit verify [--server <url>] [--token <jwt>] [--witness <file>] — verify the audit log (exit 0 verified, 1 a check failed)',
+  token: 'pds token <principal-id> [--ttl <seconds>] — mint an access token (needs the token key)',
+  jobs: jobsUsage,
+  reports: reportsUsage,
+};
 
 class UsageError extends Error {}
 
@@ -54,11 +68,20 @@ async function main(argv: string[]): Promise<number> {
       server: { type: 'string' },
       token: { type: 'string' },
       witness: { type: 'string' },
+      datasets: { type: 'string' },
+      purpose: { type: 'string' },
+      sql: { type: 'string' },
+      file: { type: 'string' },
+      model: { type: 'string' },
+      format: { type: 'string' },
+      year: { type: 'string' },
+      interval: { type: 'string' },
+      wait: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
-    console.log(usage);
+    console.log(command && commandUsage[command] ? commandUsage[command] : usage);
     return values.help ? 0 : 2;
   }
   const config = loadConfig();
@@ -82,6 +105,10 @@ async function main(argv: string[]): Promise<number> {
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl takes whole seconds, at least 60');
       return withPlatform(await createPlatform(config), (platform) => tokenCommand(platform, rest[0], ttl));
     }
+    case 'jobs':
+      return jobsCommand(config, rest, values);
+    case 'reports':
+      return reportsCommand(config, rest, values);
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -228,7 +255,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const parseArgsError = typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS');
     // These messages are written by this project (or by node's argument parser) and carry no data.
-    if (error instanceof ConfigError || error instanceof UsageError || parseArgsError) {
+    if (error instanceof ConfigError || error instanceof UsageError || error instanceof CommandUsageError || parseArgsError) {
       const usageProblem = (error as Error).message;
       console.error(`pds: ${usageProblem}`);
       process.exit(2);

@@ -90,14 +90,3 @@ export async function annualProductReport(db: Database, year: number): Promise<{
     totals: { calls: rows.reduce((sum, row) => sum + row.calls, 0), feesFen: rows.reduce((sum, row) => sum + row.feesFen, 0) },
   };
 }
-
-/** RFC 4180 CSV: a header row, CRLF line ends, fields quoted when they hold a comma, quote or line break. */
-export function toCsv<T extends Record<string, unknown>>(rows: T[], columns: Array<keyof T & string>): string {
-  const field = (value: unknown) => {
-    const text = value === null || value === undefined ? '' : String(value);
-    // A leading =, +, - or @ would be run as a formula by spreadsheet programs (CSV injection).
-    const safe = /^[=+\-@]/.test(text) && !/^-?\d/.test(text) ? `'${text}` : text;
-    return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-  };
-  return [columns.join(','), ...rows.map((row) => columns.map((column) => field(row[column])).join(','))].join('\r\n') + '\r\n';
-}

@@ -91,7 +91,11 @@ describe('no gaps in the output (the floating-point Laplace attack)', () => {
       expect(discreteLaplacePmf(value, 2)).toBeGreaterThan(0);
       expect(discreteLaplacePmf(value - 1, 2)).toBeGreaterThan(0);
     }
-    const shared = [...zero].filter((value) => one.has(value)).length;
-    expect(shared / zero.size).toBeGreaterThan(0.8);
+    // Overlap where the mass is: each integer within ±6 of the centre has probability above 1 % at this scale,
+    // so 5,000 draws miss one with probability below 10⁻²⁰ (a fraction-of-distinct-values check failed by chance).
+    for (let value = -5; value <= 6; value++) {
+      expect(zero.has(value)).toBe(true);
+      expect(one.has(value)).toBe(true);
+    }
   });
 });

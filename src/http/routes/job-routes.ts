@@ -10,6 +10,7 @@ import { auditLeaves, privacyBudgets, reviews } from '../../db/schema.js';
 import { toBudgetView } from '../../privacy/budget-ledger.js';
 import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
+import { toCsv } from '../csv.js';
 import { bearerSecurity, errorBodySchema, errorResponses, jsonBody } from '../openapi-common.js';
 
 const jobSchema = z
@@ -318,15 +319,5 @@ export function jobRoutes(platform: Platform) {
   return app;
 }
 
-/** RFC 4180 CSV; a cell that starts like a formula is prefixed so spreadsheets do not run it. */
-export function toCsv(header: string[], rows: unknown[][]): string {
-  const cell = (value: unknown) => {
-    if (value === null || value === undefined) return '';
-    let text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-    if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
-  return [header, ...rows].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
-}
 
 const pick = (view: ReturnType<typeof toBudgetView>) => ({ epsilonCap: view.epsilonCap, epsilonSpent: view.epsilonSpent, epsilonRemaining: view.epsilonRemaining });

@@ -15,7 +15,8 @@ import {
   publishProduct,
   toProductView,
 } from '../../products/products.js';
-import { annualProductReport, toCsv, usageFor } from '../../products/usage.js';
+import { annualProductReport, usageFor } from '../../products/usage.js';
+import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 
@@ -248,7 +249,8 @@ export function productRoutes(platform: Platform) {
     if (format === 'csv') {
       c.header('Content-Type', 'text/csv; charset=utf-8');
       c.header('Content-Disposition', `attachment; filename="products-${year}.csv"`);
-      return c.body(toCsv(report.products, ['product', 'title', 'titleZh', 'operator', 'status', 'calls', 'publicInterestCalls', 'industryCalls', 'encryptedCalls', 'distinctConsumers', 'feesFen']), 200);
+      const columns = ['product', 'title', 'titleZh', 'operator', 'status', 'calls', 'publicInterestCalls', 'industryCalls', 'encryptedCalls', 'distinctConsumers', 'feesFen'] as const;
+      return c.body(toCsv([...columns], report.products.map((row) => columns.map((column) => row[column]))), 200);
     }
     return c.json(report, 200);
   });

@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import { AppError } from '../errors/app-error.js';
+import { progressBar } from './progress-bar.js';
+
+/**
+ * `pds jobs …` and `pds reports …`: clients of a running server's public API, like any operator's or regulator's
+ * script. The token comes from --token, PDS_TOKEN, or in dev mode from DATA_DIR/dev-tokens.json (the role the
+ * command needs). Exit codes: 0 done, 1 refused or failed (the server's code is printed), 2 bad usage.
+ */
+export class CommandUsageError extends Error {}
+
+export type RemoteOptions = { server?: string; token?: string; format?: string; wait?: boolean; interval?: string };
+
+type Remote = { server: string; token: string };
+
+function remote(config: Config, options: RemoteOptions, role: 'operator' | 'regulator'): Remote {
+  const server = (options.server ?? process.env.PDS_SERVER ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`).replace(/\/$/, '');
+  let token = options.token ?? process.env.PDS_TOKEN;
+  if (!token && config.mode === 'dev') {
+    const file = path.join(config.dataDir, 'dev-tokens.json');
+    if (fs.existsSync(file)) token = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>)[role];
+  }
+  if (!token) throw new CommandUsageError(`a ${role} token is needed: --token or PDS_TOKEN`);
+  return { server, token };
+}
+
+async function call(target: Remote, method: 'GET' | 'POST', route: string, body?: unknown, accept = 'application/json'): Promise<{ status: number; json: any; text: string }> {
+  let response: Response;
+  try {
+    response = await fetch(`${target.server}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, accept, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch {
+    throw new AppError('INTERNAL', `no server answers at ${target.server} (start it with pds serve, or pass --server)`);
+  }
+  const text = await response.text();
+  const json = response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : undefined;
+  if (!response.ok && response.status !== 422) {
+    throw new AppError(json?.error?.code ?? 'INTERNAL', json?.error?.message ?? `HTTP ${response.status}`, json?.error?.details ?? []);
+  }
+  return { status: response.status, json, text };
+}
+
+export const jobsUsage = `pds jobs — submit and follow analysis jobs (operators)
+
+  pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
+      submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
+  pds jobs watch <id> [--interval <ms>]
+      follow a job until it is released, held for review, withheld or failed (exit 0: released or in review)
+  pds jobs result <id> [--format csv|json]
+      print a released result (json includes the manifest and the signed receipt)
+
+  --server <url> (or PDS_SERVER, default the local server)   --token <jwt> (or PDS_TOKEN; dev: dev-tokens.json)`;
+
+export const reportsUsage = `pds reports — reports for regulators
+
+  pds reports products --year <yyyy> [--format csv|json]
+      the annual disclosure report of products, calls and fees
+
+  --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
+
+export async function jobsCommand(config: Config, args: string[], options: RemoteOptions & { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }): Promise<number> {
+  const [sub, id] = args;
+  const target = () => remote(config, options, 'operator');
+  switch (sub) {
+    case 'submit': {
+      if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError('pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)');
+      const sql = options.sql ?? fs.readFileSync(path.resolve(options.file!), 'utf8');
+      let model: unknown;
+      if (options.model) {
+        try {
+          model = JSON.parse(options.model);
+        } catch {
+          throw new CommandUsageError('--model takes JSON, e.g. {"type":"linear","target":"y","features":["x"]}');
+        }
+      }
+      const response = await call(target(), 'POST', '/v1/jobs', { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) });
+      if (response.status === 422) {
+        console.error(`refused: ${response.json.error.code}: ${response.json.error.message}`);
+        console.log(response.json.job?.id ?? '');
+        return 1;
+      }
+      console.log(response.json.id);
+      return options.wait ? watch(target(), response.json.id, options) : 0;
+    }
+    case 'watch':
+      if (!id) throw new CommandUsageError('pds jobs watch <id>');
+      return watch(target(), id, options);
+    case 'result': {
+      if (!id) throw new CommandUsageError('pds jobs result <id> [--format csv|json]');
+      const format = options.format ?? 'csv';
+      if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
+      const response = await call(target(), 'GET', `/v1/jobs/${encodeURIComponent(id)}/result${format === 'csv' ? '?format=csv' : ''}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+      process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
+      return 0;
+    }
+    default:
+      throw new CommandUsageError(jobsUsage);
+  }
+}
+
+const settled = new Set(['released', 'in_review', 'withheld', 'failed', 'rejected', 'cancelled']);
+const stageOrder = ['queued', 'running', 'checked', 'in_review', 'released'];
+
+async function watch(target: Remote, id: string, options: RemoteOptions): Promise<number> {
+  const interval = Number(options.interval ?? 500);
+  if (!Number.isFinite(interval) || interval < 50) throw new CommandUsageError('--interval takes milliseconds, at least 50');
+  const bar = progressBar();
+  for (;;) {
+    const job = (await call(target, 'GET', `/v1/jobs/${encodeURIComponent(id)}`)).json;
+    const step = settled.has(job.status) ? stageOrder.length - 1 : Math.max(0, stageOrder.indexOf(job.status));
+    bar.update(step, stageOrder.length - 1, `${job.status}${job.stage ? `: ${job.stage}` : ''}`);
+    if (settled.has(job.status)) {
+      bar.finish(`${id} ${job.status}${job.code ? ` (${job.code})` : ''}${job.reason ? `: ${job.reason}` : ''}`);
+      return job.status === 'released' || job.status === 'in_review' ? 0 : 1;
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+export async function reportsCommand(config: Config, args: string[], options: RemoteOptions & { year?: string }): Promise<number> {
+  const [sub] = args;
+  if (sub !== 'products') throw new CommandUsageError(reportsUsage);
+  const year = Number(options.year ?? new Date().getFullYear());
+  if (!Number.isInteger(year) || year < 2024 || year > 2100) throw new CommandUsageError('--year takes a year from 2024');
+  const format = options.format ?? 'csv';
+  if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
+  const response = await call(remote(config, options, 'regulator'), 'GET', `/v1/reports/products?year=${year}&format=${format}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+  process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
+  return 0;
+}

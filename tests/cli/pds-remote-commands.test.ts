@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+let t: TestPlatform;
+let server: ServerType;
+let base: string;
+
+/** Runs pds as a separate process, asynchronously: the server it talks to lives in this process. */
+async function pds(args: string[], token?: string) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/pds.ts'), ...args, ...(token ? ['--server', base, '--token', token] : [])], {
+      cwd: root,
+      env: { ...process.env, DATA_DIR: '/nonexistent-pds-cli', CI: '' },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true, workers: 1 });
+  server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}, 120_000);
+
+afterAll(async () => {
+  server?.close();
+  await t?.close();
+});
+
+describe('pds jobs and pds reports against a running server', () => {
+  it('jobs --help explains the subcommands and exits 0', async () => {
+    const result = await pds(['jobs', '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('pds jobs submit');
+  });
+
+  it('submits a job, follows it to release and prints its result as CSV', async () => {
+    const operator = await t.tokenFor('analyst-lingang-analytics');
+    const submitted = await pds(['jobs', 'submit', '--datasets', 'bus_routes', '--purpose', 'cli test', '--sql', 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY route_id', '--wait', '--interval', '100'], operator);
+    expect(submitted.code).toBe(0);
+    const id = submitted.stdout.trim().split('\n')[0]!;
+    expect(id).toMatch(/^job_/);
+    expect(submitted.stderr).toContain('released');
+    const result = await pds(['jobs', 'result', id, '--format', 'csv'], operator);
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops');
+  });
+
+  it('exits 1 with the policy code when the job is refused', async () => {
+    const result = await pds(['jobs', 'submit', '--datasets', 'enterprises', '--purpose', 'cli test', '--sql', 'SELECT name FROM enterprises'], await t.tokenFor('analyst-lingang-analytics'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/refused: (ROW_LEVEL_OUTPUT|DIRECT_IDENTIFIER_USE)/);
+  });
+
+  it('prints the annual product report for a regulator', async () => {
+    const result = await pds(['reports', 'products', '--year', '2026', '--format', 'csv'], await t.tokenFor('regulator-data-dept'));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^product,title,titleZh,operator,status,calls/);
+  });
+
+  it('exits 1 with the server’s code when the token may not read the report', async () => {
+    const result = await pds(['reports', 'products', '--year', '2026'], await t.tokenFor('consumer-east-sea-bank'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('FORBIDDEN');
+  });
+
+  it('exits 2 on missing arguments', async () => {
+    const result = await pds(['jobs', 'submit', '--datasets', 'enterprises'], 'x');
+    expect(result.code).toBe(2);
+  });
+});
