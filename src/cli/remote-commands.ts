@@ -80,7 +80,9 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
       }
       const response = await call(target(), 'POST', '/v1/jobs', { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) });
       if (response.status === 422) {
-        console.error(`refused: ${response.json.error.code}: ${response.json.error.message}`);
+        // The server's refusal text, written for the caller by the API's error model (never a data value).
+        const refusal = response.json.error as { code: string; message: string };
+        console.error(`refused: ${refusal.code}: ${refusal.message}`);
         console.log(response.json.job?.id ?? '');
         return 1;
       }
