@@ -29,6 +29,15 @@ const environmentSchema = z.object({
   PDS_DEMO_SEED: z.string().min(1).default('lingang-2024'),
   // Scale of the generated demo data; 1 = the sizes the README promises. Tests use small fractions.
   PDS_DEMO_SCALE: z.coerce.number().positive().max(10).default(1),
+  // Sign-in through an OpenID Connect identity provider (production): its issuer URL, the console's client id
+  // (the audience of its ID tokens) and the claim that names the principal (default `sub`).
+  PDS_OIDC_ISSUER: z
+    .string()
+    .url()
+    .refine((value) => value.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)(:|\/|$)/.test(value), 'must be an https:// URL (http only on localhost)')
+    .optional(),
+  PDS_OIDC_CLIENT_ID: z.string().min(1).max(200).optional(),
+  PDS_OIDC_PRINCIPAL_CLAIM: z.string().regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,99}$/).default('sub'),
 });
 
 export type Config = {
@@ -47,6 +56,7 @@ export type Config = {
   demoSeed: string;
   demoScale: number;
   workers: number;
+  oidc: { issuer: string; clientId: string; principalClaim: string } | undefined;
 };
 
 export class ConfigError extends Error {
@@ -76,6 +86,9 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       if (!env[variable]) throw new ConfigError(variable, 'is required when PDS_MODE=production');
     }
   }
+  if (Boolean(env.PDS_OIDC_ISSUER) !== Boolean(env.PDS_OIDC_CLIENT_ID)) {
+    throw new ConfigError(env.PDS_OIDC_ISSUER ? 'PDS_OIDC_CLIENT_ID' : 'PDS_OIDC_ISSUER', 'is required with the other OIDC setting');
+  }
   return {
     port: env.PORT,
     host: env.HOST,
@@ -92,5 +105,6 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     demoSeed: env.PDS_DEMO_SEED,
     demoScale: env.PDS_DEMO_SCALE,
     workers: env.PDS_WORKERS,
+    oidc: env.PDS_OIDC_ISSUER && env.PDS_OIDC_CLIENT_ID ? { issuer: env.PDS_OIDC_ISSUER.replace(/\/$/, ''), clientId: env.PDS_OIDC_CLIENT_ID, principalClaim: env.PDS_OIDC_PRINCIPAL_CLAIM } : undefined,
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { Hono } from 'hono';
 import { projectRoot } from '../bootstrap.js';
+import type { OidcVerifier } from '../identity/oidc.js';
 import { consoleCss } from './console-styles.js';
 
 /**
@@ -14,8 +15,10 @@ import { consoleCss } from './console-styles.js';
  */
 const require = createRequire(import.meta.url);
 
-// WASM needs 'wasm-unsafe-eval'; nothing is loaded from elsewhere, no inline script runs.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+// WASM needs 'wasm-unsafe-eval'; nothing is loaded from elsewhere, no inline script runs. With OIDC sign-in the
+// browser also posts to the identity provider's token endpoint.
+const securityPolicy = (connectTo: string[]) =>
+  `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src ${["'self'", ...connectTo].join(' ')}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`;
 
 // The SEAL worker alone may evaluate generated code (node-seal's WASM glue needs it); see seal-worker.ts.
 const workerSecurityPolicy = "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; connect-src 'self'";
@@ -38,8 +41,9 @@ function bundled(entry: string): () => Promise<string> {
       }));
 }
 
-export function consoleRoutes() {
+export function consoleRoutes(oidc?: OidcVerifier) {
   const app = new Hono();
+  let contentSecurityPolicy = securityPolicy(oidc ? [new URL(oidc.issuer).origin] : []);
   const consoleScript = bundled('src/console/browser/main.ts');
   const sealWorker = bundled('src/console/browser/seal-worker.ts');
 
@@ -51,6 +55,17 @@ export function consoleRoutes() {
     c.header('Content-Type', 'text/javascript; charset=utf-8');
     c.header('Cache-Control', 'no-cache');
     return c.body(await sealWorker());
+  });
+  // The console's OIDC client settings (public: issuer, client id, endpoints). 404 when sign-in is by pasted token.
+  app.get('/console/oidc.json', async (c) => {
+    if (!oidc) return c.json({ error: { code: 'NOT_FOUND', message: 'no identity provider is configured' } }, 404);
+    try {
+      const discovery = await oidc.discovery();
+      contentSecurityPolicy = securityPolicy([...new Set([new URL(oidc.issuer).origin, new URL(discovery.token_endpoint).origin])]);
+      return c.json({ issuer: oidc.issuer, clientId: oidc.clientId, authorizationEndpoint: discovery.authorization_endpoint, tokenEndpoint: discovery.token_endpoint });
+    } catch {
+      return c.json({ error: { code: 'IDENTITY_PROVIDER_UNAVAILABLE', message: 'the identity provider could not be reached' } }, 502);
+    }
   });
   app.get('/console', (c) => {
     c.header('Content-Security-Policy', contentSecurityPolicy);

@@ -17,6 +17,7 @@ import { licensingRoutes } from './routes/licensing-routes.js';
 import { productRoutes } from './routes/product-routes.js';
 import { incidentRoutes } from './routes/incident-routes.js';
 import { consoleRoutes } from '../console/console-routes.js';
+import { createOidcVerifier } from '../identity/oidc.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
 const encryptedPath = /^\/v1\/products\/[^/]+\/(verify-encrypted|score-encrypted)$/;
@@ -42,7 +43,10 @@ export function createApp(platform: Platform) {
       },
     })(c, next);
   });
-  app.use('/v1/*', authenticate(platform));
+  const oidc = platform.config.oidc
+    ? createOidcVerifier({ ...platform.config.oidc, maxAgeSeconds: platform.config.tokenMaxAgeSeconds, clock: platform.clock })
+    : undefined;
+  app.use('/v1/*', authenticate(platform, oidc));
 
   app.get('/healthz', async (c) => {
     await platform.controlPlane.executeSql('SELECT 1');
@@ -62,7 +66,7 @@ export function createApp(platform: Platform) {
   app.route('/', budgetRoutes(platform));
   app.route('/', productRoutes(platform));
   app.route('/', incidentRoutes(platform));
-  app.route('/', consoleRoutes());
+  app.route('/', consoleRoutes(oidc));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -4,6 +4,8 @@ import { inArray } from 'drizzle-orm';
 import { createBatchLoader } from '../db/batch-loader.js';
 import { principals } from '../db/schema.js';
 import type { PrincipalRow } from '../identity/principals.js';
+import { decodeJwt } from 'jose';
+import type { OidcVerifier } from '../identity/oidc.js';
 import { verifyToken, type VerifiedToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import type { AppEnv } from './app-env.js';
@@ -15,7 +17,7 @@ import type { AppEnv } from './app-env.js';
  * cannot change); expiry and maximum age are checked again on every request.
  */
 const verifiedTokenCacheSize = 10_000;
-export function authenticate(platform: Platform): MiddlewareHandler<AppEnv> {
+export function authenticate(platform: Platform, oidc?: OidcVerifier): MiddlewareHandler<AppEnv> {
   const settings = {
     issuer: platform.config.tokenIssuer,
     audience: platform.config.tokenAudience,
@@ -43,11 +45,20 @@ export function authenticate(platform: Platform): MiddlewareHandler<AppEnv> {
     if (!header) throw new AppError('TOKEN_MISSING', 'a bearer token is required');
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header.trim());
     if (!match) throw new AppError('TOKEN_MALFORMED', 'the Authorization header must be "Bearer <token>"');
-    const token = await verifiedToken(match[1]!);
-    const principal = await loadPrincipal(token.principalId);
+    const principalId = oidc && issuerOf(match[1]!) === oidc.issuer ? await oidc.principalOf(match[1]!) : (await verifiedToken(match[1]!)).principalId;
+    const principal = await loadPrincipal(principalId);
     if (!principal) throw new AppError('PRINCIPAL_UNKNOWN', 'the token names no known principal');
     if (principal.status !== 'active') throw new AppError('PRINCIPAL_DISABLED', 'this account is disabled');
     c.set('principal', principal);
     await next();
   };
+}
+
+/** The token's claimed issuer, read unverified only to choose the verifier; the verifier checks it. */
+function issuerOf(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
 }

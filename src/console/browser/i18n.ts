@@ -5,6 +5,7 @@ const phrases = {
   title: ['公共数据沙箱 · 控制台', 'Public data sandbox · console'],
   motto: ['原始数据不出域，数据可用不可见', 'Raw data never leaves the domain: usable, not visible'],
   signIn: ['登录', 'Sign in'],
+  signInOidc: ['统一身份认证登录', 'Sign in with the identity provider'],
   signOut: ['退出', 'Sign out'],
   tokenLabel: ['访问令牌（开发模式：见 DATA_DIR/dev-tokens.json）', 'Access token (dev mode: see DATA_DIR/dev-tokens.json)'],
   signedInAs: ['当前用户', 'Signed in as'],

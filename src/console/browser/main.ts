@@ -60,6 +60,48 @@ function header(): HTMLElement {
   );
 }
 
+type OidcSettings = { issuer: string; clientId: string; authorizationEndpoint: string; tokenEndpoint: string };
+const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+async function oidcSettings(): Promise<OidcSettings | undefined> {
+  const response = await fetch('/console/oidc.json');
+  return response.ok ? ((await response.json()) as OidcSettings) : undefined;
+}
+
+/** Authorization-code flow with PKCE (RFC 7636): the verifier never leaves this tab until the token exchange. */
+async function startOidcSignIn(settings: OidcSettings): Promise<void> {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const challenge = base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  sessionStorage.setItem('pds-oidc', JSON.stringify({ verifier, state }));
+  const url = new URL(settings.authorizationEndpoint);
+  for (const [name, value] of Object.entries({ response_type: 'code', client_id: settings.clientId, redirect_uri: `${location.origin}/console`, scope: 'openid', state, code_challenge: challenge, code_challenge_method: 'S256' })) url.searchParams.set(name, value);
+  location.assign(url.toString());
+}
+
+/** Back from the identity provider with ?code&state: exchange the code for the ID token, the console's bearer. */
+async function finishOidcSignIn(): Promise<string | undefined> {
+  const query = new URLSearchParams(location.search);
+  const code = query.get('code');
+  const pending = JSON.parse(sessionStorage.getItem('pds-oidc') ?? 'null') as { verifier: string; state: string } | null;
+  if (!code || !pending) return undefined;
+  sessionStorage.removeItem('pds-oidc');
+  history.replaceState(null, '', `${location.pathname}${location.hash}`);
+  if (query.get('state') !== pending.state) return 'the sign-in response does not belong to this tab (state mismatch)';
+  const settings = await oidcSettings();
+  if (!settings) return 'no identity provider is configured';
+  const response = await fetch(settings.tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${location.origin}/console`, client_id: settings.clientId, code_verifier: pending.verifier }),
+  });
+  if (!response.ok) return `the identity provider refused the sign-in (HTTP ${response.status})`;
+  const tokens = (await response.json()) as { id_token?: string };
+  if (!tokens.id_token) return 'the identity provider returned no ID token';
+  setToken(tokens.id_token);
+  return undefined;
+}
+
 function signInPage(problem?: string): HTMLElement {
   const field = h('textarea', { id: 'token', rows: 4, placeholder: 'eyJhbGciOiJFZERTQSIs…' });
   const signIn = async () => {
@@ -73,7 +115,12 @@ function signInPage(problem?: string): HTMLElement {
       main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
     }
   };
-  return h('div', { class: 'panel narrow' }, h('h2', {}, t('signIn')), h('label', { for: 'token' }, t('tokenLabel')), field, h('div', { class: 'actions' }, h('button', { id: 'sign-in', onclick: () => void signIn() }, t('signIn'))), problem ? h('p', { class: 'error' }, problem) : null);
+  const panel = h('div', { class: 'panel narrow' }, h('h2', {}, t('signIn')));
+  const provider = h('div', { class: 'actions' });
+  void oidcSettings().then((settings) => settings && provider.append(h('button', { id: 'sign-in-oidc', onclick: () => void startOidcSignIn(settings) }, t('signInOidc'))));
+  panel.append(provider, h('label', { for: 'token' }, t('tokenLabel')), field, h('div', { class: 'actions' }, h('button', { id: 'sign-in', class: 'secondary', onclick: () => void signIn() }, t('signIn'))));
+  if (problem) panel.append(h('p', { class: 'error' }, problem));
+  return panel;
 }
 
 async function render(): Promise<void> {
@@ -87,10 +134,13 @@ async function render(): Promise<void> {
   }
   try {
     me ??= await api<Principal>('GET', '/v1/me');
-  } catch {
+  } catch (error) {
+    // A token that no longer works (expired, account disabled, refused by the provider check): sign in again, saying why.
     setToken(null);
     me = undefined;
-    return render();
+    nav.replaceChildren();
+    main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
+    return;
   }
   document.getElementById('header')!.replaceChildren(header());
   const routes = routesFor(me);
@@ -108,4 +158,7 @@ async function render(): Promise<void> {
 
 window.addEventListener('hashchange', () => void render());
 setLanguage(currentLanguage());
-void render();
+void finishOidcSignIn().then(async (problem) => {
+  await render();
+  if (problem) main().replaceChildren(signInPage(problem));
+});
