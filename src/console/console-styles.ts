@@ -17,13 +17,13 @@ h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:16px}
 table{width:100%;border-collapse:collapse;font-size:14px;margin:8px 0}
 th,td{text-align:left;padding:7px 9px;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--muted);font-weight:600;background:#fafbfc}
+th{color:var(--muted);font-weight:600;background:#fafbfc;white-space:nowrap}
 textarea,input{width:100%;font:14px ui-monospace,SFMono-Regular,Menlo,monospace;padding:9px 10px;border:1px solid #c8ced8;border-radius:7px;background:#fff}
 input{font-family:inherit}label{display:block;margin:12px 0 5px;color:var(--muted);font-size:13px}
 .check{display:inline-flex;gap:4px;margin:0 14px 6px 0;color:var(--ink)}.check input{width:auto}
 .actions{display:flex;gap:10px;align-items:center;margin:14px 0}
 .actions .reason{max-width:360px}
-button{font:inherit;padding:8px 16px;border-radius:7px;border:1px solid var(--brand2);background:var(--brand2);color:#fff;cursor:pointer}
+button{white-space:nowrap;font:inherit;padding:8px 16px;border-radius:7px;border:1px solid var(--brand2);background:var(--brand2);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--brand2)}button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0}
 button:hover{filter:brightness(1.08)}
 .badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12.5px;font-weight:600;background:#e8eef8;color:var(--brand2)}

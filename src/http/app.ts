@@ -1,4 +1,4 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { AppError } from '../errors/app-error.js';
@@ -48,14 +48,32 @@ export function createApp(platform: Platform) {
     : undefined;
   app.use('/v1/*', authenticate(platform, oidc));
 
-  app.get('/healthz', async (c) => {
-    await platform.controlPlane.executeSql('SELECT 1');
-    return c.json({ status: 'ok', mode: platform.config.mode, database: platform.controlPlane.kind });
-  });
-  app.get('/.well-known/jwks.json', (c) => {
-    c.header('Cache-Control', 'public, max-age=300');
-    return c.json(platform.keys.jwks());
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      tags: ['platform'],
+      summary: 'Liveness: the server answers and its control-plane database does',
+      responses: { 200: { description: 'Healthy', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), mode: z.string(), database: z.string() }) } } } },
+    }),
+    async (c) => {
+      await platform.controlPlane.executeSql('SELECT 1');
+      return c.json({ status: 'ok' as const, mode: platform.config.mode, database: platform.controlPlane.kind }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['platform'],
+      summary: 'The public keys (JWKS) that sign receipts, product answers and audit checkpoints',
+      responses: { 200: { description: 'JWK Set (RFC 7517)', content: { 'application/json': { schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) } } } },
+    }),
+    (c) => {
+      c.header('Cache-Control', 'public, max-age=300');
+      return c.json(platform.keys.jwks() as { keys: Array<Record<string, unknown>> }, 200);
+    },
+  );
 
   app.route('/', catalogueRoutes(platform));
   app.route('/', licensingRoutes(platform));

@@ -108,6 +108,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#audit-outcome .badge.ok', { timeout: 30_000 });
     expect(await page.locator('#audit-table .badge.bad').count()).toBe(0);
     await page.screenshot({ path: path.join(artifacts, 'regulator-audit.png'), fullPage: true });
+
+    await page.goto(`${base}/console#licences`);
+    await page.waitForSelector('table tbody tr');
+    expect(await page.locator('table tbody tr').count()).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: path.join(artifacts, 'regulator-licences.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });
 

@@ -68,6 +68,9 @@ const phrases = {
   working: ['处理中…', 'Working…'],
   signature: ['签名已用平台公钥验证', 'signature checked with the platform key'],
   terms: ['使用条款', 'Terms of use'],
+  licences: ['授权运营许可', 'Licences'],
+  reinstate: ['恢复', 'Reinstate'],
+  revoke: ['撤销', 'Revoke'],
 } as const;
 
 export type Phrase = keyof typeof phrases;

@@ -80,8 +80,10 @@ export async function analysisPage(): Promise<HTMLElement> {
   );
 }
 
-export async function jobsPage(): Promise<HTMLElement> {
+/** The job list refreshes itself while any job is still moving (queued, running, checked). */
+export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
+  if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
   const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), badge(job.status, statusTone(job.status)), job.kind ?? '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
 }

@@ -132,3 +132,41 @@ async function downloadCsv(year: number): Promise<void> {
   link.click();
 }
 
+
+/** Licences (art. 21): regulators suspend, reinstate or revoke with a reason, effective on the next request. */
+export async function licencesPage(rerender: () => void, role: string): Promise<HTMLElement> {
+  const { licences } = await api<{ licences: any[] }>('GET', '/v1/licences');
+  const message = h('p', { class: 'error' });
+  const change = async (id: string, status: 'active' | 'suspended' | 'revoked', reason: string) => {
+    try {
+      await api('POST', `/v1/licences/${id}/status`, { status, reason });
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message}`;
+    }
+  };
+  const actions = (licence: any) => {
+    if (role !== 'regulator' || licence.status === 'revoked') return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    const act = (status: 'active' | 'suspended' | 'revoked') => () => void change(licence.id, status, reason.value || (status === 'active' ? '整改完成，恢复授权' : '监管检查'));
+    return h('div', { class: 'actions' }, reason, licence.status === 'active' ? h('button', { class: 'secondary', onclick: act('suspended') }, t('suspend')) : h('button', { onclick: act('active') }, t('reinstate')), h('button', { class: 'secondary', onclick: act('revoked') }, t('revoke')));
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('licences')),
+    message,
+    table(
+      [t('licences'), t('operator'), t('grade'), t('datasets'), t('status'), ''],
+      licences.map((licence) => [
+        h('span', {}, licence.title, h('br'), h('small', { class: 'muted' }, `${licence.id} · ${licence.validFrom.slice(0, 10)} – ${licence.validUntil.slice(0, 10)}`)),
+        licence.operatorId,
+        licence.maxGrade,
+        licence.scope.map((entry: { dataset: string }) => entry.dataset).join(', '),
+        badge(licence.status, statusTone(licence.status)),
+        actions(licence),
+      ]),
+    ),
+  );
+}
