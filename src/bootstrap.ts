@@ -13,6 +13,7 @@ import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
 import { describeForLog } from './http/errors.js';
 import { createProductService } from './products/product-service.js';
+import { loadWorkingDayCalendar } from './governance/working-days.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -31,6 +32,7 @@ export async function createPlatform(
 ): Promise<Platform> {
   const policyEngine = loadPolicyEngine(policiesDir);
   const disclosurePolicy = loadDisclosurePolicy(path.join(policiesDir, 'disclosure.yaml'));
+  const calendar = loadWorkingDayCalendar(path.join(policiesDir, 'calendar'));
   const controlPlane = options.controlPlane ?? (await openConfiguredControlPlane(config));
   await migrateControlPlane(controlPlane);
   const keys =
@@ -62,6 +64,7 @@ export async function createPlatform(
     parser: await createSqlParser(),
     disclosurePolicy,
     analysisCatalogue,
+    calendar,
     audit: createAuditTree(controlPlane.db, keys, clock),
     products: createProductService({ db: controlPlane.db, keys, clock, store, analysisCatalogue, policiesDir }),
   };

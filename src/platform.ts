@@ -10,6 +10,7 @@ import type { KeyRing } from './identity/keys.js';
 import type { DisclosurePolicy } from './policy/disclosure-policy.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import type { ProductService } from './products/product-service.js';
+import type { WorkingDayCalendar } from './governance/working-days.js';
 
 /** What every part of the service is handed: nothing global, so tests can build one with their own clock and keys. */
 export type Platform = {
@@ -28,6 +29,8 @@ export type Platform = {
   analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;
   /** This process's view of the audit log's Merkle tree, and checkpoint signing. */
   audit: AuditTree;
+  /** Working days for the measures' deadlines (policies/calendar/). */
+  calendar: WorkingDayCalendar;
   /** Product calls: quotas, verification indexes, metering and signed answers. */
   products: ProductService;
   /** Set once the queue is started (by `pds serve` or a test); submissions need it. */

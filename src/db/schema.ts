@@ -342,3 +342,40 @@ export const productCalls = pgTable(
     index('product_calls_product_idx').on(table.productId, table.calledAt),
   ],
 );
+
+/**
+ * Requests to share data between public bodies (measures arts. 15–19). `dueOn` is the China date by which the
+ * answer is owed, in working days from the request (policies/calendar/); conditional data needs both the
+ * committee's and the source's approval, and a refusal names its reason and legal basis.
+ */
+export const sharingRequests = pgTable(
+  'sharing_requests',
+  {
+    id: text('id').primaryKey(),
+    requesterInstitutionId: text('requester_institution_id')
+      .notNull()
+      .references(() => institutions.id),
+    requestedBy: text('requested_by')
+      .notNull()
+      .references(() => principals.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    columns: jsonb('columns').$type<string[] | null>(),
+    duty: text('duty').notNull(),
+    scenario: text('scenario').notNull(),
+    sharingType: text('sharing_type', { enum: ['unconditional', 'conditional'] }).notNull(),
+    status: text('status', { enum: ['pending', 'approved', 'refused'] }).notNull(),
+    dueOn: text('due_on').notNull(),
+    deadlineProvisional: boolean('deadline_provisional').notNull(),
+    sourceDecision: text('source_decision', { enum: ['approve', 'refuse'] }),
+    sourceDecidedBy: text('source_decided_by'),
+    committeeDecision: text('committee_decision', { enum: ['approve', 'refuse'] }),
+    committeeDecidedBy: text('committee_decided_by'),
+    refusalReason: text('refusal_reason'),
+    refusalLegalBasis: text('refusal_legal_basis'),
+    answeredOn: text('answered_on'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('sharing_requests_dataset_idx').on(table.datasetId), index('sharing_requests_requester_idx').on(table.requesterInstitutionId)],
+);

@@ -59,7 +59,8 @@ export type PolicyCode =
   | 'JOB_KIND_NOT_ALLOWED'
   | 'NO_DATA_VERSION'
   | 'PRODUCT_SPEC_INVALID'
-  | 'MODEL_CHECK_FAILED';
+  | 'MODEL_CHECK_FAILED'
+  | 'NOT_SHAREABLE';
 
 const statusByCode: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,

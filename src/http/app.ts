@@ -16,6 +16,7 @@ import { budgetRoutes } from './routes/budget-routes.js';
 import { licensingRoutes } from './routes/licensing-routes.js';
 import { productRoutes } from './routes/product-routes.js';
 import { incidentRoutes } from './routes/incident-routes.js';
+import { sharingRoutes } from './routes/sharing-routes.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { createOidcVerifier } from '../identity/oidc.js';
 
@@ -84,6 +85,7 @@ export function createApp(platform: Platform) {
   app.route('/', budgetRoutes(platform));
   app.route('/', productRoutes(platform));
   app.route('/', incidentRoutes(platform));
+  app.route('/', sharingRoutes(platform));
   app.route('/', consoleRoutes(oidc));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
