@@ -36,7 +36,7 @@ Usage:
   pds token <principal-id> [--ttl <seconds>]
                                     mint an access token (needs the token key: platform administrators only)
   pds jobs submit|watch|result …    submit a job, follow it, print its released result (operators; --help)
-  pds reports products --year <y>   the annual product report, CSV or JSON (regulators; --help)
+  pds reports products|supervision  the annual product report; the supervision report (regulators; --help)
   pds --help                        this text
 
 Configuration comes from the environment: PORT, HOST, DATA_DIR, DATABASE_URL, PDS_MODE, PDS_TOKEN_KEY_FILE,
@@ -76,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       format: { type: 'string' },
       year: { type: 'string' },
       interval: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       wait: { type: 'boolean' },
     },
   });

@@ -60,6 +60,8 @@ export const reportsUsage = `pds reports — reports for regulators
 
   pds reports products --year <yyyy> [--format csv|json]
       the annual disclosure report of products, calls and fees
+  pds reports supervision [--from <iso>] [--to <iso>] [--format csv|json]
+      the supervision report per institution (default: this year so far)
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
 
@@ -124,8 +126,16 @@ async function watch(target: Remote, id: string, options: RemoteOptions): Promis
   }
 }
 
-export async function reportsCommand(config: Config, args: string[], options: RemoteOptions & { year?: string }): Promise<number> {
+export async function reportsCommand(config: Config, args: string[], options: RemoteOptions & { year?: string; from?: string; to?: string }): Promise<number> {
   const [sub] = args;
+  if (sub === 'supervision') {
+    const format = options.format ?? 'csv';
+    if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
+    const query = new URLSearchParams({ format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) });
+    const response = await call(remote(config, options, 'regulator'), 'GET', `/v1/reports/supervision?${query}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+    process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
+    return 0;
+  }
   if (sub !== 'products') throw new CommandUsageError(reportsUsage);
   const year = Number(options.year ?? new Date().getFullYear());
   if (!Number.isInteger(year) || year < 2024 || year > 2100) throw new CommandUsageError('--year takes a year from 2024');

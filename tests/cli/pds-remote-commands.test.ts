@@ -68,6 +68,12 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stdout).toMatch(/^product,title,titleZh,operator,status,calls/);
   });
 
+  it('prints the supervision report for a regulator', async () => {
+    const result = await pds(['reports', 'supervision', '--format', 'csv'], await t.tokenFor('regulator-data-dept'));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^institution,nameZh,datasetsRegistered/);
+  });
+
   it('exits 1 with the server’s code when the token may not read the report', async () => {
     const result = await pds(['reports', 'products', '--year', '2026'], await t.tokenFor('consumer-east-sea-bank'));
     expect(result.code).toBe(1);

@@ -113,6 +113,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('table tbody tr');
     expect(await page.locator('table tbody tr').count()).toBeGreaterThanOrEqual(2);
     await page.screenshot({ path: path.join(artifacts, 'regulator-licences.png'), fullPage: true });
+
+    await page.goto(`${base}/console#supervision`);
+    await page.waitForSelector('#supervision-table tbody tr');
+    expect(await page.locator('#supervision-table tbody tr').count()).toBeGreaterThanOrEqual(7);
+    await page.screenshot({ path: path.join(artifacts, 'regulator-supervision.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });
 

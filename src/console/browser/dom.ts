@@ -7,6 +7,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === false) continue;
     if (typeof value === 'function') element.addEventListener(name.replace(/^on/, '').toLowerCase(), value);
+    // The console's CSP forbids style attributes; styles set through the CSSOM are allowed.
+    else if (name === 'style') element.style.cssText = String(value);
     else if (value === true) element.setAttribute(name, '');
     else element.setAttribute(name, String(value));
   }

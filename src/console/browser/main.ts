@@ -3,7 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
-import { auditPage, incidentsPage, licencesPage, productsAdminPage, reportPage, reviewsPage } from './regulator-views.js';
+import { auditPage, incidentsPage, licencesPage, productsAdminPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
  * The web console: one page, routed by the URL hash, talking to the public API with the signed-in token. What a
@@ -37,6 +37,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'budgets', label: 'budgets', render: budgetsPage },
         { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
         { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
+        { hash: 'supervision', label: 'supervision', render: supervisionPage },
         { hash: 'report', label: 'report', render: reportPage },
         ...common,
       ];

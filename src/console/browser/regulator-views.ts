@@ -170,3 +170,44 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
     ),
   );
 }
+
+/** The supervision report (arts. 27–28) with a bar per institution for answers on time. */
+export async function supervisionPage(): Promise<HTMLElement> {
+  const report = await api('GET', '/v1/reports/supervision');
+  const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
+  const bar = (fraction: number) => h('div', { class: 'bar', title: `${Math.round(fraction * 100)}%` }, h('div', { class: 'fill', style: `width:${(fraction * 100).toFixed(1)}%` }));
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('supervision')),
+    h('p', { class: 'muted' }, `${chinaDate(report.from)} – ${chinaDate(report.to)}`),
+    table(
+      [t('institution'), t('completeness'), t('stale'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('incidents')],
+      report.institutions.map((row: any) => {
+        const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
+        return [
+          row.nameZh,
+          row.catalogueCompleteness === null ? '—' : `${Math.round(row.catalogueCompleteness * 100)}%`,
+          row.datasetsStale,
+          row.sharingReceived,
+          row.sharingAnsweredOnTime,
+          bar(share(row.sharingAnsweredOnTime, answered)),
+          row.sharingAnsweredLate,
+          row.sharingOverdue > 0 ? badge(String(row.sharingOverdue), 'bad') : '0',
+          row.incidentsOnItsData,
+        ];
+      }),
+      { id: 'supervision-table' },
+    ),
+    h('p', { class: 'muted' }, t('notYetMeasured')),
+    h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadSupervisionCsv()) }, t('downloadCsv'))),
+  );
+}
+
+/** A period boundary as the China date it falls on (reports count days in China Standard Time). */
+const chinaDate = (iso: string) => new Date(Date.parse(iso) + 8 * 3_600_000).toISOString().slice(0, 10);
+
+async function downloadSupervisionCsv(): Promise<void> {
+  const csv = await api<string>('GET', '/v1/reports/supervision?format=csv');
+  h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: 'supervision.csv' }).click();
+}

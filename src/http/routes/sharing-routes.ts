@@ -1,7 +1,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { decideSharing, listSharing, requestSharing, sharingDecisionSchema, sharingRequestSchema, toSharingView } from '../../governance/sharing-requests.js';
+import { supervisionColumns, supervisionReport } from '../../governance/supervision-report.js';
 import type { Platform } from '../../platform.js';
+import { AppError } from '../../errors/app-error.js';
+import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 
@@ -36,6 +39,21 @@ const routes = {
     request: { params: idParam, body: jsonBody(sharingDecisionSchema, 'The decision') },
     responses: { 200: { description: 'The request', content: { 'application/json': { schema: requestView } } }, ...errorResponses(400, 403, 404, 409) },
   }),
+  supervision: createRoute({
+    method: 'get',
+    path: '/v1/reports/supervision',
+    tags: ['governance'],
+    summary: 'Supervision report per institution and period (regulators; arts. 27–28): catalogue completeness, freshness, sharing answered on time or late, refusals without legal basis, incidents',
+    security: bearerSecurity,
+    request: {
+      query: z.object({
+        from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Start (default: 1 January of this year, China time)' }),
+        to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'End, exclusive (default: now)' }),
+        format: z.enum(['json', 'csv']).default('json'),
+      }),
+    },
+    responses: { 200: { description: 'The report', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) }, 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403) },
+  }),
 };
 
 export function sharingRoutes(platform: Platform) {
@@ -56,6 +74,21 @@ export function sharingRoutes(platform: Platform) {
     const principal = c.get('principal');
     await platform.authorizer.require(principal, 'sharing:decide', platformEntity);
     return c.json(toSharingView(await decideSharing(platform, principal, c.req.valid('param').id, c.req.valid('json')), platform.clock()), 200);
+  });
+  app.openapi(routes.supervision, async (c) => {
+    await platform.authorizer.require(c.get('principal'), 'report:supervision', platformEntity);
+    const query = c.req.valid('query');
+    const now = platform.clock();
+    const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
+    const from = query.from ? new Date(query.from) : new Date(`${now.getFullYear()}-01-01T00:00:00+08:00`);
+    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+    const report = await supervisionReport(platform.db, { from, to }, now);
+    if (query.format === 'csv') {
+      c.header('Content-Type', 'text/csv; charset=utf-8');
+      c.header('Content-Disposition', 'attachment; filename="supervision.csv"');
+      return c.body(toCsv([...supervisionColumns], report.institutions.map((row) => supervisionColumns.map((column) => row[column]))), 200);
+    }
+    return c.json(report, 200);
   });
   return app;
 }
