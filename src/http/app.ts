@@ -6,6 +6,7 @@ import type { Platform } from '../platform.js';
 import type { AppEnv } from './app-env.js';
 import { authenticate } from './authenticate.js';
 import { docsPage } from './docs-page.js';
+import { withExamples } from './openapi-examples.js';
 import { errorResponse, validationError } from './errors.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { identityRoutes } from './routes/identity-routes.js';
@@ -89,14 +90,16 @@ export function createApp(platform: Platform) {
   app.route('/', consoleRoutes(oidc));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
-  app.doc31('/openapi.json', {
+  const documentConfig = {
     openapi: '3.1.0',
     info: {
       title: 'Public data sandbox (Lingang)',
       version: '0.1.0',
       description: '原始数据不出域，数据可用不可见 — raw data never leaves the domain; data is usable but not visible.',
     },
-  });
+  };
+  let document: unknown;
+  app.get('/openapi.json', (c) => c.json((document ??= withExamples(app.getOpenAPI31Document(documentConfig) as Parameters<typeof withExamples>[0])) as Record<string, unknown>));
   app.get('/docs', (c) => c.html(docsPage()));
 
   app.notFound(() => {

@@ -42,3 +42,18 @@ it('the OpenAPI document validates against the OpenAPI 3.1 schema', async () => 
   expect(result.valid).toBe(true);
   expect(validator.version).toBe('3.1');
 });
+
+it('gives every operation an example of its request body and of its answer', async () => {
+  const document = (await t.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, any>> };
+  const missing: string[] = [];
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const body = operation.requestBody?.content?.['application/json'];
+      if (body && body.example === undefined && body.examples === undefined) missing.push(`${method} ${path}: request`);
+      const success = Object.entries(operation.responses).find(([status]) => status.startsWith('2'))?.[1] as { content?: Record<string, { example?: unknown; examples?: unknown }> };
+      const answers = Object.values(success?.content ?? {});
+      if (answers.length > 0 && !answers.some((content) => content.example !== undefined || content.examples !== undefined)) missing.push(`${method} ${path}: response`);
+    }
+  }
+  expect(missing).toEqual([]);
+});

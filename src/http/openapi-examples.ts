@@ -1,0 +1,181 @@
+/**
+ * Worked examples for the API reference, by operation: what a request looks like and what comes back. They are
+ * merged into /openapi.json where a route does not carry its own, and a test requires one for every operation.
+ * Values are the demo's (ids, datasets, institutions), so each can be tried against `npm start`.
+ */
+type Example = { request?: unknown; response: unknown };
+
+const job = {
+  id: 'job_7d1c2a9e-5b1f-4c53-9f0e-3a6b2e1d4c8f',
+  status: 'released',
+  stage: null,
+  code: 'CHECKED_WITH_SUPPRESSION',
+  reason: null,
+  datasets: ['power_readings'],
+  datasetVersions: { power_readings: '5f2c…e91a' },
+  kind: 'aggregate',
+  grade: 'L3',
+  purpose: '新片区能源规划（公益）',
+  sqlHash: '9b0e…41f2',
+  policyHash: 'c3d1…7a0b',
+  reviewersRequired: 1,
+  releaseLeafIndex: 412,
+  createdAt: '2026-11-27T02:00:00.000Z',
+  startedAt: '2026-11-27T02:00:01.120Z',
+  finishedAt: '2026-11-27T02:00:02.480Z',
+  releasedAt: '2026-11-27T03:15:40.000Z',
+};
+const licence = {
+  id: 'lic_f1ffefd7-7566-43a5-93c0-510ee1013964',
+  operatorId: 'lingang-analytics',
+  title: '园区能源与产业分析（公益+行业）',
+  scope: [{ dataset: 'power_readings' }, { dataset: 'enterprises' }],
+  purposes: ['public_interest', 'industry'],
+  maxGrade: 'L3',
+  validFrom: '2026-01-01T00:00:00.000Z',
+  validUntil: '2029-01-01T00:00:00.000Z',
+  feeMode: 'capped_fee',
+  status: 'active',
+  statusReason: null,
+};
+const budget = { id: 'bud_2b…', licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8, deltaCap: 0, deltaSpent: 0, updatedAt: '2026-11-27T02:00:00.000Z' };
+const sharingRequest = {
+  id: 'share_26ed329b-435a-41fe-9616-457d033de814',
+  requester: 'power-utility',
+  dataset: 'enterprises',
+  columns: ['uscc', 'name', 'status'],
+  duty: '核实用电企业登记信息（法定职责）',
+  scenario: '企业用电报装审核',
+  sharingType: 'unconditional',
+  status: 'pending',
+  dueOn: '2026-12-04',
+  deadlineProvisional: false,
+  overdue: false,
+  answeredOn: null,
+  answeredOnTime: null,
+  sourceDecision: null,
+  committeeDecision: null,
+  refusal: null,
+  createdAt: '2026-11-27T02:00:00.000Z',
+};
+const principal = { id: 'analyst-lingang-analytics', role: 'operator', displayName: '临港数智分析 · 分析师', operatorId: 'lingang-analytics', institutionId: null, status: 'active' };
+
+const product = {
+  id: 'resident-identity',
+  kind: 'verification',
+  title: 'Resident name and ID number match',
+  titleZh: '居民姓名与身份证号一致性核验',
+  status: 'published',
+  operator: 'harbour-credit',
+  terms: '仅用于经本人授权的实名核验；每次调用须说明用途。',
+  price: { currency: 'CNY', publicInterestFen: 0, industryFen: 30, monthlyCapFen: 500000 },
+  dataset: 'residents',
+  inputSchema: { type: 'object', additionalProperties: false, required: ['id_number', 'name'], properties: { id_number: { type: 'string', maxLength: 18, pattern: '^(?:[0-9]{17}[0-9X])$' }, name: { type: 'string', maxLength: 50 } } },
+  example: { id_number: '310115199001011234', name: '王伟' },
+  subjectInputs: ['id_number'],
+  claimInputs: ['name'],
+  condition: null,
+  modes: ['plain', 'encrypted'],
+  perSubjectDailyLimit: 5,
+  updatedAt: '2026-11-27T02:00:00.000Z',
+};
+const signedAnswer = 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6InBkcy1hbnN3ZXIrandzIn0.…';
+
+export const operationExamples: Record<string, Example> = {
+  'get /v1/datasets/{id}': { response: { id: 'power_readings', title: 'Monthly power readings', titleZh: '月度用电数据', grade: 'L3', openData: false, sharingType: 'conditional', privacyUnit: 'account_id', columns: [{ name: 'account_id', type: 'VARCHAR', class: 'direct_identifier' }, { name: 'kwh', type: 'DOUBLE', class: 'sensitive' }], versions: [{ versionNumber: 1, rowCount: 6211200, contentHash: '5f2c…e91a' }] } },
+  'post /v1/datasets/{id}/versions': { response: { id: 'ver_…', versionNumber: 2, contentHash: '77aa…01bc', sourceHash: '4e10…9d2f', sourceFormat: 'csv', rowCount: 259800, byteSize: 9437184, catalogueVersion: 1, createdAt: '2026-11-27T02:00:00.000Z' } },
+  'post /v1/jobs': { request: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town', purpose: '新片区能源规划（公益）' }, response: { ...job, status: 'queued', stage: 'waiting for a sandbox', code: null, startedAt: null, finishedAt: null, releasedAt: null, releaseLeafIndex: null } },
+  'post /v1/products': {
+    request: { id: 'enterprise-industry', title: 'Enterprise industry class match', titleZh: '企业行业类别核验', terms: '用于业务往来中的企业核验。', spec: { kind: 'verification', dataset: 'enterprises', inputs: [{ name: 'credit_code', description: 'USCC', example: '91310115MA1H7XXXX1' }, { name: 'industry', description: 'GB/T 4754 class', example: 'C3612' }], subject: [{ input: 'credit_code', column: 'uscc' }], claims: [{ input: 'industry', column: 'industry_code' }] } },
+    response: { ...product, id: 'enterprise-industry', status: 'draft' },
+  },
+  'get /v1/products/{id}': { response: product },
+  'post /v1/products/{id}/decision': { request: { decision: 'approve', reason: '已审核产品定义与条款' }, response: { ...product, status: 'approved' } },
+  'post /v1/products/{id}/publication': { request: { action: 'publish' }, response: product },
+  'post /v1/products/{id}/verify': { response: { match: true, jws: signedAnswer, auditLeafIndex: 1024, feeFen: 30 } },
+  'get /v1/products/{id}/he-params': {
+    response: { scheme: 'bfv', library: 'node-seal 6 (Microsoft SEAL 4)', polyModulusDegree: 8192, plainModulus: '1099511480321', coeffModulusBits: [43, 43, 44, 44], securityLevel: 128, parameters: 'XqEQBAEAAAA…', ciphertextBytes: 262338, publicKeyBytes: 327874, encoding: { digest: 'SHA-256', domain: 'pds-verify/v1', chunkBits: 39, chunksPerClaim: 2 }, subjectInputs: ['id_number'], claimInputs: ['name'] },
+  },
+  'post /v1/products/{id}/verify-encrypted': {
+    request: { subject: { id_number: '310115199001011234' }, ciphertext: 'XqEQBAEAAADCAAQ…(262,338 bytes, base64)', publicKey: 'XqEQBAEAAADCAAU…(327,874 bytes, base64)', purpose: '开户实名核验', use: 'industry' },
+    response: { answer: 'XqEQBAECAAA…(zstd SEAL ciphertext, base64)', jws: signedAnswer, auditLeafIndex: 1025, feeFen: 30 },
+  },
+  'post /v1/products/{id}/score': { request: { input: { kwh: 350, enterprise: 0 }, purpose: '电费估算', use: 'public_interest' }, response: { score: 216.4, linearPredictor: 216.4, jws: signedAnswer, auditLeafIndex: 1030, feeFen: 0 } },
+  'post /v1/products/{id}/score-encrypted': {
+    request: { ciphertext: 'XqEQBAEAAAD…(seeded CKKS ciphertext, base64)', publicKey: 'XqEQBAEAAAD…(seeded public key, base64)', purpose: '电费估算', use: 'public_interest' },
+    response: { answer: 'XqEQBAECAAA…(zstd CKKS ciphertext, base64)', jws: signedAnswer, auditLeafIndex: 1031, feeFen: 0 },
+  },
+  'get /v1/reports/products': { response: { year: 2026, currency: 'CNY', products: [{ product: 'resident-identity', title: product.title, titleZh: product.titleZh, operator: 'harbour-credit', status: 'published', calls: 1200, publicInterestCalls: 40, industryCalls: 1160, encryptedCalls: 75, distinctConsumers: 3, feesFen: 34800 }], totals: { calls: 1200, feesFen: 34800 } } },
+  'get /healthz': { response: { status: 'ok', mode: 'dev', database: 'pglite' } },
+  'get /.well-known/jwks.json': { response: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'Vu7…', alg: 'EdDSA', use: 'sig' }] } },
+  'get /v1/datasets': { response: { datasets: [{ id: 'power_readings', title: 'Monthly power readings', titleZh: '月度用电数据', grade: 'L3', openData: false, sharingType: 'conditional', latestVersion: '5f2c…e91a' }] } },
+  'post /v1/datasets': {
+    request: { id: 'street_lights', title: 'Street lights', titleZh: '路灯设施', description: 'Street lights and their wattage', category: 'infrastructure', grade: 'L1', openData: true, sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'light_id', uniqueKey: ['light_id'], columns: [{ name: 'light_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Light id' }, { name: 'watts', type: 'INTEGER', class: 'attribute', nullable: false, description: 'Power (W)' }] },
+    response: { id: 'street_lights', grade: 'L1', versions: [] },
+  },
+  'post /v1/operators': { request: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XXXX1' }, response: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XXXX1', status: 'active', createdAt: '2026-11-27T02:00:00.000Z' } },
+  'get /v1/operators': { response: { operators: [{ id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', status: 'active' }] } },
+  'get /v1/operators/{id}': { response: { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: null, status: 'active', createdAt: '2026-01-01T00:00:00.000Z' } },
+  'post /v1/operators/{id}/licences': {
+    request: { title: licence.title, scope: licence.scope, purposes: licence.purposes, maxGrade: 'L3', validFrom: licence.validFrom, validUntil: licence.validUntil, feeMode: 'capped_fee' },
+    response: licence,
+  },
+  'get /v1/licences': { response: { licences: [licence] } },
+  'get /v1/licences/{id}': { response: licence },
+  'post /v1/licences/{id}/status': { request: { status: 'suspended', reason: '超范围使用，整改期间暂停' }, response: { ...licence, status: 'suspended', statusReason: '超范围使用，整改期间暂停' } },
+  'post /v1/principals': { request: { id: 'analyst-east-sea', role: 'operator', displayName: '东海数据 · 分析师', operatorId: 'east-sea-analytics' }, response: { ...principal, id: 'analyst-east-sea', operatorId: 'east-sea-analytics' } },
+  'get /v1/me': { response: principal },
+  'post /v1/tokens': { request: { principalId: 'analyst-lingang-analytics', ttlSeconds: 3600 }, response: { token: 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.…', principalId: 'analyst-lingang-analytics' } },
+  'get /v1/jobs': { response: { jobs: [job] } },
+  'post /v1/jobs/dry-run': {
+    request: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town', purpose: '新片区能源规划（公益）' },
+    response: { decision: 'accept', kind: 'aggregate', grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
+  },
+  'post /v1/jobs/estimate': {
+    request: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', purpose: '公交线网优化', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
+    response: { allowed: true, code: null, reason: null, grade: 'L4', epsilon: 0.5, budget: { dataset: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8 } },
+  },
+  'get /v1/jobs/{id}': { response: job },
+  'get /v1/jobs/{id}/result': {
+    response: { jobId: job.id, columns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], rows: [['泥城镇', 1240, 4812233.5], ['书院镇', null, null]], manifest: { rowCount: 2, suppressedRows: [{ row: 1, code: 'BELOW_THRESHOLD', reason: 'fewer distinct contributors than the threshold of 20' }] }, receipt: 'eyJhbGciOiJFZERTQSIsInR5cCI6InBkcy1yZWNlaXB0K2p3cyJ9.…' },
+  },
+  'post /v1/jobs/{id}/cancel': { response: { ...job, status: 'cancelled', code: 'CANCELLED', reason: 'cancelled by the operator', releaseLeafIndex: null, releasedAt: null } },
+  'get /v1/jobs/{id}/record': {
+    response: { job, sql: 'SELECT town, …', plan: { kind: 'aggregate' }, internalDetail: null, manifest: { rowCount: 2 }, output: { columns: [], rows: [] }, receipt: 'eyJ…', reviews: [{ reviewer: 'regulator-data-dept', decision: 'approve', reason: '已核对', at: '2026-11-27T03:15:40.000Z' }], audit: [{ index: 410, leaf: '{…}' }] },
+  },
+  'get /v1/reviews': { response: { reviews: [{ job: { ...job, status: 'in_review' }, sql: 'SELECT town, …', approvals: 0, reviewers: [], canReview: true }] } },
+  'post /v1/reviews/{job}': { request: { decision: 'approve', reason: '已核对输出与披露控制记录' }, response: job },
+  'get /v1/audit/checkpoint': { response: { tree_size: 413, root_hash: '3f9a…c01d', timestamp: '2026-11-27T03:15:41.000Z', jws: 'eyJhbGciOiJFZERTQSJ9.…' } },
+  'get /v1/audit/checkpoints': { response: { checkpoints: [{ tree_size: 413, root_hash: '3f9a…c01d', timestamp: '2026-11-27T03:15:41.000Z', jws: 'eyJhbGciOiJFZERTQSJ9.…' }] } },
+  'get /v1/audit/entries': { response: { entries: [{ index: 412, leaf: '{"actor":"regulator-data-dept","at":"2026-11-27T03:15:40.000Z","index":412,"job":"job_7d1c…","type":"job.released"}', event: { type: 'job.released', actor: 'regulator-data-dept', job: 'job_7d1c…' } }] } },
+  'get /v1/audit/proofs/inclusion': { response: { leaf_index: 412, tree_size: 413, leaf_hash: '8c1e…', inclusion_path: ['a0f3…', '77b2…'] } },
+  'get /v1/audit/proofs/consistency': { response: { first: 400, second: 413, consistency_path: ['5d9e…', 'c2a8…'] } },
+  'get /v1/budgets': { response: { budgets: [budget] } },
+  'post /v1/budgets': { request: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5 }, response: budget },
+  'post /v1/budgets/{id}/reset': { request: { reason: '年度预算重置（监管决定）' }, response: { ...budget, epsilonSpent: 0, epsilonRemaining: 5 } },
+  'get /v1/products': { response: { products: [{ id: 'resident-identity', kind: 'verification', titleZh: '居民姓名与身份证号一致性核验', status: 'published', inputSchema: { type: 'object', required: ['id_number', 'name'] }, example: { id_number: '310115199001011234', name: '王伟' }, price: { currency: 'CNY', publicInterestFen: 0, industryFen: 30, monthlyCapFen: 500000 } }] } },
+  'get /v1/usage': { response: { from: '2026-10-28T02:00:00.000Z', to: '2026-11-27T02:00:00.000Z', usage: [{ product: 'resident-identity', mode: 'plain', use: 'industry', calls: 1200, feesFen: 36000, firstCall: '2026-11-01T01:00:00.000Z', lastCall: '2026-11-27T01:59:00.000Z' }], totals: { calls: 1200, feesFen: 36000 } } },
+  'get /v1/incidents': { response: { incidents: [{ id: 'inc_…', kind: 'probing', operatorId: null, principalId: 'consumer-east-sea-bank', jobId: null, detail: { window: 100, distinctSubjects: 97, matchRate: 0.01, product: 'resident-identity' }, createdAt: '2026-11-27T02:00:00.000Z' }] } },
+  'post /v1/sharing-requests': { request: { dataset: 'enterprises', columns: ['uscc', 'name', 'status'], duty: sharingRequest.duty, scenario: sharingRequest.scenario }, response: sharingRequest },
+  'get /v1/sharing-requests': { response: { requests: [sharingRequest] } },
+  'post /v1/sharing-requests/{id}/decision': { request: { decision: 'refuse', reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' }, response: { ...sharingRequest, status: 'refused', sourceDecision: 'refuse', answeredOn: '2026-11-30', answeredOnTime: true, refusal: { reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' } } },
+  'get /v1/reports/supervision': {
+    response: { from: '2025-12-31T16:00:00.000Z', to: '2026-11-27T02:00:00.000Z', institutions: [{ institution: 'market-regulator', nameZh: '市场监督管理局（临港）', datasetsRegistered: 1, datasetsWithData: 1, catalogueCompleteness: 1, datasetsStale: 0, sharingReceived: 12, sharingAnsweredOnTime: 10, sharingAnsweredLate: 1, sharingOverdue: 1, sharingRefused: 2, refusalsWithoutLegalBasis: 0, sharingRequested: 3, incidentsOnItsData: 0, qualityScore: null, disputesHandledOnTime: null }] },
+  },
+};
+
+/** Adds the examples above to a generated OpenAPI document, where its routes carry none of their own. */
+export function withExamples(document: { paths?: Record<string, Record<string, any>> }): typeof document {
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const example = operationExamples[`${method} ${path}`];
+      if (!example) continue;
+      const requestContent = operation.requestBody?.content?.['application/json'];
+      if (requestContent && example.request !== undefined && requestContent.example === undefined) requestContent.example = example.request;
+      const success = Object.entries(operation.responses ?? {}).find(([status]) => status.startsWith('2'))?.[1] as { content?: Record<string, { example?: unknown }> } | undefined;
+      const responseContent = success?.content?.['application/json'];
+      if (responseContent && responseContent.example === undefined) responseContent.example = example.response;
+    }
+  }
+  return document;
+}
