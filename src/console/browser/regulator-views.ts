@@ -154,6 +154,10 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
   };
   return h(
     'div',
+    {},
+    role === 'regulator' ? await grantLicenceForm(rerender) : '',
+    h(
+    'div',
     { class: 'panel' },
     h('h2', {}, t('licences')),
     message,
@@ -168,6 +172,57 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
         actions(licence),
       ]),
     ),
+    ),
+  );
+}
+
+/** Granting a licence (art. 21): operator, datasets in scope, highest grade, purposes, validity, fee mode. */
+async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
+  const [{ operators }, { datasets }] = await Promise.all([api<{ operators: any[] }>('GET', '/v1/operators'), api<{ datasets: any[] }>('GET', '/v1/datasets')]);
+  const operator = h('select', { id: 'grant-operator' }, ...operators.map((entry) => h('option', { value: entry.id }, `${entry.nameZh ?? entry.name} (${entry.id})`)));
+  const title = h('input', { id: 'grant-title', placeholder: '授权运营范围与用途' });
+  const chosen = new Set<string>();
+  const scope = h('div', { class: 'checks' }, ...datasets.map((dataset) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id} (${dataset.grade})`)));
+  const grade = h('select', { id: 'grant-grade' }, ...['L1', 'L2', 'L3', 'L4', 'important'].map((value) => h('option', { value, selected: value === 'L3' }, value)));
+  const industry = h('input', { type: 'checkbox', id: 'grant-industry' });
+  const years = h('input', { id: 'grant-years', type: 'number', min: 1, max: 10, value: 3, style: 'max-width:120px' });
+  const message = h('p', { class: 'error' });
+  const grant = async () => {
+    const from = new Date();
+    const until = new Date(from.getTime() + Number(years.value) * 365 * 86_400_000);
+    try {
+      await api('POST', `/v1/operators/${encodeURIComponent(operator.value)}/licences`, {
+        title: title.value,
+        scope: [...chosen].map((dataset) => ({ dataset })),
+        purposes: industry.checked ? ['public_interest', 'industry'] : ['public_interest'],
+        maxGrade: grade.value,
+        validFrom: from.toISOString(),
+        validUntil: until.toISOString(),
+        feeMode: industry.checked ? 'capped_fee' : 'free',
+      });
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+    }
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('grantLicence')),
+    h('label', {}, t('operator')),
+    operator,
+    h('label', {}, t('licences')),
+    title,
+    h('label', {}, t('datasets')),
+    scope,
+    h('label', {}, t('grade')),
+    grade,
+    h('label', { class: 'check' }, industry, ` ${t('industryUse')}`),
+    h('label', {}, t('validYears')),
+    years,
+    h('div', { class: 'actions' }, h('button', { id: 'grant-licence', onclick: () => void grant() }, t('grantLicence'))),
+    message,
   );
 }
 
