@@ -1,8 +1,7 @@
 import { asc, gt, sql } from 'drizzle-orm';
-import { CompactSign } from 'jose';
 import type { Database } from '../db/connect.js';
 import { auditCheckpoints, auditLeaves } from '../db/schema.js';
-import type { KeyRing } from '../identity/keys.js';
+import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { canonicalJson } from './canonical-json.js';
 import { leafHash, MerkleTree } from './merkle.js';
 
@@ -104,9 +103,7 @@ export function createAuditTree(db: Database, keys: KeyRing, clock: () => Date) 
         return { tree_size: latest.treeSize, root_hash: latest.rootHash, timestamp: latest.timestamp, jws: latest.jws };
       }
       const body = { tree_size: current.size, root_hash: current.root().toString('hex'), timestamp: clock().toISOString() };
-      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
-        .setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ: 'pds-checkpoint+jws' })
-        .sign(keys.platform.privateKey);
+      const jws = await signWithPlatformKey(keys, 'pds-checkpoint+jws', body);
       await db.insert(auditCheckpoints).values({ treeSize: body.tree_size, rootHash: body.root_hash, timestamp: body.timestamp, jws }).onConflictDoNothing();
       return { ...body, jws };
     },

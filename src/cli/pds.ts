@@ -19,7 +19,7 @@ import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
-import { CommandUsageError, jobsCommand, jobsUsage, reportsCommand, reportsUsage } from './remote-commands.js';
+import { CommandUsageError, jobsCommand, jobsUsage, remoteTarget, reportsCommand, reportsUsage } from './remote-commands.js';
 
 const usage = `pds — the Lingang public data sandbox
 
@@ -212,13 +212,7 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
 }
 
 async function auditVerifyCommand(config: Config, options: { server?: string; token?: string; witness?: string }): Promise<number> {
-  const server = options.server ?? `http://${config.host}:${config.port}`;
-  let token = options.token ?? process.env.PDS_TOKEN;
-  if (!token && config.mode === 'dev') {
-    const file = path.join(config.dataDir, 'dev-tokens.json');
-    if (fs.existsSync(file)) token = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>).regulator;
-  }
-  if (!token) throw new UsageError('a regulator token is needed: --token or PDS_TOKEN');
+  const { server, token } = remoteTarget(config, options, 'regulator');
   const witnessFile = path.resolve(options.witness ?? 'pds-witness.json');
   const witness: SignedCheckpoint[] = fs.existsSync(witnessFile) ? (JSON.parse(fs.readFileSync(witnessFile, 'utf8')) as { checkpoints: SignedCheckpoint[] }).checkpoints : [];
   const bar = progressBar();

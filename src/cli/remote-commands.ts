@@ -15,7 +15,8 @@ export type RemoteOptions = { server?: string; token?: string; format?: string; 
 
 type Remote = { server: string; token: string };
 
-function remote(config: Config, options: RemoteOptions, role: 'operator' | 'regulator'): Remote {
+/** Where the server is and which token to send (also used by `pds audit verify`). */
+export function remoteTarget(config: Config, options: RemoteOptions, role: 'operator' | 'regulator'): Remote {
   const server = (options.server ?? process.env.PDS_SERVER ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`).replace(/\/$/, '');
   let token = options.token ?? process.env.PDS_TOKEN;
   if (!token && config.mode === 'dev') {
@@ -67,7 +68,7 @@ export const reportsUsage = `pds reports — reports for regulators
 
 export async function jobsCommand(config: Config, args: string[], options: RemoteOptions & { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }): Promise<number> {
   const [sub, id] = args;
-  const target = () => remote(config, options, 'operator');
+  const target = () => remoteTarget(config, options, 'operator');
   switch (sub) {
     case 'submit': {
       if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError('pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)');
@@ -132,7 +133,7 @@ export async function reportsCommand(config: Config, args: string[], options: Re
     const format = options.format ?? 'csv';
     if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
     const query = new URLSearchParams({ format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) });
-    const response = await call(remote(config, options, 'regulator'), 'GET', `/v1/reports/supervision?${query}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+    const response = await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/reports/supervision?${query}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
     process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
     return 0;
   }
@@ -141,7 +142,7 @@ export async function reportsCommand(config: Config, args: string[], options: Re
   if (!Number.isInteger(year) || year < 2024 || year > 2100) throw new CommandUsageError('--year takes a year from 2024');
   const format = options.format ?? 'csv';
   if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
-  const response = await call(remote(config, options, 'regulator'), 'GET', `/v1/reports/products?year=${year}&format=${format}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+  const response = await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/reports/products?year=${year}&format=${format}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
   process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
   return 0;
 }

@@ -7,7 +7,7 @@ import { datasets, sharingRequests } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
-import { chinaDay } from '../products/pricing.js';
+import { chinaDay } from '../time/china-time.js';
 import type { WorkingDayCalendar } from './working-days.js';
 
 /**

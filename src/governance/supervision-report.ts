@@ -1,7 +1,7 @@
 import { and, asc, gte, lt } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { datasets, datasetVersions, incidents, institutions, sharingRequests } from '../db/schema.js';
-import { chinaDay } from '../products/pricing.js';
+import { chinaDay } from '../time/china-time.js';
 
 /**
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue

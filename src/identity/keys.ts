@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 
 /**
  * Two Ed25519 keys with separate jobs, so that nothing signed by one can pass as the other:
@@ -128,3 +128,11 @@ export async function ephemeralKeyRing(): Promise<KeyRing> {
 }
 
 export const randomId = (prefix: string) => `${prefix}_${crypto.randomBytes(12).toString('base64url')}`;
+
+/**
+ * A compact JWS over a JSON payload, signed with the platform key (published in /.well-known/jwks.json), so any
+ * JOSE library verifies it offline. `typ` keeps the kinds apart: a receipt cannot pass as an answer or checkpoint.
+ */
+export function signWithPlatformKey(keys: KeyRing, typ: string, payload: object): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ }).sign(keys.platform.privateKey);
+}

@@ -33,7 +33,7 @@ export type ModelPlan = {
 
 const asDouble = (column: string) => `CAST(${sqlIdentifier(column)} AS DOUBLE)`;
 /** Feature j of the design matrix: x₀ = 1 (the intercept), then the features in order. */
-const termNames = (model: ModelSpec) => ['(intercept)', ...model.features];
+export const termNames = (model: ModelSpec) => ['(intercept)', ...model.features];
 
 /** The aggregate query the analyser checks: it reads every training column the model needs, as sums. */
 export function statisticsSql(model: ModelSpec, rowsSql: string): string {
@@ -86,4 +86,3 @@ const literal = (value: number) => {
   return `CAST('${value}' AS DOUBLE)`;
 };
 
-export { termNames };

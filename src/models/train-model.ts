@@ -53,11 +53,11 @@ export async function trainModel(input: {
     return outcome.ok ? { ok: true, result: outcome.results[0]! } : { ok: false, kind: outcome.kind, internalDetail: outcome.internalDetail };
   };
   const base = { roundedTo: null, grade: input.gradeName, policyHash: input.policy.hash, columnCount: 3 };
-  const withheld = (code: ModelCode, reason: string, model?: ModelSummary): TrainedModel => ({
+  const withheld = (code: ModelCode, reason: string): TrainedModel => ({
     outcome: 'withheld',
     code,
     reason,
-    manifest: { ...base, contentHash: null, rowCount: 0, suppressedRows: [], suppressedByCode: {}, ...(model ? { model } : {}) },
+    manifest: { ...base, contentHash: null, rowCount: 0, suppressedRows: [], suppressedByCode: {} },
   });
 
   const stats = await run('stats', plan.statsSql);

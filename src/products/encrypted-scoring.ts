@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { AppError } from '../errors/app-error.js';
 import type { CkksContext } from './client/ckks.js';
+import { loadSeededUpload, type EncryptedUpload, type LoadedUpload } from './seal-uploads.js';
 
 /**
  * Encrypted scoring (CKKS): the consumer sends Enc(x) with feature i in slot i; the server returns
@@ -13,28 +13,21 @@ import type { CkksContext } from './client/ckks.js';
  * coefficients are a released output (they passed the model's release checks); quotas bound how fast they can
  * be re-derived. CKKS decryption also shows approximation noise: no flooding is applied here (see docs).
  */
-export function scoreEncrypted(ckks: CkksContext, request: { ciphertext: Uint8Array; publicKey: Uint8Array }, coefficients: number[]): Uint8Array {
-  const { seal } = ckks;
-  const refuse = (problem: string) => new AppError('CIPHERTEXT_REJECTED', `the encrypted request was refused before evaluation: ${problem}`);
-  if (request.ciphertext.length !== ckks.seededCiphertextBytes) throw refuse(`the ciphertext must be a seeded, uncompressed CKKS ciphertext of ${ckks.seededCiphertextBytes} bytes`);
-  if (request.publicKey.length !== ckks.seededPublicKeyBytes) throw refuse(`the public key must be a seeded, uncompressed public key of ${ckks.seededPublicKeyBytes} bytes`);
-  for (const bytes of [request.ciphertext, request.publicKey]) if (bytes[0] !== 0x5e || bytes[1] !== 0xa1 || bytes[5] !== 0) throw refuse('not an uncompressed SEAL object');
-  if (!crypto.timingSafeEqual(request.ciphertext.subarray(16, 48), ckks.parmsId)) throw refuse('the ciphertext was made under other encryption parameters');
+/** Loads the request (see seal-uploads.ts): a fresh two-part ciphertext at the agreed scale. */
+export function checkScoringRequest(ckks: CkksContext, upload: EncryptedUpload): LoadedUpload {
+  return loadSeededUpload(ckks, upload, (ciphertext) =>
+    ciphertext.size !== 2 || Math.abs(Math.log2(ciphertext.scale) - Math.log2(ckks.scale)) > 1e-9 ? 'the ciphertext is not fresh at the agreed scale' : undefined,
+  );
+}
 
-  const ciphertext = seal.CipherText();
-  const publicKey = seal.PublicKey();
+/** Evaluates the masked products; owns, and frees, the loaded ciphertext and key whatever happens. */
+export function scoreEncrypted(ckks: CkksContext, loaded: LoadedUpload, coefficients: number[]): Uint8Array {
+  const { seal } = ckks;
+  const { ciphertext, publicKey } = loaded;
   const encoder = seal.CKKSEncoder(ckks.context);
   const evaluator = seal.Evaluator(ckks.context);
   const owned: Array<{ delete: () => void }> = [ciphertext, publicKey, encoder, evaluator];
   try {
-    try {
-      ciphertext.loadArray(ckks.context, request.ciphertext);
-      publicKey.loadArray(ckks.context, request.publicKey);
-    } catch {
-      throw refuse('SEAL could not load it under the server parameters');
-    }
-    if (ciphertext.size !== 2 || Math.abs(Math.log2(ciphertext.scale) - Math.log2(ckks.scale)) > 1e-9) throw refuse('the ciphertext is not fresh at the agreed scale');
-
     const p = coefficients.length - 1;
     const weights = new Float64Array(ckks.slots);
     for (let i = 1; i <= p; i++) weights[i] = coefficients[i]!;

@@ -1,8 +1,6 @@
 import crypto from 'node:crypto';
-import type { CipherText } from 'node-seal/implementation/cipher-text.js';
-import type { PublicKey } from 'node-seal/implementation/public-key.js';
-import { AppError } from '../errors/app-error.js';
 import { plaintextOf, type BfvContext } from './client/bfv.js';
+import { loadSeededUpload, type EncryptedUpload, type LoadedUpload } from './seal-uploads.js';
 
 /**
  * Encrypted verification, server side. The consumer sends Enc(C(x)) where C's first m coefficients are its
@@ -20,40 +18,16 @@ import { plaintextOf, type BfvContext } from './client/bfv.js';
  * rely on the public key and ciphertext being seeded (their random part expanded from a seed, so a consumer
  * cannot choose it): that is why only the exact seeded, uncompressed sizes are accepted.
  */
-export type EncryptedClaimRequest = { ciphertext: Uint8Array; publicKey: Uint8Array };
+export type EncryptedClaimRequest = EncryptedUpload;
 
 const floodBits = 108n;
 
-export function checkEncryptedRequest(bfv: BfvContext, request: EncryptedClaimRequest): { ciphertext: CipherText; publicKey: PublicKey } {
-  const refuse = (problem: string) => new AppError('CIPHERTEXT_REJECTED', `the encrypted request was refused before evaluation: ${problem}`);
-  // Sizes and headers first: nothing is parsed by SEAL until they match the server's parameters exactly.
-  if (request.ciphertext.length !== bfv.seededCiphertextBytes) {
-    throw refuse(`the ciphertext must be a seeded, uncompressed BFV ciphertext of ${bfv.seededCiphertextBytes} bytes under the parameters of he-params`);
-  }
-  if (request.publicKey.length !== bfv.seededPublicKeyBytes) {
-    throw refuse(`the public key must be a seeded, uncompressed public key of ${bfv.seededPublicKeyBytes} bytes`);
-  }
-  for (const [label, bytes] of [['ciphertext', request.ciphertext], ['public key', request.publicKey]] as const) {
-    if (bytes[0] !== 0x5e || bytes[1] !== 0xa1 || bytes[5] !== 0) throw refuse(`the ${label} is not an uncompressed SEAL object`);
-  }
-  if (!equalBytes(request.ciphertext.subarray(16, 48), bfv.parmsId)) throw refuse('the ciphertext was made under other encryption parameters');
-
-  const ciphertext = bfv.seal.CipherText();
-  const publicKey = bfv.seal.PublicKey();
-  try {
-    ciphertext.loadArray(bfv.context, request.ciphertext);
-    publicKey.loadArray(bfv.context, request.publicKey);
-  } catch {
-    ciphertext.delete();
-    publicKey.delete();
-    throw refuse('SEAL could not load it under the server parameters');
-  }
-  if (ciphertext.size !== 2 || ciphertext.isNttForm || ciphertext.polyModulusDegree !== bfv.degree || ciphertext.coeffModulusSize !== bfv.dataModuli.length) {
-    ciphertext.delete();
-    publicKey.delete();
-    throw refuse('the ciphertext is not a fresh two-part ciphertext at the top level');
-  }
-  return { ciphertext, publicKey };
+export function checkEncryptedRequest(bfv: BfvContext, request: EncryptedClaimRequest): LoadedUpload {
+  return loadSeededUpload(bfv, request, (ciphertext) =>
+    ciphertext.size !== 2 || ciphertext.isNttForm || ciphertext.polyModulusDegree !== bfv.degree || ciphertext.coeffModulusSize !== bfv.dataModuli.length
+      ? 'the ciphertext is not a fresh two-part ciphertext at the top level'
+      : undefined,
+  );
 }
 
 /**
@@ -62,7 +36,7 @@ export function checkEncryptedRequest(bfv: BfvContext, request: EncryptedClaimRe
  */
 export function evaluateEncryptedVerification(
   bfv: BfvContext,
-  loaded: { ciphertext: CipherText; publicKey: PublicKey },
+  loaded: LoadedUpload,
   actual: bigint[] | undefined,
   fieldCount: number,
 ): Uint8Array {
@@ -157,8 +131,4 @@ function nonZero(random: { next: () => bigint }): bigint {
     const value = random.next();
     if (value !== 0n) return value;
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && crypto.timingSafeEqual(a, b);
 }

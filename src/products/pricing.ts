@@ -56,11 +56,3 @@ export function listPriceFen(pricing: Pricing, productId: string, use: ProductUs
 export function chargeFen(pricing: Pricing, productId: string, use: ProductUse, paidThisMonthFen: number): number {
   return Math.max(0, Math.min(listPriceFen(pricing, productId, use), pricing.fees.monthlyCapFen - paidThisMonthFen));
 }
-
-/** Days and months of quotas and fees run on China Standard Time (UTC+8, no daylight saving). */
-export function chinaDay(at: Date): string {
-  return new Date(at.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
-}
-export const chinaMonth = (at: Date) => chinaDay(at).slice(0, 7);
-/** The instant a China day starts, e.g. 2026-11-27 → 2026-11-26T16:00:00Z. */
-export const chinaDayStart = (day: string) => new Date(Date.parse(`${day}T00:00:00+08:00`));

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { and, gte, inArray, sql } from 'drizzle-orm';
-import { CompactSign } from 'jose';
+import { gte, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
@@ -12,15 +11,16 @@ import { incidents, productCalls, products } from '../db/schema.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
-import type { KeyRing } from '../identity/keys.js';
+import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { createCallLedger } from './call-ledger.js';
 import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
 import { checkEncryptedRequest, evaluateEncryptedVerification } from './encrypted-verification.js';
-import { chargeFen, chinaDay, chinaDayStart, chinaMonth, loadPricing, type Pricing, type ProductUse } from './pricing.js';
+import { chinaDay, chinaDayStart, chinaMonth } from '../time/china-time.js';
+import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing.js';
 import { productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
-import { scoreEncrypted } from './encrypted-scoring.js';
+import { checkScoringRequest, scoreEncrypted } from './encrypted-scoring.js';
 import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition } from './quotas.js';
 import { loadSeal } from './seal-loader.js';
@@ -125,7 +125,7 @@ export function createProductService(deps: {
     const subjects = await deps.db
       .select({ subject: productCalls.subjectHash, count: sql<number>`count(*)`.mapWith(Number) })
       .from(productCalls)
-      .where(and(gte(productCalls.calledAt, dayStart)))
+      .where(gte(productCalls.calledAt, dayStart))
       .groupBy(productCalls.subjectHash);
     quotas.seed({ consumers, subjects }, now);
   }
@@ -172,23 +172,20 @@ export function createProductService(deps: {
     return values;
   }
 
-  /** Quotas, in the order that reveals nothing: consumer throttle and rates, then the subject's daily limit. */
-  async function admit(principal: PrincipalRow, product: VerificationProduct, subjectValues: string[], now: Date): Promise<string> {
-    seeded ??= seedQuotas().catch((error) => {
+  /** The quota counters are seeded once per process; a failed seeding is tried again by the next call. */
+  const ensureSeeded = () =>
+    (seeded ??= seedQuotas().catch((error: unknown) => {
       seeded = undefined;
       throw error;
-    });
-    await seeded;
+    }));
+
+  /** Quotas, in the order that reveals nothing: consumer throttle and rates, then the subject's daily limit. */
+  async function admit(principal: PrincipalRow, product: VerificationProduct, subjectValues: string[], now: Date): Promise<string> {
+    await ensureSeeded();
     quotas.admitConsumer(principal.id, now);
     const subject = subjectKey(subjectSecret, subjectValues);
     quotas.admitSubject(subject, product.spec.perSubjectDailyLimit, now);
     return subject;
-  }
-
-  async function signAnswer(payload: AnswerPayload): Promise<string> {
-    return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'EdDSA', kid: deps.keys.platform.kid, typ: answerType })
-      .sign(deps.keys.platform.privateKey);
   }
 
   async function meterAndSign(
@@ -225,7 +222,7 @@ export function createProductService(deps: {
       answered_at: now.toISOString(),
       audit_leaf_index: auditIndex,
     };
-    const jws = await signAnswer(payload);
+    const jws = await signWithPlatformKey(deps.keys, answerType, payload);
     if (product.spec.kind === 'verification') {
       const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
       if (finding) await reportProbing(principal, product, finding, now);
@@ -244,11 +241,7 @@ export function createProductService(deps: {
 
   /** Scoring calls: the consumer's daily limit on this product, after the consumer-wide quotas. */
   async function admitScoring(principal: PrincipalRow, product: ScoringProduct, now: Date): Promise<void> {
-    seeded ??= seedQuotas().catch((error) => {
-      seeded = undefined;
-      throw error;
-    });
-    await seeded;
+    await ensureSeeded();
     quotas.admitConsumer(principal.id, now);
     quotas.admitProductDaily(principal.id, product.id, product.spec.dailyCallsPerConsumer, now);
   }
@@ -303,17 +296,20 @@ export function createProductService(deps: {
       const product = asScoring(row);
       const now = deps.clock();
       const context = await ckksContext();
-      const ciphertext = fromBase64(body.ciphertext);
-      const publicKey = fromBase64(body.publicKey);
-      // Sizes first, before quotas are spent; the full checks run in scoreEncrypted before any arithmetic.
-      if (ciphertext.length !== context.seededCiphertextBytes || publicKey.length !== context.seededPublicKeyBytes) {
-        throw new AppError('CIPHERTEXT_REJECTED', 'the encrypted request was refused before evaluation: sizes differ from the parameters of he-params');
+      // Parameters and sizes are checked before quotas are spent.
+      const loaded = checkScoringRequest(context, { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      try {
+        await admitScoring(principal, product, now);
+      } catch (error) {
+        loaded.ciphertext.delete();
+        loaded.publicKey.delete();
+        throw error;
       }
-      await admitScoring(principal, product, now);
-      const answer = scoreEncrypted(context, { ciphertext, publicKey }, product.spec.model.coefficients);
+      const answer = scoreEncrypted(context, loaded, product.spec.model.coefficients);
       const answerHash = crypto.hash('sha256', answer, 'hex');
-      const request = { product: product.id, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
-      const signed = await meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: crypto.hash('sha256', body.ciphertext, 'hex').slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, now);
+      const ciphertextHash = crypto.hash('sha256', body.ciphertext, 'hex');
+      const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
+      const signed = await meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, now);
       return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
     },
     /** A product as the database holds it now; concurrent calls share one query. */
@@ -330,7 +326,7 @@ export function createProductService(deps: {
       const subjectValues = spec.subject.map((binding) => input[binding.input]!);
       const subject = await admit(principal, product, subjectValues, now);
       const index = await indexFor(product);
-      const found = index.subjects.get(subjectKey(subjectSecret, subjectValues));
+      const found = index.subjects.get(subject);
       // The same comparisons run whether or not the subject exists, so timing does not tell them apart.
       const record = found ?? dummyRecord(spec.claims.length);
       let claimsMatch = true;
@@ -391,7 +387,7 @@ export function createProductService(deps: {
         subject = await admit(principal, product, subjectValues, now);
         const index = await indexFor(product);
         datasetVersion = index.datasetVersion;
-        const found = index.subjects.get(subjectKey(subjectSecret, subjectValues));
+        const found = index.subjects.get(subject);
         const actual = found && found.meetsCondition ? found.digests.flatMap((digest) => claimChunks(digest)) : undefined;
         handedOver = true; // the evaluation frees the loaded objects, whatever happens
         answer = evaluateEncryptedVerification(context, loaded, actual, spec.claims.length * chunksPerClaim);

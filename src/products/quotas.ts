@@ -1,5 +1,6 @@
 import { AppError } from '../errors/app-error.js';
-import { chinaDay, chinaMonth, type Pricing } from './pricing.js';
+import { chinaDay, chinaMonth, secondsToNextChinaDay } from '../time/china-time.js';
+import type { Pricing } from './pricing.js';
 
 /**
  * Quotas and abuse detection for product calls, kept in memory by the API process and seeded from the metering
@@ -59,11 +60,6 @@ export function createQuotaLedger(pricing: Pricing) {
     return state;
   };
 
-  const secondsToNextDay = (now: Date) => {
-    const next = Date.parse(`${chinaDay(new Date(now.getTime() + 86_400_000))}T00:00:00+08:00`);
-    return (next - now.getTime()) / 1000;
-  };
-
   return {
     /** Seeds today's and this month's counters from the metering table. */
     seed(rows: { consumers: Array<{ consumerId: string; callsToday: number; paidThisMonthFen: number }>; subjects: Array<{ subject: string; count: number }> }, now: Date) {
@@ -93,7 +89,7 @@ export function createQuotaLedger(pricing: Pricing) {
         throw new AppError('RATE_LIMITED', `at most ${pricing.quotas.ratePerSecond} calls per second`, [], (1 - state.tokens) / pricing.quotas.ratePerSecond);
       }
       if (state.callsToday >= pricing.quotas.dailyCalls) {
-        throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${pricing.quotas.dailyCalls} calls a day`, [], secondsToNextDay(now));
+        throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${pricing.quotas.dailyCalls} calls a day`, [], secondsToNextChinaDay(now));
       }
       state.tokens -= 1;
       state.callsToday += 1;
@@ -106,7 +102,7 @@ export function createQuotaLedger(pricing: Pricing) {
       const entry = subjects.get(subject);
       const count = entry && entry.day === day ? entry.count : 0;
       if (count >= limit) {
-        throw new AppError('SUBJECT_QUOTA_EXCEEDED', `this subject has been checked ${limit} times today, the most allowed`, [], secondsToNextDay(now));
+        throw new AppError('SUBJECT_QUOTA_EXCEEDED', `this subject has been checked ${limit} times today, the most allowed`, [], secondsToNextChinaDay(now));
       }
       subjects.set(subject, { day, count: count + 1 });
     },
@@ -117,7 +113,7 @@ export function createQuotaLedger(pricing: Pricing) {
       const key = `${consumerId}\u001f${productId}`;
       const entry = perProduct.get(key);
       const count = entry && entry.day === day ? entry.count : 0;
-      if (count >= limit) throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextDay(now));
+      if (count >= limit) throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextChinaDay(now));
       perProduct.set(key, { day, count: count + 1 });
     },
 

@@ -2,7 +2,7 @@ import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { productCalls, products } from '../db/schema.js';
 import type { PrincipalRow } from '../identity/principals.js';
-import { chinaDayStart } from './pricing.js';
+import { chinaDayStart } from '../time/china-time.js';
 
 /**
  * Metering read back: usage for consumers (their own calls), operators (calls of their products) and regulators

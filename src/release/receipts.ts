@@ -1,5 +1,4 @@
-import { CompactSign } from 'jose';
-import type { KeyRing } from '../identity/keys.js';
+import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 
 /**
  * A release receipt: a compact JWS signed with the platform key (published in /.well-known/jwks.json), so any
@@ -19,8 +18,6 @@ export type ReceiptPayload = {
 
 export const receiptType = 'pds-receipt+jws';
 
-export async function signReceipt(keys: KeyRing, payload: ReceiptPayload): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ: receiptType })
-    .sign(keys.platform.privateKey);
+export function signReceipt(keys: KeyRing, payload: ReceiptPayload): Promise<string> {
+  return signWithPlatformKey(keys, receiptType, payload);
 }

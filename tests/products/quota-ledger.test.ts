@@ -2,7 +2,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { policiesDir } from '../../src/bootstrap.js';
 import { AppError } from '../../src/errors/app-error.js';
-import { chargeFen, chinaDay, loadPricing, type Pricing } from '../../src/products/pricing.js';
+import { chargeFen, loadPricing, type Pricing } from '../../src/products/pricing.js';
+import { chinaDay } from '../../src/time/china-time.js';
 import { createQuotaLedger, identifierPosition } from '../../src/products/quotas.js';
 
 const base = loadPricing(path.join(policiesDir, 'pricing.yaml'));

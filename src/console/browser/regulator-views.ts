@@ -2,6 +2,7 @@ import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, statusTone, table } from './dom.js';
 import { t } from './i18n.js';
+import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
 export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
@@ -235,7 +236,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
     'div',
     { class: 'panel' },
     h('h2', {}, t('supervision')),
-    h('p', { class: 'muted' }, `${chinaDate(report.from)} – ${chinaDate(report.to)}`),
+    h('p', { class: 'muted' }, `${chinaDay(new Date(report.from))} – ${chinaDay(new Date(report.to))}`),
     table(
       [t('institution'), t('completeness'), t('stale'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('incidents')],
       report.institutions.map((row: any) => {
@@ -258,9 +259,6 @@ export async function supervisionPage(): Promise<HTMLElement> {
     h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadSupervisionCsv()) }, t('downloadCsv'))),
   );
 }
-
-/** A period boundary as the China date it falls on (reports count days in China Standard Time). */
-const chinaDate = (iso: string) => new Date(Date.parse(iso) + 8 * 3_600_000).toISOString().slice(0, 10);
 
 async function downloadSupervisionCsv(): Promise<void> {
   const csv = await api<string>('GET', '/v1/reports/supervision?format=csv');

@@ -5,6 +5,7 @@ import { supervisionColumns, supervisionReport } from '../../governance/supervis
 import type { Platform } from '../../platform.js';
 import { AppError } from '../../errors/app-error.js';
 import { toCsv } from '../csv.js';
+import { chinaYearStart } from '../../time/china-time.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 
@@ -80,7 +81,7 @@ export function sharingRoutes(platform: Platform) {
     const query = c.req.valid('query');
     const now = platform.clock();
     const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
-    const from = query.from ? new Date(query.from) : new Date(`${now.getFullYear()}-01-01T00:00:00+08:00`);
+    const from = query.from ? new Date(query.from) : chinaYearStart(now);
     if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
     const report = await supervisionReport(platform.db, { from, to }, now);
     if (query.format === 'csv') {

@@ -72,6 +72,16 @@ export function createVerificationClient(options: VerificationClientOptions) {
     return JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
   }
 
+  /** An encrypted answer's signature must verify and cover exactly these answer bytes, for this product. */
+  async function checkedEncryptedAnswer(productId: string, response: { answer: string; jws: string }): Promise<{ payload: Record<string, unknown>; answerBytes: Uint8Array }> {
+    const payload = await verifySignature(response.jws);
+    const answerBytes = fromBase64(response.answer);
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes as Uint8Array<ArrayBuffer>));
+    const answerHash = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+    if (payload.answer_hash !== answerHash || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
+    return { payload, answerBytes };
+  }
+
   return {
     verifySignature,
 
@@ -110,10 +120,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
       try {
         const body = { ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), publicKey: toBase64(publicKey.saveArray(seal.ComprModeType.none)), purpose, use };
         const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score-encrypted`, body);
-        const payload = await verifySignature(response.jws);
-        const answerBytes = fromBase64(response.answer);
-        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes as Uint8Array<ArrayBuffer>));
-        if (payload.answer_hash !== [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('')) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
+        const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
         answerCipher.loadArray(ckks.context, answerBytes);
         const decrypted = decryptor.decrypt(answerCipher)!;
         const slots = encoder.decode(decrypted) as Float64Array;
@@ -170,11 +177,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
           use,
         };
         const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify-encrypted`, body);
-        const payload = await verifySignature(response.jws);
-        const answerBytes = fromBase64(response.answer);
-        const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', answerBytes as Uint8Array<ArrayBuffer>));
-        const answerHash = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-        if (payload.answer_hash !== answerHash || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signature is not over this answer');
+        const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
         answerCipher.loadArray(bfv.context, answerBytes);
         const decrypted = decryptor.decrypt(answerCipher)!;
         const [value] = coefficientsOf(bfv, decrypted, 1);
