@@ -14,6 +14,7 @@ import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
 import { describeForLog } from './http/errors.js';
 import { createProductService } from './products/product-service.js';
 import { loadWorkingDayCalendar } from './governance/working-days.js';
+import { loadGovernancePolicy } from './governance/governance-policy.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const policiesDir = path.join(projectRoot, 'policies');
@@ -33,6 +34,7 @@ export async function createPlatform(
   const policyEngine = loadPolicyEngine(policiesDir);
   const disclosurePolicy = loadDisclosurePolicy(path.join(policiesDir, 'disclosure.yaml'));
   const calendar = loadWorkingDayCalendar(path.join(policiesDir, 'calendar'));
+  const governance = loadGovernancePolicy(path.join(policiesDir, 'governance.yaml'));
   const controlPlane = options.controlPlane ?? (await openConfiguredControlPlane(config));
   await migrateControlPlane(controlPlane);
   const keys =
@@ -65,6 +67,7 @@ export async function createPlatform(
     disclosurePolicy,
     analysisCatalogue,
     calendar,
+    governance,
     audit: createAuditTree(controlPlane.db, keys, clock),
     products: createProductService({ db: controlPlane.db, keys, clock, store, analysisCatalogue, policiesDir }),
   };

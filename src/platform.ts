@@ -11,6 +11,7 @@ import type { DisclosurePolicy } from './policy/disclosure-policy.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import type { ProductService } from './products/product-service.js';
 import type { WorkingDayCalendar } from './governance/working-days.js';
+import type { GovernancePolicy } from './governance/governance-policy.js';
 
 /** What every part of the service is handed: nothing global, so tests can build one with their own clock and keys. */
 export type Platform = {
@@ -31,6 +32,8 @@ export type Platform = {
   audit: AuditTree;
   /** Working days for the measures' deadlines (policies/calendar/). */
   calendar: WorkingDayCalendar;
+  /** Deadlines and limits of disputes and channels (policies/governance.yaml). */
+  governance: GovernancePolicy;
   /** Product calls: quotas, verification indexes, metering and signed answers. */
   products: ProductService;
   /** Set once the queue is started (by `pds serve` or a test); submissions need it. */

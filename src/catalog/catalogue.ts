@@ -1,6 +1,6 @@
 import { asc, desc, eq } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
-import { datasets, datasetVersions, institutions } from '../db/schema.js';
+import { datasets, datasetVersions, institutions, qualityChecks } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { DatasetRegistration } from './registration.js';
 
@@ -10,7 +10,9 @@ export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
 /** The catalogue's public face: metadata, columns with classes, versions with hashes. Never rows. */
 export type CatalogueEntry = ReturnType<typeof toCatalogueEntry>;
 
-export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[]) {
+type VersionQuality = { score: number | null; passed: boolean };
+
+export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map()) {
   return {
     id: dataset.id,
     title: dataset.title,
@@ -28,6 +30,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
     uniqueKey: dataset.uniqueKey ?? null,
     catalogueVersion: dataset.catalogueVersion,
     columns: dataset.columns,
+    qualityRules: dataset.qualityRules,
     versions: versions.map((version) => ({
       id: version.id,
       versionNumber: version.versionNumber,
@@ -38,6 +41,8 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
       byteSize: version.byteSize,
       catalogueVersion: version.catalogueVersion,
       createdAt: version.createdAt.toISOString(),
+      // Arts. 10, 12: the quality state is part of the catalogue, visible to every user (a score, never a row).
+      quality: quality.get(version.id) ?? null,
     })),
     latestVersion: versions.at(-1)?.contentHash ?? null,
     createdAt: dataset.createdAt.toISOString(),
@@ -52,9 +57,10 @@ export async function listCatalogue(db: Database): Promise<CatalogueEntry[]> {
     .innerJoin(institutions, eq(institutions.id, datasets.institutionId))
     .orderBy(asc(datasets.id));
   const versions = await db.select().from(datasetVersions).orderBy(asc(datasetVersions.versionNumber));
+  const quality = await versionQuality(db);
   const byDataset = new Map<string, DatasetVersionRow[]>();
   for (const version of versions) byDataset.set(version.datasetId, [...(byDataset.get(version.datasetId) ?? []), version]);
-  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? []));
+  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? [], quality));
 }
 
 export async function findDataset(db: Database, id: string): Promise<DatasetRow | undefined> {
@@ -74,7 +80,15 @@ export async function getCatalogueEntry(db: Database, id: string): Promise<Catal
     .from(datasetVersions)
     .where(eq(datasetVersions.datasetId, id))
     .orderBy(asc(datasetVersions.versionNumber));
-  return toCatalogueEntry(row.dataset, row.institutionName, versions);
+  return toCatalogueEntry(row.dataset, row.institutionName, versions, await versionQuality(db, id));
+}
+
+async function versionQuality(db: Database, datasetId?: string): Promise<Map<string, VersionQuality>> {
+  const rows = await db
+    .select({ versionId: qualityChecks.versionId, score: qualityChecks.score, passed: qualityChecks.passed })
+    .from(qualityChecks)
+    .where(datasetId ? eq(qualityChecks.datasetId, datasetId) : undefined);
+  return new Map(rows.map((row) => [row.versionId, { score: row.score, passed: row.passed }]));
 }
 
 export async function latestVersion(db: Database, datasetId: string): Promise<DatasetVersionRow | undefined> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { columnListSchema } from './columns.js';
 import { gradeSchema } from './grades.js';
+import { checkRulesAgainstColumns, qualityRuleSchema } from '../governance/quality-rules.js';
 
 /** What an institution sends to register a catalogue entry (measures art. 8 and 10). */
 export const datasetRegistrationSchema = z
@@ -20,6 +21,7 @@ export const datasetRegistrationSchema = z
     // Columns that together identify a row, e.g. [account_id, month]; every load is checked against it.
     uniqueKey: z.array(z.string().min(1).max(63)).min(1).max(10).optional(),
     columns: columnListSchema,
+    qualityRules: z.array(qualityRuleSchema).max(100).default([]),
   })
   .superRefine((entry, context) => {
     const unit = entry.columns.find((column) => column.name === entry.privacyUnit);
@@ -35,6 +37,9 @@ export const datasetRegistrationSchema = z
         context.addIssue({ code: 'custom', path: ['uniqueKey', index], message: 'must name one of the columns' });
       }
     }
+    for (const { index, problem } of checkRulesAgainstColumns(entry.qualityRules, entry.columns, entry.updateFrequency)) {
+      context.addIssue({ code: 'custom', path: ['qualityRules', index], message: problem });
+    }
     // Art. 20: only low-risk data is opened to the public.
     if (entry.openData && entry.grade !== 'L1') {
       context.addIssue({ code: 'custom', path: ['openData'], message: 'only L1 data may be open data' });
@@ -45,3 +50,5 @@ export const datasetRegistrationSchema = z
     }
   });
 export type DatasetRegistration = z.infer<typeof datasetRegistrationSchema>;
+/** As written by hand (defaults may be left out), e.g. in the demo catalogue. */
+export type DatasetRegistrationInput = z.input<typeof datasetRegistrationSchema>;

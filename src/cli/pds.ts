@@ -193,10 +193,10 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
     if (!format) throw new UsageError('the file must end in .csv or .parquet');
     const dataset = await findDataset(platform.db, datasetId);
     if (!dataset) throw new AppError('NOT_FOUND', `dataset ${datasetId} is not registered`);
-    const stages = ['hashing', 'checking', 'writing', 'publishing'];
+    const stages = ['hashing', 'checking', 'writing', 'publishing', 'checking quality'];
     const bar = progressBar();
     const version = await loadDatasetVersion(
-      { db: platform.db, store: platform.store },
+      { db: platform.db, store: platform.store, clock: platform.clock },
       {
         dataset,
         file: path.resolve(file),
@@ -205,7 +205,8 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
         onProgress: (stage) => bar.update(stages.indexOf(stage), stages.length, stage),
       },
     );
-    bar.finish(`loaded ${dataset.id} version ${version.versionNumber}: ${version.rowCount} rows, sha256 ${version.contentHash}`);
+    const quality = version.quality ? `; quality ${version.quality.score ?? '–'}${version.quality.passed ? '' : ' (failed: see pds quality or the console)'}` : '';
+    bar.finish(`loaded ${dataset.id} version ${version.versionNumber}: ${version.rowCount} rows, sha256 ${version.contentHash}${quality}`);
     return 0;
   }
   throw new UsageError('pds datasets list | pds datasets load <id> <file>');

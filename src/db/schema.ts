@@ -1,7 +1,8 @@
-import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
 import type { ProductSpec } from '../products/product-spec.js';
+import type { QualityRule, QualityRuleResult } from '../governance/quality-rules.js';
 
 /** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
 export const institutions = pgTable('institutions', {
@@ -60,6 +61,8 @@ export const datasets = pgTable('datasets', {
   /** Columns that identify a row (checked at every load); lets the sandbox skip per-contributor work it can prove unneeded. */
   uniqueKey: jsonb('unique_key').$type<string[]>(),
   columns: jsonb('columns').$type<ColumnSpec[]>().notNull(),
+  /** Quality rules run inside DuckDB on every new version (arts. 9, 12). */
+  qualityRules: jsonb('quality_rules').$type<QualityRule[]>().notNull().default([]),
   catalogueVersion: integer('catalogue_version').notNull().default(1),
   registeredBy: text('registered_by'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -164,7 +167,7 @@ export const incidents = pgTable(
   'incidents',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration'] }).notNull(),
+    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume'] }).notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     principalId: text('principal_id').references(() => principals.id),
     jobId: text('job_id'),
@@ -378,4 +381,163 @@ export const sharingRequests = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (table) => [index('sharing_requests_dataset_idx').on(table.datasetId), index('sharing_requests_requester_idx').on(table.requesterInstitutionId)],
+);
+
+/**
+ * One run of a dataset's quality rules over one version (measures arts. 9, 12), inside DuckDB: per-rule counts
+ * of rows checked and rows in violation, never the rows. A failing version is flagged to its source.
+ */
+export const qualityChecks = pgTable(
+  'quality_checks',
+  {
+    id: text('id').primaryKey(),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    versionId: text('version_id')
+      .notNull()
+      .references(() => datasetVersions.id),
+    versionNumber: integer('version_number').notNull(),
+    /** 0–100, one decimal: the mean over rules that ran of the share of checked rows that pass (null if none ran). */
+    score: doublePrecision('score'),
+    passed: boolean('passed').notNull(),
+    results: jsonb('results').$type<QualityRuleResult[]>().notNull(),
+    checkedAt: timestamp('checked_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('quality_checks_version_idx').on(table.versionId), index('quality_checks_dataset_idx').on(table.datasetId)],
+);
+
+/**
+ * An objection to shared data (measures art. 13): raised by an institution that holds the data through sharing,
+ * answered by the source before `dueOn` — corrected by a new version, or rejected with a reason.
+ */
+export const disputes = pgTable(
+  'disputes',
+  {
+    id: text('id').primaryKey(),
+    raiserInstitutionId: text('raiser_institution_id')
+      .notNull()
+      .references(() => institutions.id),
+    raisedBy: text('raised_by')
+      .notNull()
+      .references(() => principals.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    columnName: text('column_name'),
+    /** The raiser's own reference to the record (its key as the raiser holds it), never looked up in the data here. */
+    recordReference: text('record_reference'),
+    description: text('description').notNull(),
+    status: text('status', { enum: ['open', 'corrected', 'rejected'] }).notNull(),
+    dueOn: text('due_on').notNull(),
+    deadlineProvisional: boolean('deadline_provisional').notNull(),
+    answer: text('answer'),
+    correctedVersionId: text('corrected_version_id').references(() => datasetVersions.id),
+    answeredBy: text('answered_by'),
+    answeredOn: text('answered_on'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('disputes_dataset_idx').on(table.datasetId)],
+);
+
+/**
+ * A sharing channel (measures art. 17), opened by an approved sharing request: the requesting institution pulls
+ * the data in scope through it. Idle channels freeze, then close; a closed channel needs a new request.
+ */
+export const sharingChannels = pgTable(
+  'sharing_channels',
+  {
+    id: text('id').primaryKey(),
+    requestId: text('request_id')
+      .notNull()
+      .references(() => sharingRequests.id),
+    institutionId: text('institution_id')
+      .notNull()
+      .references(() => institutions.id),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    columns: jsonb('columns').$type<string[]>().notNull(),
+    purpose: text('purpose').notNull(),
+    pullsPerDay: integer('pulls_per_day').notNull(),
+    status: text('status', { enum: ['open', 'frozen', 'suspended', 'closed'] }).notNull(),
+    statusReason: text('status_reason'),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }).notNull(),
+    statusChangedAt: timestamp('status_changed_at', { withTimezone: true }).notNull(),
+    openedAt: timestamp('opened_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('sharing_channels_request_idx').on(table.requestId), index('sharing_channels_institution_idx').on(table.institutionId)],
+);
+
+/** Every pull through a channel, refused ones included: the volume check counts them, regulators read them. */
+export const channelPulls = pgTable(
+  'channel_pulls',
+  {
+    id: text('id').primaryKey(),
+    channelId: text('channel_id')
+      .notNull()
+      .references(() => sharingChannels.id),
+    principalId: text('principal_id').notNull(),
+    columns: jsonb('columns').$type<string[]>().notNull(),
+    versionId: text('version_id'),
+    rowCount: bigint('row_count', { mode: 'number' }),
+    outcome: text('outcome', { enum: ['delivered', 'beyond_scope', 'beyond_volume', 'refused'] }).notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('channel_pulls_channel_idx').on(table.channelId, table.at)],
+);
+
+/**
+ * A data registration (measures art. 8): a project or system with its table schemas, unstructured data and
+ * procured data. The data centre reviews it; approved registrations enter the catalogue and are filed with the
+ * committee (`filingNumber`).
+ */
+export const registrations = pgTable(
+  'registrations',
+  {
+    id: text('id').primaryKey(),
+    institutionId: text('institution_id')
+      .notNull()
+      .references(() => institutions.id),
+    submittedBy: text('submitted_by').notNull(),
+    kind: text('kind', { enum: ['project', 'system'] }).notNull(),
+    name: text('name').notNull(),
+    content: jsonb('content').$type<Record<string, unknown>>().notNull(),
+    /** The technical review's findings for the current submission (empty when it is complete). */
+    findings: jsonb('findings').$type<Array<{ path: string; problem: string }>>().notNull(),
+    status: text('status', { enum: ['submitted', 'returned', 'filed'] }).notNull(),
+    submission: integer('submission').notNull(),
+    returnReasons: jsonb('return_reasons').$type<string[] | null>(),
+    reviewedBy: text('reviewed_by'),
+    filingNumber: text('filing_number'),
+    filedAt: timestamp('filed_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('registrations_institution_idx').on(table.institutionId), uniqueIndex('registrations_filing_idx').on(table.filingNumber)],
+);
+
+/**
+ * The catalogue's version history (measures art. 10): every change to an entry is a revision with a readable
+ * diff, proposed by the source and reviewed before it is published. Revision 1 is the registration itself.
+ */
+export const catalogueRevisions = pgTable(
+  'catalogue_revisions',
+  {
+    id: text('id').primaryKey(),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    revision: integer('revision').notNull(),
+    status: text('status', { enum: ['proposed', 'published', 'rejected'] }).notNull(),
+    entry: jsonb('entry').$type<Record<string, unknown>>().notNull(),
+    diff: jsonb('diff').$type<Array<{ field: string; from: unknown; to: unknown }>>().notNull(),
+    note: text('note'),
+    proposedBy: text('proposed_by').notNull(),
+    reviewedBy: text('reviewed_by'),
+    reviewReason: text('review_reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+  },
+  (table) => [uniqueIndex('catalogue_revisions_number_idx').on(table.datasetId, table.revision)],
 );

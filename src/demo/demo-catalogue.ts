@@ -1,5 +1,6 @@
+import type { QualityRuleInput } from '../governance/quality-rules.js';
 import type { ColumnSpec } from '../catalog/columns.js';
-import type { DatasetRegistration } from '../catalog/registration.js';
+import type { DatasetRegistrationInput } from '../catalog/registration.js';
 
 /** Towns of the Lingang Special Area used as the public domain of `town` columns. */
 export const towns = ['南汇新城镇', '泥城镇', '书院镇', '万祥镇', '芦潮港'] as const;
@@ -23,6 +24,12 @@ export const industries = [
   ['E4710', '住宅房屋建筑'],
 ] as const;
 export const industryCodes = industries.map(([code]) => code);
+
+/** Utility readings: fresh within two billing months of each load, enterprise accounts registered in the register. */
+const readingsRules: QualityRuleInput[] = [
+  { rule: 'freshness', column: 'month', periods: 2 },
+  { rule: 'reference', column: 'uscc', dataset: 'enterprises', references: 'uscc' },
+];
 
 export const demoInstitutions = [
   { id: 'lingang-data-centre', name: 'Lingang Big Data Centre', nameZh: '临港新片区大数据中心', kind: 'data_centre' },
@@ -57,7 +64,7 @@ const readingsColumns = (usageName: string, usageUnit: string, maxUsage: number)
   { name: 'paid_on_time', type: 'BOOLEAN', class: 'attribute', nullable: false, description: 'Bill paid by its due date' },
 ];
 
-export const demoDatasets: Array<DatasetRegistration & { institutionId: string }> = [
+export const demoDatasets: Array<DatasetRegistrationInput & { institutionId: string }> = [
   {
     id: 'residents',
     institutionId: 'population-registry',
@@ -73,6 +80,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'monthly',
     privacyUnit: 'resident_id',
     uniqueKey: ['resident_id'],
+    qualityRules: [{ rule: 'resident_id', column: 'resident_id' }, { rule: 'pattern', column: 'household_id', pattern: 'H[0-9]{8}' }],
     columns: [
       { name: 'resident_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: '18-digit resident ID number (GB 11643)' },
       { name: 'name', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Full name' },
@@ -96,6 +104,13 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'daily',
     privacyUnit: 'uscc',
     uniqueKey: ['uscc'],
+    qualityRules: [
+      { rule: 'credit_code', column: 'uscc' },
+      { rule: 'resident_id', column: 'legal_rep_id' },
+      { rule: 'reference', column: 'legal_rep_id', dataset: 'residents', references: 'resident_id' },
+      { rule: 'unique', columns: ['name'] },
+      { rule: 'range', column: 'registered_capital', min: 0, max: 10_000_000 },
+    ],
     columns: [
       { name: 'uscc', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: '18-character unified social credit code (GB 32100)' },
       { name: 'name', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Registered name' },
@@ -123,6 +138,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
     uniqueKey: ['account_id', 'month'],
+    qualityRules: readingsRules,
     columns: readingsColumns('kwh', 'kWh', 5_000_000),
   },
   {
@@ -140,6 +156,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
     uniqueKey: ['account_id', 'month'],
+    qualityRules: readingsRules,
     columns: readingsColumns('cubic_metres', 'm³', 500_000),
   },
   {
@@ -157,6 +174,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'monthly',
     privacyUnit: 'account_id',
     uniqueKey: ['account_id', 'month'],
+    qualityRules: readingsRules,
     columns: readingsColumns('cubic_metres', 'm³', 500_000),
   },
   {
@@ -174,6 +192,7 @@ export const demoDatasets: Array<DatasetRegistration & { institutionId: string }
     updateFrequency: 'daily',
     privacyUnit: 'card_id',
     uniqueKey: ['trip_id'],
+    qualityRules: [{ rule: 'freshness', column: 'boarded_at' }, { rule: 'range', column: 'fare', min: 0, max: 20 }],
     columns: [
       { name: 'trip_id', type: 'BIGINT', class: 'direct_identifier', nullable: false, description: 'Trip record number' },
       { name: 'card_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'Transit card number' },

@@ -11,7 +11,8 @@ import { seededRandom, type SeededRandom } from './seeded-random.js';
  * trips as Parquet (made inside DuckDB from hashes of the seed, so millions of rows take seconds).
  * The same seed and scale always give the same rows.
  */
-export type DemoFile = { datasetId: string; file: string; format: 'csv' | 'parquet' };
+/** `version` is the dataset version the file becomes when loaded in order (1 unless it is a later delivery). */
+export type DemoFile = { datasetId: string; file: string; format: 'csv' | 'parquet'; version: number };
 
 export type DemoSizes = { residents: number; enterprises: number; trips: number; months: number };
 
@@ -51,6 +52,11 @@ export async function generateDemoData(
   progress(1, steps, 'enterprises');
   const enterprisesFile = path.join(outputDir, 'enterprises.csv');
   writeEnterprises(enterprisesFile, sizes.enterprises, residentIds, seededRandom(`${options.seed}/enterprises`));
+
+  // The next day's delivery of the enterprise register, with the defects a real register has: mistyped ID
+  // numbers of legal representatives and firms registered twice under one name. Quality rules find them.
+  const enterprisesUpdateFile = path.join(outputDir, 'enterprises-update.csv');
+  writeEnterprisesWithDefects(enterprisesFile, enterprisesUpdateFile, seededRandom(`${options.seed}/enterprise-defects`));
 
   progress(2, steps, 'bus routes');
   const routesFile = path.join(outputDir, 'bus_routes.csv');
@@ -152,14 +158,16 @@ export async function generateDemoData(
   }
 
   return [
-    { datasetId: 'residents', file: residentsFile, format: 'csv' },
-    { datasetId: 'enterprises', file: enterprisesFile, format: 'csv' },
-    { datasetId: 'bus_routes', file: routesFile, format: 'csv' },
+    { datasetId: 'residents', file: residentsFile, format: 'csv', version: 1 },
+    { datasetId: 'enterprises', file: enterprisesFile, format: 'csv', version: 1 },
+    { datasetId: 'bus_routes', file: routesFile, format: 'csv', version: 1 },
     ...['power_readings', 'water_readings', 'gas_readings', 'transit_trips'].map((datasetId) => ({
       datasetId,
       file: path.join(outputDir, `${datasetId}.parquet`),
       format: 'parquet' as const,
+      version: 1,
     })),
+    { datasetId: 'enterprises', file: enterprisesUpdateFile, format: 'csv', version: 2 },
   ];
 }
 
@@ -239,6 +247,32 @@ function writeEnterprises(file: string, count: number, residentIds: string[], ra
     );
   }
   fs.writeFileSync(file, lines.join('\n') + '\n');
+}
+
+/**
+ * Copies the register with seeded defects: about one row in 150 (at least two) gets a wrong check character in
+ * the legal representative's ID number, which then also names no resident; about one in 200 (at least two) takes
+ * the name of another firm. Credit codes stay valid: they are the register's key.
+ */
+function writeEnterprisesWithDefects(source: string, target: string, random: SeededRandom): void {
+  const [header, ...rows] = fs.readFileSync(source, 'utf8').trimEnd().split('\n');
+  const parsed = rows.map((line) => line.split(','));
+  const order = parsed.map((_, index) => index);
+  for (let index = order.length - 1; index > 0; index--) {
+    const other = random.integer(0, index);
+    [order[index], order[other]] = [order[other]!, order[index]!];
+  }
+  const badIds = Math.max(2, Math.round(parsed.length / 150));
+  const sameNames = Math.max(2, Math.round(parsed.length / 200));
+  for (const index of order.slice(0, badIds)) {
+    const row = parsed[index]!;
+    const wrong = '0123456789X'.replace(row[2]![17]!, '');
+    row[2] = row[2]!.slice(0, 17) + wrong[random.integer(0, wrong.length - 1)]!;
+  }
+  for (const [offset, index] of order.slice(badIds, badIds + sameNames).entries()) {
+    parsed[index]![1] = parsed[order[badIds + sameNames + offset]!]![1]!;
+  }
+  fs.writeFileSync(target, [header, ...parsed.map((row) => row.join(','))].join('\n') + '\n');
 }
 
 function writeBusRoutes(file: string, random: SeededRandom): void {

@@ -28,6 +28,9 @@ const demoOperators = [
   { id: 'harbour-credit', name: 'Harbour Credit Services Co., Ltd.', nameZh: '港城征信服务有限公司' },
 ];
 
+/** Demo datasets delivered more than once (generateDemoData makes a later file for each extra version). */
+const demoDeliveries: Record<string, number> = { enterprises: 2 };
+
 /**
  * First run: registers the demo institutions and catalogue, generates and loads the demo data, creates the demo
  * operators, licences and principals. Each step checks what exists, so a run that died half-way resumes.
@@ -42,10 +45,11 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
     }
   }
 
-  const missing: string[] = [];
-  for (const entry of demoDatasets) if (!(await latestVersion(db, entry.id))) missing.push(entry.id);
+  // How many versions each demo dataset has: a run that died half-way loads only what is still missing.
+  const loaded = new Map<string, number>();
+  for (const entry of demoDatasets) loaded.set(entry.id, (await latestVersion(db, entry.id))?.versionNumber ?? 0);
   let generated = false;
-  if (missing.length > 0) {
+  if ([...loaded.entries()].some(([id, count]) => count < (demoDeliveries[id] ?? 1))) {
     generated = true;
     const stagingDir = path.join(platform.config.dataDir, '.demo-staging');
     fs.rmSync(stagingDir, { recursive: true, force: true });
@@ -55,11 +59,11 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
         scale: platform.config.demoScale,
         onProgress: (done, total, label) => progress(done, total * 2, `generating ${label}`),
       });
-      const toLoad = files.filter((file) => missing.includes(file.datasetId));
+      const toLoad = files.filter((file) => loaded.get(file.datasetId)! < file.version);
       for (const [index, file] of toLoad.entries()) {
         progress(toLoad.length + index, toLoad.length * 2, `loading ${file.datasetId}`);
         const dataset = (await findDataset(db, file.datasetId))!;
-        await loadDatasetVersion({ db, store: platform.store }, { dataset, file: file.file, format: file.format, loadedBy: 'demo-seed' });
+        await loadDatasetVersion({ db, store: platform.store, clock: platform.clock }, { dataset, file: file.file, format: file.format, loadedBy: 'demo-seed' });
       }
       progress(1, 1, 'demo data loaded');
     } finally {

@@ -7,11 +7,16 @@ import type { DatasetRow, DatasetVersionRow } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { datasetVersions } from '../db/schema.js';
 import { AppError, type ErrorDetail } from '../errors/app-error.js';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import { checkVersionQuality } from '../governance/quality-check.js';
+import { describeForLog } from '../http/errors.js';
 import { assertUtf8, sha256File, Utf8Error, type SnapshotStore } from './snapshot-store.js';
 
 export type SourceFormat = 'csv' | 'parquet';
 
-export type LoadProgress = (stage: 'hashing' | 'checking' | 'writing' | 'publishing', detail?: string) => void;
+export type LoadProgress = (stage: 'hashing' | 'checking' | 'writing' | 'publishing' | 'checking quality', detail?: string) => void;
+
+export type LoadedVersion = DatasetVersionRow & { quality: { score: number | null; passed: boolean } | null };
 
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
 const sqlIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -25,10 +30,11 @@ const sqlIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * ever visible: the snapshot is built in staging, renamed into place, then recorded; any failure undoes it.
  */
 export async function loadDatasetVersion(
-  deps: { db: Database; store: SnapshotStore },
+  deps: { db: Database; store: SnapshotStore; clock?: () => Date },
   input: { dataset: DatasetRow; file: string; format: SourceFormat; loadedBy: string; onProgress?: LoadProgress },
-): Promise<DatasetVersionRow> {
+): Promise<LoadedVersion> {
   const { db, store } = deps;
+  const clock = deps.clock ?? (() => new Date());
   const { dataset, file, format } = input;
   const progress = input.onProgress ?? (() => {});
 
@@ -60,7 +66,7 @@ export async function loadDatasetVersion(
     const contentHash = await sha256File(stagingFile);
     const byteSize = fs.statSync(stagingFile).size;
     publishedPath = store.publish(stagingFile, dataset.id, contentHash);
-    return await recordVersion(db, {
+    const version = await recordVersion(db, clock(), {
       dataset,
       contentHash,
       sourceHash,
@@ -69,6 +75,18 @@ export async function loadDatasetVersion(
       byteSize,
       loadedBy: input.loadedBy,
     });
+    publishedPath = undefined;
+    // Arts. 9, 12: quality is checked on every new version. A failing version stays (the source is responsible
+    // for it and is flagged); it is the check's result, not the load, that records the defects.
+    progress('checking quality');
+    let quality: Awaited<ReturnType<typeof checkVersionQuality>>;
+    try {
+      quality = await checkVersionQuality({ db, store, clock }, dataset, version);
+    } catch (error) {
+      // The version is loaded and recorded; a check that could not run is reported, never a reason to lose it.
+      console.error(`[pds] the quality check of ${dataset.id} version ${version.versionNumber} did not run: ${describeForLog(error)}`);
+    }
+    return { ...version, quality: quality ? { score: quality.score, passed: quality.passed } : null };
   } catch (error) {
     fs.rmSync(stagingFile, { force: true });
     fs.rmSync(`${stagingFile}.wal`, { force: true });
@@ -232,6 +250,7 @@ async function checkUniqueKey(connection: Connection, uniqueKey: string[] | null
 
 async function recordVersion(
   db: Database,
+  now: Date,
   version: Omit<DatasetVersionRow, 'id' | 'versionNumber' | 'catalogueVersion' | 'createdAt' | 'datasetId'> & {
     dataset: DatasetRow;
   },
@@ -257,8 +276,11 @@ async function recordVersion(
             byteSize: version.byteSize,
             catalogueVersion: version.dataset.catalogueVersion,
             loadedBy: version.loadedBy,
+            createdAt: now,
           })
           .returning();
+        // The load is evidence for freshness and completeness in the supervision report (arts. 9, 27).
+        await appendAuditEvents(tx, [{ type: 'dataset.version-loaded', actor: version.loadedBy ?? 'system', datasets: [version.dataset.id], details: { institution: version.dataset.institutionId, version: row!.versionNumber, contentHash: row!.contentHash, rowCount: row!.rowCount } }], now);
         return row!;
       });
     } catch (error) {

@@ -9,6 +9,7 @@ import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { chinaDay } from '../time/china-time.js';
 import type { WorkingDayCalendar } from './working-days.js';
+import { openChannel } from './sharing-channels.js';
 
 /**
  * Sharing between public bodies (measures arts. 15–19). An institution asks for a dataset for a stated duty and
@@ -115,6 +116,8 @@ export async function decideSharing(platform: Platform, principal: PrincipalRow,
       [{ type: `sharing.${asSource ? 'source' : 'committee'}-${input.decision}`, actor: principal.id, datasets: [request.datasetId], details: { request: id, status, onTime: chinaDay(now) <= request.dueOn, ...(input.decision === 'refuse' ? { reason: input.reason, legalBasis: input.legalBasis } : {}) } }],
       now,
     );
+    // Art. 17: an approved request opens its channel, in the same transaction.
+    if (status === 'approved') await openChannel(tx, row!, dataset.columns.map((column) => column.name), platform.governance, now);
     return row!;
   });
 }

@@ -18,6 +18,7 @@ import { licensingRoutes } from './routes/licensing-routes.js';
 import { productRoutes } from './routes/product-routes.js';
 import { incidentRoutes } from './routes/incident-routes.js';
 import { sharingRoutes } from './routes/sharing-routes.js';
+import { governanceRoutes } from './routes/governance-routes.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { createOidcVerifier } from '../identity/oidc.js';
 
@@ -87,6 +88,7 @@ export function createApp(platform: Platform) {
   app.route('/', productRoutes(platform));
   app.route('/', incidentRoutes(platform));
   app.route('/', sharingRoutes(platform));
+  app.route('/', governanceRoutes(platform));
   app.route('/', consoleRoutes(oidc));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -32,6 +32,10 @@ const versionSchema = z
     byteSize: z.number().int(),
     catalogueVersion: z.number().int(),
     createdAt: z.string(),
+    quality: z
+      .object({ score: z.number().nullable(), passed: z.boolean() })
+      .nullable()
+      .openapi({ description: 'The quality rules\' result for this version (0–100; null when the dataset declares no rules)' }),
   })
   .openapi('DatasetVersion');
 
@@ -53,6 +57,7 @@ const catalogueEntrySchema = z
     uniqueKey: z.array(z.string()).nullable(),
     catalogueVersion: z.number().int(),
     columns: z.array(columnSchema),
+    qualityRules: z.array(z.record(z.string(), z.unknown())),
     versions: z.array(versionSchema),
     latestVersion: z.string().nullable(),
     createdAt: z.string(),
@@ -165,7 +170,7 @@ export function catalogueRoutes(platform: Platform) {
     const upload = platform.store.stagingPath(format === 'csv' ? '.csv' : '.parquet');
     try {
       await receiveUpload(c.req.raw, upload, platform.config.uploadLimitBytes);
-      const version = await loadDatasetVersion({ db, store: platform.store }, { dataset, file: upload, format, loadedBy: principal.id });
+      const version = await loadDatasetVersion({ db, store: platform.store, clock: platform.clock }, { dataset, file: upload, format, loadedBy: principal.id });
       return c.json({ ...version, createdAt: version.createdAt.toISOString() }, 201);
     } finally {
       fs.rmSync(upload, { force: true });

@@ -1,0 +1,26 @@
+import fs from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { PolicyFileError } from '../policy/disclosure-policy.js';
+
+const governancePolicySchema = z.strictObject({
+  version: z.literal(1),
+  disputes: z.strictObject({ answerWorkingDays: z.number().int().min(1).max(60) }),
+  channels: z.strictObject({
+    idleDaysBeforeFreeze: z.number().int().min(1).max(3650),
+    frozenDaysBeforeClose: z.number().int().min(1).max(3650),
+    pullsPerDay: z.number().int().min(1).max(10_000),
+  }),
+});
+
+/** Deadlines and limits of the governance workflows (policies/governance.yaml). */
+export type GovernancePolicy = z.infer<typeof governancePolicySchema>;
+
+export function loadGovernancePolicy(file: string): GovernancePolicy {
+  const parsed = governancePolicySchema.safeParse(parse(fs.readFileSync(file, 'utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PolicyFileError(`${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,175 @@
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { datasetEntity, platformEntity } from '../../authz/entities.js';
+import { findDataset } from '../../catalog/catalogue.js';
+import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseDispute, toDisputeView } from '../../governance/disputes.js';
+import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../governance/quality-check.js';
+import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
+import { datasets } from '../../db/schema.js';
+import { notFound } from '../../errors/app-error.js';
+import type { Platform } from '../../platform.js';
+import type { AppEnv } from '../app-env.js';
+import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+
+const view = (name: string) => z.record(z.string(), z.unknown()).openapi(name);
+const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
+const columnList = z
+  .string()
+  .max(4000)
+  .regex(/^[a-z_][a-z0-9_]{0,62}(,[a-z_][a-z0-9_]{0,62})*$/, 'a comma-separated list of column names')
+  .optional()
+  .openapi({ description: 'Columns to pull, comma-separated (default: the channel\'s whole scope)', example: 'uscc,name,status' });
+
+const routes = {
+  quality: createRoute({
+    method: 'get',
+    path: '/v1/datasets/{id}/quality',
+    tags: ['governance'],
+    summary: 'Quality checks of every version, rule by rule: rows checked and rows in violation, never rows (the source institution, the data centre and regulators; arts. 9, 12)',
+    security: bearerSecurity,
+    request: { params: idParam },
+    responses: { 200: { description: 'Checks, newest first', content: { 'application/json': { schema: z.object({ dataset: z.string(), checks: z.array(view('QualityCheck')) }) } } }, ...errorResponses(403, 404) },
+  }),
+  flags: createRoute({
+    method: 'get',
+    path: '/v1/quality-flags',
+    tags: ['governance'],
+    summary: 'Datasets whose latest version fails its quality rules (a source institution sees its own; regulators and the data centre all)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Failing datasets', content: { 'application/json': { schema: z.object({ flags: z.array(view('QualityCheck')) }) } } }, ...errorResponses(403) },
+  }),
+  channels: createRoute({
+    method: 'get',
+    path: '/v1/channels',
+    tags: ['governance'],
+    summary: 'Sharing channels with scope, state and the day an idle channel freezes (art. 17)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Channels', content: { 'application/json': { schema: z.object({ channels: z.array(view('SharingChannel')) }) } } }, ...errorResponses(403) },
+  }),
+  pull: createRoute({
+    method: 'get',
+    path: '/v1/channels/{id}/data',
+    tags: ['governance'],
+    summary: 'Pull the shared data in scope as CSV (the requesting public body only; operators never receive shared data)',
+    description: 'Columns outside the channel\'s scope are refused and reported to the regulator; pulls beyond the channel\'s daily volume stop the channel.',
+    security: bearerSecurity,
+    request: { params: idParam, query: z.object({ columns: columnList }) },
+    responses: { 200: { description: 'The data of the latest version, as CSV', content: { 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403, 404, 409, 429) },
+  }),
+  channelStatus: createRoute({
+    method: 'post',
+    path: '/v1/channels/{id}/status',
+    tags: ['governance'],
+    summary: 'Reactivate a frozen or stopped channel, or close one (the data centre or regulators)',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(z.strictObject({ action: z.enum(['reactivate', 'close']), reason: z.string().min(1).max(2000) }), 'What to do, and why') },
+    responses: { 200: { description: 'The channel', content: { 'application/json': { schema: view('SharingChannel') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  raise: createRoute({
+    method: 'post',
+    path: '/v1/disputes',
+    tags: ['governance'],
+    summary: 'Object to shared data you hold: a dataset, a field or a record (public bodies; art. 13). The source answers by the deadline',
+    security: bearerSecurity,
+    request: { body: jsonBody(disputeSchema, 'The objection') },
+    responses: { 201: { description: 'The dispute with its deadline', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404) },
+  }),
+  disputes: createRoute({
+    method: 'get',
+    path: '/v1/disputes',
+    tags: ['governance'],
+    summary: 'Disputes with deadlines and overdue flags (public bodies: raised by them or over their data; regulators: all)',
+    security: bearerSecurity,
+    request: { query: z.object({ overdue: z.enum(['true', 'false']).optional() }) },
+    responses: { 200: { description: 'Disputes', content: { 'application/json': { schema: z.object({ disputes: z.array(view('Dispute')) }) } } }, ...errorResponses(403) },
+  }),
+  answer: createRoute({
+    method: 'post',
+    path: '/v1/disputes/{id}/answer',
+    tags: ['governance'],
+    summary: 'Answer a dispute (the source institution): corrected, naming the new version, or rejected with a reason',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(disputeAnswerSchema, 'The answer') },
+    responses: { 200: { description: 'The dispute', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+};
+
+const toQualityView = (check: QualityCheckRow) => ({
+  dataset: check.datasetId,
+  version: check.versionNumber,
+  score: check.score,
+  passed: check.passed,
+  rules: check.results,
+  checkedAt: check.checkedAt.toISOString(),
+});
+
+export function governanceRoutes(platform: Platform) {
+  const app = new OpenAPIHono<AppEnv>();
+  const { authorizer } = platform;
+
+  app.openapi(routes.quality, async (c) => {
+    const dataset = await findDataset(platform.db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(c.get('principal'), 'quality:read', datasetEntity(dataset), { hideExistence: true });
+    return c.json({ dataset: dataset.id, checks: (await qualityHistory(platform.db, dataset.id)).map(toQualityView) }, 200);
+  });
+
+  app.openapi(routes.flags, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'quality:list', platformEntity);
+    const owned = principal.role === 'institution' ? (await platform.db.select({ id: datasets.id, institutionId: datasets.institutionId }).from(datasets)).filter((row) => row.institutionId === principal.institutionId).map((row) => row.id) : undefined;
+    const latest = await latestQualityChecks(platform.db, owned);
+    return c.json({ flags: [...latest.values()].filter((check) => !check.passed).map(toQualityView) }, 200);
+  });
+
+  app.openapi(routes.channels, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'channel:list', platformEntity);
+    return c.json({ channels: (await listChannels(platform, principal)).map((channel) => toChannelView(channel, platform.governance)) }, 200);
+  });
+
+  app.openapi(routes.pull, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'channel:pull', platformEntity);
+    const requested = c.req.valid('query').columns?.split(',');
+    const delivery = await pullThroughChannel(platform, principal, c.req.valid('param').id, requested);
+    const stream = fs.createReadStream(delivery.file);
+    stream.on('close', () => fs.rmSync(delivery.file, { force: true }));
+    c.header('Content-Type', 'text/csv; charset=utf-8');
+    c.header('Content-Disposition', 'attachment; filename="shared.csv"');
+    c.header('PDS-Dataset-Version', String(delivery.versionNumber));
+    c.header('PDS-Content-Hash', delivery.contentHash);
+    c.header('PDS-Row-Count', String(delivery.rowCount));
+    return c.body(Readable.toWeb(stream) as ReadableStream, 200);
+  });
+
+  app.openapi(routes.channelStatus, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'channel:manage', platformEntity);
+    const body = c.req.valid('json');
+    return c.json(toChannelView(await changeChannelStatus(platform, principal, c.req.valid('param').id, body.action, body.reason), platform.governance), 200);
+  });
+
+  app.openapi(routes.raise, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'dispute:raise', platformEntity);
+    return c.json(toDisputeView(await raiseDispute(platform, principal, c.req.valid('json')), platform.clock()), 201);
+  });
+
+  app.openapi(routes.disputes, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'dispute:list', platformEntity);
+    const views = (await listDisputes(platform, principal)).map((row) => toDisputeView(row, platform.clock()));
+    const overdue = c.req.valid('query').overdue;
+    return c.json({ disputes: overdue === undefined ? views : views.filter((entry) => entry.overdue === (overdue === 'true')) }, 200);
+  });
+
+  app.openapi(routes.answer, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'dispute:answer', platformEntity);
+    return c.json(toDisputeView(await answerDispute(platform, principal, c.req.valid('param').id, c.req.valid('json')), platform.clock()), 200);
+  });
+
+  return app;
+}
