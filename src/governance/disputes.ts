@@ -84,7 +84,7 @@ export async function answerDispute(platform: Platform, principal: PrincipalRow,
       .from(datasetVersions)
       .where(and(eq(datasetVersions.datasetId, dataset.id), eq(datasetVersions.versionNumber, input.version)));
     // A correction is a new version (art. 13 with art. 10): one loaded after the dispute was raised.
-    if (!version || version.createdAt < known.createdAt) {
+    if (!version || version.createdAt <= known.createdAt) {
       throw new AppError('VALIDATION_FAILED', 'a correction names the version, loaded after the dispute was raised, that carries it', [{ path: 'version', problem: version ? 'was loaded before the dispute' : 'does not exist' }]);
     }
     correctedVersionId = version.id;

@@ -72,13 +72,29 @@ export async function applyIdleRules(platform: Pick<Platform, 'db' | 'clock' | '
     // Re-read under lock: another server may have swept or a pull may have just used the channel.
     const rows = await tx.select().from(sharingChannels).where(inArray(sharingChannels.id, due.map((row) => row.id))).for('update');
     for (const channel of rows) {
-      const next = channel.status === 'open' && channel.lastUsedAt < freezeBefore ? 'frozen' : channel.status === 'frozen' && channel.statusChangedAt < closeBefore ? 'closed' : undefined;
-      if (!next) continue;
-      const reason = next === 'frozen' ? `unused for more than ${idleDaysBeforeFreeze} days` : `frozen for more than ${frozenDaysBeforeClose} days`;
-      await tx.update(sharingChannels).set({ status: next, statusReason: reason, statusChangedAt: now }).where(eq(sharingChannels.id, channel.id));
-      await appendAuditEvents(tx, [{ type: `channel.${next}`, actor: 'system', datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, reason } }], now);
-      if (next === 'frozen') frozen++;
-      else closed++;
+      // Each change takes effect when it fell due, not when a sweep noticed it, so the outcome never depends on
+      // how often anyone looked: a channel idle long enough to be frozen and then closed is closed.
+      let { status, statusChangedAt } = channel;
+      const events: Array<{ status: 'frozen' | 'closed'; at: Date; reason: string }> = [];
+      if (status === 'open' && channel.lastUsedAt < freezeBefore) {
+        statusChangedAt = new Date(channel.lastUsedAt.getTime() + idleDaysBeforeFreeze * dayMilliseconds);
+        status = 'frozen';
+        events.push({ status, at: statusChangedAt, reason: `unused for more than ${idleDaysBeforeFreeze} days` });
+      }
+      if (status === 'frozen' && statusChangedAt < closeBefore) {
+        statusChangedAt = new Date(statusChangedAt.getTime() + frozenDaysBeforeClose * dayMilliseconds);
+        status = 'closed';
+        events.push({ status, at: statusChangedAt, reason: `frozen for more than ${frozenDaysBeforeClose} days` });
+      }
+      if (events.length === 0) continue;
+      await tx.update(sharingChannels).set({ status, statusReason: events.at(-1)!.reason, statusChangedAt }).where(eq(sharingChannels.id, channel.id));
+      await appendAuditEvents(
+        tx,
+        events.map((event) => ({ type: `channel.${event.status}`, actor: 'system', datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, reason: event.reason, effectiveAt: event.at.toISOString() } })),
+        now,
+      );
+      if (events.some((event) => event.status === 'frozen')) frozen++;
+      if (status === 'closed') closed++;
     }
     return { frozen, closed };
   });

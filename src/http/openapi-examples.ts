@@ -39,6 +39,36 @@ const licence = {
   statusReason: null,
 };
 const budget = { id: 'bud_2b…', licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8, deltaCap: 0, deltaSpent: 0, updatedAt: '2026-11-27T02:00:00.000Z' };
+const channel = {
+  id: 'chan_3f0c…',
+  request: 'share_9a1e…',
+  institution: 'power-utility',
+  dataset: 'enterprises',
+  columns: ['uscc', 'name', 'status'],
+  purpose: '核实用电企业登记信息（法定职责） — 企业用电报装审核',
+  pullsPerDay: 24,
+  status: 'open',
+  statusReason: null,
+  lastUsedAt: '2026-11-27T02:00:00.000Z',
+  freezesOn: '2027-02-25',
+  openedAt: '2026-11-20T02:00:00.000Z',
+};
+const dispute = {
+  id: 'disp_51c2…',
+  raiser: 'power-utility',
+  dataset: 'enterprises',
+  column: 'name',
+  recordReference: '户号 1002003',
+  description: '企业名称与营业执照不一致',
+  status: 'open',
+  dueOn: '2026-12-04',
+  deadlineProvisional: false,
+  overdue: false,
+  answer: null,
+  answeredOn: null,
+  answeredOnTime: null,
+  createdAt: '2026-11-27T02:00:00.000Z',
+};
 const sharingRequest = {
   id: 'share_26ed329b-435a-41fe-9616-457d033de814',
   requester: 'power-utility',
@@ -159,6 +189,32 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/sharing-requests': { request: { dataset: 'enterprises', columns: ['uscc', 'name', 'status'], duty: sharingRequest.duty, scenario: sharingRequest.scenario }, response: sharingRequest },
   'get /v1/sharing-requests': { response: { requests: [sharingRequest] } },
   'post /v1/sharing-requests/{id}/decision': { request: { decision: 'refuse', reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' }, response: { ...sharingRequest, status: 'refused', sourceDecision: 'refuse', answeredOn: '2026-11-30', answeredOnTime: true, refusal: { reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' } } },
+  'get /v1/datasets/{id}/quality': {
+    response: {
+      dataset: 'enterprises',
+      checks: [
+        {
+          dataset: 'enterprises',
+          version: 2,
+          score: 99.6,
+          passed: false,
+          rules: [
+            { rule: 'credit_code', label: 'credit_code(uscc)', status: 'passed', checked: 12000, violations: 0 },
+            { rule: 'resident_id', label: 'resident_id(legal_rep_id)', status: 'failed', checked: 12000, violations: 80 },
+            { rule: 'unique', label: 'unique(name)', status: 'failed', checked: 12000, violations: 60 },
+          ],
+          checkedAt: '2026-11-27T02:00:00.000Z',
+        },
+      ],
+    },
+  },
+  'get /v1/quality-flags': { response: { flags: [{ dataset: 'enterprises', version: 2, score: 99.6, passed: false, rules: [{ rule: 'unique', label: 'unique(name)', status: 'failed', checked: 12000, violations: 60 }], checkedAt: '2026-11-27T02:00:00.000Z' }] } },
+  'get /v1/channels': { response: { channels: [channel] } },
+  'get /v1/channels/{id}/data': { response: 'uscc,name,status\n91310115MA1K4XXXX0,上海临港智造新能源汽车有限公司,active\n' },
+  'post /v1/channels/{id}/status': { request: { action: 'reactivate', reason: '供电公司说明了恢复使用的需要' }, response: { ...channel, statusReason: '供电公司说明了恢复使用的需要' } },
+  'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
+  'get /v1/disputes': { response: { disputes: [dispute] } },
+  'post /v1/disputes/{id}/answer': { request: { outcome: 'corrected', version: 3, answer: '已按营业执照更正企业名称' }, response: { ...dispute, status: 'corrected', answer: '已按营业执照更正企业名称', answeredOn: '2026-11-30', answeredOnTime: true } },
   'get /v1/reports/supervision': {
     response: { from: '2025-12-31T16:00:00.000Z', to: '2026-11-27T02:00:00.000Z', institutions: [{ institution: 'market-regulator', nameZh: '市场监督管理局（临港）', datasetsRegistered: 1, datasetsWithData: 1, catalogueCompleteness: 1, datasetsStale: 0, sharingReceived: 12, sharingAnsweredOnTime: 10, sharingAnsweredLate: 1, sharingOverdue: 1, sharingRefused: 2, refusalsWithoutLegalBasis: 0, sharingRequested: 3, incidentsOnItsData: 0, qualityScore: null, disputesHandledOnTime: null }] },
   },
@@ -173,7 +229,8 @@ export function withExamples(document: { paths?: Record<string, Record<string, a
       const requestContent = operation.requestBody?.content?.['application/json'];
       if (requestContent && example.request !== undefined && requestContent.example === undefined) requestContent.example = example.request;
       const success = Object.entries(operation.responses ?? {}).find(([status]) => status.startsWith('2'))?.[1] as { content?: Record<string, { example?: unknown }> } | undefined;
-      const responseContent = success?.content?.['application/json'];
+      // JSON where the answer has it, else its only form (CSV, for instance).
+      const responseContent = success?.content?.['application/json'] ?? Object.values(success?.content ?? {})[0];
       if (responseContent && responseContent.example === undefined) responseContent.example = example.response;
     }
   }
