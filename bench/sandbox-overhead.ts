@@ -65,6 +65,7 @@ if (process.env.BENCH_ROWS_10M !== '0' && !(await latestVersion(platform.db, 'be
       }),
       'power-utility',
       'bench',
+      platform.clock(),
     );
   }
   await loadDatasetVersion({ db: platform.db, store: platform.store }, { dataset: (await findDataset(platform.db, 'bench_readings'))!, file: parquet, format: 'parquet', loadedBy: 'bench' });

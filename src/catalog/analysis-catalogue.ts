@@ -28,7 +28,7 @@ export function createAnalysisCatalogue(db: Database) {
 
   async function check(): Promise<AnalysisCatalogue> {
     const [row] = await db.execute<{ stamp: string }>(
-      sql`SELECT concat((SELECT count(*) FROM ${datasets}), '/', (SELECT max(${datasets.updatedAt}) FROM ${datasets}), '/', (SELECT count(*) FROM ${datasetVersions})) AS stamp`,
+      sql`SELECT concat((SELECT count(*) FROM ${datasets}), '/', (SELECT max(${datasets.updatedAt}) FROM ${datasets}), '/', (SELECT sum(${datasets.catalogueVersion}) FROM ${datasets}), '/', (SELECT count(*) FROM ${datasetVersions})) AS stamp`,
     ).then((result) => (Array.isArray(result) ? result : (result as { rows: Array<{ stamp: string }> }).rows));
     const stamp = String(row?.stamp ?? '');
     const checkedAt = performance.now();

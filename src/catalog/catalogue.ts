@@ -3,6 +3,7 @@ import type { Database } from '../db/connect.js';
 import { datasets, datasetVersions, institutions, qualityChecks } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { DatasetRegistration } from './registration.js';
+import { recordFirstRevision } from './catalogue-revisions.js';
 
 export type DatasetRow = typeof datasets.$inferSelect;
 export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
@@ -101,17 +102,24 @@ export async function latestVersion(db: Database, datasetId: string): Promise<Da
   return row;
 }
 
+/** Registers an entry as revision 1 of its catalogue history, with an audit leaf, in one transaction (or in the caller's). */
 export async function registerDataset(
   db: Database,
   registration: DatasetRegistration,
   institutionId: string,
   registeredBy: string,
+  now: Date,
+  tx?: Parameters<typeof recordFirstRevision>[0],
 ): Promise<DatasetRow> {
-  const inserted = await db
-    .insert(datasets)
-    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null })
-    .onConflictDoNothing()
-    .returning();
-  if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);
-  return inserted[0]!;
+  const run = async (executor: Parameters<typeof recordFirstRevision>[0]) => {
+    const inserted = await executor
+      .insert(datasets)
+      .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null, createdAt: now, updatedAt: now })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);
+    await recordFirstRevision(executor, inserted[0]!, registeredBy, now);
+    return inserted[0]!;
+  };
+  return tx ? run(tx) : db.transaction((inner) => run(inner as never));
 }

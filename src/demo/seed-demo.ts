@@ -41,7 +41,7 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
 
   for (const { institutionId, ...entry } of demoDatasets) {
     if (!(await findDataset(db, entry.id))) {
-      await registerDataset(db, datasetRegistrationSchema.parse(entry), institutionId, 'demo-seed');
+      await registerDataset(db, datasetRegistrationSchema.parse(entry), institutionId, 'demo-seed', platform.clock());
     }
   }
 

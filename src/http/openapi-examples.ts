@@ -69,6 +69,40 @@ const dispute = {
   answeredOnTime: null,
   createdAt: '2026-11-27T02:00:00.000Z',
 };
+const registrationContent = {
+  kind: 'system',
+  name: '智慧水务管网系统',
+  description: '供水管网设备与巡检',
+  system: { ownerDepartment: '管网运行部', deployment: '临港政务云', liveSince: '2024-06-01' },
+  tables: [{ id: 'fire_hydrants', title: 'Fire hydrants', titleZh: '消防栓', description: 'Hydrants and their pressure class', category: 'infrastructure', grade: 'L1', openData: true, sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第八条', updateFrequency: 'quarterly', privacyUnit: 'hydrant_id', columns: [{ name: 'hydrant_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Hydrant number' }] }],
+  unstructured: [{ name: '巡检照片', format: 'JPEG', volume: '约 2 TB', grade: 'L2' }],
+  procured: [{ name: '第三方管网测绘数据', supplier: '某测绘公司', contract: 'LG-WS-2024-017', grade: 'L2' }],
+};
+const registration = {
+  id: 'reg_0c4d…',
+  institution: 'water-utility',
+  kind: 'system',
+  name: '智慧水务管网系统',
+  status: 'submitted',
+  submission: 1,
+  findings: [{ path: 'procured.0.contract', problem: 'needs the contract it was procured under' }],
+  returnReasons: null,
+  filing: null,
+  content: registrationContent,
+  createdAt: '2026-11-27T02:00:00.000Z',
+  updatedAt: '2026-11-27T02:00:00.000Z',
+};
+const revision = {
+  revision: 2,
+  status: 'published',
+  note: '按年度复核调整共享类型',
+  diff: [{ field: 'sharingType', from: 'conditional', to: 'unconditional' }, { field: 'sharingBasis', from: '含个人用电信息', to: null }],
+  proposedBy: 'clerk-power-utility',
+  reviewedBy: 'admin-data-centre',
+  reviewReason: null,
+  createdAt: '2026-11-20T02:00:00.000Z',
+  decidedAt: '2026-11-27T02:00:00.000Z',
+};
 const sharingRequest = {
   id: 'share_26ed329b-435a-41fe-9616-457d033de814',
   requester: 'power-utility',
@@ -215,6 +249,13 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },
   'post /v1/disputes/{id}/answer': { request: { outcome: 'corrected', version: 3, answer: '已按营业执照更正企业名称' }, response: { ...dispute, status: 'corrected', answer: '已按营业执照更正企业名称', answeredOn: '2026-11-30', answeredOnTime: true } },
+  'post /v1/registrations': { request: registrationContent, response: registration },
+  'put /v1/registrations/{id}': { request: registrationContent, response: { ...registration, submission: 2 } },
+  'get /v1/registrations': { response: { registrations: [registration] } },
+  'post /v1/registrations/{id}/review': { request: { decision: 'approve' }, response: { ...registration, status: 'filed', filing: { number: 'LG-DR-2026-00001', filedAt: '2026-11-27T02:00:00.000Z', with: 'lingang-committee' } } },
+  'get /v1/datasets/{id}/revisions': { response: { dataset: 'power_readings', revisions: [{ ...revision, revision: 1, note: 'registration', diff: [{ field: 'grade', from: null, to: 'L3' }] }, revision] } },
+  'post /v1/datasets/{id}/revisions': { request: { note: '按年度复核调整共享类型', changes: { sharingType: 'unconditional', sharingBasis: null } }, response: { ...revision, status: 'proposed', reviewedBy: null, decidedAt: null } },
+  'post /v1/datasets/{id}/revisions/{revision}/review': { request: { decision: 'publish' }, response: revision },
   'get /v1/reports/supervision': {
     response: { from: '2025-12-31T16:00:00.000Z', to: '2026-11-27T02:00:00.000Z', institutions: [{ institution: 'market-regulator', nameZh: '市场监督管理局（临港）', datasetsRegistered: 1, datasetsWithData: 1, catalogueCompleteness: 1, datasetsStale: 0, sharingReceived: 12, sharingAnsweredOnTime: 10, sharingAnsweredLate: 1, sharingOverdue: 1, sharingRefused: 2, refusalsWithoutLegalBasis: 0, sharingRequested: 3, incidentsOnItsData: 0, qualityScore: null, disputesHandledOnTime: null }] },
   },

@@ -39,6 +39,7 @@ beforeAll(async () => {
     }),
     'water-utility',
     'test',
+    t.platform.clock(),
   );
 });
 afterAll(() => t?.close());

@@ -5,6 +5,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { datasetEntity, institutionEntity, platformEntity } from '../../authz/entities.js';
 import { findDataset, getCatalogueEntry, listCatalogue, registerDataset } from '../../catalog/catalogue.js';
 import { datasetRegistrationSchema } from '../../catalog/registration.js';
+import { catalogueChangeSchema, catalogueHistory, catalogueReviewSchema, proposeCatalogueChange, reviewCatalogueChange, toRevisionView } from '../../catalog/catalogue-revisions.js';
 import { loadDatasetVersion, type SourceFormat } from '../../domain-store/load-version.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
@@ -129,6 +130,40 @@ const loadRoute = createRoute({
   },
 });
 
+const revisionView = z.record(z.string(), z.unknown()).openapi('CatalogueRevision');
+const revisionParams = datasetIdParam.extend({ revision: z.coerce.number().int().min(1).openapi({ param: { name: 'revision', in: 'path' }, example: 2 }) });
+
+const historyRoute = createRoute({
+  method: 'get',
+  path: '/v1/datasets/{id}/revisions',
+  tags: ['catalogue'],
+  summary: 'The entry\'s version history (art. 10): every revision with its readable diff, proposer, reviewer and decision',
+  security: bearerSecurity,
+  request: { params: datasetIdParam },
+  responses: { 200: { description: 'Revisions, oldest first', content: { 'application/json': { schema: z.object({ dataset: z.string(), revisions: z.array(revisionView) }) } } }, ...errorResponses(403, 404) },
+});
+
+const proposeRoute = createRoute({
+  method: 'post',
+  path: '/v1/datasets/{id}/revisions',
+  tags: ['catalogue'],
+  summary: 'Propose a change to a catalogue entry (the source institution); it takes effect once reviewed',
+  description: 'Columns, key and privacy unit cannot change once data is loaded: a new structure is a new dataset.',
+  security: bearerSecurity,
+  request: { params: datasetIdParam, body: jsonBody(catalogueChangeSchema, 'The fields to change and why') },
+  responses: { 201: { description: 'The proposed revision with its diff', content: { 'application/json': { schema: revisionView } } }, ...errorResponses(400, 403, 404, 409) },
+});
+
+const reviewRevisionRoute = createRoute({
+  method: 'post',
+  path: '/v1/datasets/{id}/revisions/{revision}/review',
+  tags: ['catalogue'],
+  summary: 'Publish or reject a proposed change (the data centre or regulators; never its proposer)',
+  security: bearerSecurity,
+  request: { params: revisionParams, body: jsonBody(catalogueReviewSchema, 'The decision') },
+  responses: { 200: { description: 'The revision', content: { 'application/json': { schema: revisionView } } }, ...errorResponses(400, 403, 404, 409) },
+});
+
 const formatByMediaType: Record<string, SourceFormat> = {
   'text/csv': 'csv',
   'application/vnd.apache.parquet': 'parquet',
@@ -155,7 +190,7 @@ export function catalogueRoutes(platform: Platform) {
     const principal = c.get('principal');
     if (!principal.institutionId) throw new AppError('FORBIDDEN', 'only institution users register datasets');
     await authorizer.require(principal, 'dataset:register', institutionEntity(principal.institutionId));
-    const dataset = await registerDataset(db, c.req.valid('json'), principal.institutionId, principal.id);
+    const dataset = await registerDataset(db, c.req.valid('json'), principal.institutionId, principal.id, platform.clock());
     return c.json(await getCatalogueEntry(db, dataset.id), 201);
   });
 
@@ -175,6 +210,28 @@ export function catalogueRoutes(platform: Platform) {
     } finally {
       fs.rmSync(upload, { force: true });
     }
+  });
+
+  app.openapi(historyRoute, async (c) => {
+    const dataset = await findDataset(db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(c.get('principal'), 'dataset:read', datasetEntity(dataset), { hideExistence: true });
+    return c.json({ dataset: dataset.id, revisions: (await catalogueHistory(db, dataset.id)).map(toRevisionView) }, 200);
+  });
+
+  app.openapi(proposeRoute, async (c) => {
+    const principal = c.get('principal');
+    const dataset = await findDataset(db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(principal, 'catalogue:propose-change', datasetEntity(dataset));
+    return c.json(toRevisionView(await proposeCatalogueChange(platform, principal, dataset, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(reviewRevisionRoute, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'catalogue:review-change', platformEntity);
+    const { id, revision } = c.req.valid('param');
+    return c.json(toRevisionView(await reviewCatalogueChange(platform, principal, id, revision, c.req.valid('json'))), 200);
   });
 
   return app;

@@ -5,6 +5,7 @@ import { datasetEntity, platformEntity } from '../../authz/entities.js';
 import { findDataset } from '../../catalog/catalogue.js';
 import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseDispute, toDisputeView } from '../../governance/disputes.js';
 import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../governance/quality-check.js';
+import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
 import { datasets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
@@ -93,6 +94,42 @@ const routes = {
     request: { params: idParam, body: jsonBody(disputeAnswerSchema, 'The answer') },
     responses: { 200: { description: 'The dispute', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404, 409) },
   }),
+  register: createRoute({
+    method: 'post',
+    path: '/v1/registrations',
+    tags: ['governance'],
+    summary: 'Register a project or system: basic information, table schemas, unstructured and procured data (public bodies; art. 8). The technical review runs at once',
+    security: bearerSecurity,
+    request: { body: jsonBody(registrationSchema, 'The registration') },
+    responses: { 201: { description: 'The registration with the technical review\'s findings', content: { 'application/json': { schema: view('Registration') } } }, ...errorResponses(400, 403) },
+  }),
+  resubmit: createRoute({
+    method: 'put',
+    path: '/v1/registrations/{id}',
+    tags: ['governance'],
+    summary: 'Resubmit a returned registration, corrected',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(registrationSchema, 'The corrected registration') },
+    responses: { 200: { description: 'The registration', content: { 'application/json': { schema: view('Registration') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  registrations: createRoute({
+    method: 'get',
+    path: '/v1/registrations',
+    tags: ['governance'],
+    summary: 'Registrations and filings (public bodies: their own; the data centre and the committee: all)',
+    security: bearerSecurity,
+    request: { query: z.object({ status: z.enum(['submitted', 'returned', 'filed']).optional() }) },
+    responses: { 200: { description: 'Registrations', content: { 'application/json': { schema: z.object({ registrations: z.array(view('Registration')) }) } } }, ...errorResponses(403) },
+  }),
+  reviewRegistration: createRoute({
+    method: 'post',
+    path: '/v1/registrations/{id}/review',
+    tags: ['governance'],
+    summary: 'Approve (the tables enter the catalogue and the registration is filed with the committee) or return with reasons (the data centre)',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(registrationReviewSchema, 'The decision') },
+    responses: { 200: { description: 'The registration', content: { 'application/json': { schema: view('Registration') } } }, ...errorResponses(400, 403, 404, 409, 422) },
+  }),
 };
 
 const toQualityView = (check: QualityCheckRow) => ({
@@ -169,6 +206,32 @@ export function governanceRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'dispute:answer', platformEntity);
     return c.json(toDisputeView(await answerDispute(platform, principal, c.req.valid('param').id, c.req.valid('json')), platform.clock()), 200);
+  });
+
+  app.openapi(routes.register, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'registration:submit', platformEntity);
+    return c.json(toRegistrationView(await submitRegistration(platform, principal, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(routes.resubmit, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'registration:submit', platformEntity);
+    return c.json(toRegistrationView(await submitRegistration(platform, principal, c.req.valid('json'), c.req.valid('param').id)), 200);
+  });
+
+  app.openapi(routes.registrations, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'registration:list', platformEntity);
+    const status = c.req.valid('query').status;
+    const rows = (await listRegistrations(platform, principal)).filter((row) => !status || row.status === status);
+    return c.json({ registrations: rows.map(toRegistrationView) }, 200);
+  });
+
+  app.openapi(routes.reviewRegistration, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'registration:review', platformEntity);
+    return c.json(toRegistrationView(await reviewRegistration(platform, principal, c.req.valid('param').id, c.req.valid('json'))), 200);
   });
 
   return app;

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditLeaves, principals } from '../../src/db/schema.js';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let t: TestPlatform;
+let waterClerk: string;
+let powerClerk: string;
+let admin: string;
+let regulator: string;
+
+beforeAll(async () => {
+  t = await createTestPlatform({ demo: true, now: new Date('2026-11-27T02:00:00Z') });
+  await t.platform.db.insert(principals).values({ id: 'clerk-water', role: 'institution', displayName: '自来水公司 · 数据专员', institutionId: 'water-utility' });
+  waterClerk = await t.tokenFor('clerk-water');
+  powerClerk = await t.tokenFor('clerk-power-utility');
+  admin = await t.tokenFor('admin-data-centre');
+  regulator = await t.tokenFor('regulator-data-dept');
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const hydrants = {
+  id: 'fire_hydrants',
+  title: 'Fire hydrants',
+  titleZh: '消防栓',
+  description: 'Hydrants on the water network with their pressure class',
+  category: 'infrastructure',
+  grade: 'L1',
+  openData: true,
+  sharingType: 'unconditional',
+  legalBasis: '《临港新片区公共数据管理办法》第八条',
+  updateFrequency: 'quarterly',
+  privacyUnit: 'hydrant_id',
+  columns: [
+    { name: 'hydrant_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Hydrant number' },
+    { name: 'pressure_class', type: 'VARCHAR', nullable: false, description: 'Pressure class' },
+  ],
+};
+const system = {
+  kind: 'system',
+  name: '智慧水务管网系统',
+  description: '供水管网设备与巡检',
+  system: { ownerDepartment: '管网运行部', deployment: '临港政务云', liveSince: '2024-06-01' },
+  tables: [hydrants],
+  unstructured: [{ name: '巡检照片', format: 'JPEG', volume: '约 2 TB' }],
+  procured: [{ name: '第三方管网测绘数据', supplier: '某测绘公司', grade: 'L2' }],
+};
+
+describe('registration (art. 8)', () => {
+  it('runs a technical review that names every missing grade, class and procurement detail', async () => {
+    const response = await t.call('POST', '/v1/registrations', { token: waterClerk, json: system });
+    expect(response.status).toBe(201);
+    expect(response.json.status).toBe('submitted');
+    expect(response.json.findings.map((finding: { path: string }) => finding.path).sort()).toEqual(['procured.0.contract', 'tables.0.columns.1.class', 'unstructured.0.grade']);
+  });
+
+  it('cannot be approved while the review finds problems; it is returned with reasons and resubmitted', async () => {
+    const submitted = (await t.call('POST', '/v1/registrations', { token: waterClerk, json: system })).json;
+    const refused = await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: admin, json: { decision: 'approve' } });
+    expect(refused.status).toBe(422);
+    expect(refused.json.error.code).toBe('REGISTRATION_INCOMPLETE');
+    expect((await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: admin, json: { decision: 'return' } })).status).toBe(400);
+    const returned = await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: admin, json: { decision: 'return', reasons: ['补全字段分类、非结构化数据分级和外采合同'] } });
+    expect(returned.json).toMatchObject({ status: 'returned', returnReasons: ['补全字段分类、非结构化数据分级和外采合同'] });
+    expect((await t.call('PUT', `/v1/registrations/${submitted.id}`, { token: powerClerk, json: system })).status).toBe(404);
+
+    const corrected = {
+      ...system,
+      tables: [{ ...hydrants, columns: [hydrants.columns[0], { ...hydrants.columns[1], class: 'attribute' }] }],
+      unstructured: [{ ...system.unstructured[0], grade: 'L2' }],
+      procured: [{ ...system.procured[0], contract: 'LG-WS-2024-017' }],
+    };
+    const resubmitted = await t.call('PUT', `/v1/registrations/${submitted.id}`, { token: waterClerk, json: corrected });
+    expect(resubmitted.json).toMatchObject({ status: 'submitted', submission: 2, findings: [] });
+    expect((await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: waterClerk, json: { decision: 'approve' } })).status).toBe(403);
+
+    const filed = await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: admin, json: { decision: 'approve' } });
+    expect(filed.json.status).toBe('filed');
+    expect(filed.json.filing).toMatchObject({ number: 'LG-DR-2026-00001', with: 'lingang-committee' });
+    // The approved tables are in the catalogue, as revision 1 of their history, from the registering institution.
+    const entry = await t.call('GET', '/v1/datasets/fire_hydrants', { token: regulator });
+    expect(entry.json).toMatchObject({ institution: { id: 'water-utility' }, catalogueVersion: 1 });
+    const committee = (await t.call('GET', '/v1/registrations?status=filed', { token: regulator })).json.registrations;
+    expect(committee.map((row: { id: string }) => row.id)).toContain(submitted.id);
+    const leaves = (await t.platform.db.select({ eventType: auditLeaves.eventType }).from(auditLeaves)).map((leaf) => leaf.eventType);
+    expect(leaves).toEqual(expect.arrayContaining(['registration.submitted', 'registration.returned', 'registration.filed', 'catalogue.registered']));
+  });
+
+  it('shows an institution only its own registrations', async () => {
+    const seen = (await t.call('GET', '/v1/registrations', { token: powerClerk })).json.registrations;
+    expect(seen).toEqual([]);
+  });
+});
+
+describe('catalogue versions (art. 10)', () => {
+  const propose = (token: string, dataset: string, changes: Record<string, unknown>, note = '年度目录复核') => t.call('POST', `/v1/datasets/${dataset}/revisions`, { token, json: { note, changes } });
+  const review = (token: string, dataset: string, revision: number, json: Record<string, unknown>) => t.call('POST', `/v1/datasets/${dataset}/revisions/${revision}/review`, { token, json });
+
+  it('records a change as a proposed revision with a readable diff, and changes nothing until it is published', async () => {
+    const proposed = await propose(powerClerk, 'power_readings', { sharingType: 'unconditional', sharingBasis: null, columns: undefined, description: 'Monthly metered power use per account (revised)' });
+    expect(proposed.status).toBe(201);
+    expect(proposed.json).toMatchObject({ revision: 2, status: 'proposed' });
+    const fields = proposed.json.diff.map((entry: { field: string }) => entry.field);
+    expect(fields).toEqual(expect.arrayContaining(['description', 'sharingType', 'sharingBasis']));
+    expect(proposed.json.diff.find((entry: { field: string }) => entry.field === 'sharingType')).toEqual({ field: 'sharingType', from: 'conditional', to: 'unconditional' });
+    expect((await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json).toMatchObject({ sharingType: 'conditional', catalogueVersion: 1 });
+
+    expect((await review(powerClerk, 'power_readings', 2, { decision: 'publish' })).status).toBe(403);
+    const published = await review(admin, 'power_readings', 2, { decision: 'publish' });
+    expect(published.json.status).toBe('published');
+    expect((await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json).toMatchObject({ sharingType: 'unconditional', catalogueVersion: 2 });
+    const history = (await t.call('GET', '/v1/datasets/power_readings/revisions', { token: await t.tokenFor('analyst-lingang-analytics') })).json.revisions;
+    expect(history.map((entry: { revision: number; status: string }) => [entry.revision, entry.status])).toEqual([[1, 'published'], [2, 'published']]);
+  });
+
+  it('describes a column change attribute by attribute', async () => {
+    const entry = (await t.call('GET', '/v1/datasets/water_readings', { token: regulator })).json;
+    const columns = entry.columns.map((column: { name: string; description: string }) => (column.name === 'town' ? { ...column, description: '所属镇（街道）' } : column));
+    const proposed = await propose(await t.tokenFor('clerk-water'), 'water_readings', { columns });
+    expect(proposed.json.diff).toEqual([{ field: 'columns.town.description', from: entry.columns.find((column: { name: string }) => column.name === 'town').description, to: '所属镇（街道）' }]);
+    const rejected = await review(regulator, 'water_readings', proposed.json.revision, { decision: 'reject', reason: '描述应保留英文' });
+    expect(rejected.json).toMatchObject({ status: 'rejected', reviewReason: '描述应保留英文' });
+  });
+
+  it('refuses structural changes once data is loaded, changes to someone else\'s entry, and empty changes', async () => {
+    const entry = (await t.call('GET', '/v1/datasets/gas_readings', { token: regulator })).json;
+    const renamed = entry.columns.map((column: { name: string }) => (column.name === 'town' ? { ...column, name: 'district' } : column));
+    const structural = await propose(powerClerk, 'power_readings', { uniqueKey: ['account_id'] });
+    expect(structural.json.error.code).toBe('CHANGE_NEEDS_NEW_DATASET');
+    expect((await propose(powerClerk, 'gas_readings', { columns: renamed })).status).toBe(403);
+    expect((await propose(powerClerk, 'power_readings', { title: 'Monthly power readings' })).json.error.code).toBe('NO_CHANGE');
+  });
+
+  it('keeps one proposal under review at a time and never lets a reviewer decide twice', async () => {
+    const first = await propose(powerClerk, 'power_readings', { title: 'Power readings by month' });
+    expect((await propose(powerClerk, 'power_readings', { title: 'Power readings' })).json.error.code).toBe('CONFLICT');
+    await review(regulator, 'power_readings', first.json.revision, { decision: 'publish' });
+    expect((await review(admin, 'power_readings', first.json.revision, { decision: 'publish' })).json.error.code).toBe('INVALID_TRANSITION');
+  });
+});
