@@ -73,7 +73,7 @@ export function diffEntries(before: Record<string, unknown> | null, after: Recor
 export async function recordFirstRevision(tx: Executor, dataset: DatasetRow, proposedBy: string, now: Date): Promise<void> {
   const entry = entryOf(dataset);
   await tx.insert(catalogueRevisions).values({ id: `rev_${crypto.randomUUID()}`, datasetId: dataset.id, revision: 1, status: 'published', entry, diff: diffEntries(null, entry), note: 'registration', proposedBy, createdAt: now, decidedAt: now });
-  await appendAuditEvents(tx, [{ type: 'catalogue.registered', actor: proposedBy, datasets: [dataset.id], details: { institution: dataset.institutionId, revision: 1, grade: dataset.grade, sharingType: dataset.sharingType } }], now);
+  await appendAuditEvents(tx, [{ type: 'catalogue.registered', actor: proposedBy, datasets: [dataset.id], details: { institution: dataset.institutionId, revision: 1, grade: dataset.grade, sharingType: dataset.sharingType, updateFrequency: dataset.updateFrequency } }], now);
 }
 
 export async function proposeCatalogueChange(platform: Platform, principal: PrincipalRow, dataset: DatasetRow, input: z.infer<typeof catalogueChangeSchema>): Promise<RevisionRow> {
@@ -125,7 +125,12 @@ export async function reviewCatalogueChange(platform: Platform, principal: Princ
         .set({ ...(row.entry as Partial<DatasetRow>), catalogueVersion: revision, updatedAt: now })
         .where(eq(datasets.id, datasetId));
     }
-    await appendAuditEvents(tx, [{ type: `catalogue.change-${status}`, actor: principal.id, datasets: [datasetId], details: { revision, fields: row.diff.map((entry) => entry.field), ...(input.reason ? { reason: input.reason } : {}) } }], now);
+    const [source] = await tx.select({ institutionId: datasets.institutionId }).from(datasets).where(eq(datasets.id, datasetId));
+    await appendAuditEvents(
+      tx,
+      [{ type: `catalogue.change-${status}`, actor: principal.id, datasets: [datasetId], details: { institution: source!.institutionId, revision, fields: row.diff.map((entry) => entry.field), updateFrequency: (status === 'published' ? row.entry.updateFrequency : undefined) ?? null, ...(input.reason ? { reason: input.reason } : {}) } }],
+      now,
+    );
     return decided!;
   });
 }

@@ -5,7 +5,8 @@ import { and, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
-import { channelPulls, datasets, incidents, sharingChannels, type sharingRequests } from '../db/schema.js';
+import { channelPulls, datasets, sharingChannels, type sharingRequests } from '../db/schema.js';
+import { recordIncident } from './incidents.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -180,13 +181,7 @@ async function recordMisuse(platform: Platform, channel: ChannelRow, principal: 
     if (outcome === 'beyond_volume') {
       await tx.update(sharingChannels).set({ status: 'suspended', statusReason: 'access beyond the normal daily volume', statusChangedAt: now }).where(eq(sharingChannels.id, channel.id));
     }
-    await tx.insert(incidents).values({
-      id: `inc_${crypto.randomUUID()}`,
-      kind: outcome === 'beyond_scope' ? 'channel_over_scope' : 'channel_volume',
-      principalId: principal.id,
-      detail: { datasets: [channel.datasetId], channel: channel.id, institution: channel.institutionId, ...detail },
-      createdAt: now,
-    });
+    await recordIncident(tx, { kind: outcome === 'beyond_scope' ? 'channel_over_scope' : 'channel_volume', principalId: principal.id, detail: { datasets: [channel.datasetId], channel: channel.id, institution: channel.institutionId, ...detail } }, now);
     await appendAuditEvents(tx, [{ type: `channel.${outcome.replace('_', '-')}`, actor: principal.id, datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, ...detail } }], now);
   });
 }

@@ -68,7 +68,7 @@ export async function requestSharing(platform: Platform, calendar: WorkingDayCal
         createdAt: now,
       })
       .returning();
-    await appendAuditEvents(tx, [{ type: 'sharing.requested', actor: principal.id, datasets: [dataset.id], details: { request: row!.id, requester: principal.institutionId, sharingType: dataset.sharingType, dueOn: deadline.due } }], now);
+    await appendAuditEvents(tx, [{ type: 'sharing.requested', actor: principal.id, datasets: [dataset.id], details: { request: row!.id, requester: principal.institutionId, institution: dataset.institutionId, sharingType: dataset.sharingType, dueOn: deadline.due } }], now);
     return row!;
   });
 }
@@ -113,7 +113,7 @@ export async function decideSharing(platform: Platform, principal: PrincipalRow,
       .returning();
     await appendAuditEvents(
       tx,
-      [{ type: `sharing.${asSource ? 'source' : 'committee'}-${input.decision}`, actor: principal.id, datasets: [request.datasetId], details: { request: id, status, onTime: chinaDay(now) <= request.dueOn, ...(input.decision === 'refuse' ? { reason: input.reason, legalBasis: input.legalBasis } : {}) } }],
+      [{ type: `sharing.${asSource ? 'source' : 'committee'}-${input.decision}`, actor: principal.id, datasets: [request.datasetId], details: { request: id, requester: request.requesterInstitutionId, institution: dataset.institutionId, status, onTime: chinaDay(now) <= request.dueOn, ...(input.decision === 'refuse' ? { reason: input.reason, legalBasis: input.legalBasis } : {}) } }],
       now,
     );
     // Art. 17: an approved request opens its channel, in the same transaction.

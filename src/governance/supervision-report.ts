@@ -1,93 +1,26 @@
-import { and, asc, gte, lt } from 'drizzle-orm';
+import { and, asc, inArray, lt } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
-import { datasets, datasetVersions, incidents, institutions, sharingRequests } from '../db/schema.js';
+import { auditLeaves, institutions } from '../db/schema.js';
 import { chinaDay } from '../time/china-time.js';
+import { updatePeriodDays } from './quality-check.js';
 
 /**
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue
- * completeness and data freshness, sharing requests answered on time or late, refusals without a legal basis,
- * incidents touching its data. Counts only. Parts whose workflows are not built yet (quality scores, disputes)
- * are reported as null, never as zero.
+ * completeness and data freshness, quality scores, sharing requests and disputes answered on time or late,
+ * refusals without a legal basis, incidents touching its data.
+ *
+ * It is computed from the audit log alone, by folding over its leaves, so that every number can be traced: with
+ * `evidence`, each indicator lists the leaf indexes it counts, and a regulator can fetch those leaves with their
+ * inclusion proofs and recount. Events in the period count for flows (requests, disputes, incidents); states
+ * (catalogue, data, quality) are taken as of the end of the period.
  */
-const freshnessDays: Record<string, number | null> = { daily: 1, weekly: 7, monthly: 31, quarterly: 92, yearly: 366, static: null };
-
-export type SupervisionRow = {
-  institution: string;
-  name: string;
-  nameZh: string;
-  datasetsRegistered: number;
-  datasetsWithData: number;
-  catalogueCompleteness: number | null;
-  datasetsStale: number;
-  sharingReceived: number;
-  sharingAnsweredOnTime: number;
-  sharingAnsweredLate: number;
-  sharingOverdue: number;
-  sharingRefused: number;
-  refusalsWithoutLegalBasis: number;
-  sharingRequested: number;
-  incidentsOnItsData: number;
-  qualityScore: null;
-  disputesHandledOnTime: null;
-};
-
-export async function supervisionReport(db: Database, period: { from: Date; to: Date }, now: Date): Promise<{ from: string; to: string; institutions: SupervisionRow[] }> {
-  const [allInstitutions, allDatasets, versions, requests, periodIncidents] = await Promise.all([
-    db.select().from(institutions).orderBy(asc(institutions.id)),
-    db.select({ id: datasets.id, institutionId: datasets.institutionId, updateFrequency: datasets.updateFrequency }).from(datasets),
-    db.select({ datasetId: datasetVersions.datasetId, createdAt: datasetVersions.createdAt }).from(datasetVersions),
-    db.select().from(sharingRequests).where(and(gte(sharingRequests.createdAt, period.from), lt(sharingRequests.createdAt, period.to))),
-    db.select().from(incidents).where(and(gte(incidents.createdAt, period.from), lt(incidents.createdAt, period.to))),
-  ]);
-  const latest = new Map<string, Date>();
-  for (const version of versions) if (!latest.has(version.datasetId) || latest.get(version.datasetId)! < version.createdAt) latest.set(version.datasetId, version.createdAt);
-  const sourceOf = new Map(allDatasets.map((dataset) => [dataset.id, dataset.institutionId]));
-  const today = chinaDay(now);
-
-  const rows = allInstitutions.map((institution): SupervisionRow => {
-    const own = allDatasets.filter((dataset) => dataset.institutionId === institution.id);
-    const withData = own.filter((dataset) => latest.has(dataset.id));
-    const stale = own.filter((dataset) => {
-      const days = freshnessDays[dataset.updateFrequency];
-      const loaded = latest.get(dataset.id);
-      return days !== null && days !== undefined && (!loaded || now.getTime() - loaded.getTime() > days * 86_400_000);
-    });
-    const received = requests.filter((request) => sourceOf.get(request.datasetId) === institution.id);
-    const answered = received.filter((request) => request.answeredOn);
-    const ownIds = new Set(own.map((dataset) => dataset.id));
-    return {
-      institution: institution.id,
-      name: institution.name,
-      nameZh: institution.nameZh,
-      datasetsRegistered: own.length,
-      datasetsWithData: withData.length,
-      catalogueCompleteness: own.length > 0 ? withData.length / own.length : null,
-      datasetsStale: stale.length,
-      sharingReceived: received.length,
-      sharingAnsweredOnTime: answered.filter((request) => request.answeredOn! <= request.dueOn).length,
-      sharingAnsweredLate: answered.filter((request) => request.answeredOn! > request.dueOn).length,
-      sharingOverdue: received.filter((request) => request.status === 'pending' && today > request.dueOn).length,
-      sharingRefused: received.filter((request) => request.status === 'refused').length,
-      refusalsWithoutLegalBasis: received.filter((request) => request.status === 'refused' && !request.refusalLegalBasis).length,
-      sharingRequested: requests.filter((request) => request.requesterInstitutionId === institution.id).length,
-      incidentsOnItsData: periodIncidents.filter((incident) => {
-        const touched = (incident.detail as { datasets?: unknown }).datasets;
-        return Array.isArray(touched) && touched.some((dataset) => typeof dataset === 'string' && ownIds.has(dataset));
-      }).length,
-      qualityScore: null,
-      disputesHandledOnTime: null,
-    };
-  });
-  return { from: period.from.toISOString(), to: period.to.toISOString(), institutions: rows };
-}
-
-export const supervisionColumns: Array<keyof SupervisionRow> = [
-  'institution',
-  'nameZh',
+export const supervisionIndicators = [
   'datasetsRegistered',
   'datasetsWithData',
   'catalogueCompleteness',
   'datasetsStale',
+  'qualityScore',
+  'qualityFailing',
   'sharingReceived',
   'sharingAnsweredOnTime',
   'sharingAnsweredLate',
@@ -95,8 +28,146 @@ export const supervisionColumns: Array<keyof SupervisionRow> = [
   'sharingRefused',
   'refusalsWithoutLegalBasis',
   'sharingRequested',
-  'incidentsOnItsData',
-  'qualityScore',
+  'disputesReceived',
   'disputesHandledOnTime',
+  'disputesHandledLate',
+  'disputesOverdue',
+  'incidentsOnItsData',
+] as const;
+export type Indicator = (typeof supervisionIndicators)[number];
+
+export type SupervisionRow = { institution: string; name: string; nameZh: string } & Record<Indicator, number | null> & { evidence?: Record<Indicator, number[]> };
+
+/** The event types the report reads: each indicator is made of leaves of these types only. */
+export const supervisionEventTypes = [
+  'catalogue.registered',
+  'catalogue.change-published',
+  'dataset.version-loaded',
+  'quality.checked',
+  'quality.flagged',
+  'sharing.requested',
+  'sharing.source-approve',
+  'sharing.source-refuse',
+  'sharing.committee-approve',
+  'sharing.committee-refuse',
+  'dispute.raised',
+  'dispute.corrected',
+  'dispute.rejected',
+  'incident.recorded',
 ];
 
+type Leaf = { index: number; at: Date; type: string; details: Record<string, any>; datasets: string[] };
+type DatasetState = { institution: string; updateFrequency: string; registered: number; lastLoad?: Leaf; quality?: Leaf };
+type Flow = { source: string; requester: string; dueOn: string; opened: number; inPeriod: boolean; answer?: Leaf };
+
+export async function supervisionReport(
+  db: Database,
+  period: { from: Date; to: Date },
+  now: Date,
+  options: { evidence?: boolean } = {},
+): Promise<{ from: string; to: string; asOf: string; institutions: SupervisionRow[] }> {
+  const [allInstitutions, rows] = await Promise.all([
+    db.select().from(institutions).orderBy(asc(institutions.id)),
+    db
+      .select({ index: auditLeaves.leafIndex, leaf: auditLeaves.leaf, at: auditLeaves.createdAt })
+      .from(auditLeaves)
+      .where(and(inArray(auditLeaves.eventType, supervisionEventTypes), lt(auditLeaves.createdAt, period.to)))
+      .orderBy(asc(auditLeaves.leafIndex)),
+  ]);
+  const asOf = now < period.to ? now : period.to;
+  const inPeriod = (at: Date) => at >= period.from && at < period.to;
+
+  const datasets = new Map<string, DatasetState>();
+  const requests = new Map<string, Flow>();
+  const disputes = new Map<string, Flow>();
+  const incidents: Leaf[] = [];
+  for (const row of rows) {
+    const event = JSON.parse(row.leaf) as { type: string; details?: Record<string, any>; datasets?: string[] };
+    const leaf: Leaf = { index: row.index, at: row.at, type: event.type, details: event.details ?? {}, datasets: event.datasets ?? [] };
+    const dataset = leaf.datasets[0] ? datasets.get(leaf.datasets[0]) : undefined;
+    switch (leaf.type) {
+      case 'catalogue.registered':
+        datasets.set(leaf.datasets[0]!, { institution: leaf.details.institution, updateFrequency: leaf.details.updateFrequency ?? 'static', registered: leaf.index });
+        break;
+      case 'catalogue.change-published':
+        if (dataset && leaf.details.updateFrequency) dataset.updateFrequency = leaf.details.updateFrequency;
+        break;
+      case 'dataset.version-loaded':
+        if (dataset) dataset.lastLoad = leaf;
+        break;
+      case 'quality.checked':
+      case 'quality.flagged':
+        if (dataset) dataset.quality = leaf;
+        break;
+      case 'sharing.requested':
+        requests.set(leaf.details.request, { source: leaf.details.institution, requester: leaf.details.requester, dueOn: leaf.details.dueOn, opened: leaf.index, inPeriod: inPeriod(leaf.at) });
+        break;
+      case 'dispute.raised':
+        disputes.set(leaf.details.dispute, { source: leaf.details.institution, requester: leaf.details.raiser, dueOn: leaf.details.dueOn, opened: leaf.index, inPeriod: inPeriod(leaf.at) });
+        break;
+      case 'dispute.corrected':
+      case 'dispute.rejected': {
+        const dispute = disputes.get(leaf.details.dispute);
+        if (dispute) dispute.answer = leaf;
+        break;
+      }
+      case 'incident.recorded':
+        if (inPeriod(leaf.at)) incidents.push(leaf);
+        break;
+      default: {
+        // A sharing decision: the request is answered once its status is no longer pending.
+        const request = requests.get(leaf.details.request);
+        if (request && leaf.details.status !== 'pending') request.answer = leaf;
+      }
+    }
+  }
+
+  const today = chinaDay(asOf);
+  const result = allInstitutions.map((institution) => {
+    const evidence = Object.fromEntries(supervisionIndicators.map((indicator) => [indicator, [] as number[]])) as Record<Indicator, number[]>;
+    const own = [...datasets.entries()].filter(([, state]) => state.institution === institution.id);
+    const ownIds = new Set(own.map(([id]) => id));
+    for (const [, state] of own) {
+      evidence.datasetsRegistered.push(state.registered);
+      if (state.lastLoad) evidence.datasetsWithData.push(state.lastLoad.index);
+      const days = updatePeriodDays[state.updateFrequency];
+      if (days && (!state.lastLoad || asOf.getTime() - state.lastLoad.at.getTime() > days * 86_400_000)) evidence.datasetsStale.push(state.lastLoad?.index ?? state.registered);
+      if (state.quality && state.quality.details.score !== null) evidence.qualityScore.push(state.quality.index);
+      if (state.quality && !state.quality.details.passed) evidence.qualityFailing.push(state.quality.index);
+    }
+    evidence.catalogueCompleteness = [...evidence.datasetsRegistered, ...evidence.datasetsWithData];
+    const scores = own.flatMap(([, state]) => (state.quality && state.quality.details.score !== null ? [Number(state.quality.details.score)] : []));
+
+    for (const request of requests.values()) {
+      if (!request.inPeriod) continue;
+      if (request.requester === institution.id) evidence.sharingRequested.push(request.opened);
+      if (request.source !== institution.id) continue;
+      evidence.sharingReceived.push(request.opened);
+      const answer = request.answer;
+      if (!answer) {
+        if (today > request.dueOn) evidence.sharingOverdue.push(request.opened);
+        continue;
+      }
+      (answer.details.onTime ? evidence.sharingAnsweredOnTime : evidence.sharingAnsweredLate).push(answer.index);
+      if (answer.details.status === 'refused') {
+        evidence.sharingRefused.push(answer.index);
+        if (!answer.details.legalBasis) evidence.refusalsWithoutLegalBasis.push(answer.index);
+      }
+    }
+    for (const dispute of disputes.values()) {
+      if (!dispute.inPeriod || dispute.source !== institution.id) continue;
+      evidence.disputesReceived.push(dispute.opened);
+      if (dispute.answer) (dispute.answer.details.onTime ? evidence.disputesHandledOnTime : evidence.disputesHandledLate).push(dispute.answer.index);
+      else if (today > dispute.dueOn) evidence.disputesOverdue.push(dispute.opened);
+    }
+    for (const incident of incidents) if (incident.datasets.some((id) => ownIds.has(id))) evidence.incidentsOnItsData.push(incident.index);
+
+    const counts = Object.fromEntries(supervisionIndicators.map((indicator) => [indicator, evidence[indicator].length])) as Record<Indicator, number | null>;
+    counts.catalogueCompleteness = own.length > 0 ? evidence.datasetsWithData.length / own.length : null;
+    counts.qualityScore = scores.length > 0 ? Math.round((10 * scores.reduce((sum, score) => sum + score, 0)) / scores.length) / 10 : null;
+    return { institution: institution.id, name: institution.name, nameZh: institution.nameZh, ...counts, ...(options.evidence ? { evidence } : {}) } as SupervisionRow;
+  });
+  return { from: period.from.toISOString(), to: period.to.toISOString(), asOf: asOf.toISOString(), institutions: result };
+}
+
+export const supervisionColumns: Array<'institution' | 'nameZh' | Indicator> = ['institution', 'nameZh', ...supervisionIndicators];

@@ -1,10 +1,10 @@
-import crypto from 'node:crypto';
 import type { SourceColumn } from '../analysis/analyse-query.js';
 import { activeLicencesOf } from '../authz/entities.js';
 import type { CatalogueDataset } from '../analysis/analyse-query.js';
 import { gradeRank } from '../catalog/grades.js';
 import type { Database } from '../db/connect.js';
-import { incidents, type licences } from '../db/schema.js';
+import type { licences } from '../db/schema.js';
+import { recordIncident } from '../governance/incidents.js';
 import { AppError } from '../errors/app-error.js';
 
 type LicenceRow = typeof licences.$inferSelect;
@@ -45,13 +45,7 @@ export async function licenceCovering(
     if (!closest || problems.length < closest.length) closest = problems;
   }
   const problems = closest ?? ['no licence of this operator is in force'];
-  await db.insert(incidents).values({
-    id: `inc_${crypto.randomUUID()}`,
-    kind: 'over_scope',
-    operatorId: job.operatorId,
-    principalId: job.principalId,
-    detail: { datasets: job.datasets, problems },
-  });
+  await db.transaction((tx) => recordIncident(tx as never, { kind: 'over_scope', operatorId: job.operatorId, principalId: job.principalId, detail: { datasets: job.datasets, problems } }, now));
   throw new AppError(
     'OVER_SCOPE',
     'the job uses data outside the operator\'s licence; this has been recorded for the regulator',

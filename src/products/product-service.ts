@@ -3,11 +3,11 @@ import path from 'node:path';
 import { gte, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
-import { recordAuditEvents } from '../audit/audit-log.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
-import { incidents, productCalls, products } from '../db/schema.js';
+import { productCalls, products } from '../db/schema.js';
+import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -232,8 +232,7 @@ export function createProductService(deps: {
 
   async function reportProbing(principal: PrincipalRow, product: ProductRow, finding: { kind: 'probing' | 'enumeration'; detail: Record<string, unknown> }, now: Date) {
     const detail = { ...finding.detail, product: product.id, throttledMinutes: pricing.probing.throttleMinutes };
-    await deps.db.insert(incidents).values({ id: `inc_${crypto.randomUUID()}`, kind: finding.kind, principalId: principal.id, detail, createdAt: now });
-    await recordAuditEvents(deps.db, [{ type: `product.${finding.kind}-detected`, actor: 'system', operator: product.operatorId, details: { consumer: principal.id, ...detail } }], now);
+    await deps.db.transaction((tx) => recordIncident(tx as never, { kind: finding.kind, principalId: principal.id, detail: { ...detail, ...('dataset' in product.spec ? { datasets: [product.spec.dataset] } : {}) } }, now));
   }
 
   const claimDigestOf = (product: ProductRow, input: string, value: string) => crypto.hash('sha256', claimPreimage(product.id, input, value), 'buffer');

@@ -87,19 +87,24 @@ describe('sharing requests between public bodies', () => {
 
 describe('the supervision report', () => {
   it('counts, per institution, sharing answered on time and late, refusals and catalogue completeness', async () => {
-    const report = await t.call('GET', '/v1/reports/supervision', { token: regulator });
+    // As of the day of the late answer: the report reads the log up to its end date, and the clock was set back.
+    t.clock.now = new Date('2026-09-25T03:00:00Z');
+    const report = await t.call('GET', '/v1/reports/supervision', { token: await t.tokenFor('regulator-data-dept') });
+    t.clock.now = friday;
     expect(report.status).toBe(200);
     const market = report.json.institutions.find((row: { institution: string }) => row.institution === 'market-regulator');
     const power = report.json.institutions.find((row: { institution: string }) => row.institution === 'power-utility');
     // market-regulator is the source of enterprises: one confirmed on time, one late, one still pending.
     expect(market).toMatchObject({ sharingAnsweredOnTime: 1, sharingAnsweredLate: 1, refusalsWithoutLegalBasis: 0, datasetsRegistered: 1, datasetsWithData: 1, catalogueCompleteness: 1 });
     expect(power).toMatchObject({ sharingReceived: 2, sharingRefused: 1, sharingAnsweredOnTime: 2 });
-    expect(market.qualityScore).toBeNull();
+    expect(market.disputesReceived).toBe(0);
   });
 
   it('is also CSV, and only for regulators', async () => {
     const csv = await t.call('GET', '/v1/reports/supervision?format=csv', { token: regulator });
-    expect(csv.text.split('\r\n')[0]).toBe('institution,nameZh,datasetsRegistered,datasetsWithData,catalogueCompleteness,datasetsStale,sharingReceived,sharingAnsweredOnTime,sharingAnsweredLate,sharingOverdue,sharingRefused,refusalsWithoutLegalBasis,sharingRequested,incidentsOnItsData,qualityScore,disputesHandledOnTime');
+    expect(csv.text.split('\r\n')[0]).toBe(
+      'institution,nameZh,datasetsRegistered,datasetsWithData,catalogueCompleteness,datasetsStale,qualityScore,qualityFailing,sharingReceived,sharingAnsweredOnTime,sharingAnsweredLate,sharingOverdue,sharingRefused,refusalsWithoutLegalBasis,sharingRequested,disputesReceived,disputesHandledOnTime,disputesHandledLate,disputesOverdue,incidentsOnItsData',
+    );
     expect((await t.call('GET', '/v1/reports/supervision', { token: powerClerk })).status).toBe(403);
   });
 });

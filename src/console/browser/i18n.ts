@@ -79,7 +79,10 @@ const phrases = {
   onTime: ['按时答复', 'Answered on time'],
   late: ['逾期答复', 'Answered late'],
   overdueNow: ['当前逾期', 'Overdue now'],
-  notYetMeasured: ['数据质量评分与异议处理尚未纳入（相关流程建设中）。', 'Quality scores and dispute handling are not measured yet (their workflows are not built).'],
+  qualityScore: ['质量评分', 'Quality score'],
+  disputesOnTime: ['异议按时处理', 'Disputes on time'],
+  disputesOverdue: ['异议逾期', 'Disputes overdue'],
+  tracedToAudit: ['每项指标均由审计日志计算，可按叶子索引逐条核对（API：evidence=true）。', 'Every indicator is computed from the audit log and can be checked leaf by leaf (API: evidence=true).'],
   reinstate: ['恢复', 'Reinstate'],
   revoke: ['撤销', 'Revoke'],
 } as const;

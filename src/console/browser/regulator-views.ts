@@ -238,24 +238,27 @@ export async function supervisionPage(): Promise<HTMLElement> {
     h('h2', {}, t('supervision')),
     h('p', { class: 'muted' }, `${chinaDay(new Date(report.from))} – ${chinaDay(new Date(report.to))}`),
     table(
-      [t('institution'), t('completeness'), t('stale'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('incidents')],
+      [t('institution'), t('completeness'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents')],
       report.institutions.map((row: any) => {
         const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
         return [
           row.nameZh,
           row.catalogueCompleteness === null ? '—' : `${Math.round(row.catalogueCompleteness * 100)}%`,
           row.datasetsStale,
+          row.qualityScore === null ? '—' : row.qualityFailing > 0 ? badge(String(row.qualityScore), 'bad') : String(row.qualityScore),
           row.sharingReceived,
           row.sharingAnsweredOnTime,
           bar(share(row.sharingAnsweredOnTime, answered)),
           row.sharingAnsweredLate,
           row.sharingOverdue > 0 ? badge(String(row.sharingOverdue), 'bad') : '0',
+          row.disputesHandledOnTime,
+          row.disputesOverdue > 0 ? badge(String(row.disputesOverdue), 'bad') : '0',
           row.incidentsOnItsData,
         ];
       }),
       { id: 'supervision-table' },
     ),
-    h('p', { class: 'muted' }, t('notYetMeasured')),
+    h('p', { class: 'muted' }, t('tracedToAudit')),
     h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadSupervisionCsv()) }, t('downloadCsv'))),
   );
 }

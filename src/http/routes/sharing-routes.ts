@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { decideSharing, listSharing, requestSharing, sharingDecisionSchema, sharingRequestSchema, toSharingView } from '../../governance/sharing-requests.js';
 import { supervisionColumns, supervisionReport } from '../../governance/supervision-report.js';
+import { applyIdleRules } from '../../governance/sharing-channels.js';
 import type { Platform } from '../../platform.js';
 import { AppError } from '../../errors/app-error.js';
 import { toCsv } from '../csv.js';
@@ -44,13 +45,14 @@ const routes = {
     method: 'get',
     path: '/v1/reports/supervision',
     tags: ['governance'],
-    summary: 'Supervision report per institution and period (regulators; arts. 27–28): catalogue completeness, freshness, sharing answered on time or late, refusals without legal basis, incidents',
+    summary: 'Supervision report per institution and period (regulators; arts. 27–28): catalogue completeness, freshness, quality, sharing and disputes answered on time or late, refusals without legal basis, incidents — computed from the audit log, each number traceable to its leaves',
     security: bearerSecurity,
     request: {
       query: z.object({
         from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Start (default: 1 January of this year, China time)' }),
         to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'End, exclusive (default: now)' }),
         format: z.enum(['json', 'csv']).default('json'),
+        evidence: z.enum(['true', 'false']).default('false').openapi({ description: 'With true (JSON only), every indicator lists the audit leaf indexes it counts' }),
       }),
     },
     responses: { 200: { description: 'The report', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) }, 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403) },
@@ -83,7 +85,9 @@ export function sharingRoutes(platform: Platform) {
     const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
     const from = query.from ? new Date(query.from) : chinaYearStart(now);
     if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
-    const report = await supervisionReport(platform.db, { from, to }, now);
+    // Idle channels change state as of when they fell due; settle them so the log the report reads is current.
+    await applyIdleRules(platform);
+    const report = await supervisionReport(platform.db, { from, to }, now, { evidence: query.evidence === 'true' });
     if (query.format === 'csv') {
       c.header('Content-Type', 'text/csv; charset=utf-8');
       c.header('Content-Disposition', 'attachment; filename="supervision.csv"');
