@@ -13,6 +13,7 @@ import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
+import { sweepGovernance } from '../governance/deadline-alerts.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 import { describeForLog } from '../http/errors.js';
 import { findPrincipal } from '../identity/principals.js';
@@ -142,6 +143,11 @@ async function runServer(platform: Platform): Promise<number> {
     platform.audit.checkpoint().catch((error: unknown) => console.error(`[pds] checkpoint failed: ${describeForLog(error)}`));
   }, 60_000);
   checkpoints.unref();
+  // Deadlines pass and channels go idle without anyone calling: sweep so alerts reach regulators on time.
+  const governance = setInterval(() => {
+    sweepGovernance(platform).catch((error: unknown) => console.error(`[pds] governance sweep failed: ${describeForLog(error)}`));
+  }, 10 * 60_000);
+  governance.unref();
   const app = createApp(platform);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));

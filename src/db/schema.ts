@@ -167,7 +167,7 @@ export const incidents = pgTable(
   'incidents',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume'] }).notNull(),
+    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue'] }).notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     principalId: text('principal_id').references(() => principals.id),
     jobId: text('job_id'),
@@ -378,6 +378,8 @@ export const sharingRequests = pgTable(
     refusalReason: text('refusal_reason'),
     refusalLegalBasis: text('refusal_legal_basis'),
     answeredOn: text('answered_on'),
+    /** Set when the overdue alert was raised, so each late request alerts regulators once. */
+    overdueAlertedAt: timestamp('overdue_alerted_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (table) => [index('sharing_requests_dataset_idx').on(table.datasetId), index('sharing_requests_requester_idx').on(table.requesterInstitutionId)],
@@ -435,6 +437,7 @@ export const disputes = pgTable(
     correctedVersionId: text('corrected_version_id').references(() => datasetVersions.id),
     answeredBy: text('answered_by'),
     answeredOn: text('answered_on'),
+    overdueAlertedAt: timestamp('overdue_alerted_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (table) => [index('disputes_dataset_idx').on(table.datasetId)],

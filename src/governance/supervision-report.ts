@@ -112,7 +112,8 @@ export async function supervisionReport(
         break;
       }
       case 'incident.recorded':
-        if (inPeriod(leaf.at)) incidents.push(leaf);
+        // Overdue alerts are counted as overdue requests and disputes; incidents here are misuse of the data.
+        if (inPeriod(leaf.at) && !String(leaf.details.kind).endsWith('_overdue')) incidents.push(leaf);
         break;
       default: {
         // A sharing decision: the request is answered once its status is no longer pending.

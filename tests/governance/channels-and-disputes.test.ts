@@ -164,3 +164,20 @@ describe('disputes', () => {
     expect(leaves.some((row) => row.leaf.includes('户号 1002003'))).toBe(false);
   });
 });
+
+describe('overdue alerts', () => {
+  it('alert regulators once to a sharing request and a dispute left unanswered past their deadlines', async () => {
+    const request = await t.call('POST', '/v1/sharing-requests', { token: powerClerk, json: { dataset: 'enterprises', duty: '核实企业信息', scenario: '报装审核' } });
+    await openEnterpriseChannel();
+    const dispute = await t.call('POST', '/v1/disputes', { token: powerClerk, json: { dataset: 'enterprises', description: '名称有误' } });
+    const alerts = async () => (await t.call('GET', '/v1/incidents', { token: regulator })).json.incidents.filter((incident: { kind: string }) => incident.kind.endsWith('_overdue'));
+    const before = await alerts();
+    expect(before.some((alert: { detail: { request?: string } }) => alert.detail.request === request.json.id)).toBe(false);
+    await at(new Date('2026-11-10T02:00:00Z'));
+    const raised = await alerts();
+    expect(raised.find((alert: { detail: { request?: string } }) => alert.detail.request === request.json.id)).toMatchObject({ kind: 'sharing_overdue', detail: { institution: 'market-regulator', dueOn: '2026-11-09' } });
+    expect(raised.find((alert: { detail: { dispute?: string } }) => alert.detail.dispute === dispute.json.id)).toMatchObject({ kind: 'dispute_overdue', detail: { institution: 'market-regulator' } });
+    // Reading again raises nothing new.
+    expect((await alerts()).length).toBe(raised.length);
+  });
+});

@@ -1,3 +1,4 @@
+import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { desc, eq } from 'drizzle-orm';
 import { platformEntity } from '../../authz/entities.js';
@@ -19,7 +20,7 @@ const routes = {
     security: bearerSecurity,
     request: {
       query: z.object({
-        kind: z.enum(['over_scope', 'probing', 'enumeration']).optional(),
+        kind: z.enum(['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue']).optional(),
         limit: z.coerce.number().int().min(1).max(1000).default(200),
       }),
     },
@@ -32,6 +33,8 @@ export function incidentRoutes(platform: Platform) {
   app.openapi(routes.list, async (c) => {
     await platform.authorizer.require(c.get('principal'), 'incident:list', platformEntity);
     const { kind, limit } = c.req.valid('query');
+    // Deadlines that passed since the last sweep raise their alerts before regulators read the list.
+    await sweepGovernance(platform);
     const rows = await platform.db
       .select()
       .from(incidents)

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { decideSharing, listSharing, requestSharing, sharingDecisionSchema, sharingRequestSchema, toSharingView } from '../../governance/sharing-requests.js';
 import { supervisionColumns, supervisionReport } from '../../governance/supervision-report.js';
-import { applyIdleRules } from '../../governance/sharing-channels.js';
+import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import type { Platform } from '../../platform.js';
 import { AppError } from '../../errors/app-error.js';
 import { toCsv } from '../csv.js';
@@ -85,8 +85,8 @@ export function sharingRoutes(platform: Platform) {
     const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
     const from = query.from ? new Date(query.from) : chinaYearStart(now);
     if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
-    // Idle channels change state as of when they fell due; settle them so the log the report reads is current.
-    await applyIdleRules(platform);
+    // Settle what time alone changes (idle channels, passed deadlines) so the log the report reads is current.
+    await sweepGovernance(platform);
     const report = await supervisionReport(platform.db, { from, to }, now, { evidence: query.evidence === 'true' });
     if (query.format === 'csv') {
       c.header('Content-Type', 'text/csv; charset=utf-8');
