@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
+import { principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /**
@@ -154,6 +155,68 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await card.locator('button.encrypted').click();
     await card.locator('.answer .badge.bad').waitFor({ timeout: 60_000 });
     expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a public body sees its quality flags, requests shared data, and pulls it through its channel once the source confirms', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
+    const power = await signedIn('clerk-power-utility');
+    await power.goto(`${base}/console#quality`);
+    await power.waitForSelector('section[data-dataset="power_readings"]');
+    expect(await power.locator('section[data-dataset="power_readings"] tr', { hasText: 'freshness(month' }).locator('.badge.bad').count()).toBe(1);
+    await power.screenshot({ path: path.join(artifacts, 'institution-quality.png'), fullPage: true });
+
+    await power.goto(`${base}/console#sharing`);
+    await power.waitForSelector('#share-submit');
+    await power.selectOption('#share-dataset', 'enterprises');
+    await power.fill('#share-columns', 'uscc,name,status');
+    await power.fill('#share-duty', '核实用电企业登记信息（法定职责）');
+    await power.fill('#share-scenario', '企业用电报装审核');
+    await power.click('#share-submit');
+    await power.waitForSelector('#sharing-table tbody tr');
+
+    const market = await signedIn('clerk-market-regulator');
+    await market.goto(`${base}/console#sharing`);
+    await market.waitForSelector('#sharing-table button.approve');
+    await market.click('#sharing-table button.approve');
+    await market.waitForSelector('#channels-table tbody tr');
+
+    await power.reload();
+    await power.waitForSelector('#channels-table button.pull');
+    const [download] = await Promise.all([power.waitForEvent('download'), power.click('#channels-table button.pull')]);
+    const file = await download.path();
+    const lines = fs.readFileSync(file!, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe('uscc,name,status');
+    expect(lines.length).toBeGreaterThan(1);
+    await power.screenshot({ path: path.join(artifacts, 'institution-sharing.png'), fullPage: true });
+    expect([...pageErrors(power), ...pageErrors(market)]).toEqual([]);
+  });
+
+  it('the data centre returns an incomplete registration with its findings and files a complete one', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-water', role: 'institution', displayName: '自来水公司 · 数据专员', institutionId: 'water-utility' }).onConflictDoNothing();
+    const water = await t.tokenFor('clerk-water');
+    const registration = {
+      kind: 'project',
+      name: '二次供水泵房改造',
+      description: '泵房设备台账',
+      unstructured: [{ name: '泵房巡检记录扫描件', format: 'PDF', volume: '约 20 GB' }],
+    };
+    const submitted = await t.call('POST', '/v1/registrations', { token: water, json: registration });
+    const admin = await signedIn('admin-data-centre');
+    await admin.goto(`${base}/console#registrations`);
+    const card = admin.locator(`section[data-registration="${submitted.json.id}"]`);
+    await card.waitFor();
+    expect(await card.locator('table.findings').textContent()).toContain('unstructured.0.grade');
+    await card.locator('input.reason').fill('非结构化数据需定级');
+    await card.locator('button', { hasText: /退回|Return/ }).click();
+    await admin.waitForSelector(`section[data-registration="${submitted.json.id}"] .badge.bad`);
+
+    await t.call('PUT', `/v1/registrations/${submitted.json.id}`, { token: water, json: { ...registration, unstructured: [{ ...registration.unstructured[0], grade: 'L2' }] } });
+    await admin.reload();
+    await admin.locator(`section[data-registration="${submitted.json.id}"] button.approve`).click();
+    await admin.waitForSelector(`section[data-registration="${submitted.json.id}"] .badge.ok`);
+    expect(await admin.locator(`section[data-registration="${submitted.json.id}"] h3`).textContent()).toMatch(/LG-DR-\d{4}-\d{5}/);
+    await admin.screenshot({ path: path.join(artifacts, 'data-centre-registrations.png'), fullPage: true });
+    expect(pageErrors(admin)).toEqual([]);
   });
 
   it('serves every console asset from this server', async () => {

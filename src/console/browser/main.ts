@@ -3,6 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
+import { disputesPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -10,7 +11,7 @@ import { auditPage, incidentsPage, licencesPage, productsAdminPage, reportPage, 
  * person sees follows their role, and the server checks every call anyway (Cedar), so the menu is a courtesy,
  * not the protection.
  */
-type Principal = { id: string; role: string; displayName: string; operatorId: string | null };
+type Principal = { id: string; role: string; displayName: string; operatorId: string | null; institutionId: string | null };
 type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement> };
 
 let me: Principal | undefined;
@@ -38,9 +39,22 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
         { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
         { hash: 'supervision', label: 'supervision', render: supervisionPage },
+        { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
+        { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
+        { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'report', label: 'report', render: reportPage },
         ...common,
       ];
+    case 'institution':
+      return [
+        ...common,
+        { hash: 'quality', label: 'quality', render: qualityPage },
+        { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
+        { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
+        { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
+      ];
+    case 'admin':
+      return [{ hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) }, { hash: 'quality', label: 'quality', render: qualityPage }, ...common];
     case 'consumer':
       return [
         { hash: 'products', label: 'products', render: productCataloguePage },

@@ -1,0 +1,212 @@
+import { api, ApiError, token } from './api.js';
+import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { t } from './i18n.js';
+
+/**
+ * Governance pages (measures arts. 8–18): quality flags for a source, sharing requests with their channels and
+ * disputes for public bodies and regulators, registrations for the data centre. Each action calls the public API;
+ * the server decides who may do what, so a button shown to the wrong person only earns a refusal.
+ */
+type Me = { id: string; role: string; institutionId: string | null };
+
+const errorText = (error: unknown) => {
+  if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
+  throw error;
+};
+
+/** Runs an action, then redraws the page, or shows the server's code and reason next to the button. */
+function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
+  const message = h('span', { class: 'muted message' });
+  const button = h('button', { ...attributes, onclick: () => void run().then(rerender, (error) => (message.textContent = errorText(error))) }, label);
+  return h('span', {}, button, ' ', message);
+}
+
+export async function qualityPage(): Promise<HTMLElement> {
+  const { flags } = await api<{ flags: any[] }>('GET', '/v1/quality-flags');
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('quality')), h('p', { class: 'muted' }, t('qualityExplained')));
+  if (flags.length === 0) panel.append(h('p', { id: 'quality-clean' }, badge(t('noFlags'), 'ok')));
+  for (const flag of flags) {
+    panel.append(
+      h(
+        'section',
+        { class: 'card', 'data-dataset': flag.dataset },
+        h('h3', {}, `${flag.dataset} v${flag.version} `, badge(`${t('qualityScore')} ${flag.score ?? '—'}`, 'bad')),
+        table(
+          [t('rule'), t('status'), t('checked'), t('violations')],
+          flag.rules.map((rule: any) => [h('code', {}, rule.label), badge(rule.status, rule.status === 'failed' ? 'bad' : rule.status === 'passed' ? 'ok' : 'info'), rule.checked, rule.violations]),
+          { class: 'quality-rules' },
+        ),
+        h('p', { class: 'muted' }, formatTime(flag.checkedAt)),
+      ),
+    );
+  }
+  return panel;
+}
+
+export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const [{ requests }, { channels }, { datasets }] = await Promise.all([
+    api<{ requests: any[] }>('GET', '/v1/sharing-requests'),
+    api<{ channels: any[] }>('GET', '/v1/channels'),
+    api<{ datasets: any[] }>('GET', '/v1/datasets'),
+  ]);
+  const sourceOf = new Map(datasets.map((dataset) => [dataset.id, dataset.institution.id]));
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('sharing')));
+
+  if (me.role === 'institution') {
+    const others = datasets.filter((dataset) => dataset.institution.id !== me.institutionId && dataset.sharingType !== 'none');
+    const dataset = h('select', { id: 'share-dataset' }, ...others.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} (${entry.id}, ${entry.sharingType})`)));
+    const columns = h('input', { id: 'share-columns', placeholder: t('columnsOptional') });
+    const duty = h('input', { id: 'share-duty', placeholder: t('duty') });
+    const scenario = h('input', { id: 'share-scenario', placeholder: t('scenario') });
+    const request = () =>
+      api('POST', '/v1/sharing-requests', {
+        dataset: dataset.value,
+        duty: duty.value,
+        scenario: scenario.value,
+        ...(columns.value.trim() ? { columns: columns.value.split(',').map((name) => name.trim()).filter(Boolean) } : {}),
+      });
+    panel.append(h('section', { class: 'card' }, h('h3', {}, t('newRequest')), h('div', { class: 'form' }, dataset, columns, duty, scenario, action(t('send'), request, rerender, { id: 'share-submit' }))));
+  }
+
+  const decisionControls = (request: any) => {
+    const mine = me.role === 'institution' ? sourceOf.get(request.dataset) === me.institutionId && !request.sourceDecision : me.role === 'regulator' && request.sharingType === 'conditional' && !request.committeeDecision;
+    if (request.status !== 'pending' || !mine) return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    const basis = h('input', { class: 'basis', placeholder: t('legalBasis') });
+    return h(
+      'span',
+      {},
+      action(t('approve'), () => api('POST', `/v1/sharing-requests/${request.id}/decision`, { decision: 'approve' }), rerender, { class: 'approve' }),
+      reason,
+      basis,
+      action(t('refuse'), () => api('POST', `/v1/sharing-requests/${request.id}/decision`, { decision: 'refuse', reason: reason.value || undefined, legalBasis: basis.value || undefined }), rerender, { class: 'secondary refuse' }),
+    );
+  };
+  panel.append(
+    h('h3', {}, t('requests')),
+    requests.length
+      ? table(
+          [t('dataset'), t('requester'), t('kind'), t('status'), t('dueOn'), ''],
+          requests.map((request) => [
+            request.dataset,
+            request.requester,
+            request.sharingType,
+            h('span', {}, badge(request.status, statusTone(request.status === 'approved' ? 'active' : request.status === 'refused' ? 'rejected' : 'in_review')), request.overdue ? badge(t('overdueNow'), 'bad') : ''),
+            request.dueOn + (request.deadlineProvisional ? ' *' : ''),
+            decisionControls(request),
+          ]),
+          { id: 'sharing-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+
+  const pull = async (channel: any) => {
+    // The data comes as CSV with the bearer token; the browser saves it, nothing of it is kept in the page.
+    const response = await fetch(`/v1/channels/${channel.id}/data`, { headers: { authorization: `Bearer ${token()}` } });
+    if (!response.ok) {
+      const body = await response.json();
+      throw new ApiError(response.status, body.error.code, body.error.message);
+    }
+    h('a', { href: URL.createObjectURL(await response.blob()), download: `${channel.dataset}-v${response.headers.get('pds-dataset-version')}.csv` }).click();
+  };
+  const manage = (channel: any) =>
+    me.role === 'regulator' && (channel.status === 'frozen' || channel.status === 'suspended')
+      ? action(t('reactivate'), () => api('POST', `/v1/channels/${channel.id}/status`, { action: 'reactivate', reason: '监管复核后恢复' }), rerender)
+      : '';
+  panel.append(
+    h('h3', {}, t('channels')),
+    channels.length
+      ? table(
+          [t('dataset'), t('requester'), t('columns'), t('status'), t('freezesOn'), ''],
+          channels.map((channel) => [
+            channel.dataset,
+            channel.institution,
+            h('code', {}, channel.columns.join(', ')),
+            badge(channel.status, channel.status === 'open' ? 'ok' : channel.status === 'frozen' ? 'warn' : 'bad'),
+            channel.freezesOn ?? '—',
+            me.role === 'institution' && channel.institution === me.institutionId && channel.status === 'open' ? action(t('pull'), () => pull(channel), () => {}, { class: 'pull' }) : manage(channel),
+          ]),
+          { id: 'channels-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+  return panel;
+}
+
+export async function disputesPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const [{ disputes }, channels] = await Promise.all([
+    api<{ disputes: any[] }>('GET', '/v1/disputes'),
+    me.role === 'institution' ? api<{ channels: any[] }>('GET', '/v1/channels').then((body) => body.channels.filter((channel) => channel.institution === me.institutionId)) : Promise.resolve([]),
+  ]);
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('disputes')));
+  if (channels.length > 0) {
+    const dataset = h('select', { id: 'dispute-dataset' }, ...[...new Set(channels.map((channel) => channel.dataset))].map((id) => h('option', { value: id }, id)));
+    const column = h('input', { id: 'dispute-column', placeholder: t('columnOptional') });
+    const description = h('input', { id: 'dispute-description', placeholder: t('description') });
+    const raise = () => api('POST', '/v1/disputes', { dataset: dataset.value, description: description.value, ...(column.value.trim() ? { column: column.value.trim() } : {}) });
+    panel.append(h('section', { class: 'card' }, h('h3', {}, t('raiseDispute')), h('div', { class: 'form' }, dataset, column, description, action(t('send'), raise, rerender, { id: 'dispute-submit' }))));
+  }
+  const answerControls = (dispute: any) => {
+    if (dispute.status !== 'open' || me.role !== 'institution' || dispute.raiser === me.institutionId) return dispute.answer ?? '';
+    const answer = h('input', { class: 'answer', placeholder: t('answer') });
+    const version = h('input', { class: 'version', type: 'number', min: 1, placeholder: t('correctedVersion') });
+    return h(
+      'span',
+      {},
+      answer,
+      version,
+      action(t('corrected'), () => api('POST', `/v1/disputes/${dispute.id}/answer`, { outcome: 'corrected', version: Number(version.value), answer: answer.value }), rerender),
+      action(t('rejectDispute'), () => api('POST', `/v1/disputes/${dispute.id}/answer`, { outcome: 'rejected', answer: answer.value }), rerender, { class: 'secondary' }),
+    );
+  };
+  panel.append(
+    disputes.length
+      ? table(
+          [t('dataset'), t('raiser'), t('description'), t('status'), t('dueOn'), ''],
+          disputes.map((dispute) => [
+            dispute.dataset + (dispute.column ? `.${dispute.column}` : ''),
+            dispute.raiser,
+            dispute.description,
+            h('span', {}, badge(dispute.status, dispute.status === 'open' ? 'warn' : 'ok'), dispute.overdue ? badge(t('overdueNow'), 'bad') : ''),
+            dispute.dueOn,
+            answerControls(dispute),
+          ]),
+          { id: 'disputes-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+  return panel;
+}
+
+export async function registrationsPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const { registrations } = await api<{ registrations: any[] }>('GET', '/v1/registrations');
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('registrations')));
+  if (registrations.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
+  for (const registration of registrations) {
+    const reasons = h('input', { class: 'reason', placeholder: t('reason') });
+    const review =
+      me.role === 'admin' && registration.status === 'submitted'
+        ? h(
+            'div',
+            { class: 'actions' },
+            action(t('approveAndFile'), () => api('POST', `/v1/registrations/${registration.id}/review`, { decision: 'approve' }), rerender, { class: 'approve' }),
+            reasons,
+            action(t('returnIt'), () => api('POST', `/v1/registrations/${registration.id}/review`, { decision: 'return', reasons: reasons.value ? [reasons.value] : [] }), rerender, { class: 'secondary' }),
+          )
+        : '';
+    panel.append(
+      h(
+        'section',
+        { class: 'card', 'data-registration': registration.id },
+        h('h3', {}, registration.name, ' ', badge(registration.status, registration.status === 'filed' ? 'ok' : registration.status === 'returned' ? 'bad' : 'warn'), registration.filing ? ` ${registration.filing.number}` : ''),
+        h('p', { class: 'muted' }, `${registration.institution} · ${registration.kind} · ${t('submission')} ${registration.submission} · ${formatTime(registration.updatedAt)}`),
+        registration.findings.length
+          ? table([t('findings'), ''], registration.findings.map((finding: any) => [h('code', {}, finding.path || '—'), finding.problem]), { class: 'findings' })
+          : h('p', {}, badge(t('reviewClean'), 'ok')),
+        registration.returnReasons ? h('p', {}, `${t('returned')}: ${registration.returnReasons.join('；')}`) : '',
+        review,
+      ),
+    );
+  }
+  return panel;
+}
