@@ -4,6 +4,7 @@ import { datasets, datasetVersions, institutions, qualityChecks } from '../db/sc
 import { AppError, notFound } from '../errors/app-error.js';
 import type { DatasetRegistration } from './registration.js';
 import { recordFirstRevision } from './catalogue-revisions.js';
+import { updatePeriodDays } from '../governance/quality-check.js';
 
 export type DatasetRow = typeof datasets.$inferSelect;
 export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
@@ -13,7 +14,11 @@ export type CatalogueEntry = ReturnType<typeof toCatalogueEntry>;
 
 type VersionQuality = { score: number | null; passed: boolean };
 
-export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map()) {
+export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map(), now = new Date()) {
+  // Art. 9: data is kept up to date at its declared frequency; an entry whose next delivery is late shows as overdue.
+  const days = updatePeriodDays[dataset.updateFrequency];
+  const lastLoad = versions.at(-1)?.createdAt;
+  const nextUpdateDue = days && lastLoad ? new Date(lastLoad.getTime() + days * 86_400_000) : null;
   return {
     id: dataset.id,
     title: dataset.title,
@@ -46,12 +51,14 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
       quality: quality.get(version.id) ?? null,
     })),
     latestVersion: versions.at(-1)?.contentHash ?? null,
+    nextUpdateDue: nextUpdateDue?.toISOString() ?? null,
+    updateOverdue: days !== null && days !== undefined && (!nextUpdateDue || nextUpdateDue < now),
     createdAt: dataset.createdAt.toISOString(),
     updatedAt: dataset.updatedAt.toISOString(),
   };
 }
 
-export async function listCatalogue(db: Database): Promise<CatalogueEntry[]> {
+export async function listCatalogue(db: Database, now = new Date()): Promise<CatalogueEntry[]> {
   const rows = await db
     .select({ dataset: datasets, institutionName: institutions.name })
     .from(datasets)
@@ -61,7 +68,7 @@ export async function listCatalogue(db: Database): Promise<CatalogueEntry[]> {
   const quality = await versionQuality(db);
   const byDataset = new Map<string, DatasetVersionRow[]>();
   for (const version of versions) byDataset.set(version.datasetId, [...(byDataset.get(version.datasetId) ?? []), version]);
-  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? [], quality));
+  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? [], quality, now));
 }
 
 export async function findDataset(db: Database, id: string): Promise<DatasetRow | undefined> {
@@ -69,7 +76,7 @@ export async function findDataset(db: Database, id: string): Promise<DatasetRow 
   return row;
 }
 
-export async function getCatalogueEntry(db: Database, id: string): Promise<CatalogueEntry> {
+export async function getCatalogueEntry(db: Database, id: string, now = new Date()): Promise<CatalogueEntry> {
   const [row] = await db
     .select({ dataset: datasets, institutionName: institutions.name })
     .from(datasets)
@@ -81,7 +88,7 @@ export async function getCatalogueEntry(db: Database, id: string): Promise<Catal
     .from(datasetVersions)
     .where(eq(datasetVersions.datasetId, id))
     .orderBy(asc(datasetVersions.versionNumber));
-  return toCatalogueEntry(row.dataset, row.institutionName, versions, await versionQuality(db, id));
+  return toCatalogueEntry(row.dataset, row.institutionName, versions, await versionQuality(db, id), now);
 }
 
 async function versionQuality(db: Database, datasetId?: string): Promise<Map<string, VersionQuality>> {

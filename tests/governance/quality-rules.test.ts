@@ -94,6 +94,20 @@ describe('quality rules on the demo data', () => {
   });
 });
 
+describe('freshness in the catalogue', () => {
+  it('shows a dataset whose next delivery is late as overdue, and a static one never', async () => {
+    const entries = (await t.call('GET', '/v1/datasets', { token: regulator })).json.datasets;
+    const enterprises = entries.find((entry: { id: string }) => entry.id === 'enterprises');
+    // The register is updated daily: due one day after its last load, not overdue yet at the load time.
+    expect(enterprises.updateOverdue).toBe(false);
+    expect(Date.parse(enterprises.nextUpdateDue) - Date.parse(enterprises.versions.at(-1).createdAt)).toBe(86_400_000);
+    t.clock.now = new Date(t.clock.now.getTime() + 2 * 86_400_000);
+    const later = (await t.call('GET', '/v1/datasets/enterprises', { token: await t.tokenFor('regulator-data-dept') })).json;
+    expect(later.updateOverdue).toBe(true);
+    t.clock.now = new Date(t.clock.now.getTime() - 2 * 86_400_000);
+  });
+});
+
 describe('quality rules as declared', () => {
   const entry = (qualityRules: unknown[]) => ({
     id: 'street_lights',

@@ -84,6 +84,7 @@ const phrases = {
   disputesOverdue: ['异议逾期', 'Disputes overdue'],
   tracedToAudit: ['每项指标均由审计日志计算，可按叶子索引逐条核对（API：evidence=true）。', 'Every indicator is computed from the audit log and can be checked leaf by leaf (API: evidence=true).'],
   quality: ['数据质量', 'Data quality'],
+  updateOverdue: ['更新逾期', 'Update overdue'],
   send: ['提交', 'Submit'],
   qualityExplained: ['每次新版本加载后在 DuckDB 中运行质量规则，只显示计数，不显示数据。', 'Quality rules run inside DuckDB on every new version; only counts are shown, never data.'],
   noFlags: ['最新版本均通过质量规则', 'Every latest version passes its quality rules'],

@@ -3,15 +3,27 @@ import { badge, formatTime, h, statusTone, table } from './dom.js';
 import { t } from './i18n.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
-type Dataset = { id: string; title: string; titleZh: string; grade: string; institution: { name: string; nameZh?: string } | string; openData: boolean; columns: Array<{ name: string; type: string; class: string; description: string }>; latestVersion: string | null };
+type Dataset = { id: string; title: string; titleZh: string; grade: string; institution: { name: string; nameZh?: string } | string; openData: boolean; columns: Array<{ name: string; type: string; class: string; description: string }>; latestVersion: string | null; updateOverdue?: boolean; versions?: Array<{ versionNumber: number; quality: { score: number | null; passed: boolean } | null }> };
 
 export async function cataloguePage(): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
   const detail = h('div', { class: 'panel', id: 'dataset-detail' }, h('p', { class: 'muted' }, '←'));
   const show = (dataset: Dataset) => {
+    const quality = dataset.versions?.at(-1)?.quality;
     detail.replaceChildren(
       h('h3', {}, `${dataset.titleZh} · ${dataset.title}`),
-      h('p', {}, badge(dataset.grade, dataset.grade === 'L1' ? 'ok' : dataset.grade === 'L4' ? 'bad' : 'warn'), ' ', h('code', {}, dataset.id), dataset.openData ? badge('open', 'ok') : null),
+      h(
+        'p',
+        {},
+        badge(dataset.grade, dataset.grade === 'L1' ? 'ok' : dataset.grade === 'L4' ? 'bad' : 'warn'),
+        ' ',
+        h('code', {}, dataset.id),
+        dataset.openData ? badge('open', 'ok') : null,
+        ' ',
+        dataset.updateOverdue ? badge(t('updateOverdue'), 'bad') : null,
+        ' ',
+        quality ? badge(`${t('qualityScore')} ${quality.score ?? '—'}`, quality.passed ? 'ok' : 'bad') : null,
+      ),
       table(
         [t('columns'), 'type', t('columnClass')],
         dataset.columns.map((column) => [h('code', {}, column.name), column.type, badge(column.class, column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info')]),

@@ -61,6 +61,8 @@ const catalogueEntrySchema = z
     qualityRules: z.array(z.record(z.string(), z.unknown())),
     versions: z.array(versionSchema),
     latestVersion: z.string().nullable(),
+    nextUpdateDue: z.string().nullable().openapi({ description: 'When the next delivery is due at the declared update frequency (null for static data or no data yet)' }),
+    updateOverdue: z.boolean().openapi({ description: 'The next delivery is late, or no data was ever loaded (art. 9)' }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -176,14 +178,14 @@ export function catalogueRoutes(platform: Platform) {
 
   app.openapi(listRoute, async (c) => {
     await authorizer.require(c.get('principal'), 'catalogue:list', platformEntity);
-    return c.json({ datasets: await listCatalogue(db) }, 200);
+    return c.json({ datasets: await listCatalogue(db, platform.clock()) }, 200);
   });
 
   app.openapi(getRoute, async (c) => {
     const dataset = await findDataset(db, c.req.valid('param').id);
     if (!dataset) throw notFound('dataset');
     await authorizer.require(c.get('principal'), 'dataset:read', datasetEntity(dataset), { hideExistence: true });
-    return c.json(await getCatalogueEntry(db, dataset.id), 200);
+    return c.json(await getCatalogueEntry(db, dataset.id, platform.clock()), 200);
   });
 
   app.openapi(registerRoute, async (c) => {
@@ -191,7 +193,7 @@ export function catalogueRoutes(platform: Platform) {
     if (!principal.institutionId) throw new AppError('FORBIDDEN', 'only institution users register datasets');
     await authorizer.require(principal, 'dataset:register', institutionEntity(principal.institutionId));
     const dataset = await registerDataset(db, c.req.valid('json'), principal.institutionId, principal.id, platform.clock());
-    return c.json(await getCatalogueEntry(db, dataset.id), 201);
+    return c.json(await getCatalogueEntry(db, dataset.id, platform.clock()), 201);
   });
 
   app.openapi(loadRoute, async (c) => {
