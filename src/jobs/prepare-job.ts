@@ -7,8 +7,9 @@ import { and, eq } from 'drizzle-orm';
 import { findDataset } from '../catalog/catalogue.js';
 import { privacyBudgets } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { epsilonSchema, toMicro } from '../privacy/budget-ledger.js';
-import { buildDpPlan, type DpPlan } from '../privacy/dp-plan.js';
+import { deltaSchema, epsilonSchema, toMicro, toPico } from '../privacy/budget-ledger.js';
+import { buildDpPlan, type DpPlan, type DpRequest } from '../privacy/dp-plan.js';
+import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
@@ -27,6 +28,11 @@ export const jobSubmissionSchema = z.strictObject({
     .strictObject({
       differentialPrivacy: z.boolean().optional(),
       epsilon: z.number().positive().finite().optional(),
+      // δ > 0 allows the discrete Gaussian and partition selection for keys without a public domain.
+      delta: z.number().finite().min(0).optional(),
+      mechanism: z.enum(['laplace', 'gaussian']).optional(),
+      // Narrower clamps for summed columns (less noise, more clipping); never wider than the catalogue's.
+      bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
     .optional(),
   /** A model job: `sql` selects the training rows (they never leave the sandbox); a regression is fitted to them. */
@@ -39,8 +45,8 @@ export type PreparedJob = {
   grade: Grade;
   licenceId: string;
   datasetVersions: Record<string, string>;
-  /** Set for differentially private jobs: the ε this job will spend, in micro-units. */
-  dp?: { epsilonMicro: number };
+  /** Set for differentially private jobs: what this job will spend (ε in micro-units, δ in pico-units) and how. */
+  dp?: DpRequest & { dataset: string };
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
   model?: { spec: ModelSpec; rowsSql: string };
   milliseconds: number;
@@ -111,22 +117,33 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   }
   let dp: PreparedJob['dp'];
   if (wantsDp) {
-    const epsilon = epsilonSchema.safeParse(submission.privacy?.epsilon);
+    const privacy = submission.privacy!;
+    const epsilon = epsilonSchema.safeParse(privacy.epsilon);
     if (!epsilon.success) throw new AppError('VALIDATION_FAILED', 'a differentially private job needs an ε between 0.001 and 10', [{ path: 'privacy.epsilon', problem: epsilon.error.issues[0]!.message }]);
-    if (analysis.kind !== 'aggregate' || analysis.datasets.length !== 1) {
-      throw new AppError('DP_QUERY_SHAPE', 'differentially private jobs aggregate one dataset');
+    const delta = deltaSchema.safeParse(privacy.delta ?? 0);
+    if (!delta.success) throw new AppError('VALIDATION_FAILED', 'δ must be between 0 and 1e-5', [{ path: 'privacy.delta', problem: delta.error.issues[0]!.message }]);
+    const mechanism = privacy.mechanism ?? 'laplace';
+    if (mechanism === 'gaussian' && delta.data === 0) throw new AppError('VALIDATION_FAILED', 'the Gaussian mechanism needs a δ > 0', [{ path: 'privacy.delta', problem: 'is zero' }]);
+    if (delta.data > 0 && delta.data < 1e-12) throw new AppError('VALIDATION_FAILED', 'δ below 1e-12 is not counted by the ledger', [{ path: 'privacy.delta', problem: 'is too small' }]);
+    if (analysis.kind !== 'aggregate') throw new AppError('DP_QUERY_SHAPE', 'differentially private jobs aggregate');
+    const request: DpRequest = { epsilonMicro: toMicro(epsilon.data), deltaPico: toPico(delta.data), mechanism, ...(privacy.bounds ? { bounds: privacy.bounds } : {}) };
+    // The plan is built now (it reads no data) so that a query DP cannot answer is refused before budgets are looked at.
+    dp = { ...request, dataset: (await buildDpPlanFor(platform, analysis, request)).dataset };
+    // Every protected dataset's budget pays; open data needs none.
+    const protectedDatasets = analysis.datasets.filter((id) => !catalogue.get(id)!.openData);
+    if (protectedDatasets.length === 0) throw new AppError('DP_QUERY_SHAPE', 'open data needs no differential privacy');
+    for (const datasetId of protectedDatasets) {
+      const [budget] = await platform.db
+        .select()
+        .from(privacyBudgets)
+        .where(and(eq(privacyBudgets.licenceId, licence.id), eq(privacyBudgets.datasetId, datasetId)));
+      if (!budget) throw new AppError('NO_BUDGET', `no privacy budget is set for this licence and ${datasetId}; a regulator sets one`);
+      if (budget.epsilonSpentMicro + toMicro(epsilon.data) > budget.epsilonCapMicro || budget.deltaSpentPico + toPico(delta.data) > budget.deltaCapPico) {
+        throw new AppError('BUDGET_EXHAUSTED', `the privacy budget of this licence and ${datasetId} does not cover this job`);
+      }
     }
-    const [budget] = await platform.db
-      .select()
-      .from(privacyBudgets)
-      .where(and(eq(privacyBudgets.licenceId, licence.id), eq(privacyBudgets.datasetId, analysis.datasets[0]!)));
-    if (!budget) throw new AppError('NO_BUDGET', 'no privacy budget is set for this licence and dataset; a regulator sets one');
-    if (budget.epsilonSpentMicro + toMicro(epsilon.data) > budget.epsilonCapMicro) {
-      throw new AppError('BUDGET_EXHAUSTED', 'the privacy budget of this licence and dataset does not cover this job');
-    }
-    dp = { epsilonMicro: toMicro(epsilon.data) };
-  } else if (submission.privacy?.epsilon !== undefined) {
-    throw new AppError('VALIDATION_FAILED', 'ε is only used with "differentialPrivacy": true', [{ path: 'privacy.epsilon', problem: 'set differentialPrivacy' }]);
+  } else if (submission.privacy?.epsilon !== undefined || submission.privacy?.delta !== undefined || submission.privacy?.bounds || submission.privacy?.mechanism) {
+    throw new AppError('VALIDATION_FAILED', 'ε, δ, mechanism and bounds are only used with "differentialPrivacy": true', [{ path: 'privacy', problem: 'set differentialPrivacy' }]);
   }
 
   const datasetVersions: Record<string, string> = {};
@@ -140,15 +157,15 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
   if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser);
-  if (prepared.dp) {
-    const dataset = (await findDataset(platform.db, prepared.analysis.datasets[0]!))!;
-    const { datasets: catalogue } = await platform.analysisCatalogue();
-    return buildDpPlan(prepared.analysis, catalogue, dataset.columns, platform.parser, {
-      maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit,
-      epsilonMicro: prepared.dp.epsilonMicro,
-    });
-  }
+  if (prepared.dp) return buildDpPlanFor(platform, prepared.analysis, prepared.dp);
   return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade]);
+}
+
+async function buildDpPlanFor(platform: Platform, analysis: QueryAnalysis, request: DpRequest): Promise<DpPlan> {
+  const specs = new Map<string, ColumnSpec[]>();
+  for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
+  const { datasets: catalogue } = await platform.analysisCatalogue();
+  return buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit, ...request });
 }
 
 export const sqlHash = (sql: string) => crypto.createHash('sha256').update(sql).digest('hex');

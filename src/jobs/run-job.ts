@@ -71,9 +71,11 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     limits: gradePolicy.limits,
     variables: { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') },
   });
-  if (plan.kind === 'dp_aggregate' && plan.chargeId) {
+  if (plan.kind === 'dp_aggregate') {
     // A failure of the job's own query leaks, so it is charged; only a platform failure gives the budget back.
-    await settleBudget(deps.db, plan.chargeId, !outcome.ok && outcome.kind === 'system_error' ? 'refunded' : 'charged', deps.clock());
+    for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) {
+      await settleBudget(deps.db, chargeId, !outcome.ok && outcome.kind === 'system_error' ? 'refunded' : 'charged', deps.clock());
+    }
   }
   if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors differ slightly from an already released cell.

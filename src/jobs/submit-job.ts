@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
-import { reserveBudget } from '../privacy/budget-ledger.js';
+import { reserveBudget, settleBudget } from '../privacy/budget-ledger.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -36,13 +36,18 @@ export async function submitJob(
     const prepared = await prepareJob(platform, principal, submission);
     const plan = await planJob(platform, prepared);
     if (plan.kind === 'dp_aggregate') {
-      // Reserved before the job exists to run: the one conditional UPDATE that can never overspend.
-      const { chargeId } = await reserveBudget(
-        platform.db,
-        { licenceId: prepared.licenceId, datasetId: plan.dataset, jobId: id, epsilon: plan.epsilonMicro / 1_000_000 },
-        platform.clock(),
-      );
-      plan.chargeId = chargeId;
+      // Reserved before the job exists to run: one conditional UPDATE per protected dataset, which can never
+      // overspend. If a later one is refused, the earlier ones are given back.
+      plan.chargeIds = [];
+      try {
+        for (const datasetId of plan.budgetDatasets ?? [plan.dataset]) {
+          const { chargeId } = await reserveBudget(platform.db, { licenceId: prepared.licenceId, datasetId, jobId: id, epsilon: plan.epsilonMicro / 1_000_000, delta: plan.deltaPico / 1e12 }, platform.clock());
+          plan.chargeIds.push(chargeId);
+        }
+      } catch (error) {
+        for (const chargeId of plan.chargeIds) await settleBudget(platform.db, chargeId, 'refunded', platform.clock());
+        throw error;
+      }
     }
     const job = await platform.db.transaction(async (tx) => {
       const [row] = await tx

@@ -1,16 +1,29 @@
 import crypto from 'node:crypto';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
 import type { DpPlan } from './dp-plan.js';
-import { discreteLaplace, discreteLaplacePmf } from './exact-samplers.js';
+import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
 
 /**
- * Turns the sandbox's exact per-cell figures into the released, differentially private output. Every cell of
- * the public domain is output (missing cells are zeros before noise). ε is split evenly over the noisy
- * statistics: one count per cell and one sum per summed column. With at most L rows per privacy unit, the L1
- * sensitivity of the count vector is L and of a sum vector L·max(|min|, |max|) (sums rounded to integers first).
- * Means are post-processing: noisy sum / noisy count. The noise is drawn once, here, and stored with the job.
+ * Turns the sandbox's exact per-cell figures into the released, differentially private output; the noise is drawn
+ * once, here, and stored with the job.
+ *
+ * Budget split (basic composition): ε is divided evenly over the noisy statistics — one count vector, one sum
+ * vector per summed column — and, when keys have no public domain, the partition selection. δ goes to partition
+ * selection and to the Gaussian mechanism (half each when both need it).
+ *
+ * Sensitivities, with at most L rows per privacy unit after the joins: a count vector changes by at most L in L1
+ * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·B with B = max(|min|, |max|) of
+ * the clamp (sums are rounded to integers first). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
+ * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
+ * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count.
+ *
+ * Partition selection (keys without a public domain): a unit is in at most L cells, so the vector of distinct
+ * units per cell has L1 sensitivity L. A cell is released when its unit count plus discrete Laplace noise of scale
+ * L/ε_sel reaches 1 + k, with k = ⌈(L/ε_sel)·ln(L/δ_sel)⌉: a cell only one unit holds appears with probability
+ * below e^(−k·ε_sel/L) ≤ δ_sel/L, so across the unit's at most L cells below δ_sel.
  */
-export type DpStatistic = { name: string; mechanism: 'discrete_laplace'; epsilon: number; sensitivity: number; scale: number; ci95HalfWidth: number };
+export type DpStatistic = { name: string; mechanism: 'discrete_laplace' | 'discrete_gaussian'; epsilon: number; sensitivity: number; scale: number; ci95HalfWidth: number };
+export type PartitionSelection = { mechanism: 'laplace_threshold'; epsilon: number; delta: number; scale: number; threshold: number; cellsReleased: number };
 export type DpOutput = {
   columns: Array<{ name: string; role: string }>;
   rows: unknown[][];
@@ -18,7 +31,7 @@ export type DpOutput = {
     contentHash: string;
     rowCount: number;
     columnCount: number;
-    differentialPrivacy: { epsilon: number; delta: 0; maxRowsPerUnit: number; statistics: DpStatistic[]; note: string };
+    differentialPrivacy: { epsilon: number; delta: number; mechanism: string; maxRowsPerUnit: number; statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string };
     suppressedRows: [];
     suppressedByCode: Record<string, never>;
     roundedTo: null;
@@ -27,62 +40,94 @@ export type DpOutput = {
   };
 };
 
-/** The half-width k with P(|noise| ≤ k) ≥ 95 % for discrete Laplace of scale b. */
+/** The half-width k with P(|X| ≤ k) ≥ 95 % for discrete Laplace of scale t: P(|X| > k) = 2q^(k+1)/(1+q), q = e^(−1/t). */
 export function discreteLaplaceCi95(scale: number): number {
-  let covered = discreteLaplacePmf(0, scale);
-  let k = 0;
-  while (covered < 0.95) {
-    k += 1;
-    covered += 2 * discreteLaplacePmf(k, scale);
-  }
-  return k;
+  const q = Math.exp(-1 / scale);
+  return Math.max(0, Math.ceil(-scale * Math.log((0.05 * (1 + q)) / 2) - 1));
+}
+
+/** zCDP ρ whose (ε, δ) conversion ρ + 2√(ρ·ln(1/δ)) equals ε. */
+export function rhoFor(epsilon: number, delta: number): number {
+  const logTerm = Math.log(1 / delta);
+  return (Math.sqrt(logTerm + epsilon) - Math.sqrt(logTerm)) ** 2;
+}
+
+/** A positive float as a rational rounded up (more noise, never less), with a denominator of 10⁶. */
+function roundedUp(value: number): Rational {
+  return { numerator: BigInt(Math.ceil(value * 1_000_000)), denominator: 1_000_000n };
 }
 
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
   const position = (name: string) => result.columns.indexOf(name);
-  const exact = new Map<string, unknown[]>();
   const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
+  const exact = new Map<string, unknown[]>();
   for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
 
-  const summed = [...new Set(plan.aggregates.filter((aggregate) => aggregate.column).map((aggregate) => aggregate.column!))];
+  const L = plan.maxRowsPerUnit;
   const needsCount = plan.aggregates.some((aggregate) => aggregate.kind !== 'sum');
-  const statisticCount = (needsCount ? 1 : 0) + summed.length;
-  const epsilonShareMicro = Math.floor(plan.epsilonMicro / statisticCount);
-  const statistics: DpStatistic[] = [];
-  const noiseFor = (name: string, sensitivity: number) => {
-    const scale = sensitivity / (epsilonShareMicro / 1_000_000);
-    statistics.push({ name, mechanism: 'discrete_laplace', epsilon: epsilonShareMicro / 1_000_000, sensitivity, scale, ci95HalfWidth: discreteLaplaceCi95(scale) });
-    // scale = sensitivity · 10⁶ / ε-share in micro-units, as an exact rational.
-    return () => Number(discreteLaplace({ numerator: BigInt(sensitivity) * 1_000_000n, denominator: BigInt(epsilonShareMicro) }));
-  };
-  const countNoise = needsCount ? noiseFor('count', plan.maxRowsPerUnit) : undefined;
-  const sumNoise = new Map(
-    summed.map((column) => {
-      const bounds = plan.aggregates.find((aggregate) => aggregate.column === column)!.bounds!;
-      return [column, noiseFor(`sum(${column})`, plan.maxRowsPerUnit * Math.ceil(Math.max(Math.abs(bounds.min), Math.abs(bounds.max))))] as const;
-    }),
-  );
+  const statisticCount = (needsCount ? 1 : 0) + plan.sums.length;
+  const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
+  const epsilonShare = plan.epsilonMicro / 1_000_000 / shares;
+  const delta = plan.deltaPico / 1e12;
+  const gaussian = plan.mechanism === 'gaussian';
+  const selectionDelta = plan.partitionSelection ? (gaussian ? delta / 2 : delta) : 0;
+  const gaussianDelta = gaussian ? delta - selectionDelta : 0;
+  // The Gaussian statistics together spend ε_share × their number; they split the ρ that buys.
+  const rhoEach = gaussian ? rhoFor(epsilonShare * statisticCount, gaussianDelta) / statisticCount : 0;
 
-  // Every combination of the public domains, in domain order.
-  let cells: unknown[][] = [[]];
-  for (const group of plan.groupColumns) cells = cells.flatMap((prefix) => group.domain.map((value) => [...prefix, value]));
+  const statistics: DpStatistic[] = [];
+  const noiseFor = (name: string, sensitivity: number): (() => number) => {
+    if (gaussian) {
+      const sigmaSquared = (sensitivity * sensitivity) / (2 * rhoEach);
+      const sigma = Math.sqrt(sigmaSquared);
+      statistics.push({ name, mechanism: 'discrete_gaussian', epsilon: epsilonShare, sensitivity, scale: sigma, ci95HalfWidth: Math.ceil(1.96 * sigma) });
+      const variance = roundedUp(sigmaSquared);
+      return () => Number(discreteGaussian(variance));
+    }
+    const scale = sensitivity / epsilonShare;
+    statistics.push({ name, mechanism: 'discrete_laplace', epsilon: epsilonShare, sensitivity, scale, ci95HalfWidth: discreteLaplaceCi95(scale) });
+    const exactScale = roundedUp(scale);
+    return () => Number(discreteLaplace(exactScale));
+  };
+  const countNoise = needsCount ? noiseFor('count', L) : undefined;
+  const sumNoise = plan.sums.map((sum) => noiseFor(`sum(${sum.column})`, L * Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max)))));
+
+  let cells: unknown[][];
+  let selection: PartitionSelection | null = null;
+  if (plan.partitionSelection) {
+    const scale = L / epsilonShare;
+    const k = Math.ceil(scale * Math.log(L / selectionDelta));
+    const unitsAt = position('__pds_units');
+    const selectionScale = roundedUp(scale);
+    cells = [...exact.entries()]
+      .filter(([, row]) => Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= 1 + k)
+      .map(([key]) => JSON.parse(key) as unknown[])
+      .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    selection = { mechanism: 'laplace_threshold', epsilon: epsilonShare, delta: selectionDelta, scale, threshold: 1 + k, cellsReleased: cells.length };
+  } else {
+    // Every combination of the public domains, in domain order, found in the data or not.
+    cells = [[]];
+    for (const group of plan.groupColumns) cells = cells.flatMap((prefix) => group.domain!.map((value) => [...prefix, value]));
+  }
+
   const rows = cells.map((keys) => {
     const found = exact.get(JSON.stringify(keys));
     const noisyCount = countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0;
-    const noisySums = new Map(summed.map((column) => [column, Math.round(Number(found?.[position(`__pds_s_${column}`)] ?? 0)) + sumNoise.get(column)!()]));
+    const noisySums = plan.sums.map((_, index) => Math.round(Number(found?.[position(`__pds_s_${index}`)] ?? 0)) + sumNoise[index]!());
     const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
     plan.groupColumns.forEach((group, index) => {
       if (group.outputIndex !== null) row[group.outputIndex] = keys[index];
     });
     for (const aggregate of plan.aggregates) {
       if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
-      else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums.get(aggregate.column!)!;
-      else row[aggregate.outputIndex] = noisyCount > 0 ? noisySums.get(aggregate.column!)! / noisyCount : null;
+      else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
+      else row[aggregate.outputIndex] = noisyCount > 0 ? noisySums[aggregate.sumIndex!]! / noisyCount : null;
     }
     return row;
   });
   const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
   const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
+  const noun = gaussian ? 'discrete Gaussian' : 'discrete Laplace';
   return {
     columns,
     rows,
@@ -92,10 +137,14 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       columnCount: columns.length,
       differentialPrivacy: {
         epsilon: plan.epsilonMicro / 1_000_000,
-        delta: 0,
-        maxRowsPerUnit: plan.maxRowsPerUnit,
+        delta,
+        mechanism: gaussian ? 'discrete_gaussian' : 'discrete_laplace',
+        maxRowsPerUnit: L,
         statistics,
-        note: 'Each figure is the true value plus discrete Laplace noise; with 95 % probability the noise is within ±ci95HalfWidth. Means are noisy sum / noisy count.',
+        partitionSelection: selection,
+        note:
+          `Each figure is the true value plus ${noun} noise; with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are noisy sum / noisy count.` +
+          (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : ''),
       },
       suppressedRows: [],
       suppressedByCode: {},

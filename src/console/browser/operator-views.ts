@@ -125,9 +125,27 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     h('h3', {}, t('result')),
     table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${entry.code}: ${entry.reason}`))].map((text) => h('li', {}, text))),
+    noiseSection(result.manifest.differentialPrivacy) ?? '',
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
   );
   return panel;
+}
+
+/** For a differentially private result: each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */
+function noiseSection(dp: any): HTMLElement | null {
+  if (!dp) return null;
+  return h(
+    'section',
+    { id: 'dp-noise' },
+    h('h3', {}, t('noise')),
+    h('p', {}, `ε = ${dp.epsilon} · δ = ${dp.delta} · ${dp.mechanism} · ≤ ${dp.maxRowsPerUnit} ${t('rowsPerUnit')}`),
+    table(
+      [t('statistic'), 'mechanism', 'ε', t('sensitivity'), t('scale'), t('ciHalfWidth')],
+      dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, statistic.epsilon, statistic.sensitivity, Number(statistic.scale.toFixed(3)), `± ${statistic.ci95HalfWidth}`]),
+    ),
+    dp.partitionSelection ? h('p', {}, `${t('partitionSelection')}: ε = ${dp.partitionSelection.epsilon}, δ = ${dp.partitionSelection.delta}, ${t('threshold')} ${dp.partitionSelection.threshold}, ${dp.partitionSelection.cellsReleased} ${t('cellsReleased')}`) : null,
+    h('p', { class: 'muted' }, dp.note),
+  );
 }
 
 export async function budgetsPage(): Promise<HTMLElement> {
@@ -141,7 +159,10 @@ export async function budgetsPage(): Promise<HTMLElement> {
     { class: 'panel' },
     h('h2', {}, t('budgets')),
     budgets.length
-      ? table(['licence', t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), ''], budgets.map((budget) => [budget.licenceId, budget.datasetId, budget.epsilonSpent, budget.epsilonRemaining, bar(budget.epsilonSpent, budget.epsilonCap)]))
+      ? table(
+          ['licence', t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), '', 'δ ' + t('spent'), 'δ cap'],
+          budgets.map((budget) => [budget.licenceId, budget.datasetId, budget.epsilonSpent, budget.epsilonRemaining, bar(budget.epsilonSpent, budget.epsilonCap), budget.deltaSpent, budget.deltaCap]),
+        )
       : h('p', { class: 'muted' }, t('nothing')),
   );
 }

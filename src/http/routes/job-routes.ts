@@ -240,7 +240,7 @@ export function jobRoutes(platform: Platform) {
     try {
       const prepared = await prepareJob(platform, principal, submission);
       if (prepared.dp) await planJob(platform, prepared);
-      const budget = prepared.dp ? await budgetFor(prepared.licenceId, prepared.analysis.datasets[0]!) : null;
+      const budget = prepared.dp ? await budgetFor(prepared.licenceId, prepared.dp.dataset) : null;
       return c.json({ allowed: true, code: null, reason: null, grade: prepared.grade, epsilon, budget }, 200);
     } catch (error) {
       if (!(error instanceof AppError) || error.status !== 422) throw error;
