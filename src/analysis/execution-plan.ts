@@ -28,7 +28,8 @@ export type ExecutionPlan = {
   measuresInMain: number[];
   unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
   /** Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts). */
-  sketch?: { sql: string; subTableSize: number; dataset: string };
+  /** `threshold` is the grade's contributor threshold; plans stored before it was recorded used it as the sketch size. */
+  sketch?: { sql: string; subTableSize: number; threshold?: number; dataset: string };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
@@ -51,7 +52,7 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
-export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy): Promise<ExecutionPlan> {
+export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 3): Promise<ExecutionPlan> {
   const rowLimit = grade.maxOutputRows + 1;
   if (analysis.kind === 'row_level') {
     return {
@@ -148,7 +149,8 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
     inner.having = null;
     inner.modifiers = [];
-    sketch = { sql: sketchSql(await parser.toSql(inner), keys, grade.minContributors), subTableSize: grade.minContributors, dataset: firstUnit.dataset };
+    const subTableSize = grade.minContributors * bucketsPerThreshold;
+    sketch = { sql: sketchSql(await parser.toSql(inner), keys, subTableSize), subTableSize, threshold: grade.minContributors, dataset: firstUnit.dataset };
   }
 
   return {

@@ -158,7 +158,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
   if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser);
   if (prepared.dp) return buildDpPlanFor(platform, prepared.analysis, prepared.dp);
-  return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade]);
+  return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade], platform.disclosurePolicy.differencingGuard.bucketsPerThreshold);
 }
 
 async function buildDpPlanFor(platform: Platform, analysis: QueryAnalysis, request: DpRequest): Promise<DpPlan> {

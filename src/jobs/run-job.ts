@@ -79,7 +79,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   }
   if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors differ slightly from an already released cell.
-  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number } | undefined;
+  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; subTableSize: number } | undefined;
   let differencingRows: Set<number> | undefined;
   if (plan.kind !== 'dp_aggregate' && plan.sketch) {
     const sketchResult = outcome.results.find((result) => result.name === 'sketch')!;
@@ -88,7 +88,8 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
       sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.groupKeyCount, plan.sketch.subTableSize),
       cellKeys: main.rows.map((row) => JSON.stringify(plan.groupKeyPositions.map((index) => row[index] ?? null))),
       dataset: plan.sketch.dataset,
-      threshold: plan.sketch.subTableSize,
+      threshold: plan.sketch.threshold ?? plan.sketch.subTableSize,
+      subTableSize: plan.sketch.subTableSize,
     };
     differencingRows = await cellsToGuard(deps.db, guard);
   }

@@ -38,6 +38,7 @@ const disclosurePolicySchema = z.strictObject({
     attribute: z.array(aggregateName),
   }),
   differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000) }),
+  differencingGuard: z.strictObject({ bucketsPerThreshold: z.number().int().min(1).max(10) }),
   models: z.strictObject({
     minResidualDegreesOfFreedom: z.number().int().min(1),
     maxFeatures: z.number().int().min(1).max(100),

@@ -13,7 +13,7 @@ import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, type
  */
 export async function cellsToGuard(
   db: Database,
-  input: { dataset: string; threshold: number; sketches: Map<string, Sketch>; cellKeys: string[] },
+  input: { dataset: string; threshold: number; subTableSize: number; sketches: Map<string, Sketch>; cellKeys: string[] },
 ): Promise<Set<number>> {
   const flagged = new Set<number>();
   const contributorCounts = input.cellKeys.map((key) => (input.sketches.get(key) ? contributorsOf(input.sketches.get(key)!) : 0));
@@ -28,7 +28,8 @@ export async function cellsToGuard(
     .where(
       and(
         eq(releasedCells.lineage, input.dataset),
-        eq(releasedCells.subTableSize, input.threshold),
+        // Only sketches of the same layout can be subtracted.
+        eq(releasedCells.subTableSize, input.subTableSize),
         // Outputs still waiting for review count too: otherwise two halves of a pair, both in review, would
         // each pass and could both be approved.
         inArray(jobs.status, ['checked', 'in_review', 'released']),
@@ -38,7 +39,7 @@ export async function cellsToGuard(
   const byCount = new Map<number, Sketch[]>();
   for (const candidate of candidates) {
     const list = byCount.get(candidate.contributors) ?? [];
-    list.push(decodeSketch(candidate.sketch, input.threshold));
+    list.push(decodeSketch(candidate.sketch, input.subTableSize));
     byCount.set(candidate.contributors, list);
   }
   input.cellKeys.forEach((key, row) => {
@@ -60,12 +61,12 @@ export async function cellsToGuard(
 /** Keeps the sketches of the cells a job outputs, to guard later outputs against them. */
 export async function recordCells(
   db: Database,
-  input: { jobId: string; dataset: string; threshold: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number> },
+  input: { jobId: string; dataset: string; subTableSize: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number> },
 ): Promise<void> {
   const values = input.cellKeys.flatMap((key, row) => {
     const sketch = input.sketches.get(key);
     if (!sketch || !input.released.has(row)) return [];
-    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, subTableSize: input.threshold, contributors: contributorsOf(sketch), sketch: encodeSketch(sketch) }];
+    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, subTableSize: input.subTableSize, contributors: contributorsOf(sketch), sketch: encodeSketch(sketch) }];
   });
   for (let start = 0; start < values.length; start += 1000) await db.insert(releasedCells).values(values.slice(start, start + 1000));
 }
