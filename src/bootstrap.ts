@@ -11,7 +11,7 @@ import { createSqlParser } from './analysis/sql-parser.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
-import { describeForLog } from './http/errors.js';
+import { describeForLog } from './errors/describe-for-log.js';
 import { createProductService } from './products/product-service.js';
 import { loadWorkingDayCalendar } from './governance/working-days.js';
 import { loadGovernancePolicy } from './governance/governance-policy.js';

@@ -4,7 +4,7 @@ import { datasets, datasetVersions, institutions, qualityChecks } from '../db/sc
 import { AppError, notFound } from '../errors/app-error.js';
 import type { DatasetRegistration } from './registration.js';
 import { recordFirstRevision } from './catalogue-revisions.js';
-import { updatePeriodDays } from '../governance/quality-check.js';
+import { updatePeriodDays } from './registration.js';
 
 export type DatasetRow = typeof datasets.$inferSelect;
 export type DatasetVersionRow = typeof datasetVersions.$inferSelect;

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { columnListSchema } from './columns.js';
 import { gradeSchema } from './grades.js';
-import { checkRulesAgainstColumns, qualityRuleSchema } from '../governance/quality-rules.js';
+import { checkRulesAgainstColumns, qualityRuleSchema } from './quality-rules.js';
+
+/** Days in one update period, for freshness (a month is taken at its longest so a full month never counts stale). */
+export const updatePeriodDays: Record<string, number | null> = { daily: 1, weekly: 7, monthly: 31, quarterly: 92, yearly: 366, static: null };
 
 /** What an institution sends to register a catalogue entry (measures art. 8 and 10). */
 export const datasetRegistrationSchema = z

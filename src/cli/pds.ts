@@ -15,7 +15,7 @@ import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
 import { sweepGovernance } from '../governance/deadline-alerts.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
-import { describeForLog } from '../http/errors.js';
+import { describeForLog } from '../errors/describe-for-log.js';
 import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';

@@ -2,7 +2,7 @@ import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text,
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
 import type { ProductSpec } from '../products/product-spec.js';
-import type { QualityRule, QualityRuleResult } from '../governance/quality-rules.js';
+import type { QualityRule, QualityRuleResult } from '../catalog/quality-rules.js';
 
 /** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
 export const institutions = pgTable('institutions', {

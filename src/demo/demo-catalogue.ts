@@ -1,4 +1,4 @@
-import type { QualityRuleInput } from '../governance/quality-rules.js';
+import type { QualityRuleInput } from '../catalog/quality-rules.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { DatasetRegistrationInput } from '../catalog/registration.js';
 

@@ -8,8 +8,8 @@ import type { Database } from '../db/connect.js';
 import { datasetVersions } from '../db/schema.js';
 import { AppError, type ErrorDetail } from '../errors/app-error.js';
 import { appendAuditEvents } from '../audit/audit-log.js';
-import { checkVersionQuality } from '../governance/quality-check.js';
-import { describeForLog } from '../http/errors.js';
+import { checkVersionQuality } from './quality-check.js';
+import { describeForLog } from '../errors/describe-for-log.js';
 import { assertUtf8, sha256File, Utf8Error, type SnapshotStore } from './snapshot-store.js';
 
 export type SourceFormat = 'csv' | 'parquet';

@@ -2,7 +2,7 @@ import { and, asc, inArray, lt } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { auditLeaves, institutions } from '../db/schema.js';
 import { chinaDay } from '../time/china-time.js';
-import { updatePeriodDays } from './quality-check.js';
+import { updatePeriodDays } from '../catalog/registration.js';
 
 /**
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue

@@ -4,7 +4,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { datasetEntity, platformEntity } from '../../authz/entities.js';
 import { findDataset } from '../../catalog/catalogue.js';
 import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseDispute, toDisputeView } from '../../governance/disputes.js';
-import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../governance/quality-check.js';
+import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../domain-store/quality-check.js';
 import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
 import { datasets } from '../../db/schema.js';

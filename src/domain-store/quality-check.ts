@@ -5,14 +5,12 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import type { DatasetRow, DatasetVersionRow } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { datasets, datasetVersions, qualityChecks } from '../db/schema.js';
-import type { SnapshotStore } from '../domain-store/snapshot-store.js';
+import type { SnapshotStore } from './snapshot-store.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
-import { ruleLabel, type QualityRule, type QualityRuleResult } from './quality-rules.js';
+import { ruleLabel, type QualityRule, type QualityRuleResult } from '../catalog/quality-rules.js';
+import { updatePeriodDays } from '../catalog/registration.js';
 
 export type QualityCheckRow = typeof qualityChecks.$inferSelect;
-
-/** Days in one update period, for freshness (a month is taken at its longest so a full month never counts stale). */
-export const updatePeriodDays: Record<string, number | null> = { daily: 1, weekly: 7, monthly: 31, quarterly: 92, yearly: 366, static: null };
 
 const residentIdWeights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const creditCodeWeights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
