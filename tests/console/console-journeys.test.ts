@@ -160,6 +160,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('a public body sees its quality flags, requests shared data, and pulls it through its channel once the source confirms', async () => {
     await t.platform.db.insert(principals).values({ id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
     const power = await signedIn('clerk-power-utility');
+    // The catalogue shows an entry's revision history (art. 10).
+    await power.waitForSelector('#catalogue-history table tbody tr', { state: 'attached' });
     await power.goto(`${base}/console#quality`);
     await power.waitForSelector('section[data-dataset="power_readings"]');
     expect(await power.locator('section[data-dataset="power_readings"] tr', { hasText: 'freshness(month' }).locator('.badge.bad').count()).toBe(1);

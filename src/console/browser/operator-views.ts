@@ -10,6 +10,16 @@ export async function cataloguePage(): Promise<HTMLElement> {
   const detail = h('div', { class: 'panel', id: 'dataset-detail' }, h('p', { class: 'muted' }, '←'));
   const show = (dataset: Dataset) => {
     const quality = dataset.versions?.at(-1)?.quality;
+    // Art. 10: the entry's revisions, each with its readable diff, loaded when the entry is opened.
+    const history = h('details', { id: 'catalogue-history' }, h('summary', {}, t('history')));
+    void api<{ revisions: any[] }>('GET', `/v1/datasets/${encodeURIComponent(dataset.id)}/revisions`).then(({ revisions }) =>
+      history.append(
+        table(
+          ['#', t('status'), t('changes'), t('created')],
+          revisions.map((revision) => [revision.revision, badge(revision.status, statusTone(revision.status)), h('code', { class: 'wrap' }, revision.diff.map((entry: { field: string }) => entry.field).join(', ')), formatTime(revision.createdAt)]),
+        ),
+      ),
+    );
     detail.replaceChildren(
       h('h3', {}, `${dataset.titleZh} · ${dataset.title}`),
       h(
@@ -28,6 +38,7 @@ export async function cataloguePage(): Promise<HTMLElement> {
         [t('columns'), 'type', t('columnClass')],
         dataset.columns.map((column) => [h('code', {}, column.name), column.type, badge(column.class, column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info')]),
       ),
+      history,
     );
   };
   const list = table(
