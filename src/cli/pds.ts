@@ -14,6 +14,7 @@ import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
 import { sweepGovernance } from '../governance/deadline-alerts.js';
+import { qualityHistory } from '../domain-store/quality-check.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 import { describeForLog } from '../errors/describe-for-log.js';
 import { findPrincipal } from '../identity/principals.js';
@@ -211,8 +212,13 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
         onProgress: (stage) => bar.update(stages.indexOf(stage), stages.length, stage),
       },
     );
-    const quality = version.quality ? `; quality ${version.quality.score ?? '–'}${version.quality.passed ? '' : ' (failed: see pds quality or the console)'}` : '';
+    const quality = version.quality ? `; quality score ${version.quality.score ?? '–'}` : '';
     bar.finish(`loaded ${dataset.id} version ${version.versionNumber}: ${version.rowCount} rows, sha256 ${version.contentHash}${quality}`);
+    // Arts. 9, 12: the source sees at once which rules its delivery fails (counts only).
+    const [check] = version.quality?.passed === false ? await qualityHistory(platform.db, dataset.id) : [];
+    for (const rule of check?.results.filter((result) => result.status === 'failed') ?? []) {
+      console.log(`  quality rule failed: ${rule.label} — ${rule.violations} of ${rule.checked} rows`);
+    }
     return 0;
   }
   throw new UsageError('pds datasets list | pds datasets load <id> <file>');

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { and, desc, eq, inArray } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
@@ -97,11 +98,19 @@ export async function checkVersionQuality(
     for (const [index, rule] of rules.entries()) {
       if (rule.rule === 'reference') {
         const target = latestOf.get(rule.dataset);
-        if (!target || !referencedColumns.get(rule.dataset)?.has(rule.references)) {
-          runnable.push({ rule, note: target ? `${rule.dataset} has no column ${rule.references}` : `${rule.dataset} has no data yet` });
+        const snapshot = target ? deps.store.snapshotPath(rule.dataset, target.contentHash) : undefined;
+        const note = !target
+          ? `${rule.dataset} has no data yet`
+          : !referencedColumns.get(rule.dataset)?.has(rule.references)
+            ? `${rule.dataset} has no column ${rule.references}`
+            : !fs.existsSync(snapshot!)
+              ? `the snapshot of ${rule.dataset} is not in this domain store`
+              : undefined;
+        if (note) {
+          runnable.push({ rule, note });
           continue;
         }
-        await connection.run(`ATTACH ${sqlString(deps.store.snapshotPath(rule.dataset, target.contentHash))} AS ref${index} (READ_ONLY)`);
+        await connection.run(`ATTACH ${sqlString(snapshot!)} AS ref${index} (READ_ONLY)`);
       }
       const query = ruleQuery(rule, index, version.createdAt, dataset.updateFrequency);
       runnable.push(typeof query === 'string' ? { rule, query } : { rule, note: query.note });

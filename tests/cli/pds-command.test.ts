@@ -67,6 +67,15 @@ describe('pds on a data directory', () => {
     expect(pds(['datasets', 'list'], environment).stdout).toMatch(/bus_routes\s+L1\s+transit-company\s+v2 1 rows/);
   });
 
+  it('datasets load names each quality rule the new version fails, with counts only', () => {
+    const csv = path.join(dataDir, 'enterprises.csv');
+    fs.writeFileSync(csv, 'uscc,name,legal_rep_id,legal_rep_name,registered_capital,industry_code,established_on,town,status\n91310115MA1K000001,上海测试有限公司,110105194912310021,张三,100.00,C3612,2020-01-01,南汇新城镇,active\n');
+    const result = pds(['datasets', 'load', 'enterprises', csv], environment);
+    expect(result.code).toBe(0);
+    expect(result.stdout, result.stderr).toContain('quality rule failed: resident_id(legal_rep_id) — 1 of 1 rows');
+    expect(result.stdout).not.toContain('110105194912310021');
+  });
+
   it('datasets load of a mismatching file exits 1 and names the problem', () => {
     const csv = path.join(dataDir, 'bad.csv');
     fs.writeFileSync(csv, 'route_id,oops\nLG1,x\n');
