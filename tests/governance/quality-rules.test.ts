@@ -166,6 +166,29 @@ describe('quality rules as declared', () => {
   });
 });
 
+describe('a rule that cannot run', () => {
+  it('is reported as not checked while the other rules still run', async () => {
+    const created = await t.call('POST', '/v1/datasets', {
+      token: powerClerk,
+      json: {
+        id: 'meter_boxes', title: 'Meter boxes', titleZh: '电表箱', description: 'Meter boxes', category: 'infrastructure', grade: 'L1', openData: true,
+        sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'static', privacyUnit: 'box_id',
+        columns: [{ name: 'box_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Box id' }],
+        // Valid for JavaScript, refused by RE2 (which caps a repetition at 1,000).
+        qualityRules: [{ rule: 'pattern', column: 'box_id', pattern: 'B[0-9]{1001}' }, { rule: 'unique', columns: ['box_id'] }],
+      },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const loaded = await t.call('POST', '/v1/datasets/meter_boxes/versions', { token: powerClerk, body: 'box_id\nB1\nB1\n', headers: { 'content-type': 'text/csv' } });
+    expect(loaded.status).toBe(201);
+    const check = (await t.call('GET', '/v1/datasets/meter_boxes/quality', { token: powerClerk })).json.checks[0];
+    expect(check.rules.map((rule: RuleResult) => [rule.label, rule.status])).toEqual([
+      ['pattern(box_id)', 'not_checked'],
+      ['unique(box_id)', 'failed'],
+    ]);
+  });
+});
+
 describe('the quality score', () => {
   it('is the mean pass share of the rules that ran, and absent when none ran', () => {
     const rule = (checked: number, violations: number, status = 'passed') => ({ rule: 'not_null' as const, label: 'x', status: status as 'passed', checked, violations });
