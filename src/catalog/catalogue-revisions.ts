@@ -94,6 +94,8 @@ export async function proposeCatalogueChange(platform: Platform, principal: Prin
   }
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
+    // Proposals for one entry take turns: the pending check and the next number are decided under this lock.
+    await tx.select({ id: datasets.id }).from(datasets).where(eq(datasets.id, dataset.id)).for('update');
     const [pending] = await tx.select({ revision: catalogueRevisions.revision }).from(catalogueRevisions).where(and(eq(catalogueRevisions.datasetId, dataset.id), eq(catalogueRevisions.status, 'proposed')));
     if (pending) throw new AppError('CONFLICT', `revision ${pending.revision} is still under review`);
     const [highest] = await tx.select({ value: max(catalogueRevisions.revision) }).from(catalogueRevisions).where(eq(catalogueRevisions.datasetId, dataset.id));

@@ -139,17 +139,28 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
     throw new AppError('CHANNEL_BEYOND_SCOPE', 'the pull asks for columns outside the channel\'s scope; it was refused and reported to the regulator', beyond.map((column) => ({ path: 'columns', problem: `${column} is not in the channel's scope` })));
   }
 
-  const delivered = await platform.db
-    .select({ id: channelPulls.id })
-    .from(channelPulls)
-    .where(and(eq(channelPulls.channelId, channel.id), eq(channelPulls.outcome, 'delivered'), gte(channelPulls.at, chinaDayStart(chinaDay(now)))));
-  if (delivered.length >= channel.pullsPerDay) {
-    await recordMisuse(platform, channel, principal, columns, 'beyond_volume', { pullsToday: delivered.length, pullsPerDay: channel.pullsPerDay }, now);
+  const version = await latestVersion(platform.db, channel.datasetId);
+  if (!version) throw new AppError('NO_DATA_VERSION', `${channel.datasetId} has no data loaded yet`);
+  // The pull is reserved under a lock on the channel, so concurrent pulls cannot together pass the daily volume,
+  // nor pass a channel another pull just stopped.
+  const reservation = await platform.db.transaction(async (tx) => {
+    const [locked] = await tx.select().from(sharingChannels).where(eq(sharingChannels.id, channel.id)).for('update');
+    if (locked!.status !== 'open') return { refused: locked!.status } as const;
+    const today = await tx
+      .select({ id: channelPulls.id })
+      .from(channelPulls)
+      .where(and(eq(channelPulls.channelId, channel.id), eq(channelPulls.outcome, 'delivered'), gte(channelPulls.at, chinaDayStart(chinaDay(now)))));
+    if (today.length >= locked!.pullsPerDay) return { overVolume: today.length } as const;
+    const id = `pull_${crypto.randomUUID()}`;
+    await tx.insert(channelPulls).values({ id, channelId: channel.id, principalId: principal.id, columns, versionId: version.id, outcome: 'delivered', at: now });
+    return { id } as const;
+  });
+  if ('refused' in reservation) throw new AppError('CHANNEL_SUSPENDED', 'the channel was stopped meanwhile');
+  if ('overVolume' in reservation) {
+    await recordMisuse(platform, channel, principal, columns, 'beyond_volume', { pullsToday: reservation.overVolume, pullsPerDay: channel.pullsPerDay }, now);
     throw new AppError('CHANNEL_VOLUME_EXCEEDED', 'the channel carried its normal daily volume; it has been stopped and the regulator told');
   }
 
-  const version = await latestVersion(platform.db, channel.datasetId);
-  if (!version) throw new AppError('NO_DATA_VERSION', `${channel.datasetId} has no data loaded yet`);
   const file = platform.store.stagingPath('.csv');
   let rowCount: number;
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
@@ -160,6 +171,8 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
     rowCount = Number(result.getRows()[0]?.[0] ?? 0);
   } catch (error) {
     fs.rmSync(file, { force: true });
+    // Nothing was delivered: the reservation does not count against the day's volume.
+    await platform.db.update(channelPulls).set({ outcome: 'refused' }).where(eq(channelPulls.id, reservation.id));
     throw error;
   } finally {
     connection.closeSync();
@@ -168,7 +181,7 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
   fs.chmodSync(file, 0o600);
 
   await platform.db.transaction(async (tx) => {
-    await tx.insert(channelPulls).values({ id: `pull_${crypto.randomUUID()}`, channelId: channel.id, principalId: principal.id, columns, versionId: version.id, rowCount, outcome: 'delivered', at: now });
+    await tx.update(channelPulls).set({ rowCount }).where(eq(channelPulls.id, reservation.id));
     await tx.update(sharingChannels).set({ lastUsedAt: now }).where(eq(sharingChannels.id, channel.id));
     await appendAuditEvents(tx, [{ type: 'channel.pulled', actor: principal.id, datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, version: version.versionNumber, rows: rowCount, columns } }], now);
   });

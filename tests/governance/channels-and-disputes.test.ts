@@ -106,6 +106,14 @@ describe('sharing channels', () => {
     expect(await leafTypes()).toEqual(expect.arrayContaining(['channel.frozen', 'channel.reactivated', 'channel.closed']));
   });
 
+  it('never deliver more than the daily volume, even to pulls made at the same moment', async () => {
+    const channel = await openEnterpriseChannel();
+    const limit = t.platform.governance.channels.pullsPerDay;
+    const responses = await Promise.all(Array.from({ length: limit + 6 }, () => pull(channel, powerClerk, 'uscc')));
+    expect(responses.filter((response) => response.status === 200).length).toBe(limit);
+    expect(responses.every((response) => response.status === 200 || response.status === 429 || response.status === 409)).toBe(true);
+  });
+
   it('stop a channel pulled beyond its normal daily volume and report it', async () => {
     const channel = await openEnterpriseChannel();
     const limit = t.platform.governance.channels.pullsPerDay;

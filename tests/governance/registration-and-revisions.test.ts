@@ -133,6 +133,11 @@ describe('catalogue versions (art. 10)', () => {
     expect((await propose(powerClerk, 'power_readings', { title: 'Monthly power readings' })).json.error.code).toBe('NO_CHANGE');
   });
 
+  it('lets only one of several proposals made at the same moment through', async () => {
+    const water = await Promise.all(['A', 'B', 'C'].map((suffix) => propose(waterClerk, 'water_readings', { title: `Water readings ${suffix}` })));
+    expect(water.map((response) => response.status).sort()).toEqual([201, 409, 409]);
+  });
+
   it('keeps one proposal under review at a time and never lets a reviewer decide twice', async () => {
     const first = await propose(powerClerk, 'power_readings', { title: 'Power readings by month' });
     expect((await propose(powerClerk, 'power_readings', { title: 'Power readings' })).json.error.code).toBe('CONFLICT');
