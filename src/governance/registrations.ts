@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, desc, eq, inArray, like } from 'drizzle-orm';
+import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { canonicalJson } from '../audit/canonical-json.js';
@@ -49,6 +49,7 @@ export const registrationReviewSchema = z
   .refine((input) => input.decision === 'approve' || (input.reasons?.length ?? 0) > 0, { message: 'a returned registration gives its reasons', path: ['reasons'] });
 
 export type RegistrationRow = typeof registrations.$inferSelect;
+const filingNumberLock = 0x7064735f66696c65;
 export type Finding = { path: string; problem: string };
 
 /** The technical review (登记检查和技术审查): completeness of every part, grades and column classes set, no clashes. */
@@ -139,6 +140,8 @@ export async function reviewRegistration(platform: Platform, principal: Principa
   if (findings.length > 0) throw new AppError('REGISTRATION_INCOMPLETE', 'the technical review found problems; return the registration with them', findings.slice(0, 50));
   const year = chinaDay(now).slice(0, 4);
   return platform.db.transaction(async (tx) => {
+    // Filing numbers are consecutive per year: approvals take turns to draw the next one.
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${filingNumberLock})`);
     const [last] = await tx
       .select({ filingNumber: registrations.filingNumber })
       .from(registrations)
