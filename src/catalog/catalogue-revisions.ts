@@ -70,10 +70,10 @@ export function diffEntries(before: Record<string, unknown> | null, after: Recor
 }
 
 /** Records revision 1, published, inside the transaction that registers the dataset. */
-export async function recordFirstRevision(tx: Executor, dataset: DatasetRow, proposedBy: string, now: Date): Promise<void> {
+export async function recordFirstRevision(tx: Executor, dataset: DatasetRow, proposedBy: string, now: Date, registrationId?: string): Promise<void> {
   const entry = entryOf(dataset);
   await tx.insert(catalogueRevisions).values({ id: `rev_${crypto.randomUUID()}`, datasetId: dataset.id, revision: 1, status: 'published', entry, diff: diffEntries(null, entry), note: 'registration', proposedBy, createdAt: now, decidedAt: now });
-  await appendAuditEvents(tx, [{ type: 'catalogue.registered', actor: proposedBy, datasets: [dataset.id], details: { institution: dataset.institutionId, revision: 1, grade: dataset.grade, sharingType: dataset.sharingType, updateFrequency: dataset.updateFrequency } }], now);
+  await appendAuditEvents(tx, [{ type: 'catalogue.registered', actor: proposedBy, datasets: [dataset.id], details: { institution: dataset.institutionId, revision: 1, grade: dataset.grade, sharingType: dataset.sharingType, updateFrequency: dataset.updateFrequency, registration: registrationId ?? null } }], now);
 }
 
 export async function proposeCatalogueChange(platform: Platform, principal: PrincipalRow, dataset: DatasetRow, input: z.infer<typeof catalogueChangeSchema>): Promise<RevisionRow> {

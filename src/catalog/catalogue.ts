@@ -109,24 +109,29 @@ export async function latestVersion(db: Database, datasetId: string): Promise<Da
   return row;
 }
 
-/** Registers an entry as revision 1 of its catalogue history, with an audit leaf, in one transaction (or in the caller's). */
-export async function registerDataset(
-  db: Database,
+/** Registers an entry as revision 1 of its catalogue history, with an audit leaf, in one transaction. */
+export async function registerDataset(db: Database, registration: DatasetRegistration, institutionId: string, registeredBy: string, now: Date): Promise<DatasetRow> {
+  return db.transaction((tx) => insertDataset(tx as never, registration, institutionId, registeredBy, now));
+}
+
+/**
+ * The same in the caller's transaction; `registrationId` names the filed registration (art. 8) the entry came
+ * with, none for a direct registration.
+ */
+export async function insertDataset(
+  tx: Parameters<typeof recordFirstRevision>[0],
   registration: DatasetRegistration,
   institutionId: string,
   registeredBy: string,
   now: Date,
-  tx?: Parameters<typeof recordFirstRevision>[0],
+  registrationId?: string,
 ): Promise<DatasetRow> {
-  const run = async (executor: Parameters<typeof recordFirstRevision>[0]) => {
-    const inserted = await executor
-      .insert(datasets)
-      .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null, createdAt: now, updatedAt: now })
-      .onConflictDoNothing()
-      .returning();
-    if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);
-    await recordFirstRevision(executor, inserted[0]!, registeredBy, now);
-    return inserted[0]!;
-  };
-  return tx ? run(tx) : db.transaction((inner) => run(inner as never));
+  const inserted = await tx
+    .insert(datasets)
+    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null, createdAt: now, updatedAt: now })
+    .onConflictDoNothing()
+    .returning();
+  if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);
+  await recordFirstRevision(tx, inserted[0]!, registeredBy, now, registrationId);
+  return inserted[0]!;
 }

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { findDataset, latestVersion, registerDataset } from '../catalog/catalogue.js';
-import { datasetRegistrationSchema } from '../catalog/registration.js';
-import { institutions, licences, operators, principals } from '../db/schema.js';
+import crypto from 'node:crypto';
+import { findDataset, latestVersion } from '../catalog/catalogue.js';
+import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
+import { fileRegistration, registrationSchema } from '../governance/registrations.js';
+import { institutions, licences, operators, principals, registrations } from '../db/schema.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { mintToken } from '../identity/tokens.js';
 import { createLicence } from '../licensing/licences.js';
@@ -39,11 +41,12 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
   const { db } = platform;
   await db.insert(institutions).values(demoInstitutions.map((institution) => ({ ...institution }))).onConflictDoNothing();
 
+  // Art. 8: each institution's tables enter the catalogue through a registration the data centre filed.
+  const unregistered = new Map<string, DatasetRegistration[]>();
   for (const { institutionId, ...entry } of demoDatasets) {
-    if (!(await findDataset(db, entry.id))) {
-      await registerDataset(db, datasetRegistrationSchema.parse(entry), institutionId, 'demo-seed', platform.clock());
-    }
+    if (!(await findDataset(db, entry.id))) unregistered.set(institutionId, [...(unregistered.get(institutionId) ?? []), datasetRegistrationSchema.parse(entry)]);
   }
+  for (const [institutionId, tables] of unregistered) await fileDemoRegistration(platform, institutionId, tables);
 
   // How many versions each demo dataset has: a run that died half-way loads only what is still missing.
   const loaded = new Map<string, number>();
@@ -79,6 +82,23 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
     .onConflictDoNothing();
   await ensureDemoProducts(platform);
   return { generated };
+}
+
+async function fileDemoRegistration(platform: Platform, institutionId: string, tables: DatasetRegistration[]): Promise<void> {
+  const now = platform.clock();
+  const institution = demoInstitutions.find((entry) => entry.id === institutionId)!;
+  const content = registrationSchema.parse({
+    kind: 'system',
+    name: `${institution.nameZh}业务系统`,
+    description: `${institution.nameZh}履职产生的公共数据（演示登记）`,
+    system: { ownerDepartment: '数据管理部门', deployment: '临港新片区政务云', liveSince: '2023-01-01' },
+    tables,
+  });
+  const id = `reg_${crypto.randomUUID()}`;
+  await platform.db.transaction(async (tx) => {
+    await tx.insert(registrations).values({ id, institutionId, submittedBy: 'demo-seed', kind: 'system', name: content.name, content, findings: [], status: 'submitted', submission: 1, createdAt: now, updatedAt: now });
+    await fileRegistration(tx as never, { id, institutionId, submittedBy: 'demo-seed', content, tables, reviewer: 'demo-seed' }, now);
+  });
 }
 
 async function ensureDemoLicences(platform: Platform): Promise<void> {

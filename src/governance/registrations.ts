@@ -3,9 +3,10 @@ import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { canonicalJson } from '../audit/canonical-json.js';
-import { registerDataset } from '../catalog/catalogue.js';
+import { insertDataset } from '../catalog/catalogue.js';
 import { gradeSchema } from '../catalog/grades.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
+import type { Database } from '../db/connect.js';
 import { datasets, registrations } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -138,33 +139,50 @@ export async function reviewRegistration(platform: Platform, principal: Principa
   const content = registrationSchema.parse(known.content);
   const { findings, tables } = await technicalReview(platform, content);
   if (findings.length > 0) throw new AppError('REGISTRATION_INCOMPLETE', 'the technical review found problems; return the registration with them', findings.slice(0, 50));
-  const year = chinaDay(now).slice(0, 4);
   return platform.db.transaction(async (tx) => {
-    // Filing numbers are consecutive per year: approvals take turns to draw the next one.
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${filingNumberLock})`);
-    const [last] = await tx
-      .select({ filingNumber: registrations.filingNumber })
-      .from(registrations)
-      .where(like(registrations.filingNumber, `LG-DR-${year}-%`))
-      .orderBy(desc(registrations.filingNumber))
-      .limit(1);
-    const filingNumber = `LG-DR-${year}-${String(Number(last?.filingNumber?.slice(-5) ?? '0') + 1).padStart(5, '0')}`;
-    const [row] = await tx
-      .update(registrations)
-      .set({ status: 'filed', reviewedBy: principal.id, returnReasons: null, filingNumber, filedAt: now, updatedAt: now })
-      .where(and(eq(registrations.id, id), eq(registrations.status, 'submitted')))
-      .returning();
+    const row = await fileRegistration(tx as never, { id, institutionId: known.institutionId, submittedBy: known.submittedBy, content, tables, reviewer: principal.id }, now);
     if (!row) throw new AppError('INVALID_TRANSITION', 'the registration was decided meanwhile');
-    for (const table of tables) await registerDataset(platform.db, table, known.institutionId, known.submittedBy, now, tx as never);
-    // The filing record carries a hash of exactly what was filed, so the committee's copy can be checked later.
-    const contentHash = crypto.createHash('sha256').update(canonicalJson(content)).digest('hex');
-    await appendAuditEvents(
-      tx,
-      [{ type: 'registration.filed', actor: principal.id, datasets: tables.map((table) => table.id), details: { registration: id, institution: known.institutionId, filingNumber, contentHash, tables: tables.length, unstructured: content.unstructured.length, procured: content.procured.length } }],
-      now,
-    );
     return row;
   });
+}
+
+type Executor = Parameters<typeof insertDataset>[0] & Pick<Database, 'execute'>;
+
+/**
+ * Files a submitted registration with the committee, in the caller's transaction: draws the next filing number,
+ * registers its tables in the catalogue (each remembering the registration it came with), and appends the filing
+ * leaf with a hash of exactly what was filed, so the committee's copy can be checked later. Returns nothing when
+ * the registration is no longer waiting for review.
+ */
+export async function fileRegistration(
+  tx: Executor,
+  input: { id: string; institutionId: string; submittedBy: string; content: RegistrationContent; tables: DatasetRegistration[]; reviewer: string },
+  now: Date,
+): Promise<RegistrationRow | undefined> {
+  const year = chinaDay(now).slice(0, 4);
+  // Filing numbers are consecutive per year: approvals take turns to draw the next one.
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${filingNumberLock})`);
+  const [last] = await tx
+    .select({ filingNumber: registrations.filingNumber })
+    .from(registrations)
+    .where(like(registrations.filingNumber, `LG-DR-${year}-%`))
+    .orderBy(desc(registrations.filingNumber))
+    .limit(1);
+  const filingNumber = `LG-DR-${year}-${String(Number(last?.filingNumber?.slice(-5) ?? '0') + 1).padStart(5, '0')}`;
+  const [row] = await tx
+    .update(registrations)
+    .set({ status: 'filed', reviewedBy: input.reviewer, returnReasons: null, filingNumber, filedAt: now, updatedAt: now })
+    .where(and(eq(registrations.id, input.id), eq(registrations.status, 'submitted')))
+    .returning();
+  if (!row) return undefined;
+  for (const table of input.tables) await insertDataset(tx, table, input.institutionId, input.submittedBy, now, input.id);
+  const contentHash = crypto.createHash('sha256').update(canonicalJson(input.content)).digest('hex');
+  await appendAuditEvents(
+    tx,
+    [{ type: 'registration.filed', actor: input.reviewer, datasets: input.tables.map((table) => table.id), details: { registration: input.id, institution: input.institutionId, filingNumber, contentHash, tables: input.tables.length, unstructured: input.content.unstructured.length, procured: input.content.procured.length } }],
+    now,
+  );
+  return row;
 }
 
 export async function listRegistrations(platform: Platform, principal: PrincipalRow): Promise<RegistrationRow[]> {

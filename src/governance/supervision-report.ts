@@ -6,7 +6,7 @@ import { updatePeriodDays } from '../catalog/registration.js';
 
 /**
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue
- * completeness and data freshness, quality scores, sharing requests and disputes answered on time or late,
+ * entries without a filed registration (art. 8), catalogue completeness and data freshness, quality scores, sharing requests and disputes answered on time or late,
  * refusals without a legal basis, incidents touching its data.
  *
  * It is computed from the audit log alone, by folding over its leaves, so that every number can be traced: with
@@ -16,6 +16,7 @@ import { updatePeriodDays } from '../catalog/registration.js';
  */
 export const supervisionIndicators = [
   'datasetsRegistered',
+  'datasetsWithoutFiling',
   'datasetsWithData',
   'catalogueCompleteness',
   'datasetsStale',
@@ -57,7 +58,7 @@ export const supervisionEventTypes = [
 ];
 
 type Leaf = { index: number; at: Date; type: string; details: Record<string, any>; datasets: string[] };
-type DatasetState = { institution: string; updateFrequency: string; registered: number; lastLoad?: Leaf; quality?: Leaf };
+type DatasetState = { institution: string; updateFrequency: string; registered: number; filed: boolean; lastLoad?: Leaf; quality?: Leaf };
 type Flow = { source: string; requester: string; dueOn: string; opened: number; inPeriod: boolean; answer?: Leaf };
 
 export async function supervisionReport(
@@ -87,7 +88,7 @@ export async function supervisionReport(
     const dataset = leaf.datasets[0] ? datasets.get(leaf.datasets[0]) : undefined;
     switch (leaf.type) {
       case 'catalogue.registered':
-        datasets.set(leaf.datasets[0]!, { institution: leaf.details.institution, updateFrequency: leaf.details.updateFrequency ?? 'static', registered: leaf.index });
+        datasets.set(leaf.datasets[0]!, { institution: leaf.details.institution, updateFrequency: leaf.details.updateFrequency ?? 'static', registered: leaf.index, filed: Boolean(leaf.details.registration) });
         break;
       case 'catalogue.change-published':
         if (dataset && leaf.details.updateFrequency) dataset.updateFrequency = leaf.details.updateFrequency;
@@ -130,6 +131,8 @@ export async function supervisionReport(
     const ownIds = new Set(own.map(([id]) => id));
     for (const [, state] of own) {
       evidence.datasetsRegistered.push(state.registered);
+      // Art. 8: an entry that did not come with a filed registration was never reviewed by the data centre.
+      if (!state.filed) evidence.datasetsWithoutFiling.push(state.registered);
       if (state.lastLoad) evidence.datasetsWithData.push(state.lastLoad.index);
       const days = updatePeriodDays[state.updateFrequency];
       if (days && (!state.lastLoad || asOf.getTime() - state.lastLoad.at.getTime() > days * 86_400_000)) evidence.datasetsStale.push(state.lastLoad?.index ?? state.registered);

@@ -257,7 +257,7 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/datasets/{id}/revisions': { request: { note: '按年度复核调整共享类型', changes: { sharingType: 'unconditional', sharingBasis: null } }, response: { ...revision, status: 'proposed', reviewedBy: null, decidedAt: null } },
   'post /v1/datasets/{id}/revisions/{revision}/review': { request: { decision: 'publish' }, response: revision },
   'get /v1/reports/supervision': {
-    response: { from: '2025-12-31T16:00:00.000Z', to: '2026-11-27T02:00:00.000Z', asOf: '2026-11-27T02:00:00.000Z', institutions: [{ institution: 'market-regulator', name: 'Market Supervision Administration (Lingang)', nameZh: '市场监督管理局（临港）', datasetsRegistered: 1, datasetsWithData: 1, catalogueCompleteness: 1, datasetsStale: 0, qualityScore: 99.6, qualityFailing: 1, sharingReceived: 12, sharingAnsweredOnTime: 10, sharingAnsweredLate: 1, sharingOverdue: 1, sharingRefused: 2, refusalsWithoutLegalBasis: 0, sharingRequested: 3, disputesReceived: 2, disputesHandledOnTime: 1, disputesHandledLate: 0, disputesOverdue: 1, incidentsOnItsData: 0 }] },
+    response: { from: '2025-12-31T16:00:00.000Z', to: '2026-11-27T02:00:00.000Z', asOf: '2026-11-27T02:00:00.000Z', institutions: [{ institution: 'market-regulator', name: 'Market Supervision Administration (Lingang)', nameZh: '市场监督管理局（临港）', datasetsRegistered: 1, datasetsWithoutFiling: 0, datasetsWithData: 1, catalogueCompleteness: 1, datasetsStale: 0, qualityScore: 99.6, qualityFailing: 1, sharingReceived: 12, sharingAnsweredOnTime: 10, sharingAnsweredLate: 1, sharingOverdue: 1, sharingRefused: 2, refusalsWithoutLegalBasis: 0, sharingRequested: 3, disputesReceived: 2, disputesHandledOnTime: 1, disputesHandledLate: 0, disputesOverdue: 1, incidentsOnItsData: 0 }] },
   },
 };
 

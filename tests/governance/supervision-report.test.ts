@@ -13,6 +13,7 @@ let regulator: string;
 /** Which leaves may make up each indicator: a number traced to a leaf of another kind would be a wrong trace. */
 const allowedTypes: Record<Indicator, RegExp> = {
   datasetsRegistered: /^catalogue\.registered$/,
+  datasetsWithoutFiling: /^catalogue\.registered$/,
   datasetsWithData: /^dataset\.version-loaded$/,
   catalogueCompleteness: /^(catalogue\.registered|dataset\.version-loaded)$/,
   datasetsStale: /^(catalogue\.registered|dataset\.version-loaded)$/,
@@ -69,6 +70,8 @@ describe('the supervision report on the demo data', () => {
     const market = rowOf(await report(), 'market-regulator');
     expect(market).toMatchObject({
       datasetsRegistered: 1,
+      // The demo's tables come with registrations the data centre filed.
+      datasetsWithoutFiling: 0,
       datasetsWithData: 1,
       catalogueCompleteness: 1,
       qualityFailing: 1,
@@ -130,6 +133,18 @@ describe('the supervision report on the demo data', () => {
       }
     }
     expect(traced).toBeGreaterThan(40);
+  });
+
+  it('counts a catalogue entry registered without a filed registration (art. 8)', async () => {
+    const power = await t.tokenFor('clerk-power-utility');
+    const entry = {
+      id: 'charging_piles', title: 'Charging piles', titleZh: '充电桩', description: 'Public charging piles', category: 'infrastructure', grade: 'L1', openData: true,
+      sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'static', privacyUnit: 'pile_id',
+      columns: [{ name: 'pile_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Pile id' }],
+    };
+    expect((await t.call('POST', '/v1/datasets', { token: power, json: entry })).status).toBe(201);
+    const row = rowOf(await report(), 'power-utility');
+    expect(row).toMatchObject({ datasetsRegistered: 2, datasetsWithoutFiling: 1 });
   });
 
   it('counts a flow only in the period it happened in', async () => {

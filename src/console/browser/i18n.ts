@@ -84,6 +84,7 @@ const phrases = {
   disputesOverdue: ['异议逾期', 'Disputes overdue'],
   tracedToAudit: ['每项指标均由审计日志计算，可按叶子索引逐条核对（API：evidence=true）。', 'Every indicator is computed from the audit log and can be checked leaf by leaf (API: evidence=true).'],
   quality: ['数据质量', 'Data quality'],
+  withoutFiling: ['未备案目录', 'Not filed'],
   history: ['目录版本记录', 'Catalogue history'],
   changes: ['变更字段', 'Changed fields'],
   noise: ['差分隐私噪声与置信区间', 'Differential privacy: noise and confidence'],

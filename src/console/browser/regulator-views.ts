@@ -238,12 +238,13 @@ export async function supervisionPage(): Promise<HTMLElement> {
     h('h2', {}, t('supervision')),
     h('p', { class: 'muted' }, `${chinaDay(new Date(report.from))} – ${chinaDay(new Date(report.to))}`),
     table(
-      [t('institution'), t('completeness'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents')],
+      [t('institution'), t('completeness'), t('withoutFiling'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents')],
       report.institutions.map((row: any) => {
         const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
         return [
           row.nameZh,
           row.catalogueCompleteness === null ? '—' : `${Math.round(row.catalogueCompleteness * 100)}%`,
+          row.datasetsWithoutFiling > 0 ? badge(String(row.datasetsWithoutFiling), 'bad') : '0',
           row.datasetsStale,
           row.qualityScore === null ? '—' : row.qualityFailing > 0 ? badge(String(row.qualityScore), 'bad') : String(row.qualityScore),
           row.sharingReceived,
