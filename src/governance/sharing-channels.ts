@@ -130,7 +130,7 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
   if (channel.status === 'frozen') throw new AppError('CHANNEL_FROZEN', 'the channel was frozen after a long time unused; ask the data centre to reactivate it');
   if (channel.status === 'closed') throw new AppError('CHANNEL_CLOSED', 'the channel is closed; make a new sharing request (art. 17)');
   if (channel.status === 'suspended') throw new AppError('CHANNEL_SUSPENDED', 'the channel was stopped after access beyond its normal volume; the regulator has been told');
-  const columns = requestedColumns ?? channel.columns;
+  const columns = [...new Set(requestedColumns ?? channel.columns)];
   const now = platform.clock();
 
   const beyond = columns.filter((column) => !channel.columns.includes(column));
