@@ -12,7 +12,7 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
-import { SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
+import { cellKeyOf, SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
 import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
@@ -86,7 +86,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     const main = outcome.results.find((result) => result.name === 'main')!;
     guard = {
       sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.groupKeyCount, plan.sketch.subTableSize),
-      cellKeys: main.rows.map((row) => JSON.stringify(plan.groupKeyPositions.map((index) => row[index] ?? null))),
+      cellKeys: main.rows.map((row) => cellKeyOf(main.columns, row, plan.groupKeyPositions)),
       dataset: plan.sketch.dataset,
       threshold: plan.sketch.threshold ?? plan.sketch.subTableSize,
       subTableSize: plan.sketch.subTableSize,

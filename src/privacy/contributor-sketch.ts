@@ -18,26 +18,30 @@ export const checkOf = (key: bigint) => key % CHECK_MODULUS;
 export const bucketsOf = (key: bigint, subTableSize: number) =>
   Array.from({ length: HASH_FUNCTIONS }, (_, index) => index * subTableSize + Number((key >> BigInt(16 * index)) % BigInt(subTableSize)));
 
+/** The hidden column naming a cell by a hash of its group keys, in the main query and the sketch query alike. */
+export const CELL_COLUMN = '__pds_cell';
+
 /**
- * The SQL (run in the sandbox) that turns per-cell keys into bucket rows; `inner` yields __pds_g_* and __pds_k.
- * The keys are materialised once and placed in the three sub-tables by a UNION ALL (measured faster here than a
- * cross join or an unnest).
+ * The SQL (run in the sandbox) that builds each cell's sketch; `inner` yields __pds_g_* and __pds_k. The keys are
+ * materialised once with the cell's hash, placed in the three sub-tables by a UNION ALL (measured faster here than
+ * a cross join or an unnest) and grouped by (cell hash, bucket). Each cell's buckets come out as one hex string —
+ * per bucket 4 digits of index, 8 of count, 16 of key XOR and 16 of check XOR — so that a million bucket values
+ * cross the process boundary as a few thousand strings instead of a million list entries.
  */
 export function sketchSql(inner: string, groupKeys: string[], subTableSize: number): string {
-  const keys = groupKeys.length > 0 ? `${groupKeys.join(', ')}, ` : '';
+  const cell = `hash(${groupKeys.length > 0 ? groupKeys.join(', ') : '0'})`;
   const placed = Array.from(
     { length: HASH_FUNCTIONS },
-    (_, index) => `SELECT ${keys}__pds_k, ${index * subTableSize} + ((__pds_k >> ${16 * index}) % ${subTableSize}) AS __pds_b FROM __pds_keys`,
+    (_, index) => `SELECT ${CELL_COLUMN}, __pds_k, ${index * subTableSize} + ((__pds_k >> ${16 * index}) % ${subTableSize}) AS __pds_b FROM __pds_keys`,
   ).join(' UNION ALL ');
-  // One row per cell, its buckets as lists: far fewer values to carry out of the sandbox than a row per bucket.
   const buckets =
-    `SELECT ${keys}__pds_b, count(*) AS __pds_c, bit_xor(__pds_k) AS __pds_kx, bit_xor(__pds_k % ${CHECK_MODULUS}::UBIGINT) AS __pds_hx ` +
-    `FROM (${placed}) AS __pds_placed GROUP BY ${keys}__pds_b`;
+    `SELECT ${CELL_COLUMN}, __pds_b, count(*) AS __pds_c, bit_xor(__pds_k) AS __pds_kx, bit_xor(__pds_k % ${CHECK_MODULUS}::UBIGINT) AS __pds_hx ` +
+    `FROM (${placed}) AS __pds_placed GROUP BY ${CELL_COLUMN}, __pds_b`;
+  const hex = (column: string, digits: number) => `lpad(to_hex(${column}), ${digits}, '0')`;
   return (
-    `WITH __pds_keys AS MATERIALIZED (${inner}) ` +
-    `SELECT ${keys}list(__pds_b ORDER BY __pds_b) AS __pds_b, list(__pds_c ORDER BY __pds_b) AS __pds_c, ` +
-    `list(__pds_kx ORDER BY __pds_b) AS __pds_kx, list(__pds_hx ORDER BY __pds_b) AS __pds_hx FROM (${buckets}) AS __pds_buckets` +
-    (groupKeys.length > 0 ? ` GROUP BY ${groupKeys.join(', ')}` : '')
+    `WITH __pds_keys AS MATERIALIZED (SELECT ${cell} AS ${CELL_COLUMN}, __pds_k FROM (${inner}) AS __pds_inner) ` +
+    `SELECT ${CELL_COLUMN}, string_agg(${hex('__pds_b', 4)} || ${hex('__pds_c', 8)} || ${hex('__pds_kx', 16)} || ${hex('__pds_hx', 16)}, '' ORDER BY __pds_b) AS __pds_sketch ` +
+    `FROM (${buckets}) AS __pds_buckets GROUP BY ${CELL_COLUMN}`
   );
 }
 
@@ -146,12 +150,31 @@ export function compareSketches(a: Sketch, b: Sketch, below?: number): SketchCom
   return { kind: 'decoded', difference: decoded };
 }
 
-/** Builds per-cell sketches from the rows of the sketch query (one row per cell, buckets as lists). */
+/**
+ * Builds per-cell sketches from the rows of the sketch query, keyed by the cell's hash. Plans stored before the
+ * hex form (buckets as lists, keyed by the group values) are still read, keyed as before.
+ */
 export function sketchesFromRows(columns: string[], rows: unknown[][], groupKeyCount: number, subTableSize: number): Map<string, Sketch> {
   const position = (name: string) => columns.indexOf(name);
+  const sketches = new Map<string, Sketch>();
+  const hexAt = position('__pds_sketch');
+  if (hexAt >= 0) {
+    const cellAt = position(CELL_COLUMN);
+    for (const row of rows) {
+      const sketch = emptySketch(subTableSize);
+      const bytes = Buffer.from(String(row[hexAt]), 'hex');
+      for (let offset = 0; offset + 22 <= bytes.length; offset += 22) {
+        const bucket = bytes.readUInt16BE(offset);
+        sketch.counts[bucket] = bytes.readUInt32BE(offset + 2);
+        sketch.keys[bucket] = bytes.readBigUInt64BE(offset + 6);
+        sketch.checks[bucket] = bytes.readBigUInt64BE(offset + 14);
+      }
+      sketches.set(String(row[cellAt]), sketch);
+    }
+    return sketches;
+  }
   const groups = Array.from({ length: groupKeyCount }, (_, index) => position(`__pds_g_${index}`));
   const [bucketAt, countAt, keysAt, checksAt] = ['__pds_b', '__pds_c', '__pds_kx', '__pds_hx'].map(position) as [number, number, number, number];
-  const sketches = new Map<string, Sketch>();
   for (const row of rows) {
     const sketch = emptySketch(subTableSize);
     const buckets = row[bucketAt] as unknown[];
@@ -167,4 +190,10 @@ export function sketchesFromRows(columns: string[], rows: unknown[][], groupKeyC
     sketches.set(JSON.stringify(groups.map((index) => row[index] ?? null)), sketch);
   }
   return sketches;
+}
+
+/** How run-job names a cell of the main result, matching `sketchesFromRows`: its hash where the plan has one. */
+export function cellKeyOf(columns: string[], row: unknown[], groupKeyPositions: number[]): string {
+  const cellAt = columns.indexOf(CELL_COLUMN);
+  return cellAt >= 0 ? String(row[cellAt]) : JSON.stringify(groupKeyPositions.map((index) => row[index] ?? null));
 }

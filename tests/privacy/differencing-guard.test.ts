@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
-import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, sketchOfKeys, symmetricDifference, type Sketch } from '../../src/privacy/contributor-sketch.js';
+import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, sketchesFromRows, sketchOfKeys, sketchSql, symmetricDifference, type Sketch } from '../../src/privacy/contributor-sketch.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 const sketchOf = (keys: bigint[], subTableSize = 20): Sketch => sketchOfKeys(keys, subTableSize);
@@ -41,6 +41,25 @@ describe('contributor sketches', () => {
   it('report a large difference as undecodable rather than small', () => {
     const result = symmetricDifference(sketchOf(randomKeys(500)), sketchOf(randomKeys(500)));
     expect(result === null || result >= 20).toBe(true);
+  });
+
+  it('come out of DuckDB exactly as they are built here, cell by cell', async () => {
+    const keysByCell = new Map([['南汇新城镇', randomKeys(37)], ['泥城镇', randomKeys(3)], ['书院镇', randomKeys(120)]]);
+    const values = [...keysByCell].flatMap(([town, keys]) => keys.map((key) => `('${town}', ${key}::UBIGINT)`)).join(', ');
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      const inner = `SELECT town AS __pds_g_0, key AS __pds_k FROM (VALUES ${values}) AS rows(town, key)`;
+      const result = await connection.runAndReadAll(sketchSql(inner, ['__pds_g_0'], 30));
+      const sketches = sketchesFromRows(result.columnNames(), result.getRowsJson(), 1, 30);
+      for (const [town, keys] of keysByCell) {
+        const cell = (await connection.runAndReadAll(`SELECT hash('${town}')::VARCHAR`)).getRows()[0]![0];
+        expect(sketches.get(String(cell))).toEqual(sketchOfKeys(keys, 30));
+      }
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
   });
 
   it('count contributors and survive encoding', () => {
