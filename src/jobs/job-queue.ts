@@ -27,8 +27,12 @@ export async function startJobQueue(controlPlane: ControlPlane) {
         });
       }
     },
+    /**
+     * Stops taking jobs and lets the ones in hand finish (up to 30 s), so that none completes against a database
+     * that has already been closed; what is still running then is recovered as interrupted at the next start.
+     */
     async stop(): Promise<void> {
-      await boss.stop({ graceful: false, wait: true, close: false });
+      await boss.stop({ graceful: true, wait: true, timeout: 30_000, close: false });
     },
   };
 }
