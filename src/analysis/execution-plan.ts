@@ -95,9 +95,11 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     appended.push(groupAliases[index]!);
     return visibleCount + appended.length - 1;
   });
-  // With a sketch, each cell is also named by a hash of its keys: the sketch query groups by that one integer
-  // instead of the keys themselves (measured about a third faster), and the two results are matched on it.
-  const cellHash = analysis.units[0]
+  // The differencing guard sketches the contributors of the first protected dataset. With a sketch, each cell is
+  // also named by a hash of its keys: the sketch query groups by that one integer instead of the keys themselves
+  // (measured about a third faster), and the two results are matched on it.
+  const firstUnit = analysis.units[0];
+  const cellHash = firstUnit
     ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 0 } }]), CELL_COLUMN)]
     : [];
   main.select_list = [
@@ -143,7 +145,6 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
 
   // Sketches of the first protected dataset's contributors per cell, for the differencing guard.
   let sketch: ExecutionPlan['sketch'];
-  const firstUnit = analysis.units[0];
   if (firstUnit) {
     const inner = structuredClone(analysis.node);
     // The key is a keyed hash (the secret is set in the sandbox at run time, never stored with the job), so the

@@ -1,3 +1,4 @@
+import { issueDetails } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import { and, asc, eq, max } from 'drizzle-orm';
 import { z } from 'zod';
@@ -81,7 +82,7 @@ export async function proposeCatalogueChange(platform: Platform, principal: Prin
   const merged = { ...current, ...input.changes };
   const parsed = datasetRegistrationSchema.safeParse({ id: dataset.id, ...Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== null)) });
   if (!parsed.success) {
-    throw new AppError('VALIDATION_FAILED', 'the changed entry is not a valid catalogue entry', parsed.error.issues.slice(0, 20).map((issue) => ({ path: issue.path.join('.'), problem: issue.message })));
+    throw new AppError('VALIDATION_FAILED', 'the changed entry is not a valid catalogue entry', issueDetails(parsed.error));
   }
   const proposed = entryOf(normalise(parsed.data));
   const diff = diffEntries(current, proposed);

@@ -12,7 +12,8 @@ export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
 /** The catalogue's public face: metadata, columns with classes, versions with hashes. Never rows. */
 export type CatalogueEntry = ReturnType<typeof toCatalogueEntry>;
 
-type VersionQuality = { score: number | null; passed: boolean };
+/** A version's quality check in brief: the score (null when no rule ran) and whether every rule passed. */
+export type VersionQuality = { score: number | null; passed: boolean };
 
 export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map(), now = new Date()) {
   // Art. 9: data is kept up to date at its declared frequency; an entry whose next delivery is late shows as overdue.
@@ -52,7 +53,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
     })),
     latestVersion: versions.at(-1)?.contentHash ?? null,
     nextUpdateDue: nextUpdateDue?.toISOString() ?? null,
-    updateOverdue: days !== null && days !== undefined && (!nextUpdateDue || nextUpdateDue < now),
+    updateOverdue: Boolean(days) && (!nextUpdateDue || nextUpdateDue < now),
     createdAt: dataset.createdAt.toISOString(),
     updatedAt: dataset.updatedAt.toISOString(),
   };

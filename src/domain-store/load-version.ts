@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { and, eq, max } from 'drizzle-orm';
 import type { ColumnSpec } from '../catalog/columns.js';
-import type { DatasetRow, DatasetVersionRow } from '../catalog/catalogue.js';
+import type { DatasetRow, DatasetVersionRow, VersionQuality } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { datasetVersions } from '../db/schema.js';
 import { AppError, type ErrorDetail } from '../errors/app-error.js';
@@ -11,15 +11,14 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import { checkVersionQuality } from './quality-check.js';
 import { describeForLog } from '../errors/describe-for-log.js';
 import { assertUtf8, sha256File, Utf8Error, type SnapshotStore } from './snapshot-store.js';
+import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 
 export type SourceFormat = 'csv' | 'parquet';
 
 export type LoadProgress = (stage: 'hashing' | 'checking' | 'writing' | 'publishing' | 'checking quality', detail?: string) => void;
 
-export type LoadedVersion = DatasetVersionRow & { quality: { score: number | null; passed: boolean } | null };
+export type LoadedVersion = DatasetVersionRow & { quality: VersionQuality | null };
 
-const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
-const sqlIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Loads a delivered file as a new immutable version of a registered dataset (measures art. 9, 11).

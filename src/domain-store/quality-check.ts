@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { desc, eq, inArray } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
-import type { DatasetRow, DatasetVersionRow } from '../catalog/catalogue.js';
+import { findDataset, latestVersion, type DatasetRow, type DatasetVersionRow } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
-import { datasets, datasetVersions, qualityChecks } from '../db/schema.js';
+import { qualityChecks } from '../db/schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 import { ruleLabel, type QualityRule, type QualityRuleResult } from '../catalog/quality-rules.js';
@@ -75,42 +75,36 @@ export async function checkVersionQuality(
 ): Promise<QualityCheckRow | undefined> {
   const rules = dataset.qualityRules ?? [];
   if (rules.length === 0) return undefined;
-  const referenced = [...new Set(rules.flatMap((rule) => (rule.rule === 'reference' ? [rule.dataset] : [])))];
-  const latestOf = new Map<string, { contentHash: string }>();
-  if (referenced.length > 0) {
-    const rows = await deps.db
-      .select({ datasetId: datasetVersions.datasetId, contentHash: datasetVersions.contentHash, versionNumber: datasetVersions.versionNumber })
-      .from(datasetVersions)
-      .where(inArray(datasetVersions.datasetId, referenced))
-      .orderBy(desc(datasetVersions.versionNumber));
-    for (const row of rows) if (!latestOf.has(row.datasetId)) latestOf.set(row.datasetId, row);
+  // Referenced datasets, at their latest version, with their columns (usually one or two: one lookup each).
+  const references = new Map<string, { columns: Set<string>; contentHash: string | undefined }>();
+  for (const rule of rules) {
+    if (rule.rule !== 'reference' || references.has(rule.dataset)) continue;
+    const [entry, latest] = await Promise.all([findDataset(deps.db, rule.dataset), latestVersion(deps.db, rule.dataset)]);
+    references.set(rule.dataset, { columns: new Set(entry?.columns.map((column) => column.name)), contentHash: latest?.contentHash });
   }
-  const referencedColumns = new Map(
-    referenced.length > 0 ? (await deps.db.select({ id: datasets.id, columns: datasets.columns }).from(datasets).where(inArray(datasets.id, referenced))).map((row) => [row.id, new Set(row.columns.map((entry) => entry.name))]) : [],
-  );
 
   const results: QualityRuleResult[] = [];
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2', access_mode: 'READ_WRITE' });
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
   try {
     await connection.run(`ATTACH ${sqlString(deps.store.snapshotPath(dataset.id, version.contentHash))} AS version (READ_ONLY)`);
     const runnable: Array<{ rule: QualityRule; query: string } | { rule: QualityRule; note: string }> = [];
     for (const [index, rule] of rules.entries()) {
       if (rule.rule === 'reference') {
-        const target = latestOf.get(rule.dataset);
-        const snapshot = target ? deps.store.snapshotPath(rule.dataset, target.contentHash) : undefined;
-        const note = !target
+        const target = references.get(rule.dataset)!;
+        const snapshot = target.contentHash ? deps.store.snapshotPath(rule.dataset, target.contentHash) : undefined;
+        const note = !snapshot
           ? `${rule.dataset} has no data yet`
-          : !referencedColumns.get(rule.dataset)?.has(rule.references)
+          : !target.columns.has(rule.references)
             ? `${rule.dataset} has no column ${rule.references}`
-            : !fs.existsSync(snapshot!)
+            : !fs.existsSync(snapshot)
               ? `the snapshot of ${rule.dataset} is not in this domain store`
               : undefined;
-        if (note) {
-          runnable.push({ rule, note });
+        if (note || !snapshot) {
+          runnable.push({ rule, note: note ?? `${rule.dataset} has no data yet` });
           continue;
         }
-        await connection.run(`ATTACH ${sqlString(snapshot!)} AS ref${index} (READ_ONLY)`);
+        await connection.run(`ATTACH ${sqlString(snapshot)} AS ref${index} (READ_ONLY)`);
       }
       const query = ruleQuery(rule, index, version.createdAt, dataset.updateFrequency);
       runnable.push(typeof query === 'string' ? { rule, query } : { rule, note: query.note });
@@ -190,5 +184,5 @@ export async function latestQualityChecks(db: Database, datasetIds?: string[]): 
 }
 
 export async function qualityHistory(db: Database, datasetId: string): Promise<QualityCheckRow[]> {
-  return db.select().from(qualityChecks).where(and(eq(qualityChecks.datasetId, datasetId))).orderBy(desc(qualityChecks.versionNumber));
+  return db.select().from(qualityChecks).where(eq(qualityChecks.datasetId, datasetId)).orderBy(desc(qualityChecks.versionNumber));
 }

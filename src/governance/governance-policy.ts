@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import { parse } from 'yaml';
 import { z } from 'zod';
-import { PolicyFileError } from '../policy/disclosure-policy.js';
+import { readPolicyFile } from '../policy/policy-file.js';
 
 const governancePolicySchema = z.strictObject({
   version: z.literal(1),
@@ -17,10 +15,5 @@ const governancePolicySchema = z.strictObject({
 export type GovernancePolicy = z.infer<typeof governancePolicySchema>;
 
 export function loadGovernancePolicy(file: string): GovernancePolicy {
-  const parsed = governancePolicySchema.safeParse(parse(fs.readFileSync(file, 'utf8')));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PolicyFileError(`${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return readPolicyFile(file, governancePolicySchema).data;
 }

@@ -1,3 +1,4 @@
+import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -65,7 +66,7 @@ export async function technicalReview(platform: Pick<Platform, 'db'>, content: R
   content.tables.forEach((table, index) => {
     const parsed = datasetRegistrationSchema.safeParse(table);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) findings.push({ path: ['tables', index, ...issue.path].join('.'), problem: issue.message });
+      for (const issue of parsed.error.issues) findings.push({ path: ['tables', index, ...issue.path].join('.'), problem: safeIssueMessage(issue) });
       return;
     }
     if (ids.has(parsed.data.id)) findings.push({ path: `tables.${index}.id`, problem: 'is registered twice in this registration' });

@@ -57,7 +57,7 @@ export async function openChannel(
  * Freezes channels idle for longer than the policy allows and closes those frozen for longer still. Runs before
  * every read of channel state (so the answer never depends on when a sweep last ran) and on a timer in the server.
  */
-export async function applyIdleRules(platform: Pick<Platform, 'db' | 'clock' | 'governance'>): Promise<{ frozen: number; closed: number }> {
+export async function applyIdleRules(platform: Pick<Platform, 'db' | 'clock' | 'governance'>): Promise<void> {
   const now = platform.clock();
   const { idleDaysBeforeFreeze, frozenDaysBeforeClose } = platform.governance.channels;
   const freezeBefore = new Date(now.getTime() - idleDaysBeforeFreeze * dayMilliseconds);
@@ -66,10 +66,8 @@ export async function applyIdleRules(platform: Pick<Platform, 'db' | 'clock' | '
     .select({ id: sharingChannels.id })
     .from(sharingChannels)
     .where(or(and(eq(sharingChannels.status, 'open'), lt(sharingChannels.lastUsedAt, freezeBefore)), and(eq(sharingChannels.status, 'frozen'), lt(sharingChannels.statusChangedAt, closeBefore))));
-  if (due.length === 0) return { frozen: 0, closed: 0 };
-  return platform.db.transaction(async (tx) => {
-    let frozen = 0;
-    let closed = 0;
+  if (due.length === 0) return;
+  await platform.db.transaction(async (tx) => {
     // Re-read under lock: another server may have swept or a pull may have just used the channel.
     const rows = await tx.select().from(sharingChannels).where(inArray(sharingChannels.id, due.map((row) => row.id))).for('update');
     for (const channel of rows) {
@@ -94,10 +92,7 @@ export async function applyIdleRules(platform: Pick<Platform, 'db' | 'clock' | '
         events.map((event) => ({ type: `channel.${event.status}`, actor: 'system', datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, reason: event.reason, effectiveAt: event.at.toISOString() } })),
         now,
       );
-      if (events.some((event) => event.status === 'frozen')) frozen++;
-      if (status === 'closed') closed++;
     }
-    return { frozen, closed };
   });
 }
 

@@ -8,7 +8,6 @@ import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { chinaDay } from '../time/china-time.js';
-import type { WorkingDayCalendar } from './working-days.js';
 import { openChannel } from './sharing-channels.js';
 
 /**
@@ -39,7 +38,7 @@ export const sharingDecisionSchema = z
 
 export type SharingRequestRow = typeof sharingRequests.$inferSelect;
 
-export async function requestSharing(platform: Platform, calendar: WorkingDayCalendar, principal: PrincipalRow, input: z.infer<typeof sharingRequestSchema>): Promise<SharingRequestRow> {
+export async function requestSharing(platform: Platform, principal: PrincipalRow, input: z.infer<typeof sharingRequestSchema>): Promise<SharingRequestRow> {
   if (principal.role !== 'institution' || !principal.institutionId) throw new AppError('FORBIDDEN', 'only public bodies request shared data');
   const dataset = await findDataset(platform.db, input.dataset);
   if (!dataset) throw notFound('dataset');
@@ -49,7 +48,7 @@ export async function requestSharing(platform: Platform, calendar: WorkingDayCal
     if (!dataset.columns.some((candidate) => candidate.name === column)) throw new AppError('VALIDATION_FAILED', 'the dataset has no such column', [{ path: 'columns', problem: `unknown column ${column}` }]);
   }
   const now = platform.clock();
-  const deadline = calendar.addWorkingDays(chinaDay(now), responseWorkingDays[dataset.sharingType]);
+  const deadline = platform.calendar.addWorkingDays(chinaDay(now), responseWorkingDays[dataset.sharingType]);
   return platform.db.transaction(async (tx) => {
     const [row] = await tx
       .insert(sharingRequests)

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { z } from 'zod';
-import { PolicyFileError } from '../policy/disclosure-policy.js';
+import { PolicyFileError, readPolicyFile } from '../policy/policy-file.js';
 
 /**
  * Working days (工作日) for the deadlines of the measures (arts. 13, 15–19): weekdays, minus China's public
@@ -30,9 +29,7 @@ export function loadWorkingDayCalendar(folder: string) {
   const workingWeekends = new Set<string>();
   const years = new Map<number, { provisional: boolean; source: string }>();
   for (const file of fs.readdirSync(folder).filter((name) => name.endsWith('.yaml')).sort()) {
-    const parsed = yearSchema.safeParse(parse(fs.readFileSync(path.join(folder, file), 'utf8')));
-    if (!parsed.success) throw new PolicyFileError(`${file}: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
-    const entry = parsed.data;
+    const entry = readPolicyFile(path.join(folder, file), yearSchema, file).data;
     for (const holiday of entry.holidays) {
       if (!holiday.from.startsWith(`${entry.year}-`) || holiday.to < holiday.from) throw new PolicyFileError(`${file}: holiday ${holiday.name} is not a range within ${entry.year}`);
       for (let date = holiday.from; date <= holiday.to; date = nextDay(date)) holidays.add(date);

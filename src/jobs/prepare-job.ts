@@ -45,8 +45,8 @@ export type PreparedJob = {
   grade: Grade;
   licenceId: string;
   datasetVersions: Record<string, string>;
-  /** Set for differentially private jobs: what this job will spend (ε in micro-units, δ in pico-units) and how. */
-  dp?: DpRequest & { dataset: string };
+  /** Set for differentially private jobs: their plan, built here (it reads no data) so that shape refusals come first. */
+  dp?: DpPlan;
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
   model?: { spec: ModelSpec; rowsSql: string };
   milliseconds: number;
@@ -128,11 +128,11 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (analysis.kind !== 'aggregate') throw new AppError('DP_QUERY_SHAPE', 'differentially private jobs aggregate');
     const request: DpRequest = { epsilonMicro: toMicro(epsilon.data), deltaPico: toPico(delta.data), mechanism, ...(privacy.bounds ? { bounds: privacy.bounds } : {}) };
     // The plan is built now (it reads no data) so that a query DP cannot answer is refused before budgets are looked at.
-    dp = { ...request, dataset: (await buildDpPlanFor(platform, analysis, request)).dataset };
-    // Every protected dataset's budget pays; open data needs none.
-    const protectedDatasets = analysis.datasets.filter((id) => !catalogue.get(id)!.openData);
-    if (protectedDatasets.length === 0) throw new AppError('DP_QUERY_SHAPE', 'open data needs no differential privacy');
-    for (const datasetId of protectedDatasets) {
+    const specs = new Map<string, ColumnSpec[]>();
+    for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
+    dp = await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit, ...request });
+    // Every protected dataset's budget pays (the plan names them; open data needs none).
+    for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db
         .select()
         .from(privacyBudgets)
@@ -157,15 +157,8 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
   if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser);
-  if (prepared.dp) return buildDpPlanFor(platform, prepared.analysis, prepared.dp);
+  if (prepared.dp) return prepared.dp;
   return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade], platform.disclosurePolicy.differencingGuard.bucketsPerThreshold);
-}
-
-async function buildDpPlanFor(platform: Platform, analysis: QueryAnalysis, request: DpRequest): Promise<DpPlan> {
-  const specs = new Map<string, ColumnSpec[]>();
-  for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
-  const { datasets: catalogue } = await platform.analysisCatalogue();
-  return buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit, ...request });
 }
 
 export const sqlHash = (sql: string) => crypto.createHash('sha256').update(sql).digest('hex');

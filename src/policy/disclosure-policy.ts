@@ -1,7 +1,5 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { parse } from 'yaml';
 import { z } from 'zod';
+import { readPolicyFile } from './policy-file.js';
 import { grades, type Grade } from '../catalog/grades.js';
 import type { ColumnClass } from '../catalog/columns.js';
 
@@ -55,21 +53,12 @@ export type DisclosurePolicy = z.infer<typeof disclosurePolicySchema> & {
   aggregatesAllowed: (columnClass: ColumnClass, aggregate: AggregateName) => boolean;
 };
 
-export class PolicyFileError extends Error {
-  static readonly code = 'ERR_POLICY_FILE';
-}
 
 export function loadDisclosurePolicy(file: string): DisclosurePolicy {
-  const bytes = fs.readFileSync(file);
-  const parsed = disclosurePolicySchema.safeParse(parse(bytes.toString('utf8')));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PolicyFileError(`${file}: ${issue.path.join('.')}: ${issue.message}`);
-  }
-  const policy = parsed.data;
+  const { data: policy, hash } = readPolicyFile(file, disclosurePolicySchema);
   return {
     ...policy,
-    hash: crypto.createHash('sha256').update(bytes).digest('hex'),
+    hash,
     scalarFunctionSet: new Set(policy.scalarFunctions),
     binningFunctionSet: new Set(policy.binningFunctions),
     aggregatesAllowed: (columnClass, aggregate) => policy.aggregatesByClass[columnClass].includes(aggregate),

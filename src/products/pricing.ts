@@ -1,8 +1,5 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { parse } from 'yaml';
 import { z } from 'zod';
-import { PolicyFileError } from '../policy/disclosure-policy.js';
+import { PolicyFileError, readPolicyFile } from '../policy/policy-file.js';
 
 const fen = z.number().int().min(0).max(100_000_000);
 
@@ -34,16 +31,11 @@ export type Pricing = z.infer<typeof pricingSchema> & { hash: string };
 export type ProductUse = 'public_interest' | 'industry';
 
 export function loadPricing(file: string): Pricing {
-  const bytes = fs.readFileSync(file);
-  const parsed = pricingSchema.safeParse(parse(bytes.toString('utf8')));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PolicyFileError(`${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  if (parsed.data.probing.minDistinctSubjects > parsed.data.probing.window) {
+  const { data, hash } = readPolicyFile(file, pricingSchema);
+  if (data.probing.minDistinctSubjects > data.probing.window) {
     throw new PolicyFileError(`${file}: probing.minDistinctSubjects cannot exceed probing.window`);
   }
-  return { ...parsed.data, hash: crypto.createHash('sha256').update(bytes).digest('hex') };
+  return { ...data, hash };
 }
 
 /** The listed price of one call, before the monthly cap. */

@@ -1,3 +1,4 @@
+import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { gte, inArray, sql } from 'drizzle-orm';
@@ -166,7 +167,7 @@ export function createProductService(deps: {
       inputValidators.set(product.id, validator);
     }
     const parsed = validator.schema.safeParse(values);
-    const problems = parsed.success ? [] : parsed.error.issues.map((issue) => ({ path: `input.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(', ').slice(0, 100) : '')}`, problem: issue.code === 'unrecognized_keys' ? 'unknown input' : issue.message }));
+    const problems = parsed.success ? [] : parsed.error.issues.map((issue) => ({ path: `input.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(', ').slice(0, 100) : '')}`, problem: issue.code === 'unrecognized_keys' ? 'unknown input' : safeIssueMessage(issue) }));
     for (const name of names) if (values[name] === undefined) problems.push({ path: `input.${name}`, problem: 'is required' });
     if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the product input is not valid', problems.slice(0, 20));
     return values;

@@ -1,3 +1,4 @@
+import { issueDetails } from '../errors/validation-error.js';
 import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { analyseQuery, QueryRejected, type SourceColumn } from '../analysis/analyse-query.js';
@@ -49,7 +50,7 @@ export async function defineProduct(platform: Platform, principal: PrincipalRow,
   if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts define products');
   const parsed = productDefinitionSchema.safeParse(input);
   if (!parsed.success) {
-    throw new AppError('VALIDATION_FAILED', 'the product definition is not valid', parsed.error.issues.slice(0, 20).map((issue) => ({ path: issue.path.join('.'), problem: issue.message })));
+    throw new AppError('VALIDATION_FAILED', 'the product definition is not valid', issueDetails(parsed.error));
   }
   const definition = parsed.data;
   const spec: ProductSpec = definition.spec.kind === 'scoring' ? await checkScoringSpec(platform, principal, definition.spec) : await checkVerificationSpec(platform, principal, definition.spec);

@@ -6,9 +6,9 @@
 import { DuckDBInstance, StatementType } from '@duckdb/node-api';
 import { hardenDuckDb } from '../duckdb/harden.js';
 import type { QueryResult, SandboxReply, SandboxRequest } from './sandbox-protocol.js';
+import { sqlString } from '../duckdb/sql-literals.js';
 
 const send = (message: SandboxReply) => process.send?.(message);
-const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 async function run(request: SandboxRequest): Promise<SandboxReply> {
   send({ type: 'started', jobId: request.jobId });

@@ -222,9 +222,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   });
 
   it('an operator sees the noise, its scale and a 95 % interval for each figure of a differentially private result', async () => {
-    const regulator = await t.tokenFor('regulator-data-dept');
-    const admin = await t.tokenFor('admin-data-centre');
-    await t.call('POST', '/v1/principals', { token: admin, json: { id: 'regulator-console-second', role: 'regulator', displayName: 'Second reviewer' } });
+    const [regulator, second] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
     await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } });
     const analyst = await t.tokenFor('analyst-harbour-credit');
@@ -233,7 +231,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
       json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id', purpose: '线路规划', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
     });
     await t.waitForJob(submitted.json.id);
-    for (const token of [regulator, await t.tokenFor('regulator-console-second')]) await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token, json: { decision: 'approve', reason: '差分隐私输出' } });
+    for (const token of [regulator, second]) await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token, json: { decision: 'approve', reason: '差分隐私输出' } });
     const page = await signedIn('analyst-harbour-credit');
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
     await page.waitForSelector('#dp-noise tbody tr');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { policiesDir } from '../../src/bootstrap.js';
 import { loadWorkingDayCalendar } from '../../src/governance/working-days.js';
-import { PolicyFileError } from '../../src/policy/disclosure-policy.js';
+import { PolicyFileError } from '../../src/policy/policy-file.js';
 
 const calendar = loadWorkingDayCalendar(path.join(policiesDir, 'calendar'));
 

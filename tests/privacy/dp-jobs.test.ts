@@ -11,9 +11,7 @@ const tripsByRoute = 'SELECT route_id, count(*) AS trips, avg(fare) AS mean_fare
 beforeAll(async () => {
   t = await createTestPlatform({ demo: true, workers: 1, environment: { PDS_DEMO_SCALE: '0.01' } });
   analyst = await t.tokenFor('analyst-harbour-credit');
-  const admin = await t.tokenFor('admin-data-centre');
-  await t.call('POST', '/v1/principals', { token: admin, json: { id: 'regulator-second', role: 'regulator', displayName: 'Second reviewer' } });
-  regulators = [await t.tokenFor('regulator-data-dept'), await t.tokenFor('regulator-second')];
+  regulators = await t.twoRegulators();
   const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
   const cap = await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 1 } });
   expect(cap.status).toBe(200);

@@ -12,6 +12,7 @@ import { mintToken } from '../../src/identity/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import { startJobRuntime } from '../../src/jobs/job-runtime.js';
 import { findJob } from '../../src/jobs/submit-job.js';
+import { principals } from '../../src/db/schema.js';
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
@@ -89,6 +90,11 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
       return { status: response.status, json, text, headers: response.headers };
     },
     runtime,
+    /** Tokens of two regulators, the demo's and a second one created on first use: L4 outputs need two reviewers. */
+    async twoRegulators(): Promise<[string, string]> {
+      await platform.db.insert(principals).values({ id: 'regulator-second', role: 'regulator', displayName: 'Second reviewer' }).onConflictDoNothing();
+      return [await this.tokenFor('regulator-data-dept'), await this.tokenFor('regulator-second')];
+    },
     /** Polls a job until it settles: not queued, running, or checked (checked is released at once where no review is needed). */
     async waitForJob(jobId: string, timeoutMilliseconds = 60_000) {
       const deadline = Date.now() + timeoutMilliseconds;

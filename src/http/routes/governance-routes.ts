@@ -7,6 +7,7 @@ import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseD
 import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../domain-store/quality-check.js';
 import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
+import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
@@ -155,7 +156,11 @@ export function governanceRoutes(platform: Platform) {
   app.openapi(routes.flags, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'quality:list', platformEntity);
-    const owned = principal.role === 'institution' ? (await platform.db.select({ id: datasets.id, institutionId: datasets.institutionId }).from(datasets)).filter((row) => row.institutionId === principal.institutionId).map((row) => row.id) : undefined;
+    // A public body sees its own datasets' flags; regulators and the data centre all of them.
+    const owned =
+      principal.role === 'institution'
+        ? (await platform.db.select({ id: datasets.id }).from(datasets).where(eq(datasets.institutionId, principal.institutionId ?? ''))).map((row) => row.id)
+        : undefined;
     const latest = await latestQualityChecks(platform.db, owned);
     return c.json({ flags: [...latest.values()].filter((check) => !check.passed).map(toQualityView) }, 200);
   });

@@ -20,7 +20,7 @@ const routes = {
     security: bearerSecurity,
     request: {
       query: z.object({
-        kind: z.enum(['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue']).optional(),
+        kind: z.enum(incidents.kind.enumValues).optional(),
         limit: z.coerce.number().int().min(1).max(1000).default(200),
       }),
     },

@@ -203,8 +203,6 @@ export function jobRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'job:submit', platformEntity);
     const prepared = await prepareJob(platform, principal, c.req.valid('json'));
-    // Differentially private jobs have further shape rules, checked by building their plan (still no data).
-    if (prepared.dp) await planJob(platform, prepared);
     const grade = platform.disclosurePolicy.grades[prepared.grade];
     return c.json(
       {
@@ -239,7 +237,6 @@ export function jobRoutes(platform: Platform) {
     };
     try {
       const prepared = await prepareJob(platform, principal, submission);
-      if (prepared.dp) await planJob(platform, prepared);
       const budget = prepared.dp ? await budgetFor(prepared.licenceId, prepared.dp.dataset) : null;
       return c.json({ allowed: true, code: null, reason: null, grade: prepared.grade, epsilon, budget }, 200);
     } catch (error) {

@@ -64,7 +64,7 @@ export function sharingRoutes(platform: Platform) {
   app.openapi(routes.create, async (c) => {
     const principal = c.get('principal');
     await platform.authorizer.require(principal, 'sharing:request', platformEntity);
-    return c.json(toSharingView(await requestSharing(platform, platform.calendar, principal, c.req.valid('json')), platform.clock()), 201);
+    return c.json(toSharingView(await requestSharing(platform, principal, c.req.valid('json')), platform.clock()), 201);
   });
   app.openapi(routes.list, async (c) => {
     const principal = c.get('principal');
