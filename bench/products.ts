@@ -53,6 +53,8 @@ duck.closeSync();
 
 const app = createApp(platform);
 app.get('/bench/trivial', (c) => c.json({ ok: true }));
+// For reference only: the same request shape as a verification (POST, bearer header, JSON body read).
+app.post('/bench/trivial-post', async (c) => c.json({ ok: Object.keys(await c.req.json()).length }));
 const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
 await new Promise<void>((resolve) => server.once('listening', () => resolve()));
 const port = (server.address() as { port: number }).port;
@@ -67,7 +69,7 @@ await fetch(`${base}/v1/products/resident-identity/verify`, {
 
 type LoadResult = { requests: number; errors: number; statuses: Record<string, number>; latencies: number[]; seconds: number };
 
-function load(target: 'trivial' | 'verify'): Promise<LoadResult> {
+function load(target: 'trivial' | 'post' | 'verify'): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(
       `
@@ -82,7 +84,10 @@ function load(target: 'trivial' | 'verify'): Promise<LoadResult> {
         if (performance.now() > deadline || (workerData.target === 'verify' && next >= workerData.people.length * 4)) return Promise.resolve();
         const started = performance.now();
         let options, body;
-        if (workerData.target === 'trivial') {
+        if (workerData.target === 'post') {
+          body = JSON.stringify({ input: { id_number: 'x', name: 'y' }, purpose: 'benchmark' });
+          options = { method: 'POST', path: '/bench/trivial-post', headers: { authorization: 'Bearer ' + workerData.tokens[slot], 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } };
+        } else if (workerData.target === 'trivial') {
           options = { method: 'GET', path: '/bench/trivial' };
         } else {
           const person = workerData.people[next++ % workerData.people.length];
@@ -132,6 +137,7 @@ const describe = (label: string, result: LoadResult) => {
 
 console.log(`\nload: ${connections} keep-alive connections from a worker thread, up to ${seconds} s each, server on the main thread`);
 const trivial = process.env.BENCH_PLAIN_ONLY ? 1 : describe('trivial hono route', await load('trivial'));
+if (!process.env.BENCH_PLAIN_ONLY) describe('trivial POST reading a JSON body', await load('post'));
 const queryCounts = new Map<string, number>();
 if (process.env.BENCH_COUNT_QUERIES) {
   const { PGlite } = await import('@electric-sql/pglite');
@@ -140,7 +146,11 @@ if (process.env.BENCH_COUNT_QUERIES) {
     (PGlite.prototype as any)[method] = function (this: unknown, ...args: unknown[]) {
       const key = `${method} ${String(args[0]).slice(0, 60).replace(/\s+/g, ' ')}`;
       queryCounts.set(key, (queryCounts.get(key) ?? 0) + 1);
-      return original.apply(this, args);
+      const started = performance.now();
+      const result = original.apply(this, args);
+      // Wall time from the call to its settling, waits for PGlite's mutex included.
+      void Promise.resolve(result).finally(() => queryCounts.set(`${key} (ms, total)`, (queryCounts.get(`${key} (ms, total)`) ?? 0) + performance.now() - started));
+      return result;
     };
   }
 }
@@ -153,7 +163,7 @@ if (process.env.BENCH_PROFILE) {
   await session.post('Profiler.start');
 }
 const verify = describe('plain verification (resident-identity)', await load('verify'));
-if (queryCounts.size > 0) for (const [key, count] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(String(count).padStart(6), key);
+if (queryCounts.size > 0) for (const [key, count] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(String(Math.round(count)).padStart(6), key);
 if (session) {
   const { profile } = await session.post('Profiler.stop');
   fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));

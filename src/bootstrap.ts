@@ -69,6 +69,6 @@ export async function createPlatform(
     calendar,
     governance,
     audit: createAuditTree(controlPlane.db, keys, clock),
-    products: createProductService({ db: controlPlane.db, keys, clock, store, analysisCatalogue, policiesDir }),
+    products: createProductService({ db: controlPlane.db, exclusiveTransactions: controlPlane.kind === 'pglite', keys, clock, store, analysisCatalogue, policiesDir }),
   };
 }

@@ -2,6 +2,7 @@ import { asc, gt, sql } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { auditCheckpoints, auditLeaves } from '../db/schema.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
+import { bulkInsert, rowsFor } from '../db/bulk-insert.js';
 import { canonicalJson } from './canonical-json.js';
 import { leafHash, MerkleTree } from './merkle.js';
 
@@ -28,17 +29,31 @@ type Executor = Pick<Database, 'execute' | 'insert' | 'select'>;
 // One lock number for the whole log: appends are serialised so that indexes stay dense and ordered by commit.
 const appendLock = 0x7064735f61756469;
 
+export type AuditLeafRow = typeof auditLeaves.$inferInsert & { leafIndex: number };
+
 /**
  * Appends events in order and returns their leaf indexes. Must run inside a transaction: the advisory lock is
  * held until that transaction ends, so concurrent appenders (any process) take turns.
  */
 export async function appendAuditEvents(tx: Executor, events: AuditEvent[], at: Date): Promise<number[]> {
+  const rows = await nextAuditLeaves(tx, events, at);
+  await bulkInsert(tx, rowsFor(auditLeaves, rows));
+  return rows.map((row) => row.leafIndex);
+}
+
+/**
+ * The leaf rows for events, numbered after the last committed leaf, for the caller to insert in the same
+ * transaction (with other rows in one statement, as the product-call ledger does). Takes the log's lock first,
+ * unless `exclusive` says no other transaction can run meanwhile (PGlite: one connection, one transaction at
+ * a time, one process per data directory), where the lock would be one more statement and nothing more.
+ */
+export async function nextAuditLeaves(tx: Executor, events: AuditEvent[], at: Date, options: { exclusive?: boolean } = {}): Promise<AuditLeafRow[]> {
   if (events.length === 0) return [];
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${appendLock})`);
+  if (!options.exclusive) await tx.execute(sql`SELECT pg_advisory_xact_lock(${appendLock})`);
   const [row] = await tx.select({ next: sql<string>`coalesce(max(${auditLeaves.leafIndex}) + 1, 0)` }).from(auditLeaves);
   const first = Number(row?.next ?? 0);
   const timestamp = at.toISOString();
-  const values = events.map((event, offset) => {
+  return events.map((event, offset) => {
     const leaf = canonicalJson({ ...event, at: timestamp, index: first + offset });
     return {
       leafIndex: first + offset,
@@ -51,8 +66,6 @@ export async function appendAuditEvents(tx: Executor, events: AuditEvent[], at: 
       createdAt: at,
     };
   });
-  await tx.insert(auditLeaves).values(values);
-  return values.map((value) => value.leafIndex);
 }
 
 /** Appends in a transaction of its own, for events that record no other change (a denial, a start-up). */
@@ -103,7 +116,7 @@ export function createAuditTree(db: Database, keys: KeyRing, clock: () => Date) 
         return { tree_size: latest.treeSize, root_hash: latest.rootHash, timestamp: latest.timestamp, jws: latest.jws };
       }
       const body = { tree_size: current.size, root_hash: current.root().toString('hex'), timestamp: clock().toISOString() };
-      const jws = await signWithPlatformKey(keys, 'pds-checkpoint+jws', body);
+      const jws = signWithPlatformKey(keys, 'pds-checkpoint+jws', body);
       await db.insert(auditCheckpoints).values({ treeSize: body.tree_size, rootHash: body.root_hash, timestamp: body.timestamp, jws }).onConflictDoNothing();
       return { ...body, jws };
     },

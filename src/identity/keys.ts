@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 
 /**
  * Two Ed25519 keys with separate jobs, so that nothing signed by one can pass as the other:
@@ -13,6 +13,8 @@ export type SigningKey = {
   kid: string;
   privateKey: CryptoKey;
   publicKey: CryptoKey;
+  /** The same private key as a Node key object, for signing on the calling thread (see signWithPlatformKey). */
+  signingKeyObject: crypto.KeyObject;
   publicJwk: JWK;
   /**
    * A secret derived from the private key for keyed hashing inside the sandbox (the differencing guard's
@@ -47,6 +49,7 @@ async function keyFromPrivateJwk(purpose: SigningKey['purpose'], privateJwk: JWK
     kid,
     privateKey,
     publicKey,
+    signingKeyObject: crypto.createPrivateKey({ key: { ...privateJwk, alg: undefined, kid: undefined, use: undefined, key_ops: undefined } as crypto.JsonWebKey, format: 'jwk' }),
     publicJwk: { ...publicOnly, kid, alg: 'EdDSA', use: 'sig' },
     derivedSecret: (label: string) => crypto.createHmac('sha256', Buffer.from(seed, 'base64url')).update(label).digest('hex'),
   };
@@ -133,6 +136,11 @@ export const randomId = (prefix: string) => `${prefix}_${crypto.randomBytes(12).
  * A compact JWS over a JSON payload, signed with the platform key (published in /.well-known/jwks.json), so any
  * JOSE library verifies it offline. `typ` keeps the kinds apart: a receipt cannot pass as an answer or checkpoint.
  */
-export function signWithPlatformKey(keys: KeyRing, typ: string, payload: object): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'EdDSA', kid: keys.platform.kid, typ }).sign(keys.platform.privateKey);
+export function signWithPlatformKey(keys: KeyRing, typ: string, payload: object): string {
+  // RFC 7515 compact serialisation, signed with node:crypto directly: Ed25519 through WebCrypto (which jose's
+  // CompactSign uses) took about 150 µs a signature here against 57 µs for crypto.sign, and product answers are
+  // signed one per call. Verification stays with jose; the tests verify these tokens with jose and the JWKS.
+  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: keys.platform.kid, typ })).toString('base64url');
+  const signingInput = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  return `${signingInput}.${crypto.sign(null, Buffer.from(signingInput), keys.platform.signingKeyObject).toString('base64url')}`;
 }

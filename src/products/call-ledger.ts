@@ -1,6 +1,7 @@
-import { appendAuditEvents, type AuditEvent } from '../audit/audit-log.js';
+import { nextAuditLeaves, type AuditEvent } from '../audit/audit-log.js';
+import { bulkInsert, rowsFor } from '../db/bulk-insert.js';
 import type { Database } from '../db/connect.js';
-import { productCalls } from '../db/schema.js';
+import { auditLeaves, productCalls } from '../db/schema.js';
 
 /**
  * Meters product calls and logs each as an audit leaf, with group commit: calls that arrive while a write is in
@@ -12,19 +13,21 @@ export type MeteredCall = Omit<typeof productCalls.$inferInsert, 'auditIndex'>;
 
 const maxBatch = 500;
 
-export function createCallLedger(db: Database, clock: () => Date) {
+export function createCallLedger(db: Database, clock: () => Date, options: { exclusiveTransactions: boolean }) {
   let pending: Array<{ call: MeteredCall; event: AuditEvent; resolve: (index: number) => void; reject: (error: unknown) => void }> = [];
   let flushing: Promise<void> | undefined;
 
   async function flush(): Promise<void> {
     while (pending.length > 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = pending.slice(0, maxBatch);
       pending = pending.slice(maxBatch);
       try {
         const indexes = await db.transaction(async (tx) => {
-          const leafIndexes = await appendAuditEvents(tx, batch.map((entry) => entry.event), clock());
-          await tx.insert(productCalls).values(batch.map((entry, offset) => ({ ...entry.call, auditIndex: leafIndexes[offset]! })));
-          return leafIndexes;
+          const leaves = await nextAuditLeaves(tx, batch.map((entry) => entry.event), clock(), { exclusive: options.exclusiveTransactions });
+          const calls = batch.map((entry, offset) => ({ ...entry.call, auditIndex: leaves[offset]!.leafIndex }));
+          await bulkInsert(tx, rowsFor(auditLeaves, leaves), rowsFor(productCalls, calls));
+          return leaves.map((leaf) => leaf.leafIndex);
         });
         batch.forEach((entry, offset) => entry.resolve(indexes[offset]!));
       } catch (error) {
@@ -34,7 +37,10 @@ export function createCallLedger(db: Database, clock: () => Date) {
   }
 
   function schedule(): Promise<void> {
-    flushing ??= Promise.resolve()
+    // The batch is taken after the event loop's pending I/O has run, not in the same microtask run: on PGlite a
+    // transaction executes on this thread without yielding to I/O, so flushing at once would commit each call
+    // alone while the next requests wait unparsed (measured: batches of 1 and a fifth of the throughput).
+    flushing ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(flush)
       .finally(() => {
         flushing = undefined;

@@ -90,6 +90,8 @@ export type AnswerPayload = {
  */
 export function createProductService(deps: {
   db: Database;
+  /** True on PGlite, where one transaction runs at a time (see nextAuditLeaves). */
+  exclusiveTransactions: boolean;
   keys: KeyRing;
   clock: () => Date;
   store: SnapshotStore;
@@ -98,7 +100,7 @@ export function createProductService(deps: {
 }) {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
   const quotas = createQuotaLedger(pricing);
-  const ledger = createCallLedger(deps.db, deps.clock);
+  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
@@ -223,7 +225,7 @@ export function createProductService(deps: {
       answered_at: now.toISOString(),
       audit_leaf_index: auditIndex,
     };
-    const jws = await signWithPlatformKey(deps.keys, answerType, payload);
+    const jws = signWithPlatformKey(deps.keys, answerType, payload);
     if (product.spec.kind === 'verification') {
       const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
       if (finding) await reportProbing(principal, product, finding, now);

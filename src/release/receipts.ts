@@ -18,6 +18,6 @@ export type ReceiptPayload = {
 
 export const receiptType = 'pds-receipt+jws';
 
-export function signReceipt(keys: KeyRing, payload: ReceiptPayload): Promise<string> {
+export function signReceipt(keys: KeyRing, payload: ReceiptPayload): string {
   return signWithPlatformKey(keys, receiptType, payload);
 }

@@ -44,7 +44,7 @@ export async function releaseJob(
       ],
       now,
     );
-    const receipt = await signReceipt(deps.keys, {
+    const receipt = signReceipt(deps.keys, {
       job: job.id,
       operator: job.operatorId,
       datasets: job.datasetVersions,

@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -23,6 +26,34 @@ describe('the error model', () => {
     const response = await t.call('POST', '/v1/datasets', { token: institution, json: { description: 'x'.repeat(10_000) } });
     expect(response.status).toBe(413);
     expect(response.json.error.code).toBe('BODY_TOO_LARGE');
+  });
+
+  it.each([
+    ['a declared Content-Length', false],
+    ['chunked transfer encoding', true],
+  ])('over a real socket, a body over the limit sent with %s gives 413 BODY_TOO_LARGE', async (_name, chunked) => {
+    const server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });
+    try {
+      await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+      const { port } = server.address() as AddressInfo;
+      const body = JSON.stringify({ description: 'x'.repeat(10_000) });
+      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/datasets', headers: { authorization: `Bearer ${institution}`, 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }) } }, (response) => {
+          let received = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+          response.on('end', () => resolve({ status: response.statusCode!, text: received }));
+        });
+        request.on('error', reject);
+        // Without a declared length, Node sends the body chunked.
+        if (chunked) for (let offset = 0; offset < body.length; offset += 1000) request.write(body.slice(offset, offset + 1000));
+        else request.write(body);
+        request.end();
+      });
+      expect(status).toBe(413);
+      expect(JSON.parse(text).error.code).toBe('BODY_TOO_LARGE');
+    } finally {
+      server.close();
+    }
   });
 
   it('an unknown route gives a JSON 404', async () => {
