@@ -22,10 +22,23 @@ type ConsumerState = {
   throttledUntil: number;
   /** Recent plain calls: keyed subject hash and whether it matched (no identifiers). */
   recent: Array<{ subject: string; match: boolean | null }>;
+  /** Running tallies over `recent`, kept as calls enter and leave it, so a call costs O(1) rather than O(window). */
+  window: WindowTally;
   /** Position of the last identifier, for the enumeration detector; a number, not the identifier. */
   lastPosition: bigint | undefined;
   nearRun: number;
 };
+
+type WindowTally = { answered: number; matches: number; subjects: Map<string, number> };
+const emptyTally = (): WindowTally => ({ answered: 0, matches: 0, subjects: new Map() });
+
+function tally(window: WindowTally, entry: { subject: string; match: boolean | null }, change: 1 | -1): void {
+  if (entry.match !== null) window.answered += change;
+  if (entry.match) window.matches += change;
+  const count = (window.subjects.get(entry.subject) ?? 0) + change;
+  if (count === 0) window.subjects.delete(entry.subject);
+  else window.subjects.set(entry.subject, count);
+}
 
 export function createQuotaLedger(pricing: Pricing) {
   const consumers = new Map<string, ConsumerState>();
@@ -44,6 +57,7 @@ export function createQuotaLedger(pricing: Pricing) {
         paidThisMonthFen: 0,
         throttledUntil: 0,
         recent: [],
+        window: emptyTally(),
         lastPosition: undefined,
         nearRun: 0,
       };
@@ -131,8 +145,10 @@ export function createQuotaLedger(pricing: Pricing) {
     observe(consumerId: string, call: { subject: string; match: boolean | null; position: bigint | undefined }, now: Date): ProbingFinding | undefined {
       const state = stateOf(consumerId, now);
       const rules = pricing.probing;
-      state.recent.push({ subject: call.subject, match: call.match });
-      if (state.recent.length > rules.window) state.recent.shift();
+      const entry = { subject: call.subject, match: call.match };
+      state.recent.push(entry);
+      tally(state.window, entry, +1);
+      if (state.recent.length > rules.window) tally(state.window, state.recent.shift()!, -1);
 
       if (call.position !== undefined && state.lastPosition !== undefined) {
         const distance = call.position > state.lastPosition ? call.position - state.lastPosition : state.lastPosition - call.position;
@@ -144,16 +160,15 @@ export function createQuotaLedger(pricing: Pricing) {
       if (state.nearRun >= rules.sequentialRun) {
         finding = { kind: 'enumeration', detail: { consecutiveNearIdentifiers: state.nearRun + 1, nearDistance: rules.nearDistance } };
       } else {
-        const answered = state.recent.filter((entry) => entry.match !== null);
-        const distinct = new Set(state.recent.map((entry) => entry.subject)).size;
-        const matches = answered.filter((entry) => entry.match).length;
-        if (state.recent.length >= rules.window && answered.length >= rules.window / 2 && distinct >= rules.minDistinctSubjects && matches / answered.length <= rules.maxMatchRate) {
-          finding = { kind: 'probing', detail: { window: state.recent.length, distinctSubjects: distinct, matchRate: Number((matches / answered.length).toFixed(4)) } };
+        const { answered, matches, subjects } = state.window;
+        if (state.recent.length >= rules.window && answered >= rules.window / 2 && subjects.size >= rules.minDistinctSubjects && matches / answered <= rules.maxMatchRate) {
+          finding = { kind: 'probing', detail: { window: state.recent.length, distinctSubjects: subjects.size, matchRate: Number((matches / answered).toFixed(4)) } };
         }
       }
       if (finding) {
         state.throttledUntil = now.getTime() + rules.throttleMinutes * 60_000;
         state.recent = [];
+        state.window = emptyTally();
         state.nearRun = 0;
         state.lastPosition = undefined;
       }

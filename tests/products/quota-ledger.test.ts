@@ -73,3 +73,41 @@ describe('identifier positions for the enumeration detector', () => {
     expect(identifierPosition('王伟')).toBeUndefined();
   });
 });
+
+describe('the probing detector', () => {
+  /** The rule as pricing.yaml states it, recounted from scratch over the last `window` calls. */
+  function recountSaysProbing(calls: Array<{ subject: string; match: boolean | null }>): boolean {
+    const rules = base.probing;
+    const recent = calls.slice(-rules.window);
+    const answered = recent.filter((call) => call.match !== null);
+    const matches = answered.filter((call) => call.match).length;
+    const distinct = new Set(recent.map((call) => call.subject)).size;
+    return recent.length >= rules.window && answered.length >= rules.window / 2 && distinct >= rules.minDistinctSubjects && matches / answered.length <= rules.maxMatchRate;
+  }
+
+  it('flags a consumer at exactly the call where a recount of its window first meets the rule', () => {
+    // A deterministic mix: repeated subjects and matches early (honest), then fresh subjects that never match.
+    const calls = Array.from({ length: 400 }, (_, index) => {
+      const honest = index < 150;
+      return { subject: honest ? `s${index % 37}` : `probe-${index}`, match: index % 11 === 0 ? null : honest ? index % 3 !== 0 : index % 41 === 0 };
+    });
+    const expected = calls.findIndex((_, index) => recountSaysProbing(calls.slice(0, index + 1)));
+    expect(expected).toBeGreaterThan(150);
+    const ledger = createQuotaLedger(base);
+    const now = new Date('2026-11-27T02:00:00Z');
+    const flagged = calls.findIndex((call) => ledger.observe('c', { ...call, position: undefined }, now)?.kind === 'probing');
+    expect(flagged).toBe(expected);
+  });
+
+  it('throttles the flagged consumer and starts its window afresh', () => {
+    const ledger = createQuotaLedger(base);
+    const now = new Date('2026-11-27T02:00:00Z');
+    let finding;
+    for (let index = 0; index < base.probing.window && !finding; index++) finding = ledger.observe('c', { subject: `p${index}`, match: false, position: undefined }, now);
+    expect(finding?.kind).toBe('probing');
+    expect(codeOf(() => ledger.admitConsumer('c', now))).toBe(`CONSUMER_THROTTLED ${base.probing.throttleMinutes * 60}`);
+    // After the pause, one more failed call is not a window's worth of evidence.
+    const later = new Date(now.getTime() + base.probing.throttleMinutes * 60_000 + 1);
+    expect(ledger.observe('c', { subject: 'p-next', match: false, position: undefined }, later)).toBeUndefined();
+  });
+});
