@@ -26,7 +26,9 @@ export const CELL_COLUMN = '__pds_cell';
  * materialised once with the cell's hash, placed in the three sub-tables by a UNION ALL (measured faster here than
  * a cross join or an unnest) and grouped by (cell hash, bucket). Each cell's buckets come out as one hex string —
  * per bucket 4 digits of index, 8 of count, 16 of key XOR and 16 of check XOR — so that a million bucket values
- * cross the process boundary as a few thousand strings instead of a million list entries.
+ * cross the process boundary as a few thousand strings instead of a million list entries. Each record names its
+ * bucket, so the records are concatenated in any order: ordering them and building each with four lpad/to_hex
+ * calls took 320 ms of a 2.1 M-row sketch, one printf per record and no ORDER BY 166 ms (bench/sandbox-overhead).
  */
 export function sketchSql(inner: string, groupKeys: string[], subTableSize: number): string {
   const cell = `hash(${groupKeys.length > 0 ? groupKeys.join(', ') : '0'})`;
@@ -37,10 +39,9 @@ export function sketchSql(inner: string, groupKeys: string[], subTableSize: numb
   const buckets =
     `SELECT ${CELL_COLUMN}, __pds_b, count(*) AS __pds_c, bit_xor(__pds_k) AS __pds_kx, bit_xor(__pds_k % ${CHECK_MODULUS}::UBIGINT) AS __pds_hx ` +
     `FROM (${placed}) AS __pds_placed GROUP BY ${CELL_COLUMN}, __pds_b`;
-  const hex = (column: string, digits: number) => `lpad(to_hex(${column}), ${digits}, '0')`;
   return (
     `WITH __pds_keys AS MATERIALIZED (SELECT ${cell} AS ${CELL_COLUMN}, __pds_k FROM (${inner}) AS __pds_inner) ` +
-    `SELECT ${CELL_COLUMN}, string_agg(${hex('__pds_b', 4)} || ${hex('__pds_c', 8)} || ${hex('__pds_kx', 16)} || ${hex('__pds_hx', 16)}, '' ORDER BY __pds_b) AS __pds_sketch ` +
+    `SELECT ${CELL_COLUMN}, string_agg(printf('%04x%08x%016x%016x', __pds_b, __pds_c, __pds_kx, __pds_hx), '') AS __pds_sketch ` +
     `FROM (${buckets}) AS __pds_buckets GROUP BY ${CELL_COLUMN}`
   );
 }
