@@ -1,4 +1,4 @@
-import { and, eq, gt, lte } from 'drizzle-orm';
+import { and, eq, gt, lte, sql } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { licences, operators, type datasets, type principals } from '../db/schema.js';
 import { gradeRank } from '../catalog/grades.js';
@@ -12,20 +12,35 @@ export const platformEntity: CedarEntity = { uid: { type: 'Platform', id: 'pds' 
 
 /** A licence is in force when it is active, its operator is active, and `now` lies within its validity period. */
 export async function activeLicencesOf(db: Database, operatorId: string, now: Date): Promise<LicenceRow[]> {
-  const rows = await db
+  const rows = await activeLicencesQuery(db).execute({ operatorId, now });
+  return rows.map((row) => row.licence);
+}
+
+/**
+ * Built once per database: every job's analysis and every operator's authorization asks this, and drizzle's
+ * statement building took about 0.7 ms of each 1.6 ms read on PGlite (bench: analysis + policy decision).
+ */
+const activeLicencesQueries = new WeakMap<Database, ReturnType<typeof buildActiveLicencesQuery>>();
+function activeLicencesQuery(db: Database) {
+  let query = activeLicencesQueries.get(db);
+  if (!query) activeLicencesQueries.set(db, (query = buildActiveLicencesQuery(db)));
+  return query;
+}
+function buildActiveLicencesQuery(db: Database) {
+  return db
     .select({ licence: licences })
     .from(licences)
     .innerJoin(operators, eq(operators.id, licences.operatorId))
     .where(
       and(
-        eq(licences.operatorId, operatorId),
+        eq(licences.operatorId, sql.placeholder('operatorId')),
         eq(licences.status, 'active'),
         eq(operators.status, 'active'),
-        lte(licences.validFrom, now),
-        gt(licences.validUntil, now),
+        lte(licences.validFrom, sql.placeholder('now')),
+        gt(licences.validUntil, sql.placeholder('now')),
       ),
-    );
-  return rows.map((row) => row.licence);
+    )
+    .prepare('active_licences');
 }
 
 /** The principal's entity and the entities it points at, computed afresh from the database. */

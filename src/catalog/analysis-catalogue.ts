@@ -1,15 +1,16 @@
-import { sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { CatalogueDataset } from '../analysis/analyse-query.js';
 import type { Database } from '../db/connect.js';
-import { datasets, datasetVersions } from '../db/schema.js';
+import { catalogueGeneration, datasets, datasetVersions } from '../db/schema.js';
 
 export type AnalysisCatalogue = { datasets: Map<string, CatalogueDataset>; latestVersions: Map<string, string> };
 
 /**
  * What the analyser needs of the catalogue (grades, classes, privacy units, latest snapshot per dataset), kept in
- * memory and re-read only when the catalogue changed: one small query checks that. Several API processes can
- * share a database, so the check is against the database, not an in-process flag. Callers that arrive while a
- * check is running share it (product calls ask on every request).
+ * memory and re-read only when the catalogue changed: one primary-key read of a trigger-kept counter checks that
+ * (it replaced counting both tables, which took a quarter of a job's analysis time on PGlite). Several API
+ * processes can share a database, so the check is against the database, not an in-process flag. Callers that
+ * arrive while a check is running share it (product calls ask on every request).
  */
 export function createAnalysisCatalogue(db: Database) {
   let cached: { stamp: string; value: AnalysisCatalogue; checkedAt: number } | undefined;
@@ -27,10 +28,9 @@ export function createAnalysisCatalogue(db: Database) {
   };
 
   async function check(): Promise<AnalysisCatalogue> {
-    const [row] = await db.execute<{ stamp: string }>(
-      sql`SELECT concat((SELECT count(*) FROM ${datasets}), '/', (SELECT max(${datasets.updatedAt}) FROM ${datasets}), '/', (SELECT sum(${datasets.catalogueVersion}) FROM ${datasets}), '/', (SELECT count(*) FROM ${datasetVersions})) AS stamp`,
-    ).then((result) => (Array.isArray(result) ? result : (result as { rows: Array<{ stamp: string }> }).rows));
-    const stamp = String(row?.stamp ?? '');
+    // Triggers bump the generation on any change to either table (migration 0010), in the changing transaction.
+    const [row] = await db.select({ generation: catalogueGeneration.generation }).from(catalogueGeneration).where(eq(catalogueGeneration.id, 1));
+    const stamp = String(row?.generation ?? '');
     const checkedAt = performance.now();
     if (cached?.stamp === stamp) {
       cached.checkedAt = checkedAt;

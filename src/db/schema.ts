@@ -93,6 +93,16 @@ export const datasetVersions = pgTable(
   ],
 );
 
+/**
+ * One row counting changes to the catalogue (datasets and their versions), bumped by statement triggers
+ * (migration 0010), so that a process holding the analysis catalogue in memory checks it is current with a
+ * single primary-key read instead of aggregating both tables on every job.
+ */
+export const catalogueGeneration = pgTable('catalogue_generation', {
+  id: integer('id').primaryKey(),
+  generation: bigint('generation', { mode: 'number' }).notNull(),
+});
+
 /** A licence (授权) from the committee to an operator: what data, for which purposes, until when. */
 export const licences = pgTable(
   'licences',
