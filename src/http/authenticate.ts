@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors/app-error.js';
-import { inArray } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { createBatchLoader } from '../db/batch-loader.js';
 import { principals } from '../db/schema.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -23,8 +23,10 @@ export function authenticate(platform: Platform, oidc?: OidcVerifier): Middlewar
     audience: platform.config.tokenAudience,
     maxAgeSeconds: platform.config.tokenMaxAgeSeconds,
   };
+  // Prepared once: drizzle's statement building was a visible share of a product call's time.
+  const principalsByIds = platform.db.select().from(principals).where(sql`${principals.id} = ANY(${sql.placeholder('ids')})`).prepare('principals_by_ids');
   const loadPrincipal = createBatchLoader<string, PrincipalRow>(async (ids) => {
-    const rows = await platform.db.select().from(principals).where(inArray(principals.id, ids));
+    const rows = await principalsByIds.execute({ ids });
     return new Map(rows.map((row) => [row.id, row]));
   });
   const verified = new Map<string, VerifiedToken>();

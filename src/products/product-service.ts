@@ -1,7 +1,7 @@
 import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { gte, inArray, sql } from 'drizzle-orm';
+import { gte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
@@ -115,6 +115,7 @@ export function createProductService(deps: {
   policiesDir: string;
 }) {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
+  const productsByIds = deps.db.select().from(products).where(sql`${products.id} = ANY(${sql.placeholder('ids')})`).prepare('products_by_ids');
   const quotas = createQuotaLedger(pricing);
   const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
@@ -332,7 +333,7 @@ export function createProductService(deps: {
     },
     /** A product as the database holds it now; concurrent calls share one query. */
     loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
-      const rows = await deps.db.select().from(products).where(inArray(products.id, ids));
+      const rows = await productsByIds.execute({ ids });
       return new Map(rows.map((row) => [row.id, row]));
     }),
 
