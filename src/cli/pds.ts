@@ -166,6 +166,7 @@ async function runServer(platform: Platform): Promise<number> {
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await runtime.stop();
+  await platform.products.sealEvaluator.close();
   await platform.controlPlane.close();
   return 0;
 }

@@ -16,12 +16,11 @@ import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { createCallLedger } from './call-ledger.js';
 import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
-import { checkEncryptedRequest, evaluateEncryptedVerification } from './encrypted-verification.js';
 import { chinaDay, chinaDayStart, chinaMonth } from '../time/china-time.js';
 import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing.js';
 import { productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
-import { checkScoringRequest, scoreEncrypted } from './encrypted-scoring.js';
+import { createSealEvaluator } from './seal-evaluator.js';
 import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition } from './quotas.js';
 import { loadSeal } from './seal-loader.js';
@@ -117,6 +116,8 @@ export function createProductService(deps: {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
   const productsByIds = deps.db.select().from(products).where(sql`${products.id} = ANY(${sql.placeholder('ids')})`).prepare('products_by_ids');
   const quotas = createQuotaLedger(pricing);
+  // Encrypted calls are checked and evaluated off the API thread.
+  const sealEvaluator = createSealEvaluator();
   const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
@@ -269,6 +270,7 @@ export function createProductService(deps: {
     pricing,
     ledger,
     quotas,
+    sealEvaluator,
 
     async scorePlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>) {
       const product = asScoring(row);
@@ -314,17 +316,15 @@ export function createProductService(deps: {
     async scoreEncrypted(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedScoringSchema>) {
       const product = asScoring(row);
       const now = deps.clock();
-      const context = await ckksContext();
-      // Parameters and sizes are checked before quotas are spent.
-      const loaded = checkScoringRequest(context, { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      // Parameters and sizes are checked (in the SEAL thread) before quotas are spent.
+      const checked = await sealEvaluator.check('ckks', { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
       try {
         await admitScoring(principal, product, now);
       } catch (error) {
-        loaded.ciphertext.delete();
-        loaded.publicKey.delete();
+        sealEvaluator.discard(checked);
         throw error;
       }
-      const answer = scoreEncrypted(context, loaded, product.spec.model.coefficients);
+      const answer = await sealEvaluator.score(checked, product.spec.model.coefficients);
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const ciphertextHash = crypto.hash('sha256', body.ciphertext, 'hex');
       const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
@@ -394,29 +394,24 @@ export function createProductService(deps: {
       for (const name of Object.keys(subjectOnly)) {
         if (!subjectInputs.includes(name)) throw new AppError('VALIDATION_FAILED', 'only the subject travels in clear; claims go in the ciphertext', [{ path: `subject.${name.slice(0, 63)}`, problem: 'is a claim' }]);
       }
-      const context = await bfvContext();
-      // Parameters and sizes are checked before quotas are spent or any record is read.
-      const loaded = checkEncryptedRequest(context, { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
-      let answer: Uint8Array;
+      // Parameters and sizes are checked (in the SEAL thread) before quotas are spent or any record is read.
+      const checked = await sealEvaluator.check('bfv', { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      let actual: bigint[] | undefined;
       let subject: string;
       let datasetVersion: string;
-      let handedOver = false;
       const subjectValues = spec.subject.map((binding) => subjectOnly[binding.input]!);
       try {
         subject = await admit(principal, product, subjectValues, now);
         const index = await indexFor(product);
         datasetVersion = index.datasetVersion;
         const found = index.subjects.get(subject);
-        const actual = found && found.meetsCondition ? found.digests.flatMap((digest) => claimChunks(digest)) : undefined;
-        handedOver = true; // the evaluation frees the loaded objects, whatever happens
-        answer = evaluateEncryptedVerification(context, loaded, actual, spec.claims.length * chunksPerClaim);
+        actual = found && found.meetsCondition ? found.digests.flatMap((digest) => claimChunks(digest)) : undefined;
       } catch (error) {
-        if (!handedOver) {
-          loaded.ciphertext.delete();
-          loaded.publicKey.delete();
-        }
+        sealEvaluator.discard(checked);
         throw error;
       }
+      // The evaluation frees the checked upload, whatever happens.
+      const answer = await sealEvaluator.verify(checked, actual, spec.claims.length * chunksPerClaim);
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
       const signed = await meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);

@@ -267,3 +267,45 @@ describe('ciphertexts checked before evaluation', () => {
     expect(response.json.error.code).toBe('CIPHERTEXT_REJECTED');
   });
 });
+
+describe('encrypted calls evaluated off the API thread', () => {
+  /** A true claim about a resident, encrypted as the client library would. */
+  async function trueClaim(person: { id: string; name: string }) {
+    const chunks = claimChunks(await claimDigest('resident-identity', 'name', person.name));
+    return craftedRequest(new Map(chunks.map((chunk, index) => [index, chunk])));
+  }
+
+  it('keeps answering plain calls while an encrypted verification is evaluated', async () => {
+    const request = await trueClaim(residents[9]!);
+    let settled = false;
+    const encrypted = encryptedCall({ id_number: residents[9]!.id }, request.body).finally(() => (settled = true));
+    // On the API thread the evaluation would hold every other call until it finished; here they go on.
+    let answeredMeanwhile = 0;
+    for (let round = 0; round < 20 && !settled; round++) {
+      const plain = await verify('resident-identity', { id_number: residents[round % 8]!.id, name: residents[round % 8]!.name });
+      expect(plain.status).toBe(200);
+      if (!settled) answeredMeanwhile++;
+    }
+    const answer = await encrypted;
+    expect(answer.status).toBe(200);
+    expect(request.decrypt(answer.json.answer, 1)).toEqual([0n]);
+    expect(answeredMeanwhile).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails a call whose evaluation thread stops, with no answer, and starts a new thread for the next', async () => {
+    const evaluator = t.platform.products.sealEvaluator;
+    const first = await trueClaim(residents[10]!);
+    const lost = encryptedCall({ id_number: residents[10]!.id }, first.body);
+    while (evaluator.inFlight() === 0) await new Promise((resolve) => setImmediate(resolve));
+    await evaluator.close();
+    const failed = await lost;
+    expect(failed.status).toBe(500);
+    expect(failed.json.answer).toBeUndefined();
+    expect(failed.json.error.code).toBe('INTERNAL');
+
+    const second = await trueClaim(residents[11]!);
+    const answer = await encryptedCall({ id_number: residents[11]!.id }, second.body);
+    expect(answer.status).toBe(200);
+    expect(second.decrypt(answer.json.answer, 1)).toEqual([0n]);
+  });
+});
