@@ -147,6 +147,12 @@ async function runServer(platform: Platform): Promise<number> {
   // Deadlines pass and channels go idle without anyone calling: sweep so alerts reach regulators on time.
   const governance = setInterval(() => {
     sweepGovernance(platform).catch((error: unknown) => console.error(`[pds] governance sweep failed: ${describeForLog(error)}`));
+    // Staged files older than an hour: a channel export nobody read, a load that died.
+    try {
+      platform.store.clearStaging();
+    } catch (error) {
+      console.error(`[pds] staging sweep failed: ${describeForLog(error)}`);
+    }
   }, 10 * 60_000);
   governance.unref();
   const app = createApp(platform);

@@ -27,15 +27,18 @@ export function createSnapshotStore(dataDir: string) {
       return target;
     },
     /**
-     * Removes leftovers of loads that died half-way (crash, kill); called at start-up. Only files older than an
-     * hour go, since another server sharing this domain store may be loading right now.
+     * Removes leftovers of loads that died half-way (crash, kill) and channel exports whose response was never
+     * read; called at start-up and every ten minutes by `pds serve`. Only files older than an hour go, since
+     * another server sharing this domain store may be loading right now.
      */
     clearStaging(olderThanMilliseconds = 3_600_000): void {
       if (!fs.existsSync(staging)) return;
       const cutoff = Date.now() - olderThanMilliseconds;
       for (const name of fs.readdirSync(staging)) {
         const file = path.join(staging, name);
-        if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
+        // Another process may remove a file between the listing and the look.
+        const stat = fs.statSync(file, { throwIfNoEntry: false });
+        if (stat && stat.mtimeMs < cutoff) fs.rmSync(file, { force: true });
       }
     },
   };
