@@ -39,6 +39,22 @@ export const principals = pgTable(
   (table) => [index('principals_operator_idx').on(table.operatorId)],
 );
 
+/**
+ * A consumer's standing to call products for public-interest use (free under policies/pricing.yaml), granted by
+ * a regulator with its basis and an end date. Without one, a call that says "public_interest" is refused: the
+ * use a caller claims sets its fee, so it cannot be the caller's word alone.
+ */
+export const publicInterestGrants = pgTable('public_interest_grants', {
+  consumerId: text('consumer_id')
+    .primaryKey()
+    .references(() => principals.id),
+  basis: text('basis').notNull(),
+  grantedBy: text('granted_by').notNull(),
+  grantedAt: timestamp('granted_at', { withTimezone: true }).notNull(),
+  validUntil: timestamp('valid_until', { withTimezone: true }).notNull(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});
+
 /** A catalogue entry (数据目录): metadata only. Raw data lives in the domain store, never here. */
 export const datasets = pgTable('datasets', {
   id: text('id').primaryKey(),

@@ -143,6 +143,15 @@ const product = {
   perSubjectDailyLimit: 5,
   updatedAt: '2026-11-27T02:00:00.000Z',
 };
+const publicInterestGrantExample = {
+  consumerId: 'consumer-city-app',
+  basis: '“随申办”政务服务：公共服务事项办理中的身份核验 (2026 年委员会决定)',
+  grantedBy: 'regulator-data-dept',
+  grantedAt: '2026-11-27T02:00:00.000Z',
+  validUntil: '2027-12-31T16:00:00.000Z',
+  revokedAt: null,
+  inForce: true,
+};
 const signedAnswer = 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6InBkcy1hbnN3ZXIrandzIn0.…';
 
 export const operationExamples: Record<string, Example> = {
@@ -168,6 +177,15 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/products/{id}/score-encrypted': {
     request: { ciphertext: 'XqEQBAEAAAD…(seeded CKKS ciphertext, base64)', publicKey: 'XqEQBAEAAAD…(seeded public key, base64)', purpose: '电费估算', use: 'public_interest' },
     response: { answer: 'XqEQBAECAAA…(zstd CKKS ciphertext, base64)', jws: signedAnswer, auditLeafIndex: 1031, feeFen: 0 },
+  },
+  'put /v1/consumers/{id}/public-interest': {
+    request: { basis: '“随申办”政务服务：公共服务事项办理中的身份核验 (2026 年委员会决定)', validUntil: '2027-12-31T16:00:00Z' },
+    response: publicInterestGrantExample,
+  },
+  'get /v1/consumers/{id}/public-interest': { response: publicInterestGrantExample },
+  'post /v1/consumers/{id}/public-interest/revoke': {
+    request: { reason: '服务已迁移至其他平台' },
+    response: { ...publicInterestGrantExample, revokedAt: '2026-12-01T02:00:00.000Z', inForce: false },
   },
   'get /v1/reports/products': { response: { year: 2026, currency: 'CNY', products: [{ product: 'resident-identity', title: product.title, titleZh: product.titleZh, operator: 'harbour-credit', status: 'published', calls: 1200, publicInterestCalls: 40, industryCalls: 1160, encryptedCalls: 75, distinctConsumers: 3, feesFen: 34800 }], totals: { calls: 1200, feesFen: 34800 } } },
   'get /healthz': { response: { status: 'ok', mode: 'dev', database: 'pglite' } },

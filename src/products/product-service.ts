@@ -1,13 +1,13 @@
 import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { gte, sql } from 'drizzle-orm';
+import { gte, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
-import { productCalls, products } from '../db/schema.js';
+import { productCalls, products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
@@ -21,6 +21,7 @@ import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing
 import { productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
 import { createSealEvaluator } from './seal-evaluator.js';
+import { grantInForce, type PublicInterestGrant } from './public-interest.js';
 import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition } from './quotas.js';
 import { loadSeal } from './seal-loader.js';
@@ -114,6 +115,16 @@ export function createProductService(deps: {
   policiesDir: string;
 }) {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
+  const loadGrant = createBatchLoader<string, PublicInterestGrant>(async (ids) => {
+    const rows = await deps.db.select().from(publicInterestGrants).where(inArray(publicInterestGrants.consumerId, ids));
+    return new Map(rows.map((row) => [row.consumerId, row]));
+  });
+  /** A call's stated use sets its fee, so "public_interest" needs a grant in force; checked before any quota. */
+  async function requireUse(principal: PrincipalRow, use: ProductUse, now: Date): Promise<void> {
+    if (use === 'public_interest' && !grantInForce(await loadGrant(principal.id), now)) {
+      throw new AppError('PUBLIC_INTEREST_NOT_GRANTED', 'this consumer has no public-interest grant in force: call with "use": "industry", or ask the regulator for a grant');
+    }
+  }
   const productsByIds = deps.db.select().from(products).where(sql`${products.id} = ANY(${sql.placeholder('ids')})`).prepare('products_by_ids');
   const quotas = createQuotaLedger(pricing);
   // Encrypted calls are checked and evaluated off the API thread.
@@ -201,7 +212,8 @@ export function createProductService(deps: {
     }));
 
   /** Quotas, in the order that reveals nothing: consumer throttle and rates, then the subject's daily limit. */
-  async function admit(principal: PrincipalRow, product: VerificationProduct, subjectValues: string[], now: Date): Promise<string> {
+  async function admit(principal: PrincipalRow, product: VerificationProduct, use: ProductUse, subjectValues: string[], now: Date): Promise<string> {
+    await requireUse(principal, use, now);
     await ensureSeeded();
     quotas.admitConsumer(principal.id, now);
     const subject = subjectKey(subjectSecret, subjectValues);
@@ -260,7 +272,8 @@ export function createProductService(deps: {
   const dummyRecord = (count: number): SubjectRecord => ({ digests: Array.from({ length: count }, () => crypto.randomBytes(32)), meetsCondition: false });
 
   /** Scoring calls: the consumer's daily limit on this product, after the consumer-wide quotas. */
-  async function admitScoring(principal: PrincipalRow, product: ScoringProduct, now: Date): Promise<void> {
+  async function admitScoring(principal: PrincipalRow, product: ScoringProduct, use: ProductUse, now: Date): Promise<void> {
+    await requireUse(principal, use, now);
     await ensureSeeded();
     quotas.admitConsumer(principal.id, now);
     quotas.admitProductDaily(principal.id, product.id, product.spec.dailyCallsPerConsumer, now);
@@ -285,7 +298,7 @@ export function createProductService(deps: {
         else if ((range?.min !== undefined && value < range.min) || (range?.max !== undefined && value > range.max)) problems.push({ path: `input.${name}`, problem: 'is outside the range the product accepts' });
       }
       if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the features are not valid', problems.slice(0, 20));
-      await admitScoring(principal, product, now);
+      await admitScoring(principal, product, body.use, now);
       const linearPredictor = model.coefficients[0]! + model.features.reduce((sum, name, index) => sum + model.coefficients[index + 1]! * body.input[name]!, 0);
       const score = model.type === 'logistic' ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
       const subject = subjectKey(subjectSecret, model.features.map((name) => String(body.input[name])));
@@ -319,7 +332,7 @@ export function createProductService(deps: {
       // Parameters and sizes are checked (in the SEAL thread) before quotas are spent.
       const checked = await sealEvaluator.check('ckks', { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
       try {
-        await admitScoring(principal, product, now);
+        await admitScoring(principal, product, body.use, now);
       } catch (error) {
         sealEvaluator.discard(checked);
         throw error;
@@ -343,7 +356,7 @@ export function createProductService(deps: {
       const spec = product.spec;
       const input = validateInputs(product, body.input, spec.inputs.map((entry) => entry.name));
       const subjectValues = spec.subject.map((binding) => input[binding.input]!);
-      const subject = await admit(principal, product, subjectValues, now);
+      const subject = await admit(principal, product, body.use, subjectValues, now);
       const index = await indexFor(product);
       const found = index.subjects.get(subject);
       // The same comparisons run whether or not the subject exists, so timing does not tell them apart.
@@ -401,7 +414,7 @@ export function createProductService(deps: {
       let datasetVersion: string;
       const subjectValues = spec.subject.map((binding) => subjectOnly[binding.input]!);
       try {
-        subject = await admit(principal, product, subjectValues, now);
+        subject = await admit(principal, product, body.use, subjectValues, now);
         const index = await indexFor(product);
         datasetVersion = index.datasetVersion;
         const found = index.subjects.get(subject);

@@ -28,6 +28,7 @@ afterAll(async () => {
 
 const call = (product: string, input: Record<string, string>, token = consumer, use = 'industry') =>
   t.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: 'test', use } });
+const grant = (consumerId: string, body: Record<string, string>, token = regulator) => t.call('PUT', `/v1/consumers/${consumerId}/public-interest`, { token, json: body });
 /** A syntactically valid resident ID number that no demo resident has, at a chosen position. */
 const unknownId = (serial: number) => `4401061950${String(serial).padStart(7, '0')}X`;
 
@@ -190,6 +191,7 @@ describe('probing and enumeration', () => {
 describe('metering, usage and the annual report', () => {
   it('shows a consumer its own calls and fees, priced from pricing.yaml', async () => {
     const payer = await newConsumer('consumer-payer');
+    expect((await grant('consumer-payer', { basis: '市政府政务服务平台 (test)', validUntil: '2027-12-31T16:00:00Z' })).status).toBe(200);
     await call('resident-identity', { id_number: unknownId(77), name: 'x' }, payer, 'industry');
     await call('resident-identity', { id_number: unknownId(78), name: 'x' }, payer, 'public_interest');
     const usage = await t.call('GET', '/v1/usage', { token: payer });
@@ -222,5 +224,59 @@ describe('metering, usage and the annual report', () => {
     expect(lines[0]).toBe('product,title,titleZh,operator,status,calls,publicInterestCalls,industryCalls,encryptedCalls,distinctConsumers,feesFen');
     expect(lines).toHaveLength(report.json.products.length + 1);
     expect((await t.call('GET', '/v1/reports/products?year=2026', { token: consumer })).status).toBe(403);
+  });
+});
+
+describe('public-interest standing', () => {
+  it('refuses a public-interest call from a consumer without a grant, before any quota or fee', async () => {
+    const caller = await newConsumer('consumer-unregistered');
+    const refused = await call('resident-identity', { id_number: unknownId(81), name: 'x' }, caller, 'public_interest');
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('PUBLIC_INTEREST_NOT_GRANTED');
+    expect((await t.call('GET', '/v1/usage', { token: caller })).json.totals).toEqual({ calls: 0, feesFen: 0 });
+    // The same call for industry use goes through and is charged.
+    expect((await call('resident-identity', { id_number: unknownId(81), name: 'x' }, caller, 'industry')).json.feeFen).toBe(30);
+  });
+
+  it('lets a granted consumer call free, until the grant is revoked', async () => {
+    const caller = await newConsumer('consumer-city-app');
+    expect((await grant('consumer-city-app', { basis: '“随申办”政务服务 (test)', validUntil: '2027-06-30T16:00:00Z' })).json).toMatchObject({ consumerId: 'consumer-city-app', inForce: true });
+    const free = await call('resident-identity', { id_number: unknownId(82), name: 'x' }, caller, 'public_interest');
+    expect(free.status).toBe(200);
+    expect(free.json.feeFen).toBe(0);
+    const revoked = await t.call('POST', '/v1/consumers/consumer-city-app/public-interest/revoke', { token: regulator, json: { reason: 'service moved to another provider (test)' } });
+    expect(revoked.json).toMatchObject({ inForce: false });
+    expect((await call('resident-identity', { id_number: unknownId(83), name: 'x' }, caller, 'public_interest')).json.error.code).toBe('PUBLIC_INTEREST_NOT_GRANTED');
+    const leaves = await t.call('GET', '/v1/audit/entries?type=consumer.public-interest-granted', { token: regulator });
+    expect(JSON.stringify(leaves.json)).toContain('consumer-city-app');
+  });
+
+  it('refuses a call once the grant has ended', async () => {
+    await newConsumer('consumer-expiring');
+    await grant('consumer-expiring', { basis: 'pilot (test)', validUntil: '2026-11-27T03:00:00Z' });
+    const started = t.clock.now;
+    try {
+      t.clock.now = new Date('2026-11-27T03:00:01Z');
+      const late = await call('resident-identity', { id_number: unknownId(84), name: 'x' }, await t.tokenFor('consumer-expiring'), 'public_interest');
+      expect(late.json.error.code).toBe('PUBLIC_INTEREST_NOT_GRANTED');
+    } finally {
+      t.clock.now = started;
+    }
+  });
+
+  it('is granted by regulators only, and read by the consumer itself or regulators', async () => {
+    const caller = await newConsumer('consumer-self-granting');
+    expect((await grant('consumer-self-granting', { basis: 'we say so', validUntil: '2027-01-01T00:00:00Z' }, caller)).status).toBe(403);
+    expect((await grant('consumer-self-granting', { basis: 'x', validUntil: '2027-01-01T00:00:00Z' }, lingang)).status).toBe(403);
+    await grant('consumer-self-granting', { basis: 'reviewed (test)', validUntil: '2027-01-01T00:00:00Z' });
+    expect((await t.call('GET', '/v1/consumers/consumer-self-granting/public-interest', { token: caller })).json.inForce).toBe(true);
+    expect((await t.call('GET', '/v1/consumers/consumer-self-granting/public-interest', { token: consumer })).status).toBe(404);
+  });
+
+  it('refuses a grant to a principal that is not a consumer, or one that has already ended', async () => {
+    expect((await grant('analyst-lingang-analytics', { basis: 'x', validUntil: '2027-01-01T00:00:00Z' })).status).toBe(404);
+    const past = await grant('consumer-east-sea-bank', { basis: 'x', validUntil: '2026-01-01T00:00:00Z' });
+    expect(past.status).toBe(400);
+    expect(past.json.error.code).toBe('VALIDATION_FAILED');
   });
 });

@@ -1,6 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
-import { AppError } from '../../errors/app-error.js';
+import { eq } from 'drizzle-orm';
+import { publicInterestGrants } from '../../db/schema.js';
+import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
 import { productDefinitionSchema } from '../../products/product-spec.js';
@@ -16,12 +18,17 @@ import {
   toProductView,
 } from '../../products/products.js';
 import { annualProductReport, usageFor } from '../../products/usage.js';
+import { grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 
 const productId = z.object({ id: z.string().min(1).max(63).openapi({ param: { name: 'id', in: 'path' }, example: 'resident-identity' }) });
 const productSchema = z.record(z.string(), z.unknown()).openapi('Product');
+const consumerParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
+const publicInterestGrantView = z
+  .object({ consumerId: z.string(), basis: z.string(), grantedBy: z.string(), grantedAt: z.string(), validUntil: z.string(), revokedAt: z.string().nullable(), inForce: z.boolean() })
+  .openapi('PublicInterestGrant');
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const answerSchema = z
@@ -147,6 +154,33 @@ const routes = {
     },
     responses: { 200: json(z.object({ from: z.string(), to: z.string(), usage: z.array(z.record(z.string(), z.unknown())), totals: z.object({ calls: z.number(), feesFen: z.number() }) }), 'Usage'), ...errorResponses(400, 403) },
   }),
+  grantPublicInterest: createRoute({
+    method: 'put',
+    path: '/v1/consumers/{id}/public-interest',
+    tags: ['products'],
+    summary: 'Grant a consumer public-interest standing (free calls under pricing.yaml) with its basis and end (regulators; audited)',
+    security: bearerSecurity,
+    request: { params: consumerParam, body: jsonBody(publicInterestGrantSchema, 'The grant') },
+    responses: { 200: json(publicInterestGrantView, 'The grant'), ...errorResponses(400, 403, 404) },
+  }),
+  revokePublicInterest: createRoute({
+    method: 'post',
+    path: '/v1/consumers/{id}/public-interest/revoke',
+    tags: ['products'],
+    summary: "Revoke a consumer's public-interest standing (regulators; audited with the reason)",
+    security: bearerSecurity,
+    request: { params: consumerParam, body: jsonBody(z.strictObject({ reason: z.string().min(1).max(2000) }), 'Why') },
+    responses: { 200: json(publicInterestGrantView, 'The revoked grant'), ...errorResponses(400, 403, 404) },
+  }),
+  readPublicInterest: createRoute({
+    method: 'get',
+    path: '/v1/consumers/{id}/public-interest',
+    tags: ['products'],
+    summary: "A consumer's public-interest grant (regulators; the consumer itself)",
+    security: bearerSecurity,
+    request: { params: consumerParam },
+    responses: { 200: json(publicInterestGrantView, 'The grant'), ...errorResponses(403, 404) },
+  }),
   report: createRoute({
     method: 'get',
     path: '/v1/reports/products',
@@ -239,6 +273,32 @@ export function productRoutes(platform: Platform) {
     const usage = await usageFor(platform.db, principal, { from, to });
     const totals = { calls: usage.reduce((sum, row) => sum + row.calls, 0), feesFen: usage.reduce((sum, row) => sum + row.feesFen, 0) };
     return c.json({ from: from.toISOString(), to: to.toISOString(), usage, totals }, 200);
+  });
+
+  app.openapi(routes.grantPublicInterest, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'consumer:grant-public-interest', platformEntity);
+    const now = platform.clock();
+    const grant = await grantPublicInterest(platform.db, c.req.valid('param').id, c.req.valid('json'), principal.id, now);
+    return c.json(publicInterestView(grant, now), 200);
+  });
+
+  app.openapi(routes.revokePublicInterest, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'consumer:grant-public-interest', platformEntity);
+    const now = platform.clock();
+    const grant = await revokePublicInterest(platform.db, c.req.valid('param').id, c.req.valid('json').reason, principal.id, now);
+    return c.json(publicInterestView(grant, now), 200);
+  });
+
+  app.openapi(routes.readPublicInterest, async (c) => {
+    const principal = c.get('principal');
+    const { id } = c.req.valid('param');
+    // A consumer sees its own grant; regulators see any. Others are told nothing exists.
+    if (principal.id !== id) await authorizer.require(principal, 'consumer:grant-public-interest', platformEntity, { hideExistence: true });
+    const [grant] = await platform.db.select().from(publicInterestGrants).where(eq(publicInterestGrants.consumerId, id));
+    if (!grant) throw notFound('public-interest grant');
+    return c.json(publicInterestView(grant, platform.clock()), 200);
   });
 
   app.openapi(routes.report, async (c) => {
