@@ -183,6 +183,14 @@ export const operationExamples: Record<string, Example> = {
     response: publicInterestGrantExample,
   },
   'get /v1/consumers/{id}/public-interest': { response: publicInterestGrantExample },
+  'get /v1/consumers': {
+    response: {
+      consumers: [
+        { id: 'consumer-city-app', displayName: '随申办 · 政务服务', status: 'active', publicInterest: publicInterestGrantExample },
+        { id: 'consumer-east-sea-bank', displayName: '东海银行 · 接口调用方', status: 'active', publicInterest: null },
+      ],
+    },
+  },
   'post /v1/consumers/{id}/public-interest/revoke': {
     request: { reason: '服务已迁移至其他平台' },
     response: { ...publicInterestGrantExample, revokedAt: '2026-12-01T02:00:00.000Z', inForce: false },

@@ -128,6 +128,26 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a regulator grants a consumer public-interest standing and revokes it', async () => {
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#public-interest`);
+    const row = page.locator('tr', { has: page.locator('[data-consumer="consumer-east-sea-bank"]') });
+    await row.waitFor();
+    await page.selectOption('#pi-consumer', 'consumer-east-sea-bank');
+    await page.fill('#pi-basis', '普惠金融公益项目（测试）');
+    await page.click('#pi-grant');
+    await row.locator('.badge.ok').waitFor();
+    const consumer = await t.tokenFor('consumer-east-sea-bank');
+    expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json).toMatchObject({ basis: '普惠金融公益项目（测试）', inForce: true });
+    await page.screenshot({ path: path.join(artifacts, 'regulator-public-interest.png'), fullPage: true });
+
+    await row.locator('input.reason').fill('项目结束（测试）');
+    await row.locator('button').click();
+    await row.locator('.badge.bad').waitFor();
+    expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json.inForce).toBe(false);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a consumer runs an encrypted verification in the browser, and the claim never leaves it', async () => {
     const version = (await t.platform.analysisCatalogue()).latestVersions.get('residents')!;
     const instance = await DuckDBInstance.create(':memory:');

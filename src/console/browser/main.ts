@@ -4,7 +4,7 @@ import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { disputesPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
-import { auditPage, incidentsPage, licencesPage, productsAdminPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
+import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
  * The web console: one page, routed by the URL hash, talking to the public API with the signed-in token. What a
@@ -43,6 +43,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'report', label: 'report', render: reportPage },
+        { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
         ...common,
       ];
     case 'institution':

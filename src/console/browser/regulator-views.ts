@@ -268,3 +268,69 @@ async function downloadSupervisionCsv(): Promise<void> {
   const csv = await api<string>('GET', '/v1/reports/supervision?format=csv');
   h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: 'supervision.csv' }).click();
 }
+
+/**
+ * Public-interest standing of consumers: public-interest calls are free, so regulators grant the standing with its
+ * basis and end date, and revoke it with a reason (both audit leaves).
+ */
+export async function publicInterestPage(rerender: () => void): Promise<HTMLElement> {
+  const { consumers } = await api<{ consumers: any[] }>('GET', '/v1/consumers');
+  const message = h('p', { class: 'error' });
+  const attempt = async (work: () => Promise<unknown>) => {
+    try {
+      await work();
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+    }
+  };
+  const consumer = h('select', { id: 'pi-consumer' }, ...consumers.map((entry) => h('option', { value: entry.id }, `${entry.displayName} (${entry.id})`)));
+  const basis = h('input', { id: 'pi-basis', placeholder: '委员会决定文号与公益事项' });
+  const until = h('input', { id: 'pi-until', type: 'date', value: chinaDay(new Date(Date.now() + 365 * 86_400_000)) });
+  const grant = () =>
+    attempt(() => api('PUT', `/v1/consumers/${encodeURIComponent(consumer.value)}/public-interest`, { basis: basis.value, validUntil: new Date(`${until.value}T23:59:59+08:00`).toISOString() }));
+  const standing = (entry: any) => {
+    const grantNow = entry.publicInterest;
+    if (!grantNow) return badge(t('none'), 'info');
+    if (grantNow.inForce) return badge(t('inForce'), 'ok');
+    return badge(t(grantNow.revokedAt ? 'revokedState' : 'expiredState'), 'bad');
+  };
+  const revoke = (entry: any) => {
+    if (!entry.publicInterest?.inForce) return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    return h('div', { class: 'actions' }, reason, h('button', { class: 'secondary', onclick: () => void attempt(() => api('POST', `/v1/consumers/${encodeURIComponent(entry.id)}/public-interest/revoke`, { reason: reason.value || '监管检查' })) }, t('revoke')));
+  };
+  return h(
+    'div',
+    {},
+    h(
+      'div',
+      { class: 'panel' },
+      h('h2', {}, t('grantPublicInterest')),
+      h('label', {}, t('consumers')),
+      consumer,
+      h('label', {}, t('basis')),
+      basis,
+      h('label', {}, t('validUntil')),
+      until,
+      h('div', { class: 'actions' }, h('button', { id: 'pi-grant', onclick: () => void grant() }, t('grantPublicInterest'))),
+      message,
+    ),
+    h(
+      'div',
+      { class: 'panel' },
+      h('h2', {}, t('publicInterest')),
+      table(
+        [t('consumers'), t('basis'), t('validUntil'), t('status'), ''],
+        consumers.map((entry) => [
+          h('span', { 'data-consumer': entry.id }, entry.displayName, h('br'), h('small', { class: 'muted' }, entry.id)),
+          entry.publicInterest?.basis ?? '',
+          entry.publicInterest ? chinaDay(new Date(entry.publicInterest.validUntil)) : '',
+          standing(entry),
+          revoke(entry),
+        ]),
+      ),
+    ),
+  );
+}

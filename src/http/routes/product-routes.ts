@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
-import { eq } from 'drizzle-orm';
-import { publicInterestGrants } from '../../db/schema.js';
+import { asc, eq } from 'drizzle-orm';
+import { principals, publicInterestGrants } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
@@ -154,6 +154,17 @@ const routes = {
     },
     responses: { 200: json(z.object({ from: z.string(), to: z.string(), usage: z.array(z.record(z.string(), z.unknown())), totals: z.object({ calls: z.number(), feesFen: z.number() }) }), 'Usage'), ...errorResponses(400, 403) },
   }),
+  listConsumers: createRoute({
+    method: 'get',
+    path: '/v1/consumers',
+    tags: ['products'],
+    summary: 'Consumers and their public-interest standing (regulators)',
+    security: bearerSecurity,
+    responses: {
+      200: json(z.object({ consumers: z.array(z.object({ id: z.string(), displayName: z.string(), status: z.string(), publicInterest: publicInterestGrantView.nullable() })) }), 'Consumers'),
+      ...errorResponses(403),
+    },
+  }),
   grantPublicInterest: createRoute({
     method: 'put',
     path: '/v1/consumers/{id}/public-interest',
@@ -273,6 +284,21 @@ export function productRoutes(platform: Platform) {
     const usage = await usageFor(platform.db, principal, { from, to });
     const totals = { calls: usage.reduce((sum, row) => sum + row.calls, 0), feesFen: usage.reduce((sum, row) => sum + row.feesFen, 0) };
     return c.json({ from: from.toISOString(), to: to.toISOString(), usage, totals }, 200);
+  });
+
+  app.openapi(routes.listConsumers, async (c) => {
+    await authorizer.require(c.get('principal'), 'consumer:grant-public-interest', platformEntity);
+    const now = platform.clock();
+    const rows = await platform.db
+      .select({ consumer: principals, grant: publicInterestGrants })
+      .from(principals)
+      .leftJoin(publicInterestGrants, eq(publicInterestGrants.consumerId, principals.id))
+      .where(eq(principals.role, 'consumer'))
+      .orderBy(asc(principals.id));
+    return c.json(
+      { consumers: rows.map(({ consumer, grant }) => ({ id: consumer.id, displayName: consumer.displayName, status: consumer.status, publicInterest: grant ? publicInterestView(grant, now) : null })) },
+      200,
+    );
   });
 
   app.openapi(routes.grantPublicInterest, async (c) => {
