@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, asc, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
@@ -39,8 +39,15 @@ export async function grantPublicInterest(db: Database, consumerId: string, inpu
 
 export async function revokePublicInterest(db: Database, consumerId: string, reason: string, regulatorId: string, now: Date): Promise<PublicInterestGrant> {
   return db.transaction(async (tx) => {
-    const [grant] = await tx.update(publicInterestGrants).set({ revokedAt: now }).where(eq(publicInterestGrants.consumerId, consumerId)).returning();
-    if (!grant) throw notFound('public-interest grant');
+    const [grant] = await tx
+      .update(publicInterestGrants)
+      .set({ revokedAt: now })
+      .where(and(eq(publicInterestGrants.consumerId, consumerId), isNull(publicInterestGrants.revokedAt)))
+      .returning();
+    if (!grant) {
+      const [existing] = await tx.select().from(publicInterestGrants).where(eq(publicInterestGrants.consumerId, consumerId));
+      throw existing ? new AppError('INVALID_TRANSITION', 'this grant is already revoked') : notFound('public-interest grant');
+    }
     await appendAuditEvents(tx as never, [{ type: 'consumer.public-interest-revoked', actor: regulatorId, details: { consumer: consumerId, reason } }], now);
     return grant;
   });
@@ -55,3 +62,19 @@ export const publicInterestView = (grant: PublicInterestGrant, now: Date) => ({
   revokedAt: grant.revokedAt?.toISOString() ?? null,
   inForce: grantInForce(grant, now),
 });
+
+export async function findPublicInterestGrant(db: Database, consumerId: string): Promise<PublicInterestGrant | undefined> {
+  const [grant] = await db.select().from(publicInterestGrants).where(eq(publicInterestGrants.consumerId, consumerId));
+  return grant;
+}
+
+/** Every consumer with its grant, if any (the regulators' list). */
+export async function consumersWithStanding(db: Database, now: Date) {
+  const rows = await db
+    .select({ consumer: principals, grant: publicInterestGrants })
+    .from(principals)
+    .leftJoin(publicInterestGrants, eq(publicInterestGrants.consumerId, principals.id))
+    .where(eq(principals.role, 'consumer'))
+    .orderBy(asc(principals.id));
+  return rows.map(({ consumer, grant }) => ({ id: consumer.id, displayName: consumer.displayName, status: consumer.status, publicInterest: grant ? publicInterestView(grant, now) : null }));
+}

@@ -246,6 +246,8 @@ describe('public-interest standing', () => {
     expect(free.json.feeFen).toBe(0);
     const revoked = await t.call('POST', '/v1/consumers/consumer-city-app/public-interest/revoke', { token: regulator, json: { reason: 'service moved to another provider (test)' } });
     expect(revoked.json).toMatchObject({ inForce: false });
+    const again = await t.call('POST', '/v1/consumers/consumer-city-app/public-interest/revoke', { token: regulator, json: { reason: 'twice (test)' } });
+    expect(again.status).toBe(409);
     expect((await call('resident-identity', { id_number: unknownId(83), name: 'x' }, caller, 'public_interest')).json.error.code).toBe('PUBLIC_INTEREST_NOT_GRANTED');
     const leaves = await t.call('GET', '/v1/audit/entries?type=consumer.public-interest-granted', { token: regulator });
     expect(JSON.stringify(leaves.json)).toContain('consumer-city-app');

@@ -1,7 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
-import { asc, eq } from 'drizzle-orm';
-import { principals, publicInterestGrants } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
@@ -18,7 +16,7 @@ import {
   toProductView,
 } from '../../products/products.js';
 import { annualProductReport, usageFor } from '../../products/usage.js';
-import { grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
+import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
@@ -181,7 +179,7 @@ const routes = {
     summary: "Revoke a consumer's public-interest standing (regulators; audited with the reason)",
     security: bearerSecurity,
     request: { params: consumerParam, body: jsonBody(z.strictObject({ reason: z.string().min(1).max(2000) }), 'Why') },
-    responses: { 200: json(publicInterestGrantView, 'The revoked grant'), ...errorResponses(400, 403, 404) },
+    responses: { 200: json(publicInterestGrantView, 'The revoked grant'), ...errorResponses(400, 403, 404, 409) },
   }),
   readPublicInterest: createRoute({
     method: 'get',
@@ -288,17 +286,7 @@ export function productRoutes(platform: Platform) {
 
   app.openapi(routes.listConsumers, async (c) => {
     await authorizer.require(c.get('principal'), 'consumer:grant-public-interest', platformEntity);
-    const now = platform.clock();
-    const rows = await platform.db
-      .select({ consumer: principals, grant: publicInterestGrants })
-      .from(principals)
-      .leftJoin(publicInterestGrants, eq(publicInterestGrants.consumerId, principals.id))
-      .where(eq(principals.role, 'consumer'))
-      .orderBy(asc(principals.id));
-    return c.json(
-      { consumers: rows.map(({ consumer, grant }) => ({ id: consumer.id, displayName: consumer.displayName, status: consumer.status, publicInterest: grant ? publicInterestView(grant, now) : null })) },
-      200,
-    );
+    return c.json({ consumers: await consumersWithStanding(platform.db, platform.clock()) }, 200);
   });
 
   app.openapi(routes.grantPublicInterest, async (c) => {
@@ -322,7 +310,7 @@ export function productRoutes(platform: Platform) {
     const { id } = c.req.valid('param');
     // A consumer sees its own grant; regulators see any. Others are told nothing exists.
     if (principal.id !== id) await authorizer.require(principal, 'consumer:grant-public-interest', platformEntity, { hideExistence: true });
-    const [grant] = await platform.db.select().from(publicInterestGrants).where(eq(publicInterestGrants.consumerId, id));
+    const grant = await findPublicInterestGrant(platform.db, id);
     if (!grant) throw notFound('public-interest grant');
     return c.json(publicInterestView(grant, platform.clock()), 200);
   });
