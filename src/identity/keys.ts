@@ -49,7 +49,7 @@ async function keyFromPrivateJwk(purpose: SigningKey['purpose'], privateJwk: JWK
     kid,
     privateKey,
     publicKey,
-    signingKeyObject: crypto.createPrivateKey({ key: { ...privateJwk, alg: undefined, kid: undefined, use: undefined, key_ops: undefined } as crypto.JsonWebKey, format: 'jwk' }),
+    signingKeyObject: crypto.createPrivateKey({ key: privateJwk as crypto.JsonWebKey, format: 'jwk' }),
     publicJwk: { ...publicOnly, kid, alg: 'EdDSA', use: 'sig' },
     derivedSecret: (label: string) => crypto.createHmac('sha256', Buffer.from(seed, 'base64url')).update(label).digest('hex'),
   };
