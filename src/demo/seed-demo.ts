@@ -1,3 +1,4 @@
+import { findPublicInterestGrant, grantPublicInterest } from '../products/public-interest.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -81,7 +82,24 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
     .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal })))
     .onConflictDoNothing();
   await ensureDemoProducts(platform);
+  await ensureDemoPublicInterestGrant(platform);
   return { generated };
+}
+
+/**
+ * The demo consumer holds a public-interest grant (an inclusive-finance programme), so that both uses can be
+ * tried with the dev token; a grant revoked later is left revoked.
+ */
+async function ensureDemoPublicInterestGrant(platform: Platform): Promise<void> {
+  if (await findPublicInterestGrant(platform.db, 'consumer-east-sea-bank')) return;
+  const now = platform.clock();
+  await grantPublicInterest(
+    platform.db,
+    'consumer-east-sea-bank',
+    { basis: '普惠金融：小微企业开户身份核验（演示授权）', validUntil: new Date(Date.UTC(now.getUTCFullYear() + 3, 0, 1)).toISOString() },
+    'regulator-data-dept',
+    now,
+  );
 }
 
 async function fileDemoRegistration(platform: Platform, institutionId: string, tables: DatasetRegistration[]): Promise<void> {

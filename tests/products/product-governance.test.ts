@@ -275,6 +275,13 @@ describe('public-interest standing', () => {
     expect((await t.call('GET', '/v1/consumers/consumer-self-granting/public-interest', { token: consumer })).status).toBe(404);
   });
 
+  it('comes with the demo for its consumer, whose public-interest calls are therefore free', async () => {
+    expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json.inForce).toBe(true);
+    const free = await call('resident-identity', { id_number: unknownId(85), name: 'x' }, consumer, 'public_interest');
+    expect(free.status).toBe(200);
+    expect(free.json.feeFen).toBe(0);
+  });
+
   it('refuses a grant to a principal that is not a consumer, or one that has already ended', async () => {
     expect((await grant('analyst-lingang-analytics', { basis: 'x', validUntil: '2027-01-01T00:00:00Z' })).status).toBe(404);
     const past = await grant('consumer-east-sea-bank', { basis: 'x', validUntil: '2026-01-01T00:00:00Z' });
