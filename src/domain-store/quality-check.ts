@@ -7,6 +7,7 @@ import { findDataset, latestVersion, type DatasetRow, type DatasetVersionRow } f
 import type { Database } from '../db/connect.js';
 import { qualityChecks } from '../db/schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
+import { hardenDuckDb } from '../duckdb/harden.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 import { ruleLabel, type QualityRule, type QualityRuleResult } from '../catalog/quality-rules.js';
 import { updatePeriodDays } from '../catalog/registration.js';
@@ -93,15 +94,12 @@ export async function checkVersionQuality(
       if (rule.rule === 'reference') {
         const target = references.get(rule.dataset)!;
         const snapshot = target.contentHash ? deps.store.snapshotPath(rule.dataset, target.contentHash) : undefined;
-        const note = !snapshot
-          ? `${rule.dataset} has no data yet`
-          : !target.columns.has(rule.references)
-            ? `${rule.dataset} has no column ${rule.references}`
-            : !fs.existsSync(snapshot)
-              ? `the snapshot of ${rule.dataset} is not in this domain store`
-              : undefined;
-        if (note || !snapshot) {
-          runnable.push({ rule, note: note ?? `${rule.dataset} has no data yet` });
+        if (!snapshot) {
+          runnable.push({ rule, note: `${rule.dataset} has no data yet` });
+          continue;
+        }
+        if (!target.columns.has(rule.references) || !fs.existsSync(snapshot)) {
+          runnable.push({ rule, note: !target.columns.has(rule.references) ? `${rule.dataset} has no column ${rule.references}` : `the snapshot of ${rule.dataset} is not in this domain store` });
           continue;
         }
         await connection.run(`ATTACH ${sqlString(snapshot)} AS ref${index} (READ_ONLY)`);
@@ -109,8 +107,8 @@ export async function checkVersionQuality(
       const query = ruleQuery(rule, index, version.createdAt, dataset.updateFrequency);
       runnable.push(typeof query === 'string' ? { rule, query } : { rule, note: query.note });
     }
-    await connection.run('SET enable_external_access = false');
-    await connection.run('SET lock_configuration = true');
+    // Locked down like the sandbox before any rule runs (rule patterns come from the catalogue, not from us).
+    await hardenDuckDb(connection);
     for (const item of runnable) {
       if ('note' in item) {
         results.push({ rule: item.rule.rule, label: ruleLabel(item.rule), status: 'not_checked', checked: 0, violations: 0, note: item.note });

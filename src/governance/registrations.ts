@@ -1,4 +1,3 @@
-import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -10,6 +9,7 @@ import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/
 import type { Database } from '../db/connect.js';
 import { datasets, registrations } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
+import { issueDetails } from '../errors/validation-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { chinaDay } from '../time/china-time.js';
@@ -66,7 +66,7 @@ export async function technicalReview(platform: Pick<Platform, 'db'>, content: R
   content.tables.forEach((table, index) => {
     const parsed = datasetRegistrationSchema.safeParse(table);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) findings.push({ path: ['tables', index, ...issue.path].join('.'), problem: safeIssueMessage(issue) });
+      findings.push(...issueDetails(parsed.error, ['tables', index]).map(({ path, problem }) => ({ path: path ?? '', problem })));
       return;
     }
     if (ids.has(parsed.data.id)) findings.push({ path: `tables.${index}.id`, problem: 'is registered twice in this registration' });
@@ -186,11 +186,12 @@ export async function fileRegistration(
   return row;
 }
 
-export async function listRegistrations(platform: Platform, principal: PrincipalRow): Promise<RegistrationRow[]> {
+export async function listRegistrations(platform: Platform, principal: PrincipalRow, status?: RegistrationRow['status']): Promise<RegistrationRow[]> {
+  const withStatus = status ? eq(registrations.status, status) : undefined;
   const query = platform.db.select().from(registrations);
-  if (principal.role === 'admin' || principal.role === 'regulator') return query.orderBy(desc(registrations.createdAt));
+  if (principal.role === 'admin' || principal.role === 'regulator') return query.where(withStatus).orderBy(desc(registrations.createdAt));
   if (principal.role !== 'institution' || !principal.institutionId) return [];
-  return query.where(eq(registrations.institutionId, principal.institutionId)).orderBy(desc(registrations.createdAt));
+  return query.where(and(eq(registrations.institutionId, principal.institutionId), withStatus)).orderBy(desc(registrations.createdAt));
 }
 
 export function toRegistrationView(row: RegistrationRow) {

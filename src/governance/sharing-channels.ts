@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { and, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
@@ -141,11 +141,11 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
   const reservation = await platform.db.transaction(async (tx) => {
     const [locked] = await tx.select().from(sharingChannels).where(eq(sharingChannels.id, channel.id)).for('update');
     if (locked!.status !== 'open') return { refused: locked!.status } as const;
-    const today = await tx
-      .select({ id: channelPulls.id })
+    const [today] = await tx
+      .select({ pulls: count() })
       .from(channelPulls)
       .where(and(eq(channelPulls.channelId, channel.id), eq(channelPulls.outcome, 'delivered'), gte(channelPulls.at, chinaDayStart(chinaDay(now)))));
-    if (today.length >= locked!.pullsPerDay) return { overVolume: today.length } as const;
+    if (today!.pulls >= locked!.pullsPerDay) return { overVolume: today!.pulls } as const;
     const id = `pull_${crypto.randomUUID()}`;
     await tx.insert(channelPulls).values({ id, channelId: channel.id, principalId: principal.id, columns, versionId: version.id, outcome: 'delivered', at: now });
     return { id } as const;

@@ -23,4 +23,3 @@ export function errorResponse(error: unknown, c: Context): Response {
   return c.json({ error: { code: 'INTERNAL', message: `internal error (reference ${reference})` } }, 500);
 }
 
-export { validationError } from '../errors/validation-error.js';

@@ -133,12 +133,12 @@ export function createProductService(deps: {
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
+  // SEAL on this thread only serves the he-params answers; evaluations run in the SEAL thread.
   let bfv: Promise<BfvContext> | undefined;
   let ckks: Promise<CkksContext> | undefined;
+  const bfvContext = () => (bfv ??= loadSeal().then(createBfvContext));
   const ckksContext = () => (ckks ??= loadSeal().then(createCkksContext));
   let seeded: Promise<void> | undefined;
-
-  const bfvContext = () => (bfv ??= loadSeal().then(createBfvContext));
 
   /** Today's and this month's counters, once per process, from the metering table. */
   async function seedQuotas(): Promise<void> {

@@ -228,8 +228,7 @@ export function governanceRoutes(platform: Platform) {
   app.openapi(routes.registrations, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'registration:list', platformEntity);
-    const status = c.req.valid('query').status;
-    const rows = (await listRegistrations(platform, principal)).filter((row) => !status || row.status === status);
+    const rows = await listRegistrations(platform, principal, c.req.valid('query').status);
     return c.json({ registrations: rows.map(toRegistrationView) }, 200);
   });
 
