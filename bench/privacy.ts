@@ -16,7 +16,7 @@ import { jobs, licences, releasedCells } from '../src/db/schema.js';
 import { seedDemo } from '../src/demo/seed-demo.js';
 import { findPrincipal } from '../src/identity/principals.js';
 import { planJob, prepareJob } from '../src/jobs/prepare-job.js';
-import { encodeSketch, sketchOfKeys, type Sketch } from '../src/privacy/contributor-sketch.js';
+import { encodeSketch, SKETCH_LAYOUT, sketchOfKeys, type Sketch } from '../src/privacy/contributor-sketch.js';
 import { setBudgetCap } from '../src/privacy/budget-ledger.js';
 import { cellsToGuard } from '../src/privacy/differencing-guard.js';
 import { createSandboxPool } from '../src/sandbox/sandbox-pool.js';
@@ -26,10 +26,10 @@ const platform = await createPlatform(loadConfig({ DATA_DIR: dataDir, DATABASE_U
 await seedDemo(platform);
 const db = platform.db;
 const threshold = 20;
-// The sketch layout the policy sets (buckets per threshold in each of the three sub-tables).
-const subTableSize = threshold * platform.disclosurePolicy.differencingGuard.bucketsPerThreshold;
+// The sketch size the policy sets.
+const buckets = threshold * platform.disclosurePolicy.differencingGuard.bucketsPerThreshold;
 
-const sketchOf = (keys: bigint[]): Sketch => sketchOfKeys(keys, subTableSize);
+const sketchOf = (keys: bigint[]): Sketch => sketchOfKeys(keys, buckets);
 const randomKeys = (count: number) => Array.from({ length: count }, () => crypto.randomBytes(8).readBigUInt64LE());
 
 // A released job to hang prior cells on.
@@ -55,12 +55,12 @@ for (const target of [1_000, 10_000, 100_000]) {
   for (; inserted < target; inserted++) {
     // Prior cells with contributor counts in the same range as the new ones, so each new cell has candidates.
     const contributors = 50 + (inserted % 200);
-    rows.push({ id: `cell_${inserted}`, jobId, lineage: 'residents', subTableSize, contributors, sketch: encodeSketch(sketchOf(randomKeys(contributors))) });
+    rows.push({ id: `cell_${inserted}`, jobId, lineage: 'residents', layout: SKETCH_LAYOUT, buckets, contributors, sketch: encodeSketch(sketchOf(randomKeys(contributors))) });
     if (rows.length === 2000) await db.insert(releasedCells).values(rows.splice(0));
   }
   if (rows.length > 0) await db.insert(releasedCells).values(rows);
   const started = performance.now();
-  const flagged = await cellsToGuard(db, { dataset: 'residents', threshold, subTableSize, sketches, cellKeys });
+  const flagged = await cellsToGuard(db, { dataset: 'residents', threshold, buckets, sketches, cellKeys });
   const perCell = (performance.now() - started) / newCells;
   console.log(`differencing guard with ${target.toLocaleString('en')} prior cells: ${perCell.toFixed(2)} ms per new cell (${flagged.size} flagged of ${newCells})`);
 }

@@ -1,5 +1,5 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
-import { CELL_COLUMN, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
+import { CELL_COLUMN, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 
@@ -27,9 +27,11 @@ export type ExecutionPlan = {
   /** Measures whose totals and largest contributions the main query computes (`__pds_total_m`, `__pds_top_m`). */
   measuresInMain: number[];
   unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
-  /** Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts). */
-  /** `threshold` is the grade's contributor threshold; plans stored before it was recorded used it as the sketch size. */
-  sketch?: { sql: string; subTableSize: number; threshold?: number; dataset: string };
+  /**
+   * Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts); `threshold` is
+   * the grade's contributor threshold. Plans stored with an earlier layout name none (or another) and are not run.
+   */
+  sketch?: { sql: string; layout?: string; buckets: number; threshold: number; dataset: string };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
@@ -52,7 +54,7 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
-export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 3): Promise<ExecutionPlan> {
+export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 4): Promise<ExecutionPlan> {
   const rowLimit = grade.maxOutputRows + 1;
   if (analysis.kind === 'row_level') {
     return {
@@ -156,8 +158,8 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
     inner.having = null;
     inner.modifiers = [];
-    const subTableSize = grade.minContributors * bucketsPerThreshold;
-    sketch = { sql: sketchSql(await parser.toSql(inner), keys, subTableSize), subTableSize, threshold: grade.minContributors, dataset: firstUnit.dataset };
+    const buckets = grade.minContributors * bucketsPerThreshold;
+    sketch = { sql: sketchSql(await parser.toSql(inner), keys, buckets), layout: SKETCH_LAYOUT, buckets, threshold: grade.minContributors, dataset: firstUnit.dataset };
   }
 
   return {

@@ -305,11 +305,13 @@ export const releasedCells = pgTable(
       .notNull()
       .references(() => jobs.id),
     lineage: text('lineage').notNull(),
-    subTableSize: integer('sub_table_size').notNull(),
+    /** Sketches compare only within one layout and size (contributor-sketch.ts); the column keeps its first name. */
+    layout: text('layout').notNull(),
+    buckets: integer('sub_table_size').notNull(),
     contributors: integer('contributors').notNull(),
     sketch: text('sketch').notNull(),
   },
-  (table) => [index('released_cells_lookup_idx').on(table.lineage, table.subTableSize, table.contributors)],
+  (table) => [index('released_cells_lookup_idx').on(table.lineage, table.layout, table.buckets, table.contributors)],
 );
 
 /**

@@ -12,7 +12,7 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
-import { cellKeyOf, SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
+import { cellKeyOf, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
 import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
@@ -64,6 +64,11 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     if (trained.outcome === 'failed') return failJob(deps, job, trained);
     return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
   }
+  if (plan.kind !== 'dp_aggregate' && plan.sketch && plan.sketch.layout !== SKETCH_LAYOUT) {
+    // Planned by an earlier version, whose sketches cannot be compared with those kept now; running it without
+    // the guard is not an option. The operator resubmits (the failure is the platform's, not the query's).
+    return failJob(deps, job, { kind: 'system_error', internalDetail: 'the job was planned with an earlier contributor-sketch layout; it must be resubmitted' });
+  }
   const outcome = await deps.pool.run({
     jobId,
     snapshots,
@@ -79,17 +84,17 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   }
   if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors differ slightly from an already released cell.
-  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; subTableSize: number } | undefined;
+  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; buckets: number } | undefined;
   let differencingRows: Set<number> | undefined;
   if (plan.kind !== 'dp_aggregate' && plan.sketch) {
     const sketchResult = outcome.results.find((result) => result.name === 'sketch')!;
     const main = outcome.results.find((result) => result.name === 'main')!;
     guard = {
-      sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.groupKeyCount, plan.sketch.subTableSize),
-      cellKeys: main.rows.map((row) => cellKeyOf(main.columns, row, plan.groupKeyPositions)),
+      sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.sketch.buckets),
+      cellKeys: main.rows.map((row) => cellKeyOf(main.columns, row)),
       dataset: plan.sketch.dataset,
-      threshold: plan.sketch.threshold ?? plan.sketch.subTableSize,
-      subTableSize: plan.sketch.subTableSize,
+      threshold: plan.sketch.threshold,
+      buckets: plan.sketch.buckets,
     };
     differencingRows = await cellsToGuard(deps.db, guard);
   }

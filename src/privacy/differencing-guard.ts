@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { and, between, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { jobs, releasedCells } from '../db/schema.js';
-import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, type Sketch } from './contributor-sketch.js';
+import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, SKETCH_LAYOUT, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
@@ -13,7 +13,7 @@ import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, type
  */
 export async function cellsToGuard(
   db: Database,
-  input: { dataset: string; threshold: number; subTableSize: number; sketches: Map<string, Sketch>; cellKeys: string[] },
+  input: { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[] },
 ): Promise<Set<number>> {
   const flagged = new Set<number>();
   const contributorCounts = input.cellKeys.map((key) => (input.sketches.get(key) ? contributorsOf(input.sketches.get(key)!) : 0));
@@ -28,8 +28,9 @@ export async function cellsToGuard(
     .where(
       and(
         eq(releasedCells.lineage, input.dataset),
-        // Only sketches of the same layout can be subtracted.
-        eq(releasedCells.subTableSize, input.subTableSize),
+        // Only sketches of the same layout and size can be subtracted.
+        eq(releasedCells.layout, SKETCH_LAYOUT),
+        eq(releasedCells.buckets, input.buckets),
         // Outputs still waiting for review count too: otherwise two halves of a pair, both in review, would
         // each pass and could both be approved.
         inArray(jobs.status, ['checked', 'in_review', 'released']),
@@ -39,7 +40,7 @@ export async function cellsToGuard(
   const byCount = new Map<number, Sketch[]>();
   for (const candidate of candidates) {
     const list = byCount.get(candidate.contributors) ?? [];
-    list.push(decodeSketch(candidate.sketch, input.subTableSize));
+    list.push(decodeSketch(candidate.sketch, input.buckets));
     byCount.set(candidate.contributors, list);
   }
   input.cellKeys.forEach((key, row) => {
@@ -61,12 +62,14 @@ export async function cellsToGuard(
 /** Keeps the sketches of the cells a job outputs, to guard later outputs against them. */
 export async function recordCells(
   db: Database,
-  input: { jobId: string; dataset: string; subTableSize: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number> },
+  input: { jobId: string; dataset: string; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number> },
 ): Promise<void> {
   const values = input.cellKeys.flatMap((key, row) => {
     const sketch = input.sketches.get(key);
     if (!sketch || !input.released.has(row)) return [];
-    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, subTableSize: input.subTableSize, contributors: contributorsOf(sketch), sketch: encodeSketch(sketch) }];
+    return [
+      { id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorsOf(sketch), sketch: encodeSketch(sketch) },
+    ];
   });
   for (let start = 0; start < values.length; start += 1000) await db.insert(releasedCells).values(values.slice(start, start + 1000));
 }
