@@ -110,7 +110,11 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     ...cellHash,
     ...unitsCountedInMain.map((index) => {
       const unit = analysis.units[index]!;
-      return alias(call('count', [structuredClone(unit.expression)], !unit.onePerCell), `__pds_c_${index}`);
+      // One row per contributor, read straight from the dataset (onePerCell), whose privacy unit is never null
+      // (registration and loading refuse that): rows are contributors, and count(*) spares DuckDB reading the
+      // unit column at all — ~110 ms of a 10 M-row job with text identifiers (bench/sandbox-overhead).
+      if (unit.onePerCell) return alias(call('count_star', []), `__pds_c_${index}`);
+      return alias(call('count', [structuredClone(unit.expression)], true), `__pds_c_${index}`);
     }),
     ...measuresInMain.flatMap((index) => [
       alias(call('sum', [absolute(analysis.measures[index]!.argument)]), `__pds_total_${index}`),

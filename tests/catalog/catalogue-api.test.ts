@@ -106,6 +106,13 @@ describe('POST /v1/datasets (registration)', () => {
     expect(response.json.error.details).toContainEqual({ path: 'privacyUnit', problem: 'must be a direct_identifier column' });
   });
 
+  it('refuses a privacy unit that may be empty (the sandbox counts one-row-per-contributor cells by rows)', async () => {
+    const columns = registration.columns.map((column) => (column.name === 'charger_id' ? { ...column, nullable: true } : column));
+    const response = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'x_nullable_unit', columns } });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details).toContainEqual({ path: 'privacyUnit', problem: 'must not be nullable' });
+  });
+
   it('refuses open data above L1', async () => {
     const response = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'x_open', openData: true } });
     expect(response.status).toBe(400);
