@@ -75,4 +75,14 @@ describe('wall-time limit and worker failure', () => {
     expect(after.ok).toBe(true);
     expect(pool.pids().some((pid) => !before.includes(pid))).toBe(true);
   });
+
+  it("each job runs with its grade's memory and thread limits, locked, in an instance of its own", async () => {
+    const settings = "SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads, current_setting('lock_configuration') AS locked, (SELECT count(*) FROM duckdb_views() WHERE NOT internal) AS views";
+    const run = (jobId: string, memoryMb: number, threads: number) =>
+      pool.run({ jobId, snapshots: [{ datasetId: 'power_readings', path: snapshot }], queries: [{ name: 'main', sql: settings, rowLimit: 10 }], limits: { memoryMb, threads, wallSeconds: 30 } });
+    const [first, second] = [await run('limits-a', 300, 1), await run('limits-b', 700, 2)];
+    // DuckDB reports its limit in MiB-rounded units; what matters is that each job's own limit is in force.
+    expect(first.ok && first.results[0]!.rows[0]).toEqual([expect.stringMatching(/^28\d\.\d MiB$/), 1, true, 1]);
+    expect(second.ok && second.results[0]!.rows[0]).toEqual([expect.stringMatching(/^66\d\.\d MiB$/), 2, true, 1]);
+  });
 });
