@@ -16,9 +16,9 @@ import { jobs, licences, releasedCells } from '../src/db/schema.js';
 import { seedDemo } from '../src/demo/seed-demo.js';
 import { findPrincipal } from '../src/identity/principals.js';
 import { planJob, prepareJob } from '../src/jobs/prepare-job.js';
-import { encodeSketch, SKETCH_LAYOUT, sketchOfKeys, type Sketch } from '../src/privacy/contributor-sketch.js';
+import { SKETCH_LAYOUT, sketchOfKeys, type Sketch } from '../src/privacy/contributor-sketch.js';
 import { setBudgetCap } from '../src/privacy/budget-ledger.js';
-import { cellsToGuard } from '../src/privacy/differencing-guard.js';
+import { cellsToGuard, guardKeyOf, sealSketch } from '../src/privacy/differencing-guard.js';
 import { createSandboxPool } from '../src/sandbox/sandbox-pool.js';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pds-bench-privacy-'));
@@ -30,6 +30,7 @@ const threshold = 20;
 const buckets = threshold * platform.disclosurePolicy.differencingGuard.bucketsPerThreshold;
 
 const sketchOf = (keys: bigint[]): Sketch => sketchOfKeys(keys, buckets);
+const key = guardKeyOf(platform.keys);
 const randomKeys = (count: number) => Array.from({ length: count }, () => crypto.randomBytes(8).readBigUInt64LE());
 
 // A released job to hang prior cells on.
@@ -55,12 +56,12 @@ for (const target of [1_000, 10_000, 100_000]) {
   for (; inserted < target; inserted++) {
     // Prior cells with contributor counts in the same range as the new ones, so each new cell has candidates.
     const contributors = 50 + (inserted % 200);
-    rows.push({ id: `cell_${inserted}`, jobId, lineage: 'residents', layout: SKETCH_LAYOUT, buckets, contributors, sketch: encodeSketch(sketchOf(randomKeys(contributors))) });
+    rows.push({ id: `cell_${inserted}`, jobId, lineage: 'residents', layout: SKETCH_LAYOUT, buckets, contributors, sketch: sealSketch(key, sketchOf(randomKeys(contributors)), 'residents') });
     if (rows.length === 2000) await db.insert(releasedCells).values(rows.splice(0));
   }
   if (rows.length > 0) await db.insert(releasedCells).values(rows);
   const started = performance.now();
-  const flagged = await cellsToGuard(db, { dataset: 'residents', threshold, buckets, sketches, cellKeys });
+  const flagged = await cellsToGuard(db, { dataset: 'residents', threshold, buckets, sketches, cellKeys, key });
   const perCell = (performance.now() - started) / newCells;
   console.log(`differencing guard with ${target.toLocaleString('en')} prior cells: ${perCell.toFixed(2)} ms per new cell (${flagged.size} flagged of ${newCells})`);
 }

@@ -153,8 +153,9 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   let sketch: ExecutionPlan['sketch'];
   if (firstUnit) {
     const inner = structuredClone(analysis.node);
-    // The key is a keyed hash (the secret is set in the sandbox at run time, never stored with the job), so the
-    // stored sketches cannot be matched to identifiers by hashing candidate ID numbers.
+    // The key mixes in a secret (set in the sandbox at run time, never stored with the job), so that keys differ
+    // from one deployment to another. That alone would not protect stored sketches — DuckDB's hash combination
+    // cancels under XOR — which is why the guard stores them encrypted (differencing-guard.ts).
     const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
     inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression), secret]), '__pds_k')];
     // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.

@@ -13,7 +13,7 @@ import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
 import { cellKeyOf, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
-import { cellsToGuard, recordCells } from '../privacy/differencing-guard.js';
+import { cellsToGuard, guardKeyOf, recordCells, type GuardKey } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
 
@@ -84,7 +84,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   }
   if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors differ slightly from an already released cell.
-  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; buckets: number } | undefined;
+  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; buckets: number; key: GuardKey } | undefined;
   let differencingRows: Set<number> | undefined;
   if (plan.kind !== 'dp_aggregate' && plan.sketch) {
     const sketchResult = outcome.results.find((result) => result.name === 'sketch')!;
@@ -95,6 +95,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
       dataset: plan.sketch.dataset,
       threshold: plan.sketch.threshold,
       buckets: plan.sketch.buckets,
+      key: guardKeyOf(deps.keys),
     };
     differencingRows = await cellsToGuard(deps.db, guard);
   }

@@ -6,8 +6,8 @@
  * What the guard needs from two cells is not the exact size d of the symmetric difference of their contributor
  * sets but whether 1 ≤ d < threshold. Subtracting two sketches bucket by bucket gives a lower bound L ≤ d that is
  * at least 1 whenever d ≥ 1 (`differenceLowerBound`), so every pair below the threshold is caught — none slips
- * through, unlike peeling an invertible Bloom lookup table (used before, it failed to peel ~0.1 % of
- * 5–9-person differences, and such a pair was let through). L falls short of d only when three or more differing
+ * through, unlike peeling an invertible Bloom lookup table (used before, it failed to peel 0.07–0.1 % of
+ * differences of 5–19 people, and such a pair was let through). L falls short of d only when three or more differing
  * contributors share a bucket from both sides, so the guard errs towards withholding, and only for differences
  * just above the threshold (measured in docs/privacy.md). One placement per key instead of three also makes the
  * sandbox's sketch query about a third of the cost.
@@ -63,12 +63,12 @@ export function contributorsOf(sketch: Sketch): number {
   return total;
 }
 
-export function encodeSketch(sketch: Sketch): string {
-  return Buffer.concat([Buffer.from(sketch.counts.buffer, sketch.counts.byteOffset, sketch.counts.byteLength), Buffer.from(sketch.keys.buffer, sketch.keys.byteOffset, sketch.keys.byteLength)]).toString('base64');
+/** The sketch's bytes as stored (encrypted by the guard): counts, then key XORs, little-endian. */
+export function sketchBytes(sketch: Sketch): Buffer {
+  return Buffer.concat([Buffer.from(sketch.counts.buffer, sketch.counts.byteOffset, sketch.counts.byteLength), Buffer.from(sketch.keys.buffer, sketch.keys.byteOffset, sketch.keys.byteLength)]);
 }
 
-export function decodeSketch(text: string, buckets: number): Sketch {
-  const bytes = Buffer.from(text, 'base64');
+export function sketchFromBytes(bytes: Buffer, buckets: number): Sketch {
   if (bytes.length !== buckets * 12) throw new Error('a stored sketch does not have the expected size');
   const copy = (offset: number, length: number) => bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + length);
   return { buckets, counts: new Int32Array(copy(0, buckets * 4)), keys: new BigUint64Array(copy(buckets * 4, buckets * 8)) };

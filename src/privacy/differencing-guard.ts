@@ -2,18 +2,51 @@ import crypto from 'node:crypto';
 import { and, between, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { jobs, releasedCells } from '../db/schema.js';
-import { contributorsOf, decodeSketch, differencingSuspected, encodeSketch, SKETCH_LAYOUT, type Sketch } from './contributor-sketch.js';
+import type { KeyRing } from '../identity/keys.js';
+import { contributorsOf, differencingSuspected, SKETCH_LAYOUT, sketchBytes, sketchFromBytes, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
- * already released (or checked and awaiting review) cell of the same dataset (any operator, any job) by at least one and fewer than the threshold
- * would let someone subtract the two and learn about that handful of people, so it is suppressed.
- * Candidates are pre-selected by contributor count (|n − m| must be below the threshold for the difference to
- * be), then compared by subtracting sketches — never by stored lists of identifiers.
+ * already released (or checked and awaiting review) cell of the same dataset (any operator, any job) by at least
+ * one and fewer than the threshold would let someone subtract the two and learn about that handful of people, so
+ * it is suppressed. Candidates are pre-selected by contributor count (|n − m| must be below the threshold for the
+ * difference to be), then compared by subtracting sketches — never by stored lists of identifiers.
+ *
+ * Stored sketches are encrypted (AES-256-GCM, a key derived from the platform key). The contributor keys inside
+ * them are DuckDB hashes of the privacy unit combined with a secret, and DuckDB's hash combination is not a keyed
+ * pseudo-random function: XOR-ing two stored single-contributor buckets cancels the secret, so anyone reading the
+ * table with a list of candidate ID numbers could find which people they are. Encrypted, the table tells a reader
+ * without the platform key nothing but the cells' contributor counts.
  */
+export type GuardKey = Buffer;
+
+export const guardKeyOf = (keys: KeyRing): GuardKey => Buffer.from(keys.platform.derivedSecret('differencing-guard sketch storage'), 'hex');
+
+/** What a stored sketch is bound to: moved to another dataset or layout, it no longer decrypts. */
+const boundTo = (lineage: string, buckets: number) => Buffer.from(`${lineage}\u0000${SKETCH_LAYOUT}\u0000${buckets}`);
+
+export function sealSketch(key: GuardKey, sketch: Sketch, lineage: string): string {
+  const nonce = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce).setAAD(boundTo(lineage, sketch.buckets));
+  return Buffer.concat([nonce, cipher.update(sketchBytes(sketch)), cipher.final(), cipher.getAuthTag()]).toString('base64');
+}
+
+/** The sketch, or null when it does not decrypt under this key (sealed under an earlier platform key). */
+export function openSketch(key: GuardKey, stored: string, lineage: string, buckets: number): Sketch | null {
+  const bytes = Buffer.from(stored, 'base64');
+  if (bytes.length < 28) return null;
+  try {
+    const decipher = crypto.createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12)).setAAD(boundTo(lineage, buckets));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return sketchFromBytes(Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]), buckets);
+  } catch {
+    return null;
+  }
+}
+
 export async function cellsToGuard(
   db: Database,
-  input: { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[] },
+  input: { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey },
 ): Promise<Set<number>> {
   const flagged = new Set<number>();
   const contributorCounts = input.cellKeys.map((key) => (input.sketches.get(key) ? contributorsOf(input.sketches.get(key)!) : 0));
@@ -39,8 +72,12 @@ export async function cellsToGuard(
     );
   const byCount = new Map<number, Sketch[]>();
   for (const candidate of candidates) {
+    // A sketch sealed under an earlier platform key holds keys made with an earlier secret, which match no
+    // contributor's key now: it could not flag anything, and is passed over.
+    const sketch = openSketch(input.key, candidate.sketch, input.dataset, input.buckets);
+    if (!sketch) continue;
     const list = byCount.get(candidate.contributors) ?? [];
-    list.push(decodeSketch(candidate.sketch, input.buckets));
+    list.push(sketch);
     byCount.set(candidate.contributors, list);
   }
   input.cellKeys.forEach((key, row) => {
@@ -59,17 +96,16 @@ export async function cellsToGuard(
   return flagged;
 }
 
-/** Keeps the sketches of the cells a job outputs, to guard later outputs against them. */
+/** Keeps the sketches of the cells a job outputs, sealed, to guard later outputs against them. */
 export async function recordCells(
   db: Database,
-  input: { jobId: string; dataset: string; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number> },
+  input: { jobId: string; dataset: string; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number>; key: GuardKey },
 ): Promise<void> {
   const values = input.cellKeys.flatMap((key, row) => {
     const sketch = input.sketches.get(key);
     if (!sketch || !input.released.has(row)) return [];
-    return [
-      { id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorsOf(sketch), sketch: encodeSketch(sketch) },
-    ];
+    const sealed = sealSketch(input.key, sketch, input.dataset);
+    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorsOf(sketch), sketch: sealed }];
   });
   for (let start = 0; start < values.length; start += 1000) await db.insert(releasedCells).values(values.slice(start, start + 1000));
 }

@@ -8,15 +8,17 @@ import { runJob } from '../../src/jobs/run-job.js';
 import {
   bucketOf,
   contributorsOf,
-  decodeSketch,
   differenceLowerBound,
   differencingSuspected,
-  encodeSketch,
+  sketchBytes,
   sketchesFromRows,
+  sketchFromBytes,
   sketchOfKeys,
   sketchSql,
   type Sketch,
 } from '../../src/privacy/contributor-sketch.js';
+import { guardKeyOf, openSketch, sealSketch } from '../../src/privacy/differencing-guard.js';
+import { releasedCells } from '../../src/db/schema.js';
 import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -93,11 +95,31 @@ describe('contributor sketches', () => {
   it('count contributors and survive encoding', () => {
     const sketch = sketchOf(randomKeys(500));
     expect(contributorsOf(sketch)).toBe(500);
-    expect(decodeSketch(encodeSketch(sketch), buckets)).toEqual(sketch);
+    expect(sketchFromBytes(sketchBytes(sketch), buckets)).toEqual(sketch);
+    expect(() => sketchFromBytes(sketchBytes(sketch), buckets * 2)).toThrow(/expected size/);
+  });
+});
+
+describe('stored sketches', () => {
+  const key = crypto.randomBytes(32);
+  const sketch = sketchOf(randomKeys(3));
+
+  it('are sealed: no contributor key can be read from what is stored', () => {
+    const stored = Buffer.from(sealSketch(key, sketch, 'residents'), 'base64');
+    for (const contributorKey of sketch.keys.filter((value) => value !== 0n)) {
+      const bytes = Buffer.alloc(8);
+      bytes.writeBigUInt64LE(contributorKey);
+      expect(stored.includes(bytes)).toBe(false);
+    }
+    expect(openSketch(key, stored.toString('base64'), 'residents', buckets)).toEqual(sketch);
   });
 
-  it('refuse to decode a stored sketch of another size', () => {
-    expect(() => decodeSketch(encodeSketch(sketchOf(randomKeys(5))), buckets * 2)).toThrow(/expected size/);
+  it('do not open under another key, for another dataset or at another size', () => {
+    const stored = sealSketch(key, sketch, 'residents');
+    expect(openSketch(crypto.randomBytes(32), stored, 'residents', buckets)).toBeNull();
+    expect(openSketch(key, stored, 'power_readings', buckets)).toBeNull();
+    expect(openSketch(key, stored, 'residents', buckets * 2)).toBeNull();
+    expect(openSketch(key, 'not a sketch', 'residents', buckets)).toBeNull();
   });
 });
 
@@ -153,6 +175,10 @@ describe('the differencing guard across operators', () => {
     // Identical cells (a difference of zero people) are released again; one more cell goes to secondary suppression.
     expect(Object.values(codes).filter((code) => code === 'SECONDARY_SUPPRESSION')).toHaveLength(1);
     expect(second.rows.filter((row: unknown[]) => row[1] !== null).length).toBe(second.rows.length - 2);
+    // What the table keeps opens only with the platform's key.
+    const stored = await t.platform.db.select().from(releasedCells).where(eq(releasedCells.lineage, 'residents'));
+    expect(stored.length).toBeGreaterThan(0);
+    for (const row of stored) expect(openSketch(guardKeyOf(t.platform.keys), row.sketch, 'residents', row.buckets)).not.toBeNull();
   });
 
   it('fails a job planned with an earlier sketch layout rather than run it without the guard', async () => {
