@@ -17,8 +17,9 @@ export type SigningKey = {
   signingKeyObject: crypto.KeyObject;
   publicJwk: JWK;
   /**
-   * A secret derived from the private key for keyed hashing inside the sandbox (the differencing guard's
-   * contributor keys): every process that holds the key derives the same one, and nobody without it can.
+   * A secret derived from the private key, one per label (HMAC-SHA-256): product subject keys, the differencing
+   * guard's contributor keys and its storage key. Every process that holds the key derives the same one, and
+   * nobody without it can.
    */
   derivedSecret: (label: string) => string;
 };

@@ -1,7 +1,8 @@
 /**
  * Count-and-XOR sketches of the contributors to an output cell, for the differencing guard. DuckDB builds them:
- * each contributor's key is DuckDB's 64-bit hash of its privacy unit (keyed with a secret), placed in one of
- * `buckets` buckets; a bucket keeps the number of keys and the XOR of the keys.
+ * each contributor's key is DuckDB's 64-bit hash of its privacy unit combined with a secret (not a keyed
+ * pseudo-random function: stored sketches are encrypted, see differencing-guard.ts), placed in one of `buckets`
+ * buckets; a bucket keeps the number of keys and the XOR of the keys.
  *
  * What the guard needs from two cells is not the exact size d of the symmetric difference of their contributor
  * sets but whether 1 ≤ d < threshold. Subtracting two sketches bucket by bucket gives a lower bound L ≤ d that is
