@@ -1,7 +1,8 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
-import { CELL_COLUMN, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
+import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
+import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
 /**
  * The SQL a sandbox runs for one job, every figure computed inside DuckDB:
@@ -145,7 +146,9 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     unitQueries.push({
       unitIndex: index,
       measureIndexes,
-      sql: `SELECT ${select} FROM (${await parser.toSql(inner)}) AS __pds_units${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`,
+      // Only the cells the main query returned (see CELLS_PARAMETER), so that a HAVING or LIMIT cannot push them
+      // past the row limit and leave output cells without their contributor figures.
+      sql: `SELECT * FROM (SELECT ${select} FROM (${await parser.toSql(inner)}) AS __pds_units${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}) AS __pds_cells WHERE ${inMainCells(cellHashOf(keys))}`,
     });
   }
 
@@ -183,10 +186,10 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
 }
 
 /** The named queries a sandbox runs for a plan; results come back under the same names. */
-export function sandboxQueries(plan: ExecutionPlan): Array<{ name: string; sql: string; rowLimit: number }> {
+export function sandboxQueries(plan: ExecutionPlan): SandboxQuery[] {
   return [
     { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
-    ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit })),
-    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit }] : []),
+    ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
+    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit, cellsOf: 'main' }] : []),
   ];
 }

@@ -24,22 +24,39 @@ export const bucketOf = (key: bigint, buckets: number) => Number(key % BigInt(bu
 
 /** The hidden column naming a cell by a hash of its group keys, in the main query and the sketch query alike. */
 export const CELL_COLUMN = '__pds_cell';
+/**
+ * The parameter through which the sandbox hands the follow-up queries the cells the main query returned. Without
+ * it they would cover every group before the operator's HAVING, LIMIT or QUALIFY, could pass their row limit
+ * and leave out exactly the cells that were output — a query shaped to drop a cell's sketch would have had that
+ * cell escape the guard.
+ */
+export const CELLS_PARAMETER = 'pds_cells';
+/** A condition keeping only the main query's cells, for the cell hash `expression`. */
+export const inMainCells = (expression: string) => `${expression} IN (SELECT unnest($${CELLS_PARAMETER}))`;
 
 /** Bytes of one bucket record in the hex string DuckDB builds: 2 of bucket index, 4 of count, 8 of key XOR. */
 const RECORD_BYTES = 14;
 
 /**
- * The SQL (run in the sandbox) that builds each cell's sketch; `inner` yields __pds_g_* and __pds_k. Grouped by
+ * The SQL (run in the sandbox) that builds each cell's sketch; `inner` yields __pds_g_* and __pds_k, and only the
+ * main query's cells are kept (`inMainCells`). Grouped by
  * (cell hash, bucket), each cell's non-empty buckets come out as one hex string — so that a hundred thousand
  * bucket values cross the process boundary as a few thousand strings instead of as list entries (measured
  * about twice as fast as lists). Each record names its bucket, so the records are concatenated in any order.
  */
+/** The cell hash over hidden group columns: the same value the main query gives its cells. */
+export const cellHashOf = (groupKeys: string[]) => `hash(${groupKeys.length > 0 ? groupKeys.join(', ') : '0'})`;
+
 export function sketchSql(inner: string, groupKeys: string[], buckets: number): string {
-  const cell = `hash(${groupKeys.length > 0 ? groupKeys.join(', ') : '0'})`;
+  const cell = cellHashOf(groupKeys);
   const perBucket =
     `SELECT ${cell} AS ${CELL_COLUMN}, __pds_k % ${buckets} AS __pds_b, count(*) AS __pds_c, bit_xor(__pds_k) AS __pds_kx ` +
     `FROM (${inner}) AS __pds_inner GROUP BY ${CELL_COLUMN}, __pds_b`;
-  return `SELECT ${CELL_COLUMN}, string_agg(printf('%04x%08x%016x', __pds_b, __pds_c, __pds_kx), '') AS __pds_sketch FROM (${perBucket}) AS __pds_buckets GROUP BY ${CELL_COLUMN}`;
+  // Filtered once grouped: a probe per bucket, not per row (per row it cost ~25 ms of 2.1 M rows, ~110 of 10 M).
+  return (
+    `SELECT ${CELL_COLUMN}, string_agg(printf('%04x%08x%016x', __pds_b, __pds_c, __pds_kx), '') AS __pds_sketch ` +
+    `FROM (${perBucket}) AS __pds_buckets WHERE ${inMainCells(CELL_COLUMN)} GROUP BY ${CELL_COLUMN}`
+  );
 }
 
 export function emptySketch(buckets: number): Sketch {

@@ -48,7 +48,9 @@ export async function cellsToGuard(
   db: Database,
   input: { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey },
 ): Promise<Set<number>> {
-  const flagged = new Set<number>();
+  // A cell without a sketch cannot be checked, so it is withheld. The sandbox sketches every output cell; this
+  // holds against a fault, not a case that should arise.
+  const flagged = new Set(input.cellKeys.flatMap((key, row) => (input.sketches.has(key) ? [] : [row])));
   const contributorCounts = input.cellKeys.map((key) => (input.sketches.get(key) ? contributorsOf(input.sketches.get(key)!) : 0));
   const present = contributorCounts.filter((count) => count > 0);
   if (present.length === 0) return flagged;

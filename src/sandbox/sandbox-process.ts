@@ -3,7 +3,8 @@
  * time: a fresh in-memory DuckDB, the job's snapshots attached read-only and exposed as views, then hardened
  * and locked before the first line of the operator's SQL runs. Nothing but per-query results leaves it.
  */
-import { DuckDBInstance, StatementType } from '@duckdb/node-api';
+import { DuckDBInstance, LIST, listValue, StatementType, UBIGINT } from '@duckdb/node-api';
+import { CELL_COLUMN, CELLS_PARAMETER } from '../privacy/contributor-sketch.js';
 import { hardenDuckDb } from '../duckdb/harden.js';
 import type { QueryResult, SandboxReply, SandboxRequest } from './sandbox-protocol.js';
 import { sqlString } from '../duckdb/sql-literals.js';
@@ -53,6 +54,7 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
       const prepared = await connection.prepare(query.sql);
       // Defence in depth: the analyser already allows only SELECT; prepare() refuses several statements.
       if (prepared.statementType !== StatementType.SELECT) throw new Error('only SELECT statements run in the sandbox');
+      if (query.cellsOf) prepared.bind({ [CELLS_PARAMETER]: listValue(cellsOf(results, query.cellsOf)) }, { [CELLS_PARAMETER]: LIST(UBIGINT) });
       const reader = await prepared.streamAndReadUntil(query.rowLimit);
       const columns = reader.columnNames();
       const types = reader.columnTypes().map(String);
@@ -71,6 +73,14 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
     instance?.closeSync();
     nextInstance = freshInstance();
   }
+}
+
+/** The cell hashes an earlier query returned, for a follow-up query's `$pds_cells` (unsigned 64-bit integers). */
+function cellsOf(results: QueryResult[], name: string): bigint[] {
+  const source = results.find((result) => result.name === name);
+  const at = source ? source.columns.indexOf(CELL_COLUMN) : -1;
+  if (!source || at < 0) throw new Error(`no cells from ${name} for a follow-up query`);
+  return source.rows.map((row) => BigInt(String(row[at])));
 }
 
 const numericType = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|DECIMAL.*|FLOAT|DOUBLE|REAL)(\[\])?$/;

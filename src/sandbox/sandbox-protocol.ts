@@ -5,11 +5,17 @@ export type SandboxRequest = {
   jobId: string;
   /** Read-only snapshot files, each exposed to the query as a view named by its dataset id. */
   snapshots: Array<{ datasetId: string; path: string }>;
-  queries: Array<{ name: string; sql: string; rowLimit: number }>;
+  queries: SandboxQuery[];
   limits: { memoryMb: number; threads: number; wallSeconds: number };
   /** Secrets the platform's own SQL reads with getvariable() (operators' SQL may not call it). Never stored with a job. */
   variables?: Record<string, string>;
 };
+
+/**
+ * One query of a job, run in order. With `cellsOf`, the query reads the cells an earlier query returned (its
+ * `__pds_cell` column) as the list parameter `$pds_cells` (contributor-sketch.ts, CELLS_PARAMETER).
+ */
+export type SandboxQuery = { name: string; sql: string; rowLimit: number; cellsOf?: string };
 
 /** Rows are positional arrays: column names can repeat (two tables' `town`), positions cannot. */
 export type QueryResult = { name: string; columns: string[]; rows: unknown[][]; truncated: boolean };

@@ -1,12 +1,17 @@
 import crypto from 'node:crypto';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, LIST, listValue, UBIGINT } from '@duckdb/node-api';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
 import { jobs } from '../../src/db/schema.js';
 import { runJob } from '../../src/jobs/run-job.js';
+import { planJob, prepareJob } from '../../src/jobs/prepare-job.js';
+import { findPrincipal } from '../../src/identity/principals.js';
+import { sandboxQueries, type ExecutionPlan } from '../../src/analysis/execution-plan.js';
 import {
   bucketOf,
+  cellKeyOf,
+  CELLS_PARAMETER,
   contributorsOf,
   differenceLowerBound,
   differencingSuspected,
@@ -15,9 +20,10 @@ import {
   sketchFromBytes,
   sketchOfKeys,
   sketchSql,
+  SKETCH_SECRET_VARIABLE,
   type Sketch,
 } from '../../src/privacy/contributor-sketch.js';
-import { guardKeyOf, openSketch, sealSketch } from '../../src/privacy/differencing-guard.js';
+import { cellsToGuard, guardKeyOf, openSketch, sealSketch } from '../../src/privacy/differencing-guard.js';
 import { releasedCells } from '../../src/db/schema.js';
 import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
@@ -73,19 +79,21 @@ describe('contributor sketches', () => {
     }
   });
 
-  it('come out of DuckDB exactly as they are built here, cell by cell', async () => {
+  it('come out of DuckDB exactly as they are built here, for the main query\'s cells only', async () => {
     const keysByCell = new Map([['南汇新城镇', randomKeys(37)], ['泥城镇', randomKeys(3)], ['书院镇', randomKeys(120)]]);
     const values = [...keysByCell].flatMap(([town, keys]) => keys.map((key) => `('${town}', ${key}::UBIGINT)`)).join(', ');
     const instance = await DuckDBInstance.create(':memory:');
     const connection = await instance.connect();
     try {
       const inner = `SELECT town AS __pds_g_0, key AS __pds_k FROM (VALUES ${values}) AS rows(town, key)`;
-      const result = await connection.runAndReadAll(sketchSql(inner, ['__pds_g_0'], buckets));
+      const cellOf = async (town: string) => BigInt(String((await connection.runAndReadAll(`SELECT hash('${town}')::VARCHAR`)).getRows()[0]![0]));
+      // The main query output two of the three towns: only theirs are sketched.
+      const prepared = await connection.prepare(sketchSql(inner, ['__pds_g_0'], buckets));
+      prepared.bind({ [CELLS_PARAMETER]: listValue([await cellOf('南汇新城镇'), await cellOf('书院镇')]) }, { [CELLS_PARAMETER]: LIST(UBIGINT) });
+      const result = await prepared.runAndReadAll();
       const sketches = sketchesFromRows(result.columnNames(), result.getRowsJson(), buckets);
-      for (const [town, keys] of keysByCell) {
-        const cell = (await connection.runAndReadAll(`SELECT hash('${town}')::VARCHAR`)).getRows()[0]![0];
-        expect(sketches.get(String(cell))).toEqual(sketchOfKeys(keys, buckets));
-      }
+      expect(sketches.size).toBe(2);
+      for (const town of ['南汇新城镇', '书院镇']) expect(sketches.get(String(await cellOf(town)))).toEqual(sketchOfKeys(keysByCell.get(town)!, buckets));
     } finally {
       connection.closeSync();
       instance.closeSync();
@@ -199,5 +207,42 @@ describe('the differencing guard across operators', () => {
     }
     const after = (await t.call('GET', `/v1/jobs/${job!.id}`, { token })).json;
     expect([after.status, after.code]).toEqual(['failed', 'SYSTEM_FAILURE']);
+  });
+
+  it('sketches and contributor figures cover every output cell, however many groups a HAVING or LIMIT drops', async () => {
+    // Before, the follow-up queries covered every group before HAVING and LIMIT and stopped at the row limit, so
+    // a query with many groups could leave its output cells without sketches — and outside the guard.
+    const analyst = (await findPrincipal(t.platform.db, 'analyst-lingang-analytics'))!;
+    const sql = 'SELECT town, industry_code, sum(kwh) AS kwh FROM power_readings GROUP BY town, industry_code HAVING sum(kwh) > 0 ORDER BY kwh DESC LIMIT 3';
+    const plan = (await planJob(t.platform, await prepareJob(t.platform, analyst, { datasets: ['power_readings'], sql, purpose: 'x' }))) as ExecutionPlan;
+    expect(plan.unitQueries).toHaveLength(1);
+    const version = (await latestVersion(t.platform.db, 'power_readings'))!;
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      const outcome = await pool.run({
+        jobId: 'cells-of-main',
+        snapshots: [{ datasetId: 'power_readings', path: t.platform.store.snapshotPath('power_readings', version.contentHash) }],
+        // A row limit far below the number of groups, as a large grouping would meet the policy's.
+        queries: sandboxQueries(plan).map((query) => ({ ...query, rowLimit: 4 })),
+        limits: { memoryMb: 512, threads: 1, wallSeconds: 30 },
+        variables: { [SKETCH_SECRET_VARIABLE]: 'test secret' },
+      });
+      if (!outcome.ok) throw new Error(outcome.kind);
+      const [main, unit, sketch] = ['main', 'unit:0', 'sketch'].map((name) => outcome.results.find((result) => result.name === name)!);
+      const cells = main!.rows.map((row) => cellKeyOf(main!.columns, row)).sort();
+      expect(cells).toHaveLength(3);
+      expect([...sketchesFromRows(sketch!.columns, sketch!.rows, plan.sketch!.buckets).keys()].sort()).toEqual(cells);
+      const groupValues = (result: typeof main, positions: number[]) => result!.rows.map((row) => JSON.stringify(positions.map((index) => row[index]))).sort();
+      const unitPositions = unit!.columns.flatMap((name, index) => (name.startsWith('__pds_g_') ? [index] : []));
+      expect(groupValues(unit, unitPositions)).toEqual(groupValues(main, plan.groupKeyPositions));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('withholds an output cell that has no sketch rather than pass it unchecked', async () => {
+    const sketches = new Map([['1', sketchOf(randomKeys(30))]]);
+    const flagged = await cellsToGuard(t.platform.db, { dataset: 'residents', threshold, buckets, sketches, cellKeys: ['1', '2'], key: guardKeyOf(t.platform.keys) });
+    expect([...flagged]).toEqual([1]);
   });
 });
