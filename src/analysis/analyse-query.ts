@@ -31,6 +31,7 @@ export type RejectionCode =
   | 'ROW_LEVEL_OUTPUT'
   | 'WINDOW_FUNCTION'
   | 'SUBQUERY_EXPRESSION'
+  | 'AGGREGATE_CONDITION'
   | 'UNSUPPORTED_QUERY_SHAPE'
   | 'RESERVED_NAME'
   | 'PARAMETER_NOT_ALLOWED';
@@ -152,6 +153,14 @@ const position = (node: AstNode | undefined): number | undefined => {
 };
 const at = (node: AstNode | undefined) => (position(node) === undefined ? '' : ` (at character ${position(node)! + 1})`);
 
+/** Whether an expression mentions, unqualified, any of `names` (anywhere in its tree). */
+function namesAny(node: unknown, names: Set<string>): boolean {
+  if (names.size === 0 || node === null || typeof node !== 'object') return false;
+  const record = node as AstNode;
+  if (record.class === 'COLUMN_REF' && Array.isArray(record.column_names) && record.column_names.length === 1 && names.has(String(record.column_names[0]))) return true;
+  return Object.values(record).some((value) => namesAny(value, names));
+}
+
 export function analyseQuery(
   statements: Array<{ node: AstNode }>,
   context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy },
@@ -207,8 +216,22 @@ class Analyser {
       if (!allOpen) this.checkGroupKey(expression, lineage);
       return expression;
     });
-    if (root.having) this.expression(root.having, { ...scope, selectItems: items }, 'having', {});
-    this.modifiers(root, { ...scope, selectItems: items });
+    // Suppressed cells are listed (with their keys and a code), so a HAVING or ORDER BY on an aggregate would let
+    // the listing itself answer questions about suppressed values — "is this cell's sum above x?", one query at
+    // a time, or how it ranks among the released ones. The released values can be filtered and sorted after
+    // release; for protected data the outermost HAVING and ORDER BY may use group keys only.
+    // A bare name there that is also an aggregate's alias counts as the aggregate whatever it resolves to here:
+    // DuckDB reads `ORDER BY kwh` and `HAVING kwh > 0` as the output column `sum(kwh) AS kwh`, not the table's.
+    const aggregateAliases = new Set(items.filter((item) => item.lineage.aggregated).map((item) => item.alias));
+    const refuseAggregate = (node: AstNode, lineage: Lineage, clause: string) => {
+      if (allOpen || (!lineage.aggregated && !namesAny(node, aggregateAliases))) return;
+      throw new QueryRejected(
+        'AGGREGATE_CONDITION',
+        `${clause} may not use an aggregate of protected data: it would reveal suppressed cells; filter or sort the released output instead${at(node)}`,
+      );
+    };
+    if (root.having) refuseAggregate(root.having, this.expression(root.having, { ...scope, selectItems: items }, 'having', {}), 'HAVING');
+    this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => refuseAggregate(node, this.orderedBy(node, items) ?? lineage, 'ORDER BY'));
     if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(root.qualify)}`);
     if (root.sample) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed: random samples of protected data are not released');
 
@@ -513,10 +536,13 @@ class Analyser {
     return items;
   }
 
-  private modifiers(node: AstNode, scope: Scope) {
+  private modifiers(node: AstNode, scope: Scope, checkOrder?: (expression: AstNode, lineage: Lineage) => void) {
     for (const modifier of node.modifiers as AstNode[]) {
       if (modifier.type === 'ORDER_MODIFIER') {
-        for (const order of modifier.orders) this.expression(order.expression, scope, 'order', {});
+        for (const order of modifier.orders) {
+          const lineage = this.expression(order.expression, scope, 'order', {});
+          checkOrder?.(order.expression, lineage);
+        }
       } else if (modifier.type === 'LIMIT_MODIFIER') {
         for (const limit of [modifier.limit, modifier.offset]) if (limit) this.constantOnly(limit);
       } else if (modifier.type === 'DISTINCT_MODIFIER') {
@@ -525,6 +551,12 @@ class Analyser {
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(modifier.type).toLowerCase()} is not supported`);
       }
     }
+  }
+
+  /** What `ORDER BY 2` sorts by: an output column by position, which the analyser sees as a constant. */
+  private orderedBy(expression: AstNode, items: Array<{ lineage: Lineage }>): Lineage | undefined {
+    if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') return items[Number(expression.value.value) - 1]?.lineage;
+    return undefined;
   }
 
   private checkModifiersShallow(node: AstNode) {

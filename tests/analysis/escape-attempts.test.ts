@@ -60,6 +60,13 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'filtering on a direct identifier', sql: "SELECT town, sum(kwh) FROM power_readings WHERE account_id = 'P0000000001' GROUP BY town", code: 'DIRECT_IDENTIFIER_USE' },
   { name: 'grouping by a raw sensitive value', sql: 'SELECT kwh, count(*) FROM power_readings GROUP BY kwh', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
+  { name: 'HAVING on a sum (asks whether a suppressed value passes x)', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(kwh) > 1000', code: 'AGGREGATE_CONDITION' },
+  { name: 'HAVING on a count', sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town HAVING n = 3', code: 'AGGREGATE_CONDITION' },
+  { name: 'ORDER BY an aggregate', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY sum(kwh) DESC LIMIT 1', code: 'AGGREGATE_CONDITION' },
+  { name: "ORDER BY an aggregate's alias", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY kwh', code: 'AGGREGATE_CONDITION' },
+  { name: "ORDER BY an aggregate's position", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY 2', code: 'AGGREGATE_CONDITION' },
+  { name: 'ORDER BY ALL', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY ALL', code: 'STAR_ON_PROTECTED_DATA' },
+  { name: "HAVING on an aggregate's alias that is also a column", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING kwh > 1000', code: 'AGGREGATE_CONDITION' },
   { name: 'a reserved hidden column name', sql: 'SELECT town AS __pds_g_0, count(*) FROM power_readings GROUP BY town', code: 'RESERVED_NAME' },
   { name: 'a dataset not listed in the job', sql: 'SELECT town, count(*) FROM water_readings GROUP BY town', code: 'DATASET_NOT_REQUESTED' },
 ];
@@ -70,6 +77,18 @@ describe('escape attempts are refused by the analyser', () => {
     expect(response.status).toBe(422);
     expect(response.json.error.code).toBe(code);
     expect(fs.existsSync(canary)).toBe(false);
+  });
+});
+
+describe('HAVING and ORDER BY on group keys, or on open data', () => {
+  it.each([
+    { sql: "SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING town <> '泥城镇' ORDER BY town DESC LIMIT 3", datasets: ['power_readings'] },
+    { sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY 1', datasets: ['power_readings'] },
+    { sql: 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY route_id HAVING count(*) > 3 ORDER BY stops DESC', datasets: ['bus_routes'] },
+  ])('are allowed: $sql', async ({ sql, datasets }) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets, sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBeUndefined();
+    expect(response.status).toBe(200);
   });
 });
 

@@ -213,7 +213,7 @@ describe('the differencing guard across operators', () => {
     // Before, the follow-up queries covered every group before HAVING and LIMIT and stopped at the row limit, so
     // a query with many groups could leave its output cells without sketches — and outside the guard.
     const analyst = (await findPrincipal(t.platform.db, 'analyst-lingang-analytics'))!;
-    const sql = 'SELECT town, industry_code, sum(kwh) AS kwh FROM power_readings GROUP BY town, industry_code HAVING sum(kwh) > 0 ORDER BY kwh DESC LIMIT 3';
+    const sql = "SELECT town, industry_code, sum(kwh) AS kwh FROM power_readings GROUP BY town, industry_code HAVING town <> '泥城镇' ORDER BY industry_code DESC, town LIMIT 3";
     const plan = (await planJob(t.platform, await prepareJob(t.platform, analyst, { datasets: ['power_readings'], sql, purpose: 'x' }))) as ExecutionPlan;
     expect(plan.unitQueries).toHaveLength(1);
     const version = (await latestVersion(t.platform.db, 'power_readings'))!;
