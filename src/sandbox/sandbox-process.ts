@@ -67,7 +67,7 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
   } catch (error) {
     if (timer) clearTimeout(timer);
     const detail = error instanceof Error ? error.message : String(error);
-    const kind = timedOut ? 'time_limit' : stage === 'query' ? 'query_error' : 'system_error';
+    const kind = timedOut ? 'time_limit' : stage === 'query' && !(error instanceof PlatformFault) ? 'query_error' : 'system_error';
     return { type: 'result', jobId: request.jobId, ok: false, kind, internalDetail: detail };
   } finally {
     instance?.closeSync();
@@ -75,11 +75,14 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
   }
 }
 
+/** A fault of the platform's own request while queries run: a system failure, not the operator's. */
+class PlatformFault extends Error {}
+
 /** The cell hashes an earlier query returned, for a follow-up query's `$pds_cells` (unsigned 64-bit integers). */
 function cellsOf(results: QueryResult[], name: string): bigint[] {
   const source = results.find((result) => result.name === name);
   const at = source ? source.columns.indexOf(CELL_COLUMN) : -1;
-  if (!source || at < 0) throw new Error(`no cells from ${name} for a follow-up query`);
+  if (!source || at < 0) throw new PlatformFault(`no cells from ${name} for a follow-up query`);
   return source.rows.map((row) => BigInt(String(row[at])));
 }
 

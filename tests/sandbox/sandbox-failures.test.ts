@@ -85,4 +85,17 @@ describe('wall-time limit and worker failure', () => {
     expect(first.ok && first.results[0]!.rows[0]).toEqual([expect.stringMatching(/^28\d\.\d MiB$/), 1, true, 1]);
     expect(second.ok && second.results[0]!.rows[0]).toEqual([expect.stringMatching(/^66\d\.\d MiB$/), 2, true, 1]);
   });
+
+  it('a follow-up query whose cells are missing fails as a system failure, not the operator\'s', async () => {
+    const outcome = await pool.run({
+      jobId: 'no-cells',
+      snapshots: [{ datasetId: 'power_readings', path: snapshot }],
+      queries: [
+        { name: 'main', sql: aggregate, rowLimit: 100 },
+        { name: 'sketch', sql: 'SELECT count(*) FROM power_readings WHERE hash(town) IN (SELECT unnest($pds_cells))', rowLimit: 100, cellsOf: 'main' },
+      ],
+      limits: { memoryMb: 512, threads: 1, wallSeconds: 30 },
+    });
+    expect(outcome).toMatchObject({ ok: false, kind: 'system_error' });
+  });
 });
