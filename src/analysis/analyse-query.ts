@@ -153,6 +153,28 @@ const position = (node: AstNode | undefined): number | undefined => {
 };
 const at = (node: AstNode | undefined) => (position(node) === undefined ? '' : ` (at character ${position(node)! + 1})`);
 
+/**
+ * Whether summing this expression adds a constant per row — a count in disguise: a constant, a condition (DuckDB
+ * sums booleans as 0 and 1), either of them cast, or a case whose every branch is one (`if(x > 1, 1, 0)` parses
+ * as a case).
+ */
+function addsConstants(node: AstNode | null | undefined): boolean {
+  if (!node) return true;
+  switch (node.class) {
+    case 'CONSTANT':
+      return true;
+    case 'CAST':
+      return addsConstants(node.child);
+    case 'CASE':
+      return (node.case_checks as Array<{ then_expr: AstNode }>).every((check) => addsConstants(check.then_expr)) && addsConstants(node.else_expr);
+    default:
+      return isCondition(node);
+  }
+}
+
+const isCondition = (node: AstNode) =>
+  ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
+
 /** Whether an expression mentions, unqualified, any of `names` (anywhere in its tree). */
 function namesAny(node: unknown, names: Set<string>): boolean {
   if (names.size === 0 || node === null || typeof node !== 'object') return false;
@@ -241,7 +263,11 @@ class Analyser {
         return { name: item.alias, role: 'group_key' as const };
       }
       const kinds = item.lineage.aggregates.map((aggregate) => aggregate.kind);
-      if (kinds.length > 0 && kinds.every((kind) => kind === 'count' || kind === 'count_distinct')) return { name: item.alias, role: 'count' as const };
+      // sum(1) or sum(CASE WHEN … THEN 1 ELSE 0 END) is a count too, and is rounded like one where the grade says.
+      const counting = item.lineage.aggregates.every(
+        (aggregate) => aggregate.kind === 'count' || aggregate.kind === 'count_distinct' || (aggregate.kind === 'sum' && aggregate.argument && addsConstants(aggregate.argument)),
+      );
+      if (kinds.length > 0 && counting) return { name: item.alias, role: 'count' as const };
       if (kinds.some((kind) => kind === 'sum' || kind === 'avg')) return { name: item.alias, role: 'measure' as const };
       return { name: item.alias, role: 'other_aggregate' as const };
     });

@@ -92,6 +92,24 @@ describe('HAVING and ORDER BY on group keys, or on open data', () => {
   });
 });
 
+describe('counts in disguise', () => {
+  it('sum(1), a summed 0/1 case and a summed condition (cast or not) are counts, rounded as counts are; a real sum is not', async () => {
+    const sql =
+      'SELECT town, sum(1) AS a, sum(CASE WHEN kwh > 100 THEN 1 ELSE 0 END) AS b, sum(if(kwh > 100, 1, 0)) AS c, sum((kwh > 100)::INTEGER) AS d, sum(kwh) AS e, sum(kwh > 100 OR kwh IS NULL) AS f ' +
+      'FROM power_readings GROUP BY town';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.status).toBe(200);
+    expect(Object.fromEntries(response.json.outputColumns.map((column: { name: string; role: string }) => [column.name, column.role]))).toMatchObject({
+      a: 'count',
+      b: 'count',
+      c: 'count',
+      d: 'count',
+      e: 'measure',
+      f: 'count',
+    });
+  });
+});
+
 describe('the hardened sandbox refuses them too, with the analyser bypassed', () => {
   let pool: SandboxPool;
   let snapshot: string;
