@@ -158,7 +158,7 @@ const at = (node: AstNode | undefined) => (position(node) === undefined ? '' : `
  * sums booleans as 0 and 1), either of them cast, or a case whose every branch is one (`if(x > 1, 1, 0)` parses
  * as a case).
  */
-function addsConstants(node: AstNode | null | undefined): boolean {
+export function addsConstants(node: AstNode | null | undefined): boolean {
   if (!node) return true;
   switch (node.class) {
     case 'CONSTANT':

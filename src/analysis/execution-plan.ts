@@ -1,6 +1,6 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
-import { sameExpression, type QueryAnalysis } from './analyse-query.js';
+import { addsConstants, sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
@@ -55,6 +55,28 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
+const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
+const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
+
+/**
+ * Rounds every count inside an output expression to `base`, in DuckDB, before anything else is done with it.
+ * Rounding only the finished value would let `count(*) * 1000` through exactly; counts in disguise (`sum(1)`,
+ * `sum(x > 5)`) are counts here too. The disclosure checks read their own hidden counts, never these.
+ */
+function roundCounts(value: unknown, base: number): AstNode {
+  if (Array.isArray(value)) return value.map((entry) => roundCounts(entry, base));
+  if (!value || typeof value !== 'object') return value as AstNode;
+  const node = value as AstNode;
+  const counting =
+    node.class === 'FUNCTION' && (node.function_name === 'count' || node.function_name === 'count_star' || (node.function_name === 'sum' && addsConstants(node.children?.[0])));
+  if (counting) {
+    const rounded = { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: call('round', [operator('/', [{ ...node, alias: '' }, integer(base)])]), cast_type: { id: 'BIGINT', type_info: null }, try_cast: false };
+    return { ...operator('*', [rounded, integer(base)]), alias: node.alias };
+  }
+  // Every field, not only children: a case keeps its branches in case_checks, whose entries are not nodes.
+  return Object.fromEntries(Object.entries(node).map(([key, field]) => [key, roundCounts(field, base)]));
+}
+
 export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 4): Promise<ExecutionPlan> {
   const rowLimit = grade.maxOutputRows + 1;
   if (analysis.kind === 'row_level') {
@@ -106,7 +128,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 0 } }]), CELL_COLUMN)]
     : [];
   main.select_list = [
-    ...main.select_list,
+    ...(grade.roundCountsTo ? (main.select_list as AstNode[]).map((item) => roundCounts(item, grade.roundCountsTo!)) : main.select_list),
     ...appended,
     ...cellHash,
     ...unitsCountedInMain.map((index) => {

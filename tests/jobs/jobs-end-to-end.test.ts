@@ -108,6 +108,17 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
   });
 
+  it('counts are rounded before any arithmetic, so scaling a count cannot undo the rounding (L3, base 5)', async () => {
+    const { result } = await run(
+      'SELECT town, count(*) * 1000 AS scaled, sum(1) * 1000 AS disguised, CASE WHEN town IS NOT NULL THEN count(*) * 7 END AS in_case FROM power_readings GROUP BY town',
+      ['power_readings'],
+    );
+    expect(result.status).toBe(200);
+    const released = result.json.rows.filter((row: unknown[]) => row[1] !== null);
+    expect(released.length).toBeGreaterThan(0);
+    for (const [, scaled, disguised, inCase] of released) expect([scaled % 5000, disguised % 5000, inCase % 35]).toEqual([0, 0, 0]);
+  });
+
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
     const { result } = await run(
       "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",
