@@ -276,7 +276,9 @@ class Analyser {
     const measures: Measure[] = [];
     items.forEach((item, outputIndex) => {
       for (const aggregate of item.lineage.aggregates) {
-        if ((aggregate.kind === 'sum' || aggregate.kind === 'avg') && aggregate.argument) {
+        // A variance or standard deviation gives away one dominant value as surely as a sum does (with one large
+        // value among small ones, sqrt(var · (n − 1)) is close to it), so its contributions are checked the same way.
+        if (['sum', 'avg', 'stddev_samp', 'var_samp'].includes(aggregate.kind) && aggregate.argument) {
           const sourceDataset = this.argumentDataset(aggregate.argument, scope);
           const unit = units.find((candidate) => candidate.dataset === sourceDataset) ?? units[0];
           if (unit) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });

@@ -119,6 +119,13 @@ describe('disclosure control on loaded data, end to end', () => {
     for (const [, scaled, disguised, inCase] of released) expect([scaled % 5000, disguised % 5000, inCase % 35]).toEqual([0, 0, 0]);
   });
 
+  it('dominance applies to a variance too: z is suppressed, q goes with it', async () => {
+    const { result } = await run("SELECT sector, var_samp(energy) AS spread, stddev_samp(energy) AS sd FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY sector", ['firm_energy']);
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
+    expect(byKey(result.json.rows).r![0]).toEqual(expect.any(Number));
+  });
+
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
     const { result } = await run(
       "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",
