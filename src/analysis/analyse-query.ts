@@ -32,6 +32,7 @@ export type RejectionCode =
   | 'WINDOW_FUNCTION'
   | 'SUBQUERY_EXPRESSION'
   | 'AGGREGATE_CONDITION'
+  | 'SENSITIVE_ORDER'
   | 'UNSUPPORTED_QUERY_SHAPE'
   | 'RESERVED_NAME'
   | 'PARAMETER_NOT_ALLOWED';
@@ -82,7 +83,12 @@ export type QueryAnalysis = {
   groupExpressions: AstNode[];
   units: UnitReference[];
   measures: Measure[];
-  outputColumns: Array<{ name: string; role: 'group_key' | 'count' | 'measure' | 'other_aggregate' | 'row' }>;
+  /**
+   * `hiddenWhenSuppressed`: a group key computed from a sensitive column (a bin of income, say). In a suppressed
+   * cell such a key can be the value itself — `GROUP BY floor(income)` with a WHERE that isolates one person —
+   * so disclosure control withholds it with the cell's values.
+   */
+  outputColumns: Array<{ name: string; role: 'group_key' | 'count' | 'measure' | 'other_aggregate' | 'row'; hiddenWhenSuppressed?: true }>;
 };
 
 const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
@@ -253,14 +259,23 @@ class Analyser {
       );
     };
     if (root.having) refuseAggregate(root.having, this.expression(root.having, { ...scope, selectItems: items }, 'having', {}), 'HAVING');
-    this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => refuseAggregate(node, this.orderedBy(node, items) ?? lineage, 'ORDER BY'));
+    this.modifiers(root, { ...scope, selectItems: items }, (node, resolved) => {
+      const lineage = this.orderedBy(node, items) ?? resolved;
+      refuseAggregate(node, lineage, 'ORDER BY');
+      // Suppressed cells keep their place in the output with sensitive keys withheld; sorted by such a key, their
+      // place would tell between which released values theirs lies.
+      if (!allOpen && lineage.sources.some((source) => source.class === 'sensitive')) {
+        throw new QueryRejected('SENSITIVE_ORDER', `ORDER BY may not use a sensitive column: where a withheld cell is listed would reveal its value; sort the released output instead${at(node)}`);
+      }
+    });
     if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(root.qualify)}`);
     if (root.sample) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed: random samples of protected data are not released');
 
     const outputColumns = items.map((item) => {
       if (!item.lineage.aggregated) {
         if (!allOpen) this.checkGroupKey(item.node, item.lineage);
-        return { name: item.alias, role: 'group_key' as const };
+        const sensitive = !allOpen && item.lineage.sources.some((source) => source.class === 'sensitive');
+        return { name: item.alias, role: 'group_key' as const, ...(sensitive ? { hiddenWhenSuppressed: true as const } : {}) };
       }
       const kinds = item.lineage.aggregates.map((aggregate) => aggregate.kind);
       // sum(1) or sum(CASE WHEN … THEN 1 ELSE 0 END) is a count too, and is rounded like one where the grade says.

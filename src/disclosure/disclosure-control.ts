@@ -36,6 +36,8 @@ export type CheckedOutput =
       columns: OutputColumn[];
       rows: unknown[][];
       manifest: OutputManifest;
+      /** Positions in the main query's result of the cells released (output rows may be in another order). */
+      releasedCells: number[];
     }
   | { outcome: 'withheld'; code: 'OUTPUT_TOO_LARGE' | 'NOTHING_RELEASABLE'; reason: string; manifest: OutputManifest };
 
@@ -77,7 +79,7 @@ export function checkOutput(input: {
 
   // Visible columns come first in the main query's rows, in the operator's order.
   const rows = main.rows.map((row) => row.slice(0, columns.length));
-  if (plan.kind === 'row_level') return released(columns, rows, [], null, baseManifest);
+  if (plan.kind === 'row_level') return released(columns, rows, [], null, baseManifest, [...rows.keys()]);
 
   const position = (result: QueryResult, name: string) => result.columns.indexOf(name);
   const keysOf = (result: QueryResult, groupPositions: number[]) =>
@@ -177,12 +179,18 @@ export function checkOutput(input: {
     }
   }
 
+  // A suppressed cell's keys computed from a sensitive column are withheld with its values, and such rows go
+  // last (in their order): left among the others, a sorted output would place them between known values.
+  const hiddenKeys = plan.visibleColumns.map((column) => column.hiddenWhenSuppressed === true);
+  const keysHidden = (index: number) => suppressed.has(index) && hiddenKeys.includes(true);
+  const order = [...rows.keys()].filter((index) => !keysHidden(index)).concat([...rows.keys()].filter(keysHidden));
+  const positionOf = new Map(order.map((index, position) => [index, position]));
   const suppressedRows: SuppressedRow[] = [...suppressed.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([row, code]) => ({ row, code, reason: reasons[code](grade) }));
-  const output = rows.map((row, index) =>
-    row.map((value, column) => {
-      if (columns[column]!.role === 'group_key') return value;
+    .map(([row, code]) => ({ row: positionOf.get(row)!, code, reason: reasons[code](grade) }))
+    .sort((a, b) => a.row - b.row);
+  const output = order.map((index) =>
+    rows[index]!.map((value, column) => {
+      if (columns[column]!.role === 'group_key') return keysHidden(index) && hiddenKeys[column] ? null : value;
       if (suppressed.has(index)) return null;
       if (columns[column]!.role === 'count' && grade.roundCountsTo && typeof value === 'number') {
         return Math.round(value / grade.roundCountsTo) * grade.roundCountsTo;
@@ -198,7 +206,7 @@ export function checkOutput(input: {
       manifest: { ...manifestOf(columns, [], suppressedRows, grade.roundCountsTo, baseManifest), contentHash: null, rowCount: output.length },
     };
   }
-  return released(columns, output, suppressedRows, grade.roundCountsTo, baseManifest);
+  return released(columns, output, suppressedRows, grade.roundCountsTo, baseManifest, [...rows.keys()].filter((index) => !suppressed.has(index)));
 }
 
 function released(
@@ -207,8 +215,9 @@ function released(
   suppressedRows: SuppressedRow[],
   roundedTo: number | null,
   base: Omit<OutputManifest, 'contentHash' | 'rowCount' | 'suppressedRows' | 'suppressedByCode' | 'roundedTo'> & { roundedTo: null },
+  releasedCells: number[],
 ): CheckedOutput {
-  return { outcome: 'released', columns, rows, manifest: manifestOf(columns, rows, suppressedRows, roundedTo, base) };
+  return { outcome: 'released', columns, rows, manifest: manifestOf(columns, rows, suppressedRows, roundedTo, base), releasedCells };
 }
 
 export function manifestOf(

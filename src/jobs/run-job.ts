@@ -104,9 +104,8 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
       ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
       : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(differencingRows ? { differencingRows } : {}) });
   if (checked.outcome === 'released' && guard) {
-    const suppressedRows = new Set(checked.manifest.suppressedRows.map((entry) => entry.row));
-    const released = new Set(guard.cellKeys.map((_, row) => row).filter((row) => !suppressedRows.has(row)));
-    await recordCells(deps.db, { jobId, ...guard, released });
+    // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
+    await recordCells(deps.db, { jobId, ...guard, released: new Set('releasedCells' in checked ? checked.releasedCells : guard.cellKeys.keys()) });
   }
   const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
   await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);

@@ -25,7 +25,7 @@ const grade = (overrides: Partial<GradePolicy> = {}): GradePolicy => ({
 
 type Cell = { keys: unknown[]; count: number; total: number; contributors: number; top?: number[] };
 
-function outputOf(cells: Cell[], policy: GradePolicy) {
+function outputOf(cells: Cell[], policy: GradePolicy, options: { sensitiveKeys?: number[] } = {}) {
   const groupKeyCount = cells[0]!.keys.length;
   const keyColumns = cells[0]!.keys.map((_, index) => `k${index}`);
   const plan: ExecutionPlan = {
@@ -33,7 +33,11 @@ function outputOf(cells: Cell[], policy: GradePolicy) {
     mainSql: '',
     groupKeyCount,
     groupKeyPositions: keyColumns.map((_, index) => index),
-    visibleColumns: [...keyColumns.map((name) => ({ name, role: 'group_key' as const })), { name: 'n', role: 'count' }, { name: 'total', role: 'measure' }],
+    visibleColumns: [
+      ...keyColumns.map((name, index) => ({ name, role: 'group_key' as const, ...(options.sensitiveKeys?.includes(index) ? { hiddenWhenSuppressed: true as const } : {}) })),
+      { name: 'n', role: 'count' },
+      { name: 'total', role: 'measure' },
+    ],
     contributorDatasets: ['d'],
     unitsCountedInMain: [],
     measuresInMain: [],
@@ -181,5 +185,39 @@ describe('the manifest', () => {
       suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 },
       contentHash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
+  });
+});
+
+describe('group keys computed from a sensitive column', () => {
+  // Income bands by town; the (A, 5) cell has two people: its band could be one person's income.
+  const cells: Cell[] = [
+    { keys: ['A', 5], count: 2, total: 11, contributors: 2 },
+    { keys: ['A', 1], count: 30, total: 40, contributors: 30 },
+    { keys: ['B', 1], count: 25, total: 30, contributors: 25 },
+    { keys: ['A', 2], count: 20, total: 45, contributors: 20 },
+  ];
+
+  it('are withheld in a suppressed cell, which is listed last; other keys stay', () => {
+    const output = outputOf(cells, grade(), { sensitiveKeys: [1] });
+    if (output.outcome !== 'released') throw new Error(output.code);
+    // (A, 5) is below the threshold and takes (A, 2) with it along the town line: both lose their band, go last.
+    expect(output.rows).toEqual([
+      ['A', 1, 30, 40],
+      ['B', 1, 25, 30],
+      ['A', null, null, null],
+      ['A', null, null, null],
+    ]);
+    expect(output.manifest.suppressedRows.map((row) => [row.row, row.code])).toEqual([
+      [2, 'BELOW_THRESHOLD'],
+      [3, 'SECONDARY_SUPPRESSION'],
+    ]);
+    // The cells the differencing guard remembers are named by their place in the main query's result.
+    expect(output.releasedCells).toEqual([1, 2]);
+  });
+
+  it('are shown as before when no key comes from a sensitive column', () => {
+    const output = outputOf(cells, grade());
+    if (output.outcome !== 'released') throw new Error(output.code);
+    expect(output.rows[0]).toEqual(['A', 5, null, null]);
   });
 });

@@ -126,6 +126,19 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(byKey(result.json.rows).r![0]).toEqual(expect.any(Number));
   });
 
+  it("a suppressed cell's band of a sensitive column is withheld with its values, so one firm's energy is not listed as a key", async () => {
+    const { result } = await run("SELECT sector, floor(energy) AS band, count(*) AS firms FROM firm_energy WHERE district = 'B' GROUP BY sector, band ORDER BY sector", ['firm_energy']);
+    expect(result.status).toBe(200);
+    // z's lone large firm is below the threshold; z's other band goes with it (secondary); both are listed last, without a band.
+    expect(result.json.rows).toEqual([
+      ['q', 100, 12],
+      ['r', 100, 14],
+      ['z', null, null],
+      ['z', null, null],
+    ]);
+    expect(JSON.stringify(result.json)).not.toContain('100000');
+  });
+
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
     const { result } = await run(
       "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",
