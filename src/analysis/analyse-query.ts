@@ -251,6 +251,7 @@ class Analyser {
     // A bare name there that is also an aggregate's alias counts as the aggregate whatever it resolves to here:
     // DuckDB reads `ORDER BY kwh` and `HAVING kwh > 0` as the output column `sum(kwh) AS kwh`, not the table's.
     const aggregateAliases = new Set(items.filter((item) => item.lineage.aggregated).map((item) => item.alias));
+    const sensitiveAliases = new Set(items.filter((item) => item.lineage.sources.some((source) => source.class === 'sensitive')).map((item) => item.alias));
     const refuseAggregate = (node: AstNode, lineage: Lineage, clause: string) => {
       if (allOpen || (!lineage.aggregated && !namesAny(node, aggregateAliases))) return;
       throw new QueryRejected(
@@ -263,8 +264,8 @@ class Analyser {
       const lineage = this.orderedBy(node, items) ?? resolved;
       refuseAggregate(node, lineage, 'ORDER BY');
       // Suppressed cells keep their place in the output with sensitive keys withheld; sorted by such a key, their
-      // place would tell between which released values theirs lies.
-      if (!allOpen && lineage.sources.some((source) => source.class === 'sensitive')) {
+      // place would tell between which released values theirs lies. (Aliases again count whatever they shadow.)
+      if (!allOpen && (lineage.sources.some((source) => source.class === 'sensitive') || namesAny(node, sensitiveAliases))) {
         throw new QueryRejected('SENSITIVE_ORDER', `ORDER BY may not use a sensitive column: where a withheld cell is listed would reveal its value; sort the released output instead${at(node)}`);
       }
     });

@@ -68,6 +68,7 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'ORDER BY ALL', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY ALL', code: 'STAR_ON_PROTECTED_DATA' },
   { name: "HAVING on an aggregate's alias that is also a column", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING kwh > 1000', code: 'AGGREGATE_CONDITION' },
   { name: 'ORDER BY a band of a sensitive column', sql: 'SELECT floor(kwh / 100) AS band, count(*) AS n FROM power_readings GROUP BY band ORDER BY band', code: 'SENSITIVE_ORDER' },
+  { name: 'ORDER BY a band named like another column', sql: 'SELECT floor(kwh / 100) AS town, count(*) AS n FROM power_readings GROUP BY floor(kwh / 100) ORDER BY town', code: 'SENSITIVE_ORDER' },
   { name: 'a reserved hidden column name', sql: 'SELECT town AS __pds_g_0, count(*) FROM power_readings GROUP BY town', code: 'RESERVED_NAME' },
   { name: 'a dataset not listed in the job', sql: 'SELECT town, count(*) FROM water_readings GROUP BY town', code: 'DATASET_NOT_REQUESTED' },
 ];
