@@ -251,8 +251,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
       token: analyst,
       json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id', purpose: '线路规划', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
     });
-    await t.waitForJob(submitted.json.id);
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
     for (const token of [regulator, second]) await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token, json: { decision: 'approve', reason: '差分隐私输出' } });
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('released');
     const page = await signedIn('analyst-harbour-credit');
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
     await page.waitForSelector('#dp-noise tbody tr');

@@ -141,7 +141,16 @@ function signInPage(problem?: string): HTMLElement {
   return panel;
 }
 
+/**
+ * Renders run concurrently (a hash change while the previous page still loads); only the latest may fill the
+ * page. Without this, a slow earlier page — the default one chosen at sign-in — could land after, and over, the
+ * page asked for next.
+ */
+let latestRender = 0;
+
 async function render(): Promise<void> {
+  const generation = ++latestRender;
+  const superseded = () => generation !== latestRender;
   document.title = t('title');
   document.getElementById('header')!.replaceChildren(header());
   const nav = document.getElementById('nav')!;
@@ -153,6 +162,7 @@ async function render(): Promise<void> {
   try {
     me ??= await api<Principal>('GET', '/v1/me');
   } catch (error) {
+    if (superseded()) return;
     // A token that no longer works (expired, account disabled, refused by the provider check): sign in again, saying why.
     setToken(null);
     me = undefined;
@@ -160,6 +170,7 @@ async function render(): Promise<void> {
     main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
     return;
   }
+  if (superseded()) return;
   document.getElementById('header')!.replaceChildren(header());
   const routes = routesFor(me);
   const [name, argument] = location.hash.replace(/^#/, '').split('/');
@@ -168,8 +179,9 @@ async function render(): Promise<void> {
   main().replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
     const page = name === 'jobs' && argument ? await jobPage(argument, () => void render()) : await route!.render(() => void render());
-    main().replaceChildren(page);
+    if (!superseded()) main().replaceChildren(page);
   } catch (error) {
+    if (superseded()) return;
     main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? `${error.code}: ${error.message}` : String(error))));
   }
 }
