@@ -57,6 +57,16 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
 
   const alive = (slot: Slot) => slot.child.exitCode === null && slot.child.signalCode === null && slot.child.connected;
 
+  /**
+   * Drops a process that cannot take a job. A process killed between jobs can look alive until its exit event
+   * is processed; without this, the job's retries would all be handed to the same dead process.
+   */
+  function discard(slot: Slot) {
+    const index = slots.indexOf(slot);
+    if (index >= 0) slots.splice(index, 1);
+    slot.child.kill('SIGKILL');
+  }
+
   async function acquire(): Promise<Slot> {
     for (const dead of slots.filter((slot) => !slot.busy && !alive(slot))) slots.splice(slots.indexOf(dead), 1);
     const idle = slots.find((slot) => !slot.busy && alive(slot));
@@ -130,6 +140,7 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
         };
         if (!alive(slot)) {
           cleanup();
+          discard(slot);
           resolve(failed('sandbox process was gone before the job started', true));
           return;
         }
@@ -138,6 +149,7 @@ export function createSandboxPool(options: { size: number; graceSeconds?: number
         slot.child.send({ type: 'run', ...request } satisfies SandboxRequest, (error) => {
           if (error) {
             cleanup();
+            discard(slot);
             resolve(failed('the job could not be handed to the sandbox process', true));
           }
         });
