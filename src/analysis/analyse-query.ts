@@ -181,6 +181,19 @@ export function addsConstants(node: AstNode | null | undefined): boolean {
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
 
+/** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
+function filteredArgument(filter: AstNode, argument: AstNode): AstNode {
+  const nullConstant = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
+  return {
+    class: 'CASE',
+    type: 'CASE_EXPR',
+    alias: '',
+    query_location: argument.query_location ?? 0,
+    case_checks: [{ when_expr: structuredClone(filter), then_expr: structuredClone(argument) }],
+    else_expr: nullConstant,
+  };
+}
+
 /** Whether an expression mentions, unqualified, any of `names` (anywhere in its tree). */
 function namesAny(node: unknown, names: Set<string>): boolean {
   if (names.size === 0 || node === null || typeof node !== 'object') return false;
@@ -788,10 +801,14 @@ class Analyser {
       if (!kind && argumentLineage.sources.some((source) => !this.isOpen(source.dataset))) {
         throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} is not an allowed aggregate${at(node)}`);
       }
+      // `sum(x) FILTER (WHERE c)` adds up only the rows where c holds: its contributions, which the dominance and
+      // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
+      // filter that isolates one person pass a large cell's checks with that person's value.
+      const argument = children[0] && node.filter ? filteredArgument(node.filter, children[0]) : children[0];
       return {
         sources: argumentLineage.sources,
         aggregated: true,
-        aggregates: [{ kind: kind ?? 'count', node, ...(children[0] ? { argument: children[0] } : {}) }],
+        aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}) }],
       };
     }
     const scalarAllowed = node.is_operator ? allowedOperators.has(name) : this.context.policy.scalarFunctionSet.has(name);

@@ -1,4 +1,6 @@
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestVersion } from '../../src/catalog/catalogue.js';
 import { incidents } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -137,6 +139,23 @@ describe('disclosure control on loaded data, end to end', () => {
       ['z', null, null],
     ]);
     expect(JSON.stringify(result.json)).not.toContain('100000');
+  });
+
+  it("a FILTER that isolates one account cannot carry that account's value out of a large cell", async () => {
+    // The largest reading, read from the snapshot as only a test may.
+    const version = (await latestVersion(t.platform.db, 'power_readings'))!;
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('power_readings', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const [largest, town, holders] = (await connection.runAndReadAll('SELECT max(kwh), arg_max(town, kwh), count(*) FILTER (WHERE kwh = (SELECT max(kwh) FROM data)) FROM data')).getRows()[0]!;
+    connection.closeSync();
+    instance.closeSync();
+    expect(Number(holders)).toBe(1);
+    const { result } = await run(`SELECT town, count(*) AS readings, sum(kwh) FILTER (WHERE kwh >= ${largest}) AS top FROM power_readings GROUP BY town`, ['power_readings']);
+    expect(result.status).toBe(200);
+    // The town's cell has many accounts, but the filtered sum is one account's: the dominance rule sees that.
+    const row = result.json.rows.findIndex((entry: unknown[]) => entry[0] === town);
+    expect(result.json.manifest.suppressedRows.find((entry: { row: number }) => entry.row === row)?.code).toBe('DOMINANCE');
+    expect(JSON.stringify(result.json.rows)).not.toContain(String(largest));
   });
 
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
