@@ -312,6 +312,11 @@ class Analyser {
           const unit = units.find((candidate) => candidate.dataset === sourceDataset) ?? units[0];
           if (unit) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });
         }
+        // A count of only some of the cell's rows — a FILTER, or the non-null values of an expression — is a
+        // small table hidden in the cell (`count(*) FILTER (WHERE diagnosis = …)`): it is checked as the sum of
+        // CASE WHEN <counted> THEN 1 END, so that its own contributors meet the threshold.
+        const counted = this.countedRows(aggregate, units);
+        if (counted && units[0]) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit: units[0] });
       }
     });
     return this.result(root, 'aggregate', groups, units, measures, outputColumns);
@@ -608,6 +613,24 @@ class Analyser {
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(modifier.type).toLowerCase()} is not supported`);
       }
     }
+  }
+
+  /**
+   * For a count that counts only some rows, CASE WHEN <the rows it counts> THEN 1 END; undefined for a count of
+   * every row (`count(*)`) or of every contributor (`count(DISTINCT privacy_unit)`, never null).
+   */
+  private countedRows(aggregate: { kind: AggregateName; node: AstNode; argument?: AstNode }, units: UnitReference[]): AstNode | undefined {
+    if (aggregate.kind !== 'count' && aggregate.kind !== 'count_distinct') return undefined;
+    const argument = aggregate.argument;
+    const countsUnit =
+      argument?.class === 'COLUMN_REF' &&
+      units.some((unit) => String((unit.expression.column_names as string[]).at(-1)) === String((argument.column_names as string[]).at(-1)));
+    if (!aggregate.node.filter && (!argument || countsUnit)) return undefined;
+    // The argument already carries the FILTER (filteredArgument); count(*) FILTER has only the filter.
+    const condition = argument ? { class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(argument)] } : structuredClone(aggregate.node.filter);
+    const one = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } };
+    const nullConstant = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
+    return { class: 'CASE', type: 'CASE_EXPR', alias: '', query_location: aggregate.node.query_location ?? 0, case_checks: [{ when_expr: condition, then_expr: one }], else_expr: nullConstant };
   }
 
   /** What `ORDER BY 2` sorts by: an output column by position, which the analyser sees as a constant. */

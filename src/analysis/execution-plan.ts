@@ -55,6 +55,21 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
+/**
+ * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
+ * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,
+ * `sum(CASE WHEN … THEN 1 ELSE 0 END)` are small tables hidden inside a large cell — so each figure's own
+ * contributors (`__pds_n_m`) must meet the threshold too.
+ */
+const nonZero = (argument: AstNode): AstNode => ({
+  class: 'COMPARISON',
+  type: 'COMPARE_NOTEQUAL',
+  alias: '',
+  query_location: 0,
+  left: { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true },
+  right: integer(0),
+});
+
 const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
 const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
@@ -142,6 +157,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     ...measuresInMain.flatMap((index) => [
       alias(call('sum', [absolute(analysis.measures[index]!.argument)]), `__pds_total_${index}`),
       alias(topOf(analysis.measures[index]!.argument), `__pds_top_${index}`),
+      alias({ ...call('count_star', []), filter: nonZero(analysis.measures[index]!.argument) }, `__pds_n_${index}`),
     ]),
   ];
   const mainSql = await parser.toSql(main);
@@ -163,7 +179,11 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     const select = [
       ...keys,
       'count(*) AS __pds_c',
-      ...measureIndexes.flatMap((measure) => [`sum(abs(__pds_v_${measure})) AS __pds_total_${measure}`, `max(abs(__pds_v_${measure}), ${topN}) AS __pds_top_${measure}`]),
+      ...measureIndexes.flatMap((measure) => [
+        `sum(abs(__pds_v_${measure})) AS __pds_total_${measure}`,
+        `max(abs(__pds_v_${measure}), ${topN}) AS __pds_top_${measure}`,
+        `count(*) FILTER (WHERE __pds_v_${measure} <> 0) AS __pds_n_${measure}`,
+      ]),
     ].join(', ');
     unitQueries.push({
       unitIndex: index,

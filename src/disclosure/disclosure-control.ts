@@ -52,7 +52,8 @@ export type OutputManifest = {
   policyHash: string;
 };
 
-type CellStats = { contributors: number | null; measures: Map<number, { total: number; top: number[] }> };
+/** Per measure: total, largest contributions, and how many contributors it has of its own (plans before: none). */
+type CellStats = { contributors: number | null; measures: Map<number, { total: number; top: number[]; contributors?: number }> };
 
 export function checkOutput(input: {
   plan: ExecutionPlan;
@@ -98,12 +99,13 @@ export function checkOutput(input: {
     contributorsByUnit.set(key, counts);
   };
   const readMeasures = (result: QueryResult, keys: string[], measures: number[]) => {
-    const positions = measures.map((measure) => [measure, position(result, `__pds_total_${measure}`), position(result, `__pds_top_${measure}`)] as const);
+    const positions = measures.map((measure) => [measure, position(result, `__pds_total_${measure}`), position(result, `__pds_top_${measure}`), position(result, `__pds_n_${measure}`)] as const);
     result.rows.forEach((row, index) => {
-      for (const [measure, total, top] of positions) {
+      for (const [measure, total, top, contributors] of positions) {
         cell(keys[index]!).measures.set(measure, {
           total: Number(row[total] ?? 0),
           top: ((row[top] as number[] | null) ?? []).map(Number).sort((a, b) => b - a),
+          ...(contributors >= 0 ? { contributors: Number(row[contributors] ?? 0) } : {}),
         });
       }
     });
@@ -134,6 +136,10 @@ export function checkOutput(input: {
     const contributors = plan.contributorDatasets.length === 0 ? Number.POSITIVE_INFINITY : (entry?.contributors ?? 0);
     if (contributors < grade.minContributors) return void suppressed.set(index, 'BELOW_THRESHOLD');
     for (const measure of entry?.measures.values() ?? []) {
+      // A figure with contributors of its own, fewer than the threshold (none at all is a zero, below).
+      if (measure.contributors !== undefined && measure.contributors > 0 && measure.contributors < grade.minContributors) {
+        return void suppressed.set(index, 'BELOW_THRESHOLD');
+      }
       if (grade.dominance) {
         const topSum = measure.top.slice(0, grade.dominance.n).reduce((sum, value) => sum + value, 0);
         if (measure.total > 0 && topSum > (grade.dominance.k / 100) * measure.total) return void suppressed.set(index, 'DOMINANCE');

@@ -152,10 +152,25 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(Number(holders)).toBe(1);
     const { result } = await run(`SELECT town, count(*) AS readings, sum(kwh) FILTER (WHERE kwh >= ${largest}) AS top FROM power_readings GROUP BY town`, ['power_readings']);
     expect(result.status).toBe(200);
-    // The town's cell has many accounts, but the filtered sum is one account's: the dominance rule sees that.
+    // The town's cell has many accounts, but the filtered sum has one contributor of its own.
     const row = result.json.rows.findIndex((entry: unknown[]) => entry[0] === town);
-    expect(result.json.manifest.suppressedRows.find((entry: { row: number }) => entry.row === row)?.code).toBe('DOMINANCE');
+    expect(result.json.manifest.suppressedRows.find((entry: { row: number }) => entry.row === row)?.code).toBe('BELOW_THRESHOLD');
     expect(JSON.stringify(result.json.rows)).not.toContain(String(largest));
+  });
+
+  it.each([
+    ['count(*) FILTER (WHERE …)', "count(*) FILTER (WHERE sector = 'y')"],
+    ['a summed 0/1 case', "sum(CASE WHEN sector = 'y' THEN 1 ELSE 0 END)"],
+    ['a count of a case', "count(CASE WHEN sector = 'y' THEN 1 END)"],
+  ])('a small table hidden in a large cell (%s) must meet the threshold itself', async (_, figure) => {
+    // District A has 52 firms, 5 of them in sector y: the cell passes, the figure about y's five does not; B goes
+    // with A (secondary), and an output of nothing but suppressed cells is withheld whole. Before, it was released
+    // as A: 52 firms, 5 in y.
+    const { id, result } = await run(`SELECT district, count(*) AS firms, ${figure} AS y_firms FROM firm_energy GROUP BY district ORDER BY district`, ['firm_energy']);
+    expect(result.status).toBe(409);
+    const job = (await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json;
+    expect([job.status, job.code]).toEqual(['withheld', 'NOTHING_RELEASABLE']);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 });
   });
 
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
