@@ -181,18 +181,14 @@ export function addsConstants(node: AstNode | null | undefined): boolean {
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
 
-/** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
-function filteredArgument(filter: AstNode, argument: AstNode): AstNode {
+/** CASE WHEN condition THEN value END (NULL otherwise), as DuckDB's parser would give it. */
+function caseWhen(condition: AstNode, value: AstNode, at: AstNode): AstNode {
   const nullConstant = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
-  return {
-    class: 'CASE',
-    type: 'CASE_EXPR',
-    alias: '',
-    query_location: argument.query_location ?? 0,
-    case_checks: [{ when_expr: structuredClone(filter), then_expr: structuredClone(argument) }],
-    else_expr: nullConstant,
-  };
+  return { class: 'CASE', type: 'CASE_EXPR', alias: '', query_location: at.query_location ?? 0, case_checks: [{ when_expr: condition, then_expr: value }], else_expr: nullConstant };
 }
+
+/** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
+const filteredArgument = (filter: AstNode, argument: AstNode): AstNode => caseWhen(structuredClone(filter), structuredClone(argument), argument);
 
 /** Whether an expression mentions, unqualified, any of `names` (anywhere in its tree). */
 function namesAny(node: unknown, names: Set<string>): boolean {
@@ -629,8 +625,7 @@ class Analyser {
     // The argument already carries the FILTER (filteredArgument); count(*) FILTER has only the filter.
     const condition = argument ? { class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(argument)] } : structuredClone(aggregate.node.filter);
     const one = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } };
-    const nullConstant = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
-    return { class: 'CASE', type: 'CASE_EXPR', alias: '', query_location: aggregate.node.query_location ?? 0, case_checks: [{ when_expr: condition, then_expr: one }], else_expr: nullConstant };
+    return caseWhen(condition, one, aggregate.node);
   }
 
   /** What `ORDER BY 2` sorts by: an output column by position, which the analyser sees as a constant. */

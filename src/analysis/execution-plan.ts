@@ -55,6 +55,9 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
+const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
+const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
+
 /**
  * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
  * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,
@@ -69,9 +72,6 @@ const nonZero = (argument: AstNode): AstNode => ({
   left: { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true },
   right: integer(0),
 });
-
-const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
-const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
 /**
  * Rounds every count inside an output expression to `base`, in DuckDB, before anything else is done with it.
@@ -123,7 +123,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   const measuresInMain = analysis.measures.map((_, index) => index).filter((index) => analysis.units[unitIndex(analysis.measures[index]!.unit)]!.onePerCell);
   const topN = Math.max(2, grade.dominance?.n ?? 2);
   const absolute = (node: AstNode) => call('abs', [structuredClone(node)]);
-  const topOf = (node: AstNode): AstNode => call('max', [absolute(node), { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: topN } }]);
+  const topOf = (node: AstNode): AstNode => call('max', [absolute(node), integer(topN)]);
 
   // A group key already output as a visible column is read from there; only the others are appended.
   const main = structuredClone(analysis.node);
@@ -140,7 +140,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   // (measured about a third faster), and the two results are matched on it.
   const firstUnit = analysis.units[0];
   const cellHash = firstUnit
-    ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 0 } }]), CELL_COLUMN)]
+    ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [integer(0)]), CELL_COLUMN)]
     : [];
   main.select_list = [
     ...(grade.roundCountsTo ? (main.select_list as AstNode[]).map((item) => roundCounts(item, grade.roundCountsTo!)) : main.select_list),
