@@ -160,11 +160,18 @@ const position = (node: AstNode | undefined): number | undefined => {
 const at = (node: AstNode | undefined) => (position(node) === undefined ? '' : ` (at character ${position(node)! + 1})`);
 
 /**
+ * Whether an aggregate call counts rows: `count`, or a sum of constants or conditions — `sum(1)`,
+ * `sum(CASE WHEN … THEN 1 ELSE 0 END)` — which is a count too, and is rounded like one where the grade says.
+ */
+export const isCountAggregate = (node: AstNode): boolean =>
+  node.class === 'FUNCTION' && (node.function_name === 'count' || node.function_name === 'count_star' || (node.function_name === 'sum' && addsConstants(node.children?.[0])));
+
+/**
  * Whether summing this expression adds a constant per row — a count in disguise: a constant, a condition (DuckDB
  * sums booleans as 0 and 1), either of them cast, or a case whose every branch is one (`if(x > 1, 1, 0)` parses
  * as a case).
  */
-export function addsConstants(node: AstNode | null | undefined): boolean {
+function addsConstants(node: AstNode | null | undefined): boolean {
   if (!node) return true;
   switch (node.class) {
     case 'CONSTANT':
@@ -288,11 +295,7 @@ class Analyser {
         return { name: item.alias, role: 'group_key' as const, ...(sensitive ? { hiddenWhenSuppressed: true as const } : {}) };
       }
       const kinds = item.lineage.aggregates.map((aggregate) => aggregate.kind);
-      // sum(1) or sum(CASE WHEN … THEN 1 ELSE 0 END) is a count too, and is rounded like one where the grade says.
-      const counting = item.lineage.aggregates.every(
-        (aggregate) => aggregate.kind === 'count' || aggregate.kind === 'count_distinct' || (aggregate.kind === 'sum' && aggregate.argument && addsConstants(aggregate.argument)),
-      );
-      if (kinds.length > 0 && counting) return { name: item.alias, role: 'count' as const };
+      if (kinds.length > 0 && item.lineage.aggregates.every((aggregate) => isCountAggregate(aggregate.node))) return { name: item.alias, role: 'count' as const };
       if (kinds.some((kind) => kind === 'sum' || kind === 'avg')) return { name: item.alias, role: 'measure' as const };
       return { name: item.alias, role: 'other_aggregate' as const };
     });

@@ -1,6 +1,6 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
-import { addsConstants, sameExpression, type QueryAnalysis } from './analyse-query.js';
+import { isCountAggregate, sameExpression, type QueryAnalysis } from './analyse-query.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
@@ -82,9 +82,7 @@ function roundCounts(value: unknown, base: number): AstNode {
   if (Array.isArray(value)) return value.map((entry) => roundCounts(entry, base));
   if (!value || typeof value !== 'object') return value as AstNode;
   const node = value as AstNode;
-  const counting =
-    node.class === 'FUNCTION' && (node.function_name === 'count' || node.function_name === 'count_star' || (node.function_name === 'sum' && addsConstants(node.children?.[0])));
-  if (counting) {
+  if (isCountAggregate(node)) {
     const rounded = { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: call('round', [operator('/', [{ ...node, alias: '' }, integer(base)])]), cast_type: { id: 'BIGINT', type_info: null }, try_cast: false };
     return { ...operator('*', [rounded, integer(base)]), alias: node.alias };
   }

@@ -1,4 +1,3 @@
-import { issueDetails } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import { and, asc, eq, max } from 'drizzle-orm';
 import { z } from 'zod';
@@ -11,6 +10,7 @@ import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import type { DatasetRow } from './catalogue.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from './registration.js';
+import { issueDetails } from '../errors/validation-error.js';
 
 /**
  * The catalogue's version history (measures art. 10): every change to an entry — source, scope, type, sharing

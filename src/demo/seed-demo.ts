@@ -1,4 +1,3 @@
-import { findPublicInterestGrant, grantPublicInterest } from '../products/public-interest.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -13,6 +12,7 @@ import type { Platform } from '../platform.js';
 import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
 import { generateDemoData } from './generate-demo-data.js';
 import { ensureDemoProducts } from './demo-products.js';
+import { findPublicInterestGrant, grantPublicInterest } from '../products/public-interest.js';
 
 export type Progress = (done: number, total: number, label: string) => void;
 

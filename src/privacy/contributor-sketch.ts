@@ -26,7 +26,7 @@ export const bucketOf = (key: bigint, buckets: number) => Number(key % BigInt(bu
 export const CELL_COLUMN = '__pds_cell';
 /**
  * The parameter through which the sandbox hands the follow-up queries the cells the main query returned. Without
- * it they would cover every group before the operator's HAVING, LIMIT or QUALIFY, could pass their row limit
+ * it they would cover every group before the operator's HAVING or LIMIT, could pass their row limit
  * and leave out exactly the cells that were output — a query shaped to drop a cell's sketch would have had that
  * cell escape the guard.
  */
@@ -37,16 +37,16 @@ export const inMainCells = (expression: string) => `${expression} IN (SELECT unn
 /** Bytes of one bucket record in the hex string DuckDB builds: 2 of bucket index, 4 of count, 8 of key XOR. */
 const RECORD_BYTES = 14;
 
-/**
- * The SQL (run in the sandbox) that builds each cell's sketch; `inner` yields __pds_g_* and __pds_k, and only the
- * main query's cells are kept (`inMainCells`). Grouped by
- * (cell hash, bucket), each cell's non-empty buckets come out as one hex string — so that a hundred thousand
- * bucket values cross the process boundary as a few thousand strings instead of as list entries (measured
- * about twice as fast as lists). Each record names its bucket, so the records are concatenated in any order.
- */
 /** The cell hash over hidden group columns: the same value the main query gives its cells. */
 export const cellHashOf = (groupKeys: string[]) => `hash(${groupKeys.length > 0 ? groupKeys.join(', ') : '0'})`;
 
+/**
+ * The SQL (run in the sandbox) that builds each cell's sketch; `inner` yields __pds_g_* and __pds_k, and only the
+ * main query's cells are kept (`inMainCells`). Grouped by (cell hash, bucket), each cell's non-empty buckets come
+ * out as one hex string — so that a hundred thousand bucket values cross the process boundary as a few thousand
+ * strings instead of as list entries (measured about twice as fast as lists). Each record names its bucket, so
+ * the records are concatenated in any order.
+ */
 export function sketchSql(inner: string, groupKeys: string[], buckets: number): string {
   const cell = cellHashOf(groupKeys);
   const perBucket =

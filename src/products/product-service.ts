@@ -1,4 +1,3 @@
-import { safeIssueMessage } from '../errors/validation-error.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { gte, inArray, sql } from 'drizzle-orm';
@@ -11,6 +10,7 @@ import { productCalls, products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
+import { safeIssueMessage } from '../errors/validation-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { createCallLedger } from './call-ledger.js';
