@@ -307,15 +307,14 @@ class Analyser {
         // A variance or standard deviation gives away one dominant value as surely as a sum does (with one large
         // value among small ones, sqrt(var · (n − 1)) is close to it), so its contributions are checked the same way.
         if (['sum', 'avg', 'stddev_samp', 'var_samp'].includes(aggregate.kind) && aggregate.argument) {
-          const sourceDataset = this.argumentDataset(aggregate.argument, scope);
-          const unit = units.find((candidate) => candidate.dataset === sourceDataset) ?? units[0];
-          if (unit) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });
+          for (const unit of this.unitsAddedUp(aggregate.argument, scope, units)) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });
         }
         // A count of only some of the cell's rows — a FILTER, or the non-null values of an expression — is a
         // small table hidden in the cell (`count(*) FILTER (WHERE diagnosis = …)`): it is checked as the sum of
-        // CASE WHEN <counted> THEN 1 END, so that its own contributors meet the threshold.
+        // CASE WHEN <counted> THEN 1 END, so that its own contributors meet the threshold — in every unit, as
+        // the cell's contributors are (a join can make one person's rows many other people's rows).
         const counted = this.countedRows(aggregate, units);
-        if (counted && units[0]) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit: units[0] });
+        if (counted) for (const unit of units) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit });
       }
     });
     return this.result(root, 'aggregate', groups, units, measures, outputColumns);
@@ -690,9 +689,18 @@ class Analyser {
     return dataset.uniqueKey.every((column) => column === dataset.privacyUnit || grouped.has(column));
   }
 
-  private argumentDataset(argument: AstNode, scope: Scope): string | undefined {
+  /**
+   * The units whose contributions a summed figure's concentration rules weigh: every binding of every protected
+   * dataset the argument reads — both sides of a self-join, since which binding a column came through is not
+   * followed, and each dataset of an expression over several — or, for an argument over open data only, every
+   * unit. Weighing only one would let a join spread one contributor's value evenly over the other side's
+   * (`sum(b.energy)` over `a JOIN b`: each a-firm "contributes" the same dominant b-firm).
+   */
+  private unitsAddedUp(argument: AstNode, scope: Scope, units: UnitReference[]): UnitReference[] {
     const lineage = this.expression(structuredClone(argument), scope, 'select', { insideAggregate: 'sum' });
-    return lineage.sources.find((source) => !this.isOpen(source.dataset))?.dataset;
+    const datasets = new Set(lineage.sources.filter((source) => !this.isOpen(source.dataset)).map((source) => source.dataset));
+    const read = units.filter((unit) => datasets.has(unit.dataset));
+    return read.length > 0 ? read : units;
   }
 
   private isOpen(datasetId: string) {

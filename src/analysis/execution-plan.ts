@@ -29,10 +29,11 @@ export type ExecutionPlan = {
   measuresInMain: number[];
   unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
   /**
-   * Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts); `threshold` is
-   * the grade's contributor threshold. Plans stored with an earlier layout name none (or another) and are not run.
+   * Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts), one query per
+   * privacy unit of the outermost FROM; `threshold` is the grade's contributor threshold. Plans stored with an
+   * earlier layout name none (or another), or sketch one unit only (no `units`), and are not run.
    */
-  sketch?: { sql: string; layout?: string; buckets: number; threshold: number; dataset: string };
+  sketch?: { layout?: string; buckets: number; threshold: number; units?: Array<{ unitIndex: number; dataset: string; sql: string }> };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
@@ -133,11 +134,10 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     appended.push(groupAliases[index]!);
     return visibleCount + appended.length - 1;
   });
-  // The differencing guard sketches the contributors of the first protected dataset. With a sketch, each cell is
-  // also named by a hash of its keys: the sketch query groups by that one integer instead of the keys themselves
-  // (measured about a third faster), and the two results are matched on it.
-  const firstUnit = analysis.units[0];
-  const cellHash = firstUnit
+  // The differencing guard sketches the contributors of every protected unit. With sketches, each cell is also
+  // named by a hash of its keys: the sketch queries group by that one integer instead of the keys themselves
+  // (measured about a third faster), and the results are matched on it.
+  const cellHash = analysis.units.length > 0
     ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [integer(0)]), CELL_COLUMN)]
     : [];
   main.select_list = [
@@ -192,22 +192,28 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     });
   }
 
-  // Sketches of the first protected dataset's contributors per cell, for the differencing guard.
+  // Sketches of every protected unit's contributors per cell, for the differencing guard. Sketching one would
+  // leave the others open: a pair written once from enterprises and once from power readings would compare
+  // sketches of different datasets, never each other's; a self-join's other side could exclude one person.
   let sketch: ExecutionPlan['sketch'];
-  if (firstUnit) {
-    const inner = structuredClone(analysis.node);
+  if (analysis.units.length > 0) {
+    const buckets = grade.minContributors * bucketsPerThreshold;
     // The key mixes in a secret (set in the sandbox at run time, never stored with the job), so that keys differ
     // from one deployment to another. That alone would not protect stored sketches — DuckDB's hash combination
     // cancels under XOR — which is why the guard stores them encrypted (differencing-guard.ts).
     const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
-    inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(firstUnit.expression), secret]), '__pds_k')];
-    // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
-    inner.group_expressions = firstUnit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(firstUnit.expression)];
-    inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
-    inner.having = null;
-    inner.modifiers = [];
-    const buckets = grade.minContributors * bucketsPerThreshold;
-    sketch = { sql: sketchSql(await parser.toSql(inner), keys, buckets), layout: SKETCH_LAYOUT, buckets, threshold: grade.minContributors, dataset: firstUnit.dataset };
+    const units = [];
+    for (const [unitIndex, unit] of analysis.units.entries()) {
+      const inner = structuredClone(analysis.node);
+      inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(unit.expression), secret]), '__pds_k')];
+      // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
+      inner.group_expressions = unit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
+      inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
+      inner.having = null;
+      inner.modifiers = [];
+      units.push({ unitIndex, dataset: unit.dataset, sql: sketchSql(await parser.toSql(inner), keys, buckets) });
+    }
+    sketch = { layout: SKETCH_LAYOUT, buckets, threshold: grade.minContributors, units };
   }
 
   return {
@@ -225,11 +231,13 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   };
 }
 
+export const sketchQueryName = (unitIndex: number) => `sketch:${unitIndex}`;
+
 /** The named queries a sandbox runs for a plan; results come back under the same names. */
 export function sandboxQueries(plan: ExecutionPlan): SandboxQuery[] {
   return [
     { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
     ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
-    ...(plan.sketch ? [{ name: 'sketch', sql: plan.sketch.sql, rowLimit: plan.rowLimit, cellsOf: 'main' }] : []),
+    ...(plan.sketch?.units ?? []).map((unit) => ({ name: sketchQueryName(unit.unitIndex), sql: unit.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
   ];
 }

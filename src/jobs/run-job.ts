@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { and, eq, inArray } from 'drizzle-orm';
-import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
+import { sandboxQueries, sketchQueryName, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput } from '../disclosure/disclosure-control.js';
@@ -12,8 +12,8 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
-import { cellKeyOf, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchesFromRows, type Sketch } from '../privacy/contributor-sketch.js';
-import { cellsToGuard, guardKeyOf, recordCells, type GuardKey } from '../privacy/differencing-guard.js';
+import { cellKeyOf, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchesFromRows } from '../privacy/contributor-sketch.js';
+import { cellsToGuard, guardKeyOf, recordCells, type GuardInput } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
 
@@ -64,9 +64,10 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     if (trained.outcome === 'failed') return failJob(deps, job, trained);
     return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
   }
-  if (plan.kind !== 'dp_aggregate' && plan.sketch && plan.sketch.layout !== SKETCH_LAYOUT) {
-    // Planned by an earlier version, whose sketches cannot be compared with those kept now; running it without
-    // the guard is not an option. The operator resubmits (the failure is the platform's, not the query's).
+  if (plan.kind !== 'dp_aggregate' && plan.sketch && (plan.sketch.layout !== SKETCH_LAYOUT || !plan.sketch.units)) {
+    // Planned by an earlier version, whose sketches cannot be compared with those kept now or which sketched only
+    // one of the datasets it joins; running it so is not an option. The operator resubmits (the failure is the
+    // platform's, not the query's).
     return failJob(deps, job, { kind: 'system_error', internalDetail: 'the job was planned with an earlier contributor-sketch layout; it must be resubmitted' });
   }
   const outcome = await deps.pool.run({
@@ -83,29 +84,37 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     }
   }
   if (!outcome.ok) return failJob(deps, job, outcome);
-  // The differencing guard: cells whose contributors differ slightly from an already released cell.
-  let guard: { sketches: Map<string, Sketch>; cellKeys: string[]; dataset: string; threshold: number; buckets: number; key: GuardKey } | undefined;
+  // The differencing guard: cells whose contributors, in any protected unit, differ slightly from those of an
+  // already released cell of the same dataset.
+  const guards: GuardInput[] = [];
   let differencingRows: Set<number> | undefined;
-  if (plan.kind !== 'dp_aggregate' && plan.sketch) {
-    const sketchResult = outcome.results.find((result) => result.name === 'sketch')!;
+  if (plan.kind !== 'dp_aggregate' && plan.sketch?.units) {
     const main = outcome.results.find((result) => result.name === 'main')!;
-    guard = {
-      sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.sketch.buckets),
-      cellKeys: main.rows.map((row) => cellKeyOf(main.columns, row)),
-      dataset: plan.sketch.dataset,
-      threshold: plan.sketch.threshold,
-      buckets: plan.sketch.buckets,
-      key: guardKeyOf(deps.keys),
-    };
-    differencingRows = await cellsToGuard(deps.db, guard);
+    const cellKeys = main.rows.map((row) => cellKeyOf(main.columns, row));
+    differencingRows = new Set();
+    for (const unit of plan.sketch.units) {
+      const sketchResult = outcome.results.find((result) => result.name === sketchQueryName(unit.unitIndex))!;
+      const guard = {
+        sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.sketch.buckets),
+        cellKeys,
+        dataset: unit.dataset,
+        threshold: plan.sketch.threshold,
+        buckets: plan.sketch.buckets,
+        key: guardKeyOf(deps.keys),
+      };
+      guards.push(guard);
+      for (const row of await cellsToGuard(deps.db, guard)) differencingRows.add(row);
+    }
   }
   const checked =
     plan.kind === 'dp_aggregate'
       ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
       : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(differencingRows ? { differencingRows } : {}) });
-  if (checked.outcome === 'released' && guard) {
-    // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
-    await recordCells(deps.db, { jobId, ...guard, released: new Set('releasedCells' in checked ? checked.releasedCells : guard.cellKeys.keys()) });
+  if (checked.outcome === 'released') {
+    for (const guard of guards) {
+      // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
+      await recordCells(deps.db, { jobId, ...guard, released: new Set('releasedCells' in checked ? checked.releasedCells : guard.cellKeys.keys()) });
+    }
   }
   const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
   await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);

@@ -44,10 +44,10 @@ export function openSketch(key: GuardKey, stored: string, lineage: string, bucke
   }
 }
 
-export async function cellsToGuard(
-  db: Database,
-  input: { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey },
-): Promise<Set<number>> {
+/** One protected unit's sketches of a job's cells (`cellKeys`: the main result's cells, in order). */
+export type GuardInput = { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey };
+
+export async function cellsToGuard(db: Database, input: GuardInput): Promise<Set<number>> {
   // A cell without a sketch cannot be checked, so it is withheld. The sandbox sketches every output cell; this
   // holds against a fault, not a case that should arise.
   const flagged = new Set(input.cellKeys.flatMap((key, row) => (input.sketches.has(key) ? [] : [row])));
@@ -101,7 +101,7 @@ export async function cellsToGuard(
 /** Keeps the sketches of the cells a job outputs, sealed, to guard later outputs against them. */
 export async function recordCells(
   db: Database,
-  input: { jobId: string; dataset: string; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; released: Set<number>; key: GuardKey },
+  input: GuardInput & { jobId: string; released: Set<number> },
 ): Promise<void> {
   const values = input.cellKeys.flatMap((key, row) => {
     const sketch = input.sketches.get(key);

@@ -173,6 +173,20 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 });
   });
 
+  it("a self-join cannot spread one firm's dominant value over the other side's firms", async () => {
+    // Each firm of district B on side a is joined to every firm of sector z on side b, so each a-firm "contributes"
+    // the same 100,110: weighed by side a's firms nothing dominates, yet the cell is 38 × (one firm's 100,000 + 110).
+    // The figure is weighed by the firms whose values it adds up (side b) too.
+    const { result } = await run(
+      "SELECT b.sector, sum(b.energy) AS energy FROM firm_energy a JOIN firm_energy b ON a.district = b.district WHERE b.district = 'B' GROUP BY b.sector ORDER BY 1",
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(200);
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes.z).toBe('DOMINANCE');
+    expect(byKey(result.json.rows).z).toEqual([null]);
+  });
+
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
     const { result } = await run(
       "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",

@@ -189,6 +189,41 @@ describe('the differencing guard across operators', () => {
     for (const row of stored) expect(openSketch(guardKeyOf(t.platform.keys), row.sketch, 'residents', row.buckets)).not.toBeNull();
   });
 
+  it('catches the pair whichever dataset a join names first, and in every protected dataset it joins', async () => {
+    // Before, only the first protected dataset of the FROM was sketched: a pair written once from enterprises and
+    // once from power readings was compared across different datasets' sketches, never with each other.
+    const path = async (dataset: string) => t.platform.store.snapshotPath(dataset, (await latestVersion(t.platform.db, dataset))!.contentHash);
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    await connection.run(`ATTACH '${await path('enterprises')}' AS e (READ_ONLY); ATTACH '${await path('power_readings')}' AS p (READ_ONLY)`);
+    // An enterprise with a power account, alone on its date of establishment, in the town with the most: the target.
+    const [target] = (
+      await connection.runAndReadAll(
+        `SELECT e.established_on::VARCHAR, e.town FROM e.data e WHERE e.uscc IN (SELECT uscc FROM p.data) AND e.town = (SELECT town FROM e.data GROUP BY town ORDER BY count(*) DESC LIMIT 1)
+         AND e.established_on IN (SELECT established_on FROM e.data GROUP BY established_on HAVING count(*) = 1) ORDER BY 1 LIMIT 1`,
+      )
+    ).getRows();
+    connection.closeSync();
+    instance.closeSync();
+    const [established, town] = target!.map(String);
+    const token = await t.tokenFor('analyst-lingang-analytics');
+    const run = async (sql: string) => {
+      const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets: ['enterprises', 'power_readings'], sql, purpose: 'x' } });
+      expect(submitted.status).toBe(201);
+      const job = await t.waitForJob(submitted.json.id);
+      await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'ok' } });
+      return { job, result: (await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token })).json };
+    };
+    const first = await run('SELECT e.town, count(*) AS readings FROM enterprises e JOIN power_readings p ON p.uscc = e.uscc GROUP BY e.town');
+    expect(first.result.rows.find((row: unknown[]) => row[0] === town)?.[1]).toEqual(expect.any(Number));
+    // The target's town is the one cell at this scale with enough contributors; without it nothing is left to release.
+    const second = await run(`SELECT e.town, count(*) AS readings FROM power_readings p JOIN enterprises e ON p.uscc = e.uscc WHERE e.established_on <> DATE '${established}' GROUP BY e.town`);
+    expect([second.job.status, (second.job.manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.DIFFERENCING]).toEqual(['withheld', 1]);
+    // Both datasets' contributors were kept for the cells released.
+    const lineages = new Set((await t.platform.db.select({ lineage: releasedCells.lineage }).from(releasedCells)).map((row) => row.lineage));
+    expect(lineages).toEqual(new Set(['residents', 'enterprises', 'power_readings']));
+  });
+
   it('fails a job planned with an earlier sketch layout rather than run it without the guard', async () => {
     const token = await t.tokenFor('analyst-lingang-analytics');
     const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets: ['residents'], sql: 'SELECT sex, count(*) AS people FROM residents GROUP BY sex', purpose: 'x' } });
@@ -228,7 +263,7 @@ describe('the differencing guard across operators', () => {
         variables: { [SKETCH_SECRET_VARIABLE]: 'test secret' },
       });
       if (!outcome.ok) throw new Error(outcome.kind);
-      const [main, unit, sketch] = ['main', 'unit:0', 'sketch'].map((name) => outcome.results.find((result) => result.name === name)!);
+      const [main, unit, sketch] = ['main', 'unit:0', 'sketch:0'].map((name) => outcome.results.find((result) => result.name === name)!);
       const cells = main!.rows.map((row) => cellKeyOf(main!.columns, row)).sort();
       expect(cells).toHaveLength(3);
       expect([...sketchesFromRows(sketch!.columns, sketch!.rows, plan.sketch!.buckets).keys()].sort()).toEqual(cells);
