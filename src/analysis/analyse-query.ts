@@ -194,6 +194,20 @@ function caseWhen(condition: AstNode, value: AstNode, at: AstNode): AstNode {
   return { class: 'CASE', type: 'CASE_EXPR', alias: '', query_location: at.query_location ?? 0, case_checks: [{ when_expr: condition, then_expr: value }], else_expr: nullConstant };
 }
 
+/**
+ * `bool_or(c)` says whether any row of the cell meets c, `bool_and(c)` whether any fails it: each is a count of
+ * those rows compared with zero — "one of this cell's firms is in sector y" is the count of such firms, ≥ 1 — so
+ * they are checked as the counts CASE WHEN c THEN 1 END and CASE WHEN NOT c THEN 1 END (own contributors at the
+ * threshold or none, and none is a zero where zeros are withheld). Undefined for other aggregates.
+ */
+function witnessRows(aggregate: { kind: AggregateName; node: AstNode; argument?: AstNode }): AstNode | undefined {
+  if ((aggregate.kind !== 'bool_or' && aggregate.kind !== 'bool_and') || !aggregate.argument) return undefined;
+  const argument = structuredClone(aggregate.argument);
+  const witness = aggregate.kind === 'bool_or' ? argument : { class: 'OPERATOR', type: 'OPERATOR_NOT', alias: '', query_location: 0, children: [argument] };
+  const one = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } };
+  return caseWhen(witness, one, aggregate.node);
+}
+
 /** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
 const filteredArgument = (filter: AstNode, argument: AstNode): AstNode => caseWhen(structuredClone(filter), structuredClone(argument), argument);
 
@@ -313,7 +327,7 @@ class Analyser {
         // small table hidden in the cell (`count(*) FILTER (WHERE diagnosis = …)`): it is checked as the sum of
         // CASE WHEN <counted> THEN 1 END, so that its own contributors meet the threshold — in every unit, as
         // the cell's contributors are (a join can make one person's rows many other people's rows).
-        const counted = this.countedRows(aggregate, units);
+        const counted = this.countedRows(aggregate, units) ?? witnessRows(aggregate);
         if (counted) for (const unit of units) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit });
       }
     });

@@ -91,7 +91,11 @@ function roundCounts(value: unknown, base: number): AstNode {
   return Object.fromEntries(Object.entries(node).map(([key, field]) => [key, roundCounts(field, base)]));
 }
 
-export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 4): Promise<ExecutionPlan> {
+/**
+ * `roundCounts: false` is for figures that never leave as they are (a model's sufficient statistics, which are
+ * checked like a one-cell table and then fitted): rounding them would only bias the fit.
+ */
+export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold = 4, options: { roundCounts?: boolean } = {}): Promise<ExecutionPlan> {
   const rowLimit = grade.maxOutputRows + 1;
   if (analysis.kind === 'row_level') {
     return {
@@ -141,7 +145,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [integer(0)]), CELL_COLUMN)]
     : [];
   main.select_list = [
-    ...(grade.roundCountsTo ? (main.select_list as AstNode[]).map((item) => roundCounts(item, grade.roundCountsTo!)) : main.select_list),
+    ...(grade.roundCountsTo && options.roundCounts !== false ? (main.select_list as AstNode[]).map((item) => roundCounts(item, grade.roundCountsTo!)) : main.select_list),
     ...appended,
     ...cellHash,
     ...unitsCountedInMain.map((index) => {

@@ -150,7 +150,10 @@ export function checkOutput(input: {
         if (largest > 0 && remainder < (grade.pPercent / 100) * largest) return void suppressed.set(index, 'P_PERCENT');
       }
     }
-    if (grade.zeros === 'suppress' && aggregateIndexes.some((column) => row[column] === 0)) suppressed.set(index, 'ZERO_CELL');
+    // A figure none of the cell's contributors has a part in says "nobody here": a zero, whatever its value
+    // shows (`bool_or(c)` false, an average over no rows).
+    const noneContribute = [...(entry?.measures.values() ?? [])].some((measure) => measure.contributors === 0);
+    if (grade.zeros === 'suppress' && (noneContribute || aggregateIndexes.some((column) => row[column] === 0))) suppressed.set(index, 'ZERO_CELL');
   });
 
   for (const row of input.differencingRows ?? []) if (!suppressed.has(row)) suppressed.set(row, 'DIFFERENCING');

@@ -156,9 +156,11 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 }
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
-  if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser);
+  const grade = platform.disclosurePolicy.grades[prepared.grade];
+  const { bucketsPerThreshold } = platform.disclosurePolicy.differencingGuard;
+  if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser, grade, bucketsPerThreshold);
   if (prepared.dp) return prepared.dp;
-  return buildExecutionPlan(prepared.analysis, platform.parser, platform.disclosurePolicy.grades[prepared.grade], platform.disclosurePolicy.differencingGuard.bucketsPerThreshold);
+  return buildExecutionPlan(prepared.analysis, platform.parser, grade, bucketsPerThreshold);
 }
 
 export const sqlHash = (sql: string) => crypto.createHash('sha256').update(sql).digest('hex');

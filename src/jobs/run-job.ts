@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { and, eq, inArray } from 'drizzle-orm';
-import { sandboxQueries, sketchQueryName, type ExecutionPlan } from '../analysis/execution-plan.js';
+import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput } from '../disclosure/disclosure-control.js';
@@ -12,8 +12,8 @@ import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
 import { applyDpNoise } from '../privacy/dp-release.js';
-import { cellKeyOf, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchesFromRows } from '../privacy/contributor-sketch.js';
-import { cellsToGuard, guardKeyOf, recordCells, type GuardInput } from '../privacy/differencing-guard.js';
+import { SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE } from '../privacy/contributor-sketch.js';
+import { guardKeyOf, guardPlannedCells, recordGuardedCells } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
 
@@ -59,9 +59,32 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
   const snapshots = Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) }));
+  const variables = { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') };
   if (plan.kind === 'model') {
-    const trained = await trainModel({ plan, pool: deps.pool, jobId, snapshots, grade: gradePolicy, gradeName: grade, policy: deps.disclosurePolicy });
+    if (!plan.statistics || plan.statistics.sketch?.layout !== SKETCH_LAYOUT || !plan.statistics.sketch.units) {
+      // Planned before a model's statistics were checked like a table's cell: it would run with fewer checks.
+      return failJob(deps, job, { kind: 'system_error', internalDetail: 'the model job was planned before its statistics were checked by disclosure control; it must be resubmitted' });
+    }
+    let guarded: Awaited<ReturnType<typeof guardPlannedCells>> | undefined;
+    const trained = await trainModel({
+      plan,
+      pool: deps.pool,
+      jobId,
+      snapshots,
+      grade: gradePolicy,
+      gradeName: grade,
+      policy: deps.disclosurePolicy,
+      variables,
+      checkStatistics: async (results) => {
+        guarded = await guardPlannedCells(deps.db, guardKeyOf(deps.keys), plan.statistics, results);
+        // Zeros are about tables of people; a sum of zero among a model's statistics is not withheld for that.
+        const checked = checkOutput({ plan: plan.statistics, results, grade: { ...gradePolicy, zeros: 'release' }, gradeName: grade, policyHash: job.policyHash, differencingRows: guarded.differencingRows });
+        return checked.manifest.suppressedRows[0]?.code ?? null;
+      },
+    });
     if (trained.outcome === 'failed') return failJob(deps, job, trained);
+    // The training rows are one cell: kept for the guard like a released table's cells.
+    if (trained.outcome === 'released' && guarded) await recordGuardedCells(deps.db, jobId, guarded.guards, new Set([0]));
     return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
   }
   if (plan.kind !== 'dp_aggregate' && plan.sketch && (plan.sketch.layout !== SKETCH_LAYOUT || !plan.sketch.units)) {
@@ -75,7 +98,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     snapshots,
     queries: plan.kind === 'dp_aggregate' ? [{ name: 'main', sql: plan.sql, rowLimit: 1_000_000 }] : sandboxQueries(plan),
     limits: gradePolicy.limits,
-    variables: { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') },
+    variables,
   });
   if (plan.kind === 'dp_aggregate') {
     // A failure of the job's own query leaks, so it is charged; only a platform failure gives the budget back.
@@ -86,35 +109,14 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   if (!outcome.ok) return failJob(deps, job, outcome);
   // The differencing guard: cells whose contributors, in any protected unit, differ slightly from those of an
   // already released cell of the same dataset.
-  const guards: GuardInput[] = [];
-  let differencingRows: Set<number> | undefined;
-  if (plan.kind !== 'dp_aggregate' && plan.sketch?.units) {
-    const main = outcome.results.find((result) => result.name === 'main')!;
-    const cellKeys = main.rows.map((row) => cellKeyOf(main.columns, row));
-    differencingRows = new Set();
-    for (const unit of plan.sketch.units) {
-      const sketchResult = outcome.results.find((result) => result.name === sketchQueryName(unit.unitIndex))!;
-      const guard = {
-        sketches: sketchesFromRows(sketchResult.columns, sketchResult.rows, plan.sketch.buckets),
-        cellKeys,
-        dataset: unit.dataset,
-        threshold: plan.sketch.threshold,
-        buckets: plan.sketch.buckets,
-        key: guardKeyOf(deps.keys),
-      };
-      guards.push(guard);
-      for (const row of await cellsToGuard(deps.db, guard)) differencingRows.add(row);
-    }
-  }
+  const guarded = plan.kind === 'dp_aggregate' ? undefined : await guardPlannedCells(deps.db, guardKeyOf(deps.keys), plan, outcome.results);
   const checked =
     plan.kind === 'dp_aggregate'
       ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
-      : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(differencingRows ? { differencingRows } : {}) });
-  if (checked.outcome === 'released') {
-    for (const guard of guards) {
-      // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
-      await recordCells(deps.db, { jobId, ...guard, released: new Set('releasedCells' in checked ? checked.releasedCells : guard.cellKeys.keys()) });
-    }
+      : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(guarded ? { differencingRows: guarded.differencingRows } : {}) });
+  if (checked.outcome === 'released' && guarded) {
+    // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
+    await recordGuardedCells(deps.db, jobId, guarded.guards, new Set('releasedCells' in checked ? checked.releasedCells : []));
   }
   const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
   await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { alias, call } from '../analysis/execution-plan.js';
+import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { QueryAnalysis } from '../analysis/analyse-query.js';
 import type { SqlParser } from '../analysis/sql-parser.js';
+import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { sqlIdentifier } from '../duckdb/sql-literals.js';
 
 /**
@@ -24,9 +25,13 @@ export type ModelSpec = z.infer<typeof modelSpecSchema>;
 export type ModelPlan = {
   kind: 'model';
   model: ModelSpec;
-  /** Count, contributors per privacy unit, Σxᵢxⱼ, Σxᵢy and Σy² over the training rows, in one query. */
-  statsSql: string;
-  contributorColumns: string[];
+  /**
+   * Count, Σxᵢ, Σxᵢxⱼ, Σxᵢy, Σy and Σy² over the training rows, planned as an aggregate job's one cell: a fitted
+   * model gives its sufficient statistics away (with one feature, the coefficients and standard errors determine
+   * Σy exactly), so they pass the same disclosure control as a table's cell — contributors per figure, dominance,
+   * p %, the differencing guard — before anything is fitted.
+   */
+  statistics: ExecutionPlan;
   /** The operator's SELECT: logistic regression iterates over it with the current coefficients. */
   rowsSql: string;
 };
@@ -52,12 +57,9 @@ export function statisticsSql(model: ModelSpec, rowsSql: string): string {
 
 const notNull = (model: ModelSpec) => [model.target, ...model.features].map((column) => `${sqlIdentifier(column)} IS NOT NULL`).join(' AND ');
 
-/** Adds the number of distinct privacy units per unit to the analysed statistics query. */
-export async function buildModelPlan(model: ModelSpec, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser): Promise<ModelPlan> {
-  const node = structuredClone(analysis.node);
-  const contributorColumns = analysis.units.map((_, index) => `model_contributors_${index}`);
-  node.select_list = [...node.select_list, ...analysis.units.map((unit, index) => alias(call('count', [structuredClone(unit.expression)], true), contributorColumns[index]!))];
-  return { kind: 'model', model, statsSql: await parser.toSql(node), contributorColumns, rowsSql };
+/** Plans the analysed statistics query like an aggregate job's, its figures unrounded (they are fitted, not released). */
+export async function buildModelPlan(model: ModelSpec, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold: number): Promise<ModelPlan> {
+  return { kind: 'model', model, statistics: await buildExecutionPlan(analysis, parser, grade, bucketsPerThreshold, { roundCounts: false }), rowsSql };
 }
 
 /**

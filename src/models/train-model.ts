@@ -1,5 +1,6 @@
 import type { Grade } from '../catalog/grades.js';
-import { manifestOf, type OutputColumn, type OutputManifest } from '../disclosure/disclosure-control.js';
+import { sandboxQueries } from '../analysis/execution-plan.js';
+import { manifestOf, type OutputColumn, type OutputManifest, type SuppressionCode } from '../disclosure/disclosure-control.js';
 import type { DisclosurePolicy, GradePolicy } from '../policy/disclosure-policy.js';
 import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
@@ -11,7 +12,27 @@ import { logisticStepSql, termNames, type ModelPlan } from './model-job.js';
  * equations (linear) or iterates Newton–Raphson / IRLS steps (logistic), and the release checks run before
  * anything leaves. What leaves: one row per term (coefficient, standard error) and fit statistics.
  */
-export type ModelCode = 'MODEL_TOO_FEW_CONTRIBUTORS' | 'MODEL_TOO_FEW_DEGREES_OF_FREEDOM' | 'MODEL_COLLINEAR' | 'MODEL_DID_NOT_CONVERGE' | 'MODEL_TARGET_NOT_BINARY';
+export type ModelCode =
+  | 'MODEL_TOO_FEW_CONTRIBUTORS'
+  | 'MODEL_DOMINATED'
+  | 'MODEL_DIFFERENCING'
+  | 'MODEL_TOO_FEW_DEGREES_OF_FREEDOM'
+  | 'MODEL_COLLINEAR'
+  | 'MODEL_DID_NOT_CONVERGE'
+  | 'MODEL_TARGET_NOT_BINARY';
+
+/** What a withheld statistics cell means for the model, with a reason that carries no figure. */
+const statisticsRefusal = (code: SuppressionCode, grade: GradePolicy): { code: ModelCode; reason: string } => {
+  switch (code) {
+    case 'DOMINANCE':
+    case 'P_PERCENT':
+      return { code: 'MODEL_DOMINATED', reason: "a few contributors make up most of one of the sums the model is fitted from (the grade's dominance and p% rules)" };
+    case 'DIFFERENCING':
+      return { code: 'MODEL_DIFFERENCING', reason: `the training rows' contributors differ from those of an already released output by fewer than ${grade.minContributors}` };
+    default:
+      return { code: 'MODEL_TOO_FEW_CONTRIBUTORS', reason: `the training rows, or the rows one of the model's sums adds up, come from fewer distinct contributors than the threshold of ${grade.minContributors}` };
+  }
+};
 
 export type ModelSummary = {
   type: 'linear' | 'logistic';
@@ -19,7 +40,6 @@ export type ModelSummary = {
   features: string[];
   observations: number;
   residualDegreesOfFreedom: number;
-  contributors: number;
   rSquared?: number;
   residualStandardError?: number;
   deviance?: number;
@@ -44,6 +64,13 @@ export async function trainModel(input: {
   grade: GradePolicy;
   gradeName: Grade;
   policy: DisclosurePolicy;
+  /** Sandbox variables (the differencing guard's sketch secret). */
+  variables: Record<string, string>;
+  /**
+   * The disclosure control of the statistics cell (run-job: checkOutput with the differencing guard): the code
+   * it was withheld with, or null when it passes.
+   */
+  checkStatistics: (results: QueryResult[]) => Promise<SuppressionCode | null>;
 }): Promise<TrainedModel> {
   const { plan, grade } = input;
   const p = plan.model.features.length;
@@ -60,16 +87,18 @@ export async function trainModel(input: {
     manifest: { ...base, contentHash: null, rowCount: 0, suppressedRows: [], suppressedByCode: {} },
   });
 
-  const stats = await run('stats', plan.statsSql);
+  const stats = await input.pool.run({ jobId: `${input.jobId}#${round++}`, snapshots: input.snapshots, queries: sandboxQueries(plan.statistics), limits: grade.limits, variables: input.variables });
   if (!stats.ok) return { outcome: 'failed', kind: stats.kind, internalDetail: stats.internalDetail };
-  const value = (name: string) => Number(stats.result.rows[0]?.[stats.result.columns.indexOf(name)] ?? 0);
-  const n = value('n');
-  const contributors = plan.contributorColumns.length === 0 ? n : Math.min(...plan.contributorColumns.map(value));
-  const residualDf = n - (p + 1);
   // The checks that need no fit come first, and their reasons carry no figures.
-  if (contributors < grade.minContributors) {
-    return withheld('MODEL_TOO_FEW_CONTRIBUTORS', `the training rows come from fewer distinct contributors than the threshold of ${grade.minContributors}`);
+  const suppressed = await input.checkStatistics(stats.results);
+  if (suppressed) {
+    const refusal = statisticsRefusal(suppressed, grade);
+    return withheld(refusal.code, refusal.reason);
   }
+  const main = stats.results.find((result) => result.name === 'main')!;
+  const value = (name: string) => Number(main.rows[0]?.[main.columns.indexOf(name)] ?? 0);
+  const n = value('n');
+  const residualDf = n - (p + 1);
   if (residualDf < input.policy.models.minResidualDegreesOfFreedom) {
     return withheld('MODEL_TOO_FEW_DEGREES_OF_FREEDOM', `fewer than ${input.policy.models.minResidualDegreesOfFreedom} residual degrees of freedom (observations minus coefficients)`);
   }
@@ -85,7 +114,7 @@ export async function trainModel(input: {
   const xty = Array.from({ length: p + 1 }, (_, j) => value(`v_${j}`));
   const sumY = xty[0]!;
   const yy = value('yy');
-  const summary: ModelSummary = { type: plan.model.type, target: plan.model.target, features: plan.model.features, observations: n, residualDegreesOfFreedom: residualDf, contributors };
+  const summary: ModelSummary = { type: plan.model.type, target: plan.model.target, features: plan.model.features, observations: n, residualDegreesOfFreedom: residualDf };
 
   let coefficients: number[];
   let variances: number[];

@@ -3,7 +3,9 @@ import { and, between, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { jobs, releasedCells } from '../db/schema.js';
 import type { KeyRing } from '../identity/keys.js';
-import { contributorsOf, differencingSuspected, SKETCH_LAYOUT, sketchBytes, sketchFromBytes, type Sketch } from './contributor-sketch.js';
+import { sketchQueryName, type ExecutionPlan } from '../analysis/execution-plan.js';
+import type { QueryResult } from '../sandbox/sandbox-protocol.js';
+import { cellKeyOf, contributorsOf, differencingSuspected, SKETCH_LAYOUT, sketchBytes, sketchesFromRows, sketchFromBytes, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
@@ -110,4 +112,28 @@ export async function recordCells(
     return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorsOf(sketch), sketch: sealed }];
   });
   for (let start = 0; start < values.length; start += 1000) await db.insert(releasedCells).values(values.slice(start, start + 1000));
+}
+
+/**
+ * The guard for every protected unit a plan sketches: the rows of the main result it flags (in any unit), and
+ * each unit's sketches, to record once the output is released (`recordGuardedCells`).
+ */
+export async function guardPlannedCells(db: Database, key: GuardKey, plan: ExecutionPlan, results: QueryResult[]): Promise<{ differencingRows: Set<number>; guards: GuardInput[] }> {
+  const differencingRows = new Set<number>();
+  const guards: GuardInput[] = [];
+  if (!plan.sketch?.units) return { differencingRows, guards };
+  const main = results.find((result) => result.name === 'main')!;
+  const cellKeys = main.rows.map((row) => cellKeyOf(main.columns, row));
+  for (const unit of plan.sketch.units) {
+    const sketched = results.find((result) => result.name === sketchQueryName(unit.unitIndex))!;
+    const guard = { sketches: sketchesFromRows(sketched.columns, sketched.rows, plan.sketch.buckets), cellKeys, dataset: unit.dataset, threshold: plan.sketch.threshold, buckets: plan.sketch.buckets, key };
+    guards.push(guard);
+    for (const row of await cellsToGuard(db, guard)) differencingRows.add(row);
+  }
+  return { differencingRows, guards };
+}
+
+/** Records the released cells (positions in the main result) of every guarded unit. */
+export async function recordGuardedCells(db: Database, jobId: string, guards: GuardInput[], released: Set<number>): Promise<void> {
+  for (const guard of guards) await recordCells(db, { jobId, ...guard, released });
 }

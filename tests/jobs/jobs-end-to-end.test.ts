@@ -150,18 +150,22 @@ describe('disclosure control on loaded data, end to end', () => {
     connection.closeSync();
     instance.closeSync();
     expect(Number(holders)).toBe(1);
-    const { result } = await run(`SELECT town, count(*) AS readings, sum(kwh) FILTER (WHERE kwh >= ${largest}) AS top FROM power_readings GROUP BY town`, ['power_readings']);
-    expect(result.status).toBe(200);
-    // The town's cell has many accounts, but the filtered sum has one contributor of its own.
-    const row = result.json.rows.findIndex((entry: unknown[]) => entry[0] === town);
-    expect(result.json.manifest.suppressedRows.find((entry: { row: number }) => entry.row === row)?.code).toBe('BELOW_THRESHOLD');
-    expect(JSON.stringify(result.json.rows)).not.toContain(String(largest));
+    const { id, result } = await run(`SELECT town, count(*) AS readings, sum(kwh) FILTER (WHERE kwh >= ${largest}) AS top FROM power_readings GROUP BY town`, ['power_readings']);
+    // The town's cell has many accounts, but the filtered sum has one contributor of its own; in the other towns
+    // nobody's reading is that large, a zero (L3 withholds zeros): nothing is left to release.
+    expect(result.status).toBe(409);
+    const job = await t.waitForJob(id);
+    expect(job.manifest).toMatchObject({ suppressedByCode: { BELOW_THRESHOLD: 1, ZERO_CELL: 4 } });
+    expect(job.output).toBeNull();
+    expect(town).toEqual(expect.any(String));
   });
 
   it.each([
     ['count(*) FILTER (WHERE …)', "count(*) FILTER (WHERE sector = 'y')"],
     ['a summed 0/1 case', "sum(CASE WHEN sector = 'y' THEN 1 ELSE 0 END)"],
     ['a count of a case', "count(CASE WHEN sector = 'y' THEN 1 END)"],
+    ['bool_or, whether any firm is in y', "bool_or(sector = 'y')"],
+    ['bool_and, whether every firm is outside y', "bool_and(sector <> 'y')"],
   ])('a small table hidden in a large cell (%s) must meet the threshold itself', async (_, figure) => {
     // District A has 52 firms, 5 of them in sector y: the cell passes, the figure about y's five does not; B goes
     // with A (secondary), and an output of nothing but suppressed cells is withheld whole. Before, it was released
@@ -185,6 +189,13 @@ describe('disclosure control on loaded data, end to end', () => {
     const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
     expect(codes.z).toBe('DOMINANCE');
     expect(byKey(result.json.rows).z).toEqual([null]);
+  });
+
+  it('where zeros are withheld (L3), a bool_or that no row makes true is a zero: "nobody in this town" is withheld', async () => {
+    const { id, result } = await run("SELECT town, count(*) AS readings, bool_or(customer_type = 'government') AS government FROM power_readings GROUP BY town", ['power_readings']);
+    expect(result.status).toBe(409);
+    const job = await t.waitForJob(id);
+    expect([job.status, job.statusCode, (job.manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.ZERO_CELL]).toEqual(['withheld', 'NOTHING_RELEASABLE', 5]);
   });
 
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
@@ -213,6 +224,37 @@ describe('disclosure control on loaded data, end to end', () => {
     );
     expect(result.status).toBe(200);
     expect(byKey(result.json.rows).r).toEqual([100]);
+  });
+});
+
+describe("a model's sufficient statistics pass the same control as a one-cell table", () => {
+  // With one feature, a linear model's coefficients and standard errors determine Σy, Σx, Σx², Σxy and n exactly;
+  // before, only the training rows' contributors and the degrees of freedom were checked.
+  async function trainModel(sql: string, feature: string) {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test', model: { type: 'linear', target: 'energy', features: [feature] } } });
+    expect(submitted.status).toBe(201);
+    const job = await t.waitForJob(submitted.json.id);
+    return { status: job.status, code: job.statusCode, result: (await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json };
+  }
+
+  it("a model whose target one firm dominates is withheld (district B: one firm's 100,000 among 37 small ones)", async () => {
+    const { status, code, result } = await trainModel("SELECT energy, CASE WHEN sector = 'q' THEN 1 ELSE 0 END AS is_q FROM firm_energy WHERE district = 'B'", 'is_q');
+    expect([status, code]).toEqual(['withheld', 'MODEL_DOMINATED']);
+    expect(JSON.stringify(result)).not.toMatch(/100000|100110/);
+  });
+
+  it("a dummy feature for fewer firms than the threshold is withheld: its coefficient is that small group's mean", async () => {
+    const { status, code } = await trainModel("SELECT energy, CASE WHEN sector = 'y' THEN 1 ELSE 0 END AS is_y FROM firm_energy WHERE district = 'A'", 'is_y');
+    expect([status, code]).toEqual(['withheld', 'MODEL_TOO_FEW_CONTRIBUTORS']);
+  });
+
+  it('a second model over the same firms but a handful is withheld by the differencing guard', async () => {
+    const first = await trainModel("SELECT energy, CASE WHEN sector = 'x' THEN 1 ELSE 0 END AS is_x FROM firm_energy WHERE district = 'A'", 'is_x');
+    expect(first.status).toBe('released');
+    expect(first.result.manifest.model.observations).toBe(52);
+    // The same firms but sector y's five: the two fits together would give those five firms' total.
+    const second = await trainModel("SELECT energy, CASE WHEN sector = 'x' THEN 1 ELSE 0 END AS is_x FROM firm_energy WHERE district = 'A' AND sector <> 'y'", 'is_x');
+    expect([second.status, second.code]).toEqual(['withheld', 'MODEL_DIFFERENCING']);
   });
 });
 

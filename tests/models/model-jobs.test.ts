@@ -1,8 +1,12 @@
 import { DuckDBInstance } from '@duckdb/node-api';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobs } from '../../src/db/schema.js';
+import { runJob } from '../../src/jobs/run-job.js';
 import { cholesky, choleskySolve, inverseDiagonal } from '../../src/models/linear-algebra.js';
 import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
+import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -168,6 +172,23 @@ describe('release checks', () => {
     const { submitted } = await runModel('SELECT amount_due, CAST(account_id AS DOUBLE) AS account FROM power_readings', { type: 'linear', target: 'amount_due', features: ['account'] });
     expect(submitted.status).toBe(422);
     expect(submitted.json.error.code).toBe('DIRECT_IDENTIFIER_USE');
+  });
+
+  it('fails a model job planned before its statistics were checked like a table, rather than train it with fewer checks', async () => {
+    const { job } = await runModel(linearSql, { type: 'linear', target: 'amount_due', features: ['kwh'] });
+    const [stored] = await t.platform.db.select().from(jobs).where(eq(jobs.id, job!.id));
+    // The shape plans had before: the statistics query alone, with its contributor columns.
+    const plan = { kind: 'model', model: (stored!.plan as { model: unknown }).model, statsSql: 'SELECT 1', contributorColumns: [], rowsSql: linearSql };
+    await t.platform.db.update(jobs).set({ status: 'queued', plan }).where(eq(jobs.id, job!.id));
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      const { db, store, disclosurePolicy, keys, clock } = t.platform;
+      await runJob({ db, store, pool, disclosurePolicy, keys, clock }, job!.id);
+    } finally {
+      await pool.close();
+    }
+    const after = (await t.call('GET', `/v1/jobs/${job!.id}`, { token: analyst })).json;
+    expect([after.status, after.code]).toEqual(['failed', 'SYSTEM_FAILURE']);
   });
 
   it('refuses a training query that is not one SELECT', async () => {
