@@ -534,6 +534,8 @@ class Analyser {
         }
         this.datasetsUsed.add(name);
         const open = dataset.openData && dataset.grade === 'L1';
+        // `FROM t TABLESAMPLE 10%` is a sample on the table itself, not the query's USING SAMPLE checked below.
+        if (reference.sample && !open) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `TABLESAMPLE is not allowed on protected data: random samples of it are not released${at(reference)}`);
         scope.bindings.push({
           alias,
           baseDataset: name,

@@ -70,6 +70,8 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'ORDER BY a band of a sensitive column', sql: 'SELECT floor(kwh / 100) AS band, count(*) AS n FROM power_readings GROUP BY band ORDER BY band', code: 'SENSITIVE_ORDER' },
   { name: 'ORDER BY a band named like another column', sql: 'SELECT floor(kwh / 100) AS town, count(*) AS n FROM power_readings GROUP BY floor(kwh / 100) ORDER BY town', code: 'SENSITIVE_ORDER' },
   { name: 'a reserved hidden column name', sql: 'SELECT town AS __pds_g_0, count(*) FROM power_readings GROUP BY town', code: 'RESERVED_NAME' },
+  { name: 'TABLESAMPLE on a protected table', sql: 'SELECT town, count(*) FROM power_readings TABLESAMPLE 10% GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
+  { name: 'USING SAMPLE in a subquery', sql: 'SELECT town, count(*) FROM (SELECT * FROM power_readings USING SAMPLE 10%) GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
   { name: 'a dataset not listed in the job', sql: 'SELECT town, count(*) FROM water_readings GROUP BY town', code: 'DATASET_NOT_REQUESTED' },
 ];
 
