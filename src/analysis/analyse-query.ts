@@ -53,13 +53,19 @@ export type CatalogueDataset = {
   openData: boolean;
   privacyUnit: string;
   uniqueKey?: string[] | null;
-  columns: Array<{ name: string; class: ColumnClass }>;
+  /** `type` is the column's DuckDB type where the caller knows it (a BOOLEAN column sums as a count of some rows). */
+  columns: Array<{ name: string; class: ColumnClass; type?: string }>;
 };
 
 export type SourceColumn = { dataset: string; column: string; class: ColumnClass };
 
-/** A SUM-like measure of the outermost aggregation: its argument and whose contributions it adds up. */
-export type Measure = { outputIndex: number; aggregate: AggregateName; argument: AstNode; unit: UnitReference };
+/**
+ * A SUM-like measure of the outermost aggregation (or a count of some rows): its argument and whose contributions
+ * it adds up. A figure the concentration and contributor rules weigh. `selective` when its argument adds up only some of the
+ * cell's rows (a condition, a case, a FILTER, a step function, a boolean): then the rows it leaves out must be none
+ * or at least the threshold too, since the cell's plain total minus this figure is about them alone.
+ */
+export type Measure = { outputIndex: number; aggregate: AggregateName; argument: AstNode; unit: UnitReference; selective: boolean };
 export type UnitReference = {
   dataset: string;
   binding: string;
@@ -134,7 +140,12 @@ function aggregateKind(name: string, distinct: boolean): AggregateName | undefin
 
 const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~~*', '!~~*', '^', '**']);
 
-type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean };
+/**
+ * `selective`: computed by something that treats rows differently by their values — a condition, a case, a
+ * step or piecewise function, an aggregate's FILTER — or a boolean column. Summed, such a value adds up only
+ * some of a cell's rows: see `Measure.selective`.
+ */
+type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean };
 type Relation = {
   columns: RelationColumn[];
   /** Privacy units of non-open datasets reachable through this relation, by hidden column name. */
@@ -143,7 +154,7 @@ type Relation = {
 };
 type Binding = { alias: string; relation: Relation; baseDataset?: string };
 type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
-type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }> };
+type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }>; selective?: boolean };
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
 
 const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
@@ -151,7 +162,11 @@ const merge = (...parts: Lineage[]): Lineage => ({
   sources: parts.flatMap((part) => part.sources),
   aggregated: parts.some((part) => part.aggregated),
   aggregates: parts.flatMap((part) => part.aggregates),
+  selective: parts.some((part) => part.selective),
 });
+const selectively = (lineage: Lineage): Lineage => ({ ...lineage, selective: true });
+/** Scalar functions and operators that can map some values to zero or null and leave others: selections in disguise. */
+const selectiveFunctions = new Set(['least', 'greatest', 'nullif', 'coalesce', 'ifnull', 'floor', 'ceil', 'ceiling', 'round', 'trunc', '//', '%', 'sign']);
 
 const position = (node: AstNode | undefined): number | undefined => {
   const location = node?.query_location;
@@ -321,14 +336,17 @@ class Analyser {
         // A variance or standard deviation gives away one dominant value as surely as a sum does (with one large
         // value among small ones, sqrt(var · (n − 1)) is close to it), so its contributions are checked the same way.
         if (['sum', 'avg', 'stddev_samp', 'var_samp'].includes(aggregate.kind) && aggregate.argument) {
-          for (const unit of this.unitsAddedUp(aggregate.argument, scope, units)) measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit });
+          const argument = this.expression(structuredClone(aggregate.argument), scope, 'select', { insideAggregate: 'sum' });
+          for (const unit of this.unitsAddedUp(argument, units)) {
+            measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit, selective: Boolean(argument.selective) });
+          }
         }
         // A count of only some of the cell's rows — a FILTER, or the non-null values of an expression — is a
         // small table hidden in the cell (`count(*) FILTER (WHERE diagnosis = …)`): it is checked as the sum of
         // CASE WHEN <counted> THEN 1 END, so that its own contributors meet the threshold — in every unit, as
         // the cell's contributors are (a join can make one person's rows many other people's rows).
         const counted = this.countedRows(aggregate, units) ?? witnessRows(aggregate);
-        if (counted) for (const unit of units) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit });
+        if (counted) for (const unit of units) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit, selective: true });
       }
     });
     return this.result(root, 'aggregate', groups, units, measures, outputColumns);
@@ -416,6 +434,7 @@ class Analyser {
           name: column.name,
           sources: [...column.sources, ...(right.columns[index]?.sources ?? [])],
           aggregated: column.aggregated || Boolean(right.columns[index]?.aggregated),
+          selective: Boolean(column.selective || right.columns[index]?.selective),
         })),
         units: mergeUnits(left.units, right.units),
         allOpen: left.allOpen && right.allOpen,
@@ -434,7 +453,7 @@ class Analyser {
     this.modifiers(node, { ...scope, selectItems: items });
 
     const relation: Relation = {
-      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated })),
+      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated, selective: Boolean(item.lineage.selective) })),
       units: [],
       allOpen,
     };
@@ -541,7 +560,7 @@ class Analyser {
           baseDataset: name,
           relation: renamed(
             {
-              columns: dataset.columns.map((column) => ({ name: column.name, sources: [{ dataset: name, column: column.name, class: column.class }], aggregated: false })),
+              columns: dataset.columns.map((column) => ({ name: column.name, sources: [{ dataset: name, column: column.name, class: column.class }], aggregated: false, selective: column.type === 'BOOLEAN' })),
               units: open ? [] : [{ dataset: name, columnName: dataset.privacyUnit }],
               allOpen: open,
             },
@@ -596,7 +615,7 @@ class Analyser {
           for (const column of binding.relation.columns) {
             if (column.name.startsWith(reservedPrefix)) continue;
             for (const source of column.sources) this.use(source);
-            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [] }, node: item });
+            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective) }, node: item });
             expanded.push({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: item.query_location, column_names: [binding.alias, column.name] });
           }
         }
@@ -712,8 +731,7 @@ class Analyser {
    * unit. Weighing only one would let a join spread one contributor's value evenly over the other side's
    * (`sum(b.energy)` over `a JOIN b`: each a-firm "contributes" the same dominant b-firm).
    */
-  private unitsAddedUp(argument: AstNode, scope: Scope, units: UnitReference[]): UnitReference[] {
-    const lineage = this.expression(structuredClone(argument), scope, 'select', { insideAggregate: 'sum' });
+  private unitsAddedUp(lineage: Lineage, units: UnitReference[]): UnitReference[] {
     const datasets = new Set(lineage.sources.filter((source) => !this.isOpen(source.dataset)).map((source) => source.dataset));
     const read = units.filter((unit) => datasets.has(unit.dataset));
     return read.length > 0 ? read : units;
@@ -737,7 +755,7 @@ class Analyser {
     if (candidates.length === 1) {
       const { column } = candidates[0]!;
       for (const source of column.sources) this.use(source);
-      return { sources: column.sources, aggregated: column.aggregated, aggregates: [] };
+      return { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective) };
     }
     if (qualifier === undefined && scope.selectItems && (place === 'group' || place === 'order' || place === 'having')) {
       const item = scope.selectItems.find((candidate) => candidate.alias === columnName);
@@ -777,29 +795,29 @@ class Analyser {
       case 'COMPARISON': {
         const equality = node.type === 'COMPARE_EQUAL' || node.type === 'COMPARE_NOT_DISTINCT_FROM';
         const childFlags = { ...flags, joinKey: place === 'join' && equality && isColumnRef(node.left) && isColumnRef(node.right) };
-        return merge(this.expression(node.left, scope, place, childFlags), this.expression(node.right, scope, place, childFlags));
+        return selectively(merge(this.expression(node.left, scope, place, childFlags), this.expression(node.right, scope, place, childFlags)));
       }
       case 'CONJUNCTION':
-        return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+        return selectively(merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false }))));
       case 'OPERATOR': {
         const allowed = ['OPERATOR_NOT', 'OPERATOR_IS_NULL', 'OPERATOR_IS_NOT_NULL', 'COMPARE_IN', 'COMPARE_NOT_IN', 'OPERATOR_COALESCE', 'OPERATOR_NULLIF'];
         if (!allowed.includes(node.type)) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${String(node.type).toLowerCase()} is not allowed${at(node)}`);
-        return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+        return selectively(merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false }))));
       }
       case 'BETWEEN':
-        return merge(
+        return selectively(merge(
           this.expression(node.input, scope, place, { ...flags, joinKey: false }),
           this.expression(node.lower, scope, place, { ...flags, joinKey: false }),
           this.expression(node.upper, scope, place, { ...flags, joinKey: false }),
-        );
+        ));
       case 'CASE':
-        return merge(
+        return selectively(merge(
           ...(node.case_checks as AstNode[]).flatMap((check) => [
             this.expression(check.when_expr, scope, place, { ...flags, joinKey: false }),
             this.expression(check.then_expr, scope, place, { ...flags, joinKey: false }),
           ]),
           this.expression(node.else_expr, scope, place, { ...flags, joinKey: false }),
-        );
+        ));
       case 'FUNCTION':
         return this.functionCall(node, scope, place, flags);
       case 'WINDOW':
@@ -854,6 +872,7 @@ class Analyser {
         sources: argumentLineage.sources,
         aggregated: true,
         aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}) }],
+        selective: Boolean(argumentLineage.selective || node.filter),
       };
     }
     const scalarAllowed = node.is_operator ? allowedOperators.has(name) : this.context.policy.scalarFunctionSet.has(name);
@@ -861,7 +880,8 @@ class Analyser {
     if (node.distinct || node.filter || (node.order_bys?.orders ?? []).length > 0) {
       throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${name} takes no DISTINCT, FILTER or ORDER BY${at(node)}`);
     }
-    return merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+    const lineage = merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+    return selectiveFunctions.has(name) ? selectively(lineage) : lineage;
   }
 
   /** Where a direct identifier may appear: as a join key, as the counted privacy unit, or carried inside a derived relation. */

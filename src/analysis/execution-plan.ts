@@ -28,6 +28,10 @@ export type ExecutionPlan = {
   /** Measures whose totals and largest contributions the main query computes (`__pds_total_m`, `__pds_top_m`). */
   measuresInMain: number[];
   unitQueries: Array<{ unitIndex: number; measureIndexes: number[]; sql: string }>;
+  /** The unit (index into contributorDatasets) whose contributors each measure is weighed by. */
+  measureUnits?: number[];
+  /** Measures that add up only some of a cell's rows (analyse-query.ts, `Measure.selective`). Plans before: none. */
+  selectiveMeasures?: number[];
   /**
    * Contributor sketches per cell for the differencing guard (src/privacy/contributor-sketch.ts), one query per
    * privacy unit of the outermost FROM; `threshold` is the grade's contributor threshold. Plans stored with an
@@ -71,6 +75,22 @@ const nonZero = (argument: AstNode): AstNode => ({
   alias: '',
   query_location: 0,
   left: { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true },
+  right: integer(0),
+});
+
+/** A row leaves a measure out when its value there is null or zero (the complement of `nonZero`). */
+const zeroOrNull = (argument: AstNode): AstNode => ({
+  class: 'COMPARISON',
+  type: 'COMPARE_EQUAL',
+  alias: '',
+  query_location: 0,
+  left: {
+    class: 'OPERATOR',
+    type: 'OPERATOR_COALESCE',
+    alias: '',
+    query_location: 0,
+    children: [{ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true }, integer(0)],
+  },
   right: integer(0),
 });
 
@@ -170,9 +190,13 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     const unit = analysis.units[index]!;
     if (unit.onePerCell) continue;
     const inner = structuredClone(analysis.node);
+    // A selective measure also counts, per contributor, the rows it leaves out: a contributor with any is one the
+    // cell's plain total minus this figure is (partly) about (disclosure-control.ts, SMALL_COMPLEMENT).
+    const selective = measureIndexes.filter((measure) => analysis.measures[measure]!.selective);
     inner.select_list = [
       ...groupAliases.map((group) => structuredClone(group)),
       ...measureIndexes.map((measure) => alias(call('sum', [structuredClone(analysis.measures[measure]!.argument)]), `__pds_v_${measure}`)),
+      ...selective.map((measure) => alias({ ...call('count_star', []), filter: zeroOrNull(analysis.measures[measure]!.argument) }, `__pds_x_${measure}`)),
     ];
     inner.group_expressions = [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
     inner.group_sets = [inner.group_expressions.map((_: unknown, position: number) => position)];
@@ -186,6 +210,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
         `max(abs(__pds_v_${measure}), ${topN}) AS __pds_top_${measure}`,
         `count(*) FILTER (WHERE __pds_v_${measure} <> 0) AS __pds_n_${measure}`,
       ]),
+      ...selective.map((measure) => `count(*) FILTER (WHERE __pds_x_${measure} > 0) AS __pds_l_${measure}`),
     ].join(', ');
     unitQueries.push({
       unitIndex: index,
@@ -231,6 +256,8 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     unitsCountedInMain,
     measuresInMain,
     unitQueries,
+    measureUnits: analysis.measures.map((measure) => unitIndex(measure.unit)),
+    selectiveMeasures: analysis.measures.flatMap((measure, index) => (measure.selective ? [index] : [])),
     rowLimit,
   };
 }

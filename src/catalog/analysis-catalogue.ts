@@ -52,7 +52,7 @@ export function createAnalysisCatalogue(db: Database) {
       datasets: new Map(
         entries.map((entry) => [
           entry.id,
-          { id: entry.id, grade: entry.grade, openData: entry.openData, privacyUnit: entry.privacyUnit, uniqueKey: entry.uniqueKey, columns: entry.columns.map((column) => ({ name: column.name, class: column.class })) },
+          { id: entry.id, grade: entry.grade, openData: entry.openData, privacyUnit: entry.privacyUnit, uniqueKey: entry.uniqueKey, columns: entry.columns.map((column) => ({ name: column.name, class: column.class, type: column.type })) },
         ]),
       ),
       latestVersions,

@@ -16,10 +16,11 @@ import type { QueryResult } from '../sandbox/sandbox-protocol.js';
  * Counts are rounded where the grade says so. Explanations never carry the figure that caused them.
  */
 
-export type SuppressionCode = 'BELOW_THRESHOLD' | 'DOMINANCE' | 'P_PERCENT' | 'ZERO_CELL' | 'DIFFERENCING' | 'SECONDARY_SUPPRESSION';
+export type SuppressionCode = 'BELOW_THRESHOLD' | 'SMALL_COMPLEMENT' | 'DOMINANCE' | 'P_PERCENT' | 'ZERO_CELL' | 'DIFFERENCING' | 'SECONDARY_SUPPRESSION';
 
 const reasons: Record<SuppressionCode, (grade: GradePolicy) => string> = {
   BELOW_THRESHOLD: (grade) => `fewer distinct contributors than the threshold of ${grade.minContributors}`,
+  SMALL_COMPLEMENT: (grade) => `a figure leaves out fewer of the cell's contributors than the threshold of ${grade.minContributors}`,
   DOMINANCE: (grade) => `the largest ${grade.dominance?.n} contributors make up more than ${grade.dominance?.k}% of the value`,
   P_PERCENT: (grade) => `one contributor's value could be estimated within ${grade.pPercent}% by another`,
   ZERO_CELL: () => 'a zero in a table about people is withheld',
@@ -53,7 +54,7 @@ export type OutputManifest = {
 };
 
 /** Per measure: total, largest contributions, and how many contributors it has of its own (plans before: none). */
-type CellStats = { contributors: number | null; measures: Map<number, { total: number; top: number[]; contributors?: number }> };
+type CellStats = { contributors: number | null; measures: Map<number, { total: number; top: number[]; contributors?: number; leftOut?: number }> };
 
 export function checkOutput(input: {
   plan: ExecutionPlan;
@@ -99,13 +100,17 @@ export function checkOutput(input: {
     contributorsByUnit.set(key, counts);
   };
   const readMeasures = (result: QueryResult, keys: string[], measures: number[]) => {
-    const positions = measures.map((measure) => [measure, position(result, `__pds_total_${measure}`), position(result, `__pds_top_${measure}`), position(result, `__pds_n_${measure}`)] as const);
+    const positions = measures.map(
+      (measure) =>
+        [measure, position(result, `__pds_total_${measure}`), position(result, `__pds_top_${measure}`), position(result, `__pds_n_${measure}`), position(result, `__pds_l_${measure}`)] as const,
+    );
     result.rows.forEach((row, index) => {
-      for (const [measure, total, top, contributors] of positions) {
+      for (const [measure, total, top, contributors, leftOut] of positions) {
         cell(keys[index]!).measures.set(measure, {
           total: Number(row[total] ?? 0),
           top: ((row[top] as number[] | null) ?? []).map(Number).sort((a, b) => b - a),
           ...(contributors >= 0 ? { contributors: Number(row[contributors] ?? 0) } : {}),
+          ...(leftOut >= 0 ? { leftOut: Number(row[leftOut] ?? 0) } : {}),
         });
       }
     });
@@ -127,6 +132,7 @@ export function checkOutput(input: {
   }
   // Across joined datasets a cell is as safe as its smallest set of contributors (AWS Clean Rooms).
   for (const [key, counts] of contributorsByUnit) cell(key).contributors = Math.min(...counts);
+  const selective = new Set(plan.selectiveMeasures ?? []);
 
   const suppressed = new Map<number, SuppressionCode>();
   const aggregateIndexes = columns.flatMap((column, index) => (column.role === 'group_key' ? [] : [index]));
@@ -135,10 +141,18 @@ export function checkOutput(input: {
     const entry = stats.get(keys[index]!);
     const contributors = plan.contributorDatasets.length === 0 ? Number.POSITIVE_INFINITY : (entry?.contributors ?? 0);
     if (contributors < grade.minContributors) return void suppressed.set(index, 'BELOW_THRESHOLD');
-    for (const measure of entry?.measures.values() ?? []) {
+    for (const [measureIndex, measure] of entry?.measures ?? []) {
       // A figure with contributors of its own, fewer than the threshold (none at all is a zero, below).
       if (measure.contributors !== undefined && measure.contributors > 0 && measure.contributors < grade.minContributors) {
         return void suppressed.set(index, 'BELOW_THRESHOLD');
+      }
+      // A figure of some rows that leaves out rows of a few of the cell's contributors: the cell's plain total
+      // (this output's or any other's) minus it is about those few — `sum(x) FILTER (WHERE x < <the largest>)`.
+      // Counted per contributor with any row left out (unit queries), or as the cell's rows less the figure's
+      // where rows are contributors.
+      if (measure.contributors !== undefined && selective.has(measureIndex)) {
+        const left = measure.leftOut ?? (contributorsByUnit.get(keys[index]!)?.[plan.measureUnits?.[measureIndex] ?? 0] ?? 0) - measure.contributors;
+        if (left > 0 && left < grade.minContributors) return void suppressed.set(index, 'SMALL_COMPLEMENT');
       }
       if (grade.dominance) {
         const topSum = measure.top.slice(0, grade.dominance.n).reduce((sum, value) => sum + value, 0);

@@ -30,7 +30,7 @@ const statisticsRefusal = (code: SuppressionCode, grade: GradePolicy): { code: M
     case 'DIFFERENCING':
       return { code: 'MODEL_DIFFERENCING', reason: `the training rows' contributors differ from those of an already released output by fewer than ${grade.minContributors}` };
     default:
-      return { code: 'MODEL_TOO_FEW_CONTRIBUTORS', reason: `the training rows, or the rows one of the model's sums adds up, come from fewer distinct contributors than the threshold of ${grade.minContributors}` };
+      return { code: 'MODEL_TOO_FEW_CONTRIBUTORS', reason: `the training rows, or the rows one of the model's sums adds up or leaves out, come from fewer distinct contributors than the threshold of ${grade.minContributors}` };
   }
 };
 

@@ -198,6 +198,34 @@ describe('disclosure control on loaded data, end to end', () => {
     expect([job.status, job.statusCode, (job.manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.ZERO_CELL]).toEqual(['withheld', 'NOTHING_RELEASABLE', 5]);
   });
 
+  it("a figure that leaves out a few firms of its cell is withheld: the cell's plain total minus it would be theirs", async () => {
+    // District A: 52 firms; the figure adds up 47 of them. Released, A's total energy (released elsewhere, or
+    // by this very output as another column) minus it is sector y's five firms.
+    const { id, result } = await run("SELECT district, count(*) AS firms, sum(energy) FILTER (WHERE sector <> 'y') AS energy FROM firm_energy GROUP BY district ORDER BY district", ['firm_energy']);
+    expect(result.status).toBe(409);
+    // (District B goes too, dominated by its one large firm.)
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ SMALL_COMPLEMENT: 1, DOMINANCE: 1 });
+  });
+
+  it.each([
+    ['a FILTER', (largest: unknown) => `sum(kwh) FILTER (WHERE kwh < ${largest})`],
+    ['a case', (largest: unknown) => `sum(CASE WHEN kwh < ${largest} THEN kwh ELSE 0 END)`],
+    ['a step function', (largest: unknown) => `sum(kwh * (1 - floor(kwh / ${largest})))`],
+  ])("the town total less one account's largest reading is withheld (%s): one row of one account is left out", async (_, figure) => {
+    const version = (await latestVersion(t.platform.db, 'power_readings'))!;
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('power_readings', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const [largest, town] = (await connection.runAndReadAll('SELECT max(kwh), arg_max(town, kwh) FROM data')).getRows()[0]!;
+    connection.closeSync();
+    instance.closeSync();
+    const { result } = await run(`SELECT town, ${figure(largest)} AS rest FROM power_readings GROUP BY town`, ['power_readings']);
+    expect(result.status).toBe(200);
+    const row = result.json.rows.findIndex((entry: unknown[]) => entry[0] === town);
+    expect(result.json.manifest.suppressedRows.find((entry: { row: number }) => entry.row === row)?.code).toBe('SMALL_COMPLEMENT');
+    // The other towns' figures leave nobody out and are released.
+    expect(result.json.rows.filter((entry: unknown[]) => entry[1] !== null).length).toBeGreaterThan(0);
+  });
+
   it('contributors are counted through a CTE and a subquery, not rows', async () => {
     const { result } = await run(
       "WITH a AS (SELECT district, sector, energy, firm_id FROM firm_energy WHERE district = 'A') SELECT s.sector, count(*) AS n FROM (SELECT * FROM a) s GROUP BY s.sector ORDER BY 1",
@@ -245,6 +273,11 @@ describe("a model's sufficient statistics pass the same control as a one-cell ta
 
   it("a dummy feature for fewer firms than the threshold is withheld: its coefficient is that small group's mean", async () => {
     const { status, code } = await trainModel("SELECT energy, CASE WHEN sector = 'y' THEN 1 ELSE 0 END AS is_y FROM firm_energy WHERE district = 'A'", 'is_y');
+    expect([status, code]).toEqual(['withheld', 'MODEL_TOO_FEW_CONTRIBUTORS']);
+  });
+
+  it('a dummy whose reference group is fewer firms than the threshold is withheld: the intercept is their mean', async () => {
+    const { status, code } = await trainModel("SELECT energy, CASE WHEN sector <> 'y' THEN 1 ELSE 0 END AS not_y FROM firm_energy WHERE district = 'A'", 'not_y');
     expect([status, code]).toEqual(['withheld', 'MODEL_TOO_FEW_CONTRIBUTORS']);
   });
 
