@@ -33,6 +33,7 @@ export type RejectionCode =
   | 'SUBQUERY_EXPRESSION'
   | 'AGGREGATE_CONDITION'
   | 'SENSITIVE_ORDER'
+  | 'SENSITIVE_CONDITION_IN_AGGREGATE'
   | 'UNSUPPORTED_QUERY_SHAPE'
   | 'RESERVED_NAME'
   | 'PARAMETER_NOT_ALLOWED';
@@ -144,8 +145,12 @@ const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~
  * `selective`: computed by something that treats rows differently by their values — a condition, a case, a
  * step or piecewise function, an aggregate's FILTER — or a boolean column. Summed, such a value adds up only
  * some of a cell's rows: see `Measure.selective`.
+ *
+ * `capped`: a sensitive value replaced by another depending on its size — `least(kwh, X)`, `CASE WHEN kwh > X
+ * THEN X ELSE kwh END` — which leaves every row a non-zero part, so no count of left-out rows sees it, while the
+ * plain total minus the capped one is what the largest contributors hold above the cap.
  */
-type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean };
+type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean; capped?: boolean };
 type Relation = {
   columns: RelationColumn[];
   /** Privacy units of non-open datasets reachable through this relation, by hidden column name. */
@@ -154,7 +159,7 @@ type Relation = {
 };
 type Binding = { alias: string; relation: Relation; baseDataset?: string };
 type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
-type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }>; selective?: boolean };
+type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }>; selective?: boolean; capped?: boolean };
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
 
 const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
@@ -163,10 +168,14 @@ const merge = (...parts: Lineage[]): Lineage => ({
   aggregated: parts.some((part) => part.aggregated),
   aggregates: parts.flatMap((part) => part.aggregates),
   selective: parts.some((part) => part.selective),
+  capped: parts.some((part) => part.capped),
 });
+const readsSensitive = (lineage: Lineage) => lineage.sources.some((source) => source.class === 'sensitive');
 const selectively = (lineage: Lineage): Lineage => ({ ...lineage, selective: true });
 /** Scalar functions and operators that can map some values to zero or null and leave others: selections in disguise. */
 const selectiveFunctions = new Set(['least', 'greatest', 'nullif', 'coalesce', 'ifnull', 'floor', 'ceil', 'ceiling', 'round', 'trunc', '//', '%', 'sign']);
+/** Functions that cap a value by another: over a sensitive column, a cap (see `RelationColumn.capped`). */
+const cappingFunctions = new Set(['least', 'greatest']);
 
 const position = (node: AstNode | undefined): number | undefined => {
   const location = node?.query_location;
@@ -202,6 +211,9 @@ function addsConstants(node: AstNode | null | undefined): boolean {
 
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
+
+const isNullOrZero = (node: AstNode | null | undefined): boolean =>
+  !node || (node.class === 'CONSTANT' && (node.value?.is_null === true || Number(node.value?.value) === 0)) || (node.class === 'CAST' && isNullOrZero(node.child));
 
 /** CASE WHEN condition THEN value END (NULL otherwise), as DuckDB's parser would give it. */
 function caseWhen(condition: AstNode, value: AstNode, at: AstNode): AstNode {
@@ -435,6 +447,7 @@ class Analyser {
           sources: [...column.sources, ...(right.columns[index]?.sources ?? [])],
           aggregated: column.aggregated || Boolean(right.columns[index]?.aggregated),
           selective: Boolean(column.selective || right.columns[index]?.selective),
+          capped: Boolean(column.capped || right.columns[index]?.capped),
         })),
         units: mergeUnits(left.units, right.units),
         allOpen: left.allOpen && right.allOpen,
@@ -453,7 +466,7 @@ class Analyser {
     this.modifiers(node, { ...scope, selectItems: items });
 
     const relation: Relation = {
-      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated, selective: Boolean(item.lineage.selective) })),
+      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated, selective: Boolean(item.lineage.selective), capped: Boolean(item.lineage.capped) })),
       units: [],
       allOpen,
     };
@@ -615,7 +628,7 @@ class Analyser {
           for (const column of binding.relation.columns) {
             if (column.name.startsWith(reservedPrefix)) continue;
             for (const source of column.sources) this.use(source);
-            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective) }, node: item });
+            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) }, node: item });
             expanded.push({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: item.query_location, column_names: [binding.alias, column.name] });
           }
         }
@@ -755,7 +768,7 @@ class Analyser {
     if (candidates.length === 1) {
       const { column } = candidates[0]!;
       for (const source of column.sources) this.use(source);
-      return { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective) };
+      return { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) };
     }
     if (qualifier === undefined && scope.selectItems && (place === 'group' || place === 'order' || place === 'having')) {
       const item = scope.selectItems.find((candidate) => candidate.alias === columnName);
@@ -810,14 +823,18 @@ class Analyser {
           this.expression(node.lower, scope, place, { ...flags, joinKey: false }),
           this.expression(node.upper, scope, place, { ...flags, joinKey: false }),
         ));
-      case 'CASE':
-        return selectively(merge(
-          ...(node.case_checks as AstNode[]).flatMap((check) => [
-            this.expression(check.when_expr, scope, place, { ...flags, joinKey: false }),
-            this.expression(check.then_expr, scope, place, { ...flags, joinKey: false }),
-          ]),
+      case 'CASE': {
+        const conditions = (node.case_checks as AstNode[]).map((check) => this.expression(check.when_expr, scope, place, { ...flags, joinKey: false }));
+        const results = [
+          ...(node.case_checks as AstNode[]).map((check) => this.expression(check.then_expr, scope, place, { ...flags, joinKey: false })),
           this.expression(node.else_expr, scope, place, { ...flags, joinKey: false }),
-        ));
+        ];
+        const lineage = selectively(merge(...conditions, ...results));
+        // Chosen by a sensitive value and giving values (not only constants): a cap, unless every result but one is
+        // null or zero (a selection, which the left-out rows count; analyse measures).
+        const valued = results.filter((result, index) => result.sources.length > 0 || !isNullOrZero(index < node.case_checks.length ? node.case_checks[index].then_expr : node.else_expr));
+        return conditions.some(readsSensitive) && valued.length > 1 ? { ...lineage, capped: true } : lineage;
+      }
       case 'FUNCTION':
         return this.functionCall(node, scope, place, flags);
       case 'WINDOW':
@@ -847,7 +864,7 @@ class Analyser {
       const kind = aggregateKind(name, Boolean(node.distinct));
       const children = node.children as AstNode[];
       const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
-      if (node.filter) this.expression(node.filter, scope, 'aggregate-filter', {});
+      const filterLineage = node.filter ? this.expression(node.filter, scope, 'aggregate-filter', {}) : emptyLineage();
       for (const order of node.order_bys?.orders ?? []) this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' });
       for (const source of argumentLineage.sources) {
         if (this.isOpen(source.dataset)) continue;
@@ -863,6 +880,18 @@ class Analyser {
       }
       if (!kind && argumentLineage.sources.some((source) => !this.isOpen(source.dataset))) {
         throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} is not an allowed aggregate${at(node)}`);
+      }
+      // A sum of values capped, or chosen, by a sensitive value: against the plain total it gives what the largest
+      // (or smallest) contributors hold beyond the cap — `sum(kwh) - sum(least(kwh, X))`. Selections by other
+      // columns, and counts, are weighed by their left-out contributors instead.
+      const summing = kind === 'sum' || kind === 'avg' || kind === 'stddev_samp' || kind === 'var_samp';
+      if (summing && !isCountAggregate(node) && !argumentLineage.sources.every((source) => this.isOpen(source.dataset))) {
+        if (argumentLineage.capped || readsSensitive(filterLineage) || filterLineage.capped) {
+          throw new QueryRejected(
+            'SENSITIVE_CONDITION_IN_AGGREGATE',
+            `${name} may not cap or choose its values by a sensitive value (least, greatest, a CASE or FILTER on one): the plain total minus it would give the largest contributors' values; filter rows in WHERE instead${at(node)}`,
+          );
+        }
       }
       // `sum(x) FILTER (WHERE c)` adds up only the rows where c holds: its contributions, which the dominance and
       // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
@@ -881,6 +910,7 @@ class Analyser {
       throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${name} takes no DISTINCT, FILTER or ORDER BY${at(node)}`);
     }
     const lineage = merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+    if (cappingFunctions.has(name) && readsSensitive(lineage)) return { ...selectively(lineage), capped: true };
     return selectiveFunctions.has(name) ? selectively(lineage) : lineage;
   }
 

@@ -141,7 +141,7 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(JSON.stringify(result.json)).not.toContain('100000');
   });
 
-  it("a FILTER that isolates one account cannot carry that account's value out of a large cell", async () => {
+  it("a case that isolates one account's reading cannot carry it out of a large cell", async () => {
     // The largest reading, read from the snapshot as only a test may.
     const version = (await latestVersion(t.platform.db, 'power_readings'))!;
     const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('power_readings', version.contentHash), { access_mode: 'READ_ONLY' });
@@ -150,7 +150,7 @@ describe('disclosure control on loaded data, end to end', () => {
     connection.closeSync();
     instance.closeSync();
     expect(Number(holders)).toBe(1);
-    const { id, result } = await run(`SELECT town, count(*) AS readings, sum(kwh) FILTER (WHERE kwh >= ${largest}) AS top FROM power_readings GROUP BY town`, ['power_readings']);
+    const { id, result } = await run(`SELECT town, count(*) AS readings, sum(CASE WHEN kwh >= ${largest} THEN kwh END) AS top FROM power_readings GROUP BY town`, ['power_readings']);
     // The town's cell has many accounts, but the filtered sum has one contributor of its own; in the other towns
     // nobody's reading is that large, a zero (L3 withholds zeros): nothing is left to release.
     expect(result.status).toBe(409);
@@ -208,7 +208,7 @@ describe('disclosure control on loaded data, end to end', () => {
   });
 
   it.each([
-    ['a FILTER', (largest: unknown) => `sum(kwh) FILTER (WHERE kwh < ${largest})`],
+    ['an attribute FILTER with it', (largest: unknown) => `sum(kwh * (kwh < ${largest})::INTEGER) FILTER (WHERE town IS NOT NULL)`],
     ['a case', (largest: unknown) => `sum(CASE WHEN kwh < ${largest} THEN kwh ELSE 0 END)`],
     ['a step function', (largest: unknown) => `sum(kwh * (1 - floor(kwh / ${largest})))`],
   ])("the town total less one account's largest reading is withheld (%s): one row of one account is left out", async (_, figure) => {
