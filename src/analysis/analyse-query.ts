@@ -77,6 +77,8 @@ export type UnitReference = {
    * rank them in the main query instead of aggregating per contributor first.
    */
   onePerCell: boolean;
+  /** The dataset's unique key through this binding, where it is the dataset itself: what names one of its rows. */
+  rowKey?: AstNode[];
 };
 
 export type QueryAnalysis = {
@@ -715,12 +717,18 @@ class Analyser {
 
   private unitsAtScope(scope: Scope): UnitReference[] {
     return scope.bindings.flatMap((binding) =>
-      binding.relation.units.map((unit) => ({
-        dataset: unit.dataset,
-        binding: binding.alias,
-        expression: { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, unit.columnName] },
-        onePerCell: false,
-      })),
+      binding.relation.units.map((unit) => {
+        const uniqueKey = binding.baseDataset === unit.dataset ? this.context.catalogue.get(unit.dataset)!.uniqueKey : undefined;
+        return {
+          dataset: unit.dataset,
+          binding: binding.alias,
+          expression: { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, unit.columnName] },
+          onePerCell: false,
+          ...(uniqueKey && uniqueKey.length > 0
+            ? { rowKey: uniqueKey.map((column) => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, column] })) }
+            : {}),
+        };
+      }),
     );
   }
 

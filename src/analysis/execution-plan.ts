@@ -234,7 +234,12 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     const units = [];
     for (const [unitIndex, unit] of analysis.units.entries()) {
       const inner = structuredClone(analysis.node);
-      inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(call('hash', [structuredClone(unit.expression), secret]), '__pds_k')];
+      // Where a contributor has several rows, its key also names which of them are in the cell (the XOR of their
+      // unique keys' hashes, or their number where no unique key is reachable): the same people with one reading
+      // fewer are another set, or a WHERE dropping one row of one account would leave every key as it was.
+      const rows = unit.rowKey ? call('bit_xor', [call('hash', unit.rowKey.map((column) => structuredClone(column)))]) : call('count_star', []);
+      const key = call('hash', unit.onePerCell ? [structuredClone(unit.expression), secret] : [structuredClone(unit.expression), structuredClone(secret), rows]);
+      inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(key, '__pds_k')];
       // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
       inner.group_expressions = unit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
       inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];

@@ -15,8 +15,11 @@
  */
 /** The sandbox variable holding the secret that keys the contributor hashes. */
 export const SKETCH_SECRET_VARIABLE = 'pds_sketch_secret';
-/** Stored with every released cell: sketches of different layouts cannot be compared. */
-export const SKETCH_LAYOUT = 'count-xor';
+/**
+ * Stored with every released cell: sketches of different layouts cannot be compared. `count-xor-rows`: keys of
+ * contributors with several rows name those rows too (execution-plan.ts); `count-xor` keys named the unit only.
+ */
+export const SKETCH_LAYOUT = 'count-xor-rows';
 
 export type Sketch = { buckets: number; counts: Int32Array; keys: BigUint64Array };
 

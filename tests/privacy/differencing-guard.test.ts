@@ -224,6 +224,35 @@ describe('the differencing guard across operators', () => {
     expect(lineages).toEqual(new Set(['residents', 'enterprises', 'power_readings']));
   });
 
+  it("catches a pair whose cells have the same people but not the same rows: one account's largest reading left out", async () => {
+    // Before, a contributor's key named the account only: a WHERE that dropped one of its 24 readings left every
+    // key as it was, and the town total less the other was that reading.
+    const version = (await latestVersion(t.platform.db, 'power_readings'))!;
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('power_readings', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const [town, largest] = (
+      await connection.runAndReadAll(
+        "SELECT town, max(kwh)::VARCHAR FROM data WHERE town = (SELECT town FROM data GROUP BY town ORDER BY count(DISTINCT account_id) DESC LIMIT 1) GROUP BY town",
+      )
+    ).getRows()[0]!.map(String);
+    connection.closeSync();
+    instance.closeSync();
+    const token = await t.tokenFor('analyst-lingang-analytics');
+    const run = async (sql: string) => {
+      const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets: ['power_readings'], sql, purpose: 'x' } });
+      expect(submitted.status).toBe(201);
+      const job = await t.waitForJob(submitted.json.id);
+      await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'ok' } });
+      return { job, result: (await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token })).json };
+    };
+    const first = await run("SELECT town, sum(kwh) AS kwh FROM power_readings WHERE customer_type <> 'none' GROUP BY town");
+    expect(first.result.rows.find((row: unknown[]) => row[0] === town)?.[1]).toEqual(expect.any(Number));
+    const second = await run(`SELECT town, sum(kwh) AS kwh FROM power_readings WHERE NOT (town = '${town}' AND kwh >= ${largest}) GROUP BY town`);
+    const suppressed = (second.job.manifest as { suppressedRows: Array<{ code: string }>; suppressedByCode: Record<string, number> }).suppressedByCode;
+    expect(suppressed.DIFFERENCING).toBe(1);
+    if (second.result.rows) expect(second.result.rows.find((row: unknown[]) => row[0] === town)?.[1] ?? null).toBeNull();
+  });
+
   it('fails a job planned with an earlier sketch layout rather than run it without the guard', async () => {
     const token = await t.tokenFor('analyst-lingang-analytics');
     const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets: ['residents'], sql: 'SELECT sex, count(*) AS people FROM residents GROUP BY sex', purpose: 'x' } });
