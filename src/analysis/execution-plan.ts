@@ -37,10 +37,17 @@ export type ExecutionPlan = {
    * privacy unit of the outermost FROM; `threshold` is the grade's contributor threshold. Plans stored with an
    * earlier layout name none (or another), or sketch one unit only (no `units`), and are not run.
    */
-  sketch?: { layout?: string; buckets: number; threshold: number; units?: Array<{ unitIndex: number; dataset: string; sql: string }> };
+  sketch?: { layout?: string; buckets: number; threshold: number; units?: SketchedSet[] };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
 };
+
+/**
+ * One set the differencing guard sketches per cell: a unit's contributors to the cell, or, with `measure`, those
+ * with a non-zero part in a selective figure (analyse-query.ts, `Measure.selective`) — a figure of some rows is a
+ * set of its own, which another figure or cell, here or released before, may differ from by a few.
+ */
+export type SketchedSet = { unitIndex: number; dataset: string; sql: string; measure?: number };
 
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
 export const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
@@ -231,21 +238,29 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     // from one deployment to another. That alone would not protect stored sketches — DuckDB's hash combination
     // cancels under XOR — which is why the guard stores them encrypted (differencing-guard.ts).
     const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
-    const units = [];
-    for (const [unitIndex, unit] of analysis.units.entries()) {
+    const sketchOf = async (unitIndex: number, condition?: AstNode): Promise<string> => {
+      const unit = analysis.units[unitIndex]!;
       const inner = structuredClone(analysis.node);
-      // Where a contributor has several rows, its key also names which of them are in the cell (the XOR of their
+      // Where a contributor has several rows, its key also names which of them are in the set (the XOR of their
       // unique keys' hashes, or their number where no unique key is reachable): the same people with one reading
       // fewer are another set, or a WHERE dropping one row of one account would leave every key as it was.
       const rows = unit.rowKey ? call('bit_xor', [call('hash', unit.rowKey.map((column) => structuredClone(column)))]) : call('count_star', []);
-      const key = call('hash', unit.onePerCell ? [structuredClone(unit.expression), secret] : [structuredClone(unit.expression), structuredClone(secret), rows]);
+      const key = call('hash', unit.onePerCell ? [structuredClone(unit.expression), structuredClone(secret)] : [structuredClone(unit.expression), structuredClone(secret), rows]);
       inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(key, '__pds_k')];
+      if (condition) inner.where_clause = inner.where_clause ? { class: 'CONJUNCTION', type: 'CONJUNCTION_AND', alias: '', query_location: 0, children: [inner.where_clause, condition] } : condition;
       // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
       inner.group_expressions = unit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
       inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
       inner.having = null;
       inner.modifiers = [];
-      units.push({ unitIndex, dataset: unit.dataset, sql: sketchSql(await parser.toSql(inner), keys, buckets) });
+      return sketchSql(await parser.toSql(inner), keys, buckets);
+    };
+    const units: SketchedSet[] = [];
+    for (const [unitIndex, unit] of analysis.units.entries()) units.push({ unitIndex, dataset: unit.dataset, sql: await sketchOf(unitIndex) });
+    for (const [measure, { selective, argument, unit }] of analysis.measures.entries()) {
+      if (!selective) continue;
+      const unitIndex = analysis.units.findIndex((candidate) => candidate.dataset === unit.dataset && candidate.binding === unit.binding);
+      units.push({ unitIndex, dataset: unit.dataset, measure, sql: await sketchOf(unitIndex, nonZero(argument)) });
     }
     sketch = { layout: SKETCH_LAYOUT, buckets, threshold: grade.minContributors, units };
   }
@@ -267,13 +282,13 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   };
 }
 
-export const sketchQueryName = (unitIndex: number) => `sketch:${unitIndex}`;
+export const sketchQueryName = (set: Pick<SketchedSet, 'unitIndex' | 'measure'>) => `sketch:${set.unitIndex}${set.measure === undefined ? '' : `:m${set.measure}`}`;
 
 /** The named queries a sandbox runs for a plan; results come back under the same names. */
 export function sandboxQueries(plan: ExecutionPlan): SandboxQuery[] {
   return [
     { name: 'main', sql: plan.mainSql, rowLimit: plan.rowLimit },
     ...plan.unitQueries.map((query) => ({ name: `unit:${query.unitIndex}`, sql: query.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
-    ...(plan.sketch?.units ?? []).map((unit) => ({ name: sketchQueryName(unit.unitIndex), sql: unit.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
+    ...(plan.sketch?.units ?? []).map((set) => ({ name: sketchQueryName(set), sql: set.sql, rowLimit: plan.rowLimit, cellsOf: 'main' })),
   ];
 }

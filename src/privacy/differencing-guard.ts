@@ -5,7 +5,7 @@ import { jobs, releasedCells } from '../db/schema.js';
 import type { KeyRing } from '../identity/keys.js';
 import { sketchQueryName, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
-import { cellKeyOf, contributorsOf, differencingSuspected, SKETCH_LAYOUT, sketchBytes, sketchesFromRows, sketchFromBytes, type Sketch } from './contributor-sketch.js';
+import { cellKeyOf, contributorsOf, differencingSuspected, emptySketch, SKETCH_LAYOUT, sketchBytes, sketchesFromRows, sketchFromBytes, type Sketch } from './contributor-sketch.js';
 
 /**
  * The differencing guard for threshold-protected grades: a new cell whose contributors differ from those of an
@@ -46,13 +46,16 @@ export function openSketch(key: GuardKey, stored: string, lineage: string, bucke
   }
 }
 
-/** One protected unit's sketches of a job's cells (`cellKeys`: the main result's cells, in order). */
-export type GuardInput = { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey };
+/**
+ * One sketched set per cell of a job (`cellKeys`: the main result's cells, in order). A figure's set may be
+ * empty in a cell (`missingIsEmpty`); a unit's set is never, so a cell without one is withheld.
+ */
+export type GuardInput = { dataset: string; threshold: number; buckets: number; sketches: Map<string, Sketch>; cellKeys: string[]; key: GuardKey; missingIsEmpty?: boolean };
 
 export async function cellsToGuard(db: Database, input: GuardInput): Promise<Set<number>> {
   // A cell without a sketch cannot be checked, so it is withheld. The sandbox sketches every output cell; this
   // holds against a fault, not a case that should arise.
-  const flagged = new Set(input.cellKeys.flatMap((key, row) => (input.sketches.has(key) ? [] : [row])));
+  const flagged = new Set(input.cellKeys.flatMap((key, row) => (input.sketches.has(key) || input.missingIsEmpty ? [] : [row])));
   const contributorCounts = input.cellKeys.map((key) => (input.sketches.get(key) ? contributorsOf(input.sketches.get(key)!) : 0));
   const present = contributorCounts.filter((count) => count > 0);
   if (present.length === 0) return flagged;
@@ -122,14 +125,32 @@ export async function guardPlannedCells(db: Database, key: GuardKey, plan: Execu
   const differencingRows = new Set<number>();
   const guards: GuardInput[] = [];
   if (!plan.sketch?.units) return { differencingRows, guards };
+  const { buckets, threshold } = plan.sketch;
   const main = results.find((result) => result.name === 'main')!;
   const cellKeys = main.rows.map((row) => cellKeyOf(main.columns, row));
-  for (const unit of plan.sketch.units) {
-    const sketched = results.find((result) => result.name === sketchQueryName(unit.unitIndex))!;
-    const guard = { sketches: sketchesFromRows(sketched.columns, sketched.rows, plan.sketch.buckets), cellKeys, dataset: unit.dataset, threshold: plan.sketch.threshold, buckets: plan.sketch.buckets, key };
+  const sets = plan.sketch.units.map((set) => {
+    const sketched = results.find((result) => result.name === sketchQueryName(set))!;
+    const guard: GuardInput = { sketches: sketchesFromRows(sketched.columns, sketched.rows, buckets), cellKeys, dataset: set.dataset, threshold, buckets, key, ...(set.measure === undefined ? {} : { missingIsEmpty: true }) };
+    return { set, guard };
+  });
+  // Against what was released before (of the same dataset, any job, cells and figures alike).
+  for (const { guard } of sets) {
     guards.push(guard);
     for (const row of await cellsToGuard(db, guard)) differencingRows.add(row);
   }
+  // Within each cell: a figure against its cell and against the other figures, in the same unit — the cell's total
+  // less a figure of 47 of its 52 firms, or two figures of 40 and 35, give away the handful between them.
+  const empty = emptySketch(buckets);
+  cellKeys.forEach((cell, row) => {
+    const byUnit = new Map<number, Sketch[]>();
+    for (const { set, guard } of sets) {
+      const sketch = guard.sketches.get(cell) ?? (set.measure === undefined ? undefined : empty);
+      if (sketch) byUnit.set(set.unitIndex, [...(byUnit.get(set.unitIndex) ?? []), sketch]);
+    }
+    for (const list of byUnit.values()) {
+      for (let a = 0; a < list.length; a++) for (let b = a + 1; b < list.length; b++) if (differencingSuspected(list[a]!, list[b]!, threshold)) differencingRows.add(row);
+    }
+  });
   return { differencingRows, guards };
 }
 

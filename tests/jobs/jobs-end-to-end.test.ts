@@ -207,6 +207,24 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ SMALL_COMPLEMENT: 1, DOMINANCE: 1 });
   });
 
+  it('two figures of a cell that differ by a few firms are withheld, though each leaves out more than the threshold', async () => {
+    // District A: 40 firms outside sector x, 35 outside x and y; the difference is y's five.
+    const { id, result } = await run(
+      "SELECT district, sum(energy) FILTER (WHERE sector NOT IN ('x')) AS a, sum(energy) FILTER (WHERE sector NOT IN ('x', 'y')) AS b FROM firm_energy GROUP BY district ORDER BY district",
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(409);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ DIFFERENCING: 1, DOMINANCE: 1 });
+  });
+
+  it('a figure that differs by a few firms from a figure released before is withheld', async () => {
+    const first = await run("SELECT district, sum(energy) FILTER (WHERE sector <> 'x') AS rest FROM firm_energy WHERE district = 'A' GROUP BY district", ['firm_energy']);
+    expect(first.result.json.rows).toEqual([['A', 1450]]);
+    const { id, result } = await run("SELECT district, sum(energy) FILTER (WHERE sector NOT IN ('x', 'y')) AS rest FROM firm_energy WHERE district = 'A' GROUP BY district", ['firm_energy']);
+    expect(result.status).toBe(409);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ DIFFERENCING: 1 });
+  });
+
   it.each([
     ['an attribute FILTER with it', (largest: unknown) => `sum(kwh * (kwh < ${largest})::INTEGER) FILTER (WHERE town IS NOT NULL)`],
     ['a case', (largest: unknown) => `sum(CASE WHEN kwh < ${largest} THEN kwh ELSE 0 END)`],
