@@ -61,10 +61,11 @@ export type CatalogueDataset = {
 export type SourceColumn = { dataset: string; column: string; class: ColumnClass };
 
 /**
- * A SUM-like measure of the outermost aggregation (or a count of some rows): its argument and whose contributions
- * it adds up. A figure the concentration and contributor rules weigh. `selective` when its argument adds up only some of the
- * cell's rows (a condition, a case, a FILTER, a step function, a boolean): then the rows it leaves out must be none
- * or at least the threshold too, since the cell's plain total minus this figure is about them alone.
+ * A figure of the outermost aggregation that the contributor and concentration rules weigh — a SUM-like measure,
+ * or a count of only some rows — with its argument and the unit whose contributions it adds up. `selective` when
+ * the argument adds up only some of the cell's rows (a condition, a case, a FILTER, a step function, a boolean):
+ * then the rows it leaves out must be of no contributor or of at least the threshold, since the cell's plain total
+ * minus this figure is about them alone, and its contributors are sketched as a set of their own.
  */
 export type Measure = { outputIndex: number; aggregate: AggregateName; argument: AstNode; unit: UnitReference; selective: boolean };
 export type UnitReference = {
@@ -838,8 +839,8 @@ class Analyser {
           this.expression(node.else_expr, scope, place, { ...flags, joinKey: false }),
         ];
         const lineage = selectively(merge(...conditions, ...results));
-        // Chosen by a sensitive value and giving values (not only constants): a cap, unless every result but one is
-        // null or zero (a selection, which the left-out rows count; analyse measures).
+        // Chosen by a sensitive value and giving values on more than one branch: a cap. With one valued branch and
+        // the others null or zero it is a selection, weighed by its left-out contributors (SMALL_COMPLEMENT).
         const valued = results.filter((result, index) => result.sources.length > 0 || !isNullOrZero(index < node.case_checks.length ? node.case_checks[index].then_expr : node.else_expr));
         return conditions.some(readsSensitive) && valued.length > 1 ? { ...lineage, capped: true } : lineage;
       }
@@ -872,7 +873,7 @@ class Analyser {
       const kind = aggregateKind(name, Boolean(node.distinct));
       const children = node.children as AstNode[];
       const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
-      const filterLineage = node.filter ? this.expression(node.filter, scope, 'aggregate-filter', {}) : emptyLineage();
+      if (node.filter) this.expression(node.filter, scope, 'aggregate-filter', {});
       for (const order of node.order_bys?.orders ?? []) this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' });
       for (const source of argumentLineage.sources) {
         if (this.isOpen(source.dataset)) continue;
@@ -889,17 +890,16 @@ class Analyser {
       if (!kind && argumentLineage.sources.some((source) => !this.isOpen(source.dataset))) {
         throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} is not an allowed aggregate${at(node)}`);
       }
-      // A sum of values capped, or chosen, by a sensitive value: against the plain total it gives what the largest
-      // (or smallest) contributors hold beyond the cap — `sum(kwh) - sum(least(kwh, X))`. Selections by other
-      // columns, and counts, are weighed by their left-out contributors instead.
+      // A sum of values capped by a sensitive value: against the plain total it gives what the largest (or
+      // smallest) contributors hold beyond the cap — `sum(kwh) - sum(least(kwh, X))` — and every row keeps a part,
+      // so no count of left-out rows sees it. Selections (FILTER, a case with one valued branch) and counts are
+      // weighed by their left-out contributors and sketched instead.
       const summing = kind === 'sum' || kind === 'avg' || kind === 'stddev_samp' || kind === 'var_samp';
-      if (summing && !isCountAggregate(node) && !argumentLineage.sources.every((source) => this.isOpen(source.dataset))) {
-        if (argumentLineage.capped || readsSensitive(filterLineage) || filterLineage.capped) {
-          throw new QueryRejected(
-            'SENSITIVE_CONDITION_IN_AGGREGATE',
-            `${name} may not cap or choose its values by a sensitive value (least, greatest, a CASE or FILTER on one): the plain total minus it would give the largest contributors' values; filter rows in WHERE instead${at(node)}`,
-          );
-        }
+      if (summing && !isCountAggregate(node) && argumentLineage.capped && !argumentLineage.sources.every((source) => this.isOpen(source.dataset))) {
+        throw new QueryRejected(
+          'SENSITIVE_CONDITION_IN_AGGREGATE',
+          `${name} may not cap its values by a sensitive value (least or greatest of one, or a CASE on one with values on more than one branch): the plain total minus it would give what the largest contributors hold above the cap${at(node)}`,
+        );
       }
       // `sum(x) FILTER (WHERE c)` adds up only the rows where c holds: its contributions, which the dominance and
       // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
