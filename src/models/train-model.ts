@@ -28,7 +28,7 @@ const statisticsRefusal = (code: SuppressionCode, grade: GradePolicy): { code: M
     case 'P_PERCENT':
       return { code: 'MODEL_DOMINATED', reason: "a few contributors make up most of one of the sums the model is fitted from (the grade's dominance and p% rules)" };
     case 'DIFFERENCING':
-      return { code: 'MODEL_DIFFERENCING', reason: `the training rows' contributors differ from those of an already released output by fewer than ${grade.minContributors}` };
+      return { code: 'MODEL_DIFFERENCING', reason: `the contributors of the training rows, or of one of the model's sums, differ from those of an already released output by fewer than ${grade.minContributors}` };
     default:
       return { code: 'MODEL_TOO_FEW_CONTRIBUTORS', reason: `the training rows, or the rows one of the model's sums adds up or leaves out, come from fewer distinct contributors than the threshold of ${grade.minContributors}` };
   }
