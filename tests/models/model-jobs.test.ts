@@ -2,11 +2,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.js';
-import { runJob } from '../../src/jobs/run-job.js';
 import { cholesky, choleskySolve, inverseDiagonal } from '../../src/models/linear-algebra.js';
 import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
-import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -179,14 +177,7 @@ describe('release checks', () => {
     const [stored] = await t.platform.db.select().from(jobs).where(eq(jobs.id, job!.id));
     // The shape plans had before: the statistics query alone, with its contributor columns.
     const plan = { kind: 'model', model: (stored!.plan as { model: unknown }).model, statsSql: 'SELECT 1', contributorColumns: [], rowsSql: linearSql };
-    await t.platform.db.update(jobs).set({ status: 'queued', plan }).where(eq(jobs.id, job!.id));
-    const pool = createSandboxPool({ size: 1 });
-    try {
-      const { db, store, disclosurePolicy, keys, clock } = t.platform;
-      await runJob({ db, store, pool, disclosurePolicy, keys, clock }, job!.id);
-    } finally {
-      await pool.close();
-    }
+    await t.rerunWithPlan(job!.id, plan);
     const after = (await t.call('GET', `/v1/jobs/${job!.id}`, { token: analyst })).json;
     expect([after.status, after.code]).toEqual(['failed', 'SYSTEM_FAILURE']);
   });

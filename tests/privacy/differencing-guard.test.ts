@@ -4,7 +4,6 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
 import { jobs } from '../../src/db/schema.js';
-import { runJob } from '../../src/jobs/run-job.js';
 import { planJob, prepareJob } from '../../src/jobs/prepare-job.js';
 import { findPrincipal } from '../../src/identity/principals.js';
 import { sandboxQueries, type ExecutionPlan } from '../../src/analysis/execution-plan.js';
@@ -261,14 +260,7 @@ describe('the differencing guard across operators', () => {
     const [job] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
     const plan = job!.plan as { sketch: { layout?: string } };
     delete plan.sketch.layout;
-    await t.platform.db.update(jobs).set({ status: 'queued', plan }).where(eq(jobs.id, job!.id));
-    const pool = createSandboxPool({ size: 1 });
-    try {
-      const { db, store, disclosurePolicy, keys, clock } = t.platform;
-      await runJob({ db, store, pool, disclosurePolicy, keys, clock }, job!.id);
-    } finally {
-      await pool.close();
-    }
+    await t.rerunWithPlan(job!.id, plan);
     const after = (await t.call('GET', `/v1/jobs/${job!.id}`, { token })).json;
     expect([after.status, after.code]).toEqual(['failed', 'SYSTEM_FAILURE']);
   });

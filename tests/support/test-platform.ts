@@ -12,7 +12,10 @@ import { mintToken } from '../../src/identity/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import { startJobRuntime } from '../../src/jobs/job-runtime.js';
 import { findJob } from '../../src/jobs/submit-job.js';
-import { principals } from '../../src/db/schema.js';
+import { eq } from 'drizzle-orm';
+import { jobs, principals } from '../../src/db/schema.js';
+import { runJob } from '../../src/jobs/run-job.js';
+import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
@@ -105,6 +108,21 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
         if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in time (status ${job?.status})`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+    },
+    /**
+     * Puts a finished job back in the queue with another plan — as a job queued before an upgrade would be — and
+     * runs it once on a sandbox pool of its own (the platform's workers are not involved).
+     */
+    async rerunWithPlan(jobId: string, plan: unknown) {
+      await platform.db.update(jobs).set({ status: 'queued', plan }).where(eq(jobs.id, jobId));
+      const pool = createSandboxPool({ size: 1 });
+      try {
+        const { db, store, disclosurePolicy, keys, clock } = platform;
+        await runJob({ db, store, pool, disclosurePolicy, keys, clock }, jobId);
+      } finally {
+        await pool.close();
+      }
+      return findJob(platform, jobId);
     },
     async close() {
       await runtime.stop();
