@@ -193,7 +193,7 @@ export const incidents = pgTable(
   'incidents',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue'] }).notNull(),
+    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue', 'differencing'] }).notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     principalId: text('principal_id').references(() => principals.id),
     jobId: text('job_id'),

@@ -3,7 +3,8 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
-import { checkOutput } from '../disclosure/disclosure-control.js';
+import { checkOutput, type SuppressionCode } from '../disclosure/disclosure-control.js';
+import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { DisclosurePolicy } from '../policy/disclosure-policy.js';
@@ -83,6 +84,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
       },
     });
     if (trained.outcome === 'failed') return failJob(deps, job, trained);
+    if (trained.outcome === 'withheld' && trained.code === 'MODEL_DIFFERENCING') await reportDifferencing(deps, job, { MODEL_DIFFERENCING: 1 });
     // The training rows are one cell: kept for the guard like a released table's cells.
     if (trained.outcome === 'released' && guarded) await recordGuardedCells(deps.db, jobId, guarded.guards, new Set([0]));
     return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
@@ -118,11 +120,24 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
     await recordGuardedCells(deps.db, jobId, guarded.guards, new Set('releasedCells' in checked ? checked.releasedCells : []));
   }
+  const { DIFFERENCING, SMALL_COMPLEMENT } = checked.manifest.suppressedByCode as Partial<Record<SuppressionCode, number>>;
+  if (DIFFERENCING || SMALL_COMPLEMENT) await reportDifferencing(deps, job, { ...(DIFFERENCING ? { DIFFERENCING } : {}), ...(SMALL_COMPLEMENT ? { SMALL_COMPLEMENT } : {}) });
   const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
   await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);
 }
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+/**
+ * An output with cells withheld because they differ by a few people from what was released (or from the cell's
+ * own total) is what a differencing attempt looks like — and sometimes what two honest analyses look like: an
+ * incident for regulators to look at, naming the job and the counts by code, never a cell.
+ */
+async function reportDifferencing(deps: JobRunnerDependencies, job: Job, suppressed: Record<string, number>): Promise<void> {
+  await deps.db.transaction((tx) =>
+    recordIncident(tx, { kind: 'differencing', operatorId: job.operatorId, principalId: job.submittedBy, jobId: job.id, detail: { datasets: job.datasets, suppressed } }, deps.clock()),
+  );
+}
 
 async function failJob(deps: JobRunnerDependencies, job: Job, outcome: { kind: keyof typeof failureText; internalDetail: string }): Promise<void> {
   const text = failureText[outcome.kind];

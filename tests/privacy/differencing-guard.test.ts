@@ -186,6 +186,11 @@ describe('the differencing guard across operators', () => {
     const stored = await t.platform.db.select().from(releasedCells).where(eq(releasedCells.lineage, 'residents'));
     expect(stored.length).toBeGreaterThan(0);
     for (const row of stored) expect(openSketch(guardKeyOf(t.platform.keys), row.sketch, 'residents', row.buckets)).not.toBeNull();
+    // Regulators see the second half as an incident: the job, its operator and the counts by code, no cell.
+    const incidents = (await t.call('GET', '/v1/incidents?kind=differencing', { token: regulator })).json.incidents;
+    expect(incidents).toEqual([
+      expect.objectContaining({ kind: 'differencing', jobId: second.jobId, operatorId: 'lingang-analytics', principalId: 'analyst-lingang-analytics', detail: { datasets: ['residents'], suppressed: { DIFFERENCING: 1 } } }),
+    ]);
   });
 
   it('catches the pair whichever dataset a join names first, and in every protected dataset it joins', async () => {

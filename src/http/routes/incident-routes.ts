@@ -16,7 +16,7 @@ const routes = {
     method: 'get',
     path: '/v1/incidents',
     tags: ['audit'],
-    summary: 'Incidents for regulators: use beyond a licence (over_scope), product probing and enumeration; newest first',
+    summary: 'Incidents for regulators: use beyond a licence (over_scope), product probing and enumeration, outputs withheld as differencing, channel misuse and overdue deadlines; newest first',
     security: bearerSecurity,
     request: {
       query: z.object({
