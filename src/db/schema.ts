@@ -163,6 +163,8 @@ export const jobs = pgTable(
     datasetVersions: jsonb('dataset_versions').$type<Record<string, string>>().notNull(),
     sql: text('sql').notNull(),
     sqlHash: text('sql_hash').notNull(),
+    /** The SQL's shape: its syntax tree with every constant blanked (prepare-job.ts, `shapeOf`); null when it did not parse. */
+    sqlShape: text('sql_shape'),
     purpose: text('purpose').notNull(),
     kind: text('kind', { enum: ['aggregate', 'row_level', 'model'] }),
     grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }),
@@ -185,7 +187,7 @@ export const jobs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
-  (table) => [index('jobs_operator_idx').on(table.operatorId, table.createdAt)],
+  (table) => [index('jobs_operator_idx').on(table.operatorId, table.createdAt), index('jobs_operator_shape_idx').on(table.operatorId, table.sqlShape, table.createdAt)],
 );
 
 /** Something regulators must look at: an operator reaching beyond its licence, probing, misuse. */

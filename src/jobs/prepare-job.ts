@@ -49,8 +49,29 @@ export type PreparedJob = {
   dp?: DpPlan;
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
   model?: { spec: ModelSpec; rowsSql: string };
+  /** The SQL's shape (`shapeOf`): jobs that differ only in constants share it. */
+  shape: string;
   milliseconds: number;
 };
+
+/**
+ * A hash of the parsed statements with every constant's value and every position blanked: the same query with
+ * other numbers, dates or strings in it has the same shape. Bisection — moving a constant until a cell appears or
+ * is withheld — is many jobs of one shape (policies/disclosure.yaml, `probing`).
+ */
+export function shapeOf(statements: unknown): string {
+  const blank = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(blank);
+    if (!value || typeof value !== 'object') return value;
+    const node = value as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.entries(node)
+        .filter(([key]) => key !== 'query_location')
+        .map(([key, field]) => [key, node.class === 'CONSTANT' && key === 'value' ? null : blank(field)]),
+    );
+  };
+  return crypto.createHash('sha256').update(JSON.stringify(blank(statements))).digest('hex');
+}
 
 /**
  * Everything decided before any data is touched: the SQL's analysis, the licence that covers it and the grade
@@ -84,6 +105,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
       ? new AppError('NOT_SELECT', 'a job runs one SELECT statement: nothing that reads files, writes, attaches, loads or configures')
       : new AppError('PARSE_ERROR', `the SQL does not parse: ${parsed.message}`);
   }
+  const shape = shapeOf(parsed.statements);
   let analysis: QueryAnalysis;
   try {
     analysis = analyseQuery(parsed.statements, { catalogue, requested: submission.datasets, policy: platform.disclosurePolicy });
@@ -152,7 +174,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, milliseconds: performance.now() - started };
 }
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {

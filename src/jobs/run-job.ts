@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, count, eq, gte, inArray, lte } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
@@ -61,6 +61,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   const gradePolicy = deps.disclosurePolicy.grades[grade];
   const snapshots = Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) }));
   const variables = { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') };
+  const review = await reviewFor(deps, job, gradePolicy.reviewers);
   if (plan.kind === 'model') {
     if (!plan.statistics || plan.statistics.sketch?.layout !== SKETCH_LAYOUT || !plan.statistics.sketch.units) {
       // Planned before a model's statistics were checked like a table's cell: it would run with fewer checks.
@@ -87,7 +88,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     if (trained.outcome === 'withheld' && trained.code === 'MODEL_DIFFERENCING') await reportDifferencing(deps, job, { MODEL_DIFFERENCING: 1 });
     // The training rows are one cell: kept for the guard like a released table's cells.
     if (trained.outcome === 'released' && guarded) await recordGuardedCells(deps.db, jobId, guarded.guards, new Set([0]));
-    return settleChecked(deps, job, trained, gradePolicy.reviewers, 'CHECKED');
+    return settleChecked(deps, job, trained, review, 'CHECKED');
   }
   if (plan.kind !== 'dp_aggregate' && plan.sketch && (plan.sketch.layout !== SKETCH_LAYOUT || !plan.sketch.units)) {
     // Planned by an earlier version, whose sketches cannot be compared with those kept now or which sketched only
@@ -123,10 +124,32 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   const { DIFFERENCING, SMALL_COMPLEMENT } = checked.manifest.suppressedByCode as Partial<Record<SuppressionCode, number>>;
   if (DIFFERENCING || SMALL_COMPLEMENT) await reportDifferencing(deps, job, { ...(DIFFERENCING ? { DIFFERENCING } : {}), ...(SMALL_COMPLEMENT ? { SMALL_COMPLEMENT } : {}) });
   const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
-  await settleChecked(deps, job, checked, gradePolicy.reviewers, statusCode);
+  await settleChecked(deps, job, checked, review, statusCode);
 }
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+/**
+ * How many reviewers the output waits for: the grade's, or at least one when its operator has submitted more jobs
+ * of this shape (the same SQL with other constants) in the 24 hours up to it than the policy allows — bisection
+ * of a value cannot run unattended. The first job past the limit is an incident for regulators.
+ */
+async function reviewFor(deps: JobRunnerDependencies, job: Job, gradeReviewers: number): Promise<{ reviewers: number; heldBecause?: string }> {
+  const limit = deps.disclosurePolicy.probing.sameShapeJobsPerDay;
+  if (!job.sqlShape) return { reviewers: gradeReviewers };
+  const [row] = await deps.db
+    .select({ jobs: count() })
+    .from(jobs)
+    .where(and(eq(jobs.operatorId, job.operatorId), eq(jobs.sqlShape, job.sqlShape), gte(jobs.createdAt, new Date(job.createdAt.getTime() - 86_400_000)), lte(jobs.createdAt, job.createdAt)));
+  const sameShape = Number(row?.jobs ?? 0);
+  if (sameShape <= limit) return { reviewers: gradeReviewers };
+  if (sameShape === limit + 1) {
+    await deps.db.transaction((tx) =>
+      recordIncident(tx, { kind: 'probing', operatorId: job.operatorId, principalId: job.submittedBy, jobId: job.id, detail: { datasets: job.datasets, sameShapeJobs: sameShape, withinHours: 24 } }, deps.clock()),
+    );
+  }
+  return { reviewers: Math.max(1, gradeReviewers), heldBecause: `more than ${limit} jobs of this shape in 24 hours` };
+}
 
 /**
  * An output with cells withheld because they differ by a few people from what was released (or from the cell's
@@ -157,9 +180,10 @@ async function settleChecked(
   checked:
     | { outcome: 'released'; columns: unknown[]; rows: unknown[][]; manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object } }
     | { outcome: 'withheld'; code: string; reason: string; manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object } },
-  reviewers: number,
+  review: { reviewers: number; heldBecause?: string },
   statusCode: string,
 ): Promise<void> {
+  const { reviewers } = review;
   const finishedAt = deps.clock();
   if (checked.outcome === 'withheld') {
     await transitionJob(
@@ -175,7 +199,7 @@ async function settleChecked(
     job,
     {
       status: reviewers > 0 ? 'in_review' : 'checked',
-      stage: reviewers > 0 ? `waiting for ${reviewers} reviewer(s)` : null,
+      stage: reviewers > 0 ? `waiting for ${reviewers} reviewer(s)${review.heldBecause ? ` (${review.heldBecause})` : ''}` : null,
       statusCode,
       statusReason: null,
       output: { columns: checked.columns, rows: checked.rows },

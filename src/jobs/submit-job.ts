@@ -58,6 +58,7 @@ export async function submitJob(
           datasetVersions: prepared.datasetVersions,
           kind: prepared.model ? 'model' : prepared.analysis.kind,
           grade: prepared.grade,
+          sqlShape: prepared.shape,
           status: 'queued',
           stage: 'waiting for a sandbox',
           plan,

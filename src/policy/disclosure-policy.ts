@@ -37,6 +37,7 @@ const disclosurePolicySchema = z.strictObject({
   }),
   differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000) }),
   differencingGuard: z.strictObject({ bucketsPerThreshold: z.number().int().min(1).max(10) }),
+  probing: z.strictObject({ sameShapeJobsPerDay: z.number().int().min(2).max(1000) }),
   models: z.strictObject({
     minResidualDegreesOfFreedom: z.number().int().min(1),
     maxFeatures: z.number().int().min(1).max(100),

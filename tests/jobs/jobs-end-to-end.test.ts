@@ -310,6 +310,24 @@ describe("a model's sufficient statistics pass the same control as a one-cell ta
   });
 });
 
+describe('many jobs of one shape', () => {
+  it('past the policy\'s number in 24 hours, each is held for review and the first one past it is an incident', async () => {
+    // The same count with another constant each time, as a bisection of one firm's energy would be (L2: no review).
+    const limit = t.platform.disclosurePolicy.probing.sameShapeJobsPerDay;
+    const statuses: string[] = [];
+    for (let step = 0; step <= limit + 1; step++) {
+      const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql: `SELECT district, count(*) AS firms FROM firm_energy WHERE energy > ${step} GROUP BY district`, purpose: 'test' } });
+      statuses.push((await t.waitForJob(submitted.json.id)).status);
+    }
+    expect(statuses).toEqual([...Array(limit).fill('released'), 'in_review', 'in_review']);
+    const incidents = (await t.call('GET', '/v1/incidents?kind=probing', { token: regulator })).json.incidents;
+    expect(incidents).toEqual([expect.objectContaining({ kind: 'probing', operatorId: 'lingang-analytics', detail: { datasets: ['firm_energy'], sameShapeJobs: limit + 1, withinHours: 24 } })]);
+    // Another shape from the same operator is not held.
+    const other = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql: 'SELECT sector, count(*) AS firms FROM firm_energy GROUP BY sector', purpose: 'test' } });
+    expect((await t.waitForJob(other.json.id)).status).toBe('released');
+  });
+});
+
 describe('the demo data', () => {
   it('monthly power use by town and industry returns cells, with the small ones suppressed', async () => {
     const { result } = await run(
