@@ -238,8 +238,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     // from one deployment to another. That alone would not protect stored sketches — DuckDB's hash combination
     // cancels under XOR — which is why the guard stores them encrypted (differencing-guard.ts).
     const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
-    const sketchOf = async (unitIndex: number, condition?: AstNode): Promise<string> => {
-      const unit = analysis.units[unitIndex]!;
+    const sketchOf = async (unit: QueryAnalysis['units'][number], condition?: AstNode): Promise<string> => {
       const inner = structuredClone(analysis.node);
       // Where a contributor has several rows, its key also names which of them are in the set (the XOR of their
       // unique keys' hashes, or their number where no unique key is reachable): the same people with one reading
@@ -256,11 +255,9 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
       return sketchSql(await parser.toSql(inner), keys, buckets);
     };
     const units: SketchedSet[] = [];
-    for (const [unitIndex, unit] of analysis.units.entries()) units.push({ unitIndex, dataset: unit.dataset, sql: await sketchOf(unitIndex) });
+    for (const [index, unit] of analysis.units.entries()) units.push({ unitIndex: index, dataset: unit.dataset, sql: await sketchOf(unit) });
     for (const [measure, { selective, argument, unit }] of analysis.measures.entries()) {
-      if (!selective) continue;
-      const unitIndex = analysis.units.findIndex((candidate) => candidate.dataset === unit.dataset && candidate.binding === unit.binding);
-      units.push({ unitIndex, dataset: unit.dataset, measure, sql: await sketchOf(unitIndex, nonZero(argument)) });
+      if (selective) units.push({ unitIndex: unitIndex(unit), dataset: unit.dataset, measure, sql: await sketchOf(unit, nonZero(argument)) });
     }
     sketch = { layout: SKETCH_LAYOUT, buckets, threshold: grade.minContributors, units };
   }
