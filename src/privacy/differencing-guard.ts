@@ -118,8 +118,9 @@ export async function recordCells(
 }
 
 /**
- * The guard for every protected unit a plan sketches: the rows of the main result it flags (in any unit), and
- * each unit's sketches, to record once the output is released (`recordGuardedCells`).
+ * The guard for every set a plan sketches — each protected unit's contributors per cell, and each selective
+ * figure's: the rows of the main result it flags, and the sets' sketches, to record once the output is released
+ * (`recordGuardedCells`).
  */
 export async function guardPlannedCells(db: Database, key: GuardKey, plan: ExecutionPlan, results: QueryResult[]): Promise<{ differencingRows: Set<number>; guards: GuardInput[] }> {
   const differencingRows = new Set<number>();
@@ -154,7 +155,7 @@ export async function guardPlannedCells(db: Database, key: GuardKey, plan: Execu
   return { differencingRows, guards };
 }
 
-/** Records the released cells (positions in the main result) of every guarded unit. */
+/** Records the released cells (positions in the main result) of every guarded set. */
 export async function recordGuardedCells(db: Database, jobId: string, guards: GuardInput[], released: Set<number>): Promise<void> {
   for (const guard of guards) await recordCells(db, { jobId, ...guard, released });
 }
