@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqlParser } from '../../src/analysis/sql-parser.js';
+import { shapeOf } from '../../src/jobs/prepare-job.js';
 
 const parser = await createSqlParser();
 afterAll(() => parser.close());
@@ -27,5 +28,23 @@ describe('turning an AST back into SQL', () => {
 describe('turning very large constants back into SQL', () => {
   it('keeps a double too large to print without an exponent a double', async () => {
     expect(await roundTrip('SELECT x * 1e308 AS y FROM t')).toBe('SELECT (x * 1e+308) AS y FROM t');
+  });
+});
+
+describe('the shape of a query (many jobs of one shape are held for review)', () => {
+  const shape = async (sql: string) => {
+    const parsed = await parser.parse(sql);
+    if (!parsed.ok) throw new Error('does not parse');
+    return shapeOf(parsed.statements);
+  };
+
+  it('is the same for the same query with other constants and other spacing', async () => {
+    expect(await shape("SELECT town, count(*) FROM t WHERE kwh > 100 AND town = 'a' GROUP BY town")).toBe(await shape("SELECT town,   count(*) FROM t WHERE kwh > 2.5e6 AND town = 'bb' GROUP BY town"));
+  });
+
+  it('differs when anything but a constant differs', async () => {
+    const base = await shape('SELECT town, count(*) FROM t WHERE kwh > 100 GROUP BY town');
+    expect(await shape('SELECT town, count(*) FROM t WHERE kwh >= 100 GROUP BY town')).not.toBe(base);
+    expect(await shape('SELECT town, sum(kwh) FROM t WHERE kwh > 100 GROUP BY town')).not.toBe(base);
   });
 });
