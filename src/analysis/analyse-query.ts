@@ -162,7 +162,8 @@ type Relation = {
 };
 type Binding = { alias: string; relation: Relation; baseDataset?: string };
 type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
-type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode }>; selective?: boolean; capped?: boolean };
+/** An aggregate's `lineage` is its argument's, with the FILTER folded in as `argument` has it. */
+type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; lineage: Lineage }>; selective?: boolean; capped?: boolean };
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
 
 const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
@@ -215,6 +216,9 @@ function addsConstants(node: AstNode | null | undefined): boolean {
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
 
+/** The integer constant 1, as DuckDB's parser gives it. */
+const one = (): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } });
+
 const isNullOrZero = (node: AstNode | null | undefined): boolean =>
   !node || (node.class === 'CONSTANT' && (node.value?.is_null === true || Number(node.value?.value) === 0)) || (node.class === 'CAST' && isNullOrZero(node.child));
 
@@ -234,8 +238,7 @@ function witnessRows(aggregate: { kind: AggregateName; node: AstNode; argument?:
   if ((aggregate.kind !== 'bool_or' && aggregate.kind !== 'bool_and') || !aggregate.argument) return undefined;
   const argument = structuredClone(aggregate.argument);
   const witness = aggregate.kind === 'bool_or' ? argument : { class: 'OPERATOR', type: 'OPERATOR_NOT', alias: '', query_location: 0, children: [argument] };
-  const one = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } };
-  return caseWhen(witness, one, aggregate.node);
+  return caseWhen(witness, one(), aggregate.node);
 }
 
 /** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
@@ -351,9 +354,8 @@ class Analyser {
         // A variance or standard deviation gives away one dominant value as surely as a sum does (with one large
         // value among small ones, sqrt(var · (n − 1)) is close to it), so its contributions are checked the same way.
         if (['sum', 'avg', 'stddev_samp', 'var_samp'].includes(aggregate.kind) && aggregate.argument) {
-          const argument = this.expression(structuredClone(aggregate.argument), scope, 'select', { insideAggregate: 'sum' });
-          for (const unit of this.unitsAddedUp(argument, units)) {
-            measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit, selective: Boolean(argument.selective) });
+          for (const unit of this.unitsAddedUp(aggregate.lineage, units)) {
+            measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit, selective: Boolean(aggregate.lineage.selective) });
           }
         }
         // A count of only some of the cell's rows — a FILTER, or the non-null values of an expression — is a
@@ -677,8 +679,7 @@ class Analyser {
     if (!aggregate.node.filter && (!argument || countsUnit)) return undefined;
     // The argument already carries the FILTER (filteredArgument); count(*) FILTER has only the filter.
     const condition = argument ? { class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(argument)] } : structuredClone(aggregate.node.filter);
-    const one = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } };
-    return caseWhen(condition, one, aggregate.node);
+    return caseWhen(condition, one(), aggregate.node);
   }
 
   /** What `ORDER BY 2` sorts by: an output column by position, which the analyser sees as a constant. */
@@ -873,7 +874,7 @@ class Analyser {
       const kind = aggregateKind(name, Boolean(node.distinct));
       const children = node.children as AstNode[];
       const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
-      if (node.filter) this.expression(node.filter, scope, 'aggregate-filter', {});
+      const filterLineage = node.filter ? this.expression(node.filter, scope, 'aggregate-filter', {}) : undefined;
       for (const order of node.order_bys?.orders ?? []) this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' });
       for (const source of argumentLineage.sources) {
         if (this.isOpen(source.dataset)) continue;
@@ -905,11 +906,13 @@ class Analyser {
       // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
       // filter that isolates one person pass a large cell's checks with that person's value.
       const argument = children[0] && node.filter ? filteredArgument(node.filter, children[0]) : children[0];
+      // What analysing the folded CASE WHEN filter THEN argument END gives (one valued branch: a selection).
+      const folded = filterLineage ? selectively(merge(filterLineage, argumentLineage)) : argumentLineage;
       return {
         sources: argumentLineage.sources,
         aggregated: true,
-        aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}) }],
-        selective: Boolean(argumentLineage.selective || node.filter),
+        aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}), lineage: folded }],
+        selective: Boolean(folded.selective),
       };
     }
     const scalarAllowed = node.is_operator ? allowedOperators.has(name) : this.context.policy.scalarFunctionSet.has(name);

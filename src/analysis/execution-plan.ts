@@ -70,20 +70,16 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
 const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
 const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
+/** TRY_CAST(argument AS DOUBLE): a figure's value per row, whatever its type (null where it is not a number). */
+const asDouble = (argument: AstNode): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true });
+
 /**
  * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
  * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,
  * `sum(CASE WHEN … THEN 1 ELSE 0 END)` are small tables hidden inside a large cell — so each figure's own
  * contributors (`__pds_n_m`) must meet the threshold too.
  */
-const nonZero = (argument: AstNode): AstNode => ({
-  class: 'COMPARISON',
-  type: 'COMPARE_NOTEQUAL',
-  alias: '',
-  query_location: 0,
-  left: { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true },
-  right: integer(0),
-});
+const nonZero = (argument: AstNode): AstNode => ({ class: 'COMPARISON', type: 'COMPARE_NOTEQUAL', alias: '', query_location: 0, left: asDouble(argument), right: integer(0) });
 
 /** A row leaves a measure out when its value there is null or zero (the complement of `nonZero`). */
 const zeroOrNull = (argument: AstNode): AstNode => ({
@@ -96,7 +92,7 @@ const zeroOrNull = (argument: AstNode): AstNode => ({
     type: 'OPERATOR_COALESCE',
     alias: '',
     query_location: 0,
-    children: [{ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true }, integer(0)],
+    children: [asDouble(argument), integer(0)],
   },
   right: integer(0),
 });
