@@ -22,6 +22,7 @@ import { sharingRoutes } from './routes/sharing-routes.js';
 import { governanceRoutes } from './routes/governance-routes.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { createOidcVerifier } from '../identity/oidc.js';
+import { refuseUnstorableText } from './text-guard.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
 const encryptedPath = /^\/v1\/products\/[^/]+\/(verify-encrypted|score-encrypted)$/;
@@ -63,6 +64,7 @@ export function createApp(platform: Platform) {
     ? createOidcVerifier({ ...platform.config.oidc, maxAgeSeconds: platform.config.tokenMaxAgeSeconds, clock: platform.clock })
     : undefined;
   app.use('/v1/*', authenticate(platform, oidc));
+  app.use('/v1/*', refuseUnstorableText());
 
   app.openapi(
     createRoute({

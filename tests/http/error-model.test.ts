@@ -81,6 +81,53 @@ describe('the error model', () => {
     expect(looksInternal(response.text)).toBe(false);
   });
 
+  it('a NUL character in a body field is refused as VALIDATION_FAILED naming the field, and no job is created', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
+    const response = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['bus_routes'], purpose: 'route\u0000planning', sql: 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY 1' },
+    });
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('VALIDATION_FAILED');
+    expect(response.json.error.details).toEqual([{ path: 'purpose', problem: expect.stringContaining('U+0000') }]);
+    expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length).toBe(before);
+  });
+
+  it('an unpaired surrogate inside a nested body field is refused with the field path', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      headers: { 'content-type': 'application/json' },
+      body: '{"datasets":["bus_routes","\\ud800"],"purpose":"p","sql":"SELECT 1"}',
+    });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details).toEqual([{ path: 'datasets.1', problem: expect.stringContaining('surrogate') }]);
+  });
+
+  it('escaped text that only looks like a NUL, and a surrogate pair, are accepted', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { datasets: ['bus_routes'], purpose: 'literal \\u0000 and 😀', sql: 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY 1' },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it('no route answers 500 to a NUL character (%00) in its path or query', async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const document = (await t.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, unknown>> };
+    const failures: string[] = [];
+    for (const [template, operations] of Object.entries(document.paths)) {
+      for (const method of Object.keys(operations)) {
+        const url = template.includes('{') ? template.replace(/\{[^}]+\}/g, 'a%00b') : `${template}?x=%00`;
+        const response = await t.call(method.toUpperCase(), url, { token: regulator, ...(method === 'get' ? {} : { json: {} }) });
+        if (response.status >= 500) failures.push(`${method.toUpperCase()} ${template}: ${response.status}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('every response carries security headers', async () => {
     const response = await t.call('GET', '/healthz');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
