@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../audit/verify-log.js';
 import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
+import { csvEncodingNamed } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
@@ -30,7 +31,8 @@ Usage:
                                     principals and dev-tokens.json on first run)
   pds worker [--workers <n>]        run sandbox workers only (needs DATABASE_URL: workers share PostgreSQL)
   pds datasets list                 print the catalogue (metadata only)
-  pds datasets load <id> <file>     load a CSV or Parquet file as a new version of dataset <id>
+  pds datasets load <id> <file> [--encoding gb18030]
+                                    load a CSV (UTF-8, or GB 18030/GBK) or Parquet file as a new version of <id>
   pds audit verify [--server <url>] [--token <jwt>] [--witness <file>]
                                     fetch the audit log, recompute the tree, check checkpoint signatures, prove
                                     consistency with every checkpoint this witness saw before, reconcile releases
@@ -50,7 +52,7 @@ configuration.`;
 const commandUsage: Record<string, string> = {
   serve: 'pds serve — start the API and PDS_WORKERS sandbox workers (dev mode: demo data, principals and dev-tokens.json on first run)',
   worker: 'pds worker [--workers <n>] — run sandbox workers only; needs DATABASE_URL (workers share PostgreSQL)',
-  datasets: 'pds datasets list | pds datasets load <id> <file.csv|file.parquet> — the catalogue; load a new version',
+  datasets: 'pds datasets list | pds datasets load <id> <file.csv|file.parquet> [--encoding utf-8|gb18030] — the catalogue; load a new version (a CSV is UTF-8 unless --encoding says GB 18030, which also reads GBK and GB 2312)',
   audit: 'pds audit verify [--server <url>] [--token <jwt>] [--witness <file>] — verify the audit log (exit 0 verified, 1 a check failed)',
   token: 'pds token <principal-id> [--ttl <seconds>] — mint an access token (needs the token key)',
   jobs: jobsUsage,
@@ -81,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       wait: { type: 'boolean' },
+      encoding: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -103,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       return auditVerifyCommand(config, { server: values.server, token: values.token, witness: values.witness });
     }
     case 'datasets':
-      return withPlatform(await createPlatform(config), (platform) => datasetsCommand(platform, rest));
+      return withPlatform(await createPlatform(config), (platform) => datasetsCommand(platform, rest, values.encoding));
     case 'token': {
       const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl takes whole seconds, at least 60');
@@ -189,7 +192,7 @@ async function runWorkers(platform: Platform, workers: number): Promise<number> 
   return 0;
 }
 
-async function datasetsCommand(platform: Platform, args: string[]): Promise<number> {
+async function datasetsCommand(platform: Platform, args: string[], encodingName: string | undefined): Promise<number> {
   const [sub, datasetId, file] = args;
   if (sub === 'list') {
     for (const entry of await listCatalogue(platform.db)) {
@@ -205,6 +208,8 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
     if (!datasetId || !file) throw new UsageError('pds datasets load <id> <file.csv|file.parquet>');
     const format = file.endsWith('.csv') ? 'csv' : file.endsWith('.parquet') ? 'parquet' : undefined;
     if (!format) throw new UsageError('the file must end in .csv or .parquet');
+    const encoding = encodingName === undefined ? undefined : csvEncodingNamed(encodingName);
+    if (encodingName !== undefined && (!encoding || format !== 'csv')) throw new UsageError('--encoding takes utf-8 or gb18030 (also for GBK and GB 2312), for a CSV file');
     const dataset = await findDataset(platform.db, datasetId);
     if (!dataset) throw new AppError('NOT_FOUND', `dataset ${datasetId} is not registered`);
     const stages = ['hashing', 'checking', 'writing', 'publishing', 'checking quality'];
@@ -215,6 +220,7 @@ async function datasetsCommand(platform: Platform, args: string[]): Promise<numb
         dataset,
         file: path.resolve(file),
         format,
+        encoding,
         loadedBy: `cli:${os.userInfo().username}`,
         onProgress: (stage) => bar.update(stages.indexOf(stage), stages.length, stage),
       },

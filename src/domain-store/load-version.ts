@@ -10,7 +10,7 @@ import { AppError, type ErrorDetail } from '../errors/app-error.js';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { checkVersionQuality } from './quality-check.js';
 import { describeForLog } from '../errors/describe-for-log.js';
-import { assertUtf8, sha256File, Utf8Error, type SnapshotStore } from './snapshot-store.js';
+import { assertUtf8, EncodingError, sha256File, transcodeToUtf8, type CsvEncoding, type SnapshotStore } from './snapshot-store.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 
 export type SourceFormat = 'csv' | 'parquet';
@@ -30,7 +30,7 @@ export type LoadedVersion = DatasetVersionRow & { quality: VersionQuality | null
  */
 export async function loadDatasetVersion(
   deps: { db: Database; store: SnapshotStore; clock?: () => Date },
-  input: { dataset: DatasetRow; file: string; format: SourceFormat; loadedBy: string; onProgress?: LoadProgress },
+  input: { dataset: DatasetRow; file: string; format: SourceFormat; loadedBy: string; onProgress?: LoadProgress; encoding?: CsvEncoding },
 ): Promise<LoadedVersion> {
   const { db, store } = deps;
   const clock = deps.clock ?? (() => new Date());
@@ -48,19 +48,21 @@ export async function loadDatasetVersion(
   }
 
   progress('checking');
-  if (format === 'csv') {
-    try {
-      await assertUtf8(file);
-    } catch (error) {
-      if (error instanceof Utf8Error) throw new AppError('SCHEMA_MISMATCH', 'the file is not UTF-8 encoded');
-      throw error;
-    }
+  // The source hash is of the bytes as delivered; DuckDB reads a UTF-8 copy of a GB 18030 file.
+  const transcoded = format === 'csv' && input.encoding === 'gb18030' ? store.stagingPath('.csv') : undefined;
+  try {
+    if (transcoded) await transcodeToUtf8(file, 'gb18030', transcoded);
+    else if (format === 'csv') await assertUtf8(file);
+  } catch (error) {
+    if (transcoded) fs.rmSync(transcoded, { force: true });
+    if (error instanceof EncodingError) throw encodingRefusal(error.encoding);
+    throw error;
   }
 
   const stagingFile = store.stagingPath('.duckdb');
   let publishedPath: string | undefined;
   try {
-    const rowCount = await buildSnapshot(file, format, dataset.columns, dataset.uniqueKey ?? null, stagingFile, progress);
+    const rowCount = await buildSnapshot(transcoded ?? file, format, dataset.columns, dataset.uniqueKey ?? null, stagingFile, progress);
     progress('publishing');
     const contentHash = await sha256File(stagingFile);
     const byteSize = fs.statSync(stagingFile).size;
@@ -94,7 +96,15 @@ export async function loadDatasetVersion(
       fs.rmSync(publishedPath, { force: true });
     }
     throw error;
+  } finally {
+    if (transcoded) fs.rmSync(transcoded, { force: true });
   }
+}
+
+function encodingRefusal(encoding: CsvEncoding): AppError {
+  return encoding === 'utf-8'
+    ? new AppError('SCHEMA_MISMATCH', 'the file is not UTF-8 encoded; a GB 18030 (GBK, GB 2312) file is read when declared as charset gb18030')
+    : new AppError('SCHEMA_MISMATCH', 'the file is not GB 18030 encoded (nor GBK or GB 2312, which GB 18030 contains)');
 }
 
 async function buildSnapshot(

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * The domain store (data plane): one read-only DuckDB database file per dataset version, named by the SHA-256
@@ -52,23 +53,55 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Throws if the file is not valid UTF-8; reads it in chunks so memory stays flat. Reports the byte offset. */
+/**
+ * The text encodings a CSV delivery may come in. Public bodies' spreadsheet software on Chinese Windows saves
+ * "CSV" in the system code page, GBK; GB 18030 is its superset (and the mandatory national standard), so one
+ * decoder reads GB 2312, GBK and GB 18030 files alike. Everything else is converted to UTF-8 by the sender.
+ */
+export type CsvEncoding = 'utf-8' | 'gb18030';
+
+const encodingByName: Record<string, CsvEncoding> = { 'utf-8': 'utf-8', utf8: 'utf-8', gb18030: 'gb18030', gbk: 'gb18030', gb2312: 'gb18030' };
+
+/** An encoding by the name a sender gives it (a MIME charset or a command-line value), case-insensitive. */
+export const csvEncodingNamed = (name: string): CsvEncoding | undefined => encodingByName[name.toLowerCase()];
+
+/** Throws if the file is not valid UTF-8; reads it in chunks so memory stays flat. */
 export async function assertUtf8(file: string): Promise<void> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let offset = 0;
   try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-      decoder.decode(chunk as Buffer, { stream: true });
-      offset += (chunk as Buffer).length;
-    }
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) decoder.decode(chunk as Buffer, { stream: true });
     decoder.decode();
   } catch {
-    throw new Utf8Error(offset);
+    throw new EncodingError('utf-8');
   }
 }
 
-export class Utf8Error extends Error {
-  constructor(readonly chunkOffset: number) {
-    super('not valid UTF-8');
+/**
+ * Writes `source`, read as `encoding`, to `target` as UTF-8, in chunks. A byte sequence the encoding does not
+ * define stops it (no replacement characters slip into a dataset); the caller removes the partial target.
+ */
+export async function transcodeToUtf8(source: string, encoding: CsvEncoding, target: string): Promise<void> {
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  await pipeline(
+    fs.createReadStream(source, { highWaterMark: 1 << 20 }),
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) yield decodeOrThrow(() => decoder.decode(chunk, { stream: true }), encoding);
+      yield decodeOrThrow(() => decoder.decode(), encoding);
+    },
+    fs.createWriteStream(target, { mode: 0o600 }),
+  );
+}
+
+function decodeOrThrow(decode: () => string, encoding: CsvEncoding): string {
+  try {
+    return decode();
+  } catch {
+    throw new EncodingError(encoding);
+  }
+}
+
+export class EncodingError extends Error {
+  constructor(readonly encoding: CsvEncoding) {
+    super(`not valid ${encoding}`);
   }
 }

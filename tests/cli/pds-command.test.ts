@@ -67,6 +67,26 @@ describe('pds on a data directory', () => {
     expect(pds(['datasets', 'list'], environment).stdout).toMatch(/bus_routes\s+L1\s+transit-company\s+v2 1 rows/);
   });
 
+  it('datasets load --encoding gbk reads a GBK file', () => {
+    const csv = path.join(dataDir, 'routes-gbk.csv');
+    // The header, then "LG98,临港98路,1,LG98-S01,测试站,泥城镇,30.9,121.9" with its Chinese in GBK.
+    const gbk = (hex: string) => Buffer.from(hex, 'hex');
+    fs.writeFileSync(csv, Buffer.concat([
+      Buffer.from('route_id,route_name,stop_seq,stop_id,stop_name,town,latitude,longitude\nLG98,'), gbk('c1d9b8db'), Buffer.from('98'), gbk('c2b7'),
+      Buffer.from(',1,LG98-S01,'), gbk('b2e2cad4d5be'), Buffer.from(','), gbk('c4e0b3c7d5f2'), Buffer.from(',30.9,121.9\n'),
+    ]));
+    expect(pds(['datasets', 'load', 'bus_routes', csv], environment).stderr).toContain('not UTF-8 encoded');
+    const result = pds(['datasets', 'load', 'bus_routes', csv, '--encoding', 'gbk'], environment);
+    expect(result.stderr).toMatch(/loaded bus_routes version \d+: 1 rows/);
+    expect(result.code).toBe(0);
+  });
+
+  it('datasets load with an encoding it does not read exits 2', () => {
+    const result = pds(['datasets', 'load', 'bus_routes', path.join(dataDir, 'routes.csv'), '--encoding', 'latin1'], environment);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--encoding takes utf-8 or gb18030');
+  });
+
   it('datasets load names each quality rule the new version fails, with counts only', () => {
     const csv = path.join(dataDir, 'enterprises.csv');
     fs.writeFileSync(csv, 'uscc,name,legal_rep_id,legal_rep_name,registered_capital,industry_code,established_on,town,status\n91310115MA1K000001,上海测试有限公司,110105194912310021,张三,100.00,C3612,2020-01-01,南汇新城镇,active\n');

@@ -7,7 +7,7 @@ import { findDataset, registerDataset } from '../../src/catalog/catalogue.js';
 import { datasetRegistrationSchema } from '../../src/catalog/registration.js';
 import { datasetVersions, institutions } from '../../src/db/schema.js';
 import { loadDatasetVersion } from '../../src/domain-store/load-version.js';
-import { sha256File } from '../../src/domain-store/snapshot-store.js';
+import { sha256File, type CsvEncoding } from '../../src/domain-store/snapshot-store.js';
 import { AppError } from '../../src/errors/app-error.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -50,14 +50,14 @@ function file(name: string, content: string | Buffer): string {
   return target;
 }
 
-const load = async (source: string, format: 'csv' | 'parquet' = 'csv') =>
+const load = async (source: string, format: 'csv' | 'parquet' = 'csv', encoding?: CsvEncoding) =>
   loadDatasetVersion(
     { db: t.platform.db, store: t.platform.store },
-    { dataset: (await findDataset(t.platform.db, 'meters'))!, file: source, format, loadedBy: 'test' },
+    { dataset: (await findDataset(t.platform.db, 'meters'))!, file: source, format, loadedBy: 'test', encoding },
   );
 
-const failure = async (source: string, format: 'csv' | 'parquet' = 'csv') => {
-  const error = await load(source, format).then(
+const failure = async (source: string, format: 'csv' | 'parquet' = 'csv', encoding?: CsvEncoding) => {
+  const error = await load(source, format, encoding).then(
     () => undefined,
     (caught: unknown) => caught,
   );
@@ -102,6 +102,21 @@ describe('loading a file as a dataset version', () => {
     expect(version.rowCount).toBe(1);
   });
 
+  it('reads a CSV declared GB 18030 (GBK) as the same text, four-byte characters included', async () => {
+    // "水表甲𠀀" in GB 18030: three GBK characters and one four-byte sequence beyond GBK.
+    const meter = Buffer.from('cbaeb1edbcd795328236', 'hex');
+    const source = file('gbk.csv', Buffer.concat([Buffer.from('meter_id,reading,read_on\n'), meter, Buffer.from(',11,2024-04-01\n')]));
+    const version = await load(source, 'csv', 'gb18030');
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const rows = (await connection.runAndReadAll('SELECT meter_id, reading FROM data')).getRows();
+    connection.closeSync();
+    instance.closeSync();
+    expect(rows).toEqual([['水表甲𠀀', 11]]);
+    // The source hash is of the bytes as delivered, not of the UTF-8 copy DuckDB read.
+    expect(version.sourceHash).toBe(await sha256File(source));
+  });
+
   it('refuses the same source file twice with VERSION_EXISTS', async () => {
     const content = 'meter_id,reading,read_on\nD1,1,2024-01-01\n';
     await load(file('once.csv', content));
@@ -130,8 +145,19 @@ describe('a file that does not match the registered schema is refused and leaves
   it('a file that is not UTF-8', async () => {
     const before = await versionCount();
     const error = await failure(file('latin1.csv', Buffer.concat([Buffer.from('meter_id,reading,read_on\nM'), Buffer.from([0xe9, 0xff]), Buffer.from(',1,2024-01-01\n')])));
-    expect(error).toMatchObject({ code: 'SCHEMA_MISMATCH', message: 'the file is not UTF-8 encoded' });
+    expect(error.code).toBe('SCHEMA_MISMATCH');
+    expect(error.message).toMatch(/^the file is not UTF-8 encoded; .*charset gb18030/);
     expect(await versionCount()).toBe(before);
+  });
+
+  it('a file declared GB 18030 with bytes GB 18030 does not define, leaving nothing in staging', async () => {
+    const before = await versionCount();
+    // 0x81 0x20: a lead byte followed by a byte no GB 18030 sequence continues with.
+    const error = await failure(file('broken-gbk.csv', Buffer.concat([Buffer.from('meter_id,reading,read_on\nM'), Buffer.from([0x81, 0x20]), Buffer.from(',1,2024-01-01\n')])), 'csv', 'gb18030');
+    expect(error).toMatchObject({ code: 'SCHEMA_MISMATCH', message: expect.stringMatching(/^the file is not GB 18030 encoded/) });
+    expect(await versionCount()).toBe(before);
+    const staging = path.join(t.platform.store.root, '.staging');
+    expect(fs.existsSync(staging) ? fs.readdirSync(staging) : []).toEqual([]);
   });
 
   it('a line with too many fields', async () => {

@@ -166,6 +166,27 @@ describe('loading over HTTP', () => {
     expect(response.status).toBe(415);
   });
 
+  it('a CSV sent as charset=GBK is read as GB 18030', async () => {
+    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
+      token: institution,
+      headers: { 'content-type': 'text/csv; charset=GBK' },
+      // "泥城镇" in GBK.
+      body: Buffer.concat([Buffer.from(csv('P0000000003,household,H00000001,,')), Buffer.from('c4e0b3c7d5f2', 'hex'), Buffer.from(',,2025-01-01,1.5,0.93,true\n')]),
+    });
+    expect(response.status).toBe(201);
+    expect(response.json.rowCount).toBe(1);
+  });
+
+  it('a CSV in a charset other than UTF-8 or GB 18030 is refused with 415', async () => {
+    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
+      token: institution,
+      headers: { 'content-type': 'text/csv; charset=iso-8859-1' },
+      body: csv('P0000000004,household,H00000001,,x,,2025-01-01,1.5,0.93,true\n'),
+    });
+    expect(response.status).toBe(415);
+    expect(response.json.error.message).toContain('gb18030');
+  });
+
   it('a schema mismatch is refused with 422 and the column named', async () => {
     const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
       token: institution,

@@ -7,6 +7,7 @@ import { findDataset, getCatalogueEntry, listCatalogue, registerDataset } from '
 import { datasetRegistrationSchema } from '../../catalog/registration.js';
 import { catalogueChangeSchema, catalogueHistory, catalogueReviewSchema, proposeCatalogueChange, reviewCatalogueChange, toRevisionView } from '../../catalog/catalogue-revisions.js';
 import { loadDatasetVersion, type SourceFormat } from '../../domain-store/load-version.js';
+import { csvEncodingNamed, type CsvEncoding } from '../../domain-store/snapshot-store.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
@@ -114,7 +115,7 @@ const loadRoute = createRoute({
   tags: ['catalogue'],
   summary: 'Load a new immutable version from a CSV or Parquet file (the source institution only)',
   description:
-    'Send the file as the request body with Content-Type text/csv or application/vnd.apache.parquet. The file is checked against the registered schema; a wrong column, type or encoding is refused and leaves no version.',
+    'Send the file as the request body with Content-Type text/csv or application/vnd.apache.parquet. A CSV file is read as UTF-8, or as GB 18030 when sent as `text/csv; charset=gb18030` (GBK and GB 2312, what spreadsheet software on Chinese Windows saves, are GB 18030 too). The file is checked against the registered schema; a wrong column, type or encoding is refused and leaves no version.',
   security: bearerSecurity,
   request: {
     params: datasetIdParam,
@@ -172,6 +173,15 @@ const formatByMediaType: Record<string, SourceFormat> = {
   'application/x-parquet': 'parquet',
 };
 
+/** The `charset` parameter of a CSV upload's Content-Type; UTF-8 when there is none. */
+function csvEncoding(parameters: string[]): CsvEncoding {
+  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replaceAll('"', '');
+  if (charset === undefined) return 'utf-8';
+  const encoding = csvEncodingNamed(charset);
+  if (!encoding) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'a CSV file is read as charset utf-8 or gb18030 (GBK and GB 2312 files are gb18030)');
+  return encoding;
+}
+
 export function catalogueRoutes(platform: Platform) {
   const app = new OpenAPIHono<AppEnv>();
   const { db, authorizer } = platform;
@@ -201,13 +211,14 @@ export function catalogueRoutes(platform: Platform) {
     const dataset = await findDataset(db, c.req.valid('param').id);
     if (!dataset) throw notFound('dataset');
     await authorizer.require(principal, 'dataset:load-version', datasetEntity(dataset));
-    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const [mediaType = '', ...parameters] = (c.req.header('content-type') ?? '').split(';').map((part) => part.trim().toLowerCase());
     const format = formatByMediaType[mediaType];
     if (!format) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the file as text/csv or application/vnd.apache.parquet');
+    const encoding = format === 'csv' ? csvEncoding(parameters) : undefined;
     const upload = platform.store.stagingPath(format === 'csv' ? '.csv' : '.parquet');
     try {
       await receiveUpload(c.req.raw, upload, platform.config.uploadLimitBytes);
-      const version = await loadDatasetVersion({ db, store: platform.store, clock: platform.clock }, { dataset, file: upload, format, loadedBy: principal.id });
+      const version = await loadDatasetVersion({ db, store: platform.store, clock: platform.clock }, { dataset, file: upload, format, loadedBy: principal.id, encoding });
       return c.json({ ...version, createdAt: version.createdAt.toISOString() }, 201);
     } finally {
       fs.rmSync(upload, { force: true });
