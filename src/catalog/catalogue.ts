@@ -15,7 +15,7 @@ export type CatalogueEntry = ReturnType<typeof toCatalogueEntry>;
 /** A version's quality check in brief: the score (null when no rule ran) and whether every rule passed. */
 export type VersionQuality = { score: number | null; passed: boolean };
 
-export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map(), now = new Date()) {
+export function toCatalogueEntry(dataset: DatasetRow, institution: { name: string; nameZh: string }, versions: DatasetVersionRow[], quality: Map<string, VersionQuality> = new Map(), now = new Date()) {
   // Art. 9: data is kept up to date at its declared frequency; an entry whose next delivery is late shows as overdue.
   const days = updatePeriodDays[dataset.updateFrequency];
   const lastLoad = versions.at(-1)?.createdAt;
@@ -25,7 +25,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
     title: dataset.title,
     titleZh: dataset.titleZh,
     description: dataset.description,
-    institution: { id: dataset.institutionId, name: institutionName },
+    institution: { id: dataset.institutionId, name: institution.name, nameZh: institution.nameZh },
     category: dataset.category,
     grade: dataset.grade,
     openData: dataset.openData,
@@ -61,7 +61,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institutionName: string, v
 
 export async function listCatalogue(db: Database, now = new Date()): Promise<CatalogueEntry[]> {
   const rows = await db
-    .select({ dataset: datasets, institutionName: institutions.name })
+    .select({ dataset: datasets, institution: { name: institutions.name, nameZh: institutions.nameZh } })
     .from(datasets)
     .innerJoin(institutions, eq(institutions.id, datasets.institutionId))
     .orderBy(asc(datasets.id));
@@ -69,7 +69,7 @@ export async function listCatalogue(db: Database, now = new Date()): Promise<Cat
   const quality = await versionQuality(db);
   const byDataset = new Map<string, DatasetVersionRow[]>();
   for (const version of versions) byDataset.set(version.datasetId, [...(byDataset.get(version.datasetId) ?? []), version]);
-  return rows.map((row) => toCatalogueEntry(row.dataset, row.institutionName, byDataset.get(row.dataset.id) ?? [], quality, now));
+  return rows.map((row) => toCatalogueEntry(row.dataset, row.institution, byDataset.get(row.dataset.id) ?? [], quality, now));
 }
 
 export async function findDataset(db: Database, id: string): Promise<DatasetRow | undefined> {
@@ -79,7 +79,7 @@ export async function findDataset(db: Database, id: string): Promise<DatasetRow 
 
 export async function getCatalogueEntry(db: Database, id: string, now = new Date()): Promise<CatalogueEntry> {
   const [row] = await db
-    .select({ dataset: datasets, institutionName: institutions.name })
+    .select({ dataset: datasets, institution: { name: institutions.name, nameZh: institutions.nameZh } })
     .from(datasets)
     .innerJoin(institutions, eq(institutions.id, datasets.institutionId))
     .where(eq(datasets.id, id));
@@ -89,7 +89,7 @@ export async function getCatalogueEntry(db: Database, id: string, now = new Date
     .from(datasetVersions)
     .where(eq(datasetVersions.datasetId, id))
     .orderBy(asc(datasetVersions.versionNumber));
-  return toCatalogueEntry(row.dataset, row.institutionName, versions, await versionQuality(db, id), now);
+  return toCatalogueEntry(row.dataset, row.institution, versions, await versionQuality(db, id), now);
 }
 
 async function versionQuality(db: Database, datasetId?: string): Promise<Map<string, VersionQuality>> {

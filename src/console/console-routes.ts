@@ -58,7 +58,8 @@ export function consoleRoutes(oidc?: OidcVerifier) {
   });
   // The console's OIDC client settings (public: issuer, client id, endpoints). 404 when sign-in is by pasted token.
   app.get('/console/oidc.json', async (c) => {
-    if (!oidc) return c.json({ error: { code: 'NOT_FOUND', message: 'no identity provider is configured' } }, 404);
+    // No provider is a normal answer, not a missing resource: the sign-in page asks on every load.
+    if (!oidc) return c.body(null, 204);
     try {
       const discovery = await oidc.discovery();
       contentSecurityPolicy = securityPolicy([...new Set([new URL(oidc.issuer).origin, new URL(discovery.token_endpoint).origin])]);

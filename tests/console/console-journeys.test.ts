@@ -263,6 +263,29 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator opens a catalogue entry and reads its source, privacy unit and what each column is', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#catalogue`);
+    await page.click('text=月度用电数据');
+    await page.waitForSelector('#dataset-facts');
+    expect(await page.textContent('#dataset-facts')).toMatch(/来源机构: 临港供电公司 · 隐私单元: account_id · 更新频率: 每月 · 行数: [\d,]+ \(v1\)/);
+    const kwh = page.locator('#dataset-detail tr', { has: page.locator('code', { hasText: /^kwh$/ }) });
+    expect(await kwh.locator('td').allTextContents()).toEqual(['kwh', 'DOUBLE', '敏感', 'Metered use in the month (kWh)']);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('the sign-in page loads without a failed request when no identity provider is configured', async () => {
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+    });
+    await page.goto(`${base}/console`);
+    await page.waitForSelector('#token');
+    await page.waitForLoadState('networkidle');
+    expect(failed).toEqual([]);
+  });
+
   it('serves every console asset from this server', async () => {
     const page = await browser.newPage();
     const foreign: string[] = [];

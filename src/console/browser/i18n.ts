@@ -145,6 +145,29 @@ const phrases = {
   returned: ['退回理由', 'Returned'],
   reinstate: ['恢复', 'Reinstate'],
   revoke: ['撤销', 'Revoke'],
+  columnType: ['数据类型', 'Type'],
+  loaded: ['已加载', 'Loaded'],
+  privacyUnit: ['隐私单元', 'Privacy unit'],
+  updates: ['更新频率', 'Updated'],
+  rows: ['行数', 'Rows'],
+  class_direct_identifier: ['直接标识符', 'direct identifier'],
+  class_quasi_identifier: ['准标识符', 'quasi-identifier'],
+  class_sensitive: ['敏感', 'sensitive'],
+  class_attribute: ['属性', 'attribute'],
+  frequency_daily: ['每日', 'daily'],
+  frequency_weekly: ['每周', 'weekly'],
+  frequency_monthly: ['每月', 'monthly'],
+  frequency_quarterly: ['每季度', 'quarterly'],
+  frequency_yearly: ['每年', 'yearly'],
+  frequency_static: ['不定期', 'not on a schedule'],
+  openData: ['开放数据', 'open data'],
+  minContributors: ['每个单元格的最少贡献者', 'contributors per cell'],
+  reviewersNeeded: ['需审核人数', 'reviewers'],
+  countsRoundedTo: ['计数取整到', 'counts rounded to'],
+  jobKind_aggregate: ['聚合统计', 'aggregate'],
+  jobKind_dp_aggregate: ['差分隐私聚合', 'differentially private aggregate'],
+  jobKind_model: ['模型训练', 'model'],
+  jobKind_row_level: ['明细（仅开放数据）', 'row level (open data only)'],
 } as const;
 
 export type Phrase = keyof typeof phrases;
@@ -157,3 +180,5 @@ export function setLanguage(next: Language): void {
   document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
+/** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
+export const tValue = (prefix: 'class' | 'frequency' | 'jobKind', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

@@ -83,7 +83,7 @@ const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).rep
 
 async function oidcSettings(): Promise<OidcSettings | undefined> {
   const response = await fetch('/console/oidc.json');
-  return response.ok ? ((await response.json()) as OidcSettings) : undefined;
+  return response.status === 200 ? ((await response.json()) as OidcSettings) : undefined;
 }
 
 /** Authorization-code flow with PKCE (RFC 7636): the verifier never leaves this tab until the token exchange. */

@@ -1,15 +1,31 @@
 import { api, ApiError } from './api.js';
 import { badge, formatTime, h, statusTone, table } from './dom.js';
-import { t } from './i18n.js';
+import { currentLanguage, t, tValue } from './i18n.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
-type Dataset = { id: string; title: string; titleZh: string; grade: string; institution: { name: string; nameZh?: string } | string; openData: boolean; columns: Array<{ name: string; type: string; class: string; description: string }>; latestVersion: string | null; updateOverdue?: boolean; versions?: Array<{ versionNumber: number; quality: { score: number | null; passed: boolean } | null }> };
+type Dataset = {
+  id: string;
+  title: string;
+  titleZh: string;
+  description: string;
+  grade: string;
+  institution: { name: string; nameZh?: string } | string;
+  openData: boolean;
+  privacyUnit: string;
+  updateFrequency: string;
+  columns: Array<{ name: string; type: string; class: string; description: string }>;
+  latestVersion: string | null;
+  updateOverdue?: boolean;
+  versions?: Array<{ versionNumber: number; rowCount: number; quality: { score: number | null; passed: boolean } | null }>;
+};
 
 export async function cataloguePage(): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
   const detail = h('div', { class: 'panel', id: 'dataset-detail' }, h('p', { class: 'muted' }, '←'));
   const show = (dataset: Dataset) => {
-    const quality = dataset.versions?.at(-1)?.quality;
+    const latest = dataset.versions?.at(-1);
+    const quality = latest?.quality;
+    const source = typeof dataset.institution === 'string' ? dataset.institution : currentLanguage() === 'zh' ? (dataset.institution.nameZh ?? dataset.institution.name) : dataset.institution.name;
     // Art. 10: the entry's revisions, each with its readable diff, loaded when the entry is opened.
     const history = h('details', { id: 'catalogue-history' }, h('summary', {}, t('history')));
     void api<{ revisions: any[] }>('GET', `/v1/datasets/${encodeURIComponent(dataset.id)}/revisions`).then(({ revisions }) =>
@@ -28,21 +44,35 @@ export async function cataloguePage(): Promise<HTMLElement> {
         badge(dataset.grade, dataset.grade === 'L1' ? 'ok' : dataset.grade === 'L4' ? 'bad' : 'warn'),
         ' ',
         h('code', {}, dataset.id),
-        dataset.openData ? badge('open', 'ok') : null,
+        dataset.openData ? badge(t('openData'), 'ok') : null,
         ' ',
         dataset.updateOverdue ? badge(t('updateOverdue'), 'bad') : null,
         ' ',
         quality ? badge(`${t('qualityScore')} ${quality.score ?? '—'}`, quality.passed ? 'ok' : 'bad') : null,
       ),
+      h('p', { class: 'muted' }, dataset.description),
+      h(
+        'p',
+        { id: 'dataset-facts' },
+        `${t('institution')}: ${source} · ${t('privacyUnit')}: `,
+        h('code', {}, dataset.privacyUnit),
+        ` · ${t('updates')}: ${tValue('frequency', dataset.updateFrequency)}`,
+        latest ? ` · ${t('rows')}: ${latest.rowCount.toLocaleString()} (v${latest.versionNumber})` : '',
+      ),
       table(
-        [t('columns'), 'type', t('columnClass')],
-        dataset.columns.map((column) => [h('code', {}, column.name), column.type, badge(column.class, column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info')]),
+        [t('columns'), t('columnType'), t('columnClass'), t('description')],
+        dataset.columns.map((column) => [
+          h('code', {}, column.name),
+          column.type,
+          badge(tValue('class', column.class), column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info'),
+          column.description,
+        ]),
       ),
       history,
     );
   };
   const list = table(
-    [t('datasets'), t('grade'), ''],
+    [t('datasets'), t('grade'), t('loaded')],
     datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, `${dataset.titleZh}`, h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
   );
   if (datasets[0]) show(datasets[0]);
@@ -68,8 +98,12 @@ export async function analysisPage(): Promise<HTMLElement> {
     try {
       const decision = await api('POST', '/v1/jobs/dry-run', submission());
       verdict.replaceChildren(
-        h('p', {}, badge(t('accepted'), 'ok'), ` ${decision.kind} · ${t('grade')} ${decision.grade}`),
-        h('p', { class: 'muted' }, `≥ ${decision.policy.minContributors} contributors per cell · reviewers ${decision.policy.reviewers} · rounding ${decision.policy.roundCountsTo ?? '—'}`),
+        h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.kind)} · ${t('grade')} ${decision.grade}`),
+        h(
+          'p',
+          { class: 'muted' },
+          `${t('minContributors')} ≥ ${decision.policy.minContributors} · ${t('reviewersNeeded')} ${decision.policy.reviewers} · ${t('countsRoundedTo')} ${decision.policy.roundCountsTo ?? '—'}`,
+        ),
       );
     } catch (error) {
       explain(error);

@@ -47,7 +47,7 @@ const catalogueEntrySchema = z
     title: z.string(),
     titleZh: z.string(),
     description: z.string(),
-    institution: z.object({ id: z.string(), name: z.string() }),
+    institution: z.object({ id: z.string(), name: z.string(), nameZh: z.string() }),
     category: z.string(),
     grade: z.enum(['L1', 'L2', 'L3', 'L4', 'important', 'core']),
     openData: z.boolean(),
