@@ -30,6 +30,7 @@ button:hover{filter:brightness(1.08)}
 .badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12.5px;font-weight:600;background:#e8eef8;color:var(--brand2);white-space:nowrap}
 .badge.ok{background:#e3f4ec;color:var(--ok)}.badge.warn{background:#fff2dc;color:var(--warn)}.badge.bad{background:#fde8e6;color:var(--bad)}
 .muted{color:var(--muted)}.error{color:var(--bad)}
+ul.plain{list-style:none;margin:0;padding:0;overflow-wrap:anywhere}
 .verdict{min-height:48px;border-left:4px solid var(--line);padding:4px 14px;margin-top:10px}
 .suppressed{color:var(--warn);cursor:help}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10px;overflow:auto;font-size:13px}

@@ -274,6 +274,20 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a regulator reads an incident by its kind and fields, with its time in China Standard Time', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const refused = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], purpose: 'test', sql: 'SELECT town, count(*) AS people FROM residents GROUP BY town' } });
+    expect(refused.json.error.code).toBe('OVER_SCOPE');
+    const { incidents } = (await t.call('GET', '/v1/incidents', { token: await t.tokenFor('regulator-data-dept') })).json;
+    const newest = incidents[0];
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#incidents`);
+    await page.waitForSelector('#incidents-table');
+    const row = page.locator('#incidents-table tbody tr').first();
+    const chinaTime = new Date(newest.createdAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', dateStyle: 'medium', timeStyle: 'short' });
+    expect(await row.locator('td').allTextContents()).toEqual(['超出许可范围', 'lingang-analytics', 'analyst-lingang-analytics', expect.stringContaining('datasets: residents'), chinaTime]);
+  });
+
   it('the sign-in page loads without a failed request when no identity provider is configured', async () => {
     const page = await browser.newPage();
     const failed: string[] = [];

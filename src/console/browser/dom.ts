@@ -29,4 +29,4 @@ export function statusTone(status: string): 'ok' | 'warn' | 'bad' | 'info' {
   return 'info';
 }
 
-export const formatTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
+export { formatTime } from './i18n.js';

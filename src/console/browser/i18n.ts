@@ -168,12 +168,32 @@ const phrases = {
   jobKind_dp_aggregate: ['差分隐私聚合', 'differentially private aggregate'],
   jobKind_model: ['模型训练', 'model'],
   jobKind_row_level: ['明细（仅开放数据）', 'row level (open data only)'],
+  event: ['事件', 'Event'],
+  actor: ['操作者', 'Actor'],
+  principal: ['账号', 'Account'],
+  detail: ['详情', 'Detail'],
+  occurredAt: ['发生时间', 'When'],
+  inclusion: ['包含证明', 'Inclusion'],
+  incident_over_scope: ['超出许可范围', 'beyond the licence'],
+  incident_probing: ['试探性查询', 'probing'],
+  incident_enumeration: ['遍历标识', 'enumeration'],
+  incident_channel_over_scope: ['共享通道超范围', 'channel beyond its scope'],
+  incident_channel_volume: ['共享通道超量', 'channel volume exceeded'],
+  incident_sharing_overdue: ['共享申请逾期', 'sharing request overdue'],
+  incident_dispute_overdue: ['异议处理逾期', 'dispute overdue'],
+  incident_differencing: ['差分攻击嫌疑', 'differencing suspected'],
 } as const;
 
 export type Phrase = keyof typeof phrases;
 let language: Language = (localStorage.getItem('pds-language') as Language | null) ?? 'zh';
 
 export const currentLanguage = () => language;
+/**
+ * A time as people of the Special Area read it: in China Standard Time whatever the browser's zone (deadlines,
+ * quotas and reports all count China days), written the way the chosen language writes dates.
+ */
+export const formatTime = (iso: string | null | undefined): string =>
+  iso ? new Date(iso).toLocaleString(language === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: 'Asia/Shanghai', dateStyle: 'medium', timeStyle: 'short' }) : '—';
 export function setLanguage(next: Language): void {
   language = next;
   localStorage.setItem('pds-language', next);
@@ -181,4 +201,4 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'jobKind', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

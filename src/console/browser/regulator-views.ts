@@ -1,7 +1,7 @@
 import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, statusTone, table } from './dom.js';
-import { t } from './i18n.js';
+import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
@@ -70,7 +70,7 @@ export async function auditPage(): Promise<HTMLElement> {
     h('div', { class: 'actions' }, h('button', { id: 'verify-log', onclick: () => void verify() }, t('verifyLog'))),
     outcome,
     table(
-      ['#', 'event', 'actor', t('operator'), ''],
+      ['#', t('event'), t('actor'), t('operator'), t('inclusion')],
       [...entries].reverse().map((entry) => [entry.index, h('code', {}, entry.event.type), entry.event.actor, entry.event.operator ?? '—', results.get(entry.index)!]),
       { id: 'audit-table' },
     ),
@@ -84,8 +84,28 @@ export async function incidentsPage(): Promise<HTMLElement> {
     { class: 'panel' },
     h('h2', {}, t('incidents')),
     incidents.length
-      ? table([t('kind'), t('operator'), 'principal', 'detail', t('created')], incidents.map((incident) => [badge(incident.kind, 'bad'), incident.operatorId ?? '—', incident.principalId ?? '—', h('code', { class: 'wrap' }, JSON.stringify(incident.detail).slice(0, 200)), formatTime(incident.createdAt)]))
+      ? table(
+          [t('kind'), t('operator'), t('principal'), t('detail'), t('occurredAt')],
+          incidents.map((incident) => [
+            badge(tValue('incident', incident.kind), 'bad'),
+            incident.operatorId ?? '—',
+            incident.principalId ?? '—',
+            incidentDetail(incident.jobId, incident.detail),
+            formatTime(incident.createdAt),
+          ]),
+          { id: 'incidents-table' },
+        )
       : h('p', { class: 'muted' }, t('nothing')),
+  );
+}
+
+/** An incident's detail as a short list of its fields (ids, datasets, counts; incidents never hold data). */
+function incidentDetail(jobId: string | null, detail: Record<string, unknown>): HTMLElement {
+  const fields = Object.entries({ ...(jobId ? { job: jobId } : {}), ...detail });
+  return h(
+    'ul',
+    { class: 'plain' },
+    ...fields.map(([name, value]) => h('li', {}, h('small', { class: 'muted' }, `${name}: `), typeof value === 'string' ? value : Array.isArray(value) ? (value as unknown[]).join(', ') : JSON.stringify(value).slice(0, 160))),
   );
 }
 
