@@ -11,6 +11,7 @@ import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../audit/ver
 import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { csvEncodingNamed } from '../domain-store/snapshot-store.js';
+import { ControlPlaneInUse } from '../db/directory-lock.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
@@ -60,6 +61,12 @@ const commandUsage: Record<string, string> = {
 };
 
 class UsageError extends Error {}
+
+class PortInUse extends Error {
+  constructor(host: string, port: number) {
+    super(`${host}:${port} is already in use (another pds serve?); stop it or set PORT to a free port`);
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -160,7 +167,10 @@ async function runServer(platform: Platform): Promise<number> {
   governance.unref();
   const app = createApp(platform);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUse(config.host, config.port) : error));
+  });
   const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
   console.log(`public-data-sandbox listening on ${base} (${config.mode} mode, ${platform.controlPlane.kind}) after ${Math.round(performance.now() - started)} ms`);
   console.log(`  health   ${base}/healthz`);
@@ -281,6 +291,11 @@ main(process.argv.slice(2)).then(
       const usageProblem = (error as Error).message;
       console.error(`pds: ${usageProblem}`);
       process.exit(2);
+    }
+    if (error instanceof ControlPlaneInUse || error instanceof PortInUse) {
+      const conflict = error.message;
+      console.error(`pds: ${conflict}`);
+      process.exit(1);
     }
     if (error instanceof AppError) {
       const problem = error.message;

@@ -9,6 +9,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
 import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from './schema.js';
+import { lockDirectory } from './directory-lock.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -35,10 +36,17 @@ export type OpenOptions =
 export async function openControlPlane(options: OpenOptions): Promise<ControlPlane> {
   if (options.kind === 'pglite') {
     if (options.dataDir) fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    const client = await PGlite.create({
-      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-    });
+    const unlock = options.dataDir ? lockDirectory(options.dataDir) : () => {};
+    let client: PGlite;
+    try {
+      client = await PGlite.create({
+        ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+        ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      });
+    } catch (error) {
+      unlock();
+      throw error;
+    }
     const db = drizzlePglite(client, { schema }) as unknown as Database;
     return {
       db,
@@ -52,7 +60,13 @@ export async function openControlPlane(options: OpenOptions): Promise<ControlPla
         const results = await client.exec(text);
         return { rows: results.flatMap((result) => result.rows) };
       },
-      close: () => client.close(),
+      close: async () => {
+        try {
+          await client.close();
+        } finally {
+          unlock();
+        }
+      },
       dumpDataDir: async () => (await client.dumpDataDir('none')) as Blob,
     };
   }

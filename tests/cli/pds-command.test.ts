@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
@@ -57,6 +59,34 @@ describe('pds on a data directory', () => {
     environment = { DATA_DIR: dataDir, DATABASE_URL: '' };
   });
   afterAll(() => t?.close());
+
+  it.skipIf(usingPostgres)('a command refuses the embedded database while another live process holds it', () => {
+    const lockFile = path.join(dataDir, 'control-plane.lock');
+    // This test's own process stands in for a running pds serve: alive, and not the command's process.
+    fs.writeFileSync(lockFile, JSON.stringify({ pid: process.pid, command: 'serve', since: new Date().toISOString() }));
+    try {
+      const result = pds(['datasets', 'list'], environment);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`the embedded database in ${path.join(dataDir, 'control-plane')} is in use by process ${process.pid} (serve`);
+      expect(result.stdout).toBe('');
+    } finally {
+      fs.rmSync(lockFile, { force: true });
+    }
+  });
+
+  it('serve on a port already taken exits 1 saying so, and lets go of the database', async () => {
+    const taken = http.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const result = pds(['serve'], { ...environment, PORT: port, PDS_WORKERS: '0' });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`pds: 127.0.0.1:${port} is already in use`);
+      expect(fs.existsSync(path.join(dataDir, 'control-plane.lock'))).toBe(false);
+    } finally {
+      taken.close();
+    }
+  });
 
   it('datasets load creates a new version and prints its hash', () => {
     const csv = path.join(dataDir, 'routes.csv');
