@@ -165,6 +165,9 @@ export const jobs = pgTable(
     sqlHash: text('sql_hash').notNull(),
     /** The SQL's shape: its syntax tree with every constant blanked (prepare-job.ts, `shapeOf`); null when it did not parse. */
     sqlShape: text('sql_shape'),
+    /** The submitter's Idempotency-Key, and the hash of the submission it was first sent with. */
+    idempotencyKey: text('idempotency_key'),
+    requestHash: text('request_hash'),
     purpose: text('purpose').notNull(),
     kind: text('kind', { enum: ['aggregate', 'row_level', 'model'] }),
     grade: text('grade', { enum: ['L1', 'L2', 'L3', 'L4', 'important', 'core'] }),
@@ -187,7 +190,11 @@ export const jobs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
-  (table) => [index('jobs_operator_idx').on(table.operatorId, table.createdAt), index('jobs_operator_shape_idx').on(table.operatorId, table.sqlShape, table.createdAt)],
+  (table) => [
+    index('jobs_operator_idx').on(table.operatorId, table.createdAt),
+    index('jobs_operator_shape_idx').on(table.operatorId, table.sqlShape, table.createdAt),
+    uniqueIndex('jobs_idempotency_idx').on(table.submittedBy, table.idempotencyKey),
+  ],
 );
 
 /** Something regulators must look at: an operator reaching beyond its licence, probing, misuse. */

@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'REGISTRATION_INCOMPLETE'
   | 'CHANGE_NEEDS_NEW_DATASET'
   | 'NO_CHANGE'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -123,6 +124,7 @@ const statusByCode: Record<ErrorCode, number> = {
   REGISTRATION_INCOMPLETE: 422,
   CHANGE_NEEDS_NEW_DATASET: 409,
   NO_CHANGE: 400,
+  IDEMPOTENCY_KEY_REUSED: 422,
   INTERNAL: 500,
 };
 

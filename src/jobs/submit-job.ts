@@ -3,7 +3,8 @@ import { and, desc, eq } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { reserveBudget, settleBudget } from '../privacy/budget-ledger.js';
 import { jobs } from '../db/schema.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, type PolicyCode } from '../errors/app-error.js';
+import { canonicalJson } from '../audit/canonical-json.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { planJob, prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
@@ -18,8 +19,14 @@ export async function submitJob(
   platform: Platform,
   principal: PrincipalRow,
   submission: JobSubmission,
-): Promise<{ job: JobRow; refusal?: AppError }> {
+  idempotencyKey?: string,
+): Promise<{ job: JobRow; refusal?: AppError; replayed?: boolean }> {
   if (!platform.jobQueue) throw new Error('the job queue is not running');
+  const requestHash = idempotencyKey === undefined ? undefined : crypto.createHash('sha256').update(canonicalJson(submission)).digest('hex');
+  if (idempotencyKey !== undefined) {
+    const earlier = await replayOf(platform, principal, idempotencyKey, requestHash!);
+    if (earlier) return earlier;
+  }
   const id = `job_${crypto.randomUUID()}`;
   const base = {
     id,
@@ -30,15 +37,18 @@ export async function submitJob(
     sqlHash: sqlHash(submission.sql),
     purpose: submission.purpose,
     policyHash: platform.disclosurePolicy.hash,
+    idempotencyKey: idempotencyKey ?? null,
+    requestHash: requestHash ?? null,
     createdAt: platform.clock(),
   };
+  const dpCharges: string[] = [];
   try {
     const prepared = await prepareJob(platform, principal, submission);
     const plan = await planJob(platform, prepared);
     if (plan.kind === 'dp_aggregate') {
       // Reserved before the job exists to run: one conditional UPDATE per protected dataset, which can never
       // overspend. If a later one is refused, the earlier ones are given back.
-      plan.chargeIds = [];
+      plan.chargeIds = dpCharges;
       try {
         for (const datasetId of plan.budgetDatasets ?? [plan.dataset]) {
           const { chargeId } = await reserveBudget(platform.db, { licenceId: prepared.licenceId, datasetId, jobId: id, epsilon: plan.epsilonMicro / 1_000_000, delta: plan.deltaPico / 1e12 }, platform.clock());
@@ -83,7 +93,15 @@ export async function submitJob(
     await platform.jobQueue.enqueue(id);
     return { job };
   } catch (error) {
+    // The same key sent twice at once: the other request recorded the job first. Give back what this one
+    // reserved and answer with that job.
+    if (idempotencyKey !== undefined && isUniqueViolation(error)) {
+      for (const chargeId of dpCharges) await settleBudget(platform.db, chargeId, 'refunded', platform.clock());
+      const earlier = await replayOf(platform, principal, idempotencyKey, requestHash!);
+      if (earlier) return earlier;
+    }
     if (!(error instanceof AppError) || error.status >= 500) throw error;
+    let replayed: Awaited<ReturnType<typeof replayOf>>;
     const job = await platform.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(jobs)
@@ -104,9 +122,36 @@ export async function submitJob(
         base.createdAt,
       );
       return row!;
+    }).catch(async (insertError: unknown) => {
+      replayed = idempotencyKey !== undefined && isUniqueViolation(insertError) ? await replayOf(platform, principal, idempotencyKey, requestHash!) : undefined;
+      if (!replayed) throw insertError;
+      return replayed.job;
     });
-    return { job, refusal: error };
+    return replayed ?? { job, refusal: error };
   }
+}
+
+/**
+ * An earlier submission under the same Idempotency-Key, answered as it was (a retry after a lost response must
+ * not queue the job twice, spend its privacy budget twice or count twice towards the probing limit). The same
+ * key with a different submission is refused: the key names one request (draft-ietf-httpapi-idempotency-key).
+ */
+async function replayOf(platform: Platform, principal: PrincipalRow, key: string, requestHash: string): Promise<{ job: JobRow; refusal?: AppError; replayed: true } | undefined> {
+  const [earlier] = await platform.db.select().from(jobs).where(and(eq(jobs.submittedBy, principal.id), eq(jobs.idempotencyKey, key)));
+  if (!earlier) return undefined;
+  if (earlier.requestHash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was sent before with a different job; use a new key for a new job');
+  return { job: earlier, refusal: earlier.status === 'rejected' ? refusalOf(earlier) : undefined, replayed: true };
+}
+
+/** A recorded refusal as the error it was answered with (its code and reason; details are not kept). */
+const refusalOf = (job: JobRow) => new AppError(job.statusCode as PolicyCode, job.statusReason ?? 'the job was refused');
+
+/** PostgreSQL's unique_violation (23505), on the error drizzle throws or on one of its causes. */
+function isUniqueViolation(error: unknown): boolean {
+  for (let cause = error, depth = 0; typeof cause === 'object' && cause !== null && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
+    if ((cause as { code?: unknown }).code === '23505') return true;
+  }
+  return false;
 }
 
 export async function findJob(platform: Platform, id: string): Promise<JobRow | undefined> {

@@ -410,6 +410,46 @@ describe('the job API', () => {
     expect(result.json.manifest.suppressedRows).toEqual([]);
   });
 
+  it('a job sent again with its Idempotency-Key answers with the first job and queues nothing more', async () => {
+    const submission = { datasets: ['firm_energy'], sql: 'SELECT district, count(*) AS n FROM firm_energy GROUP BY district', purpose: 'retry test' };
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
+    const first = await t.call('POST', '/v1/jobs', { token: analyst, json: submission, headers: { 'idempotency-key': 'district-counts-1' } });
+    const again = await t.call('POST', '/v1/jobs', { token: analyst, json: submission, headers: { 'idempotency-key': 'district-counts-1' } });
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(again.json.id).toBe(first.json.id);
+    expect([first.headers.get('idempotent-replayed'), again.headers.get('idempotent-replayed')]).toEqual([null, 'true']);
+    expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length).toBe(before + 1);
+  });
+
+  it('an Idempotency-Key sent again with another job is refused as IDEMPOTENCY_KEY_REUSED and records nothing', async () => {
+    const key = { 'idempotency-key': 'sector-energy-1' };
+    await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql: 'SELECT sector, count(*) AS n FROM firm_energy GROUP BY sector', purpose: 'x' }, headers: key });
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
+    const other = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql: 'SELECT district, count(*) AS n FROM firm_energy GROUP BY district', purpose: 'x' }, headers: key });
+    expect(other.status).toBe(422);
+    expect(other.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length).toBe(before);
+  });
+
+  it('a refused job sent again with its Idempotency-Key gets the same refusal without a second incident', async () => {
+    const submission = { datasets: ['residents'], sql: 'SELECT town, count(*) FROM residents GROUP BY town', purpose: 'x' };
+    const first = await t.call('POST', '/v1/jobs', { token: analyst, json: submission, headers: { 'idempotency-key': 'residents-1' } });
+    const incidentsAfterFirst = (await t.platform.db.select().from(incidents)).length;
+    const again = await t.call('POST', '/v1/jobs', { token: analyst, json: submission, headers: { 'idempotency-key': 'residents-1' } });
+    expect([first.status, again.status]).toEqual([422, 422]);
+    expect(again.json).toMatchObject({ error: { code: 'OVER_SCOPE', message: first.json.error.message }, job: { id: first.json.job.id } });
+    expect((await t.platform.db.select().from(incidents)).length).toBe(incidentsAfterFirst);
+  });
+
+  it('the same Idempotency-Key is independent per submitter', async () => {
+    const submission = { datasets: ['firm_energy'], sql: 'SELECT district, sum(energy) AS e FROM firm_energy GROUP BY district', purpose: 'x' };
+    const mine = await t.call('POST', '/v1/jobs', { token: analyst, json: submission, headers: { 'idempotency-key': 'shared-key' } });
+    const theirs = await t.call('POST', '/v1/jobs', { token: otherAnalyst, json: { ...submission, sql: 'SELECT district, count(*) AS n FROM firm_energy GROUP BY district' }, headers: { 'idempotency-key': 'shared-key' } });
+    expect(mine.status).toBe(201);
+    expect(theirs.json.id ?? theirs.json.job?.id).not.toBe(mine.json.id);
+    expect(theirs.json.error?.code).not.toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
   it('the result of a job that is not finished or was refused answers 409', async () => {
     const refused = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT * FROM power_readings', purpose: 'x' } });
     const response = await t.call('GET', `/v1/jobs/${refused.json.job.id}/result`, { token: analyst });

@@ -38,3 +38,25 @@ it('50 concurrent DP jobs at ε = 0.1 against a remaining budget of 1.0 end with
   expect(budget.epsilonSpent).toBeCloseTo(accepted.length * 0.1, 10);
   expect(budget.epsilonSpent).toBeLessThanOrEqual(1);
 });
+
+it('10 concurrent retries of one DP submission under one Idempotency-Key create one job and spend its ε once', async () => {
+  const regulator = await t.tokenFor('regulator-data-dept');
+  const analyst = await t.tokenFor('analyst-harbour-credit');
+  const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
+  const spentOf = async () => (await t.call('GET', '/v1/budgets', { token: analyst })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'transit_trips')?.epsilonSpent ?? 0;
+  expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 5 } })).status).toBe(200);
+  const before = await spentOf();
+  const responses = await Promise.all(
+    Array.from({ length: 10 }, () =>
+      t.call('POST', '/v1/jobs', {
+        token: analyst,
+        headers: { 'idempotency-key': 'route-study-2026-11-27' },
+        json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', purpose: 'x', privacy: { differentialPrivacy: true, epsilon: 0.1 } },
+      }),
+    ),
+  );
+  expect(responses.map((response) => response.status)).toEqual(Array(10).fill(201));
+  expect(new Set(responses.map((response) => response.json.id)).size).toBe(1);
+  expect(responses.filter((response) => response.headers.get('idempotent-replayed') === 'true')).toHaveLength(9);
+  expect(await spentOf()).toBeCloseTo(before + 0.1, 10);
+});

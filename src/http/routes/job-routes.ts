@@ -60,9 +60,14 @@ const routes = {
     tags: ['jobs'],
     summary: 'Submit an analysis job (DuckDB SQL over the datasets of your licence)',
     security: bearerSecurity,
-    request: { body: { ...jsonBody(jobSubmissionSchema, 'The job'), content: { 'application/json': { schema: jobSubmissionSchema, example: exampleSubmission } } } },
+    description:
+      'Send an `Idempotency-Key` header (any 1–200 visible ASCII characters, new for each job) to retry safely: the same key with the same body answers with the job it first created (header `Idempotent-Replayed: true`) instead of queueing another, spending budget twice or counting twice towards the probing limit; the same key with another body is refused with IDEMPOTENCY_KEY_REUSED.',
+    request: {
+      headers: z.object({ 'idempotency-key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only').optional() }),
+      body: { ...jsonBody(jobSubmissionSchema, 'The job'), content: { 'application/json': { schema: jobSubmissionSchema, example: exampleSubmission } } },
+    },
     responses: {
-      201: { description: 'Queued', content: { 'application/json': { schema: jobSchema } } },
+      201: { description: 'Queued (or, for a repeated Idempotency-Key, the job that key created)', content: { 'application/json': { schema: jobSchema } } },
       422: {
         description: 'Refused by policy; the refusal is recorded as a rejected job',
         content: { 'application/json': { schema: errorBodySchema.extend({ job: jobSchema }) } },
@@ -194,7 +199,8 @@ export function jobRoutes(platform: Platform) {
   app.openapi(routes.submit, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'job:submit', platformEntity);
-    const { job, refusal } = await submitJob(platform, principal, c.req.valid('json'));
+    const { job, refusal, replayed } = await submitJob(platform, principal, c.req.valid('json'), c.req.valid('header')['idempotency-key']);
+    if (replayed) c.header('Idempotent-Replayed', 'true');
     if (refusal) return c.json({ ...refusal.toBody(), job: toJobView(job) }, refusal.status as 422);
     return c.json(toJobView(job), 201);
   });
