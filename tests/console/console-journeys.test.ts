@@ -263,6 +263,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a double click on submit queues one job', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#analysis`);
+    await page.waitForSelector('#sql');
+    await page.uncheck('input[value="power_readings"]');
+    await page.check('input[value="bus_routes"]');
+    await page.fill('#sql', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town');
+    await page.dblclick('#submit');
+    await page.waitForURL(/#jobs\/job_/);
+    const after = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs;
+    expect(after.length).toBe(before + 1);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator opens a catalogue entry and reads its source, privacy unit and what each column is', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#catalogue`);

@@ -114,12 +114,21 @@ export async function analysisPage(): Promise<HTMLElement> {
     clearTimeout(timer);
     timer = setTimeout(() => void check(), 600); // a live check while typing
   });
+  // One key per press of the button, kept while that request is out: a second press (or a double click) before
+  // the answer comes sends the same key, so the server answers with one job instead of queueing two.
+  let pending: { body: string; key: string } | undefined;
   const submit = async () => {
+    const body = submission();
+    const text = JSON.stringify(body);
+    if (pending?.body !== text) pending = { body: text, key: crypto.randomUUID() };
+    const { key } = pending;
     try {
-      const job = await api('POST', '/v1/jobs', submission());
+      const job = await api('POST', '/v1/jobs', body, { 'idempotency-key': key });
       location.hash = `#jobs/${job.id}`;
     } catch (error) {
       explain(error);
+    } finally {
+      if (pending?.key === key) pending = undefined;
     }
   };
   void check();
