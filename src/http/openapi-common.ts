@@ -38,6 +38,11 @@ export function errorResponses(...statuses: number[]) {
 
 export const bearerSecurity = [{ bearerAuth: [] }];
 
+/** The optional Idempotency-Key header of calls a client may need to retry (draft-ietf-httpapi-idempotency-key). */
+export const idempotencyKeyHeader = z.object({
+  'idempotency-key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only').optional(),
+});
+
 export const jsonBody = <T extends z.ZodType>(schema: T, description: string) => ({
   required: true,
   description,

@@ -24,6 +24,7 @@ import { createSealEvaluator } from './seal-evaluator.js';
 import { grantInForce, type PublicInterestGrant } from './public-interest.js';
 import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition } from './quotas.js';
+import { createIdempotentCalls } from './idempotent-calls.js';
 import { loadSeal } from './seal-loader.js';
 import { buildVerificationIndex, subjectKey, type SubjectRecord, type VerificationIndex } from './verification-index.js';
 
@@ -284,6 +285,7 @@ export function createProductService(deps: {
     ledger,
     quotas,
     sealEvaluator,
+    idempotentCalls: createIdempotentCalls({ clock: deps.clock }),
 
     async scorePlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>) {
       const product = asScoring(row);

@@ -309,3 +309,57 @@ describe('encrypted calls evaluated off the API thread', () => {
     expect(second.decrypt(answer.json.answer, 1)).toEqual([0n]);
   });
 });
+
+describe('calls retried under an Idempotency-Key', () => {
+  const callsSoFar = async () => {
+    await t.platform.products.ledger.drain();
+    return (await t.call('GET', '/v1/usage', { token: consumer })).json.totals.calls as number;
+  };
+  const keyed = (key: string, input: Record<string, string>) =>
+    t.call('POST', '/v1/products/resident-identity/verify', { token: consumer, headers: { 'idempotency-key': key }, json: { input, purpose: 'retry test', use: 'industry' } });
+
+  it('a retried call gets the first signed answer again and is metered once', async () => {
+    const person = residents[2]!;
+    const before = await callsSoFar();
+    const first = await keyed('retry-plain-1', { id_number: person.id, name: person.name });
+    const retry = await keyed('retry-plain-1', { id_number: person.id, name: person.name });
+    expect([first.status, retry.status]).toEqual([200, 200]);
+    expect(retry.json).toEqual(first.json);
+    expect([first.headers.get('idempotent-replayed'), retry.headers.get('idempotent-replayed')]).toEqual([null, 'true']);
+    expect(await callsSoFar()).toBe(before + 1);
+  });
+
+  it('retries sent while the first call runs all wait for its one answer', async () => {
+    const person = residents[3]!;
+    const before = await callsSoFar();
+    const answers = await Promise.all(Array.from({ length: 5 }, () => keyed('retry-plain-2', { id_number: person.id, name: person.name })));
+    expect(new Set(answers.map((answer) => answer.json.jws)).size).toBe(1);
+    expect(await callsSoFar()).toBe(before + 1);
+  });
+
+  it('the same key with another input is refused as IDEMPOTENCY_KEY_REUSED and not metered', async () => {
+    await keyed('retry-plain-3', { id_number: residents[4]!.id, name: residents[4]!.name });
+    const before = await callsSoFar();
+    const other = await keyed('retry-plain-3', { id_number: residents[4]!.id, name: `${residents[4]!.name}明` });
+    expect(other.status).toBe(422);
+    expect(other.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await callsSoFar()).toBe(before);
+  });
+
+  it('an encrypted call retried with its key gets the same ciphertext back, not a second evaluation', async () => {
+    const person = residents[5]!;
+    const request = await craftedRequest(new Map(claimChunks(await claimDigest('resident-identity', 'name', person.name)).map((chunk, index) => [index, chunk])));
+    const send = () =>
+      t.call('POST', '/v1/products/resident-identity/verify-encrypted', {
+        token: consumer,
+        headers: { 'idempotency-key': 'retry-encrypted-1' },
+        json: { subject: { id_number: person.id }, ...request.body, purpose: 'retry test', use: 'industry' },
+      });
+    const first = await send();
+    const retry = await send();
+    expect(first.status).toBe(200);
+    // A fresh evaluation masks with fresh randomness, so identical bytes mean the first answer was kept.
+    expect(retry.json.answer).toBe(first.json.answer);
+    expect(request.decrypt(retry.json.answer, 1)).toEqual([0n]);
+  });
+});

@@ -11,7 +11,7 @@ import { toBudgetView } from '../../privacy/budget-ledger.js';
 import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
-import { bearerSecurity, errorBodySchema, errorResponses, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorBodySchema, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
 
 const jobSchema = z
   .object({
@@ -63,7 +63,7 @@ const routes = {
     description:
       'Send an `Idempotency-Key` header (any 1–200 visible ASCII characters, new for each job) to retry safely: the same key with the same body answers with the job it first created (header `Idempotent-Replayed: true`) instead of queueing another, spending budget twice or counting twice towards the probing limit; the same key with another body is refused with IDEMPOTENCY_KEY_REUSED.',
     request: {
-      headers: z.object({ 'idempotency-key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only').optional() }),
+      headers: idempotencyKeyHeader,
       body: { ...jsonBody(jobSubmissionSchema, 'The job'), content: { 'application/json': { schema: jobSubmissionSchema, example: exampleSubmission } } },
     },
     responses: {

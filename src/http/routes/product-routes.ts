@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { platformEntity } from '../../authz/entities.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
@@ -19,7 +20,10 @@ import { annualProductReport, usageFor } from '../../products/usage.js';
 import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
+
+const RETRY_NOTE =
+  'Send an `Idempotency-Key` header (1–200 visible ASCII characters, new for each call) to retry a call whose answer was lost: the same key and body within a day answer with the first call\'s signed answer (header `Idempotent-Replayed: true`), metered, charged and counted against the subject once; the same key with another body is IDEMPOTENCY_KEY_REUSED.';
 
 const productId = z.object({ id: z.string().min(1).max(63).openapi({ param: { name: 'id', in: 'path' }, example: 'resident-identity' }) });
 const productSchema = z.record(z.string(), z.unknown()).openapi('Product');
@@ -89,15 +93,17 @@ const routes = {
     tags: ['products'],
     summary: 'Verify a claim (consumers): yes/no, signed, metered and logged; the purpose of each call is recorded',
     security: bearerSecurity,
+    description: RETRY_NOTE,
     request: {
       params: productId,
+      headers: idempotencyKeyHeader,
       body: {
         required: true,
         description: 'Inputs, purpose and use',
         content: { 'application/json': { schema: plainVerificationSchema, example: { input: { id_number: '310115199001011234', name: '王伟' }, purpose: '开户实名核验', use: 'industry' } } },
       },
     },
-    responses: { 200: json(answerSchema, 'The signed answer'), ...errorResponses(400, 404, 409, 429) },
+    responses: { 200: json(answerSchema, 'The signed answer'), ...errorResponses(400, 404, 409, 422, 429) },
   }),
   heParams: createRoute({
     method: 'get',
@@ -114,10 +120,11 @@ const routes = {
     tags: ['products'],
     summary: 'Verify encrypted claims (consumers): the server never sees the claims and the consumer learns one bit',
     security: bearerSecurity,
-    request: { params: productId, body: jsonBody(encryptedVerificationSchema, 'Subject in clear; claims as a seeded BFV ciphertext; the public key') },
+    description: RETRY_NOTE,
+    request: { params: productId, headers: idempotencyKeyHeader, body: jsonBody(encryptedVerificationSchema, 'Subject in clear; claims as a seeded BFV ciphertext; the public key') },
     responses: {
       200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedAnswer'), 'The encrypted answer (zstd-serialized SEAL ciphertext, base64) and a signature over its hash'),
-      ...errorResponses(400, 404, 409, 413, 429),
+      ...errorResponses(400, 404, 409, 413, 422, 429),
     },
   }),
   score: createRoute({
@@ -126,8 +133,9 @@ const routes = {
     tags: ['products'],
     summary: 'Score features with a published model (consumers): the score, signed, metered and logged',
     security: bearerSecurity,
-    request: { params: productId, body: jsonBody(plainScoringSchema, 'Features by name, purpose and use') },
-    responses: { 200: json(z.object({ score: z.number(), linearPredictor: z.number(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('ScoreAnswer'), 'The signed score'), ...errorResponses(400, 404, 429) },
+    description: RETRY_NOTE,
+    request: { params: productId, headers: idempotencyKeyHeader, body: jsonBody(plainScoringSchema, 'Features by name, purpose and use') },
+    responses: { 200: json(z.object({ score: z.number(), linearPredictor: z.number(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('ScoreAnswer'), 'The signed score'), ...errorResponses(400, 404, 422, 429) },
   }),
   scoreEncrypted: createRoute({
     method: 'post',
@@ -135,8 +143,9 @@ const routes = {
     tags: ['products'],
     summary: 'Score CKKS-encrypted features (consumers): the server never sees the features',
     security: bearerSecurity,
-    request: { params: productId, body: jsonBody(encryptedScoringSchema, 'Seeded CKKS ciphertext of the features and the public key') },
-    responses: { 200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedScore'), 'The encrypted, masked products; sum slots 0..p after decrypting'), ...errorResponses(400, 404, 413, 429) },
+    description: RETRY_NOTE,
+    request: { params: productId, headers: idempotencyKeyHeader, body: jsonBody(encryptedScoringSchema, 'Seeded CKKS ciphertext of the features and the public key') },
+    responses: { 200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedScore'), 'The encrypted, masked products; sum slots 0..p after decrypting'), ...errorResponses(400, 404, 413, 422, 429) },
   }),
   usage: createRoute({
     method: 'get',
@@ -207,6 +216,15 @@ const routes = {
 };
 
 export function productRoutes(platform: Platform) {
+  /** A product call, answered once per Idempotency-Key (the product is in the path, so a key names one product's call). */
+  const once = async <T>(c: Context<AppEnv>, consumerId: string, body: unknown, call: () => Promise<T>): Promise<T> => {
+    const key = c.req.header('idempotency-key');
+    if (key === undefined) return call();
+    const { answer, replayed } = await platform.products.idempotentCalls.run(consumerId, key, { path: c.req.path, body }, call);
+    if (replayed) c.header('Idempotent-Replayed', 'true');
+    return answer;
+  };
+
   const app = new OpenAPIHono<AppEnv>();
   const { authorizer } = platform;
   const view = (product: Parameters<typeof toProductView>[0]) => toProductView(product, platform.products.pricing);
@@ -244,7 +262,8 @@ export function productRoutes(platform: Platform) {
   app.openapi(routes.verify, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
-    return c.json(await platform.products.verifyPlain(principal, product, c.req.valid('json')), 200);
+    const body = c.req.valid('json');
+    return c.json(await once(c, principal.id, body, () => platform.products.verifyPlain(principal, product, body)), 200);
   });
 
   app.openapi(routes.heParams, async (c) => {
@@ -256,19 +275,22 @@ export function productRoutes(platform: Platform) {
   app.openapi(routes.verifyEncrypted, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
-    return c.json(await platform.products.verifyEncrypted(principal, product, c.req.valid('json')), 200);
+    const body = c.req.valid('json');
+    return c.json(await once(c, principal.id, body, () => platform.products.verifyEncrypted(principal, product, body)), 200);
   });
 
   app.openapi(routes.score, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
-    return c.json(await platform.products.scorePlain(principal, product, c.req.valid('json')), 200);
+    const body = c.req.valid('json');
+    return c.json(await once(c, principal.id, body, () => platform.products.scorePlain(principal, product, body)), 200);
   });
 
   app.openapi(routes.scoreEncrypted, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
-    return c.json(await platform.products.scoreEncrypted(principal, product, c.req.valid('json')), 200);
+    const body = c.req.valid('json');
+    return c.json(await once(c, principal.id, body, () => platform.products.scoreEncrypted(principal, product, body)), 200);
   });
 
   app.openapi(routes.usage, async (c) => {

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { createIdempotentCalls } from '../../src/products/idempotent-calls.js';
+
+describe('answers kept for retried product calls', () => {
+  it('a key is answered again within a day and called afresh after it', async () => {
+    let now = Date.parse('2026-11-27T08:00:00Z');
+    const calls = createIdempotentCalls({ clock: () => new Date(now) });
+    let made = 0;
+    const call = async () => ++made;
+    expect((await calls.run('bank', 'k', { a: 1 }, call)).answer).toBe(1);
+    now += 23 * 3_600_000;
+    expect(await calls.run('bank', 'k', { a: 1 }, call)).toEqual({ answer: 1, replayed: true });
+    now += 2 * 3_600_000;
+    expect(await calls.run('bank', 'k', { a: 1 }, call)).toEqual({ answer: 2, replayed: false });
+  });
+
+  it('keys are per consumer', async () => {
+    const calls = createIdempotentCalls({ clock: () => new Date() });
+    await calls.run('bank-a', 'k', { a: 1 }, async () => 'a');
+    expect(await calls.run('bank-b', 'k', { a: 2 }, async () => 'b')).toEqual({ answer: 'b', replayed: false });
+  });
+
+  it('a failed call is not kept, so its retry is made again', async () => {
+    const calls = createIdempotentCalls({ clock: () => new Date() });
+    await expect(calls.run('bank', 'k', {}, async () => Promise.reject(new Error('quota')))).rejects.toThrow('quota');
+    expect(await calls.run('bank', 'k', {}, async () => 'second')).toEqual({ answer: 'second', replayed: false });
+  });
+
+  it('holds at most its bound, the oldest keys leaving first', async () => {
+    const calls = createIdempotentCalls({ clock: () => new Date(), maxEntries: 3 });
+    for (const key of ['k1', 'k2', 'k3', 'k4']) await calls.run('bank', key, {}, async () => key);
+    expect(calls.size).toBe(3);
+    expect((await calls.run('bank', 'k1', {}, async () => 'again')).replayed).toBe(false);
+    expect((await calls.run('bank', 'k4', {}, async () => 'again')).replayed).toBe(true);
+  });
+});
