@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
@@ -27,16 +28,34 @@ export function remoteTarget(config: Config, options: RemoteOptions, role: 'oper
   return { server, token };
 }
 
-async function call(target: Remote, method: 'GET' | 'POST', route: string, body?: unknown, accept = 'application/json'): Promise<{ status: number; json: any; text: string }> {
-  let response: Response;
-  try {
-    response = await fetch(`${target.server}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${target.token}`, accept, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch {
-    throw new AppError('INTERNAL', `no server answers at ${target.server} (start it with pds serve, or pass --server)`);
+async function call(
+  target: Remote,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: unknown,
+  accept = 'application/json',
+  retry: { idempotencyKey?: string } = {},
+): Promise<{ status: number; json: any; text: string }> {
+  let response: Response | undefined;
+  // GETs, and POSTs that carry an Idempotency-Key, are safe to send again when the connection fails: the server
+  // answers a repeated key with what it did the first time.
+  const attempts = method === 'GET' || retry.idempotencyKey ? 3 : 1;
+  for (let attempt = 1; !response; attempt++) {
+    try {
+      response = await fetch(`${target.server}${route}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${target.token}`,
+          accept,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(retry.idempotencyKey ? { 'idempotency-key': retry.idempotencyKey } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch {
+      if (attempt >= attempts) throw new AppError('INTERNAL', `no server answers at ${target.server} (start it with pds serve, or pass --server)`);
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
   }
   const text = await response.text();
   const json = response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : undefined;
@@ -50,6 +69,7 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
 
   pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
       submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
+      Sent with an Idempotency-Key: a dropped connection is retried without queueing a second job.
   pds jobs watch <id> [--interval <ms>]
       follow a job until it is released, held for review, withheld or failed (exit 0: released or in review)
   pds jobs result <id> [--format csv|json]
@@ -81,7 +101,14 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
           throw new CommandUsageError('--model takes JSON, e.g. {"type":"linear","target":"y","features":["x"]}');
         }
       }
-      const response = await call(target(), 'POST', '/v1/jobs', { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) });
+      const response = await call(
+        target(),
+        'POST',
+        '/v1/jobs',
+        { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) },
+        'application/json',
+        { idempotencyKey: crypto.randomUUID() },
+      );
       if (response.status === 422) {
         // The server's refusal text, written for the caller by the API's error model (never a data value).
         const refusal = response.json.error as { code: string; message: string };

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
@@ -54,6 +56,41 @@ describe('pds jobs and pds reports against a running server', () => {
     const result = await pds(['jobs', 'result', id, '--format', 'csv'], operator);
     expect(result.code).toBe(0);
     expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops');
+  });
+
+  it('a submission whose answer is lost is sent again under its Idempotency-Key, and one job is queued', async () => {
+    const operator = await t.tokenFor('analyst-lingang-analytics');
+    const jobIds = async () => ((await t.call('GET', '/v1/jobs', { token: operator })).json.jobs as Array<{ id: string }>).map((job) => job.id);
+    const before = new Set(await jobIds());
+    // A server in front that passes the first submission on, then drops the connection before the answer.
+    let dropped = false;
+    const flaky = http.createServer(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      const answer = await t.app.fetch(
+        new Request(`http://pds.test${request.url}`, { method: request.method, headers: request.headers as Record<string, string>, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) }),
+      );
+      if (request.method === 'POST' && !dropped) {
+        dropped = true;
+        request.socket.destroy();
+        return;
+      }
+      response.writeHead(answer.status, Object.fromEntries(answer.headers));
+      response.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const flakyBase = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', path.join(root, 'src/cli/pds.ts'), 'jobs', 'submit', '--datasets', 'bus_routes', '--purpose', 'cli retry', '--sql', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town', '--server', flakyBase, '--token', operator],
+        { cwd: root, env: { ...process.env, DATA_DIR: '/nonexistent-pds-cli', CI: '' }, timeout: 120_000 },
+      );
+      expect(dropped).toBe(true);
+      expect((await jobIds()).filter((id) => !before.has(id))).toEqual([stdout.trim()]);
+    } finally {
+      flaky.close();
+    }
   });
 
   it('exits 1 with the policy code when the job is refused', async () => {
