@@ -316,6 +316,24 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(failed).toEqual([]);
   });
 
+  it('the API reference shows every operation of the OpenAPI document with its request fields, and loads nothing that fails', async () => {
+    const document = (await t.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, unknown>> };
+    const operations = Object.values(document.paths).reduce((sum, operations) => sum + Object.keys(operations).length, 0);
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+    });
+    await page.goto(`${base}/docs`);
+    await page.waitForSelector('details');
+    expect(await page.locator('details').count()).toBe(operations);
+    const submit = page.locator('details', { has: page.locator('summary', { hasText: /^POST \/v1\/jobs / }) });
+    await submit.locator('summary').click();
+    expect(await submit.locator('td code').allTextContents()).toEqual(expect.arrayContaining(['idempotency-key', 'datasets', 'sql', 'purpose']));
+    await page.waitForLoadState('networkidle');
+    expect(failed).toEqual([]);
+  });
+
   it('serves every console asset from this server', async () => {
     const page = await browser.newPage();
     const foreign: string[] = [];
