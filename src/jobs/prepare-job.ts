@@ -20,9 +20,10 @@ export const jobSubmissionSchema = z.strictObject({
     .array(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a catalogue id'))
     .min(1)
     .max(10)
-    .refine((list) => new Set(list).size === list.length, 'must not repeat a dataset'),
-  sql: z.string().min(1).max(20_000),
-  purpose: z.string().min(1).max(1000),
+    .refine((list) => new Set(list).size === list.length, 'must not repeat a dataset')
+    .describe('Catalogue ids of every dataset the SQL reads (each must be in your licence)'),
+  sql: z.string().min(1).max(20_000).describe('One DuckDB SELECT; tables are named by dataset id. Only aggregates of protected data come out'),
+  purpose: z.string().min(1).max(1000).describe('What the result is for; recorded with the job and shown to reviewers'),
   // DESIGN section 7 reserves this for differentially private jobs (the privacy issue); accepted and checked now.
   privacy: z
     .strictObject({
@@ -34,9 +35,10 @@ export const jobSubmissionSchema = z.strictObject({
       // Narrower clamps for summed columns (less noise, more clipping); never wider than the catalogue's.
       bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
-    .optional(),
+    .optional()
+    .describe('Differential privacy: {differentialPrivacy: true, epsilon, delta?, mechanism?, bounds?} (required for L4 data; docs/privacy.md)'),
   /** A model job: `sql` selects the training rows (they never leave the sandbox); a regression is fitted to them. */
-  model: modelSpecSchema.optional(),
+  model: modelSpecSchema.optional().describe('A model job: {type: linear|logistic, target, features}; the SQL selects the training rows (docs/models.md)'),
 });
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 

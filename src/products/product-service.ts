@@ -31,11 +31,12 @@ import { buildVerificationIndex, subjectKey, type SubjectRecord, type Verificati
 export const answerType = 'pds-answer+jws';
 
 export const useSchema = z.enum(['public_interest', 'industry']);
-const purposeSchema = z.string().min(1).max(500);
+const purposeSchema = z.string().min(1).max(500).describe('Why this call is made; recorded with it (measures: use for the stated purpose only)');
+const useField = useSchema.default('industry').describe("public_interest (free, needs a regulator's grant) or industry (paid per call, capped)");
 export const plainVerificationSchema = z.strictObject({
-  input: z.record(z.string(), z.string()),
+  input: z.record(z.string(), z.string()).describe("The product's inputs by name (GET /v1/products lists them with an example)"),
   purpose: purposeSchema,
-  use: useSchema.default('industry'),
+  use: useField,
 });
 const base64 = z.string().max(2_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 export const encryptedVerificationSchema = z.strictObject({
@@ -44,7 +45,7 @@ export const encryptedVerificationSchema = z.strictObject({
   ciphertext: base64,
   publicKey: base64,
   purpose: purposeSchema,
-  use: useSchema.default('industry'),
+  use: useField,
 });
 
 /**
@@ -74,9 +75,9 @@ export function asVerification(product: ProductRow): VerificationProduct {
 export const plainScoringSchema = z.strictObject({
   input: z.record(z.string(), z.number().finite()),
   purpose: purposeSchema,
-  use: useSchema.default('industry'),
+  use: useField,
 });
-export const encryptedScoringSchema = z.strictObject({ ciphertext: base64, publicKey: base64, purpose: purposeSchema, use: useSchema.default('industry') });
+export const encryptedScoringSchema = z.strictObject({ ciphertext: base64, publicKey: base64, purpose: purposeSchema, use: useField });
 
 export type ScoringProduct = ProductRow & { spec: ScoringSpec };
 function asScoring(product: ProductRow): ScoringProduct {
