@@ -346,6 +346,26 @@ describe('calls retried under an Idempotency-Key', () => {
     expect(await callsSoFar()).toBe(before);
   });
 
+  it('the client library resends a call whose answer was lost, and the consumer is metered once', async () => {
+    const person = residents[6]!;
+    let lost = 0;
+    const flaky = createVerificationClient({
+      baseUrl: 'http://pds.test',
+      token: consumer,
+      fetch: async (url, init) => {
+        const answer = await t.app.request(String(url), init);
+        // The first call reaches the server and is answered, but the answer never arrives.
+        if (init?.method === 'POST' && lost++ === 0) throw new TypeError('fetch failed: connection reset');
+        return answer;
+      },
+    });
+    const before = await callsSoFar();
+    const answer = await flaky.verify('resident-identity', { id_number: person.id, name: person.name }, 'retry test');
+    expect(answer.match).toBe(true);
+    expect(lost).toBe(2);
+    expect(await callsSoFar()).toBe(before + 1);
+  });
+
   it('an encrypted call retried with its key gets the same ciphertext back, not a second evaluation', async () => {
     const person = residents[5]!;
     const request = await craftedRequest(new Map(claimChunks(await claimDigest('resident-identity', 'name', person.name)).map((chunk, index) => [index, chunk])));

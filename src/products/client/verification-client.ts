@@ -18,6 +18,9 @@ export type VerificationClientOptions = {
   /** A loaded node-seal 6 library (node-seal's Node or web build). Needed for encrypted mode only. */
   seal?: SEALLibrary;
   fetch?: typeof fetch;
+  /** How often a call whose connection failed is sent again (default 2). Calls carry an Idempotency-Key, so a
+   * call that was answered but whose answer was lost is answered again, not metered twice. */
+  retries?: number;
 };
 
 export type SignedAnswer = { match: boolean; jws: string; payload: Record<string, unknown>; auditLeafIndex: number; feeFen: number };
@@ -41,11 +44,21 @@ export function createVerificationClient(options: VerificationClientOptions) {
   let keys: Promise<Map<string, CryptoKey | Uint8Array>> | undefined;
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const response = await doFetch(`${base}${path}`, {
+    const idempotencyKey = method === 'POST' ? globalThis.crypto.randomUUID() : undefined;
+    const request = {
       method,
-      headers: { authorization: `Bearer ${options.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${options.token}`, ...(body ? { 'content-type': 'application/json' } : {}), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
-    });
+    };
+    let response: Response | undefined;
+    for (let attempt = 0; !response; attempt++) {
+      try {
+        response = await doFetch(`${base}${path}`, request);
+      } catch (error) {
+        if (attempt >= (options.retries ?? 2)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+      }
+    }
     const text = await response.text();
     const parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
     if (!response.ok) {
