@@ -69,7 +69,9 @@ export async function createSqlParser() {
             ? { ok: false, kind: 'not_select', message: 'only SELECT statements are allowed' }
             : { ok: false, kind: 'syntax', message: message.replace(/^Parser Error:\s*/i, '') };
         }
-        return { ok: true, statements: document.statements ?? [] };
+        const statements = document.statements ?? [];
+        for (const statement of statements) foldIdentifierCase(statement.node);
+        return { ok: true, statements };
       });
     },
     /** Turns an (edited) AST back into one SELECT statement. */
@@ -89,3 +91,36 @@ export async function createSqlParser() {
 }
 
 export type SqlParser = Awaited<ReturnType<typeof createSqlParser>>;
+
+/**
+ * Folds every identifier of a parsed statement to lower case, in place: column references, table names, CTE
+ * names, aliases and column aliases. DuckDB matches identifiers without regard to case, quoted ones too, and of
+ * two columns whose names differ only in case it binds the first; the analyser matched exactly. So
+ * `SELECT A … FROM (SELECT kwh AS a, town AS A …) GROUP BY A` was analysed as grouping by town while DuckDB
+ * grouped by kwh, and the keys of suppressed cells listed single readings; a CTE `Enterprises` shadowed the
+ * table `enterprises` for DuckDB but not for the analyser. Folded, the analyser and the engine (which runs this
+ * same AST) see the same names, and names that differed only in case become one name, refused as ambiguous.
+ * Constants are data, not names, and are left as they are; so are function names (the analyser folds those).
+ */
+export function foldIdentifierCase(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const entry of node) foldIdentifierCase(entry);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const record = node as AstNode;
+  const lower = (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value);
+  if (typeof record.alias === 'string') record.alias = record.alias.toLowerCase();
+  for (const field of ['table_name', 'schema_name', 'catalog_name', 'relation_name'] as const) {
+    if (typeof record[field] === 'string') record[field] = record[field].toLowerCase();
+  }
+  for (const field of ['column_names', 'column_name_alias', 'using_columns'] as const) {
+    if (Array.isArray(record[field])) record[field] = record[field].map(lower);
+  }
+  for (const entry of record.cte_map?.map ?? []) {
+    entry.key = lower(entry.key);
+    if (Array.isArray(entry.value?.aliases)) entry.value.aliases = entry.value.aliases.map(lower);
+  }
+  if (record.class === 'CONSTANT') return;
+  for (const value of Object.values(record)) if (value !== null && typeof value === 'object') foldIdentifierCase(value);
+}

@@ -141,6 +141,42 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(JSON.stringify(result.json)).not.toContain('100000');
   });
 
+  it('a name that differs from another only in case is refused as ambiguous, as DuckDB would bind the first of them', async () => {
+    // DuckDB matches names without regard to case: this D is the energy column, not the district.
+    const response = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['firm_energy'], purpose: 'test', sql: "SELECT D, count(*) AS n FROM (SELECT CASE WHEN district = 'B' THEN energy ELSE 0 END AS d, district AS D FROM firm_energy) GROUP BY D" },
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('AMBIGUOUS_COLUMN');
+  });
+
+  it('a CTE named like a table in other case shadows it for the checks as for DuckDB: its sensitive key is refused', async () => {
+    const response = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: {
+        datasets: ['firm_energy'],
+        purpose: 'test',
+        sql: "WITH Firm_Energy AS (SELECT firm_id, CASE WHEN district = 'B' THEN energy ELSE 0 END AS sector FROM firm_energy) SELECT sector, count(*) AS firms FROM firm_energy GROUP BY sector",
+      },
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('SENSITIVE_GROUP_KEY');
+  });
+
+  it("a name of the platform's hidden figures in other case is refused as reserved", async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql: 'SELECT district, 1 AS __PDS_CELL, count(*) AS n FROM firm_energy GROUP BY district' } });
+    expect(response.json.error.code).toBe('RESERVED_NAME');
+  });
+
+  it('upper-case names are read as DuckDB reads them', async () => {
+    const { result } = await run('SELECT DISTRICT, COUNT(*) AS FIRMS FROM FIRM_ENERGY GROUP BY DISTRICT ORDER BY DISTRICT', ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['A', 52],
+      ['B', 38],
+    ]);
+  });
+
   it("a case that isolates one account's reading cannot carry it out of a large cell", async () => {
     // The largest reading, read from the snapshot as only a test may.
     const version = (await latestVersion(t.platform.db, 'power_readings'))!;
