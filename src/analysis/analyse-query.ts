@@ -442,7 +442,8 @@ class Analyser {
           throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'UNION without ALL is not supported over protected data; use UNION ALL');
         }
         if (String(node.setop_type) !== 'UNION') {
-          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'EXCEPT and INTERSECT are not supported over protected data');
+          // UNION BY NAME pairs columns by name, not by position as the lineage here does: refused with the others.
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'only UNION ALL combines protected data (not UNION BY NAME, EXCEPT or INTERSECT)');
         }
         this.alignUnits(node, left, right);
       }

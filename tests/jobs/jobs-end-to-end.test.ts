@@ -169,6 +169,12 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(response.json.error.code).toBe('RESERVED_NAME');
   });
 
+  it('UNION BY NAME over protected data is refused: it pairs columns by name, not by position', async () => {
+    const sql = 'SELECT x, count(*) AS n FROM (SELECT district AS x, energy AS y FROM firm_energy UNION ALL BY NAME SELECT district AS y, energy AS x FROM firm_energy) GROUP BY x';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
+    expect(response.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('UNION BY NAME') });
+  });
+
   it('upper-case names are read as DuckDB reads them', async () => {
     const { result } = await run('SELECT DISTRICT, COUNT(*) AS FIRMS FROM FIRM_ENERGY GROUP BY DISTRICT ORDER BY DISTRICT', ['firm_energy']);
     expect(result.json.rows).toEqual([
