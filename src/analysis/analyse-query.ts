@@ -853,6 +853,8 @@ class Analyser {
       case 'SUBQUERY':
         throw new QueryRejected('SUBQUERY_EXPRESSION', `subqueries inside expressions are not supported; join a CTE instead${at(node)}`);
       case 'STAR':
+        // ORDER BY ALL reaches here as a star in the ORDER BY clause.
+        if (place === 'order') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `ORDER BY ALL is not supported; name the columns to sort by${at(node)}`);
         throw new QueryRejected('STAR_ON_PROTECTED_DATA', `* is only allowed in the select list over open data${at(node)}`);
       default:
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(node.class).toLowerCase()} expressions are not supported${at(node)}`);
