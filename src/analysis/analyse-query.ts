@@ -94,9 +94,11 @@ export type QueryAnalysis = {
   units: UnitReference[];
   measures: Measure[];
   /**
-   * `hiddenWhenSuppressed`: a group key computed from a sensitive column (a bin of income, say). In a suppressed
-   * cell such a key can be the value itself — `GROUP BY floor(income)` with a WHERE that isolates one person —
-   * so disclosure control withholds it with the cell's values.
+   * `hiddenWhenSuppressed`: a group key computed from a sensitive column (a bin of income, say) or a quasi-
+   * identifier (a birth date, a stop). In a suppressed cell such a key can be the value itself — `GROUP BY
+   * floor(income)` with a WHERE that isolates one person — or a combination of quasi-identifiers that only a
+   * few people have, whose listing alone tells that they are in the data; disclosure control withholds it with
+   * the cell's values.
    */
   outputColumns: Array<{ name: string; role: 'group_key' | 'count' | 'measure' | 'other_aggregate' | 'row'; hiddenWhenSuppressed?: true }>;
 };
@@ -338,8 +340,8 @@ class Analyser {
     const outputColumns = items.map((item) => {
       if (!item.lineage.aggregated) {
         if (!allOpen) this.checkGroupKey(item.node, item.lineage);
-        const sensitive = !allOpen && item.lineage.sources.some((source) => source.class === 'sensitive');
-        return { name: item.alias, role: 'group_key' as const, ...(sensitive ? { hiddenWhenSuppressed: true as const } : {}) };
+        const revealing = !allOpen && item.lineage.sources.some((source) => source.class === 'sensitive' || source.class === 'quasi_identifier');
+        return { name: item.alias, role: 'group_key' as const, ...(revealing ? { hiddenWhenSuppressed: true as const } : {}) };
       }
       const kinds = item.lineage.aggregates.map((aggregate) => aggregate.kind);
       if (kinds.length > 0 && item.lineage.aggregates.every((aggregate) => isCountAggregate(aggregate.node))) return { name: item.alias, role: 'count' as const };

@@ -202,11 +202,15 @@ export function checkOutput(input: {
     }
   }
 
-  // A suppressed cell's keys computed from a sensitive column are withheld with its values, and such rows go
-  // last (in their order): left among the others, a sorted output would place them between known values.
+  // A suppressed cell's keys computed from a sensitive column or a quasi-identifier are withheld with its values,
+  // and such rows go last: left among the others, a sorted output would place them between known values. Among
+  // themselves they are ordered by what stays visible (their other keys, then their code), not as the query
+  // sorted them, which could follow the withheld keys.
   const hiddenKeys = plan.visibleColumns.map((column) => column.hiddenWhenSuppressed === true);
   const keysHidden = (index: number) => suppressed.has(index) && hiddenKeys.includes(true);
-  const order = [...rows.keys()].filter((index) => !keysHidden(index)).concat([...rows.keys()].filter(keysHidden));
+  const visibleOf = (index: number) => JSON.stringify([rows[index]!.filter((_, column) => columns[column]!.role === 'group_key' && !hiddenKeys[column]), suppressed.get(index)]);
+  const hiddenRows = [...rows.keys()].filter(keysHidden).sort((a, b) => (visibleOf(a) < visibleOf(b) ? -1 : visibleOf(a) > visibleOf(b) ? 1 : 0));
+  const order = [...rows.keys()].filter((index) => !keysHidden(index)).concat(hiddenRows);
   const positionOf = new Map(order.map((index, position) => [index, position]));
   const suppressedRows: SuppressedRow[] = [...suppressed.entries()]
     .map(([row, code]) => ({ row: positionOf.get(row)!, code, reason: reasons[code](grade) }))

@@ -215,6 +215,27 @@ describe('group keys computed from a sensitive column', () => {
     expect(output.releasedCells).toEqual([1, 2]);
   });
 
+  it('go last ordered by what stays visible, not by the query order of the keys withheld', () => {
+    // As a query sorted by the withheld band (descending) would list them: B9, A8, A7 small; B2 goes with B9.
+    const sortedByBand: Cell[] = [
+      { keys: ['B', 9], count: 2, total: 2, contributors: 2 },
+      { keys: ['A', 8], count: 4, total: 4, contributors: 4 },
+      { keys: ['A', 7], count: 3, total: 3, contributors: 3 },
+      { keys: ['B', 2], count: 20, total: 20, contributors: 20 },
+      { keys: ['B', 1], count: 25, total: 25, contributors: 25 },
+      { keys: ['A', 1], count: 30, total: 30, contributors: 30 },
+    ];
+    const output = outputOf(sortedByBand, grade(), { sensitiveKeys: [1] });
+    if (output.outcome !== 'released') throw new Error(output.code);
+    expect(output.rows.slice(2)).toEqual([
+      ['A', null, null, null],
+      ['A', null, null, null],
+      ['B', null, null, null],
+      ['B', null, null, null],
+    ]);
+    expect(output.manifest.suppressedRows.map((row) => row.code)).toEqual(['BELOW_THRESHOLD', 'BELOW_THRESHOLD', 'BELOW_THRESHOLD', 'SECONDARY_SUPPRESSION']);
+  });
+
   it('are shown as before when no key comes from a sensitive column', () => {
     const output = outputOf(cells, grade());
     if (output.outcome !== 'released') throw new Error(output.code);

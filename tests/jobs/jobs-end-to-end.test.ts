@@ -175,6 +175,20 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(response.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('UNION BY NAME') });
   });
 
+  it('in a suppressed cell, keys from quasi-identifiers are withheld too: a rare birth year and sex are not listed', async () => {
+    const sql = 'SELECT sex, year(birth_date) AS born, count(*) AS people FROM residents GROUP BY sex, born';
+    const decision = await t.call('POST', '/v1/jobs/dry-run', { token: otherAnalyst, json: { datasets: ['residents'], purpose: 'test', sql } });
+    expect(decision.json.outputColumns).toEqual([
+      { name: 'sex', role: 'group_key', hiddenWhenSuppressed: true },
+      { name: 'born', role: 'group_key', hiddenWhenSuppressed: true },
+      { name: 'people', role: 'count' },
+    ]);
+    const { result } = await run(sql, ['residents'], otherAnalyst);
+    const suppressed = (result.json.rows as unknown[][]).filter((row) => row[2] === null);
+    expect(suppressed.length).toBeGreaterThan(0);
+    expect(suppressed.every((row) => row[0] === null && row[1] === null)).toBe(true);
+  });
+
   it('upper-case names are read as DuckDB reads them', async () => {
     const { result } = await run('SELECT DISTRICT, COUNT(*) AS FIRMS FROM FIRM_ENERGY GROUP BY DISTRICT ORDER BY DISTRICT', ['firm_energy']);
     expect(result.json.rows).toEqual([

@@ -92,7 +92,7 @@ const routes = {
               kind: z.string(),
               grade: z.string(),
               datasets: z.array(z.string()),
-              outputColumns: z.array(z.object({ name: z.string(), role: z.string() })),
+              outputColumns: z.array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') })),
               policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
               analysisMilliseconds: z.number(),
             }),
