@@ -42,6 +42,10 @@ describe('the shape of a query (many jobs of one shape are held for review)', ()
     expect(await shape("SELECT town, count(*) FROM t WHERE kwh > 100 AND town = 'a' GROUP BY town")).toBe(await shape("SELECT town,   count(*) FROM t WHERE kwh > 2.5e6 AND town = 'bb' GROUP BY town"));
   });
 
+  it('is the same whatever the case of its names, as DuckDB reads them', async () => {
+    expect(await shape("SELECT Town AS T, count(*) FROM T1 x WHERE X.kwh > 100 GROUP BY Town")).toBe(await shape("SELECT town AS t, count(*) FROM t1 x WHERE x.kwh > 100 GROUP BY town"));
+  });
+
   it('differs when anything but a constant differs', async () => {
     const base = await shape('SELECT town, count(*) FROM t WHERE kwh > 100 GROUP BY town');
     expect(await shape('SELECT town, count(*) FROM t WHERE kwh >= 100 GROUP BY town')).not.toBe(base);
