@@ -20,6 +20,12 @@ describe('turning an AST back into SQL', () => {
     expect(await roundTrip("SELECT 'pds-double-x:5' AS s")).toBe("SELECT 'pds-double-x:5' AS s");
   });
 
+  it('folds names to lower case and leaves the case of string constants alone', async () => {
+    expect(await roundTrip("WITH Cte AS (SELECT Town AS T FROM Enterprises E) SELECT T, 'MiXed' AS Label FROM Cte WHERE T = 'ABC'")).toBe(
+      "WITH cte AS (SELECT town AS t FROM enterprises AS e)SELECT t, 'MiXed' AS \"label\" FROM cte WHERE (t = 'ABC')",
+    );
+  });
+
   it('keeps fractional and decimal constants as written', async () => {
     expect(await roundTrip('SELECT 1.5 AS a, 2.0 AS b')).toBe('SELECT 1.5 AS a, 2.0 AS b');
   });
