@@ -56,16 +56,21 @@ async function signedIn(principalId: string): Promise<Page> {
   return page;
 }
 
+/** Opens the analysis page with one dataset ticked (instead of the default) and the SQL written in. */
+async function writeQuery(page: Page, dataset: string, sql: string): Promise<void> {
+  await page.goto(`${base}/console#analysis`);
+  await page.waitForSelector('#sql');
+  await page.uncheck('input[value="power_readings"]');
+  await page.check(`input[value="${dataset}"]`);
+  await page.fill('#sql', sql);
+}
+
 const pageErrors = (page: Page) => (page as Page & { errors?: string[] }).errors ?? [];
 
 describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('an operator checks a query against policy, submits it and sees its released result', async () => {
     const page = await signedIn('analyst-lingang-analytics');
-    await page.goto(`${base}/console#analysis`);
-    await page.waitForSelector('#sql');
-    await page.uncheck('input[value="power_readings"]');
-    await page.check('input[value="enterprises"]');
-    await page.fill('#sql', 'SELECT industry_code, count(*) AS firms, sum(registered_capital) AS capital FROM enterprises GROUP BY industry_code');
+    await writeQuery(page, 'enterprises', 'SELECT industry_code, count(*) AS firms, sum(registered_capital) AS capital FROM enterprises GROUP BY industry_code');
     await page.click('#check');
     await page.waitForSelector('#verdict .badge.ok');
     await page.click('#submit');
@@ -74,11 +79,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(rows).toBeGreaterThan(0);
     await page.screenshot({ path: path.join(artifacts, 'operator-result.png'), fullPage: true });
     // A query the policy refuses is explained before submission, by code and reason.
-    await page.goto(`${base}/console#analysis`);
-    await page.waitForSelector('#sql');
-    await page.uncheck('input[value="power_readings"]');
-    await page.check('input[value="enterprises"]');
-    await page.fill('#sql', 'SELECT name, legal_rep_name FROM enterprises');
+    await writeQuery(page, 'enterprises', 'SELECT name, legal_rep_name FROM enterprises');
     await page.click('#check');
     await page.waitForSelector('#verdict .badge.bad');
     expect(await page.textContent('#verdict')).toMatch(/ROW_LEVEL_OUTPUT|DIRECT_IDENTIFIER_USE/);
@@ -267,11 +268,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;
     const page = await signedIn('analyst-lingang-analytics');
-    await page.goto(`${base}/console#analysis`);
-    await page.waitForSelector('#sql');
-    await page.uncheck('input[value="power_readings"]');
-    await page.check('input[value="bus_routes"]');
-    await page.fill('#sql', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town');
+    await writeQuery(page, 'bus_routes', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town');
     await page.dblclick('#submit');
     await page.waitForURL(/#jobs\/job_/);
     const after = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs;
