@@ -20,7 +20,9 @@ type LockHolder = { pid: number; command: string; since: string };
 /** Takes the lock of `directory` for this process, or throws ControlPlaneInUse. Returns the release function. */
 export function lockDirectory(directory: string): () => void {
   const lockFile = `${directory}.lock`;
-  const mine: LockHolder = { pid: process.pid, command: process.argv.slice(2).join(' ').slice(0, 120) || 'node', since: new Date().toISOString() };
+  // Only the command's name (serve, datasets, token …): its other arguments may hold a path or a token.
+  const command = process.argv.slice(2).find((argument) => /^[a-z][a-z-]{0,30}$/.test(argument)) ?? 'node';
+  const mine: LockHolder = { pid: process.pid, command, since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lockFile, JSON.stringify(mine), { flag: 'wx', mode: 0o600 });
