@@ -19,7 +19,7 @@ export const demoProducts: ProductDefinition[] = [
       kind: 'verification',
       dataset: 'residents',
       inputs: [
-        { name: 'id_number', description: '18-digit resident ID number (GB 11643)', descriptionZh: '18位公民身份号码', pattern: residentId, maxLength: 18, example: '310115199001011234' },
+        { name: 'id_number', description: '18-digit resident ID number (GB 11643)', descriptionZh: '18位公民身份号码', pattern: residentId, checksum: 'gb11643', maxLength: 18, example: '310115199001011232' },
         { name: 'name', description: 'Full name as registered', descriptionZh: '登记姓名', maxLength: 50, example: '王伟' },
       ],
       subject: [{ input: 'id_number', column: 'resident_id' }],
@@ -36,7 +36,7 @@ export const demoProducts: ProductDefinition[] = [
       kind: 'verification',
       dataset: 'enterprises',
       inputs: [
-        { name: 'credit_code', description: 'Unified social credit code (GB 32100)', descriptionZh: '统一社会信用代码', pattern: creditCode, maxLength: 18, example: '91310115MA1H7XXXX1' },
+        { name: 'credit_code', description: 'Unified social credit code (GB 32100)', descriptionZh: '统一社会信用代码', pattern: creditCode, checksum: 'gb32100', maxLength: 18, example: '91310115MA1H7XQ08N' },
         { name: 'name', description: 'Registered name', descriptionZh: '企业名称', maxLength: 100, example: '临港智造科技有限公司' },
         { name: 'legal_representative', description: "Legal representative's name", descriptionZh: '法定代表人姓名', maxLength: 50, example: '李娜' },
       ],
@@ -56,7 +56,7 @@ export const demoProducts: ProductDefinition[] = [
     spec: {
       kind: 'verification',
       dataset: 'power_readings',
-      inputs: [{ name: 'credit_code', description: 'Unified social credit code (GB 32100)', descriptionZh: '统一社会信用代码', pattern: creditCode, maxLength: 18, example: '91310115MA1H7XXXX1' }],
+      inputs: [{ name: 'credit_code', description: 'Unified social credit code (GB 32100)', descriptionZh: '统一社会信用代码', pattern: creditCode, checksum: 'gb32100', maxLength: 18, example: '91310115MA1H7XQ08N' }],
       subject: [{ input: 'credit_code', column: 'uscc' }],
       claims: [],
       condition: { rows: "customer_type = 'enterprise'", require: 'paid_on_time', minRows: 12, recentMonths: { column: 'month', months: 12 } },

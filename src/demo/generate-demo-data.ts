@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { industryCodes, towns } from './demo-catalogue.js';
-import { makeCreditCode, residentIdCheckCharacter } from './identity-numbers.js';
+import { makeCreditCode, residentIdCheckCharacter } from '../catalog/identity-numbers.js';
 import { seededRandom, type SeededRandom } from './seeded-random.js';
 
 /**

@@ -18,7 +18,7 @@ import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } 
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
 import { chinaDay, chinaDayStart, chinaMonth } from '../time/china-time.js';
 import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing.js';
-import { productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
+import { checksumNames, passesChecksum, productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
 import { createSealEvaluator } from './seal-evaluator.js';
 import { grantInForce, type PublicInterestGrant } from './public-interest.js';
@@ -199,8 +199,16 @@ export function createProductService(deps: {
       };
       inputValidators.set(product.id, validator);
     }
+    // Identifiers with a check character are compared upper-cased: a typed x is the same check character as X.
+    const checked = product.spec.inputs.filter((input) => input.checksum && typeof values[input.name] === 'string');
+    if (checked.length > 0) values = { ...values, ...Object.fromEntries(checked.map((input) => [input.name, values[input.name]!.toUpperCase()])) };
     const parsed = validator.schema.safeParse(values);
     const problems = parsed.success ? [] : parsed.error.issues.map((issue) => ({ path: `input.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(', ').slice(0, 100) : '')}`, problem: issue.code === 'unrecognized_keys' ? 'unknown input' : safeIssueMessage(issue) }));
+    if (parsed.success) {
+      for (const input of checked) {
+        if (!passesChecksum(input.checksum!, values[input.name]!)) problems.push({ path: `input.${input.name}`, problem: `fails its ${checksumNames[input.checksum!]} check character` });
+      }
+    }
     for (const name of names) if (values[name] === undefined) problems.push({ path: `input.${name}`, problem: 'is required' });
     if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the product input is not valid', problems.slice(0, 20));
     return values;

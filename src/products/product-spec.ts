@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isValidCreditCode, isValidResidentId } from '../catalog/identity-numbers.js';
 
 /**
  * What an operator submits to define a product (DESIGN section 5). Everything a call can do is fixed here and
@@ -16,6 +17,12 @@ export const productInputSchema = z.strictObject({
   /** A regular expression the value must match in full (checked before any lookup). */
   pattern: z.string().min(1).max(200).optional(),
   maxLength: z.number().int().min(1).max(200).default(100),
+  /**
+   * A national identifier's check character, verified before any lookup (after upper-casing, so a typed `x`
+   * counts): GB 11643 resident ID numbers, GB 32100 unified social credit codes. A mistyped number is then refused
+   * as invalid input instead of being answered "no match", metered and counted against someone's daily checks.
+   */
+  checksum: z.enum(['gb11643', 'gb32100']).optional(),
   example: z.string().min(1).max(200),
 });
 
@@ -96,6 +103,7 @@ export function specProblems(spec: VerificationSpec): string[] {
   for (const input of declared) if (!used.includes(input)) problems.push(`input ${input} is declared but not used`);
   if (spec.claims.length === 0 && !spec.condition) problems.push('a product needs claims, a condition or both');
   for (const input of spec.inputs) {
+    if (input.checksum && !passesChecksum(input.checksum, input.example.toUpperCase())) problems.push(`the example of ${input.name} fails its ${checksumNames[input.checksum]} check character`);
     if (!input.pattern) continue;
     // Patterns run on consumer input: refuse nested quantifiers, the shape of catastrophic backtracking.
     if (/\([^()]*[+*}][^()]*\)\s*[+*{]/.test(input.pattern)) {
@@ -110,3 +118,7 @@ export function specProblems(spec: VerificationSpec): string[] {
   }
   return problems;
 }
+
+export type Checksum = NonNullable<z.infer<typeof productInputSchema>['checksum']>;
+export const checksumNames: Record<Checksum, string> = { gb11643: 'GB 11643', gb32100: 'GB 32100' };
+export const passesChecksum = (checksum: Checksum, value: string): boolean => (checksum === 'gb11643' ? isValidResidentId(value) : isValidCreditCode(value));

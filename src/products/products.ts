@@ -12,7 +12,7 @@ import { licenceCovering } from '../jobs/licence-coverage.js';
 import type { Platform } from '../platform.js';
 import { listPriceFen, type Pricing } from './pricing.js';
 import { jobs } from '../db/schema.js';
-import { productDatasets, productDefinitionSchema, specProblems, type ProductDefinition, type ProductSpec, type ScoringDefinition, type ScoringSpec, type VerificationSpec } from './product-spec.js';
+import { checksumNames, productDatasets, productDefinitionSchema, specProblems, type ProductDefinition, type ProductSpec, type ScoringDefinition, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 
 export type ProductRow = typeof products.$inferSelect;
 export type ProductStatus = ProductRow['status'];
@@ -234,7 +234,7 @@ export function toProductView(product: ProductRow, pricing: Pricing) {
       properties: Object.fromEntries(
         spec.inputs.map((input) => [
           input.name,
-          { type: 'string' as const, description: input.description, ...(input.descriptionZh ? { 'x-description-zh': input.descriptionZh } : {}), maxLength: input.maxLength, ...(input.pattern ? { pattern: `^(?:${input.pattern})$` } : {}) },
+          { type: 'string' as const, description: input.description, ...(input.descriptionZh ? { 'x-description-zh': input.descriptionZh } : {}), maxLength: input.maxLength, ...(input.pattern ? { pattern: `^(?:${input.pattern})$` } : {}), ...(input.checksum ? { 'x-check-character': checksumNames[input.checksum] } : {}) },
         ]),
       ),
     },

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256File } from '../../src/domain-store/snapshot-store.js';
 import { generateDemoData, type DemoFile } from '../../src/demo/generate-demo-data.js';
-import { creditCodeCheckCharacter, isValidCreditCode, isValidResidentId, residentIdCheckCharacter } from '../../src/demo/identity-numbers.js';
+import { creditCodeCheckCharacter, isValidCreditCode, isValidResidentId, residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 
 describe('check digits', () => {
   it('GB 11643: the standard example resident ID 11010519491231002X is valid', () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDemoData } from '../../src/demo/generate-demo-data.js';
-import { isValidCreditCode, isValidResidentId } from '../../src/demo/identity-numbers.js';
+import { isValidCreditCode, isValidResidentId } from '../../src/catalog/identity-numbers.js';
 import { auditLeaves, principals } from '../../src/db/schema.js';
 import { scoreResults } from '../../src/domain-store/quality-check.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { incidents, principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -30,7 +31,11 @@ const call = (product: string, input: Record<string, string>, token = consumer, 
   t.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: 'test', use } });
 const grant = (consumerId: string, body: Record<string, string>, token = regulator) => t.call('PUT', `/v1/consumers/${consumerId}/public-interest`, { token, json: body });
 /** A syntactically valid resident ID number that no demo resident has, at a chosen position. */
-const unknownId = (serial: number) => `4401061950${String(serial).padStart(7, '0')}X`;
+/** A well-formed resident ID number (its check character right) that no demo resident has. */
+const unknownId = (serial: number) => {
+  const body = `4401061950${String(serial).padStart(7, '0')}`;
+  return body + residentIdCheckCharacter(body);
+};
 
 const definition = (id: string, spec: Record<string, unknown>) => ({
   id,
@@ -96,6 +101,15 @@ describe('product definitions refused', () => {
     });
     expect(response.status).toBe(422);
     expect(response.json.error.code).toBe('PRODUCT_SPEC_INVALID');
+  });
+
+  it('refuses an example that fails the check character its input declares', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('bad-example', { ...enterpriseSpec, inputs: [{ ...enterpriseSpec.inputs[0], checksum: 'gb32100' }, enterpriseSpec.inputs[1]] }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error).toMatchObject({ code: 'PRODUCT_SPEC_INVALID', details: expect.arrayContaining([expect.objectContaining({ problem: 'the example of credit_code fails its GB 32100 check character' })]) });
   });
 
   it('refuses a condition the job analyser refuses', async () => {

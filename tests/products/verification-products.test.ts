@@ -80,8 +80,25 @@ describe('plain verification', () => {
   });
 
   it('answers false for an ID number that is not registered', async () => {
-    const response = await verify('resident-identity', { id_number: '310115190001019999', name: residents[2]!.name });
+    const response = await verify('resident-identity', { id_number: '310115190001019997', name: residents[2]!.name });
     expect(response.json.match).toBe(false);
+  });
+
+  it('refuses a mistyped ID number (wrong check character) before any lookup, and meters nothing', async () => {
+    await t.platform.products.ledger.drain();
+    const before = (await t.call('GET', '/v1/usage', { token: consumer })).json.totals.calls;
+    const mistyped = `${residents[3]!.id.slice(0, 17)}${residents[3]!.id[17] === '1' ? '2' : '1'}`;
+    const response = await verify('resident-identity', { id_number: mistyped, name: residents[3]!.name });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details).toEqual([{ path: 'input.id_number', problem: 'fails its GB 11643 check character' }]);
+    await t.platform.products.ledger.drain();
+    expect((await t.call('GET', '/v1/usage', { token: consumer })).json.totals.calls).toBe(before);
+  });
+
+  it('reads a lower-case x check character as X', async () => {
+    const [row] = await snapshotRows('residents', "SELECT resident_id, name FROM $table WHERE resident_id LIKE '%X' LIMIT 1");
+    const response = await verify('resident-identity', { id_number: String(row![0]).toLowerCase(), name: String(row![1]) });
+    expect(response.json.match).toBe(true);
   });
 
   it('ignores leading and trailing spaces and Unicode composition in claims', async () => {
@@ -148,7 +165,7 @@ describe('encrypted verification', () => {
   });
 
   it('answers false for a subject that is not registered', async () => {
-    const answer = await client.verifyEncrypted('resident-identity', { id_number: '310115190001019998', name: residents[6]!.name }, 'encrypted check');
+    const answer = await client.verifyEncrypted('resident-identity', { id_number: '310115190001019997', name: residents[6]!.name }, 'encrypted check');
     expect(answer.match).toBe(false);
   });
 

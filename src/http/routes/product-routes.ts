@@ -100,7 +100,7 @@ const routes = {
       body: {
         required: true,
         description: 'Inputs, purpose and use',
-        content: { 'application/json': { schema: plainVerificationSchema, example: { input: { id_number: '310115199001011234', name: '王伟' }, purpose: '开户实名核验', use: 'industry' } } },
+        content: { 'application/json': { schema: plainVerificationSchema, example: { input: { id_number: '310115199001011232', name: '王伟' }, purpose: '开户实名核验', use: 'industry' } } },
       },
     },
     responses: { 200: json(answerSchema, 'The signed answer'), ...errorResponses(400, 404, 409, 422, 429) },

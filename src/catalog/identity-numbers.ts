@@ -1,5 +1,7 @@
 /**
- * Check digits of Chinese identifiers, so that demo data passes the same validation real data must.
+ * Check characters of Chinese identifiers: product inputs are checked with them before any lookup (a mistyped
+ * number is refused, not answered "no match" and metered), and the demo data is generated to pass them. The same
+ * rules run inside DuckDB as quality rules (domain-store/quality-check.ts).
  */
 
 const residentIdWeights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
