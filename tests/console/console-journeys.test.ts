@@ -341,4 +341,30 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#token');
     expect(foreign).toEqual([]);
   });
+
+  // Last in this file: it replaces the power readings the journeys above use with a new version.
+  it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
+    const page = await signedIn('clerk-power-utility');
+    await page.goto(`${base}/console#delivery`);
+    await page.waitForSelector('#delivery-file');
+    await page.selectOption('#delivery-dataset', 'power_readings');
+    const header = 'account_id,customer_type,household_id,uscc,town,industry_code,month,kwh,amount_due,paid_on_time\n';
+    // "泥城镇" in GBK, as Excel on Chinese Windows saves it.
+    const gbk = Buffer.concat([Buffer.from(`${header}P0000000001,household,H00000001,,`), Buffer.from('c4e0b3c7d5f2', 'hex'), Buffer.from(',,2025-01-01,120.5,74.35,true\n')]);
+    await page.setInputFiles('#delivery-file', { name: 'readings.csv', mimeType: 'text/csv', buffer: gbk });
+    await page.selectOption('#delivery-encoding', 'gb18030');
+    await page.click('#deliver');
+    await page.waitForSelector('#delivery-outcome .badge.ok');
+    expect(await page.textContent('#delivery-outcome')).toMatch(/v\d+ · 行数 1/);
+
+    await page.setInputFiles('#delivery-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}P0000000002,household,H00000001,,x,,2025-01-01,lots,74.35,true\n`) });
+    await page.selectOption('#delivery-encoding', 'utf-8');
+    await page.click('#deliver');
+    await page.waitForSelector('#delivery-outcome .badge.bad');
+    const refusal = await page.textContent('#delivery-outcome');
+    expect(refusal).toContain('SCHEMA_MISMATCH');
+    expect(refusal).toContain('kwh 1 value(s) are not DOUBLE (first at data row 1)');
+    expect(refusal).not.toContain('lots');
+    expect(pageErrors(page)).toEqual([]);
+  });
 });

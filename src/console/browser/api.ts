@@ -25,3 +25,11 @@ export async function api<T = any>(method: 'GET' | 'POST' | 'PUT', path: string,
   if (!response.ok) throw new ApiError(response.status, json?.error?.code ?? 'HTTP_ERROR', json?.error?.message ?? `HTTP ${response.status}`, json?.error?.details ?? []);
   return json as T;
 }
+
+/** Sends a file as the request body (a dataset delivery), with the media type that says how to read it. */
+export async function upload<T = any>(path: string, file: Blob, contentType: string): Promise<T> {
+  const response = await fetch(path, { method: 'POST', headers: { 'content-type': contentType, ...(token() ? { authorization: `Bearer ${token()}` } : {}) }, body: file });
+  const json = (await response.json().catch(() => ({}))) as Record<string, any>;
+  if (!response.ok) throw new ApiError(response.status, json?.error?.code ?? 'HTTP_ERROR', json?.error?.message ?? `HTTP ${response.status}`, json?.error?.details ?? []);
+  return json as T;
+}

@@ -1,4 +1,4 @@
-import { api, ApiError, token } from './api.js';
+import { api, ApiError, token, upload } from './api.js';
 import { badge, formatTime, h, statusTone, table } from './dom.js';
 import { t } from './i18n.js';
 
@@ -19,6 +19,52 @@ function action(label: string, run: () => Promise<unknown>, rerender: () => void
   const message = h('span', { class: 'muted message' });
   const button = h('button', { ...attributes, onclick: () => void run().then(rerender, (error) => (message.textContent = errorText(error))) }, label);
   return h('span', {}, button, ' ', message);
+}
+
+/**
+ * A source's delivery of a new version (arts. 9, 11): the file goes as it is, with the encoding the clerk chose
+ * (spreadsheets on Chinese Windows save GBK), and the answer is the new version with its quality score, or the
+ * refusal with each column and row number at fault, never a value.
+ */
+export async function deliveryPage(me: Me): Promise<HTMLElement> {
+  const { datasets } = await api<{ datasets: Array<{ id: string; titleZh: string; title: string; institution: { id: string } }> }>('GET', '/v1/datasets');
+  const own = datasets.filter((dataset) => dataset.institution.id === me.institutionId);
+  const dataset = h('select', { id: 'delivery-dataset' }, ...own.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
+  const file = h('input', { id: 'delivery-file', type: 'file', accept: '.csv,.parquet' });
+  const encoding = h('select', { id: 'delivery-encoding' }, h('option', { value: 'utf-8' }, 'UTF-8'), h('option', { value: 'gb18030' }, t('encodingGb18030')));
+  const outcome = h('div', { id: 'delivery-outcome', class: 'verdict' });
+  const send = async () => {
+    const chosen = file.files?.[0];
+    if (!chosen) return void outcome.replaceChildren(h('p', { class: 'error' }, t('chooseFile')));
+    const parquet = chosen.name.toLowerCase().endsWith('.parquet');
+    const contentType = parquet ? 'application/vnd.apache.parquet' : `text/csv; charset=${encoding.value}`;
+    outcome.replaceChildren(t('working'));
+    try {
+      const version = await upload(`/v1/datasets/${encodeURIComponent(dataset.value)}/versions`, chosen, contentType);
+      const quality = version.quality;
+      outcome.replaceChildren(
+        h('p', {}, badge(t('delivered'), 'ok'), ` v${version.versionNumber} · ${t('rows')} ${Number(version.rowCount).toLocaleString()}`, quality ? ' · ' : '', quality ? badge(`${t('qualityScore')} ${quality.score ?? '—'}`, quality.passed ? 'ok' : 'bad') : null),
+        h('p', { class: 'muted' }, h('code', {}, version.contentHash)),
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      outcome.replaceChildren(h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), ' ', error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, `${detail.path ?? ''} ${detail.problem}`)));
+    }
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('delivery')),
+    h('p', { class: 'muted' }, t('deliveryExplained')),
+    h('label', { for: 'delivery-dataset' }, t('dataset')),
+    dataset,
+    h('label', { for: 'delivery-file' }, t('file')),
+    file,
+    h('label', { for: 'delivery-encoding' }, t('encoding')),
+    encoding,
+    h('div', { class: 'actions' }, h('button', { id: 'deliver', onclick: () => void send() }, t('deliver'))),
+    outcome,
+  );
 }
 
 export async function qualityPage(): Promise<HTMLElement> {

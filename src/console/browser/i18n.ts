@@ -181,6 +181,14 @@ const phrases = {
   incident_channel_volume: ['共享通道超量', 'channel volume exceeded'],
   incident_sharing_overdue: ['共享申请逾期', 'sharing request overdue'],
   incident_dispute_overdue: ['异议处理逾期', 'dispute overdue'],
+  delivery: ['数据交付', 'Deliver data'],
+  deliveryExplained: ['上传新版本（CSV 或 Parquet）。文件先按登记的字段和类型检查，不符的整份拒收并指出列和行号；通过后成为不可变的新版本并立即做质量检查。', 'Upload a new version (CSV or Parquet). The file is checked against the registered columns and types; a file that does not match is refused whole, naming the column and row; one that does becomes an immutable new version and its quality is checked at once.'],
+  file: ['文件', 'File'],
+  encoding: ['编码（CSV）', 'Encoding (CSV)'],
+  encodingGb18030: ['GB 18030 / GBK（中文 Windows 的 Excel 默认）', 'GB 18030 / GBK (Excel on Chinese Windows)'],
+  deliver: ['上传', 'Upload'],
+  delivered: ['已生成新版本', 'New version'],
+  chooseFile: ['请先选择文件', 'Choose a file first'],
   incident_differencing: ['差分攻击嫌疑', 'differencing suspected'],
 } as const;
 

@@ -3,7 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
-import { disputesPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
+import { deliveryPage, disputesPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -49,6 +49,7 @@ function routesFor(principal: Principal): Route[] {
     case 'institution':
       return [
         ...common,
+        { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
