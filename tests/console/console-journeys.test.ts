@@ -207,7 +207,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await power.waitForSelector('#channels-table button.pull');
     const [download] = await Promise.all([power.waitForEvent('download'), power.click('#channels-table button.pull')]);
     const file = await download.path();
-    const lines = fs.readFileSync(file!, 'utf8').trimEnd().split('\n');
+    const text = fs.readFileSync(file!, 'utf8');
+    // A byte order mark first, so that Excel on Chinese Windows reads the Chinese names as UTF-8.
+    expect(text.startsWith('\uFEFF')).toBe(true);
+    const lines = text.slice(1).trimEnd().split('\n');
     expect(lines[0]).toBe('uscc,name,status');
     expect(lines.length).toBeGreaterThan(1);
     await power.screenshot({ path: path.join(artifacts, 'institution-sharing.png'), fullPage: true });

@@ -30,3 +30,11 @@ export function statusTone(status: string): 'ok' | 'warn' | 'bad' | 'info' {
 }
 
 export { formatTime } from './i18n.js';
+
+/**
+ * Saves a CSV through the browser. Excel on Chinese Windows reads a CSV without a byte order mark as GBK and shows
+ * every Chinese name garbled; a UTF-8 BOM first makes it read UTF-8 (pandas, R and Excel elsewhere skip it too).
+ */
+export function saveCsv(content: BlobPart, filename: string): void {
+  h('a', { href: URL.createObjectURL(new Blob(['\uFEFF', content], { type: 'text/csv;charset=utf-8' })), download: filename }).click();
+}

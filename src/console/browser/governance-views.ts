@@ -1,5 +1,5 @@
 import { api, ApiError, token, upload } from './api.js';
-import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
 import { t } from './i18n.js';
 
 /**
@@ -153,7 +153,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
       const body = await response.json();
       throw new ApiError(response.status, body.error.code, body.error.message);
     }
-    h('a', { href: URL.createObjectURL(await response.blob()), download: `${channel.dataset}-v${response.headers.get('pds-dataset-version')}.csv` }).click();
+    saveCsv(await response.blob(), `${channel.dataset}-v${response.headers.get('pds-dataset-version')}.csv`);
   };
   const manage = (channel: any) =>
     me.role === 'regulator' && (channel.status === 'frozen' || channel.status === 'suspended')

@@ -1,6 +1,6 @@
 import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
-import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
@@ -148,9 +148,7 @@ export async function reportPage(): Promise<HTMLElement> {
 }
 
 async function downloadCsv(year: number): Promise<void> {
-  const csv = await api<string>('GET', `/v1/reports/products?year=${year}&format=csv`);
-  const link = h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: `products-${year}.csv` });
-  link.click();
+  saveCsv(await api<string>('GET', `/v1/reports/products?year=${year}&format=csv`), `products-${year}.csv`);
 }
 
 
@@ -285,8 +283,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
 }
 
 async function downloadSupervisionCsv(): Promise<void> {
-  const csv = await api<string>('GET', '/v1/reports/supervision?format=csv');
-  h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: 'supervision.csv' }).click();
+  saveCsv(await api<string>('GET', '/v1/reports/supervision?format=csv'), 'supervision.csv');
 }
 
 /**
