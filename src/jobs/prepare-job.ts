@@ -103,6 +103,10 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   }
   const parsed = await platform.parser.parse(model ? statisticsSql(model, submission.sql) : submission.sql);
   if (!parsed.ok) {
+    // A PIVOT statement is no select to DuckDB's serializer; say what to write instead of naming files and settings.
+    if (parsed.kind === 'not_select' && /^\s*(un)?pivot\b/i.test(submission.sql)) {
+      throw new AppError('UNSUPPORTED_QUERY_SHAPE', 'PIVOT and UNPIVOT statements are not supported; write the table with GROUP BY (one row per cell)');
+    }
     throw parsed.kind === 'not_select'
       ? new AppError('NOT_SELECT', 'a job runs one SELECT statement: nothing that reads files, writes, attaches, loads or configures')
       : new AppError('PARSE_ERROR', `the SQL does not parse: ${parsed.message}`);

@@ -189,6 +189,11 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(suppressed.every((row) => row[0] === null && row[1] === null)).toBe(true);
   });
 
+  it('a PIVOT statement is refused with what to write instead', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql: 'PIVOT firm_energy ON sector USING count(*)' } });
+    expect(response.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('GROUP BY') });
+  });
+
   it('upper-case names are read as DuckDB reads them', async () => {
     const { result } = await run('SELECT DISTRICT, COUNT(*) AS FIRMS FROM FIRM_ENERGY GROUP BY DISTRICT ORDER BY DISTRICT', ['firm_energy']);
     expect(result.json.rows).toEqual([
