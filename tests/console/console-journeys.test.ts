@@ -77,6 +77,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#result-table', { timeout: 60_000 });
     const rows = await page.locator('#result-table tbody tr').count();
     expect(rows).toBeGreaterThan(0);
+    // The released output saves as a CSV that Excel on Chinese Windows opens as UTF-8.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#result-csv')]);
+    const csv = fs.readFileSync((await download.path())!, 'utf8');
+    expect(csv.startsWith('\uFEFFindustry_code,firms,capital\r\n')).toBe(true);
+    expect(csv.trimEnd().split('\r\n')).toHaveLength(rows + 1);
     await page.screenshot({ path: path.join(artifacts, 'operator-result.png'), fullPage: true });
     // A query the policy refuses is explained before submission, by code and reason.
     await writeQuery(page, 'enterprises', 'SELECT name, legal_rep_name FROM enterprises');

@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.js';
-import { badge, formatTime, h, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
 import { currentLanguage, t, tValue } from './i18n.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
@@ -180,9 +180,15 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${entry.code}: ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(result.manifest.differentialPrivacy) ?? '',
+    h('p', {}, h('a', { id: 'result-csv', href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadResult(id)) }, t('downloadCsv'))),
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
   );
   return panel;
+}
+
+/** The released output as the API gives it in CSV (suppressed cells empty), saved for a spreadsheet. */
+async function downloadResult(id: string): Promise<void> {
+  saveCsv(await api<string>('GET', `/v1/jobs/${encodeURIComponent(id)}/result?format=csv`), `${id}.csv`);
 }
 
 /** For a differentially private result: each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */
