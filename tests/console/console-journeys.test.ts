@@ -87,7 +87,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await writeQuery(page, 'enterprises', 'SELECT name, legal_rep_name FROM enterprises');
     await page.click('#check');
     await page.waitForSelector('#verdict .badge.bad');
-    expect(await page.textContent('#verdict')).toMatch(/ROW_LEVEL_OUTPUT|DIRECT_IDENTIFIER_USE/);
+    // The code, what it means in the chosen language, and the server's reason.
+    expect(await page.textContent('#verdict')).toMatch(/ROW_LEVEL_OUTPUT 非开放数据只能输出聚合结果|DIRECT_IDENTIFIER_USE 直接标识符只能用作连接键/);
     await page.screenshot({ path: path.join(artifacts, 'operator-refusal.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });

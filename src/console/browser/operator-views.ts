@@ -91,7 +91,13 @@ export async function analysisPage(): Promise<HTMLElement> {
   const submission = () => ({ datasets: [...chosen], sql: sql.value, purpose: purpose.value });
   const explain = (error: unknown) => {
     if (!(error instanceof ApiError)) throw error;
-    verdict.replaceChildren(h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code)), h('p', {}, error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)));
+    // The code's meaning in the chosen language, then the server's own reason (it names the place in the SQL).
+    const meaning = tValue('refusal', error.code);
+    verdict.replaceChildren(
+      h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), meaning === error.code ? '' : ` ${meaning}`),
+      h('p', {}, error.message),
+      ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)),
+    );
   };
   const check = async () => {
     verdict.replaceChildren(t('working'));
@@ -173,12 +179,12 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
   const suppressed = new Map<number, { code: string; reason: string }>((result.manifest.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
   const rows = result.rows.map((row: unknown[], index: number) => {
     const why = suppressed.get(index);
-    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(why.code, 'warn') : ''];
+    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
   panel.append(
     h('h3', {}, t('result')),
     table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
-    h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${entry.code}: ${entry.reason}`))].map((text) => h('li', {}, text))),
+    h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(result.manifest.differentialPrivacy) ?? '',
     h('p', {}, h('a', { id: 'result-csv', href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadResult(id)) }, t('downloadCsv'))),
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
