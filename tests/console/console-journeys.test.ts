@@ -77,6 +77,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#result-table', { timeout: 60_000 });
     const rows = await page.locator('#result-table tbody tr').count();
     expect(rows).toBeGreaterThan(0);
+    // Its status in the chosen language, the API's word kept as the badge's title.
+    expect(await page.locator('.badge[title="released"]').first().textContent()).toBe('已发布');
     // The released output saves as a CSV that Excel on Chinese Windows opens as UTF-8.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#result-csv')]);
     const csv = fs.readFileSync((await download.path())!, 'utf8');

@@ -1,3 +1,4 @@
+import { tValue } from './i18n.js';
 /** A few DOM helpers: the console builds its pages from data with these, never from HTML strings (no injection). */
 type Child = Node | string | number | null | undefined | false;
 type Attributes = Record<string, string | number | boolean | ((event: Event) => void) | undefined>;
@@ -21,6 +22,13 @@ export function table(headers: Child[], rows: Child[][], attributes: Attributes 
 }
 
 export const badge = (text: string, tone: 'ok' | 'warn' | 'bad' | 'info' = 'info') => h('span', { class: `badge ${tone}` }, text);
+
+/** A status as a badge in the chosen language, coloured by what it means; the API's word stays as its title. */
+export const statusBadge = (status: string, tone = statusTone(status)) => {
+  const element = badge(tValue('status', status), tone);
+  element.title = status;
+  return element;
+};
 
 export function statusTone(status: string): 'ok' | 'warn' | 'bad' | 'info' {
   if (status === 'released' || status === 'published' || status === 'active') return 'ok';

@@ -1,5 +1,5 @@
 import { api, ApiError, token, upload } from './api.js';
-import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { t } from './i18n.js';
 
 /**
@@ -137,7 +137,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
             request.dataset,
             request.requester,
             request.sharingType,
-            h('span', {}, badge(request.status, statusTone(request.status === 'approved' ? 'active' : request.status === 'refused' ? 'rejected' : 'in_review')), request.overdue ? badge(t('overdueNow'), 'bad') : ''),
+            h('span', {}, statusBadge(request.status, statusTone(request.status === 'approved' ? 'active' : request.status === 'refused' ? 'rejected' : 'in_review')), request.overdue ? badge(t('overdueNow'), 'bad') : ''),
             request.dueOn + (request.deadlineProvisional ? ' *' : ''),
             decisionControls(request),
           ]),

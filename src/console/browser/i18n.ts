@@ -215,6 +215,25 @@ const phrases = {
   suppression_ZERO_CELL: ['零值单元格不发布', 'Zero cells are withheld'],
   suppression_DIFFERENCING: ['与已发布单元格仅差少数人（差分防护）', 'Differs from a released cell by only a few people'],
   suppression_SECONDARY_SUPPRESSION: ['次级抑制：防止由合计反推', 'Secondary suppression: protects another withheld cell'],
+  status_queued: ['排队中', 'queued'],
+  status_running: ['运行中', 'running'],
+  status_checked: ['已检查', 'checked'],
+  status_in_review: ['待审核', 'in review'],
+  status_released: ['已发布', 'released'],
+  status_withheld: ['不予发布', 'withheld'],
+  status_rejected: ['已拒绝', 'rejected'],
+  status_failed: ['失败', 'failed'],
+  status_cancelled: ['已取消', 'cancelled'],
+  status_draft: ['草稿', 'draft'],
+  status_approved: ['已批准', 'approved'],
+  status_published: ['已上线', 'published'],
+  status_suspended: ['已暂停', 'suspended'],
+  status_retired: ['已下线', 'retired'],
+  status_active: ['有效', 'active'],
+  status_revoked: ['已撤销', 'revoked'],
+  status_pending: ['待答复', 'pending'],
+  status_refused: ['已拒绝', 'refused'],
+  status_proposed: ['待审查', 'proposed'],
   delivery: ['数据交付', 'Deliver data'],
   deliveryExplained: ['上传新版本（CSV 或 Parquet）。文件先按登记的字段和类型检查，不符的整份拒收并指出列和行号；通过后成为不可变的新版本并立即做质量检查。', 'Upload a new version (CSV or Parquet). The file is checked against the registered columns and types; a file that does not match is refused whole, naming the column and row; one that does becomes an immutable new version and its quality is checked at once.'],
   file: ['文件', 'File'],
@@ -243,4 +262,4 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

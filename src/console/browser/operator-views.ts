@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.js';
-import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, t, tValue } from './i18n.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
@@ -32,7 +32,7 @@ export async function cataloguePage(): Promise<HTMLElement> {
       history.append(
         table(
           ['#', t('status'), t('changes'), t('created')],
-          revisions.map((revision) => [revision.revision, badge(revision.status, statusTone(revision.status)), h('code', { class: 'wrap' }, revision.diff.map((entry: { field: string }) => entry.field).join(', ')), formatTime(revision.createdAt)]),
+          revisions.map((revision) => [revision.revision, statusBadge(revision.status), h('code', { class: 'wrap' }, revision.diff.map((entry: { field: string }) => entry.field).join(', ')), formatTime(revision.createdAt)]),
         ),
       ),
     );
@@ -156,7 +156,7 @@ export async function analysisPage(): Promise<HTMLElement> {
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
   if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
-  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), badge(job.status, statusTone(job.status)), job.kind ?? '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ?? '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
 }
 
@@ -167,7 +167,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     'div',
     { class: 'panel' },
     h('h2', {}, `${t('jobs')} ${job.id.slice(0, 20)}`),
-    h('p', {}, badge(job.status, statusTone(job.status)), ' ', job.stage ?? '', job.code ? h('code', {}, ` ${job.code}`) : null),
+    h('p', {}, statusBadge(job.status), ' ', job.stage ?? '', job.code ? h('code', {}, ` ${job.code}`) : null),
     job.reason ? h('p', { class: 'muted' }, job.reason) : null,
   );
   if (['queued', 'running', 'checked'].includes(job.status)) {

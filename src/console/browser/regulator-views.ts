@@ -1,6 +1,6 @@
 import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
-import { badge, formatTime, h, saveCsv, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
@@ -127,7 +127,7 @@ export async function productsAdminPage(rerender: () => void, role: string): Pro
     'div',
     { class: 'panel' },
     h('h2', {}, t('products')),
-    table([t('products'), t('kind'), t('operator'), t('status'), ''], products.map((product) => [h('span', {}, product.titleZh, h('br'), h('small', { class: 'muted' }, product.id)), product.kind, product.operator, badge(product.status, statusTone(product.status)), actions(product)])),
+    table([t('products'), t('kind'), t('operator'), t('status'), ''], products.map((product) => [h('span', {}, product.titleZh, h('br'), h('small', { class: 'muted' }, product.id)), product.kind, product.operator, statusBadge(product.status), actions(product)])),
   );
 }
 
@@ -187,7 +187,7 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
         licence.operatorId,
         licence.maxGrade,
         licence.scope.map((entry: { dataset: string }) => entry.dataset).join(', '),
-        badge(licence.status, statusTone(licence.status)),
+        statusBadge(licence.status),
         actions(licence),
       ]),
     ),
