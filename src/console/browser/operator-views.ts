@@ -156,7 +156,7 @@ export async function analysisPage(): Promise<HTMLElement> {
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
   if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
-  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ?? '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ? tValue('jobKind', job.kind) : '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
 }
 
