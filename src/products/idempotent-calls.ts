@@ -7,21 +7,29 @@ import { AppError } from '../errors/app-error.js';
  * index and fee, metered, charged and counted against the subject's daily limit once. A bank whose request timed
  * out must be able to ask again without paying twice or using up the subject's checks.
  *
- * Kept in the API process's memory for a day, at most `maxEntries` keys, like the quota counters it protects
- * (docs/products.md): a retry reaches the process that answered within seconds or minutes. After a restart a retry
- * is a new call and is metered as one. A call that failed (a quota refusal, say) is not kept, so its retry is
+ * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers, like the quota
+ * counters it protects (docs/products.md): a retry reaches the process that answered within seconds or minutes.
+ * After a restart, or once an answer has been pushed out, a retry is a new call and is metered as one. A call that failed (a quota refusal, say) is not kept, so its retry is
  * tried again; a retry sent while the first call is still running waits for that call's answer.
  */
-export function createIdempotentCalls(options: { clock: () => Date; maxEntries?: number; ttlMilliseconds?: number }) {
+export function createIdempotentCalls(options: { clock: () => Date; maxEntries?: number; maxBytes?: number; ttlMilliseconds?: number }) {
   const maxEntries = options.maxEntries ?? 100_000;
+  // An encrypted answer is ~0.4 MB and the client library keys every call: bounded by size as well as by count,
+  // the kept answers stay within 64 MiB, which still holds the last few minutes' encrypted answers at a busy hour.
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
   const ttl = options.ttlMilliseconds ?? 24 * 3_600_000;
   // Insertion order is age order, so expired and surplus entries leave from the front.
-  const entries = new Map<string, { requestHash: string; answer: Promise<unknown>; expiresAt: number }>();
+  const entries = new Map<string, { requestHash: string; answer: Promise<unknown>; expiresAt: number; bytes: number }>();
+  let bytes = 0;
 
+  const remove = (id: string) => {
+    bytes -= entries.get(id)?.bytes ?? 0;
+    entries.delete(id);
+  };
   const evict = (now: number) => {
     for (const [id, entry] of entries) {
-      if (entry.expiresAt > now && entries.size <= maxEntries) break;
-      entries.delete(id);
+      if (entry.expiresAt > now && entries.size <= maxEntries && bytes <= maxBytes) break;
+      remove(id);
     }
   };
 
@@ -37,16 +45,28 @@ export function createIdempotentCalls(options: { clock: () => Date; maxEntries?:
         return { answer: (await earlier.answer) as T, replayed: true };
       }
       const answer = call();
-      entries.delete(id);
-      entries.set(id, { requestHash, answer, expiresAt: now + ttl });
+      remove(id);
+      const entry = { requestHash, answer, expiresAt: now + ttl, bytes: 0 };
+      entries.set(id, entry);
       evict(now);
-      answer.catch(() => {
-        if (entries.get(id)?.answer === answer) entries.delete(id);
-      });
+      answer.then(
+        (value) => {
+          if (entries.get(id) !== entry) return;
+          entry.bytes = JSON.stringify(value).length;
+          bytes += entry.bytes;
+          evict(options.clock().getTime());
+        },
+        () => {
+          if (entries.get(id) === entry) remove(id);
+        },
+      );
       return { answer: await answer, replayed: false };
     },
     get size() {
       return entries.size;
+    },
+    get bytes() {
+      return bytes;
     },
   };
 }

@@ -26,6 +26,16 @@ describe('answers kept for retried product calls', () => {
     expect(await calls.run('bank', 'k', {}, async () => 'second')).toEqual({ answer: 'second', replayed: false });
   });
 
+  it('holds at most its byte bound of answers, the oldest leaving first', async () => {
+    const calls = createIdempotentCalls({ clock: () => new Date(), maxBytes: 2_500 });
+    const answer = (key: string) => async () => ({ key, ciphertext: 'x'.repeat(1_000) });
+    for (const key of ['k1', 'k2', 'k3']) await calls.run('bank', key, {}, answer(key));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.bytes).toBeLessThanOrEqual(2_500);
+    expect((await calls.run('bank', 'k1', {}, answer('k1'))).replayed).toBe(false);
+    expect((await calls.run('bank', 'k3', {}, answer('k3'))).replayed).toBe(true);
+  });
+
   it('holds at most its bound, the oldest keys leaving first', async () => {
     const calls = createIdempotentCalls({ clock: () => new Date(), maxEntries: 3 });
     for (const key of ['k1', 'k2', 'k3', 'k4']) await calls.run('bank', key, {}, async () => key);
