@@ -48,8 +48,11 @@ export async function loadDatasetVersion(
   }
 
   progress('checking');
-  // The source hash is of the bytes as delivered; DuckDB reads a UTF-8 copy of a GB 18030 file.
-  const transcoded = format === 'csv' && input.encoding === 'gb18030' ? store.stagingPath('.csv') : undefined;
+  // The source hash is of the bytes as delivered; DuckDB reads a UTF-8 copy of a GB 18030 file. A file that starts
+  // with the UTF-8 byte order mark is UTF-8 whatever was declared: Excel's "CSV UTF-8" writes one, and read as
+  // GB 18030 its header would turn into other characters (no CSV header begins with the character those bytes are).
+  const encoding = format === 'csv' && input.encoding === 'gb18030' && !startsWithUtf8Bom(file) ? 'gb18030' : 'utf-8';
+  const transcoded = format === 'csv' && encoding === 'gb18030' ? store.stagingPath('.csv') : undefined;
   try {
     if (transcoded) await transcodeToUtf8(file, 'gb18030', transcoded);
     else if (format === 'csv') await assertUtf8(file);
@@ -98,6 +101,16 @@ export async function loadDatasetVersion(
     throw error;
   } finally {
     if (transcoded) fs.rmSync(transcoded, { force: true });
+  }
+}
+
+function startsWithUtf8Bom(file: string): boolean {
+  const head = Buffer.alloc(3);
+  const descriptor = fs.openSync(file, 'r');
+  try {
+    return fs.readSync(descriptor, head, 0, 3, 0) === 3 && head.equals(Buffer.from([0xef, 0xbb, 0xbf]));
+  } finally {
+    fs.closeSync(descriptor);
   }
 }
 

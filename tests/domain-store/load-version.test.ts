@@ -117,6 +117,17 @@ describe('loading a file as a dataset version', () => {
     expect(version.sourceHash).toBe(await sha256File(source));
   });
 
+  it("reads a file that starts with a UTF-8 byte order mark as UTF-8 even when declared GB 18030 (Excel's CSV UTF-8)", async () => {
+    const source = file('excel-utf8.csv', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('meter_id,reading,read_on\n水表乙,12,2024-05-01\n')]));
+    const version = await load(source, 'csv', 'gb18030');
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const rows = (await connection.runAndReadAll('SELECT meter_id, reading FROM data')).getRows();
+    connection.closeSync();
+    instance.closeSync();
+    expect(rows).toEqual([['水表乙', 12]]);
+  });
+
   it('refuses the same source file twice with VERSION_EXISTS', async () => {
     const content = 'meter_id,reading,read_on\nD1,1,2024-01-01\n';
     await load(file('once.csv', content));
