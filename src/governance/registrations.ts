@@ -52,39 +52,53 @@ export const registrationReviewSchema = z
 
 export type RegistrationRow = typeof registrations.$inferSelect;
 const filingNumberLock = 0x7064735f66696c65;
-export type Finding = { path: string; problem: string };
+/**
+ * A finding of the technical review: where, what (in English, for the API and the audit), and a stable code the
+ * console shows in the reader's language. A finding from the registration schema itself is `INVALID`.
+ */
+export type FindingCode =
+  | 'NOTHING_REGISTERED'
+  | 'SYSTEM_FIELD_REQUIRED'
+  | 'INVALID'
+  | 'REGISTERED_TWICE'
+  | 'ALREADY_IN_CATALOGUE'
+  | 'GRADE_REQUIRED'
+  | 'FORMAT_REQUIRED'
+  | 'SUPPLIER_REQUIRED'
+  | 'CONTRACT_REQUIRED';
+export type Finding = { path: string; problem: string; code?: FindingCode };
 
 /** The technical review (登记检查和技术审查): completeness of every part, grades and column classes set, no clashes. */
 export async function technicalReview(platform: Pick<Platform, 'db'>, content: RegistrationContent): Promise<{ findings: Finding[]; tables: DatasetRegistration[] }> {
   const findings: Finding[] = [];
   const tables: DatasetRegistration[] = [];
-  if (content.tables.length + content.unstructured.length + content.procured.length === 0) findings.push({ path: '', problem: 'registers no tables, unstructured data or procured data' });
+  if (content.tables.length + content.unstructured.length + content.procured.length === 0) findings.push({ path: '', problem: 'registers no tables, unstructured data or procured data', code: 'NOTHING_REGISTERED' });
   if (content.kind === 'system') {
-    for (const field of ['ownerDepartment', 'deployment', 'liveSince'] as const) if (!content.system[field]) findings.push({ path: `system.${field}`, problem: 'is required for a system' });
+    for (const field of ['ownerDepartment', 'deployment', 'liveSince'] as const) if (!content.system[field]) findings.push({ path: `system.${field}`, problem: 'is required for a system', code: 'SYSTEM_FIELD_REQUIRED' });
   }
   const ids = new Set<string>();
   content.tables.forEach((table, index) => {
     const parsed = datasetRegistrationSchema.safeParse(table);
     if (!parsed.success) {
-      findings.push(...issueDetails(parsed.error, ['tables', index]).map(({ path, problem }) => ({ path: path ?? '', problem })));
+      findings.push(...issueDetails(parsed.error, ['tables', index]).map(({ path, problem }) => ({ path: path ?? '', problem, code: 'INVALID' as const })));
       return;
     }
-    if (ids.has(parsed.data.id)) findings.push({ path: `tables.${index}.id`, problem: 'is registered twice in this registration' });
+    if (ids.has(parsed.data.id)) findings.push({ path: `tables.${index}.id`, problem: 'is registered twice in this registration', code: 'REGISTERED_TWICE' });
     ids.add(parsed.data.id);
     tables.push(parsed.data);
   });
   if (ids.size > 0) {
     const existing = await platform.db.select({ id: datasets.id }).from(datasets).where(inArray(datasets.id, [...ids]));
-    for (const row of existing) findings.push({ path: `tables.${content.tables.findIndex((table) => table.id === row.id)}.id`, problem: `${row.id} is already in the catalogue` });
+    for (const row of existing) findings.push({ path: `tables.${content.tables.findIndex((table) => table.id === row.id)}.id`, problem: `${row.id} is already in the catalogue`, code: 'ALREADY_IN_CATALOGUE' });
   }
   content.unstructured.forEach((item, index) => {
-    if (!item.grade) findings.push({ path: `unstructured.${index}.grade`, problem: 'needs a security grade' });
-    if (!item.format) findings.push({ path: `unstructured.${index}.format`, problem: 'needs its format' });
+    if (!item.grade) findings.push({ path: `unstructured.${index}.grade`, problem: 'needs a security grade', code: 'GRADE_REQUIRED' });
+    if (!item.format) findings.push({ path: `unstructured.${index}.format`, problem: 'needs its format', code: 'FORMAT_REQUIRED' });
   });
   content.procured.forEach((item, index) => {
-    if (!item.grade) findings.push({ path: `procured.${index}.grade`, problem: 'needs a security grade' });
-    if (!item.supplier) findings.push({ path: `procured.${index}.supplier`, problem: 'needs its supplier' });
-    if (!item.contract) findings.push({ path: `procured.${index}.contract`, problem: 'needs the contract it was procured under' });
+    if (!item.grade) findings.push({ path: `procured.${index}.grade`, problem: 'needs a security grade', code: 'GRADE_REQUIRED' });
+    if (!item.supplier) findings.push({ path: `procured.${index}.supplier`, problem: 'needs its supplier', code: 'SUPPLIER_REQUIRED' });
+    if (!item.contract) findings.push({ path: `procured.${index}.contract`, problem: 'needs the contract it was procured under', code: 'CONTRACT_REQUIRED' });
   });
   return { findings, tables };
 }
@@ -139,7 +153,7 @@ export async function reviewRegistration(platform: Platform, principal: Principa
   }
   const content = registrationSchema.parse(known.content);
   const { findings, tables } = await technicalReview(platform, content);
-  if (findings.length > 0) throw new AppError('REGISTRATION_INCOMPLETE', 'the technical review found problems; return the registration with them', findings.slice(0, 50));
+  if (findings.length > 0) throw new AppError('REGISTRATION_INCOMPLETE', 'the technical review found problems; return the registration with them', findings.slice(0, 50).map(({ path, problem }) => ({ path, problem })));
   return platform.db.transaction(async (tx) => {
     const row = await fileRegistration(tx as never, { id, institutionId: known.institutionId, submittedBy: known.submittedBy, content, tables, reviewer: principal.id }, now);
     if (!row) throw new AppError('INVALID_TRANSITION', 'the registration was decided meanwhile');

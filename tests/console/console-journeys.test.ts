@@ -239,7 +239,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await admin.goto(`${base}/console#registrations`);
     const card = admin.locator(`section[data-registration="${submitted.json.id}"]`);
     await card.waitFor();
-    expect(await card.locator('table.findings').textContent()).toContain('unstructured.0.grade');
+    const findings = await card.locator('table.findings').textContent();
+    // Where, and what in the reader's language (the review's code for a missing grade).
+    expect(findings).toContain('unstructured.0.grade');
+    expect(findings).toContain('需要安全分级');
     await card.locator('input.reason').fill('非结构化数据需定级');
     await card.locator('button', { hasText: /退回|Return/ }).click();
     await admin.waitForSelector(`section[data-registration="${submitted.json.id}"] .badge.bad`);

@@ -1,6 +1,6 @@
 import { api, ApiError, token, upload } from './api.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
-import { t } from './i18n.js';
+import { t, tValue } from './i18n.js';
 
 /**
  * Governance pages (measures arts. 8–18): quality flags for a source, sharing requests with their channels and
@@ -13,6 +13,16 @@ const errorText = (error: unknown) => {
   if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
   throw error;
 };
+
+/**
+ * A review finding in the reader's language where its code has a phrase; a schema finding (`INVALID`) keeps the
+ * server's words, which name the rule broken; findings stored before codes existed show as they were written.
+ */
+function findingText(finding: { problem: string; code?: string }): string {
+  if (!finding.code || finding.code === 'INVALID') return finding.problem;
+  const phrase = tValue('finding', finding.code);
+  return phrase === finding.code ? finding.problem : phrase;
+}
 
 /** Runs an action, then redraws the page, or shows the server's code and reason next to the button. */
 function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
@@ -247,7 +257,7 @@ export async function registrationsPage(rerender: () => void, me: Me): Promise<H
         h('h3', {}, registration.name, ' ', badge(registration.status, registration.status === 'filed' ? 'ok' : registration.status === 'returned' ? 'bad' : 'warn'), registration.filing ? ` ${registration.filing.number}` : ''),
         h('p', { class: 'muted' }, `${registration.institution} · ${registration.kind} · ${t('submission')} ${registration.submission} · ${formatTime(registration.updatedAt)}`),
         registration.findings.length
-          ? table([t('findings'), ''], registration.findings.map((finding: any) => [h('code', {}, finding.path || '—'), finding.problem]), { class: 'findings' })
+          ? table([t('findings'), ''], registration.findings.map((finding: any) => [h('code', {}, finding.path || '—'), findingText(finding)]), { class: 'findings' })
           : h('p', {}, badge(t('reviewClean'), 'ok')),
         registration.returnReasons ? h('p', {}, `${t('returned')}: ${registration.returnReasons.join('；')}`) : '',
         review,

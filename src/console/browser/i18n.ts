@@ -234,6 +234,15 @@ const phrases = {
   status_pending: ['待答复', 'pending'],
   status_refused: ['已拒绝', 'refused'],
   status_proposed: ['待审查', 'proposed'],
+  finding_NOTHING_REGISTERED: ['未登记任何数据表、非结构化数据或采购数据', 'registers no tables, unstructured data or procured data'],
+  finding_SYSTEM_FIELD_REQUIRED: ['信息系统必须填写此项', 'is required for a system'],
+  finding_INVALID: ['不符合登记要求', 'does not meet the registration rules'],
+  finding_REGISTERED_TWICE: ['在本次登记中重复', 'is registered twice in this registration'],
+  finding_ALREADY_IN_CATALOGUE: ['已在数据目录中', 'is already in the catalogue'],
+  finding_GRADE_REQUIRED: ['需要安全分级', 'needs a security grade'],
+  finding_FORMAT_REQUIRED: ['需要注明格式', 'needs its format'],
+  finding_SUPPLIER_REQUIRED: ['需要注明供应商', 'needs its supplier'],
+  finding_CONTRACT_REQUIRED: ['需要注明采购合同', 'needs the contract it was procured under'],
   delivery: ['数据交付', 'Deliver data'],
   deliveryExplained: ['上传新版本（CSV 或 Parquet）。文件先按登记的字段和类型检查，不符的整份拒收并指出列和行号；通过后成为不可变的新版本并立即做质量检查。', 'Upload a new version (CSV or Parquet). The file is checked against the registered columns and types; a file that does not match is refused whole, naming the column and row; one that does becomes an immutable new version and its quality is checked at once.'],
   file: ['文件', 'File'],
@@ -262,4 +271,4 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
