@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * RFC 8785 (JSON Canonicalization Scheme). The RFC defines number and string serialisation as ECMAScript's
  * JSON.stringify does them, so canonical JSON is JSON.stringify over a copy whose object keys are sorted by UTF-16
@@ -23,6 +25,9 @@ function sorted(value: unknown): unknown {
   }
   return result;
 }
+
+/** The SHA-256 (hex) of a value's canonical JSON: the same request or content always hashes the same. */
+export const canonicalSha256 = (value: unknown): string => crypto.hash('sha256', canonicalJson(value), 'hex');
 
 /** Whether a text is the canonical form of the value it parses to. */
 export function isCanonicalJson(text: string, parsed: unknown): boolean {

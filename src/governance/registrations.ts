@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
-import { canonicalJson } from '../audit/canonical-json.js';
+import { canonicalSha256 } from '../audit/canonical-json.js';
 import { insertDataset } from '../catalog/catalogue.js';
 import { gradeSchema } from '../catalog/grades.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
@@ -191,7 +191,7 @@ export async function fileRegistration(
     .returning();
   if (!row) return undefined;
   for (const table of input.tables) await insertDataset(tx, table, input.institutionId, input.submittedBy, now, input.id);
-  const contentHash = crypto.createHash('sha256').update(canonicalJson(input.content)).digest('hex');
+  const contentHash = canonicalSha256(input.content);
   await appendAuditEvents(
     tx,
     [{ type: 'registration.filed', actor: input.reviewer, datasets: input.tables.map((table) => table.id), details: { registration: input.id, institution: input.institutionId, filingNumber, contentHash, tables: input.tables.length, unstructured: input.content.unstructured.length, procured: input.content.procured.length } }],

@@ -4,7 +4,7 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import { reserveBudget, settleBudget } from '../privacy/budget-ledger.js';
 import { jobs } from '../db/schema.js';
 import { AppError, type PolicyCode } from '../errors/app-error.js';
-import { canonicalJson } from '../audit/canonical-json.js';
+import { canonicalSha256 } from '../audit/canonical-json.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { planJob, prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
@@ -22,7 +22,7 @@ export async function submitJob(
   idempotencyKey?: string,
 ): Promise<{ job: JobRow; refusal?: AppError; replayed?: boolean }> {
   if (!platform.jobQueue) throw new Error('the job queue is not running');
-  const requestHash = idempotencyKey === undefined ? undefined : crypto.createHash('sha256').update(canonicalJson(submission)).digest('hex');
+  const requestHash = idempotencyKey === undefined ? undefined : canonicalSha256(submission);
   if (idempotencyKey !== undefined) {
     const earlier = await replayOf(platform, principal, idempotencyKey, requestHash!);
     if (earlier) return earlier;

@@ -1,5 +1,4 @@
-import crypto from 'node:crypto';
-import { canonicalJson } from '../audit/canonical-json.js';
+import { canonicalSha256 } from '../audit/canonical-json.js';
 import { AppError } from '../errors/app-error.js';
 
 /**
@@ -35,7 +34,7 @@ export function createIdempotentCalls(options: { clock: () => Date; maxEntries?:
 
   return {
     async run<T>(consumerId: string, key: string, request: unknown, call: () => Promise<T>): Promise<{ answer: T; replayed: boolean }> {
-      const requestHash = crypto.hash('sha256', canonicalJson(request), 'hex');
+      const requestHash = canonicalSha256(request);
       // Keys are visible ASCII (the route checks), so a NUL cannot join two consumers' keys into one.
       const id = `${consumerId}\u0000${key}`;
       const now = options.clock().getTime();

@@ -65,6 +65,15 @@ async function writeQuery(page: Page, dataset: string, sql: string): Promise<voi
   await page.fill('#sql', sql);
 }
 
+/** Every response of a page with an error status, as "status url", collected from now on. */
+function failedResponses(page: Page): string[] {
+  const failed: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+  });
+  return failed;
+}
+
 const pageErrors = (page: Page) => (page as Page & { errors?: string[] }).errors ?? [];
 
 describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
@@ -317,10 +326,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
 
   it('the sign-in page loads without a failed request when no identity provider is configured', async () => {
     const page = await browser.newPage();
-    const failed: string[] = [];
-    page.on('response', (response) => {
-      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
-    });
+    const failed = failedResponses(page);
     await page.goto(`${base}/console`);
     await page.waitForSelector('#token');
     await page.waitForLoadState('networkidle');
@@ -331,10 +337,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const document = (await t.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, unknown>> };
     const operations = Object.values(document.paths).reduce((sum, operations) => sum + Object.keys(operations).length, 0);
     const page = await browser.newPage();
-    const failed: string[] = [];
-    page.on('response', (response) => {
-      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
-    });
+    const failed = failedResponses(page);
     await page.goto(`${base}/docs`);
     await page.waitForSelector('details');
     expect(await page.locator('details').count()).toBe(operations);

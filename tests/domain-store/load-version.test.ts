@@ -65,6 +65,17 @@ const failure = async (source: string, format: 'csv' | 'parquet' = 'csv', encodi
   return error as AppError;
 };
 
+/** Rows of a loaded version's snapshot, read as only a test may. */
+async function snapshotRows(contentHash: string, sql: string): Promise<unknown[][]> {
+  const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', contentHash), { access_mode: 'READ_ONLY' });
+  try {
+    const connection = await instance.connect();
+    return (await connection.runAndReadAll(sql)).getRows();
+  } finally {
+    instance.closeSync();
+  }
+}
+
 const snapshotFiles = () => (fs.existsSync(path.join(t.platform.store.root, 'meters')) ? fs.readdirSync(path.join(t.platform.store.root, 'meters')) : []);
 const versionCount = async () => (await t.platform.db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, 'meters'))).length;
 
@@ -79,11 +90,7 @@ describe('loading a file as a dataset version', () => {
 
   it('stores the values with their registered types', async () => {
     const version = await load(file('typed.csv', 'meter_id,reading,read_on\nM9,7,2024-03-01\n'));
-    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
-    const connection = await instance.connect();
-    const described = (await connection.runAndReadAll('DESCRIBE data')).getRows().map((row) => [row[0], row[1]]);
-    connection.closeSync();
-    instance.closeSync();
+    const described = (await snapshotRows(version.contentHash, 'DESCRIBE data')).map((row) => [row[0], row[1]]);
     expect(described).toEqual([
       ['meter_id', 'VARCHAR'],
       ['reading', 'INTEGER'],
@@ -107,11 +114,7 @@ describe('loading a file as a dataset version', () => {
     const meter = Buffer.from('cbaeb1edbcd795328236', 'hex');
     const source = file('gbk.csv', Buffer.concat([Buffer.from('meter_id,reading,read_on\n'), meter, Buffer.from(',11,2024-04-01\n')]));
     const version = await load(source, 'csv', 'gb18030');
-    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
-    const connection = await instance.connect();
-    const rows = (await connection.runAndReadAll('SELECT meter_id, reading FROM data')).getRows();
-    connection.closeSync();
-    instance.closeSync();
+    const rows = await snapshotRows(version.contentHash, 'SELECT meter_id, reading FROM data');
     expect(rows).toEqual([['水表甲𠀀', 11]]);
     // The source hash is of the bytes as delivered, not of the UTF-8 copy DuckDB read.
     expect(version.sourceHash).toBe(await sha256File(source));
@@ -120,11 +123,7 @@ describe('loading a file as a dataset version', () => {
   it("reads a file that starts with a UTF-8 byte order mark as UTF-8 even when declared GB 18030 (Excel's CSV UTF-8)", async () => {
     const source = file('excel-utf8.csv', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('meter_id,reading,read_on\n水表乙,12,2024-05-01\n')]));
     const version = await load(source, 'csv', 'gb18030');
-    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('meters', version.contentHash), { access_mode: 'READ_ONLY' });
-    const connection = await instance.connect();
-    const rows = (await connection.runAndReadAll('SELECT meter_id, reading FROM data')).getRows();
-    connection.closeSync();
-    instance.closeSync();
+    const rows = await snapshotRows(version.contentHash, 'SELECT meter_id, reading FROM data');
     expect(rows).toEqual([['水表乙', 12]]);
   });
 

@@ -137,62 +137,45 @@ describe('the error model', () => {
 describe('loading over HTTP', () => {
   const csv = (rows: string) =>
     'account_id,customer_type,household_id,uscc,town,industry_code,month,kwh,amount_due,paid_on_time\n' + rows;
+  /** The source institution's clerk sends a file as a new version of a dataset. */
+  const deliver = (dataset: string, contentType: string, body: BodyInit) =>
+    t.call('POST', `/v1/datasets/${dataset}/versions`, { token: institution, headers: { 'content-type': contentType }, body });
 
   it('the source institution uploads a CSV and gets version 2', async () => {
-    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
-      token: institution,
-      headers: { 'content-type': 'text/csv' },
-      body: csv('P0000000001,household,H00000001,,泥城镇,,2025-01-01,120.5,74.35,true\n'),
-    });
+    const response = await deliver('power_readings', 'text/csv', csv('P0000000001,household,H00000001,,泥城镇,,2025-01-01,120.5,74.35,true\n'));
     expect(response.status).toBe(201);
     expect(response.json).toMatchObject({ versionNumber: 2, rowCount: 1, contentHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it("another institution's dataset is refused", async () => {
-    const response = await t.call('POST', '/v1/datasets/residents/versions', {
-      token: institution,
-      headers: { 'content-type': 'text/csv' },
-      body: 'resident_id\n1\n',
-    });
+    const response = await deliver('residents', 'text/csv', 'resident_id\n1\n');
     expect(response.status).toBe(403);
   });
 
   it('a file of the wrong type is refused with 415', async () => {
-    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
-      token: institution,
-      headers: { 'content-type': 'application/zip' },
-      body: 'PK',
-    });
+    const response = await deliver('power_readings', 'application/zip', 'PK');
     expect(response.status).toBe(415);
   });
 
   it('a CSV sent as charset=GBK is read as GB 18030', async () => {
-    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
-      token: institution,
-      headers: { 'content-type': 'text/csv; charset=GBK' },
+    const response = await deliver(
+      'power_readings',
+      'text/csv; charset=GBK',
       // "泥城镇" in GBK.
-      body: Buffer.concat([Buffer.from(csv('P0000000003,household,H00000001,,')), Buffer.from('c4e0b3c7d5f2', 'hex'), Buffer.from(',,2025-01-01,1.5,0.93,true\n')]),
-    });
+      Buffer.concat([Buffer.from(csv('P0000000003,household,H00000001,,')), Buffer.from('c4e0b3c7d5f2', 'hex'), Buffer.from(',,2025-01-01,1.5,0.93,true\n')]),
+    );
     expect(response.status).toBe(201);
     expect(response.json.rowCount).toBe(1);
   });
 
   it('a CSV in a charset other than UTF-8 or GB 18030 is refused with 415', async () => {
-    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
-      token: institution,
-      headers: { 'content-type': 'text/csv; charset=iso-8859-1' },
-      body: csv('P0000000004,household,H00000001,,x,,2025-01-01,1.5,0.93,true\n'),
-    });
+    const response = await deliver('power_readings', 'text/csv; charset=iso-8859-1', csv('P0000000004,household,H00000001,,x,,2025-01-01,1.5,0.93,true\n'));
     expect(response.status).toBe(415);
     expect(response.json.error.message).toContain('gb18030');
   });
 
   it('a schema mismatch is refused with 422 and the column named', async () => {
-    const response = await t.call('POST', '/v1/datasets/power_readings/versions', {
-      token: institution,
-      headers: { 'content-type': 'text/csv' },
-      body: csv('P0000000002,household,H00000001,,泥城镇,,2025-01-01,lots,74.35,true\n'),
-    });
+    const response = await deliver('power_readings', 'text/csv', csv('P0000000002,household,H00000001,,泥城镇,,2025-01-01,lots,74.35,true\n'));
     expect(response.status).toBe(422);
     expect(response.json.error.details).toContainEqual({ path: 'kwh', problem: '1 value(s) are not DOUBLE (first at data row 1)' });
     expect(response.text).not.toContain('lots');
