@@ -154,6 +154,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.selectOption('#pi-consumer', 'consumer-east-sea-bank');
     await page.fill('#pi-basis', '普惠金融公益项目（测试）');
     await page.click('#pi-grant');
+    // The demo already grants this bank a standing in force, so the badge alone does not show that the new grant landed.
+    await row.getByText('普惠金融公益项目（测试）').waitFor();
     await row.locator('.badge.ok').waitFor();
     const consumer = await t.tokenFor('consumer-east-sea-bank');
     expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json).toMatchObject({ basis: '普惠金融公益项目（测试）', inForce: true });
