@@ -95,5 +95,6 @@ for (let round = 0; round < 8; round++) {
 console.log(`DP job vs the same threshold-protected job (residents, count by town): ${median(times.dp).toFixed(0)} ms vs ${median(times.plain).toFixed(0)} ms, ratio ${(median(times.dp) / median(times.plain)).toFixed(2)}× (noise drawn after the run is not included; it takes well under a millisecond per cell)`);
 await pool.close();
 platform.parser.close();
+await platform.bindCheck.close();
 await platform.controlPlane.close();
 fs.rmSync(dataDir, { recursive: true, force: true });

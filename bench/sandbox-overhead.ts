@@ -163,5 +163,6 @@ if (await latestVersion(platform.db, 'bench_readings')) {
 await measureDecision('power_readings', 'SELECT town, industry_code, month, sum(kwh) AS kwh, count(*) AS readings FROM power_readings GROUP BY town, industry_code, month');
 await pool.close();
 platform.parser.close();
+await platform.bindCheck.close();
 await platform.controlPlane.close();
 if (!process.env.BENCH_DATA_DIR) fs.rmSync(dataDir, { recursive: true, force: true });

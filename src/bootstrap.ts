@@ -8,6 +8,7 @@ import { createSnapshotStore } from './domain-store/snapshot-store.js';
 import { loadKeyRing, type KeyRing } from './identity/keys.js';
 import type { Platform } from './platform.js';
 import { createSqlParser } from './analysis/sql-parser.js';
+import { createBindCheck } from './analysis/bind-check.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
@@ -64,6 +65,7 @@ export async function createPlatform(
     store,
     clock,
     parser: await createSqlParser(),
+    bindCheck: createBindCheck(),
     disclosurePolicy,
     analysisCatalogue,
     calendar,

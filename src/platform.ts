@@ -1,4 +1,5 @@
 import type { SqlParser } from './analysis/sql-parser.js';
+import type { BindCheck } from './analysis/bind-check.js';
 import type { AuditTree } from './audit/audit-log.js';
 import type { Authorizer } from './authz/authorizer.js';
 import type { AnalysisCatalogue } from './catalog/analysis-catalogue.js';
@@ -25,6 +26,8 @@ export type Platform = {
   clock: () => Date;
   /** DuckDB's parser, for analysing job SQL in the API process (it holds no data). */
   parser: SqlParser;
+  /** DuckDB's binder over empty tables of the catalogue: type and GROUP BY mistakes are explained before a job runs. */
+  bindCheck: BindCheck;
   disclosurePolicy: DisclosurePolicy;
   /** The catalogue as the analyser sees it, cached until the catalogue changes. */
   analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;

@@ -61,6 +61,7 @@ export type ErrorCode =
 export type PolicyCode =
   | import('../analysis/analyse-query.js').RejectionCode
   | 'OVER_SCOPE'
+  | 'BIND_ERROR'
   | 'CORE_DATA'
   | 'DP_REQUIRED'
   | 'DP_NOT_AVAILABLE'

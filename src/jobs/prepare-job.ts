@@ -132,6 +132,20 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     platform.clock(),
   );
 
+  // After the analyser and the licence, so that policy refusals and over-scope incidents keep their codes.
+  if (model) {
+    // The statistics query casts each model column to DOUBLE; text there would fail in the sandbox, generically.
+    const rows = await platform.bindCheck.confirm(catalogue, submission.sql);
+    for (const name of [model.target, ...model.features]) {
+      const type = rows.find((column) => column.name === name)?.type;
+      if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN)$/.test(type)) {
+        throw new AppError('BIND_ERROR', `model column ${name} is ${type}: a target or feature must be a number or a boolean`);
+      }
+    }
+  } else {
+    await platform.bindCheck.confirm(catalogue, submission.sql, analysis.outputColumns.length);
+  }
+
   const grade = analysis.strictestGrade;
   const gradePolicy = platform.disclosurePolicy.grades[grade];
   if (grade === 'core') throw new AppError('CORE_DATA', 'core data is never processed');

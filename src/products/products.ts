@@ -135,12 +135,16 @@ async function analyseCondition(platform: Platform, spec: VerificationSpec, cata
   const sql = `SELECT bool_and(${condition.require}) AS meets, count(*) AS n FROM ${table}${condition.rows ? ` WHERE ${condition.rows}` : ''}`;
   const parsed = await platform.parser.parse(sql);
   if (!parsed.ok) throw new AppError('PARSE_ERROR', `the condition does not parse: ${parsed.message}`);
+  let columnsUsed: SourceColumn[];
   try {
-    return analyseQuery(parsed.statements, { catalogue, requested: [spec.dataset], policy: platform.disclosurePolicy }).columnsUsed;
+    columnsUsed = analyseQuery(parsed.statements, { catalogue, requested: [spec.dataset], policy: platform.disclosurePolicy }).columnsUsed;
   } catch (error) {
     if (error instanceof QueryRejected) throw new AppError(error.code, `the condition was refused by the job analyser: ${error.reason}`);
     throw error;
   }
+  // A condition DuckDB cannot bind (bool_and of text) would otherwise be approved, published and fail on every call.
+  await platform.bindCheck.confirm(catalogue, sql, undefined, 'the condition');
+  return columnsUsed;
 }
 
 export async function findProduct(platform: Platform, id: string): Promise<ProductRow | undefined> {

@@ -464,6 +464,25 @@ describe('the job API', () => {
     expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length).toBe(before);
   });
 
+  it("a column neither grouped nor aggregated is refused before it runs, with DuckDB's reason, and queues no job", async () => {
+    const sql = 'SELECT district, sector, count(*) AS n FROM firm_energy GROUP BY district';
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'x' } });
+    expect(dryRun.status).toBe(422);
+    expect(dryRun.json.error).toMatchObject({ code: 'BIND_ERROR', message: expect.stringContaining('column "sector" must appear in the GROUP BY clause') });
+    const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.filter((job: { status: string }) => job.status === 'queued' || job.status === 'running').length;
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'x' } });
+    expect(submitted.json.error.code).toBe('BIND_ERROR');
+    expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.filter((job: { status: string }) => job.status === 'queued' || job.status === 'running').length).toBe(before);
+  });
+
+  it('a model whose target is text is refused before it runs as BIND_ERROR', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { datasets: ['firm_energy'], sql: 'SELECT sector, energy FROM firm_energy', purpose: 'x', model: { type: 'linear', target: 'sector', features: ['energy'] } },
+    });
+    expect(response.json.error).toMatchObject({ code: 'BIND_ERROR', message: 'model column sector is VARCHAR: a target or feature must be a number or a boolean' });
+  });
+
   it('open data may leave row by row', async () => {
     const { result } = await run("SELECT route_id, stop_seq, stop_name FROM bus_routes WHERE route_id = 'LG01' ORDER BY stop_seq", ['bus_routes']);
     expect(result.status).toBe(200);

@@ -121,6 +121,15 @@ describe('product definitions refused', () => {
     expect(response.json.error.code).toBe('DIRECT_IDENTIFIER_USE');
   });
 
+  it('refuses a condition DuckDB cannot bind, naming the types, instead of publishing a product that fails on every call', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('unbindable-condition', { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: 'status' } }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error).toMatchObject({ code: 'BIND_ERROR', message: expect.stringMatching(/^the condition does not fit the datasets' columns and types: .*bool_and\(VARCHAR\)/) });
+  });
+
   it('refuses a condition whose text would reshape the statement around it', async () => {
     const response = await t.call('POST', '/v1/products', {
       token: lingang,

@@ -127,6 +127,7 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
     async close() {
       await runtime.stop();
       platform.parser.close();
+      await platform.bindCheck.close();
       await platform.products.sealEvaluator.close();
       await dispose();
       fs.rmSync(dataDir, { recursive: true, force: true });

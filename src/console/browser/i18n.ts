@@ -203,6 +203,7 @@ const phrases = {
   refusal_UNSUPPORTED_QUERY_SHAPE: ['不支持的查询结构', 'A query shape that is not supported'],
   refusal_RESERVED_NAME: ['以 __pds_ 开头的名称为平台保留', 'Names starting with __pds_ are reserved'],
   refusal_PARAMETER_NOT_ALLOWED: ['不允许使用参数占位符', 'Parameters are not allowed'],
+  refusal_BIND_ERROR: ['SQL 与数据集的字段或类型不符（如未分组的字段、类型不匹配），运行前已指出', "The SQL does not fit the datasets' columns and types (an ungrouped column, mismatched types …); found before it ran"],
   refusal_OVER_SCOPE: ['超出授权运营许可的范围，已记录为安全事件', 'Outside the licence; recorded for the regulator'],
   refusal_CORE_DATA: ['核心数据不进行任何处理', 'Core data is never processed'],
   refusal_DP_REQUIRED: ['该分级的数据只能以差分隐私方式计算', 'Data of this grade is computed with differential privacy only'],
