@@ -34,7 +34,10 @@ const workerName = `${os.hostname()}:${process.pid}`;
 const failureText = {
   query_error: {
     code: 'QUERY_FAILED',
-    reason: 'the query failed while running (for example a failed cast, an arithmetic error or the memory limit); the details are kept for regulators',
+    // DuckDB's own text is withheld: a failed conversion quotes the value it could not convert. The commonest
+    // cause gets a hint written for it; binding mistakes are refused before a job runs (BIND_ERROR).
+    reason:
+      "the query failed while running: a cast failed (a text column compared with a number, as in industry_code = 3612, casts every row of the column: write industry_code = '3612'), an arithmetic error, or the memory limit; the details are kept for regulators",
   },
   time_limit: { code: 'TIME_LIMIT', reason: 'the query ran past the wall-time limit of its grade and was stopped' },
   system_error: { code: 'SYSTEM_FAILURE', reason: 'a platform failure stopped the job; it was not caused by the query' },

@@ -22,9 +22,11 @@ describe('a query that fails on data gives the operator no value from it', () =>
   const cases = [
     { name: 'a failed cast of a sensitive column', sql: "SELECT town, sum(CAST(concat(kwh, 'x') AS INTEGER)) AS s FROM power_readings GROUP BY town" },
     { name: 'an overflowing arithmetic on a sensitive column', sql: 'SELECT town, sum(CAST(kwh * 1e300 * 1e300 AS INTEGER)) AS s FROM power_readings GROUP BY town' },
+    // Binds (DuckDB casts the column to the number's type), then fails on the first customer type it reads.
+    { name: 'a text column compared with a number', sql: 'SELECT town, count(*) AS n FROM power_readings WHERE customer_type = 1 GROUP BY town', value: 'household' },
   ];
 
-  it.each(cases)('$name', async ({ sql }) => {
+  it.each(cases)('$name', async ({ sql, value }) => {
     const id = await submitAndWait(sql);
     const job = await t.call('GET', `/v1/jobs/${id}`, { token: analyst });
     expect(job.json).toMatchObject({ status: 'failed', code: 'QUERY_FAILED' });
@@ -33,6 +35,12 @@ describe('a query that fails on data gives the operator no value from it', () =>
     expect(stored).toMatch(/Conversion Error|Out of Range|overflow|convert/i);
     const everything = JSON.stringify(job.json) + (await t.call('GET', `/v1/jobs/${id}/result`, { token: analyst })).text + (await t.call('GET', '/v1/jobs', { token: analyst })).text;
     expect(everything).not.toMatch(/\d+\.\d+x|Conversion|DOUBLE|INT32|value/i);
+    if (value) expect(everything).not.toContain(value);
+  });
+
+  it('the reason for a failure on data says what commonly causes it, a text column compared with a number', async () => {
+    const id = await submitAndWait('SELECT town, count(*) AS n FROM power_readings WHERE customer_type = 1 GROUP BY town');
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json.reason).toContain("write industry_code = '3612'");
   });
 });
 
