@@ -24,7 +24,7 @@ export function remoteTarget(config: Config, options: RemoteOptions, role: 'oper
     const file = path.join(config.dataDir, 'dev-tokens.json');
     if (fs.existsSync(file)) token = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>)[role];
   }
-  if (!token) throw new CommandUsageError(`a ${role} token is needed: --token or PDS_TOKEN`);
+  if (!token) throw new CommandUsageError(`${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} token is needed: --token or PDS_TOKEN (or the dev token in DATA_DIR/dev-tokens.json)`);
   return { server, token };
 }
 
