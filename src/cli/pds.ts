@@ -23,6 +23,8 @@ import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
+import { createBackup } from '../backup/backup.js';
+import { restoreBackup } from '../backup/restore.js';
 import { CommandUsageError, jobsCommand, jobsUsage, remoteTarget, reportsCommand, reportsUsage } from './remote-commands.js';
 
 const usage = `pds — the Lingang public data sandbox
@@ -40,6 +42,8 @@ Usage:
                                     (exit 0: verified; 1: a check failed)
   pds token <principal-id> [--ttl <seconds>]
                                     mint an access token (needs the token key: platform administrators only)
+  pds backup <folder>               write a signed backup: every control-plane table and every snapshot
+  pds restore <folder>              check a backup, then restore it into an empty DATA_DIR / database
   pds jobs submit|watch|result …    submit a job, follow it, print its released result (operators; --help)
   pds reports products|supervision  the annual product report; the supervision report (regulators; --help)
   pds --help                        this text
@@ -56,6 +60,10 @@ const commandUsage: Record<string, string> = {
   datasets: 'pds datasets list | pds datasets load <id> <file.csv|file.parquet> [--encoding utf-8|gb18030] — the catalogue; load a new version (a CSV is UTF-8 unless --encoding says GB 18030, which also reads GBK and GB 2312)',
   audit: 'pds audit verify [--server <url>] [--token <jwt>] [--witness <file>] — verify the audit log (exit 0 verified, 1 a check failed)',
   token: 'pds token <principal-id> [--ttl <seconds>] — mint an access token (needs the token key)',
+  backup:
+    'pds backup <folder> — write a backup signed with the platform key: every table of the control plane (one consistent moment) and every dataset snapshot, checked against its hash; no keys (docs/domain-store.md)',
+  restore:
+    'pds restore <folder> — check a backup (signature with this platform key, migration level, every hash), then restore it into an empty DATA_DIR or database; needs the platform key it was made with',
   jobs: jobsUsage,
   reports: reportsUsage,
 };
@@ -118,6 +126,14 @@ async function main(argv: string[]): Promise<number> {
       const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl takes whole seconds, at least 60');
       return withPlatform(await createPlatform(config), (platform) => tokenCommand(platform, rest[0], ttl));
+    }
+    case 'backup': {
+      if (!rest[0]) throw new UsageError('pds backup <folder>');
+      return withPlatform(await createPlatform(config), (platform) => backupCommand(platform, rest[0]!));
+    }
+    case 'restore': {
+      if (!rest[0]) throw new UsageError('pds restore <folder>');
+      return withPlatform(await createPlatform(config), (platform) => restoreCommand(platform, rest[0]!));
     }
     case 'jobs':
       return jobsCommand(config, rest, values);
@@ -265,6 +281,22 @@ async function auditVerifyCommand(config: Config, options: { server?: string; to
   }
   console.log('verification FAILED');
   return 1;
+}
+
+async function backupCommand(platform: Platform, folder: string): Promise<number> {
+  const bar = progressBar();
+  const manifest = await createBackup(platform, folder, (done, total, step) => bar.update(done, total, step));
+  const rows = manifest.tables.reduce((sum, table) => sum + table.rows, 0);
+  const bytes = manifest.snapshots.reduce((sum, snapshot) => sum + snapshot.bytes, 0);
+  bar.finish(`backed up ${rows} rows in ${manifest.tables.length} tables and ${manifest.snapshots.length} snapshots (${(bytes / 2 ** 20).toFixed(1)} MiB) to ${path.resolve(folder)}`);
+  return 0;
+}
+
+async function restoreCommand(platform: Platform, folder: string): Promise<number> {
+  const bar = progressBar();
+  const manifest = await restoreBackup(platform, folder, (done, total, step) => bar.update(done, total, step));
+  bar.finish(`restored the backup of ${manifest.createdAt}: ${manifest.tables.length} tables, ${manifest.snapshots.length} snapshots; start the server and run pds audit verify`);
+  return 0;
 }
 
 async function tokenCommand(platform: Platform, principalId: string | undefined, ttlSeconds: number | undefined): Promise<number> {

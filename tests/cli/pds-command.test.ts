@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
 import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
+import { createScratchDatabase } from '../../src/db/scratch-database.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -143,6 +144,32 @@ describe('pds on a data directory', () => {
     const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'EdDSA');
     const { payload } = await jwtVerify(result.stdout.trim(), key);
     expect(payload.sub).toBe('regulator-data-dept');
+  });
+
+  it('backup writes a signed backup; restore refuses it without the platform key and restores it into a new data directory with it', async () => {
+    const folder = path.join(t.dataDir, 'cli-backup');
+    // On PGlite this directory got a copy of the control plane alone; the snapshots it names are the platform's.
+    if (!usingPostgres) fs.cpSync(path.join(t.dataDir, 'domain'), path.join(dataDir, 'domain'), { recursive: true, force: false });
+    const backup = pds(['backup', folder], environment);
+    expect(backup.stderr).toMatch(/backed up \d+ rows in \d+ tables and \d+ snapshots/);
+    expect(backup.code).toBe(0);
+
+    const fresh = path.join(t.dataDir, 'restored');
+    const scratch = usingPostgres ? await createScratchDatabase(process.env.DATABASE_URL!, 'pds_restore') : undefined;
+    try {
+      const target = { DATA_DIR: fresh, DATABASE_URL: scratch?.url ?? '' };
+      const withoutKey = pds(['restore', folder], target);
+      expect(withoutKey.code).toBe(1);
+      expect(withoutKey.stderr).toContain('signed with another platform key');
+      // The keys travel apart from backups: the administrator puts them in place.
+      fs.cpSync(path.join(dataDir, 'keys'), path.join(fresh, 'keys'), { recursive: true });
+      const restored = pds(['restore', folder], target);
+      expect(restored.stderr).toContain('restored the backup');
+      expect(restored.code).toBe(0);
+      expect(pds(['datasets', 'list'], target).stdout).toEqual(pds(['datasets', 'list'], environment).stdout);
+    } finally {
+      await scratch?.drop();
+    }
   });
 
   it('token refuses an unknown principal with exit 1', () => {

@@ -7,7 +7,7 @@ import { openControlPlane, type ControlPlane } from '../../src/db/connect.js';
 import { createScratchDatabase } from '../../src/db/scratch-database.js';
 import { seedDemo } from '../../src/demo/seed-demo.js';
 import { createApp } from '../../src/http/app.js';
-import { ephemeralKeyRing } from '../../src/identity/keys.js';
+import { ephemeralKeyRing, type KeyRing } from '../../src/identity/keys.js';
 import { mintToken } from '../../src/identity/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import { startJobRuntime } from '../../src/jobs/job-runtime.js';
@@ -45,14 +45,14 @@ export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
  * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
  * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
  */
-export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number } = {}) {
+export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number; keys?: KeyRing } = {}) {
   const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
   const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
   const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane();
   const clock = { now: options.now ?? new Date() };
   const platform: Platform = await createPlatform(config, {
     controlPlane,
-    keys: await ephemeralKeyRing(),
+    keys: options.keys ?? (await ephemeralKeyRing()),
     clock: () => clock.now,
   });
   if (options.demo) await seedDemo(platform);

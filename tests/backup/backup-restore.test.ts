@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackup, publicTables, rowsOf, backupSignatureType, type BackupManifest } from '../../src/backup/backup.js';
+import { restoreBackup } from '../../src/backup/restore.js';
+import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../../src/audit/verify-log.js';
+import { ephemeralKeyRing, signWithPlatformKey } from '../../src/identity/keys.js';
+import type { Database } from '../../src/db/connect.js';
+import { sql } from 'drizzle-orm';
+import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+
+let source: TestPlatform;
+let target: TestPlatform;
+let folder: string;
+let manifest: BackupManifest;
+let released: { id: string; result: unknown };
+let checkpointBefore: SignedCheckpoint;
+
+const query = 'SELECT town, count(*) AS firms FROM enterprises GROUP BY town ORDER BY town';
+
+beforeAll(async () => {
+  source = await createTestPlatform({ demo: true, workers: 1 });
+  const analyst = await source.tokenFor('analyst-lingang-analytics');
+  const submitted = await source.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], sql: query, purpose: 'backup test' } });
+  expect((await source.waitForJob(submitted.json.id)).status).toBe('released');
+  released = { id: submitted.json.id, result: (await source.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json };
+  checkpointBefore = (await source.call('GET', '/v1/audit/checkpoint', { token: await source.tokenFor('regulator-data-dept') })).json;
+  folder = path.join(source.dataDir, '..', `backup-${path.basename(source.dataDir)}`);
+  manifest = await createBackup(source.platform, folder);
+  // The same keys, another data directory and database: a new machine restoring the backup.
+  target = await createTestPlatform({ keys: source.platform.keys, workers: 1 });
+}, 120_000);
+afterAll(async () => {
+  await target?.close();
+  await source?.close();
+  if (folder) fs.rmSync(folder, { recursive: true, force: true });
+});
+
+/** A copy of the backup to damage, so each refusal is tested on its own. */
+function copyOfBackup(name: string): string {
+  const copy = `${folder}-${name}`;
+  fs.cpSync(folder, copy, { recursive: true });
+  for (const file of fs.readdirSync(copy, { recursive: true, withFileTypes: true })) if (file.isFile()) fs.chmodSync(path.join(file.parentPath, file.name), 0o600);
+  return copy;
+}
+
+const rowCounts = async (db: Database) =>
+  Object.fromEntries(await Promise.all((await publicTables(db)).map(async (name) => [name, Number((await rowsOf<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM ${sql.identifier(name)}`))[0]!.n)])));
+
+async function expectNothingRestored(): Promise<void> {
+  expect(Object.values(await rowCounts(target.platform.db)).every((count) => count === 0)).toBe(true);
+}
+
+describe('a backup', () => {
+  it('lists every table with its rows and every snapshot, and is signed with the platform key', () => {
+    expect(manifest.tables.find((table) => table.name === 'audit_leaves')!.rows).toBeGreaterThan(0);
+    expect(manifest.tables.find((table) => table.name === 'jobs')!.rows).toBeGreaterThan(0);
+    expect(manifest.snapshots.map((snapshot) => snapshot.dataset)).toContain('enterprises');
+    for (const snapshot of manifest.snapshots) expect(fs.existsSync(path.join(folder, 'domain', snapshot.dataset, `${snapshot.sha256}.duckdb`))).toBe(true);
+    const [header] = fs.readFileSync(path.join(folder, 'manifest.jws'), 'utf8').split('.');
+    expect(JSON.parse(Buffer.from(header!, 'base64url').toString())).toMatchObject({ alg: 'EdDSA', kid: source.platform.keys.platform.kid, typ: backupSignatureType });
+  });
+
+  it('holds no key material', () => {
+    const everything = fs.readdirSync(folder, { recursive: true }).map(String);
+    expect(everything.some((name) => name.includes('keys') || name.endsWith('.jwk.json'))).toBe(false);
+    const tables = fs.readdirSync(path.join(folder, 'control-plane')).map((name) => fs.readFileSync(path.join(folder, 'control-plane', name), 'utf8')).join('');
+    expect(tables).not.toContain('"d":');
+  });
+
+  it('is not written into a folder that already holds files', async () => {
+    await expect(createBackup(source.platform, folder)).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+});
+
+describe('restoring', () => {
+  it('refuses a backup signed with another platform key, and writes nothing', async () => {
+    const copy = copyOfBackup('other-key');
+    fs.writeFileSync(path.join(copy, 'manifest.jws'), signWithPlatformKey(await ephemeralKeyRing(), backupSignatureType, manifest));
+    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('another platform key') });
+    await expectNothingRestored();
+  });
+
+  it('refuses a backup whose table was changed after it was made, and writes nothing', async () => {
+    const copy = copyOfBackup('edited-table');
+    const file = path.join(copy, 'control-plane', 'jobs.jsonl');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('backup test', 'backup tesT'));
+    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('table jobs does not match') });
+    await expectNothingRestored();
+  });
+
+  it('refuses a backup whose snapshot was changed, and writes nothing', async () => {
+    const copy = copyOfBackup('edited-snapshot');
+    const snapshot = manifest.snapshots.find((entry) => entry.dataset === 'enterprises')!;
+    const file = path.join(copy, 'domain', snapshot.dataset, `${snapshot.sha256}.duckdb`);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = bytes.at(-1)! ^ 1;
+    fs.writeFileSync(file, bytes);
+    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('snapshot of enterprises') });
+    await expectNothingRestored();
+  });
+
+  it('brings back every row of every table', async () => {
+    await restoreBackup(target.platform, folder);
+    expect(await rowCounts(target.platform.db)).toEqual(Object.fromEntries(manifest.tables.map((table) => [table.name, table.rows])));
+  });
+
+  it('brings back an audit log consistent with a checkpoint signed before the backup', async () => {
+    const regulator = await target.tokenFor('regulator-data-dept');
+    const snapshot = await fetchLogSnapshot({ server: 'http://target', token: regulator, witness: [checkpointBefore], fetch: async (url, init) => target.app.request(url.replace('http://target', ''), init) });
+    const report = await verifyLog(snapshot);
+    expect(report.findings.filter((finding) => !finding.ok)).toEqual([]);
+    expect(report.findings.map((finding) => finding.check)).toContain(`consistency with the checkpoint of size ${checkpointBefore.tree_size}`);
+  });
+
+  it('serves the released result as it was, and runs new jobs on the restored snapshots', async () => {
+    const analyst = await target.tokenFor('analyst-lingang-analytics');
+    expect((await target.call('GET', `/v1/jobs/${released.id}/result`, { token: analyst })).json).toEqual(released.result);
+    const submitted = await target.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], sql: query, purpose: 'after restore' } });
+    expect(submitted.status).toBe(201);
+    expect((await target.waitForJob(submitted.json.id)).status).toBe('released');
+    const again = (await target.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json;
+    expect(again.rows).toEqual((released.result as { rows: unknown[] }).rows);
+  });
+
+  it('refuses to restore into a control plane that has rows', async () => {
+    await expect(restoreBackup(target.platform, folder)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('empty control plane') });
+  });
+});
