@@ -98,7 +98,7 @@ export async function createBackup(deps: { db: Database; store: SnapshotStore; k
       snapshots.push({ dataset: version.dataset, sha256: version.hash, bytes: fs.statSync(copy).size });
     }
     const manifest: BackupManifest = { format: backupFormat, createdAt: deps.clock().toISOString(), migrations, tables, snapshots };
-    fs.writeFileSync(path.join(partial, 'manifest.jws'), signWithPlatformKey(deps.keys, backupSignatureType, manifest));
+    fs.writeFileSync(path.join(partial, 'manifest.jws'), signWithPlatformKey(deps.keys, backupSignatureType, manifest), { mode: 0o600 });
     if (fs.existsSync(destination)) fs.rmdirSync(destination);
     fs.renameSync(partial, destination);
     return manifest;

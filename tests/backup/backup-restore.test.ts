@@ -7,7 +7,7 @@ import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../../src/au
 import { ephemeralKeyRing, signWithPlatformKey } from '../../src/identity/keys.js';
 import type { Database } from '../../src/db/connect.js';
 import { sql } from 'drizzle-orm';
-import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
+import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
 
 let source: TestPlatform;
 let target: TestPlatform;
@@ -126,4 +126,25 @@ describe('restoring', () => {
   it('refuses to restore into a control plane that has rows', async () => {
     await expect(restoreBackup(target.platform, folder)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('empty control plane') });
   });
+});
+
+describe('from one control plane to another', () => {
+  // The way from a trial on the embedded default to a service on PostgreSQL; runs where a server is at hand.
+  it.runIf(usingPostgres)('a backup of the embedded database restores into PostgreSQL, row for row', async () => {
+    const embedded = await createTestPlatform({ demo: true, embedded: true });
+    const server = await createTestPlatform({ keys: embedded.platform.keys });
+    const crossing = `${folder}-embedded`;
+    try {
+      expect(embedded.platform.controlPlane.kind).toBe('pglite');
+      expect(server.platform.controlPlane.kind).toBe('postgres');
+      const made = await createBackup(embedded.platform, crossing);
+      await restoreBackup(server.platform, crossing);
+      expect(await rowCounts(server.platform.db)).toEqual(Object.fromEntries(made.tables.map((table) => [table.name, table.rows])));
+      expect(await rowsOf(server.platform.db, sql`SELECT * FROM datasets ORDER BY id`)).toEqual(await rowsOf(embedded.platform.db, sql`SELECT * FROM datasets ORDER BY id`));
+    } finally {
+      await server.close();
+      await embedded.close();
+      fs.rmSync(crossing, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

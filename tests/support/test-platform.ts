@@ -20,8 +20,13 @@ import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
 /** A control plane of its own for one test file: a PGlite started from the migrated template, or a new PostgreSQL database. */
-async function openTestControlPlane(): Promise<{ controlPlane: ControlPlane; dispose: () => Promise<void>; url?: string }> {
+async function openTestControlPlane(embedded = false): Promise<{ controlPlane: ControlPlane; dispose: () => Promise<void>; url?: string }> {
   const url = process.env.DATABASE_URL;
+  if (embedded && url) {
+    // No template is built when the run is on PostgreSQL: a fresh PGlite, migrated by createPlatform.
+    const controlPlane = await openControlPlane({ kind: 'pglite' });
+    return { controlPlane, dispose: () => controlPlane.close() };
+  }
   if (!url) {
     const template = fs.readFileSync(inject('pgliteTemplate'));
     const controlPlane = await openControlPlane({ kind: 'pglite', loadDataDir: new Blob([template]) });
@@ -45,10 +50,10 @@ export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
  * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
  * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
  */
-export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number; keys?: KeyRing } = {}) {
+export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number; keys?: KeyRing; embedded?: boolean } = {}) {
   const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
   const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
-  const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane();
+  const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane(options.embedded);
   const clock = { now: options.now ?? new Date() };
   const platform: Platform = await createPlatform(config, {
     controlPlane,
