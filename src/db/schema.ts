@@ -1,4 +1,4 @@
-import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
 import type { ProductSpec } from '../products/product-spec.js';
@@ -202,7 +202,7 @@ export const incidents = pgTable(
   'incidents',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue', 'differencing'] }).notNull(),
+    kind: text('kind', { enum: ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue', 'sharing_evaluation_overdue', 'differencing'] }).notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     principalId: text('principal_id').references(() => principals.id),
     jobId: text('job_id'),
@@ -561,6 +561,40 @@ export const registrations = pgTable(
  * The catalogue's version history (measures art. 10): every change to an entry is a revision with a readable
  * diff, proposed by the source and reviewed before it is published. Revision 1 is the registration itself.
  */
+/**
+ * The data centre's periodic evaluation of a conditionally shared dataset (measures art. 16): keep it conditional,
+ * with the reason, or convert it to unconditional sharing, which proposes a catalogue revision for review.
+ */
+export const sharingEvaluations = pgTable(
+  'sharing_evaluations',
+  {
+    id: text('id').primaryKey(),
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    outcome: text('outcome', { enum: ['keep_conditional', 'convert_unconditional'] }).notNull(),
+    reason: text('reason').notNull(),
+    /** The catalogue revision a conversion proposed. */
+    revision: integer('revision'),
+    evaluatedBy: text('evaluated_by').notNull(),
+    evaluatedAt: timestamp('evaluated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('sharing_evaluations_dataset_idx').on(table.datasetId, table.evaluatedAt)],
+);
+
+/** One overdue alert per dataset and due date: the unique key decides which of several sweeping servers raises it. */
+export const sharingEvaluationAlerts = pgTable(
+  'sharing_evaluation_alerts',
+  {
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    dueOn: text('due_on').notNull(),
+    alertedAt: timestamp('alerted_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.datasetId, table.dueOn] })],
+);
+
 export const catalogueRevisions = pgTable(
   'catalogue_revisions',
   {

@@ -4,6 +4,7 @@ import type { Platform } from '../platform.js';
 import { chinaDay } from '../time/china-time.js';
 import { recordIncident } from './incidents.js';
 import { applyIdleRules } from './sharing-channels.js';
+import { raiseEvaluationAlerts } from './sharing-evaluations.js';
 
 /**
  * Alerts regulators, once each, to sharing requests (art. 18) and disputes (art. 13) left unanswered past their
@@ -38,8 +39,9 @@ async function raiseOverdueAlerts(platform: Pick<Platform, 'db' | 'clock'>): Pro
   }
 }
 
-/** Everything time alone changes in the governance workflows: idle channels, and deadlines that passed. */
+/** Everything time alone changes in the governance workflows: idle channels, deadlines and evaluations that passed. */
 export async function sweepGovernance(platform: Pick<Platform, 'db' | 'clock' | 'governance'>): Promise<void> {
   await applyIdleRules(platform);
   await raiseOverdueAlerts(platform);
+  await raiseEvaluationAlerts(platform);
 }

@@ -9,6 +9,7 @@ const governancePolicySchema = z.strictObject({
     frozenDaysBeforeClose: z.number().int().min(1).max(3650),
     pullsPerDay: z.number().int().min(1).max(10_000),
   }),
+  sharingEvaluation: z.strictObject({ intervalMonths: z.number().int().min(1).max(60) }),
 });
 
 /** Deadlines and limits of the governance workflows (policies/governance.yaml). */

@@ -272,6 +272,17 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/channels': { response: { channels: [channel] } },
   'get /v1/channels/{id}/data': { response: 'uscc,name,status\n91310115MA1K4XXXX0,上海临港智造新能源汽车有限公司,active\n' },
   'post /v1/channels/{id}/status': { request: { action: 'reactivate', reason: '供电公司说明了恢复使用的需要' }, response: { ...channel, statusReason: '供电公司说明了恢复使用的需要' } },
+  'post /v1/datasets/{id}/sharing-evaluations': {
+    request: { outcome: 'keep_conditional', reason: '《电力法》规定的用户信息保护仍然适用' },
+    response: { id: 'sev_2b8e4c1a-0f7d-4c52-9a51-3d2f6e7a9b10', dataset: 'power_readings', outcome: 'keep_conditional', reason: '《电力法》规定的用户信息保护仍然适用', revision: null, evaluatedBy: 'admin-data-centre', evaluatedAt: '2026-11-28T02:00:00.000Z' },
+  },
+  'get /v1/sharing-evaluations': {
+    response: {
+      datasets: [
+        { dataset: 'power_readings', title: '电力抄表数据', institution: 'power-utility', sharingBasis: '《电力法》及供用电合同的用户信息保护条款', since: '2025-11-20T02:00:00.000Z', dueOn: '2026-11-20', overdue: true, lastEvaluation: null },
+      ],
+    },
+  },
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },
   'post /v1/disputes/{id}/answer': { request: { outcome: 'corrected', version: 3, answer: '已按营业执照更正企业名称' }, response: { ...dispute, status: 'corrected', answer: '已按营业执照更正企业名称', answeredOn: '2026-11-30', answeredOnTime: true } },

@@ -180,6 +180,7 @@ const phrases = {
   incident_channel_over_scope: ['共享通道超范围', 'channel beyond its scope'],
   incident_channel_volume: ['共享通道超量', 'channel volume exceeded'],
   incident_sharing_overdue: ['共享申请逾期', 'sharing request overdue'],
+  incident_sharing_evaluation_overdue: ['有条件共享数据的定期评估逾期（第十六条）', 'periodic evaluation of conditionally shared data overdue (art. 16)'],
   incident_dispute_overdue: ['异议处理逾期', 'dispute overdue'],
   refusal_PARSE_ERROR: ['SQL 语法有误', 'The SQL does not parse'],
   refusal_NOT_SELECT: ['任务只能是一条 SELECT 查询，不能读写文件、挂载、加载或修改设置', 'A job is one SELECT: nothing that reads or writes files, attaches, loads or configures'],

@@ -7,6 +7,8 @@ import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseD
 import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../domain-store/quality-check.js';
 import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
+import { evaluateSharing, evaluationsDue, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
+import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
@@ -76,6 +78,25 @@ const routes = {
     security: bearerSecurity,
     request: { body: jsonBody(disputeSchema, 'The objection') },
     responses: { 201: { description: 'The dispute with its deadline', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404) },
+  }),
+  evaluate: createRoute({
+    method: 'post',
+    path: '/v1/datasets/{id}/sharing-evaluations',
+    tags: ['governance'],
+    summary: 'Evaluate a conditionally shared dataset (the data centre; art. 16): keep it conditional, or convert it to unconditional sharing',
+    description: 'A conversion proposes the catalogue revision sharingType: unconditional, which a reviewer other than the evaluator publishes.',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(sharingEvaluationSchema, 'The outcome and its reason') },
+    responses: { 201: { description: 'The evaluation (with the proposed revision for a conversion)', content: { 'application/json': { schema: view('SharingEvaluation') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  evaluationsDue: createRoute({
+    method: 'get',
+    path: '/v1/sharing-evaluations',
+    tags: ['governance'],
+    summary: 'Conditionally shared datasets with the day their next evaluation is due and whether it is overdue (the data centre and regulators; art. 16)',
+    security: bearerSecurity,
+    request: { query: z.object({ overdue: z.enum(['true', 'false']).optional() }) },
+    responses: { 200: { description: 'Datasets, soonest due first', content: { 'application/json': { schema: z.object({ datasets: z.array(view('SharingEvaluationDue')) }) } } }, ...errorResponses(403) },
   }),
   disputes: createRoute({
     method: 'get',
@@ -191,6 +212,21 @@ export function governanceRoutes(platform: Platform) {
     await authorizer.require(principal, 'channel:manage', platformEntity);
     const body = c.req.valid('json');
     return c.json(toChannelView(await changeChannelStatus(platform, principal, c.req.valid('param').id, body.action, body.reason), platform.governance), 200);
+  });
+
+  app.openapi(routes.evaluate, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'sharing:evaluate', platformEntity);
+    return c.json(toEvaluationView(await evaluateSharing(platform, principal, c.req.valid('param').id, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(routes.evaluationsDue, async (c) => {
+    await authorizer.require(c.get('principal'), 'sharing:list-evaluations', platformEntity);
+    // Alerts for evaluations that fell due since the last sweep are raised before the list is read.
+    await sweepGovernance(platform);
+    const due = await evaluationsDue(platform);
+    const overdue = c.req.valid('query').overdue;
+    return c.json({ datasets: overdue === undefined ? due : due.filter((entry) => entry.overdue === (overdue === 'true')) }, 200);
   });
 
   app.openapi(routes.raise, async (c) => {
