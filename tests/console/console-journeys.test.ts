@@ -361,6 +361,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(foreign).toEqual([]);
   });
 
+  it('the data centre keeps conditionally shared data conditional with its basis, and sees when it is next due', async () => {
+    const page = await signedIn('admin-data-centre');
+    await page.goto(`${base}/console#evaluations`);
+    const row = page.locator('tr', { has: page.locator('[data-dataset="water_readings"]') });
+    await row.waitFor();
+    await row.locator('input.reason').fill('《城镇供水条例》规定的用户信息保护仍然适用');
+    await row.locator('button.keep').click();
+    // The last-evaluation cell, not the button of the same words.
+    await row.getByText(/保持有条件共享 · /).waitFor();
+    await page.screenshot({ path: path.join(artifacts, 'data-centre-evaluations.png'), fullPage: true });
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const listed = (await t.call('GET', '/v1/sharing-evaluations', { token: regulator })).json.datasets.find((entry: { dataset: string }) => entry.dataset === 'water_readings');
+    expect(listed.lastEvaluation).toMatchObject({ outcome: 'keep_conditional', reason: '《城镇供水条例》规定的用户信息保护仍然适用', evaluatedBy: 'admin-data-centre' });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   // Last in this file: it replaces the power readings the journeys above use with a new version.
   it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
     const page = await signedIn('clerk-power-utility');

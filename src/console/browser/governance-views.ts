@@ -266,3 +266,48 @@ export async function registrationsPage(rerender: () => void, me: Me): Promise<H
   }
   return panel;
 }
+
+/**
+ * Art. 16's periodic evaluation of conditionally shared data: what is due and overdue for regulators and the data
+ * centre; the data centre keeps a dataset conditional (with its basis) or converts it. A conversion is a catalogue
+ * revision, published by another reviewer, so the dataset stays listed until then.
+ */
+export async function evaluationsPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const { datasets } = await api<{ datasets: any[] }>('GET', '/v1/sharing-evaluations');
+  const controls = (entry: any) => {
+    if (me.role !== 'admin') return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    const evaluate = (outcome: string) => () => api('POST', `/v1/datasets/${encodeURIComponent(entry.dataset)}/sharing-evaluations`, { outcome, reason: reason.value });
+    return h('span', {}, reason, action(t('keepConditional'), evaluate('keep_conditional'), rerender, { class: 'keep' }), action(t('convertUnconditional'), evaluate('convert_unconditional'), rerender, { class: 'convert secondary' }));
+  };
+  const last = (entry: any) =>
+    entry.lastEvaluation
+      ? h(
+          'span',
+          {},
+          `${tValue('outcome', entry.lastEvaluation.outcome)}${entry.lastEvaluation.revision ? ` · r${entry.lastEvaluation.revision}` : ''} · ${formatTime(entry.lastEvaluation.evaluatedAt)}`,
+          h('br'),
+          h('small', { class: 'muted' }, entry.lastEvaluation.reason),
+        )
+      : '';
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('evaluations')),
+    h('p', { class: 'muted' }, t('evaluationsIntro')),
+    datasets.length
+      ? table(
+          [t('dataset'), t('institution'), t('basis'), t('evaluationDue'), t('lastEvaluation'), ''],
+          datasets.map((entry) => [
+            h('span', { 'data-dataset': entry.dataset }, entry.title, h('br'), h('small', { class: 'muted' }, entry.dataset)),
+            entry.institution,
+            entry.sharingBasis ?? '',
+            h('span', {}, entry.dueOn, ' ', entry.overdue ? badge(t('overdueNow'), 'bad') : ''),
+            last(entry),
+            controls(entry),
+          ]),
+          { id: 'evaluations-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+}

@@ -137,6 +137,14 @@ const phrases = {
   rejectDispute: ['不予更正', 'Reject'],
   raiser: ['提出机构', 'Raised by'],
   registrations: ['数据登记', 'Registrations'],
+  evaluations: ['共享类型评估', 'Sharing evaluations'],
+  evaluationsIntro: ['有条件共享数据由大数据中心定期评估（第十六条）：仍需条件的写明依据；具备无条件共享条件的转为无条件共享（生成目录修订，由其他审核人发布）。', 'The data centre evaluates conditionally shared data periodically (art. 16): keep it conditional with its basis, or convert it to unconditional sharing (a catalogue revision that another reviewer publishes).'],
+  evaluationDue: ['下次评估截止', 'Next evaluation due'],
+  lastEvaluation: ['上次评估', 'Last evaluation'],
+  keepConditional: ['保持有条件共享', 'Keep conditional'],
+  convertUnconditional: ['转为无条件共享', 'Convert to unconditional'],
+  outcome_keep_conditional: ['保持有条件共享', 'kept conditional'],
+  outcome_convert_unconditional: ['转为无条件共享（待发布修订）', 'converted (revision to publish)'],
   approveAndFile: ['审查通过并备案', 'Approve and file'],
   returnIt: ['退回', 'Return'],
   submission: ['提交次数', 'Submission'],
@@ -273,4 +281,4 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

@@ -3,7 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
-import { deliveryPage, disputesPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
+import { deliveryPage, disputesPage, evaluationsPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -41,6 +41,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'supervision', label: 'supervision', render: supervisionPage },
         { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
+        { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'report', label: 'report', render: reportPage },
         { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
@@ -56,7 +57,12 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
       ];
     case 'admin':
-      return [{ hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) }, { hash: 'quality', label: 'quality', render: qualityPage }, ...common];
+      return [
+        { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
+        { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
+        { hash: 'quality', label: 'quality', render: qualityPage },
+        ...common,
+      ];
     case 'consumer':
       return [
         { hash: 'products', label: 'products', render: productCataloguePage },
