@@ -6,6 +6,7 @@ import type { Database } from '../db/connect.js';
 import { sha256File, type SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
+import { recordAuditEvents } from '../audit/audit-log.js';
 
 /**
  * Backups (measures art. 11: classified storage with backups, no tampering or loss). A backup is a folder:
@@ -25,6 +26,9 @@ import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
  * the tables (subject keys, sketches) mean nothing without them. Restoring needs the same platform key, which is
  * also what verifies the manifest. The job queue (pg-boss) is not copied: jobs queued at the time are queued
  * again, and jobs running are failed as system failures, when the restored platform starts (job-runtime.ts).
+ *
+ * Each backup and each restore is an audit event (`platform.backed-up`, `platform.restored`) with the manifest's
+ * hash, so a regulator sees when the data was copied and by whom (art. 11: storage under control).
  */
 export const backupFormat = 'pds-backup/1';
 export const backupSignatureType = 'pds-backup+jws';
@@ -65,7 +69,12 @@ export async function publicTables(db: Database): Promise<string[]> {
  * Writes a backup into `target`, which must not exist or be empty. The folder is written under another name
  * beside it and renamed when complete, so a backup folder is either whole or absent.
  */
-export async function createBackup(deps: { db: Database; store: SnapshotStore; keys: KeyRing; clock: () => Date }, target: string, onProgress?: (done: number, total: number, step: string) => void): Promise<BackupManifest> {
+export async function createBackup(
+  deps: { db: Database; store: SnapshotStore; keys: KeyRing; clock: () => Date },
+  target: string,
+  options: { actor: string; onProgress?: (done: number, total: number, step: string) => void },
+): Promise<BackupManifest> {
+  const onProgress = options.onProgress;
   const destination = path.resolve(target);
   if (fs.existsSync(destination) && fs.readdirSync(destination).length > 0) throw new AppError('CONFLICT', 'the backup folder exists and is not empty');
   fs.mkdirSync(path.dirname(destination), { recursive: true });
@@ -98,14 +107,27 @@ export async function createBackup(deps: { db: Database; store: SnapshotStore; k
       snapshots.push({ dataset: version.dataset, sha256: version.hash, bytes: fs.statSync(copy).size });
     }
     const manifest: BackupManifest = { format: backupFormat, createdAt: deps.clock().toISOString(), migrations, tables, snapshots };
-    fs.writeFileSync(path.join(partial, 'manifest.jws'), signWithPlatformKey(deps.keys, backupSignatureType, manifest), { mode: 0o600 });
+    const signed = signWithPlatformKey(deps.keys, backupSignatureType, manifest);
+    fs.writeFileSync(path.join(partial, 'manifest.jws'), signed, { mode: 0o600 });
     if (fs.existsSync(destination)) fs.rmdirSync(destination);
     fs.renameSync(partial, destination);
+    await recordAuditEvents(deps.db, [{ type: 'platform.backed-up', actor: options.actor, details: { ...backupSummary(manifest), manifestSha256: crypto.hash('sha256', signed, 'hex') } }], deps.clock());
     return manifest;
   } catch (error) {
     fs.rmSync(partial, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** What a backup holds, in numbers (the audit events and the command line say it so). */
+export function backupSummary(manifest: BackupManifest) {
+  return {
+    createdAt: manifest.createdAt,
+    tables: manifest.tables.length,
+    rows: manifest.tables.reduce((sum, table) => sum + table.rows, 0),
+    snapshots: manifest.snapshots.length,
+    bytes: manifest.snapshots.reduce((sum, snapshot) => sum + snapshot.bytes, 0),
+  };
 }
 
 /** Pages through a table in physical order (a keyset on ctid, stable inside the transaction's snapshot). */

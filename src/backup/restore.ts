@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -7,7 +8,8 @@ import type { Database } from '../db/connect.js';
 import { sha256File, type SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { KeyRing } from '../identity/keys.js';
-import { backupFormat, backupSignatureType, migrationLevel, publicTables, rowsOf, type BackupManifest } from './backup.js';
+import { backupFormat, backupSignatureType, backupSummary, migrationLevel, publicTables, rowsOf, type BackupManifest } from './backup.js';
+import { recordAuditEvents } from '../audit/audit-log.js';
 
 /** Rows per INSERT … json_populate_recordset, bounded by size too (audit leaves and job plans can be large). */
 const batchRows = 2_000;
@@ -19,9 +21,14 @@ const batchBytes = 4 << 20;
  * table file's and snapshot's SHA-256. Then snapshots are put in place (read-only, as loading does) and all rows
  * go in in one transaction, parents before children, so a failed restore leaves the control plane empty.
  */
-export async function restoreBackup(deps: { db: Database; store: SnapshotStore; keys: KeyRing }, source: string, onProgress?: (done: number, total: number, step: string) => void): Promise<BackupManifest> {
+export async function restoreBackup(
+  deps: { db: Database; store: SnapshotStore; keys: KeyRing; clock: () => Date },
+  source: string,
+  options: { actor: string; onProgress?: (done: number, total: number, step: string) => void },
+): Promise<BackupManifest> {
+  const onProgress = options.onProgress;
   const folder = path.resolve(source);
-  const manifest = await readManifest(deps.keys, folder);
+  const { manifest, manifestSha256 } = await readManifest(deps.keys, folder);
 
   const here = await migrationLevel(deps.db);
   if (here.count !== manifest.migrations.count || here.last !== manifest.migrations.last) {
@@ -65,10 +72,12 @@ export async function restoreBackup(deps: { db: Database; store: SnapshotStore; 
       await insertRows(tx as unknown as Database, name, tableFile(folder, name));
     }
   });
+  // The restored log goes on from where the backup left it: this leaf follows its last.
+  await recordAuditEvents(deps.db, [{ type: 'platform.restored', actor: options.actor, details: { ...backupSummary(manifest), manifestSha256 } }], deps.clock());
   return manifest;
 }
 
-async function readManifest(keys: KeyRing, folder: string): Promise<BackupManifest> {
+async function readManifest(keys: KeyRing, folder: string): Promise<{ manifest: BackupManifest; manifestSha256: string }> {
   const file = path.join(folder, 'manifest.jws');
   if (!fs.existsSync(file)) throw new AppError('NOT_FOUND', 'no manifest.jws in that folder: not a backup');
   const jws = fs.readFileSync(file, 'utf8').trim();
@@ -90,7 +99,7 @@ async function readManifest(keys: KeyRing, folder: string): Promise<BackupManife
   }
   const manifest = JSON.parse(new TextDecoder().decode(payload)) as BackupManifest;
   if (manifest.format !== backupFormat) throw new AppError('CONFLICT', `the backup is in format ${String(manifest.format)}, not ${backupFormat}`);
-  return manifest;
+  return { manifest, manifestSha256: crypto.hash('sha256', jws, 'hex') };
 }
 
 const tableFile = (folder: string, name: string) => path.join(folder, 'control-plane', `${name}.jsonl`);

@@ -23,7 +23,7 @@ import { findPrincipal } from '../identity/principals.js';
 import { mintToken } from '../identity/tokens.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
-import { createBackup } from '../backup/backup.js';
+import { backupSummary, createBackup } from '../backup/backup.js';
 import { restoreBackup } from '../backup/restore.js';
 import { CommandUsageError, jobsCommand, jobsUsage, remoteTarget, reportsCommand, reportsUsage } from './remote-commands.js';
 
@@ -285,16 +285,15 @@ async function auditVerifyCommand(config: Config, options: { server?: string; to
 
 async function backupCommand(platform: Platform, folder: string): Promise<number> {
   const bar = progressBar();
-  const manifest = await createBackup(platform, folder, (done, total, step) => bar.update(done, total, step));
-  const rows = manifest.tables.reduce((sum, table) => sum + table.rows, 0);
-  const bytes = manifest.snapshots.reduce((sum, snapshot) => sum + snapshot.bytes, 0);
-  bar.finish(`backed up ${rows} rows in ${manifest.tables.length} tables and ${manifest.snapshots.length} snapshots (${(bytes / 2 ** 20).toFixed(1)} MiB) to ${path.resolve(folder)}`);
+  const manifest = await createBackup(platform, folder, { actor: `cli:${os.userInfo().username}`, onProgress: (done, total, step) => bar.update(done, total, step) });
+  const { rows, tables, snapshots, bytes } = backupSummary(manifest);
+  bar.finish(`backed up ${rows} rows in ${tables} tables and ${snapshots} snapshots (${(bytes / 2 ** 20).toFixed(1)} MiB) to ${path.resolve(folder)}`);
   return 0;
 }
 
 async function restoreCommand(platform: Platform, folder: string): Promise<number> {
   const bar = progressBar();
-  const manifest = await restoreBackup(platform, folder, (done, total, step) => bar.update(done, total, step));
+  const manifest = await restoreBackup(platform, folder, { actor: `cli:${os.userInfo().username}`, onProgress: (done, total, step) => bar.update(done, total, step) });
   bar.finish(`restored the backup of ${manifest.createdAt}: ${manifest.tables.length} tables, ${manifest.snapshots.length} snapshots; start the server and run pds audit verify`);
   return 0;
 }

@@ -26,6 +26,8 @@ const environmentSchema = z.object({
   PDS_UPLOAD_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024),
   // Sandbox worker processes started by `pds serve` (0: none, e.g. when separate `pds worker` processes run).
   PDS_WORKERS: z.coerce.number().int().min(0).max(32).default(2),
+  // Where POST /v1/backups writes (default DATA_DIR/backups); copy each backup off the machine from there.
+  PDS_BACKUP_DIR: z.string().min(1).optional(),
   PDS_DEMO_SEED: z.string().min(1).default('lingang-2024'),
   // Scale of the generated demo data; 1 = the sizes the README promises. Tests use small fractions.
   PDS_DEMO_SCALE: z.coerce.number().positive().max(10).default(1),
@@ -53,6 +55,7 @@ export type Config = {
   tokenMaxAgeSeconds: number;
   bodyLimitBytes: number;
   uploadLimitBytes: number;
+  backupDir: string;
   demoSeed: string;
   demoScale: number;
   workers: number;
@@ -102,6 +105,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     tokenMaxAgeSeconds: env.PDS_TOKEN_MAX_AGE_SECONDS,
     bodyLimitBytes: env.PDS_BODY_LIMIT_BYTES,
     uploadLimitBytes: env.PDS_UPLOAD_LIMIT_BYTES,
+    backupDir: path.resolve(env.PDS_BACKUP_DIR ?? path.join(env.DATA_DIR, 'backups')),
     demoSeed: env.PDS_DEMO_SEED,
     demoScale: env.PDS_DEMO_SCALE,
     workers: env.PDS_WORKERS,

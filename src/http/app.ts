@@ -20,6 +20,7 @@ import { productRoutes } from './routes/product-routes.js';
 import { incidentRoutes } from './routes/incident-routes.js';
 import { sharingRoutes } from './routes/sharing-routes.js';
 import { governanceRoutes } from './routes/governance-routes.js';
+import { backupRoutes } from './routes/backup-routes.js';
 import { consoleRoutes } from '../console/console-routes.js';
 import { createOidcVerifier } from '../identity/oidc.js';
 import { refuseUnstorableText } from './text-guard.js';
@@ -104,6 +105,7 @@ export function createApp(platform: Platform) {
   app.route('/', incidentRoutes(platform));
   app.route('/', sharingRoutes(platform));
   app.route('/', governanceRoutes(platform));
+  app.route('/', backupRoutes(platform));
   app.route('/', consoleRoutes(oidc));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

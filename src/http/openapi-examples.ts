@@ -283,6 +283,7 @@ export const operationExamples: Record<string, Example> = {
       ],
     },
   },
+  'post /v1/backups': { response: { folder: 'pds-20261128T020000Z-3f9a1c', createdAt: '2026-11-28T02:00:00.000Z', tables: 26, rows: 48210, snapshots: 9, bytes: 123514880 } },
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },
   'post /v1/disputes/{id}/answer': { request: { outcome: 'corrected', version: 3, answer: '已按营业执照更正企业名称' }, response: { ...dispute, status: 'corrected', answer: '已按营业执照更正企业名称', answeredOn: '2026-11-30', answeredOnTime: true } },

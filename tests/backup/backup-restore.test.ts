@@ -26,7 +26,7 @@ beforeAll(async () => {
   released = { id: submitted.json.id, result: (await source.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json };
   checkpointBefore = (await source.call('GET', '/v1/audit/checkpoint', { token: await source.tokenFor('regulator-data-dept') })).json;
   folder = path.join(source.dataDir, '..', `backup-${path.basename(source.dataDir)}`);
-  manifest = await createBackup(source.platform, folder);
+  manifest = await createBackup(source.platform, folder, { actor: 'test' });
   // The same keys, another data directory and database: a new machine restoring the backup.
   target = await createTestPlatform({ keys: source.platform.keys, workers: 1 });
 }, 120_000);
@@ -61,6 +61,12 @@ describe('a backup', () => {
     expect(JSON.parse(Buffer.from(header!, 'base64url').toString())).toMatchObject({ alg: 'EdDSA', kid: source.platform.keys.platform.kid, typ: backupSignatureType });
   });
 
+  it('is recorded in the audit log with the hash of its manifest', async () => {
+    const hash = (await import('node:crypto')).hash('sha256', fs.readFileSync(path.join(folder, 'manifest.jws'), 'utf8'), 'hex');
+    const [leaf] = await rowsOf<{ leaf: string }>(source.platform.db, sql`SELECT leaf FROM audit_leaves WHERE event_type = 'platform.backed-up'`);
+    expect(JSON.parse(leaf!.leaf)).toMatchObject({ actor: 'test', details: { manifestSha256: hash, tables: manifest.tables.length, snapshots: manifest.snapshots.length } });
+  });
+
   it('holds no key material', () => {
     const everything = fs.readdirSync(folder, { recursive: true }).map(String);
     expect(everything.some((name) => name.includes('keys') || name.endsWith('.jwk.json'))).toBe(false);
@@ -69,7 +75,18 @@ describe('a backup', () => {
   });
 
   it('is not written into a folder that already holds files', async () => {
-    await expect(createBackup(source.platform, folder)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(createBackup(source.platform, folder, { actor: 'test' })).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+});
+
+describe('a backup of the running server', () => {
+  it('is written by an admin over the API into the backup folder, named in the answer; nobody else may start one', async () => {
+    expect((await source.call('POST', '/v1/backups', { token: await source.tokenFor('regulator-data-dept') })).status).toBe(403);
+    const response = await source.call('POST', '/v1/backups', { token: await source.tokenFor('admin-data-centre') });
+    expect(response.status).toBe(201);
+    expect(response.json).toMatchObject({ folder: expect.stringMatching(/^pds-\d{8}T\d{6}Z-[0-9a-f]{6}$/), tables: manifest.tables.length, snapshots: manifest.snapshots.length });
+    expect(response.text).not.toContain(source.dataDir);
+    expect(fs.existsSync(path.join(source.platform.config.backupDir, response.json.folder, 'manifest.jws'))).toBe(true);
   });
 });
 
@@ -77,7 +94,7 @@ describe('restoring', () => {
   it('refuses a backup signed with another platform key, and writes nothing', async () => {
     const copy = copyOfBackup('other-key');
     fs.writeFileSync(path.join(copy, 'manifest.jws'), signWithPlatformKey(await ephemeralKeyRing(), backupSignatureType, manifest));
-    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('another platform key') });
+    await expect(restoreBackup(target.platform, copy, { actor: 'test' })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('another platform key') });
     await expectNothingRestored();
   });
 
@@ -85,7 +102,7 @@ describe('restoring', () => {
     const copy = copyOfBackup('edited-table');
     const file = path.join(copy, 'control-plane', 'jobs.jsonl');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('backup test', 'backup tesT'));
-    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('table jobs does not match') });
+    await expect(restoreBackup(target.platform, copy, { actor: 'test' })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('table jobs does not match') });
     await expectNothingRestored();
   });
 
@@ -96,13 +113,16 @@ describe('restoring', () => {
     const bytes = fs.readFileSync(file);
     bytes[bytes.length - 1] = bytes.at(-1)! ^ 1;
     fs.writeFileSync(file, bytes);
-    await expect(restoreBackup(target.platform, copy)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('snapshot of enterprises') });
+    await expect(restoreBackup(target.platform, copy, { actor: 'test' })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('snapshot of enterprises') });
     await expectNothingRestored();
   });
 
-  it('brings back every row of every table', async () => {
-    await restoreBackup(target.platform, folder);
-    expect(await rowCounts(target.platform.db)).toEqual(Object.fromEntries(manifest.tables.map((table) => [table.name, table.rows])));
+  it('brings back every row of every table, and records the restore as the next leaf of the audit log', async () => {
+    await restoreBackup(target.platform, folder, { actor: 'test' });
+    const expected = Object.fromEntries(manifest.tables.map((table) => [table.name, table.rows]));
+    expect(await rowCounts(target.platform.db)).toEqual({ ...expected, audit_leaves: expected.audit_leaves! + 1 });
+    const [last] = await rowsOf<{ leaf_index: number; event_type: string }>(target.platform.db, sql`SELECT leaf_index::int AS leaf_index, event_type FROM audit_leaves ORDER BY leaf_index DESC LIMIT 1`);
+    expect(last).toMatchObject({ leaf_index: expected.audit_leaves, event_type: 'platform.restored' });
   });
 
   it('brings back an audit log consistent with a checkpoint signed before the backup', async () => {
@@ -124,7 +144,7 @@ describe('restoring', () => {
   });
 
   it('refuses to restore into a control plane that has rows', async () => {
-    await expect(restoreBackup(target.platform, folder)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('empty control plane') });
+    await expect(restoreBackup(target.platform, folder, { actor: 'test' })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('empty control plane') });
   });
 });
 
@@ -137,9 +157,10 @@ describe('from one control plane to another', () => {
     try {
       expect(embedded.platform.controlPlane.kind).toBe('pglite');
       expect(server.platform.controlPlane.kind).toBe('postgres');
-      const made = await createBackup(embedded.platform, crossing);
-      await restoreBackup(server.platform, crossing);
-      expect(await rowCounts(server.platform.db)).toEqual(Object.fromEntries(made.tables.map((table) => [table.name, table.rows])));
+      const made = await createBackup(embedded.platform, crossing, { actor: 'test' });
+      await restoreBackup(server.platform, crossing, { actor: 'test' });
+      const expected = Object.fromEntries(made.tables.map((table) => [table.name, table.rows]));
+      expect(await rowCounts(server.platform.db)).toEqual({ ...expected, audit_leaves: expected.audit_leaves! + 1 });
       expect(await rowsOf(server.platform.db, sql`SELECT * FROM datasets ORDER BY id`)).toEqual(await rowsOf(embedded.platform.db, sql`SELECT * FROM datasets ORDER BY id`));
     } finally {
       await server.close();
