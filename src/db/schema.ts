@@ -562,6 +562,32 @@ export const registrations = pgTable(
  * diff, proposed by the source and reviewed before it is published. Revision 1 is the registration itself.
  */
 /**
+ * A request for Lingang data from a government unit outside the special area (measures art. 19, second paragraph):
+ * filed with the committee with its use scenario, data list and security safeguards, confirmed and reviewed by the
+ * committee, then delivered by the data centre to the city's data resource platform.
+ */
+export const externalRequests = pgTable(
+  'external_requests',
+  {
+    id: text('id').primaryKey(),
+    requester: text('requester').notNull(),
+    scenario: text('scenario').notNull(),
+    /** The data list: each dataset with the columns asked for. */
+    items: jsonb('items').$type<Array<{ dataset: string; columns: string[] }>>().notNull(),
+    safeguards: text('safeguards').notNull(),
+    status: text('status', { enum: ['pending', 'approved', 'refused', 'delivered'] }).notNull(),
+    recordedBy: text('recorded_by').notNull(),
+    decidedBy: text('decided_by'),
+    decisionReason: text('decision_reason'),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    /** Each delivery to the city platform: the version, its hash and the rows that went. */
+    deliveries: jsonb('deliveries').$type<Array<{ dataset: string; version: number; contentHash: string; rows: number; by: string; at: string }>>().notNull().default([]),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('external_requests_created_idx').on(table.createdAt)],
+);
+
+/**
  * The data centre's periodic evaluation of a conditionally shared dataset (measures art. 16): keep it conditional,
  * with the reason, or convert it to unconditional sharing, which proposes a catalogue revision for review.
  */

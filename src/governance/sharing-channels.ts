@@ -1,13 +1,11 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { and, count, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { channelPulls, datasets, sharingChannels, type sharingRequests } from '../db/schema.js';
 import { recordIncident } from './incidents.js';
-import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
+import { exportColumnsToCsv } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -156,24 +154,15 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
     throw new AppError('CHANNEL_VOLUME_EXCEEDED', 'the channel carried its normal daily volume; it has been stopped and the regulator told');
   }
 
-  const file = platform.store.stagingPath('.csv');
-  let rowCount: number;
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const connection = await instance.connect();
+  let exported: { file: string; rowCount: number };
   try {
-    await connection.run(`ATTACH ${sqlString(platform.store.snapshotPath(channel.datasetId, version.contentHash))} AS shared (READ_ONLY)`);
-    const result = await connection.runAndReadAll(`COPY (SELECT ${columns.map(sqlIdentifier).join(', ')} FROM shared.data) TO ${sqlString(file)} (HEADER, DELIMITER ',')`);
-    rowCount = Number(result.getRows()[0]?.[0] ?? 0);
+    exported = await exportColumnsToCsv(platform.store, channel.datasetId, version.contentHash, columns);
   } catch (error) {
-    fs.rmSync(file, { force: true });
     // Nothing was delivered: the reservation does not count against the day's volume.
     await platform.db.update(channelPulls).set({ outcome: 'refused' }).where(eq(channelPulls.id, reservation.id));
     throw error;
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
   }
-  fs.chmodSync(file, 0o600);
+  const { file, rowCount } = exported;
 
   await platform.db.transaction(async (tx) => {
     await tx.update(channelPulls).set({ rowCount }).where(eq(channelPulls.id, reservation.id));

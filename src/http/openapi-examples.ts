@@ -39,6 +39,24 @@ const licence = {
   statusReason: null,
 };
 const budget = { id: 'bud_2b…', licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8, deltaCap: 0, deltaSpent: 0, updatedAt: '2026-11-27T02:00:00.000Z' };
+const externalRequestContent = {
+  requester: '上海市奉贤区经济委员会',
+  scenario: '核对跨区经营企业的登记状态，用于产业扶持资金审核',
+  items: [{ dataset: 'enterprises', columns: ['uscc', 'industry_code', 'status'] }],
+  safeguards: '专人专机处理，数据仅用于资金审核，审核结束后30日内删除并书面报告',
+};
+const externalRequest = {
+  id: 'ext_5d0c2f7e-1b3a-4e9d-8c6f-2a7b9e1d4c30',
+  ...externalRequestContent,
+  status: 'pending',
+  recordedBy: 'regulator-data-dept',
+  decidedBy: null,
+  decisionReason: null,
+  decidedAt: null,
+  deliveries: [] as unknown[],
+  createdAt: '2026-11-28T02:00:00.000Z',
+};
+const externalDelivery = { dataset: 'enterprises', version: 2, contentHash: '447813207b14a9151e531f8e6ff5164e1052e890438b6c8bed545976a256aed8', rows: 12000, by: 'admin-data-centre', at: '2026-11-29T05:00:00.000Z' };
 const channel = {
   id: 'chan_3f0c…',
   request: 'share_9a1e…',
@@ -283,6 +301,10 @@ export const operationExamples: Record<string, Example> = {
       ],
     },
   },
+  'post /v1/external-requests': { request: externalRequestContent, response: externalRequest },
+  'get /v1/external-requests': { response: { requests: [{ ...externalRequest, status: 'delivered', decidedBy: 'regulator-second', decidedAt: '2026-11-29T03:00:00.000Z', deliveries: [externalDelivery] }] } },
+  'post /v1/external-requests/{id}/decision': { request: { decision: 'approve' }, response: { ...externalRequest, status: 'approved', decidedBy: 'regulator-second', decidedAt: '2026-11-29T03:00:00.000Z' } },
+  'get /v1/external-requests/{id}/data': { response: 'uscc,industry_code,status\n91310115MA1K4XXXX0,C3612,active\n' },
   'post /v1/backups': { response: { folder: 'pds-20261128T020000Z-3f9a1c', createdAt: '2026-11-28T02:00:00.000Z', tables: 26, rows: 48210, snapshots: 9, bytes: 123514880 } },
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },

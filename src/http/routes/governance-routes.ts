@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import { Readable } from 'node:stream';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { datasetEntity, platformEntity } from '../../authz/entities.js';
 import { findDataset } from '../../catalog/catalogue.js';
@@ -15,6 +13,7 @@ import { notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+import { sharedCsvResponse } from '../csv.js';
 
 const view = (name: string) => z.record(z.string(), z.unknown()).openapi(name);
 const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
@@ -197,14 +196,7 @@ export function governanceRoutes(platform: Platform) {
     await authorizer.require(principal, 'channel:pull', platformEntity);
     const requested = c.req.valid('query').columns?.split(',');
     const delivery = await pullThroughChannel(platform, principal, c.req.valid('param').id, requested);
-    const stream = fs.createReadStream(delivery.file);
-    stream.on('close', () => fs.rmSync(delivery.file, { force: true }));
-    c.header('Content-Type', 'text/csv; charset=utf-8');
-    c.header('Content-Disposition', 'attachment; filename="shared.csv"');
-    c.header('PDS-Dataset-Version', String(delivery.versionNumber));
-    c.header('PDS-Content-Hash', delivery.contentHash);
-    c.header('PDS-Row-Count', String(delivery.rowCount));
-    return c.body(Readable.toWeb(stream) as ReadableStream, 200);
+    return sharedCsvResponse(c, delivery, 'shared.csv');
   });
 
   app.openapi(routes.channelStatus, async (c) => {

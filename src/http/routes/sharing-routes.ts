@@ -2,10 +2,11 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { decideSharing, listSharing, requestSharing, sharingDecisionSchema, sharingRequestSchema, toSharingView } from '../../governance/sharing-requests.js';
 import { supervisionColumns, supervisionReport } from '../../governance/supervision-report.js';
+import { decideExternalRequest, deliverExternalRequest, externalDecisionSchema, externalRequestSchema, fileExternalRequest, listExternalRequests, toExternalRequestView } from '../../governance/external-requests.js';
 import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import type { Platform } from '../../platform.js';
 import { AppError } from '../../errors/app-error.js';
-import { toCsv } from '../csv.js';
+import { sharedCsvResponse, toCsv } from '../csv.js';
 import { chinaYearStart } from '../../time/china-time.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
@@ -13,7 +14,44 @@ import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 const requestView = z.record(z.string(), z.unknown()).openapi('SharingRequest');
 const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
 
+const externalView = z.record(z.string(), z.unknown()).openapi('ExternalRequest');
+
 const routes = {
+  fileExternal: createRoute({
+    method: 'post',
+    path: '/v1/external-requests',
+    tags: ['governance'],
+    summary: "File a request from a government unit outside the special area as the committee received it: scenario, data list, safeguards (regulators; art. 19)",
+    security: bearerSecurity,
+    request: { body: jsonBody(externalRequestSchema, 'The application') },
+    responses: { 201: { description: 'The request, pending review', content: { 'application/json': { schema: externalView } } }, ...errorResponses(400, 403, 422) },
+  }),
+  listExternal: createRoute({
+    method: 'get',
+    path: '/v1/external-requests',
+    tags: ['governance'],
+    summary: 'Requests from outside the special area with their review and every delivery to the city platform (regulators and the data centre)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Requests, newest first', content: { 'application/json': { schema: z.object({ requests: z.array(externalView) }) } } }, ...errorResponses(403) },
+  }),
+  decideExternal: createRoute({
+    method: 'post',
+    path: '/v1/external-requests/{id}/decision',
+    tags: ['governance'],
+    summary: 'Confirm the need and approve, or refuse with a reason (a regulator other than who filed it)',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(externalDecisionSchema, 'The decision') },
+    responses: { 200: { description: 'The request', content: { 'application/json': { schema: externalView } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  deliverExternal: createRoute({
+    method: 'get',
+    path: '/v1/external-requests/{id}/data',
+    tags: ['governance'],
+    summary: "Export one dataset of an approved request, the columns in its data list, for the city platform (the data centre); recorded with the version's hash",
+    security: bearerSecurity,
+    request: { params: idParam, query: z.object({ dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/).openapi({ example: 'enterprises' }) }) },
+    responses: { 200: { description: 'The columns of the latest version, as CSV', content: { 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
   create: createRoute({
     method: 'post',
     path: '/v1/sharing-requests',
@@ -61,6 +99,30 @@ const routes = {
 
 export function sharingRoutes(platform: Platform) {
   const app = new OpenAPIHono<AppEnv>();
+  app.openapi(routes.fileExternal, async (c) => {
+    const principal = c.get('principal');
+    await platform.authorizer.require(principal, 'external:file', platformEntity);
+    return c.json(toExternalRequestView(await fileExternalRequest(platform, principal, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(routes.listExternal, async (c) => {
+    await platform.authorizer.require(c.get('principal'), 'external:list', platformEntity);
+    return c.json({ requests: (await listExternalRequests(platform)).map(toExternalRequestView) }, 200);
+  });
+
+  app.openapi(routes.decideExternal, async (c) => {
+    const principal = c.get('principal');
+    await platform.authorizer.require(principal, 'external:decide', platformEntity);
+    return c.json(toExternalRequestView(await decideExternalRequest(platform, principal, c.req.valid('param').id, c.req.valid('json'))), 200);
+  });
+
+  app.openapi(routes.deliverExternal, async (c) => {
+    const principal = c.get('principal');
+    await platform.authorizer.require(principal, 'external:deliver', platformEntity);
+    const delivery = await deliverExternalRequest(platform, principal, c.req.valid('param').id, c.req.valid('query').dataset);
+    return sharedCsvResponse(c, delivery, 'external.csv');
+  });
+
   app.openapi(routes.create, async (c) => {
     const principal = c.get('principal');
     await platform.authorizer.require(principal, 'sharing:request', platformEntity);
