@@ -377,6 +377,35 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a request from outside Lingang is filed by one regulator, approved by another, and exported by the data centre', async () => {
+    await t.twoRegulators();
+    const filer = await signedIn('regulator-data-dept');
+    await filer.goto(`${base}/console#external`);
+    await filer.waitForSelector('#ext-requester');
+    await filer.fill('#ext-requester', '上海市奉贤区经济委员会');
+    await filer.fill('#ext-scenario', '核对跨区经营企业的登记状态');
+    await filer.selectOption('#ext-dataset', 'enterprises');
+    await filer.fill('#ext-columns', 'uscc, status');
+    await filer.fill('#ext-safeguards', '专人专机处理，审核结束后删除');
+    await filer.click('#ext-submit');
+    await filer.waitForSelector('#external-table tbody tr');
+    // The filer sees no buttons to approve its own filing.
+    expect(await filer.locator('#external-table button.approve').count()).toBe(0);
+
+    const reviewer = await signedIn('regulator-second');
+    await reviewer.goto(`${base}/console#external`);
+    await reviewer.click('#external-table button.approve');
+    await reviewer.locator('#external-table .badge[title="approved"]').waitFor();
+
+    const centre = await signedIn('admin-data-centre');
+    await centre.goto(`${base}/console#external`);
+    const [download] = await Promise.all([centre.waitForEvent('download'), centre.click('#external-table button.export')]);
+    expect(fs.readFileSync((await download.path())!, 'utf8').split('\n')[0]).toBe('\uFEFFuscc,status');
+    await centre.locator('#external-table .badge[title="delivered"]').waitFor();
+    await centre.screenshot({ path: path.join(artifacts, 'data-centre-external.png'), fullPage: true });
+    for (const page of [filer, reviewer, centre]) expect(pageErrors(page)).toEqual([]);
+  });
+
   // Last in this file: it replaces the power readings the journeys above use with a new version.
   it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
     const page = await signedIn('clerk-power-utility');

@@ -24,6 +24,19 @@ function findingText(finding: { problem: string; code?: string }): string {
   return phrase === finding.code ? finding.problem : phrase;
 }
 
+/**
+ * Fetches shared data as CSV with the bearer token and lets the browser save it, named by dataset and version;
+ * nothing of it is kept in the page.
+ */
+async function saveSharedCsv(url: string, dataset: string): Promise<void> {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token()}` } });
+  if (!response.ok) {
+    const body = await response.json();
+    throw new ApiError(response.status, body.error.code, body.error.message);
+  }
+  saveCsv(await response.blob(), `${dataset}-v${response.headers.get('pds-dataset-version')}.csv`);
+}
+
 /** Runs an action, then redraws the page, or shows the server's code and reason next to the button. */
 function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
   const message = h('span', { class: 'muted message' });
@@ -156,15 +169,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
       : h('p', { class: 'muted' }, t('nothing')),
   );
 
-  const pull = async (channel: any) => {
-    // The data comes as CSV with the bearer token; the browser saves it, nothing of it is kept in the page.
-    const response = await fetch(`/v1/channels/${channel.id}/data`, { headers: { authorization: `Bearer ${token()}` } });
-    if (!response.ok) {
-      const body = await response.json();
-      throw new ApiError(response.status, body.error.code, body.error.message);
-    }
-    saveCsv(await response.blob(), `${channel.dataset}-v${response.headers.get('pds-dataset-version')}.csv`);
-  };
+  const pull = (channel: any) => saveSharedCsv(`/v1/channels/${channel.id}/data`, channel.dataset);
   const manage = (channel: any) =>
     me.role === 'regulator' && (channel.status === 'frozen' || channel.status === 'suspended')
       ? action(t('reactivate'), () => api('POST', `/v1/channels/${channel.id}/status`, { action: 'reactivate', reason: '监管复核后恢复' }), rerender)
@@ -310,4 +315,62 @@ export async function evaluationsPage(rerender: () => void, me: Me): Promise<HTM
         )
       : h('p', { class: 'muted' }, t('nothing')),
   );
+}
+
+/**
+ * Art. 19's requests from government units outside Lingang: regulators file what the committee received and a
+ * second regulator reviews it; the data centre exports each dataset of an approved request for the city platform.
+ */
+export async function externalPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const [{ requests }, { datasets }] = await Promise.all([api<{ requests: any[] }>('GET', '/v1/external-requests'), api<{ datasets: any[] }>('GET', '/v1/datasets')]);
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('external')), h('p', { class: 'muted' }, t('externalIntro')));
+  if (me.role === 'regulator') {
+    const requester = h('input', { id: 'ext-requester', placeholder: t('requesterUnit') });
+    const scenario = h('input', { id: 'ext-scenario', placeholder: t('scenario') });
+    const dataset = h('select', { id: 'ext-dataset' }, ...datasets.filter((entry) => entry.sharingType !== 'none' && entry.grade !== 'core').map((entry) => h('option', { value: entry.id }, `${entry.titleZh} (${entry.id})`)));
+    const columns = h('input', { id: 'ext-columns', placeholder: t('columns') });
+    const safeguards = h('input', { id: 'ext-safeguards', placeholder: t('safeguards') });
+    const file = () =>
+      api('POST', '/v1/external-requests', {
+        requester: requester.value,
+        scenario: scenario.value,
+        items: [{ dataset: dataset.value, columns: columns.value.split(',').map((name) => name.trim()).filter(Boolean) }],
+        safeguards: safeguards.value,
+      });
+    panel.append(h('section', { class: 'card' }, h('h3', {}, t('fileExternal')), h('div', { class: 'form' }, requester, scenario, dataset, columns, safeguards, action(t('send'), file, rerender, { id: 'ext-submit' }))));
+  }
+  const controls = (request: any) => {
+    if (me.role === 'regulator' && request.status === 'pending' && request.recordedBy !== me.id) {
+      const reason = h('input', { class: 'reason', placeholder: t('reason') });
+      return h(
+        'span',
+        {},
+        action(t('approveExternal'), () => api('POST', `/v1/external-requests/${request.id}/decision`, { decision: 'approve' }), rerender, { class: 'approve' }),
+        reason,
+        action(t('refuseExternal'), () => api('POST', `/v1/external-requests/${request.id}/decision`, { decision: 'refuse', reason: reason.value || undefined }), rerender, { class: 'secondary refuse' }),
+      );
+    }
+    if (me.role === 'admin' && (request.status === 'approved' || request.status === 'delivered')) {
+      return h('span', {}, ...request.items.map((item: any) => action(`${t('exportForCity')} · ${item.dataset}`, () => saveSharedCsv(`/v1/external-requests/${request.id}/data?dataset=${encodeURIComponent(item.dataset)}`, item.dataset), rerender, { class: 'export' })));
+    }
+    return '';
+  };
+  panel.append(
+    requests.length
+      ? table(
+          [t('requesterUnit'), t('scenario'), t('dataList'), t('safeguards'), t('status'), t('deliveries'), ''],
+          requests.map((request) => [
+            request.requester,
+            request.scenario,
+            h('code', {}, request.items.map((item: any) => `${item.dataset}: ${item.columns.join(', ')}`).join('; ')),
+            request.safeguards,
+            h('span', {}, statusBadge(request.status, statusTone(request.status === 'pending' ? 'in_review' : request.status === 'refused' ? 'rejected' : 'active')), request.decisionReason ? h('small', { class: 'muted' }, ` ${request.decisionReason}`) : ''),
+            request.deliveries.map((delivery: any) => `${delivery.dataset} v${delivery.version} · ${delivery.rows} · ${formatTime(delivery.at)}`).join('; '),
+            controls(request),
+          ]),
+          { id: 'external-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+  return panel;
 }

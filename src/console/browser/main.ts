@@ -3,7 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
-import { deliveryPage, disputesPage, evaluationsPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
+import { deliveryPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -42,6 +42,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
+        { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'report', label: 'report', render: reportPage },
         { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
@@ -60,6 +61,7 @@ function routesFor(principal: Principal): Route[] {
       return [
         { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
+        { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         ...common,
       ];
