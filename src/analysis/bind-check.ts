@@ -79,7 +79,12 @@ async function openEmptyCatalogue(catalogue: Map<string, CatalogueDataset>) {
   const connection = await instance.connect();
   for (const dataset of catalogue.values()) {
     const columns = dataset.columns.map((column) => `${sqlIdentifier(column.name)} ${column.type ?? 'VARCHAR'}`).join(', ');
-    await connection.run(`CREATE TABLE ${sqlIdentifier(dataset.id)} (${columns})`);
+    try {
+      await connection.run(`CREATE TABLE ${sqlIdentifier(dataset.id)} (${columns})`);
+    } catch {
+      // A type DuckDB refuses (registered before registration checked it) cannot hold data either: that dataset's
+      // jobs fail to bind, and nobody else's.
+    }
   }
   await connection.run('PRAGMA disable_optimizer');
   await hardenDuckDb(connection);

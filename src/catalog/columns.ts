@@ -10,7 +10,14 @@ export type ColumnClass = (typeof columnClasses)[number];
 /** The DuckDB types a registered column may have; loading checks the file against them. */
 export const columnTypeSchema = z.union([
   z.enum(['VARCHAR', 'BOOLEAN', 'INTEGER', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP']),
-  z.string().regex(/^DECIMAL\((\d{1,2}),(\d{1,2})\)$/, 'must be VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP or DECIMAL(p,s)'),
+  z
+    .string()
+    .regex(/^DECIMAL\((\d{1,2}),(\d{1,2})\)$/, 'must be VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP or DECIMAL(p,s)')
+    // DuckDB's limits: a width it refuses would pass registration and fail every load (and every binding).
+    .refine((type) => {
+      const [width, scale] = type.slice('DECIMAL('.length, -1).split(',').map(Number) as [number, number];
+      return width >= 1 && width <= 38 && scale <= width;
+    }, 'DECIMAL(p,s) needs 1 ≤ p ≤ 38 and s ≤ p'),
 ]);
 
 const identifierPattern = /^[a-z][a-z0-9_]{0,62}$/;

@@ -65,6 +65,12 @@ describe('binding SQL to the catalogue before it runs', () => {
     expect((await refusal('SELECT town, sum(employees) FROM firms GROUP BY town')).code).toBe('BIND_ERROR');
   });
 
+  it("a dataset whose type DuckDB refuses leaves other datasets' jobs binding", async () => {
+    const broken = { ...firms, id: 'broken', columns: [{ name: 'x', class: 'attribute' as const, type: 'DECIMAL(50,2)' }] };
+    const withBroken = new Map([[firms.id, firms], [broken.id, broken]]);
+    await expect(bindCheck.confirm(withBroken, 'SELECT town, count(*) AS n FROM firms GROUP BY town', 2)).resolves.toHaveLength(2);
+  });
+
   it('the binder cannot read files: its instance is hardened like the sandbox', async () => {
     const error = await refusal("SELECT count(*) FROM read_csv('/etc/passwd')");
     expect(error.code).toBe('BIND_ERROR');

@@ -119,6 +119,13 @@ describe('POST /v1/datasets (registration)', () => {
     expect(response.json.error.details).toContainEqual({ path: 'openData', problem: 'only L1 data may be open data' });
   });
 
+  it('refuses a DECIMAL width DuckDB cannot store, naming the column', async () => {
+    const columns = [...registration.columns, { name: 'tariff', type: 'DECIMAL(50,2)', class: 'attribute', description: 'Tariff' }];
+    const response = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'x_wide_decimal', columns } });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details).toContainEqual({ path: 'columns.2.type', problem: 'DECIMAL(p,s) needs 1 ≤ p ≤ 38 and s ≤ p' });
+  });
+
   it('requires a basis for conditional sharing (art. 16)', async () => {
     const response = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'x_cond', sharingType: 'conditional' } });
     expect(response.status).toBe(400);
