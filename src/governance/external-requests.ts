@@ -110,6 +110,7 @@ export async function deliverExternalRequest(platform: Platform, principal: Prin
   if (!item) throw new AppError('VALIDATION_FAILED', 'the dataset is not in the request\'s data list', [{ path: 'dataset', problem: `${datasetId} was not asked for` }]);
   const version = await latestVersion(platform.db, datasetId);
   if (!version) throw new AppError('NO_DATA_VERSION', `${datasetId} has no data loaded yet`);
+  const source = (await findDataset(platform.db, datasetId))!.institutionId;
   const exported = await exportColumnsToCsv(platform.store, datasetId, version.contentHash, item.columns);
   const now = platform.clock();
   try {
@@ -118,7 +119,7 @@ export async function deliverExternalRequest(platform: Platform, principal: Prin
       const deliveries = [...locked!.deliveries, { dataset: datasetId, version: version.versionNumber, contentHash: version.contentHash, rows: exported.rowCount, by: principal.id, at: now.toISOString() }];
       const complete = locked!.items.every((entry) => deliveries.some((delivery) => delivery.dataset === entry.dataset));
       await tx.update(externalRequests).set({ deliveries, status: complete ? 'delivered' : locked!.status }).where(eq(externalRequests.id, id));
-      await appendAuditEvents(tx, [{ type: 'external.delivered', actor: principal.id, datasets: [datasetId], details: { request: id, requester: row.requester, version: version.versionNumber, contentHash: version.contentHash, rows: exported.rowCount, columns: item.columns } }], now);
+      await appendAuditEvents(tx, [{ type: 'external.delivered', actor: principal.id, datasets: [datasetId], details: { request: id, requester: row.requester, institution: source, version: version.versionNumber, contentHash: version.contentHash, rows: exported.rowCount, columns: item.columns } }], now);
     });
   } catch (error) {
     // Unrecorded, it does not go.

@@ -7,7 +7,8 @@ import { updatePeriodDays } from '../catalog/registration.js';
 /**
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue
  * entries without a filed registration (art. 8), catalogue completeness and data freshness, quality scores, sharing requests and disputes answered on time or late,
- * refusals without a legal basis, incidents touching its data.
+ * refusals without a legal basis, incidents touching its data, and its data exported to the city platform for
+ * requests from outside the special area (art. 19) — data that left the domain, which its source should know of.
  *
  * It is computed from the audit log alone, by folding over its leaves, so that every number can be traced: with
  * `evidence`, each indicator lists the leaf indexes it counts, and a regulator can fetch those leaves with their
@@ -34,6 +35,7 @@ export const supervisionIndicators = [
   'disputesHandledLate',
   'disputesOverdue',
   'incidentsOnItsData',
+  'externalDeliveriesOfItsData',
 ] as const;
 export type Indicator = (typeof supervisionIndicators)[number];
 
@@ -55,6 +57,7 @@ export const supervisionEventTypes = [
   'dispute.corrected',
   'dispute.rejected',
   'incident.recorded',
+  'external.delivered',
 ];
 
 type Leaf = { index: number; at: Date; type: string; details: Record<string, any>; datasets: string[] };
@@ -82,6 +85,7 @@ export async function supervisionReport(
   const requests = new Map<string, Flow>();
   const disputes = new Map<string, Flow>();
   const incidents: Leaf[] = [];
+  const externalDeliveries: Leaf[] = [];
   for (const row of rows) {
     const event = JSON.parse(row.leaf) as { type: string; details?: Record<string, any>; datasets?: string[] };
     const leaf: Leaf = { index: row.index, at: row.at, type: event.type, details: event.details ?? {}, datasets: event.datasets ?? [] };
@@ -112,6 +116,9 @@ export async function supervisionReport(
         if (dispute) dispute.answer = leaf;
         break;
       }
+      case 'external.delivered':
+        if (inPeriod(leaf.at)) externalDeliveries.push(leaf);
+        break;
       case 'incident.recorded':
         // Overdue alerts are counted as overdue requests and disputes; incidents here are misuse of the data.
         if (inPeriod(leaf.at) && !String(leaf.details.kind).endsWith('_overdue')) incidents.push(leaf);
@@ -165,6 +172,7 @@ export async function supervisionReport(
       else if (today > dispute.dueOn) evidence.disputesOverdue.push(dispute.opened);
     }
     for (const incident of incidents) if (incident.datasets.some((id) => ownIds.has(id))) evidence.incidentsOnItsData.push(incident.index);
+    for (const delivery of externalDeliveries) if (delivery.details.institution === institution.id) evidence.externalDeliveriesOfItsData.push(delivery.index);
 
     const counts = Object.fromEntries(supervisionIndicators.map((indicator) => [indicator, evidence[indicator].length])) as Record<Indicator, number | null>;
     counts.catalogueCompleteness = own.length > 0 ? evidence.datasetsWithData.length / own.length : null;

@@ -31,6 +31,7 @@ const allowedTypes: Record<Indicator, RegExp> = {
   disputesHandledLate: /^dispute\.(corrected|rejected)$/,
   disputesOverdue: /^dispute\.raised$/,
   incidentsOnItsData: /^incident\.recorded$/,
+  externalDeliveriesOfItsData: /^external\.delivered$/,
 };
 
 beforeAll(async () => {
@@ -53,6 +54,11 @@ beforeAll(async () => {
   const disputed = (await t.call('POST', '/v1/disputes', { token: power, json: { dataset: 'enterprises', column: 'name', description: '名称重复' } })).json.id;
   await t.call('POST', '/v1/disputes', { token: power, json: { dataset: 'enterprises', description: '状态有误' } });
   await t.call('POST', `/v1/disputes/${disputed}/answer`, { token: market, json: { outcome: 'rejected', answer: '经核实无误' } });
+  // An outside unit's request for the enterprise register, exported for the city platform (art. 19).
+  const [filer, reviewer] = await t.twoRegulators();
+  const external = (await t.call('POST', '/v1/external-requests', { token: filer, json: { requester: '上海市奉贤区经济委员会', scenario: '资金审核', items: [{ dataset: 'enterprises', columns: ['uscc', 'status'] }], safeguards: '专人专机处理' } })).json.id;
+  await t.call('POST', `/v1/external-requests/${external}/decision`, { token: reviewer, json: { decision: 'approve' } });
+  expect((await t.call('GET', `/v1/external-requests/${external}/data?dataset=enterprises`, { token: await t.tokenFor('admin-data-centre') })).status).toBe(200);
   t.clock.now = new Date('2026-11-20T02:00:00Z');
   await t.call('POST', `/v1/sharing-requests/${late}/decision`, { token: await t.tokenFor('clerk-market-regulator'), json: { decision: 'approve' } });
   regulator = await t.tokenFor('regulator-data-dept');
@@ -86,6 +92,7 @@ describe('the supervision report on the demo data', () => {
       disputesHandledLate: 0,
       disputesOverdue: 1,
       incidentsOnItsData: 1,
+      externalDeliveriesOfItsData: 1,
     });
     expect(market.qualityScore).toBeGreaterThan(0);
     expect(market.qualityScore).toBeLessThan(100);

@@ -139,6 +139,7 @@ const phrases = {
   registrations: ['数据登记', 'Registrations'],
   evaluations: ['共享类型评估', 'Sharing evaluations'],
   external: ['区外申请', 'Requests from outside'],
+  exportedOutside: ['向区外导出', 'Exported outside'],
   externalIntro: ['区外政府单位向管委会申请使用临港新片区数据（第十九条）：登记使用场景、数据需求清单和安全保障措施，由另一名监管员确认审核，通过后由大数据中心导出需求字段共享至市大数据资源平台，每次导出留痕。', 'Government units outside Lingang apply to the committee (art. 19): file the scenario, data list and safeguards; a second regulator confirms and reviews; the data centre then exports the listed columns for the city platform, each export recorded.'],
   fileExternal: ['登记区外申请', 'File a request from outside'],
   requesterUnit: ['申请单位', 'Applying unit'],

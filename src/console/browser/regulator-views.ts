@@ -256,7 +256,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
     h('h2', {}, t('supervision')),
     h('p', { class: 'muted' }, `${chinaDay(new Date(report.from))} – ${chinaDay(new Date(report.to))}`),
     table(
-      [t('institution'), t('completeness'), t('withoutFiling'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents')],
+      [t('institution'), t('completeness'), t('withoutFiling'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents'), t('exportedOutside')],
       report.institutions.map((row: any) => {
         const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
         return [
@@ -273,6 +273,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
           row.disputesHandledOnTime,
           row.disputesOverdue > 0 ? badge(String(row.disputesOverdue), 'bad') : '0',
           row.incidentsOnItsData,
+          row.externalDeliveriesOfItsData,
         ];
       }),
       { id: 'supervision-table' },
