@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import { externalRequests } from '../db/schema.js';
-import { exportColumnsToCsv } from '../domain-store/export-columns.js';
+import { exportColumnsToCsv, textColumns } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -102,7 +102,7 @@ export async function decideExternalRequest(platform: Platform, principal: Princ
  * The data centre's export of one dataset of an approved request for the city platform: the columns in the list
  * from the latest version, recorded with its hash. The request is `delivered` once every dataset went at least once.
  */
-export async function deliverExternalRequest(platform: Platform, principal: PrincipalRow, id: string, datasetId: string) {
+export async function deliverExternalRequest(platform: Platform, principal: PrincipalRow, id: string, datasetId: string, options: { forSpreadsheet?: boolean } = {}) {
   const [row] = await platform.db.select().from(externalRequests).where(eq(externalRequests.id, id));
   if (!row) throw notFound('external request');
   if (row.status !== 'approved' && row.status !== 'delivered') throw new AppError('INVALID_TRANSITION', `a ${row.status} request is not delivered`);
@@ -110,8 +110,9 @@ export async function deliverExternalRequest(platform: Platform, principal: Prin
   if (!item) throw new AppError('VALIDATION_FAILED', 'the dataset is not in the request\'s data list', [{ path: 'dataset', problem: `${datasetId} was not asked for` }]);
   const version = await latestVersion(platform.db, datasetId);
   if (!version) throw new AppError('NO_DATA_VERSION', `${datasetId} has no data loaded yet`);
-  const source = (await findDataset(platform.db, datasetId))!.institutionId;
-  const exported = await exportColumnsToCsv(platform.store, datasetId, version.contentHash, item.columns);
+  const dataset = (await findDataset(platform.db, datasetId))!;
+  const source = dataset.institutionId;
+  const exported = await exportColumnsToCsv(platform.store, datasetId, version.contentHash, item.columns, { spreadsheetSafe: options.forSpreadsheet ? textColumns(dataset.columns, item.columns) : [] });
   const now = platform.clock();
   try {
     await platform.db.transaction(async (tx) => {

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import { and, count, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
-import { latestVersion } from '../catalog/catalogue.js';
+import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { channelPulls, datasets, sharingChannels, type sharingRequests } from '../db/schema.js';
 import { recordIncident } from './incidents.js';
-import { exportColumnsToCsv } from '../domain-store/export-columns.js';
+import { exportColumnsToCsv, textColumns } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -115,7 +115,7 @@ export type Delivery = { file: string; rowCount: number; columns: string[]; vers
  * latest version to a CSV file inside DuckDB (rows never pass through JavaScript). The caller streams and deletes
  * the file. Refused pulls are recorded too: they are what the volume check and regulators count.
  */
-export async function pullThroughChannel(platform: Platform, principal: PrincipalRow, channelId: string, requestedColumns: string[] | undefined): Promise<Delivery> {
+export async function pullThroughChannel(platform: Platform, principal: PrincipalRow, channelId: string, requestedColumns: string[] | undefined, options: { forSpreadsheet?: boolean } = {}): Promise<Delivery> {
   await applyIdleRules(platform);
   const [channel] = await platform.db.select().from(sharingChannels).where(eq(sharingChannels.id, channelId));
   // Only the requesting institution pulls; to anyone else the channel does not exist.
@@ -156,7 +156,8 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
 
   let exported: { file: string; rowCount: number };
   try {
-    exported = await exportColumnsToCsv(platform.store, channel.datasetId, version.contentHash, columns);
+    const registered = options.forSpreadsheet ? (await findDataset(platform.db, channel.datasetId))!.columns : [];
+    exported = await exportColumnsToCsv(platform.store, channel.datasetId, version.contentHash, columns, { spreadsheetSafe: textColumns(registered, columns) });
   } catch (error) {
     // Nothing was delivered: the reservation does not count against the day's volume.
     await platform.db.update(channelPulls).set({ outcome: 'refused' }).where(eq(channelPulls.id, reservation.id));

@@ -48,3 +48,9 @@ export const jsonBody = <T extends z.ZodType>(schema: T, description: string) =>
   description,
   content: { 'application/json': { schema } },
 });
+
+/** Shared data saved for a person's spreadsheet rather than a system: text that starts like a formula is defused. */
+export const spreadsheetFlag = z
+  .enum(['true', 'false'])
+  .optional()
+  .openapi({ description: "true: text values that start like a spreadsheet formula (= + - @) get a leading apostrophe, for a person who opens the file in a spreadsheet; default false: values exactly as stored, for systems" });

@@ -26,7 +26,7 @@ function findingText(finding: { problem: string; code?: string }): string {
 
 /**
  * Fetches shared data as CSV with the bearer token and lets the browser save it, named by dataset and version;
- * nothing of it is kept in the page.
+ * nothing of it is kept in the page. The URL asks for the spreadsheet form: a person opens this file in Excel.
  */
 async function saveSharedCsv(url: string, dataset: string): Promise<void> {
   const response = await fetch(url, { headers: { authorization: `Bearer ${token()}` } });
@@ -169,7 +169,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
       : h('p', { class: 'muted' }, t('nothing')),
   );
 
-  const pull = (channel: any) => saveSharedCsv(`/v1/channels/${channel.id}/data`, channel.dataset);
+  const pull = (channel: any) => saveSharedCsv(`/v1/channels/${channel.id}/data?spreadsheet=true`, channel.dataset);
   const manage = (channel: any) =>
     me.role === 'regulator' && (channel.status === 'frozen' || channel.status === 'suspended')
       ? action(t('reactivate'), () => api('POST', `/v1/channels/${channel.id}/status`, { action: 'reactivate', reason: '监管复核后恢复' }), rerender)
@@ -351,7 +351,7 @@ export async function externalPage(rerender: () => void, me: Me): Promise<HTMLEl
       );
     }
     if (me.role === 'admin' && (request.status === 'approved' || request.status === 'delivered')) {
-      return h('span', {}, ...request.items.map((item: any) => action(`${t('exportForCity')} · ${item.dataset}`, () => saveSharedCsv(`/v1/external-requests/${request.id}/data?dataset=${encodeURIComponent(item.dataset)}`, item.dataset), rerender, { class: 'export' })));
+      return h('span', {}, ...request.items.map((item: any) => action(`${t('exportForCity')} · ${item.dataset}`, () => saveSharedCsv(`/v1/external-requests/${request.id}/data?dataset=${encodeURIComponent(item.dataset)}&spreadsheet=true`, item.dataset), rerender, { class: 'export' })));
     }
     return '';
   };

@@ -12,7 +12,7 @@ import { datasets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
 import { sharedCsvResponse } from '../csv.js';
 
 const view = (name: string) => z.record(z.string(), z.unknown()).openapi(name);
@@ -57,7 +57,7 @@ const routes = {
     summary: 'Pull the shared data in scope as CSV (the requesting public body only; operators never receive shared data)',
     description: 'Columns outside the channel\'s scope are refused and reported to the regulator; pulls beyond the channel\'s daily volume stop the channel.',
     security: bearerSecurity,
-    request: { params: idParam, query: z.object({ columns: columnList }) },
+    request: { params: idParam, query: z.object({ columns: columnList, spreadsheet: spreadsheetFlag }) },
     responses: { 200: { description: 'The data of the latest version, as CSV', content: { 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403, 404, 409, 429) },
   }),
   channelStatus: createRoute({
@@ -195,7 +195,7 @@ export function governanceRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'channel:pull', platformEntity);
     const requested = c.req.valid('query').columns?.split(',');
-    const delivery = await pullThroughChannel(platform, principal, c.req.valid('param').id, requested);
+    const delivery = await pullThroughChannel(platform, principal, c.req.valid('param').id, requested, { forSpreadsheet: c.req.valid('query').spreadsheet === 'true' });
     return sharedCsvResponse(c, delivery, 'shared.csv');
   });
 

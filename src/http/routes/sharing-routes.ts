@@ -9,7 +9,7 @@ import { AppError } from '../../errors/app-error.js';
 import { sharedCsvResponse, toCsv } from '../csv.js';
 import { chinaYearStart } from '../../time/china-time.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
 
 const requestView = z.record(z.string(), z.unknown()).openapi('SharingRequest');
 const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
@@ -49,7 +49,7 @@ const routes = {
     tags: ['governance'],
     summary: "Export one dataset of an approved request, the columns in its data list, for the city platform (the data centre); recorded with the version's hash",
     security: bearerSecurity,
-    request: { params: idParam, query: z.object({ dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/).openapi({ example: 'enterprises' }) }) },
+    request: { params: idParam, query: z.object({ dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/).openapi({ example: 'enterprises' }), spreadsheet: spreadsheetFlag }) },
     responses: { 200: { description: 'The columns of the latest version, as CSV', content: { 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   create: createRoute({
@@ -119,7 +119,8 @@ export function sharingRoutes(platform: Platform) {
   app.openapi(routes.deliverExternal, async (c) => {
     const principal = c.get('principal');
     await platform.authorizer.require(principal, 'external:deliver', platformEntity);
-    const delivery = await deliverExternalRequest(platform, principal, c.req.valid('param').id, c.req.valid('query').dataset);
+    const { dataset, spreadsheet } = c.req.valid('query');
+    const delivery = await deliverExternalRequest(platform, principal, c.req.valid('param').id, dataset, { forSpreadsheet: spreadsheet === 'true' });
     return sharedCsvResponse(c, delivery, 'external.csv');
   });
 
