@@ -111,12 +111,25 @@ export async function createBackup(
     fs.writeFileSync(path.join(partial, 'manifest.jws'), signed, { mode: 0o600 });
     if (fs.existsSync(destination)) fs.rmdirSync(destination);
     fs.renameSync(partial, destination);
-    await recordAuditEvents(deps.db, [{ type: 'platform.backed-up', actor: options.actor, details: { ...backupSummary(manifest), manifestSha256: crypto.hash('sha256', signed, 'hex') } }], deps.clock());
+    // The folder's name, not its path: the log is read by regulators, and paths are the server's business.
+    await recordAuditEvents(deps.db, [{ type: 'platform.backed-up', actor: options.actor, details: { ...backupSummary(manifest), folder: path.basename(destination), manifestSha256: crypto.hash('sha256', signed, 'hex') } }], deps.clock());
     return manifest;
   } catch (error) {
     fs.rmSync(partial, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Backups and restores as the audit log records them, newest first. */
+export async function backupHistory(db: Database, limit = 100) {
+  const rows = await rowsOf<{ leaf: string; leaf_index: string | number }>(
+    db,
+    sql`SELECT leaf, leaf_index FROM audit_leaves WHERE event_type IN ('platform.backed-up', 'platform.restored') ORDER BY leaf_index DESC LIMIT ${limit}`,
+  );
+  return rows.map((row) => {
+    const event = JSON.parse(row.leaf) as { type: string; actor: string; at: string; details: Record<string, unknown> };
+    return { kind: event.type === 'platform.backed-up' ? ('backup' as const) : ('restore' as const), at: event.at, actor: event.actor, auditIndex: Number(row.leaf_index), ...event.details };
+  });
 }
 
 /** What a backup holds, in numbers (the audit events and the command line say it so). */

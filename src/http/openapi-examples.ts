@@ -305,6 +305,13 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/external-requests': { response: { requests: [{ ...externalRequest, status: 'delivered', decidedBy: 'regulator-second', decidedAt: '2026-11-29T03:00:00.000Z', deliveries: [externalDelivery] }] } },
   'post /v1/external-requests/{id}/decision': { request: { decision: 'approve' }, response: { ...externalRequest, status: 'approved', decidedBy: 'regulator-second', decidedAt: '2026-11-29T03:00:00.000Z' } },
   'get /v1/external-requests/{id}/data': { response: 'uscc,industry_code,status\n91310115MA1K4XXXX0,C3612,active\n' },
+  'get /v1/backups': {
+    response: {
+      backups: [
+        { kind: 'backup', at: '2026-11-28T02:00:01.000Z', actor: 'admin-data-centre', auditIndex: 4810, createdAt: '2026-11-28T02:00:00.000Z', tables: 26, rows: 48210, snapshots: 9, bytes: 123514880, folder: 'pds-20261128T020000Z-3f9a1c', manifestSha256: '9c1f0e4b7a2d5c8e3f6a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e' },
+      ],
+    },
+  },
   'post /v1/backups': { response: { folder: 'pds-20261128T020000Z-3f9a1c', createdAt: '2026-11-28T02:00:00.000Z', tables: 26, rows: 48210, snapshots: 9, bytes: 123514880 } },
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },

@@ -87,6 +87,9 @@ describe('a backup of the running server', () => {
     expect(response.json).toMatchObject({ folder: expect.stringMatching(/^pds-\d{8}T\d{6}Z-[0-9a-f]{6}$/), tables: manifest.tables.length, snapshots: manifest.snapshots.length });
     expect(response.text).not.toContain(source.dataDir);
     expect(fs.existsSync(path.join(source.platform.config.backupDir, response.json.folder, 'manifest.jws'))).toBe(true);
+    const history = (await source.call('GET', '/v1/backups', { token: await source.tokenFor('admin-data-centre') })).json.backups;
+    expect(history[0]).toMatchObject({ kind: 'backup', actor: 'admin-data-centre', folder: response.json.folder, tables: manifest.tables.length, manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await source.call('GET', '/v1/backups', { token: await source.tokenFor('regulator-data-dept') })).status).toBe(403);
   });
 });
 

@@ -406,6 +406,17 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     for (const page of [filer, reviewer, centre]) expect(pageErrors(page)).toEqual([]);
   });
 
+  it('the data centre backs up the running server from the console and sees it in the history', async () => {
+    const page = await signedIn('admin-data-centre');
+    await page.goto(`${base}/console#backups`);
+    await page.waitForSelector('#backup-now');
+    await page.click('#backup-now');
+    await page.locator('#backups-table tbody tr', { hasText: '备份' }).first().waitFor({ timeout: 30_000 });
+    expect(fs.readdirSync(t.platform.config.backupDir)).toHaveLength(1);
+    await page.screenshot({ path: path.join(artifacts, 'data-centre-backups.png'), fullPage: true });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   // Last in this file: it replaces the power readings the journeys above use with a new version.
   it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
     const page = await signedIn('clerk-power-utility');

@@ -3,6 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
+import { backupsPage } from './admin-views.js';
 import { deliveryPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
@@ -63,6 +64,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
         { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
+        { hash: 'backups', label: 'backups', render: backupsPage },
         ...common,
       ];
     case 'consumer':

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
-import { backupSummary, createBackup } from '../../backup/backup.js';
+import { backupHistory, backupSummary, createBackup } from '../../backup/backup.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses } from '../openapi-common.js';
@@ -22,6 +22,15 @@ const createBackupRoute = createRoute({
   responses: { 201: { description: 'The backup', content: { 'application/json': { schema: backupView } } }, ...errorResponses(403, 409) },
 });
 
+const historyRoute = createRoute({
+  method: 'get',
+  path: '/v1/backups',
+  tags: ['platform'],
+  summary: 'Backups and restores as the audit log records them, newest first: when, by whom, what they held and the hash of the signed manifest (the data centre)',
+  security: bearerSecurity,
+  responses: { 200: { description: 'The history', content: { 'application/json': { schema: z.object({ backups: z.array(z.record(z.string(), z.unknown()).openapi('BackupEvent')) }) } } }, ...errorResponses(403) },
+});
+
 /**
  * The server's own backup, for the embedded default above all: there the database belongs to the running process,
  * so `pds backup` would mean stopping the service. The folder is chosen here, never by the caller, so no request
@@ -36,6 +45,10 @@ export function backupRoutes(platform: Platform) {
     const folder = `pds-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
     const manifest = await createBackup(platform, path.join(platform.config.backupDir, folder), { actor: principal.id });
     return c.json({ folder, ...backupSummary(manifest) }, 201);
+  });
+  app.openapi(historyRoute, async (c) => {
+    await platform.authorizer.require(c.get('principal'), 'platform:backup', platformEntity);
+    return c.json({ backups: await backupHistory(platform.db) }, 200);
   });
   return app;
 }

@@ -1,0 +1,45 @@
+import { api, ApiError } from './api.js';
+import { formatTime, h, table } from './dom.js';
+import { t } from './i18n.js';
+
+/**
+ * The data centre's backups (art. 11): one button backs up the running server (the server picks the folder under
+ * PDS_BACKUP_DIR), and the history — read from the audit log — shows every backup and restore with its manifest's
+ * hash, so the copy taken off the machine can be matched to the record.
+ */
+export async function backupsPage(rerender: () => void): Promise<HTMLElement> {
+  const { backups } = await api<{ backups: any[] }>('GET', '/v1/backups');
+  const message = h('span', { class: 'muted message', id: 'backup-message' });
+  const backUp = async () => {
+    try {
+      await api('POST', '/v1/backups');
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message}`;
+    }
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('backups')),
+    h('p', { class: 'muted' }, t('backupsIntro')),
+    h('div', { class: 'actions' }, h('button', { id: 'backup-now', onclick: () => void backUp() }, t('backUpNow')), message),
+    backups.length
+      ? table(
+          [t('time'), t('kind'), t('actor'), t('folder'), t('tablesAndRows'), t('snapshots'), 'MiB', t('manifestHash')],
+          backups.map((entry) => [
+            formatTime(entry.at),
+            t(entry.kind === 'backup' ? 'backupKind' : 'restoreKind'),
+            entry.actor,
+            entry.folder ?? '—',
+            `${entry.tables} / ${entry.rows}`,
+            entry.snapshots,
+            (entry.bytes / 2 ** 20).toFixed(1),
+            h('code', { title: entry.manifestSha256 }, String(entry.manifestSha256).slice(0, 16)),
+          ]),
+          { id: 'backups-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+}
