@@ -67,6 +67,9 @@ async function call(
 
 export const jobsUsage = `pds jobs — submit and follow analysis jobs (operators)
 
+  pds jobs check --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>]
+      the dry run: the policy decision and the output's columns, or the refusal with its code (exit 1);
+      reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too
   pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
       submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
       Sent with an Idempotency-Key: a dropped connection is retried without queueing a second job.
@@ -86,29 +89,40 @@ export const reportsUsage = `pds reports — reports for regulators
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
 
+/** The job as `check` and `submit` send it, from the command line's options. */
+function jobSubmission(sub: string, options: { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }) {
+  if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError(`pds jobs ${sub} --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)`);
+  const sql = options.sql ?? fs.readFileSync(path.resolve(options.file!), 'utf8');
+  let model: unknown;
+  if (options.model) {
+    try {
+      model = JSON.parse(options.model);
+    } catch {
+      throw new CommandUsageError('--model takes JSON, e.g. {"type":"linear","target":"y","features":["x"]}');
+    }
+  }
+  return { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) };
+}
+
 export async function jobsCommand(config: Config, args: string[], options: RemoteOptions & { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }): Promise<number> {
   const [sub, id] = args;
   const target = () => remoteTarget(config, options, 'operator');
   switch (sub) {
-    case 'submit': {
-      if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError('pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)');
-      const sql = options.sql ?? fs.readFileSync(path.resolve(options.file!), 'utf8');
-      let model: unknown;
-      if (options.model) {
-        try {
-          model = JSON.parse(options.model);
-        } catch {
-          throw new CommandUsageError('--model takes JSON, e.g. {"type":"linear","target":"y","features":["x"]}');
-        }
+    case 'check': {
+      const response = await call(target(), 'POST', '/v1/jobs/dry-run', jobSubmission(sub, options));
+      if (response.status === 422) {
+        const refusal = response.json.error as { code: string; message: string };
+        console.error(`refused: ${refusal.code}: ${refusal.message}`);
+        return 1;
       }
-      const response = await call(
-        target(),
-        'POST',
-        '/v1/jobs',
-        { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) },
-        'application/json',
-        { idempotencyKey: crypto.randomUUID() },
-      );
+      const decision = response.json as { kind: string; grade: string; outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>; policy: { hash: string; minContributors?: number } };
+      const kind = decision.kind.replace('_', '-');
+      console.log(`accepted: ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} job on ${decision.grade} data (policy ${decision.policy.hash.slice(0, 12)}…, at least ${decision.policy.minContributors ?? '–'} contributors per cell)`);
+      for (const column of decision.outputColumns) console.log(`  ${column.name}  ${column.role}${column.hiddenWhenSuppressed ? ' (withheld in suppressed cells)' : ''}`);
+      return 0;
+    }
+    case 'submit': {
+      const response = await call(target(), 'POST', '/v1/jobs', jobSubmission(sub, options), 'application/json', { idempotencyKey: crypto.randomUUID() });
       if (response.status === 422) {
         // The server's refusal text, written for the caller by the API's error model (never a data value).
         const refusal = response.json.error as { code: string; message: string };

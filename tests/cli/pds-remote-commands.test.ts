@@ -93,6 +93,22 @@ describe('pds jobs and pds reports against a running server', () => {
     }
   });
 
+  it('check prints the decision and the output columns, and queues nothing', async () => {
+    const operator = await t.tokenFor('analyst-lingang-analytics');
+    const before = (await t.call('GET', '/v1/jobs', { token: operator })).json.jobs.length;
+    const result = await pds(['jobs', 'check', '--datasets', 'bus_routes', '--purpose', 'cli test', '--sql', 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY route_id'], operator);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^accepted: an aggregate job on L1 data/);
+    expect(result.stdout).toContain('  stops  count');
+    expect((await t.call('GET', '/v1/jobs', { token: operator })).json.jobs.length).toBe(before);
+  });
+
+  it("check exits 1 with DuckDB's reason for a column neither grouped nor aggregated", async () => {
+    const result = await pds(['jobs', 'check', '--datasets', 'bus_routes', '--purpose', 'cli test', '--sql', 'SELECT route_id, stop_name, count(*) FROM bus_routes GROUP BY route_id'], await t.tokenFor('analyst-lingang-analytics'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('refused: BIND_ERROR: the SQL does not fit the datasets\' columns and types: column "stop_name" must appear in the GROUP BY clause');
+  });
+
   it('exits 1 with the policy code when the job is refused', async () => {
     const result = await pds(['jobs', 'submit', '--datasets', 'enterprises', '--purpose', 'cli test', '--sql', 'SELECT name FROM enterprises'], await t.tokenFor('analyst-lingang-analytics'));
     expect(result.code).toBe(1);
