@@ -47,12 +47,15 @@ export const tablesOwnedByMigrations = new Set(['catalogue_generation']);
 
 const pageRows = 5_000;
 
+/** What raw queries run on: the database, or a transaction of it. */
+export type SqlRunner = Pick<Database, 'execute'>;
+
 /** The rows of a raw query: both drivers answer with `{ rows }`, which drizzle's shared type leaves unknown. */
-export async function rowsOf<T>(db: Database, query: SQL): Promise<T[]> {
+export async function rowsOf<T>(db: SqlRunner, query: SQL): Promise<T[]> {
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
 }
 
-export async function migrationLevel(db: Database): Promise<BackupManifest['migrations']> {
+export async function migrationLevel(db: SqlRunner): Promise<BackupManifest['migrations']> {
   const rows = await rowsOf<{ count: number; last: string | null }>(
     db,
     sql`SELECT count(*)::int AS count, (SELECT hash FROM drizzle.__drizzle_migrations ORDER BY created_at DESC, id DESC LIMIT 1) AS last FROM drizzle.__drizzle_migrations`,
@@ -60,7 +63,7 @@ export async function migrationLevel(db: Database): Promise<BackupManifest['migr
   return { count: Number(rows[0]?.count ?? 0), last: String(rows[0]?.last ?? '') };
 }
 
-export async function publicTables(db: Database): Promise<string[]> {
+export async function publicTables(db: SqlRunner): Promise<string[]> {
   const rows = await rowsOf<{ name: string }>(db, sql`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
   return rows.map((row) => row.name).filter((name) => !tablesOwnedByMigrations.has(name));
 }
@@ -83,14 +86,14 @@ export async function createBackup(
   try {
     const { tables, versions, migrations } = await deps.db.transaction(
       async (tx) => {
-        const names = await publicTables(tx as unknown as Database);
+        const names = await publicTables(tx);
         const tables: BackupManifest['tables'] = [];
         for (const [index, name] of names.entries()) {
           onProgress?.(index, names.length, `table ${name}`);
-          tables.push(await writeTable(tx as unknown as Database, name, path.join(partial, 'control-plane', `${name}.jsonl`)));
+          tables.push(await writeTable(tx, name, path.join(partial, 'control-plane', `${name}.jsonl`)));
         }
-        const versions = await rowsOf<{ dataset: string; hash: string }>(tx as unknown as Database, sql`SELECT dataset_id AS dataset, content_hash AS hash FROM dataset_versions ORDER BY dataset_id, version_number`);
-        return { tables, versions, migrations: await migrationLevel(tx as unknown as Database) };
+        const versions = await rowsOf<{ dataset: string; hash: string }>(tx, sql`SELECT dataset_id AS dataset, content_hash AS hash FROM dataset_versions ORDER BY dataset_id, version_number`);
+        return { tables, versions, migrations: await migrationLevel(tx) };
       },
       { isolationLevel: 'repeatable read', accessMode: 'read only' },
     );
@@ -121,7 +124,7 @@ export async function createBackup(
 }
 
 /** Backups and restores as the audit log records them, newest first. */
-export async function backupHistory(db: Database, limit = 100) {
+export async function backupHistory(db: SqlRunner, limit = 100) {
   const rows = await rowsOf<{ leaf: string; leaf_index: string | number }>(
     db,
     sql`SELECT leaf, leaf_index FROM audit_leaves WHERE event_type IN ('platform.backed-up', 'platform.restored') ORDER BY leaf_index DESC LIMIT ${limit}`,
@@ -144,7 +147,7 @@ export function backupSummary(manifest: BackupManifest) {
 }
 
 /** Pages through a table in physical order (a keyset on ctid, stable inside the transaction's snapshot). */
-async function writeTable(db: Database, name: string, file: string): Promise<BackupManifest['tables'][number]> {
+async function writeTable(db: SqlRunner, name: string, file: string): Promise<BackupManifest['tables'][number]> {
   const hash = crypto.createHash('sha256');
   const out = fs.openSync(file, 'w', 0o600);
   let rows = 0;

@@ -8,7 +8,7 @@ import type { Database } from '../db/connect.js';
 import { sha256File, type SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { KeyRing } from '../identity/keys.js';
-import { backupFormat, backupSignatureType, backupSummary, migrationLevel, publicTables, rowsOf, type BackupManifest } from './backup.js';
+import { backupFormat, backupSignatureType, backupSummary, migrationLevel, publicTables, rowsOf, type BackupManifest, type SqlRunner } from './backup.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 
 /** Rows per INSERT … json_populate_recordset, bounded by size too (audit leaves and job plans can be large). */
@@ -69,7 +69,7 @@ export async function restoreBackup(
   await deps.db.transaction(async (tx) => {
     for (const [index, name] of order.entries()) {
       onProgress?.(index, order.length, `table ${name}`);
-      await insertRows(tx as unknown as Database, name, tableFile(folder, name));
+      await insertRows(tx, name, tableFile(folder, name));
     }
   });
   // The restored log goes on from where the backup left it: this leaf follows its last.
@@ -110,7 +110,7 @@ const snapshotFile = (folder: string, snapshot: BackupManifest['snapshots'][numb
 };
 
 /** Tables ordered so that every table comes after the tables its foreign keys point to. */
-async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
+async function parentsFirst(db: SqlRunner, tables: string[]): Promise<string[]> {
   const rows = await rowsOf<{ child: string; parent: string }>(db, sql`
     SELECT child.relname AS child, parent.relname AS parent
     FROM pg_constraint c
@@ -133,7 +133,7 @@ async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
   return ordered;
 }
 
-async function insertRows(db: Database, name: string, file: string): Promise<void> {
+async function insertRows(db: SqlRunner, name: string, file: string): Promise<void> {
   let batch: string[] = [];
   let bytes = 0;
   const flush = async () => {
