@@ -115,9 +115,19 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         console.error(`refused: ${refusal.code}: ${refusal.message}`);
         return 1;
       }
-      const decision = response.json as { kind: string; grade: string; outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>; policy: { hash: string; minContributors?: number } };
+      const decision = response.json as {
+        kind: string;
+        grade: string;
+        outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>;
+        model?: { type: string; target: string; features: string[] };
+        policy: { hash: string; minContributors?: number };
+      };
       const kind = decision.kind.replace('_', '-');
       console.log(`accepted: ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} job on ${decision.grade} data (policy ${decision.policy.hash.slice(0, 12)}…, at least ${decision.policy.minContributors ?? '–'} contributors per cell)`);
+      if (decision.model) {
+        console.log(`  ${decision.model.type} regression of ${decision.model.target} on ${decision.model.features.join(', ')}; its sufficient statistics are checked as one cell`);
+        return 0;
+      }
       for (const column of decision.outputColumns) console.log(`  ${column.name}  ${column.role}${column.hiddenWhenSuppressed ? ' (withheld in suppressed cells)' : ''}`);
       return 0;
     }

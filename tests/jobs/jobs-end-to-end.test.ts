@@ -475,6 +475,15 @@ describe('the job API', () => {
     expect((await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.filter((job: { status: string }) => job.status === 'queued' || job.status === 'running').length).toBe(before);
   });
 
+  it('a dry run of a model job names it a model and the regression it would fit', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { datasets: ['firm_energy'], sql: "SELECT energy, CASE WHEN sector = 'x' THEN 1.0 ELSE 0.0 END AS in_x FROM firm_energy", purpose: 'x', model: { type: 'linear', target: 'energy', features: ['in_x'] } },
+    });
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ decision: 'accept', kind: 'model', model: { type: 'linear', target: 'energy', features: ['in_x'] } });
+  });
+
   it('a model whose target is text is refused before it runs as BIND_ERROR', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', {
       token: analyst,

@@ -92,7 +92,10 @@ const routes = {
               kind: z.string(),
               grade: z.string(),
               datasets: z.array(z.string()),
-              outputColumns: z.array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') })),
+              outputColumns: z
+                .array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') }))
+                .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
+              model: z.object({ type: z.string(), target: z.string(), features: z.array(z.string()) }).optional().describe('For a model job: the model that would be fitted'),
               policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
               analysisMilliseconds: z.number(),
             }),
@@ -213,10 +216,12 @@ export function jobRoutes(platform: Platform) {
     return c.json(
       {
         decision: 'accept' as const,
-        kind: prepared.analysis.kind,
+        // A model job's analysis is that of its statistics query (an aggregate); the job is a model.
+        kind: prepared.model ? 'model' : prepared.analysis.kind,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
         outputColumns: prepared.analysis.outputColumns,
+        ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features } } : {}),
         policy: {
           hash: platform.disclosurePolicy.hash,
           minContributors: grade.minContributors,
