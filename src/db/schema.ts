@@ -562,6 +562,31 @@ export const registrations = pgTable(
  * diff, proposed by the source and reviewed before it is published. Revision 1 is the registration itself.
  */
 /**
+ * A released aggregate output proposed as a high-quality open dataset (measures art. 14: data integrated into
+ * datasets and catalogued). The data centre proposes; a regulator publishes it (a catalogue entry, L1 open data,
+ * loaded from the released cells) or rejects it with a reason.
+ */
+export const derivedDatasets = pgTable(
+  'derived_datasets',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    datasetId: text('dataset_id').notNull(),
+    /** Title, description and category of the entry to be. */
+    entry: jsonb('entry').$type<{ title: string; titleZh: string; description: string; category: string }>().notNull(),
+    status: text('status', { enum: ['proposed', 'published', 'rejected'] }).notNull(),
+    proposedBy: text('proposed_by').notNull(),
+    decidedBy: text('decided_by'),
+    decisionReason: text('decision_reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+  },
+  (table) => [index('derived_datasets_job_idx').on(table.jobId)],
+);
+
+/**
  * A request for Lingang data from a government unit outside the special area (measures art. 19, second paragraph):
  * filed with the committee with its use scenario, data list and security safeguards, confirmed and reviewed by the
  * committee, then delivered by the data centre to the city's data resource platform.

@@ -39,6 +39,16 @@ const licence = {
   statusReason: null,
 };
 const budget = { id: 'bud_2b…', licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8, deltaCap: 0, deltaSpent: 0, updatedAt: '2026-11-27T02:00:00.000Z' };
+const derivedContent = {
+  job: 'job_8f14e45f-ceea-467f-a8d3-2a1c5b7e9d01',
+  id: 'enterprise_power_by_town',
+  title: 'Enterprise power use by town and industry',
+  titleZh: '分镇分行业企业用电量',
+  description: 'Monthly kWh of enterprises by town and GB/T 4754 industry class, from a released job; suppressed cells are empty.',
+  category: 'utilities',
+};
+const { job: derivedJob, id: derivedId, ...derivedEntry } = derivedContent;
+const derivedProposal = { id: 'der_0c9b7a6e-5d4c-4b3a-9f2e-1d0c9b8a7f6e', job: derivedJob, dataset: derivedId, ...derivedEntry, status: 'proposed', proposedBy: 'admin-data-centre', decidedBy: null, decisionReason: null, createdAt: '2026-11-28T02:00:00.000Z', decidedAt: null };
 const externalRequestContent = {
   requester: '上海市奉贤区经济委员会',
   scenario: '核对跨区经营企业的登记状态，用于产业扶持资金审核',
@@ -312,6 +322,9 @@ export const operationExamples: Record<string, Example> = {
       ],
     },
   },
+  'post /v1/derived-datasets': { request: derivedContent, response: derivedProposal },
+  'get /v1/derived-datasets': { response: { proposals: [{ ...derivedProposal, status: 'published', decidedBy: 'regulator-data-dept', decidedAt: '2026-11-29T03:00:00.000Z' }] } },
+  'post /v1/derived-datasets/{id}/decision': { request: { decision: 'publish' }, response: { ...derivedProposal, status: 'published', decidedBy: 'regulator-data-dept', decidedAt: '2026-11-29T03:00:00.000Z' } },
   'post /v1/backups': { response: { folder: 'pds-20261128T020000Z-3f9a1c', createdAt: '2026-11-28T02:00:00.000Z', tables: 26, rows: 48210, snapshots: 9, bytes: 123514880 } },
   'post /v1/disputes': { request: { dataset: 'enterprises', column: 'name', recordReference: '户号 1002003', description: '企业名称与营业执照不一致' }, response: dispute },
   'get /v1/disputes': { response: { disputes: [dispute] } },

@@ -6,6 +6,7 @@ import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../..
 import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
 import { evaluateSharing, evaluationsDue, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
+import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, listDerivedDatasets, proposeDerivedDataset, toDerivedView } from '../../governance/derived-datasets.js';
 import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
@@ -77,6 +78,33 @@ const routes = {
     security: bearerSecurity,
     request: { body: jsonBody(disputeSchema, 'The objection') },
     responses: { 201: { description: 'The dispute with its deadline', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404) },
+  }),
+  proposeDerived: createRoute({
+    method: 'post',
+    path: '/v1/derived-datasets',
+    tags: ['governance'],
+    summary: 'Propose the released output of an aggregate job as a high-quality open dataset (the data centre; art. 14)',
+    description: 'A regulator other than the proposer publishes it: an L1 open catalogue entry of the data centre, loaded from the released cells (suppressed cells stay empty), its lineage in its legal basis.',
+    security: bearerSecurity,
+    request: { body: jsonBody(derivedDatasetSchema, 'The job and the entry to be') },
+    responses: { 201: { description: 'The proposal', content: { 'application/json': { schema: view('DerivedDataset') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  derived: createRoute({
+    method: 'get',
+    path: '/v1/derived-datasets',
+    tags: ['governance'],
+    summary: 'Proposed, published and rejected derived datasets (the data centre and regulators)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Proposals, newest first', content: { 'application/json': { schema: z.object({ proposals: z.array(view('DerivedDataset')) }) } } }, ...errorResponses(403) },
+  }),
+  decideDerived: createRoute({
+    method: 'post',
+    path: '/v1/derived-datasets/{id}/decision',
+    tags: ['governance'],
+    summary: 'Publish a proposed derived dataset into the catalogue, or reject it with a reason (a regulator)',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(derivedDecisionSchema, 'The decision') },
+    responses: { 200: { description: 'The proposal', content: { 'application/json': { schema: view('DerivedDataset') } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   evaluate: createRoute({
     method: 'post',
@@ -204,6 +232,23 @@ export function governanceRoutes(platform: Platform) {
     await authorizer.require(principal, 'channel:manage', platformEntity);
     const body = c.req.valid('json');
     return c.json(toChannelView(await changeChannelStatus(platform, principal, c.req.valid('param').id, body.action, body.reason), platform.governance), 200);
+  });
+
+  app.openapi(routes.proposeDerived, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'derived:propose', platformEntity);
+    return c.json(toDerivedView(await proposeDerivedDataset(platform, principal, c.req.valid('json'))), 201);
+  });
+
+  app.openapi(routes.derived, async (c) => {
+    await authorizer.require(c.get('principal'), 'derived:list', platformEntity);
+    return c.json({ proposals: (await listDerivedDatasets(platform)).map(toDerivedView) }, 200);
+  });
+
+  app.openapi(routes.decideDerived, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'derived:decide', platformEntity);
+    return c.json(toDerivedView(await decideDerivedDataset(platform, principal, c.req.valid('param').id, c.req.valid('json'))), 200);
   });
 
   app.openapi(routes.evaluate, async (c) => {
