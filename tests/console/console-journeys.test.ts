@@ -417,6 +417,33 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('the data centre proposes a released output as an open dataset and a regulator publishes it', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], purpose: 'derived journey', sql: 'SELECT town, count(*) AS firms FROM enterprises GROUP BY town' } });
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('released');
+
+    const centre = await signedIn('admin-data-centre');
+    await centre.goto(`${base}/console#derived`);
+    await centre.waitForSelector('#der-job');
+    await centre.fill('#der-job', submitted.json.id);
+    await centre.fill('#der-id', 'firms_by_town_journey');
+    await centre.fill('#der-title-zh', '分镇企业数');
+    await centre.fill('#der-title', 'Firms by town');
+    await centre.fill('#der-description', '由已发布的聚合结果整理');
+    await centre.fill('#der-category', 'economy');
+    await centre.click('#der-submit');
+    await centre.locator('[data-derived="firms_by_town_journey"]').waitFor();
+
+    const regulator = await signedIn('regulator-data-dept');
+    await regulator.goto(`${base}/console#derived`);
+    const row = regulator.locator('tr', { has: regulator.locator('[data-derived="firms_by_town_journey"]') });
+    await row.locator('button.publish').click();
+    await row.locator('.badge[title="published"]').waitFor();
+    await regulator.screenshot({ path: path.join(artifacts, 'regulator-derived.png'), fullPage: true });
+    expect((await t.call('GET', '/v1/datasets/firms_by_town_journey', { token: analyst })).json).toMatchObject({ grade: 'L1', openData: true });
+    for (const page of [centre, regulator]) expect(pageErrors(page)).toEqual([]);
+  });
+
   // Last in this file: it replaces the power readings the journeys above use with a new version.
   it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
     const page = await signedIn('clerk-power-utility');

@@ -374,3 +374,50 @@ export async function externalPage(rerender: () => void, me: Me): Promise<HTMLEl
   );
   return panel;
 }
+
+/**
+ * Art. 14's high-quality datasets from released outputs: the data centre proposes one from a released aggregate
+ * job; a regulator publishes it as open L1 data or rejects it with a reason.
+ */
+export async function derivedPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const { proposals } = await api<{ proposals: any[] }>('GET', '/v1/derived-datasets');
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('derived')), h('p', { class: 'muted' }, t('derivedIntro')));
+  if (me.role === 'admin') {
+    const job = h('input', { id: 'der-job', placeholder: t('releasedJob') });
+    const id = h('input', { id: 'der-id', placeholder: t('datasetId') });
+    const titleZh = h('input', { id: 'der-title-zh', placeholder: t('titleZh') });
+    const title = h('input', { id: 'der-title', placeholder: t('titleEn') });
+    const description = h('input', { id: 'der-description', placeholder: t('description') });
+    const category = h('input', { id: 'der-category', placeholder: t('category') });
+    const propose = () =>
+      api('POST', '/v1/derived-datasets', { job: job.value.trim(), id: id.value.trim(), title: title.value, titleZh: titleZh.value, description: description.value, category: category.value });
+    panel.append(h('section', { class: 'card' }, h('h3', {}, t('proposeDerived')), h('div', { class: 'form' }, job, id, titleZh, title, description, category, action(t('send'), propose, rerender, { id: 'der-submit' }))));
+  }
+  const controls = (proposal: any) => {
+    if (me.role !== 'regulator' || proposal.status !== 'proposed') return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    return h(
+      'span',
+      {},
+      action(t('publishDerived'), () => api('POST', `/v1/derived-datasets/${proposal.id}/decision`, { decision: 'publish' }), rerender, { class: 'publish' }),
+      reason,
+      action(t('rejectDerived'), () => api('POST', `/v1/derived-datasets/${proposal.id}/decision`, { decision: 'reject', reason: reason.value || undefined }), rerender, { class: 'secondary reject' }),
+    );
+  };
+  panel.append(
+    proposals.length
+      ? table(
+          [t('dataset'), t('releasedJob'), t('description'), t('status'), ''],
+          proposals.map((proposal) => [
+            h('span', { 'data-derived': proposal.dataset }, proposal.titleZh, h('br'), h('small', { class: 'muted' }, proposal.dataset)),
+            h('code', {}, proposal.job),
+            proposal.description,
+            h('span', {}, statusBadge(proposal.status, statusTone(proposal.status === 'proposed' ? 'in_review' : proposal.status === 'rejected' ? 'rejected' : 'active')), proposal.decisionReason ? h('small', { class: 'muted' }, ` ${proposal.decisionReason}`) : ''),
+            controls(proposal),
+          ]),
+          { id: 'derived-table' },
+        )
+      : h('p', { class: 'muted' }, t('nothing')),
+  );
+  return panel;
+}

@@ -4,7 +4,7 @@ import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { backupsPage } from './admin-views.js';
-import { deliveryPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
+import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -44,6 +44,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
         { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
+        { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'report', label: 'report', render: reportPage },
         { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
@@ -63,6 +64,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
         { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
+        { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
         { hash: 'backups', label: 'backups', render: backupsPage },
         ...common,
