@@ -1,5 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { hardenDuckDb } from '../duckdb/harden.js';
+import { oneAtATime } from '../duckdb/one-at-a-time.js';
 import { AppError } from '../errors/app-error.js';
 import { sqlIdentifier } from '../duckdb/sql-literals.js';
 import type { CatalogueDataset } from './analyse-query.js';
@@ -24,12 +25,7 @@ import type { CatalogueDataset } from './analyse-query.js';
  */
 export function createBindCheck() {
   let current: { catalogue: Map<string, CatalogueDataset>; connection: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> } | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = queue.then(work, work);
-    queue = next.catch(() => undefined);
-    return next;
-  };
+  const exclusive = oneAtATime();
 
   /** One instance per catalogue view: the analysis catalogue hands out a new map whenever the catalogue changed. */
   function connectionFor(catalogue: Map<string, CatalogueDataset>) {

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { DuckDBInstance, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { hardenDuckDb } from '../duckdb/harden.js';
+import { oneAtATime } from '../duckdb/one-at-a-time.js';
 
 /**
  * DuckDB's own parser, exposed as functions: SQL text → AST (json_serialize_sql) and AST → SQL text
@@ -45,12 +46,7 @@ export async function createSqlParser() {
   await hardenDuckDb(connection);
   const serialize: DuckDBPreparedStatement = await connection.prepare('SELECT json_serialize_sql($1::VARCHAR)');
   const deserialize: DuckDBPreparedStatement = await connection.prepare('SELECT json_deserialize_sql($1::JSON)');
-  let queue: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = queue.then(work, work);
-    queue = next.catch(() => undefined);
-    return next;
-  };
+  const exclusive = oneAtATime();
 
   return {
     parse(sql: string): Promise<ParseOutcome> {

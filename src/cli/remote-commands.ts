@@ -89,6 +89,13 @@ export const reportsUsage = `pds reports — reports for regulators
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
 
+/** A policy refusal on stderr, exit code 1. Its text is the API's, written for the caller (never a data value). */
+function printRefusal(body: { error: { code: string; message: string } }): number {
+  const refusal = body.error;
+  console.error(`refused: ${refusal.code}: ${refusal.message}`);
+  return 1;
+}
+
 /** The job as `check` and `submit` send it, from the command line's options. */
 function jobSubmission(sub: string, options: { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }) {
   if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError(`pds jobs ${sub} --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)`);
@@ -110,11 +117,7 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
   switch (sub) {
     case 'check': {
       const response = await call(target(), 'POST', '/v1/jobs/dry-run', jobSubmission(sub, options));
-      if (response.status === 422) {
-        const refusal = response.json.error as { code: string; message: string };
-        console.error(`refused: ${refusal.code}: ${refusal.message}`);
-        return 1;
-      }
+      if (response.status === 422) return printRefusal(response.json);
       const decision = response.json as {
         kind: string;
         grade: string;
@@ -134,11 +137,8 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
     case 'submit': {
       const response = await call(target(), 'POST', '/v1/jobs', jobSubmission(sub, options), 'application/json', { idempotencyKey: crypto.randomUUID() });
       if (response.status === 422) {
-        // The server's refusal text, written for the caller by the API's error model (never a data value).
-        const refusal = response.json.error as { code: string; message: string };
-        console.error(`refused: ${refusal.code}: ${refusal.message}`);
         console.log(response.json.job?.id ?? '');
-        return 1;
+        return printRefusal(response.json);
       }
       console.log(response.json.id);
       return options.wait ? watch(target(), response.json.id, options) : 0;

@@ -7,6 +7,7 @@ import { findDataset, insertDataset } from '../catalog/catalogue.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
 import { derivedDatasets, institutions, jobs } from '../db/schema.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
+import { toCsv } from '../http/csv.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -83,14 +84,8 @@ export function derivedRegistration(job: JobRow, entry: DerivedDatasetRow['entry
 }
 
 /** The released cells as CSV, exactly (no spreadsheet escaping: the loader reads them back as they were). */
-function outputCsv(output: Output): string {
-  const cell = (value: unknown) => {
-    if (value === null || value === undefined) return '';
-    const text = String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
-  return [['cell', ...output.columns.map((column) => column.name)], ...output.rows.map((row, index) => [index + 1, ...row])].map((row) => row.map(cell).join(',')).join('\n') + '\n';
-}
+const outputCsv = (output: Output): string =>
+  toCsv(['cell', ...output.columns.map((column) => column.name)], output.rows.map((row, index) => [index + 1, ...row]), { forSpreadsheet: false });
 
 async function releasedAggregate(platform: Platform, jobId: string): Promise<JobRow> {
   const [job] = await platform.db.select().from(jobs).where(eq(jobs.id, jobId));

@@ -99,10 +99,13 @@ export async function evaluateSharing(platform: Platform, principal: PrincipalRo
   });
 }
 
-/** Alerts regulators once per dataset and due date to evaluations left past due (the governance sweep calls it). */
-export async function raiseEvaluationAlerts(platform: Pick<Platform, 'db' | 'clock' | 'governance'>): Promise<void> {
+/**
+ * Alerts regulators once per dataset and due date to evaluations left past due: the governance sweep calls it,
+ * and the list of what is due passes the list it has just read.
+ */
+export async function raiseEvaluationAlerts(platform: Pick<Platform, 'db' | 'clock' | 'governance'>, dueNow?: EvaluationDue[]): Promise<void> {
   const now = platform.clock();
-  for (const due of (await evaluationsDue(platform)).filter((entry) => entry.overdue)) {
+  for (const due of (dueNow ?? (await evaluationsDue(platform))).filter((entry) => entry.overdue)) {
     await platform.db.transaction(async (tx) => {
       const claimed = await tx.insert(sharingEvaluationAlerts).values({ datasetId: due.dataset, dueOn: due.dueOn, alertedAt: now }).onConflictDoNothing().returning({ dataset: sharingEvaluationAlerts.datasetId });
       if (claimed.length > 0) await recordIncident(tx, { kind: 'sharing_evaluation_overdue', detail: { datasets: [due.dataset], institution: due.institution, dueOn: due.dueOn } }, now);

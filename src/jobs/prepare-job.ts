@@ -53,6 +53,8 @@ export type PreparedJob = {
   model?: { spec: ModelSpec; rowsSql: string };
   /** The SQL's shape (`shapeOf`): jobs that differ only in constants share it. */
   shape: string;
+  /** What the job is: a model job's analysis is that of its statistics query (an aggregate), but it is a model. */
+  kind: 'aggregate' | 'row_level' | 'model';
   milliseconds: number;
 };
 
@@ -194,7 +196,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, kind, milliseconds: performance.now() - started };
 }
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {

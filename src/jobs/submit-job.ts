@@ -66,7 +66,7 @@ export async function submitJob(
           ...base,
           licenceId: prepared.licenceId,
           datasetVersions: prepared.datasetVersions,
-          kind: prepared.model ? 'model' : prepared.analysis.kind,
+          kind: prepared.kind,
           grade: prepared.grade,
           sqlShape: prepared.shape,
           status: 'queued',

@@ -8,8 +8,9 @@ import { AppError } from '../errors/app-error.js';
  *
  * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers, like the quota
  * counters it protects (docs/products.md): a retry reaches the process that answered within seconds or minutes.
- * After a restart, or once an answer has been pushed out, a retry is a new call and is metered as one. A call that failed (a quota refusal, say) is not kept, so its retry is
- * tried again; a retry sent while the first call is still running waits for that call's answer.
+ * After a restart, or once an answer has been pushed out, a retry is a new call and is metered as one. A call that
+ * failed (a quota refusal, say) is not kept, so its retry is tried again; a retry sent while the first call is
+ * still running waits for that call's answer.
  */
 export function createIdempotentCalls(options: { clock: () => Date; maxEntries?: number; maxBytes?: number; ttlMilliseconds?: number }) {
   const maxEntries = options.maxEntries ?? 100_000;

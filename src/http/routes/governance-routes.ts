@@ -5,9 +5,8 @@ import { answerDispute, disputeAnswerSchema, disputeSchema, listDisputes, raiseD
 import { latestQualityChecks, qualityHistory, type QualityCheckRow } from '../../domain-store/quality-check.js';
 import { listRegistrations, registrationReviewSchema, registrationSchema, reviewRegistration, submitRegistration, toRegistrationView } from '../../governance/registrations.js';
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
-import { evaluateSharing, evaluationsDue, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
+import { evaluateSharing, evaluationsDue, raiseEvaluationAlerts, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
 import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, listDerivedDatasets, proposeDerivedDataset, toDerivedView } from '../../governance/derived-datasets.js';
-import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
@@ -259,9 +258,9 @@ export function governanceRoutes(platform: Platform) {
 
   app.openapi(routes.evaluationsDue, async (c) => {
     await authorizer.require(c.get('principal'), 'sharing:list-evaluations', platformEntity);
-    // Alerts for evaluations that fell due since the last sweep are raised before the list is read.
-    await sweepGovernance(platform);
     const due = await evaluationsDue(platform);
+    // Evaluations that fell due since the last sweep are alerted before the list is answered.
+    await raiseEvaluationAlerts(platform, due);
     const overdue = c.req.valid('query').overdue;
     return c.json({ datasets: overdue === undefined ? due : due.filter((entry) => entry.overdue === (overdue === 'true')) }, 200);
   });

@@ -216,8 +216,7 @@ export function jobRoutes(platform: Platform) {
     return c.json(
       {
         decision: 'accept' as const,
-        // A model job's analysis is that of its statistics query (an aggregate); the job is a model.
-        kind: prepared.model ? 'model' : prepared.analysis.kind,
+        kind: prepared.kind,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
         outputColumns: prepared.analysis.outputColumns,
