@@ -8,7 +8,14 @@ const queueName = 'analysis-jobs';
  * adapter), so any number of `pds worker` processes sharing one PostgreSQL take jobs, each exactly once.
  */
 export async function startJobQueue(controlPlane: ControlPlane) {
-  const boss = new PgBoss({ db: { executeSql: (text: string, values: unknown[]) => controlPlane.executeSql(text, values) }, schedule: false, supervise: true });
+  // pg-boss completes or fails a job without awaiting it, and a fetch in flight when stop() begins can still hand
+  // over a job after stop() has returned. Once stopped, its bookkeeping must not reach a database the caller is
+  // closing (on PostgreSQL: "Cannot use a pool after calling end", an unhandled rejection seen once in CI).
+  // A job left so is still `queued` in the jobs table and is queued again at the next start (job-runtime.ts).
+  let stopping = false;
+  let stopped = false;
+  const executeSql = (text: string, values: unknown[]) => (stopped ? Promise.resolve({ rows: [] }) : controlPlane.executeSql(text, values));
+  const boss = new PgBoss({ db: { executeSql }, schedule: false, supervise: true });
   boss.on('error', () => {
     // pg-boss reports transient maintenance errors here; the next poll retries. Never let them crash the server.
   });
@@ -23,6 +30,8 @@ export async function startJobQueue(controlPlane: ControlPlane) {
     async work(concurrency: number, handle: (jobId: string) => Promise<void>): Promise<void> {
       for (let i = 0; i < concurrency; i++) {
         await boss.work<{ jobId: string }>(queueName, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+          // Taken while stopping: not run (pg-boss fails it; the job is queued again at the next start).
+          if (stopping) throw new Error('the queue is stopping');
           if (job) await handle(job.data.jobId);
         });
       }
@@ -32,7 +41,9 @@ export async function startJobQueue(controlPlane: ControlPlane) {
      * that has already been closed; what is still running then is recovered as interrupted at the next start.
      */
     async stop(): Promise<void> {
+      stopping = true;
       await boss.stop({ graceful: true, wait: true, timeout: 30_000, close: false });
+      stopped = true;
     },
   };
 }
