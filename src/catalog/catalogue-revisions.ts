@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, asc, eq, max } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, max, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { canonicalJson } from '../audit/canonical-json.js';
@@ -142,8 +142,31 @@ export async function catalogueHistory(db: Database, datasetId: string): Promise
   return db.select().from(catalogueRevisions).where(eq(catalogueRevisions.datasetId, datasetId)).orderBy(asc(catalogueRevisions.revision));
 }
 
+export const revisionStatuses = ['proposed', 'published', 'rejected'] as const;
+
+/**
+ * Changes across the catalogue, for the reviewers' queue and a source's own proposals: those under review
+ * first (oldest first, the order they are due), then decided ones, newest first. Bounded: a queue, not an archive
+ * (each entry's full history is `catalogueHistory`).
+ */
+export async function listRevisions(db: Database, filter: { status?: (typeof revisionStatuses)[number]; institutionId?: string; limit: number }): Promise<Array<RevisionRow & { datasetTitleZh: string; datasetTitle: string; institutionId: string }>> {
+  // Revision 1 of every entry is its registration, listed with registrations; this is the list of changes.
+  const conditions: SQL[] = [gt(catalogueRevisions.revision, 1)];
+  if (filter.status) conditions.push(eq(catalogueRevisions.status, filter.status));
+  if (filter.institutionId) conditions.push(eq(datasets.institutionId, filter.institutionId));
+  const rows = await db
+    .select({ revision: catalogueRevisions, datasetTitleZh: datasets.titleZh, datasetTitle: datasets.title, institutionId: datasets.institutionId })
+    .from(catalogueRevisions)
+    .innerJoin(datasets, eq(datasets.id, catalogueRevisions.datasetId))
+    .where(and(...conditions))
+    .orderBy(sql`${catalogueRevisions.status} <> 'proposed'`, sql`case when ${catalogueRevisions.status} = 'proposed' then ${catalogueRevisions.createdAt} end`, desc(catalogueRevisions.decidedAt), asc(catalogueRevisions.datasetId))
+    .limit(filter.limit);
+  return rows.map(({ revision, ...dataset }) => ({ ...revision, ...dataset }));
+}
+
 export function toRevisionView(row: RevisionRow) {
   return {
+    dataset: row.datasetId,
     revision: row.revision,
     status: row.status,
     note: row.note,

@@ -121,6 +121,7 @@ const registration = {
   updatedAt: '2026-11-27T02:00:00.000Z',
 };
 const revision = {
+  dataset: 'power_readings',
   revision: 2,
   status: 'published',
   note: '按年度复核调整共享类型',
@@ -334,6 +335,9 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/registrations': { response: { registrations: [registration] } },
   'post /v1/registrations/{id}/review': { request: { decision: 'approve' }, response: { ...registration, status: 'filed', filing: { number: 'LG-DR-2026-00001', filedAt: '2026-11-27T02:00:00.000Z', with: 'lingang-committee' } } },
   'get /v1/datasets/{id}/revisions': { response: { dataset: 'power_readings', revisions: [{ ...revision, revision: 1, note: 'registration', diff: [{ field: 'grade', from: null, to: 'L3' }] }, revision] } },
+  'get /v1/catalogue-revisions': {
+    response: { revisions: [{ ...revision, status: 'proposed', reviewedBy: null, decidedAt: null, datasetTitle: 'Monthly power readings', datasetTitleZh: '月度用电数据', institution: 'power-utility' }] },
+  },
   'post /v1/datasets/{id}/revisions': { request: { note: '按年度复核调整共享类型', changes: { sharingType: 'unconditional', sharingBasis: null } }, response: { ...revision, status: 'proposed', reviewedBy: null, decidedAt: null } },
   'post /v1/datasets/{id}/revisions/{revision}/review': { request: { decision: 'publish' }, response: revision },
   'get /v1/reports/supervision': {

@@ -444,6 +444,61 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     for (const page of [centre, regulator]) expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a source proposes a catalogue change with its reason, and the data centre reads the diff and publishes it', async () => {
+    const clerk = await signedIn('clerk-power-utility');
+    await clerk.goto(`${base}/console#revisions`);
+    await clerk.waitForSelector('#revision-form[data-dataset="power_readings"]');
+    await clerk.fill('#rev-column-town', '所属镇（街道）');
+    await clerk.click('#rev-propose');
+    // No reason, no proposal: the form says so and sends nothing.
+    await clerk.getByText('请写明修订理由').waitFor();
+    await clerk.fill('#rev-note', '字段说明按年度目录复核补充');
+    await clerk.click('#rev-propose');
+    await clerk.waitForSelector('#rev-outcome .badge.ok');
+    expect(await clerk.textContent('#rev-outcome table.diff')).toContain('columns.town.description');
+    await clerk.screenshot({ path: path.join(artifacts, 'public-body-catalogue-change.png'), fullPage: true });
+    // Once redrawn it is under review, and its proposer has no buttons to decide it.
+    const own = clerk.locator('section[data-revision^="power_readings:"]', { has: clerk.locator('.badge[title="proposed"]') });
+    await own.waitFor();
+    expect(await own.locator('button').count()).toBe(0);
+
+    const centre = await signedIn('admin-data-centre');
+    await centre.goto(`${base}/console#revisions`);
+    const card = centre.locator('section[data-revision^="power_readings:"]', { has: centre.locator('.badge[title="proposed"]') });
+    await card.waitFor();
+    expect(await card.textContent()).toContain('字段说明按年度目录复核补充');
+    expect(await card.locator('table.diff').textContent()).toContain('所属镇（街道）');
+    await centre.screenshot({ path: path.join(artifacts, 'data-centre-catalogue-change.png'), fullPage: true });
+    await card.locator('button.approve').click();
+    await centre.waitForSelector('#no-pending-revisions');
+    const entry = (await t.call('GET', '/v1/datasets/power_readings', { token: await t.tokenFor('analyst-lingang-analytics') })).json;
+    expect(entry.columns.find((column: { name: string }) => column.name === 'town').description).toBe('所属镇（街道）');
+    for (const page of [clerk, centre]) expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a conversion the data centre proposes after an art. 16 evaluation is published by a regulator, not by the centre', async () => {
+    const centre = await signedIn('admin-data-centre');
+    await centre.goto(`${base}/console#evaluations`);
+    const row = centre.locator('tr', { has: centre.locator('[data-dataset="gas_readings"]') });
+    await row.waitFor();
+    await row.locator('input.reason').fill('用户信息已全部脱敏，不再需要共享条件');
+    await row.locator('button.convert').click();
+    await row.getByText(/r\d+/).waitFor();
+    await centre.goto(`${base}/console#revisions`);
+    const own = centre.locator('section[data-revision^="gas_readings:"]', { has: centre.locator('.badge[title="proposed"]') });
+    await own.getByText('本人提出的修订由他人审查').waitFor();
+
+    const regulator = await signedIn('regulator-data-dept');
+    await regulator.goto(`${base}/console#revisions`);
+    const card = regulator.locator('section[data-revision^="gas_readings:"]', { has: regulator.locator('.badge[title="proposed"]') });
+    expect(await card.locator('table.diff').textContent()).toContain('sharingType');
+    await card.locator('button.approve').click();
+    await regulator.locator('section[data-revision^="gas_readings:"] .badge[title="published"]').first().waitFor();
+    const regulatorToken = await t.tokenFor('regulator-data-dept');
+    expect((await t.call('GET', '/v1/datasets/gas_readings', { token: regulatorToken })).json).toMatchObject({ sharingType: 'unconditional', sharingBasis: null });
+    for (const page of [centre, regulator]) expect(pageErrors(page)).toEqual([]);
+  });
+
   // Last in this file: it replaces the power readings the journeys above use with a new version.
   it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
     const page = await signedIn('clerk-power-utility');

@@ -144,6 +144,32 @@ describe('catalogue versions (art. 10)', () => {
     expect(water.map((response) => response.status).sort()).toEqual([201, 409, 409]);
   });
 
+  it('lists proposals under review across the catalogue for reviewers, oldest first, and a source\'s own by institution', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-transit', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' });
+    const transit = await propose(await t.tokenFor('clerk-transit'), 'bus_routes', { category: 'public transport' }, '类别按新目录调整');
+    const queue = (await t.call('GET', '/v1/catalogue-revisions?status=proposed', { token: admin })).json.revisions;
+    const transitEntry = queue.find((entry: { dataset: string }) => entry.dataset === 'bus_routes');
+    expect(transitEntry).toMatchObject({ revision: transit.json.revision, status: 'proposed', note: '类别按新目录调整', institution: 'transit-company', datasetTitleZh: expect.any(String) });
+    expect(transitEntry.diff).toEqual([{ field: 'category', from: expect.any(String), to: 'public transport' }]);
+    expect(queue.every((entry: { status: string }) => entry.status === 'proposed')).toBe(true);
+    const created = queue.map((entry: { createdAt: string }) => entry.createdAt);
+    expect(created).toEqual([...created].sort());
+
+    const own = (await t.call('GET', '/v1/catalogue-revisions?institution=power-utility', { token: powerClerk })).json.revisions;
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((entry: { institution: string }) => entry.institution === 'power-utility')).toBe(true);
+    // Decided revisions follow those under review, newest decision first.
+    const decided = own.filter((entry: { status: string }) => entry.status !== 'proposed').map((entry: { decidedAt: string }) => entry.decidedAt);
+    expect(decided).toEqual([...decided].sort().reverse());
+    await review(admin, 'bus_routes', transit.json.revision, { decision: 'reject', reason: '类别沿用原目录' });
+  });
+
+  it('refuses an unknown status in the revision list with the parameter named', async () => {
+    const response = await t.call('GET', '/v1/catalogue-revisions?status=pending', { token: admin });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details[0].path).toBe('status');
+  });
+
   it('keeps one proposal under review at a time and never lets a reviewer decide twice', async () => {
     const first = await propose(powerClerk, 'power_readings', { title: 'Power readings by month' });
     expect((await propose(powerClerk, 'power_readings', { title: 'Power readings' })).json.error.code).toBe('CONFLICT');

@@ -9,7 +9,7 @@ import { t, tValue } from './i18n.js';
  */
 type Me = { id: string; role: string; institutionId: string | null };
 
-const errorText = (error: unknown) => {
+export const errorText = (error: unknown) => {
   if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
   throw error;
 };
@@ -37,8 +37,13 @@ async function saveSharedCsv(url: string, dataset: string): Promise<void> {
   saveCsv(await response.blob(), `${dataset}-v${response.headers.get('pds-dataset-version')}.csv`);
 }
 
+/** A refusal the server gave: its code and reason, then each detail on a line of its own (a column, a row, a field). */
+export function refusal(error: ApiError): HTMLElement[] {
+  return [h('p', {}, badge(t('notAccepted'), 'bad'), ' ', h('code', {}, error.code), ' ', error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, `${detail.path ?? ''} ${detail.problem}`))];
+}
+
 /** Runs an action, then redraws the page, or shows the server's code and reason next to the button. */
-function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
+export function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
   const message = h('span', { class: 'muted message' });
   const button = h('button', { ...attributes, onclick: () => void run().then(rerender, (error) => (message.textContent = errorText(error))) }, label);
   return h('span', {}, button, ' ', message);
@@ -71,7 +76,7 @@ export async function deliveryPage(me: Me): Promise<HTMLElement> {
       );
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      outcome.replaceChildren(h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), ' ', error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, `${detail.path ?? ''} ${detail.problem}`)));
+      outcome.replaceChildren(...refusal(error));
     }
   };
   return h(

@@ -293,6 +293,30 @@ const phrases = {
   deliver: ['上传', 'Upload'],
   delivered: ['已生成新版本', 'New version'],
   chooseFile: ['请先选择文件', 'Choose a file first'],
+  notAccepted: ['未受理', 'Not accepted'],
+  catalogueRevisions: ['目录修订', 'Catalogue changes'],
+  catalogueRevisionsIntro: ['数据目录的任何变更（名称、说明、类别、分级、开放属性、共享类型及依据、更新频率、字段类别与说明）由来源单位提出并写明理由，经大数据中心或监管部门中的另一人审查后发布，发布前目录不变（第十条）。字段名称和类型、主键、隐私单位在已加载数据后不能修改，须登记新数据集。', 'Every change to a catalogue entry (titles, description, category, grade, open data, sharing type and basis, update frequency, column classes and descriptions) is proposed by its source with a reason and published by someone else at the data centre or a regulator; until then the entry is unchanged (art. 10). Column names and types, the key and the privacy unit cannot change once data is loaded: that is a new dataset.'],
+  proposeRevision: ['提出修订', 'Propose a change'],
+  revisionNote: ['修订理由', 'Why'],
+  revisionNoteHint: ['例如：按年度目录复核调整共享类型', 'e.g. annual review of the sharing type'],
+  revisionNoteRequired: ['请写明修订理由', 'Say why the entry changes'],
+  nothingChanged: ['没有修改任何内容', 'Nothing was changed'],
+  revisionProposed: ['已提交，待审查发布', 'Proposed; it takes effect once reviewed'],
+  underReview: ['待审查', 'Under review'],
+  recentlyDecided: ['最近的决定', 'Recently decided'],
+  proposedBy: ['提出人', 'Proposed by'],
+  reviewedBy: ['审查人', 'reviewed by'],
+  ownProposal: ['本人提出的修订由他人审查', 'Someone else reviews a change you proposed'],
+  publishRevision: ['发布修订', 'Publish'],
+  rejectRevision: ['驳回', 'Reject'],
+  field: ['项目', 'Field'],
+  before: ['修订前', 'Before'],
+  after: ['修订后', 'After'],
+  sharingType: ['共享类型', 'Sharing type'],
+  sharingBasis: ['不予共享或有条件共享的依据', 'Basis for conditional or no sharing'],
+  sharing_unconditional: ['无条件共享', 'unconditional'],
+  sharing_conditional: ['有条件共享', 'conditional'],
+  sharing_none: ['不予共享', 'not shared'],
   incident_differencing: ['差分攻击嫌疑', 'differencing suspected'],
 } as const;
 
@@ -313,4 +337,4 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (prefix: 'class' | 'frequency' | 'sharing' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

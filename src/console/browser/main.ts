@@ -4,6 +4,7 @@ import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { backupsPage } from './admin-views.js';
+import { revisionsPage } from './catalogue-revision-views.js';
 import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
@@ -43,6 +44,7 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
+        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
         { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
         { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },
         { hash: 'quality', label: 'quality', render: qualityPage },
@@ -58,10 +60,12 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
         { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
         { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
+        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
       ];
     case 'admin':
       return [
         { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
+        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
         { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
         { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
         { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },

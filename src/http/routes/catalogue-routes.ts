@@ -5,7 +5,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { datasetEntity, institutionEntity, platformEntity } from '../../authz/entities.js';
 import { findDataset, getCatalogueEntry, listCatalogue, registerDataset } from '../../catalog/catalogue.js';
 import { datasetRegistrationSchema } from '../../catalog/registration.js';
-import { catalogueChangeSchema, catalogueHistory, catalogueReviewSchema, proposeCatalogueChange, reviewCatalogueChange, toRevisionView } from '../../catalog/catalogue-revisions.js';
+import { catalogueChangeSchema, catalogueHistory, catalogueReviewSchema, listRevisions, proposeCatalogueChange, reviewCatalogueChange, revisionStatuses, toRevisionView } from '../../catalog/catalogue-revisions.js';
 import { loadDatasetVersion, type SourceFormat } from '../../domain-store/load-version.js';
 import { csvEncodingNamed, type CsvEncoding } from '../../domain-store/snapshot-store.js';
 import { AppError, notFound } from '../../errors/app-error.js';
@@ -146,6 +146,29 @@ const historyRoute = createRoute({
   responses: { 200: { description: 'Revisions, oldest first', content: { 'application/json': { schema: z.object({ dataset: z.string(), revisions: z.array(revisionView) }) } } }, ...errorResponses(403, 404) },
 });
 
+const revisionListRoute = createRoute({
+  method: 'get',
+  path: '/v1/catalogue-revisions',
+  tags: ['catalogue'],
+  summary: 'Catalogue changes across entries (art. 10): the reviewers\' queue and a source\'s own proposals',
+  description: 'Revisions under review come first, oldest first; decided ones follow, newest first. Each entry\'s whole history is at /v1/datasets/{id}/revisions.',
+  security: bearerSecurity,
+  request: {
+    query: z.object({
+      status: z.enum(revisionStatuses).optional(),
+      institution: z.string().min(1).max(63).optional().openapi({ description: 'Only entries of this source institution', example: 'power-utility' }),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'Revisions with the entry they change',
+      content: { 'application/json': { schema: z.object({ revisions: z.array(z.record(z.string(), z.unknown()).openapi('CatalogueRevisionInQueue')) }) } },
+    },
+    ...errorResponses(400, 403),
+  },
+});
+
 const proposeRoute = createRoute({
   method: 'post',
   path: '/v1/datasets/{id}/revisions',
@@ -230,6 +253,14 @@ export function catalogueRoutes(platform: Platform) {
     if (!dataset) throw notFound('dataset');
     await authorizer.require(c.get('principal'), 'dataset:read', datasetEntity(dataset), { hideExistence: true });
     return c.json({ dataset: dataset.id, revisions: (await catalogueHistory(db, dataset.id)).map(toRevisionView) }, 200);
+  });
+
+  app.openapi(revisionListRoute, async (c) => {
+    // Revisions are catalogue metadata, readable like the entries and each entry's history.
+    await authorizer.require(c.get('principal'), 'catalogue:list', platformEntity);
+    const { status, institution, limit } = c.req.valid('query');
+    const rows = await listRevisions(db, { status, institutionId: institution, limit });
+    return c.json({ revisions: rows.map((row) => ({ ...toRevisionView(row), datasetTitle: row.datasetTitle, datasetTitleZh: row.datasetTitleZh, institution: row.institutionId })) }, 200);
   });
 
   app.openapi(proposeRoute, async (c) => {

@@ -1,0 +1,193 @@
+import { api, ApiError } from './api.js';
+import { badge, formatTime, h, statusBadge, table } from './dom.js';
+import { action, refusal } from './governance-views.js';
+import { t, tValue } from './i18n.js';
+
+/**
+ * Catalogue changes (measures art. 10). A source institution proposes a change to one of its entries — titles,
+ * description, category, grade, open data, sharing type and basis, legal basis, update frequency, and each
+ * column's class and description — with a note saying why; the data centre or a regulator other than the proposer
+ * publishes or rejects it, reading the change as a diff. Only a published revision changes the entry. Columns'
+ * names and types, the key and the privacy unit are not offered: once data is loaded a new structure is a new
+ * dataset (the server refuses it either way).
+ */
+type Me = { id: string; role: string; institutionId: string | null };
+type Column = { name: string; type: string; class: string; nullable: boolean; description: string };
+type Entry = {
+  id: string;
+  title: string;
+  titleZh: string;
+  description: string;
+  category: string;
+  grade: string;
+  openData: boolean;
+  sharingType: string;
+  sharingBasis: string | null;
+  legalBasis: string;
+  updateFrequency: string;
+  columns: Column[];
+  institution: { id: string };
+};
+type Revision = {
+  dataset: string;
+  datasetTitleZh: string;
+  revision: number;
+  status: string;
+  note: string | null;
+  diff: Array<{ field: string; from: unknown; to: unknown }>;
+  proposedBy: string;
+  reviewedBy: string | null;
+  reviewReason: string | null;
+  createdAt: string;
+  decidedAt: string | null;
+};
+
+const grades = ['L1', 'L2', 'L3', 'L4', 'important', 'core'];
+const sharingTypes = ['unconditional', 'conditional', 'none'];
+const frequencies = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'];
+const classes = ['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute'];
+
+/** A diff value as a reader takes it in: a word for null, text as it is, anything else (a whole column) as JSON. */
+const shown = (value: unknown): string => (value === null || value === undefined ? '—' : typeof value === 'string' ? value : JSON.stringify(value));
+
+function diffTable(revision: Revision): HTMLTableElement {
+  return table(
+    [t('field'), t('before'), t('after')],
+    revision.diff.map((entry) => [h('code', {}, entry.field), h('span', { class: 'muted' }, shown(entry.from)), shown(entry.to)]),
+    { class: 'diff' },
+  );
+}
+
+function select(id: string, values: string[], current: string, label: (value: string) => string = (value) => value): HTMLSelectElement {
+  return h('select', { id }, ...values.map((value) => h('option', { value, selected: value === current }, label(value))));
+}
+
+/**
+ * The proposal form for one entry, filled with its current values. Only what the clerk changed is sent; a changed
+ * column sends the whole column list, which is how the API takes columns.
+ */
+function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
+  const text = (id: string, value: string) => h('input', { id, value });
+  const area = (id: string, value: string) => h('textarea', { id, rows: 2 }, value);
+  const fields = {
+    titleZh: text('rev-title-zh', entry.titleZh),
+    title: text('rev-title', entry.title),
+    description: area('rev-description', entry.description),
+    category: text('rev-category', entry.category),
+    grade: select('rev-grade', grades, entry.grade),
+    sharingType: select('rev-sharing-type', sharingTypes, entry.sharingType, (value) => tValue('sharing', value)),
+    sharingBasis: area('rev-sharing-basis', entry.sharingBasis ?? ''),
+    legalBasis: area('rev-legal-basis', entry.legalBasis),
+    updateFrequency: select('rev-frequency', frequencies, entry.updateFrequency, (value) => tValue('frequency', value)),
+  };
+  const openData = h('input', { type: 'checkbox', id: 'rev-open-data', checked: entry.openData });
+  const columnControls = entry.columns.map((column) => ({
+    column,
+    class: select(`rev-class-${column.name}`, classes, column.class, (value) => tValue('class', value)),
+    description: h('input', { id: `rev-column-${column.name}`, value: column.description }),
+  }));
+  const note = h('textarea', { id: 'rev-note', rows: 2, placeholder: t('revisionNoteHint') });
+  const outcome = h('div', { id: 'rev-outcome', class: 'verdict' });
+
+  const changes = (): Record<string, unknown> => {
+    const changed: Record<string, unknown> = {};
+    for (const [name, control] of Object.entries(fields)) {
+      const before = (entry as unknown as Record<string, string | null>)[name] ?? '';
+      // An emptied basis is removed (null), which the server checks against the sharing type.
+      if (control.value !== before) changed[name] = name === 'sharingBasis' && control.value.trim() === '' ? null : control.value;
+    }
+    if (openData.checked !== entry.openData) changed.openData = openData.checked;
+    const columns = columnControls.map(({ column, class: columnClass, description }) => ({ ...column, class: columnClass.value, description: description.value }));
+    if (columns.some((column, index) => column.class !== entry.columns[index]!.class || column.description !== entry.columns[index]!.description)) changed.columns = columns;
+    return changed;
+  };
+  const propose = async () => {
+    const changed = changes();
+    if (Object.keys(changed).length === 0) return void outcome.replaceChildren(h('p', { class: 'error' }, t('nothingChanged')));
+    if (!note.value.trim()) return void outcome.replaceChildren(h('p', { class: 'error' }, t('revisionNoteRequired')));
+    try {
+      const revision = await api<Revision>('POST', `/v1/datasets/${encodeURIComponent(entry.id)}/revisions`, { note: note.value.trim(), changes: changed });
+      outcome.replaceChildren(h('p', {}, badge(`r${revision.revision}`, 'ok'), ' ', t('revisionProposed')), diffTable(revision));
+      setTimeout(rerender, 1200);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      outcome.replaceChildren(...refusal(error));
+    }
+  };
+  const labelled = (label: string, control: HTMLElement) => h('div', {}, h('label', {}, label), control);
+  return h(
+    'section',
+    { class: 'card', id: 'revision-form', 'data-dataset': entry.id },
+    h('h3', {}, `${entry.titleZh} · ${entry.id}`),
+    h(
+      'div',
+      { class: 'grid' },
+      labelled(t('titleZh'), fields.titleZh),
+      labelled(t('titleEn'), fields.title),
+      labelled(t('category'), fields.category),
+      labelled(t('grade'), fields.grade),
+      labelled(t('sharingType'), fields.sharingType),
+      labelled(t('updates'), fields.updateFrequency),
+    ),
+    labelled(t('description'), fields.description),
+    labelled(t('sharingBasis'), fields.sharingBasis),
+    labelled(t('legalBasis'), fields.legalBasis),
+    h('label', { class: 'check' }, openData, ` ${t('openData')}`),
+    table(
+      [t('columns'), t('columnType'), t('columnClass'), t('description')],
+      columnControls.map((control) => [h('code', {}, control.column.name), control.column.type, control.class, control.description]),
+      { id: 'revision-columns' },
+    ),
+    labelled(t('revisionNote'), note),
+    h('div', { class: 'actions' }, h('button', { id: 'rev-propose', onclick: () => void propose() }, t('proposeRevision'))),
+    outcome,
+  );
+}
+
+/** One revision: what changes, who proposed it and why, and — for a reviewer who did not propose it — the decision. */
+function revisionCard(revision: Revision, me: Me, rerender: () => void): HTMLElement {
+  const reviewer = (me.role === 'admin' || me.role === 'regulator') && revision.status === 'proposed';
+  const path = `/v1/datasets/${encodeURIComponent(revision.dataset)}/revisions/${revision.revision}/review`;
+  const reason = h('input', { class: 'reason', placeholder: t('reason') });
+  return h(
+    'section',
+    { class: 'card', 'data-revision': `${revision.dataset}:${revision.revision}` },
+    h('h3', {}, `${revision.datasetTitleZh} · `, h('code', {}, revision.dataset), ` r${revision.revision} `, statusBadge(revision.status)),
+    h('p', { class: 'muted' }, `${t('proposedBy')} ${revision.proposedBy} · ${formatTime(revision.createdAt)}${revision.reviewedBy ? ` · ${t('reviewedBy')} ${revision.reviewedBy} · ${formatTime(revision.decidedAt)}` : ''}`),
+    revision.note ? h('p', {}, `${t('revisionNote')}: ${revision.note}`) : '',
+    diffTable(revision),
+    revision.reviewReason ? h('p', {}, `${t('reason')}: ${revision.reviewReason}`) : '',
+    reviewer && revision.proposedBy === me.id ? h('p', { class: 'muted' }, t('ownProposal')) : '',
+    reviewer && revision.proposedBy !== me.id
+      ? h(
+          'div',
+          { class: 'actions' },
+          action(t('publishRevision'), () => api('POST', path, { decision: 'publish' }), rerender, { class: 'approve' }),
+          reason,
+          action(t('rejectRevision'), () => api('POST', path, { decision: 'reject', reason: reason.value }), rerender, { class: 'reject secondary' }),
+        )
+      : '',
+  );
+}
+
+export async function revisionsPage(rerender: () => void, me: Me): Promise<HTMLElement> {
+  const own = me.role === 'institution' && me.institutionId ? `&institution=${encodeURIComponent(me.institutionId)}` : '';
+  const [pending, decided] = await Promise.all([
+    api<{ revisions: Revision[] }>('GET', `/v1/catalogue-revisions?status=proposed&limit=200${own}`),
+    api<{ revisions: Revision[] }>('GET', `/v1/catalogue-revisions?limit=40${own}`),
+  ]);
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('catalogueRevisions')), h('p', { class: 'muted' }, t('catalogueRevisionsIntro')));
+  if (me.role === 'institution') {
+    const { datasets } = await api<{ datasets: Entry[] }>('GET', '/v1/datasets');
+    const entries = datasets.filter((entry) => entry.institution.id === me.institutionId);
+    const holder = h('div', {});
+    const chooser = h('select', { id: 'rev-dataset', onchange: () => holder.replaceChildren(proposalForm(entries.find((entry) => entry.id === chooser.value)!, rerender)) }, ...entries.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
+    if (entries[0]) holder.append(proposalForm(entries[0], rerender));
+    panel.append(h('h3', {}, t('proposeRevision')), entries.length ? h('div', {}, chooser, holder) : h('p', { class: 'muted' }, t('nothing')));
+  }
+  panel.append(h('h3', {}, t('underReview')));
+  panel.append(...(pending.revisions.length ? pending.revisions.map((revision) => revisionCard(revision, me, rerender)) : [h('p', { class: 'muted', id: 'no-pending-revisions' }, t('nothing'))]));
+  const changes = decided.revisions.filter((revision) => revision.status !== 'proposed');
+  panel.append(h('h3', {}, t('recentlyDecided')), ...(changes.length ? changes.map((revision) => revisionCard(revision, me, rerender)) : [h('p', { class: 'muted' }, t('nothing'))]));
+  return panel;
+}
