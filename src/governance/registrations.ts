@@ -9,7 +9,7 @@ import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/
 import type { Database } from '../db/connect.js';
 import { datasets, registrations } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
-import { issueDetails } from '../errors/validation-error.js';
+import { safeIssueMessage } from '../errors/validation-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { chinaDay } from '../time/china-time.js';
@@ -60,6 +60,7 @@ export type FindingCode =
   | 'NOTHING_REGISTERED'
   | 'SYSTEM_FIELD_REQUIRED'
   | 'INVALID'
+  | 'REQUIRED'
   | 'REGISTERED_TWICE'
   | 'ALREADY_IN_CATALOGUE'
   | 'GRADE_REQUIRED'
@@ -67,6 +68,16 @@ export type FindingCode =
   | 'SUPPLIER_REQUIRED'
   | 'CONTRACT_REQUIRED';
 export type Finding = { path: string; problem: string; code?: FindingCode };
+
+/** What a registration holds at a path, or undefined where nothing was written. */
+function valueAt(value: unknown, path: PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
 
 /** The technical review (登记检查和技术审查): completeness of every part, grades and column classes set, no clashes. */
 export async function technicalReview(platform: Pick<Platform, 'db'>, content: RegistrationContent): Promise<{ findings: Finding[]; tables: DatasetRegistration[] }> {
@@ -80,7 +91,13 @@ export async function technicalReview(platform: Pick<Platform, 'db'>, content: R
   content.tables.forEach((table, index) => {
     const parsed = datasetRegistrationSchema.safeParse(table);
     if (!parsed.success) {
-      findings.push(...issueDetails(parsed.error, ['tables', index]).map(({ path, problem }) => ({ path: path ?? '', problem, code: 'INVALID' as const })));
+      // A field left out is the commonest finding of a registration written in parts; it says so in words.
+      findings.push(
+        ...parsed.error.issues.slice(0, 50).map((issue): Finding => {
+          const path = ['tables', index, ...issue.path].join('.');
+          return valueAt(table, issue.path) === undefined ? { path, problem: 'is required', code: 'REQUIRED' } : { path, problem: safeIssueMessage(issue), code: 'INVALID' };
+        }),
+      );
       return;
     }
     if (ids.has(parsed.data.id)) findings.push({ path: `tables.${index}.id`, problem: 'is registered twice in this registration', code: 'REGISTERED_TWICE' });

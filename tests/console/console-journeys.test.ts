@@ -361,6 +361,71 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(foreign).toEqual([]);
   });
 
+  it('a public body writes a registration in the console, learns what the review finds, corrects it and has it filed', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-water', role: 'institution', displayName: '自来水公司 · 数据专员', institutionId: 'water-utility' }).onConflictDoNothing();
+    const clerk = await signedIn('clerk-water');
+    const sent: string[] = [];
+    clerk.on('request', (request) => sent.push(`${request.url()} ${request.postData() ?? ''}`));
+    await clerk.goto(`${base}/console#registrations`);
+    await clerk.click('#reg-new');
+    await clerk.selectOption('#reg-kind', 'system');
+    await clerk.fill('#reg-name', '泵站运行监测系统');
+    await clerk.fill('#reg-description', '二次供水泵站的运行与能耗');
+    await clerk.click('#reg-add-table');
+    const editor = clerk.locator('.table-editor').first();
+    for (const [name, value] of Object.entries({ id: 'pump_stations', titleZh: '泵站台账', title: 'Pump stations', category: 'infrastructure', privacyUnit: 'station_id', description: '泵站及其所属镇', legalBasis: '《城镇供水条例》' })) {
+      await editor.locator(`input[name="${name}"]`).fill(value);
+    }
+    await editor.locator('select[name="grade"]').selectOption('L2');
+    // The columns come from a sample file's header, read in the page; its rows are never sent.
+    await editor.locator('input.csv-header').setInputFiles({ name: 'stations.csv', mimeType: 'text/csv', buffer: Buffer.from('station_id,town,capacity_m3\nPS-SECRET-0001,泥城镇,1200\n') });
+    await editor.locator('.columns-editor tbody tr').nth(2).waitFor();
+    const columnRows = editor.locator('.columns-editor tbody tr');
+    await columnRows.nth(0).locator('select[name="class"]').selectOption('direct_identifier');
+    await columnRows.nth(0).locator('input[name="nullable"]').uncheck();
+    await columnRows.nth(1).locator('select[name="class"]').selectOption('attribute');
+    await columnRows.nth(2).locator('input[name="type"]').fill('DOUBLE');
+    await clerk.click('#reg-submit');
+    await clerk.waitForSelector('#reg-outcome [data-submitted]');
+    const findings = await clerk.textContent('#reg-outcome table.findings');
+    // What the review asks for: the system's basic information, and the class of the column left unset.
+    expect(findings).toContain('system.ownerDepartment');
+    expect(findings).toContain('信息系统必须填写此项');
+    expect(findings).toContain('tables.0.columns.2.class');
+    expect(findings).toContain('tables.0.columns.0.description');
+    expect(findings).toContain('必须填写');
+    const id = await clerk.getAttribute('#reg-outcome [data-submitted]', 'data-submitted');
+
+    await t.call('POST', `/v1/registrations/${id}/review`, { token: await t.tokenFor('admin-data-centre'), json: { decision: 'return', reasons: ['补充系统基础信息和字段类别'] } });
+    await clerk.reload();
+    await clerk.locator(`section[data-registration="${id}"] button.correct`).click();
+    // The form comes back filled with what was submitted.
+    expect(await clerk.inputValue('#reg-name')).toBe('泵站运行监测系统');
+    const again = clerk.locator('.table-editor').first();
+    expect(await again.locator('input[name="id"]').inputValue()).toBe('pump_stations');
+    const againRows = again.locator('.columns-editor tbody tr');
+    await againRows.nth(2).locator('select[name="class"]').selectOption('sensitive');
+    for (const [index, description] of ['泵站编号', '所属镇', '设计供水能力（立方米/日）'].entries()) await againRows.nth(index).locator('input[name="description"]').fill(description);
+    for (const [name, value] of Object.entries({ ownerDepartment: '供水运行部', deployment: '临港政务云', liveSince: '2023-03-01' })) await clerk.locator(`#reg-system [name="${name}"]`).fill(value);
+    await clerk.click('#reg-submit');
+    await clerk.locator('#reg-outcome').getByText('技术审查未发现问题').waitFor();
+    await clerk.screenshot({ path: path.join(artifacts, 'public-body-registration.png'), fullPage: true });
+    expect(sent.some((line) => line.includes('PS-SECRET-0001'))).toBe(false);
+
+    const admin = await signedIn('admin-data-centre');
+    await admin.goto(`${base}/console#registrations`);
+    await admin.locator(`section[data-registration="${id}"] button.approve`).click();
+    await admin.locator(`section[data-registration="${id}"] h3`, { hasText: /LG-DR-\d{4}-\d{5}/ }).waitFor();
+    const entry = (await t.call('GET', '/v1/datasets/pump_stations', { token: await t.tokenFor('regulator-data-dept') })).json;
+    expect(entry).toMatchObject({ grade: 'L2', privacyUnit: 'station_id', institution: { id: 'water-utility' } });
+    expect(entry.columns.map((column: { name: string; type: string; class: string; nullable: boolean }) => [column.name, column.type, column.class, column.nullable])).toEqual([
+      ['station_id', 'VARCHAR', 'direct_identifier', false],
+      ['town', 'VARCHAR', 'attribute', true],
+      ['capacity_m3', 'DOUBLE', 'sensitive', true],
+    ]);
+    for (const page of [clerk, admin]) expect(pageErrors(page)).toEqual([]);
+  });
+
   it('the data centre keeps conditionally shared data conditional with its basis, and sees when it is next due', async () => {
     const page = await signedIn('admin-data-centre');
     await page.goto(`${base}/console#evaluations`);

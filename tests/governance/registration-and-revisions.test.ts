@@ -56,6 +56,15 @@ describe('registration (art. 8)', () => {
     expect(response.json.findings.map((finding: { path: string }) => finding.path).sort()).toEqual(['procured.0.contract', 'tables.0.columns.1.class', 'unstructured.0.grade']);
   });
 
+  it('says a field left out of a table is required, and names the rule a field written wrongly breaks', async () => {
+    const table = { ...hydrants, id: 'hydrant_inspections', grade: 'L9', columns: [{ name: 'hydrant_id', type: 'VARCHAR', class: 'attribute', nullable: false }] };
+    const response = await t.call('POST', '/v1/registrations', { token: waterClerk, json: { ...system, tables: [table] } });
+    const byPath = Object.fromEntries(response.json.findings.map((finding: { path: string; code: string; problem: string }) => [finding.path, finding]));
+    expect(byPath['tables.0.columns.0.description']).toMatchObject({ code: 'REQUIRED', problem: 'is required' });
+    expect(byPath['tables.0.grade'].code).toBe('INVALID');
+    expect(byPath['tables.0.grade'].problem).toMatch(/expected one of/);
+  });
+
   it('cannot be approved while the review finds problems; it is returned with reasons and resubmitted', async () => {
     const submitted = (await t.call('POST', '/v1/registrations', { token: waterClerk, json: system })).json;
     const refused = await t.call('POST', `/v1/registrations/${submitted.id}/review`, { token: admin, json: { decision: 'approve' } });

@@ -4,7 +4,7 @@ import { t, tValue } from './i18n.js';
 
 /**
  * Governance pages (measures arts. 8–18): quality flags for a source, sharing requests with their channels and
- * disputes for public bodies and regulators, registrations for the data centre. Each action calls the public API;
+ * disputes for public bodies and regulators, art. 16 evaluations, art. 19 requests and art. 14 datasets. Each action calls the public API;
  * the server decides who may do what, so a button shown to the wrong person only earns a refusal.
  */
 type Me = { id: string; role: string; institutionId: string | null };
@@ -13,16 +13,6 @@ export const errorText = (error: unknown) => {
   if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
   throw error;
 };
-
-/**
- * A review finding in the reader's language where its code has a phrase; a schema finding (`INVALID`) keeps the
- * server's words, which name the rule broken; findings stored before codes existed show as they were written.
- */
-function findingText(finding: { problem: string; code?: string }): string {
-  if (!finding.code || finding.code === 'INVALID') return finding.problem;
-  const phrase = tValue('finding', finding.code);
-  return phrase === finding.code ? finding.problem : phrase;
-}
 
 /**
  * Fetches shared data as CSV with the bearer token and lets the browser save it, named by dataset and version;
@@ -241,39 +231,6 @@ export async function disputesPage(rerender: () => void, me: Me): Promise<HTMLEl
         )
       : h('p', { class: 'muted' }, t('nothing')),
   );
-  return panel;
-}
-
-export async function registrationsPage(rerender: () => void, me: Me): Promise<HTMLElement> {
-  const { registrations } = await api<{ registrations: any[] }>('GET', '/v1/registrations');
-  const panel = h('div', { class: 'panel' }, h('h2', {}, t('registrations')));
-  if (registrations.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
-  for (const registration of registrations) {
-    const reasons = h('input', { class: 'reason', placeholder: t('reason') });
-    const review =
-      me.role === 'admin' && registration.status === 'submitted'
-        ? h(
-            'div',
-            { class: 'actions' },
-            action(t('approveAndFile'), () => api('POST', `/v1/registrations/${registration.id}/review`, { decision: 'approve' }), rerender, { class: 'approve' }),
-            reasons,
-            action(t('returnIt'), () => api('POST', `/v1/registrations/${registration.id}/review`, { decision: 'return', reasons: reasons.value ? [reasons.value] : [] }), rerender, { class: 'secondary' }),
-          )
-        : '';
-    panel.append(
-      h(
-        'section',
-        { class: 'card', 'data-registration': registration.id },
-        h('h3', {}, registration.name, ' ', badge(registration.status, registration.status === 'filed' ? 'ok' : registration.status === 'returned' ? 'bad' : 'warn'), registration.filing ? ` ${registration.filing.number}` : ''),
-        h('p', { class: 'muted' }, `${registration.institution} · ${registration.kind} · ${t('submission')} ${registration.submission} · ${formatTime(registration.updatedAt)}`),
-        registration.findings.length
-          ? table([t('findings'), ''], registration.findings.map((finding: any) => [h('code', {}, finding.path || '—'), findingText(finding)]), { class: 'findings' })
-          : h('p', {}, badge(t('reviewClean'), 'ok')),
-        registration.returnReasons ? h('p', {}, `${t('returned')}: ${registration.returnReasons.join('；')}`) : '',
-        review,
-      ),
-    );
-  }
   return panel;
 }
 

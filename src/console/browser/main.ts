@@ -5,7 +5,8 @@ import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { backupsPage } from './admin-views.js';
 import { revisionsPage } from './catalogue-revision-views.js';
-import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, registrationsPage, sharingPage } from './governance-views.js';
+import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, sharingPage } from './governance-views.js';
+import { registrationsPage } from './registration-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
