@@ -666,3 +666,23 @@ export const catalogueRevisions = pgTable(
   },
   (table) => [uniqueIndex('catalogue_revisions_number_idx').on(table.datasetId, table.revision)],
 );
+
+/**
+ * Consumers' registered homomorphic public keys (BFV for verification, CKKS for scoring). A key is sent once and
+ * named by its id in later calls, instead of 320 KiB with every call. Checked like an inline key when registered
+ * (seeded, exact size, loads under the server's parameters) and again at every use. Base64 text, as it travels.
+ */
+export const heKeys = pgTable(
+  'he_keys',
+  {
+    id: text('id').primaryKey(),
+    principalId: text('principal_id')
+      .notNull()
+      .references(() => principals.id),
+    scheme: text('scheme', { enum: ['bfv', 'ckks'] }).notNull(),
+    publicKey: text('public_key').notNull(),
+    sha256: text('sha256').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('he_keys_owner_key_idx').on(table.principalId, table.sha256)],
+);

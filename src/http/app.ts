@@ -26,7 +26,8 @@ import { createOidcVerifier } from '../identity/oidc.js';
 import { refuseUnstorableText } from './text-guard.js';
 
 const uploadPath = /^\/v1\/datasets\/[^/]+\/versions$/;
-const encryptedPath = /^\/v1\/products\/[^/]+\/(verify-encrypted|score-encrypted)$/;
+// Encrypted calls and key registrations carry seeded SEAL objects.
+const encryptedPath = /^\/v1\/(products\/[^/]+\/(verify-encrypted|score-encrypted)|he-keys)$/;
 // A seeded BFV ciphertext and public key at n = 8192 are about 590 kB, 790 kB as base64 in JSON.
 const encryptedBodyLimitBytes = 2 * 1024 * 1024;
 

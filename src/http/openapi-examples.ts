@@ -199,9 +199,14 @@ export const operationExamples: Record<string, Example> = {
     response: { scheme: 'bfv', library: 'node-seal 6 (Microsoft SEAL 4)', polyModulusDegree: 8192, plainModulus: '1099511480321', coeffModulusBits: [43, 43, 44, 44], securityLevel: 128, parameters: 'XqEQBAEAAAA…', ciphertextBytes: 262338, publicKeyBytes: 327874, encoding: { digest: 'SHA-256', domain: 'pds-verify/v1', chunkBits: 39, chunksPerClaim: 2 }, subjectInputs: ['id_number'], claimInputs: ['name'] },
   },
   'post /v1/products/{id}/verify-encrypted': {
-    request: { subject: { id_number: '310115199001011232' }, ciphertext: 'XqEQBAEAAADCAAQ…(262,338 bytes, base64)', publicKey: 'XqEQBAEAAADCAAU…(327,874 bytes, base64)', purpose: '开户实名核验', use: 'industry' },
+    request: { subject: { id_number: '310115199001011232' }, ciphertext: 'XqEQBAEAAADCAAQ…(262,338 bytes, base64)', keyId: 'hek_0b6c1f0e-5a43-4c1e-9a0e-3f5d2a1c7b21', purpose: '开户实名核验', use: 'industry' },
     response: { answer: 'XqEQBAECAAA…(zstd SEAL ciphertext, base64)', jws: signedAnswer, auditLeafIndex: 1025, feeFen: 30 },
   },
+  'post /v1/he-keys': {
+    request: { scheme: 'bfv', publicKey: 'XqEQBAEAAADCAAU…(327,874 bytes, base64)' },
+    response: { id: 'hek_0b6c1f0e-5a43-4c1e-9a0e-3f5d2a1c7b21', scheme: 'bfv', sha256: '5f0c3c1d2e8a7b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e', createdAt: '2026-11-27T02:00:00.000Z' },
+  },
+  'get /v1/he-keys': { response: { keys: [{ id: 'hek_0b6c1f0e-5a43-4c1e-9a0e-3f5d2a1c7b21', scheme: 'bfv', sha256: '5f0c3c1d2e8a7b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e', createdAt: '2026-11-27T02:00:00.000Z' }] } },
   'post /v1/products/{id}/score': { request: { input: { kwh: 350, enterprise: 0 }, purpose: '电费估算', use: 'public_interest' }, response: { score: 216.4, linearPredictor: 216.4, jws: signedAnswer, auditLeafIndex: 1030, feeFen: 0 } },
   'post /v1/products/{id}/score-encrypted': {
     request: { ciphertext: 'XqEQBAEAAAD…(seeded CKKS ciphertext, base64)', publicKey: 'XqEQBAEAAAD…(seeded public key, base64)', purpose: '电费估算', use: 'public_interest' },

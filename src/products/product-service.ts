@@ -15,6 +15,7 @@ import type { PrincipalRow } from '../identity/principals.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { createCallLedger } from './call-ledger.js';
 import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
+import { base64Text, createHeKeyStore, type ResolvedKey } from './he-keys.js';
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
 import { chinaDay, chinaDayStart, chinaMonth } from '../time/china-time.js';
 import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing.js';
@@ -38,15 +39,23 @@ export const plainVerificationSchema = z.strictObject({
   purpose: purposeSchema,
   use: useField,
 });
-const base64 = z.string().max(2_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-export const encryptedVerificationSchema = z.strictObject({
-  /** The subject's identifying inputs, in clear: the server must find the record. */
-  subject: z.record(z.string(), z.string()),
-  ciphertext: base64,
-  publicKey: base64,
-  purpose: purposeSchema,
-  use: useField,
-});
+/** The consumer's public key: sent with the call, or registered once (POST /v1/he-keys) and named by its id. */
+const keyFields = {
+  publicKey: base64Text.optional().describe('The seeded public key, base64; or keyId instead'),
+  keyId: z.string().min(1).max(64).optional().describe('The id of a public key registered with POST /v1/he-keys; or publicKey instead'),
+};
+const oneKey = <T extends { publicKey?: string; keyId?: string }>(body: T) => (body.publicKey === undefined) !== (body.keyId === undefined);
+const oneKeyIssue = { message: 'send either publicKey or keyId, not both', path: ['publicKey'] };
+export const encryptedVerificationSchema = z
+  .strictObject({
+    /** The subject's identifying inputs, in clear: the server must find the record. */
+    subject: z.record(z.string(), z.string()),
+    ciphertext: base64Text,
+    ...keyFields,
+    purpose: purposeSchema,
+    use: useField,
+  })
+  .refine(oneKey, oneKeyIssue);
 
 /**
  * 16 fresh random bytes per call, drawn from a pooled buffer refilled every 256 salts (as Node's randomUUID
@@ -77,7 +86,7 @@ export const plainScoringSchema = z.strictObject({
   purpose: purposeSchema,
   use: useField,
 });
-export const encryptedScoringSchema = z.strictObject({ ciphertext: base64, publicKey: base64, purpose: purposeSchema, use: useField });
+export const encryptedScoringSchema = z.strictObject({ ciphertext: base64Text, ...keyFields, purpose: purposeSchema, use: useField }).refine(oneKey, oneKeyIssue);
 
 export type ScoringProduct = ProductRow & { spec: ScoringSpec };
 function asScoring(product: ProductRow): ScoringProduct {
@@ -131,6 +140,10 @@ export function createProductService(deps: {
   const quotas = createQuotaLedger(pricing);
   // Encrypted calls are checked and evaluated off the API thread.
   const sealEvaluator = createSealEvaluator();
+  const heKeys = createHeKeyStore({ db: deps.db, clock: deps.clock, sealEvaluator });
+  /** The call's public key: the one it carries, or the caller's registered key it names. */
+  const keyOf = (principal: PrincipalRow, body: { publicKey?: string; keyId?: string }, scheme: 'bfv' | 'ckks'): Promise<ResolvedKey> | ResolvedKey =>
+    body.keyId !== undefined ? heKeys.resolve(principal, body.keyId, scheme) : { bytes: fromBase64(body.publicKey!), sha256: crypto.hash('sha256', body.publicKey!, 'hex') };
   const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
@@ -294,6 +307,7 @@ export function createProductService(deps: {
     ledger,
     quotas,
     sealEvaluator,
+    heKeys,
     idempotentCalls: createIdempotentCalls({ clock: deps.clock }),
 
     async scorePlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>) {
@@ -341,7 +355,8 @@ export function createProductService(deps: {
       const product = asScoring(row);
       const now = deps.clock();
       // Parameters and sizes are checked (in the SEAL thread) before quotas are spent.
-      const checked = await sealEvaluator.check('ckks', { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      const key = await keyOf(principal, body, 'ckks');
+      const checked = await sealEvaluator.check('ckks', { ciphertext: fromBase64(body.ciphertext), publicKey: key.bytes });
       try {
         await admitScoring(principal, product, body.use, now);
       } catch (error) {
@@ -351,7 +366,7 @@ export function createProductService(deps: {
       const answer = await sealEvaluator.score(checked, product.spec.model.coefficients);
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const ciphertextHash = crypto.hash('sha256', body.ciphertext, 'hex');
-      const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
+      const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
       const signed = await meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, now);
       return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
     },
@@ -419,7 +434,8 @@ export function createProductService(deps: {
         if (!subjectInputs.includes(name)) throw new AppError('VALIDATION_FAILED', 'only the subject travels in clear; claims go in the ciphertext', [{ path: `subject.${name.slice(0, 63)}`, problem: 'is a claim' }]);
       }
       // Parameters and sizes are checked (in the SEAL thread) before quotas are spent or any record is read.
-      const checked = await sealEvaluator.check('bfv', { ciphertext: fromBase64(body.ciphertext), publicKey: fromBase64(body.publicKey) });
+      const key = await keyOf(principal, body, 'bfv');
+      const checked = await sealEvaluator.check('bfv', { ciphertext: fromBase64(body.ciphertext), publicKey: key.bytes });
       let actual: bigint[] | undefined;
       let subject: string;
       let datasetVersion: string;
@@ -437,7 +453,7 @@ export function createProductService(deps: {
       // The evaluation frees the checked upload, whatever happens.
       const answer = await sealEvaluator.verify(checked, actual, spec.claims.length * chunksPerClaim);
       const answerHash = crypto.hash('sha256', answer, 'hex');
-      const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: crypto.hash('sha256', body.publicKey, 'hex'), purpose: body.purpose, use: body.use };
+      const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
       const signed = await meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);
       return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
     },

@@ -10,6 +10,7 @@ import type { EncryptedUpload } from './seal-uploads.js';
  */
 export type SealRequest =
   | { op: 'check'; id: number; scheme: 'bfv' | 'ckks'; upload: EncryptedUpload }
+  | { op: 'checkKey'; id: number; scheme: 'bfv' | 'ckks'; publicKey: Uint8Array }
   | { op: 'verify'; id: number; actual: bigint[] | undefined; fieldCount: number }
   | { op: 'score'; id: number; coefficients: number[] }
   | { op: 'discard'; id: number };
@@ -67,6 +68,10 @@ export function createSealEvaluator() {
       const id = nextId++;
       await call({ op: 'check', id, scheme, upload });
       return { id, scheme };
+    },
+    /** Checks a public key to be registered (CIPHERTEXT_REJECTED when it is not acceptable); keeps nothing. */
+    async checkKey(scheme: 'bfv' | 'ckks', publicKey: Uint8Array): Promise<void> {
+      await call({ op: 'checkKey', id: nextId++, scheme, publicKey });
     },
     async verify(checked: CheckedUpload, actual: bigint[] | undefined, fieldCount: number): Promise<Uint8Array> {
       return (await call({ op: 'verify', id: checked.id, actual, fieldCount }))!;

@@ -3,7 +3,8 @@
  * it). An encrypted verification takes 60–80 ms of SEAL work and a score 15–25 ms; on the API thread that time
  * stalled every other call in flight. The protocol has two steps so that a request is checked before any quota
  * is spent and evaluated only after: `check` loads and validates the upload and holds it under an id; `verify`
- * or `score` evaluates and frees it; `discard` frees it when the call was refused in between.
+ * or `score` evaluates and frees it; `discard` frees it when the call was refused in between. `checkKey` checks a
+ * public key a consumer registers for later calls, and keeps nothing.
  */
 import { parentPort } from 'node:worker_threads';
 import { AppError } from '../errors/app-error.js';
@@ -11,7 +12,7 @@ import { createBfvContext, type BfvContext } from './client/bfv.js';
 import { createCkksContext, type CkksContext } from './client/ckks.js';
 import { checkScoringRequest, scoreEncrypted } from './encrypted-scoring.js';
 import { checkEncryptedRequest, evaluateEncryptedVerification } from './encrypted-verification.js';
-import type { LoadedUpload } from './seal-uploads.js';
+import { checkSeededPublicKey, type LoadedUpload } from './seal-uploads.js';
 import { loadSeal } from './seal-loader.js';
 import type { SealReply, SealRequest } from './seal-evaluator.js';
 
@@ -35,6 +36,9 @@ async function handle(request: SealRequest): Promise<Uint8Array | undefined> {
         scheme: request.scheme,
         loaded: request.scheme === 'bfv' ? checkEncryptedRequest(await bfvContext(), request.upload) : checkScoringRequest(await ckksContext(), request.upload),
       });
+      return undefined;
+    case 'checkKey':
+      checkSeededPublicKey(request.scheme === 'bfv' ? await bfvContext() : await ckksContext(), request.publicKey);
       return undefined;
     case 'verify':
       return evaluateEncryptedVerification(await bfvContext(), take(request.id, 'bfv'), request.actual, request.fieldCount);

@@ -17,16 +17,35 @@ export type LoadedUpload = { ciphertext: CipherText; publicKey: PublicKey };
 
 export const refused = (problem: string) => new AppError('CIPHERTEXT_REJECTED', `the encrypted request was refused before evaluation: ${problem}`);
 
+/** Checks a public key's bytes without SEAL (exact seeded size, an uncompressed SEAL object). */
+function checkKeyBytes(parameters: SealParameters, publicKey: Uint8Array): void {
+  if (publicKey.length !== parameters.seededPublicKeyBytes) {
+    throw refused(`the public key must be a seeded, uncompressed public key of ${parameters.seededPublicKeyBytes} bytes`);
+  }
+  if (!isUncompressedSealObject(publicKey)) throw refused('the public key is not an uncompressed SEAL object');
+}
+
+const isUncompressedSealObject = (bytes: Uint8Array) => bytes[0] === 0x5e && bytes[1] === 0xa1 && bytes[5] === 0;
+
+/** A public key alone, as registered for later calls: checked like the key of a request, loaded, then freed. */
+export function checkSeededPublicKey(parameters: SealParameters, bytes: Uint8Array): void {
+  checkKeyBytes(parameters, bytes);
+  const publicKey = parameters.seal.PublicKey();
+  try {
+    publicKey.loadArray(parameters.context, bytes);
+  } catch {
+    throw refused('SEAL could not load the public key under the server parameters');
+  } finally {
+    publicKey.delete();
+  }
+}
+
 export function loadSeededUpload(parameters: SealParameters, upload: EncryptedUpload, fresh: (ciphertext: CipherText) => string | undefined): LoadedUpload {
   if (upload.ciphertext.length !== parameters.seededCiphertextBytes) {
     throw refused(`the ciphertext must be a seeded, uncompressed ciphertext of ${parameters.seededCiphertextBytes} bytes under the parameters of he-params`);
   }
-  if (upload.publicKey.length !== parameters.seededPublicKeyBytes) {
-    throw refused(`the public key must be a seeded, uncompressed public key of ${parameters.seededPublicKeyBytes} bytes`);
-  }
-  for (const [label, bytes] of [['ciphertext', upload.ciphertext], ['public key', upload.publicKey]] as const) {
-    if (bytes[0] !== 0x5e || bytes[1] !== 0xa1 || bytes[5] !== 0) throw refused(`the ${label} is not an uncompressed SEAL object`);
-  }
+  checkKeyBytes(parameters, upload.publicKey);
+  if (!isUncompressedSealObject(upload.ciphertext)) throw refused('the ciphertext is not an uncompressed SEAL object');
   if (!crypto.timingSafeEqual(upload.ciphertext.subarray(16, 48), parameters.parmsId)) throw refused('the ciphertext was made under other encryption parameters');
 
   const ciphertext = parameters.seal.CipherText();

@@ -178,8 +178,12 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
 
     const page = await signedIn('consumer-east-sea-bank');
     const sentInClear: string[] = [];
+    const keyRegistrations: string[] = [];
+    const keysSent: string[] = [];
     page.on('request', (request) => {
       if (request.url().includes('/verify-encrypted') && (request.postData() ?? '').includes(name)) sentInClear.push(request.url());
+      if (request.url().endsWith('/v1/he-keys') && request.method() === 'POST') keyRegistrations.push(request.url());
+      if (request.url().includes('/verify-encrypted')) keysSent.push(Object.keys(JSON.parse(request.postData() ?? '{}')).filter((field) => field === 'publicKey' || field === 'keyId').join());
     });
     await page.goto(`${base}/console#products`);
     const card = page.locator('section[data-product="resident-identity"]');
@@ -194,6 +198,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await card.locator('input[name="name"]').fill(`${name}甲`);
     await card.locator('button.encrypted').click();
     await card.locator('.answer .badge.bad').waitFor({ timeout: 60_000 });
+    // The key pair is made once per sign-in: its public key registered once, and each call names it by id.
+    expect(keyRegistrations).toHaveLength(1);
+    expect(keysSent).toEqual(['keyId', 'keyId']);
     expect(pageErrors(page)).toEqual([]);
   });
 

@@ -5,6 +5,7 @@ import { createBfvContext, plaintextOf, coefficientsOf, toBase64, fromBase64, ty
 import { claimChunks, claimDigest } from '../../src/products/client/claim-encoding.js';
 import { createVerificationClient, type VerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
+import { principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -34,7 +35,7 @@ beforeAll(async () => {
   consumer = await t.tokenFor('consumer-east-sea-bank');
   client = createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: await loadSeal(), fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
   bfv = createBfvContext(await loadSeal());
-  for (const [id, name] of await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 12')) residents.push({ id: String(id), name: String(name) });
+  for (const [id, name] of await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 13')) residents.push({ id: String(id), name: String(name) });
   for (const [uscc, name, rep] of await snapshotRows('enterprises', 'SELECT uscc, name, legal_rep_name FROM $table ORDER BY uscc LIMIT 12')) firms.push({ uscc: String(uscc), name: String(name), rep: String(rep) });
   const payment = await snapshotRows(
     'power_readings',
@@ -206,6 +207,60 @@ async function craftedRequest(coefficients: Map<number, bigint>) {
 
 const encryptedCall = (subject: Record<string, string>, body: Record<string, string>) =>
   t.call('POST', '/v1/products/resident-identity/verify-encrypted', { token: consumer, json: { subject, ...body, purpose: 'crafted', use: 'industry' } });
+
+describe('registered public keys', () => {
+  const inlineClient = () => createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: bfv.seal, registerKeys: false, fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
+  const freshKey = () => toBase64(bfv.seal.KeyGenerator(bfv.context).createPublicKeySerializable().saveArray(bfv.seal.ComprModeType.none));
+  const registerKey = (publicKey: string, token = consumer, scheme = 'bfv') => t.call('POST', '/v1/he-keys', { token, json: { scheme, publicKey } });
+
+  it('serve encrypted calls named by id, with requests about half the size of those that carry the key', async () => {
+    const person = residents[12]!;
+    const withKey = await inlineClient().verifyEncrypted('resident-identity', { id_number: person.id, name: person.name }, 'encrypted check');
+    const byId = await client.verifyEncrypted('resident-identity', { id_number: person.id, name: person.name }, 'encrypted check');
+    const wrong = await client.verifyEncrypted('resident-identity', { id_number: person.id, name: `${person.name}甲` }, 'encrypted check');
+    expect([withKey.match, byId.match, wrong.match]).toEqual([true, true, false]);
+    expect(byId.requestBytes).toBeLessThan(withKey.requestBytes * 0.6);
+    const keys = (await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys;
+    expect(keys.filter((key: { scheme: string }) => key.scheme === 'bfv')).toHaveLength(1);
+  });
+
+  it('answer a second registration of the same key with the first', async () => {
+    const publicKey = freshKey();
+    const first = await registerKey(publicKey);
+    const again = await registerKey(publicKey);
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(again.json.id).toBe(first.json.id);
+  });
+
+  it('are not found for another consumer', async () => {
+    await t.platform.db.insert(principals).values({ id: 'consumer-other-bank', role: 'consumer', displayName: '另一家银行' }).onConflictDoNothing();
+    const other = await t.tokenFor('consumer-other-bank');
+    const { json: key } = await registerKey(freshKey());
+    const request = await craftedRequest(new Map());
+    const response = await t.call('POST', '/v1/products/resident-identity/verify-encrypted', { token: other, json: { subject: { id_number: residents[2]!.id }, ciphertext: request.body.ciphertext, keyId: key.id, purpose: 'crafted', use: 'industry' } });
+    expect(response.status).toBe(404);
+    expect((await t.call('GET', '/v1/he-keys', { token: other })).json.keys).toEqual([]);
+  });
+
+  it('refuse an unseeded key at registration and store nothing', async () => {
+    const before = (await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys.length;
+    const unseeded = toBase64(bfv.seal.KeyGenerator(bfv.context).createPublicKey().saveArray(bfv.seal.ComprModeType.none));
+    const response = await registerKey(unseeded);
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('CIPHERTEXT_REJECTED');
+    expect((await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys).toHaveLength(before);
+  });
+
+  it('refuse a BFV key named by a call whose product takes another scheme, and a call that names a key twice', async () => {
+    const { json: key } = await registerKey(freshKey(), consumer, 'ckks');
+    expect(key.error?.code).toBe('CIPHERTEXT_REJECTED');
+    const { json: bfvKey } = await registerKey(freshKey());
+    const request = await craftedRequest(new Map());
+    const both = await encryptedCall({ id_number: residents[2]!.id }, { ...request.body, keyId: bfvKey.id });
+    expect(both.status).toBe(400);
+    expect(both.json.error.details[0].problem).toBe('send either publicKey or keyId, not both');
+  });
+});
 
 describe('what a consumer learns from an encrypted answer', () => {
   it('learns one bit: guesses packed into other coefficients neither help nor change the answer', async () => {

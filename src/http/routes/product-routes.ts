@@ -4,6 +4,7 @@ import { platformEntity } from '../../authz/entities.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
+import { heKeyRegistrationSchema, toHeKeyView } from '../../products/he-keys.js';
 import { productDefinitionSchema } from '../../products/product-spec.js';
 import {
   decideProduct,
@@ -32,6 +33,7 @@ const publicInterestGrantView = z
   .object({ consumerId: z.string(), basis: z.string(), grantedBy: z.string(), grantedAt: z.string(), validUntil: z.string(), revokedAt: z.string().nullable(), inForce: z.boolean() })
   .openapi('PublicInterestGrant');
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const heKeyView = z.object({ id: z.string(), scheme: z.enum(['bfv', 'ckks']), sha256: z.string().openapi({ description: 'SHA-256 of the key\'s base64 text, as public_key_sha256 in a call\'s request hash' }), createdAt: z.string() }).openapi('HeKey');
 
 const answerSchema = z
   .object({
@@ -146,6 +148,24 @@ const routes = {
     description: RETRY_NOTE,
     request: { params: productId, headers: idempotencyKeyHeader, body: jsonBody(encryptedScoringSchema, 'Seeded CKKS ciphertext of the features and the public key') },
     responses: { 200: json(z.object({ answer: z.string(), jws: z.string(), auditLeafIndex: z.number().int(), feeFen: z.number().int() }).openapi('EncryptedScore'), 'The encrypted, masked products; sum slots 0..p after decrypting'), ...errorResponses(400, 404, 413, 422, 429) },
+  }),
+  registerKey: createRoute({
+    method: 'post',
+    path: '/v1/he-keys',
+    tags: ['products'],
+    summary: 'Register a public key for encrypted calls (consumers): later calls name it by keyId instead of sending ~320 KiB each time',
+    description: 'The key is checked as an inline key is (seeded, exact size, loads under the server parameters of he-params) and again at every call. Registering the same key again answers the first registration (200). A key is usable by the consumer that registered it only.',
+    security: bearerSecurity,
+    request: { body: jsonBody(heKeyRegistrationSchema, 'The scheme and the seeded public key') },
+    responses: { 201: json(heKeyView, 'Registered'), 200: json(heKeyView, 'Already registered by this consumer'), ...errorResponses(400, 403, 413) },
+  }),
+  keys: createRoute({
+    method: 'get',
+    path: '/v1/he-keys',
+    tags: ['products'],
+    summary: 'The caller\'s registered public keys (ids, schemes and hashes; not the keys)',
+    security: bearerSecurity,
+    responses: { 200: json(z.object({ keys: z.array(heKeyView) }), 'Keys, oldest first'), ...errorResponses(403) },
   }),
   usage: createRoute({
     method: 'get',
@@ -291,6 +311,19 @@ export function productRoutes(platform: Platform) {
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     const body = c.req.valid('json');
     return c.json(await once(c, principal.id, body, () => platform.products.scoreEncrypted(principal, product, body)), 200);
+  });
+
+  app.openapi(routes.registerKey, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'he-key:register', platformEntity);
+    const { row, created } = await platform.products.heKeys.register(principal, c.req.valid('json'));
+    return created ? c.json(toHeKeyView(row), 201) : c.json(toHeKeyView(row), 200);
+  });
+
+  app.openapi(routes.keys, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'he-key:register', platformEntity);
+    return c.json({ keys: (await platform.products.heKeys.list(principal)).map(toHeKeyView) }, 200);
   });
 
   app.openapi(routes.usage, async (c) => {

@@ -21,6 +21,21 @@ export type VerificationClientOptions = {
   /** How often a call whose connection failed is sent again (default 2). Calls carry an Idempotency-Key, so a
    * call that was answered but whose answer was lost is answered again, not metered twice. */
   retries?: number;
+  /**
+   * Encrypted calls keep one key pair per scheme for this client's life and register its public key once
+   * (POST /v1/he-keys), so each call sends the ciphertext and a key id, not ~320 KiB of key as well (default).
+   * `false`: a fresh key pair for every call, its public key sent with it. `close()` frees the kept keys.
+   */
+  registerKeys?: boolean;
+};
+
+/** The keys of encrypted calls: SEAL objects (WASM memory, freed explicitly) and how a request names the key. */
+type KeySet = {
+  encryptor: { encryptSymmetricSerializable: (plain: any) => any; delete: () => void };
+  decryptor: { decrypt: (cipher: any) => any; delete: () => void };
+  publicKey: string;
+  keyId?: string;
+  free: () => void;
 };
 
 export type SignedAnswer = { match: boolean; jws: string; payload: Record<string, unknown>; auditLeafIndex: number; feeFen: number };
@@ -42,6 +57,54 @@ export function createVerificationClient(options: VerificationClientOptions) {
   let bfv: BfvContext | undefined;
   let ckks: CkksContext | undefined;
   let keys: Promise<Map<string, CryptoKey | Uint8Array>> | undefined;
+  const kept: Partial<Record<'bfv' | 'ckks', Promise<KeySet>>> = {};
+
+  function newKeySet(context: BfvContext | CkksContext): KeySet {
+    const { seal } = context;
+    const keyGenerator = seal.KeyGenerator(context.context);
+    const secretKey = keyGenerator.secretKey();
+    const serializable = keyGenerator.createPublicKeySerializable();
+    const publicKey = keyGenerator.createPublicKey();
+    const encryptor = seal.Encryptor(context.context, publicKey, secretKey);
+    const decryptor = seal.Decryptor(context.context, secretKey);
+    const publicKeyText = toBase64(serializable.saveArray(seal.ComprModeType.none));
+    serializable.delete();
+    return { encryptor, decryptor, publicKey: publicKeyText, free: () => [keyGenerator, secretKey, publicKey, encryptor, decryptor].forEach((object) => object.delete()) };
+  }
+
+  async function register(scheme: 'bfv' | 'ckks', set: KeySet): Promise<KeySet> {
+    const registered = await call<{ id: string }>('POST', '/v1/he-keys', { scheme, publicKey: set.publicKey });
+    set.keyId = registered.id;
+    return set;
+  }
+
+  /**
+   * Sends one encrypted call with `body(keys)` and hands its answer to `use`. With kept keys, a server that no longer
+   * knows the key id (its database was restored from before the registration, say) gets the key registered again
+   * and the call sent once more; the ciphertext stays valid, since the key pair is the same.
+   */
+  async function withKeys<T>(scheme: 'bfv' | 'ckks', context: BfvContext | CkksContext, send: (keys: KeySet, keyField: { keyId: string } | { publicKey: string }) => Promise<T>): Promise<T> {
+    if (options.registerKeys === false) {
+      const fresh = newKeySet(context);
+      try {
+        return await send(fresh, { publicKey: fresh.publicKey });
+      } finally {
+        fresh.free();
+      }
+    }
+    const pending = (kept[scheme] ??= register(scheme, newKeySet(context)).catch((error: unknown) => {
+      delete kept[scheme];
+      throw error;
+    }));
+    const set = await pending;
+    try {
+      return await send(set, { keyId: set.keyId! });
+    } catch (error) {
+      if (!(error instanceof VerificationClientError && error.status === 404 && error.message.startsWith('registered key'))) throw error;
+      await register(scheme, set);
+      return send(set, { keyId: set.keyId! });
+    }
+  }
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const idempotencyKey = method === 'POST' ? globalThis.crypto.randomUUID() : undefined;
@@ -122,28 +185,31 @@ export function createVerificationClient(options: VerificationClientOptions) {
         values[index + 1] = value;
       });
       const encoder = seal.CKKSEncoder(ckks.context);
-      const keyGenerator = seal.KeyGenerator(ckks.context);
-      const secretKey = keyGenerator.secretKey();
-      const publicKey = keyGenerator.createPublicKeySerializable();
-      const encryptor = seal.Encryptor(ckks.context, keyGenerator.createPublicKey(), secretKey);
-      const decryptor = seal.Decryptor(ckks.context, secretKey);
       const plain = encoder.encode(values, ckks.scale)!;
-      const ciphertext = encryptor.encryptSymmetricSerializable(plain);
-      const answerCipher = seal.CipherText();
       try {
-        const body = { ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), publicKey: toBase64(publicKey.saveArray(seal.ComprModeType.none)), purpose, use };
-        const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score-encrypted`, body);
-        const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
-        answerCipher.loadArray(ckks.context, answerBytes);
-        const decrypted = decryptor.decrypt(answerCipher)!;
-        const slots = encoder.decode(decrypted) as Float64Array;
-        decrypted.delete();
-        let linearPredictor = 0;
-        for (let index = 0; index <= params.features.length; index++) linearPredictor += slots[index]!;
-        const score = params.link.startsWith('logistic') ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
-        return { score, linearPredictor, jws: response.jws, payload, auditLeafIndex: response.auditLeafIndex, feeFen: response.feeFen, requestBytes: JSON.stringify(body).length, answerBytes: answerBytes.length };
+        return await withKeys('ckks', ckks, async (keys, keyField) => {
+          const ciphertext = keys.encryptor.encryptSymmetricSerializable(plain);
+          const answerCipher = seal.CipherText();
+          try {
+            const body = { ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), ...keyField, purpose, use };
+            const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score-encrypted`, body);
+            const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
+            answerCipher.loadArray(ckks!.context, answerBytes);
+            const decrypted = keys.decryptor.decrypt(answerCipher)!;
+            const slots = encoder.decode(decrypted) as Float64Array;
+            decrypted.delete();
+            let linearPredictor = 0;
+            for (let index = 0; index <= params.features.length; index++) linearPredictor += slots[index]!;
+            const score = params.link.startsWith('logistic') ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
+            return { score, linearPredictor, jws: response.jws, payload, auditLeafIndex: response.auditLeafIndex, feeFen: response.feeFen, requestBytes: JSON.stringify(body).length, answerBytes: answerBytes.length };
+          } finally {
+            ciphertext.delete();
+            answerCipher.delete();
+          }
+        });
       } finally {
-        for (const object of [encoder, keyGenerator, secretKey, publicKey, encryptor, decryptor, plain, ciphertext, answerCipher]) object.delete();
+        encoder.delete();
+        plain.delete();
       }
     },
 
@@ -173,39 +239,36 @@ export function createVerificationClient(options: VerificationClientOptions) {
       }
       const subject = Object.fromEntries(params.subjectInputs.map((name) => [name, input[name] ?? '']));
 
-      const keyGenerator = seal.KeyGenerator(bfv.context);
-      const secretKey = keyGenerator.secretKey();
-      const publicKey = keyGenerator.createPublicKeySerializable();
-      const encryptor = seal.Encryptor(bfv.context, keyGenerator.createPublicKey(), secretKey);
-      const decryptor = seal.Decryptor(bfv.context, secretKey);
       const claims = plaintextOf(bfv, coefficients);
-      const ciphertext = encryptor.encryptSymmetricSerializable(claims);
-      const answerCipher = seal.CipherText();
       try {
-        const body = {
-          subject,
-          ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)),
-          publicKey: toBase64(publicKey.saveArray(seal.ComprModeType.none)),
-          purpose,
-          use,
-        };
-        const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify-encrypted`, body);
-        const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
-        answerCipher.loadArray(bfv.context, answerBytes);
-        const decrypted = decryptor.decrypt(answerCipher)!;
-        const [value] = coefficientsOf(bfv, decrypted, 1);
-        decrypted.delete();
-        return {
-          match: value === 0n,
-          jws: response.jws,
-          payload,
-          auditLeafIndex: response.auditLeafIndex,
-          feeFen: response.feeFen,
-          requestBytes: JSON.stringify(body).length,
-          answerBytes: answerBytes.length,
-        };
+        return await withKeys('bfv', bfv, async (keys, keyField) => {
+          const ciphertext = keys.encryptor.encryptSymmetricSerializable(claims);
+          const answerCipher = seal.CipherText();
+          try {
+            const body = { subject, ciphertext: toBase64(ciphertext.saveArray(seal.ComprModeType.none)), ...keyField, purpose, use };
+            const response = await call<{ answer: string; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/verify-encrypted`, body);
+            const { payload, answerBytes } = await checkedEncryptedAnswer(productId, response);
+            answerCipher.loadArray(bfv!.context, answerBytes);
+            const decrypted = keys.decryptor.decrypt(answerCipher)!;
+            const [value] = coefficientsOf(bfv!, decrypted, 1);
+            decrypted.delete();
+            return { match: value === 0n, jws: response.jws, payload, auditLeafIndex: response.auditLeafIndex, feeFen: response.feeFen, requestBytes: JSON.stringify(body).length, answerBytes: answerBytes.length };
+          } finally {
+            ciphertext.delete();
+            answerCipher.delete();
+          }
+        });
       } finally {
-        for (const object of [keyGenerator, secretKey, publicKey, encryptor, decryptor, claims, ciphertext, answerCipher]) object.delete();
+        claims.delete();
+      }
+    },
+
+    /** Frees the key pairs kept for encrypted calls (WASM memory is not collected); the next call makes new ones. */
+    async close(): Promise<void> {
+      for (const scheme of ['bfv', 'ckks'] as const) {
+        const pending = kept[scheme];
+        delete kept[scheme];
+        (await pending?.catch(() => undefined))?.free();
       }
     },
   };
