@@ -2,6 +2,7 @@
 export const consoleCss = `
 :root{--ink:#1d2330;--muted:#5b6475;--line:#dde1e7;--bg:#f4f6f9;--brand:#123a6b;--brand2:#1f5fa8;--ok:#0b7a4b;--warn:#a66300;--bad:#b3261e}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 body{margin:0;font:15px/1.55 "PingFang SC","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",system-ui,sans-serif;color:var(--ink);background:var(--bg)}
 header{display:flex;justify-content:space-between;align-items:center;background:var(--brand);color:#fff;padding:14px 28px}
 header h1{margin:0;font-size:19px;font-weight:600}header small{color:#c9d6ea}

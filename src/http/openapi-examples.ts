@@ -14,6 +14,7 @@ const job = {
   datasets: ['power_readings'],
   datasetVersions: { power_readings: '5f2c…e91a' },
   kind: 'aggregate',
+  differentialPrivacy: null,
   grade: 'L3',
   purpose: '新片区能源规划（公益）',
   sqlHash: '9b0e…41f2',
@@ -253,7 +254,7 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/jobs': { response: { jobs: [job] } },
   'post /v1/jobs/dry-run': {
     request: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town', purpose: '新片区能源规划（公益）' },
-    response: { decision: 'accept', kind: 'aggregate', grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
+    response: { decision: 'accept', kind: 'aggregate', differentialPrivacy: null, grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
   },
   'post /v1/jobs/estimate': {
     request: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', purpose: '公交线网优化', privacy: { differentialPrivacy: true, epsilon: 0.5 } },

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { reserveBudget, settleBudget } from '../privacy/budget-ledger.js';
+import { dpSummary, type DpPlan } from '../privacy/dp-plan.js';
 import { jobs } from '../db/schema.js';
 import { AppError, type PolicyCode } from '../errors/app-error.js';
 import { canonicalSha256 } from '../audit/canonical-json.js';
@@ -174,6 +175,8 @@ export function listJobs(
     .offset(page.offset);
 }
 
+const isDpPlan = (plan: unknown): plan is DpPlan => typeof plan === 'object' && plan !== null && (plan as { kind?: unknown }).kind === 'dp_aggregate';
+
 /** What an operator sees of a job: never the internal error text, never the plan's hidden queries. */
 export function toJobView(job: JobRow) {
   return {
@@ -185,6 +188,8 @@ export function toJobView(job: JobRow) {
     datasets: job.datasets,
     datasetVersions: job.datasetVersions,
     kind: job.kind,
+    // A differentially private job is an aggregate with noise: its ε, δ and mechanism, as submitted.
+    differentialPrivacy: isDpPlan(job.plan) ? dpSummary(job.plan) : null,
     grade: job.grade,
     purpose: job.purpose,
     sqlHash: job.sqlHash,

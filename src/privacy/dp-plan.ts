@@ -43,6 +43,11 @@ export type DpPlan = {
   chargeId?: string;
 };
 
+/** What an operator asked of a differentially private job, as the job view and the dry run show it. */
+export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mechanism'>) {
+  return { epsilon: plan.epsilonMicro / 1e6, delta: plan.deltaPico / 1e12, mechanism: plan.mechanism };
+}
+
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
 const ref = (binding: string, column: string): AstNode => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding, column] });

@@ -296,6 +296,57 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator trains a model from the console: the check names the regression, and the released coefficients show', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await writeQuery(page, 'power_readings', "SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings");
+    expect(await page.isVisible('#model-fields')).toBe(false);
+    await page.selectOption('#job-kind', 'model');
+    await page.fill('#model-target', 'log_bill');
+    await page.fill('#model-features', 'log_kwh, enterprise');
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: 'linear: log_bill ~ log_kwh + enterprise' }).waitFor();
+    expect(await page.textContent('#verdict')).toContain('模型训练');
+    await page.click('#submit');
+    await page.waitForURL(/#jobs\/job_/);
+    const id = decodeURIComponent(page.url().split('#jobs/')[1]!);
+    const held = await t.waitForJob(id);
+    if (held.status === 'in_review') {
+      const [regulator, second] = await t.twoRegulators();
+      for (const token of [regulator, second]) await t.call('POST', `/v1/reviews/${id}`, { token, json: { decision: 'approve', reason: '模型参数' } });
+    }
+    expect((await t.waitForJob(id)).status).toBe('released');
+    await page.reload();
+    await page.locator('#result-table', { hasText: '(intercept)' }).waitFor();
+    expect(await page.textContent('#model-summary')).toMatch(/linear: log_bill ~ log_kwh \+ enterprise.*样本数.*R²/);
+    await page.screenshot({ path: path.join(artifacts, 'operator-model.png'), fullPage: true });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('an operator asks for a differentially private aggregate and sees its privacy cost and the budget left before submitting', async () => {
+    const [regulator] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 3 } });
+    const page = await signedIn('analyst-harbour-credit');
+    await writeQuery(page, 'transit_trips', 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id');
+    // L4 data without differential privacy is refused, with the reason in the reader's language.
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: 'DP_REQUIRED' }).waitFor();
+    await page.selectOption('#job-kind', 'dp_aggregate');
+    await page.fill('#dp-epsilon', '0.25');
+    await page.click('#check');
+    await page.waitForSelector('#budget-estimate');
+    expect(await page.textContent('#verdict')).toContain('差分隐私聚合');
+    expect(await page.textContent('#budget-estimate')).toMatch(/ε 0\.25.*剩余预算 [\d.]+ \/ 3/);
+    await page.click('#submit');
+    await page.waitForURL(/#jobs\/job_/);
+    const submitted = await t.waitForJob(decodeURIComponent(page.url().split('#jobs/')[1]!));
+    const job = (await t.call('GET', `/v1/jobs/${submitted.id}`, { token: await t.tokenFor('analyst-harbour-credit') })).json;
+    expect(job.differentialPrivacy).toEqual({ epsilon: 0.25, delta: 0, mechanism: 'laplace' });
+    await page.goto(`${base}/console#jobs`);
+    await page.locator('#jobs-table tr', { hasText: job.id.slice(0, 16) }).getByText('差分隐私聚合').waitFor();
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a double click on submit queues one job', async () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     const before = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.length;

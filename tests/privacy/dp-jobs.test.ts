@@ -53,6 +53,15 @@ describe('differentially private jobs on L4 data', () => {
     expect(dp.statistics[0].ci95HalfWidth).toBeGreaterThan(100);
   });
 
+  it('the dry run and the job itself name a differentially private job\'s ε, δ and mechanism; an ordinary job has none', async () => {
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['transit_trips'], sql: tripsByRoute, purpose: 'x', privacy: { differentialPrivacy: true, epsilon: 0.1, mechanism: 'laplace' } } });
+    expect(dryRun.json.differentialPrivacy).toEqual({ epsilon: 0.1, delta: 0, mechanism: 'laplace' });
+    const jobs = (await t.call('GET', '/v1/jobs?status=released', { token: analyst })).json.jobs;
+    expect(jobs[0].differentialPrivacy).toEqual({ epsilon: 0.25, delta: 0, mechanism: 'laplace' });
+    const ordinary = await t.call('POST', '/v1/jobs/dry-run', { token: await t.tokenFor('analyst-lingang-analytics'), json: { datasets: ['enterprises'], sql: 'SELECT town, count(*) AS firms FROM enterprises GROUP BY town', purpose: 'x' } });
+    expect(ordinary.json.differentialPrivacy).toBeNull();
+  });
+
   it('a repeated download returns identical bytes (no fresh noise)', async () => {
     const jobs = (await t.call('GET', '/v1/jobs?status=released', { token: analyst })).json.jobs;
     const first = await t.call('GET', `/v1/jobs/${jobs[0].id}/result`, { token: analyst });

@@ -88,7 +88,34 @@ export async function analysisPage(): Promise<HTMLElement> {
   const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE month >= DATE \'2024-01-01\'\nGROUP BY town');
   const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
   const verdict = h('div', { id: 'verdict', class: 'verdict' });
-  const submission = () => ({ datasets: [...chosen], sql: sql.value, purpose: purpose.value });
+  // What kind of job: an aggregate, a differentially private aggregate (what L4 and important data require), or a
+  // model trained on the rows the SQL selects. Each kind shows only its own fields.
+  const kind = h('select', { id: 'job-kind' }, ...(['aggregate', 'dp_aggregate', 'model'] as const).map((value) => h('option', { value }, tValue('jobKind', value))));
+  const epsilon = h('input', { id: 'dp-epsilon', type: 'number', min: '0.01', step: '0.1', value: '0.5' });
+  const delta = h('input', { id: 'dp-delta', type: 'number', min: '0', step: '1e-7', placeholder: '0' });
+  const mechanism = h('select', { id: 'dp-mechanism' }, h('option', { value: 'laplace' }, 'Laplace'), h('option', { value: 'gaussian' }, 'Gaussian'));
+  const modelType = h('select', { id: 'model-type' }, h('option', { value: 'linear' }, t('linearRegression')), h('option', { value: 'logistic' }, t('logisticRegression')));
+  const target = h('input', { id: 'model-target', placeholder: 'log_bill' });
+  const features = h('input', { id: 'model-features', placeholder: 'log_kwh, enterprise' });
+  const labelled = (label: string, control: HTMLElement) => h('div', {}, h('label', {}, label), control);
+  const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism));
+  const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features));
+  const showKind = () => {
+    dpFields.hidden = kind.value !== 'dp_aggregate';
+    modelFields.hidden = kind.value !== 'model';
+  };
+  showKind();
+  const submission = () => ({
+    datasets: [...chosen],
+    sql: sql.value,
+    purpose: purpose.value,
+    ...(kind.value === 'dp_aggregate'
+      ? { privacy: { differentialPrivacy: true, epsilon: Number(epsilon.value), ...(delta.value ? { delta: Number(delta.value) } : {}), mechanism: mechanism.value } }
+      : {}),
+    ...(kind.value === 'model'
+      ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean) } }
+      : {}),
+  });
   const explain = (error: unknown) => {
     if (!(error instanceof ApiError)) throw error;
     // The code's meaning in the chosen language, then the server's own reason (it names the place in the SQL).
@@ -102,24 +129,39 @@ export async function analysisPage(): Promise<HTMLElement> {
   const check = async () => {
     verdict.replaceChildren(t('working'));
     try {
-      const decision = await api('POST', '/v1/jobs/dry-run', submission());
+      const body = submission();
+      const decision = await api('POST', '/v1/jobs/dry-run', body);
+      // A differentially private job also spends privacy budget: what it would cost and what is left.
+      const estimate = body.privacy ? await api('POST', '/v1/jobs/estimate', body) : undefined;
       verdict.replaceChildren(
-        h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.kind)} · ${t('grade')} ${decision.grade}`),
+        h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.differentialPrivacy ? 'dp_aggregate' : decision.kind)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
         h(
           'p',
           { class: 'muted' },
           `${t('minContributors')} ≥ ${decision.policy.minContributors} · ${t('reviewersNeeded')} ${decision.policy.reviewers} · ${t('countsRoundedTo')} ${decision.policy.roundCountsTo ?? '—'}`,
         ),
+        estimate
+          ? h(
+              'p',
+              { id: 'budget-estimate' },
+              estimate.allowed ? badge(`ε ${estimate.epsilon}`, 'ok') : badge(tValue('refusal', estimate.code ?? ''), 'bad'),
+              estimate.budget ? ` ${t('budgetRemaining')} ${estimate.budget.epsilonRemaining} / ${estimate.budget.epsilonCap}` : '',
+              estimate.reason ? ` · ${estimate.reason}` : '',
+            )
+          : '',
       );
     } catch (error) {
       explain(error);
     }
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  sql.addEventListener('input', () => {
+  const checkSoon = () => {
     clearTimeout(timer);
     timer = setTimeout(() => void check(), 600); // a live check while typing
-  });
+  };
+  for (const control of [sql, epsilon, delta, target, features]) control.addEventListener('input', checkSoon);
+  for (const control of [mechanism, modelType]) control.addEventListener('change', checkSoon);
+  kind.addEventListener('change', () => (showKind(), void check()));
   // One key per press of the button, kept while that request is out: a second press (or a double click) before
   // the answer comes sends the same key, so the server answers with one job instead of queueing two.
   let pending: { body: string; key: string } | undefined;
@@ -143,6 +185,10 @@ export async function analysisPage(): Promise<HTMLElement> {
     { class: 'panel' },
     h('h2', {}, t('analysis')),
     h('div', { class: 'checks' }, ...boxes),
+    h('label', {}, t('jobKindLabel')),
+    kind,
+    dpFields,
+    modelFields,
     h('label', {}, t('sql')),
     sql,
     h('label', {}, t('purpose')),
@@ -156,7 +202,7 @@ export async function analysisPage(): Promise<HTMLElement> {
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
   if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
-  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ? tValue('jobKind', job.kind) : '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ? tValue('jobKind', job.differentialPrivacy ? 'dp_aggregate' : job.kind) : '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
 }
 
@@ -186,6 +232,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(result.manifest.differentialPrivacy) ?? '',
+    modelSection(result.manifest.model) ?? '',
     h('p', {}, h('a', { id: 'result-csv', href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadResult(id)) }, t('downloadCsv'))),
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
   );
@@ -195,6 +242,29 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
 /** The released output as the API gives it in CSV (suppressed cells empty), saved for a spreadsheet. */
 async function downloadResult(id: string): Promise<void> {
   saveCsv(await api<string>('GET', `/v1/jobs/${encodeURIComponent(id)}/result?format=csv`), `${id}.csv`);
+}
+
+/** For a released model: what was fitted and how well, from the manifest (the coefficients are the rows). */
+function modelSection(model: any): HTMLElement | null {
+  if (!model) return null;
+  const figures: Array<[string, number | undefined]> = [
+    [t('observations'), model.observations],
+    [t('residualDf'), model.residualDegreesOfFreedom],
+    ['R²', model.rSquared],
+    [t('residualStandardError'), model.residualStandardError],
+    [t('deviance'), model.deviance],
+    [t('nullDeviance'), model.nullDeviance],
+    [t('iterations'), model.iterations],
+  ];
+  return h(
+    'div',
+    { id: 'model-summary' },
+    h('p', {}, h('code', {}, `${model.type}: ${model.target} ~ ${model.features.join(' + ')}`)),
+    table(
+      figures.filter(([, value]) => value !== undefined).map(([label]) => label),
+      [figures.filter(([, value]) => value !== undefined).map(([, value]) => value!.toLocaleString(undefined, { maximumFractionDigits: 6 }))],
+    ),
+  );
 }
 
 /** For a differentially private result: each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */

@@ -8,10 +8,13 @@ import type { Platform } from '../../platform.js';
 import { and, asc, eq } from 'drizzle-orm';
 import { auditLeaves, privacyBudgets, reviews } from '../../db/schema.js';
 import { toBudgetView } from '../../privacy/budget-ledger.js';
+import { dpSummary } from '../../privacy/dp-plan.js';
 import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
 import { bearerSecurity, errorBodySchema, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
+
+const dpSummarySchema = z.object({ epsilon: z.number(), delta: z.number(), mechanism: z.enum(['laplace', 'gaussian']) }).openapi('DifferentialPrivacy');
 
 const jobSchema = z
   .object({
@@ -23,6 +26,7 @@ const jobSchema = z
     datasets: z.array(z.string()),
     datasetVersions: z.record(z.string(), z.string()),
     kind: z.enum(['aggregate', 'row_level', 'model']).nullable(),
+    differentialPrivacy: dpSummarySchema.nullable().openapi({ description: 'Set for a differentially private aggregate: its ε, δ and noise mechanism' }),
     grade: z.string().nullable(),
     purpose: z.string(),
     sqlHash: z.string(),
@@ -96,6 +100,7 @@ const routes = {
                 .array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') }))
                 .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
               model: z.object({ type: z.string(), target: z.string(), features: z.array(z.string()) }).optional().describe('For a model job: the model that would be fitted'),
+              differentialPrivacy: dpSummarySchema.nullable().describe('For a differentially private aggregate: its ε, δ and noise mechanism'),
               policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
               analysisMilliseconds: z.number(),
             }),
@@ -217,6 +222,7 @@ export function jobRoutes(platform: Platform) {
       {
         decision: 'accept' as const,
         kind: prepared.kind,
+        differentialPrivacy: prepared.dp ? dpSummary(prepared.dp) : null,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
         outputColumns: prepared.analysis.outputColumns,
