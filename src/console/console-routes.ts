@@ -26,7 +26,7 @@ const workerSecurityPolicy = "default-src 'none'; script-src 'self' 'unsafe-eval
 const shell = `<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>公共数据沙箱 · 控制台</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/console/assets/console.css"></head>
-<body><div id="header"></div><nav id="nav"></nav><main id="main"><p>加载中… Loading…</p></main>
+<body><div id="header"></div><div id="layout" class="layout bare"><nav id="nav"></nav><main id="main"><p>加载中… Loading…</p></main></div>
 <script src="/console/assets/console.js"></script></body></html>`;
 
 /** Bundles a browser entry point once, on first request (about 100 ms), and keeps it in memory. */

@@ -7,10 +7,12 @@ body{margin:0;font:15px/1.55 "PingFang SC","Microsoft YaHei","Noto Sans CJK SC",
 header{display:flex;justify-content:space-between;align-items:center;background:var(--brand);color:#fff;padding:14px 28px}
 header h1{margin:0;font-size:19px;font-weight:600}header small{color:#c9d6ea}
 .who{display:flex;gap:14px;align-items:center;font-size:14px}
-nav{display:flex;gap:4px;padding:0 24px;background:#fff;border-bottom:1px solid var(--line);flex-wrap:wrap}
-nav a{padding:11px 14px;color:var(--muted);text-decoration:none;border-bottom:3px solid transparent}
-nav a.active,nav a:hover{color:var(--brand);border-bottom-color:var(--brand2)}
-main{max-width:1180px;margin:22px auto;padding:0 22px}
+.layout{display:grid;grid-template-columns:200px minmax(0,1fr);align-items:start}.layout.bare{grid-template-columns:minmax(0,1fr)}.layout.bare nav{display:none}
+nav{display:flex;flex-direction:column;padding:10px 0 24px;background:#fff;border-right:1px solid var(--line);min-height:calc(100vh - 72px);position:sticky;top:0}
+nav a{padding:8px 18px;color:var(--muted);text-decoration:none;border-left:3px solid transparent}
+nav a.active,nav a:hover{color:var(--brand);border-left-color:var(--brand2);background:#f1f5fb}
+nav .nav-group{margin:14px 18px 4px;font-size:12px;font-weight:600;color:#8a93a3;letter-spacing:.04em}
+main{max-width:1180px;width:100%;margin:22px auto;padding:0 22px}
 h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}
 .panel,.card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin-bottom:16px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
 .narrow{max-width:620px;margin:40px auto}
@@ -23,7 +25,7 @@ select{font:inherit;padding:8px 10px;border:1px solid #c8ced8;border-radius:7px;
 textarea,input{width:100%;font:14px ui-monospace,SFMono-Regular,Menlo,monospace;padding:9px 10px;border:1px solid #c8ced8;border-radius:7px;background:#fff}
 input{font-family:inherit}label{display:block;margin:12px 0 5px;color:var(--muted);font-size:13px}
 .check{display:inline-flex;gap:4px;margin:0 14px 6px 0;color:var(--ink)}.check input{width:auto}
-.actions{display:flex;gap:10px;align-items:center;margin:14px 0}
+.actions{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin:14px 0}
 .actions .reason{max-width:360px}
 button{white-space:nowrap;font:inherit;padding:8px 16px;border-radius:7px;border:1px solid var(--brand2);background:var(--brand2);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--brand2)}button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0}
@@ -38,5 +40,5 @@ pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10
 code{font-family:ui-monospace,Menlo,monospace;font-size:13px}.wrap{word-break:break-all;display:block}
 .bar{height:10px;background:#edf0f4;border-radius:6px;min-width:120px;overflow:hidden}.fill{height:100%;background:var(--brand2)}
 .answer{min-height:44px;margin-top:6px}.answer .badge{font-size:15px;padding:4px 14px}
-@media (max-width:800px){.columns{grid-template-columns:1fr}}
+@media (max-width:800px){.columns,.layout{grid-template-columns:1fr}nav{min-height:0;position:static;flex-direction:row;flex-wrap:wrap;border-right:none;border-bottom:1px solid var(--line)}}
 `;

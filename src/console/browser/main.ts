@@ -15,64 +15,65 @@ import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicIntere
  * not the protection.
  */
 type Principal = { id: string; role: string; displayName: string; operatorId: string | null; institutionId: string | null };
-type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement> };
+type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase };
 
 let me: Principal | undefined;
 
+/** Routes under a group heading in the menu, in the order given. */
+const grouped = (group: Phrase, routes: Route[]): Route[] => routes.map((route) => ({ ...route, group }));
+
 function routesFor(principal: Principal): Route[] {
-  const common: Route[] = [{ hash: 'catalogue', label: 'catalogue', render: cataloguePage }];
+  const catalogue: Route = { hash: 'catalogue', label: 'catalogue', render: cataloguePage };
+  const revisions: Route = { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) };
+  const registrations: Route = { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) };
+  const evaluations: Route = { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) };
+  const external: Route = { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) };
+  const derived: Route = { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) };
+  const quality: Route = { hash: 'quality', label: 'quality', render: qualityPage };
+  const sharing: Route = { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) };
+  const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) };
   switch (principal.role) {
     case 'operator':
       return [
-        ...common,
-        { hash: 'analysis', label: 'analysis', render: analysisPage },
-        { hash: 'jobs', label: 'jobs', render: jobsPage },
-        { hash: 'budgets', label: 'budgets', render: budgetsPage },
-        { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator') },
-        { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator') },
-        { hash: 'usage', label: 'usage', render: usagePage },
+        ...grouped('groupAnalysis', [
+          catalogue,
+          { hash: 'analysis', label: 'analysis', render: analysisPage },
+          { hash: 'jobs', label: 'jobs', render: jobsPage },
+          { hash: 'budgets', label: 'budgets', render: budgetsPage },
+        ]),
+        ...grouped('groupProducts', [
+          { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator') },
+          { hash: 'usage', label: 'usage', render: usagePage },
+          { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator') },
+        ]),
       ];
     case 'regulator':
       return [
-        { hash: 'reviews', label: 'reviews', render: reviewsPage },
-        { hash: 'audit', label: 'audit', render: auditPage },
-        { hash: 'incidents', label: 'incidents', render: incidentsPage },
-        { hash: 'jobs', label: 'jobs', render: jobsPage },
-        { hash: 'budgets', label: 'budgets', render: budgetsPage },
-        { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
-        { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
-        { hash: 'supervision', label: 'supervision', render: supervisionPage },
-        { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
-        { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
-        { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
-        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
-        { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
-        { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },
-        { hash: 'quality', label: 'quality', render: qualityPage },
-        { hash: 'report', label: 'report', render: reportPage },
-        { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
-        ...common,
-      ];
-    case 'institution':
-      return [
-        ...common,
-        { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) },
-        { hash: 'quality', label: 'quality', render: qualityPage },
-        { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) },
-        { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) },
-        { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
-        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
+        ...grouped('groupReview', [
+          { hash: 'reviews', label: 'reviews', render: reviewsPage },
+          { hash: 'jobs', label: 'jobs', render: jobsPage },
+          { hash: 'budgets', label: 'budgets', render: budgetsPage },
+          { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
+          { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
+          { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
+        ]),
+        ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, quality, catalogue]),
+        ...grouped('groupOversight', [
+          { hash: 'audit', label: 'audit', render: auditPage },
+          { hash: 'incidents', label: 'incidents', render: incidentsPage },
+          { hash: 'supervision', label: 'supervision', render: supervisionPage },
+          { hash: 'report', label: 'report', render: reportPage },
+        ]),
       ];
     case 'admin':
       return [
-        { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) },
-        { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) },
-        { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) },
-        { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) },
-        { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) },
-        { hash: 'quality', label: 'quality', render: qualityPage },
-        { hash: 'backups', label: 'backups', render: backupsPage },
-        ...common,
+        ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, quality, catalogue]),
+        ...grouped('groupPlatform', [{ hash: 'backups', label: 'backups', render: backupsPage }]),
+      ];
+    case 'institution':
+      return [
+        ...grouped('groupOwnData', [catalogue, { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) }, quality, registrations, revisions]),
+        ...grouped('groupSharing', [sharing, disputes]),
       ];
     case 'consumer':
       return [
@@ -80,8 +81,16 @@ function routesFor(principal: Principal): Route[] {
         { hash: 'usage', label: 'usage', render: usagePage },
       ];
     default:
-      return common;
+      return [catalogue];
   }
+}
+
+/** The menu: each group's heading before its first page. */
+function menu(routes: Route[], active: string): Node[] {
+  return routes.flatMap((candidate, index) => [
+    ...(candidate.group && candidate.group !== routes[index - 1]?.group ? [h('span', { class: 'nav-group' }, t(candidate.group))] : []),
+    h('a', { href: `#${candidate.hash}`, class: candidate.hash === active ? 'active' : '' }, t(candidate.label)),
+  ]);
 }
 
 const main = () => document.getElementById('main')!;
@@ -172,7 +181,10 @@ async function render(): Promise<void> {
   document.title = t('title');
   document.getElementById('header')!.replaceChildren(header());
   const nav = document.getElementById('nav')!;
+  // Signed out, the page has no menu column.
+  const layout = document.getElementById('layout')!;
   if (!token()) {
+    layout.classList.add('bare');
     nav.replaceChildren();
     main().replaceChildren(signInPage());
     return;
@@ -184,6 +196,7 @@ async function render(): Promise<void> {
     // A token that no longer works (expired, account disabled, refused by the provider check): sign in again, saying why.
     setToken(null);
     me = undefined;
+    layout.classList.add('bare');
     nav.replaceChildren();
     main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
     return;
@@ -193,7 +206,8 @@ async function render(): Promise<void> {
   const routes = routesFor(me);
   const [name, argument] = location.hash.replace(/^#/, '').split('/');
   const route = routes.find((candidate) => candidate.hash === name) ?? (name === 'jobs' && argument ? undefined : routes[0]!);
-  nav.replaceChildren(...routes.map((candidate) => h('a', { href: `#${candidate.hash}`, class: candidate.hash === (route?.hash ?? name) ? 'active' : '' }, t(candidate.label))));
+  nav.replaceChildren(...menu(routes, route?.hash ?? name ?? ''));
+  layout.classList.remove('bare');
   main().replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
     const page = name === 'jobs' && argument ? await jobPage(argument, () => void render()) : await route!.render(() => void render());

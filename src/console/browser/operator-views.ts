@@ -80,12 +80,19 @@ export async function cataloguePage(): Promise<HTMLElement> {
 }
 
 export async function analysisPage(): Promise<HTMLElement> {
-  const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
-  const chosen = new Set<string>(['power_readings']);
+  const [{ datasets: catalogue }, { licences }] = await Promise.all([api<{ datasets: Dataset[] }>('GET', '/v1/datasets'), api<{ licences: Array<{ status: string; scope: Array<{ dataset: string }> }> }>('GET', '/v1/licences')]);
+  // Only the datasets of a licence in force are offered (the catalogue page lists them all): a query beyond the
+  // licence is an over-scope incident. For the same reason nothing is checked until the operator acts — an
+  // example query checked on opening raised an incident for an operator whose licence left out one of its columns.
+  const licensed = new Set(licences.filter((licence) => licence.status === 'active').flatMap((licence) => licence.scope.map((entry) => entry.dataset)));
+  const datasets = catalogue.filter((dataset) => licensed.has(dataset.id));
+  const first = licensed.has('power_readings') ? 'power_readings' : datasets[0]?.id;
+  const chosen = new Set<string>(first ? [first] : []);
   const boxes = datasets.map((dataset) =>
     h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, checked: chosen.has(dataset.id), onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id}`),
   );
-  const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE month >= DATE \'2024-01-01\'\nGROUP BY town');
+  const example = first === 'power_readings' ? "SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE month >= DATE '2024-01-01'\nGROUP BY town" : first ? `SELECT count(*) AS row_count\nFROM ${first}` : '';
+  const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, example);
   const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
   const verdict = h('div', { id: 'verdict', class: 'verdict' });
   // What kind of job: an aggregate, a differentially private aggregate (what L4 and important data require), or a
@@ -126,13 +133,17 @@ export async function analysisPage(): Promise<HTMLElement> {
       ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)),
     );
   };
+  // Checks overlap while the operator types; only the latest one's answer is shown.
+  let latestCheck = 0;
   const check = async () => {
+    const mine = ++latestCheck;
     verdict.replaceChildren(t('working'));
     try {
       const body = submission();
       const decision = await api('POST', '/v1/jobs/dry-run', body);
       // A differentially private job also spends privacy budget: what it would cost and what is left.
       const estimate = body.privacy ? await api('POST', '/v1/jobs/estimate', body) : undefined;
+      if (mine !== latestCheck) return;
       verdict.replaceChildren(
         h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.differentialPrivacy ? 'dp_aggregate' : decision.kind)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
         h(
@@ -151,7 +162,7 @@ export async function analysisPage(): Promise<HTMLElement> {
           : '',
       );
     } catch (error) {
-      explain(error);
+      if (mine === latestCheck) explain(error);
     }
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -179,7 +190,6 @@ export async function analysisPage(): Promise<HTMLElement> {
       if (pending?.key === key) pending = undefined;
     }
   };
-  void check();
   return h(
     'div',
     { class: 'panel' },
