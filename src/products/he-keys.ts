@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, notInArray } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../db/connect.js';
 import { heKeys } from '../db/schema.js';
@@ -22,6 +22,9 @@ export const heKeyRegistrationSchema = z.strictObject({
 });
 export type HeKeyRow = typeof heKeys.$inferSelect;
 
+/** Registered keys kept per consumer and scheme: a few clients at once (servers, browser sign-ins). */
+export const keysKeptPerScheme = 5;
+
 export const toHeKeyView = (row: HeKeyRow) => ({ id: row.id, scheme: row.scheme, sha256: row.sha256, createdAt: row.createdAt.toISOString() });
 
 /** A key as a call uses it: its bytes, and the hash of its base64 text that the call's request hash carries. */
@@ -38,6 +41,20 @@ export function createHeKeyStore(deps: { db: Database; clock: () => Date; sealEv
     return entry;
   };
 
+  /**
+   * A client makes a key pair per process or browser sign-in, so registrations accumulate; each consumer keeps its
+   * newest few per scheme (320 KiB each). A call naming a forgotten key is answered 404, and the client library
+   * registers its key again and resends.
+   */
+  async function forgetAllButNewest(principalId: string, scheme: 'bfv' | 'ckks'): Promise<void> {
+    const kept = deps.db.select({ id: heKeys.id }).from(heKeys).where(and(eq(heKeys.principalId, principalId), eq(heKeys.scheme, scheme))).orderBy(desc(heKeys.createdAt), desc(heKeys.id)).limit(keysKeptPerScheme);
+    const forgotten = await deps.db
+      .delete(heKeys)
+      .where(and(eq(heKeys.principalId, principalId), eq(heKeys.scheme, scheme), notInArray(heKeys.id, kept)))
+      .returning({ id: heKeys.id });
+    for (const { id } of forgotten) recent.delete(id);
+  }
+
   return {
     /** Registers a key (idempotent: the same key again answers the first registration, `created: false`). */
     async register(principal: PrincipalRow, input: z.infer<typeof heKeyRegistrationSchema>): Promise<{ row: HeKeyRow; created: boolean }> {
@@ -51,7 +68,10 @@ export function createHeKeyStore(deps: { db: Database; clock: () => Date; sealEv
         .values({ id: `hek_${crypto.randomUUID()}`, principalId: principal.id, scheme: input.scheme, publicKey: input.publicKey, sha256, createdAt: deps.clock() })
         .onConflictDoNothing()
         .returning();
-      if (row) return { row, created: true };
+      if (row) {
+        await forgetAllButNewest(principal.id, input.scheme);
+        return { row, created: true };
+      }
       // Registered by a concurrent call of the same consumer a moment ago.
       const [raced] = await deps.db.select().from(heKeys).where(and(eq(heKeys.principalId, principal.id), eq(heKeys.sha256, sha256)));
       return { row: raced!, created: false };

@@ -242,6 +242,21 @@ describe('registered public keys', () => {
     expect((await t.call('GET', '/v1/he-keys', { token: other })).json.keys).toEqual([]);
   });
 
+  it('keep the newest five of a consumer\'s keys per scheme; a call naming a forgotten one is not found', async () => {
+    await t.platform.db.insert(principals).values({ id: 'consumer-many-keys', role: 'consumer', displayName: '多密钥银行' }).onConflictDoNothing();
+    const token = await t.tokenFor('consumer-many-keys');
+    const ids: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      ids.push((await registerKey(freshKey(), token)).json.id);
+      t.clock.now = new Date(t.clock.now.getTime() + 1000); // registered one after another, as clients do
+    }
+    const kept = (await t.call('GET', '/v1/he-keys', { token })).json.keys.map((key: { id: string }) => key.id);
+    expect(kept.sort()).toEqual(ids.slice(1).sort());
+    const request = await craftedRequest(new Map());
+    const response = await t.call('POST', '/v1/products/resident-identity/verify-encrypted', { token, json: { subject: { id_number: residents[2]!.id }, ciphertext: request.body.ciphertext, keyId: ids[0], purpose: 'crafted', use: 'industry' } });
+    expect(response.status).toBe(404);
+  });
+
   it('refuse an unseeded key at registration and store nothing', async () => {
     const before = (await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys.length;
     const unseeded = toBase64(bfv.seal.KeyGenerator(bfv.context).createPublicKey().saveArray(bfv.seal.ComprModeType.none));
