@@ -35,7 +35,7 @@ beforeAll(async () => {
   consumer = await t.tokenFor('consumer-east-sea-bank');
   client = createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: await loadSeal(), fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
   bfv = createBfvContext(await loadSeal());
-  for (const [id, name] of await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 13')) residents.push({ id: String(id), name: String(name) });
+  for (const [id, name] of await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 14')) residents.push({ id: String(id), name: String(name) });
   for (const [uscc, name, rep] of await snapshotRows('enterprises', 'SELECT uscc, name, legal_rep_name FROM $table ORDER BY uscc LIMIT 12')) firms.push({ uscc: String(uscc), name: String(name), rep: String(rep) });
   const payment = await snapshotRows(
     'power_readings',
@@ -255,6 +255,27 @@ describe('registered public keys', () => {
     const request = await craftedRequest(new Map());
     const response = await t.call('POST', '/v1/products/resident-identity/verify-encrypted', { token, json: { subject: { id_number: residents[2]!.id }, ciphertext: request.body.ciphertext, keyId: ids[0], purpose: 'crafted', use: 'industry' } });
     expect(response.status).toBe(404);
+  });
+
+  it('let the client library register its key again when the server has forgotten it, and answer the call', async () => {
+    await t.platform.db.insert(principals).values({ id: 'consumer-rotating', role: 'consumer', displayName: '轮换银行' }).onConflictDoNothing();
+    const token = await t.tokenFor('consumer-rotating');
+    const own = createVerificationClient({ baseUrl: 'http://pds.test', token, seal: bfv.seal, fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
+    const person = residents[13]!;
+    expect((await own.verifyEncrypted('resident-identity', { id_number: person.id, name: person.name }, 'encrypted check')).match).toBe(true);
+    const [first] = (await t.call('GET', '/v1/he-keys', { token })).json.keys;
+    // Five newer registrations (other clients of the same consumer) push the first key out.
+    for (let round = 0; round < 5; round++) {
+      t.clock.now = new Date(t.clock.now.getTime() + 1000);
+      await registerKey(freshKey(), token);
+    }
+    expect((await t.call('GET', '/v1/he-keys', { token })).json.keys.map((key: { id: string }) => key.id)).not.toContain(first.id);
+    t.clock.now = new Date(t.clock.now.getTime() + 1000);
+    expect((await own.verifyEncrypted('resident-identity', { id_number: person.id, name: person.name }, 'encrypted check')).match).toBe(true);
+    const keys = (await t.call('GET', '/v1/he-keys', { token })).json.keys;
+    // The same key, registered again under a new id.
+    expect(keys.filter((key: { sha256: string }) => key.sha256 === first.sha256)).toHaveLength(1);
+    await own.close();
   });
 
   it('refuse an unseeded key at registration and store nothing', async () => {
