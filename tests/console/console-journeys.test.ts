@@ -5,7 +5,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
-import { principals } from '../../src/db/schema.js';
+import { eq } from 'drizzle-orm';
+import { auditLeaves, principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /**
@@ -354,6 +355,52 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#jobs`);
     await page.locator('#jobs-table tr', { hasText: job.id.slice(0, 16) }).getByText('差分隐私聚合').waitFor();
     expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a regulator reads a draft product\'s whole definition and approves it with a reason; its operator publishes it', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const defined = await t.call('POST', '/v1/products', {
+      token: analyst,
+      json: {
+        id: 'industry-class-check',
+        title: 'Enterprise industry class check',
+        titleZh: '企业行业分类核验',
+        terms: '仅用于授信前核对企业所属行业',
+        spec: {
+          kind: 'verification',
+          dataset: 'enterprises',
+          inputs: [
+            { name: 'credit_code', description: '统一社会信用代码', example: '91310115MA1H7XQ08N', checksum: 'gb32100' },
+            { name: 'industry', description: '国民经济行业代码', example: 'C3612' },
+          ],
+          subject: [{ input: 'credit_code', column: 'uscc' }],
+          claims: [{ input: 'industry', column: 'industry_code' }],
+        },
+      },
+    });
+    expect(defined.json.status).toBe('draft');
+
+    const regulator = await signedIn('regulator-data-dept');
+    await regulator.goto(`${base}/console#products`);
+    const card = regulator.locator('section[data-admin-product="industry-class-check"]');
+    const definition = await card.locator('table.product-definition').textContent();
+    for (const fact of ['enterprises', 'credit_code', 'industry', '国民经济行业代码']) expect(definition).toContain(fact);
+    // A decision without a reason is refused, and says so next to the button.
+    await card.locator('button.decide-approve').click();
+    await card.getByText(/VALIDATION_FAILED/).waitFor();
+    await card.locator('input.reason').fill('核验范围与条款已审查');
+    await card.locator('button.decide-approve').click();
+    await regulator.locator('section[data-admin-product="industry-class-check"] .badge[title="approved"]').waitFor();
+    await regulator.screenshot({ path: path.join(artifacts, 'regulator-products.png'), fullPage: true });
+
+    const operator = await signedIn('analyst-lingang-analytics');
+    await operator.goto(`${base}/console#products`);
+    await operator.locator('section[data-admin-product="industry-class-check"] button.publish').click();
+    await operator.locator('section[data-admin-product="industry-class-check"] .badge[title="published"]').waitFor();
+    // The reason written in the console is the one the audit log keeps.
+    const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'product.approve'));
+    expect(leaves.some(({ leaf }) => leaf.includes('industry-class-check') && leaf.includes('核验范围与条款已审查'))).toBe(true);
+    for (const page of [regulator, operator]) expect(pageErrors(page)).toEqual([]);
   });
 
   it('a double click on submit queues one job', async () => {

@@ -1,6 +1,7 @@
 import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
+import { action } from './governance-views.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
@@ -109,25 +110,74 @@ function incidentDetail(jobId: string | null, detail: Record<string, unknown>): 
   );
 }
 
+/**
+ * Products for regulators (every product: approve or reject a draft, suspend, reinstate, retire — each with a
+ * reason the audit log keeps) and for operators (their own: publish once approved, withdraw). A card shows the
+ * whole definition — dataset, inputs, what identifies the subject, what is compared, the fixed condition, the
+ * limits, the terms — so an approval is of what the product does, not of its title.
+ */
 export async function productsAdminPage(rerender: () => void, role: string): Promise<HTMLElement> {
   const { products } = await api<{ products: any[] }>('GET', '/v1/products');
-  const act = async (id: string, path: 'decision' | 'publication', body: unknown) => {
-    await api('POST', `/v1/products/${id}/${path}`, body);
-    rerender();
-  };
-  const actions = (product: any) => {
-    if (role === 'regulator') {
-      if (product.status === 'draft') return h('button', { onclick: () => void act(product.id, 'decision', { decision: 'approve', reason: '已审核产品定义与条款' }) }, t('approve'));
-      if (product.status === 'published') return h('button', { class: 'secondary', onclick: () => void act(product.id, 'decision', { decision: 'suspend', reason: '监管暂停' }) }, t('suspend'));
-      return '';
-    }
-    return product.status === 'approved' ? h('button', { onclick: () => void act(product.id, 'publication', { action: 'publish' }) }, t('publish')) : '';
-  };
+  const panel = h('div', { class: 'panel' }, h('h2', {}, t('products')), role === 'regulator' ? h('p', { class: 'muted' }, t('productReviewIntro')) : '');
+  if (products.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
+  for (const product of products) panel.append(productCard(product, role, rerender));
+  return panel;
+}
+
+const regulatorDecisions: Record<string, Array<'approve' | 'reject' | 'suspend' | 'reinstate' | 'retire'>> = {
+  draft: ['approve', 'reject'],
+  approved: ['suspend', 'retire'],
+  published: ['suspend', 'retire'],
+  suspended: ['reinstate', 'retire'],
+};
+
+function productCard(product: any, role: string, rerender: () => void): HTMLElement {
+  const facts: Array<[string, Node | string]> =
+    product.kind === 'scoring'
+      ? [
+          [t('productModel'), h('code', {}, `${product.model.type}: ${product.model.target} ~ ${Object.keys(product.inputSchema.properties).join(' + ')}`)],
+          [t('sourceJob'), h('code', {}, product.model.job)],
+          [t('datasets'), product.datasets.join(', ')],
+          [t('dailyCallsPerConsumer'), String(product.dailyCallsPerConsumer)],
+        ]
+      : [
+          [t('datasets'), h('code', {}, product.dataset)],
+          [
+            t('productInputs'),
+            h('ul', { class: 'plain' }, ...Object.entries(product.inputSchema.properties as Record<string, any>).map(([name, input]) => h('li', {}, h('code', {}, name), ` — ${input.description}${input['x-check-character'] && !input.description.includes(input['x-check-character']) ? ` (${input['x-check-character']})` : ''}`))),
+          ],
+          [t('subjectInputs'), product.subjectInputs.join(', ')],
+          [t('claimInputs'), product.claimInputs.length ? product.claimInputs.join(', ') : '—'],
+          [
+            t('productCondition'),
+            product.condition
+              ? h('code', { class: 'wrap' }, `${product.condition.rows ? `${t('conditionRows')} ${product.condition.rows}; ` : ''}${t('conditionRequire')} ${product.condition.require}; ≥ ${product.condition.minRows}${product.condition.recentMonths ? `; ${t('conditionRecentMonths')} ${product.condition.recentMonths}` : ''}`)
+              : '—',
+          ],
+          [t('perSubjectDailyLimit'), String(product.perSubjectDailyLimit)],
+        ];
+  const price = `${t('price')}: ${product.price.industryFen} ${t('fenPerCall')} · ${t('publicInterestUse')} ${product.price.publicInterestFen}`;
+  const reason = h('input', { class: 'reason', placeholder: t('reason') });
+  const decide = (decision: string) => () => api('POST', `/v1/products/${encodeURIComponent(product.id)}/decision`, { decision, reason: reason.value });
+  const publication = (action: 'publish' | 'withdraw') => () => api('POST', `/v1/products/${encodeURIComponent(product.id)}/publication`, { action });
+  const controls =
+    role === 'regulator'
+      ? (regulatorDecisions[product.status] ?? []).length
+        ? h('div', { class: 'actions' }, reason, ...(regulatorDecisions[product.status] ?? []).map((decision) => action(t(`decision_${decision}`), decide(decision), rerender, { class: `decide-${decision}${decision === 'approve' || decision === 'reinstate' ? '' : ' secondary'}` })))
+        : ''
+      : product.status === 'approved'
+        ? h('div', { class: 'actions' }, action(t('publish'), publication('publish'), rerender, { class: 'publish' }))
+        : product.status === 'published'
+          ? h('div', { class: 'actions' }, action(t('withdraw'), publication('withdraw'), rerender, { class: 'withdraw secondary' }))
+          : '';
   return h(
-    'div',
-    { class: 'panel' },
-    h('h2', {}, t('products')),
-    table([t('products'), t('kind'), t('operator'), t('status'), ''], products.map((product) => [h('span', {}, product.titleZh, h('br'), h('small', { class: 'muted' }, product.id)), product.kind, product.operator, statusBadge(product.status), actions(product)])),
+    'section',
+    { class: 'card', 'data-admin-product': product.id },
+    h('h3', {}, `${product.titleZh} · `, h('code', {}, product.id), ' ', statusBadge(product.status), ' ', badge(product.kind)),
+    h('p', { class: 'muted' }, `${t('operator')} ${product.operator} · ${price} · ${product.modes.join(' / ')} · ${formatTime(product.updatedAt)}`),
+    table([t('field'), ''], facts.map(([label, value]) => [label, value]), { class: 'product-definition' }),
+    h('details', {}, h('summary', {}, t('terms')), h('p', {}, product.terms)),
+    controls,
   );
 }
 
