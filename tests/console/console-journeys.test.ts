@@ -320,6 +320,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.locator('#result-table', { hasText: '(intercept)' }).waitFor();
     expect(await page.textContent('#model-summary')).toMatch(/linear: log_bill ~ log_kwh \+ enterprise.*样本数.*R²/);
     await page.screenshot({ path: path.join(artifacts, 'operator-model.png'), fullPage: true });
+
+    // The released model becomes a scoring product: its features come from the release.
+    await page.goto(`${base}/console#products`);
+    await page.click('#product-new');
+    await page.selectOption('#product-kind', 'scoring');
+    await page.selectOption('#product-job', id);
+    await page.locator('#product-features tbody tr').nth(1).waitFor();
+    expect(await page.locator('#product-features [name="name"]').evaluateAll((inputs) => inputs.map((input) => (input as HTMLInputElement).value))).toEqual(['log_kwh', 'enterprise']);
+    await page.locator('#product-features tbody tr').first().locator('[name="description"]').fill('ln(月用电量 + 1)');
+    await page.locator('#product-features tbody tr').nth(1).locator('[name="description"]').fill('是否企业（1/0）');
+    await page.fill('#product-id', 'bill-model');
+    await page.fill('#product-titleZh', '电费估算模型');
+    await page.fill('#product-title', 'Bill model');
+    await page.fill('#product-terms', '仅用于估算');
+    await page.click('#product-define');
+    await page.locator('section[data-admin-product="bill-model"] .badge[title="draft"]').waitFor();
     expect(pageErrors(page)).toEqual([]);
   });
 
@@ -401,6 +417,43 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'product.approve'));
     expect(leaves.some(({ leaf }) => leaf.includes('industry-class-check') && leaf.includes('核验范围与条款已审查'))).toBe(true);
     for (const page of [regulator, operator]) expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('an operator defines a verification product in the console; a definition the server refuses names the field', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#products`);
+    await page.click('#product-new');
+    await page.waitForSelector('#product-form');
+    await page.fill('#product-id', 'Town-Check');
+    await page.fill('#product-titleZh', '企业所在镇核验');
+    await page.fill('#product-title', 'Enterprise town check');
+    await page.fill('#product-terms', '仅用于核对企业登记所在镇');
+    await page.selectOption('#product-dataset', 'enterprises');
+    const input = (row: number) => page.locator('#product-inputs tbody tr').nth(row);
+    await input(0).locator('[name="name"]').fill('credit_code');
+    await input(0).locator('[name="description"]').fill('统一社会信用代码');
+    await input(0).locator('[name="example"]').fill('91310115MA1H7XQ08N');
+    await input(0).locator('[name="checksum"]').selectOption('gb32100');
+    await page.click('#product-inputs button.add');
+    await input(1).locator('[name="name"]').fill('town');
+    await input(1).locator('[name="description"]').fill('登记所在镇');
+    await input(1).locator('[name="example"]').fill('泥城镇');
+    await page.locator('#product-subject tbody tr').first().locator('[name="input"]').fill('credit_code');
+    await page.locator('#product-subject tbody tr').first().locator('[name="column"]').fill('uscc');
+    await page.click('#product-claims button.add');
+    await page.locator('#product-claims tbody tr').first().locator('[name="input"]').fill('town');
+    await page.locator('#product-claims tbody tr').first().locator('[name="column"]').fill('town');
+    await page.click('#product-define');
+    // Upper case is not an id: the refusal names the field, and nothing is stored.
+    await page.locator('#product-outcome', { hasText: 'VALIDATION_FAILED' }).waitFor();
+    expect(await page.textContent('#product-outcome')).toContain('id');
+    await page.fill('#product-id', 'town-check');
+    await page.click('#product-define');
+    await page.locator('#product-outcome .badge.ok').waitFor();
+    await page.locator('section[data-admin-product="town-check"] .badge[title="draft"]').waitFor();
+    const product = (await t.call('GET', '/v1/products/town-check', { token: await t.tokenFor('regulator-data-dept') })).json;
+    expect(product).toMatchObject({ dataset: 'enterprises', subjectInputs: ['credit_code'], claimInputs: ['town'], status: 'draft' });
+    expect(pageErrors(page)).toEqual([]);
   });
 
   it('a double click on submit queues one job', async () => {

@@ -1,6 +1,7 @@
 import { api, ApiError } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
 import { action, refusal } from './governance-views.js';
+import { control, filledValue, rowsEditor, type Field } from './form-controls.js';
 import { t, tValue, type Phrase } from './i18n.js';
 
 /**
@@ -31,53 +32,6 @@ function findingText(finding: { problem: string; code?: string }): string {
 
 const findingsTable = (findings: Array<{ path: string; problem: string; code?: string }>) =>
   findings.length ? table([t('findings'), ''], findings.map((finding) => [h('code', {}, finding.path || '—'), findingText(finding)]), { class: 'findings' }) : h('p', {}, badge(t('reviewClean'), 'ok'));
-
-/** How one field of a row is edited; `empty` choices may be left unset, for the review to point out. */
-type Field = { key: string; label: Phrase; kind: 'text' | 'date' | 'check' | 'type' | { choices: string[]; phrase?: 'class' | 'sharing' | 'frequency' | 'registrationKind'; empty?: boolean } };
-
-function control(field: Field, value: unknown): HTMLInputElement | HTMLSelectElement {
-  const name = field.key;
-  if (field.kind === 'check') return h('input', { type: 'checkbox', name, checked: value === true });
-  if (field.kind === 'text' || field.kind === 'date') return h('input', { name, type: field.kind === 'date' ? 'date' : 'text', value: value === undefined || value === null ? '' : String(value) });
-  if (field.kind === 'type') return h('input', { name, list: 'column-types', value: value === undefined ? 'VARCHAR' : String(value) });
-  const { choices, phrase, empty } = field.kind;
-  return h(
-    'select',
-    { name },
-    empty ? h('option', { value: '' }, t('notSet')) : null,
-    ...choices.map((choice) => h('option', { value: choice, selected: choice === value }, phrase ? tValue(phrase, choice) : choice)),
-  );
-}
-
-/** What a control holds, or undefined when it is empty (the field is then left out). */
-function filledValue(element: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement): unknown {
-  if (element instanceof HTMLInputElement && element.type === 'checkbox') return element.checked;
-  const value = element.value.trim();
-  return value === '' ? undefined : value;
-}
-
-/** Rows of the same fields (columns, unstructured items, procured items), with add and remove. */
-function rowsEditor(fields: Field[], initial: Values[], addLabel: Phrase, attributes: Record<string, string>) {
-  const body = h('tbody', {});
-  const addRow = (values: Values = {}) => {
-    const row = h('tr', {}, ...fields.map((field) => h('td', {}, control(field, values[field.key]))));
-    row.append(h('td', {}, h('button', { class: 'secondary remove', type: 'button', onclick: () => row.remove() }, '×')));
-    body.append(row);
-  };
-  for (const values of initial) addRow(values);
-  const element = h(
-    'div',
-    attributes,
-    h('table', { class: 'rows' }, h('thead', {}, h('tr', {}, ...fields.map((field) => h('th', {}, t(field.label))), h('th', {}, ''))), body),
-    h('button', { class: 'secondary add', type: 'button', onclick: () => addRow() }, t(addLabel)),
-  );
-  const values = (): Values[] =>
-    [...body.querySelectorAll('tr')].map((row) => Object.fromEntries(fields.flatMap((field) => {
-      const value = filledValue(row.querySelector(`[name="${field.key}"]`) as HTMLInputElement | HTMLSelectElement);
-      return value === undefined ? [] : [[field.key, value]];
-    })));
-  return { element, values, addRow };
-}
 
 const columnFields: Field[] = [
   { key: 'name', label: 'columnName', kind: 'text' },
@@ -148,7 +102,7 @@ function tableEditor(initial: Values, onRemove: (element: HTMLElement) => void) 
 function registrationForm(rerender: () => void, existing?: { id: string; content: Values }): HTMLElement {
   const content = existing?.content ?? {};
   const system = (content.system ?? {}) as Values;
-  const kind = control({ key: 'kind', label: 'registrationKind', kind: { choices: ['project', 'system'], phrase: 'registrationKind' } }, content.kind ?? 'project');
+  const kind = control({ key: 'kind', kind: { choices: ['project', 'system'], phrase: 'registrationKind' } }, content.kind ?? 'project');
   kind.id = 'reg-kind';
   const name = h('input', { id: 'reg-name', value: String(content.name ?? '') });
   const description = h('textarea', { id: 'reg-description', rows: 2 }, String(content.description ?? ''));

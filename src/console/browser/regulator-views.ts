@@ -2,6 +2,7 @@ import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { action } from './governance-views.js';
+import { productDefinitionForm } from './product-definition-views.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
@@ -119,6 +120,10 @@ function incidentDetail(jobId: string | null, detail: Record<string, unknown>): 
 export async function productsAdminPage(rerender: () => void, role: string): Promise<HTMLElement> {
   const { products } = await api<{ products: any[] }>('GET', '/v1/products');
   const panel = h('div', { class: 'panel' }, h('h2', {}, t('products')), role === 'regulator' ? h('p', { class: 'muted' }, t('productReviewIntro')) : '');
+  if (role === 'operator') {
+    const holder = h('div', {});
+    panel.append(h('div', { class: 'actions' }, h('button', { id: 'product-new', onclick: () => void productDefinitionForm(rerender).then((form) => holder.replaceChildren(form)) }, t('defineProduct'))), holder);
+  }
   if (products.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
   for (const product of products) panel.append(productCard(product, role, rerender));
   return panel;
