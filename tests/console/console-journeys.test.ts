@@ -119,6 +119,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const card = page.locator(`section[data-job="${held.id}"]`);
     await card.waitFor();
     await page.screenshot({ path: path.join(artifacts, 'regulator-review.png'), fullPage: true });
+    // No reason, no decision: the reviewer writes one (it is kept in the audit log).
+    await card.locator('button.approve').click();
+    await card.getByText(/VALIDATION_FAILED/).waitFor();
+    await card.locator('input.reason').fill('已核对输出与披露控制记录');
     await card.locator('button.approve').click();
     await card.waitFor({ state: 'detached' });
     expect((await t.call('GET', `/v1/jobs/${held.id}`, { token: analyst })).json.status).toBe('released');

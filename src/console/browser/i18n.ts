@@ -346,6 +346,7 @@ const phrases = {
   minimum: ['最小值', 'Min'],
   maximum: ['最大值', 'Max'],
   productDefined: ['已保存为草稿，待监管部门审核', 'Saved as a draft for a regulator'],
+  reviewReasonHint: ['理由（必填，记入审计日志），如：已核对输出与披露控制记录', 'Reason (required, kept in the audit log), e.g. output and disclosure record checked'],
   jobKindLabel: ['任务类型', 'Kind of job'],
   linearRegression: ['线性回归', 'linear regression'],
   logisticRegression: ['逻辑回归', 'logistic regression'],

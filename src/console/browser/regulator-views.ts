@@ -12,7 +12,8 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
   const panel = h('div', { class: 'panel' }, h('h2', {}, t('reviews')));
   if (reviews.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
   for (const review of reviews) {
-    const reason = h('input', { class: 'reason', placeholder: t('reason'), value: '已核对输出与披露控制记录' });
+    // Empty: the reason is the reviewer's own words, kept in the audit log; a prefilled one invites approving unread.
+    const reason = h('input', { class: 'reason', placeholder: t('reviewReasonHint') });
     const message = h('p', { class: 'muted' });
     const decide = async (decision: 'approve' | 'withhold') => {
       try {
