@@ -45,7 +45,7 @@ const keyFields = {
   keyId: z.string().min(1).max(64).optional().describe('The id of a public key registered with POST /v1/he-keys; or publicKey instead'),
 };
 const oneKey = <T extends { publicKey?: string; keyId?: string }>(body: T) => (body.publicKey === undefined) !== (body.keyId === undefined);
-const oneKeyIssue = { message: 'send either publicKey or keyId, not both', path: ['publicKey'] };
+const oneKeyIssue = { message: 'send exactly one of publicKey and keyId', path: ['publicKey'] };
 export const encryptedVerificationSchema = z
   .strictObject({
     /** The subject's identifying inputs, in clear: the server must find the record. */

@@ -3,6 +3,7 @@ import { compactVerify, createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBfvContext, plaintextOf, coefficientsOf, toBase64, fromBase64, type BfvContext } from '../../src/products/client/bfv.js';
 import { claimChunks, claimDigest } from '../../src/products/client/claim-encoding.js';
+import { createCkksContext } from '../../src/products/client/ckks.js';
 import { createVerificationClient, type VerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
 import { principals } from '../../src/db/schema.js';
@@ -287,14 +288,18 @@ describe('registered public keys', () => {
     expect((await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys).toHaveLength(before);
   });
 
-  it('refuse a BFV key named by a call whose product takes another scheme, and a call that names a key twice', async () => {
-    const { json: key } = await registerKey(freshKey(), consumer, 'ckks');
-    expect(key.error?.code).toBe('CIPHERTEXT_REJECTED');
-    const { json: bfvKey } = await registerKey(freshKey());
+  it('refuse a key registered under the wrong scheme, a CKKS key named by a BFV call, and a call that names a key twice', async () => {
+    expect((await registerKey(freshKey(), consumer, 'ckks')).json.error.code).toBe('CIPHERTEXT_REJECTED');
+    const ckks = createCkksContext(bfv.seal);
+    const ckksKey = toBase64(ckks.seal.KeyGenerator(ckks.context).createPublicKeySerializable().saveArray(ckks.seal.ComprModeType.none));
+    const { json: registered } = await registerKey(ckksKey, consumer, 'ckks');
     const request = await craftedRequest(new Map());
-    const both = await encryptedCall({ id_number: residents[2]!.id }, { ...request.body, keyId: bfvKey.id });
+    const wrongScheme = await encryptedCall({ id_number: residents[2]!.id }, { ciphertext: request.body.ciphertext, keyId: registered.id });
+    expect(wrongScheme.status).toBe(400);
+    expect(wrongScheme.json.error.details[0]).toEqual({ path: 'keyId', problem: 'is a ckks key' });
+    const both = await encryptedCall({ id_number: residents[2]!.id }, { ...request.body, keyId: registered.id });
     expect(both.status).toBe(400);
-    expect(both.json.error.details[0].problem).toBe('send either publicKey or keyId, not both');
+    expect(both.json.error.details[0].problem).toBe('send exactly one of publicKey and keyId');
   });
 });
 
