@@ -92,7 +92,9 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
   const changes = (): Record<string, unknown> => {
     const changed: Record<string, unknown> = {};
     for (const [name, control] of Object.entries(fields)) {
-      const before = (entry as unknown as Record<string, string | null>)[name] ?? '';
+      // A textarea gives its text with LF line ends, whatever the stored text has: compare it that way, or an
+      // untouched description stored with CRLF would be proposed as changed.
+      const before = ((entry as unknown as Record<string, string | null>)[name] ?? '').replace(/\r\n?/g, '\n');
       // An emptied basis is removed (null), which the server checks against the sharing type.
       if (control.value !== before) changed[name] = name === 'sharingBasis' && control.value.trim() === '' ? null : control.value;
     }
