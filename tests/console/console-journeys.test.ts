@@ -118,6 +118,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#reviews`);
     const card = page.locator(`section[data-job="${held.id}"]`);
     await card.waitFor();
+    // The output as it would be released, and how many of the reviewers it needs have approved.
+    expect(await card.locator('table.review-output tbody tr').count()).toBeGreaterThan(0);
+    expect(await card.locator('.approvals').textContent()).toMatch(/^已批准 0 \/ [12]$/);
     await page.screenshot({ path: path.join(artifacts, 'regulator-review.png'), fullPage: true });
     // No reason, no decision: the reviewer writes one (it is kept in the audit log).
     await card.locator('button.approve').click();

@@ -347,6 +347,8 @@ const phrases = {
   maximum: ['最大值', 'Max'],
   productDefined: ['已保存为草稿，待监管部门审核', 'Saved as a draft for a regulator'],
   reviewReasonHint: ['理由（必填，记入审计日志），如：已核对输出与披露控制记录', 'Reason (required, kept in the audit log), e.g. output and disclosure record checked'],
+  approvals: ['已批准', 'approvals'],
+  showingRows: ['显示前', 'showing the first'],
   jobKindLabel: ['任务类型', 'Kind of job'],
   linearRegression: ['线性回归', 'linear regression'],
   logisticRegression: ['逻辑回归', 'logistic regression'],

@@ -232,21 +232,31 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
   }
   if (job.status !== 'released') return panel;
   const result = await api('GET', `/v1/jobs/${encodeURIComponent(id)}/result`);
-  const suppressed = new Map<number, { code: string; reason: string }>((result.manifest.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
-  const rows = result.rows.map((row: unknown[], index: number) => {
-    const why = suppressed.get(index);
-    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(tValue('suppression', why.code), 'warn') : ''];
-  });
   panel.append(
     h('h3', {}, t('result')),
-    table([...result.columns.map((column: { name: string }) => column.name), ''], rows, { id: 'result-table' }),
-    h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
-    noiseSection(result.manifest.differentialPrivacy) ?? '',
-    modelSection(result.manifest.model) ?? '',
+    ...checkedOutput(result.columns, result.rows, result.manifest, { id: 'result-table' }),
     h('p', {}, h('a', { id: 'result-csv', href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadResult(id)) }, t('downloadCsv'))),
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
   );
   return panel;
+}
+
+/**
+ * A checked output as operators and reviewers read it: suppressed cells marked with the rule that withheld them,
+ * each rule explained once, and the noise of a differentially private output or the fit of a model.
+ */
+export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
+  const suppressed = new Map<number, { code: string; reason: string }>((manifest?.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
+  const cells = rows.map((row, index) => {
+    const why = suppressed.get(index);
+    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(tValue('suppression', why.code), 'warn') : ''];
+  });
+  return [
+    table([...columns.map((column) => column.name), ''], cells, attributes),
+    h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
+    noiseSection(manifest?.differentialPrivacy) ?? '',
+    modelSection(manifest?.model) ?? '',
+  ].filter((element): element is HTMLElement => element !== '');
 }
 
 /** The released output as the API gives it in CSV (suppressed cells empty), saved for a spreadsheet. */

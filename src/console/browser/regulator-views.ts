@@ -2,11 +2,13 @@ import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { action } from './governance-views.js';
+import { checkedOutput } from './operator-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
+const shownRows = 50;
 export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
   const { reviews } = await api<{ reviews: any[] }>('GET', '/v1/reviews');
   const panel = h('div', { class: 'panel' }, h('h2', {}, t('reviews')));
@@ -30,9 +32,16 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         'section',
         { class: 'card', 'data-job': review.job.id },
         h('h3', {}, review.job.purpose, ' ', badge(review.job.grade ?? '', 'warn')),
-        h('p', { class: 'muted' }, `${review.job.id} · ${review.job.kind} · ${formatTime(review.job.createdAt)}`),
+        h(
+          'p',
+          { class: 'muted' },
+          `${review.job.id} · ${tValue('jobKind', review.job.differentialPrivacy ? 'dp_aggregate' : review.job.kind ?? '')} · ${review.job.datasets.join(', ')} · ${formatTime(review.job.createdAt)} · `,
+          h('span', { class: 'approvals' }, `${t('approvals')} ${review.approvals} / ${review.job.reviewersRequired}${review.reviewers.length ? ` (${review.reviewers.join(', ')})` : ''}`),
+        ),
         h('pre', {}, review.sql),
-        output ? table(output.columns.map((column) => column.name), output.rows.slice(0, 20).map((row) => row.map((value) => (value === null ? '■' : String(value))))) : null,
+        // What the reviewer decides on: the output as it would be released, with every suppression and its rule.
+        ...(output ? checkedOutput(output.columns, output.rows.slice(0, shownRows), review.manifest, { class: 'review-output' }) : []),
+        output && output.rows.length > shownRows ? h('p', { class: 'muted' }, `${t('showingRows')} ${shownRows} / ${output.rows.length}`) : null,
         review.canReview
           ? h('div', { class: 'actions' }, reason, h('button', { class: 'approve', onclick: () => void decide('approve') }, t('approve')), h('button', { class: 'secondary', onclick: () => void decide('withhold') }, t('withhold')))
           : h('p', { class: 'muted' }, '—'),
