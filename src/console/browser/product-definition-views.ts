@@ -51,6 +51,8 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const title = field('title', 'text');
   const terms = h('textarea', { id: 'product-terms', rows: 2 });
 
+  const outcome = h('div', { id: 'product-outcome', class: 'verdict' });
+
   // Verification: the dataset, the inputs, the subject and the claims, an optional fixed condition.
   const dataset = h('select', { id: 'product-dataset' }, ...datasets.filter((entry) => licensed.has(entry.id)).map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
   const inputs = rowsEditor(inputFields, [{}], 'addItem', { id: 'product-inputs' });
@@ -82,10 +84,16 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const dailyCalls = field('daily-calls', 'number', 1000);
   job.addEventListener('change', () => {
     if (!job.value) return;
-    void api<{ manifest: { model?: { features: string[] } } }>('GET', `/v1/jobs/${encodeURIComponent(job.value)}/result`).then((result) => {
-      features.element.querySelector('tbody')!.replaceChildren();
-      for (const name of result.manifest.model?.features ?? []) features.addRow({ name });
-    });
+    void api<{ manifest: { model?: { features: string[] } } }>('GET', `/v1/jobs/${encodeURIComponent(job.value)}/result`).then(
+      (result) => {
+        features.element.querySelector('tbody')!.replaceChildren();
+        for (const name of result.manifest.model?.features ?? []) features.addRow({ name });
+      },
+      (error: unknown) => {
+        if (!(error instanceof ApiError)) throw error;
+        outcome.replaceChildren(...refusal(error));
+      },
+    );
   });
   const scoring = h('div', { id: 'product-scoring' }, labelled('sourceJob', job), h('label', {}, t('productFeatures')), features.element, labelled('dailyCallsPerConsumer', dailyCalls));
   const showKind = () => {
@@ -119,7 +127,6 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
       ...(filledValue(perSubject) !== undefined ? { perSubjectDailyLimit: filledValue(perSubject) } : {}),
     };
   };
-  const outcome = h('div', { id: 'product-outcome', class: 'verdict' });
   const define = async () => {
     outcome.replaceChildren(t('working'));
     try {
