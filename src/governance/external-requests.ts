@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import { externalRequests } from '../db/schema.js';
-import { exportColumnsToCsv, textColumns } from '../domain-store/export-columns.js';
+import { exportColumnsToCsv } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -112,7 +112,7 @@ export async function deliverExternalRequest(platform: Platform, principal: Prin
   if (!version) throw new AppError('NO_DATA_VERSION', `${datasetId} has no data loaded yet`);
   const dataset = (await findDataset(platform.db, datasetId))!;
   const source = dataset.institutionId;
-  const exported = await exportColumnsToCsv(platform.store, datasetId, version.contentHash, item.columns, { spreadsheetSafe: options.forSpreadsheet ? textColumns(dataset.columns, item.columns) : [] });
+  const exported = await exportColumnsToCsv(platform.store, dataset, version.contentHash, item.columns, options);
   const now = platform.clock();
   try {
     await platform.db.transaction(async (tx) => {

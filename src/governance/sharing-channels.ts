@@ -5,7 +5,7 @@ import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
 import { channelPulls, datasets, sharingChannels, type sharingRequests } from '../db/schema.js';
 import { recordIncident } from './incidents.js';
-import { exportColumnsToCsv, textColumns } from '../domain-store/export-columns.js';
+import { exportColumnsToCsv } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -156,8 +156,8 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
 
   let exported: { file: string; rowCount: number };
   try {
-    const registered = options.forSpreadsheet ? (await findDataset(platform.db, channel.datasetId))!.columns : [];
-    exported = await exportColumnsToCsv(platform.store, channel.datasetId, version.contentHash, columns, { spreadsheetSafe: textColumns(registered, columns) });
+    const dataset = (await findDataset(platform.db, channel.datasetId))!;
+    exported = await exportColumnsToCsv(platform.store, dataset, version.contentHash, columns, options);
   } catch (error) {
     // Nothing was delivered: the reservation does not count against the day's volume.
     await platform.db.update(channelPulls).set({ outcome: 'refused' }).where(eq(channelPulls.id, reservation.id));

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportColumnsToCsv, textColumns } from '../../src/domain-store/export-columns.js';
+import { exportColumnsToCsv } from '../../src/domain-store/export-columns.js';
 import { createSnapshotStore } from '../../src/domain-store/snapshot-store.js';
 
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'pds-export-'));
@@ -25,8 +25,8 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(directory, { recursive: true, force: true }));
 
-const exported = async (options: { spreadsheetSafe?: string[] } = {}) => {
-  const { file, rowCount } = await exportColumnsToCsv(store, 'firms', hash, ['name', 'balance'], options);
+const exported = async (options: { forSpreadsheet?: boolean } = {}) => {
+  const { file, rowCount } = await exportColumnsToCsv(store, { id: 'firms', columns: registered }, hash, ['name', 'balance'], options);
   const text = fs.readFileSync(file, 'utf8');
   fs.rmSync(file);
   return { lines: text.trim().split('\n'), rowCount };
@@ -40,7 +40,7 @@ describe('exporting shared data as CSV', () => {
   });
 
   it('for a spreadsheet, defuses text that starts like a formula and leaves numbers alone', async () => {
-    const { lines } = await exported({ spreadsheetSafe: textColumns(registered, ['name', 'balance']) });
+    const { lines } = await exported({ forSpreadsheet: true });
     expect(lines).toEqual(['name,balance', '"\'=HYPERLINK(""http://x"")",-5.0', "'@SUM(A1),3.0", '临港科技,7.5']);
   });
 });

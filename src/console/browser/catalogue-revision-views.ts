@@ -1,7 +1,8 @@
 import { api, ApiError } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
+import { catalogueChoices, control, labelled } from './form-controls.js';
 import { action, refusal } from './governance-views.js';
-import { t, tValue } from './i18n.js';
+import { t } from './i18n.js';
 
 /**
  * Catalogue changes (measures art. 10). A source institution proposes a change to one of its entries — titles,
@@ -42,11 +43,6 @@ type Revision = {
   decidedAt: string | null;
 };
 
-const grades = ['L1', 'L2', 'L3', 'L4', 'important', 'core'];
-const sharingTypes = ['unconditional', 'conditional', 'none'];
-const frequencies = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'];
-const classes = ['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute'];
-
 /** A diff value as a reader takes it in: a word for null, text as it is, anything else (a whole column) as JSON. */
 const shown = (value: unknown): string => (value === null || value === undefined ? '—' : typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -56,10 +52,6 @@ function diffTable(revision: Revision): HTMLTableElement {
     revision.diff.map((entry) => [h('code', {}, entry.field), h('span', { class: 'muted' }, shown(entry.from)), shown(entry.to)]),
     { class: 'diff' },
   );
-}
-
-function select(id: string, values: string[], current: string, label: (value: string) => string = (value) => value): HTMLSelectElement {
-  return h('select', { id }, ...values.map((value) => h('option', { value, selected: value === current }, label(value))));
 }
 
 /**
@@ -74,16 +66,16 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
     title: text('rev-title', entry.title),
     description: area('rev-description', entry.description),
     category: text('rev-category', entry.category),
-    grade: select('rev-grade', grades, entry.grade),
-    sharingType: select('rev-sharing-type', sharingTypes, entry.sharingType, (value) => tValue('sharing', value)),
+    grade: control({ key: 'grade', kind: { choices: catalogueChoices.grades } }, entry.grade, 'rev-grade'),
+    sharingType: control({ key: 'sharingType', kind: { choices: catalogueChoices.sharingTypes, phrase: 'sharing' } }, entry.sharingType, 'rev-sharing-type'),
     sharingBasis: area('rev-sharing-basis', entry.sharingBasis ?? ''),
     legalBasis: area('rev-legal-basis', entry.legalBasis),
-    updateFrequency: select('rev-frequency', frequencies, entry.updateFrequency, (value) => tValue('frequency', value)),
+    updateFrequency: control({ key: 'updateFrequency', kind: { choices: catalogueChoices.frequencies, phrase: 'frequency' } }, entry.updateFrequency, 'rev-frequency'),
   };
   const openData = h('input', { type: 'checkbox', id: 'rev-open-data', checked: entry.openData });
   const columnControls = entry.columns.map((column) => ({
     column,
-    class: select(`rev-class-${column.name}`, classes, column.class, (value) => tValue('class', value)),
+    class: control({ key: 'class', kind: { choices: catalogueChoices.columnClasses, phrase: 'class' } }, column.class, `rev-class-${column.name}`),
     description: h('input', { id: `rev-column-${column.name}`, value: column.description }),
   }));
   const note = h('textarea', { id: 'rev-note', rows: 2, placeholder: t('revisionNoteHint') });
@@ -91,12 +83,12 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
 
   const changes = (): Record<string, unknown> => {
     const changed: Record<string, unknown> = {};
-    for (const [name, control] of Object.entries(fields)) {
+    for (const [name, input] of Object.entries(fields)) {
       // A textarea gives its text with LF line ends, whatever the stored text has: compare it that way, or an
       // untouched description stored with CRLF would be proposed as changed.
       const before = ((entry as unknown as Record<string, string | null>)[name] ?? '').replace(/\r\n?/g, '\n');
       // An emptied basis is removed (null), which the server checks against the sharing type.
-      if (control.value !== before) changed[name] = name === 'sharingBasis' && control.value.trim() === '' ? null : control.value;
+      if (input.value !== before) changed[name] = name === 'sharingBasis' && input.value.trim() === '' ? null : input.value;
     }
     if (openData.checked !== entry.openData) changed.openData = openData.checked;
     const columns = columnControls.map(({ column, class: columnClass, description }) => ({ ...column, class: columnClass.value, description: description.value }));
@@ -116,7 +108,6 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
       outcome.replaceChildren(...refusal(error));
     }
   };
-  const labelled = (label: string, control: HTMLElement) => h('div', {}, h('label', {}, label), control);
   return h(
     'section',
     { class: 'card', id: 'revision-form', 'data-dataset': entry.id },
@@ -137,7 +128,7 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
     h('label', { class: 'check' }, openData, ` ${t('openData')}`),
     table(
       [t('columns'), t('columnType'), t('columnClass'), t('description')],
-      columnControls.map((control) => [h('code', {}, control.column.name), control.column.type, control.class, control.description]),
+      columnControls.map((row) => [h('code', {}, row.column.name), row.column.type, row.class, row.description]),
       { id: 'revision-columns' },
     ),
     labelled(t('revisionNote'), note),

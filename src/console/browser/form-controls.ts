@@ -7,18 +7,30 @@ import { t, tValue, type Phrase } from './i18n.js';
  */
 type Values = Record<string, unknown>;
 
+/** The catalogue's choices, as the console offers them (the server's schemas check them again). */
+export const catalogueChoices = {
+  grades: ['L1', 'L2', 'L3', 'L4', 'important', 'core'],
+  sharingTypes: ['unconditional', 'conditional', 'none'],
+  frequencies: ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'],
+  columnClasses: ['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute'],
+};
+
+/** A control under its label. */
+export const labelled = (label: string, element: HTMLElement) => h('div', {}, h('label', {}, label), element);
+
 /** How one field of a form is edited; `empty` choices may be left unset (for a review to point out, or optional). */
 export type Field = { key: string; label: Phrase; kind: 'text' | 'date' | 'check' | 'type' | 'number' | { choices: string[]; phrase?: 'class' | 'sharing' | 'frequency' | 'registrationKind'; empty?: boolean } };
 
-export function control(field: Pick<Field, 'key' | 'kind'>, value: unknown): HTMLInputElement | HTMLSelectElement {
+/** One field's control, named by its key (and given `id` when a form addresses it alone). */
+export function control(field: Pick<Field, 'key' | 'kind'>, value: unknown, id?: string): HTMLInputElement | HTMLSelectElement {
   const name = field.key;
-  if (field.kind === 'check') return h('input', { type: 'checkbox', name, checked: value === true });
-  if (field.kind === 'text' || field.kind === 'date' || field.kind === 'number') return h('input', { name, type: field.kind, value: value === undefined || value === null ? '' : String(value) });
-  if (field.kind === 'type') return h('input', { name, list: 'column-types', value: value === undefined ? 'VARCHAR' : String(value) });
+  if (field.kind === 'check') return h('input', { type: 'checkbox', name, id, checked: value === true });
+  if (field.kind === 'text' || field.kind === 'date' || field.kind === 'number') return h('input', { name, id, type: field.kind, value: value === undefined || value === null ? '' : String(value) });
+  if (field.kind === 'type') return h('input', { name, id, list: 'column-types', value: value === undefined ? 'VARCHAR' : String(value) });
   const { choices, phrase, empty } = field.kind;
   return h(
     'select',
-    { name },
+    { name, id },
     empty ? h('option', { value: '' }, t('notSet')) : null,
     ...choices.map((choice) => h('option', { value: choice, selected: choice === value }, phrase ? tValue(phrase, choice) : choice)),
   );

@@ -1,4 +1,5 @@
 import { api, ApiError } from './api.js';
+import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, t, tValue } from './i18n.js';
 
@@ -104,7 +105,6 @@ export async function analysisPage(): Promise<HTMLElement> {
   const modelType = h('select', { id: 'model-type' }, h('option', { value: 'linear' }, t('linearRegression')), h('option', { value: 'logistic' }, t('logisticRegression')));
   const target = h('input', { id: 'model-target', placeholder: 'log_bill' });
   const features = h('input', { id: 'model-features', placeholder: 'log_kwh, enterprise' });
-  const labelled = (label: string, control: HTMLElement) => h('div', {}, h('label', {}, label), control);
   const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism));
   const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features));
   const showKind = () => {

@@ -1,8 +1,8 @@
 import { api, ApiError } from './api.js';
 import { badge, h } from './dom.js';
-import { control, filledValue, rowsEditor, type Field } from './form-controls.js';
+import { control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
 import { refusal } from './governance-views.js';
-import { t, type Phrase } from './i18n.js';
+import { t } from './i18n.js';
 
 /**
  * An operator defines a product (measures ch. 4) in the console: a verification product over one dataset of its
@@ -31,12 +31,7 @@ const featureFields: Field[] = [
   { key: 'max', label: 'maximum', kind: 'number' },
 ];
 
-const labelled = (label: Phrase, element: HTMLElement) => h('div', {}, h('label', {}, t(label)), element);
-const field = (key: string, kind: Field['kind'], value?: unknown) => {
-  const element = control({ key, kind }, value);
-  element.id = `product-${key}`;
-  return element;
-};
+const field = (key: string, kind: Field['kind'], value?: unknown) => control({ key, kind }, value, `product-${key}`);
 
 export async function productDefinitionForm(rerender: () => void): Promise<HTMLElement> {
   const [{ datasets }, { licences }, { jobs }] = await Promise.all([
@@ -67,14 +62,14 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const verification = h(
     'div',
     { id: 'product-verification' },
-    labelled('datasets', dataset),
+    labelled(t('datasets'), dataset),
     h('label', {}, t('productInputs')),
     inputs.element,
     h('label', {}, t('subjectBindings')),
     subject.element,
     h('label', {}, t('claimBindings')),
     claims.element,
-    h('div', { class: 'grid' }, labelled('conditionRows', conditionRows), labelled('conditionRequire', conditionRequire), labelled('conditionMinRows', minRows), labelled('conditionRecentColumn', recentColumn), labelled('conditionRecentMonths', recentMonths), labelled('perSubjectDailyLimit', perSubject)),
+    h('div', { class: 'grid' }, labelled(t('conditionRows'), conditionRows), labelled(t('conditionRequire'), conditionRequire), labelled(t('conditionMinRows'), minRows), labelled(t('conditionRecentColumn'), recentColumn), labelled(t('conditionRecentMonths'), recentMonths), labelled(t('perSubjectDailyLimit'), perSubject)),
   );
 
   // Scoring: one of the operator's released models; its features are filled in from the release.
@@ -95,7 +90,7 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
       },
     );
   });
-  const scoring = h('div', { id: 'product-scoring' }, labelled('sourceJob', job), h('label', {}, t('productFeatures')), features.element, labelled('dailyCallsPerConsumer', dailyCalls));
+  const scoring = h('div', { id: 'product-scoring' }, labelled(t('sourceJob'), job), h('label', {}, t('productFeatures')), features.element, labelled(t('dailyCallsPerConsumer'), dailyCalls));
   const showKind = () => {
     verification.hidden = kind.value !== 'verification';
     scoring.hidden = kind.value !== 'scoring';
@@ -143,8 +138,8 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
     { class: 'card', id: 'product-form' },
     h('h3', {}, t('defineProduct')),
     h('p', { class: 'muted' }, t('defineProductIntro')),
-    h('div', { class: 'grid' }, labelled('productKind', kind), labelled('productId', id), labelled('titleZh', titleZh), labelled('titleEn', title)),
-    labelled('terms', terms),
+    h('div', { class: 'grid' }, labelled(t('productKind'), kind), labelled(t('productId'), id), labelled(t('titleZh'), titleZh), labelled(t('titleEn'), title)),
+    labelled(t('terms'), terms),
     verification,
     scoring,
     h('div', { class: 'actions' }, h('button', { id: 'product-define', type: 'button', onclick: () => void define() }, t('defineProduct'))),

@@ -1,8 +1,8 @@
 import { api, ApiError } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
 import { action, refusal } from './governance-views.js';
-import { control, filledValue, rowsEditor, type Field } from './form-controls.js';
-import { t, tValue, type Phrase } from './i18n.js';
+import { catalogueChoices, control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
+import { t, tValue } from './i18n.js';
 
 /**
  * Data registration (measures art. 8) in the console. A public body writes a project or system in full — basic
@@ -17,7 +17,6 @@ import { t, tValue, type Phrase } from './i18n.js';
 type Me = { id: string; role: string; institutionId: string | null };
 type Values = Record<string, unknown>;
 
-const grades = ['L1', 'L2', 'L3', 'L4', 'important', 'core'];
 const columnTypes = ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL(18,2)', 'DATE', 'TIMESTAMP', 'BOOLEAN'];
 
 /**
@@ -36,7 +35,7 @@ const findingsTable = (findings: Array<{ path: string; problem: string; code?: s
 const columnFields: Field[] = [
   { key: 'name', label: 'columnName', kind: 'text' },
   { key: 'type', label: 'columnType', kind: 'type' },
-  { key: 'class', label: 'columnClass', kind: { choices: ['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute'], phrase: 'class', empty: true } },
+  { key: 'class', label: 'columnClass', kind: { choices: catalogueChoices.columnClasses, phrase: 'class', empty: true } },
   { key: 'nullable', label: 'nullable', kind: 'check' },
   { key: 'description', label: 'description', kind: 'text' },
 ];
@@ -45,9 +44,9 @@ const tableFields: Field[] = [
   { key: 'titleZh', label: 'titleZh', kind: 'text' },
   { key: 'title', label: 'titleEn', kind: 'text' },
   { key: 'category', label: 'category', kind: 'text' },
-  { key: 'grade', label: 'grade', kind: { choices: grades, empty: true } },
-  { key: 'sharingType', label: 'sharingType', kind: { choices: ['unconditional', 'conditional', 'none'], phrase: 'sharing' } },
-  { key: 'updateFrequency', label: 'updates', kind: { choices: ['daily', 'weekly', 'monthly', 'quarterly', 'yearly', 'static'], phrase: 'frequency' } },
+  { key: 'grade', label: 'grade', kind: { choices: catalogueChoices.grades, empty: true } },
+  { key: 'sharingType', label: 'sharingType', kind: { choices: catalogueChoices.sharingTypes, phrase: 'sharing' } },
+  { key: 'updateFrequency', label: 'updates', kind: { choices: catalogueChoices.frequencies, phrase: 'frequency' } },
   { key: 'privacyUnit', label: 'privacyUnit', kind: 'text' },
   { key: 'uniqueKey', label: 'uniqueKey', kind: 'text' },
   { key: 'description', label: 'description', kind: 'text' },
@@ -125,7 +124,7 @@ function registrationForm(rerender: () => void, existing?: { id: string; content
     tableHolder.append(editor.element);
   };
   for (const initial of (content.tables ?? []) as Values[]) addTable(initial);
-  const gradeChoice: Field = { key: 'grade', label: 'grade', kind: { choices: grades, empty: true } };
+  const gradeChoice: Field = { key: 'grade', label: 'grade', kind: { choices: catalogueChoices.grades, empty: true } };
   const unstructured = rowsEditor(
     [{ key: 'name', label: 'itemName', kind: 'text' }, { key: 'format', label: 'format', kind: 'text' }, { key: 'volume', label: 'volume', kind: 'text' }, gradeChoice, { key: 'description', label: 'description', kind: 'text' }],
     (content.unstructured ?? []) as Values[],
@@ -162,16 +161,15 @@ function registrationForm(rerender: () => void, existing?: { id: string; content
       outcome.replaceChildren(...refusal(error));
     }
   };
-  const labelled = (label: Phrase, element: HTMLElement) => h('div', {}, h('label', {}, t(label)), element);
   return h(
     'section',
     { class: 'card', id: 'registration-form' },
     h('h3', {}, existing ? t('resubmitRegistration') : t('newRegistration')),
     h('datalist', { id: 'column-types' }, ...columnTypes.map((type) => h('option', { value: type }))),
-    h('div', { class: 'grid' }, labelled('registrationKind', kind), labelled('registrationName', name)),
-    labelled('description', description),
+    h('div', { class: 'grid' }, labelled(t('registrationKind'), kind), labelled(t('registrationName'), name)),
+    labelled(t('description'), description),
     h('h4', {}, t('systemInformation')),
-    h('div', { class: 'grid', id: 'reg-system' }, ...systemControls.map(({ field, element }) => labelled(field.label, element))),
+    h('div', { class: 'grid', id: 'reg-system' }, ...systemControls.map(({ field, element }) => labelled(t(field.label), element))),
     h('h4', {}, t('tables')),
     tableHolder,
     h('button', { class: 'secondary', type: 'button', id: 'reg-add-table', onclick: () => addTable() }, t('addTable')),

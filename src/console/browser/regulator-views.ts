@@ -1,6 +1,6 @@
 import { api, ApiError } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
-import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
+import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
