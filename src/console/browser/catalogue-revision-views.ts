@@ -1,7 +1,7 @@
-import { api, ApiError } from './api.js';
+import { api } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
 import { catalogueChoices, control, labelled } from './form-controls.js';
-import { action, refusal } from './governance-views.js';
+import { action, sendForm } from './governance-views.js';
 import { t } from './i18n.js';
 
 /**
@@ -99,14 +99,12 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
     const changed = changes();
     if (Object.keys(changed).length === 0) return void outcome.replaceChildren(h('p', { class: 'error' }, t('nothingChanged')));
     if (!note.value.trim()) return void outcome.replaceChildren(h('p', { class: 'error' }, t('revisionNoteRequired')));
-    try {
-      const revision = await api<Revision>('POST', `/v1/datasets/${encodeURIComponent(entry.id)}/revisions`, { note: note.value.trim(), changes: changed });
-      outcome.replaceChildren(h('p', {}, badge(`r${revision.revision}`, 'ok'), ' ', t('revisionProposed')), diffTable(revision));
-      setTimeout(rerender, 1200);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      outcome.replaceChildren(...refusal(error));
-    }
+    const revision = await sendForm(
+      outcome,
+      () => api<Revision>('POST', `/v1/datasets/${encodeURIComponent(entry.id)}/revisions`, { note: note.value.trim(), changes: changed }),
+      (answer) => [h('p', {}, badge(`r${answer.revision}`, 'ok'), ' ', t('revisionProposed')), diffTable(answer)],
+    );
+    if (revision) setTimeout(rerender, 1200);
   };
   return h(
     'section',

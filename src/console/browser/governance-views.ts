@@ -32,6 +32,23 @@ export function refusal(error: ApiError): HTMLElement[] {
   return [h('p', {}, badge(t('notAccepted'), 'bad'), ' ', h('code', {}, error.code), ' ', error.message), ...error.details.map((detail) => h('p', { class: 'muted' }, `${detail.path ?? ''} ${detail.problem}`))];
 }
 
+/**
+ * Sends a form's request and shows its outcome in `outcome`: "working" meanwhile, then what `shown` makes of the
+ * answer, or the server's refusal with its details. Resolves with the answer, or undefined when refused.
+ */
+export async function sendForm<T>(outcome: HTMLElement, send: () => Promise<T>, shown: (answer: T) => Node[]): Promise<T | undefined> {
+  outcome.replaceChildren(t('working'));
+  try {
+    const answer = await send();
+    outcome.replaceChildren(...shown(answer));
+    return answer;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    outcome.replaceChildren(...refusal(error));
+    return undefined;
+  }
+}
+
 /** Runs an action, then redraws the page, or shows the server's code and reason next to the button. */
 export function action(label: string, run: () => Promise<unknown>, rerender: () => void, attributes: Record<string, string> = {}): HTMLElement {
   const message = h('span', { class: 'muted message' });
@@ -56,18 +73,13 @@ export async function deliveryPage(me: Me): Promise<HTMLElement> {
     if (!chosen) return void outcome.replaceChildren(h('p', { class: 'error' }, t('chooseFile')));
     const parquet = chosen.name.toLowerCase().endsWith('.parquet');
     const contentType = parquet ? 'application/vnd.apache.parquet' : `text/csv; charset=${encoding.value}`;
-    outcome.replaceChildren(t('working'));
-    try {
-      const version = await upload(`/v1/datasets/${encodeURIComponent(dataset.value)}/versions`, chosen, contentType);
+    await sendForm(outcome, () => upload(`/v1/datasets/${encodeURIComponent(dataset.value)}/versions`, chosen, contentType), (version) => {
       const quality = version.quality;
-      outcome.replaceChildren(
+      return [
         h('p', {}, badge(t('delivered'), 'ok'), ` v${version.versionNumber} · ${t('rows')} ${Number(version.rowCount).toLocaleString()}`, quality ? ' · ' : '', quality ? badge(`${t('qualityScore')} ${quality.score ?? '—'}`, quality.passed ? 'ok' : 'bad') : null),
         h('p', { class: 'muted' }, h('code', {}, version.contentHash)),
-      );
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      outcome.replaceChildren(...refusal(error));
-    }
+      ];
+    });
   };
   return h(
     'div',

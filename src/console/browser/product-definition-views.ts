@@ -1,7 +1,7 @@
 import { api, ApiError } from './api.js';
 import { badge, h } from './dom.js';
 import { control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
-import { refusal } from './governance-views.js';
+import { refusal, sendForm } from './governance-views.js';
 import { t } from './i18n.js';
 
 /**
@@ -123,15 +123,12 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
     };
   };
   const define = async () => {
-    outcome.replaceChildren(t('working'));
-    try {
-      const product = await api<{ id: string; status: string }>('POST', '/v1/products', { id: id.value.trim(), title: title.value.trim(), titleZh: titleZh.value.trim(), terms: terms.value.trim(), spec: spec() });
-      outcome.replaceChildren(h('p', {}, badge(t('productDefined'), 'ok'), ` ${product.id}`));
-      setTimeout(rerender, 1200);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      outcome.replaceChildren(...refusal(error));
-    }
+    const product = await sendForm(
+      outcome,
+      () => api<{ id: string; status: string }>('POST', '/v1/products', { id: id.value.trim(), title: title.value.trim(), titleZh: titleZh.value.trim(), terms: terms.value.trim(), spec: spec() }),
+      (answer) => [h('p', {}, badge(t('productDefined'), 'ok'), ` ${answer.id}`)],
+    );
+    if (product) setTimeout(rerender, 1200);
   };
   return h(
     'section',

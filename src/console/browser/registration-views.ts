@@ -1,6 +1,6 @@
-import { api, ApiError } from './api.js';
+import { api } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
-import { action, refusal } from './governance-views.js';
+import { action, sendForm } from './governance-views.js';
 import { catalogueChoices, control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
 import { t, tValue } from './i18n.js';
 
@@ -151,16 +151,12 @@ function registrationForm(rerender: () => void, existing?: { id: string; content
       ['procured', procured.values()],
     ]);
   };
-  const submit = async () => {
-    outcome.replaceChildren(t('working'));
-    try {
-      const answer = await api<{ id: string; status: string; findings: Array<{ path: string; problem: string; code?: string }> }>(existing ? 'PUT' : 'POST', existing ? `/v1/registrations/${existing.id}` : '/v1/registrations', registration());
-      outcome.replaceChildren(h('p', { 'data-submitted': answer.id }, badge(t('registrationSubmitted'), 'ok')), findingsTable(answer.findings));
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      outcome.replaceChildren(...refusal(error));
-    }
-  };
+  const submit = () =>
+    sendForm(
+      outcome,
+      () => api<{ id: string; status: string; findings: Array<{ path: string; problem: string; code?: string }> }>(existing ? 'PUT' : 'POST', existing ? `/v1/registrations/${existing.id}` : '/v1/registrations', registration()),
+      (answer) => [h('p', { 'data-submitted': answer.id }, badge(t('registrationSubmitted'), 'ok')), findingsTable(answer.findings)],
+    );
   return h(
     'section',
     { class: 'card', id: 'registration-form' },
