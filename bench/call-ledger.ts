@@ -1,7 +1,7 @@
 /**
- * The product-call ledger's write cost: what one committed batch of calls (audit leaves and metering rows, one
- * transaction) costs on the control plane, for a single call and for a batch the size bench/products sees
- * (about 24 calls with 50 connections). Shows the fixed cost per transaction against the cost per call, which
+ * The product-call ledger's write cost: what one committed batch of calls (the shared quotas settled, audit
+ * leaves and metering rows written, one transaction) costs on the control plane, for a single call and for a
+ * batch the size bench/products sees (about 24 calls with 50 connections). Shows the fixed cost per transaction against the cost per call, which
  * is what decides how far plain verification can approach the trivial route (docs/products.md).
  *
  *   npm run bench -- call-ledger          (PGlite, the embedded default)
@@ -30,10 +30,12 @@ async function recordBatches(size: number, rounds: number): Promise<void> {
     await Promise.all(
       Array.from({ length: size }, () => {
         const subject = crypto.randomBytes(16).toString('hex');
-        return ledger.record(
-          { id: `call_${crypto.randomUUID()}`, productId: 'resident-identity', consumerId: 'bench-consumer', mode: 'plain', use: 'industry', purpose: 'benchmark', subjectHash: subject, match: true, feeFen: 30, requestHash: crypto.randomBytes(32).toString('hex'), calledAt: new Date() },
-          { type: 'product.called', actor: 'bench-consumer', operator: 'lingang-analytics', datasets: ['residents'], details: { product: 'resident-identity', mode: 'plain', use: 'industry', subject, request_hash: 'x'.repeat(64), fee_fen: 30, match: true } },
-        );
+        const calledAt = new Date();
+        return ledger.record({
+          call: { id: `call_${crypto.randomUUID()}`, productId: 'resident-identity', consumerId: 'bench-consumer', mode: 'plain', use: 'industry', purpose: 'benchmark', subjectHash: subject, match: true, requestHash: crypto.randomBytes(32).toString('hex'), calledAt },
+          claim: { consumerId: 'bench-consumer', productId: 'resident-identity', use: 'industry', at: calledAt, subject: { hash: subject, dailyLimit: 5 } },
+          event: (feeFen) => ({ type: 'product.called', actor: 'bench-consumer', operator: 'lingang-analytics', datasets: ['residents'], details: { product: 'resident-identity', mode: 'plain', use: 'industry', subject, request_hash: 'x'.repeat(64), fee_fen: feeFen, match: true } }),
+        });
       }),
     );
   }

@@ -42,16 +42,32 @@ export async function appendAuditEvents(tx: Executor, events: AuditEvent[], at: 
 }
 
 /**
+ * Takes the log's lock until the transaction ends (see nextAuditLeaves), for a caller that numbers its own leaves
+ * (numberAuditLeaves) or must read and write something else in turn with every appender (the product-call
+ * ledger's shared quotas).
+ */
+export async function lockAuditLog(tx: Pick<Executor, 'execute'>, options: { exclusive?: boolean } = {}): Promise<void> {
+  if (!options.exclusive) await tx.execute(sql`SELECT pg_advisory_xact_lock(${appendLock})`);
+}
+
+/**
  * The leaf rows for events, numbered after the last committed leaf, for the caller to insert in the same
- * transaction (with other rows in one statement, as the product-call ledger does). Takes the log's lock first,
- * unless `exclusive` says no other transaction can run meanwhile (PGlite: one connection, one transaction at
- * a time, one process per data directory), where the lock would be one more statement and nothing more.
+ * transaction (with other rows in one statement). Takes the log's lock first, unless `exclusive` says no other
+ * transaction can run meanwhile (PGlite: one connection, one transaction at a time, one process per data
+ * directory), where the lock would be one more statement and nothing more.
  */
 export async function nextAuditLeaves(tx: Executor, events: AuditEvent[], at: Date, options: { exclusive?: boolean } = {}): Promise<AuditLeafRow[]> {
   if (events.length === 0) return [];
-  if (!options.exclusive) await tx.execute(sql`SELECT pg_advisory_xact_lock(${appendLock})`);
-  const [row] = await tx.select({ next: sql<string>`coalesce(max(${auditLeaves.leafIndex}) + 1, 0)` }).from(auditLeaves);
-  const first = Number(row?.next ?? 0);
+  await lockAuditLog(tx, options);
+  const [row] = await tx.select({ next: nextLeafIndex }).from(auditLeaves);
+  return numberAuditLeaves(events, Number(row?.next ?? 0), at);
+}
+
+/** The index the next leaf takes, as a column of a query on audit_leaves; read it only while holding the lock. */
+export const nextLeafIndex = sql<string>`coalesce(max(${auditLeaves.leafIndex}) + 1, 0)`;
+
+/** The leaf rows for events numbered from `first` (nextLeafIndex, read under the lock in this transaction). */
+export function numberAuditLeaves(events: AuditEvent[], first: number, at: Date): AuditLeafRow[] {
   const timestamp = at.toISOString();
   return events.map((event, offset) => {
     const leaf = canonicalJson({ ...event, at: timestamp, index: first + offset });

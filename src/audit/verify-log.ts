@@ -2,7 +2,7 @@ import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { checkLeafSlice, type LeafChunk } from './leaf-check.js';
-import { leafHash, MerkleTree, ProofError, verifyConsistency, verifyInclusion } from './merkle.js';
+import { MerkleTree, ProofError, verifyConsistency, verifyInclusion } from './merkle.js';
 
 
 /**

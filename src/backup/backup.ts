@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
+import { rowsOf, type SqlRunner } from '../db/raw-rows.js';
 import { sha256File, type SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
@@ -46,14 +47,6 @@ export type BackupManifest = {
 export const tablesOwnedByMigrations = new Set(['catalogue_generation']);
 
 const pageRows = 5_000;
-
-/** What raw queries run on: the database, or a transaction of it. */
-export type SqlRunner = Pick<Database, 'execute'>;
-
-/** The rows of a raw query: both drivers answer with `{ rows }`, which drizzle's shared type leaves unknown. */
-export async function rowsOf<T>(db: SqlRunner, query: SQL): Promise<T[]> {
-  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
-}
 
 export async function migrationLevel(db: SqlRunner): Promise<BackupManifest['migrations']> {
   const rows = await rowsOf<{ count: number; last: string | null }>(

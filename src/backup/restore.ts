@@ -8,7 +8,8 @@ import type { Database } from '../db/connect.js';
 import { sha256File, type SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
 import type { KeyRing } from '../identity/keys.js';
-import { backupFormat, backupSignatureType, backupSummary, migrationLevel, publicTables, rowsOf, type BackupManifest, type SqlRunner } from './backup.js';
+import { backupFormat, backupSignatureType, backupSummary, migrationLevel, publicTables, type BackupManifest } from './backup.js';
+import { rowsOf, type SqlRunner } from '../db/raw-rows.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 
 /** Rows per INSERT … json_populate_recordset, bounded by size too (audit leaves and job plans can be large). */

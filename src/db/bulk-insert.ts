@@ -1,4 +1,4 @@
-import { getTableColumns, getTableName, sql } from 'drizzle-orm';
+import { getTableColumns, getTableName, SQL, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Database } from './connect.js';
 
@@ -10,14 +10,15 @@ type Executor = Pick<Database, 'execute'>;
  * measured on 256 audit leaves and metering rows (bench/products.ts), the per-row cost fell from about 160 µs
  * to under 60 µs, and drizzle's own statement building, which grows with the parameter count, disappears.
  * Several tables go in one statement (data-modifying CTEs), since on PGlite each statement has a fixed cost
- * of a few hundred microseconds. Both PGlite and PostgreSQL run the same statement.
+ * of a few hundred microseconds; so can other data-modifying statements the caller writes. Both PGlite and PostgreSQL run the same statement.
  *
  * Columns left out of a row take NULL, not their default: callers pass every column they mean to set.
  */
 export type RowsFor<T extends PgTable> = { table: T; rows: Array<T['$inferInsert']> };
 
-export async function bulkInsert(db: Executor, ...inserts: Array<RowsFor<PgTable>>): Promise<void> {
-  const statements = inserts.filter((insert) => insert.rows.length > 0).map(({ table, rows }) => insertStatement(table, rows));
+/** Rows for tables, and any other data-modifying statement (an upsert, say) to run in the same statement. */
+export async function bulkInsert(db: Executor, ...inserts: Array<RowsFor<PgTable> | SQL>): Promise<void> {
+  const statements = inserts.flatMap((insert) => (insert instanceof SQL ? [insert] : insert.rows.length > 0 ? [insertStatement(insert.table, insert.rows)] : []));
   if (statements.length === 0) return;
   const last = statements.pop()!;
   const ctes = statements.map((statement, position) => sql`${sql.raw(`insert_${position}`)} AS (${statement})`);

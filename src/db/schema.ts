@@ -384,6 +384,25 @@ export const productCalls = pgTable(
 );
 
 /**
+ * A consumer's product-call counts, shared by every API process so that its limits hold however many `pds serve`
+ * processes answer calls: its calls on `day` (in all, and per scoring product), its fees in `month` (China time),
+ * and until when it is throttled after probing. Counts of an earlier day or month are no longer in force: the
+ * next call starts them again. Read and rewritten by the call ledger under the audit log's lock
+ * (src/products/shared-quotas.ts); a subject's checks are counted from `product_calls` instead.
+ */
+export const consumerQuotas = pgTable('consumer_quotas', {
+  consumerId: text('consumer_id')
+    .primaryKey()
+    .references(() => principals.id),
+  day: text('day').notNull(),
+  callsToday: integer('calls_today').notNull(),
+  productCallsToday: jsonb('product_calls_today').$type<Record<string, number>>().notNull(),
+  month: text('month').notNull(),
+  feesThisMonthFen: bigint('fees_this_month_fen', { mode: 'number' }).notNull(),
+  throttledUntil: timestamp('throttled_until', { withTimezone: true }),
+});
+
+/**
  * Requests to share data between public bodies (measures arts. 15–19). `dueOn` is the China date by which the
  * answer is owed, in working days from the request (policies/calendar/); conditional data needs both the
  * committee's and the source's approval, and a refusal names its reason and legal basis.

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { gradeRank, gradeSchema } from '../catalog/grades.js';
 import type { Database } from '../db/connect.js';
 import { datasets, licences, operators } from '../db/schema.js';
-import { AppError, notFound } from '../errors/app-error.js';
+import { AppError } from '../errors/app-error.js';
 import { licenceScopeEntrySchema } from './licence-scope.js';
 
 export type LicenceRow = typeof licences.$inferSelect;

@@ -6,8 +6,9 @@ import { AppError } from '../errors/app-error.js';
  * index and fee, metered, charged and counted against the subject's daily limit once. A bank whose request timed
  * out must be able to ask again without paying twice or using up the subject's checks.
  *
- * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers, like the quota
- * counters it protects (docs/products.md): a retry reaches the process that answered within seconds or minutes.
+ * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers (docs/products.md):
+ * a retry usually reaches the process that answered within seconds or minutes; one sent to another process is a
+ * new call there.
  * After a restart, or once an answer has been pushed out, a retry is a new call and is metered as one. A call that
  * failed (a quota refusal, say) is not kept, so its retry is tried again; a retry sent while the first call is
  * still running waits for that call's answer.

@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { gte, inArray, sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical-json.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
-import { productCalls, products, publicInterestGrants } from '../db/schema.js';
+import { products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import { AppError } from '../errors/app-error.js';
@@ -17,8 +17,8 @@ import { createCallLedger } from './call-ledger.js';
 import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
 import { base64Text, createHeKeyStore, type ResolvedKey } from './he-keys.js';
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
-import { chinaDay, chinaDayStart, chinaMonth } from '../time/china-time.js';
-import { chargeFen, loadPricing, type Pricing, type ProductUse } from './pricing.js';
+import { loadPricing, type ProductUse } from './pricing.js';
+import { createSharedQuotas, type QuotaClaim } from './shared-quotas.js';
 import { checksumNames, passesChecksum, productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
 import { createSealEvaluator } from './seal-evaluator.js';
@@ -138,13 +138,14 @@ export function createProductService(deps: {
   }
   const productsByIds = deps.db.select().from(products).where(sql`${products.id} = ANY(${sql.placeholder('ids')})`).prepare('products_by_ids');
   const quotas = createQuotaLedger(pricing);
+  const sharedQuotas = createSharedQuotas(pricing);
   // Encrypted calls are checked and evaluated off the API thread.
   const sealEvaluator = createSealEvaluator();
   const heKeys = createHeKeyStore({ db: deps.db, clock: deps.clock, sealEvaluator });
   /** The call's public key: the one it carries, or the caller's registered key it names. */
   const keyOf = (principal: PrincipalRow, body: { publicKey?: string; keyId?: string }, scheme: 'bfv' | 'ckks'): Promise<ResolvedKey> | ResolvedKey =>
     body.keyId !== undefined ? heKeys.resolve(principal, body.keyId, scheme) : { bytes: fromBase64(body.publicKey!), sha256: crypto.hash('sha256', body.publicKey!, 'hex') };
-  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions });
+  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, onCounts: quotas.learn });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
@@ -155,26 +156,10 @@ export function createProductService(deps: {
   const ckksContext = () => (ckks ??= loadSeal().then(createCkksContext));
   let seeded: Promise<void> | undefined;
 
-  /** Today's and this month's counters, once per process, from the metering table. */
+  /** This process's counters start from the shared ones, so a restart or a new process does not reset a day. */
   async function seedQuotas(): Promise<void> {
     const now = deps.clock();
-    const dayStart = chinaDayStart(chinaDay(now));
-    const monthStart = chinaDayStart(`${chinaMonth(now)}-01`);
-    const consumers = await deps.db
-      .select({
-        consumerId: productCalls.consumerId,
-        callsToday: sql<number>`count(*) FILTER (WHERE ${productCalls.calledAt} >= ${dayStart.toISOString()})`.mapWith(Number),
-        paidThisMonthFen: sql<number>`coalesce(sum(${productCalls.feeFen}), 0)`.mapWith(Number),
-      })
-      .from(productCalls)
-      .where(gte(productCalls.calledAt, monthStart))
-      .groupBy(productCalls.consumerId);
-    const subjects = await deps.db
-      .select({ subject: productCalls.subjectHash, count: sql<number>`count(*)`.mapWith(Number) })
-      .from(productCalls)
-      .where(gte(productCalls.calledAt, dayStart))
-      .groupBy(productCalls.subjectHash);
-    quotas.seed({ consumers, subjects }, now);
+    quotas.learn(await sharedQuotas.current(deps.db, now), now);
   }
 
   async function indexFor(product: VerificationProduct): Promise<VerificationIndex> {
@@ -250,22 +235,29 @@ export function createProductService(deps: {
     call: { mode: CallMode; use: ProductUse; purpose: string; subject: string; match: boolean | null; score?: number; answerHash?: string; request: unknown; datasetVersion: string; position: bigint | undefined },
     now: Date,
   ) {
-    const fee = chargeFen(pricing, product.id, call.use, quotas.paidThisMonth(principal.id, now));
-    quotas.recordFee(principal.id, fee, now);
     // The request hash is salted so that the audit log, which regulators read, does not let anyone test a
     // guess of the identifier and name; the consumer gets the salt in its signed answer and can recompute it.
     const salt = randomSalt();
     const requestHash = crypto.hash('sha256', salt + canonicalJson(call.request as object), 'hex');
-    const auditIndex = await ledger.record(
-      { id: `call_${crypto.randomUUID()}`, productId: product.id, consumerId: principal.id, mode: call.mode, use: call.use, purpose: call.purpose, subjectHash: call.subject, match: call.match, feeFen: fee, requestHash, calledAt: now },
-      {
+    // The shared counters decide the subject's and the product's daily limits and the fee (under the cap).
+    const claim: QuotaClaim = {
+      consumerId: principal.id,
+      productId: product.id,
+      use: call.use,
+      at: now,
+      ...(product.spec.kind === 'verification' ? { subject: { hash: call.subject, dailyLimit: product.spec.perSubjectDailyLimit } } : { productDailyLimit: product.spec.dailyCallsPerConsumer }),
+    };
+    const { auditIndex, feeFen: fee } = await ledger.record({
+      call: { id: `call_${crypto.randomUUID()}`, productId: product.id, consumerId: principal.id, mode: call.mode, use: call.use, purpose: call.purpose, subjectHash: call.subject, match: call.match, requestHash, calledAt: now },
+      claim,
+      event: (feeFen) => ({
         type: 'product.called',
         actor: principal.id,
         operator: product.operatorId,
         datasets: productDatasets(product.spec),
-        details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: fee, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
-      },
-    );
+        details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: feeFen, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
+      }),
+    });
     const payload: AnswerPayload = {
       product: product.id,
       mode: call.mode,
@@ -286,9 +278,13 @@ export function createProductService(deps: {
     return { jws, payload, feeFen: fee };
   }
 
+  /** An incident for the regulator, and the throttle for every API process, not only the one that saw it. */
   async function reportProbing(principal: PrincipalRow, product: ProductRow, finding: { kind: 'probing' | 'enumeration'; detail: Record<string, unknown> }, now: Date) {
     const detail = { ...finding.detail, product: product.id, throttledMinutes: pricing.probing.throttleMinutes };
-    await deps.db.transaction((tx) => recordIncident(tx as never, { kind: finding.kind, principalId: principal.id, detail: { ...detail, ...('dataset' in product.spec ? { datasets: [product.spec.dataset] } : {}) } }, now));
+    await deps.db.transaction(async (tx) => {
+      await recordIncident(tx as never, { kind: finding.kind, principalId: principal.id, detail: { ...detail, ...('dataset' in product.spec ? { datasets: [product.spec.dataset] } : {}) } }, now);
+      await sharedQuotas.throttle(tx, principal.id, new Date(now.getTime() + pricing.probing.throttleMinutes * 60_000));
+    });
   }
 
   const claimDigestOf = (product: ProductRow, input: string, value: string) => crypto.hash('sha256', claimPreimage(product.id, input, value), 'buffer');

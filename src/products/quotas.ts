@@ -1,14 +1,16 @@
 import { AppError } from '../errors/app-error.js';
-import { chinaDay, chinaMonth, secondsToNextChinaDay } from '../time/china-time.js';
+import { chinaDay, secondsToNextChinaDay } from '../time/china-time.js';
 import type { Pricing } from './pricing.js';
+import type { SharedCounts } from './shared-quotas.js';
 
 /**
- * Quotas and abuse detection for product calls, kept in memory by the API process and seeded from the metering
- * table at start-up (so a restart does not reset a day). One `pds serve` process answers product calls; a
- * deployment with several would move these counters into PostgreSQL (docs/products.md says so).
+ * Quotas and abuse detection for product calls, as one API process sees them: checked before any lookup, so a
+ * call refused here costs no index read and no SEAL evaluation. The daily limits, the fee cap and throttles are
+ * decided again by the shared counters (shared-quotas.ts) when the call is recorded; this ledger catches up with
+ * them after every batch and at start-up, so calls answered by other processes count here too. The rate limit
+ * and the probing detectors are this process's own.
  *
- * Order of checks on every call: throttle, rate, daily ceiling, subject limit — all before any lookup, so a
- * refused call learns nothing about the subject.
+ * Order of checks on every call: throttle, rate, daily ceiling, subject limit.
  */
 export type ProbingFinding = { kind: 'probing' | 'enumeration'; detail: Record<string, unknown> };
 
@@ -17,8 +19,6 @@ type ConsumerState = {
   refilledAt: number;
   day: string;
   callsToday: number;
-  month: string;
-  paidThisMonthFen: number;
   throttledUntil: number;
   /** Recent plain calls: keyed subject hash and whether it matched (no identifiers). */
   recent: Array<{ subject: string; match: boolean | null }>;
@@ -40,6 +40,26 @@ function tally(window: WindowTally, entry: { subject: string; match: boolean | n
   else window.subjects.set(entry.subject, count);
 }
 
+/** The refusals of quotas, the same whether this process's counters or the shared ones refuse. */
+export const quotaRefusals = {
+  throttled: (untilMilliseconds: number, now: Date) =>
+    new AppError(
+      'CONSUMER_THROTTLED',
+      'calls from this consumer are paused: its recent calls looked like probing or enumeration and were reported to the regulator',
+      [],
+      (untilMilliseconds - now.getTime()) / 1000,
+    ),
+  consumerDay: (limit: number, now: Date) => new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls a day`, [], secondsToNextChinaDay(now)),
+  subjectDay: (limit: number, now: Date) => new AppError('SUBJECT_QUOTA_EXCEEDED', `this subject has been checked ${limit} times today, the most allowed`, [], secondsToNextChinaDay(now)),
+  productDay: (limit: number, now: Date) => new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextChinaDay(now)),
+};
+
+/** Raises a day's count to `count`, never lowering it: this process's own calls in flight are not counted elsewhere yet. */
+function raise(counts: Map<string, { day: string; count: number }>, key: string, day: string, count: number): void {
+  const entry = counts.get(key);
+  counts.set(key, { day, count: Math.max(entry && entry.day === day ? entry.count : 0, count) });
+}
+
 export function createQuotaLedger(pricing: Pricing) {
   const consumers = new Map<string, ConsumerState>();
   const subjects = new Map<string, { day: string; count: number }>();
@@ -53,8 +73,6 @@ export function createQuotaLedger(pricing: Pricing) {
         refilledAt: now.getTime(),
         day: chinaDay(now),
         callsToday: 0,
-        month: chinaMonth(now),
-        paidThisMonthFen: 0,
         throttledUntil: 0,
         recent: [],
         window: emptyTally(),
@@ -67,44 +85,37 @@ export function createQuotaLedger(pricing: Pricing) {
       state.day = chinaDay(now);
       state.callsToday = 0;
     }
-    if (state.month !== chinaMonth(now)) {
-      state.month = chinaMonth(now);
-      state.paidThisMonthFen = 0;
-    }
     return state;
   };
 
   return {
-    /** Seeds today's and this month's counters from the metering table. */
-    seed(rows: { consumers: Array<{ consumerId: string; callsToday: number; paidThisMonthFen: number }>; subjects: Array<{ subject: string; count: number }> }, now: Date) {
-      for (const row of rows.consumers) {
-        const state = stateOf(row.consumerId, now);
-        state.callsToday = row.callsToday;
-        state.paidThisMonthFen = row.paidThisMonthFen;
+    /**
+     * Catches up with the shared counters (at start-up, and after each recorded batch): a count never goes down
+     * here, since this process's own calls still in flight are not in the shared ones yet.
+     */
+    learn(counts: SharedCounts, now: Date): void {
+      const day = chinaDay(now);
+      for (const quota of counts.consumers) {
+        const state = stateOf(quota.consumerId, now);
+        state.throttledUntil = Math.max(state.throttledUntil, quota.throttledUntil);
+        if (quota.day !== day) continue;
+        state.callsToday = Math.max(state.callsToday, quota.callsToday);
+        for (const [productId, calls] of Object.entries(quota.productCallsToday)) raise(perProduct, `${productId} ${quota.consumerId}`, day, calls);
       }
-      for (const row of rows.subjects) subjects.set(row.subject, { day: chinaDay(now), count: row.count });
+      for (const entry of counts.subjects) if (entry.day === day) raise(subjects, entry.subject, day, entry.checks);
     },
 
     /** Throws a 429 when the consumer may not call now; otherwise takes one token and one daily call. */
     admitConsumer(consumerId: string, now: Date): ConsumerState {
       const state = stateOf(consumerId, now);
-      if (state.throttledUntil > now.getTime()) {
-        throw new AppError(
-          'CONSUMER_THROTTLED',
-          'calls from this consumer are paused: its recent calls looked like probing or enumeration and were reported to the regulator',
-          [],
-          (state.throttledUntil - now.getTime()) / 1000,
-        );
-      }
+      if (state.throttledUntil > now.getTime()) throw quotaRefusals.throttled(state.throttledUntil, now);
       const elapsed = Math.max(0, now.getTime() - state.refilledAt) / 1000;
       state.tokens = Math.min(pricing.quotas.burst, state.tokens + elapsed * pricing.quotas.ratePerSecond);
       state.refilledAt = now.getTime();
       if (state.tokens < 1) {
         throw new AppError('RATE_LIMITED', `at most ${pricing.quotas.ratePerSecond} calls per second`, [], (1 - state.tokens) / pricing.quotas.ratePerSecond);
       }
-      if (state.callsToday >= pricing.quotas.dailyCalls) {
-        throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${pricing.quotas.dailyCalls} calls a day`, [], secondsToNextChinaDay(now));
-      }
+      if (state.callsToday >= pricing.quotas.dailyCalls) throw quotaRefusals.consumerDay(pricing.quotas.dailyCalls, now);
       state.tokens -= 1;
       state.callsToday += 1;
       return state;
@@ -115,28 +126,19 @@ export function createQuotaLedger(pricing: Pricing) {
       const day = chinaDay(now);
       const entry = subjects.get(subject);
       const count = entry && entry.day === day ? entry.count : 0;
-      if (count >= limit) {
-        throw new AppError('SUBJECT_QUOTA_EXCEEDED', `this subject has been checked ${limit} times today, the most allowed`, [], secondsToNextChinaDay(now));
-      }
+      if (count >= limit) throw quotaRefusals.subjectDay(limit, now);
       subjects.set(subject, { day, count: count + 1 });
     },
 
     /** Counts one call of a product by a consumer today; throws past the product's daily limit for a consumer. */
     admitProductDaily(consumerId: string, productId: string, limit: number, now: Date): void {
       const day = chinaDay(now);
-      const key = `${consumerId}\u001f${productId}`;
+      const key = `${productId} ${consumerId}`;
       const entry = perProduct.get(key);
       const count = entry && entry.day === day ? entry.count : 0;
-      if (count >= limit) throw new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextChinaDay(now));
+      if (count >= limit) throw quotaRefusals.productDay(limit, now);
       perProduct.set(key, { day, count: count + 1 });
     },
-
-    /** Adds a fee to the consumer's month (the caller computed it against the cap). */
-    recordFee(consumerId: string, fen: number, now: Date): void {
-      stateOf(consumerId, now).paidThisMonthFen += fen;
-    },
-
-    paidThisMonth: (consumerId: string, now: Date) => stateOf(consumerId, now).paidThisMonthFen,
 
     /**
      * Feeds one answered call to the probing and enumeration detectors. `position` is the identifier read as a

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackup, publicTables, rowsOf, backupSignatureType, type BackupManifest } from '../../src/backup/backup.js';
+import { createBackup, publicTables, backupSignatureType, type BackupManifest } from '../../src/backup/backup.js';
+import { rowsOf } from '../../src/db/raw-rows.js';
 import { restoreBackup } from '../../src/backup/restore.js';
 import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../../src/audit/verify-log.js';
 import { ephemeralKeyRing, signWithPlatformKey } from '../../src/identity/keys.js';

@@ -1,7 +1,10 @@
-import { eq } from 'drizzle-orm';
+import fs from 'node:fs';
+import path from 'node:path';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
-import { incidents, principals } from '../../src/db/schema.js';
+import { consumerQuotas, incidents, principals, productCalls } from '../../src/db/schema.js';
+import { chinaDay, chinaMonth } from '../../src/time/china-time.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -310,5 +313,77 @@ describe('public-interest standing', () => {
     const past = await grant('consumer-east-sea-bank', { basis: 'x', validUntil: '2026-01-01T00:00:00Z' });
     expect(past.status).toBe(400);
     expect(past.json.error.code).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('quotas across API processes', () => {
+  let second: Awaited<ReturnType<TestPlatform['anotherApiProcess']>>;
+  beforeAll(async () => {
+    second = await t.anotherApiProcess();
+  }, 60_000);
+  afterAll(async () => {
+    await second?.close();
+  });
+  const callSecond = (product: string, input: Record<string, string>, token: string) =>
+    second.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: 'test', use: 'industry' } });
+  /** A consumer's shared counts as another process would have left them: none yet, on the day of `at`. */
+  const countedElsewhere = (consumerId: string, at = t.clock.now) => ({ consumerId, day: chinaDay(at), callsToday: 0, productCallsToday: {}, month: chinaMonth(at), feesThisMonthFen: 0, throttledUntil: null });
+  const counted = (consumerId: string) => t.platform.db.select().from(productCalls).where(eq(productCalls.consumerId, consumerId));
+
+  it("holds a subject's daily limit when its checks are spread over two API processes", async () => {
+    const input = { id_number: unknownId(31), name: '王五' };
+    for (const via of [call, callSecond, call, callSecond, call] as const) expect((await via('resident-identity', input, consumer)).status).toBe(200);
+    for (const via of [callSecond, call] as const) {
+      const refused = await via('resident-identity', input, consumer);
+      expect(refused.status).toBe(429);
+      expect(refused.json.error.code).toBe('SUBJECT_QUOTA_EXCEEDED');
+    }
+  });
+
+  it('throttles in every API process a consumer whose probing one of them found', async () => {
+    const prober = await newConsumer('consumer-prober-elsewhere');
+    for (let index = 0; index < 100; index++) await call('resident-identity', { id_number: unknownId(300_000 + index * 37_003), name: '赵六' }, prober);
+    const elsewhere = await callSecond('resident-identity', { id_number: unknownId(7), name: '赵六' }, prober);
+    expect(elsewhere.status).toBe(429);
+    expect(elsewhere.json.error.code).toBe('CONSUMER_THROTTLED');
+  });
+
+  it("refuses a consumer whose day other processes have used up, recording nothing for the call", async () => {
+    const busy = await newConsumer('consumer-busy-elsewhere');
+    await t.platform.db.insert(consumerQuotas).values({ ...countedElsewhere('consumer-busy-elsewhere'), callsToday: t.platform.products.pricing.quotas.dailyCalls });
+    const refused = await call('resident-identity', { id_number: unknownId(32), name: 'x' }, busy);
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe('DAILY_QUOTA_EXCEEDED');
+    expect(await counted('consumer-busy-elsewhere')).toEqual([]);
+  });
+
+  it('charges only what is left under the monthly cap when other processes have charged the rest', async () => {
+    const capped = await newConsumer('consumer-capped-elsewhere');
+    const cap = t.platform.products.pricing.fees.monthlyCapFen;
+    await t.platform.db.insert(consumerQuotas).values({ ...countedElsewhere('consumer-capped-elsewhere'), feesThisMonthFen: cap - 10 });
+    const fees = [];
+    for (const serial of [33, 34]) fees.push((await callSecond('resident-identity', { id_number: unknownId(serial), name: 'x' }, capped)).json.feeFen);
+    expect(fees).toEqual([10, 0]);
+    expect((await counted('consumer-capped-elsewhere')).map((row) => row.feeFen).sort()).toEqual([0, 10]);
+  });
+
+  it("counts today's earlier calls into the shared counters when the database is upgraded", async () => {
+    // The migration's last statement, run again over calls made today by the real clock (the migration's now()).
+    const migration = fs.readFileSync(path.join(import.meta.dirname, '../../drizzle/0019_consumer_quotas.sql'), 'utf8');
+    const backfill = migration.split('--> statement-breakpoint').at(-1)!;
+    await newConsumer('consumer-before-upgrade');
+    const calledAt = new Date();
+    const row = (id: string) => ({ id, productId: 'resident-identity', consumerId: 'consumer-before-upgrade', mode: 'plain' as const, use: 'industry' as const, purpose: 'test', subjectHash: 'subject-before-upgrade', match: false, feeFen: 30, requestHash: id, auditIndex: 0, calledAt });
+    await t.platform.db.insert(productCalls).values([row('call_upgrade_1'), row('call_upgrade_2')]);
+    const found = await t.platform.db
+      .transaction(async (tx) => {
+        await tx.delete(consumerQuotas);
+        await tx.execute(sql.raw(backfill));
+        const rows = await tx.select().from(consumerQuotas).where(eq(consumerQuotas.consumerId, 'consumer-before-upgrade'));
+        throw Object.assign(new Error('roll back'), { rows });
+      })
+      .catch((error: { rows?: Array<typeof consumerQuotas.$inferSelect> }) => error.rows!);
+    await t.platform.db.delete(productCalls).where(eq(productCalls.consumerId, 'consumer-before-upgrade'));
+    expect(found).toEqual([{ ...countedElsewhere('consumer-before-upgrade', calledAt), callsToday: 2, feesThisMonthFen: 60 }]);
   });
 });

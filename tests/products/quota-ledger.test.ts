@@ -5,9 +5,12 @@ import { AppError } from '../../src/errors/app-error.js';
 import { chargeFen, loadPricing, type Pricing } from '../../src/products/pricing.js';
 import { chinaDay } from '../../src/time/china-time.js';
 import { createQuotaLedger, identifierPosition } from '../../src/products/quotas.js';
+import { decideClaims, type ConsumerQuota, type QuotaClaim, type Settlement } from '../../src/products/shared-quotas.js';
 
 const base = loadPricing(path.join(policiesDir, 'pricing.yaml'));
 const pricing: Pricing = { ...base, quotas: { ratePerSecond: 1, burst: 3, dailyCalls: 5 } };
+/** A consumer's shared counts on 27 November 2026 (China time), nothing counted unless said. */
+const quota = (consumerId: string, counts: Partial<ConsumerQuota> = {}): ConsumerQuota => ({ consumerId, day: '2026-11-27', callsToday: 0, productCallsToday: {}, month: '2026-11', feesThisMonthFen: 0, throttledUntil: 0, ...counts });
 const codeOf = (work: () => unknown) => {
   try {
     work();
@@ -34,13 +37,72 @@ describe('the consumer quota ledger', () => {
     expect(codeOf(() => ledger.admitConsumer('c', new Date('2026-11-27T16:00:01Z')))).toBe('admitted');
   });
 
-  it('keeps counting across a restart from the seeded metering totals', () => {
+  it('takes up the shared counts of the day, so calls answered elsewhere count here', () => {
     const ledger = createQuotaLedger(pricing);
     const now = new Date('2026-11-27T02:00:00Z');
-    ledger.seed({ consumers: [{ consumerId: 'c', callsToday: 5, paidThisMonthFen: 120 }], subjects: [{ subject: 's', count: 2 }] }, now);
+    ledger.learn({ consumers: [quota('c', { callsToday: 5, productCallsToday: { p: 3 } })], subjects: [{ subject: 's', day: '2026-11-27', checks: 2 }] }, now);
     expect(codeOf(() => ledger.admitConsumer('c', now))).toMatch(/^DAILY_QUOTA_EXCEEDED/);
-    expect(ledger.paidThisMonth('c', now)).toBe(120);
     expect(codeOf(() => ledger.admitSubject('s', 2, now))).toMatch(/^SUBJECT_QUOTA_EXCEEDED/);
+    expect(codeOf(() => ledger.admitProductDaily('c', 'p', 3, now))).toMatch(/^DAILY_QUOTA_EXCEEDED/);
+  });
+
+  it('ignores shared counts of another day and never lowers its own', () => {
+    const ledger = createQuotaLedger(pricing);
+    const now = new Date('2026-11-27T02:00:00Z');
+    ledger.admitSubject('s', 2, now);
+    ledger.learn({ consumers: [quota('c', { day: '2026-11-26', callsToday: 5 })], subjects: [{ subject: 's', day: '2026-11-26', checks: 9 }] }, now);
+    expect(codeOf(() => ledger.admitSubject('s', 2, now))).toBe('admitted');
+    expect(codeOf(() => ledger.admitConsumer('c', now))).toBe('admitted');
+    ledger.learn({ consumers: [], subjects: [{ subject: 's', day: '2026-11-27', checks: 0 }] }, now);
+    expect(codeOf(() => ledger.admitSubject('s', 2, now))).toMatch(/^SUBJECT_QUOTA_EXCEEDED/);
+  });
+
+  it('takes up a throttle set by another process', () => {
+    const ledger = createQuotaLedger(pricing);
+    const now = new Date('2026-11-27T02:00:00Z');
+    ledger.learn({ consumers: [quota('c', { throttledUntil: now.getTime() + 60_000 })], subjects: [] }, now);
+    expect(codeOf(() => ledger.admitConsumer('c', now))).toBe('CONSUMER_THROTTLED 60');
+  });
+});
+
+describe('settling a batch against the shared counts', () => {
+  const at = new Date('2026-11-27T02:00:00Z');
+  const claim = (consumerId: string, extra: Partial<QuotaClaim> = {}): QuotaClaim => ({ consumerId, productId: 'resident-identity', use: 'industry', at, ...extra });
+  const outcome = (settlement: Settlement) => (settlement.admitted ? `fee ${settlement.feeFen}` : settlement.refusal.code);
+  const checked = { subject: { hash: 's', dailyLimit: 5 } };
+
+  it('admits a subject up to its daily limit across the batch and the counts before it', () => {
+    const { settlements, changed, after } = decideClaims(pricing, [claim('a', checked), claim('b', checked), claim('a', checked)], { consumers: [], subjects: [{ subject: 's', day: '2026-11-27', checks: 3 }] });
+    expect(settlements.map(outcome)).toEqual(['fee 30', 'fee 30', 'SUBJECT_QUOTA_EXCEEDED']);
+    expect(after.subjects).toEqual([{ subject: 's', day: '2026-11-27', checks: 5 }]);
+    expect(changed.map((entry) => [entry.consumerId, entry.callsToday, entry.feesThisMonthFen])).toEqual([
+      ['a', 1, 30],
+      ['b', 1, 30],
+    ]);
+  });
+
+  it('charges what fits under the monthly cap and nothing after it', () => {
+    const { settlements } = decideClaims(pricing, [claim('a'), claim('a'), claim('a', { use: 'public_interest' })], { consumers: [quota('a', { feesThisMonthFen: base.fees.monthlyCapFen - 10 })], subjects: [] });
+    expect(settlements.map(outcome)).toEqual(['fee 10', 'fee 0', 'fee 0']);
+  });
+
+  it('refuses a throttled consumer and one past its day, and counts nothing for them', () => {
+    const consumers = [quota('a', { throttledUntil: at.getTime() + 1000 }), quota('b', { callsToday: pricing.quotas.dailyCalls })];
+    const { settlements, changed } = decideClaims(pricing, [claim('a'), claim('b')], { consumers, subjects: [] });
+    expect(settlements.map(outcome)).toEqual(['CONSUMER_THROTTLED', 'DAILY_QUOTA_EXCEEDED']);
+    expect(changed).toEqual([]);
+  });
+
+  it('starts a new day and a new month from zero', () => {
+    const consumers = [quota('a', { day: '2026-10-31', month: '2026-10', callsToday: pricing.quotas.dailyCalls, productCallsToday: { 'resident-identity': 9 }, feesThisMonthFen: base.fees.monthlyCapFen })];
+    const { settlements, changed } = decideClaims(pricing, [claim('a', { productDailyLimit: 1 })], { consumers, subjects: [] });
+    expect(settlements.map(outcome)).toEqual(['fee 30']);
+    expect(changed).toEqual([quota('a', { callsToday: 1, productCallsToday: { 'resident-identity': 1 }, feesThisMonthFen: 30 })]);
+  });
+
+  it('limits a scoring product per consumer and day', () => {
+    const { settlements } = decideClaims(pricing, [claim('a', { productDailyLimit: 1 }), claim('a', { productDailyLimit: 1 }), claim('b', { productDailyLimit: 1 })], { consumers: [], subjects: [] });
+    expect(settlements.map(outcome)).toEqual(['fee 30', 'DAILY_QUOTA_EXCEEDED', 'fee 30']);
   });
 });
 

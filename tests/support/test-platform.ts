@@ -46,6 +46,28 @@ async function openTestControlPlane(embedded = false): Promise<{ controlPlane: C
 
 export type TestPlatform = Awaited<ReturnType<typeof createTestPlatform>>;
 
+/** Calls an app in-process, as a client would over HTTP. */
+function callerOf(app: ReturnType<typeof createApp>) {
+  return async (method: string, url: string, options: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    }
+    const response = await app.request(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await response.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, json, text, headers: response.headers };
+  };
+}
+
 /**
  * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
  * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
@@ -75,27 +97,25 @@ export async function createTestPlatform(options: { demo?: boolean; environment?
     databaseUrl,
     tokenFor: (principalId: string) => mintToken(platform.keys, tokenSettings, principalId, { now: clock.now }),
     /** Calls the app in-process, as a client would over HTTP. */
-    async call(
-      method: string,
-      url: string,
-      options: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
-    ) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      let body = options.body;
-      if (options.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        body = JSON.stringify(options.json);
-      }
-      const response = await app.request(url, { method, headers, ...(body !== undefined ? { body } : {}) });
-      const text = await response.text();
-      let json: any;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, json, text, headers: response.headers };
+    call: callerOf(app),
+    /**
+     * A second API process over the same database, data directory and keys, as a second `pds serve` would be:
+     * its own product service, counters and caches (on PostgreSQL its own connections too).
+     */
+    async anotherApiProcess() {
+      const ownControlPlane = databaseUrl ? await openControlPlane({ kind: 'postgres', url: databaseUrl, poolSize: 2 }) : undefined;
+      const other = await createPlatform(config, { controlPlane: ownControlPlane ?? controlPlane, keys: platform.keys, clock: () => clock.now });
+      return {
+        platform: other,
+        call: callerOf(createApp(other)),
+        async close() {
+          await other.products.ledger.drain();
+          other.parser.close();
+          await other.bindCheck.close();
+          await other.products.sealEvaluator.close();
+          await ownControlPlane?.close();
+        },
+      };
     },
     runtime,
     /** Tokens of two regulators, the demo's and a second one created on first use: L4 outputs need two reviewers. */

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { entityRef } from '../../authz/policy-engine.js';
 import { AppError, notFound } from '../../errors/app-error.js';
-import { jobSubmissionSchema, planJob, prepareJob } from '../../jobs/prepare-job.js';
+import { jobSubmissionSchema, prepareJob } from '../../jobs/prepare-job.js';
 import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
 import type { Platform } from '../../platform.js';
 import { and, asc, eq } from 'drizzle-orm';
