@@ -173,6 +173,17 @@ const product = {
   perSubjectDailyLimit: 5,
   updatedAt: '2026-11-27T02:00:00.000Z',
 };
+const quotaStandingExample = {
+  day: '2026-11-28',
+  callsToday: 1_284,
+  dailyCalls: 100_000,
+  ratePerSecond: 200,
+  productCallsToday: { 'power-use-estimate': 12 },
+  month: '2026-11',
+  feesThisMonthFen: 38_520,
+  monthlyCapFen: 500_000,
+  throttledUntil: null,
+};
 const publicInterestGrantExample = {
   consumerId: 'consumer-city-app',
   basis: '“随申办”政务服务：公共服务事项办理中的身份核验 (2026 年委员会决定)',
@@ -218,11 +229,12 @@ export const operationExamples: Record<string, Example> = {
     response: publicInterestGrantExample,
   },
   'get /v1/consumers/{id}/public-interest': { response: publicInterestGrantExample },
+  'get /v1/consumers/{id}/quota': { response: quotaStandingExample },
   'get /v1/consumers': {
     response: {
       consumers: [
-        { id: 'consumer-city-app', displayName: '随申办 · 政务服务', status: 'active', publicInterest: publicInterestGrantExample },
-        { id: 'consumer-east-sea-bank', displayName: '东海银行 · 接口调用方', status: 'active', publicInterest: null },
+        { id: 'consumer-city-app', displayName: '随申办 · 政务服务', status: 'active', publicInterest: publicInterestGrantExample, quota: quotaStandingExample },
+        { id: 'consumer-east-sea-bank', displayName: '东海银行 · 接口调用方', status: 'active', publicInterest: null, quota: { ...quotaStandingExample, callsToday: 0, feesThisMonthFen: 0 } },
       ],
     },
   },

@@ -1,4 +1,5 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { inArray, sql, type SQL } from 'drizzle-orm';
+import type { Database } from '../db/connect.js';
 import { rowsOf, type SqlRunner } from '../db/raw-rows.js';
 import { consumerQuotas, productCalls } from '../db/schema.js';
 import type { AppError } from '../errors/app-error.js';
@@ -181,6 +182,47 @@ export function createSharedQuotas(pricing: Pricing) {
       return countsFromJson(row!);
     },
   };
+}
+
+/** Where a consumer stands against its limits now, as recorded (calls still being answered are not counted yet). */
+export type QuotaStanding = {
+  day: string;
+  callsToday: number;
+  dailyCalls: number;
+  ratePerSecond: number;
+  /** Today's calls of each scoring product (each has its own daily limit, in its definition). */
+  productCallsToday: Record<string, number>;
+  month: string;
+  feesThisMonthFen: number;
+  monthlyCapFen: number;
+  throttledUntil: string | null;
+};
+
+/** The standing of the given consumers (all of them when none are named); a consumer never called stands at zero. */
+export async function quotaStandings(db: Database, pricing: Pricing, now: Date, consumerIds?: string[]): Promise<Map<string, QuotaStanding>> {
+  const rows = await db
+    .select()
+    .from(consumerQuotas)
+    .where(consumerIds ? inArray(consumerQuotas.consumerId, consumerIds) : undefined);
+  const recorded = new Map(rows.map((row) => [row.consumerId, row]));
+  const day = chinaDay(now);
+  const month = chinaMonth(now);
+  const standingOf = (consumerId: string): QuotaStanding => {
+    const row = recorded.get(consumerId);
+    const quota = rolledOver(row && { ...row, throttledUntil: row.throttledUntil?.getTime() ?? 0 }, consumerId, day, month);
+    return {
+      day,
+      callsToday: quota.callsToday,
+      dailyCalls: pricing.quotas.dailyCalls,
+      ratePerSecond: pricing.quotas.ratePerSecond,
+      productCallsToday: quota.productCallsToday,
+      month,
+      feesThisMonthFen: quota.feesThisMonthFen,
+      monthlyCapFen: pricing.fees.monthlyCapFen,
+      throttledUntil: quota.throttledUntil > now.getTime() ? new Date(quota.throttledUntil).toISOString() : null,
+    };
+  };
+  return new Map((consumerIds ?? [...recorded.keys()]).map((consumerId) => [consumerId, standingOf(consumerId)]));
 }
 
 /** Writes consumers' counts, and nothing of their throttle (see throttle()). */

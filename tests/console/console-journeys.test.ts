@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
+import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { eq } from 'drizzle-orm';
 import { auditLeaves, principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
@@ -164,14 +165,21 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.click('#pi-grant');
     // The demo already grants this bank a standing in force, so the badge alone does not show that the new grant landed.
     await row.getByText('普惠金融公益项目（测试）').waitFor();
-    await row.locator('.badge.ok').waitFor();
+    const grantStanding = row.locator('td').nth(3);
+    await grantStanding.locator('.badge.ok').waitFor();
     const consumer = await t.tokenFor('consumer-east-sea-bank');
     expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json).toMatchObject({ basis: '普惠金融公益项目（测试）', inForce: true });
     await page.screenshot({ path: path.join(artifacts, 'regulator-public-interest.png'), fullPage: true });
 
+    // A revocation needs its written reason: without one the server refuses it and the grant stays in force.
+    await row.locator('button').click();
+    await page.locator('p.error').getByText('VALIDATION_FAILED').waitFor();
+    expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json.inForce).toBe(true);
     await row.locator('input.reason').fill('项目结束（测试）');
     await row.locator('button').click();
-    await row.locator('.badge.bad').waitFor();
+    await grantStanding.locator('.badge.bad').waitFor();
+    // Beside the grant, the regulator sees where the consumer stands against its quotas.
+    await row.getByText('/ 100000').waitFor();
     expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json.inForce).toBe(false);
     expect(pageErrors(page)).toEqual([]);
   });
@@ -209,6 +217,25 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     // The key pair is made once per sign-in: its public key registered once, and each call names it by id.
     expect(keyRegistrations).toHaveLength(1);
     expect(keysSent).toEqual(['keyId', 'keyId']);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a consumer sees its calls today and its fees this month against its limits', async () => {
+    const body = '44010619500000031';
+    const wellFormedId = body + residentIdCheckCharacter(body);
+    const consumer = await t.tokenFor('consumer-east-sea-bank');
+    expect((await t.call('POST', '/v1/products/resident-identity/verify', { token: consumer, json: { input: { id_number: wellFormedId, name: '张三' }, purpose: '开户核验', use: 'industry' } })).status).toBe(200);
+    const standing = (await t.call('GET', '/v1/consumers/consumer-east-sea-bank/quota', { token: consumer })).json;
+    expect(standing.callsToday).toBeGreaterThan(0);
+    const page = await signedIn('consumer-east-sea-bank');
+    await page.goto(`${base}/console#usage`);
+    const panel = page.locator('#quota-standing');
+    await panel.waitFor();
+    const text = await panel.innerText();
+    expect(text).toContain(`${standing.callsToday} / ${standing.dailyCalls}`);
+    expect(text).toContain(`${standing.feesThisMonthFen} / ${standing.monthlyCapFen}`);
+    expect(text).toContain('正常');
+    await page.screenshot({ path: path.join(artifacts, 'consumer-quota.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });
 

@@ -1,9 +1,10 @@
 import { compactVerify, createLocalJWKSet } from 'jose';
-import { inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAuditEvents } from '../../src/audit/audit-log.js';
+import { appendAuditEvents, nextLeafIndex, numberAuditLeaves } from '../../src/audit/audit-log.js';
+import { bulkInsert, rowsFor } from '../../src/db/bulk-insert.js';
 import { leafHash } from '../../src/audit/merkle.js';
-import { auditLeaves } from '../../src/db/schema.js';
+import { auditLeaves, consumerQuotas, principals } from '../../src/db/schema.js';
 import { signWithPlatformKey } from '../../src/identity/keys.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -30,6 +31,19 @@ describe('rows written through one JSON parameter', () => {
       expect(row.datasets).toEqual(position % 3 ? null : ['a', awkward[position]]);
       expect(row.createdAt.toISOString()).toBe(at.toISOString());
     }
+  });
+
+  it('run beside another data-modifying statement in one statement, all or nothing', async () => {
+    await t.platform.db.insert(principals).values({ id: 'consumer-bulk', role: 'consumer', displayName: 'bulk' });
+    const upsert = (calls: number) => sql`INSERT INTO ${consumerQuotas} (consumer_id, day, calls_today, product_calls_today, month, fees_this_month_fen)
+      VALUES ('consumer-bulk', '2026-11-27', ${calls}, '{}'::jsonb, '2026-11', 0) ON CONFLICT (consumer_id) DO UPDATE SET calls_today = excluded.calls_today`;
+    const [{ next }] = (await t.platform.db.select({ next: nextLeafIndex }).from(auditLeaves)) as [{ next: string }];
+    const leaf = (type: string) => rowsFor(auditLeaves, numberAuditLeaves([{ type, actor: 'system' }], Number(next), new Date()));
+    await bulkInsert(t.platform.db, leaf('test.with-upsert'), upsert(7));
+    expect((await t.platform.db.select().from(consumerQuotas).where(eq(consumerQuotas.consumerId, 'consumer-bulk')))[0]?.callsToday).toBe(7);
+    // The same leaf index again fails the whole statement: the upsert beside it does not land either.
+    await expect(bulkInsert(t.platform.db, leaf('test.duplicate'), upsert(8))).rejects.toThrow();
+    expect((await t.platform.db.select().from(consumerQuotas).where(eq(consumerQuotas.consumerId, 'consumer-bulk')))[0]?.callsToday).toBe(7);
   });
 
   it('take consecutive indexes across appends', async () => {

@@ -387,3 +387,37 @@ describe('quotas across API processes', () => {
     expect(found).toEqual([{ ...countedElsewhere('consumer-before-upgrade', calledAt), callsToday: 2, feesThisMonthFen: 60 }]);
   });
 });
+
+describe('quota standing', () => {
+  it("shows a consumer its calls today and fees this month against its limits", async () => {
+    const standing = await newConsumer('consumer-standing');
+    for (const serial of [41, 42]) expect((await call('resident-identity', { id_number: unknownId(serial), name: 'x' }, standing)).status).toBe(200);
+    const read = await t.call('GET', '/v1/consumers/consumer-standing/quota', { token: standing });
+    expect(read.status).toBe(200);
+    const pricing = t.platform.products.pricing;
+    expect(read.json).toEqual({
+      day: chinaDay(t.clock.now),
+      callsToday: 2,
+      dailyCalls: pricing.quotas.dailyCalls,
+      ratePerSecond: pricing.quotas.ratePerSecond,
+      productCallsToday: {},
+      month: chinaMonth(t.clock.now),
+      feesThisMonthFen: 60,
+      monthlyCapFen: pricing.fees.monthlyCapFen,
+      throttledUntil: null,
+    });
+  });
+
+  it('shows regulators which consumers are throttled, and until when', async () => {
+    const read = await t.call('GET', '/v1/consumers/consumer-prober/quota', { token: regulator });
+    expect(Date.parse(read.json.throttledUntil) - t.clock.now.getTime()).toBe(t.platform.products.pricing.probing.throttleMinutes * 60_000);
+    const listed = await t.call('GET', '/v1/consumers', { token: regulator });
+    expect(listed.json.consumers.find((entry: { id: string }) => entry.id === 'consumer-prober').quota.throttledUntil).toBe(read.json.throttledUntil);
+  });
+
+  it("hides a consumer's standing from other consumers and operators, and has none for a principal that is not a consumer", async () => {
+    expect((await t.call('GET', '/v1/consumers/consumer-standing/quota', { token: consumer })).status).toBe(404);
+    expect((await t.call('GET', '/v1/consumers/consumer-standing/quota', { token: lingang })).status).toBe(404);
+    expect((await t.call('GET', '/v1/consumers/analyst-lingang-analytics/quota', { token: regulator })).status).toBe(404);
+  });
+});

@@ -1,6 +1,7 @@
 import { createVerificationClient } from '../../products/client/verification-client.js';
+import type { QuotaStanding } from '../../products/shared-quotas.js';
 import { api, ApiError, token } from './api.js';
-import { badge, h, table } from './dom.js';
+import { badge, formatTime, h, table } from './dom.js';
 import { currentLanguage, t } from './i18n.js';
 
 /** Consumer pages: the product catalogue with a "try it" form (plain, or encrypted in this browser) and usage. */
@@ -79,13 +80,30 @@ function productCard(product: any): HTMLElement {
   );
 }
 
-export async function usagePage(): Promise<HTMLElement> {
-  const usage = await api('GET', '/v1/usage');
+/** Calls and fees; a consumer also sees where it stands against its quotas, as counted across every API process. */
+export async function usagePage(principal: { id: string; role: string }): Promise<HTMLElement> {
+  const [usage, standing] = await Promise.all([api('GET', '/v1/usage'), principal.role === 'consumer' ? api<QuotaStanding>('GET', `/v1/consumers/${encodeURIComponent(principal.id)}/quota`) : undefined]);
   return h(
     'div',
-    { class: 'panel' },
-    h('h2', {}, t('usage')),
-    usage.usage.length ? table([t('products'), 'mode', 'use', t('calls'), t('fees')], usage.usage.map((row: any) => [row.product, row.mode, row.use, row.calls, row.feesFen])) : h('p', { class: 'muted' }, t('nothing')),
-    h('p', {}, `${t('calls')}: ${usage.totals.calls} · ${t('fees')}: ${usage.totals.feesFen}`),
+    {},
+    standing ? h('div', { class: 'panel', id: 'quota-standing' }, h('h2', {}, t('quotaStanding')), quotaStandingTable(standing)) : null,
+    h(
+      'div',
+      { class: 'panel' },
+      h('h2', {}, t('usage')),
+      usage.usage.length ? table([t('products'), 'mode', 'use', t('calls'), t('fees')], usage.usage.map((row: any) => [row.product, row.mode, row.use, row.calls, row.feesFen])) : h('p', { class: 'muted' }, t('nothing')),
+      h('p', {}, `${t('calls')}: ${usage.totals.calls} · ${t('fees')}: ${usage.totals.feesFen}`),
+    ),
   );
 }
+
+/** Calls today against the daily limit, fees this month against the cap, and a pause after probing. */
+export function quotaStandingTable(standing: QuotaStanding): HTMLElement {
+  return table(
+    [`${t('callsToday')} / ${t('dailyLimit')}`, `${t('feesThisMonth')} / ${t('monthlyCap')}`, t('status')],
+    [[`${standing.callsToday} / ${standing.dailyCalls} (${standing.day})`, `${standing.feesThisMonthFen} / ${standing.monthlyCapFen} (${standing.month})`, throttleBadge(standing)]],
+  );
+}
+
+export const throttleBadge = (standing: QuotaStanding) =>
+  standing.throttledUntil ? badge(`${t('throttledUntil')} ${formatTime(standing.throttledUntil)}`, 'bad') : badge(t('notThrottled'), 'ok');

@@ -43,7 +43,7 @@ function routesFor(principal: Principal): Route[] {
         ]),
         ...grouped('groupProducts', [
           { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator') },
-          { hash: 'usage', label: 'usage', render: usagePage },
+          { hash: 'usage', label: 'usage', render: () => usagePage(principal) },
           { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator') },
         ]),
       ];
@@ -78,7 +78,7 @@ function routesFor(principal: Principal): Route[] {
     case 'consumer':
       return [
         { hash: 'products', label: 'products', render: productCataloguePage },
-        { hash: 'usage', label: 'usage', render: usagePage },
+        { hash: 'usage', label: 'usage', render: () => usagePage(principal) },
       ];
     default:
       return [catalogue];

@@ -3,6 +3,7 @@ import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-ch
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
+import { throttleBadge } from './consumer-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
 import { t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
@@ -382,7 +383,7 @@ export async function publicInterestPage(rerender: () => void): Promise<HTMLElem
   const revoke = (entry: any) => {
     if (!entry.publicInterest?.inForce) return '';
     const reason = h('input', { class: 'reason', placeholder: t('reason') });
-    return h('div', { class: 'actions' }, reason, h('button', { class: 'secondary', onclick: () => void attempt(() => api('POST', `/v1/consumers/${encodeURIComponent(entry.id)}/public-interest/revoke`, { reason: reason.value || '监管检查' })) }, t('revoke')));
+    return h('div', { class: 'actions' }, reason, h('button', { class: 'secondary', onclick: () => void attempt(() => api('POST', `/v1/consumers/${encodeURIComponent(entry.id)}/public-interest/revoke`, { reason: reason.value })) }, t('revoke')));
   };
   return h(
     'div',
@@ -405,13 +406,16 @@ export async function publicInterestPage(rerender: () => void): Promise<HTMLElem
       { class: 'panel' },
       h('h2', {}, t('publicInterest')),
       table(
-        [t('consumers'), t('basis'), t('validUntil'), t('status'), ''],
+        [t('consumers'), t('basis'), t('validUntil'), t('status'), '', `${t('callsToday')} / ${t('dailyLimit')}`, `${t('feesThisMonth')} / ${t('monthlyCap')}`, t('quotaStanding')],
         consumers.map((entry) => [
           h('span', { 'data-consumer': entry.id }, entry.displayName, h('br'), h('small', { class: 'muted' }, entry.id)),
           entry.publicInterest?.basis ?? '',
           entry.publicInterest ? chinaDay(new Date(entry.publicInterest.validUntil)) : '',
           standing(entry),
           revoke(entry),
+          `${entry.quota.callsToday} / ${entry.quota.dailyCalls}`,
+          `${entry.quota.feesThisMonthFen} / ${entry.quota.monthlyCapFen}`,
+          throttleBadge(entry.quota),
         ]),
       ),
     ),

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { platformEntity } from '../../authz/entities.js';
 import { AppError, notFound } from '../../errors/app-error.js';
+import { findPrincipal } from '../../identity/principals.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
 import { heKeyRegistrationSchema, toHeKeyView } from '../../products/he-keys.js';
@@ -18,6 +19,7 @@ import {
   toProductView,
 } from '../../products/products.js';
 import { annualProductReport, usageFor } from '../../products/usage.js';
+import { quotaStandings } from '../../products/shared-quotas.js';
 import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
@@ -32,6 +34,19 @@ const consumerParam = z.object({ id: z.string().min(1).max(100).openapi({ param:
 const publicInterestGrantView = z
   .object({ consumerId: z.string(), basis: z.string(), grantedBy: z.string(), grantedAt: z.string(), validUntil: z.string(), revokedAt: z.string().nullable(), inForce: z.boolean() })
   .openapi('PublicInterestGrant');
+const quotaStandingView = z
+  .object({
+    day: z.string().openapi({ description: 'China date the daily counts are for' }),
+    callsToday: z.number().int(),
+    dailyCalls: z.number().int().openapi({ description: 'Calls a consumer may make a day (pricing.yaml)' }),
+    ratePerSecond: z.number().openapi({ description: 'Calls per second, per API process' }),
+    productCallsToday: z.record(z.string(), z.number().int()).openapi({ description: "Today's calls of each scoring product (each product's definition sets its daily limit)" }),
+    month: z.string(),
+    feesThisMonthFen: z.number().int(),
+    monthlyCapFen: z.number().int(),
+    throttledUntil: z.string().nullable().openapi({ description: 'Set while calls are paused after probing or enumeration was found' }),
+  })
+  .openapi('QuotaStanding');
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const heKeyView = z.object({ id: z.string(), scheme: z.enum(['bfv', 'ckks']), sha256: z.string().openapi({ description: 'SHA-256 of the key\'s base64 text, as public_key_sha256 in a call\'s request hash' }), createdAt: z.string() }).openapi('HeKey');
 
@@ -185,10 +200,10 @@ const routes = {
     method: 'get',
     path: '/v1/consumers',
     tags: ['products'],
-    summary: 'Consumers and their public-interest standing (regulators)',
+    summary: 'Consumers, their public-interest standing and where they stand against their quotas (regulators)',
     security: bearerSecurity,
     responses: {
-      200: json(z.object({ consumers: z.array(z.object({ id: z.string(), displayName: z.string(), status: z.string(), publicInterest: publicInterestGrantView.nullable() })) }), 'Consumers'),
+      200: json(z.object({ consumers: z.array(z.object({ id: z.string(), displayName: z.string(), status: z.string(), publicInterest: publicInterestGrantView.nullable(), quota: quotaStandingView })) }), 'Consumers'),
       ...errorResponses(403),
     },
   }),
@@ -218,6 +233,15 @@ const routes = {
     security: bearerSecurity,
     request: { params: consumerParam },
     responses: { 200: json(publicInterestGrantView, 'The grant'), ...errorResponses(403, 404) },
+  }),
+  readQuota: createRoute({
+    method: 'get',
+    path: '/v1/consumers/{id}/quota',
+    tags: ['products'],
+    summary: "Where a consumer stands against its daily limit and monthly fee cap, and whether it is throttled, as recorded across every API process (regulators; the consumer itself)",
+    security: bearerSecurity,
+    request: { params: consumerParam },
+    responses: { 200: json(quotaStandingView, 'The standing'), ...errorResponses(403, 404) },
   }),
   report: createRoute({
     method: 'get',
@@ -341,7 +365,10 @@ export function productRoutes(platform: Platform) {
 
   app.openapi(routes.listConsumers, async (c) => {
     await authorizer.require(c.get('principal'), 'consumer:grant-public-interest', platformEntity);
-    return c.json({ consumers: await consumersWithStanding(platform.db, platform.clock()) }, 200);
+    const now = platform.clock();
+    const consumers = await consumersWithStanding(platform.db, now);
+    const standings = await quotaStandings(platform.db, platform.products.pricing, now, consumers.map((consumer) => consumer.id));
+    return c.json({ consumers: consumers.map((consumer) => ({ ...consumer, quota: standings.get(consumer.id)! })) }, 200);
   });
 
   app.openapi(routes.grantPublicInterest, async (c) => {
@@ -368,6 +395,17 @@ export function productRoutes(platform: Platform) {
     const grant = await findPublicInterestGrant(platform.db, id);
     if (!grant) throw notFound('public-interest grant');
     return c.json(publicInterestView(grant, platform.clock()), 200);
+  });
+
+  app.openapi(routes.readQuota, async (c) => {
+    const principal = c.get('principal');
+    const { id } = c.req.valid('param');
+    // A consumer sees its own standing; regulators see any consumer's. Others are told nothing exists.
+    if (principal.id !== id) await authorizer.require(principal, 'consumer:grant-public-interest', platformEntity, { hideExistence: true });
+    const consumer = principal.id === id ? principal : await findPrincipal(platform.db, id);
+    if (consumer?.role !== 'consumer') throw notFound('consumer');
+    const standings = await quotaStandings(platform.db, platform.products.pricing, platform.clock(), [id]);
+    return c.json(standings.get(id)!, 200);
   });
 
   app.openapi(routes.report, async (c) => {
