@@ -10,7 +10,8 @@ type Executor = Pick<Database, 'execute'>;
  * measured on 256 audit leaves and metering rows (bench/products.ts), the per-row cost fell from about 160 µs
  * to under 60 µs, and drizzle's own statement building, which grows with the parameter count, disappears.
  * Several tables go in one statement (data-modifying CTEs), since on PGlite each statement has a fixed cost
- * of a few hundred microseconds; so can other data-modifying statements the caller writes. Both PGlite and PostgreSQL run the same statement.
+ * of a few hundred microseconds; so can other data-modifying statements the caller writes (the product-call
+ * ledger's quota upsert). Both PGlite and PostgreSQL run the same statement.
  *
  * Columns left out of a row take NULL, not their default: callers pass every column they mean to set.
  */
