@@ -340,6 +340,15 @@ describe('quotas across API processes', () => {
     }
   });
 
+  it("spends a subject's last check once when two API processes are asked for it at the same moment", async () => {
+    const input = { id_number: unknownId(35), name: '孙七' };
+    for (const via of [call, callSecond, call, callSecond] as const) expect((await via('resident-identity', input, consumer)).status).toBe(200);
+    // Each process has seen two checks, so each would admit one more on its own count.
+    const answers = await Promise.all([call('resident-identity', input, consumer), callSecond('resident-identity', input, consumer), call('resident-identity', input, consumer), callSecond('resident-identity', input, consumer)]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 429, 429, 429]);
+    expect(answers.filter((answer) => answer.status === 429).map((answer) => answer.json.error.code)).toEqual(['SUBJECT_QUOTA_EXCEEDED', 'SUBJECT_QUOTA_EXCEEDED', 'SUBJECT_QUOTA_EXCEEDED']);
+  });
+
   it('throttles in every API process a consumer whose probing one of them found', async () => {
     const prober = await newConsumer('consumer-prober-elsewhere');
     for (let index = 0; index < 100; index++) await call('resident-identity', { id_number: unknownId(300_000 + index * 37_003), name: '赵六' }, prober);
