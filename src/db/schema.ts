@@ -317,6 +317,7 @@ export const releasedCells = pgTable(
     /** Sketches compare only within one layout and size (contributor-sketch.ts); the column keeps its first name. */
     layout: text('layout').notNull(),
     buckets: integer('sub_table_size').notNull(),
+    /** The cell's contributors rounded down to a band (CONTRIBUTOR_BAND): the exact count is in the sealed sketch. */
     contributors: integer('contributors').notNull(),
     sketch: text('sketch').notNull(),
   },

@@ -18,9 +18,18 @@ import { cellKeyOf, contributorsOf, differencingSuspected, emptySketch, SKETCH_L
  * them are DuckDB hashes of the privacy unit combined with a secret, and DuckDB's hash combination is not a keyed
  * pseudo-random function: XOR-ing two stored single-contributor buckets cancels the secret, so anyone reading the
  * table with a list of candidate ID numbers could find which people they are. Encrypted, the table tells a reader
- * without the platform key nothing but the cells' contributor counts.
+ * without the platform key nothing but the cells' contributor counts, and those only in bands of
+ * `CONTRIBUTOR_BAND`: the exact count is inside the sealed sketch, and the band only pre-selects candidates.
  */
 export type GuardKey = Buffer;
+
+/**
+ * Stored contributor counts are rounded down to a multiple of 5, the rounding base of the grades that round
+ * counts (after OpenSAFELY), so the control plane holds no exact count of a released cell that its output shows
+ * rounded. A wider band would cost more candidates to decrypt per job, not privacy.
+ */
+export const CONTRIBUTOR_BAND = 5;
+export const contributorBandOf = (count: number) => Math.floor(count / CONTRIBUTOR_BAND) * CONTRIBUTOR_BAND;
 
 export const guardKeyOf = (keys: KeyRing): GuardKey => Buffer.from(keys.platform.derivedSecret('differencing-guard sketch storage'), 'hex');
 
@@ -62,7 +71,7 @@ export async function cellsToGuard(db: Database, input: GuardInput): Promise<Set
   const low = Math.max(1, Math.min(...present) - input.threshold + 1);
   const high = Math.max(...present) + input.threshold - 1;
   const candidates = await db
-    .select({ contributors: releasedCells.contributors, sketch: releasedCells.sketch })
+    .select({ sketch: releasedCells.sketch })
     .from(releasedCells)
     .innerJoin(jobs, eq(jobs.id, releasedCells.jobId))
     .where(
@@ -74,7 +83,7 @@ export async function cellsToGuard(db: Database, input: GuardInput): Promise<Set
         // Outputs still waiting for review count too: otherwise two halves of a pair, both in review, would
         // each pass and could both be approved.
         inArray(jobs.status, ['checked', 'in_review', 'released']),
-        between(releasedCells.contributors, low, high),
+        between(releasedCells.contributors, contributorBandOf(low), contributorBandOf(high)),
       ),
     );
   const byCount = new Map<number, Sketch[]>();
@@ -83,9 +92,10 @@ export async function cellsToGuard(db: Database, input: GuardInput): Promise<Set
     // contributor's key now: it could not flag anything, and is passed over.
     const sketch = openSketch(input.key, candidate.sketch, input.dataset, input.buckets);
     if (!sketch) continue;
-    const list = byCount.get(candidate.contributors) ?? [];
+    const count = contributorsOf(sketch);
+    const list = byCount.get(count) ?? [];
     list.push(sketch);
-    byCount.set(candidate.contributors, list);
+    byCount.set(count, list);
   }
   input.cellKeys.forEach((key, row) => {
     const sketch = input.sketches.get(key);
@@ -112,7 +122,7 @@ export async function recordCells(
     const sketch = input.sketches.get(key);
     if (!sketch || !input.released.has(row)) return [];
     const sealed = sealSketch(input.key, sketch, input.dataset);
-    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorsOf(sketch), sketch: sealed }];
+    return [{ id: `cell_${crypto.randomUUID()}`, jobId: input.jobId, lineage: input.dataset, layout: SKETCH_LAYOUT, buckets: input.buckets, contributors: contributorBandOf(contributorsOf(sketch)), sketch: sealed }];
   });
   for (let start = 0; start < values.length; start += 1000) await db.insert(releasedCells).values(values.slice(start, start + 1000));
 }

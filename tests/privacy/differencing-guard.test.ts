@@ -22,7 +22,7 @@ import {
   SKETCH_SECRET_VARIABLE,
   type Sketch,
 } from '../../src/privacy/contributor-sketch.js';
-import { cellsToGuard, guardKeyOf, openSketch, sealSketch } from '../../src/privacy/differencing-guard.js';
+import { cellsToGuard, CONTRIBUTOR_BAND, contributorBandOf, guardKeyOf, openSketch, recordCells, sealSketch } from '../../src/privacy/differencing-guard.js';
 import { releasedCells } from '../../src/db/schema.js';
 import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
@@ -193,6 +193,29 @@ describe('the differencing guard across operators', () => {
     expect(incidents).toEqual([
       expect.objectContaining({ kind: 'differencing', jobId: second.jobId, operatorId: 'lingang-analytics', principalId: 'analyst-lingang-analytics', detail: { datasets: ['residents'], suppressed: { DIFFERENCING: 1 } } }),
     ]);
+  });
+
+  it('keeps no exact contributor count of a released cell in the control plane, only its band', async () => {
+    const stored = await t.platform.db.select().from(releasedCells).where(eq(releasedCells.lineage, 'residents'));
+    const exact = stored.map((row) => contributorsOf(openSketch(guardKeyOf(t.platform.keys), row.sketch, 'residents', row.buckets)!));
+    expect(stored.map((row) => row.contributors)).toEqual(exact.map(contributorBandOf));
+    // Some count is not a multiple of the band, so the table would have shown it had it been stored exactly.
+    expect(exact.some((count) => count % CONTRIBUTOR_BAND !== 0)).toBe(true);
+  });
+
+  it('finds a released cell whose band lies below the range of counts it is compared with: 24 people, then 33', async () => {
+    // 24 is stored as 20; a cell of 33 (the same 24 and 9 more) is compared with counts from 24 up, so the band,
+    // not the count, must bound the search.
+    const [released] = await t.platform.db.select({ id: jobs.id }).from(jobs).where(eq(jobs.status, 'released')).limit(1);
+    const people = randomKeys(33);
+    const guard = { dataset: 'band-test', threshold: 10, buckets: 40, key: guardKeyOf(t.platform.keys) };
+    try {
+      await recordCells(t.platform.db, { ...guard, jobId: released!.id, sketches: new Map([['cell', sketchOfKeys(people.slice(0, 24), 40)]]), cellKeys: ['cell'], released: new Set([0]) });
+      const flagged = await cellsToGuard(t.platform.db, { ...guard, sketches: new Map([['cell', sketchOfKeys(people, 40)]]), cellKeys: ['cell'] });
+      expect([...flagged]).toEqual([0]);
+    } finally {
+      await t.platform.db.delete(releasedCells).where(eq(releasedCells.lineage, 'band-test'));
+    }
   });
 
   it('catches the pair whichever dataset a join names first, and in every protected dataset it joins', async () => {
