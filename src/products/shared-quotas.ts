@@ -60,7 +60,8 @@ function rolledOver(quota: ConsumerQuota | undefined, consumerId: string, day: s
   const base = quota ?? { consumerId, day, callsToday: 0, productCallsToday: {}, month, feesThisMonthFen: 0, throttledUntil: 0 };
   return {
     ...base,
-    // A call stamped just before midnight but settled after one stamped just after counts against the new day.
+    // Counts never go back a day: a call stamped just before midnight, settled after one stamped just after (or
+    // stamped by a process whose clock lags), counts against the new day.
     ...(base.day < day ? { day, callsToday: 0, productCallsToday: {} } : {}),
     ...(base.month < month ? { month, feesThisMonthFen: 0 } : {}),
   };
@@ -79,16 +80,16 @@ export function decideClaims(pricing: Pricing, claims: QuotaClaim[], current: Sh
     const day = chinaDay(claim.at);
     const quota = rolledOver(consumers.get(claim.consumerId), claim.consumerId, day, chinaMonth(claim.at));
     const subject = claim.subject && (subjects.get(`${day} ${claim.subject.hash}`) ?? { subject: claim.subject.hash, day, checks: 0 });
-    const productCalls = quota.productCallsToday[claim.productId] ?? 0;
+    const callsOfProduct = quota.productCallsToday[claim.productId] ?? 0;
     if (quota.throttledUntil > claim.at.getTime()) return { admitted: false, refusal: quotaRefusals.throttled(quota.throttledUntil, claim.at) };
     if (quota.callsToday >= pricing.quotas.dailyCalls) return { admitted: false, refusal: quotaRefusals.consumerDay(pricing.quotas.dailyCalls, claim.at) };
     if (claim.subject && subject!.checks >= claim.subject.dailyLimit) return { admitted: false, refusal: quotaRefusals.subjectDay(claim.subject.dailyLimit, claim.at) };
-    if (claim.productDailyLimit !== undefined && productCalls >= claim.productDailyLimit) return { admitted: false, refusal: quotaRefusals.productDay(claim.productDailyLimit, claim.at) };
+    if (claim.productDailyLimit !== undefined && callsOfProduct >= claim.productDailyLimit) return { admitted: false, refusal: quotaRefusals.productDay(claim.productDailyLimit, claim.at) };
     const feeFen = chargeFen(pricing, claim.productId, claim.use, quota.feesThisMonthFen);
     consumers.set(claim.consumerId, {
       ...quota,
       callsToday: quota.callsToday + 1,
-      productCallsToday: claim.productDailyLimit !== undefined ? { ...quota.productCallsToday, [claim.productId]: productCalls + 1 } : quota.productCallsToday,
+      productCallsToday: claim.productDailyLimit !== undefined ? { ...quota.productCallsToday, [claim.productId]: callsOfProduct + 1 } : quota.productCallsToday,
       feesThisMonthFen: quota.feesThisMonthFen + feeFen,
     });
     changed.add(claim.consumerId);
