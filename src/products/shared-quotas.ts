@@ -199,12 +199,10 @@ export type QuotaStanding = {
   throttledUntil: string | null;
 };
 
-/** The standing of the given consumers (all of them when none are named); a consumer never called stands at zero. */
-export async function quotaStandings(db: Database, pricing: Pricing, now: Date, consumerIds?: string[]): Promise<Map<string, QuotaStanding>> {
-  const rows = await db
-    .select()
-    .from(consumerQuotas)
-    .where(consumerIds ? inArray(consumerQuotas.consumerId, consumerIds) : undefined);
+/** The standing of the given consumers; a consumer never called stands at zero. */
+export async function quotaStandings(db: Database, pricing: Pricing, now: Date, consumerIds: string[]): Promise<Map<string, QuotaStanding>> {
+  if (consumerIds.length === 0) return new Map();
+  const rows = await db.select().from(consumerQuotas).where(inArray(consumerQuotas.consumerId, consumerIds));
   const recorded = new Map(rows.map((row) => [row.consumerId, row]));
   const day = chinaDay(now);
   const month = chinaMonth(now);
@@ -223,7 +221,7 @@ export async function quotaStandings(db: Database, pricing: Pricing, now: Date, 
       throttledUntil: quota.throttledUntil > now.getTime() ? new Date(quota.throttledUntil).toISOString() : null,
     };
   };
-  return new Map((consumerIds ?? [...recorded.keys()]).map((consumerId) => [consumerId, standingOf(consumerId)]));
+  return new Map(consumerIds.map((consumerId) => [consumerId, standingOf(consumerId)]));
 }
 
 /** Writes consumers' counts, and nothing of their throttle (see throttle()). */

@@ -72,11 +72,31 @@ function callerOf(app: ReturnType<typeof createApp>) {
  * One platform per test file: its own data directory, control plane, in-memory keys and a clock tests can move.
  * With `demo`, the demo catalogue, principals and licences are seeded, with the data at a tiny scale.
  */
-export async function createTestPlatform(options: { demo?: boolean; environment?: Record<string, string>; now?: Date; workers?: number; keys?: KeyRing; embedded?: boolean } = {}) {
+export async function createTestPlatform(
+  options: {
+    demo?: boolean;
+    environment?: Record<string, string>;
+    now?: Date;
+    /** The platform follows real time instead of a clock tests move: for tokens stamped elsewhere with real time. */
+    realClock?: boolean;
+    workers?: number;
+    keys?: KeyRing;
+    embedded?: boolean;
+  } = {},
+) {
   const dataDir = fs.mkdtempSync(path.join(inject('testRoot'), 'data-'));
   const config = loadConfig({ DATA_DIR: dataDir, PDS_DEMO_SCALE: '0.001', ...options.environment });
   const { controlPlane, dispose, url: databaseUrl } = await openTestControlPlane(options.embedded);
-  const clock = { now: options.now ?? new Date() };
+  const clock: { now: Date } = options.realClock
+    ? {
+        get now() {
+          return new Date();
+        },
+        set now(_: Date) {
+          throw new Error('this test platform runs on the real clock');
+        },
+      }
+    : { now: options.now ?? new Date() };
   const platform: Platform = await createPlatform(config, {
     controlPlane,
     keys: options.keys ?? (await ephemeralKeyRing()),
