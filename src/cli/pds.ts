@@ -175,6 +175,8 @@ async function runServer(platform: Platform): Promise<number> {
   // Deadlines pass and channels go idle without anyone calling: sweep so alerts reach regulators on time.
   const governance = setInterval(() => {
     sweepGovernance(platform).catch((error: unknown) => console.error(`[pds] governance sweep failed: ${describeForLog(error)}`));
+    // Answers kept for Idempotency-Key retries are kept a day (src/products/call-replays.ts).
+    platform.products.callReplays.purge(platform.db, platform.clock()).catch((error: unknown) => console.error(`[pds] purge of kept answers failed: ${describeForLog(error)}`));
     // Staged files older than an hour: a channel export nobody read, a load that died.
     try {
       platform.store.clearStaging();

@@ -404,6 +404,32 @@ export const consumerQuotas = pgTable('consumer_quotas', {
 });
 
 /**
+ * Answers to product calls sent with an Idempotency-Key, kept for a day so that a retry reaching any API process,
+ * or this one after a restart, gets the first answer again instead of being charged and counted as a new call
+ * (src/products/call-replays.ts). Key and request are keyed hashes; `sealed` holds what re-signs the answer
+ * (its payload without the leaf index, and the response's other fields), AES-GCM-encrypted under a key derived
+ * from the platform key, since it carries the request hash's salt and the answer. Written and read by the call
+ * ledger under the audit log's lock; rows past `expiresAt` are deleted by the governance sweep.
+ */
+export const callReplays = pgTable(
+  'call_replays',
+  {
+    consumerId: text('consumer_id')
+      .notNull()
+      .references(() => principals.id),
+    keyHash: text('key_hash').notNull(),
+    requestHash: text('request_hash').notNull(),
+    /** The product call first answered (no foreign key: both rows are written by one statement). */
+    callId: text('call_id').notNull(),
+    auditIndex: bigint('audit_index', { mode: 'number' }).notNull(),
+    feeFen: integer('fee_fen').notNull(),
+    sealed: text('sealed').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.consumerId, table.keyHash] }), index('call_replays_expiry_idx').on(table.expiresAt)],
+);
+
+/**
  * Requests to share data between public bodies (measures arts. 15–19). `dueOn` is the China date by which the
  * answer is owed, in working days from the request (policies/calendar/); conditional data needs both the
  * committee's and the source's approval, and a refusal names its reason and legal basis.

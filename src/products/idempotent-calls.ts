@@ -1,19 +1,25 @@
-import { canonicalSha256 } from '../audit/canonical-json.js';
-import { AppError } from '../errors/app-error.js';
+import { replayRefusals, type RetryKey } from './call-replays.js';
 
 /**
  * Product calls retried under an Idempotency-Key get the first call's answer again: the same signed JWS, audit
  * index and fee, metered, charged and counted against the subject's daily limit once. A bank whose request timed
  * out must be able to ask again without paying twice or using up the subject's checks.
  *
- * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers (docs/products.md):
- * a retry usually reaches the process that answered within seconds or minutes; one sent to another process is a
- * new call there.
- * After a restart, or once an answer has been pushed out, a retry is a new call and is metered as one. A call that
- * failed (a quota refusal, say) is not kept, so its retry is tried again; a retry sent while the first call is
- * still running waits for that call's answer.
+ * Kept in the API process's memory for a day, at most `maxEntries` keys and `maxBytes` of answers (docs/products.md),
+ * so that a retry reaching the process that answered costs no work at all; a retry sent while the first call is
+ * still running waits for that call's answer. Behind this, the call ledger keeps every keyed answer for a day in
+ * the control plane (call-replays.ts): a retry sent to another process, after a restart, or once an answer has
+ * been pushed out of memory is answered from there, metered and counted once all the same. A call that failed (a
+ * quota refusal, say) is not kept, so its retry is tried again.
  */
-export function createIdempotentCalls(options: { clock: () => Date; maxEntries?: number; maxBytes?: number; ttlMilliseconds?: number }) {
+export function createIdempotentCalls(options: {
+  clock: () => Date;
+  /** Names the call durably: keyed hashes of the consumer's key and of the request (call-replays.ts). */
+  retryKey: (consumerId: string, key: string, request: unknown) => RetryKey;
+  maxEntries?: number;
+  maxBytes?: number;
+  ttlMilliseconds?: number;
+}) {
   const maxEntries = options.maxEntries ?? 100_000;
   // An encrypted answer is ~0.4 MB and the client library keys every call: bounded by size as well as by count,
   // the kept answers stay within 64 MiB, which still holds the last few minutes' encrypted answers at a busy hour.
@@ -35,17 +41,19 @@ export function createIdempotentCalls(options: { clock: () => Date; maxEntries?:
   };
 
   return {
-    async run<T>(consumerId: string, key: string, request: unknown, call: () => Promise<T>): Promise<{ answer: T; replayed: boolean }> {
-      const requestHash = canonicalSha256(request);
-      // Keys are visible ASCII (the route checks), so a NUL cannot join two consumers' keys into one.
-      const id = `${consumerId}\u0000${key}`;
+    /** `call` is told the retry key to record with the call; it answers whether it gave an earlier call's answer. */
+    async run<T>(consumerId: string, key: string, request: unknown, call: (retry: RetryKey) => Promise<{ answer: T; replayed: boolean }>): Promise<{ answer: T; replayed: boolean }> {
+      const retry = options.retryKey(consumerId, key, request);
+      const { requestHash } = retry;
+      // The key hash is of the consumer and the key, so one consumer's key never finds another's answer.
+      const id = retry.keyHash;
       const now = options.clock().getTime();
       const earlier = entries.get(id);
       if (earlier && earlier.expiresAt > now) {
-        if (earlier.requestHash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was sent before with a different call; use a new key for a new call');
-        return { answer: (await earlier.answer) as T, replayed: true };
+        if (earlier.requestHash !== requestHash) throw replayRefusals.keyReused();
+        return { answer: ((await earlier.answer) as { answer: T }).answer, replayed: true };
       }
-      const answer = call();
+      const answer = call(retry);
       remove(id);
       const entry = { requestHash, answer, expiresAt: now + ttl, bytes: 0 };
       entries.set(id, entry);
@@ -53,7 +61,7 @@ export function createIdempotentCalls(options: { clock: () => Date; maxEntries?:
       answer.then(
         (value) => {
           if (entries.get(id) !== entry) return;
-          entry.bytes = JSON.stringify(value).length;
+          entry.bytes = JSON.stringify(value.answer).length;
           bytes += entry.bytes;
           evict(options.clock().getTime());
         },
@@ -61,7 +69,7 @@ export function createIdempotentCalls(options: { clock: () => Date; maxEntries?:
           if (entries.get(id) === entry) remove(id);
         },
       );
-      return { answer: await answer, replayed: false };
+      return answer;
     },
     get size() {
       return entries.size;

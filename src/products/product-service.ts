@@ -14,6 +14,7 @@ import { safeIssueMessage } from '../errors/validation-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import { signWithPlatformKey, type KeyRing } from '../identity/keys.js';
 import { createCallLedger } from './call-ledger.js';
+import { createCallReplays, replayRefusals, type EarlierCall, type RetryKey } from './call-replays.js';
 import { createBfvContext, fromBase64, toBase64, bfvSettings, type BfvContext } from './client/bfv.js';
 import { base64Text, createHeKeyStore, type ResolvedKey } from './he-keys.js';
 import { chunkBits, chunksPerClaim, claimChunks, claimDomain, claimPreimage } from './client/claim-encoding.js';
@@ -96,6 +97,13 @@ function asScoring(product: ProductRow): ScoringProduct {
 
 type CallMode = 'plain' | 'encrypted' | 'score' | 'score_encrypted';
 
+/** What every answer carries beside its own fields: the signed answer, its audit leaf and the fee charged. */
+type Signed = { jws: string; auditLeafIndex: number; feeFen: number };
+/** An answer, and whether it is an earlier call's, given again to a retry under the same Idempotency-Key. */
+export type Answered<T> = { answer: T; replayed: boolean };
+/** Refusals of this process's own counters, which a retry of an already answered call must not get. */
+const quotaRefusalCodes = new Set(['CONSUMER_THROTTLED', 'DAILY_QUOTA_EXCEEDED', 'SUBJECT_QUOTA_EXCEEDED']);
+
 export type AnswerPayload = {
   product: string;
   mode: CallMode;
@@ -145,7 +153,8 @@ export function createProductService(deps: {
   /** The call's public key: the one it carries, or the caller's registered key it names. */
   const keyOf = (principal: PrincipalRow, body: { publicKey?: string; keyId?: string }, scheme: 'bfv' | 'ckks'): Promise<ResolvedKey> | ResolvedKey =>
     body.keyId !== undefined ? heKeys.resolve(principal, body.keyId, scheme) : { bytes: fromBase64(body.publicKey!), sha256: crypto.hash('sha256', body.publicKey!, 'hex') };
-  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, onCounts: quotas.learn });
+  const callReplays = createCallReplays(deps.keys);
+  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, callReplays, onCounts: quotas.learn, onReplayed: quotas.giveBack });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
@@ -229,12 +238,19 @@ export function createProductService(deps: {
     return subject;
   }
 
-  async function meterAndSign(
+  /**
+   * Records the call and signs its answer: `fields` are the answer's own (a match, a score, a ciphertext). With a
+   * retry key, the answer is kept for retries (call-replays.ts); and if the ledger finds the key already answered,
+   * that answer is given instead and this call is not counted.
+   */
+  async function meterAndSign<F extends Record<string, unknown>>(
     principal: PrincipalRow,
     product: ProductRow,
     call: { mode: CallMode; use: ProductUse; purpose: string; subject: string; match: boolean | null; score?: number; answerHash?: string; request: unknown; datasetVersion: string; position: bigint | undefined },
+    fields: F,
     now: Date,
-  ) {
+    retry: RetryKey | undefined,
+  ): Promise<Answered<F & Signed>> {
     // The request hash is salted so that the audit log, which regulators read, does not let anyone test a
     // guess of the identifier and name; the consumer gets the salt in its signed answer and can recompute it.
     const salt = randomSalt();
@@ -247,18 +263,7 @@ export function createProductService(deps: {
       at: now,
       ...(product.spec.kind === 'verification' ? { subject: { hash: call.subject, dailyLimit: product.spec.perSubjectDailyLimit } } : { productDailyLimit: product.spec.dailyCallsPerConsumer }),
     };
-    const { auditIndex, feeFen: fee } = await ledger.record({
-      call: { id: `call_${crypto.randomUUID()}`, productId: product.id, consumerId: principal.id, mode: call.mode, use: call.use, purpose: call.purpose, subjectHash: call.subject, match: call.match, requestHash, calledAt: now },
-      claim,
-      event: (feeFen) => ({
-        type: 'product.called',
-        actor: principal.id,
-        operator: product.operatorId,
-        datasets: productDatasets(product.spec),
-        details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: feeFen, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
-      }),
-    });
-    const payload: AnswerPayload = {
+    const unsigned: Omit<AnswerPayload, 'audit_leaf_index'> = {
       product: product.id,
       mode: call.mode,
       ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }),
@@ -268,14 +273,52 @@ export function createProductService(deps: {
       request_salt: salt,
       dataset_version: call.datasetVersion,
       answered_at: now.toISOString(),
-      audit_leaf_index: auditIndex,
     };
+    const recorded = await ledger.record({
+      call: { id: `call_${crypto.randomUUID()}`, productId: product.id, consumerId: principal.id, mode: call.mode, use: call.use, purpose: call.purpose, subjectHash: call.subject, match: call.match, requestHash, calledAt: now },
+      claim,
+      event: (feeFen) => ({
+        type: 'product.called',
+        actor: principal.id,
+        operator: product.operatorId,
+        datasets: productDatasets(product.spec),
+        details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: feeFen, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
+      }),
+      ...(retry ? { retry: { key: retry, sealed: callReplays.seal(retry, { payload: unsigned, fields }) } } : {}),
+    });
+    // Counted by this process when admitted, but recorded nowhere (the ledger gave the count back): the earlier call was.
+    if (recorded.replayOf) return replay<F>(retry!, { ...recorded, sealed: recorded.replayOf.sealed });
+    const payload: AnswerPayload = { ...unsigned, audit_leaf_index: recorded.auditIndex };
     const jws = signWithPlatformKey(deps.keys, answerType, payload);
     if (product.spec.kind === 'verification') {
       const finding = quotas.observe(principal.id, { subject: call.subject, match: call.match, position: call.position }, now);
       if (finding) await reportProbing(principal, product, finding, now);
     }
-    return { jws, payload, feeFen: fee };
+    return { answer: { ...fields, jws, auditLeafIndex: recorded.auditIndex, feeFen: recorded.feeFen }, replayed: false };
+  }
+
+  /** An earlier call's answer, signed again from what was kept: the same payload, so the same JWS. */
+  function replay<F>(retry: RetryKey, earlier: Pick<EarlierCall, 'auditIndex' | 'feeFen' | 'sealed'>): Answered<F & Signed> {
+    const kept = callReplays.open(retry, earlier.sealed);
+    const jws = signWithPlatformKey(deps.keys, answerType, { ...kept.payload, audit_leaf_index: earlier.auditIndex });
+    return { answer: { ...(kept.fields as F), jws, auditLeafIndex: earlier.auditIndex, feeFen: earlier.feeFen }, replayed: true };
+  }
+
+  /**
+   * A call, except that a retry this process's own counters refuse (the retry of a subject's last check, or of
+   * a call answered elsewhere just before a throttle) is answered with the earlier call's answer if one is kept.
+   * Only refusals look, so an ordinary call costs no extra read.
+   */
+  async function answerOnce<F>(retry: RetryKey | undefined, answer: () => Promise<Answered<F & Signed>>): Promise<Answered<F & Signed>> {
+    try {
+      return await answer();
+    } catch (error) {
+      if (!retry || !(error instanceof AppError) || !quotaRefusalCodes.has(error.code)) throw error;
+      const earlier = await callReplays.find(deps.db, retry, deps.clock());
+      if (!earlier) throw error;
+      if (earlier.requestHash !== retry.requestHash) throw replayRefusals.keyReused();
+      return replay<F>(retry, earlier);
+    }
   }
 
   /** An incident for the regulator, and the throttle for every API process, not only the one that saw it. */
@@ -304,9 +347,10 @@ export function createProductService(deps: {
     quotas,
     sealEvaluator,
     heKeys,
-    idempotentCalls: createIdempotentCalls({ clock: deps.clock }),
+    callReplays,
+    idempotentCalls: createIdempotentCalls({ clock: deps.clock, retryKey: callReplays.retryKey }),
 
-    async scorePlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>) {
+    scorePlain: (principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainScoringSchema>, retry?: RetryKey) => answerOnce(retry, async () => {
       const product = asScoring(row);
       const now = deps.clock();
       const { model, features: described } = product.spec;
@@ -323,9 +367,8 @@ export function createProductService(deps: {
       const linearPredictor = model.coefficients[0]! + model.features.reduce((sum, name, index) => sum + model.coefficients[index + 1]! * body.input[name]!, 0);
       const score = model.type === 'logistic' ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
       const subject = subjectKey(subjectSecret, model.features.map((name) => String(body.input[name])));
-      const signed = await meterAndSign(principal, product, { mode: 'score', use: body.use, purpose: body.purpose, subject, match: null, score, answerHash: crypto.hash('sha256', String(score), 'hex'), request: { product: product.id, input: body.input, purpose: body.purpose, use: body.use }, datasetVersion: model.outputHash, position: undefined }, now);
-      return { score, linearPredictor, jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
-    },
+      return meterAndSign(principal, product, { mode: 'score', use: body.use, purpose: body.purpose, subject, match: null, score, answerHash: crypto.hash('sha256', String(score), 'hex'), request: { product: product.id, input: body.input, purpose: body.purpose, use: body.use }, datasetVersion: model.outputHash, position: undefined }, { score, linearPredictor }, now, retry);
+    }),
 
     async scoringHeParameters(row: ProductRow) {
       const product = asScoring(row);
@@ -347,7 +390,7 @@ export function createProductService(deps: {
       };
     },
 
-    async scoreEncrypted(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedScoringSchema>) {
+    scoreEncrypted: (principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedScoringSchema>, retry?: RetryKey) => answerOnce(retry, async () => {
       const product = asScoring(row);
       const now = deps.clock();
       // Parameters and sizes are checked (in the SEAL thread) before quotas are spent.
@@ -363,16 +406,15 @@ export function createProductService(deps: {
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const ciphertextHash = crypto.hash('sha256', body.ciphertext, 'hex');
       const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
-      const signed = await meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, now);
-      return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
-    },
+      return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry);
+    }),
     /** A product as the database holds it now; concurrent calls share one query. */
     loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
       const rows = await productsByIds.execute({ ids });
       return new Map(rows.map((row) => [row.id, row]));
     }),
 
-    async verifyPlain(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainVerificationSchema>) {
+    verifyPlain: (principal: PrincipalRow, row: ProductRow, body: z.infer<typeof plainVerificationSchema>, retry?: RetryKey) => answerOnce(retry, async () => {
       const product = asVerification(row);
       const now = deps.clock();
       const spec = product.spec;
@@ -388,9 +430,8 @@ export function createProductService(deps: {
         claimsMatch = crypto.timingSafeEqual(claimDigestOf(product, claim.input, input[claim.input]!), record.digests[position]!) && claimsMatch;
       }
       const match = found !== undefined && claimsMatch && record.meetsCondition;
-      const signed = await meterAndSign(principal, product, { mode: 'plain', use: body.use, purpose: body.purpose, subject, match, request: { product: product.id, input, purpose: body.purpose, use: body.use }, datasetVersion: index.datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);
-      return { match, jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
-    },
+      return meterAndSign(principal, product, { mode: 'plain', use: body.use, purpose: body.purpose, subject, match, request: { product: product.id, input, purpose: body.purpose, use: body.use }, datasetVersion: index.datasetVersion, position: identifierPosition(subjectValues[0]!) }, { match }, now, retry);
+    }),
 
     async heParameters(row: ProductRow) {
       const product = asVerification(row);
@@ -419,7 +460,7 @@ export function createProductService(deps: {
       };
     },
 
-    async verifyEncrypted(principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedVerificationSchema>) {
+    verifyEncrypted: (principal: PrincipalRow, row: ProductRow, body: z.infer<typeof encryptedVerificationSchema>, retry?: RetryKey) => answerOnce(retry, async () => {
       const product = asVerification(row);
       const now = deps.clock();
       const spec = product.spec;
@@ -450,9 +491,8 @@ export function createProductService(deps: {
       const answer = await sealEvaluator.verify(checked, actual, spec.claims.length * chunksPerClaim);
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
-      const signed = await meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, now);
-      return { answer: toBase64(answer), jws: signed.jws, auditLeafIndex: signed.payload.audit_leaf_index, feeFen: signed.feeFen };
-    },
+      return meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, { answer: toBase64(answer) }, now, retry);
+    }),
   };
 }
 

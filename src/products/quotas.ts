@@ -1,7 +1,7 @@
 import { AppError } from '../errors/app-error.js';
 import { chinaDay, secondsToNextChinaDay } from '../time/china-time.js';
 import type { Pricing } from './pricing.js';
-import type { SharedCounts } from './shared-quotas.js';
+import type { QuotaClaim, SharedCounts } from './shared-quotas.js';
 
 /**
  * Quotas and abuse detection for product calls, as one API process sees them: checked before any lookup, so a
@@ -138,6 +138,22 @@ export function createQuotaLedger(pricing: Pricing) {
       const count = entry && entry.day === day ? entry.count : 0;
       if (count >= limit) throw quotaRefusals.productDay(limit, now);
       perProduct.set(key, { day, count: count + 1 });
+    },
+
+    /**
+     * Takes back what admitting a call counted when it was not recorded after all (a retry answered with an
+     * earlier call's answer): it must not use up one of the day's calls, the subject's checks or the product's.
+     */
+    giveBack(claim: QuotaClaim): void {
+      const day = chinaDay(claim.at);
+      const state = consumers.get(claim.consumerId);
+      if (state && state.day === day && state.callsToday > 0) state.callsToday -= 1;
+      const lower = (counts: Map<string, { day: string; count: number }>, key: string) => {
+        const entry = counts.get(key);
+        if (entry && entry.day === day && entry.count > 0) entry.count -= 1;
+      };
+      if (claim.subject) lower(subjects, claim.subject.hash);
+      if (claim.productDailyLimit !== undefined) lower(perProduct, `${claim.productId} ${claim.consumerId}`);
     },
 
     /**

@@ -160,9 +160,14 @@ export function createSharedQuotas(pricing: Pricing) {
       const consumerIds = [...new Set(claims.map((claim) => claim.consumerId))];
       return {
         columns: countsQuery(consumerIds, [...subjectsByDay].map(([day, hashes]) => subjectChecksQuery(day, hashes))),
-        settle(row: CountsJson): { settlements: Settlement[]; store: SQL[]; counts: SharedCounts } {
-          const { settlements, changed, after } = decideClaims(pricing, claims, countsFromJson(row));
-          return { settlements, store: changed.length > 0 ? [storeCounts(changed)] : [], counts: after };
+        /**
+         * Settles the claims `decided` says are to be (all by default; a retry answered with an earlier call's
+         * answer is not); the others get no settlement.
+         */
+        settle(row: CountsJson, decided: boolean[] = claims.map(() => true)): { settlements: Array<Settlement | undefined>; store: SQL[]; counts: SharedCounts } {
+          const { settlements, changed, after } = decideClaims(pricing, claims.filter((_, index) => decided[index]), countsFromJson(row));
+          let next = 0;
+          return { settlements: claims.map((_, index) => (decided[index] ? settlements[next++] : undefined)), store: changed.length > 0 ? [storeCounts(changed)] : [], counts: after };
         },
       };
     },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
-import { consumerQuotas, incidents, principals, productCalls } from '../../src/db/schema.js';
+import { callReplays, consumerQuotas, incidents, principals, productCalls } from '../../src/db/schema.js';
 import { chinaDay, chinaMonth } from '../../src/time/china-time.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -394,6 +394,119 @@ describe('quotas across API processes', () => {
       .catch((error: { rows?: Array<typeof consumerQuotas.$inferSelect> }) => error.rows!);
     await t.platform.db.delete(productCalls).where(eq(productCalls.consumerId, 'consumer-before-upgrade'));
     expect(found).toEqual([{ ...countedElsewhere('consumer-before-upgrade', calledAt), callsToday: 2, feesThisMonthFen: 60 }]);
+  });
+
+  describe('retried under an Idempotency-Key', () => {
+    const keyed = (via: typeof t.call, key: string, input: Record<string, string>, token = consumer) =>
+      via('POST', '/v1/products/resident-identity/verify', { token, headers: { 'idempotency-key': key }, json: { input, purpose: 'retry test', use: 'industry' } });
+    const recorded = async (consumerId: string) => {
+      await Promise.all([t.platform.products.ledger.drain(), second.platform.products.ledger.drain()]);
+      const [quota] = await t.platform.db.select().from(consumerQuotas).where(eq(consumerQuotas.consumerId, consumerId));
+      return { calls: (await counted(consumerId)).length, callsToday: quota?.callsToday ?? 0, feesFen: quota?.feesThisMonthFen ?? 0 };
+    };
+
+    it('answers a retry that reaches another API process with the first signed answer, charged and counted once', async () => {
+      const bank = await newConsumer('consumer-retry-elsewhere');
+      const input = { id_number: unknownId(51), name: '周八' };
+      const first = await keyed(t.call, 'retry-elsewhere-1', input, bank);
+      const retry = await keyed(second.call, 'retry-elsewhere-1', input, bank);
+      expect([first.status, retry.status]).toEqual([200, 200]);
+      expect(retry.json).toEqual(first.json);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(await recorded('consumer-retry-elsewhere')).toEqual({ calls: 1, callsToday: 1, feesFen: first.json.feeFen });
+    });
+
+    it("answers the retry of a subject's last check in another API process, whose own counters already refuse the subject", async () => {
+      const input = { id_number: unknownId(52), name: '吴九' };
+      for (const via of [t.call, second.call, t.call, second.call]) expect((await keyed(via, `retry-last-${Math.random()}`, input)).status).toBe(200);
+      const last = await keyed(t.call, 'retry-last-check', input);
+      expect(last.status).toBe(200);
+      // The second process learns the subject's five checks from a call the shared counts refuse.
+      expect((await callSecond('resident-identity', input, consumer)).json.error.code).toBe('SUBJECT_QUOTA_EXCEEDED');
+      const retry = await keyed(second.call, 'retry-last-check', input);
+      expect(retry.status).toBe(200);
+      expect(retry.json).toEqual(last.json);
+    });
+
+    it('does not count a retry answered from the kept answer against the subject or the consumer', async () => {
+      const bank = await newConsumer('consumer-retry-uncounted');
+      const input = { id_number: unknownId(53), name: '郑十' };
+      await keyed(t.call, 'retry-uncounted', input, bank);
+      // Each retry is looked up and evaluated in the second process before its ledger finds the key answered.
+      for (let attempt = 0; attempt < 3; attempt++) expect((await keyed(second.call, 'retry-uncounted', input, bank)).status).toBe(200);
+      expect(await recorded('consumer-retry-uncounted')).toMatchObject({ calls: 1, callsToday: 1 });
+      // Four more checks of the subject are still allowed in the second process: the retries took none of them.
+      for (let check = 0; check < 4; check++) expect((await callSecond('resident-identity', input, bank)).status).toBe(200);
+      expect((await callSecond('resident-identity', input, bank)).json.error.code).toBe('SUBJECT_QUOTA_EXCEEDED');
+    });
+
+    it('refuses the same key with another request in another API process, recording nothing for it', async () => {
+      const bank = await newConsumer('consumer-retry-reused');
+      await keyed(t.call, 'retry-reused', { id_number: unknownId(54), name: '钱一' }, bank);
+      const other = await keyed(second.call, 'retry-reused', { id_number: unknownId(54), name: '钱二' }, bank);
+      expect(other.status).toBe(422);
+      expect(other.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect(await recorded('consumer-retry-reused')).toMatchObject({ calls: 1, callsToday: 1 });
+    });
+
+    it("keeps another consumer's call under the same key apart", async () => {
+      const [one, two] = [await newConsumer('consumer-retry-one'), await newConsumer('consumer-retry-two')];
+      const first = await keyed(t.call, 'retry-shared-key', { id_number: unknownId(55), name: '孙一' }, one);
+      const other = await keyed(second.call, 'retry-shared-key', { id_number: unknownId(56), name: '孙二' }, two);
+      expect(other.status).toBe(200);
+      expect(other.headers.get('idempotent-replayed')).toBeNull();
+      expect(other.json.jws).not.toBe(first.json.jws);
+    });
+
+    it('keeps the answer sealed: neither the identifier, the name nor the salt is stored in clear', async () => {
+      const bank = await newConsumer('consumer-retry-sealed');
+      const input = { id_number: unknownId(57), name: '李十一' };
+      const answer = await keyed(t.call, 'key-7f3a91', input, bank);
+      const salt = JSON.parse(Buffer.from(answer.json.jws.split('.')[1], 'base64url').toString()).request_salt as string;
+      const rows = await t.platform.db.select().from(callReplays).where(eq(callReplays.consumerId, 'consumer-retry-sealed'));
+      expect(rows).toHaveLength(1);
+      const stored = JSON.stringify(rows);
+      for (const secret of [input.id_number, input.name, salt, 'key-7f3a91']) expect(stored).not.toContain(secret);
+    });
+
+    it('records once two calls under one key that reach the ledger in the same batch, the second answered as the first', async () => {
+      await newConsumer('consumer-retry-batch');
+      const ledger = t.platform.products.ledger;
+      const retry = t.platform.products.callReplays.retryKey('consumer-retry-batch', 'one-batch', { same: 'request' });
+      const entry = (id: string) => ({
+        call: { id, productId: 'resident-identity', consumerId: 'consumer-retry-batch', mode: 'plain' as const, use: 'industry' as const, purpose: 'test', subjectHash: 'subject-retry-batch', match: false, requestHash: id, calledAt: t.clock.now },
+        claim: { consumerId: 'consumer-retry-batch', productId: 'resident-identity', use: 'industry' as const, at: t.clock.now, subject: { hash: 'subject-retry-batch', dailyLimit: 5 } },
+        event: (feeFen: number) => ({ type: 'product.called', actor: 'consumer-retry-batch', details: { fee_fen: feeFen } }),
+        retry: { key: retry, sealed: `sealed-${id}` },
+      });
+      // Recorded in one turn of the event loop, so both go in the ledger's next batch.
+      const [first, second] = await Promise.all([ledger.record(entry('call_batch_1')), ledger.record(entry('call_batch_2'))]);
+      expect(first.replayOf).toBeUndefined();
+      expect(second).toEqual({ ...first, replayOf: { sealed: 'sealed-call_batch_1' } });
+      expect((await counted('consumer-retry-batch')).map((row) => row.id)).toEqual(['call_batch_1']);
+    });
+
+    it('forgets kept answers after a day: a retry then is a new call', async () => {
+      const bank = await newConsumer('consumer-retry-forgotten');
+      const input = { id_number: unknownId(58), name: '冯十二' };
+      const first = await keyed(t.call, 'retry-forgotten', input, bank);
+      const hours = (count: number) => new Date(t.clock.now.getTime() + count * 3_600_000);
+      const replays = t.platform.products.callReplays;
+      await replays.purge(t.platform.db, hours(23));
+      expect((await keyed(second.call, 'retry-forgotten', input, bank)).json.jws).toBe(first.json.jws);
+      expect(await replays.purge(t.platform.db, hours(25))).toBeGreaterThan(0);
+      // A process started since (both others hold the answer in memory) finds nothing kept.
+      const restarted = await t.anotherApiProcess();
+      try {
+        const later = await keyed(restarted.call, 'retry-forgotten', input, bank);
+        expect(later.status).toBe(200);
+        expect(later.headers.get('idempotent-replayed')).toBeNull();
+        await restarted.platform.products.ledger.drain();
+      } finally {
+        await restarted.close();
+      }
+      expect(await recorded('consumer-retry-forgotten')).toMatchObject({ calls: 2 });
+    });
   });
 });
 

@@ -24,9 +24,10 @@ import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, pu
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
+import type { RetryKey } from '../../products/call-replays.js';
 
 const RETRY_NOTE =
-  'Send an `Idempotency-Key` header (1–200 visible ASCII characters, new for each call) to retry a call whose answer was lost: the same key and body within a day answer with the first call\'s signed answer (header `Idempotent-Replayed: true`), metered, charged and counted against the subject once; the same key with another body is IDEMPOTENCY_KEY_REUSED.';
+  'Send an `Idempotency-Key` header (1–200 visible ASCII characters, new for each call) to retry a call whose answer was lost: the same key and body within a day answer with the first call\'s signed answer (header `Idempotent-Replayed: true`), metered, charged and counted against the subject once, whichever API process the retry reaches and across restarts; the same key with another body is IDEMPOTENCY_KEY_REUSED.';
 
 const productId = z.object({ id: z.string().min(1).max(63).openapi({ param: { name: 'id', in: 'path' }, example: 'resident-identity' }) });
 const productSchema = z.record(z.string(), z.unknown()).openapi('Product');
@@ -261,9 +262,9 @@ const routes = {
 
 export function productRoutes(platform: Platform) {
   /** A product call, answered once per Idempotency-Key (the product is in the path, so a key names one product's call). */
-  const once = async <T>(c: Context<AppEnv>, consumerId: string, body: unknown, call: () => Promise<T>): Promise<T> => {
+  const once = async <T>(c: Context<AppEnv>, consumerId: string, body: unknown, call: (retry?: RetryKey) => Promise<{ answer: T; replayed: boolean }>): Promise<T> => {
     const key = c.req.header('idempotency-key');
-    if (key === undefined) return call();
+    if (key === undefined) return (await call()).answer;
     const { answer, replayed } = await platform.products.idempotentCalls.run(consumerId, key, { path: c.req.path, body }, call);
     if (replayed) c.header('Idempotent-Replayed', 'true');
     return answer;
@@ -307,7 +308,7 @@ export function productRoutes(platform: Platform) {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     const body = c.req.valid('json');
-    return c.json(await once(c, principal.id, body, () => platform.products.verifyPlain(principal, product, body)), 200);
+    return c.json(await once(c, principal.id, body, (retry) => platform.products.verifyPlain(principal, product, body, retry)), 200);
   });
 
   app.openapi(routes.heParams, async (c) => {
@@ -320,21 +321,21 @@ export function productRoutes(platform: Platform) {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     const body = c.req.valid('json');
-    return c.json(await once(c, principal.id, body, () => platform.products.verifyEncrypted(principal, product, body)), 200);
+    return c.json(await once(c, principal.id, body, (retry) => platform.products.verifyEncrypted(principal, product, body, retry)), 200);
   });
 
   app.openapi(routes.score, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     const body = c.req.valid('json');
-    return c.json(await once(c, principal.id, body, () => platform.products.scorePlain(principal, product, body)), 200);
+    return c.json(await once(c, principal.id, body, (retry) => platform.products.scorePlain(principal, product, body, retry)), 200);
   });
 
   app.openapi(routes.scoreEncrypted, async (c) => {
     const principal = c.get('principal');
     const product = await productFor(platform, principal, c.req.valid('param').id, 'product:call');
     const body = c.req.valid('json');
-    return c.json(await once(c, principal.id, body, () => platform.products.scoreEncrypted(principal, product, body)), 200);
+    return c.json(await once(c, principal.id, body, (retry) => platform.products.scoreEncrypted(principal, product, body, retry)), 200);
   });
 
   app.openapi(routes.registerKey, async (c) => {
