@@ -5,7 +5,7 @@ CREATE TABLE "call_replays" (
 	"call_id" text NOT NULL,
 	"audit_index" bigint NOT NULL,
 	"fee_fen" integer NOT NULL,
-	"sealed" text NOT NULL,
+	"sealed" "bytea" NOT NULL,
 	"expires_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "call_replays_consumer_id_key_hash_pk" PRIMARY KEY("consumer_id","key_hash")
 );

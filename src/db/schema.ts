@@ -1,4 +1,4 @@
-import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
 import type { ProductSpec } from '../products/product-spec.js';
@@ -411,6 +411,9 @@ export const consumerQuotas = pgTable('consumer_quotas', {
  * from the platform key, since it carries the request hash's salt and the answer. Written and read by the call
  * ledger under the audit log's lock; rows past `expiresAt` are deleted by the governance sweep.
  */
+/** Binary data (an encrypted answer kept for retries): as bytea it is stored as it is, not twice its size in text. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
+
 export const callReplays = pgTable(
   'call_replays',
   {
@@ -423,7 +426,7 @@ export const callReplays = pgTable(
     callId: text('call_id').notNull(),
     auditIndex: bigint('audit_index', { mode: 'number' }).notNull(),
     feeFen: integer('fee_fen').notNull(),
-    sealed: text('sealed').notNull(),
+    sealed: bytea('sealed').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
   (table) => [primaryKey({ columns: [table.consumerId, table.keyHash] }), index('call_replays_expiry_idx').on(table.expiresAt)],

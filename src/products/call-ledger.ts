@@ -22,9 +22,9 @@ export type MeteredCall = Omit<typeof productCalls.$inferInsert, 'auditIndex' | 
  * What the ledger records: the call, its claim on the quotas, its audit event once the fee is known, and for a
  * call sent with an Idempotency-Key, the key and the sealed answer to keep for its retries.
  */
-export type CallEntry = { call: MeteredCall; claim: QuotaClaim; event: (feeFen: number) => AuditEvent; retry?: { key: RetryKey; sealed: string } };
+export type CallEntry = { call: MeteredCall; claim: QuotaClaim; event: (feeFen: number) => AuditEvent; retry?: { key: RetryKey; sealed: Buffer } };
 /** A recorded call's leaf and fee; or, for a retry, the earlier call's, with the answer kept for it. */
-export type RecordedCall = { auditIndex: number; feeFen: number; replayOf?: { sealed: string } };
+export type RecordedCall = { auditIndex: number; feeFen: number; replayOf?: { sealed: Buffer } };
 
 type Outcome = { kind: 'admitted'; feeFen: number } | { kind: 'refused'; refusal: AppError } | { kind: 'replayed'; earlier: EarlierCall } | { kind: 'same key as'; offset: number };
 

@@ -240,8 +240,8 @@ export function createProductService(deps: {
 
   /**
    * Records the call and signs its answer: `fields` are the answer's own (a match, a score, a ciphertext). With a
-   * retry key, the answer is kept for retries (call-replays.ts); and if the ledger finds the key already answered,
-   * that answer is given instead and this call is not counted.
+   * retry key, the answer is kept for retries (call-replays.ts), a ciphertext field as its bytes (`binary`); and
+   * if the ledger finds the key already answered, that answer is given instead and this call is not counted.
    */
   async function meterAndSign<F extends Record<string, unknown>>(
     principal: PrincipalRow,
@@ -250,6 +250,7 @@ export function createProductService(deps: {
     fields: F,
     now: Date,
     retry: RetryKey | undefined,
+    binary?: { field: keyof F & string; bytes: Uint8Array },
   ): Promise<Answered<F & Signed>> {
     // The request hash is salted so that the audit log, which regulators read, does not let anyone test a
     // guess of the identifier and name; the consumer gets the salt in its signed answer and can recompute it.
@@ -284,7 +285,7 @@ export function createProductService(deps: {
         datasets: productDatasets(product.spec),
         details: { product: product.id, mode: call.mode, use: call.use, subject: call.subject, request_hash: requestHash, fee_fen: feeFen, ...(call.match === null ? { answer_hash: call.answerHash } : { match: call.match }) },
       }),
-      ...(retry ? { retry: { key: retry, sealed: callReplays.seal(retry, { payload: unsigned, fields }) } } : {}),
+      ...(retry ? { retry: { key: retry, sealed: keptAnswer(retry, unsigned, fields, binary) } } : {}),
     });
     // Counted by this process when admitted, but recorded nowhere (the ledger gave the count back): the earlier call was.
     if (recorded.replayOf) return replay<F>(retry!, { ...recorded, sealed: recorded.replayOf.sealed });
@@ -297,11 +298,18 @@ export function createProductService(deps: {
     return { answer: { ...fields, jws, auditLeafIndex: recorded.auditIndex, feeFen: recorded.feeFen }, replayed: false };
   }
 
+  function keptAnswer(retry: RetryKey, payload: Record<string, unknown>, fields: Record<string, unknown>, binary: { field: string; bytes: Uint8Array } | undefined) {
+    if (!binary) return callReplays.seal(retry, { payload, fields });
+    const { [binary.field]: _inBase64, ...others } = fields;
+    return callReplays.seal(retry, { payload, fields: others, binary });
+  }
+
   /** An earlier call's answer, signed again from what was kept: the same payload, so the same JWS. */
   function replay<F>(retry: RetryKey, earlier: Pick<EarlierCall, 'auditIndex' | 'feeFen' | 'sealed'>): Answered<F & Signed> {
     const kept = callReplays.open(retry, earlier.sealed);
+    const fields = kept.binary ? { ...kept.fields, [kept.binary.field]: toBase64(kept.binary.bytes) } : kept.fields;
     const jws = signWithPlatformKey(deps.keys, answerType, { ...kept.payload, audit_leaf_index: earlier.auditIndex });
-    return { answer: { ...(kept.fields as F), jws, auditLeafIndex: earlier.auditIndex, feeFen: earlier.feeFen }, replayed: true };
+    return { answer: { ...(fields as F), jws, auditLeafIndex: earlier.auditIndex, feeFen: earlier.feeFen }, replayed: true };
   }
 
   /**
@@ -406,7 +414,7 @@ export function createProductService(deps: {
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const ciphertextHash = crypto.hash('sha256', body.ciphertext, 'hex');
       const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
-      return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry);
+      return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry, { field: 'answer', bytes: answer });
     }),
     /** A product as the database holds it now; concurrent calls share one query. */
     loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
@@ -491,7 +499,7 @@ export function createProductService(deps: {
       const answer = await sealEvaluator.verify(checked, actual, spec.claims.length * chunksPerClaim);
       const answerHash = crypto.hash('sha256', answer, 'hex');
       const request = { product: product.id, subject: subjectOnly, ciphertext_sha256: crypto.hash('sha256', body.ciphertext, 'hex'), public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
-      return meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, { answer: toBase64(answer) }, now, retry);
+      return meterAndSign(principal, product, { mode: 'encrypted', use: body.use, purpose: body.purpose, subject, match: null, answerHash, request, datasetVersion, position: identifierPosition(subjectValues[0]!) }, { answer: toBase64(answer) }, now, retry, { field: 'answer', bytes: answer });
     }),
   };
 }

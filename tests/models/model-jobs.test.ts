@@ -266,6 +266,29 @@ describe('scoring products', () => {
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
   });
 
+  it("answers a score retried in another API process with the first answer, counted once against the day's limit", async () => {
+    const other = 'consumer-model-retry';
+    await t.platform.db.insert((await import('../../src/db/schema.js')).principals).values({ id: other, role: 'consumer', displayName: other });
+    const token = await t.tokenFor(other);
+    const score = (via: typeof t.call, index: number, key?: string) =>
+      via('POST', '/v1/products/bill-estimate/score', { token, headers: key ? { 'idempotency-key': key } : {}, json: { input: { kwh: index, enterprise: 0 }, purpose: 'x' } });
+    const first = await score(t.call, 0, 'score-retry');
+    const elsewhere = await t.anotherApiProcess();
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const retry = await score(elsewhere.call, 0, 'score-retry');
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(retry.json).toEqual(first.json);
+      }
+      // Six calls a day: the retries took none, so five more are answered in the other process.
+      const statuses: number[] = [];
+      for (let index = 1; index < 7; index++) statuses.push((await score(elsewhere.call, index)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('answers a verification route on a scoring product with WRONG_PRODUCT_KIND', async () => {
     const response = await t.call('POST', '/v1/products/on-time-payment/verify', { token: consumer, json: { input: {}, purpose: 'x' } });
     expect(response.json.error.code).toBe('WRONG_PRODUCT_KIND');

@@ -477,12 +477,12 @@ describe('quotas across API processes', () => {
         call: { id, productId: 'resident-identity', consumerId: 'consumer-retry-batch', mode: 'plain' as const, use: 'industry' as const, purpose: 'test', subjectHash: 'subject-retry-batch', match: false, requestHash: id, calledAt: t.clock.now },
         claim: { consumerId: 'consumer-retry-batch', productId: 'resident-identity', use: 'industry' as const, at: t.clock.now, subject: { hash: 'subject-retry-batch', dailyLimit: 5 } },
         event: (feeFen: number) => ({ type: 'product.called', actor: 'consumer-retry-batch', details: { fee_fen: feeFen } }),
-        retry: { key: retry, sealed: `sealed-${id}` },
+        retry: { key: retry, sealed: Buffer.from(`sealed-${id}`) },
       });
       // Recorded in one turn of the event loop, so both go in the ledger's next batch.
       const [first, second] = await Promise.all([ledger.record(entry('call_batch_1')), ledger.record(entry('call_batch_2'))]);
       expect(first.replayOf).toBeUndefined();
-      expect(second).toEqual({ ...first, replayOf: { sealed: 'sealed-call_batch_1' } });
+      expect(second).toEqual({ ...first, replayOf: { sealed: Buffer.from('sealed-call_batch_1') } });
       expect((await counted('consumer-retry-batch')).map((row) => row.id)).toEqual(['call_batch_1']);
     });
 

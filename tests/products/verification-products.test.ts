@@ -495,4 +495,29 @@ describe('calls retried under an Idempotency-Key', () => {
     expect(retry.json.answer).toBe(first.json.answer);
     expect(request.decrypt(retry.json.answer, 1)).toEqual([0n]);
   });
+
+  it('an encrypted call retried in another API process gets the same ciphertext and signed answer back', async () => {
+    const person = residents[8]!;
+    const request = await craftedRequest(new Map(claimChunks(await claimDigest('resident-identity', 'name', person.name)).map((chunk, index) => [index, chunk])));
+    const send = (via: typeof t.call) =>
+      via('POST', '/v1/products/resident-identity/verify-encrypted', {
+        token: consumer,
+        headers: { 'idempotency-key': 'retry-encrypted-elsewhere' },
+        json: { subject: { id_number: person.id }, ...request.body, purpose: 'retry test', use: 'industry' },
+      });
+    const before = await callsSoFar();
+    const first = await send(t.call);
+    const elsewhere = await t.anotherApiProcess();
+    try {
+      const retry = await send(elsewhere.call);
+      expect([first.status, retry.status]).toEqual([200, 200]);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(retry.json).toEqual(first.json);
+      expect(request.decrypt(retry.json.answer, 1)).toEqual([0n]);
+      await elsewhere.platform.products.ledger.drain();
+    } finally {
+      await elsewhere.close();
+    }
+    expect(await callsSoFar()).toBe(before + 1);
+  });
 });
