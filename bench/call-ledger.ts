@@ -23,6 +23,9 @@ const platform = await createPlatform(loadConfig({ DATA_DIR: dataDir, PDS_DEMO_S
 await seedDemo(platform);
 await platform.db.insert(principals).values({ id: 'bench-consumer', role: 'consumer', displayName: 'bench consumer' }).onConflictDoNothing();
 const ledger = platform.products.ledger;
+const replays = platform.products.callReplays;
+/** BENCH_KEYED=1: every call carries an Idempotency-Key, so its answer is kept for retries too. */
+const keyed = process.env.BENCH_KEYED === '1';
 
 /** `rounds` batches of `size` calls; each batch is recorded at once, so the ledger commits it as one. */
 async function recordBatches(size: number, rounds: number): Promise<void> {
@@ -35,13 +38,15 @@ async function recordBatches(size: number, rounds: number): Promise<void> {
           call: { id: `call_${crypto.randomUUID()}`, productId: 'resident-identity', consumerId: 'bench-consumer', mode: 'plain', use: 'industry', purpose: 'benchmark', subjectHash: subject, match: true, requestHash: crypto.randomBytes(32).toString('hex'), calledAt },
           claim: { consumerId: 'bench-consumer', productId: 'resident-identity', use: 'industry', at: calledAt, subject: { hash: subject, dailyLimit: 5 } },
           event: (feeFen) => ({ type: 'product.called', actor: 'bench-consumer', operator: 'lingang-analytics', datasets: ['residents'], details: { product: 'resident-identity', mode: 'plain', use: 'industry', subject, request_hash: 'x'.repeat(64), fee_fen: feeFen, match: true } }),
+          // A plain answer's kept parts are about 375 bytes sealed (call-replays.ts).
+          ...(keyed ? { retry: { key: replays.retryKey('bench-consumer', crypto.randomUUID(), { subject }), sealed: crypto.randomBytes(375) } } : {}),
         });
       }),
     );
   }
 }
 
-console.log(`control plane: ${platform.controlPlane.kind}`);
+console.log(`control plane: ${platform.controlPlane.kind}${keyed ? ', each call with an Idempotency-Key' : ''}`);
 await recordBatches(24, 20); // warm-up
 const results = new Map<number, number>();
 for (const size of [1, 24, 1, 24]) {

@@ -7,7 +7,7 @@ CREATE TABLE "call_replays" (
 	"fee_fen" integer NOT NULL,
 	"sealed" "bytea" NOT NULL,
 	"expires_at" timestamp with time zone NOT NULL,
-	CONSTRAINT "call_replays_consumer_id_key_hash_pk" PRIMARY KEY("consumer_id","key_hash")
+	CONSTRAINT "call_replays_key_hash_pk" PRIMARY KEY("key_hash")
 );
 --> statement-breakpoint
 ALTER TABLE "call_replays" ADD CONSTRAINT "call_replays_consumer_id_principals_id_fk" FOREIGN KEY ("consumer_id") REFERENCES "public"."principals"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint

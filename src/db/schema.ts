@@ -429,7 +429,8 @@ export const callReplays = pgTable(
     sealed: bytea('sealed').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
-  (table) => [primaryKey({ columns: [table.consumerId, table.keyHash] }), index('call_replays_expiry_idx').on(table.expiresAt)],
+  // The key hash is keyed by the consumer as well as the key, so it alone names a call.
+  (table) => [primaryKey({ columns: [table.keyHash] }), index('call_replays_expiry_idx').on(table.expiresAt)],
 );
 
 /**

@@ -91,11 +91,10 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
      */
     earlierCallsColumn(retries: RetryKey[], now: Date): SQL {
       if (retries.length === 0) return sql`'[]'::jsonb AS earlier_calls`;
-      const pairs = JSON.stringify(retries.map((retry) => ({ consumer_id: retry.consumerId, key_hash: retry.keyHash })));
+      // By key hash alone: it is keyed by the consumer too, so one consumer's key never finds another's call.
+      const keyHashes = JSON.stringify(retries.map((retry) => retry.keyHash));
       return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('key_hash', kept.key_hash, 'request_hash', kept.request_hash, 'audit_index', kept.audit_index, 'fee_fen', kept.fee_fen, 'sealed', encode(kept.sealed, 'base64'))), '[]'::jsonb)
-        FROM ${callReplays} kept JOIN jsonb_to_recordset(${pairs}::jsonb) AS wanted(consumer_id text, key_hash text)
-          ON kept.consumer_id = wanted.consumer_id AND kept.key_hash = wanted.key_hash
-        WHERE kept.expires_at > ${now.toISOString()}) AS earlier_calls`;
+        FROM ${callReplays} kept WHERE kept.key_hash = ANY(ARRAY(SELECT jsonb_array_elements_text(${keyHashes}::jsonb))) AND kept.expires_at > ${now.toISOString()}) AS earlier_calls`;
     },
     earlierCallsOf: (column: EarlierCallJson[]): EarlierCall[] => column.map(fromJson),
 
@@ -108,7 +107,7 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
         sql`INSERT INTO ${callReplays} (consumer_id, key_hash, request_hash, call_id, audit_index, fee_fen, sealed, expires_at)
           SELECT consumer_id, key_hash, request_hash, call_id, audit_index, fee_fen, decode(sealed, 'base64'), expires_at FROM jsonb_to_recordset(${JSON.stringify(records)}::jsonb)
             AS incoming(consumer_id text, key_hash text, request_hash text, call_id text, audit_index bigint, fee_fen integer, sealed text, expires_at timestamptz)
-          ON CONFLICT (consumer_id, key_hash) DO UPDATE SET request_hash = excluded.request_hash, call_id = excluded.call_id, audit_index = excluded.audit_index,
+          ON CONFLICT (key_hash) DO UPDATE SET consumer_id = excluded.consumer_id, request_hash = excluded.request_hash, call_id = excluded.call_id, audit_index = excluded.audit_index,
             fee_fen = excluded.fee_fen, sealed = excluded.sealed, expires_at = excluded.expires_at`,
       ];
     },
