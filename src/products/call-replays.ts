@@ -54,6 +54,18 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
   const keyed = (text: string) => crypto.createHmac('sha256', hashKey).update(text).digest('hex');
   const boundTo = (retry: RetryKey) => Buffer.from(`${retry.consumerId}\u0000${retry.keyHash}`);
 
+  /**
+   * A JSON column `earlier_calls` for the ledger's SELECT: the calls still kept under the batch's retry keys. Read
+   * under the audit log's lock, like the quota counts, so that two processes cannot both answer one key anew.
+   */
+  function earlierCallsColumn(retries: RetryKey[], now: Date): SQL {
+    if (retries.length === 0) return sql`'[]'::jsonb AS earlier_calls`;
+    // By key hash alone: it is keyed by the consumer too, so one consumer's key never finds another's call.
+    const keyHashes = JSON.stringify(retries.map((retry) => retry.keyHash));
+    return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('key_hash', kept.key_hash, 'request_hash', kept.request_hash, 'audit_index', kept.audit_index, 'fee_fen', kept.fee_fen, 'sealed', encode(kept.sealed, 'base64'))), '[]'::jsonb)
+      FROM ${callReplays} kept WHERE kept.key_hash = ANY(ARRAY(SELECT jsonb_array_elements_text(${keyHashes}::jsonb))) AND kept.expires_at > ${now.toISOString()}) AS earlier_calls`;
+  }
+
   return {
     ttlMilliseconds: ttl,
 
@@ -74,7 +86,7 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
       return Buffer.concat([...parts, cipher.final(), cipher.getAuthTag()]);
     },
 
-    /** The kept answer; a platform fault when it does not open (a key rotated since, or a row moved). */
+    /** The kept answer; a platform fault when it does not open (a row altered, or moved to another consumer or key). */
     open(retry: RetryKey, sealed: Uint8Array): KeptAnswer {
       const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
       const decipher = crypto.createDecipheriv('aes-256-gcm', sealKey, bytes.subarray(0, 12)).setAAD(boundTo(retry));
@@ -85,17 +97,7 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
       return { payload, fields, ...(binaryField === undefined ? {} : { binary: { field: binaryField, bytes: plain.subarray(4 + length) } }) };
     },
 
-    /**
-     * A JSON column `earlier_calls` for the ledger's SELECT: the calls still kept under the batch's retry keys. Read
-     * under the audit log's lock, like the quota counts, so that two processes cannot both answer one key anew.
-     */
-    earlierCallsColumn(retries: RetryKey[], now: Date): SQL {
-      if (retries.length === 0) return sql`'[]'::jsonb AS earlier_calls`;
-      // By key hash alone: it is keyed by the consumer too, so one consumer's key never finds another's call.
-      const keyHashes = JSON.stringify(retries.map((retry) => retry.keyHash));
-      return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('key_hash', kept.key_hash, 'request_hash', kept.request_hash, 'audit_index', kept.audit_index, 'fee_fen', kept.fee_fen, 'sealed', encode(kept.sealed, 'base64'))), '[]'::jsonb)
-        FROM ${callReplays} kept WHERE kept.key_hash = ANY(ARRAY(SELECT jsonb_array_elements_text(${keyHashes}::jsonb))) AND kept.expires_at > ${now.toISOString()}) AS earlier_calls`;
-    },
+    earlierCallsColumn,
     earlierCallsOf: (column: EarlierCallJson[]): EarlierCall[] => column.map(fromJson),
 
     /** Keeps first answers (an expired row under the same key is replaced); run in the batch's statement. */
@@ -114,7 +116,7 @@ export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: nu
 
     /** The call kept under a retry key, outside a batch (for a call this process's own counters refused). */
     async find(db: SqlRunner, retry: RetryKey, now: Date): Promise<EarlierCall | undefined> {
-      const [row] = await rowsOf<{ earlier_calls: EarlierCallJson[] }>(db, sql`SELECT ${this.earlierCallsColumn([retry], now)}`);
+      const [row] = await rowsOf<{ earlier_calls: EarlierCallJson[] }>(db, sql`SELECT ${earlierCallsColumn([retry], now)}`);
       return row!.earlier_calls.map(fromJson)[0];
     },
 

@@ -8,6 +8,7 @@ import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../../src/au
 import { ephemeralKeyRing, signWithPlatformKey } from '../../src/identity/keys.js';
 import type { Database } from '../../src/db/connect.js';
 import { sql } from 'drizzle-orm';
+import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
 
 let source: TestPlatform;
@@ -16,6 +17,7 @@ let folder: string;
 let manifest: BackupManifest;
 let released: { id: string; result: unknown };
 let checkpointBefore: SignedCheckpoint;
+let keptCall: { input: Record<string, string>; answer: unknown };
 
 const query = 'SELECT town, count(*) AS firms FROM enterprises GROUP BY town ORDER BY town';
 
@@ -25,6 +27,11 @@ beforeAll(async () => {
   const submitted = await source.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], sql: query, purpose: 'backup test' } });
   expect((await source.waitForJob(submitted.json.id)).status).toBe('released');
   released = { id: submitted.json.id, result: (await source.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json };
+  // A call sent with an Idempotency-Key, whose answer is kept for its retries (call_replays, binary column).
+  const body = '44010619500000019';
+  const input = { id_number: body + residentIdCheckCharacter(body), name: '备份' };
+  keptCall = { input, answer: (await verifyKeyed(source, input)).json };
+  await source.platform.products.ledger.drain();
   checkpointBefore = (await source.call('GET', '/v1/audit/checkpoint', { token: await source.tokenFor('regulator-data-dept') })).json;
   folder = path.join(source.dataDir, '..', `backup-${path.basename(source.dataDir)}`);
   manifest = await createBackup(source.platform, folder, { actor: 'test' });
@@ -36,6 +43,10 @@ afterAll(async () => {
   await source?.close();
   if (folder) fs.rmSync(folder, { recursive: true, force: true });
 });
+
+async function verifyKeyed(on: TestPlatform, input: Record<string, string>) {
+  return on.call('POST', '/v1/products/resident-identity/verify', { token: await on.tokenFor('consumer-east-sea-bank'), headers: { 'idempotency-key': 'before-backup' }, json: { input, purpose: 'backup test', use: 'industry' } });
+}
 
 /** A copy of the backup to damage, so each refusal is tested on its own. */
 function copyOfBackup(name: string): string {
@@ -146,6 +157,13 @@ describe('restoring', () => {
     expect((await target.waitForJob(submitted.json.id)).status).toBe('released');
     const again = (await target.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst })).json;
     expect(again.rows).toEqual((released.result as { rows: unknown[] }).rows);
+  });
+
+  it('answers a retry of a call made before the backup with the kept answer', async () => {
+    const retry = await verifyKeyed(target, keptCall.input);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.json).toEqual(keptCall.answer);
   });
 
   it('refuses to restore into a control plane that has rows', async () => {
