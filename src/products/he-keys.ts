@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, asc, desc, eq, notInArray } from 'drizzle-orm';
+import { and, asc, desc, eq, notInArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../db/connect.js';
 import { heKeys } from '../db/schema.js';
@@ -31,8 +31,10 @@ export const toHeKeyView = (row: HeKeyRow) => ({ id: row.id, scheme: row.scheme,
 export type ResolvedKey = { bytes: Uint8Array; sha256: string };
 
 export function createHeKeyStore(deps: { db: Database; clock: () => Date; sealEvaluator: SealEvaluator }) {
-  // Decoded keys of recent callers; a key never changes once stored, so the cache needs no invalidation.
+  // Decoded keys of recent callers. A key never changes once stored, but it can be forgotten, by any API process
+  // (forgetAllButNewest): a cached key is used only once a primary-key read has found it still registered.
   const recent = new Map<string, HeKeyRow & { bytes: Uint8Array }>();
+  const stillRegistered = deps.db.select({ id: heKeys.id }).from(heKeys).where(eq(heKeys.id, sql.placeholder('id'))).prepare('he_key_still_registered');
   const remember = (row: HeKeyRow) => {
     const entry = { ...row, bytes: fromBase64(row.publicKey) };
     recent.delete(row.id);
@@ -84,7 +86,11 @@ export function createHeKeyStore(deps: { db: Database; clock: () => Date; sealEv
     /** The caller's key under this id for this scheme; anyone else's, or none, is not found (404). */
     async resolve(principal: PrincipalRow, id: string, scheme: 'bfv' | 'ckks'): Promise<ResolvedKey> {
       let entry = recent.get(id);
-      if (!entry) {
+      // An encrypted call takes tens of milliseconds of SEAL work; this read costs well under one.
+      if (entry && (await stillRegistered.execute({ id })).length === 0) {
+        recent.delete(id);
+        entry = undefined;
+      } else if (!entry) {
         const [row] = await deps.db.select().from(heKeys).where(eq(heKeys.id, id));
         if (row) entry = remember(row);
       }

@@ -258,6 +258,25 @@ describe('registered public keys', () => {
     expect(response.status).toBe(404);
   });
 
+  it('do not serve, from another API process that had it cached, a key forgotten since', async () => {
+    await t.platform.db.insert(principals).values({ id: 'consumer-keys-elsewhere', role: 'consumer', displayName: '多进程银行' }).onConflictDoNothing();
+    const token = await t.tokenFor('consumer-keys-elsewhere');
+    const first = (await registerKey(freshKey(), token)).json.id;
+    const request = await craftedRequest(new Map());
+    const call = (via: typeof t.call) => via('POST', '/v1/products/resident-identity/verify-encrypted', { token, json: { subject: { id_number: residents[3]!.id }, ciphertext: request.body.ciphertext, keyId: first, purpose: 'crafted', use: 'industry' } });
+    const elsewhere = await t.anotherApiProcess();
+    try {
+      expect((await call(elsewhere.call)).status).toBe(200);
+      for (let round = 0; round < 5; round++) {
+        t.clock.now = new Date(t.clock.now.getTime() + 1000);
+        await registerKey(freshKey(), token);
+      }
+      expect((await call(elsewhere.call)).status).toBe(404);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('let the client library register its key again when the server has forgotten it, and answer the call', async () => {
     await t.platform.db.insert(principals).values({ id: 'consumer-rotating', role: 'consumer', displayName: '轮换银行' }).onConflictDoNothing();
     const token = await t.tokenFor('consumer-rotating');
