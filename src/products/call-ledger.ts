@@ -39,8 +39,11 @@ export function createCallLedger(
     callReplays: CallReplays;
     /** Told the shared counters a batch read, as they stand after it. */
     onCounts: (counts: SharedCounts, now: Date) => void;
-    /** Told of each call answered with an earlier call's answer: admitted by this process, recorded nowhere. */
-    onReplayed: (claim: QuotaClaim) => void;
+    /**
+     * Told of each call this process admitted that the batch did not record: answered with an earlier call's
+     * answer, or refused by the shared counts or as a reused key.
+     */
+    onNotRecorded: (claim: QuotaClaim) => void;
   },
 ) {
   let pending: Array<CallEntry & { resolve: (recorded: RecordedCall) => void; reject: (error: unknown) => void }> = [];
@@ -95,12 +98,13 @@ export function createCallLedger(
         });
         // After the answers: the calls have committed, whatever becomes of this process's copy of the counts.
         batch.forEach((entry, offset) => {
-          const outcome = outcomes[offset]!;
-          if (outcome.kind === 'replayed' || (outcome.kind === 'same key as' && outcomes[outcome.offset]!.kind === 'admitted')) options.onReplayed(entry.claim);
+          if (outcomes[offset]!.kind !== 'admitted') options.onNotRecorded(entry.claim);
         });
         options.onCounts(counts, now);
       } catch (error) {
         for (const entry of batch) entry.reject(error);
+        // Nothing of the batch was recorded.
+        for (const entry of batch) options.onNotRecorded(entry.claim);
       }
     }
   }

@@ -154,7 +154,7 @@ export function createProductService(deps: {
   const keyOf = (principal: PrincipalRow, body: { publicKey?: string; keyId?: string }, scheme: 'bfv' | 'ckks'): Promise<ResolvedKey> | ResolvedKey =>
     body.keyId !== undefined ? heKeys.resolve(principal, body.keyId, scheme) : { bytes: fromBase64(body.publicKey!), sha256: crypto.hash('sha256', body.publicKey!, 'hex') };
   const callReplays = createCallReplays(deps.keys);
-  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, callReplays, onCounts: quotas.learn, onReplayed: quotas.giveBack });
+  const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, callReplays, onCounts: quotas.learn, onNotRecorded: quotas.giveBack });
   const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();

@@ -142,7 +142,8 @@ export function createQuotaLedger(pricing: Pricing) {
 
     /**
      * Takes back what admitting a call counted when it was not recorded after all (a retry answered with an
-     * earlier call's answer): it must not use up one of the day's calls, the subject's checks or the product's.
+     * earlier call's answer, or a call the shared counts refused): it must not use up one of the day's calls, the
+     * subject's checks or the product's here, where the shared counts do not count it either.
      */
     giveBack(claim: QuotaClaim): void {
       const day = chinaDay(claim.at);

@@ -449,6 +449,17 @@ describe('quotas across API processes', () => {
       expect(await recorded('consumer-retry-reused')).toMatchObject({ calls: 1, callsToday: 1 });
     });
 
+    it("does not let a reused key the shared ledger refuses use up one of the subject's checks in the refusing process", async () => {
+      const bank = await newConsumer('consumer-retry-reused-count');
+      const subject = unknownId(59);
+      await keyed(t.call, 'retry-reused-count', { id_number: subject, name: '陈一' }, bank);
+      for (let check = 0; check < 3; check++) expect((await callSecond('resident-identity', { id_number: subject, name: '陈二' }, bank)).status).toBe(200);
+      // Admitted by the second process's own counters, refused by the ledger: the key named another request.
+      expect((await keyed(second.call, 'retry-reused-count', { id_number: subject, name: '陈三' }, bank)).json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect((await callSecond('resident-identity', { id_number: subject, name: '陈四' }, bank)).status).toBe(200);
+      expect((await callSecond('resident-identity', { id_number: subject, name: '陈五' }, bank)).json.error.code).toBe('SUBJECT_QUOTA_EXCEEDED');
+    });
+
     it("keeps another consumer's call under the same key apart", async () => {
       const [one, two] = [await newConsumer('consumer-retry-one'), await newConsumer('consumer-retry-two')];
       const first = await keyed(t.call, 'retry-shared-key', { id_number: unknownId(55), name: '孙一' }, one);

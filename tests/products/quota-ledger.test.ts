@@ -37,6 +37,22 @@ describe('the consumer quota ledger', () => {
     expect(codeOf(() => ledger.admitConsumer('c', new Date('2026-11-27T16:00:01Z')))).toBe('admitted');
   });
 
+  it("gives back a call's daily, subject and product counts when the call was not recorded after all", () => {
+    const ledger = createQuotaLedger(pricing);
+    const now = new Date('2026-11-27T02:00:00Z');
+    const later = (seconds: number) => new Date(now.getTime() + seconds * 1000);
+    for (let index = 0; index < 5; index++) {
+      ledger.admitConsumer('c', later(index));
+      ledger.admitSubject('s', 5, later(index));
+      ledger.admitProductDaily('c', 'model', 5, later(index));
+    }
+    ledger.giveBack({ consumerId: 'c', productId: 'model', use: 'industry', at: later(5), subject: { hash: 's', dailyLimit: 5 }, productDailyLimit: 5 });
+    expect(codeOf(() => ledger.admitConsumer('c', later(6)))).toBe('admitted');
+    expect(codeOf(() => ledger.admitSubject('s', 5, later(6)))).toBe('admitted');
+    expect(codeOf(() => ledger.admitProductDaily('c', 'model', 5, later(6)))).toBe('admitted');
+    expect(codeOf(() => ledger.admitSubject('s', 5, later(7)))).toMatch(/^SUBJECT_QUOTA_EXCEEDED/);
+  });
+
   it('takes up the shared counts of the day, so calls answered elsewhere count here', () => {
     const ledger = createQuotaLedger(pricing);
     const now = new Date('2026-11-27T02:00:00Z');
