@@ -498,6 +498,35 @@ describe('calls retried under an Idempotency-Key', () => {
     expect(await callsSoFar()).toBe(before + 1);
   });
 
+  it('the client library sends a call again when a gateway answers 502, and the retry reaching another API process is answered once', async () => {
+    const person = residents[9]!;
+    const elsewhere = await t.anotherApiProcess();
+    const statuses: number[] = [];
+    let posts = 0;
+    const behindGateway = createVerificationClient({
+      baseUrl: 'http://pds.test',
+      token: consumer,
+      fetch: async (url, init) => {
+        if (init?.method !== 'POST') return t.app.request(String(url), init);
+        // The first call reaches this process and is answered, but the gateway loses the answer and says 502;
+        // the retry is routed to the other process.
+        const answer = await (posts++ === 0 ? t.app : elsewhere.app).request(String(url), init);
+        statuses.push(answer.status);
+        return posts === 1 ? new Response('bad gateway', { status: 502 }) : answer;
+      },
+    });
+    try {
+      const before = await callsSoFar();
+      const answer = await behindGateway.verify('resident-identity', { id_number: person.id, name: person.name }, 'retry test');
+      expect(answer.match).toBe(true);
+      expect(statuses).toEqual([200, 200]);
+      await elsewhere.platform.products.ledger.drain();
+      expect(await callsSoFar()).toBe(before + 1);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('an encrypted call retried with its key gets the same ciphertext back, not a second evaluation', async () => {
     const person = residents[5]!;
     const request = await craftedRequest(new Map(claimChunks(await claimDigest('resident-identity', 'name', person.name)).map((chunk, index) => [index, chunk])));

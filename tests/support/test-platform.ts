@@ -125,9 +125,11 @@ export async function createTestPlatform(
     async anotherApiProcess() {
       const ownControlPlane = databaseUrl ? await openControlPlane({ kind: 'postgres', url: databaseUrl, poolSize: 2 }) : undefined;
       const other = await createPlatform(config, { controlPlane: ownControlPlane ?? controlPlane, keys: platform.keys, clock: () => clock.now });
+      const otherApp = createApp(other);
       return {
         platform: other,
-        call: callerOf(createApp(other)),
+        app: otherApp,
+        call: callerOf(otherApp),
         async close() {
           await other.products.ledger.drain();
           other.parser.close();

@@ -18,8 +18,11 @@ export type VerificationClientOptions = {
   /** A loaded node-seal 6 library (node-seal's Node or web build). Needed for encrypted mode only. */
   seal?: SEALLibrary;
   fetch?: typeof fetch;
-  /** How often a call whose connection failed is sent again (default 2). Calls carry an Idempotency-Key, so a
-   * call that was answered but whose answer was lost is answered again, not metered twice. */
+  /**
+   * How often a call is sent again when its connection failed or a gateway answered 502, 503 or 504 (default 2).
+   * Calls carry an Idempotency-Key, so a call that was answered but whose answer was lost is answered again, by
+   * whichever API process the retry reaches, not metered twice.
+   */
   retries?: number;
   /**
    * Encrypted calls keep one key pair per scheme for this client's life and register its public key once
@@ -106,6 +109,8 @@ export function createVerificationClient(options: VerificationClientOptions) {
     }
   }
 
+  const gatewayStatuses = new Set([502, 503, 504]);
+
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const idempotencyKey = method === 'POST' ? globalThis.crypto.randomUUID() : undefined;
     const request = {
@@ -114,13 +119,23 @@ export function createVerificationClient(options: VerificationClientOptions) {
       ...(body ? { body: JSON.stringify(body) } : {}),
     };
     let response: Response | undefined;
+    // Safe to send again: GETs read, and every POST carries its Idempotency-Key.
+    const retries = options.retries ?? 2;
     for (let attempt = 0; !response; attempt++) {
+      let wait = 250 * 2 ** attempt;
       try {
         response = await doFetch(`${base}${path}`, request);
+        if (gatewayStatuses.has(response.status) && attempt < retries) {
+          // A proxy's answer while a process restarts or is unreachable: the call may or may not have been made.
+          const after = Number(response.headers.get('retry-after'));
+          if (after > 0) wait = Math.min(after, 5) * 1000;
+          await response.body?.cancel();
+          response = undefined;
+        }
       } catch (error) {
-        if (attempt >= (options.retries ?? 2)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+        if (attempt >= retries) throw error;
       }
+      if (!response) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const text = await response.text();
     const parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
