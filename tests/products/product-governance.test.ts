@@ -416,6 +416,16 @@ describe('quotas across API processes', () => {
       expect(await recorded('consumer-retry-elsewhere')).toEqual({ calls: 1, callsToday: 1, feesFen: first.json.feeFen });
     });
 
+    it('answers one call when the same key reaches two API processes at the same moment, both with its answer', async () => {
+      const bank = await newConsumer('consumer-retry-simultaneous');
+      const input = { id_number: unknownId(60), name: '褚一' };
+      const [one, two] = await Promise.all([keyed(t.call, 'retry-simultaneous', input, bank), keyed(second.call, 'retry-simultaneous', input, bank)]);
+      expect([one.status, two.status]).toEqual([200, 200]);
+      expect(two.json).toEqual(one.json);
+      expect([one.headers.get('idempotent-replayed'), two.headers.get('idempotent-replayed')].sort()).toEqual(['true', null].sort());
+      expect(await recorded('consumer-retry-simultaneous')).toMatchObject({ calls: 1, callsToday: 1 });
+    });
+
     it("answers the retry of a subject's last check in another API process, whose own counters already refuse the subject", async () => {
       const input = { id_number: unknownId(52), name: '吴九' };
       for (const via of [t.call, second.call, t.call, second.call]) expect((await keyed(via, `retry-last-${Math.random()}`, input)).status).toBe(200);
