@@ -37,8 +37,9 @@ async function call(
   retry: { idempotencyKey?: string } = {},
 ): Promise<{ status: number; json: any; text: string }> {
   let response: Response | undefined;
-  // GETs, and POSTs that carry an Idempotency-Key, are safe to send again when the connection fails: the server
-  // answers a repeated key with what it did the first time.
+  // GETs, and POSTs that carry an Idempotency-Key, are safe to send again when the connection fails or a gateway
+  // answers 502, 503 or 504 (a server restarting behind it): the server answers a repeated key with what it did
+  // the first time.
   const attempts = method === 'GET' || retry.idempotencyKey ? 3 : 1;
   for (let attempt = 1; !response; attempt++) {
     try {
@@ -52,10 +53,14 @@ async function call(
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
+      if ([502, 503, 504].includes(response.status) && attempt < attempts) {
+        await response.body?.cancel();
+        response = undefined;
+      }
     } catch {
       if (attempt >= attempts) throw new AppError('INTERNAL', `no server answers at ${target.server} (start it with pds serve, or pass --server)`);
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
+    if (!response) await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
   }
   const text = await response.text();
   const json = response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : undefined;
@@ -72,7 +77,7 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
       reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too
   pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
       submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
-      Sent with an Idempotency-Key: a dropped connection is retried without queueing a second job.
+      Sent with an Idempotency-Key: a dropped connection or a gateway's 502/503/504 is retried without queueing a second job.
   pds jobs watch <id> [--interval <ms>]
       follow a job until it is released, held for review, withheld or failed (exit 0: released or in review)
   pds jobs result <id> [--format csv|json]

@@ -58,11 +58,15 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops');
   });
 
-  it('a submission whose answer is lost is sent again under its Idempotency-Key, and one job is queued', async () => {
+  it.each([
+    ['the connection drops', 'drop'],
+    ['a gateway answers 502', 'bad gateway'],
+  ] as const)('a submission whose answer is lost (%s) is sent again under its Idempotency-Key, and one job is queued', async (_, loss) => {
     const operator = await t.tokenFor('analyst-lingang-analytics');
     const jobIds = async () => ((await t.call('GET', '/v1/jobs', { token: operator })).json.jobs as Array<{ id: string }>).map((job) => job.id);
     const before = new Set(await jobIds());
-    // A server in front that passes the first submission on, then drops the connection before the answer.
+    // A server in front that passes the first submission on, then loses the answer: it drops the connection, or
+    // answers as a gateway whose upstream went away.
     let dropped = false;
     const flaky = http.createServer(async (request, response) => {
       const chunks: Buffer[] = [];
@@ -72,7 +76,8 @@ describe('pds jobs and pds reports against a running server', () => {
       );
       if (request.method === 'POST' && !dropped) {
         dropped = true;
-        request.socket.destroy();
+        if (loss === 'drop') request.socket.destroy();
+        else response.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway');
         return;
       }
       response.writeHead(answer.status, Object.fromEntries(answer.headers));
@@ -83,7 +88,7 @@ describe('pds jobs and pds reports against a running server', () => {
       const flakyBase = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        ['--import', 'tsx', path.join(root, 'src/cli/pds.ts'), 'jobs', 'submit', '--datasets', 'bus_routes', '--purpose', 'cli retry', '--sql', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town', '--server', flakyBase, '--token', operator],
+        ['--import', 'tsx', path.join(root, 'src/cli/pds.ts'), 'jobs', 'submit', '--datasets', 'bus_routes', '--purpose', `cli retry (${loss})`, '--sql', 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town', '--server', flakyBase, '--token', operator],
         { cwd: root, env: { ...process.env, DATA_DIR: '/nonexistent-pds-cli', CI: '' }, timeout: 120_000 },
       );
       expect(dropped).toBe(true);
