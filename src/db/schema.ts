@@ -403,6 +403,9 @@ export const consumerQuotas = pgTable('consumer_quotas', {
   throttledUntil: timestamp('throttled_until', { withTimezone: true }),
 });
 
+/** Binary data (an encrypted answer kept for retries): as bytea it is stored as it is, not twice its size in text. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
+
 /**
  * Answers to product calls sent with an Idempotency-Key, kept for a day so that a retry reaching any API process,
  * or this one after a restart, gets the first answer again instead of being charged and counted as a new call
@@ -411,9 +414,6 @@ export const consumerQuotas = pgTable('consumer_quotas', {
  * from the platform key, since it carries the request hash's salt and the answer. Written and read by the call
  * ledger under the audit log's lock; rows past `expiresAt` are deleted by the governance sweep.
  */
-/** Binary data (an encrypted answer kept for retries): as bytea it is stored as it is, not twice its size in text. */
-const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
-
 export const callReplays = pgTable(
   'call_replays',
   {

@@ -25,7 +25,7 @@ import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks
 import { createSealEvaluator } from './seal-evaluator.js';
 import { grantInForce, type PublicInterestGrant } from './public-interest.js';
 import type { ProductRow } from './products.js';
-import { createQuotaLedger, identifierPosition } from './quotas.js';
+import { createQuotaLedger, identifierPosition, isQuotaRefusal } from './quotas.js';
 import { createIdempotentCalls } from './idempotent-calls.js';
 import { loadSeal } from './seal-loader.js';
 import { buildVerificationIndex, subjectKey, type SubjectRecord, type VerificationIndex } from './verification-index.js';
@@ -101,8 +101,6 @@ type CallMode = 'plain' | 'encrypted' | 'score' | 'score_encrypted';
 type Signed = { jws: string; auditLeafIndex: number; feeFen: number };
 /** An answer, and whether it is an earlier call's, given again to a retry under the same Idempotency-Key. */
 export type Answered<T> = { answer: T; replayed: boolean };
-/** Refusals of this process's own counters, which a retry of an already answered call must not get. */
-const quotaRefusalCodes = new Set(['CONSUMER_THROTTLED', 'DAILY_QUOTA_EXCEEDED', 'SUBJECT_QUOTA_EXCEEDED']);
 
 export type AnswerPayload = {
   product: string;
@@ -321,7 +319,8 @@ export function createProductService(deps: {
     try {
       return await answer();
     } catch (error) {
-      if (!retry || !(error instanceof AppError) || !quotaRefusalCodes.has(error.code)) throw error;
+      // A retry of an already answered call must not get a refusal of this process's own counters.
+      if (!retry || !isQuotaRefusal(error)) throw error;
       const earlier = await callReplays.find(deps.db, retry, deps.clock());
       if (!earlier) throw error;
       if (earlier.requestHash !== retry.requestHash) throw replayRefusals.keyReused();

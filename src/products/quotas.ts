@@ -54,6 +54,10 @@ export const quotaRefusals = {
   productDay: (limit: number, now: Date) => new AppError('DAILY_QUOTA_EXCEEDED', `at most ${limit} calls of this product a day`, [], secondsToNextChinaDay(now)),
 };
 
+const quotaRefusalCodes = new Set(['CONSUMER_THROTTLED', 'DAILY_QUOTA_EXCEEDED', 'SUBJECT_QUOTA_EXCEEDED']);
+/** Whether an error is one of `quotaRefusals` (the rate limit is not: it sheds load rather than counting calls). */
+export const isQuotaRefusal = (error: unknown): error is AppError => error instanceof AppError && quotaRefusalCodes.has(error.code);
+
 /** Raises a day's count to `count`, never lowering it: this process's own calls in flight are not counted elsewhere yet. */
 function raise(counts: Map<string, { day: string; count: number }>, key: string, day: string, count: number): void {
   const entry = counts.get(key);

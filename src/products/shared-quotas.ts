@@ -161,10 +161,10 @@ export function createSharedQuotas(pricing: Pricing) {
       return {
         columns: countsQuery(consumerIds, [...subjectsByDay].map(([day, hashes]) => subjectChecksQuery(day, hashes))),
         /**
-         * Settles the claims `decided` says are to be (all by default; a retry answered with an earlier call's
-         * answer is not); the others get no settlement.
+         * Settles the claims `decided` says are to be (a retry answered with an earlier call's answer is not); the
+         * others get no settlement.
          */
-        settle(row: CountsJson, decided: boolean[] = claims.map(() => true)): { settlements: Array<Settlement | undefined>; store: SQL[]; counts: SharedCounts } {
+        settle(row: CountsJson, decided: boolean[]): { settlements: Array<Settlement | undefined>; store: SQL[]; counts: SharedCounts } {
           const { settlements, changed, after } = decideClaims(pricing, claims.filter((_, index) => decided[index]), countsFromJson(row));
           let next = 0;
           return { settlements: claims.map((_, index) => (decided[index] ? settlements[next++] : undefined)), store: changed.length > 0 ? [storeCounts(changed)] : [], counts: after };
