@@ -7,6 +7,7 @@ import type { AppEnv } from './app-env.js';
 import { authenticate } from './authenticate.js';
 import { docsPage } from './docs-page.js';
 import { withExamples } from './openapi-examples.js';
+import { withMediaTypeRefusals } from './openapi-common.js';
 import { validationError } from '../errors/validation-error.js';
 import { errorResponse } from './errors.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
@@ -119,7 +120,7 @@ export function createApp(platform: Platform) {
     },
   };
   let document: unknown;
-  app.get('/openapi.json', (c) => c.json((document ??= withExamples(app.getOpenAPI31Document(documentConfig) as Parameters<typeof withExamples>[0])) as Record<string, unknown>));
+  app.get('/openapi.json', (c) => c.json((document ??= withMediaTypeRefusals(withExamples(app.getOpenAPI31Document(documentConfig) as Parameters<typeof withExamples>[0]))) as Record<string, unknown>));
   app.get('/docs', (c) => c.html(docsPage()));
 
   app.notFound(() => {

@@ -17,7 +17,7 @@ const statusText: Record<number, string> = {
   404: 'Not found, or not yours (NOT_FOUND)',
   409: 'Conflict with the current state',
   413: 'Body too large (BODY_TOO_LARGE)',
-  415: 'Unsupported media type',
+  415: 'Unsupported media type (UNSUPPORTED_MEDIA_TYPE)',
   422: 'Refused by a rule (SCHEMA_MISMATCH, FILE_UNREADABLE, policy codes)',
   429: 'Quota or throttle (RATE_LIMITED, DAILY_QUOTA_EXCEEDED, SUBJECT_QUOTA_EXCEEDED, CONSUMER_THROTTLED); see Retry-After',
 };
@@ -34,6 +34,21 @@ export function errorResponses(...statuses: number[]) {
       },
     ]),
   );
+}
+
+/**
+ * Every operation that takes a JSON body also answers 415 (UNSUPPORTED_MEDIA_TYPE) to a body of another media type:
+ * @hono/zod-openapi refuses it before validation, so the routes' own lists do not name it.
+ */
+export function withMediaTypeRefusals<T extends { paths?: Record<string, Record<string, any>> }>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      if (operation.requestBody?.content?.['application/json'] && operation.responses && !operation.responses['415']) {
+        operation.responses['415'] = { description: statusText[415], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+      }
+    }
+  }
+  return document;
 }
 
 export const bearerSecurity = [{ bearerAuth: [] }];

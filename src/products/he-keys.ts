@@ -15,7 +15,13 @@ import type { SealEvaluator } from './seal-evaluator.js';
  * told it was not found. It is checked in the SEAL thread when registered, exactly as an inline key is, and
  * loaded and checked again at every call, so a stored key is never trusted more than a sent one.
  */
-export const base64Text = z.string().max(2_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+// Padded base64 only: its length is a multiple of four. Text of another length cannot be decoded (atob throws),
+// and that must be the caller's 400, not the server's 500.
+export const base64Text = z
+  .string()
+  .max(2_000_000)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64')
+  .refine((text) => text.length % 4 === 0, 'must be padded base64 (a length that is a multiple of 4)');
 export const heKeyRegistrationSchema = z.strictObject({
   scheme: z.enum(['bfv', 'ckks']).describe('bfv for verification products, ckks for scoring products'),
   publicKey: base64Text.describe('The seeded, uncompressed public key (he-params gives its exact size), base64'),

@@ -128,6 +128,22 @@ describe('the error model', () => {
     expect(failures).toEqual([]);
   });
 
+  it('every route that takes JSON answers, and documents, 415 UNSUPPORTED_MEDIA_TYPE for a body of another media type', async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const document = (await t.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>> };
+    const answers = new Map<string, string>();
+    for (const [template, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (!operation.requestBody?.content['application/json']) continue;
+        const url = template.replace(/\{[^}]+\}/g, '1');
+        const response = await t.call(method.toUpperCase(), url, { token: regulator, body: 'a,b\n1,2\n', headers: { 'content-type': 'text/csv' } });
+        answers.set(`${method.toUpperCase()} ${template}`, `${response.status} ${response.json?.error?.code}${operation.responses['415'] ? '' : ' (not documented)'}`);
+      }
+    }
+    expect(answers.size).toBeGreaterThan(30);
+    expect([...answers].filter(([, answer]) => answer !== '415 UNSUPPORTED_MEDIA_TYPE')).toEqual([]);
+  });
+
   it('every response carries security headers', async () => {
     const response = await t.call('GET', '/healthz');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');

@@ -298,6 +298,15 @@ describe('registered public keys', () => {
     await own.close();
   });
 
+  it('refuse base64 text of an impossible length, as a key or a ciphertext, as VALIDATION_FAILED and store nothing', async () => {
+    const before = (await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys.length;
+    const key = await registerKey('x');
+    expect([key.status, key.json.error.code, key.json.error.details[0].path]).toEqual([400, 'VALIDATION_FAILED', 'publicKey']);
+    const call = await encryptedCall({ id_number: residents[2]!.id }, { ciphertext: 'abcde', publicKey: freshKey() });
+    expect([call.status, call.json.error.code, call.json.error.details[0].path]).toEqual([400, 'VALIDATION_FAILED', 'ciphertext']);
+    expect((await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys).toHaveLength(before);
+  });
+
   it('refuse an unseeded key at registration and store nothing', async () => {
     const before = (await t.call('GET', '/v1/he-keys', { token: consumer })).json.keys.length;
     const unseeded = toBase64(bfv.seal.KeyGenerator(bfv.context).createPublicKey().saveArray(bfv.seal.ComprModeType.none));
