@@ -40,6 +40,21 @@ function astReplacer(this: unknown, key: string, value: unknown): unknown {
 }
 const markedDouble = new RegExp(`"${doubleMarker}(-?[0-9]+)"`, 'g');
 
+type SerializedSql = { error?: boolean; error_type?: string; error_message?: string; statements?: Array<{ node: AstNode }> };
+
+/**
+ * json_serialize_sql writes a constant that overflows DOUBLE (`1e400`) as a bare Infinity, which is not JSON;
+ * nothing else it writes fails to parse. Such a query is the operator's mistake, refused as a syntax error, and
+ * undefined says so here rather than a SyntaxError reaching the caller as a 500.
+ */
+function readSerialized(text: string): SerializedSql | undefined {
+  try {
+    return JSON.parse(text) as SerializedSql;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function createSqlParser() {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const connection = await instance.connect();
@@ -53,12 +68,8 @@ export async function createSqlParser() {
       return exclusive(async () => {
         serialize.bindVarchar(1, sql);
         const reader = await serialize.runAndReadAll();
-        const document = JSON.parse(String(reader.getRows()[0]![0])) as {
-          error?: boolean;
-          error_type?: string;
-          error_message?: string;
-          statements?: Array<{ node: AstNode }>;
-        };
+        const document = readSerialized(String(reader.getRows()[0]![0]));
+        if (!document) return { ok: false, kind: 'syntax', message: 'a numeric constant is outside the range of DOUBLE' };
         if (document.error) {
           const message = document.error_message ?? 'the SQL could not be parsed';
           return /only select statements/i.test(message)

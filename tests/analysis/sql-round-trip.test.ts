@@ -31,6 +31,14 @@ describe('turning an AST back into SQL', () => {
   });
 });
 
+describe('reading constants outside the range of a double', () => {
+  it('refuses 1e400 and -1e400 as syntax errors that say so', async () => {
+    for (const sql of ['SELECT 1e400 AS x', 'SELECT x FROM t WHERE x > -1e400']) {
+      expect(await parser.parse(sql)).toEqual({ ok: false, kind: 'syntax', message: 'a numeric constant is outside the range of DOUBLE' });
+    }
+  });
+});
+
 describe('turning very large constants back into SQL', () => {
   it('keeps a double too large to print without an exponent a double', async () => {
     expect(await roundTrip('SELECT x * 1e308 AS y FROM t')).toBe('SELECT (x * 1e+308) AS y FROM t');
