@@ -254,6 +254,57 @@ function namesAny(node: unknown, names: Set<string>): boolean {
   return Object.values(record).some((value) => namesAny(value, names));
 }
 
+/** Whether a select item aggregates at its own level (aggregates inside its subqueries belong to those). */
+function aggregatesAtOwnLevel(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(aggregatesAtOwnLevel);
+  const record = value as AstNode;
+  if (record.class === 'SUBQUERY' || record.type === 'SELECT_NODE' || record.type === 'SET_OPERATION_NODE') return false;
+  if (record.class === 'FUNCTION' && aggregateFunctions.has(String(record.function_name).toLowerCase())) return true;
+  return Object.values(record).some(aggregatesAtOwnLevel);
+}
+
+const positionalReference = (position: number, at: AstNode): AstNode => ({
+  class: 'CONSTANT',
+  type: 'VALUE_CONSTANT',
+  alias: '',
+  query_location: at.query_location ?? 0,
+  value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: position },
+});
+
+/**
+ * Spells out DuckDB's GROUP BY ALL (every select item without an aggregate) and ORDER BY ALL (every select item,
+ * left to right) as the positions they stand for, in place, in every query node. The analyser then checks, and the
+ * sandbox runs, the same explicit query: nothing is left for DuckDB to infer that the analyser did not see. An
+ * ORDER BY ALL over `*` is left alone: its positions are not known before binding, and it is refused as before
+ * (name the columns to sort by).
+ */
+function spellOutAll(value: unknown): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach(spellOutAll);
+    return;
+  }
+  const node = value as AstNode;
+  if (node.type === 'SELECT_NODE' && Array.isArray(node.select_list)) {
+    const items = node.select_list as AstNode[];
+    if (node.aggregate_handling === 'FORCE_AGGREGATES') {
+      const keys = items.flatMap((item, index) => (aggregatesAtOwnLevel(item) ? [] : [index + 1]));
+      node.group_expressions = keys.map((position) => positionalReference(position, items[position - 1]!));
+      node.group_sets = keys.length > 0 ? [keys.map((_, index) => index)] : [];
+      node.aggregate_handling = 'STANDARD_HANDLING';
+    }
+    for (const modifier of (node.modifiers ?? []) as AstNode[]) {
+      const orders = modifier.type === 'ORDER_MODIFIER' ? (modifier.orders as AstNode[]) : [];
+      const all = orders.length === 1 && orders[0]!.expression?.class === 'STAR' && orders[0]!.expression.columns === true;
+      if (!all || items.some((item) => item.class === 'STAR')) continue;
+      const { type, null_order } = orders[0]!;
+      modifier.orders = items.map((item, index) => ({ type, null_order, expression: positionalReference(index + 1, item) }));
+    }
+  }
+  Object.values(node).forEach(spellOutAll);
+}
+
 export function analyseQuery(
   statements: Array<{ node: AstNode }>,
   context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy },
@@ -263,6 +314,7 @@ export function analyseQuery(
   }
   const analyser = new Analyser(context);
   const root = statements[0]!.node;
+  spellOutAll(root);
   return analyser.analyseOutermost(root);
 }
 
@@ -284,7 +336,7 @@ class Analyser {
     const scope = this.selectScope(root, new Map());
     const aggregating = root.group_expressions.length > 0 || root.aggregate_handling !== 'STANDARD_HANDLING' || this.hasAggregates(root);
     if (root.aggregate_handling !== 'STANDARD_HANDLING') {
-      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUP BY ALL is not supported; name the group keys');
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'this form of aggregation is not supported; name the group keys');
     }
     const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
     const items = this.selectItems(root, scope, { outermost: true, allOpen });
@@ -464,7 +516,7 @@ class Analyser {
     if (node.type !== 'SELECT_NODE') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `unsupported query node ${String(node.type)}`);
     const scope = this.selectScope(node, outerCtes);
     const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
-    if (node.aggregate_handling !== 'STANDARD_HANDLING') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUP BY ALL is not supported; name the group keys');
+    if (node.aggregate_handling !== 'STANDARD_HANDLING') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'this form of aggregation is not supported; name the group keys');
     if (node.sample && !allOpen) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed on protected data');
     if (node.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(node.qualify)}`);
     const items = this.selectItems(node, scope, { outermost: false, allOpen });
@@ -488,7 +540,7 @@ class Analyser {
     // Carry the privacy unit of every protected dataset up through this relation.
     for (const unit of this.unitsAtScope(scope)) {
       const hidden = unitColumnName(unit.dataset, unit.binding);
-      if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(group, unit, scope))) {
+      if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(groupedItem(group, node.select_list, scope), unit, scope))) {
         throw new QueryRejected(
           'UNSUPPORTED_QUERY_SHAPE',
           `an inner aggregation over ${unit.dataset} must group by its privacy unit (${this.context.catalogue.get(unit.dataset)!.privacyUnit}); only the outermost query aggregates across people or enterprises${at(node)}`,
@@ -957,6 +1009,20 @@ class Analyser {
 }
 
 /** Whether a GROUP BY expression is the plain privacy-unit column of a binding (qualified or not). */
+/**
+ * What a GROUP BY entry groups by, as DuckDB binds it: `GROUP BY 2` is the second select item, and a bare name
+ * that is no column of FROM is the select item of that alias; anything else is the expression itself.
+ */
+function groupedItem(group: AstNode, selectList: AstNode[], scope: Scope): AstNode {
+  if (group.class === 'CONSTANT' && group.value?.type?.id === 'INTEGER') return selectList[Number(group.value.value) - 1] ?? group;
+  if (group.class === 'COLUMN_REF' && group.column_names.length === 1) {
+    const name = String(group.column_names[0]);
+    const fromColumn = scope.bindings.some((binding) => binding.relation.columns.some((column) => column.name === name));
+    if (!fromColumn) return selectList.find((item) => item.alias === name) ?? group;
+  }
+  return group;
+}
+
 function refersToUnit(group: AstNode, unit: UnitReference, scope: Scope): boolean {
   if (group.class !== 'COLUMN_REF') return false;
   const names: string[] = group.column_names;

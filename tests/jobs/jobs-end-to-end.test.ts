@@ -194,6 +194,36 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(response.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('GROUP BY') });
   });
 
+  it('GROUP BY ALL gives the checked output of the same query with its keys named', async () => {
+    const { result } = await run("SELECT sector, count(*) AS firms, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY ALL ORDER BY 1", ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['v', 20, 200],
+      ['w', 15, 750],
+      ['x', null, null],
+      ['y', null, null],
+    ]);
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes).toEqual({ x: 'SECONDARY_SUPPRESSION', y: 'BELOW_THRESHOLD' });
+  });
+
+  it('GROUP BY ALL over a sensitive column groups by it, and is refused as such', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql: 'SELECT sector, energy, count(*) AS firms FROM firm_energy GROUP BY ALL' } });
+    expect(response.json.error.code).toBe('SENSITIVE_GROUP_KEY');
+  });
+
+  it('ORDER BY ALL sorts by every output column, so over an aggregate of protected data it is refused as ordering by that aggregate', async () => {
+    const dryRun = (sql: string) => t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
+    expect((await dryRun('SELECT sector, district FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');
+    expect((await dryRun('SELECT sector, count(*) AS firms FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.error.code).toBe('AGGREGATE_CONDITION');
+  });
+
+  it('an inner aggregation may group by its privacy unit by position or by alias', async () => {
+    for (const grouping of ['1, 2', 'firm, sector']) {
+      const { result } = await run(`SELECT sector, sum(e) AS energy FROM (SELECT firm_id AS firm, sector, sum(energy) AS e FROM firm_energy WHERE district = 'A' GROUP BY ${grouping}) GROUP BY sector ORDER BY sector`, ['firm_energy']);
+      expect(byKey(result.json.rows)).toEqual({ v: [200], w: [750], x: [null], y: [null] });
+    }
+  });
+
   it('upper-case names are read as DuckDB reads them', async () => {
     const { result } = await run('SELECT DISTRICT, COUNT(*) AS FIRMS FROM FIRM_ENERGY GROUP BY DISTRICT ORDER BY DISTRICT', ['firm_energy']);
     expect(result.json.rows).toEqual([
