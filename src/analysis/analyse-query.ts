@@ -357,7 +357,7 @@ class Analyser {
     }
     root.group_expressions = root.group_expressions.map((expression: AstNode) => this.spelledOutGroup(expression, root, scope, items));
     const groups = root.group_expressions.map((expression: AstNode) => {
-      const lineage = this.expression(expression, { ...scope, selectItems: items }, 'group', {});
+      const lineage = this.entryLineage(expression, { ...scope, selectItems: items }, 'group', {});
       if (!allOpen) this.checkGroupKey(expression, lineage);
       return expression;
     });
@@ -424,8 +424,10 @@ class Analyser {
   }
 
   /**
-   * `GROUP BY 1` and `GROUP BY alias` are replaced by the expression they stand for, so that the hidden
-   * disclosure queries, which copy the group keys into their own select lists, group by the same thing.
+   * What `GROUP BY 1` and `GROUP BY alias` stand for, as DuckDB binds them (a bare name that is a column of FROM is
+   * that column). The outermost query's are replaced by it, so that the hidden disclosure queries, which copy the
+   * group keys into their own select lists, group by the same thing; an inner query's are read through it to find
+   * its privacy unit.
    */
   private spelledOutGroup(expression: AstNode, root: AstNode, scope: Scope, items: Array<{ alias: string; node: AstNode }>): AstNode {
     if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') {
@@ -521,7 +523,7 @@ class Analyser {
     if (node.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(node.qualify)}`);
     const items = this.selectItems(node, scope, { outermost: false, allOpen });
     const aggregating = node.group_expressions.length > 0 || this.hasAggregates(node);
-    node.group_expressions.forEach((expression: AstNode) => this.expression(expression, { ...scope, selectItems: items }, 'group', { innerGroup: true }));
+    node.group_expressions.forEach((expression: AstNode) => this.entryLineage(expression, { ...scope, selectItems: items }, 'group', { innerGroup: true }));
     if (node.having) this.expression(node.having, { ...scope, selectItems: items }, 'having', {});
     this.modifiers(node, { ...scope, selectItems: items });
 
@@ -540,7 +542,7 @@ class Analyser {
     // Carry the privacy unit of every protected dataset up through this relation.
     for (const unit of this.unitsAtScope(scope)) {
       const hidden = unitColumnName(unit.dataset, unit.binding);
-      if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(groupedItem(group, node.select_list, scope), unit, scope))) {
+      if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(this.spelledOutGroup(group, node, scope, items), unit, scope))) {
         throw new QueryRejected(
           'UNSUPPORTED_QUERY_SHAPE',
           `an inner aggregation over ${unit.dataset} must group by its privacy unit (${this.context.catalogue.get(unit.dataset)!.privacyUnit}); only the outermost query aggregates across people or enterprises${at(node)}`,
@@ -704,17 +706,30 @@ class Analyser {
     return items;
   }
 
+  /**
+   * The lineage of one GROUP BY or ORDER BY entry. Only an entry that is itself an integer (`GROUP BY 2`) names an
+   * output column by position; an integer inside an expression is a number (`substr(code, 1, 2)` groups by the
+   * code, not by the second output column, which is what reading every nested integer as a position did).
+   */
+  private entryLineage(entry: AstNode, scope: Scope, place: 'group' | 'order', flags: { innerGroup?: boolean }): Lineage {
+    if (entry.class === 'CONSTANT' && entry.value?.type?.id === 'INTEGER' && scope.selectItems) {
+      const item = scope.selectItems[Number(entry.value.value) - 1];
+      if (item) return item.lineage;
+    }
+    return this.expression(entry, scope, place, flags);
+  }
+
   private modifiers(node: AstNode, scope: Scope, checkOrder?: (expression: AstNode, lineage: Lineage) => void) {
     for (const modifier of node.modifiers as AstNode[]) {
       if (modifier.type === 'ORDER_MODIFIER') {
         for (const order of modifier.orders) {
-          const lineage = this.expression(order.expression, scope, 'order', {});
+          const lineage = this.entryLineage(order.expression, scope, 'order', {});
           checkOrder?.(order.expression, lineage);
         }
       } else if (modifier.type === 'LIMIT_MODIFIER') {
         for (const limit of [modifier.limit, modifier.offset]) if (limit) this.constantOnly(limit);
       } else if (modifier.type === 'DISTINCT_MODIFIER') {
-        for (const target of modifier.distinct_on_targets ?? []) this.expression(target, scope, 'order', {});
+        for (const target of modifier.distinct_on_targets ?? []) this.entryLineage(target, scope, 'order', {});
       } else {
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(modifier.type).toLowerCase()} is not supported`);
       }
@@ -854,10 +869,6 @@ class Analyser {
     if (node === null || node === undefined) return emptyLineage();
     switch (node.class) {
       case 'CONSTANT':
-        if ((place === 'group' || place === 'order') && node.value?.type?.id === 'INTEGER' && scope.selectItems) {
-          const item = scope.selectItems[Number(node.value.value) - 1];
-          if (item) return item.lineage;
-        }
         return emptyLineage();
       case 'COLUMN_REF': {
         const lineage = this.resolveColumn(node, scope, place);
@@ -1009,20 +1020,6 @@ class Analyser {
 }
 
 /** Whether a GROUP BY expression is the plain privacy-unit column of a binding (qualified or not). */
-/**
- * What a GROUP BY entry groups by, as DuckDB binds it: `GROUP BY 2` is the second select item, and a bare name
- * that is no column of FROM is the select item of that alias; anything else is the expression itself.
- */
-function groupedItem(group: AstNode, selectList: AstNode[], scope: Scope): AstNode {
-  if (group.class === 'CONSTANT' && group.value?.type?.id === 'INTEGER') return selectList[Number(group.value.value) - 1] ?? group;
-  if (group.class === 'COLUMN_REF' && group.column_names.length === 1) {
-    const name = String(group.column_names[0]);
-    const fromColumn = scope.bindings.some((binding) => binding.relation.columns.some((column) => column.name === name));
-    if (!fromColumn) return selectList.find((item) => item.alias === name) ?? group;
-  }
-  return group;
-}
-
 function refersToUnit(group: AstNode, unit: UnitReference, scope: Scope): boolean {
   if (group.class !== 'COLUMN_REF') return false;
   const names: string[] = group.column_names;

@@ -59,6 +59,9 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'grouping by a direct identifier', sql: 'SELECT account_id, sum(kwh) FROM power_readings GROUP BY account_id', code: 'DIRECT_IDENTIFIER_USE' },
   { name: 'filtering on a direct identifier', sql: "SELECT town, sum(kwh) FROM power_readings WHERE account_id = 'P0000000001' GROUP BY town", code: 'DIRECT_IDENTIFIER_USE' },
   { name: 'grouping by a raw sensitive value', sql: 'SELECT kwh, count(*) FROM power_readings GROUP BY kwh', code: 'SENSITIVE_GROUP_KEY' },
+  // An integer inside a group key was read as an output position: 1 here named count(*), whose lineage is
+  // aggregated, and the group-key check let an aggregated key pass.
+  { name: 'grouping by a raw sensitive value behind a nested integer', sql: 'SELECT count(*) AS n FROM power_readings GROUP BY coalesce(kwh, 1)', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
   { name: 'HAVING on a sum (asks whether a suppressed value passes x)', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(kwh) > 1000', code: 'AGGREGATE_CONDITION' },
   { name: 'HAVING on a count', sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town HAVING n = 3', code: 'AGGREGATE_CONDITION' },
@@ -94,6 +97,18 @@ describe('HAVING and ORDER BY on group keys, or on open data', () => {
     { sql: 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY route_id HAVING count(*) > 3 ORDER BY stops DESC', datasets: ['bus_routes'] },
   ])('are allowed: $sql', async ({ sql, datasets }) => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets, sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBeUndefined();
+    expect(response.status).toBe(200);
+  });
+});
+
+describe('positions in GROUP BY and ORDER BY', () => {
+  it.each([
+    // The 2 inside substr is a number: read as "output column 2", it put amount_due into the first key's lineage.
+    { sql: 'SELECT substr(industry_code, 1, 2) AS sector, round(amount_due, -3) AS band, count(*) AS n FROM power_readings GROUP BY 1, 2' },
+    { sql: 'SELECT substr(industry_code, 1, 2) AS sector, count(*) AS n FROM power_readings GROUP BY substr(industry_code, 1, 2) ORDER BY substr(industry_code, 1, 2)' },
+  ])('only a whole entry is a position, not an integer inside one: $sql', async ({ sql }) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
     expect(response.json.error?.code).toBeUndefined();
     expect(response.status).toBe(200);
   });
