@@ -1,3 +1,4 @@
+import { describeForLog } from '../errors/describe-for-log.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { inArray, sql } from 'drizzle-orm';
@@ -28,7 +29,7 @@ import type { ProductRow } from './products.js';
 import { createQuotaLedger, identifierPosition, isQuotaRefusal } from './quotas.js';
 import { createIdempotentCalls } from './idempotent-calls.js';
 import { loadSeal } from './seal-loader.js';
-import { buildVerificationIndex, subjectKey, type SubjectRecord, type VerificationIndex } from './verification-index.js';
+import { buildVerificationIndex, isEvaluationFailure, subjectKey, type SubjectRecord, type VerificationIndex } from './verification-index.js';
 
 export const answerType = 'pds-answer+jws';
 
@@ -181,6 +182,11 @@ export function createProductService(deps: {
       snapshotPath: deps.store.snapshotPath(product.spec.dataset, version),
       datasetVersion: version,
       subjectSecret,
+    }).catch((error: unknown) => {
+      if (!isEvaluationFailure(error)) throw error;
+      // DuckDB's text can quote a value of the data: the log keeps the error's class and frames only.
+      console.error(`[pds] product ${product.id} cannot be evaluated over ${product.spec.dataset} version ${version.slice(0, 12)}: ${describeForLog(error)}`);
+      throw new AppError('PRODUCT_NOT_CALLABLE', `the product's condition cannot be evaluated over the current data of ${product.spec.dataset} (a value could not be converted or computed); its owner must define it again`);
     });
     indexes.set(product.id, { version, index });
     index.catch(() => indexes.delete(product.id));
@@ -349,6 +355,14 @@ export function createProductService(deps: {
   }
 
   return {
+    /**
+     * Builds a verification product's index ahead of its first call, so that a product whose condition cannot be
+     * evaluated over its data is refused publication (PRODUCT_NOT_CALLABLE) instead of failing every consumer.
+     */
+    async prepare(row: ProductRow): Promise<void> {
+      if (row.spec.kind !== 'verification') return;
+      await indexFor(asVerification(row));
+    },
     pricing,
     ledger,
     quotas,

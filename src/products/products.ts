@@ -101,7 +101,10 @@ async function checkVerificationSpec(platform: Platform, principal: PrincipalRow
       problems.push(`with claims, the subject must be the unique key of ${spec.dataset} (${[...key].join(', ') || 'none registered'})`);
     }
   }
-  if (spec.condition?.recentMonths && !columns.has(spec.condition.recentMonths.column)) problems.push(`${spec.dataset} has no column ${spec.condition.recentMonths.column}`);
+  const recent = spec.condition?.recentMonths && columns.get(spec.condition.recentMonths.column);
+  if (spec.condition?.recentMonths && !recent) problems.push(`${spec.dataset} has no column ${spec.condition.recentMonths.column}`);
+  // The months are counted back from the column's latest value: only a date or a timestamp has months.
+  if (recent && !/^(DATE|TIMESTAMP)/.test(recent.type ?? '')) problems.push(`condition.recentMonths.column must be a DATE or TIMESTAMP column; ${recent.name} is ${recent.type}`);
   if (problems.length > 0) throw new AppError('PRODUCT_SPEC_INVALID', 'the product definition cannot be used', problems.map((problem) => ({ problem })));
 
   const conditionColumns = spec.condition ? await analyseCondition(platform, spec, catalogue) : [];
@@ -165,6 +168,7 @@ export async function decideProduct(platform: Platform, principal: PrincipalRow,
 }
 
 export async function publishProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, input: z.infer<typeof productPublicationSchema>): Promise<ProductRow> {
+  if (input.action === 'publish' && product.status === 'approved') await platform.products.prepare(product);
   return moveProduct(platform, principal, product, ownerMoves[input.action], `product.${input.action}`, null);
 }
 

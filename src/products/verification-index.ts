@@ -20,6 +20,15 @@ export function subjectKey(secret: string, values: string[]): string {
   return crypto.hash('sha256', secret + values.map(normalizeClaim).join(unitSeparator), 'hex').slice(0, 32);
 }
 
+/**
+ * Whether DuckDB refused to evaluate the product's SQL over this data: a value it could not convert or compute
+ * (`town::DATE`, `sqrt` of a negative), or an expression it could not bind. These are the definition's fault and
+ * hold for every call until the definition or the data changes; anything else (memory, a missing file) is not.
+ */
+export function isEvaluationFailure(error: unknown): boolean {
+  return error instanceof Error && /^(Conversion|Invalid Input|Out of Range|Binder|Not implemented) Error\b/.test(error.message);
+}
+
 export async function buildVerificationIndex(options: {
   productId: string;
   spec: VerificationSpec;

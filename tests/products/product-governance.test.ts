@@ -3,7 +3,7 @@ import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
-import { callReplays, consumerQuotas, incidents, principals, productCalls } from '../../src/db/schema.js';
+import { callReplays, consumerQuotas, incidents, principals, productCalls, products } from '../../src/db/schema.js';
 import { chinaDay, chinaMonth } from '../../src/time/china-time.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -131,6 +131,35 @@ describe('product definitions refused', () => {
     });
     expect(response.status).toBe(422);
     expect(response.json.error).toMatchObject({ code: 'BIND_ERROR', message: expect.stringMatching(/^the condition does not fit the datasets' columns and types: .*bool_and\(VARCHAR\)/) });
+  });
+
+  it('refuses counting recent months back from a column that is not a date', async () => {
+    const response = await t.call('POST', '/v1/products', {
+      token: lingang,
+      json: definition('months-of-text', { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: "status = 'active'", recentMonths: { column: 'industry_code', months: 12 } } }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.json.error).toMatchObject({ code: 'PRODUCT_SPEC_INVALID', details: [{ problem: 'condition.recentMonths.column must be a DATE or TIMESTAMP column; industry_code is VARCHAR' }] });
+  });
+
+  it('refuses to publish a product whose condition cannot be evaluated over its data, naming no value of it', async () => {
+    const spec = { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: "status::DATE > DATE '2020-01-01'" } };
+    expect((await t.call('POST', '/v1/products', { token: lingang, json: definition('unconvertible-condition', spec) })).status).toBe(201);
+    await t.call('POST', '/v1/products/unconvertible-condition/decision', { token: regulator, json: { decision: 'approve', reason: 'reviewed' } });
+    const published = await t.call('POST', '/v1/products/unconvertible-condition/publication', { token: lingang, json: { action: 'publish' } });
+    expect(published.status).toBe(409);
+    expect(published.json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+    expect(published.text).not.toMatch(/active|deregistered/);
+    expect((await t.call('GET', '/v1/products/unconvertible-condition', { token: lingang })).json.status).toBe('approved');
+  });
+
+  it('answers a call to a published product whose condition fails over its data with 409 PRODUCT_NOT_CALLABLE, not a 500', async () => {
+    const spec = { ...enterpriseSpec, claims: [], inputs: [enterpriseSpec.inputs[0]], condition: { require: "status::DATE > DATE '2020-01-01'" } };
+    await t.call('POST', '/v1/products', { token: lingang, json: definition('published-before-its-data-changed', spec) });
+    // As a product published before a new version of its data arrived, which its condition cannot read.
+    await t.platform.db.update(products).set({ status: 'published' }).where(eq(products.id, 'published-before-its-data-changed'));
+    const response = await call('published-before-its-data-changed', { credit_code: '91310115MA1H7XXXX1' });
+    expect([response.status, response.json.error.code]).toEqual([409, 'PRODUCT_NOT_CALLABLE']);
   });
 
   it('refuses a condition whose text would reshape the statement around it', async () => {
