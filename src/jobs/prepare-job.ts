@@ -83,18 +83,31 @@ export function shapeOf(statements: unknown): string {
  * (`planJob`) only for jobs that are queued.
  * A refusal is an AppError with a policy code (422) or OVER_SCOPE; nothing here reads raw data.
  */
+/**
+ * A promise started ahead of the step that needs it. If an earlier step refuses the job it is never awaited; its
+ * own failure then is of no interest and must not surface as an unhandled rejection.
+ */
+function background<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
   const started = performance.now();
   if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts submit jobs');
+  const model = submission.model;
+  // DuckDB parses on its own threads while the control plane reads the catalogue (PGlite runs on this one); the
+  // outcomes are still taken in order below, so a refusal is the one it was when they ran one after the other.
+  const parsingAlone = model ? background(platform.parser.parse(submission.sql)) : undefined;
+  const parsing = background(platform.parser.parse(model ? statisticsSql(model, submission.sql) : submission.sql));
   const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
   for (const id of submission.datasets) {
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
   }
 
-  const model = submission.model;
   if (model) {
     // The training query on its own must be one SELECT before it is wrapped in the statistics query.
-    const alone = await platform.parser.parse(submission.sql);
+    const alone = await parsingAlone!;
     if (!alone.ok || alone.statements.length !== 1) {
       throw alone.ok ? new AppError('MULTIPLE_STATEMENTS', 'a job runs exactly one SELECT statement') : new AppError(alone.kind === 'not_select' ? 'NOT_SELECT' : 'PARSE_ERROR', alone.kind === 'not_select' ? 'a model job selects its training rows with one SELECT' : `the SQL does not parse: ${alone.message}`);
     }
@@ -103,7 +116,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     }
     if (submission.privacy?.differentialPrivacy) throw new AppError('DP_QUERY_SHAPE', 'models are not trained with differential privacy yet');
   }
-  const parsed = await platform.parser.parse(model ? statisticsSql(model, submission.sql) : submission.sql);
+  const parsed = await parsing;
   if (!parsed.ok) {
     // A PIVOT statement is no select to DuckDB's serializer; say what to write instead of naming files and settings.
     if (parsed.kind === 'not_select' && /^\s*(un)?pivot\b/i.test(submission.sql)) {
@@ -122,6 +135,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     throw error;
   }
 
+  // DuckDB binds over the empty catalogue while the control plane reads the licences; the licence's refusal (an
+  // over-scope incident) still comes first, as it did when the binding waited for it.
+  const binding = background(model ? platform.bindCheck.confirm(catalogue, submission.sql) : platform.bindCheck.confirm(catalogue, submission.sql, analysis.outputColumns.length));
   const licence = await licenceCovering(
     platform.db,
     {
@@ -135,17 +151,15 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   );
 
   // After the analyser and the licence, so that policy refusals and over-scope incidents keep their codes.
+  const rows = await binding;
   if (model) {
     // The statistics query casts each model column to DOUBLE; text there would fail in the sandbox, generically.
-    const rows = await platform.bindCheck.confirm(catalogue, submission.sql);
     for (const name of [model.target, ...model.features]) {
       const type = rows.find((column) => column.name === name)?.type;
       if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN)$/.test(type)) {
         throw new AppError('BIND_ERROR', `model column ${name} is ${type}: a target or feature must be a number or a boolean`);
       }
     }
-  } else {
-    await platform.bindCheck.confirm(catalogue, submission.sql, analysis.outputColumns.length);
   }
 
   const grade = analysis.strictestGrade;

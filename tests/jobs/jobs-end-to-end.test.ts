@@ -474,6 +474,13 @@ describe('the job API', () => {
     expect((await t.platform.db.select().from(incidents)).length).toBe(before + 1);
   });
 
+  it('a query outside the licence that DuckDB could not bind either is refused as OVER_SCOPE, not BIND_ERROR, and recorded', async () => {
+    const before = (await t.platform.db.select().from(incidents)).length;
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], sql: 'SELECT town, count(*) AS n FROM residents WHERE birth_date > 5 GROUP BY town', purpose: 'x' } });
+    expect([response.status, response.json.error.code]).toEqual([422, 'OVER_SCOPE']);
+    expect((await t.platform.db.select().from(incidents)).length).toBe(before + 1);
+  });
+
   it('a column outside a column-scoped licence is refused as OVER_SCOPE', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: otherAnalyst, json: { datasets: ['power_readings'], sql: 'SELECT town, sum(kwh) FROM power_readings GROUP BY town', purpose: 'x' } });
     expect(response.status).toBe(422);
