@@ -1,4 +1,3 @@
-import { describeForLog } from '../errors/describe-for-log.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { inArray, sql } from 'drizzle-orm';
@@ -10,6 +9,7 @@ import { createBatchLoader } from '../db/batch-loader.js';
 import { products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
+import { describeForLog } from '../errors/describe-for-log.js';
 import { AppError } from '../errors/app-error.js';
 import { safeIssueMessage } from '../errors/validation-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -189,7 +189,11 @@ export function createProductService(deps: {
       throw new AppError('PRODUCT_NOT_CALLABLE', `the product's condition cannot be evaluated over the current data of ${product.spec.dataset} (a value could not be converted or computed); its owner must define it again`);
     });
     indexes.set(product.id, { version, index });
-    index.catch(() => indexes.delete(product.id));
+    // A condition that cannot be evaluated over this version stays so (a definition never changes): the refusal is
+    // kept with the version, so calls to a broken product do not each build the index again. Other failures are not.
+    index.catch((error: unknown) => {
+      if (!(error instanceof AppError)) indexes.delete(product.id);
+    });
     return index;
   }
 
