@@ -56,14 +56,15 @@ export async function defineProduct(platform: Platform, principal: PrincipalRow,
   const spec: ProductSpec = definition.spec.kind === 'scoring' ? await checkScoringSpec(platform, principal, definition.spec) : await checkVerificationSpec(platform, principal, definition.spec);
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
-    const [existing] = await tx.select({ id: products.id }).from(products).where(eq(products.id, definition.id));
-    if (existing) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
+    // The insert itself decides: a read first would let two concurrent definitions of one id both pass it.
     const [row] = await tx
       .insert(products)
       .values({ id: definition.id, operatorId: principal.operatorId!, kind: spec.kind, title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
+      .onConflictDoNothing()
       .returning();
+    if (!row) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
     await appendAuditEvents(tx, [{ type: 'product.defined', actor: principal.id, operator: principal.operatorId, datasets: productDatasets(spec), details: { product: definition.id, kind: spec.kind } }], now);
-    return row!;
+    return row;
   });
 }
 

@@ -133,6 +133,12 @@ describe('product definitions refused', () => {
     expect(response.json.error).toMatchObject({ code: 'BIND_ERROR', message: expect.stringMatching(/^the condition does not fit the datasets' columns and types: .*bool_and\(VARCHAR\)/) });
   });
 
+  it('creates one of several definitions of one id sent at the same moment and answers the others 409 CONFLICT', async () => {
+    const sent = await Promise.all(Array.from({ length: 6 }, () => t.call('POST', '/v1/products', { token: lingang, json: definition('defined-at-once', enterpriseSpec) })));
+    expect(sent.map((response) => response.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+    expect(sent.filter((response) => response.status === 409).every((response) => response.json.error.code === 'CONFLICT')).toBe(true);
+  });
+
   it('refuses counting recent months back from a column that is not a date', async () => {
     const response = await t.call('POST', '/v1/products', {
       token: lingang,
