@@ -63,13 +63,14 @@ export async function loadDatasetVersion(
   }
 
   const stagingFile = store.stagingPath('.duckdb');
-  let publishedPath: string | undefined;
+  let published: { path: string; contentHash: string } | undefined;
   try {
     const rowCount = await buildSnapshot(transcoded ?? file, format, dataset.columns, dataset.uniqueKey ?? null, stagingFile, progress);
     progress('publishing');
     const contentHash = await sha256File(stagingFile);
     const byteSize = fs.statSync(stagingFile).size;
-    publishedPath = store.publish(stagingFile, dataset.id, contentHash);
+    const placed = store.publish(stagingFile, dataset.id, contentHash);
+    if (placed.created) published = { path: placed.path, contentHash };
     const version = await recordVersion(db, clock(), {
       dataset,
       contentHash,
@@ -79,7 +80,7 @@ export async function loadDatasetVersion(
       byteSize,
       loadedBy: input.loadedBy,
     });
-    publishedPath = undefined;
+    published = undefined;
     // Arts. 9, 12: quality is checked on every new version. A failing version stays (the source is responsible
     // for it and is flagged); it is the check's result, not the load, that records the defects.
     progress('checking quality');
@@ -94,14 +95,20 @@ export async function loadDatasetVersion(
   } catch (error) {
     fs.rmSync(stagingFile, { force: true });
     fs.rmSync(`${stagingFile}.wal`, { force: true });
-    if (publishedPath) {
-      fs.chmodSync(publishedPath, 0o600);
-      fs.rmSync(publishedPath, { force: true });
+    // A snapshot this load put in place goes with it, unless a version recorded meanwhile names the same content
+    // (the same data delivered at the same moment by another request, which won the race to record it).
+    if (published && !(await contentRecorded(db, dataset.id, published.contentHash))) {
+      fs.rmSync(published.path, { force: true });
     }
     throw error;
   } finally {
     if (transcoded) fs.rmSync(transcoded, { force: true });
   }
+}
+
+async function contentRecorded(db: Database, datasetId: string, contentHash: string): Promise<boolean> {
+  const [row] = await db.select({ id: datasetVersions.id }).from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.contentHash, contentHash))).limit(1);
+  return Boolean(row);
 }
 
 function startsWithUtf8Bom(file: string): boolean {

@@ -19,13 +19,22 @@ export function createSnapshotStore(dataDir: string) {
       fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
       return path.join(staging, `${crypto.randomUUID()}${suffix}`);
     },
-    /** Moves a finished staging file into place, read-only. Returns its final path. */
-    publish(stagingFile: string, datasetId: string, contentHash: string): string {
+    /**
+     * Moves a finished staging file into place, read-only. Files are named by their content, so a file already in
+     * place holds these very bytes and may belong to a recorded version (the same data delivered twice, or at the
+     * same moment): it is kept, the staging copy dropped, and `created` is false — whoever did not create a
+     * snapshot must never remove it.
+     */
+    publish(stagingFile: string, datasetId: string, contentHash: string): { path: string; created: boolean } {
       const target = this.snapshotPath(datasetId, contentHash);
       fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+      if (fs.existsSync(target)) {
+        fs.rmSync(stagingFile, { force: true });
+        return { path: target, created: false };
+      }
       fs.chmodSync(stagingFile, 0o444);
       fs.renameSync(stagingFile, target);
-      return target;
+      return { path: target, created: true };
     },
     /**
      * Removes leftovers of loads that died half-way (crash, kill) and channel exports whose response was never

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -161,6 +162,15 @@ describe('loading over HTTP', () => {
     const response = await deliver('power_readings', 'text/csv', csv('P0000000001,household,H00000001,,泥城镇,,2025-01-01,120.5,74.35,true\n'));
     expect(response.status).toBe(201);
     expect(response.json).toMatchObject({ versionNumber: 2, rowCount: 1, contentHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  it('the same file delivered several times at the same moment is loaded once, and its snapshot stays', async () => {
+    const body = csv('P0000000009,household,H00000001,,泥城镇,,2025-02-01,99.5,61.2,true\n');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => deliver('power_readings', 'text/csv', body)));
+    expect(answers.map((answer) => `${answer.status} ${answer.json.error?.code ?? ''}`).sort()).toEqual(['201 ', ...Array(5).fill('409 VERSION_EXISTS')]);
+    const loaded = answers.find((answer) => answer.status === 201)!.json;
+    // The losers built the same bytes: removing "their" copy removed the winner's snapshot.
+    expect(fs.existsSync(t.platform.store.snapshotPath('power_readings', loaded.contentHash))).toBe(true);
   });
 
   it("another institution's dataset is refused", async () => {
