@@ -254,7 +254,7 @@ function namesAny(node: unknown, names: Set<string>): boolean {
   return Object.values(record).some((value) => namesAny(value, names));
 }
 
-/** Whether a select item aggregates at its own level (aggregates inside its subqueries belong to those). */
+/** Whether an expression aggregates at its own level (aggregates inside its subqueries belong to those). */
 function aggregatesAtOwnLevel(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(aggregatesAtOwnLevel);
@@ -377,8 +377,7 @@ class Analyser {
       );
     };
     if (root.having) refuseAggregate(root.having, this.expression(root.having, { ...scope, selectItems: items }, 'having', {}), 'HAVING');
-    this.modifiers(root, { ...scope, selectItems: items }, (node, resolved) => {
-      const lineage = this.orderedBy(node, items) ?? resolved;
+    this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
       refuseAggregate(node, lineage, 'ORDER BY');
       // Suppressed cells keep their place in the output with sensitive keys withheld; sorted by such a key, their
       // place would tell between which released values theirs lies. (Aliases again count whatever they shadow.)
@@ -467,24 +466,7 @@ class Analyser {
   }
 
   private hasAggregates(node: AstNode): boolean {
-    let found = false;
-    const visit = (value: unknown) => {
-      if (found || value === null || typeof value !== 'object') return;
-      if (Array.isArray(value)) {
-        value.forEach((entry) => visit(entry));
-        return;
-      }
-      const record = value as AstNode;
-      if (record.class === 'SUBQUERY' || record.type === 'SELECT_NODE' || record.type === 'SET_OPERATION_NODE') return;
-      if (record.class === 'FUNCTION' && aggregateFunctions.has(String(record.function_name).toLowerCase())) {
-        found = true;
-        return;
-      }
-      Object.values(record).forEach((entry) => visit(entry));
-    };
-    visit(node.select_list);
-    visit(node.having);
-    return found;
+    return aggregatesAtOwnLevel(node.select_list) || aggregatesAtOwnLevel(node.having);
   }
 
   /** Analyses a query node that feeds another (CTE, subquery, set operation branch) and returns its relation. */
@@ -750,12 +732,6 @@ class Analyser {
     // The argument already carries the FILTER (filteredArgument); count(*) FILTER has only the filter.
     const condition = argument ? { class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(argument)] } : structuredClone(aggregate.node.filter);
     return caseWhen(condition, one(), aggregate.node);
-  }
-
-  /** What `ORDER BY 2` sorts by: an output column by position, which the analyser sees as a constant. */
-  private orderedBy(expression: AstNode, items: Array<{ lineage: Lineage }>): Lineage | undefined {
-    if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') return items[Number(expression.value.value) - 1]?.lineage;
-    return undefined;
   }
 
   private checkModifiersShallow(node: AstNode) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
+import { gatewayStatuses } from '../products/client/verification-client.js';
 
 /**
  * `pds jobs …` and `pds reports …`: clients of a running server's public API, like any operator's or regulator's
@@ -53,7 +54,7 @@ async function call(
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-      if ([502, 503, 504].includes(response.status) && attempt < attempts) {
+      if (gatewayStatuses.has(response.status) && attempt < attempts) {
         await response.body?.cancel();
         response = undefined;
       }

@@ -78,12 +78,6 @@ export function shapeOf(statements: unknown): string {
 }
 
 /**
- * Everything decided before any data is touched: the SQL's analysis, the licence that covers it and the grade
- * policy that applies. Used by submission and by dry runs alike; the plan the sandbox runs is built from it
- * (`planJob`) only for jobs that are queued.
- * A refusal is an AppError with a policy code (422) or OVER_SCOPE; nothing here reads raw data.
- */
-/**
  * A promise started ahead of the step that needs it. If an earlier step refuses the job it is never awaited; its
  * own failure then is of no interest and must not surface as an unhandled rejection.
  */
@@ -92,6 +86,12 @@ function background<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/**
+ * Everything decided before any data is touched: the SQL's analysis, the licence that covers it and the grade
+ * policy that applies. Used by submission and by dry runs alike; the plan the sandbox runs is built from it
+ * (`planJob`) only for jobs that are queued.
+ * A refusal is an AppError with a policy code (422) or OVER_SCOPE; nothing here reads raw data.
+ */
 export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
   const started = performance.now();
   if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts submit jobs');

@@ -54,6 +54,9 @@ export class VerificationClientError extends Error {
   }
 }
 
+/** A gateway's answers while the process behind it restarts or is unreachable: the call may or may not have been made. */
+export const gatewayStatuses = new Set([502, 503, 504]);
+
 export function createVerificationClient(options: VerificationClientOptions) {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, '');
@@ -108,8 +111,6 @@ export function createVerificationClient(options: VerificationClientOptions) {
       return send(set, { keyId: set.keyId! });
     }
   }
-
-  const gatewayStatuses = new Set([502, 503, 504]);
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const idempotencyKey = method === 'POST' ? globalThis.crypto.randomUUID() : undefined;
