@@ -139,8 +139,11 @@ export const licences = pgTable(
     createdBy: text('created_by').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The granting regulator's Idempotency-Key, and the hash of the grant (operator and body) it was first sent with. */
+    idempotencyKey: text('idempotency_key'),
+    requestHash: text('request_hash'),
   },
-  (table) => [index('licences_operator_idx').on(table.operatorId)],
+  (table) => [index('licences_operator_idx').on(table.operatorId), uniqueIndex('licences_idempotency_idx').on(table.createdBy, table.idempotencyKey)],
 );
 
 /**

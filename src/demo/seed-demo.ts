@@ -146,6 +146,7 @@ async function ensureDemoLicences(platform: Platform): Promise<void> {
         feeMode: 'capped_fee',
       },
       'demo-seed',
+      { now },
     );
   }
   if (!licensed.has('harbour-credit')) {
@@ -168,6 +169,7 @@ async function ensureDemoLicences(platform: Platform): Promise<void> {
         feeMode: 'free',
       },
       'demo-seed',
+      { now },
     );
   }
 }

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
+import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { principals } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -28,12 +29,20 @@ export async function findPrincipal(db: Database, id: string): Promise<Principal
   return row;
 }
 
-export async function createPrincipal(db: Database, input: z.infer<typeof principalCreationSchema>): Promise<PrincipalRow> {
-  const inserted = await db
-    .insert(principals)
-    .values({ ...input, operatorId: input.operatorId ?? null, institutionId: input.institutionId ?? null })
-    .onConflictDoNothing()
-    .returning();
-  if (inserted.length === 0) throw new AppError('CONFLICT', `a principal with id ${input.id} exists`);
-  return inserted[0]!;
+/** Creates a principal and records who did, in the audit log, in one transaction. */
+export async function createPrincipal(db: Database, input: z.infer<typeof principalCreationSchema>, createdBy: string, now: Date = new Date()): Promise<PrincipalRow> {
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(principals)
+      .values({ ...input, operatorId: input.operatorId ?? null, institutionId: input.institutionId ?? null, createdAt: now })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length === 0) throw new AppError('CONFLICT', `a principal with id ${input.id} exists`);
+    await appendAuditEvents(
+      tx,
+      [{ type: 'principal.created', actor: createdBy, operator: input.operatorId ?? null, details: { principal: input.id, role: input.role, institution: input.institutionId ?? null } }],
+      now,
+    );
+    return inserted[0]!;
+  });
 }

@@ -1,10 +1,12 @@
 import crypto from 'node:crypto';
-import { asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import { canonicalSha256 } from '../audit/canonical-json.js';
 import { gradeRank, gradeSchema } from '../catalog/grades.js';
 import type { Database } from '../db/connect.js';
 import { datasets, licences, operators } from '../db/schema.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, notFound } from '../errors/app-error.js';
 import { licenceScopeEntrySchema } from './licence-scope.js';
 
 export type LicenceRow = typeof licences.$inferSelect;
@@ -37,14 +39,18 @@ export const licenceStatusChangeSchema = z.strictObject({
   reason: z.string().min(1).max(2000),
 });
 
-export async function createOperator(db: Database, input: z.infer<typeof operatorCreationSchema>, createdBy: string) {
-  const inserted = await db
-    .insert(operators)
-    .values({ ...input, nameZh: input.nameZh ?? null, creditCode: input.creditCode ?? null, createdBy })
-    .onConflictDoNothing()
-    .returning();
-  if (inserted.length === 0) throw new AppError('CONFLICT', `an operator with id ${input.id} exists`);
-  return inserted[0]!;
+/** Creates an operator and records who did, in the audit log, in one transaction. */
+export async function createOperator(db: Database, input: z.infer<typeof operatorCreationSchema>, createdBy: string, now: Date = new Date()) {
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(operators)
+      .values({ ...input, nameZh: input.nameZh ?? null, creditCode: input.creditCode ?? null, createdBy, createdAt: now })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length === 0) throw new AppError('CONFLICT', `an operator with id ${input.id} exists`);
+    await appendAuditEvents(tx, [{ type: 'operator.created', actor: createdBy, operator: input.id, details: { name: input.name, creditCode: input.creditCode ?? null } }], now);
+    return inserted[0]!;
+  });
 }
 
 export async function findOperator(db: Database, id: string): Promise<OperatorRow | undefined> {
@@ -54,16 +60,74 @@ export async function findOperator(db: Database, id: string): Promise<OperatorRo
 
 export const listOperators = (db: Database) => db.select().from(operators).orderBy(asc(operators.id));
 
+export type LicenceGrant = { licence: LicenceRow; replayed: boolean };
+
 /**
  * A licence may only cover registered datasets and columns, at or below its maximum grade; core data is never
  * licensed (GB/T 43697). Checked here, at grant time, so that a licence never promises what policy forbids.
+ * The grant and its audit leaf commit together. With an Idempotency-Key, a retry of the same grant (same operator,
+ * same body) answers with the licence the first one created instead of granting a second; the same key with
+ * another grant is refused.
  */
 export async function createLicence(
   db: Database,
   operatorId: string,
   input: z.infer<typeof licenceCreationSchema>,
   createdBy: string,
-): Promise<LicenceRow> {
+  options: { idempotencyKey?: string; now?: Date } = {},
+): Promise<LicenceGrant> {
+  const now = options.now ?? new Date();
+  const requestHash = options.idempotencyKey === undefined ? null : canonicalSha256({ operatorId, input });
+  if (options.idempotencyKey !== undefined) {
+    const earlier = await earlierGrant(db, createdBy, options.idempotencyKey, requestHash!);
+    if (earlier) return { licence: earlier, replayed: true };
+  }
+  await checkScope(db, input);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(licences)
+      .values({
+        id: `lic_${crypto.randomUUID()}`,
+        operatorId,
+        title: input.title,
+        scope: input.scope,
+        purposes: [...new Set(input.purposes)],
+        maxGrade: input.maxGrade,
+        validFrom: new Date(input.validFrom),
+        validUntil: new Date(input.validUntil),
+        feeMode: input.feeMode,
+        createdBy,
+        createdAt: now,
+        updatedAt: now,
+        idempotencyKey: options.idempotencyKey ?? null,
+        requestHash,
+      })
+      // Only the Idempotency-Key index can conflict (ids are random): a grant under this key committed meanwhile.
+      .onConflictDoNothing()
+      .returning();
+    if (!row) {
+      const earlier = await earlierGrant(tx, createdBy, options.idempotencyKey!, requestHash!);
+      if (!earlier) throw new Error('a licence grant conflicted without an earlier grant under its key');
+      return { licence: earlier, replayed: true };
+    }
+    await appendAuditEvents(
+      tx,
+      [
+        {
+          type: 'licence.granted',
+          actor: createdBy,
+          operator: operatorId,
+          datasets: input.scope.map((entry) => entry.dataset),
+          details: { licence: row.id, title: row.title, scope: row.scope, purposes: row.purposes, maxGrade: row.maxGrade, validFrom: input.validFrom, validUntil: input.validUntil, feeMode: row.feeMode },
+        },
+      ],
+      now,
+    );
+    return { licence: row, replayed: false };
+  });
+}
+
+async function checkScope(db: Database, input: z.infer<typeof licenceCreationSchema>): Promise<void> {
   const ids = [...new Set(input.scope.map((entry) => entry.dataset))];
   if (ids.length !== input.scope.length) {
     throw new AppError('VALIDATION_FAILED', 'each dataset may appear once in a licence scope');
@@ -85,22 +149,15 @@ export async function createLicence(
     return issues;
   });
   if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the licence scope does not fit the catalogue', problems);
-  const [row] = await db
-    .insert(licences)
-    .values({
-      id: `lic_${crypto.randomUUID()}`,
-      operatorId,
-      title: input.title,
-      scope: input.scope,
-      purposes: [...new Set(input.purposes)],
-      maxGrade: input.maxGrade,
-      validFrom: new Date(input.validFrom),
-      validUntil: new Date(input.validUntil),
-      feeMode: input.feeMode,
-      createdBy,
-    })
-    .returning();
-  return row!;
+}
+
+/** The licence a regulator granted earlier under this Idempotency-Key, if the grant was the same one. */
+async function earlierGrant(db: Pick<Database, 'select'>, createdBy: string, key: string, requestHash: string): Promise<LicenceRow | undefined> {
+  const [earlier] = await db.select().from(licences).where(and(eq(licences.createdBy, createdBy), eq(licences.idempotencyKey, key)));
+  if (earlier && earlier.requestHash !== requestHash) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was sent before with a different grant; use a new key for a new licence');
+  }
+  return earlier;
 }
 
 export async function findLicence(db: Database, id: string): Promise<LicenceRow | undefined> {
@@ -120,22 +177,39 @@ const allowedTransitions: Record<LicenceRow['status'], Array<LicenceRow['status'
   revoked: [],
 };
 
+const statusEvents: Record<LicenceRow['status'], string> = { active: 'licence.reinstated', suspended: 'licence.suspended', revoked: 'licence.revoked' };
+
+/**
+ * Moves a licence to another status, with the regulator's reason, under a row lock, and records it in the audit
+ * log in the same transaction. Asking for the status it already has changes and records nothing, so a retried
+ * or doubled request is one suspension, not several.
+ */
 export async function changeLicenceStatus(
   db: Database,
-  licence: LicenceRow,
+  licenceId: string,
   change: z.infer<typeof licenceStatusChangeSchema>,
+  actor: string,
   now: Date = new Date(),
 ): Promise<LicenceRow> {
-  if (licence.status === change.status) return licence;
-  if (!allowedTransitions[licence.status].includes(change.status)) {
-    throw new AppError('INVALID_TRANSITION', `a ${licence.status} licence cannot become ${change.status}`);
-  }
-  const [row] = await db
-    .update(licences)
-    .set({ status: change.status, statusReason: change.reason, updatedAt: now })
-    .where(eq(licences.id, licence.id))
-    .returning();
-  return row!;
+  return db.transaction(async (tx) => {
+    const [licence] = await tx.select().from(licences).where(eq(licences.id, licenceId)).for('update');
+    if (!licence) throw notFound('licence');
+    if (licence.status === change.status) return licence;
+    if (!allowedTransitions[licence.status].includes(change.status)) {
+      throw new AppError('INVALID_TRANSITION', `a ${licence.status} licence cannot become ${change.status}`);
+    }
+    const [row] = await tx
+      .update(licences)
+      .set({ status: change.status, statusReason: change.reason, updatedAt: now })
+      .where(eq(licences.id, licence.id))
+      .returning();
+    await appendAuditEvents(
+      tx,
+      [{ type: statusEvents[change.status], actor, operator: licence.operatorId, details: { licence: licence.id, from: licence.status, to: change.status, reason: change.reason } }],
+      now,
+    );
+    return row!;
+  });
 }
 
 export function toLicenceView(licence: LicenceRow) {

@@ -134,3 +134,101 @@ describe('suspension and revocation', () => {
     expect(response.status).toBe(404);
   });
 });
+
+const auditEvents = async (type: string) =>
+  (await t.call('GET', `/v1/audit/entries?type=${type}&start=0&end=10000`, { token: regulator })).json.entries.map((entry: { event: Record<string, unknown> }) => entry.event);
+
+describe('licensing in the audit log', () => {
+  it('creating an operator is recorded with who did it', async () => {
+    await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'audited-operator', name: 'Audited Operator' } });
+    expect(await auditEvents('operator.created')).toContainEqual(
+      expect.objectContaining({ actor: 'regulator-data-dept', operator: 'audited-operator', details: { name: 'Audited Operator', creditCode: null } }),
+    );
+  });
+
+  it('a grant is recorded with its scope, grade, purposes and validity', async () => {
+    const granted = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence() });
+    const event = (await auditEvents('licence.granted')).find((candidate: { details: { licence: string } }) => candidate.details.licence === granted.json.id);
+    expect(event).toMatchObject({
+      actor: 'regulator-data-dept',
+      operator: 'seaside-research',
+      datasets: ['enterprises', 'power_readings'],
+      details: { scope: validLicence().scope, maxGrade: 'L3', purposes: ['public_interest'], feeMode: 'free', validFrom: granted.json.validFrom, validUntil: granted.json.validUntil },
+    });
+  });
+
+  it('a suspension and a reinstatement are recorded with their reasons', async () => {
+    const { json: licence } = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence() });
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'late report' } });
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'report filed' } });
+    const ofThis = (events: Array<{ details: { licence: string } }>) => events.filter((event) => event.details.licence === licence.id);
+    expect(ofThis(await auditEvents('licence.suspended'))).toEqual([
+      expect.objectContaining({ actor: 'regulator-data-dept', operator: 'seaside-research', details: { licence: licence.id, from: 'active', to: 'suspended', reason: 'late report' } }),
+    ]);
+    expect(ofThis(await auditEvents('licence.reinstated'))).toEqual([expect.objectContaining({ details: { licence: licence.id, from: 'suspended', to: 'active', reason: 'report filed' } })]);
+  });
+
+  it('six identical suspensions sent at once suspend once and are recorded once', async () => {
+    const { json: licence } = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence() });
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'burst' } })),
+    );
+    expect(answers.map((answer) => answer.json.status)).toEqual(Array(6).fill('suspended'));
+    expect((await auditEvents('licence.suspended')).filter((event: { details: { licence: string } }) => event.details.licence === licence.id)).toHaveLength(1);
+  });
+
+  it('a grant retried with its Idempotency-Key answers the first licence and grants nothing more', async () => {
+    const before = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;
+    const headers = { 'idempotency-key': 'grant-seaside-2026-1' };
+    const first = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence(), headers });
+    const retry = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence(), headers });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.json).toEqual(first.json);
+    expect((await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length).toBe(before + 1);
+    expect((await auditEvents('licence.granted')).filter((event: { details: { licence: string } }) => event.details.licence === first.json.id)).toHaveLength(1);
+  });
+
+  it('six identical keyed grants sent at once grant one licence', async () => {
+    const before = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;
+    const headers = { 'idempotency-key': 'grant-seaside-burst' };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence(), headers })));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(6).fill(201));
+    expect(new Set(answers.map((answer) => answer.json.id)).size).toBe(1);
+    expect((await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length).toBe(before + 1);
+  });
+
+  it('an Idempotency-Key sent again with another grant is refused', async () => {
+    const headers = { 'idempotency-key': 'grant-seaside-2026-2' };
+    await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: validLicence(), headers });
+    const other = await t.call('POST', '/v1/operators/seaside-research/licences', { token: regulator, json: { ...validLicence(), title: 'Another licence' }, headers });
+    expect(other.status).toBe(422);
+    expect(other.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+});
+
+describe('identity in the audit log', () => {
+  it('creating a principal is recorded with who did it', async () => {
+    const admin = await t.tokenFor('admin-data-centre');
+    await t.call('POST', '/v1/principals', { token: admin, json: { id: 'audited-analyst', role: 'operator', displayName: 'A', operatorId: 'seaside-research' } });
+    expect(await auditEvents('principal.created')).toContainEqual(
+      expect.objectContaining({ actor: 'admin-data-centre', operator: 'seaside-research', details: { principal: 'audited-analyst', role: 'operator', institution: null } }),
+    );
+  });
+
+  it('minting a token is recorded by its id and expiry, never the token itself', async () => {
+    const admin = await t.tokenFor('admin-data-centre');
+    const minted = await t.call('POST', '/v1/tokens', { token: admin, json: { principalId: 'analyst-lingang-analytics', ttlSeconds: 3600 } });
+    const claims = JSON.parse(Buffer.from(minted.json.token.split('.')[1], 'base64url').toString());
+    const entries = (await t.call('GET', '/v1/audit/entries?type=token.minted&start=0&end=10000', { token: regulator })).json.entries;
+    const entry = entries.find((candidate: { event: { details: { tokenId: string } } }) => candidate.event.details.tokenId === claims.jti);
+    expect(entry.event).toMatchObject({
+      actor: 'admin-data-centre',
+      operator: 'lingang-analytics',
+      details: { subject: 'analyst-lingang-analytics', role: 'operator', expiresAt: new Date(claims.exp * 1000).toISOString() },
+    });
+    expect(entry.leaf).not.toContain(minted.json.token.split('.')[2]);
+  });
+});

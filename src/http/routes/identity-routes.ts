@@ -6,6 +6,8 @@ import { findOperator } from '../../licensing/licences.js';
 import { mintToken } from '../../identity/tokens.js';
 import { institutions } from '../../db/schema.js';
 import { eq } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
+import { recordAuditEvents } from '../../audit/audit-log.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
@@ -81,7 +83,7 @@ export function identityRoutes(platform: Platform) {
       const [institution] = await db.select().from(institutions).where(eq(institutions.id, input.institutionId));
       if (!institution) throw new AppError('VALIDATION_FAILED', 'the institution does not exist', [{ path: 'institutionId', problem: 'unknown institution' }]);
     }
-    return c.json(principalView(await createPrincipal(db, input)), 201);
+    return c.json(principalView(await createPrincipal(db, input, c.get('principal').id, platform.clock())), 201);
   });
 
   app.openapi(routes.whoAmI, (c) => c.json(principalView(c.get('principal')), 200));
@@ -91,12 +93,17 @@ export function identityRoutes(platform: Platform) {
     const { principalId, ttlSeconds } = c.req.valid('json');
     const subject = await findPrincipal(db, principalId);
     if (!subject) throw new AppError('NOT_FOUND', 'principal not found');
+    const now = platform.clock();
     const token = await mintToken(
       platform.keys,
       { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds },
       subject.id,
-      { ...(ttlSeconds ? { ttlSeconds } : {}), now: platform.clock() },
+      { ...(ttlSeconds ? { ttlSeconds } : {}), now },
     );
+    // A token lets its holder act as the subject: who minted it for whom, and until when, is for regulators to see.
+    // The token id (jti) names it; the token itself is never logged.
+    const { jti, exp } = decodeJwt(token);
+    await recordAuditEvents(db, [{ type: 'token.minted', actor: c.get('principal').id, operator: subject.operatorId, details: { subject: subject.id, role: subject.role, tokenId: jti, expiresAt: new Date(exp! * 1000).toISOString() } }], now);
     return c.json({ token, principalId: subject.id }, 201);
   });
 

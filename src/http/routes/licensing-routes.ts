@@ -17,7 +17,7 @@ import {
 } from '../../licensing/licences.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
 
 const operatorSchema = z
   .object({
@@ -91,9 +91,14 @@ const routes = {
     path: '/v1/operators/{id}/licences',
     tags: ['licensing'],
     summary: 'Grant a licence to an operator (regulators)',
+    description:
+      'The grant is recorded in the audit log (`licence.granted`). Send an `Idempotency-Key` header (1–200 visible ASCII characters, new for each grant) to retry safely: the same key with the same operator and body answers with the licence it first granted (header `Idempotent-Replayed: true`) instead of granting a second; the same key with another grant is refused with IDEMPOTENCY_KEY_REUSED.',
     security: bearerSecurity,
-    request: { params: idParam('operator id'), body: jsonBody(licenceCreationSchema, 'The licence') },
-    responses: { 201: { description: 'Granted', content: { 'application/json': { schema: licenceSchema } } }, ...errorResponses(400, 403, 404) },
+    request: { params: idParam('operator id'), headers: idempotencyKeyHeader, body: jsonBody(licenceCreationSchema, 'The licence') },
+    responses: {
+      201: { description: 'Granted (or, for a repeated Idempotency-Key, the licence that key granted)', content: { 'application/json': { schema: licenceSchema } } },
+      ...errorResponses(400, 403, 404, 422),
+    },
   }),
   listLicences: createRoute({
     method: 'get',
@@ -117,6 +122,8 @@ const routes = {
     path: '/v1/licences/{id}/status',
     tags: ['licensing'],
     summary: 'Suspend, reinstate or revoke a licence (regulators); effective on the next request',
+    description:
+      'Each change is recorded in the audit log with its reason (`licence.suspended`, `licence.reinstated`, `licence.revoked`). Asking for the status the licence already has changes and records nothing, so a retried request is safe. Revocation is final.',
     security: bearerSecurity,
     request: { params: idParam('licence id'), body: jsonBody(licenceStatusChangeSchema, 'The new status and why') },
     responses: { 200: { description: 'The licence', content: { 'application/json': { schema: licenceSchema } } }, ...errorResponses(400, 403, 404, 409) },
@@ -130,7 +137,7 @@ export function licensingRoutes(platform: Platform) {
   app.openapi(routes.createOperator, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'operator:create', platformEntity);
-    return c.json(operatorView(await createOperator(db, c.req.valid('json'), principal.id)), 201);
+    return c.json(operatorView(await createOperator(db, c.req.valid('json'), principal.id, platform.clock())), 201);
   });
 
   app.openapi(routes.listOperators, async (c) => {
@@ -150,7 +157,12 @@ export function licensingRoutes(platform: Platform) {
     const operator = await findOperator(db, c.req.valid('param').id);
     if (!operator) throw notFound('operator');
     await authorizer.require(principal, 'licence:create', operatorEntity(operator));
-    return c.json(toLicenceView(await createLicence(db, operator.id, c.req.valid('json'), principal.id)), 201);
+    const { licence, replayed } = await createLicence(db, operator.id, c.req.valid('json'), principal.id, {
+      idempotencyKey: c.req.valid('header')['idempotency-key'],
+      now: platform.clock(),
+    });
+    if (replayed) c.header('Idempotent-Replayed', 'true');
+    return c.json(toLicenceView(licence), 201);
   });
 
   app.openapi(routes.listLicences, async (c) => {
@@ -173,7 +185,7 @@ export function licensingRoutes(platform: Platform) {
     // Someone who may not even see the licence learns nothing of it (404); someone who may see it learns why (403).
     await authorizer.require(c.get('principal'), 'licence:read', licenceEntity(licence), { hideExistence: true });
     await authorizer.require(c.get('principal'), 'licence:change-status', licenceEntity(licence));
-    return c.json(toLicenceView(await changeLicenceStatus(db, licence, c.req.valid('json'), platform.clock())), 200);
+    return c.json(toLicenceView(await changeLicenceStatus(db, licence.id, c.req.valid('json'), c.get('principal').id, platform.clock())), 200);
   });
 
   return app;
