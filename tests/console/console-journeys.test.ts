@@ -502,6 +502,24 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a double click on grant grants one licence', async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;
+    const before = await count();
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#licences`);
+    await page.waitForSelector('table tbody tr');
+    const rows = await page.locator('table tbody tr').count();
+    await page.selectOption('#grant-operator', 'harbour-credit');
+    await page.fill('#grant-title', '公交线路研究（双击）');
+    await page.check('input[value="bus_routes"]');
+    await page.selectOption('#grant-grade', 'L1');
+    await page.dblclick('#grant-licence');
+    await page.waitForFunction((count) => document.querySelectorAll('table tbody tr').length > count, rows);
+    expect(await count()).toBe(before + 1);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator opens a catalogue entry and reads its source, privacy unit and what each column is', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#catalogue`);

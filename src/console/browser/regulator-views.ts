@@ -272,11 +272,15 @@ async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
   const industry = h('input', { type: 'checkbox', id: 'grant-industry' });
   const years = h('input', { id: 'grant-years', type: 'number', min: 1, max: 10, value: 3, style: 'max-width:120px' });
   const message = h('p', { class: 'error' });
+  // One key per press, kept while that request is out: a double click sends the same grant under the same key (the
+  // validity counted from the first press), so the server grants one licence instead of two.
+  let pending: { form: string; key: string; body: unknown } | undefined;
   const grant = async () => {
-    const from = new Date();
-    const until = new Date(from.getTime() + Number(years.value) * 365 * 86_400_000);
-    try {
-      await api('POST', `/v1/operators/${encodeURIComponent(operator.value)}/licences`, {
+    const form = JSON.stringify([operator.value, title.value, [...chosen], grade.value, industry.checked, years.value]);
+    if (pending?.form !== form) {
+      const from = new Date();
+      const until = new Date(from.getTime() + Number(years.value) * 365 * 86_400_000);
+      const body = {
         title: title.value,
         scope: [...chosen].map((dataset) => ({ dataset })),
         purposes: industry.checked ? ['public_interest', 'industry'] : ['public_interest'],
@@ -284,11 +288,18 @@ async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
         validFrom: from.toISOString(),
         validUntil: until.toISOString(),
         feeMode: industry.checked ? 'capped_fee' : 'free',
-      });
+      };
+      pending = { form, key: crypto.randomUUID(), body };
+    }
+    const { key, body } = pending;
+    try {
+      await api('POST', `/v1/operators/${encodeURIComponent(operator.value)}/licences`, body, { 'idempotency-key': key });
       rerender();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+    } finally {
+      if (pending?.key === key) pending = undefined;
     }
   };
   return h(
