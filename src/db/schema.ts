@@ -1,4 +1,5 @@
 import { bigint, boolean, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { LicenceScopeEntry } from '../licensing/licence-scope.js';
 import type { ProductSpec } from '../products/product-spec.js';
@@ -636,7 +637,11 @@ export const derivedDatasets = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     decidedAt: timestamp('decided_at', { withTimezone: true }),
   },
-  (table) => [index('derived_datasets_job_idx').on(table.jobId)],
+  (table) => [
+    index('derived_datasets_job_idx').on(table.jobId),
+    // One open proposal per dataset id: the insert decides between proposals sent at the same moment.
+    uniqueIndex('derived_datasets_one_open_idx').on(table.datasetId).where(sql`status = 'proposed'`),
+  ],
 );
 
 /**

@@ -99,14 +99,15 @@ export async function proposeDerivedDataset(platform: Platform, principal: Princ
   const entry = { title: input.title, titleZh: input.titleZh, description: input.description, category: input.category };
   derivedRegistration(job, { ...entry, id: input.id });
   if (await findDataset(platform.db, input.id)) throw new AppError('DATASET_EXISTS', `a dataset with id ${input.id} is already registered`);
-  const [pending] = await platform.db.select({ id: derivedDatasets.id }).from(derivedDatasets).where(and(eq(derivedDatasets.datasetId, input.id), eq(derivedDatasets.status, 'proposed')));
-  if (pending) throw new AppError('CONFLICT', `${input.id} is already proposed`);
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
+    // The one-open-proposal index decides (two proposals sent at once would both pass a read first).
     const [row] = await tx
       .insert(derivedDatasets)
       .values({ id: `der_${crypto.randomUUID()}`, jobId: job.id, datasetId: input.id, entry, status: 'proposed', proposedBy: principal.id, createdAt: now })
+      .onConflictDoNothing()
       .returning();
+    if (!row) throw new AppError('CONFLICT', `${input.id} is already proposed`);
     await appendAuditEvents(tx, [{ type: 'derived.proposed', actor: principal.id, job: job.id, datasets: job.datasets, details: { proposal: row!.id, dataset: input.id } }], now);
     return row!;
   });

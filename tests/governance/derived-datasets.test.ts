@@ -55,6 +55,13 @@ describe('released outputs as high-quality open datasets (art. 14)', () => {
     expect(released.rows.some((row) => row.includes(null))).toBe(true);
   });
 
+  it('sent six at once for one id, store one proposal and answer the rest 409', async () => {
+    const answers = await Promise.all(Array.from({ length: 6 }, () => propose({ id: 'firms_by_town_burst' })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+    const stored = (await t.call('GET', '/v1/derived-datasets', { token: regulator })).json.proposals.filter((proposal: { dataset: string }) => proposal.dataset === 'firms_by_town_burst');
+    expect(stored).toHaveLength(1);
+  });
+
   it('refuse an id the catalogue already holds', async () => {
     expect((await propose({ id: 'enterprises' })).json.error.code).toBe('DATASET_EXISTS');
   });
