@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
-import { gatewayStatuses } from '../products/client/verification-client.js';
+import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
 
 /**
  * `pds jobs …` and `pds reports …`: clients of a running server's public API, like any operator's or regulator's
@@ -43,6 +43,7 @@ async function call(
   // the first time.
   const attempts = method === 'GET' || retry.idempotencyKey ? 3 : 1;
   for (let attempt = 1; !response; attempt++) {
+    let wait = 500 * attempt;
     try {
       response = await fetch(`${target.server}${route}`, {
         method,
@@ -55,13 +56,14 @@ async function call(
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       if (gatewayStatuses.has(response.status) && attempt < attempts) {
+        wait = gatewayRetryDelayMs(response, wait);
         await response.body?.cancel();
         response = undefined;
       }
     } catch {
       if (attempt >= attempts) throw new AppError('INTERNAL', `no server answers at ${target.server} (start it with pds serve, or pass --server)`);
     }
-    if (!response) await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    if (!response) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   const text = await response.text();
   const json = response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : undefined;
@@ -78,7 +80,8 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
       reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too
   pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
       submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
-      Sent with an Idempotency-Key: a dropped connection or a gateway's 502/503/504 is retried without queueing a second job.
+      Sent with an Idempotency-Key: a dropped connection or a gateway's 502/503/504 is retried without queueing a second job
+      (after the gateway's Retry-After, up to 5 s, when it gives one).
   pds jobs watch <id> [--interval <ms>]
       follow a job until it is released, held for review, withheld or failed (exit 0: released or in review)
   pds jobs result <id> [--format csv|json]

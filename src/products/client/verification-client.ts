@@ -57,6 +57,17 @@ export class VerificationClientError extends Error {
 /** A gateway's answers while the process behind it restarts or is unreachable: the call may or may not have been made. */
 export const gatewayStatuses = new Set([502, 503, 504]);
 
+/**
+ * How long to wait before sending a call again after a gateway's answer: its Retry-After (seconds, or an HTTP date)
+ * when it gives one, capped at 5 s so that a caller is never parked for long, else `fallbackMs`.
+ */
+export function gatewayRetryDelayMs(response: Response, fallbackMs: number, now: number = Date.now()): number {
+  const header = response.headers.get('retry-after')?.trim();
+  if (!header) return fallbackMs;
+  const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - now) / 1000;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 5) * 1000 : fallbackMs;
+}
+
 export function createVerificationClient(options: VerificationClientOptions) {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, '');
@@ -128,8 +139,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
         response = await doFetch(`${base}${path}`, request);
         if (gatewayStatuses.has(response.status) && attempt < retries) {
           // A proxy's answer while a process restarts or is unreachable: the call may or may not have been made.
-          const after = Number(response.headers.get('retry-after'));
-          if (after > 0) wait = Math.min(after, 5) * 1000;
+          wait = gatewayRetryDelayMs(response, wait);
           await response.body?.cancel();
           response = undefined;
         }
