@@ -131,7 +131,9 @@ export function toBudgetView(budget: BudgetRow) {
  */
 export async function resetBudget(db: Database, budgetId: string, reason: string, actor: string, now: Date): Promise<BudgetRow | undefined> {
   return db.transaction(async (tx) => {
-    const [before] = await tx.select().from(privacyBudgets).where(eq(privacyBudgets.id, budgetId));
+    // The row lock keeps a reservation (or another reset) from landing between the read and the reset: the leaf
+    // must name exactly what the reset erased.
+    const [before] = await tx.select().from(privacyBudgets).where(eq(privacyBudgets.id, budgetId)).for('update');
     if (!before) return undefined;
     const [after] = await tx.update(privacyBudgets).set({ epsilonSpentMicro: 0, deltaSpentPico: 0, updatedAt: now }).where(eq(privacyBudgets.id, budgetId)).returning();
     await appendAuditEvents(

@@ -32,7 +32,7 @@ export async function grantPublicInterest(db: Database, consumerId: string, inpu
       .values({ consumerId, ...values })
       .onConflictDoUpdate({ target: publicInterestGrants.consumerId, set: values })
       .returning();
-    await appendAuditEvents(tx as never, [{ type: 'consumer.public-interest-granted', actor: regulatorId, details: { consumer: consumerId, validUntil: validUntil.toISOString() } }], now);
+    await appendAuditEvents(tx as never, [{ type: 'consumer.public-interest-granted', actor: regulatorId, details: { consumer: consumerId, basis: input.basis, validUntil: validUntil.toISOString() } }], now);
     return grant!;
   });
 }

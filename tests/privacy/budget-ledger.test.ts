@@ -74,6 +74,19 @@ describe('the privacy budget ledger', () => {
     expect(leaves.json.entries.at(-1).event.details).toMatchObject({ reason: 'new licence year', spentMicroBefore: 1_000_000 });
   });
 
+  it('resets sent among reservations record, between them and what is left, every ε reserved', async () => {
+    expect((await setCap('power_readings', 100)).status).toBe(200);
+    const budget = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'power_readings');
+    const firstLeaf = (await t.platform.audit.sync()).size;
+    const reservations = Array.from({ length: 20 }, (_, index) => reserve('power_readings', `job-reset-race-${index}`, 0.1));
+    const resets = Array.from({ length: 6 }, () => t.call('POST', `/v1/budgets/${budget.id}/reset`, { token: regulator, json: { reason: 'race' } }));
+    await Promise.all([...reservations, ...resets]);
+    const leaves = await t.call('GET', `/v1/audit/entries?type=budget.reset&start=${firstLeaf}&end=${firstLeaf + 10000}`, { token: regulator });
+    const erased = leaves.json.entries.reduce((sum: number, entry: { event: { details: { spentMicroBefore: number } } }) => sum + entry.event.details.spentMicroBefore, 0);
+    const left = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'power_readings');
+    expect(erased + Math.round(left.epsilonSpent * 1_000_000)).toBe(20 * 100_000);
+  });
+
   it("operators see their own licences' budgets only", async () => {
     const own = await t.call('GET', '/v1/budgets', { token: await t.tokenFor('analyst-harbour-credit') });
     expect(own.json.budgets.length).toBeGreaterThan(0);
