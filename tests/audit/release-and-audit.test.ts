@@ -191,6 +191,44 @@ describe('the audit log', () => {
     expect(byDataset.json.entries.every((entry: { event: { datasets: string[] } }) => entry.event.datasets.includes('residents'))).toBe(true);
   });
 
+  it('a search newest first pages through every match of the whole log with next', async () => {
+    const all = (await t.call('GET', '/v1/audit/entries?type=job.queued&start=0&end=10000', { token: regulator })).json.entries.map((entry: { index: number }) => entry.index);
+    expect(all.length).toBeGreaterThan(3);
+    const seen: number[] = [];
+    let end: number | undefined;
+    for (let page = 0; page < 100; page++) {
+      const answer = (await t.call('GET', `/v1/audit/entries?type=job.queued&order=desc&limit=2${end === undefined ? '' : `&end=${end}`}`, { token: regulator })).json;
+      seen.push(...answer.entries.map((entry: { index: number }) => entry.index));
+      if (!answer.next) break;
+      end = answer.next.end;
+    }
+    expect(seen).toEqual([...all].reverse());
+  });
+
+  it('a search oldest first continues from next.start', async () => {
+    const first = (await t.call('GET', '/v1/audit/entries?type=job.queued&limit=1', { token: regulator })).json;
+    const second = (await t.call('GET', `/v1/audit/entries?type=job.queued&limit=1&start=${first.next.start}`, { token: regulator })).json;
+    const all = (await t.call('GET', '/v1/audit/entries?type=job.queued&start=0&end=10000', { token: regulator })).json.entries;
+    expect([first.entries[0].index, second.entries[0].index]).toEqual([all[0].index, all[1].index]);
+  });
+
+  it('a family of event types is searched with .*', async () => {
+    const family = (await t.call('GET', '/v1/audit/entries?type=job.*&order=desc&limit=1000', { token: regulator })).json.entries;
+    const types = new Set(family.map((entry: { event: { type: string } }) => entry.event.type));
+    expect([...types].every((type) => (type as string).startsWith('job.'))).toBe(true);
+    expect(types.has('job.queued') && types.has('job.released')).toBe(true);
+  });
+
+  it('a family that is not a lower-case name is refused, not read as a pattern', async () => {
+    const answer = await t.call('GET', `/v1/audit/entries?type=${encodeURIComponent('%.*')}&limit=10`, { token: regulator });
+    expect(answer.status).toBe(400);
+    expect(answer.json.error.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('a page by index still holds at most 10,000 leaves', async () => {
+    expect((await t.call('GET', '/v1/audit/entries?start=0&end=10001', { token: regulator })).status).toBe(400);
+  });
+
   it('the database refuses to rewrite a leaf', async () => {
     await expect(t.platform.db.execute(sql`UPDATE audit_leaves SET leaf = 'x' WHERE leaf_index = 0`)).rejects.toThrow();
   });

@@ -502,6 +502,30 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a regulator filters the audit log to licence events, verifies them, and pages to older events', async () => {
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#audit`);
+    await page.waitForSelector('#audit-table tbody tr');
+    expect(await page.locator('#audit-table tbody tr').count()).toBe(25);
+    await page.click('#audit-older');
+    await page.waitForFunction(() => document.querySelectorAll('#audit-table tbody tr').length > 25);
+    const indexes = (await page.locator('#audit-table tbody tr td:first-child').allTextContents()).map(Number);
+    expect(indexes).toEqual([...indexes].sort((a, b) => b - a));
+    expect(new Set(indexes).size).toBe(indexes.length);
+
+    await page.selectOption('#audit-family', 'licence');
+    await page.waitForFunction(() => {
+      const types = [...document.querySelectorAll('#audit-table tbody tr td:nth-child(2)')].map((cell) => cell.textContent ?? '');
+      return types.length > 0 && types.every((type) => type.startsWith('licence.'));
+    });
+    const types = await page.locator('#audit-table tbody tr td:nth-child(2)').allTextContents();
+    expect(types).toContain('licence.granted');
+    await page.click('#verify-log');
+    await page.waitForSelector('#audit-outcome .badge.ok', { timeout: 30_000 });
+    expect(await page.locator('#audit-table .badge.bad').count()).toBe(0);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

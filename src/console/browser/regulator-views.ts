@@ -53,12 +53,51 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
   return panel;
 }
 
+/** Families of audit events a regulator filters by (the part of the type before the dot). */
+const auditFamilies = ['licence', 'operator', 'principal', 'token', 'authz', 'job', 'review', 'budget', 'incident', 'product', 'consumer', 'catalogue', 'registration', 'dataset', 'quality', 'derived', 'sharing', 'channel', 'dispute', 'external', 'platform'] as const;
+
+type AuditEntry = { index: number; leaf: string; event: any };
+
+/**
+ * The log up to the newest signed checkpoint, newest first, 25 at a time, optionally one family of events (a
+ * regulator looking for licence grants should not page through thousands of product calls). "Verify" checks the
+ * checkpoint's signature and the inclusion proof of every entry shown.
+ */
 export async function auditPage(): Promise<HTMLElement> {
   const checkpoint = await api('GET', '/v1/audit/checkpoint');
-  const start = Math.max(0, checkpoint.tree_size - 25);
-  const { entries } = await api<{ entries: Array<{ index: number; leaf: string; event: any }> }>('GET', `/v1/audit/entries?start=${start}&end=${checkpoint.tree_size}`);
-  const results = new Map<number, HTMLElement>(entries.map((entry) => [entry.index, h('span', { class: 'muted' }, '·')]));
+  const pageSize = 25;
+  let entries: AuditEntry[] = [];
+  let next: number | undefined;
+  const results = new Map<number, HTMLElement>();
   const outcome = h('div', { id: 'audit-outcome' });
+  const family = h('select', { id: 'audit-family' }, h('option', { value: '' }, t('allEvents')), ...auditFamilies.map((name) => h('option', { value: name }, t(`family_${name}`))));
+  const rows = h('div', {});
+  const older = h('button', { id: 'audit-older', class: 'secondary', onclick: () => void load(false) }, t('olderEvents'));
+  const render = () => {
+    rows.replaceChildren(
+      table(
+        ['#', t('event'), t('actor'), t('operator'), t('occurredAt'), t('inclusion')],
+        entries.map((entry) => [entry.index, h('code', {}, entry.event.type), entry.event.actor, entry.event.operator ?? '—', formatTime(entry.event.at), results.get(entry.index)!]),
+        { id: 'audit-table' },
+      ),
+    );
+    older.hidden = next === undefined;
+  };
+  const load = async (fresh: boolean) => {
+    const query = new URLSearchParams({ order: 'desc', limit: String(pageSize), end: String(fresh || next === undefined ? checkpoint.tree_size : next) });
+    if (family.value) query.set('type', `${family.value}.*`);
+    const page = await api<{ entries: AuditEntry[]; next?: { end: number } }>('GET', `/v1/audit/entries?${query}`);
+    if (fresh) {
+      entries = [];
+      results.clear();
+      outcome.replaceChildren();
+    }
+    for (const entry of page.entries) results.set(entry.index, h('span', { class: 'muted' }, '·'));
+    entries = [...entries, ...page.entries];
+    next = page.next?.end;
+    render();
+  };
+  family.addEventListener('change', () => void load(true));
   const verify = async () => {
     outcome.replaceChildren(t('working'));
     const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
@@ -75,18 +114,18 @@ export async function auditPage(): Promise<HTMLElement> {
     const ok = signed && allIncluded;
     outcome.replaceChildren(badge(ok ? t('verified') : t('failed'), ok ? 'ok' : 'bad'), ` ${signed ? '✓' : '✗'} checkpoint JWS · ${entries.length} inclusion proofs (${t('signature')})`);
   };
+  await load(true);
   return h(
     'div',
     { class: 'panel' },
     h('h2', {}, t('audit')),
     h('p', {}, `${t('treeSize')} ${checkpoint.tree_size} · ${t('rootHash')} `, h('code', {}, checkpoint.root_hash.slice(0, 24) + '…'), ` · ${formatTime(checkpoint.timestamp)}`),
+    h('label', {}, t('eventFamily')),
+    family,
     h('div', { class: 'actions' }, h('button', { id: 'verify-log', onclick: () => void verify() }, t('verifyLog'))),
     outcome,
-    table(
-      ['#', t('event'), t('actor'), t('operator'), t('inclusion')],
-      [...entries].reverse().map((entry) => [entry.index, h('code', {}, entry.event.type), entry.event.actor, entry.event.operator ?? '—', results.get(entry.index)!]),
-      { id: 'audit-table' },
-    ),
+    rows,
+    h('div', { class: 'actions' }, older),
   );
 }
 

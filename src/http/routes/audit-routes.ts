@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { and, asc, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, gte, lt, sql, type SQL } from 'drizzle-orm';
 import { platformEntity } from '../../authz/entities.js';
 import { auditCheckpoints, auditLeaves } from '../../db/schema.js';
 import { AppError } from '../../errors/app-error.js';
@@ -46,8 +46,27 @@ const routes = {
     request: {
       query: z.object({
         start: whole('start', 'first leaf index (inclusive)').default(0),
-        end: whole('end', 'last leaf index (exclusive); at most 10,000 leaves per call').optional(),
-        type: z.string().max(100).optional().openapi({ param: { name: 'type', in: 'query' } }),
+        end: whole('end', 'last leaf index (exclusive); at most 10,000 leaves per call, unless `limit` is given').optional(),
+        limit: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .optional()
+          .openapi({
+            param: { name: 'limit', in: 'query' },
+            description:
+              'Search mode: the first `limit` matching leaves of the whole range (to `end`, or the log\'s end), in `order`, with `next` to continue from. Without it, a page of at most 10,000 leaves by index',
+          }),
+        order: z
+          .enum(['asc', 'desc'])
+          .optional()
+          .openapi({ param: { name: 'order', in: 'query' }, description: 'Search mode only: oldest first (asc, the default) or newest first (desc)' }),
+        type: z
+          .string()
+          .max(100)
+          .optional()
+          .openapi({ param: { name: 'type', in: 'query' }, description: 'an event type (`licence.granted`), or a family of them (`licence.*`)' }),
         operator: z.string().max(100).optional().openapi({ param: { name: 'operator', in: 'query' } }),
         dataset: z.string().max(100).optional().openapi({ param: { name: 'dataset', in: 'query' } }),
         job: z.string().max(100).optional().openapi({ param: { name: 'job', in: 'query' } }),
@@ -58,7 +77,17 @@ const routes = {
     responses: {
       200: {
         description: '`leaf` is the exact canonical JSON text that was hashed',
-        content: { 'application/json': { schema: z.object({ entries: z.array(z.object({ index: z.number().int(), leaf: z.string(), event: z.record(z.string(), z.unknown()) })) }) } },
+        content: {
+          'application/json': {
+            schema: z.object({
+              entries: z.array(z.object({ index: z.number().int(), leaf: z.string(), event: z.record(z.string(), z.unknown()) })),
+              next: z
+                .object({ start: z.number().int().optional(), end: z.number().int().optional() })
+                .optional()
+                .openapi({ description: 'Search mode, when more may match: the `start` (asc) or `end` (desc) of the next call' }),
+            }),
+          },
+        },
       },
       ...errorResponses(400, 403),
     },
@@ -110,17 +139,34 @@ export function auditRoutes(platform: Platform) {
   app.openapi(routes.entries, async (c) => {
     await authorizer.require(c.get('principal'), 'audit:read-entries', platformEntity);
     const query = c.req.valid('query');
-    const end = query.end ?? query.start + 1000;
-    if (end < query.start || end - query.start > 10_000) throw new AppError('VALIDATION_FAILED', 'end must be after start and at most 10,000 leaves further');
-    const conditions: SQL[] = [gte(auditLeaves.leafIndex, query.start), lt(auditLeaves.leafIndex, end)];
-    if (query.type) conditions.push(sql`${auditLeaves.eventType} = ${query.type}`);
+    const searching = query.limit !== undefined || query.order !== undefined;
+    const end = query.end ?? (searching ? undefined : query.start + 1000);
+    if (end !== undefined && end < query.start) throw new AppError('VALIDATION_FAILED', 'end must not be before start');
+    if (!searching && end! - query.start > 10_000) throw new AppError('VALIDATION_FAILED', 'end must be at most 10,000 leaves after start (or give limit to search the whole range)');
+    const conditions: SQL[] = [gte(auditLeaves.leafIndex, query.start)];
+    if (end !== undefined) conditions.push(lt(auditLeaves.leafIndex, end));
+    if (query.type?.endsWith('.*')) {
+      const family = query.type.slice(0, -2);
+      if (!/^[a-z][a-z-]*$/.test(family)) throw new AppError('VALIDATION_FAILED', 'a family of event types is written as its lower-case name and .* (licence.*)', [{ path: 'type', problem: 'is not a family' }]);
+      conditions.push(sql`${auditLeaves.eventType} LIKE ${`${family}.%`}`);
+    } else if (query.type) conditions.push(sql`${auditLeaves.eventType} = ${query.type}`);
     if (query.operator) conditions.push(sql`${auditLeaves.operatorId} = ${query.operator}`);
     if (query.job) conditions.push(sql`${auditLeaves.jobId} = ${query.job}`);
     if (query.dataset) conditions.push(sql`${auditLeaves.datasets} @> ${JSON.stringify([query.dataset])}::jsonb`);
     if (query.from) conditions.push(gte(auditLeaves.createdAt, new Date(query.from)));
     if (query.to) conditions.push(lt(auditLeaves.createdAt, new Date(query.to)));
-    const rows = await db.select({ leafIndex: auditLeaves.leafIndex, leaf: auditLeaves.leaf }).from(auditLeaves).where(and(...conditions)).orderBy(asc(auditLeaves.leafIndex));
-    return c.json({ entries: rows.map((row) => ({ index: row.leafIndex, leaf: row.leaf, event: JSON.parse(row.leaf) as Record<string, unknown> })) }, 200);
+    const newestFirst = query.order === 'desc';
+    const found = db
+      .select({ leafIndex: auditLeaves.leafIndex, leaf: auditLeaves.leaf })
+      .from(auditLeaves)
+      .where(and(...conditions))
+      .orderBy(newestFirst ? desc(auditLeaves.leafIndex) : asc(auditLeaves.leafIndex));
+    // One more than asked for tells whether there is a next page.
+    const rows = searching ? await found.limit((query.limit ?? 1000) + 1) : await found;
+    const page = searching ? rows.slice(0, query.limit ?? 1000) : rows;
+    const last = page.at(-1);
+    const next = rows.length > page.length && last ? (newestFirst ? { end: last.leafIndex } : { start: last.leafIndex + 1 }) : undefined;
+    return c.json({ entries: page.map((row) => ({ index: row.leafIndex, leaf: row.leaf, event: JSON.parse(row.leaf) as Record<string, unknown> })), ...(next ? { next } : {}) }, 200);
   });
 
   app.openapi(routes.inclusion, async (c) => {
