@@ -19,8 +19,7 @@ import { sweepGovernance } from '../governance/deadline-alerts.js';
 import { qualityHistory } from '../domain-store/quality-check.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 import { describeForLog } from '../errors/describe-for-log.js';
-import { findPrincipal } from '../identity/principals.js';
-import { mintToken } from '../identity/tokens.js';
+import { issueToken } from '../identity/issue-token.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
 import { backupSummary, createBackup } from '../backup/backup.js';
@@ -304,16 +303,8 @@ async function restoreCommand(platform: Platform, folder: string): Promise<numbe
 
 async function tokenCommand(platform: Platform, principalId: string | undefined, ttlSeconds: number | undefined): Promise<number> {
   if (!principalId) throw new UsageError('pds token <principal-id>');
-  const principal = await findPrincipal(platform.db, principalId);
-  if (!principal) throw new AppError('NOT_FOUND', `no principal ${principalId}`);
-  const { config } = platform;
-  const token = await mintToken(
-    platform.keys,
-    { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds },
-    principal.id,
-    ttlSeconds ? { ttlSeconds } : {},
-  );
-  console.log(token);
+  // Whoever holds the token key file: recorded by the operating-system account that ran the command.
+  console.log(await issueToken(platform, principalId, `cli:${os.userInfo().username}`, ttlSeconds));
   return 0;
 }
 

@@ -35,6 +35,9 @@ export const principals = pgTable(
     operatorId: text('operator_id').references(() => operators.id),
     institutionId: text('institution_id').references(() => institutions.id),
     status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    statusReason: text('status_reason'),
+    /** Tokens issued before this instant are refused, even after the account is enabled again (set on disabling). */
+    tokensNotBefore: timestamp('tokens_not_before', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index('principals_operator_idx').on(table.operatorId)],

@@ -12,7 +12,8 @@ import type { AppEnv } from './app-env.js';
 
 /**
  * Bearer-token authentication. The principal is read from the database on every request, so that disabling an
- * account or suspending a licence takes effect at once, whatever tokens are still unexpired; concurrent requests
+ * account (which also revokes its tokens for good) or suspending a licence takes effect at once, whatever tokens
+ * are still unexpired; concurrent requests
  * share one query. A token's signature is checked once and remembered until the token expires (its claims
  * cannot change); expiry and maximum age are checked again on every request.
  */
@@ -47,10 +48,23 @@ export function authenticate(platform: Platform, oidc?: OidcVerifier): Middlewar
     if (!header) throw new AppError('TOKEN_MISSING', 'a bearer token is required');
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header.trim());
     if (!match) throw new AppError('TOKEN_MALFORMED', 'the Authorization header must be "Bearer <token>"');
-    const principalId = oidc && issuerOf(match[1]!) === oidc.issuer ? await oidc.principalOf(match[1]!) : (await verifiedToken(match[1]!)).principalId;
+    const token = match[1]!;
+    let principalId: string;
+    let issuedAt: number | undefined;
+    if (oidc && issuerOf(token) === oidc.issuer) {
+      principalId = await oidc.principalOf(token);
+      issuedAt = decodeJwt(token).iat;
+    } else {
+      ({ principalId, issuedAt } = await verifiedToken(token));
+    }
     const principal = await loadPrincipal(principalId);
     if (!principal) throw new AppError('PRINCIPAL_UNKNOWN', 'the token names no known principal');
     if (principal.status !== 'active') throw new AppError('PRINCIPAL_DISABLED', 'this account is disabled');
+    // Disabling an account revokes the tokens issued until then, for good (iat is in whole seconds: a token from the
+    // second of the disabling counts as earlier).
+    if (principal.tokensNotBefore && (issuedAt === undefined || issuedAt * 1000 < principal.tokensNotBefore.getTime())) {
+      throw new AppError('TOKEN_REVOKED', 'this token was issued before the account was last disabled; ask for a new one');
+    }
     c.set('principal', principal);
     await next();
   };

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jwtVerify } from 'jose';
+import { decodeJwt, jwtVerify } from 'jose';
 import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
 import { createScratchDatabase } from '../../src/db/scratch-database.js';
 
@@ -144,6 +145,27 @@ describe('pds on a data directory', () => {
     const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'EdDSA');
     const { payload } = await jwtVerify(result.stdout.trim(), key);
     expect(payload.sub).toBe('regulator-data-dept');
+  });
+
+  it('token records in the audit log who minted it for whom, by its id, never the token', async () => {
+    const result = pds(['token', 'regulator-data-dept'], environment);
+    expect(result.code).toBe(0);
+    const token = result.stdout.trim();
+    const { jti } = decodeJwt(token);
+    let leaves: string[];
+    if (usingPostgres) {
+      const entries = (await t.call('GET', '/v1/audit/entries?type=token.minted&order=desc&limit=1000', { token: await t.tokenFor('regulator-data-dept') })).json.entries;
+      leaves = entries.map((entry: { leaf: string }) => entry.leaf);
+    } else {
+      // The command ran on its own copy of the control plane, closed now.
+      const { PGlite } = await import('@electric-sql/pglite');
+      const copy = await PGlite.create({ dataDir: path.join(dataDir, 'control-plane') });
+      leaves = (await copy.query<{ leaf: string }>("SELECT leaf FROM audit_leaves WHERE event_type = 'token.minted'")).rows.map((row) => row.leaf);
+      await copy.close();
+    }
+    const event = leaves.map((leaf) => JSON.parse(leaf)).find((candidate) => candidate.details.tokenId === jti);
+    expect(event).toMatchObject({ actor: `cli:${os.userInfo().username}`, details: { subject: 'regulator-data-dept', role: 'regulator' } });
+    expect(leaves.some((leaf) => leaf.includes(token.split('.')[2]!))).toBe(false);
   });
 
   it('backup writes a signed backup; restore refuses it without the platform key and restores it into a new data directory with it', async () => {

@@ -1,13 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { AppError } from '../../errors/app-error.js';
-import { createPrincipal, findPrincipal, principalCreationSchema } from '../../identity/principals.js';
+import { changePrincipalStatus, createPrincipal, listPrincipals, principalCreationSchema, principalStatusChangeSchema, type PrincipalRow } from '../../identity/principals.js';
 import { findOperator } from '../../licensing/licences.js';
-import { mintToken } from '../../identity/tokens.js';
+import { issueToken } from '../../identity/issue-token.js';
 import { institutions } from '../../db/schema.js';
 import { eq } from 'drizzle-orm';
-import { decodeJwt } from 'jose';
-import { recordAuditEvents } from '../../audit/audit-log.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
@@ -20,6 +18,7 @@ const principalSchema = z
     operatorId: z.string().nullable(),
     institutionId: z.string().nullable(),
     status: z.enum(['active', 'disabled']),
+    statusReason: z.string().nullable(),
   })
   .openapi('Principal');
 
@@ -37,6 +36,28 @@ const routes = {
     security: bearerSecurity,
     request: { body: jsonBody(principalCreationSchema, 'The principal') },
     responses: { 201: { description: 'Created', content: { 'application/json': { schema: principalSchema } } }, ...errorResponses(400, 403, 409) },
+  }),
+  listPrincipals: createRoute({
+    method: 'get',
+    path: '/v1/principals',
+    tags: ['identity'],
+    summary: 'List principals with their status (admins and regulators)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Principals', content: { 'application/json': { schema: z.object({ principals: z.array(principalSchema) }) } } }, ...errorResponses(403) },
+  }),
+  changePrincipalStatus: createRoute({
+    method: 'post',
+    path: '/v1/principals/{id}/status',
+    tags: ['identity'],
+    summary: 'Disable or enable an account (admins); effective on the next request',
+    description:
+      'Disabling refuses the account at once and revokes every token issued until then, for good: enabled again, the holder needs a new token (TOKEN_REVOKED otherwise). Each change is recorded in the audit log with its reason (`principal.disabled`, `principal.enabled`); asking for the status the account already has changes and records nothing. Nobody disables their own account (SELF_DISABLE).',
+    security: bearerSecurity,
+    request: {
+      params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' }, description: 'principal id' }) }),
+      body: jsonBody(principalStatusChangeSchema, 'The new status and why'),
+    },
+    responses: { 200: { description: 'The principal', content: { 'application/json': { schema: principalSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   whoAmI: createRoute({
     method: 'get',
@@ -60,13 +81,14 @@ const routes = {
   }),
 };
 
-const principalView = (p: NonNullable<Awaited<ReturnType<typeof findPrincipal>>>) => ({
+const principalView = (p: PrincipalRow) => ({
   id: p.id,
   role: p.role,
   displayName: p.displayName,
   operatorId: p.operatorId,
   institutionId: p.institutionId,
   status: p.status,
+  statusReason: p.statusReason,
 });
 
 export function identityRoutes(platform: Platform) {
@@ -86,25 +108,23 @@ export function identityRoutes(platform: Platform) {
     return c.json(principalView(await createPrincipal(db, input, c.get('principal').id, platform.clock())), 201);
   });
 
+  app.openapi(routes.listPrincipals, async (c) => {
+    await authorizer.require(c.get('principal'), 'principal:list', platformEntity);
+    return c.json({ principals: (await listPrincipals(db)).map(principalView) }, 200);
+  });
+
+  app.openapi(routes.changePrincipalStatus, async (c) => {
+    await authorizer.require(c.get('principal'), 'principal:change-status', platformEntity);
+    return c.json(principalView(await changePrincipalStatus(db, c.req.valid('param').id, c.req.valid('json'), c.get('principal').id, platform.clock())), 200);
+  });
+
   app.openapi(routes.whoAmI, (c) => c.json(principalView(c.get('principal')), 200));
 
   app.openapi(routes.mintToken, async (c) => {
     await authorizer.require(c.get('principal'), 'token:mint', platformEntity);
     const { principalId, ttlSeconds } = c.req.valid('json');
-    const subject = await findPrincipal(db, principalId);
-    if (!subject) throw new AppError('NOT_FOUND', 'principal not found');
-    const now = platform.clock();
-    const token = await mintToken(
-      platform.keys,
-      { issuer: config.tokenIssuer, audience: config.tokenAudience, maxAgeSeconds: config.tokenMaxAgeSeconds },
-      subject.id,
-      { ...(ttlSeconds ? { ttlSeconds } : {}), now },
-    );
-    // A token lets its holder act as the subject: who minted it for whom, and until when, is for regulators to see.
-    // The token id (jti) names it; the token itself is never logged.
-    const { jti, exp } = decodeJwt(token);
-    await recordAuditEvents(db, [{ type: 'token.minted', actor: c.get('principal').id, operator: subject.operatorId, details: { subject: subject.id, role: subject.role, tokenId: jti, expiresAt: new Date(exp! * 1000).toISOString() } }], now);
-    return c.json({ token, principalId: subject.id }, 201);
+    const token = await issueToken(platform, principalId, c.get('principal').id, ttlSeconds);
+    return c.json({ token, principalId }, 201);
   });
 
   return app;
