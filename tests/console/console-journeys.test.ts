@@ -526,6 +526,47 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an admin disables an account only with a reason written, and enables it again', async () => {
+    const admin = await t.tokenFor('admin-data-centre');
+    await t.call('POST', '/v1/principals', { token: admin, json: { id: 'console-leaver', role: 'consumer', displayName: '离职测试账号' } });
+    const page = await signedIn('admin-data-centre');
+    await page.goto(`${base}/console#accounts`);
+    const row = page.locator('#accounts-table tbody tr', { has: page.locator('[data-principal="console-leaver"]') });
+    await row.locator('button').click();
+    await page.locator('#accounts-message', { hasText: '请填写理由' }).waitFor();
+    expect((await t.call('GET', '/v1/principals', { token: admin })).json.principals.find((p: { id: string }) => p.id === 'console-leaver').status).toBe('active');
+    await row.locator('input.reason').fill('已离职');
+    await row.locator('button').click();
+    await row.locator('.badge.bad').waitFor();
+    expect((await t.call('GET', '/v1/principals', { token: admin })).json.principals.find((p: { id: string }) => p.id === 'console-leaver')).toMatchObject({ status: 'disabled', statusReason: '已离职' });
+    await page.screenshot({ path: path.join(artifacts, 'admin-accounts.png'), fullPage: true });
+    // The admin's own row offers no button.
+    expect(await page.locator('#accounts-table tbody tr', { has: page.locator('[data-principal="admin-data-centre"]') }).locator('button').count()).toBe(0);
+    await row.locator('input.reason').fill('返聘');
+    await row.locator('button').click();
+    await row.locator('.badge.ok').waitFor();
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a regulator suspends a licence only with a reason written', async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const granted = await t.call('POST', '/v1/operators/harbour-credit/licences', {
+      token: regulator,
+      json: { title: '暂停测试许可', scope: [{ dataset: 'bus_routes' }], purposes: ['public_interest'], maxGrade: 'L1', validFrom: new Date(t.clock.now.getTime() - 86_400_000).toISOString(), validUntil: new Date(t.clock.now.getTime() + 86_400_000 * 30).toISOString(), feeMode: 'free' },
+    });
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#licences`);
+    const row = page.locator('table tbody tr', { hasText: granted.json.id });
+    await row.locator('button', { hasText: '暂停' }).click();
+    await page.locator('p.error', { hasText: '请填写理由' }).waitFor();
+    expect((await t.call('GET', `/v1/licences/${granted.json.id}`, { token: regulator })).json.status).toBe('active');
+    await row.locator('input.reason').fill('年度检查未提交报告');
+    await row.locator('button', { hasText: '暂停' }).click();
+    await page.waitForFunction(async (id) => document.querySelector('table')?.textContent?.includes(id) && [...document.querySelectorAll('table tbody tr')].some((tr) => tr.textContent?.includes(id) && tr.querySelector('.badge.bad')), granted.json.id);
+    expect((await t.call('GET', `/v1/licences/${granted.json.id}`, { token: regulator })).json).toMatchObject({ status: 'suspended', statusReason: '年度检查未提交报告' });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

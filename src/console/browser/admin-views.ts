@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.js';
-import { formatTime, h, table } from './dom.js';
+import { formatTime, h, statusBadge, table } from './dom.js';
 import { t } from './i18n.js';
 
 /**
@@ -41,5 +41,56 @@ export async function backupsPage(rerender: () => void): Promise<HTMLElement> {
           { id: 'backups-table' },
         )
       : h('p', { class: 'muted' }, t('nothing')),
+  );
+}
+
+/**
+ * Accounts (admins): who holds one, for which operator or institution, and whether it is disabled. Disabling asks for
+ * the reason the admin writes (the field starts empty) and revokes the account's tokens for good.
+ */
+export async function accountsPage(rerender: () => void, self: { id: string }): Promise<HTMLElement> {
+  const { principals } = await api<{ principals: any[] }>('GET', '/v1/principals');
+  const message = h('p', { class: 'error', id: 'accounts-message' });
+  const change = async (id: string, status: 'active' | 'disabled', reason: string) => {
+    if (!reason.trim()) {
+      message.textContent = t('reasonRequired');
+      return;
+    }
+    try {
+      await api('POST', `/v1/principals/${encodeURIComponent(id)}/status`, { status, reason });
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message}`;
+    }
+  };
+  const actions = (principal: any) => {
+    if (principal.id === self.id) return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    const next = principal.status === 'active' ? 'disabled' : 'active';
+    return h(
+      'div',
+      { class: 'actions' },
+      reason,
+      h('button', { class: next === 'disabled' ? 'secondary' : '', onclick: () => void change(principal.id, next, reason.value) }, t(next === 'disabled' ? 'disable' : 'enable')),
+    );
+  };
+  return h(
+    'div',
+    { class: 'panel' },
+    h('h2', {}, t('accounts')),
+    h('p', { class: 'muted' }, t('accountsIntro')),
+    message,
+    table(
+      [t('principal'), t('role'), t('belongsTo'), t('status'), ''],
+      principals.map((principal) => [
+        h('span', { 'data-principal': principal.id }, principal.displayName, h('br'), h('small', { class: 'muted' }, principal.id)),
+        principal.role,
+        principal.operatorId ?? principal.institutionId ?? '—',
+        h('span', {}, statusBadge(principal.status), principal.statusReason ? h('small', { class: 'muted' }, ` ${principal.statusReason}`) : ''),
+        actions(principal),
+      ]),
+      { id: 'accounts-table' },
+    ),
   );
 }

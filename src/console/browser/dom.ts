@@ -32,7 +32,7 @@ export const statusBadge = (status: string, tone = statusTone(status)) => {
 
 export function statusTone(status: string): 'ok' | 'warn' | 'bad' | 'info' {
   if (status === 'released' || status === 'published' || status === 'active') return 'ok';
-  if (status === 'rejected' || status === 'failed' || status === 'withheld' || status === 'retired' || status === 'suspended') return 'bad';
+  if (status === 'rejected' || status === 'failed' || status === 'withheld' || status === 'retired' || status === 'suspended' || status === 'disabled') return 'bad';
   if (status === 'in_review' || status === 'draft' || status === 'approved') return 'warn';
   return 'info';
 }

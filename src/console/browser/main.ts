@@ -3,7 +3,7 @@ import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
-import { backupsPage } from './admin-views.js';
+import { accountsPage, backupsPage } from './admin-views.js';
 import { revisionsPage } from './catalogue-revision-views.js';
 import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, sharingPage } from './governance-views.js';
 import { registrationsPage } from './registration-views.js';
@@ -68,7 +68,10 @@ function routesFor(principal: Principal): Route[] {
     case 'admin':
       return [
         ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, quality, catalogue]),
-        ...grouped('groupPlatform', [{ hash: 'backups', label: 'backups', render: backupsPage }]),
+        ...grouped('groupPlatform', [
+          { hash: 'accounts', label: 'accounts', render: (rerender) => accountsPage(rerender, principal) },
+          { hash: 'backups', label: 'backups', render: backupsPage },
+        ]),
       ];
     case 'institution':
       return [

@@ -273,7 +273,8 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
   const actions = (licence: any) => {
     if (role !== 'regulator' || licence.status === 'revoked') return '';
     const reason = h('input', { class: 'reason', placeholder: t('reason') });
-    const act = (status: 'active' | 'suspended' | 'revoked') => () => void change(licence.id, status, reason.value || (status === 'active' ? '整改完成，恢复授权' : '监管检查'));
+    // The regulator writes the reason (it goes to the audit log and the operator); no stock phrase stands in for it.
+    const act = (status: 'active' | 'suspended' | 'revoked') => () => (reason.value.trim() ? void change(licence.id, status, reason.value) : (message.textContent = t('reasonRequired')));
     return h('div', { class: 'actions' }, reason, licence.status === 'active' ? h('button', { class: 'secondary', onclick: act('suspended') }, t('suspend')) : h('button', { onclick: act('active') }, t('reinstate')), h('button', { class: 'secondary', onclick: act('revoked') }, t('revoke')));
   };
   return h(
