@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { eq } from 'drizzle-orm';
-import { auditLeaves, principals } from '../../src/db/schema.js';
+import { auditLeaves, principals, sharingChannels } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /**
@@ -276,6 +276,31 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(lines.length).toBeGreaterThan(1);
     await power.screenshot({ path: path.join(artifacts, 'institution-sharing.png'), fullPage: true });
     expect([...pageErrors(power), ...pageErrors(market)]).toEqual([]);
+  });
+
+  it('a regulator reactivates a frozen channel only with a reason written', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
+    const requested = await t.call('POST', '/v1/sharing-requests', {
+      token: await t.tokenFor('clerk-power-utility'),
+      json: { dataset: 'enterprises', columns: ['uscc', 'town'], duty: '核实用电企业所在镇（法定职责）', scenario: '用电报装' },
+    });
+    expect((await t.call('POST', `/v1/sharing-requests/${requested.json.id}/decision`, { token: await t.tokenFor('clerk-market-regulator'), json: { decision: 'approve' } })).status).toBe(200);
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const channelStatus = async () => (await t.call('GET', '/v1/channels', { token: regulator })).json.channels.find((channel: { request: string }) => channel.request === requested.json.id);
+    // Idle past the policy's limit, the governance sweep would freeze it; here it is frozen directly.
+    await t.platform.db.update(sharingChannels).set({ status: 'frozen' }).where(eq(sharingChannels.id, (await channelStatus()).id));
+
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#sharing`);
+    const row = page.locator('#channels-table tbody tr', { has: page.locator('button.reactivate') }).first();
+    await row.locator('button.reactivate').click();
+    await row.locator('.message', { hasText: '请填写理由' }).waitFor();
+    expect((await channelStatus()).status).toBe('frozen');
+    await row.locator('input.reason').fill('监管复核：用途未变，恢复');
+    await row.locator('button.reactivate').click();
+    await page.waitForFunction(() => document.querySelectorAll('#channels-table button.reactivate').length === 0);
+    expect((await channelStatus()).status).toBe('open');
+    expect(pageErrors(page)).toEqual([]);
   });
 
   it('the data centre returns an incomplete registration with its findings and files a complete one', async () => {

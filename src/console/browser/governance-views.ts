@@ -177,10 +177,22 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
   );
 
   const pull = (channel: any) => saveSharedCsv(`/v1/channels/${channel.id}/data?spreadsheet=true`, channel.dataset);
-  const manage = (channel: any) =>
-    me.role === 'regulator' && (channel.status === 'frozen' || channel.status === 'suspended')
-      ? action(t('reactivate'), () => api('POST', `/v1/channels/${channel.id}/status`, { action: 'reactivate', reason: '监管复核后恢复' }), rerender)
-      : '';
+  // The regulator writes why the channel may run again (it goes to the audit log); no stock phrase stands in for it.
+  const manage = (channel: any) => {
+    if (me.role !== 'regulator' || (channel.status !== 'frozen' && channel.status !== 'suspended')) return '';
+    const reason = h('input', { class: 'reason', placeholder: t('reason') });
+    const message = h('span', { class: 'muted message' });
+    const reactivate = async () => {
+      if (!reason.value.trim()) return void (message.textContent = t('reasonRequired'));
+      try {
+        await api('POST', `/v1/channels/${channel.id}/status`, { action: 'reactivate', reason: reason.value });
+        rerender();
+      } catch (error) {
+        message.textContent = errorText(error);
+      }
+    };
+    return h('span', {}, reason, ' ', h('button', { class: 'reactivate', onclick: () => void reactivate() }, t('reactivate')), ' ', message);
+  };
   panel.append(
     h('h3', {}, t('channels')),
     channels.length
