@@ -152,7 +152,7 @@ const sharingRequest = {
   refusal: null,
   createdAt: '2026-11-27T02:00:00.000Z',
 };
-const principal = { id: 'analyst-lingang-analytics', role: 'operator', displayName: '临港数智分析 · 分析师', operatorId: 'lingang-analytics', institutionId: null, status: 'active' };
+const principal = { id: 'analyst-lingang-analytics', role: 'operator', displayName: '临港数智分析 · 分析师', operatorId: 'lingang-analytics', institutionId: null, status: 'active', statusReason: null };
 
 const product = {
   id: 'resident-identity',
@@ -262,6 +262,8 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/licences/{id}/status': { request: { status: 'suspended', reason: '超范围使用，整改期间暂停' }, response: { ...licence, status: 'suspended', statusReason: '超范围使用，整改期间暂停' } },
   'post /v1/principals': { request: { id: 'analyst-east-sea', role: 'operator', displayName: '东海数据 · 分析师', operatorId: 'east-sea-analytics' }, response: { ...principal, id: 'analyst-east-sea', operatorId: 'east-sea-analytics' } },
   'get /v1/me': { response: principal },
+  'get /v1/principals': { response: { principals: [principal, { ...principal, id: 'analyst-left', displayName: '临港数智分析 · 前分析师', status: 'disabled', statusReason: '已离职' }] } },
+  'post /v1/principals/{id}/status': { request: { status: 'disabled', reason: '令牌疑似泄露，停用并作废已签发令牌' }, response: { ...principal, status: 'disabled', statusReason: '令牌疑似泄露，停用并作废已签发令牌' } },
   'post /v1/tokens': { request: { principalId: 'analyst-lingang-analytics', ttlSeconds: 3600 }, response: { token: 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.…', principalId: 'analyst-lingang-analytics' } },
   'get /v1/jobs': { response: { jobs: [job] } },
   'post /v1/jobs/dry-run': {
