@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
 import { fileRegistration, registrationSchema } from '../governance/registrations.js';
@@ -75,12 +76,25 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
     }
   }
 
-  await db.insert(operators).values(demoOperators.map((operator) => ({ ...operator, createdBy: 'demo-seed' }))).onConflictDoNothing();
+  // Recorded like the API's creations, so that the log names every operator and account from the first run on.
+  const now = platform.clock();
+  await db.transaction(async (tx) => {
+    const created = await tx.insert(operators).values(demoOperators.map((operator) => ({ ...operator, createdBy: 'demo-seed', createdAt: now }))).onConflictDoNothing().returning();
+    await appendAuditEvents(tx, created.map((operator) => ({ type: 'operator.created', actor: 'demo-seed', operator: operator.id, details: { name: operator.name, creditCode: operator.creditCode } })), now);
+  });
   await ensureDemoLicences(platform);
-  await db
-    .insert(principals)
-    .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal })))
-    .onConflictDoNothing();
+  await db.transaction(async (tx) => {
+    const created = await tx
+      .insert(principals)
+      .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal, createdAt: now })))
+      .onConflictDoNothing()
+      .returning();
+    await appendAuditEvents(
+      tx,
+      created.map((principal) => ({ type: 'principal.created', actor: 'demo-seed', operator: principal.operatorId, details: { principal: principal.id, role: principal.role, institution: principal.institutionId } })),
+      now,
+    );
+  });
   await ensureDemoProducts(platform);
   await ensureDemoPublicInterestGrant(platform);
   return { generated };

@@ -210,6 +210,16 @@ describe('licensing in the audit log', () => {
 });
 
 describe('identity in the audit log', () => {
+  it("the demo's operators, licences and accounts are recorded from the first run", async () => {
+    expect((await auditEvents('operator.created')).filter((event: { actor: string }) => event.actor === 'demo-seed').map((event: { operator: string }) => event.operator).sort()).toEqual([
+      'harbour-credit',
+      'lingang-analytics',
+    ]);
+    expect((await auditEvents('licence.granted')).filter((event: { actor: string }) => event.actor === 'demo-seed')).toHaveLength(2);
+    const accounts = (await auditEvents('principal.created')).filter((event: { actor: string }) => event.actor === 'demo-seed');
+    expect(accounts.map((event: { details: { principal: string } }) => event.details.principal)).toContain('regulator-data-dept');
+  });
+
   it('creating a principal is recorded with who did it', async () => {
     const admin = await t.tokenFor('admin-data-centre');
     await t.call('POST', '/v1/principals', { token: admin, json: { id: 'audited-analyst', role: 'operator', displayName: 'A', operatorId: 'seaside-research' } });
