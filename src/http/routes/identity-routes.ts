@@ -93,7 +93,7 @@ const principalView = (p: PrincipalRow) => ({
 
 export function identityRoutes(platform: Platform) {
   const app = new OpenAPIHono<AppEnv>();
-  const { db, authorizer, config } = platform;
+  const { db, authorizer } = platform;
 
   app.openapi(routes.createPrincipal, async (c) => {
     await authorizer.require(c.get('principal'), 'principal:create', platformEntity);
