@@ -278,6 +278,26 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect([...pageErrors(power), ...pageErrors(market)]).toEqual([]);
   });
 
+  it('a double click on send files one sharing request', async () => {
+    const clerk = await t.tokenFor('clerk-power-utility');
+    const count = async () => (await t.call('GET', '/v1/sharing-requests', { token: clerk })).json.requests.length;
+    const before = await count();
+    const page = await signedIn('clerk-power-utility');
+    await page.goto(`${base}/console#sharing`);
+    await page.waitForSelector('#share-submit');
+    const rows = await page.locator('#sharing-table tbody tr').count();
+    await page.selectOption('#share-dataset', 'enterprises');
+    await page.fill('#share-columns', 'uscc,town');
+    await page.fill('#share-duty', '双击测试（法定职责）');
+    await page.fill('#share-scenario', '双击测试');
+    await page.dblclick('#share-submit');
+    await page.waitForFunction((count) => document.querySelectorAll('#sharing-table tbody tr').length > count, rows);
+    // Every request the double click made has been answered before counting.
+    await page.waitForLoadState('networkidle');
+    expect(await count()).toBe(before + 1);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator reactivates a frozen channel only with a reason written', async () => {
     await t.platform.db.insert(principals).values({ id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
     const requested = await t.call('POST', '/v1/sharing-requests', {

@@ -14,8 +14,24 @@ const tokenKey = 'pds-token';
 export const token = () => sessionStorage.getItem(tokenKey);
 export const setToken = (value: string | null) => (value ? sessionStorage.setItem(tokenKey, value) : sessionStorage.removeItem(tokenKey));
 
+/**
+ * Changes in flight, by method, path, body and headers. A second identical change sent before the first is
+ * answered (a double click, a button pressed twice) gets the first one's answer instead of being sent again: a
+ * double click on "submit" files one sharing request, one dispute, one registration, not two. Sent again once the
+ * first is answered, it is a new request.
+ */
+const inFlight = new Map<string, Promise<unknown>>();
+
 export function api<T = any>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-  return send<T>(path, method, body === undefined ? headers : { ...headers, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body));
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const request = () => send<T>(path, method, text === undefined ? headers : { ...headers, 'content-type': 'application/json' }, text);
+  if (method === 'GET') return request();
+  const key = JSON.stringify([method, path, text ?? null, headers]);
+  const pending = inFlight.get(key);
+  if (pending) return pending as Promise<T>;
+  const sent = request().finally(() => inFlight.delete(key));
+  inFlight.set(key, sent);
+  return sent;
 }
 
 /** Sends a file as the request body (a dataset delivery), with the media type that says how to read it. */
