@@ -12,6 +12,7 @@ import { createBindCheck } from './analysis/bind-check.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
 import { createAuditTree, recordAuditEvents } from './audit/audit-log.js';
+import { productDataUse } from './products/products.js';
 import { describeForLog } from './errors/describe-for-log.js';
 import { createProductService } from './products/product-service.js';
 import { loadWorkingDayCalendar } from './governance/working-days.js';
@@ -48,6 +49,7 @@ export async function createPlatform(
   const clock = options.clock ?? (() => new Date());
   const store = createSnapshotStore(config.dataDir);
   const analysisCatalogue = createAnalysisCatalogue(controlPlane.db);
+  const parser = await createSqlParser();
   return {
     config,
     controlPlane,
@@ -64,13 +66,22 @@ export async function createPlatform(
     }),
     store,
     clock,
-    parser: await createSqlParser(),
+    parser,
     bindCheck: createBindCheck(),
     disclosurePolicy,
     analysisCatalogue,
     calendar,
     governance,
     audit: createAuditTree(controlPlane.db, keys, clock),
-    products: createProductService({ db: controlPlane.db, exclusiveTransactions: controlPlane.kind === 'pglite', keys, clock, store, analysisCatalogue, policiesDir }),
+    products: createProductService({
+      db: controlPlane.db,
+      exclusiveTransactions: controlPlane.kind === 'pglite',
+      keys,
+      clock,
+      store,
+      analysisCatalogue,
+      policiesDir,
+      dataUseOf: (spec) => productDataUse({ analysisCatalogue, parser, disclosurePolicy }, spec),
+    }),
   };
 }

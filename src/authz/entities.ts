@@ -11,37 +11,35 @@ export type LicenceRow = typeof licences.$inferSelect;
 export const platformEntity: CedarEntity = { uid: { type: 'Platform', id: 'pds' }, attrs: {}, parents: [] };
 
 /** A licence is in force when it is active, its operator is active, and `now` lies within its validity period. */
-export async function activeLicencesOf(db: Database, operatorId: string, now: Date): Promise<LicenceRow[]> {
-  const rows = await activeLicencesQuery(db).execute({ operatorId, now });
-  return rows.map((row) => row.licence);
-}
+export const activeLicencesOf = (db: Database, operatorId: string, now: Date): Promise<LicenceRow[]> => licencesInForceOf(db, [operatorId], now);
 
 /**
- * Built once per database: every job's analysis and every operator's authorization asks this, and drizzle's
- * statement building took about 0.7 ms of each 1.6 ms read on PGlite (bench: analysis + policy decision).
+ * The licences in force of several operators at once (one query for a batch of product calls). Prepared once per
+ * database: every job's analysis and every operator's authorization asks this, and drizzle's statement building
+ * took about 0.7 ms of each 1.6 ms read on PGlite (bench: analysis + policy decision).
  */
-const activeLicencesQueries = new WeakMap<Database, ReturnType<typeof buildActiveLicencesQuery>>();
-function activeLicencesQuery(db: Database) {
-  let query = activeLicencesQueries.get(db);
-  if (!query) activeLicencesQueries.set(db, (query = buildActiveLicencesQuery(db)));
-  return query;
+export async function licencesInForceOf(db: Database, operatorIds: string[], now: Date): Promise<LicenceRow[]> {
+  let query = licencesInForceQueries.get(db);
+  if (!query) licencesInForceQueries.set(db, (query = licencesInForceQuery(db)));
+  const rows = await query.execute({ operatorIds, now });
+  return rows.map((row) => row.licence);
 }
-function buildActiveLicencesQuery(db: Database) {
-  return db
+const licencesInForceQueries = new WeakMap<Database, ReturnType<typeof licencesInForceQuery>>();
+const licencesInForceQuery = (db: Database) =>
+  db
     .select({ licence: licences })
     .from(licences)
     .innerJoin(operators, eq(operators.id, licences.operatorId))
     .where(
       and(
-        eq(licences.operatorId, sql.placeholder('operatorId')),
+        sql`${licences.operatorId} = ANY(${sql.placeholder('operatorIds')})`,
         eq(licences.status, 'active'),
         eq(operators.status, 'active'),
         lte(licences.validFrom, sql.placeholder('now')),
         gt(licences.validUntil, sql.placeholder('now')),
       ),
     )
-    .prepare('active_licences');
-}
+    .prepare('licences_in_force');
 
 /** The principal's entity and the entities it points at, computed afresh from the database. */
 export async function principalEntities(db: Database, principal: PrincipalRow, now: Date): Promise<CedarEntity[]> {

@@ -9,6 +9,29 @@ import { AppError } from '../errors/app-error.js';
 
 type LicenceRow = typeof licences.$inferSelect;
 
+/** What a use of data needs a licence for: its datasets (at their grades) and the columns it reads. */
+export type DataUse = { datasets: string[]; columnsUsed: SourceColumn[]; catalogue: Map<string, CatalogueDataset> };
+
+/** Why a licence does not cover a use of data: each dataset, grade and column beyond it (none: it covers it). */
+export function coverageGaps(licence: LicenceRow, use: DataUse): string[] {
+  const problems: string[] = [];
+  for (const datasetId of use.datasets) {
+    const entry = licence.scope.find((scope) => scope.dataset === datasetId);
+    const dataset = use.catalogue.get(datasetId);
+    if (!entry || !dataset) {
+      problems.push(`${datasetId} is not in the licence`);
+      continue;
+    }
+    if (gradeRank(dataset.grade) > gradeRank(licence.maxGrade)) problems.push(`${datasetId} (${dataset.grade}) is above the licence's maximum grade`);
+    if (entry.columns) {
+      for (const column of use.columnsUsed.filter((used) => used.dataset === datasetId)) {
+        if (!entry.columns.includes(column.column)) problems.push(`${datasetId}.${column.column} is not in the licence`);
+      }
+    }
+  }
+  return problems;
+}
+
 /**
  * Finds one licence in force that covers every dataset and column a job uses, at or above each dataset's grade.
  * A job reaching beyond every licence is refused (OVER_SCOPE) and recorded as an incident for regulators
@@ -16,31 +39,13 @@ type LicenceRow = typeof licences.$inferSelect;
  */
 export async function licenceCovering(
   db: Database,
-  job: { operatorId: string; principalId: string; datasets: string[]; columnsUsed: SourceColumn[]; catalogue: Map<string, CatalogueDataset> },
+  job: { operatorId: string; principalId: string } & DataUse,
   now: Date,
 ): Promise<LicenceRow> {
   const active = await activeLicencesOf(db, job.operatorId, now);
-  const gaps = (licence: LicenceRow) => {
-    const problems: string[] = [];
-    for (const datasetId of job.datasets) {
-      const entry = licence.scope.find((scope) => scope.dataset === datasetId);
-      const dataset = job.catalogue.get(datasetId);
-      if (!entry || !dataset) {
-        problems.push(`${datasetId} is not in the licence`);
-        continue;
-      }
-      if (gradeRank(dataset.grade) > gradeRank(licence.maxGrade)) problems.push(`${datasetId} (${dataset.grade}) is above the licence's maximum grade`);
-      if (entry.columns) {
-        for (const column of job.columnsUsed.filter((used) => used.dataset === datasetId)) {
-          if (!entry.columns.includes(column.column)) problems.push(`${datasetId}.${column.column} is not in the licence`);
-        }
-      }
-    }
-    return problems;
-  };
   let closest: string[] | undefined;
   for (const licence of active) {
-    const problems = gaps(licence);
+    const problems = coverageGaps(licence, job);
     if (problems.length === 0) return licence;
     if (!closest || problems.length < closest.length) closest = problems;
   }

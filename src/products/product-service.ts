@@ -6,6 +6,8 @@ import { canonicalJson } from '../audit/canonical-json.js';
 import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
+import { licencesInForceOf, type LicenceRow } from '../authz/entities.js';
+import { coverageGaps, type DataUse } from '../jobs/licence-coverage.js';
 import { products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
@@ -131,6 +133,8 @@ export function createProductService(deps: {
   store: SnapshotStore;
   analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;
   policiesDir: string;
+  /** The data a product reads, which a licence of its operator in force must cover (products.ts, productDataUse). */
+  dataUseOf: (spec: ProductRow['spec']) => Promise<DataUse>;
 }) {
   const pricing = loadPricing(path.join(deps.policiesDir, 'pricing.yaml'));
   const loadGrant = createBatchLoader<string, PublicInterestGrant>(async (ids) => {
@@ -144,6 +148,29 @@ export function createProductService(deps: {
     }
   }
   const productsByIds = deps.db.select().from(products).where(sql`${products.id} = ANY(${sql.placeholder('ids')})`).prepare('products_by_ids');
+
+  // A product answers only while its operator holds a licence in force that covers the data it reads (measures
+  // art. 21): suspending, revoking or letting a licence lapse stops the operator's products at the next call, as it
+  // stops its jobs. The licences are read afresh for every batch of calls; what a product reads is worked out once.
+  const loadLicencesInForce = createBatchLoader<string, LicenceRow[]>(async (operatorIds) => {
+    const byOperator = new Map(operatorIds.map((id) => [id, [] as LicenceRow[]]));
+    for (const licence of await licencesInForceOf(deps.db, operatorIds, deps.clock())) byOperator.get(licence.operatorId)?.push(licence);
+    return byOperator;
+  });
+  const dataUses = new Map<string, { updatedAt: number; use: Promise<DataUse> }>();
+  function dataUseOf(product: ProductRow): Promise<DataUse> {
+    let known = dataUses.get(product.id);
+    if (!known || known.updatedAt !== product.updatedAt.getTime()) {
+      known = { updatedAt: product.updatedAt.getTime(), use: deps.dataUseOf(product.spec) };
+      dataUses.set(product.id, known);
+      known.use.catch(() => dataUses.delete(product.id));
+    }
+    return known.use;
+  }
+  async function servedUnderLicence(product: ProductRow): Promise<boolean> {
+    const [licences, use] = await Promise.all([loadLicencesInForce(product.operatorId), dataUseOf(product)]);
+    return (licences ?? []).some((licence) => coverageGaps(licence, use).length === 0);
+  }
   const quotas = createQuotaLedger(pricing);
   const sharedQuotas = createSharedQuotas(pricing);
   // Encrypted calls are checked and evaluated off the API thread.
@@ -434,6 +461,15 @@ export function createProductService(deps: {
       return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry, { field: 'answer', bytes: answer });
     }),
     /** A product as the database holds it now; concurrent calls share one query. */
+    servedUnderLicence,
+
+    /** Refuses a call to a product whose operator holds no licence in force for its data. */
+    async requireServedUnderLicence(product: ProductRow): Promise<void> {
+      if (!(await servedUnderLicence(product))) {
+        throw new AppError('PRODUCT_NOT_CALLABLE', "the product's operator holds no licence in force for the data it reads; it answers no calls until one is");
+      }
+    },
+
     loadProduct: createBatchLoader<string, ProductRow>(async (ids) => {
       const rows = await productsByIds.execute({ ids });
       return new Map(rows.map((row) => [row.id, row]));

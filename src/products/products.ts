@@ -8,7 +8,7 @@ import { sqlIdentifier } from '../duckdb/sql-literals.js';
 import { products } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
-import { licenceCovering } from '../jobs/licence-coverage.js';
+import { licenceCovering, type DataUse } from '../jobs/licence-coverage.js';
 import type { Platform } from '../platform.js';
 import { listPriceFen, type Pricing } from './pricing.js';
 import { jobs } from '../db/schema.js';
@@ -109,16 +109,29 @@ async function checkVerificationSpec(platform: Platform, principal: PrincipalRow
   if (problems.length > 0) throw new AppError('PRODUCT_SPEC_INVALID', 'the product definition cannot be used', problems.map((problem) => ({ problem })));
 
   const conditionColumns = spec.condition ? await analyseCondition(platform, spec, catalogue) : [];
-  const columnsUsed: SourceColumn[] = [
-    ...bound.map((binding) => ({ dataset: spec.dataset, column: binding.column, class: columns.get(binding.column)!.class })),
-    ...conditionColumns,
-  ];
-  if (spec.condition?.recentMonths) {
-    const column = spec.condition.recentMonths.column;
-    columnsUsed.push({ dataset: spec.dataset, column, class: columns.get(column)!.class });
-  }
+  const columnsUsed = verificationColumnsUsed(spec, columns, conditionColumns);
   await licenceCovering(platform.db, { operatorId: principal.operatorId!, principalId: principal.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
   return spec;
+}
+
+/** The columns a verification product reads: those its inputs are bound to, its condition's, its months column. */
+function verificationColumnsUsed(spec: VerificationSpec, columns: Map<string, { class: SourceColumn['class'] }>, conditionColumns: SourceColumn[]): SourceColumn[] {
+  const named = [...spec.subject, ...spec.claims].map((binding) => binding.column);
+  if (spec.condition?.recentMonths) named.push(spec.condition.recentMonths.column);
+  return [...named.map((column) => ({ dataset: spec.dataset, column, class: columns.get(column)!.class })), ...conditionColumns];
+}
+
+/**
+ * The data a product reads to answer, which a licence of its operator in force must cover for as long as it serves
+ * (measures art. 21: a product is made under a licence). A scoring product is held to its model's datasets and their
+ * grades; its model job was checked column by column when it ran.
+ */
+export async function productDataUse(platform: Pick<Platform, 'analysisCatalogue' | 'parser' | 'disclosurePolicy'>, spec: ProductSpec): Promise<DataUse> {
+  const { datasets: catalogue } = await platform.analysisCatalogue();
+  if (spec.kind === 'scoring') return { datasets: spec.model.datasets, columnsUsed: [], catalogue };
+  const columns = new Map((catalogue.get(spec.dataset)?.columns ?? []).map((column) => [column.name, column]));
+  const conditionColumns = spec.condition ? await conditionColumnsUsed(platform, spec, catalogue) : [];
+  return { datasets: [spec.dataset], columnsUsed: verificationColumnsUsed(spec, columns, conditionColumns), catalogue };
 }
 
 /**
@@ -136,19 +149,25 @@ async function analyseCondition(platform: Platform, spec: VerificationSpec, cata
     const single = node && node.type === 'SELECT_NODE' && node.select_list?.length === 1 && node.from_table?.type === 'BASE_TABLE' && !node.where_clause && (node.groups?.group_expressions?.length ?? 0) === 0 && !node.having && (node.modifiers?.length ?? 0) === 0 && Object.keys(node.cte_map?.map ?? {}).length === 0;
     if (!single) throw new AppError('PRODUCT_SPEC_INVALID', `condition.${label} must be one SQL expression over ${spec.dataset}`);
   }
-  const sql = `SELECT bool_and(${condition.require}) AS meets, count(*) AS n FROM ${table}${condition.rows ? ` WHERE ${condition.rows}` : ''}`;
-  const parsed = await platform.parser.parse(sql);
+  const columnsUsed = await conditionColumnsUsed(platform, spec, catalogue);
+  // A condition DuckDB cannot bind (bool_and of text) would otherwise be approved, published and fail on every call.
+  await platform.bindCheck.confirm(catalogue, conditionQuery(spec), undefined, 'the condition');
+  return columnsUsed;
+}
+
+const conditionQuery = (spec: VerificationSpec) =>
+  `SELECT bool_and(${spec.condition!.require}) AS meets, count(*) AS n FROM ${sqlIdentifier(spec.dataset)}${spec.condition!.rows ? ` WHERE ${spec.condition!.rows}` : ''}`;
+
+/** The columns the condition reads, as the job analyser resolves them (which also refuses what a job could not do). */
+async function conditionColumnsUsed(platform: Pick<Platform, 'parser' | 'disclosurePolicy'>, spec: VerificationSpec, catalogue: Awaited<ReturnType<Platform['analysisCatalogue']>>['datasets']): Promise<SourceColumn[]> {
+  const parsed = await platform.parser.parse(conditionQuery(spec));
   if (!parsed.ok) throw new AppError('PARSE_ERROR', `the condition does not parse: ${parsed.message}`);
-  let columnsUsed: SourceColumn[];
   try {
-    columnsUsed = analyseQuery(parsed.statements, { catalogue, requested: [spec.dataset], policy: platform.disclosurePolicy }).columnsUsed;
+    return analyseQuery(parsed.statements, { catalogue, requested: [spec.dataset], policy: platform.disclosurePolicy }).columnsUsed;
   } catch (error) {
     if (error instanceof QueryRejected) throw new AppError(error.code, `the condition was refused by the job analyser: ${error.reason}`);
     throw error;
   }
-  // A condition DuckDB cannot bind (bool_and of text) would otherwise be approved, published and fail on every call.
-  await platform.bindCheck.confirm(catalogue, sql, undefined, 'the condition');
-  return columnsUsed;
 }
 
 export async function findProduct(platform: Platform, id: string): Promise<ProductRow | undefined> {
@@ -161,6 +180,7 @@ export async function productFor(platform: Platform, principal: PrincipalRow, id
   const product = await platform.products.loadProduct(id);
   if (!product) throw notFound('product');
   await platform.authorizer.require(principal, action, productEntity(product), { hideExistence: true });
+  if (action === 'product:call') await platform.products.requireServedUnderLicence(product);
   return product;
 }
 
@@ -190,11 +210,16 @@ async function moveProduct(platform: Platform, principal: PrincipalRow, product:
   });
 }
 
+/** Regulators see every product, an operator its own and those others serve, a consumer those it can call. */
 export async function listProducts(platform: Platform, principal: PrincipalRow): Promise<ProductRow[]> {
   const rows = await platform.db.select().from(products).orderBy(asc(products.id));
   if (principal.role === 'regulator') return rows;
-  if (principal.role === 'operator') return rows.filter((row) => row.status === 'published' || row.operatorId === principal.operatorId);
-  return rows.filter((row) => row.status === 'published');
+  const own = (row: ProductRow) => principal.role === 'operator' && row.operatorId === principal.operatorId;
+  const published = rows.filter((row) => row.status === 'published' && !own(row));
+  // A published product whose operator's licence lapsed answers no calls, so it is not offered.
+  const served = await Promise.all(published.map((row) => platform.products.servedUnderLicence(row)));
+  const offered = new Set(published.filter((_, index) => served[index]));
+  return rows.filter((row) => own(row) || offered.has(row));
 }
 
 /** What a consumer needs to call a product: inputs with their rules and an example, price, terms, modes. */

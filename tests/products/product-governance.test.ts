@@ -608,3 +608,53 @@ describe('quota standing', () => {
     expect((await t.call('GET', '/v1/consumers/analyst-lingang-analytics/quota', { token: regulator })).status).toBe(404);
   });
 });
+
+describe("products serve only under their operator's licence (art. 21)", () => {
+  const harbourLicences = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.filter((licence: { operatorId: string; status: string }) => licence.operatorId === 'harbour-credit' && licence.status === 'active');
+  const setStatus = (id: string, status: string, reason: string) => t.call('POST', `/v1/licences/${id}/status`, { token: regulator, json: { status, reason } });
+  const offered = async () => (await t.call('GET', '/v1/products', { token: consumer })).json.products.map((product: { id: string }) => product.id);
+  const example = async () => (await t.call('GET', '/v1/products/enterprise-identity', { token: consumer })).json.example;
+
+  it("a suspended licence stops its operator's products at the next call and takes them off the list; reinstated, they answer again", async () => {
+    const input = await example();
+    expect((await call('enterprise-identity', input)).status).toBe(200);
+    const suspended = await harbourLicences();
+    for (const licence of suspended) await setStatus(licence.id, 'suspended', 'inspection');
+    try {
+      const refused = await call('enterprise-identity', input);
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+      expect(await offered()).not.toContain('enterprise-identity');
+    } finally {
+      for (const licence of suspended) await setStatus(licence.id, 'active', 'inspection closed');
+    }
+    expect((await call('enterprise-identity', input)).status).toBe(200);
+    expect(await offered()).toContain('enterprise-identity');
+  });
+
+  it('a licence in force that leaves out a column the product reads does not keep it serving', async () => {
+    const input = await example();
+    const original = await harbourLicences();
+    const narrow = await t.call('POST', '/v1/operators/harbour-credit/licences', {
+      token: regulator,
+      json: {
+        title: 'Credit codes only',
+        scope: [{ dataset: 'enterprises', columns: ['uscc', 'town'] }],
+        purposes: ['public_interest'],
+        maxGrade: 'L2',
+        validFrom: new Date(t.clock.now.getTime() - 86_400_000).toISOString(),
+        validUntil: new Date(t.clock.now.getTime() + 30 * 86_400_000).toISOString(),
+        feeMode: 'free',
+      },
+    });
+    expect(narrow.status).toBe(201);
+    for (const licence of original) await setStatus(licence.id, 'suspended', 'inspection');
+    try {
+      expect((await call('enterprise-identity', input)).json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+    } finally {
+      for (const licence of original) await setStatus(licence.id, 'active', 'inspection closed');
+      await setStatus(narrow.json.id, 'revoked', 'test over');
+    }
+    expect((await call('enterprise-identity', input)).status).toBe(200);
+  });
+});
