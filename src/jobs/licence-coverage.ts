@@ -12,8 +12,11 @@ type LicenceRow = typeof licences.$inferSelect;
 /** What a use of data needs a licence for: its datasets (at their grades) and the columns it reads. */
 export type DataUse = { datasets: string[]; columnsUsed: SourceColumn[]; catalogue: Map<string, CatalogueDataset> };
 
+/** What of a licence decides whether it covers a use of data. */
+export type LicenceCover = Pick<LicenceRow, 'scope' | 'maxGrade'>;
+
 /** Why a licence does not cover a use of data: each dataset, grade and column beyond it (none: it covers it). */
-export function coverageGaps(licence: LicenceRow, use: DataUse): string[] {
+export function coverageGaps(licence: LicenceCover, use: DataUse): string[] {
   const problems: string[] = [];
   for (const datasetId of use.datasets) {
     const entry = licence.scope.find((scope) => scope.dataset === datasetId);

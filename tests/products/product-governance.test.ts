@@ -632,6 +632,18 @@ describe("products serve only under their operator's licence (art. 21)", () => {
     expect(await offered()).toContain('enterprise-identity');
   });
 
+  it("a lapsed licence stops its operator's products", async () => {
+    const input = await example();
+    const saved = t.clock.now;
+    t.clock.now = new Date(Date.UTC(saved.getUTCFullYear() + 10, 0, 1));
+    try {
+      const refused = await call('enterprise-identity', input, await t.tokenFor('consumer-east-sea-bank'));
+      expect(refused.json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+    } finally {
+      t.clock.now = saved;
+    }
+  });
+
   it('a licence in force that leaves out a column the product reads does not keep it serving', async () => {
     const input = await example();
     const original = await harbourLicences();
