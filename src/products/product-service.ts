@@ -177,8 +177,13 @@ export function createProductService(deps: {
   }
   /** Whether a licence of the product's operator in force covers it; a product from loadProduct brings its licences. */
   async function servedUnderLicence(product: ProductRow & { licencesInForce?: LicenceCover[] }): Promise<boolean> {
-    const [inForce, use] = await Promise.all([product.licencesInForce ?? activeLicencesOf(deps.db, product.operatorId, deps.clock()), dataUseOf(product)]);
-    return inForce.some((licence) => coverageGaps(licence, use).length === 0);
+    const [inForce, use, { datasets: catalogue }] = await Promise.all([
+      product.licencesInForce ?? activeLicencesOf(deps.db, product.operatorId, deps.clock()),
+      dataUseOf(product),
+      // The grades as they are now (a dataset graded up leaves a licence's maximum grade behind), not when the use was worked out.
+      deps.analysisCatalogue({ maxAgeMilliseconds: 1000 }),
+    ]);
+    return inForce.some((licence) => coverageGaps(licence, { ...use, catalogue }).length === 0);
   }
   const quotas = createQuotaLedger(pricing);
   const sharedQuotas = createSharedQuotas(pricing);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
-import { callReplays, consumerQuotas, incidents, principals, productCalls, products } from '../../src/db/schema.js';
+import { callReplays, consumerQuotas, datasets, incidents, principals, productCalls, products } from '../../src/db/schema.js';
 import { chinaDay, chinaMonth } from '../../src/time/china-time.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -642,6 +642,20 @@ describe("products serve only under their operator's licence (art. 21)", () => {
     } finally {
       t.clock.now = saved;
     }
+  });
+
+  it("a dataset graded above its operator's licence stops the products over it", async () => {
+    const input = await example();
+    // What a published catalogue revision that raises the grade leaves behind (docs/governance.md), set directly.
+    await t.platform.db.update(datasets).set({ grade: 'important' }).where(eq(datasets.id, 'enterprises'));
+    await t.platform.analysisCatalogue();
+    try {
+      expect((await call('enterprise-identity', input)).json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+    } finally {
+      await t.platform.db.update(datasets).set({ grade: 'L2' }).where(eq(datasets.id, 'enterprises'));
+      await t.platform.analysisCatalogue();
+    }
+    expect((await call('enterprise-identity', input)).status).toBe(200);
   });
 
   it('a licence in force that leaves out a column the product reads does not keep it serving', async () => {
