@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { and, count, eq, gte, inArray, lte } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
+import { activeLicencesOf } from '../authz/entities.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput, type SuppressionCode } from '../disclosure/disclosure-control.js';
@@ -41,6 +42,7 @@ const failureText = {
   },
   time_limit: { code: 'TIME_LIMIT', reason: 'the query ran past the wall-time limit of its grade and was stopped' },
   system_error: { code: 'SYSTEM_FAILURE', reason: 'a platform failure stopped the job; it was not caused by the query' },
+  licence_inactive: { code: 'LICENCE_INACTIVE', reason: "the operator's licence was no longer in force when the job came to run (suspended, revoked or expired); no data was read" },
 } as const;
 
 /**
@@ -60,6 +62,12 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   );
   if (!job) return;
   const plan = job.plan as ExecutionPlan | DpPlan | ModelPlan;
+  // The licence the job was accepted under must still be in force when it reads data (measures art. 21): a queued
+  // job does not outlive a suspension, a revocation or the end of the licence's term. Its budget is given back.
+  if (job.licenceId && !(await licenceInForce(db, job.licenceId, job.operatorId, deps.clock()))) {
+    if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
+    return failJob(deps, job, { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` });
+  }
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
   const snapshots = Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) }));
@@ -131,6 +139,8 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
 }
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) => (await activeLicencesOf(db, operatorId, now)).some((licence) => licence.id === licenceId);
 
 /**
  * How many reviewers the output waits for: the grade's, or at least one when its operator has submitted more jobs

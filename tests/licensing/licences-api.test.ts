@@ -1,3 +1,5 @@
+import { eq } from 'drizzle-orm';
+import { jobs } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -240,5 +242,23 @@ describe('identity in the audit log', () => {
       details: { subject: 'analyst-lingang-analytics', role: 'operator', expiresAt: new Date(claims.exp * 1000).toISOString() },
     });
     expect(entry.leaf).not.toContain(minted.json.token.split('.')[2]);
+  });
+});
+
+describe('jobs under a licence', () => {
+  it('a job queued before its licence was suspended does not run, and says why', async () => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], purpose: 'licence test', sql: 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town' } });
+    expect(submitted.status).toBe(201);
+    const licence = await licenceOf(analyst);
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'inspection' } });
+    try {
+      const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+      const ran = await t.rerunWithPlan(submitted.json.id, queued!.plan);
+      expect(ran).toMatchObject({ status: 'failed', statusCode: 'LICENCE_INACTIVE', output: null });
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'inspection closed' } });
+    }
+    const failed = (await auditEvents('job.failed')).find((event: { job: string }) => event.job === submitted.json.id);
+    expect(failed.details.code).toBe('LICENCE_INACTIVE');
   });
 });
