@@ -7,15 +7,27 @@ const queueName = 'analysis-jobs';
  * The job queue: pg-boss on the control-plane database (PostgreSQL, or PGlite through pg-boss's `db`
  * adapter), so any number of `pds worker` processes sharing one PostgreSQL take jobs, each exactly once.
  */
+/**
+ * pg-boss's database adapter, which can be shut: pg-boss completes or fails a job without awaiting it, and a fetch in
+ * flight when stop() begins can still hand over a job after stop() has returned. Once shut, its bookkeeping must not
+ * reach a database the caller is closing (on PostgreSQL: "Cannot use a pool after calling end", an unhandled
+ * rejection seen once in CI). A shut adapter answers with no result at all: pg-boss reads that as "no job" (fetch)
+ * and "nothing changed" (complete, fail). An empty row list would not do: complete and fail read the first row's
+ * count, and threw an unhandled TypeError (seen in CI). A job left so is still `queued` in the jobs table and is
+ * queued again at the next start (job-runtime.ts).
+ */
+export function shuttableDb(controlPlane: Pick<ControlPlane, 'executeSql'>) {
+  let shut = false;
+  return {
+    executeSql: (text: string, values: unknown[]) => (shut ? Promise.resolve(undefined) : controlPlane.executeSql(text, values)),
+    shut: () => void (shut = true),
+  };
+}
+
 export async function startJobQueue(controlPlane: ControlPlane) {
-  // pg-boss completes or fails a job without awaiting it, and a fetch in flight when stop() begins can still hand
-  // over a job after stop() has returned. Once stopped, its bookkeeping must not reach a database the caller is
-  // closing (on PostgreSQL: "Cannot use a pool after calling end", an unhandled rejection seen once in CI).
-  // A job left so is still `queued` in the jobs table and is queued again at the next start (job-runtime.ts).
   let stopping = false;
-  let stopped = false;
-  const executeSql = (text: string, values: unknown[]) => (stopped ? Promise.resolve({ rows: [] }) : controlPlane.executeSql(text, values));
-  const boss = new PgBoss({ db: { executeSql }, schedule: false, supervise: true });
+  const db = shuttableDb(controlPlane);
+  const boss = new PgBoss({ db: { executeSql: db.executeSql as (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> }, schedule: false, supervise: true });
   boss.on('error', () => {
     // pg-boss reports transient maintenance errors here; the next poll retries. Never let them crash the server.
   });
@@ -43,7 +55,7 @@ export async function startJobQueue(controlPlane: ControlPlane) {
     async stop(): Promise<void> {
       stopping = true;
       await boss.stop({ graceful: true, wait: true, timeout: 30_000, close: false });
-      stopped = true;
+      db.shut();
     },
   };
 }
