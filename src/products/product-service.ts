@@ -151,7 +151,8 @@ export function createProductService(deps: {
   // art. 21): suspending, revoking or letting a licence lapse stops the operator's products at the next call, as it
   // stops its jobs. The licences in force come with the product, in the one query a batch of calls makes for its
   // products (a query of their own cost a fifth of plain verification's throughput); what a product reads is worked
-  // out once per process from its definition.
+  // out once per process from its definition. The outer column is spelled out in the subquery: drizzle writes a
+  // column of a one-table query unqualified, which there would name the licence's own operator_id.
   const productsByIds = deps.db
     .select({
       product: products,
@@ -163,8 +164,6 @@ export function createProductService(deps: {
     .from(products)
     .where(sql`${products.id} = ANY(${sql.placeholder('ids')})`)
     .prepare('products_by_ids');
-  // (The outer column is spelled out: drizzle writes a column of a one-table query unqualified, which inside the
-  // subquery would name the licence's own operator_id.)
   const dataUses = new Map<string, { updatedAt: number; use: Promise<DataUse> }>();
   function dataUseOf(product: ProductRow): Promise<DataUse> {
     let known = dataUses.get(product.id);

@@ -118,7 +118,8 @@ async function checkVerificationSpec(platform: Platform, principal: PrincipalRow
 function verificationColumnsUsed(spec: VerificationSpec, columns: Map<string, { class: SourceColumn['class'] }>, conditionColumns: SourceColumn[]): SourceColumn[] {
   const named = [...spec.subject, ...spec.claims].map((binding) => binding.column);
   if (spec.condition?.recentMonths) named.push(spec.condition.recentMonths.column);
-  return [...named.map((column) => ({ dataset: spec.dataset, column, class: columns.get(column)!.class })), ...conditionColumns];
+  // A column the catalogue no longer lists is still named (it is what the licence must cover); its class is unknown.
+  return [...named.map((column) => ({ dataset: spec.dataset, column, class: columns.get(column)?.class ?? 'sensitive' })), ...conditionColumns];
 }
 
 /**
