@@ -609,6 +609,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await row.locator('button', { hasText: '暂停' }).click();
     await page.waitForFunction(async (id) => document.querySelector('table')?.textContent?.includes(id) && [...document.querySelectorAll('table tbody tr')].some((tr) => tr.textContent?.includes(id) && tr.querySelector('.badge.bad')), granted.json.id);
     expect((await t.call('GET', `/v1/licences/${granted.json.id}`, { token: regulator })).json).toMatchObject({ status: 'suspended', statusReason: '年度检查未提交报告' });
+    // Its operator reads why on its own licences page.
+    const operatorPage = await signedIn('analyst-harbour-credit');
+    await operatorPage.goto(`${base}/console#licences`);
+    await operatorPage.locator('table tbody tr', { hasText: '暂停测试许可' }).locator('small', { hasText: '年度检查未提交报告' }).waitFor();
     expect(pageErrors(page)).toEqual([]);
   });
 

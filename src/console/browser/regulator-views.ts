@@ -293,7 +293,8 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
         licence.operatorId,
         licence.maxGrade,
         licence.scope.map((entry: { dataset: string }) => entry.dataset).join(', '),
-        statusBadge(licence.status),
+        // Why a licence is suspended or revoked is for its operator to read too.
+        h('span', {}, statusBadge(licence.status), licence.statusReason && licence.status !== 'active' ? h('small', { class: 'muted' }, ` ${licence.statusReason}`) : ''),
         actions(licence),
       ]),
     ),
