@@ -14,6 +14,7 @@ import { csvEncodingNamed } from '../domain-store/snapshot-store.js';
 import { ControlPlaneInUse } from '../db/directory-lock.js';
 import { AppError } from '../errors/app-error.js';
 import { createApp } from '../http/app.js';
+import { purgeRequestReplays } from '../http/idempotent-requests.js';
 import { startJobRuntime } from '../jobs/job-runtime.js';
 import { sweepGovernance } from '../governance/deadline-alerts.js';
 import { qualityHistory } from '../domain-store/quality-check.js';
@@ -176,6 +177,7 @@ async function runServer(platform: Platform): Promise<number> {
     sweepGovernance(platform).catch((error: unknown) => console.error(`[pds] governance sweep failed: ${describeForLog(error)}`));
     // Answers kept for Idempotency-Key retries are kept a day (src/products/call-replays.ts).
     platform.products.callReplays.purge(platform.db, platform.clock()).catch((error: unknown) => console.error(`[pds] purge of kept answers failed: ${describeForLog(error)}`));
+    purgeRequestReplays(platform.db, platform.clock()).catch((error: unknown) => console.error(`[pds] purge of kept answers failed: ${describeForLog(error)}`));
     // Staged files older than an hour: a channel export nobody read, a load that died.
     try {
       platform.store.clearStaging();

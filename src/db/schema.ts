@@ -747,3 +747,24 @@ export const heKeys = pgTable(
   },
   (table) => [uniqueIndex('he_keys_owner_key_idx').on(table.principalId, table.sha256)],
 );
+
+/**
+ * Answers to state-changing requests sent with an Idempotency-Key (src/http/idempotent-requests.ts), kept a day so
+ * that a retry gets the first answer instead of doing the thing twice. A row is `pending` while its request is being
+ * answered. Responses kept are small JSON answers of governance routes, never a token or data; rows past `expiresAt`
+ * are deleted by the governance sweep.
+ */
+export const requestReplays = pgTable(
+  'request_replays',
+  {
+    principalId: text('principal_id').notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    state: text('state', { enum: ['pending', 'done'] }).notNull(),
+    status: integer('status'),
+    body: text('body'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.principalId, table.idempotencyKey] }), index('request_replays_expiry_idx').on(table.expiresAt)],
+);

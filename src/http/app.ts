@@ -5,6 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Platform } from '../platform.js';
 import type { AppEnv } from './app-env.js';
 import { authenticate } from './authenticate.js';
+import { idempotentRequests, withRequestReplays } from './idempotent-requests.js';
 import { docsPage } from './docs-page.js';
 import { withExamples } from './openapi-examples.js';
 import { withMediaTypeRefusals } from './openapi-common.js';
@@ -68,6 +69,7 @@ export function createApp(platform: Platform) {
     : undefined;
   app.use('/v1/*', authenticate(platform, oidc));
   app.use('/v1/*', refuseUnstorableText());
+  app.use('/v1/*', idempotentRequests(platform));
 
   app.openapi(
     createRoute({
@@ -120,7 +122,7 @@ export function createApp(platform: Platform) {
     },
   };
   let document: unknown;
-  app.get('/openapi.json', (c) => c.json((document ??= withMediaTypeRefusals(withExamples(app.getOpenAPI31Document(documentConfig) as Parameters<typeof withExamples>[0]))) as Record<string, unknown>));
+  app.get('/openapi.json', (c) => c.json((document ??= withRequestReplays(withMediaTypeRefusals(withExamples(app.getOpenAPI31Document(documentConfig) as Parameters<typeof withExamples>[0])))) as Record<string, unknown>));
   app.get('/docs', (c) => c.html(docsPage()));
 
   app.notFound(() => {
