@@ -118,7 +118,7 @@ export async function createLicence(
           actor: createdBy,
           operator: operatorId,
           datasets: input.scope.map((entry) => entry.dataset),
-          details: { licence: row.id, title: row.title, scope: row.scope, purposes: row.purposes, maxGrade: row.maxGrade, validFrom: input.validFrom, validUntil: input.validUntil, feeMode: row.feeMode },
+          details: { licence: row.id, title: row.title, scope: row.scope, purposes: row.purposes, maxGrade: row.maxGrade, validFrom: row.validFrom.toISOString(), validUntil: row.validUntil.toISOString(), feeMode: row.feeMode },
         },
       ],
       now,
