@@ -10,7 +10,10 @@ export type LicenceRow = typeof licences.$inferSelect;
 
 export const platformEntity: CedarEntity = { uid: { type: 'Platform', id: 'pds' }, attrs: {}, parents: [] };
 
-/** A licence is in force when it is active, its operator is active, and `now` lies within its validity period. */
+/**
+ * A licence is in force when it is active, its operator is active, and `now` lies within its validity period. (The
+ * product query reads the same in SQL, products/product-service.ts: a change here is a change there.)
+ */
 export async function activeLicencesOf(db: Database, operatorId: string, now: Date): Promise<LicenceRow[]> {
   const rows = await activeLicencesQuery(db).execute({ operatorId, now });
   return rows.map((row) => row.licence);

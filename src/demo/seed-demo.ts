@@ -8,7 +8,8 @@ import { fileRegistration, registrationSchema } from '../governance/registration
 import { institutions, licences, operators, principals, registrations } from '../db/schema.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { mintToken } from '../identity/tokens.js';
-import { createLicence } from '../licensing/licences.js';
+import { createLicence, operatorCreatedEvent } from '../licensing/licences.js';
+import { principalCreatedEvent } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
 import { generateDemoData } from './generate-demo-data.js';
@@ -80,7 +81,7 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
   const now = platform.clock();
   await db.transaction(async (tx) => {
     const created = await tx.insert(operators).values(demoOperators.map((operator) => ({ ...operator, createdBy: 'demo-seed', createdAt: now }))).onConflictDoNothing().returning();
-    await appendAuditEvents(tx, created.map((operator) => ({ type: 'operator.created', actor: 'demo-seed', operator: operator.id, details: { name: operator.name, creditCode: operator.creditCode } })), now);
+    await appendAuditEvents(tx, created.map((operator) => operatorCreatedEvent(operator, 'demo-seed')), now);
   });
   await ensureDemoLicences(platform);
   await db.transaction(async (tx) => {
@@ -89,11 +90,7 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
       .values(demoPrincipals.map(({ key: _key, ...principal }) => ({ ...principal, createdAt: now })))
       .onConflictDoNothing()
       .returning();
-    await appendAuditEvents(
-      tx,
-      created.map((principal) => ({ type: 'principal.created', actor: 'demo-seed', operator: principal.operatorId, details: { principal: principal.id, role: principal.role, institution: principal.institutionId } })),
-      now,
-    );
+    await appendAuditEvents(tx, created.map((principal) => principalCreatedEvent(principal, 'demo-seed')), now);
   });
   await ensureDemoProducts(platform);
   await ensureDemoPublicInterestGrant(platform);

@@ -51,9 +51,10 @@ export function authenticate(platform: Platform, oidc?: OidcVerifier): Middlewar
     const token = match[1]!;
     let principalId: string;
     let issuedAt: number | undefined;
-    if (oidc && issuerOf(token) === oidc.issuer) {
+    const claims = oidc ? unverifiedClaims(token) : undefined;
+    if (oidc && claims?.iss === oidc.issuer) {
       principalId = await oidc.principalOf(token);
-      issuedAt = decodeJwt(token).iat;
+      issuedAt = claims.iat;
     } else {
       ({ principalId, issuedAt } = await verifiedToken(token));
     }
@@ -70,10 +71,10 @@ export function authenticate(platform: Platform, oidc?: OidcVerifier): Middlewar
   };
 }
 
-/** The token's claimed issuer, read unverified only to choose the verifier; the verifier checks it. */
-function issuerOf(token: string): string | undefined {
+/** The token's claims read unverified: the issuer chooses the verifier, which checks them all. */
+function unverifiedClaims(token: string): ReturnType<typeof decodeJwt> | undefined {
   try {
-    return decodeJwt(token).iss;
+    return decodeJwt(token);
   } catch {
     return undefined;
   }

@@ -6,6 +6,7 @@ import type { Database } from '../db/connect.js';
 import { requestReplays } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { AppEnv } from './app-env.js';
+import { documentedError, idempotencyKey } from './openapi-common.js';
 
 /**
  * Retries of state-changing requests (draft-ietf-httpapi-idempotency-key). A client that sends a POST or PUT with an
@@ -33,7 +34,6 @@ export const ownRetries = [
 const keptForMilliseconds = 24 * 3600_000;
 const abandonedAfterMilliseconds = 60_000;
 const largestKeptAnswer = 256 * 1024;
-const keyPattern = /^[\x21-\x7e]{1,200}$/;
 
 export const coveredByRequestReplays = (method: string, path: string) => (method === 'POST' || method === 'PUT') && path.startsWith('/v1/') && !ownRetries.some((route) => route.test(path));
 
@@ -41,7 +41,7 @@ export function idempotentRequests(deps: { db: Database; clock: () => Date }): M
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (key === undefined || !coveredByRequestReplays(c.req.method, c.req.path)) return next();
-    if (!keyPattern.test(key)) {
+    if (!idempotencyKey.safeParse(key).success) {
       throw new AppError('VALIDATION_FAILED', 'the Idempotency-Key header is not valid', [{ path: 'idempotency-key', problem: 'must be 1 to 200 visible ASCII characters' }]);
     }
     const url = new URL(c.req.url);
@@ -125,10 +125,9 @@ export function withRequestReplays<T extends { paths?: Record<string, Record<str
           schema: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x21-\\x7e]+$' },
         });
       }
-      const error = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
       operation.responses ??= {};
-      operation.responses['409'] ??= { description: 'Conflict (also: a request with this Idempotency-Key is still being answered)', ...error };
-      operation.responses['422'] ??= { description: 'Refused by a rule (also IDEMPOTENCY_KEY_REUSED)', ...error };
+      operation.responses['409'] ??= documentedError('Conflict (also: a request with this Idempotency-Key is still being answered)');
+      operation.responses['422'] ??= documentedError('Refused by a rule (also IDEMPOTENCY_KEY_REUSED)');
     }
   }
   return document;

@@ -36,6 +36,9 @@ export function errorResponses(...statuses: number[]) {
   );
 }
 
+/** An error answer in an OpenAPI document amended after it is built (the Error schema by reference). */
+export const documentedError = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+
 /**
  * Every operation that takes a JSON body also answers 415 (UNSUPPORTED_MEDIA_TYPE) to a body of another media type:
  * @hono/zod-openapi refuses it before validation, so the routes' own lists do not name it.
@@ -44,7 +47,7 @@ export function withMediaTypeRefusals<T extends { paths?: Record<string, Record<
   for (const operations of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(operations)) {
       if (operation.requestBody?.content?.['application/json'] && operation.responses && !operation.responses['415']) {
-        operation.responses['415'] = { description: statusText[415], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+        operation.responses['415'] = documentedError(statusText[415]!);
       }
     }
   }
@@ -54,9 +57,8 @@ export function withMediaTypeRefusals<T extends { paths?: Record<string, Record<
 export const bearerSecurity = [{ bearerAuth: [] }];
 
 /** The optional Idempotency-Key header of calls a client may need to retry (draft-ietf-httpapi-idempotency-key). */
-export const idempotencyKeyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only').optional(),
-});
+export const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only');
+export const idempotencyKeyHeader = z.object({ 'idempotency-key': idempotencyKey.optional() });
 
 export const jsonBody = <T extends z.ZodType>(schema: T, description: string) => ({
   required: true,

@@ -1,6 +1,6 @@
 import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { appendAuditEvents } from '../audit/audit-log.js';
+import { appendAuditEvents, type AuditEvent } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { principals } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
@@ -29,6 +29,14 @@ export async function findPrincipal(db: Database, id: string): Promise<Principal
   return row;
 }
 
+/** The audit event of a principal's creation (also written by the demo seed). */
+export const principalCreatedEvent = (principal: Pick<PrincipalRow, 'id' | 'role' | 'operatorId' | 'institutionId'>, actor: string): AuditEvent => ({
+  type: 'principal.created',
+  actor,
+  operator: principal.operatorId,
+  details: { principal: principal.id, role: principal.role, institution: principal.institutionId },
+});
+
 /** Creates a principal and records who did, in the audit log, in one transaction. */
 export async function createPrincipal(db: Database, input: z.infer<typeof principalCreationSchema>, createdBy: string, now: Date = new Date()): Promise<PrincipalRow> {
   return db.transaction(async (tx) => {
@@ -38,11 +46,7 @@ export async function createPrincipal(db: Database, input: z.infer<typeof princi
       .onConflictDoNothing()
       .returning();
     if (inserted.length === 0) throw new AppError('CONFLICT', `a principal with id ${input.id} exists`);
-    await appendAuditEvents(
-      tx,
-      [{ type: 'principal.created', actor: createdBy, operator: input.operatorId ?? null, details: { principal: input.id, role: input.role, institution: input.institutionId ?? null } }],
-      now,
-    );
+    await appendAuditEvents(tx, [principalCreatedEvent(inserted[0]!, createdBy)], now);
     return inserted[0]!;
   });
 }

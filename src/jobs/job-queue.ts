@@ -4,10 +4,6 @@ import type { ControlPlane } from '../db/connect.js';
 const queueName = 'analysis-jobs';
 
 /**
- * The job queue: pg-boss on the control-plane database (PostgreSQL, or PGlite through pg-boss's `db`
- * adapter), so any number of `pds worker` processes sharing one PostgreSQL take jobs, each exactly once.
- */
-/**
  * pg-boss's database adapter, which can be shut: pg-boss completes or fails a job without awaiting it, and a fetch in
  * flight when stop() begins can still hand over a job after stop() has returned. Once shut, its bookkeeping must not
  * reach a database the caller is closing (on PostgreSQL: "Cannot use a pool after calling end", an unhandled
@@ -19,15 +15,20 @@ const queueName = 'analysis-jobs';
 export function shuttableDb(controlPlane: Pick<ControlPlane, 'executeSql'>) {
   let shut = false;
   return {
-    executeSql: (text: string, values: unknown[]) => (shut ? Promise.resolve(undefined) : controlPlane.executeSql(text, values)),
+    // Typed as pg-boss declares its adapter; its code reads the absent result as said above.
+    executeSql: (text: string, values: unknown[]) => (shut ? Promise.resolve(undefined as unknown as { rows: unknown[] }) : controlPlane.executeSql(text, values)),
     shut: () => void (shut = true),
   };
 }
 
+/**
+ * The job queue: pg-boss on the control-plane database (PostgreSQL, or PGlite through pg-boss's `db`
+ * adapter), so any number of `pds worker` processes sharing one PostgreSQL take jobs, each exactly once.
+ */
 export async function startJobQueue(controlPlane: ControlPlane) {
   let stopping = false;
   const db = shuttableDb(controlPlane);
-  const boss = new PgBoss({ db: { executeSql: db.executeSql as (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> }, schedule: false, supervise: true });
+  const boss = new PgBoss({ db: { executeSql: db.executeSql }, schedule: false, supervise: true });
   boss.on('error', () => {
     // pg-boss reports transient maintenance errors here; the next poll retries. Never let them crash the server.
   });

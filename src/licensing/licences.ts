@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { appendAuditEvents } from '../audit/audit-log.js';
+import { appendAuditEvents, type AuditEvent } from '../audit/audit-log.js';
 import { canonicalSha256 } from '../audit/canonical-json.js';
 import { gradeRank, gradeSchema } from '../catalog/grades.js';
 import type { Database } from '../db/connect.js';
@@ -39,6 +39,14 @@ export const licenceStatusChangeSchema = z.strictObject({
   reason: z.string().min(1).max(2000),
 });
 
+/** The audit event of an operator's creation (also written by the demo seed). */
+export const operatorCreatedEvent = (operator: Pick<OperatorRow, 'id' | 'name' | 'creditCode'>, actor: string): AuditEvent => ({
+  type: 'operator.created',
+  actor,
+  operator: operator.id,
+  details: { name: operator.name, creditCode: operator.creditCode },
+});
+
 /** Creates an operator and records who did, in the audit log, in one transaction. */
 export async function createOperator(db: Database, input: z.infer<typeof operatorCreationSchema>, createdBy: string, now: Date = new Date()) {
   return db.transaction(async (tx) => {
@@ -48,7 +56,7 @@ export async function createOperator(db: Database, input: z.infer<typeof operato
       .onConflictDoNothing()
       .returning();
     if (inserted.length === 0) throw new AppError('CONFLICT', `an operator with id ${input.id} exists`);
-    await appendAuditEvents(tx, [{ type: 'operator.created', actor: createdBy, operator: input.id, details: { name: input.name, creditCode: input.creditCode ?? null } }], now);
+    await appendAuditEvents(tx, [operatorCreatedEvent(inserted[0]!, createdBy)], now);
     return inserted[0]!;
   });
 }

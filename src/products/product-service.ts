@@ -151,8 +151,9 @@ export function createProductService(deps: {
   // art. 21): suspending, revoking or letting a licence lapse stops the operator's products at the next call, as it
   // stops its jobs. The licences in force come with the product, in the one query a batch of calls makes for its
   // products (a query of their own cost a fifth of plain verification's throughput); what a product reads is worked
-  // out once per process from its definition. The outer column is spelled out in the subquery: drizzle writes a
-  // column of a one-table query unqualified, which there would name the licence's own operator_id.
+  // out once per process from its definition. "In force" is activeLicencesOf's (authz/entities.ts), in SQL here; the
+  // outer column is spelled out: drizzle writes a column of a one-table query unqualified, which in the subquery
+  // would name the licence's own operator_id.
   const productsByIds = deps.db
     .select({
       product: products,
@@ -473,7 +474,6 @@ export function createProductService(deps: {
       const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
       return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry, { field: 'answer', bytes: answer });
     }),
-    /** A product as the database holds it now; concurrent calls share one query. */
     servedUnderLicence,
 
     /** Refuses a call to a product whose operator holds no licence in force for its data. */
@@ -483,6 +483,7 @@ export function createProductService(deps: {
       }
     },
 
+    /** A product as the database holds it now, with its operator's licences in force; concurrent calls share one query. */
     loadProduct: createBatchLoader<string, ProductRow & { licencesInForce: LicenceCover[] }>(async (ids) => {
       const rows = await productsByIds.execute({ ids, now: deps.clock() });
       return new Map(rows.map((row) => [row.product.id, { ...row.product, licencesInForce: row.licencesInForce }]));

@@ -8,6 +8,7 @@ import { sqlIdentifier } from '../duckdb/sql-literals.js';
 import { products } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
+import { activeLicencesOf } from '../authz/entities.js';
 import { licenceCovering, type DataUse } from '../jobs/licence-coverage.js';
 import type { Platform } from '../platform.js';
 import { listPriceFen, type Pricing } from './pricing.js';
@@ -217,8 +218,12 @@ export async function listProducts(platform: Platform, principal: PrincipalRow):
   if (principal.role === 'regulator') return rows;
   const own = (row: ProductRow) => principal.role === 'operator' && row.operatorId === principal.operatorId;
   const published = rows.filter((row) => row.status === 'published' && !own(row));
-  // A published product whose operator's licence lapsed answers no calls, so it is not offered.
-  const served = await Promise.all(published.map((row) => platform.products.servedUnderLicence(row)));
+  // A published product whose operator's licence lapsed answers no calls, so it is not offered. Each operator's
+  // licences are read once, however many products it has.
+  const now = platform.clock();
+  const operatorIds = [...new Set(published.map((row) => row.operatorId))];
+  const inForce = new Map(await Promise.all(operatorIds.map(async (id) => [id, await activeLicencesOf(platform.db, id, now)] as const)));
+  const served = await Promise.all(published.map((row) => platform.products.servedUnderLicence({ ...row, licencesInForce: inForce.get(row.operatorId)! })));
   const offered = new Set(published.filter((_, index) => served[index]));
   return rows.filter((row) => own(row) || offered.has(row));
 }

@@ -13,7 +13,7 @@ describe('the queue once stopped', () => {
   it("answers pg-boss's late bookkeeping of a fetched job without an error and without reaching the database", async () => {
     let reached = 0;
     const db = shuttableDb({ executeSql: (text, values) => (reached++, t.platform.controlPlane.executeSql(text, values)) });
-    const boss = new PgBoss({ db: { executeSql: db.executeSql as (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> }, schedule: false, supervise: false });
+    const boss = new PgBoss({ db: { executeSql: db.executeSql }, schedule: false, supervise: false });
     await boss.start();
     try {
       if (!(await boss.getQueue('shutdown-test'))) await boss.createQueue('shutdown-test');

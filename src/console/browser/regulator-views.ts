@@ -83,10 +83,14 @@ export async function auditPage(): Promise<HTMLElement> {
     );
     older.hidden = next === undefined;
   };
+  // A page asked for before the family changed again is dropped when it arrives, not mixed into the new list.
+  let asked = 0;
   const load = async (fresh: boolean) => {
     const query = new URLSearchParams({ order: 'desc', limit: String(pageSize), end: String(fresh || next === undefined ? checkpoint.tree_size : next) });
     if (family.value) query.set('type', `${family.value}.*`);
+    const mine = fresh ? ++asked : asked;
     const page = await api<{ entries: AuditEntry[]; next?: { end: number } }>('GET', `/v1/audit/entries?${query}`);
+    if (mine !== asked) return;
     if (fresh) {
       entries = [];
       results.clear();
