@@ -1,4 +1,4 @@
-import { and, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, eq, gt, lte, sql, type SQLWrapper } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { licences, operators, type datasets, type principals } from '../db/schema.js';
 import { gradeRank } from '../catalog/grades.js';
@@ -34,16 +34,35 @@ function buildActiveLicencesQuery(db: Database) {
     .select({ licence: licences })
     .from(licences)
     .innerJoin(operators, eq(operators.id, licences.operatorId))
-    .where(
-      and(
-        eq(licences.operatorId, sql.placeholder('operatorId')),
-        eq(licences.status, 'active'),
-        eq(operators.status, 'active'),
-        lte(licences.validFrom, sql.placeholder('now')),
-        gt(licences.validUntil, sql.placeholder('now')),
-      ),
-    )
+    .where(and(eq(licences.operatorId, sql.placeholder('operatorId')), ...inForce(sql.placeholder('now'))))
     .prepare('active_licences');
+}
+
+/** What "in force" means, as conditions on a query of licences joined with their operators. */
+const inForce = (now: Date | SQLWrapper) => [
+  eq(licences.status, 'active'),
+  eq(operators.status, 'active'),
+  lte(licences.validFrom, now),
+  gt(licences.validUntil, now),
+];
+
+/** Whether this one licence of the operator is in force now (what a job ran under must be, to run). */
+export const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) =>
+  (await activeLicencesOf(db, operatorId, now)).some((licence) => licence.id === licenceId);
+
+/**
+ * Whether this licence is in force, holding share locks on it and its operator until the transaction ends: a
+ * suspension or revocation (which takes the row's update lock) then comes wholly before or wholly after whatever
+ * the transaction does under the licence, such as a release.
+ */
+export async function lockLicenceInForce(tx: Pick<Database, 'select'>, licenceId: string, now: Date): Promise<boolean> {
+  const rows = await tx
+    .select({ id: licences.id })
+    .from(licences)
+    .innerJoin(operators, eq(operators.id, licences.operatorId))
+    .where(and(eq(licences.id, licenceId), ...inForce(now)))
+    .for('share');
+  return rows.length > 0;
 }
 
 /** The principal's entity and the entities it points at, computed afresh from the database. */

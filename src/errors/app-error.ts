@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'SELF_DISABLE'
   | 'FORBIDDEN'
   | 'LICENCE_INACTIVE'
+  | 'LICENCE_NOT_IN_FORCE'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'DATASET_EXISTS'
@@ -100,6 +101,7 @@ const statusByCode: Record<ErrorCode, number> = {
   SELF_DISABLE: 409,
   FORBIDDEN: 403,
   LICENCE_INACTIVE: 403,
+  LICENCE_NOT_IN_FORCE: 409,
   NOT_FOUND: 404,
   CONFLICT: 409,
   DATASET_EXISTS: 409,

@@ -1,10 +1,11 @@
 import os from 'node:os';
 import { and, count, eq, gte, inArray, lte } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
-import { activeLicencesOf } from '../authz/entities.js';
+import { licenceInForce } from '../authz/entities.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput, type SuppressionCode } from '../disclosure/disclosure-control.js';
+import { AppError } from '../errors/app-error.js';
 import { recordIncident } from '../governance/incidents.js';
 import type { SnapshotStore } from '../domain-store/snapshot-store.js';
 import type { KeyRing } from '../identity/keys.js';
@@ -43,6 +44,7 @@ const failureText = {
   time_limit: { code: 'TIME_LIMIT', reason: 'the query ran past the wall-time limit of its grade and was stopped' },
   system_error: { code: 'SYSTEM_FAILURE', reason: 'a platform failure stopped the job; it was not caused by the query' },
   licence_inactive: { code: 'LICENCE_INACTIVE', reason: "the operator's licence was no longer in force when the job came to run (suspended, revoked or expired); no data was read" },
+  licence_inactive_at_release: { code: 'LICENCE_INACTIVE', reason: "the operator's licence stopped being in force (suspended, revoked or expired) while the job ran; its output was discarded, not released" },
 } as const;
 
 /**
@@ -140,8 +142,6 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
 
-const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) => (await activeLicencesOf(db, operatorId, now)).some((licence) => licence.id === licenceId);
-
 /**
  * How many reviewers the output waits for: the grade's, or at least one when its operator has submitted more jobs
  * of this shape (the same SQL with other constants) in the 24 hours up to it than the policy allows — bisection
@@ -175,14 +175,14 @@ async function reportDifferencing(deps: JobRunnerDependencies, job: Job, suppres
   );
 }
 
-async function failJob(deps: JobRunnerDependencies, job: Job, outcome: { kind: keyof typeof failureText; internalDetail: string }): Promise<void> {
+async function failJob(deps: JobRunnerDependencies, job: Job, outcome: { kind: keyof typeof failureText; internalDetail: string }, onlyFrom: Job['status'][] = ['running']): Promise<void> {
   const text = failureText[outcome.kind];
   await transitionJob(
     deps.db,
     job,
-    { status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, finishedAt: deps.clock() },
+    { status: 'failed', stage: null, statusCode: text.code, statusReason: text.reason, internalDetail: outcome.internalDetail, output: null, finishedAt: deps.clock() },
     // The leaf commits to the internal text by hash only: the log is read more widely than the job record.
-    { actor: 'system', at: deps.clock(), details: { code: text.code, internalDetailHash: detailHash(outcome.internalDetail) }, onlyFrom: ['running'] },
+    { actor: 'system', at: deps.clock(), details: { code: text.code, internalDetailHash: detailHash(outcome.internalDetail) }, onlyFrom },
   );
 }
 
@@ -222,7 +222,15 @@ async function settleChecked(
     },
     { actor: 'system', at: finishedAt, details: { manifest: summary(checked.manifest), reviewersRequired: reviewers }, onlyFrom: ['running'] },
   );
-  if (reviewers === 0) await releaseJob(deps, job.id, 'system');
+  if (reviewers === 0) {
+    try {
+      await releaseJob(deps, job.id, 'system');
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'LICENCE_NOT_IN_FORCE')) throw error;
+      // Suspended, revoked or lapsed while the job ran: what it computed is dropped, not kept for a later release.
+      await failJob(deps, job, { kind: 'licence_inactive_at_release', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}, when the output was to be released` }, ['checked']);
+    }
+  }
 }
 
 function summary(manifest: { contentHash: string | null; rowCount: number; columnCount: number; suppressedByCode: object }) {

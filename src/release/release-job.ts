@@ -4,6 +4,7 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import { lockLicenceInForce } from '../authz/entities.js';
 import type { KeyRing } from '../identity/keys.js';
 import { signReceipt } from './receipts.js';
 
@@ -12,55 +13,65 @@ export type JobRow = typeof jobs.$inferSelect;
 /**
  * Releases a checked output: the audit leaf, the signed receipt and the status change commit in one
  * transaction. If the audit write fails, nothing is released (fail closed). A release of a job that is already
- * released returns it unchanged — same bytes, no second leaf.
+ * released returns it unchanged — same bytes, no second leaf. Nothing is released while the licence the job ran
+ * under is not in force (LICENCE_NOT_IN_FORCE).
  */
-export async function releaseJob(
-  deps: { db: Database; keys: KeyRing; clock: () => Date },
-  jobId: string,
-  actor: string,
-): Promise<JobRow> {
-  return deps.db.transaction(async (tx) => {
-    // The row lock makes concurrent releases of one job take turns; the second sees it released.
-    await tx.execute(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
-    const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
-    if (!job) throw new AppError('NOT_FOUND', 'job not found');
-    if (job.status === 'released') return job;
-    if (job.status !== 'checked' && job.status !== 'in_review') {
-      throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
-    }
-    const manifest = job.manifest as { contentHash: string };
-    const now = deps.clock();
-    const [leafIndex] = await appendAuditEvents(
-      tx as never,
-      [
-        {
-          type: 'job.released',
-          actor,
-          operator: job.operatorId,
-          job: job.id,
-          datasets: job.datasets,
-          details: { datasetVersions: job.datasetVersions, policyHash: job.policyHash, sqlHash: job.sqlHash, outputHash: manifest.contentHash },
-        },
-      ],
-      now,
+export async function releaseJob(deps: ReleaseDependencies, jobId: string, actor: string): Promise<JobRow> {
+  return deps.db.transaction((tx) => releaseWithin(tx as never, deps, jobId, actor));
+}
+
+type ReleaseDependencies = { db: Database; keys: KeyRing; clock: () => Date };
+
+/** releaseJob inside a transaction the caller holds (a reviewer's last approval commits with the release it makes). */
+export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies, 'db'>, jobId: string, actor: string): Promise<JobRow> {
+  // The row lock makes concurrent releases of one job take turns; the second sees it released.
+  await tx.execute(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
+  const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
+  if (!job) throw new AppError('NOT_FOUND', 'job not found');
+  if (job.status === 'released') return job;
+  if (job.status !== 'checked' && job.status !== 'in_review') {
+    throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
+  }
+  // An output leaves only under a licence in force (measures art. 21): approved after the operator's licence was
+  // suspended, revoked or ran out, it stays held. The share lock orders the release against a status change.
+  if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, deps.clock()))) {
+    throw new AppError(
+      'LICENCE_NOT_IN_FORCE',
+      'the licence this job ran under is not in force (suspended, revoked or expired), so its output cannot be released: withhold it, or approve it once the licence is in force again',
     );
-    const receipt = signReceipt(deps.keys, {
-      job: job.id,
-      operator: job.operatorId,
-      datasets: job.datasetVersions,
-      policy_hash: job.policyHash,
-      sql_hash: job.sqlHash,
-      output_hash: manifest.contentHash,
-      audit_leaf_index: leafIndex!,
-      released_at: now.toISOString(),
-    });
-    const [released] = await tx
-      .update(jobs)
-      .set({ status: 'released', stage: null, statusCode: job.statusCode, receipt, releaseLeafIndex: leafIndex!, releasedAt: now })
-      .where(eq(jobs.id, job.id))
-      .returning();
-    return released!;
+  }
+  const manifest = job.manifest as { contentHash: string };
+  const now = deps.clock();
+  const [leafIndex] = await appendAuditEvents(
+    tx,
+    [
+      {
+        type: 'job.released',
+        actor,
+        operator: job.operatorId,
+        job: job.id,
+        datasets: job.datasets,
+        details: { datasetVersions: job.datasetVersions, policyHash: job.policyHash, sqlHash: job.sqlHash, outputHash: manifest.contentHash },
+      },
+    ],
+    now,
+  );
+  const receipt = signReceipt(deps.keys, {
+    job: job.id,
+    operator: job.operatorId,
+    datasets: job.datasetVersions,
+    policy_hash: job.policyHash,
+    sql_hash: job.sqlHash,
+    output_hash: manifest.contentHash,
+    audit_leaf_index: leafIndex!,
+    released_at: now.toISOString(),
   });
+  const [released] = await tx
+    .update(jobs)
+    .set({ status: 'released', stage: null, statusCode: job.statusCode, receipt, releaseLeafIndex: leafIndex!, releasedAt: now })
+    .where(eq(jobs.id, job.id))
+    .returning();
+  return released!;
 }
 
 /** Changes a job's status and records the transition as an audit leaf, in one transaction. */

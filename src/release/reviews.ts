@@ -7,7 +7,7 @@ import { jobs, reviews } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { PrincipalRow } from '../identity/principals.js';
-import { releaseJob, type JobRow } from './release-job.js';
+import { releaseWithin, type JobRow } from './release-job.js';
 
 export const reviewDecisionSchema = z.strictObject({
   decision: z.enum(['approve', 'withhold']),
@@ -17,7 +17,7 @@ export const reviewDecisionSchema = z.strictObject({
 /**
  * A reviewer's decision on a held output. Rules: nobody reviews a job of their own operator or one they
  * submitted; one decision per reviewer and job (two reviews come from two people); one "withhold" ends it;
- * enough approvals for the grade release it. The review and its audit leaf commit together.
+ * enough approvals for the grade release it. The review, its audit leaf and the release it makes commit together.
  */
 export async function decideReview(
   deps: { db: Database; keys: KeyRing; clock: () => Date },
@@ -26,7 +26,7 @@ export async function decideReview(
   decision: z.infer<typeof reviewDecisionSchema>,
 ): Promise<JobRow> {
   const now = deps.clock();
-  const outcome = await deps.db.transaction(async (tx) => {
+  return deps.db.transaction(async (tx) => {
     await tx.execute(sql`SELECT id FROM ${jobs} WHERE ${jobs.id} = ${jobId} FOR UPDATE`);
     const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) throw new AppError('NOT_FOUND', 'job not found');
@@ -48,9 +48,10 @@ export async function decideReview(
       await tx.update(jobs).set({ stage: `${approvals} of ${job.reviewersRequired} approval(s)` }).where(eq(jobs.id, jobId));
     }
     await appendAuditEvents(tx as never, events, now);
-    return { release: decision.decision === 'approve' && approvals >= job.reviewersRequired };
+    // The approval that completes the review commits with the release it makes: refused (a licence no longer in
+    // force), neither is recorded and the reviewer can decide again; never an approval with no release.
+    if (decision.decision === 'approve' && approvals >= job.reviewersRequired) return releaseWithin(tx as never, deps, jobId, reviewer.id);
+    const [after] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
+    return after!;
   });
-  if (outcome.release) return releaseJob(deps, jobId, reviewer.id);
-  const [job] = await deps.db.select().from(jobs).where(eq(jobs.id, jobId));
-  return job!;
 }

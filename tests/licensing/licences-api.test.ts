@@ -1,6 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { jobs } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runJob } from '../../src/jobs/run-job.js';
+import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -260,5 +262,51 @@ describe('jobs under a licence', () => {
     }
     const failed = (await auditEvents('job.failed')).find((event: { job: string }) => event.job === submitted.json.id);
     expect(failed.details.code).toBe('LICENCE_INACTIVE');
+  });
+
+  it('an output held for review is not released while its licence is suspended, and the refused approval is not recorded', async () => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], purpose: 'licence test', sql: 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town' } });
+    const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+    expect((await t.rerunWithPlan(submitted.json.id, queued!.plan))?.status).toBe('in_review');
+    const licence = await licenceOf(analyst);
+    const approve = () => t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'no disclosure risk seen' } });
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'inspection' } });
+    try {
+      const refused = await approve();
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe('LICENCE_NOT_IN_FORCE');
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'inspection closed' } });
+    }
+    const [held] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+    expect(held).toMatchObject({ status: 'in_review', receipt: null });
+    expect((await auditEvents('review.recorded')).filter((event: { job: string }) => event.job === submitted.json.id)).toEqual([]);
+    // Once the licence is in force again, the same reviewer's approval releases it.
+    expect((await approve()).json.status).toBe('released');
+  });
+
+  it('an output whose licence was suspended while the job ran is discarded, not released', async () => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], purpose: 'licence test', sql: 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town' } });
+    const licence = await licenceOf(analyst);
+    const pool = createSandboxPool({ size: 1 });
+    // The regulator's suspension lands after the sandbox has answered and before the output is released.
+    const suspendingPool = {
+      ...pool,
+      run: async (...args: Parameters<typeof pool.run>) => {
+        const outcome = await pool.run(...args);
+        await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'inspection' } });
+        return outcome;
+      },
+    };
+    try {
+      const { db, store, disclosurePolicy, keys, clock } = t.platform;
+      await runJob({ db, store, pool: suspendingPool, disclosurePolicy, keys, clock }, submitted.json.id);
+    } finally {
+      await pool.close();
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'inspection closed' } });
+    }
+    const [discarded] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+    expect(discarded).toMatchObject({ status: 'failed', statusCode: 'LICENCE_INACTIVE', output: null, receipt: null });
+    expect((await auditEvents('job.released')).filter((event: { job: string }) => event.job === submitted.json.id)).toEqual([]);
   });
 });
