@@ -21,6 +21,8 @@ export const operators = pgTable('operators', {
   nameZh: text('name_zh'),
   creditCode: text('credit_code'),
   status: text('status', { enum: ['active', 'suspended', 'revoked'] }).notNull().default('active'),
+  /** The regulator's reason for the last status change (the audit log keeps every one). */
+  statusReason: text('status_reason'),
   createdBy: text('created_by'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });

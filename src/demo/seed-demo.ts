@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { appendAuditEvents } from '../audit/audit-log.js';
+import { makeCreditCode } from '../catalog/identity-numbers.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
 import { fileRegistration, registrationSchema } from '../governance/registrations.js';
@@ -28,9 +29,10 @@ export const demoPrincipals = [
   { key: 'admin', id: 'admin-data-centre', role: 'admin', displayName: '大数据中心 · 平台管理员' },
 ] as const;
 
+// Made-up credit codes of Pudong (310115), valid by their check characters like the demo enterprises'.
 const demoOperators = [
-  { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司' },
-  { id: 'harbour-credit', name: 'Harbour Credit Services Co., Ltd.', nameZh: '港城征信服务有限公司' },
+  { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: makeCreditCode('310115', 'MA7LG0A1') },
+  { id: 'harbour-credit', name: 'Harbour Credit Services Co., Ltd.', nameZh: '港城征信服务有限公司', creditCode: makeCreditCode('310115', 'MA7HC0B2') },
 ];
 
 /** Demo datasets delivered more than once (generateDemoData makes a later file for each extra version). */

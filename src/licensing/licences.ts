@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { appendAuditEvents, type AuditEvent } from '../audit/audit-log.js';
 import { canonicalSha256 } from '../audit/canonical-json.js';
 import { gradeRank, gradeSchema } from '../catalog/grades.js';
+import { isValidCreditCode } from '../catalog/identity-numbers.js';
 import type { Database } from '../db/connect.js';
 import { datasets, licences, operators } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
@@ -16,7 +17,12 @@ export const operatorCreationSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'must be lower-case letters, digits and dashes, 3 to 63 characters'),
   name: z.string().min(1).max(200),
   nameZh: z.string().min(1).max(200).optional(),
-  creditCode: z.string().regex(/^[0-9A-HJ-NPQRTUWXY]{18}$/, 'must be an 18-character unified social credit code').optional(),
+  creditCode: z
+    .string()
+    .regex(/^[0-9A-HJ-NPQRTUWXY]{18}$/, 'must be an 18-character unified social credit code')
+    // A mistyped code would name another legal person, or none, on every licence and audit leaf of the operator.
+    .refine(isValidCreditCode, 'its check character does not match the rest (GB 32100-2015): a character is mistyped')
+    .optional(),
 });
 
 export const licenceCreationSchema = z
@@ -34,7 +40,8 @@ export const licenceCreationSchema = z
     message: 'must be after validFrom',
   });
 
-export const licenceStatusChangeSchema = z.strictObject({
+/** A change of a licence's or an operator's status, with the regulator's reason (for the audit log and the operator). */
+export const standingChangeSchema = z.strictObject({
   status: z.enum(['active', 'suspended', 'revoked']),
   reason: z.string().min(1).max(2000),
 });
@@ -178,14 +185,21 @@ export function listLicences(db: Database, operatorId?: string) {
   return (operatorId ? query.where(eq(licences.operatorId, operatorId)) : query).orderBy(asc(licences.createdAt));
 }
 
-const allowedTransitions: Record<LicenceRow['status'], Array<LicenceRow['status']>> = {
+/** A licence's and an operator's statuses move alike: `active ⇄ suspended → revoked`. */
+type StandingStatus = LicenceRow['status'];
+
+const allowedTransitions: Record<StandingStatus, StandingStatus[]> = {
   active: ['suspended', 'revoked'],
   suspended: ['active', 'revoked'],
-  // Revocation is final: a revoked operator needs a new licence.
+  // Revocation is final: a revoked licence is replaced by a new grant, a revoked operator by a new operator.
   revoked: [],
 };
 
-const statusEvents: Record<LicenceRow['status'], string> = { active: 'licence.reinstated', suspended: 'licence.suspended', revoked: 'licence.revoked' };
+const statusVerbs: Record<StandingStatus, string> = { active: 'reinstated', suspended: 'suspended', revoked: 'revoked' };
+
+function checkTransition(what: 'licence' | 'operator', from: StandingStatus, to: StandingStatus): void {
+  if (!allowedTransitions[from].includes(to)) throw new AppError('INVALID_TRANSITION', `a ${from} ${what} cannot become ${to}`);
+}
 
 /**
  * Moves a licence to another status, with the regulator's reason, under a row lock, and records it in the audit
@@ -195,7 +209,7 @@ const statusEvents: Record<LicenceRow['status'], string> = { active: 'licence.re
 export async function changeLicenceStatus(
   db: Database,
   licenceId: string,
-  change: z.infer<typeof licenceStatusChangeSchema>,
+  change: z.infer<typeof standingChangeSchema>,
   actor: string,
   now: Date = new Date(),
 ): Promise<LicenceRow> {
@@ -203,9 +217,7 @@ export async function changeLicenceStatus(
     const [licence] = await tx.select().from(licences).where(eq(licences.id, licenceId)).for('update');
     if (!licence) throw notFound('licence');
     if (licence.status === change.status) return licence;
-    if (!allowedTransitions[licence.status].includes(change.status)) {
-      throw new AppError('INVALID_TRANSITION', `a ${licence.status} licence cannot become ${change.status}`);
-    }
+    checkTransition('licence', licence.status, change.status);
     const [row] = await tx
       .update(licences)
       .set({ status: change.status, statusReason: change.reason, updatedAt: now })
@@ -213,7 +225,36 @@ export async function changeLicenceStatus(
       .returning();
     await appendAuditEvents(
       tx,
-      [{ type: statusEvents[change.status], actor, operator: licence.operatorId, details: { licence: licence.id, from: licence.status, to: change.status, reason: change.reason } }],
+      [{ type: `licence.${statusVerbs[change.status]}`, actor, operator: licence.operatorId, details: { licence: licence.id, from: licence.status, to: change.status, reason: change.reason } }],
+      now,
+    );
+    return row!;
+  });
+}
+
+/**
+ * Suspends, reinstates or revokes an operator as a whole (measures art. 21: the authorisation of the operating
+ * entity itself), in the same way as a licence: row lock, reason, audit leaf in the same transaction, no change
+ * for the status it has. While its operator is not active, no licence of it is in force: its users are refused,
+ * its queued jobs fail, its held outputs are not released and its products do not answer; its licences keep
+ * their own statuses, so reinstating the operator restores exactly what it held.
+ */
+export async function changeOperatorStatus(
+  db: Database,
+  operatorId: string,
+  change: z.infer<typeof standingChangeSchema>,
+  actor: string,
+  now: Date = new Date(),
+): Promise<OperatorRow> {
+  return db.transaction(async (tx) => {
+    const [operator] = await tx.select().from(operators).where(eq(operators.id, operatorId)).for('update');
+    if (!operator) throw notFound('operator');
+    if (operator.status === change.status) return operator;
+    checkTransition('operator', operator.status, change.status);
+    const [row] = await tx.update(operators).set({ status: change.status, statusReason: change.reason }).where(eq(operators.id, operator.id)).returning();
+    await appendAuditEvents(
+      tx,
+      [{ type: `operator.${statusVerbs[change.status]}`, actor, operator: operator.id, details: { from: operator.status, to: change.status, reason: change.reason } }],
       now,
     );
     return row!;

@@ -616,6 +616,26 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a regulator suspends an operator with a reason, and reinstates it, from the operators panel", async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'console-standing', name: 'Console Standing', nameZh: '控制台测试主体' } });
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#licences`);
+    const row = page.locator('#operators table tbody tr', { hasText: 'console-standing' });
+    await row.locator('button', { hasText: '暂停' }).click();
+    await page.locator('#operators p.error', { hasText: '请填写理由' }).waitFor();
+    await row.locator('input.reason').fill('未按期报送年度报告');
+    await row.locator('button', { hasText: '暂停' }).click();
+    await row.locator('.badge.bad').waitFor();
+    await row.locator('small', { hasText: '未按期报送年度报告' }).waitFor();
+    expect((await t.call('GET', '/v1/operators/console-standing', { token: regulator })).json).toMatchObject({ status: 'suspended', statusReason: '未按期报送年度报告' });
+    await row.locator('input.reason').fill('已补报');
+    await row.locator('button', { hasText: '恢复' }).click();
+    await row.locator('.badge.ok').waitFor();
+    expect((await t.call('GET', '/v1/operators/console-standing', { token: regulator })).json.status).toBe('active');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

@@ -43,6 +43,14 @@ describe('operators and licences', () => {
     expect(catalogue.status).toBe(200);
   });
 
+  it('an operator whose credit code has a mistyped character is refused, naming the field; the code as issued is taken', async () => {
+    const mistyped = await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'coded-operator', name: 'Coded', creditCode: '91310115MA7LG0A180' } });
+    expect(mistyped.status).toBe(400);
+    expect(mistyped.json.error.details).toContainEqual(expect.objectContaining({ path: 'creditCode' }));
+    const issued = await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'coded-operator', name: 'Coded', creditCode: '91310115MA7LG0A189' } });
+    expect(issued.json).toMatchObject({ id: 'coded-operator', creditCode: '91310115MA7LG0A189' });
+  });
+
   it('a licence above its maximum grade is refused', async () => {
     const response = await t.call('POST', '/v1/operators/seaside-research/licences', {
       token: regulator,
@@ -308,5 +316,66 @@ describe('jobs under a licence', () => {
     const [discarded] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
     expect(discarded).toMatchObject({ status: 'failed', statusCode: 'LICENCE_INACTIVE', output: null, receipt: null });
     expect((await auditEvents('job.released')).filter((event: { job: string }) => event.job === submitted.json.id)).toEqual([]);
+  });
+});
+
+describe("an operator's own status", () => {
+  const setOperator = (id: string, status: string, reason: string, token = regulator) => t.call('POST', `/v1/operators/${id}/status`, { token, json: { status, reason } });
+
+  it("a suspended operator's users are refused with the tokens they hold, its licences keep their status, and reinstating restores them", async () => {
+    const suspended = await setOperator('harbour-credit', 'suspended', 'annual inspection');
+    expect(suspended.json).toMatchObject({ id: 'harbour-credit', status: 'suspended', statusReason: 'annual inspection' });
+    try {
+      const refused = await t.call('GET', '/v1/datasets', { token: otherAnalyst });
+      expect(refused.json.error.code).toBe('LICENCE_INACTIVE');
+      const licences = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.filter((licence: { operatorId: string }) => licence.operatorId === 'harbour-credit');
+      expect(licences.map((licence: { status: string }) => licence.status)).toContain('active');
+      expect((await t.call('GET', '/v1/datasets', { token: analyst })).status).toBe(200);
+    } finally {
+      await setOperator('harbour-credit', 'active', 'inspection closed');
+    }
+    expect((await t.call('GET', '/v1/datasets', { token: otherAnalyst })).status).toBe(200);
+  });
+
+  it('a job queued before its operator was suspended does not run', async () => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], purpose: 'operator test', sql: 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town' } });
+    await setOperator('lingang-analytics', 'suspended', 'inspection');
+    try {
+      const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+      expect(await t.rerunWithPlan(submitted.json.id, queued!.plan)).toMatchObject({ status: 'failed', statusCode: 'LICENCE_INACTIVE', output: null });
+    } finally {
+      await setOperator('lingang-analytics', 'active', 'inspection closed');
+    }
+  });
+
+  it('each change is recorded with its reason, and asking for the status the operator has records nothing', async () => {
+    await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'standing-test', name: 'Standing Test' } });
+    await setOperator('standing-test', 'suspended', 'late filing');
+    expect((await setOperator('standing-test', 'suspended', 'late filing again')).json.statusReason).toBe('late filing');
+    await setOperator('standing-test', 'active', 'filed');
+    const ofThis = async (type: string) => (await auditEvents(type)).filter((event: { operator: string }) => event.operator === 'standing-test');
+    expect(await ofThis('operator.suspended')).toEqual([expect.objectContaining({ actor: 'regulator-data-dept', details: { from: 'active', to: 'suspended', reason: 'late filing' } })]);
+    expect(await ofThis('operator.reinstated')).toEqual([expect.objectContaining({ details: { from: 'suspended', to: 'active', reason: 'filed' } })]);
+  });
+
+  it('revocation is final', async () => {
+    await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'revoked-test', name: 'Revoked Test' } });
+    expect((await setOperator('revoked-test', 'revoked', 'fraud')).json.status).toBe('revoked');
+    const reinstated = await setOperator('revoked-test', 'active', 'appeal');
+    expect(reinstated.status).toBe(409);
+    expect(reinstated.json.error.code).toBe('INVALID_TRANSITION');
+  });
+
+  it("only regulators change an operator's status; its own users learn only that they may not, others that it does not exist", async () => {
+    const own = await setOperator('lingang-analytics', 'active', 'please', analyst);
+    expect(own.json.error.code).toBe('FORBIDDEN');
+    expect((await setOperator('lingang-analytics', 'suspended', 'rival', otherAnalyst)).status).toBe(404);
+    expect((await setOperator('no-such-operator', 'suspended', 'x')).status).toBe(404);
+  });
+
+  it('a change without a reason is refused', async () => {
+    const response = await t.call('POST', '/v1/operators/harbour-credit/status', { token: regulator, json: { status: 'suspended' } });
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('VALIDATION_FAILED');
   });
 });

@@ -632,6 +632,20 @@ describe("products serve only under their operator's licence (art. 21)", () => {
     expect(await offered()).toContain('enterprise-identity');
   });
 
+  it("a suspended operator's products stop at the next call, though its licences stay active; reinstated, they answer again", async () => {
+    const input = await example();
+    const setOperator = (status: string, reason: string) => t.call('POST', '/v1/operators/harbour-credit/status', { token: regulator, json: { status, reason } });
+    expect((await setOperator('suspended', 'inspection')).status).toBe(200);
+    try {
+      expect((await harbourLicences()).length).toBeGreaterThan(0);
+      expect((await call('enterprise-identity', input)).json.error.code).toBe('PRODUCT_NOT_CALLABLE');
+      expect(await offered()).not.toContain('enterprise-identity');
+    } finally {
+      await setOperator('active', 'inspection closed');
+    }
+    expect((await call('enterprise-identity', input)).status).toBe(200);
+  });
+
   it("a lapsed licence stops its operator's products", async () => {
     const input = await example();
     const saved = t.clock.now;

@@ -261,48 +261,83 @@ async function downloadCsv(year: number): Promise<void> {
 }
 
 
-/** Licences (art. 21): regulators suspend, reinstate or revoke with a reason, effective on the next request. */
+/**
+ * Licences and operators (art. 21): regulators suspend, reinstate or revoke either with a reason, effective on the
+ * next request. A suspended operator holds no licence in force, whatever its licences' own statuses.
+ */
 export async function licencesPage(rerender: () => void, role: string): Promise<HTMLElement> {
-  const { licences } = await api<{ licences: any[] }>('GET', '/v1/licences');
+  const [{ licences }, operators] = await Promise.all([
+    api<{ licences: any[] }>('GET', '/v1/licences'),
+    role === 'regulator' ? api<{ operators: any[] }>('GET', '/v1/operators').then((answer) => answer.operators) : Promise.resolve([]),
+  ]);
   const message = h('p', { class: 'error' });
-  const change = async (id: string, status: 'active' | 'suspended' | 'revoked', reason: string) => {
+  const operatorMessage = h('p', { class: 'error' });
+  const actions = (path: string, item: { status: string }, shownIn: HTMLElement) => (role === 'regulator' ? standingActions(path, item.status, shownIn, rerender) : '');
+  // Why a licence or an operator is suspended or revoked is for the operator to read too.
+  const standing = (item: { status: string; statusReason: string | null }) => h('span', {}, statusBadge(item.status), item.statusReason && item.status !== 'active' ? h('small', { class: 'muted' }, ` ${item.statusReason}`) : '');
+  return h(
+    'div',
+    {},
+    role === 'regulator' ? await grantLicenceForm(rerender) : '',
+    h(
+      'div',
+      { class: 'panel' },
+      h('h2', {}, t('licences')),
+      message,
+      table(
+        [t('licences'), t('operator'), t('grade'), t('datasets'), t('status'), ''],
+        licences.map((licence) => [
+          h('span', {}, licence.title, h('br'), h('small', { class: 'muted' }, `${licence.id} · ${licence.validFrom.slice(0, 10)} – ${licence.validUntil.slice(0, 10)}`)),
+          licence.operatorId,
+          licence.maxGrade,
+          licence.scope.map((entry: { dataset: string }) => entry.dataset).join(', '),
+          standing(licence),
+          actions(`/v1/licences/${encodeURIComponent(licence.id)}/status`, licence, message),
+        ]),
+      ),
+    ),
+    role === 'regulator'
+      ? h(
+          'div',
+          { class: 'panel', id: 'operators' },
+          h('h2', {}, t('operators')),
+          h('p', { class: 'muted' }, t('operatorsIntro')),
+          operatorMessage,
+          table(
+            [t('operator'), t('creditCode'), t('status'), ''],
+            operators.map((operator) => [
+              h('span', {}, operator.nameZh ?? operator.name, h('br'), h('small', { class: 'muted' }, operator.id)),
+              operator.creditCode ?? '',
+              standing(operator),
+              actions(`/v1/operators/${encodeURIComponent(operator.id)}/status`, operator, operatorMessage),
+            ]),
+          ),
+        )
+      : '',
+  );
+}
+
+/** Suspend or reinstate, and revoke, with the reason the regulator writes (it goes to the audit log and the operator). */
+function standingActions(path: string, status: string, message: HTMLElement, rerender: () => void): HTMLElement | string {
+  if (status === 'revoked') return '';
+  const reason = h('input', { class: 'reason', placeholder: t('reason') });
+  const act = (next: 'active' | 'suspended' | 'revoked') => async () => {
+    // No stock phrase stands in for a reason nobody wrote.
+    if (!reason.value.trim()) return void (message.textContent = t('reasonRequired'));
     try {
-      await api('POST', `/v1/licences/${id}/status`, { status, reason });
+      await api('POST', path, { status: next, reason: reason.value });
       rerender();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       message.textContent = `${error.code}: ${error.message}`;
     }
   };
-  const actions = (licence: any) => {
-    if (role !== 'regulator' || licence.status === 'revoked') return '';
-    const reason = h('input', { class: 'reason', placeholder: t('reason') });
-    // The regulator writes the reason (it goes to the audit log and the operator); no stock phrase stands in for it.
-    const act = (status: 'active' | 'suspended' | 'revoked') => () => (reason.value.trim() ? void change(licence.id, status, reason.value) : (message.textContent = t('reasonRequired')));
-    return h('div', { class: 'actions' }, reason, licence.status === 'active' ? h('button', { class: 'secondary', onclick: act('suspended') }, t('suspend')) : h('button', { onclick: act('active') }, t('reinstate')), h('button', { class: 'secondary', onclick: act('revoked') }, t('revoke')));
-  };
   return h(
     'div',
-    {},
-    role === 'regulator' ? await grantLicenceForm(rerender) : '',
-    h(
-    'div',
-    { class: 'panel' },
-    h('h2', {}, t('licences')),
-    message,
-    table(
-      [t('licences'), t('operator'), t('grade'), t('datasets'), t('status'), ''],
-      licences.map((licence) => [
-        h('span', {}, licence.title, h('br'), h('small', { class: 'muted' }, `${licence.id} · ${licence.validFrom.slice(0, 10)} – ${licence.validUntil.slice(0, 10)}`)),
-        licence.operatorId,
-        licence.maxGrade,
-        licence.scope.map((entry: { dataset: string }) => entry.dataset).join(', '),
-        // Why a licence is suspended or revoked is for its operator to read too.
-        h('span', {}, statusBadge(licence.status), licence.statusReason && licence.status !== 'active' ? h('small', { class: 'muted' }, ` ${licence.statusReason}`) : ''),
-        actions(licence),
-      ]),
-    ),
-    ),
+    { class: 'actions' },
+    reason,
+    status === 'active' ? h('button', { class: 'secondary', onclick: act('suspended') }, t('suspend')) : h('button', { onclick: act('active') }, t('reinstate')),
+    h('button', { class: 'secondary', onclick: act('revoked') }, t('revoke')),
   );
 }
 

@@ -3,15 +3,16 @@ import { licenceEntity, operatorEntity, platformEntity } from '../../authz/entit
 import { notFound } from '../../errors/app-error.js';
 import {
   changeLicenceStatus,
+  changeOperatorStatus,
   createLicence,
   createOperator,
   findLicence,
   findOperator,
   licenceCreationSchema,
-  licenceStatusChangeSchema,
   listLicences,
   listOperators,
   operatorCreationSchema,
+  standingChangeSchema,
   toLicenceView,
   type OperatorRow,
 } from '../../licensing/licences.js';
@@ -26,6 +27,7 @@ const operatorSchema = z
     nameZh: z.string().nullable(),
     creditCode: z.string().nullable(),
     status: z.enum(['active', 'suspended', 'revoked']),
+    statusReason: z.string().nullable(),
     createdAt: z.string(),
   })
   .openapi('Operator');
@@ -56,6 +58,7 @@ const operatorView = (operator: OperatorRow) => ({
   nameZh: operator.nameZh,
   creditCode: operator.creditCode,
   status: operator.status,
+  statusReason: operator.statusReason,
   createdAt: operator.createdAt.toISOString(),
 });
 
@@ -85,6 +88,17 @@ const routes = {
     security: bearerSecurity,
     request: { params: idParam('operator id') },
     responses: { 200: { description: 'The operator', content: { 'application/json': { schema: operatorSchema } } }, ...errorResponses(403, 404) },
+  }),
+  changeOperatorStatus: createRoute({
+    method: 'post',
+    path: '/v1/operators/{id}/status',
+    tags: ['licensing'],
+    summary: 'Suspend, reinstate or revoke an operator as a whole (regulators); effective on the next request',
+    description:
+      "While an operator is suspended or revoked none of its licences is in force: its users are refused (LICENCE_INACTIVE), its queued jobs fail, its held outputs are not released and its products do not answer. Its licences keep their own statuses, so reinstating the operator restores what it held. Each change is recorded in the audit log with its reason (`operator.suspended`, `operator.reinstated`, `operator.revoked`); asking for the status the operator already has changes and records nothing. Revocation is final.",
+    security: bearerSecurity,
+    request: { params: idParam('operator id'), body: jsonBody(standingChangeSchema, 'The new status and why') },
+    responses: { 200: { description: 'The operator', content: { 'application/json': { schema: operatorSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   createLicence: createRoute({
     method: 'post',
@@ -125,7 +139,7 @@ const routes = {
     description:
       'Each change is recorded in the audit log with its reason (`licence.suspended`, `licence.reinstated`, `licence.revoked`). Asking for the status the licence already has changes and records nothing, so a retried request is safe. Revocation is final.',
     security: bearerSecurity,
-    request: { params: idParam('licence id'), body: jsonBody(licenceStatusChangeSchema, 'The new status and why') },
+    request: { params: idParam('licence id'), body: jsonBody(standingChangeSchema, 'The new status and why') },
     responses: { 200: { description: 'The licence', content: { 'application/json': { schema: licenceSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
 };
@@ -150,6 +164,14 @@ export function licensingRoutes(platform: Platform) {
     if (!operator) throw notFound('operator');
     await authorizer.require(c.get('principal'), 'operator:read', operatorEntity(operator), { hideExistence: true });
     return c.json(operatorView(operator), 200);
+  });
+
+  app.openapi(routes.changeOperatorStatus, async (c) => {
+    const operator = await findOperator(db, c.req.valid('param').id);
+    if (!operator) throw notFound('operator');
+    await authorizer.require(c.get('principal'), 'operator:read', operatorEntity(operator), { hideExistence: true });
+    await authorizer.require(c.get('principal'), 'operator:change-status', operatorEntity(operator));
+    return c.json(operatorView(await changeOperatorStatus(db, operator.id, c.req.valid('json'), c.get('principal').id, platform.clock())), 200);
   });
 
   app.openapi(routes.createLicence, async (c) => {
