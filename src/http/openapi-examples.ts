@@ -250,9 +250,13 @@ export const operationExamples: Record<string, Example> = {
     request: { id: 'street_lights', title: 'Street lights', titleZh: '路灯设施', description: 'Street lights and their wattage', category: 'infrastructure', grade: 'L1', openData: true, sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'light_id', uniqueKey: ['light_id'], columns: [{ name: 'light_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Light id' }, { name: 'watts', type: 'INTEGER', class: 'attribute', nullable: false, description: 'Power (W)' }] },
     response: { id: 'street_lights', grade: 'L1', versions: [] },
   },
-  'post /v1/operators': { request: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XQ08N' }, response: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XQ08N', status: 'active', createdAt: '2026-11-27T02:00:00.000Z' } },
-  'get /v1/operators': { response: { operators: [{ id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', status: 'active' }] } },
-  'get /v1/operators/{id}': { response: { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: null, status: 'active', createdAt: '2026-01-01T00:00:00.000Z' } },
+  'post /v1/operators': { request: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XQ08N' }, response: { id: 'east-sea-analytics', name: 'East Sea Analytics Co., Ltd.', nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XQ08N', status: 'active', statusReason: null, createdAt: '2026-11-27T02:00:00.000Z' } },
+  'get /v1/operators': { response: { operators: [{ id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: '91310115MA7LG0A189', status: 'active', statusReason: null, createdAt: '2026-01-01T00:00:00.000Z' }] } },
+  'get /v1/operators/{id}': { response: { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: '91310115MA7LG0A189', status: 'active', statusReason: null, createdAt: '2026-01-01T00:00:00.000Z' } },
+  'post /v1/operators/{id}/status': {
+    request: { status: 'suspended', reason: '未按期提交年度安全评估报告，整改期间暂停' },
+    response: { id: 'lingang-analytics', name: 'Lingang Analytics Co., Ltd.', nameZh: '临港数智分析有限公司', creditCode: '91310115MA7LG0A189', status: 'suspended', statusReason: '未按期提交年度安全评估报告，整改期间暂停', createdAt: '2026-01-01T00:00:00.000Z' },
+  },
   'post /v1/operators/{id}/licences': {
     request: { title: licence.title, scope: licence.scope, purposes: licence.purposes, maxGrade: 'L3', validFrom: licence.validFrom, validUntil: licence.validUntil, feeMode: 'capped_fee' },
     response: licence,

@@ -636,6 +636,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("an analyst of a suspended operator is pointed from the refusal to its licences page, which says why", async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const setOperator = (status: string, reason: string) => t.call('POST', '/v1/operators/lingang-analytics/status', { token: regulator, json: { status, reason } });
+    await setOperator('suspended', '安全评估逾期未提交');
+    try {
+      const page = await signedIn('analyst-lingang-analytics');
+      await page.locator('p.error', { hasText: 'LICENCE_INACTIVE' }).waitFor();
+      await page.click('#why-inactive');
+      await page.locator('#own-operator-standing small', { hasText: '安全评估逾期未提交' }).waitFor();
+      await page.locator('table tbody tr').first().waitFor();
+      expect(pageErrors(page)).toEqual([]);
+    } finally {
+      await setOperator('active', '已补交');
+    }
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

@@ -112,6 +112,19 @@ describe('suspension and revocation', () => {
     expect((await t.call('GET', '/v1/datasets', { token: otherAnalyst })).status).toBe(200);
   });
 
+  it("an operator whose only licence is suspended still reads it, with the regulator's reason", async () => {
+    const licence = await licenceOf(analyst);
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'quarterly report missing' } });
+    try {
+      const own = await t.call('GET', '/v1/licences', { token: analyst });
+      expect(own.json.licences.find((entry: { id: string }) => entry.id === licence.id)).toMatchObject({ status: 'suspended', statusReason: 'quarterly report missing' });
+      expect((await t.call('GET', `/v1/licences/${licence.id}`, { token: analyst })).status).toBe(200);
+      expect((await t.call('POST', `/v1/licences/${licence.id}/status`, { token: analyst, json: { status: 'active', reason: 'filed' } })).json.error.code).toBe('LICENCE_INACTIVE');
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'report filed' } });
+    }
+  });
+
   it('an expired licence counts as not in force', async () => {
     const saved = t.clock.now;
     t.clock.now = new Date(Date.UTC(saved.getUTCFullYear() + 10, 0, 1));
@@ -335,6 +348,18 @@ describe("an operator's own status", () => {
       await setOperator('harbour-credit', 'active', 'inspection closed');
     }
     expect((await t.call('GET', '/v1/datasets', { token: otherAnalyst })).status).toBe(200);
+  });
+
+  it('users of a suspended operator still read their operator record and licences, with the reason, and nothing else', async () => {
+    await setOperator('lingang-analytics', 'suspended', 'overdue security assessment');
+    try {
+      expect((await t.call('GET', '/v1/operators/lingang-analytics', { token: analyst })).json).toMatchObject({ status: 'suspended', statusReason: 'overdue security assessment' });
+      expect((await t.call('GET', '/v1/licences', { token: analyst })).json.licences.length).toBeGreaterThan(0);
+      expect((await t.call('GET', '/v1/datasets', { token: analyst })).json.error.code).toBe('LICENCE_INACTIVE');
+      expect((await t.call('GET', '/v1/operators/harbour-credit', { token: analyst })).status).toBe(404);
+    } finally {
+      await setOperator('lingang-analytics', 'active', 'assessment filed');
+    }
   });
 
   it('a job queued before its operator was suspended does not run', async () => {

@@ -189,6 +189,8 @@ const phrases = {
   disable: ['停用', 'Disable'],
   enable: ['启用', 'Enable'],
   reasonRequired: ['请填写理由', 'Write the reason first'],
+  ownOperatorStanding: ['本运营主体已被暂停或撤销，其全部授权运营许可均不生效：', 'Your operator is suspended or revoked as a whole, so none of its licences is in force:'],
+  whyLicenceInactive: ['查看授权运营许可及其暂停、撤销理由', 'See your licences, and why they are not in force'],
   role: ['角色', 'Role'],
   belongsTo: ['所属', 'Belongs to'],
   status_disabled: ['已停用', 'disabled'],

@@ -44,7 +44,7 @@ function routesFor(principal: Principal): Route[] {
         ...grouped('groupProducts', [
           { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator') },
           { hash: 'usage', label: 'usage', render: () => usagePage(principal) },
-          { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator') },
+          { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator', principal.operatorId ?? undefined) },
         ]),
       ];
     case 'regulator':
@@ -217,7 +217,9 @@ async function render(): Promise<void> {
     if (!superseded()) main().replaceChildren(page);
   } catch (error) {
     if (superseded()) return;
-    main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? `${error.code}: ${error.message}` : String(error))));
+    // An operator with no licence in force may still read its licences (policies/baseline.cedar): point it there.
+    const why = error instanceof ApiError && error.code === 'LICENCE_INACTIVE' && me.role === 'operator' ? h('p', {}, h('a', { href: '#licences', id: 'why-inactive' }, t('whyLicenceInactive'))) : '';
+    main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)), why));
   }
 }
 

@@ -265,10 +265,14 @@ async function downloadCsv(year: number): Promise<void> {
  * Licences and operators (art. 21): regulators suspend, reinstate or revoke either with a reason, effective on the
  * next request. A suspended operator holds no licence in force, whatever its licences' own statuses.
  */
-export async function licencesPage(rerender: () => void, role: string): Promise<HTMLElement> {
+export async function licencesPage(rerender: () => void, role: string, ownOperator?: string): Promise<HTMLElement> {
   const [{ licences }, operators] = await Promise.all([
     api<{ licences: any[] }>('GET', '/v1/licences'),
-    role === 'regulator' ? api<{ operators: any[] }>('GET', '/v1/operators').then((answer) => answer.operators) : Promise.resolve([]),
+    role === 'regulator'
+      ? api<{ operators: any[] }>('GET', '/v1/operators').then((answer) => answer.operators)
+      : ownOperator
+        ? api<any>('GET', `/v1/operators/${encodeURIComponent(ownOperator)}`).then((operator) => [operator])
+        : Promise.resolve([]),
   ]);
   const message = h('p', { class: 'error' });
   const operatorMessage = h('p', { class: 'error' });
@@ -279,6 +283,8 @@ export async function licencesPage(rerender: () => void, role: string): Promise<
     'div',
     {},
     role === 'regulator' ? await grantLicenceForm(rerender) : '',
+    // An operator suspended or revoked as a whole holds no licence in force, whatever the table below says.
+    ...(role === 'operator' ? operators.filter((operator) => operator.status !== 'active').map((operator) => h('div', { class: 'panel', id: 'own-operator-standing' }, h('p', {}, `${t('ownOperatorStanding')} `, standing(operator)))) : []),
     h(
       'div',
       { class: 'panel' },
