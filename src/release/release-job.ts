@@ -32,14 +32,7 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
   if (job.status !== 'checked' && job.status !== 'in_review') {
     throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
   }
-  // An output leaves only under a licence in force (measures art. 21): approved after the operator's licence was
-  // suspended, revoked or ran out, it stays held. The share lock orders the release against a status change.
-  if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, deps.clock()))) {
-    throw new AppError(
-      'LICENCE_NOT_IN_FORCE',
-      'the licence this job ran under is not in force (suspended, revoked or expired), so its output cannot be released: withhold it, or approve it once the licence is in force again',
-    );
-  }
+  await requireLicenceInForce(tx, job, deps.clock());
   const manifest = job.manifest as { contentHash: string };
   const now = deps.clock();
   const [leafIndex] = await appendAuditEvents(
@@ -72,6 +65,20 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
     .where(eq(jobs.id, job.id))
     .returning();
   return released!;
+}
+
+/**
+ * An output leaves only under a licence in force (measures art. 21): approved after the operator's licence was
+ * suspended, revoked or ran out, it stays held. The share locks order the release against a status change; take
+ * them before the audit log's lock, as a status change does, or the two can deadlock on PostgreSQL.
+ */
+export async function requireLicenceInForce(tx: Database, job: Pick<JobRow, 'licenceId'>, now: Date): Promise<void> {
+  if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, now))) {
+    throw new AppError(
+      'LICENCE_NOT_IN_FORCE',
+      'the licence this job ran under is not in force (suspended, revoked or expired), so its output cannot be released: withhold it, or approve it once the licence is in force again',
+    );
+  }
 }
 
 /** Changes a job's status and records the transition as an audit leaf, in one transaction. */

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { jobs } from '../../src/db/schema.js';
+import { jobs, reviews } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJob } from '../../src/jobs/run-job.js';
 import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
@@ -304,6 +304,32 @@ describe('jobs under a licence', () => {
     expect((await auditEvents('review.recorded')).filter((event: { job: string }) => event.job === submitted.json.id)).toEqual([]);
     // Once the licence is in force again, the same reviewer's approval releases it.
     expect((await approve()).json.status).toBe('released');
+  });
+
+  it('approvals and suspensions sent at once each commit or are refused, never deadlock', async () => {
+    // On PostgreSQL an approval once took the audit log's lock before the licence's, a suspension the other way round.
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], purpose: 'licence test', sql: 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town' } });
+    const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+    expect((await t.rerunWithPlan(submitted.json.id, queued!.plan))?.status).toBe('in_review');
+    const licence = await licenceOf(analyst);
+    const statuses: number[] = [];
+    try {
+      for (let round = 0; round < 30; round++) {
+        // The same held output each round, as it was before the last round's approval.
+        await t.platform.db.delete(reviews).where(eq(reviews.jobId, submitted.json.id));
+        await t.platform.db.update(jobs).set({ status: 'in_review', receipt: null }).where(eq(jobs.id, submitted.json.id));
+        const [first, second] = round % 2 === 0 ? ['suspended', 'active'] : ['active', 'suspended'];
+        const answers = await Promise.all([
+          t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'no disclosure risk seen' } }),
+          t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: first, reason: 'inspection' } }),
+          t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: second, reason: 'inspection' } }),
+        ]);
+        statuses.push(...answers.map((answer) => answer.status));
+      }
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'inspection closed' } });
+    }
+    expect(statuses.filter((status) => status !== 200 && status !== 409)).toEqual([]);
   });
 
   it('an output whose licence was suspended while the job ran is discarded, not released', async () => {
