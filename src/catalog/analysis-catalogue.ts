@@ -1,5 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { CatalogueDataset } from '../analysis/analyse-query.js';
+import { canonicalSha256 } from '../audit/canonical-json.js';
 import type { Database } from '../db/connect.js';
 import { catalogueGeneration, datasets, datasetVersions } from '../db/schema.js';
 
@@ -49,15 +50,36 @@ export function createAnalysisCatalogue(db: Database) {
       }
     }
     const value: AnalysisCatalogue = {
-      datasets: new Map(
-        entries.map((entry) => [
-          entry.id,
-          { id: entry.id, grade: entry.grade, openData: entry.openData, privacyUnit: entry.privacyUnit, uniqueKey: entry.uniqueKey, columns: entry.columns.map((column) => ({ name: column.name, class: column.class, type: column.type })) },
-        ]),
-      ),
+      datasets: new Map(entries.map((entry) => [entry.id, analysedEntryOf(entry)])),
       latestVersions,
     };
     cached = { stamp, value, checkedAt };
     return value;
   }
+}
+
+/** What of a catalogue entry decides how a query over it is analysed and checked: grade, openness, privacy unit, classes. */
+export const analysedEntryOf = (entry: typeof datasets.$inferSelect): CatalogueDataset => ({
+  id: entry.id,
+  grade: entry.grade,
+  openData: entry.openData,
+  privacyUnit: entry.privacyUnit,
+  uniqueKey: entry.uniqueKey,
+  columns: entry.columns.map((column) => ({ name: column.name, class: column.class, type: column.type })),
+});
+
+/** A job records this per dataset when accepted: another value later means it was checked under another entry. */
+export const analysedEntryHash = (entry: CatalogueDataset): string => canonicalSha256(entry);
+
+/**
+ * The datasets whose entry, as analysis reads it, is no longer the one a job was accepted under (a published
+ * catalogue revision regraded it, closed its open data or reclassified a column). With `lock`, the rows stay
+ * share-locked until the transaction ends, so a revision being published comes wholly before or after.
+ */
+export async function changedAnalysedEntries(db: Pick<Database, 'select'>, accepted: Record<string, string>, options: { lock?: boolean } = {}): Promise<string[]> {
+  const ids = Object.keys(accepted);
+  if (ids.length === 0) return [];
+  const query = db.select().from(datasets).where(inArray(datasets.id, ids));
+  const current = new Map((await (options.lock ? query.for('share') : query)).map((entry) => [entry.id, analysedEntryHash(analysedEntryOf(entry))]));
+  return ids.filter((id) => current.get(id) !== accepted[id]);
 }

@@ -170,6 +170,11 @@ export const jobs = pgTable(
     datasets: jsonb('datasets').$type<string[]>().notNull(),
     /** The snapshot each dataset was pinned to at submission: dataset id → content hash. */
     datasetVersions: jsonb('dataset_versions').$type<Record<string, string>>().notNull(),
+    /**
+     * The catalogue entry each dataset was analysed under: dataset id → hash of what analysis reads of it
+     * (catalog/analysis-catalogue.ts). Null for jobs accepted before it was recorded (migration 0027).
+     */
+    catalogueEntries: jsonb('catalogue_entries').$type<Record<string, string>>(),
     sql: text('sql').notNull(),
     sqlHash: text('sql_hash').notNull(),
     /** The SQL's shape: its syntax tree with every constant blanked (prepare-job.ts, `shapeOf`); null when it did not parse. */

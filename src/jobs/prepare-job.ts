@@ -4,6 +4,7 @@ import { analyseQuery, QueryRejected, type QueryAnalysis } from '../analysis/ana
 import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
 import { and, eq } from 'drizzle-orm';
+import { analysedEntryHash } from '../catalog/analysis-catalogue.js';
 import { findDataset } from '../catalog/catalogue.js';
 import { privacyBudgets } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -47,6 +48,8 @@ export type PreparedJob = {
   grade: Grade;
   licenceId: string;
   datasetVersions: Record<string, string>;
+  /** The catalogue entry each dataset was analysed under (analysedEntryHash): checked again at run and at release. */
+  catalogueEntries: Record<string, string>;
   /** Set for differentially private jobs: their plan, built here (it reads no data) so that shape refusals come first. */
   dp?: DpPlan;
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
@@ -205,12 +208,14 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   }
 
   const datasetVersions: Record<string, string> = {};
+  const catalogueEntries: Record<string, string> = {};
   for (const id of analysis.datasets) {
     const contentHash = latestVersions.get(id);
     if (!contentHash) throw new AppError('NO_DATA_VERSION', `${id} has no data loaded yet`);
     datasetVersions[id] = contentHash;
+    catalogueEntries[id] = analysedEntryHash(catalogue.get(id)!);
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, kind, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, catalogueEntries, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, kind, milliseconds: performance.now() - started };
 }
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {

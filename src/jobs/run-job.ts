@@ -2,6 +2,7 @@ import os from 'node:os';
 import { and, count, eq, gte, inArray, lte } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
 import { licenceInForce } from '../authz/entities.js';
+import { changedAnalysedEntries } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { checkOutput, type SuppressionCode } from '../disclosure/disclosure-control.js';
@@ -44,6 +45,8 @@ const failureText = {
   time_limit: { code: 'TIME_LIMIT', reason: 'the query ran past the wall-time limit of its grade and was stopped' },
   system_error: { code: 'SYSTEM_FAILURE', reason: 'a platform failure stopped the job; it was not caused by the query' },
   licence_inactive: { code: 'LICENCE_INACTIVE', reason: "the operator's licence was no longer in force when the job came to run (suspended, revoked or expired); no data was read" },
+  catalogue_changed: { code: 'CATALOGUE_CHANGED', reason: 'the catalogue entry of a dataset this job reads changed after it was accepted (grade, open data, privacy unit or column classes); no data was read: submit it again to be checked under the entry as it is now' },
+  catalogue_changed_at_release: { code: 'CATALOGUE_CHANGED', reason: 'the catalogue entry of a dataset this job reads changed while it ran (grade, open data, privacy unit or column classes); its output was discarded, not released: submit it again' },
   licence_inactive_at_release: { code: 'LICENCE_INACTIVE', reason: "the operator's licence stopped being in force (suspended, revoked or expired) while the job ran; its output was discarded, not released" },
 } as const;
 
@@ -69,6 +72,13 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   if (job.licenceId && !(await licenceInForce(db, job.licenceId, job.operatorId, deps.clock()))) {
     if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
     return failJob(deps, job, { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` });
+  }
+  // So must the catalogue entries it was analysed under: a regraded dataset has other thresholds, a reclassified
+  // column other rules, and data no longer open gives no rows.
+  const changed = job.catalogueEntries ? await changedAnalysedEntries(db, job.catalogueEntries) : [];
+  if (changed.length > 0) {
+    if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
+    return failJob(deps, job, { kind: 'catalogue_changed', internalDetail: `the analysed catalogue entries of ${changed.join(', ')} changed after the job was accepted` });
   }
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
@@ -226,9 +236,10 @@ async function settleChecked(
     try {
       await releaseJob(deps, job.id, 'system');
     } catch (error) {
-      if (!(error instanceof AppError && error.code === 'LICENCE_NOT_IN_FORCE')) throw error;
-      // Suspended, revoked or lapsed while the job ran: what it computed is dropped, not kept for a later release.
-      await failJob(deps, job, { kind: 'licence_inactive_at_release', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}, when the output was to be released` }, ['checked']);
+      if (!(error instanceof AppError && (error.code === 'LICENCE_NOT_IN_FORCE' || error.code === 'CATALOGUE_CHANGED'))) throw error;
+      // Changed while the job ran: what it computed is dropped, not kept for a later release.
+      const kind = error.code === 'LICENCE_NOT_IN_FORCE' ? 'licence_inactive_at_release' : 'catalogue_changed_at_release';
+      await failJob(deps, job, { kind, internalDetail: `${error.message} (at ${deps.clock().toISOString()}, when the output was to be released)` }, ['checked']);
     }
   }
 }

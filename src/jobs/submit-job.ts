@@ -67,6 +67,7 @@ export async function submitJob(
           ...base,
           licenceId: prepared.licenceId,
           datasetVersions: prepared.datasetVersions,
+          catalogueEntries: prepared.catalogueEntries,
           kind: prepared.kind,
           grade: prepared.grade,
           sqlShape: prepared.shape,

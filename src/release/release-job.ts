@@ -5,6 +5,7 @@ import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { lockLicenceInForce } from '../authz/entities.js';
+import { changedAnalysedEntries } from '../catalog/analysis-catalogue.js';
 import type { KeyRing } from '../identity/keys.js';
 import { signReceipt } from './receipts.js';
 
@@ -32,7 +33,7 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
   if (job.status !== 'checked' && job.status !== 'in_review') {
     throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
   }
-  await requireLicenceInForce(tx, job, deps.clock());
+  await requireReleasable(tx, job, deps.clock());
   const manifest = job.manifest as { contentHash: string };
   const now = deps.clock();
   const [leafIndex] = await appendAuditEvents(
@@ -68,15 +69,25 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
 }
 
 /**
- * An output leaves only under a licence in force (measures art. 21): approved after the operator's licence was
- * suspended, revoked or ran out, it stays held. The share locks order the release against a status change; take
- * them before the audit log's lock, as a status change does, or the two can deadlock on PostgreSQL.
+ * What must still hold when an output is released, checked under share locks taken before the audit log's lock (the
+ * order a licence's status change and a catalogue revision take theirs, or they could deadlock on PostgreSQL):
+ *  - the licence the job ran under is in force (measures art. 21): approved after the operator's licence was
+ *    suspended, revoked or ran out, an output stays held;
+ *  - each dataset's catalogue entry is the one the job was checked under: an output checked at grade L3 is not
+ *    released after its data was regraded L4, nor rows of data that was open when the job ran and is no longer.
  */
-export async function requireLicenceInForce(tx: Database, job: Pick<JobRow, 'licenceId'>, now: Date): Promise<void> {
+export async function requireReleasable(tx: Database, job: Pick<JobRow, 'licenceId' | 'catalogueEntries'>, now: Date): Promise<void> {
   if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, now))) {
     throw new AppError(
       'LICENCE_NOT_IN_FORCE',
       'the licence this job ran under is not in force (suspended, revoked or expired), so its output cannot be released: withhold it, or approve it once the licence is in force again',
+    );
+  }
+  const changed = job.catalogueEntries ? await changedAnalysedEntries(tx, job.catalogueEntries, { lock: true }) : [];
+  if (changed.length > 0) {
+    throw new AppError(
+      'CATALOGUE_CHANGED',
+      `the catalogue entry of ${changed.join(', ')} changed after this job was checked (grade, open data, privacy unit or column classes), so its output cannot be released as checked: withhold it; the operator can submit the job again`,
     );
   }
 }

@@ -7,7 +7,7 @@ import { jobs, reviews } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { PrincipalRow } from '../identity/principals.js';
-import { releaseWithin, requireLicenceInForce, type JobRow } from './release-job.js';
+import { releaseWithin, requireReleasable, type JobRow } from './release-job.js';
 
 export const reviewDecisionSchema = z.strictObject({
   decision: z.enum(['approve', 'withhold']),
@@ -39,8 +39,8 @@ export async function decideReview(
     await tx.insert(reviews).values({ id: `rev_${crypto.randomUUID()}`, jobId, reviewerId: reviewer.id, decision: decision.decision, reason: decision.reason, createdAt: now });
     const approvals = (await tx.select().from(reviews).where(and(eq(reviews.jobId, jobId), eq(reviews.decision, 'approve')))).length;
     const completes = decision.decision === 'approve' && approvals >= job.reviewersRequired;
-    // Before the audit log's lock (taken by appendAuditEvents), in the order a licence's status change takes them.
-    if (completes) await requireLicenceInForce(tx as never, job, now);
+    // Before the audit log's lock (taken by appendAuditEvents), in the order a status change or revision takes them.
+    if (completes) await requireReleasable(tx as never, job, now);
     const events = [
       { type: 'review.recorded', actor: reviewer.id, operator: job.operatorId, job: jobId, datasets: job.datasets, details: { decision: decision.decision, reason: decision.reason, approvals, required: job.reviewersRequired } },
     ];
@@ -52,7 +52,8 @@ export async function decideReview(
     }
     await appendAuditEvents(tx as never, events, now);
     // The approval that completes the review commits with the release it makes: refused (a licence no longer in
-    // force), neither is recorded and the reviewer can decide again; never an approval with no release.
+    // force, a catalogue entry changed), neither is recorded and the reviewer can decide again; never an approval
+    // with no release.
     if (completes) return releaseWithin(tx as never, deps, jobId, reviewer.id);
     const [after] = await tx.select().from(jobs).where(eq(jobs.id, jobId));
     return after!;

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLeaves, principals } from '../../src/db/schema.js';
+import { eq } from 'drizzle-orm';
+import { auditLeaves, jobs, principals } from '../../src/db/schema.js';
+import { runJob } from '../../src/jobs/run-job.js';
+import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -184,5 +187,81 @@ describe('catalogue versions (art. 10)', () => {
     expect((await propose(powerClerk, 'power_readings', { title: 'Power readings' })).json.error.code).toBe('CONFLICT');
     await review(regulator, 'power_readings', first.json.revision, { decision: 'publish' });
     expect((await review(admin, 'power_readings', first.json.revision, { decision: 'publish' })).json.error.code).toBe('INVALID_TRANSITION');
+  });
+});
+
+describe('jobs and the catalogue entry they were checked under', () => {
+  const propose = (token: string, dataset: string, changes: Record<string, unknown>) => t.call('POST', `/v1/datasets/${dataset}/revisions`, { token, json: { note: '目录复核', changes } });
+  const publish = async (token: string, dataset: string, changes: Record<string, unknown>) => {
+    const proposed = await propose(token, dataset, changes);
+    expect(proposed.status).toBe(201);
+    expect((await t.call('POST', `/v1/datasets/${dataset}/revisions/${proposed.json.revision}/review`, { token: admin, json: { decision: 'publish' } })).json.status).toBe('published');
+  };
+  const submit = async (dataset: string, sql: string) => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: await t.tokenFor('analyst-lingang-analytics'), json: { datasets: [dataset], purpose: 'catalogue test', sql } });
+    expect(submitted.status).toBe(201);
+    return submitted.json.id as string;
+  };
+  const run = async (id: string) => {
+    const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, id));
+    return t.rerunWithPlan(id, queued!.plan);
+  };
+  const reviewed = async (id: string) =>
+    (await t.call('GET', '/v1/audit/entries?type=review.recorded&start=0&end=10000', { token: regulator })).json.entries.filter((entry: { event: { job: string } }) => entry.event.job === id);
+  let gasClerk: string;
+  beforeAll(async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-gas', role: 'institution', displayName: '燃气公司 · 数据专员', institutionId: 'gas-utility' });
+    gasClerk = await t.tokenFor('clerk-gas');
+  });
+
+  it('a job queued before its dataset was regraded does not run, and says to submit it again', async () => {
+    const id = await submit('gas_readings', 'SELECT town, count(*) AS readings FROM gas_readings GROUP BY town');
+    await publish(gasClerk, 'gas_readings', { grade: 'L2' });
+    expect(await run(id)).toMatchObject({ status: 'failed', statusCode: 'CATALOGUE_CHANGED', output: null });
+  });
+
+  it('a revision of what analysis does not read (a description) leaves a queued job to run', async () => {
+    const id = await submit('gas_readings', 'SELECT town, count(*) AS readings FROM gas_readings GROUP BY town');
+    await publish(gasClerk, 'gas_readings', { description: 'Monthly gas use per account (revised)' });
+    expect((await run(id))?.status).not.toBe('failed');
+  });
+
+  it('an output held for review is not released after a column was reclassified; the approval is refused and not recorded', async () => {
+    const id = await submit('power_readings', 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town');
+    expect((await run(id))?.status).toBe('in_review');
+    const entry = (await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json;
+    await publish(powerClerk, 'power_readings', { columns: entry.columns.map((column: { name: string; class: string }) => (column.name === 'town' ? { ...column, class: 'quasi_identifier' } : column)) });
+    const approval = await t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'approve', reason: 'no disclosure risk seen' } });
+    expect(approval.status).toBe(409);
+    expect(approval.json.error.code).toBe('CATALOGUE_CHANGED');
+    expect((await t.platform.db.select().from(jobs).where(eq(jobs.id, id)))[0]).toMatchObject({ status: 'in_review', receipt: null });
+    expect(await reviewed(id)).toEqual([]);
+    expect((await t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'withhold', reason: 'checked under the old entry' } })).json.status).toBe('withheld');
+  });
+
+  it('rows of open data closed while the job ran are discarded, not released', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-transit-2', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' }).onConflictDoNothing();
+    const transitClerk = await t.tokenFor('clerk-transit-2');
+    const id = await submit('bus_routes', 'SELECT route_id, stop_seq FROM bus_routes');
+    const entry = (await t.call('GET', '/v1/datasets/bus_routes', { token: regulator })).json;
+    // Closed data needs a privacy unit that names someone; the route is it here.
+    const closed = { openData: false, columns: entry.columns.map((column: { name: string }) => (column.name === 'route_id' ? { ...column, class: 'direct_identifier' } : column)) };
+    const pool = createSandboxPool({ size: 1 });
+    // The source closes its open data after the sandbox has answered and before the rows are released.
+    const closingPool = {
+      ...pool,
+      run: async (...args: Parameters<typeof pool.run>) => {
+        const outcome = await pool.run(...args);
+        await publish(transitClerk, 'bus_routes', closed);
+        return outcome;
+      },
+    };
+    try {
+      const { db, store, disclosurePolicy, keys, clock } = t.platform;
+      await runJob({ db, store, pool: closingPool, disclosurePolicy, keys, clock }, id);
+    } finally {
+      await pool.close();
+    }
+    expect((await t.platform.db.select().from(jobs).where(eq(jobs.id, id)))[0]).toMatchObject({ status: 'failed', statusCode: 'CATALOGUE_CHANGED', output: null, receipt: null });
   });
 });
