@@ -45,6 +45,8 @@ const failureText = {
   time_limit: { code: 'TIME_LIMIT', reason: 'the query ran past the wall-time limit of its grade and was stopped' },
   system_error: { code: 'SYSTEM_FAILURE', reason: 'a platform failure stopped the job; it was not caused by the query' },
   licence_inactive: { code: 'LICENCE_INACTIVE', reason: "the operator's licence was no longer in force when the job came to run (suspended, revoked or expired); no data was read" },
+  policy_changed: { code: 'POLICY_CHANGED', reason: 'the disclosure policy changed after this job was accepted; no data was read: submit it again to be checked under the policy in force' },
+  policy_changed_at_release: { code: 'POLICY_CHANGED', reason: 'the disclosure policy changed while this job ran; its output was discarded, not released: submit it again' },
   catalogue_changed: { code: 'CATALOGUE_CHANGED', reason: 'the catalogue entry of a dataset this job reads changed after it was accepted (grade, open data, privacy unit or column classes); no data was read: submit it again to be checked under the entry as it is now' },
   catalogue_changed_at_release: { code: 'CATALOGUE_CHANGED', reason: 'the catalogue entry of a dataset this job reads changed while it ran (grade, open data, privacy unit or column classes); its output was discarded, not released: submit it again' },
   licence_inactive_at_release: { code: 'LICENCE_INACTIVE', reason: "the operator's licence stopped being in force (suspended, revoked or expired) while the job ran; its output was discarded, not released" },
@@ -72,6 +74,12 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   if (job.licenceId && !(await licenceInForce(db, job.licenceId, job.operatorId, deps.clock()))) {
     if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
     return failJob(deps, job, { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` });
+  }
+  // Its plan and its output's check follow the policy it was accepted under; a process started with another policy
+  // file would check it by rules its plan was not built for, and its receipt would name a policy that did not.
+  if (job.policyHash !== deps.disclosurePolicy.hash) {
+    if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
+    return failJob(deps, job, { kind: 'policy_changed', internalDetail: `accepted under policy ${job.policyHash}, run under ${deps.disclosurePolicy.hash}` });
   }
   // So must the catalogue entries it was analysed under: a regraded dataset has other thresholds, a reclassified
   // column other rules, and data no longer open gives no rows.
@@ -236,10 +244,11 @@ async function settleChecked(
     try {
       await releaseJob(deps, job.id, 'system');
     } catch (error) {
-      if (!(error instanceof AppError && (error.code === 'LICENCE_NOT_IN_FORCE' || error.code === 'CATALOGUE_CHANGED'))) throw error;
+      const kinds = { LICENCE_NOT_IN_FORCE: 'licence_inactive_at_release', CATALOGUE_CHANGED: 'catalogue_changed_at_release', POLICY_CHANGED: 'policy_changed_at_release' } as const;
+      const kind = error instanceof AppError ? kinds[error.code as keyof typeof kinds] : undefined;
+      if (!kind) throw error;
       // Changed while the job ran: what it computed is dropped, not kept for a later release.
-      const kind = error.code === 'LICENCE_NOT_IN_FORCE' ? 'licence_inactive_at_release' : 'catalogue_changed_at_release';
-      await failJob(deps, job, { kind, internalDetail: `${error.message} (at ${deps.clock().toISOString()}, when the output was to be released)` }, ['checked']);
+      await failJob(deps, job, { kind, internalDetail: `${(error as AppError).message} (at ${deps.clock().toISOString()}, when the output was to be released)` }, ['checked']);
     }
   }
 }

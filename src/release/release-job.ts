@@ -21,7 +21,7 @@ export async function releaseJob(deps: ReleaseDependencies, jobId: string, actor
   return deps.db.transaction((tx) => releaseWithin(tx as never, deps, jobId, actor));
 }
 
-type ReleaseDependencies = { db: Database; keys: KeyRing; clock: () => Date };
+type ReleaseDependencies = { db: Database; keys: KeyRing; clock: () => Date; disclosurePolicy: { hash: string } };
 
 /** releaseJob inside a transaction the caller holds (a reviewer's last approval commits with the release it makes). */
 export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies, 'db'>, jobId: string, actor: string): Promise<JobRow> {
@@ -33,7 +33,7 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
   if (job.status !== 'checked' && job.status !== 'in_review') {
     throw new AppError('INVALID_TRANSITION', `a ${job.status} job cannot be released`);
   }
-  await requireReleasable(tx, job, deps.clock());
+  await requireReleasable(tx, job, { now: deps.clock(), policyHash: deps.disclosurePolicy.hash });
   const manifest = job.manifest as { contentHash: string };
   const now = deps.clock();
   const [leafIndex] = await appendAuditEvents(
@@ -74,9 +74,15 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
  *  - the licence the job ran under is in force (measures art. 21): approved after the operator's licence was
  *    suspended, revoked or ran out, an output stays held;
  *  - each dataset's catalogue entry is the one the job was checked under: an output checked at grade L3 is not
- *    released after its data was regraded L4, nor rows of data that was open when the job ran and is no longer.
+ *    released after its data was regraded L4, nor rows of data that was open when the job ran and is no longer;
+ *  - the disclosure policy in force is the one it was checked under (a process started with another policy
+ *    file): its receipt names the policy that checked it, and that policy no longer decides.
  */
-export async function requireReleasable(tx: Database, job: Pick<JobRow, 'licenceId' | 'catalogueEntries'>, now: Date): Promise<void> {
+export async function requireReleasable(tx: Database, job: Pick<JobRow, 'licenceId' | 'catalogueEntries' | 'policyHash'>, current: { now: Date; policyHash: string }): Promise<void> {
+  if (job.policyHash !== current.policyHash) {
+    throw new AppError('POLICY_CHANGED', 'the disclosure policy changed after this output was checked, so it cannot be released as checked: withhold it; the operator can submit the job again');
+  }
+  const now = current.now;
   if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, now))) {
     throw new AppError(
       'LICENCE_NOT_IN_FORCE',

@@ -20,7 +20,7 @@ export const reviewDecisionSchema = z.strictObject({
  * enough approvals for the grade release it. The review, its audit leaf and the release it makes commit together.
  */
 export async function decideReview(
-  deps: { db: Database; keys: KeyRing; clock: () => Date },
+  deps: { db: Database; keys: KeyRing; clock: () => Date; disclosurePolicy: { hash: string } },
   reviewer: PrincipalRow,
   jobId: string,
   decision: z.infer<typeof reviewDecisionSchema>,
@@ -40,7 +40,7 @@ export async function decideReview(
     const approvals = (await tx.select().from(reviews).where(and(eq(reviews.jobId, jobId), eq(reviews.decision, 'approve')))).length;
     const completes = decision.decision === 'approve' && approvals >= job.reviewersRequired;
     // Before the audit log's lock (taken by appendAuditEvents), in the order a status change or revision takes them.
-    if (completes) await requireReleasable(tx as never, job, now);
+    if (completes) await requireReleasable(tx as never, job, { now, policyHash: deps.disclosurePolicy.hash });
     const events = [
       { type: 'review.recorded', actor: reviewer.id, operator: job.operatorId, job: jobId, datasets: job.datasets, details: { decision: decision.decision, reason: decision.reason, approvals, required: job.reviewersRequired } },
     ];
@@ -52,7 +52,7 @@ export async function decideReview(
     }
     await appendAuditEvents(tx as never, events, now);
     // The approval that completes the review commits with the release it makes: refused (a licence no longer in
-    // force, a catalogue entry changed), neither is recorded and the reviewer can decide again; never an approval
+    // force, a catalogue entry or the policy changed), neither is recorded and the reviewer can decide again; never an approval
     // with no release.
     if (completes) return releaseWithin(tx as never, deps, jobId, reviewer.id);
     const [after] = await tx.select().from(jobs).where(eq(jobs.id, jobId));

@@ -190,7 +190,7 @@ describe('catalogue versions (art. 10)', () => {
   });
 });
 
-describe('jobs and the catalogue entry they were checked under', () => {
+describe('jobs run and are released only under what they were checked under: catalogue entries and the disclosure policy', () => {
   const propose = (token: string, dataset: string, changes: Record<string, unknown>) => t.call('POST', `/v1/datasets/${dataset}/revisions`, { token, json: { note: '目录复核', changes } });
   const publish = async (token: string, dataset: string, changes: Record<string, unknown>) => {
     const proposed = await propose(token, dataset, changes);
@@ -237,6 +237,32 @@ describe('jobs and the catalogue entry they were checked under', () => {
     expect((await t.platform.db.select().from(jobs).where(eq(jobs.id, id)))[0]).toMatchObject({ status: 'in_review', receipt: null });
     expect(await reviewed(id)).toEqual([]);
     expect((await t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'withhold', reason: 'checked under the old entry' } })).json.status).toBe('withheld');
+  });
+
+  /** As a process started with another policy file would see it. */
+  async function underAnotherPolicy<T>(action: () => Promise<T>): Promise<T> {
+    const policy = t.platform.disclosurePolicy as { hash: string };
+    const saved = policy.hash;
+    policy.hash = 'another-policy';
+    try {
+      return await action();
+    } finally {
+      policy.hash = saved;
+    }
+  }
+
+  it('a job accepted under another disclosure policy does not run', async () => {
+    const id = await submit('power_readings', 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town');
+    expect(await underAnotherPolicy(() => run(id))).toMatchObject({ status: 'failed', statusCode: 'POLICY_CHANGED', output: null });
+  });
+
+  it('an output checked under another disclosure policy is not released; the approval is refused and not recorded', async () => {
+    const id = await submit('power_readings', 'SELECT month, count(*) AS readings FROM power_readings GROUP BY month');
+    expect((await run(id))?.status).toBe('in_review');
+    const approval = await underAnotherPolicy(() => t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'approve', reason: 'no disclosure risk seen' } }));
+    expect(approval.json.error.code).toBe('POLICY_CHANGED');
+    expect(await reviewed(id)).toEqual([]);
+    expect((await t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'approve', reason: 'no disclosure risk seen' } })).json.status).toBe('released');
   });
 
   it('rows of open data closed while the job ran are discarded, not released', async () => {
