@@ -1,4 +1,4 @@
-import { and, eq, gt, lte, sql, type SQLWrapper } from 'drizzle-orm';
+import { and, eq, gt, inArray, lte, sql, type SQLWrapper } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { licences, operators, type datasets, type principals } from '../db/schema.js';
 import { gradeRank } from '../catalog/grades.js';
@@ -49,6 +49,17 @@ const inForce = (now: Date | SQLWrapper) => [
 /** Whether this one licence of the operator is in force now (what a job ran under must be, to run). */
 export const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) =>
   (await activeLicencesOf(db, operatorId, now)).some((licence) => licence.id === licenceId);
+
+/** Which of these licences are in force now (any operator's): for a list that shows many at once. */
+export async function licencesInForceAmong(db: Pick<Database, 'select'>, licenceIds: string[], now: Date): Promise<Set<string>> {
+  if (licenceIds.length === 0) return new Set();
+  const rows = await db
+    .select({ id: licences.id })
+    .from(licences)
+    .innerJoin(operators, eq(operators.id, licences.operatorId))
+    .where(and(inArray(licences.id, licenceIds), ...inForce(now)));
+  return new Set(rows.map((row) => row.id));
+}
 
 /**
  * Whether this licence is in force, holding share locks on it and its operator until the transaction ends: a

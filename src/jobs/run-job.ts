@@ -69,24 +69,12 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   );
   if (!job) return;
   const plan = job.plan as ExecutionPlan | DpPlan | ModelPlan;
-  // The licence the job was accepted under must still be in force when it reads data (measures art. 21): a queued
-  // job does not outlive a suspension, a revocation or the end of the licence's term. Its budget is given back.
-  if (job.licenceId && !(await licenceInForce(db, job.licenceId, job.operatorId, deps.clock()))) {
+  // What the job was accepted under must still hold when it reads data; if not, it fails before it does, and a DP
+  // job's reserved budget is given back (no noisy answer was drawn).
+  const stale = await acceptedTermsChanged(deps, job);
+  if (stale) {
     if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
-    return failJob(deps, job, { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` });
-  }
-  // Its plan and its output's check follow the policy it was accepted under; a process started with another policy
-  // file would check it by rules its plan was not built for, and its receipt would name a policy that did not.
-  if (job.policyHash !== deps.disclosurePolicy.hash) {
-    if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
-    return failJob(deps, job, { kind: 'policy_changed', internalDetail: `accepted under policy ${job.policyHash}, run under ${deps.disclosurePolicy.hash}` });
-  }
-  // So must the catalogue entries it was analysed under: a regraded dataset has other thresholds, a reclassified
-  // column other rules, and data no longer open gives no rows.
-  const changed = job.catalogueEntries ? await changedAnalysedEntries(db, job.catalogueEntries) : [];
-  if (changed.length > 0) {
-    if (plan.kind === 'dp_aggregate') for (const chargeId of plan.chargeIds ?? (plan.chargeId ? [plan.chargeId] : [])) await settleBudget(db, chargeId, 'refunded', deps.clock());
-    return failJob(deps, job, { kind: 'catalogue_changed', internalDetail: `the analysed catalogue entries of ${changed.join(', ')} changed after the job was accepted` });
+    return failJob(deps, job, stale);
   }
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
@@ -159,6 +147,26 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
 }
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+/** Why a job may no longer run under what it was accepted under, if so. */
+async function acceptedTermsChanged(deps: JobRunnerDependencies, job: Job): Promise<{ kind: keyof typeof failureText; internalDetail: string } | undefined> {
+  // Its licence (measures art. 21): a queued job does not outlive a suspension, a revocation or the licence's term.
+  if (job.licenceId && !(await licenceInForce(deps.db, job.licenceId, job.operatorId, deps.clock()))) {
+    return { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` };
+  }
+  // Its disclosure policy: a process started with another policy file would check it by rules its plan was not
+  // built for, and its receipt would name a policy that did not.
+  if (job.policyHash !== deps.disclosurePolicy.hash) {
+    return { kind: 'policy_changed', internalDetail: `accepted under policy ${job.policyHash}, run under ${deps.disclosurePolicy.hash}` };
+  }
+  // The catalogue entries it was analysed under: a regraded dataset has other thresholds, a reclassified column
+  // other rules, and data no longer open gives no rows.
+  const changed = job.catalogueEntries ? await changedAnalysedEntries(deps.db, job.catalogueEntries) : [];
+  if (changed.length > 0) {
+    return { kind: 'catalogue_changed', internalDetail: `the analysed catalogue entries of ${changed.join(', ')} changed after the job was accepted` };
+  }
+  return undefined;
+}
 
 /**
  * How many reviewers the output waits for: the grade's, or at least one when its operator has submitted more jobs

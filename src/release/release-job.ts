@@ -4,8 +4,8 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { lockLicenceInForce } from '../authz/entities.js';
-import { changedAnalysedEntries } from '../catalog/analysis-catalogue.js';
+import { licencesInForceAmong, lockLicenceInForce } from '../authz/entities.js';
+import { analysedEntryHash, changedAnalysedEntries, type AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { KeyRing } from '../identity/keys.js';
 import { signReceipt } from './receipts.js';
 
@@ -96,6 +96,31 @@ export async function requireReleasable(tx: Database, job: Pick<JobRow, 'licence
       `the catalogue entry of ${changed.join(', ')} changed after this job was checked (grade, open data, privacy unit or column classes), so its output cannot be released as checked: withhold it; the operator can submit the job again`,
     );
   }
+}
+
+/**
+ * For the review queue: why each held output could not be released now, if it could not (the reasons
+ * requireReleasable gives, read without locks for many jobs at once), so that a reviewer withholds it instead.
+ */
+export async function releaseObstacles(
+  deps: { db: Database; analysisCatalogue: () => Promise<AnalysisCatalogue>; disclosurePolicy: { hash: string } },
+  held: Array<Pick<JobRow, 'id' | 'licenceId' | 'catalogueEntries' | 'policyHash'>>,
+  now: Date,
+): Promise<Map<string, { code: string; reason: string }>> {
+  const [inForce, { datasets: catalogue }] = await Promise.all([
+    licencesInForceAmong(deps.db, [...new Set(held.flatMap((job) => (job.licenceId ? [job.licenceId] : [])))], now),
+    deps.analysisCatalogue(),
+  ]);
+  const obstacles = new Map<string, { code: string; reason: string }>();
+  for (const job of held) {
+    const changed = Object.entries(job.catalogueEntries ?? {})
+      .filter(([id, hash]) => !catalogue.has(id) || analysedEntryHash(catalogue.get(id)!) !== hash)
+      .map(([id]) => id);
+    if (job.policyHash !== deps.disclosurePolicy.hash) obstacles.set(job.id, { code: 'POLICY_CHANGED', reason: 'checked under a disclosure policy no longer in force' });
+    else if (job.licenceId && !inForce.has(job.licenceId)) obstacles.set(job.id, { code: 'LICENCE_NOT_IN_FORCE', reason: 'the licence it ran under is not in force (suspended, revoked or expired)' });
+    else if (changed.length > 0) obstacles.set(job.id, { code: 'CATALOGUE_CHANGED', reason: `the catalogue entry of ${changed.join(', ')} changed after it was checked` });
+  }
+  return obstacles;
 }
 
 /** Changes a job's status and records the transition as an audit leaf, in one transaction. */

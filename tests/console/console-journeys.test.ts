@@ -652,6 +652,28 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     }
   });
 
+  it("a reviewer is told a held output cannot be released while its licence is suspended, and is offered only to withhold it", async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const submitted = await t.call('POST', '/v1/jobs', { token: await t.tokenFor('analyst-lingang-analytics'), json: { datasets: ['power_readings'], purpose: '暂停期间的审核', sql: 'SELECT town, month, count(*) AS readings FROM power_readings GROUP BY town, month' } });
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string; status: string }) => entry.operatorId === 'lingang-analytics' && entry.status === 'active');
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: '检查' } });
+    try {
+      const page = await signedIn('regulator-data-dept');
+      await page.goto(`${base}/console#reviews`);
+      const card = page.locator(`section.card[data-job="${submitted.json.id}"]`);
+      await card.locator('.release-blocked', { hasText: 'LICENCE_NOT_IN_FORCE' }).waitFor();
+      expect(await card.locator('button.approve').count()).toBe(0);
+      await card.locator('input.reason').fill('许可已暂停，不予发布');
+      await card.locator('button', { hasText: '不予发布' }).click();
+      await page.waitForFunction((id) => !document.querySelector(`section.card[data-job="${id}"]`), submitted.json.id);
+      expect((await t.call('GET', `/v1/jobs/${submitted.json.id}`, { token: regulator })).json.status).toBe('withheld');
+      expect(pageErrors(page)).toEqual([]);
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: '检查结束' } });
+    }
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

@@ -236,6 +236,8 @@ describe('jobs run and are released only under what they were checked under: cat
     expect(approval.json.error.code).toBe('CATALOGUE_CHANGED');
     expect((await t.platform.db.select().from(jobs).where(eq(jobs.id, id)))[0]).toMatchObject({ status: 'in_review', receipt: null });
     expect(await reviewed(id)).toEqual([]);
+    const queued = (await t.call('GET', '/v1/reviews', { token: regulator })).json.reviews.find((review: { job: { id: string } }) => review.job.id === id);
+    expect(queued.releaseBlocked).toMatchObject({ code: 'CATALOGUE_CHANGED', reason: expect.stringContaining('power_readings') });
     expect((await t.call('POST', `/v1/reviews/${id}`, { token: regulator, json: { decision: 'withhold', reason: 'checked under the old entry' } })).json.status).toBe('withheld');
   });
 

@@ -332,6 +332,22 @@ describe('jobs under a licence', () => {
     expect(statuses.filter((status) => status !== 200 && status !== 409)).toEqual([]);
   });
 
+  it("the review queue tells reviewers when a held output's licence is not in force, and stops saying so once it is", async () => {
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], purpose: 'licence test', sql: 'SELECT month, count(*) AS readings FROM power_readings GROUP BY month' } });
+    const [queued] = await t.platform.db.select().from(jobs).where(eq(jobs.id, submitted.json.id));
+    await t.rerunWithPlan(submitted.json.id, queued!.plan);
+    const entry = async () => (await t.call('GET', '/v1/reviews', { token: regulator })).json.reviews.find((review: { job: { id: string } }) => review.job.id === submitted.json.id);
+    expect((await entry()).releaseBlocked).toBeNull();
+    const licence = await licenceOf(analyst);
+    await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'suspended', reason: 'inspection' } });
+    try {
+      expect((await entry()).releaseBlocked).toMatchObject({ code: 'LICENCE_NOT_IN_FORCE' });
+    } finally {
+      await t.call('POST', `/v1/licences/${licence.id}/status`, { token: regulator, json: { status: 'active', reason: 'inspection closed' } });
+    }
+    expect((await entry()).releaseBlocked).toBeNull();
+  });
+
   it('an output whose licence was suspended while the job ran is discarded, not released', async () => {
     const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], purpose: 'licence test', sql: 'SELECT town, count(*) AS stops FROM bus_routes GROUP BY town' } });
     const licence = await licenceOf(analyst);

@@ -190,6 +190,7 @@ const phrases = {
   enable: ['启用', 'Enable'],
   reasonRequired: ['请填写理由', 'Write the reason first'],
   ownOperatorStanding: ['本运营主体已被暂停或撤销，其全部授权运营许可均不生效：', 'Your operator is suspended or revoked as a whole, so none of its licences is in force:'],
+  cannotRelease: ['当前不能发布，请暂缓或不予发布', 'Cannot be released now: withhold it, or wait'],
   whyLicenceInactive: ['查看授权运营许可及其暂停、撤销理由', 'See your licences, and why they are not in force'],
   role: ['角色', 'Role'],
   belongsTo: ['所属', 'Belongs to'],

@@ -43,8 +43,10 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         // What the reviewer decides on: the output as it would be released, with every suppression and its rule.
         ...(output ? checkedOutput(output.columns, output.rows.slice(0, shownRows), review.manifest, { class: 'review-output' }) : []),
         output && output.rows.length > shownRows ? h('p', { class: 'muted' }, `${t('showingRows')} ${shownRows} / ${output.rows.length}`) : null,
+        // An output that could not be released now (its licence, a catalogue entry or the policy changed) is withheld, not approved.
+        review.releaseBlocked ? h('p', { class: 'error release-blocked' }, `${t('cannotRelease')}: ${review.releaseBlocked.code} — ${review.releaseBlocked.reason}`) : null,
         review.canReview
-          ? h('div', { class: 'actions' }, reason, h('button', { class: 'approve', onclick: () => void decide('approve') }, t('approve')), h('button', { class: 'secondary', onclick: () => void decide('withhold') }, t('withhold')))
+          ? h('div', { class: 'actions' }, reason, review.releaseBlocked ? null : h('button', { class: 'approve', onclick: () => void decide('approve') }, t('approve')), h('button', { class: 'secondary', onclick: () => void decide('withhold') }, t('withhold')))
           : h('p', { class: 'muted' }, '—'),
         message,
       ),

@@ -5,6 +5,7 @@ import { entityRef } from '../../authz/policy-engine.js';
 import { jobs, reviews } from '../../db/schema.js';
 import { notFound } from '../../errors/app-error.js';
 import { findJob, toJobView } from '../../jobs/submit-job.js';
+import { releaseObstacles } from '../../release/release-job.js';
 import { decideReview, reviewDecisionSchema } from '../../release/reviews.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
@@ -41,7 +42,10 @@ export function reviewRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'review:list', platformEntity);
     const held = await db.select().from(jobs).where(eq(jobs.status, 'in_review')).orderBy(asc(jobs.createdAt)).limit(200);
-    const decided = held.length > 0 ? await db.select().from(reviews).where(inArray(reviews.jobId, held.map((job) => job.id))) : [];
+    const [decided, obstacles] = await Promise.all([
+      held.length > 0 ? db.select().from(reviews).where(inArray(reviews.jobId, held.map((job) => job.id))) : [],
+      releaseObstacles(platform, held, platform.clock()),
+    ]);
     return c.json(
       {
         reviews: held.map((job) => {
@@ -54,6 +58,8 @@ export function reviewRoutes(platform: Platform) {
             approvals: own.filter((review) => review.decision === 'approve').length,
             reviewers: own.map((review) => review.reviewerId),
             canReview: principal.operatorId !== job.operatorId && principal.id !== job.submittedBy && !own.some((review) => review.reviewerId === principal.id),
+            // Set when an approval would be refused now: the reviewer withholds it (or waits for a suspension to end).
+            releaseBlocked: obstacles.get(job.id) ?? null,
           };
         }),
       },
