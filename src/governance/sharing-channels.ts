@@ -3,7 +3,7 @@ import { and, count, desc, eq, gte, inArray, lt, or } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
-import { channelPulls, datasets, sharingChannels, type sharingRequests } from '../db/schema.js';
+import { channelPulls, datasets, sharingChannels, sharingRequests } from '../db/schema.js';
 import { recordIncident } from './incidents.js';
 import { exportColumnsToCsv } from '../domain-store/export-columns.js';
 import { AppError, notFound } from '../errors/app-error.js';
@@ -126,6 +126,10 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
   const columns = [...new Set(requestedColumns ?? channel.columns)];
   const now = platform.clock();
 
+  // The catalogue entry as it is now, not as it was when the request was approved (art. 16: re-evaluated).
+  const dataset = (await findDataset(platform.db, channel.datasetId))!;
+  await requireStillShared(platform.db, channel, dataset);
+
   const beyond = columns.filter((column) => !channel.columns.includes(column));
   if (beyond.length > 0) {
     await recordMisuse(platform, channel, principal, columns, 'beyond_scope', { beyondColumns: beyond }, now);
@@ -156,7 +160,6 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
 
   let exported: { file: string; rowCount: number };
   try {
-    const dataset = (await findDataset(platform.db, channel.datasetId))!;
     exported = await exportColumnsToCsv(platform.store, dataset, version.contentHash, columns, options);
   } catch (error) {
     // Nothing was delivered: the reservation does not count against the day's volume.
@@ -171,6 +174,23 @@ export async function pullThroughChannel(platform: Platform, principal: Principa
     await appendAuditEvents(tx, [{ type: 'channel.pulled', actor: principal.id, datasets: [channel.datasetId], details: { channel: channel.id, institution: channel.institutionId, version: version.versionNumber, rows: rowCount, columns } }], now);
   });
   return { file, rowCount, columns, versionNumber: version.versionNumber, contentHash: version.contentHash };
+}
+
+/**
+ * A channel delivers only on the terms its request was approved on: data since made 不予共享 (none) delivers
+ * nothing, and data since made conditional needs the committee's review, which a request approved as
+ * unconditional never had; a new request gets it.
+ */
+async function requireStillShared(db: Database, channel: ChannelRow, dataset: { id: string; sharingType: string; sharingBasis: string | null }): Promise<void> {
+  if (dataset.sharingType === 'none') {
+    throw new AppError('SHARING_WITHDRAWN', `${dataset.id} is no longer shared (不予共享): ${dataset.sharingBasis ?? 'see its catalogue entry'}; the channel delivers nothing`);
+  }
+  if (dataset.sharingType === 'conditional') {
+    const [request] = await db.select({ sharingType: sharingRequests.sharingType }).from(sharingRequests).where(eq(sharingRequests.id, channel.requestId));
+    if (request?.sharingType !== 'conditional') {
+      throw new AppError('SHARING_WITHDRAWN', `${dataset.id} is now shared only on conditions the committee reviews (art. 16), which this channel's request was not; make a new sharing request`);
+    }
+  }
 }
 
 async function recordMisuse(platform: Platform, channel: ChannelRow, principal: PrincipalRow, columns: string[], outcome: 'beyond_scope' | 'beyond_volume', detail: Record<string, unknown>, now: Date) {

@@ -126,6 +126,38 @@ describe('sharing channels', () => {
   });
 });
 
+describe('sharing channels under the catalogue as it is now (art. 16)', () => {
+  /** The market regulator revises its enterprise register's sharing terms; the data centre publishes them. */
+  async function setSharing(changes: Record<string, unknown>) {
+    const proposed = await t.call('POST', '/v1/datasets/enterprises/revisions', { token: marketClerk, json: { note: '共享属性重新评估', changes } });
+    expect(proposed.status).toBe(201);
+    expect((await t.call('POST', `/v1/datasets/enterprises/revisions/${proposed.json.revision}/review`, { token: admin, json: { decision: 'publish' } })).json.status).toBe('published');
+  }
+
+  it('deliver nothing once the data is no longer shared, and deliver again once it is', async () => {
+    const channel = await openEnterpriseChannel();
+    await setSharing({ sharingType: 'none', sharingBasis: '涉及商业秘密，经评估不予共享' });
+    try {
+      const refused = await pull(channel);
+      expect(refused.status).toBe(409);
+      expect(refused.json.error).toMatchObject({ code: 'SHARING_WITHDRAWN', message: expect.stringContaining('涉及商业秘密') });
+    } finally {
+      await setSharing({ sharingType: 'unconditional', sharingBasis: null });
+    }
+    expect((await pull(channel)).status).toBe(200);
+  });
+
+  it('opened by an unconditional request, stop once the data is shared only on conditions, which need the committee', async () => {
+    const channel = await openEnterpriseChannel();
+    await setSharing({ sharingType: 'conditional', sharingBasis: '仅限法定职责范围内使用' });
+    try {
+      expect((await pull(channel)).json.error.code).toBe('SHARING_WITHDRAWN');
+    } finally {
+      await setSharing({ sharingType: 'unconditional', sharingBasis: null });
+    }
+  });
+});
+
 describe('disputes', () => {
   const raise = (token: string, json: Record<string, unknown>) => t.call('POST', '/v1/disputes', { token, json });
 
