@@ -111,6 +111,11 @@ export async function deliverExternalRequest(platform: Platform, principal: Prin
   const version = await latestVersion(platform.db, datasetId);
   if (!version) throw new AppError('NO_DATA_VERSION', `${datasetId} has no data loaded yet`);
   const dataset = (await findDataset(platform.db, datasetId))!;
+  // The catalogue entry as it is now: data made 不予共享, or graded core, since the approval does not go.
+  if (dataset.sharingType === 'none') {
+    throw new AppError('SHARING_WITHDRAWN', `${dataset.id} is no longer shared (不予共享): ${dataset.sharingBasis ?? 'see its catalogue entry'}; it is not delivered`);
+  }
+  if (dataset.grade === 'core') throw new AppError('CORE_DATA', `${dataset.id} has been graded core data since the approval; core data is never shared`);
   const source = dataset.institutionId;
   const exported = await exportColumnsToCsv(platform.store, dataset, version.contentHash, item.columns, options);
   const now = platform.clock();

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -60,6 +61,25 @@ describe('requests from government units outside the special area (art. 19)', ()
     expect(lines.length - 1).toBe(Number(delivered.headers.get('pds-row-count')));
     const listed = (await t.call('GET', '/v1/external-requests', { token: admin })).json.requests.find((request: { id: string }) => request.id === filed.id);
     expect(listed).toMatchObject({ status: 'delivered', deliveries: [{ dataset: 'enterprises', contentHash: delivered.headers.get('pds-content-hash'), rows: lines.length - 1, by: 'admin-data-centre' }] });
+  });
+
+  it('an approved request delivers nothing of data made 不予共享 since its approval', async () => {
+    const { json: filed } = await file(application);
+    await decide(filed.id, { decision: 'approve', reason: '用途明确，保障措施充分' });
+    await t.platform.db.insert(principals).values({ id: 'clerk-market', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
+    const setSharing = async (changes: Record<string, unknown>) => {
+      const proposed = await t.call('POST', '/v1/datasets/enterprises/revisions', { token: await t.tokenFor('clerk-market'), json: { note: '共享属性重新评估', changes } });
+      await t.call('POST', `/v1/datasets/enterprises/revisions/${proposed.json.revision}/review`, { token: admin, json: { decision: 'publish' } });
+    };
+    await setSharing({ sharingType: 'none', sharingBasis: '涉及商业秘密，经评估不予共享' });
+    try {
+      const refused = await deliver(filed.id, 'enterprises');
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe('SHARING_WITHDRAWN');
+    } finally {
+      await setSharing({ sharingType: 'unconditional', sharingBasis: null });
+    }
+    expect((await deliver(filed.id, 'enterprises')).status).toBe(200);
   });
 
   it('are neither filed nor seen by public bodies and operators', async () => {
