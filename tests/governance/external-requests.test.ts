@@ -82,6 +82,22 @@ describe('requests from government units outside the special area (art. 19)', ()
     expect((await deliver(filed.id, 'enterprises')).status).toBe(200);
   });
 
+  it('an approved request delivers nothing of data graded core since its approval', async () => {
+    const { json: filed } = await file(application);
+    await decide(filed.id, { decision: 'approve', reason: '用途明确，保障措施充分' });
+    const regrade = async (grade: string) => {
+      const proposed = await t.call('POST', '/v1/datasets/enterprises/revisions', { token: await t.tokenFor('clerk-market'), json: { note: '分级复核', changes: { grade } } });
+      expect(proposed.status).toBe(201);
+      await t.call('POST', `/v1/datasets/enterprises/revisions/${proposed.json.revision}/review`, { token: admin, json: { decision: 'publish' } });
+    };
+    await regrade('core');
+    try {
+      expect((await deliver(filed.id, 'enterprises')).json.error.code).toBe('CORE_DATA');
+    } finally {
+      await regrade('L2');
+    }
+  });
+
   it('are neither filed nor seen by public bodies and operators', async () => {
     expect((await file(application, await t.tokenFor('clerk-power-utility'))).status).toBe(403);
     expect((await t.call('GET', '/v1/external-requests', { token: await t.tokenFor('analyst-lingang-analytics') })).status).toBe(403);
