@@ -18,6 +18,8 @@ beforeAll(async () => {
   t = await createTestPlatform({ demo: true });
   [filer, reviewer] = await t.twoRegulators();
   admin = await t.tokenFor('admin-data-centre');
+  // The enterprise register's source, which revises its catalogue entry.
+  await t.platform.db.insert(principals).values({ id: 'clerk-market', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' });
 }, 120_000);
 afterAll(() => t?.close());
 
@@ -66,7 +68,6 @@ describe('requests from government units outside the special area (art. 19)', ()
   it('an approved request delivers nothing of data made 不予共享 since its approval', async () => {
     const { json: filed } = await file(application);
     await decide(filed.id, { decision: 'approve', reason: '用途明确，保障措施充分' });
-    await t.platform.db.insert(principals).values({ id: 'clerk-market', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
     const setSharing = async (changes: Record<string, unknown>) => {
       const proposed = await t.call('POST', '/v1/datasets/enterprises/revisions', { token: await t.tokenFor('clerk-market'), json: { note: '共享属性重新评估', changes } });
       await t.call('POST', `/v1/datasets/enterprises/revisions/${proposed.json.revision}/review`, { token: admin, json: { decision: 'publish' } });
