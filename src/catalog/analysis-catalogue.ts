@@ -68,8 +68,16 @@ export const analysedEntryOf = (entry: typeof datasets.$inferSelect): CatalogueD
   columns: entry.columns.map((column) => ({ name: column.name, class: column.class, type: column.type })),
 });
 
-/** A job records this per dataset when accepted: another value later means it was checked under another entry. */
-export const analysedEntryHash = (entry: CatalogueDataset): string => canonicalSha256(entry);
+/**
+ * A job or product records this per dataset when checked: another value later means it was checked under another
+ * entry. Kept per entry object: the catalogue's objects live until it changes, and product calls ask on every call.
+ */
+export function analysedEntryHash(entry: CatalogueDataset): string {
+  let hash = entryHashes.get(entry);
+  if (hash === undefined) entryHashes.set(entry, (hash = canonicalSha256(entry)));
+  return hash;
+}
+const entryHashes = new WeakMap<CatalogueDataset, string>();
 
 /**
  * The datasets whose entry, as analysis reads it, is no longer the one a job was accepted under (a published

@@ -356,6 +356,12 @@ export const products = pgTable(
     /** Terms of use shown to consumers. */
     terms: text('terms').notNull(),
     spec: jsonb('spec').$type<ProductSpec>().notNull(),
+    /**
+     * A verification product's dataset → hash of what analysis reads of its catalogue entry, as its definition was
+     * last checked (defined, approved, reinstated); it answers only while the entry is still that. Null for scoring
+     * products (their model was checked when it ran) and for products approved before migration 0028.
+     */
+    catalogueEntries: jsonb('catalogue_entries').$type<Record<string, string>>(),
     status: text('status', { enum: ['draft', 'approved', 'published', 'suspended', 'retired'] }).notNull(),
     createdBy: text('created_by').notNull(),
     decidedBy: text('decided_by'),

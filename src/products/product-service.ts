@@ -7,6 +7,7 @@ import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
 import { activeLicencesOf } from '../authz/entities.js';
+import { analysedEntryHash } from '../catalog/analysis-catalogue.js';
 import { coverageGaps, type DataUse, type LicenceCover } from '../jobs/licence-coverage.js';
 import { licences, operators, products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
@@ -175,15 +176,26 @@ export function createProductService(deps: {
     }
     return known.use;
   }
-  /** Whether a licence of the product's operator in force covers it; a product from loadProduct brings its licences. */
-  async function servedUnderLicence(product: ProductRow & { licencesInForce?: LicenceCover[] }): Promise<boolean> {
+  /**
+   * Why the product answers no calls now, if it does not: no licence of its operator in force covers it (a product
+   * from loadProduct brings its licences), or its data's catalogue entry is no longer the one its definition was
+   * last checked under (a regulator re-checks it by suspending and reinstating it).
+   */
+  async function whyNotCallable(product: ProductRow & { licencesInForce?: LicenceCover[] }): Promise<string | undefined> {
     const [inForce, use, { datasets: catalogue }] = await Promise.all([
       product.licencesInForce ?? activeLicencesOf(deps.db, product.operatorId, deps.clock()),
       dataUseOf(product),
       // The grades as they are now (a dataset graded up leaves a licence's maximum grade behind), not when the use was worked out.
       deps.analysisCatalogue({ maxAgeMilliseconds: 1000 }),
     ]);
-    return inForce.some((licence) => coverageGaps(licence, { ...use, catalogue }).length === 0);
+    if (!inForce.some((licence) => coverageGaps(licence, { ...use, catalogue }).length === 0)) {
+      return "the product's operator holds no licence in force for the data it reads; it answers no calls until one is";
+    }
+    const changed = Object.entries(product.catalogueEntries ?? {}).filter(([id, hash]) => !catalogue.has(id) || analysedEntryHash(catalogue.get(id)!) !== hash);
+    if (changed.length > 0) {
+      return `the catalogue entry of ${changed.map(([id]) => id).join(', ')} changed since the product was approved (grade, open data, privacy unit or column classes); it answers no calls until a regulator re-checks it (suspend, then reinstate)`;
+    }
+    return undefined;
   }
   const quotas = createQuotaLedger(pricing);
   const sharedQuotas = createSharedQuotas(pricing);
@@ -474,13 +486,12 @@ export function createProductService(deps: {
       const request = { product: product.id, ciphertext_sha256: ciphertextHash, public_key_sha256: key.sha256, purpose: body.purpose, use: body.use };
       return meterAndSign(principal, product, { mode: 'score_encrypted', use: body.use, purpose: body.purpose, subject: ciphertextHash.slice(0, 32), match: null, answerHash, request, datasetVersion: product.spec.model.outputHash, position: undefined }, { answer: toBase64(answer) }, now, retry, { field: 'answer', bytes: answer });
     }),
-    servedUnderLicence,
+    whyNotCallable,
 
-    /** Refuses a call to a product whose operator holds no licence in force for its data. */
-    async requireServedUnderLicence(product: ProductRow): Promise<void> {
-      if (!(await servedUnderLicence(product))) {
-        throw new AppError('PRODUCT_NOT_CALLABLE', "the product's operator holds no licence in force for the data it reads; it answers no calls until one is");
-      }
+    /** Refuses a call to a product that answers none now (whyNotCallable). */
+    async requireCallable(product: ProductRow): Promise<void> {
+      const reason = await whyNotCallable(product);
+      if (reason) throw new AppError('PRODUCT_NOT_CALLABLE', reason);
     },
 
     /** A product as the database holds it now, with its operator's licences in force; concurrent calls share one query. */

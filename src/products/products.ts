@@ -3,6 +3,7 @@ import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { analyseQuery, QueryRejected, type SourceColumn } from '../analysis/analyse-query.js';
 import { appendAuditEvents } from '../audit/audit-log.js';
+import { analysedEntryHash } from '../catalog/analysis-catalogue.js';
 import { entityRef, type CedarEntity } from '../authz/policy-engine.js';
 import { sqlIdentifier } from '../duckdb/sql-literals.js';
 import { products } from '../db/schema.js';
@@ -54,13 +55,16 @@ export async function defineProduct(platform: Platform, principal: PrincipalRow,
     throw new AppError('VALIDATION_FAILED', 'the product definition is not valid', issueDetails(parsed.error));
   }
   const definition = parsed.data;
-  const spec: ProductSpec = definition.spec.kind === 'scoring' ? await checkScoringSpec(platform, principal, definition.spec) : await checkVerificationSpec(platform, principal, definition.spec);
+  const { spec, catalogueEntries } =
+    definition.spec.kind === 'scoring'
+      ? { spec: await checkScoringSpec(platform, principal, definition.spec), catalogueEntries: null }
+      : await checkVerificationSpec(platform, { id: principal.id, operatorId: principal.operatorId }, definition.spec, { licence: true });
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
     // The insert itself decides: a read first would let two concurrent definitions of one id both pass it.
     const [row] = await tx
       .insert(products)
-      .values({ id: definition.id, operatorId: principal.operatorId!, kind: spec.kind, title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
+      .values({ id: definition.id, operatorId: principal.operatorId!, kind: spec.kind, title: definition.title, titleZh: definition.titleZh, terms: definition.terms, spec, catalogueEntries, status: 'draft', createdBy: principal.id, createdAt: now, updatedAt: now })
       .onConflictDoNothing()
       .returning();
     if (!row) throw new AppError('CONFLICT', `a product with id ${definition.id} exists`);
@@ -86,7 +90,16 @@ async function checkScoringSpec(platform: Platform, principal: PrincipalRow, spe
   return { ...spec, model: { type: plan.model.type, target: plan.model.target, features, coefficients, datasets: job.datasets, outputHash: (job.manifest as { contentHash: string }).contentHash } };
 }
 
-async function checkVerificationSpec(platform: Platform, principal: PrincipalRow, spec: VerificationSpec): Promise<VerificationSpec> {
+/**
+ * The checks of a verification definition against the catalogue as it is now; with `licence`, also against the
+ * operator's licences (an over-scope definition is an incident). Answers the entries it was checked under.
+ */
+async function checkVerificationSpec(
+  platform: Platform,
+  definer: { id: string; operatorId: string | null },
+  spec: VerificationSpec,
+  options: { licence: boolean },
+): Promise<{ spec: VerificationSpec; catalogueEntries: Record<string, string> }> {
   const problems = specProblems(spec);
   const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
   const dataset = catalogue.get(spec.dataset);
@@ -111,8 +124,8 @@ async function checkVerificationSpec(platform: Platform, principal: PrincipalRow
 
   const conditionColumns = spec.condition ? await analyseCondition(platform, spec, catalogue) : [];
   const columnsUsed = verificationColumnsUsed(spec, columns, conditionColumns);
-  await licenceCovering(platform.db, { operatorId: principal.operatorId!, principalId: principal.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
-  return spec;
+  if (options.licence) await licenceCovering(platform.db, { operatorId: definer.operatorId!, principalId: definer.id, datasets: [spec.dataset], columnsUsed, catalogue }, platform.clock());
+  return { spec, catalogueEntries: { [spec.dataset]: analysedEntryHash(dataset) } };
 }
 
 /** The columns a verification product reads: those its inputs are bound to, its condition's, its months column. */
@@ -182,12 +195,19 @@ export async function productFor(platform: Platform, principal: PrincipalRow, id
   const product = await platform.products.loadProduct(id);
   if (!product) throw notFound('product');
   await platform.authorizer.require(principal, action, productEntity(product), { hideExistence: true });
-  if (action === 'product:call') await platform.products.requireServedUnderLicence(product);
+  if (action === 'product:call') await platform.products.requireCallable(product);
   return product;
 }
 
 export async function decideProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, input: z.infer<typeof productDecisionSchema>): Promise<ProductRow> {
-  return moveProduct(platform, principal, product, regulatorMoves[input.decision], `product.${input.decision}`, input.reason);
+  // What a regulator approves (or reinstates) is the definition checked against the catalogue as it is at that
+  // moment; the product then answers only while its data's entry stays so (product-service.ts, whyNotCallable).
+  // The operator's licences are checked at every call, and an approval is no over-scope attempt of the operator's.
+  const checkedNow =
+    (input.decision === 'approve' || input.decision === 'reinstate') && product.spec.kind === 'verification'
+      ? (await checkVerificationSpec(platform, { id: product.createdBy, operatorId: product.operatorId }, product.spec, { licence: false })).catalogueEntries
+      : undefined;
+  return moveProduct(platform, principal, product, regulatorMoves[input.decision], `product.${input.decision}`, input.reason, checkedNow ? { catalogueEntries: checkedNow } : {});
 }
 
 export async function publishProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, input: z.infer<typeof productPublicationSchema>): Promise<ProductRow> {
@@ -195,7 +215,15 @@ export async function publishProduct(platform: Platform, principal: PrincipalRow
   return moveProduct(platform, principal, product, ownerMoves[input.action], `product.${input.action}`, null);
 }
 
-async function moveProduct(platform: Platform, principal: PrincipalRow, product: ProductRow, move: { from: ProductStatus[]; to: ProductStatus }, event: string, reason: string | null): Promise<ProductRow> {
+async function moveProduct(
+  platform: Platform,
+  principal: PrincipalRow,
+  product: ProductRow,
+  move: { from: ProductStatus[]; to: ProductStatus },
+  event: string,
+  reason: string | null,
+  recorded: Partial<Pick<ProductRow, 'catalogueEntries'>> = {},
+): Promise<ProductRow> {
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
     const [current] = await tx.select().from(products).where(eq(products.id, product.id)).for('update');
@@ -204,7 +232,7 @@ async function moveProduct(platform: Platform, principal: PrincipalRow, product:
     }
     const [row] = await tx
       .update(products)
-      .set({ status: move.to, updatedAt: now, ...(reason ? { decidedBy: principal.id, decisionReason: reason } : {}) })
+      .set({ status: move.to, updatedAt: now, ...recorded, ...(reason ? { decidedBy: principal.id, decisionReason: reason } : {}) })
       .where(eq(products.id, product.id))
       .returning();
     await appendAuditEvents(tx, [{ type: event, actor: principal.id, operator: current.operatorId, datasets: productDatasets(current.spec), details: { product: current.id, from: current.status, to: move.to, ...(reason ? { reason } : {}) } }], now);
@@ -218,13 +246,13 @@ export async function listProducts(platform: Platform, principal: PrincipalRow):
   if (principal.role === 'regulator') return rows;
   const own = (row: ProductRow) => principal.role === 'operator' && row.operatorId === principal.operatorId;
   const published = rows.filter((row) => row.status === 'published' && !own(row));
-  // A published product whose operator's licence lapsed answers no calls, so it is not offered. Each operator's
-  // licences are read once, however many products it has.
+  // A published product that answers no calls (its operator's licence lapsed, its data's entry changed) is not
+  // offered. Each operator's licences are read once, however many products it has.
   const now = platform.clock();
   const operatorIds = [...new Set(published.map((row) => row.operatorId))];
   const inForce = new Map(await Promise.all(operatorIds.map(async (id) => [id, await activeLicencesOf(platform.db, id, now)] as const)));
-  const served = await Promise.all(published.map((row) => platform.products.servedUnderLicence({ ...row, licencesInForce: inForce.get(row.operatorId)! })));
-  const offered = new Set(published.filter((_, index) => served[index]));
+  const unanswered = await Promise.all(published.map((row) => platform.products.whyNotCallable({ ...row, licencesInForce: inForce.get(row.operatorId)! })));
+  const offered = new Set(published.filter((_, index) => unanswered[index] === undefined));
   return rows.filter((row) => own(row) || offered.has(row));
 }
 

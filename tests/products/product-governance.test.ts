@@ -672,6 +672,34 @@ describe("products serve only under their operator's licence (art. 21)", () => {
     expect((await call('enterprise-identity', input)).status).toBe(200);
   });
 
+  it("a product stops answering once its data's catalogue entry changes, until a regulator re-checks it by suspending and reinstating it", async () => {
+    const input = await example();
+    const regrade = async (grade: string) => {
+      // What a published catalogue revision leaves behind, set directly (a grade within the operator's licence).
+      await t.platform.db.update(datasets).set({ grade: grade as 'L2' }).where(eq(datasets.id, 'enterprises'));
+      await t.platform.analysisCatalogue();
+    };
+    /** Suspend and reinstate (the regulator's re-check under the entry as it is now), then publish again. */
+    const recheck = async () => {
+      for (const decision of ['suspend', 'reinstate']) {
+        expect((await t.call('POST', '/v1/products/enterprise-identity/decision', { token: regulator, json: { decision, reason: '目录分级变更后复核' } })).status).toBe(200);
+      }
+      expect((await t.call('POST', '/v1/products/enterprise-identity/publication', { token: harbour, json: { action: 'publish' } })).json.status).toBe('published');
+    };
+    await regrade('L3');
+    try {
+      const refused = await call('enterprise-identity', input);
+      expect(refused.json.error).toMatchObject({ code: 'PRODUCT_NOT_CALLABLE', message: expect.stringContaining('catalogue entry of enterprises changed') });
+      expect(await offered()).not.toContain('enterprise-identity');
+      await recheck();
+      expect((await call('enterprise-identity', input)).status).toBe(200);
+    } finally {
+      await regrade('L2');
+      await recheck();
+    }
+    expect((await call('enterprise-identity', input)).status).toBe(200);
+  });
+
   it('a licence in force that leaves out a column the product reads does not keep it serving', async () => {
     const input = await example();
     const original = await harbourLicences();
