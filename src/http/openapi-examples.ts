@@ -286,7 +286,14 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/jobs/{id}/record': {
     response: { job, sql: 'SELECT town, …', plan: { kind: 'aggregate' }, internalDetail: null, manifest: { rowCount: 2 }, output: { columns: [], rows: [] }, receipt: 'eyJ…', reviews: [{ reviewer: 'regulator-data-dept', decision: 'approve', reason: '已核对', at: '2026-11-27T03:15:40.000Z' }], audit: [{ index: 410, leaf: '{…}' }] },
   },
-  'get /v1/reviews': { response: { reviews: [{ job: { ...job, status: 'in_review' }, sql: 'SELECT town, …', approvals: 0, reviewers: [], canReview: true }] } },
+  'get /v1/reviews': {
+    response: {
+      reviews: [
+        { job: { ...job, status: 'in_review' }, sql: 'SELECT town, …', approvals: 0, reviewers: [], canReview: true, releaseBlocked: null },
+        { job: { ...job, id: 'job_7d0c…', status: 'in_review' }, sql: 'SELECT month, …', approvals: 0, reviewers: [], canReview: true, releaseBlocked: { code: 'LICENCE_NOT_IN_FORCE', reason: 'the licence it ran under is not in force (suspended, revoked or expired)' } },
+      ],
+    },
+  },
   'post /v1/reviews/{job}': { request: { decision: 'approve', reason: '已核对输出与披露控制记录' }, response: job },
   'get /v1/audit/checkpoint': { response: { tree_size: 413, root_hash: '3f9a…c01d', timestamp: '2026-11-27T03:15:41.000Z', jws: 'eyJhbGciOiJFZERTQSJ9.…' } },
   'get /v1/audit/checkpoints': { response: { checkpoints: [{ tree_size: 413, root_hash: '3f9a…c01d', timestamp: '2026-11-27T03:15:41.000Z', jws: 'eyJhbGciOiJFZERTQSJ9.…' }] } },

@@ -17,6 +17,8 @@ const routes = {
     path: '/v1/reviews',
     tags: ['review'],
     summary: 'Held outputs waiting for review, with their SQL, manifest and output (regulators)',
+    description:
+      '`releaseBlocked` is set where an approval would be refused now — the licence the job ran under is not in force (`LICENCE_NOT_IN_FORCE`), a catalogue entry it was checked under changed (`CATALOGUE_CHANGED`) or the disclosure policy did (`POLICY_CHANGED`) — so that the reviewer withholds the output, or waits for a suspension to end.',
     security: bearerSecurity,
     responses: { 200: { description: 'The review queue', content: { 'application/json': { schema: z.object({ reviews: z.array(z.record(z.string(), z.unknown())) }) } } }, ...errorResponses(403) },
   }),
