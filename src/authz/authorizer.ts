@@ -1,6 +1,6 @@
 import { AppError } from '../errors/app-error.js';
 import type { Database } from '../db/connect.js';
-import { principalEntities, type PrincipalRow } from './entities.js';
+import { noLicenceInForce, principalEntities, type PrincipalRow } from './entities.js';
 import type { AuthzDecision, CedarEntity, PolicyEngine } from './policy-engine.js';
 
 export type AuthzOutcome = AuthzDecision & { action: string; resource: string };
@@ -52,7 +52,7 @@ function deniedError(outcome: AuthzOutcome, hideExistence: boolean): AppError {
     return new AppError('PRINCIPAL_DISABLED', 'this account is disabled');
   }
   if (outcome.policies.includes('baseline-unlicensed-operators')) {
-    return new AppError('LICENCE_INACTIVE', 'no licence of this operator is in force: its licences, or the operator itself, are suspended or revoked, or its licences have expired');
+    return noLicenceInForce();
   }
   if (hideExistence) return new AppError('NOT_FOUND', `${outcome.resource.split(':')[0]!.toLowerCase()} not found`);
   return new AppError('FORBIDDEN', `not permitted: ${outcome.action}`);

@@ -2,6 +2,7 @@ import { and, eq, gt, inArray, lte, sql, type SQLWrapper } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
 import { licences, operators, type datasets, type principals } from '../db/schema.js';
 import { gradeRank } from '../catalog/grades.js';
+import { AppError } from '../errors/app-error.js';
 import { entityRef, type CedarEntity } from './policy-engine.js';
 
 export type PrincipalRow = typeof principals.$inferSelect;
@@ -45,6 +46,10 @@ const inForce = (now: Date | SQLWrapper) => [
   lte(licences.validFrom, now),
   gt(licences.validUntil, now),
 ];
+
+/** The refusal of an operator that holds no licence in force, however it was found out. */
+export const noLicenceInForce = () =>
+  new AppError('LICENCE_INACTIVE', 'no licence of this operator is in force: its licences, or the operator itself, are suspended or revoked, or its licences have expired');
 
 /** Whether this one licence of the operator is in force now (what a job ran under must be, to run). */
 export const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) =>

@@ -1,5 +1,5 @@
 import type { SourceColumn } from '../analysis/analyse-query.js';
-import { activeLicencesOf } from '../authz/entities.js';
+import { activeLicencesOf, noLicenceInForce } from '../authz/entities.js';
 import type { CatalogueDataset } from '../analysis/analyse-query.js';
 import { gradeRank } from '../catalog/grades.js';
 import type { Database } from '../db/connect.js';
@@ -46,13 +46,16 @@ export async function licenceCovering(
   now: Date,
 ): Promise<LicenceRow> {
   const active = await activeLicencesOf(db, job.operatorId, now);
+  // None in force at all (suspended between the request's authorization and this read, say) is no reach beyond a
+  // licence: it is refused as the authorizer refuses it, and no over-scope incident is recorded against the operator.
+  if (active.length === 0) throw noLicenceInForce();
   let closest: string[] | undefined;
   for (const licence of active) {
     const problems = coverageGaps(licence, job);
     if (problems.length === 0) return licence;
     if (!closest || problems.length < closest.length) closest = problems;
   }
-  const problems = closest ?? ['no licence of this operator is in force'];
+  const problems = closest!;
   await db.transaction((tx) => recordIncident(tx as never, { kind: 'over_scope', operatorId: job.operatorId, principalId: job.principalId, detail: { datasets: job.datasets, problems } }, now));
   throw new AppError(
     'OVER_SCOPE',

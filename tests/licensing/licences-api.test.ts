@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
-import { jobs, reviews } from '../../src/db/schema.js';
+import { incidents, jobs, reviews } from '../../src/db/schema.js';
+import { licenceCovering } from '../../src/jobs/licence-coverage.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJob } from '../../src/jobs/run-job.js';
 import { createSandboxPool } from '../../src/sandbox/sandbox-pool.js';
@@ -283,6 +284,15 @@ describe('jobs under a licence', () => {
     }
     const failed = (await auditEvents('job.failed')).find((event: { job: string }) => event.job === submitted.json.id);
     expect(failed.details.code).toBe('LICENCE_INACTIVE');
+  });
+
+  it('an operator found holding no licence in force while a job is prepared is refused as unlicensed, with no over-scope incident', async () => {
+    // What a suspension landing between a request's authorization and its licence check leaves the check to find.
+    await t.call('POST', '/v1/operators', { token: regulator, json: { id: 'between-checks', name: 'Between Checks' } });
+    const { datasets: catalogue } = await t.platform.analysisCatalogue();
+    const refusal = await licenceCovering(t.platform.db, { operatorId: 'between-checks', principalId: 'analyst-lingang-analytics', datasets: ['bus_routes'], columnsUsed: [], catalogue }, t.clock.now).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'LICENCE_INACTIVE' });
+    expect((await t.platform.db.select().from(incidents).where(eq(incidents.operatorId, 'between-checks'))).length).toBe(0);
   });
 
   it('an output held for review is not released while its licence is suspended, and the refused approval is not recorded', async () => {
