@@ -79,10 +79,17 @@ export function analysedEntryHash(entry: CatalogueDataset): string {
 }
 const entryHashes = new WeakMap<CatalogueDataset, string>();
 
+/** The datasets of `recorded` whose entry in this catalogue (already read) is no longer the one recorded. */
+export const changedEntriesIn = (catalogue: AnalysisCatalogue['datasets'], recorded: Record<string, string> | null): string[] =>
+  Object.entries(recorded ?? {})
+    .filter(([id, hash]) => !catalogue.has(id) || analysedEntryHash(catalogue.get(id)!) !== hash)
+    .map(([id]) => id);
+
 /**
  * The datasets whose entry, as analysis reads it, is no longer the one a job was accepted under (a published
  * catalogue revision regraded it, closed its open data or reclassified a column). With `lock`, the rows stay
- * share-locked until the transaction ends, so a revision being published comes wholly before or after.
+ * share-locked until the transaction ends, so a revision being published comes wholly before or after. Read from
+ * the rows, not the cached catalogue: a release must not go on a view up to a second old.
  */
 export async function changedAnalysedEntries(db: Pick<Database, 'select'>, accepted: Record<string, string>, options: { lock?: boolean } = {}): Promise<string[]> {
   const ids = Object.keys(accepted);

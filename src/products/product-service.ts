@@ -7,7 +7,7 @@ import type { AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { createBatchLoader } from '../db/batch-loader.js';
 import { activeLicencesOf } from '../authz/entities.js';
-import { analysedEntryHash } from '../catalog/analysis-catalogue.js';
+import { changedEntriesIn } from '../catalog/analysis-catalogue.js';
 import { coverageGaps, type DataUse, type LicenceCover } from '../jobs/licence-coverage.js';
 import { licences, operators, products, publicInterestGrants } from '../db/schema.js';
 import { recordIncident } from '../governance/incidents.js';
@@ -191,9 +191,9 @@ export function createProductService(deps: {
     if (!inForce.some((licence) => coverageGaps(licence, { ...use, catalogue }).length === 0)) {
       return "the product's operator holds no licence in force for the data it reads; it answers no calls until one is";
     }
-    const changed = Object.entries(product.catalogueEntries ?? {}).filter(([id, hash]) => !catalogue.has(id) || analysedEntryHash(catalogue.get(id)!) !== hash);
+    const changed = changedEntriesIn(catalogue, product.catalogueEntries);
     if (changed.length > 0) {
-      return `the catalogue entry of ${changed.map(([id]) => id).join(', ')} changed since the product was approved (grade, open data, privacy unit or column classes); it answers no calls until a regulator re-checks it (suspend, then reinstate)`;
+      return `the catalogue entry of ${changed.join(', ')} changed since the product was approved (grade, open data, privacy unit or column classes); it answers no calls until a regulator re-checks it (suspend, then reinstate)`;
     }
     return undefined;
   }

@@ -5,7 +5,7 @@ import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { licencesInForceAmong, lockLicenceInForce } from '../authz/entities.js';
-import { analysedEntryHash, changedAnalysedEntries, type AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
+import { changedAnalysedEntries, changedEntriesIn, type AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { KeyRing } from '../identity/keys.js';
 import { signReceipt } from './receipts.js';
 
@@ -14,8 +14,8 @@ export type JobRow = typeof jobs.$inferSelect;
 /**
  * Releases a checked output: the audit leaf, the signed receipt and the status change commit in one
  * transaction. If the audit write fails, nothing is released (fail closed). A release of a job that is already
- * released returns it unchanged — same bytes, no second leaf. Nothing is released while the licence the job ran
- * under is not in force (LICENCE_NOT_IN_FORCE).
+ * released returns it unchanged — same bytes, no second leaf. Nothing is released unless what the job was checked
+ * under still holds (requireReleasable).
  */
 export async function releaseJob(deps: ReleaseDependencies, jobId: string, actor: string): Promise<JobRow> {
   return deps.db.transaction((tx) => releaseWithin(tx as never, deps, jobId, actor));
@@ -113,9 +113,7 @@ export async function releaseObstacles(
   ]);
   const obstacles = new Map<string, { code: string; reason: string }>();
   for (const job of held) {
-    const changed = Object.entries(job.catalogueEntries ?? {})
-      .filter(([id, hash]) => !catalogue.has(id) || analysedEntryHash(catalogue.get(id)!) !== hash)
-      .map(([id]) => id);
+    const changed = changedEntriesIn(catalogue, job.catalogueEntries);
     if (job.policyHash !== deps.disclosurePolicy.hash) obstacles.set(job.id, { code: 'POLICY_CHANGED', reason: 'checked under a disclosure policy no longer in force' });
     else if (job.licenceId && !inForce.has(job.licenceId)) obstacles.set(job.id, { code: 'LICENCE_NOT_IN_FORCE', reason: 'the licence it ran under is not in force (suspended, revoked or expired)' });
     else if (changed.length > 0) obstacles.set(job.id, { code: 'CATALOGUE_CHANGED', reason: `the catalogue entry of ${changed.join(', ')} changed after it was checked` });
