@@ -607,7 +607,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect((await t.call('GET', `/v1/licences/${granted.json.id}`, { token: regulator })).json.status).toBe('active');
     await row.locator('input.reason').fill('年度检查未提交报告');
     await row.locator('button', { hasText: '暂停' }).click();
-    await page.waitForFunction(async (id) => document.querySelector('table')?.textContent?.includes(id) && [...document.querySelectorAll('table tbody tr')].some((tr) => tr.textContent?.includes(id) && tr.querySelector('.badge.bad')), granted.json.id);
+    // The page is drawn again once the change is answered; the row then shows the licence suspended.
+    await row.locator('.badge.bad').waitFor();
     expect((await t.call('GET', `/v1/licences/${granted.json.id}`, { token: regulator })).json).toMatchObject({ status: 'suspended', statusReason: '年度检查未提交报告' });
     // Its operator reads why on its own licences page.
     const operatorPage = await signedIn('analyst-harbour-credit');
