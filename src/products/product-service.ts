@@ -166,20 +166,29 @@ export function createProductService(deps: {
     .from(products)
     .where(sql`${products.id} = ANY(${sql.placeholder('ids')})`)
     .prepare('products_by_ids');
-  const dataUses = new Map<string, { updatedAt: number; use: Promise<DataUse> }>();
-  function dataUseOf(product: ProductRow): Promise<DataUse> {
+  // What a product reads, worked out by the job analyser under this process's disclosure policy and catalogue. A
+  // definition the analyser now refuses (a process started with another policy file) answers no calls; the refusal
+  // is kept until the product changes, so a caller cannot make every call run the analyser again. Anything else
+  // (the control plane unreachable) is tried again on the next call.
+  const dataUses = new Map<string, { updatedAt: number; use: Promise<DataUse | AppError> }>();
+  function dataUseOf(product: ProductRow): Promise<DataUse | AppError> {
     let known = dataUses.get(product.id);
     if (!known || known.updatedAt !== product.updatedAt.getTime()) {
-      known = { updatedAt: product.updatedAt.getTime(), use: deps.dataUseOf(product.spec) };
+      const use = deps.dataUseOf(product.spec).catch((error: unknown) => {
+        if (error instanceof AppError) return error;
+        dataUses.delete(product.id);
+        throw error;
+      });
+      known = { updatedAt: product.updatedAt.getTime(), use };
       dataUses.set(product.id, known);
-      known.use.catch(() => dataUses.delete(product.id));
     }
     return known.use;
   }
   /**
-   * Why the product answers no calls now, if it does not: no licence of its operator in force covers it (a product
-   * from loadProduct brings its licences), or its data's catalogue entry is no longer the one its definition was
-   * last checked under (a regulator re-checks it by suspending and reinstating it).
+   * Why the product answers no calls now, if it does not: its definition no longer passes the analyser, no licence
+   * of its operator in force covers it (a product from loadProduct brings its licences), or its data's catalogue
+   * entry is no longer the one its definition was last checked under (a regulator re-checks it by suspending and
+   * reinstating it).
    */
   async function whyNotCallable(product: ProductRow & { licencesInForce?: LicenceCover[] }): Promise<string | undefined> {
     const [inForce, use, { datasets: catalogue }] = await Promise.all([
@@ -188,6 +197,8 @@ export function createProductService(deps: {
       // The grades as they are now (a dataset graded up leaves a licence's maximum grade behind), not when the use was worked out.
       deps.analysisCatalogue({ maxAgeMilliseconds: 1000 }),
     ]);
+    // Which check refused it is for a regulator to learn by reinstating it, not for a consumer.
+    if (use instanceof AppError) return 'its definition does not pass the checks in force; it answers no calls until a regulator re-checks it (suspend, then reinstate)';
     if (!inForce.some((licence) => coverageGaps(licence, { ...use, catalogue }).length === 0)) {
       return "the product's operator holds no licence in force for the data it reads; it answers no calls until one is";
     }

@@ -700,6 +700,36 @@ describe("products serve only under their operator's licence (art. 21)", () => {
     expect((await call('enterprise-identity', input)).status).toBe(200);
   });
 
+  it('a published product whose definition the analyser now refuses answers PRODUCT_NOT_CALLABLE without naming the check; a reinstatement names it', async () => {
+    const input = (await t.call('GET', '/v1/products/enterprise-power-payment', { token: consumer })).json.example;
+    // As a process started with a policy file that no longer allows bool_and over attributes would see it.
+    const allowed = t.platform.disclosurePolicy.aggregatesByClass.attribute;
+    const saved = [...allowed];
+    allowed.splice(allowed.indexOf('bool_and'), 1);
+    // Each change of the product a second after the last, as on a running clock (a process knows a product changed by its updatedAt).
+    const later = () => (t.clock.now = new Date(t.clock.now.getTime() + 1000));
+    const decide = (decision: string) => (later(), t.call('POST', '/v1/products/enterprise-power-payment/decision', { token: regulator, json: { decision, reason: '策略变更后复核' } }));
+    const suspend = () => decide('suspend');
+    const reinstate = () => decide('reinstate');
+    try {
+      // The product's row changes (a suspension undone by hand), so this process works out its data use again.
+      expect((await suspend()).status).toBe(200);
+      await t.platform.db.update(products).set({ status: 'published' }).where(eq(products.id, 'enterprise-power-payment'));
+      const refused = await call('enterprise-power-payment', input);
+      expect(refused.status).toBe(409);
+      expect(refused.json.error).toMatchObject({ code: 'PRODUCT_NOT_CALLABLE', message: expect.not.stringContaining('bool_and') });
+      expect((await suspend()).status).toBe(200);
+      const named = await reinstate();
+      expect(named.json.error.code).toBe('AGGREGATE_NOT_ALLOWED');
+    } finally {
+      allowed.splice(0, allowed.length, ...saved);
+    }
+    expect((await reinstate()).json.status).toBe('approved');
+    later();
+    expect((await t.call('POST', '/v1/products/enterprise-power-payment/publication', { token: harbour, json: { action: 'publish' } })).json.status).toBe('published');
+    expect((await call('enterprise-power-payment', input)).status).toBe(200);
+  });
+
   it('a licence in force that leaves out a column the product reads does not keep it serving', async () => {
     const input = await example();
     const original = await harbourLicences();
