@@ -675,6 +675,23 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     }
   });
 
+  it('a regulator adds an operator; a mistyped credit code is refused, naming the field', async () => {
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#licences`);
+    await page.click('details.create-operator summary');
+    await page.fill('#operator-id', 'east-sea-analytics');
+    await page.fill('#operator-name-zh', '东海数据分析有限公司');
+    await page.fill('#operator-name', 'East Sea Analytics Co., Ltd.');
+    await page.fill('#operator-credit-code', '91310115MA1H7XQ08M');
+    await page.click('#create-operator');
+    await page.locator('details.create-operator p.error', { hasText: 'creditCode' }).waitFor();
+    await page.fill('#operator-credit-code', '91310115ma1h7xq08n');
+    await page.click('#create-operator');
+    await page.locator('#operators table tbody tr', { hasText: 'east-sea-analytics' }).locator('.badge.ok').waitFor();
+    expect((await t.call('GET', '/v1/operators/east-sea-analytics', { token: await t.tokenFor('regulator-data-dept') })).json).toMatchObject({ nameZh: '东海数据分析有限公司', creditCode: '91310115MA1H7XQ08N', status: 'active' });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a double click on grant grants one licence', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const count = async () => (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.length;

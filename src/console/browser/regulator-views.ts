@@ -311,6 +311,7 @@ export async function licencesPage(rerender: () => void, role: string, ownOperat
           h('h2', {}, t('operators')),
           h('p', { class: 'muted' }, t('operatorsIntro')),
           operatorMessage,
+          createOperatorForm(rerender),
           table(
             [t('operator'), t('creditCode'), t('status'), ''],
             operators.map((operator) => [
@@ -322,6 +323,43 @@ export async function licencesPage(rerender: () => void, role: string, ownOperat
           ),
         )
       : '',
+  );
+}
+
+/**
+ * Creating an operator (art. 21: a legal person selected to operate), named by its unified social credit code,
+ * whose check character the server verifies. A double click is one request (api.ts), and a repeated id CONFLICT.
+ */
+function createOperatorForm(rerender: () => void): HTMLElement {
+  const id = h('input', { id: 'operator-id', placeholder: 'east-sea-analytics' });
+  const nameZh = h('input', { id: 'operator-name-zh', placeholder: '东海数据分析有限公司' });
+  const name = h('input', { id: 'operator-name', placeholder: 'East Sea Analytics Co., Ltd.' });
+  const creditCode = h('input', { id: 'operator-credit-code', placeholder: '91310115…', maxlength: 18 });
+  const message = h('p', { class: 'error' });
+  const create = async () => {
+    const body = { id: id.value.trim(), name: name.value.trim(), ...(nameZh.value.trim() ? { nameZh: nameZh.value.trim() } : {}), ...(creditCode.value.trim() ? { creditCode: creditCode.value.trim().toUpperCase() } : {}) };
+    try {
+      await api('POST', '/v1/operators', body);
+      rerender();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+    }
+  };
+  return h(
+    'details',
+    { class: 'create-operator' },
+    h('summary', {}, t('createOperator')),
+    h('label', {}, 'ID'),
+    id,
+    h('label', {}, t('nameZh')),
+    nameZh,
+    h('label', {}, t('nameEn')),
+    name,
+    h('label', {}, t('creditCode')),
+    creditCode,
+    h('div', { class: 'actions' }, h('button', { id: 'create-operator', onclick: () => void create() }, t('createOperator'))),
+    message,
   );
 }
 
