@@ -47,3 +47,9 @@ async function send<T>(path: string, method: string, headers: Record<string, str
   if (!response.ok) throw new ApiError(response.status, json?.error?.code ?? 'HTTP_ERROR', json?.error?.message ?? `HTTP ${response.status}`, json?.error?.details ?? []);
   return json as T;
 }
+
+/** A refusal as a person reads it: code, message and each detail with the field it names; anything else is rethrown. */
+export const errorText = (error: unknown) => {
+  if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
+  throw error;
+};

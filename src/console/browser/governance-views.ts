@@ -1,4 +1,4 @@
-import { api, ApiError, token, upload } from './api.js';
+import { api, ApiError, errorText, token, upload } from './api.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { t, tValue } from './i18n.js';
 
@@ -8,11 +8,6 @@ import { t, tValue } from './i18n.js';
  * the server decides who may do what, so a button shown to the wrong person only earns a refusal.
  */
 type Me = { id: string; role: string; institutionId: string | null };
-
-export const errorText = (error: unknown) => {
-  if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
-  throw error;
-};
 
 /**
  * Fetches shared data as CSV with the bearer token and lets the browser save it, named by dataset and version;

@@ -1,4 +1,4 @@
-import { api, ApiError } from './api.js';
+import { api, ApiError, errorText } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
@@ -342,8 +342,7 @@ function createOperatorForm(rerender: () => void): HTMLElement {
       await api('POST', '/v1/operators', body);
       rerender();
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+      message.textContent = errorText(error);
     }
   };
   return h(
@@ -422,8 +421,7 @@ async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
       await api('POST', `/v1/operators/${encodeURIComponent(operator.value)}/licences`, body, { 'idempotency-key': key });
       rerender();
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+      message.textContent = errorText(error);
     } finally {
       if (pending?.key === key) pending = undefined;
     }
@@ -502,8 +500,7 @@ export async function publicInterestPage(rerender: () => void): Promise<HTMLElem
       await work();
       rerender();
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message} ${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')}`;
+      message.textContent = errorText(error);
     }
   };
   const consumer = h('select', { id: 'pi-consumer' }, ...consumers.map((entry) => h('option', { value: entry.id }, `${entry.displayName} (${entry.id})`)));
