@@ -51,34 +51,19 @@ const inForce = (now: Date | SQLWrapper) => [
 export const noLicenceInForce = () =>
   new AppError('LICENCE_INACTIVE', 'no licence of this operator is in force: its licences, or the operator itself, are suspended or revoked, or its licences have expired');
 
-/** Whether this one licence of the operator is in force now (what a job ran under must be, to run). */
-export const licenceInForce = async (db: Database, licenceId: string, operatorId: string, now: Date) =>
-  (await activeLicencesOf(db, operatorId, now)).some((licence) => licence.id === licenceId);
-
-/** Which of these licences are in force now (any operator's): for a list that shows many at once. */
-export async function licencesInForceAmong(db: Pick<Database, 'select'>, licenceIds: string[], now: Date): Promise<Set<string>> {
+/**
+ * Which of these licences are in force now (any operator's). With `lock`, each one in force and its operator stay
+ * share-locked until the transaction ends: a suspension or revocation (which takes the row's update lock) then
+ * comes wholly before or wholly after whatever the transaction does under the licence, such as a release.
+ */
+export async function licencesInForceAmong(db: Pick<Database, 'select'>, licenceIds: string[], now: Date, options: { lock?: boolean } = {}): Promise<Set<string>> {
   if (licenceIds.length === 0) return new Set();
-  const rows = await db
+  const query = db
     .select({ id: licences.id })
     .from(licences)
     .innerJoin(operators, eq(operators.id, licences.operatorId))
     .where(and(inArray(licences.id, licenceIds), ...inForce(now)));
-  return new Set(rows.map((row) => row.id));
-}
-
-/**
- * Whether this licence is in force, holding share locks on it and its operator until the transaction ends: a
- * suspension or revocation (which takes the row's update lock) then comes wholly before or wholly after whatever
- * the transaction does under the licence, such as a release.
- */
-export async function lockLicenceInForce(tx: Pick<Database, 'select'>, licenceId: string, now: Date): Promise<boolean> {
-  const rows = await tx
-    .select({ id: licences.id })
-    .from(licences)
-    .innerJoin(operators, eq(operators.id, licences.operatorId))
-    .where(and(eq(licences.id, licenceId), ...inForce(now)))
-    .for('share');
-  return rows.length > 0;
+  return new Set((await (options.lock ? query.for('share') : query)).map((row) => row.id));
 }
 
 /** The principal's entity and the entities it points at, computed afresh from the database. */

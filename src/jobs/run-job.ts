@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { and, count, eq, gte, inArray, lte } from 'drizzle-orm';
 import { sandboxQueries, type ExecutionPlan } from '../analysis/execution-plan.js';
-import { licenceInForce } from '../authz/entities.js';
+import { licencesInForceAmong } from '../authz/entities.js';
 import { changedAnalysedEntries } from '../catalog/analysis-catalogue.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
@@ -151,7 +151,7 @@ type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
 /** Why a job may no longer run under what it was accepted under, if so. */
 async function acceptedTermsChanged(deps: JobRunnerDependencies, job: Job): Promise<{ kind: keyof typeof failureText; internalDetail: string } | undefined> {
   // Its licence (measures art. 21): a queued job does not outlive a suspension, a revocation or the licence's term.
-  if (job.licenceId && !(await licenceInForce(deps.db, job.licenceId, job.operatorId, deps.clock()))) {
+  if (job.licenceId && !(await licencesInForceAmong(deps.db, [job.licenceId], deps.clock())).has(job.licenceId)) {
     return { kind: 'licence_inactive', internalDetail: `licence ${job.licenceId} was not in force at ${deps.clock().toISOString()}` };
   }
   // Its disclosure policy: a process started with another policy file would check it by rules its plan was not

@@ -4,7 +4,7 @@ import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { jobs } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { licencesInForceAmong, lockLicenceInForce } from '../authz/entities.js';
+import { licencesInForceAmong } from '../authz/entities.js';
 import { changedAnalysedEntries, changedEntriesIn, type AnalysisCatalogue } from '../catalog/analysis-catalogue.js';
 import type { KeyRing } from '../identity/keys.js';
 import { signReceipt } from './receipts.js';
@@ -79,28 +79,35 @@ export async function releaseWithin(tx: Database, deps: Omit<ReleaseDependencies
  *    file): its receipt names the policy that checked it, and that policy no longer decides.
  */
 export async function requireReleasable(tx: Database, job: Pick<JobRow, 'licenceId' | 'catalogueEntries' | 'policyHash'>, current: { now: Date; policyHash: string }): Promise<void> {
-  if (job.policyHash !== current.policyHash) {
-    throw new AppError('POLICY_CHANGED', 'the disclosure policy changed after this output was checked, so it cannot be released as checked: withhold it; the operator can submit the job again');
+  // One after the other, in the order other transactions take these rows.
+  const inForce = job.licenceId ? await licencesInForceAmong(tx, [job.licenceId], current.now, { lock: true }) : new Set<string>();
+  const changedEntries = job.catalogueEntries ? await changedAnalysedEntries(tx, job.catalogueEntries, { lock: true }) : [];
+  const obstacle = releaseObstacle(job, { policyHash: current.policyHash, inForce, changedEntries });
+  if (obstacle) throw new AppError(obstacle.code, `${obstacle.reason}, so its output cannot be released as checked: ${obstacle.remedy}`);
+}
+
+type ReleaseObstacle = { code: 'POLICY_CHANGED' | 'LICENCE_NOT_IN_FORCE' | 'CATALOGUE_CHANGED'; reason: string; remedy: string };
+
+/** The one decision behind requireReleasable and the review queue's releaseBlocked, from what each has read. */
+function releaseObstacle(
+  job: Pick<JobRow, 'licenceId' | 'policyHash'>,
+  found: { policyHash: string; inForce: Set<string>; changedEntries: string[] },
+): ReleaseObstacle | undefined {
+  const resubmit = 'withhold it; the operator can submit the job again';
+  if (job.policyHash !== found.policyHash) return { code: 'POLICY_CHANGED', reason: 'the disclosure policy changed after this output was checked', remedy: resubmit };
+  if (job.licenceId && !found.inForce.has(job.licenceId)) {
+    return { code: 'LICENCE_NOT_IN_FORCE', reason: 'the licence this job ran under is not in force (suspended, revoked or expired)', remedy: 'withhold it, or approve it once the licence is in force again' };
   }
-  const now = current.now;
-  if (job.licenceId && !(await lockLicenceInForce(tx, job.licenceId, now))) {
-    throw new AppError(
-      'LICENCE_NOT_IN_FORCE',
-      'the licence this job ran under is not in force (suspended, revoked or expired), so its output cannot be released: withhold it, or approve it once the licence is in force again',
-    );
+  if (found.changedEntries.length > 0) {
+    return { code: 'CATALOGUE_CHANGED', reason: `the catalogue entry of ${found.changedEntries.join(', ')} changed after this job was checked (grade, open data, privacy unit or column classes)`, remedy: resubmit };
   }
-  const changed = job.catalogueEntries ? await changedAnalysedEntries(tx, job.catalogueEntries, { lock: true }) : [];
-  if (changed.length > 0) {
-    throw new AppError(
-      'CATALOGUE_CHANGED',
-      `the catalogue entry of ${changed.join(', ')} changed after this job was checked (grade, open data, privacy unit or column classes), so its output cannot be released as checked: withhold it; the operator can submit the job again`,
-    );
-  }
+  return undefined;
 }
 
 /**
- * For the review queue: why each held output could not be released now, if it could not (the reasons
- * requireReleasable gives, read without locks for many jobs at once), so that a reviewer withholds it instead.
+ * For the review queue: why each held output could not be released now, if it could not (requireReleasable's
+ * decision, read without locks for many jobs at once, the catalogue from the cached view), so that a reviewer
+ * withholds it instead.
  */
 export async function releaseObstacles(
   deps: { db: Database; analysisCatalogue: () => Promise<AnalysisCatalogue>; disclosurePolicy: { hash: string } },
@@ -113,10 +120,8 @@ export async function releaseObstacles(
   ]);
   const obstacles = new Map<string, { code: string; reason: string }>();
   for (const job of held) {
-    const changed = changedEntriesIn(catalogue, job.catalogueEntries);
-    if (job.policyHash !== deps.disclosurePolicy.hash) obstacles.set(job.id, { code: 'POLICY_CHANGED', reason: 'checked under a disclosure policy no longer in force' });
-    else if (job.licenceId && !inForce.has(job.licenceId)) obstacles.set(job.id, { code: 'LICENCE_NOT_IN_FORCE', reason: 'the licence it ran under is not in force (suspended, revoked or expired)' });
-    else if (changed.length > 0) obstacles.set(job.id, { code: 'CATALOGUE_CHANGED', reason: `the catalogue entry of ${changed.join(', ')} changed after it was checked` });
+    const obstacle = releaseObstacle(job, { policyHash: deps.disclosurePolicy.hash, inForce, changedEntries: changedEntriesIn(catalogue, job.catalogueEntries) });
+    if (obstacle) obstacles.set(job.id, { code: obstacle.code, reason: obstacle.reason });
   }
   return obstacles;
 }
