@@ -34,8 +34,9 @@ button:hover{filter:brightness(1.08)}
 .badge.ok{background:#e3f4ec;color:var(--ok)}.badge.warn{background:#fff2dc;color:var(--warn)}.badge.bad{background:#fde8e6;color:var(--bad)}
 .muted{color:var(--muted)}.error{color:var(--bad)}
 ul.plain{list-style:none;margin:0;padding:0;overflow-wrap:anywhere}
-.verdict{min-height:48px;border-left:4px solid var(--line);padding:4px 14px;margin-top:10px}
+.verdict{min-height:48px;border-left:4px solid var(--line);padding:4px 14px;margin-top:10px}.verdict:empty{border-left-color:transparent}
 .suppressed{color:var(--warn);cursor:help}
+.null{color:var(--muted);font-size:.85em;cursor:help}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10px;overflow:auto;font-size:13px}
 code{font-family:ui-monospace,Menlo,monospace;font-size:13px}.wrap{word-break:break-all;display:block}
 .bar{height:10px;background:#edf0f4;border-radius:6px;min-width:120px;overflow:hidden}.fill{height:100%;background:var(--brand2)}

@@ -113,7 +113,23 @@ describe('receipts', () => {
     const csv = await t.call('GET', `/v1/jobs/${job.id}/result?format=csv`, { token: analyst });
     expect(csv.headers.get('content-type')).toContain('text/csv');
     expect(csv.headers.get('x-pds-receipt')).toBe(json.json.receipt);
-    expect(csv.text.split('\r\n')[0]).toBe('town,households');
+    expect(csv.text.split('\r\n')[0]).toBe('town,households,suppressed');
+  });
+
+  it('the CSV names the rule that withheld each row in a last column, so a withheld cell is not read as a NULL of the data', async () => {
+    // Households have no industry code: their row is released with a NULL key; small industries are withheld.
+    const job = await submit('SELECT industry_code, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY industry_code', ['power_readings']);
+    await approve(job.id);
+    const { json } = await t.call('GET', `/v1/jobs/${job.id}/result`, { token: analyst });
+    const csv = await t.call('GET', `/v1/jobs/${job.id}/result?format=csv`, { token: analyst });
+    const [header, ...lines] = csv.text.trimEnd().split('\r\n');
+    expect(header).toBe('industry_code,accounts,suppressed');
+    const withheld = new Map(json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code]));
+    expect(withheld.size).toBeGreaterThan(0);
+    const households = json.rows.findIndex((row: unknown[], index: number) => row[0] === null && !withheld.has(index));
+    expect(households).toBeGreaterThanOrEqual(0);
+    expect(lines[households]).toMatch(/^,\d+,$/);
+    for (const [row, code] of withheld) expect(lines[row as number]).toBe(`${json.rows[row as number][0] ?? ''},,${code}`);
   });
 });
 

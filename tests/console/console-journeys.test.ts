@@ -93,7 +93,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     // The released output saves as a CSV that Excel on Chinese Windows opens as UTF-8.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#result-csv')]);
     const csv = fs.readFileSync((await download.path())!, 'utf8');
-    expect(csv.startsWith('\uFEFFindustry_code,firms,capital\r\n')).toBe(true);
+    expect(csv.startsWith('\uFEFFindustry_code,firms,capital,suppressed\r\n')).toBe(true);
     expect(csv.trimEnd().split('\r\n')).toHaveLength(rows + 1);
     await page.screenshot({ path: path.join(artifacts, 'operator-result.png'), fullPage: true });
     // A query the policy refuses is explained before submission, by code and reason.
@@ -718,6 +718,28 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await page.textContent('#dataset-facts')).toMatch(/来源机构: 临港供电公司 · 隐私单元: account_id · 更新频率: 每月 · 行数: [\d,]+ \(v1\)/);
     const kwh = page.locator('#dataset-detail tr', { has: page.locator('code', { hasText: /^kwh$/ }) });
     expect(await kwh.locator('td').allTextContents()).toEqual(['kwh', 'DOUBLE', '敏感', 'Metered use in the month (kWh)']);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('an operator reads a NULL of the data as NULL and a withheld cell as withheld, with its rule', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    // Households have no industry code (a released row with a NULL key); small industries are withheld.
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT industry_code, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY industry_code', purpose: '行业户数' } });
+    await t.waitForJob(submitted.json.id);
+    await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: await t.tokenFor('regulator-data-dept'), json: { decision: 'approve', reason: '已核对' } });
+    const { json: result } = await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst });
+    const withheldRows = new Set(result.manifest.suppressedRows.map((entry: { row: number }) => entry.row));
+    const households = result.rows.findIndex((row: unknown[], index: number) => row[0] === null && !withheldRows.has(index));
+    const withheld = [...withheldRows][0] as number;
+
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    const rows = page.locator('#result-table tbody tr');
+    await rows.first().waitFor();
+    expect(await rows.nth(households).locator('td').first().textContent()).toBe('NULL');
+    expect(await rows.nth(households).locator('.suppressed').count()).toBe(0);
+    expect(await rows.nth(withheld).locator('td').nth(1).textContent()).toBe('■');
+    expect(await rows.nth(withheld).locator('.badge.warn').count()).toBe(1);
     expect(pageErrors(page)).toEqual([]);
   });
 

@@ -102,6 +102,7 @@ const phrases = {
   nameEn: ['英文名称', 'Name (English)'],
   year: ['年度', 'Year'],
   downloadCsv: ['下载 CSV', 'Download CSV'],
+  nullValue: ['数据中的空值（NULL），不是被抑制的单元格', 'a NULL in the data, not a withheld cell'],
   working: ['处理中…', 'Working…'],
   signature: ['签名已用平台公钥验证', 'signature checked with the platform key'],
   terms: ['使用条款', 'Terms of use'],

@@ -249,7 +249,17 @@ export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][
   const suppressed = new Map<number, { code: string; reason: string }>((manifest?.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
   const cells = rows.map((row, index) => {
     const why = suppressed.get(index);
-    return [...row.map((value) => (value === null ? h('span', { class: 'suppressed', title: why?.reason ?? '' }, '■') : typeof value === 'number' ? value.toLocaleString(undefined, { maximumFractionDigits: 6 }) : String(value))), why ? badge(tValue('suppression', why.code), 'warn') : ''];
+    // A null in a withheld row was withheld; in a released row it is a NULL of the data (households have no
+    // industry code), and must not look withheld.
+    const shown = (value: unknown) =>
+      value === null
+        ? why
+          ? h('span', { class: 'suppressed', title: why.reason }, '■')
+          : h('span', { class: 'null', title: t('nullValue') }, 'NULL')
+        : typeof value === 'number'
+          ? value.toLocaleString(undefined, { maximumFractionDigits: 6 })
+          : String(value);
+    return [...row.map(shown), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
   return [
     table([...columns.map((column) => column.name), ''], cells, attributes),

@@ -172,7 +172,8 @@ const routes = {
     },
     responses: {
       200: {
-        description: 'The output (CSV carries the receipt in the X-PDS-Receipt header)',
+        description:
+          'The output. CSV carries the receipt in the X-PDS-Receipt header and one more column, last, naming the rule that withheld each withheld row (empty where the row is released), so that a withheld cell is not read as a NULL of the data',
         content: { 'application/json': { schema: resultSchema }, 'text/csv': { schema: z.string() } },
       },
       ...errorResponses(403, 404, 409),
@@ -197,6 +198,19 @@ const routes = {
     responses: { 200: { description: 'The record', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } }, ...errorResponses(403, 404) },
   }),
 };
+
+/**
+ * A released output as CSV rows: in CSV a withheld cell and a NULL of the data are both empty, so a last column
+ * names the rule that withheld each row (as the manifest does by row number). Its name is `suppressed`, with
+ * underscores before it while an output column already has that name.
+ */
+function csvWithSuppression(output: { columns: Array<{ name: string }>; rows: unknown[][] }, manifest: { suppressedRows?: Array<{ row: number; code: string }> } | null) {
+  const names = new Set(output.columns.map((column) => column.name));
+  let flag = 'suppressed';
+  while (names.has(flag)) flag = `_${flag}`;
+  const codes = new Map((manifest?.suppressedRows ?? []).map((entry) => [entry.row, entry.code]));
+  return { header: [...output.columns.map((column) => column.name), flag], rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null]) };
+}
 
 const jobEntity = (job: JobRow) => ({ uid: { type: 'Job', id: job.id }, attrs: { operator: entityRef('Operator', job.operatorId) }, parents: [] });
 
@@ -286,7 +300,8 @@ export function jobRoutes(platform: Platform) {
     if (c.req.valid('query').format === 'csv') {
       c.header('X-PDS-Receipt', job.receipt!);
       c.header('Content-Disposition', `attachment; filename="${job.id}.csv"`);
-      return c.body(toCsv(output.columns.map((column) => column.name), output.rows), 200, { 'Content-Type': 'text/csv; charset=utf-8' }) as never;
+      const { header, rows } = csvWithSuppression(output, job.manifest as { suppressedRows?: Array<{ row: number; code: string }> } | null);
+      return c.body(toCsv(header, rows), 200, { 'Content-Type': 'text/csv; charset=utf-8' }) as never;
     }
     return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown>, receipt: job.receipt! }, 200);
   });
