@@ -15,6 +15,7 @@ nav .nav-group{margin:14px 18px 4px;font-size:12px;font-weight:600;color:#8a93a3
 main{max-width:1180px;width:100%;margin:22px auto;padding:0 22px}
 h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}
 .panel,.card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin-bottom:16px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
+.panel{overflow-x:auto}#supervision-table th{white-space:normal;min-width:4em}
 .narrow{max-width:620px;margin:40px auto}
 .columns{display:grid;grid-template-columns:minmax(280px,1fr) 2fr;gap:16px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:16px}
@@ -41,5 +42,5 @@ pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10
 code{font-family:ui-monospace,Menlo,monospace;font-size:13px}.wrap{word-break:break-all;display:block}
 .bar{height:10px;background:#edf0f4;border-radius:6px;min-width:120px;overflow:hidden}.fill{height:100%;background:var(--brand2)}
 .answer{min-height:44px;margin-top:6px}.answer .badge{font-size:15px;padding:4px 14px}
-@media (max-width:800px){.columns,.layout{grid-template-columns:1fr}nav{min-height:0;position:static;flex-direction:row;flex-wrap:wrap;border-right:none;border-bottom:1px solid var(--line)}}
+@media (max-width:800px){.columns,.layout{grid-template-columns:minmax(0,1fr)}nav{min-height:0;position:static;flex-direction:row;flex-wrap:wrap;border-right:none;border-bottom:1px solid var(--line)}}
 `;

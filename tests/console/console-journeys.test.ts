@@ -743,6 +743,20 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('the widest pages fit the window, on a desktop and on a phone: wide tables scroll inside their panel', async () => {
+    const page = await signedIn('regulator-data-dept');
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 860 });
+      for (const hash of ['supervision', 'licences', 'audit']) {
+        await page.goto(`${base}/console#${hash}`);
+        await page.locator('main table').first().waitFor();
+        expect({ width, hash, overflow: await overflow() }).toEqual({ width, hash, overflow: 0 });
+      }
+    }
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator reads an incident by its kind and fields, with its time in China Standard Time', async () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     const refused = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], purpose: 'test', sql: 'SELECT town, count(*) AS people FROM residents GROUP BY town' } });
