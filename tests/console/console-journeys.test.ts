@@ -492,6 +492,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await operator.goto(`${base}/console#products`);
     await operator.locator('section[data-admin-product="industry-class-check"] button.publish').click();
     await operator.locator('section[data-admin-product="industry-class-check"] .badge[title="published"]').waitFor();
+    // Another operator's published product is listed after its own, with nothing to press: it is not this operator's.
+    const another = operator.locator('section[data-admin-product="enterprise-identity"]');
+    expect(await another.locator('.badge[title="published"]').count()).toBe(1);
+    expect(await another.locator('button').count()).toBe(0);
     // The reason written in the console is the one the audit log keeps.
     const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'product.approve'));
     expect(leaves.some(({ leaf }) => leaf.includes('industry-class-check') && leaf.includes('核验范围与条款已审查'))).toBe(true);

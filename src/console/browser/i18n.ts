@@ -372,6 +372,7 @@ const phrases = {
   fenPerCall: ['分/次（行业用途）', 'fen a call (industry)'],
   publicInterestUse: ['公益用途', 'public interest'],
   withdraw: ['撤回', 'Withdraw'],
+  otherOperatorsProducts: ['其他运营主体已上线的产品', "Other operators' published products"],
   decision_approve: ['批准', 'Approve'],
   decision_reject: ['驳回', 'Reject'],
   decision_suspend: ['暂停', 'Suspend'],

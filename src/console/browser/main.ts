@@ -42,7 +42,7 @@ function routesFor(principal: Principal): Route[] {
           { hash: 'budgets', label: 'budgets', render: budgetsPage },
         ]),
         ...grouped('groupProducts', [
-          { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator') },
+          { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator', principal.operatorId ?? undefined) },
           { hash: 'usage', label: 'usage', render: () => usagePage(principal) },
           { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'operator', principal.operatorId ?? undefined) },
         ]),

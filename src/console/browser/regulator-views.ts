@@ -173,8 +173,12 @@ function incidentDetail(jobId: string | null, detail: Record<string, unknown>): 
  * whole definition — dataset, inputs, what identifies the subject, what is compared, the fixed condition, the
  * limits, the terms — so an approval is of what the product does, not of its title.
  */
-export async function productsAdminPage(rerender: () => void, role: string): Promise<HTMLElement> {
-  const { products } = await api<{ products: any[] }>('GET', '/v1/products');
+export async function productsAdminPage(rerender: () => void, role: string, operatorId?: string): Promise<HTMLElement> {
+  const { products: listed } = await api<{ products: any[] }>('GET', '/v1/products');
+  // An operator's list also holds other operators' published products (the public catalogue): shown after its
+  // own and without actions, which the server would refuse for a product not its own.
+  const products = role === 'operator' ? listed.filter((product) => product.operator === operatorId) : listed;
+  const others = role === 'operator' ? listed.filter((product) => product.operator !== operatorId) : [];
   const panel = h('div', { class: 'panel' }, h('h2', {}, t('products')), role === 'regulator' ? h('p', { class: 'muted' }, t('productReviewIntro')) : '');
   if (role === 'operator') {
     const holder = h('div', {});
@@ -182,6 +186,10 @@ export async function productsAdminPage(rerender: () => void, role: string): Pro
   }
   if (products.length === 0) panel.append(h('p', { class: 'muted' }, t('nothing')));
   for (const product of products) panel.append(productCard(product, role, rerender));
+  if (others.length > 0) {
+    panel.append(h('h3', { id: 'others-products' }, t('otherOperatorsProducts')));
+    for (const product of others) panel.append(productCard(product, 'reader', rerender));
+  }
   return panel;
 }
 
@@ -226,7 +234,9 @@ function productCard(product: any, role: string, rerender: () => void): HTMLElem
       ? (regulatorDecisions[product.status] ?? []).length
         ? h('div', { class: 'actions' }, reason, ...(regulatorDecisions[product.status] ?? []).map((decision) => action(t(`decision_${decision}`), decide(decision), rerender, { class: `decide-${decision}${decision === 'approve' || decision === 'reinstate' ? '' : ' secondary'}` })))
         : ''
-      : product.status === 'approved'
+      : role !== 'operator'
+        ? ''
+        : product.status === 'approved'
         ? h('div', { class: 'actions' }, action(t('publish'), publication('publish'), rerender, { class: 'publish' }))
         : product.status === 'published'
           ? h('div', { class: 'actions' }, action(t('withdraw'), publication('withdraw'), rerender, { class: 'withdraw secondary' }))
