@@ -8,6 +8,7 @@ import { createSnapshotStore } from './domain-store/snapshot-store.js';
 import { loadKeyRing, type KeyRing } from './identity/keys.js';
 import type { Platform } from './platform.js';
 import { createSqlParser } from './analysis/sql-parser.js';
+import { createSyntheticTrial } from './analysis/synthetic-trial.js';
 import { createBindCheck } from './analysis/bind-check.js';
 import { loadDisclosurePolicy } from './policy/disclosure-policy.js';
 import { createAnalysisCatalogue } from './catalog/analysis-catalogue.js';
@@ -68,6 +69,7 @@ export async function createPlatform(
     clock,
     parser,
     bindCheck: createBindCheck(),
+    syntheticTrial: createSyntheticTrial(),
     disclosurePolicy,
     analysisCatalogue,
     calendar,

@@ -1,4 +1,5 @@
 import type { SqlParser } from './analysis/sql-parser.js';
+import type { SyntheticTrial } from './analysis/synthetic-trial.js';
 import type { BindCheck } from './analysis/bind-check.js';
 import type { AuditTree } from './audit/audit-log.js';
 import type { Authorizer } from './authz/authorizer.js';
@@ -28,6 +29,8 @@ export type Platform = {
   parser: SqlParser;
   /** DuckDB's binder over empty tables of the catalogue: type and GROUP BY mistakes are explained before a job runs. */
   bindCheck: BindCheck;
+  /** Trial runs of accepted SQL over synthetic tables made from the catalogue alone (never the domain store). */
+  syntheticTrial: SyntheticTrial;
   disclosurePolicy: DisclosurePolicy;
   /** The catalogue as the analyser sees it, cached until the catalogue changes. */
   analysisCatalogue: (options?: { maxAgeMilliseconds?: number }) => Promise<AnalysisCatalogue>;

@@ -61,6 +61,7 @@ export type ErrorCode =
   | 'CHANGE_NEEDS_NEW_DATASET'
   | 'NO_CHANGE'
   | 'IDEMPOTENCY_KEY_REUSED'
+  | 'TRIAL_BUSY'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -78,7 +79,9 @@ export type PolicyCode =
   | 'NO_DATA_VERSION'
   | 'PRODUCT_SPEC_INVALID'
   | 'MODEL_CHECK_FAILED'
-  | 'NOT_SHAREABLE';
+  | 'NOT_SHAREABLE'
+  | 'TRIAL_FAILED'
+  | 'TRIAL_TIME_LIMIT';
 
 const statusByCode: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -138,6 +141,7 @@ const statusByCode: Record<ErrorCode, number> = {
   CHANGE_NEEDS_NEW_DATASET: 409,
   NO_CHANGE: 400,
   IDEMPOTENCY_KEY_REUSED: 422,
+  TRIAL_BUSY: 429,
   INTERNAL: 500,
 };
 

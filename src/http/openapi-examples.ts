@@ -274,6 +274,10 @@ export const operationExamples: Record<string, Example> = {
     request: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town', purpose: '新片区能源规划（公益）' },
     response: { decision: 'accept', kind: 'aggregate', differentialPrivacy: null, grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
   },
+  'post /v1/jobs/trial-run': {
+    request: { datasets: ['power_readings', 'enterprises'], sql: 'SELECT e.industry_code, count(DISTINCT p.account_id) AS accounts FROM power_readings p JOIN enterprises e ON p.uscc = e.uscc GROUP BY e.industry_code', purpose: '产业用电结构（公益）' },
+    response: { decision: 'accept', kind: 'aggregate', grade: 'L3', datasets: ['power_readings', 'enterprises'], synthetic: true, rowsPerDataset: 500, columns: [{ name: 'industry_code', type: 'VARCHAR' }, { name: 'accounts', type: 'BIGINT' }], rows: [['C3612', 9], ['I6513', 14]], rowCount: 18, milliseconds: 41 },
+  },
   'post /v1/jobs/estimate': {
     request: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', purpose: '公交线网优化', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
     response: { allowed: true, code: null, reason: null, grade: 'L4', epsilon: 0.5, budget: { dataset: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8 } },

@@ -8,6 +8,7 @@ import { CELL_COLUMN, CELLS_PARAMETER } from '../privacy/contributor-sketch.js';
 import { hardenDuckDb } from '../duckdb/harden.js';
 import type { QueryResult, SandboxReply, SandboxRequest } from './sandbox-protocol.js';
 import { sqlString } from '../duckdb/sql-literals.js';
+import { numericType, toPlainValues } from '../duckdb/plain-values.js';
 
 const send = (message: SandboxReply) => process.send?.(message);
 
@@ -84,23 +85,6 @@ function cellsOf(results: QueryResult[], name: string): bigint[] {
   const at = source ? source.columns.indexOf(CELL_COLUMN) : -1;
   if (!source || at < 0) throw new PlatformFault(`no cells from ${name} for a follow-up query`);
   return source.rows.map((row) => BigInt(String(row[at])));
-}
-
-const numericType = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|DECIMAL.*|FLOAT|DOUBLE|REAL)(\[\])?$/;
-
-/** DuckDB's JSON form gives big integers and decimals as strings; aggregates are numbers to the client. */
-function toPlainValues(row: unknown[], numeric: boolean[]): unknown[] {
-  return row.map((value, index) => {
-    if (!numeric[index] || value === null) return value;
-    if (Array.isArray(value)) return value.map((entry) => (entry === null ? null : toNumber(entry)));
-    return toNumber(value);
-  });
-}
-
-/** A number where that is exact; a 64-bit integer beyond 2^53 (a hash, say) stays a decimal string. */
-function toNumber(value: unknown): number | string {
-  const number = Number(value);
-  return Number.isSafeInteger(number) || !/^-?\d+$/.test(String(value)) ? number : String(value);
 }
 
 process.on('message', (message: SandboxRequest) => {

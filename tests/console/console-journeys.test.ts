@@ -106,6 +106,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator trial-runs its SQL over synthetic data and reads the output, labelled as synthetic', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await writeQuery(page, 'power_readings', 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town ORDER BY town');
+    await page.click('#trial-run');
+    await page.locator('#trial-table tbody tr').first().waitFor();
+    expect(await page.locator('#trial-table thead th').allTextContents()).toEqual(['town', 'readings']);
+    expect(await page.textContent('#trial .synthetic-note')).toContain('不读取真实数据');
+    // A query the policy refuses is refused here too, before anything runs.
+    await writeQuery(page, 'power_readings', 'SELECT account_id, kwh FROM power_readings');
+    await page.click('#trial-run');
+    await page.locator('#trial .badge.bad').waitFor();
+    expect(await page.locator('#trial-table').count()).toBe(0);
+    await page.screenshot({ path: path.join(artifacts, 'operator-trial-run.png'), fullPage: true });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator approves a held output and verifies the audit log in the browser', async () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     const submitted = await t.call('POST', '/v1/jobs', {

@@ -123,11 +123,11 @@ export async function analysisPage(): Promise<HTMLElement> {
       ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean) } }
       : {}),
   });
-  const explain = (error: unknown) => {
+  const explain = (error: unknown, into: HTMLElement = verdict) => {
     if (!(error instanceof ApiError)) throw error;
     // The code's meaning in the chosen language, then the server's own reason (it names the place in the SQL).
     const meaning = tValue('refusal', error.code);
-    verdict.replaceChildren(
+    into.replaceChildren(
       h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), meaning === error.code ? '' : ` ${meaning}`),
       h('p', {}, error.message),
       ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)),
@@ -190,6 +190,26 @@ export async function analysisPage(): Promise<HTMLElement> {
       if (pending?.key === key) pending = undefined;
     }
   };
+  // The job's SQL over synthetic rows made from the catalogue (never the real data): its columns, joins and
+  // grouping can be checked before a review or budget is spent. Labelled as synthetic wherever it is shown.
+  const trialOutput = h('div', { id: 'trial' });
+  const trialRun = async () => {
+    trialOutput.replaceChildren(t('working'));
+    try {
+      const trial = await api('POST', '/v1/jobs/trial-run', submission());
+      trialOutput.replaceChildren(
+        h('p', { class: 'synthetic-note' }, badge(t('trialRun'), 'warn'), ' ', t('trialNote')),
+        table(
+          trial.columns.map((column: { name: string; type: string }) => h('span', { title: column.type }, column.name)),
+          trial.rows.map((row: unknown[]) => row.map((value) => (value === null ? h('span', { class: 'null' }, 'NULL') : String(value)))),
+          { id: 'trial-table' },
+        ),
+        h('p', { class: 'muted' }, `${t('trialRows')} ${trial.rowCount} · ${t('trialShown')} ${trial.rows.length} · ${t('trialRowsPerDataset')} ${trial.rowsPerDataset} · ${trial.milliseconds} ms`),
+      );
+    } catch (error) {
+      explain(error, trialOutput);
+    }
+  };
   return h(
     'div',
     { class: 'panel' },
@@ -203,8 +223,15 @@ export async function analysisPage(): Promise<HTMLElement> {
     sql,
     h('label', {}, t('purpose')),
     purpose,
-    h('div', { class: 'actions' }, h('button', { id: 'check', class: 'secondary', onclick: () => void check() }, t('check')), h('button', { id: 'submit', onclick: () => void submit() }, t('submit'))),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { id: 'check', class: 'secondary', onclick: () => void check() }, t('check')),
+      h('button', { id: 'trial-run', class: 'secondary', onclick: () => void trialRun() }, t('trialRun')),
+      h('button', { id: 'submit', onclick: () => void submit() }, t('submit')),
+    ),
     verdict,
+    trialOutput,
   );
 }
 

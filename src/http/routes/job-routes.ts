@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { platformEntity } from '../../authz/entities.js';
 import { entityRef } from '../../authz/policy-engine.js';
 import { AppError, notFound } from '../../errors/app-error.js';
+import { findDataset } from '../../catalog/catalogue.js';
 import { jobSubmissionSchema, prepareJob } from '../../jobs/prepare-job.js';
 import { findJob, listJobs, submitJob, toJobView, type JobRow } from '../../jobs/submit-job.js';
 import type { Platform } from '../../platform.js';
@@ -108,6 +109,38 @@ const routes = {
         },
       },
       ...errorResponses(400, 403, 422),
+    },
+  }),
+  trialRun: createRoute({
+    method: 'post',
+    path: '/v1/jobs/trial-run',
+    tags: ['jobs'],
+    summary: "Run an accepted job's SQL over synthetic data made from the catalogue, to see its output's shape (never reads the real data)",
+    description:
+      "The job is analysed and decided exactly as a submission would be; only if it would be accepted, its SQL runs over synthetic tables built from the catalogue alone — each column's declared public domain, bounds and type, identifiers drawn per column name so that same-named keys join — in a hardened, in-memory DuckDB with a short time limit. The rows are synthetic, so they and DuckDB's error messages are shown as they are; they say nothing about the real data. No disclosure control, review or budget applies, and nothing is recorded as a job.",
+    security: bearerSecurity,
+    request: { body: jsonBody(jobSubmissionSchema, 'The job') },
+    responses: {
+      200: {
+        description: 'The output over synthetic data',
+        content: {
+          'application/json': {
+            schema: z.object({
+              decision: z.literal('accept'),
+              kind: z.string(),
+              grade: z.string(),
+              datasets: z.array(z.string()),
+              synthetic: z.literal(true).describe('Always true: these rows were computed over synthetic data, not the datasets'),
+              rowsPerDataset: z.number().describe('Synthetic rows made for each dataset'),
+              columns: z.array(z.object({ name: z.string(), type: z.string() })),
+              rows: z.array(z.array(z.unknown())).describe('The first rows of the output (at most 100)'),
+              rowCount: z.number().describe('Rows the output had over the synthetic data'),
+              milliseconds: z.number(),
+            }),
+          },
+        },
+      },
+      ...errorResponses(400, 403, 422, 429),
     },
   }),
   estimate: createRoute({
@@ -253,6 +286,20 @@ export function jobRoutes(platform: Platform) {
       },
       200,
     );
+  });
+
+  app.openapi(routes.trialRun, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'job:submit', platformEntity);
+    const submission = c.req.valid('json');
+    const prepared = await prepareJob(platform, principal, submission);
+    // The full catalogue entries (public domains, bounds), which the analyser's view leaves out.
+    const entries = await Promise.all(prepared.analysis.datasets.map((id) => findDataset(platform.db, id)));
+    const trial = await platform.syntheticTrial.run(
+      entries.map((entry) => ({ id: entry!.id, privacyUnit: entry!.privacyUnit, uniqueKey: entry!.uniqueKey, columns: entry!.columns })),
+      submission.sql,
+    );
+    return c.json({ decision: 'accept' as const, kind: prepared.kind, grade: prepared.grade, datasets: prepared.analysis.datasets, synthetic: true as const, ...trial }, 200);
   });
 
   app.openapi(routes.estimate, async (c) => {
