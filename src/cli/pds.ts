@@ -44,7 +44,7 @@ Usage:
                                     mint an access token (needs the token key: platform administrators only)
   pds backup <folder>               write a signed backup: every control-plane table and every snapshot
   pds restore <folder>              check a backup, then restore it into an empty DATA_DIR / database
-  pds jobs check|submit|watch|result …
+  pds jobs check|trial|submit|watch|result …
                                     check SQL against policy (dry run), submit a job, follow it, print its
                                     released result (operators; --help)
   pds reports products|supervision  the annual product report; the supervision report (regulators; --help)

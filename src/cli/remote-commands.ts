@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
+import { toCsv } from '../http/csv.js';
 import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
 
 /**
@@ -78,6 +79,9 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
   pds jobs check --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>]
       the dry run: the policy decision and the output's columns, or the refusal with its code (exit 1);
       reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too
+  pds jobs trial --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>]
+      decided like check; if accepted, the SQL's output over synthetic rows made from the catalogue, as CSV
+      (the first 100 rows; the real data is never read, and the figures say nothing about it)
   pds jobs submit --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [--wait]
       submit a job; prints its id (with --wait, follows it like watch). Exit 1 when the policy refuses it.
       Sent with an Idempotency-Key: a dropped connection or a gateway's 502/503/504 is retried without queueing a second job
@@ -141,6 +145,15 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         return 0;
       }
       for (const column of decision.outputColumns) console.log(`  ${column.name}  ${column.role}${column.hiddenWhenSuppressed ? ' (withheld in suppressed cells)' : ''}`);
+      return 0;
+    }
+    case 'trial': {
+      const response = await call(target(), 'POST', '/v1/jobs/trial-run', jobSubmission(sub, options));
+      if (response.status === 422) return printRefusal(response.json);
+      const trial = response.json as { columns: Array<{ name: string }>; rows: unknown[][]; rowCount: number; rowsPerDataset: number };
+      // The note goes to stderr, so that stdout is the CSV alone.
+      console.error(`synthetic output: ${trial.rowCount} row(s) over ${trial.rowsPerDataset} synthetic rows a dataset (showing ${trial.rows.length}); it says nothing about the real data`);
+      process.stdout.write(toCsv(trial.columns.map((column) => column.name), trial.rows));
       return 0;
     }
     case 'submit': {

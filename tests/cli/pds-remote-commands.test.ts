@@ -55,7 +55,7 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(submitted.stderr).toContain('released');
     const result = await pds(['jobs', 'result', id, '--format', 'csv'], operator);
     expect(result.code).toBe(0);
-    expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops');
+    expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops,suppressed');
   });
 
   it.each([
@@ -106,6 +106,13 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stdout).toMatch(/^accepted: an aggregate job on L1 data/);
     expect(result.stdout).toContain('  stops  count');
     expect((await t.call('GET', '/v1/jobs', { token: operator })).json.jobs.length).toBe(before);
+  });
+
+  it('trial prints the output over synthetic rows as CSV and says on stderr that it is synthetic', async () => {
+    const result = await pds(['jobs', 'trial', '--datasets', 'bus_routes', '--purpose', 'cli test', '--sql', 'SELECT count(*) AS stops FROM bus_routes'], await t.tokenFor('analyst-lingang-analytics'));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('stops\r\n500\r\n');
+    expect(result.stderr).toContain('over 500 synthetic rows a dataset');
   });
 
   it("check exits 1 with DuckDB's reason for a column neither grouped nor aggregated", async () => {
