@@ -51,6 +51,8 @@ const resultSchema = z
   })
   .openapi('JobResult');
 
+/** What a dry run and a trial run both answer first: the job would be accepted, as what, on which data. */
+const acceptedJobSchema = z.object({ decision: z.literal('accept'), kind: z.string(), grade: z.string(), datasets: z.array(z.string()) });
 const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
 const exampleSubmission = {
   datasets: ['power_readings', 'enterprises'],
@@ -92,11 +94,7 @@ const routes = {
         description: 'Would be accepted',
         content: {
           'application/json': {
-            schema: z.object({
-              decision: z.literal('accept'),
-              kind: z.string(),
-              grade: z.string(),
-              datasets: z.array(z.string()),
+            schema: acceptedJobSchema.extend({
               outputColumns: z
                 .array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') }))
                 .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
@@ -125,11 +123,7 @@ const routes = {
         description: 'The output over synthetic data',
         content: {
           'application/json': {
-            schema: z.object({
-              decision: z.literal('accept'),
-              kind: z.string(),
-              grade: z.string(),
-              datasets: z.array(z.string()),
+            schema: acceptedJobSchema.extend({
               synthetic: z.literal(true).describe('Always true: these rows were computed over synthetic data, not the datasets'),
               rowsPerDataset: z.number().describe('Synthetic rows made for each dataset'),
               columns: z.array(z.object({ name: z.string(), type: z.string() })),
