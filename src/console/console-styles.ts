@@ -30,7 +30,7 @@ input{font-family:inherit}label{display:block;margin:12px 0 5px;color:var(--mute
 .actions .reason{max-width:360px}
 button{white-space:nowrap;font:inherit;padding:8px 16px;border-radius:7px;border:1px solid var(--brand2);background:var(--brand2);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--brand2)}button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0}
-button:hover{filter:brightness(1.08)}
+button:hover{filter:brightness(1.08)}button.link-dark{background:none;border:none;color:var(--brand2);text-decoration:underline;padding:0}
 .badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12.5px;font-weight:600;background:#e8eef8;color:var(--brand2);white-space:nowrap}
 .badge.ok{background:#e3f4ec;color:var(--ok)}.badge.warn{background:#fff2dc;color:var(--warn)}.badge.bad{background:#fde8e6;color:var(--bad)}
 .muted{color:var(--muted)}.error{color:var(--bad)}

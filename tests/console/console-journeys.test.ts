@@ -171,6 +171,24 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a reviewer sees a long held output's first rows and, on request, every row", async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT town, industry_code, month, count(*) AS readings FROM power_readings GROUP BY town, industry_code, month', purpose: '月度用电明细' } });
+    const held = await t.waitForJob(submitted.json.id);
+    expect(held.status).toBe('in_review');
+    const rows = (held.output as { rows: unknown[][] }).rows.length;
+    expect(rows).toBeGreaterThan(50);
+
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#reviews`);
+    const card = page.locator(`section[data-job="${held.id}"]`);
+    await card.waitFor();
+    expect(await card.locator('table.review-output tbody tr').count()).toBe(50);
+    await card.locator('button.show-all').click();
+    expect(await card.locator('table.review-output tbody tr').count()).toBe(rows);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator grants a consumer public-interest standing and revokes it', async () => {
     const page = await signedIn('regulator-data-dept');
     await page.goto(`${base}/console#public-interest`);

@@ -410,6 +410,7 @@ const phrases = {
   reviewReasonHint: ['理由（必填，记入审计日志），如：已核对输出与披露控制记录', 'Reason (required, kept in the audit log), e.g. output and disclosure record checked'],
   approvals: ['已批准', 'approvals'],
   showingRows: ['显示前', 'showing the first'],
+  showAllRows: ['显示全部', 'show all'],
   jobKindLabel: ['任务类型', 'Kind of job'],
   linearRegression: ['线性回归', 'linear regression'],
   logisticRegression: ['逻辑回归', 'logistic regression'],

@@ -41,8 +41,8 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         ),
         h('pre', {}, review.sql),
         // What the reviewer decides on: the output as it would be released, with every suppression and its rule.
-        ...(output ? checkedOutput(output.columns, output.rows.slice(0, shownRows), review.manifest, { class: 'review-output' }) : []),
-        output && output.rows.length > shownRows ? h('p', { class: 'muted' }, `${t('showingRows')} ${shownRows} / ${output.rows.length}`) : null,
+        // The first rows at once; every row on request — a reviewer approves all of what would be released.
+        output ? reviewedOutput(output, review.manifest) : null,
         // An output that could not be released now (its licence, a catalogue entry or the policy changed) is withheld, not approved.
         review.releaseBlocked ? h('p', { class: 'error release-blocked' }, `${t('cannotRelease')}: ${review.releaseBlocked.code} — ${review.releaseBlocked.reason}`) : null,
         review.canReview
@@ -53,6 +53,16 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
     );
   }
   return panel;
+}
+
+/** A held output's first rows, and a button that shows every row (the page stays light for large outputs). */
+function reviewedOutput(output: { columns: Array<{ name: string }>; rows: unknown[][] }, manifest: unknown): HTMLElement {
+  const holder = h('div', {}, ...checkedOutput(output.columns, output.rows.slice(0, shownRows), manifest, { class: 'review-output' }));
+  if (output.rows.length > shownRows) {
+    const showAll = () => holder.replaceChildren(...checkedOutput(output.columns, output.rows, manifest, { class: 'review-output' }));
+    holder.append(h('p', { class: 'muted' }, `${t('showingRows')} ${shownRows} / ${output.rows.length} `, h('button', { class: 'link-dark show-all', onclick: showAll }, t('showAllRows'))));
+  }
+  return holder;
 }
 
 /** Families of audit events a regulator filters by (the part of the type before the dot). */
