@@ -189,6 +189,13 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator with no privacy budget is told which jobs spend one', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#budgets`);
+    expect(await page.locator('#no-budgets').textContent()).toContain('只有差分隐私任务消耗预算');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator grants a consumer public-interest standing and revokes it', async () => {
     const page = await signedIn('regulator-data-dept');
     await page.goto(`${base}/console#public-interest`);

@@ -411,6 +411,10 @@ const phrases = {
   approvals: ['已批准', 'approvals'],
   showingRows: ['显示前', 'showing the first'],
   showAllRows: ['显示全部', 'show all'],
+  noBudgets: [
+    '暂无隐私预算。只有差分隐私任务消耗预算：L4 和重要数据只以差分隐私聚合发布，其预算由监管部门按许可和数据集设定；其他任务由单元格阈值、支配规则和人工审核保护，不消耗预算。',
+    'No privacy budgets. Only differentially private jobs spend one: L4 and important data are released only as DP aggregates, with a budget a regulator sets per licence and dataset; other jobs are protected by cell thresholds, dominance rules and review, and spend none.',
+  ],
   jobKindLabel: ['任务类型', 'Kind of job'],
   linearRegression: ['线性回归', 'linear regression'],
   logisticRegression: ['逻辑回归', 'logistic regression'],

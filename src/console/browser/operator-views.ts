@@ -356,6 +356,6 @@ export async function budgetsPage(): Promise<HTMLElement> {
           ['licence', t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), '', 'δ ' + t('spent'), 'δ cap'],
           budgets.map((budget) => [budget.licenceId, budget.datasetId, budget.epsilonSpent, budget.epsilonRemaining, bar(budget.epsilonSpent, budget.epsilonCap), budget.deltaSpent, budget.deltaCap]),
         )
-      : h('p', { class: 'muted' }, t('nothing')),
+      : h('p', { class: 'muted', id: 'no-budgets' }, t('noBudgets')),
   );
 }
