@@ -22,7 +22,7 @@ import { documentedError, idempotencyKey } from './openapi-common.js';
  * every route rather than inside each route's transaction.
  */
 export const ownRetries = [
-  /^\/v1\/jobs(\/dry-run|\/estimate)?$/,
+  /^\/v1\/jobs(\/dry-run|\/trial-run|\/estimate)?$/,
   /^\/v1\/operators\/[^/]+\/licences$/,
   /^\/v1\/products\/[^/]+\/(verify|verify-encrypted|score|score-encrypted)$/,
   // A token is never stored, not even sealed.

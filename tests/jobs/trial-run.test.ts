@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { incidents, jobs } from '../../src/db/schema.js';
+import { incidents, jobs, requestReplays } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -48,6 +48,16 @@ describe('POST /v1/jobs/trial-run', () => {
     const response = await trial('SELECT town, count(*) AS people FROM residents GROUP BY town', ['residents']);
     expect(response.json.error.code).toBe('OVER_SCOPE');
     expect((await t.platform.db.select().from(incidents)).length).toBe(before + 1);
+  });
+
+  it('keeps no answer for an Idempotency-Key retry: it changes nothing, so a retry simply runs again', async () => {
+    const before = (await t.platform.db.select().from(requestReplays)).length;
+    const body = { datasets: ['power_readings'], sql: 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town', purpose: '试运行' };
+    const first = await t.call('POST', '/v1/jobs/trial-run', { token: analyst, json: body, headers: { 'idempotency-key': 'trial-1' } });
+    const again = await t.call('POST', '/v1/jobs/trial-run', { token: analyst, json: body, headers: { 'idempotency-key': 'trial-1' } });
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.json.rows).toEqual(first.json.rows);
+    expect((await t.platform.db.select().from(requestReplays)).length).toBe(before);
   });
 
   it('records no job', async () => {
