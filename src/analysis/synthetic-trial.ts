@@ -84,7 +84,7 @@ async function trialRun(datasets: TrialDataset[], sql: string, limits: { rowsPer
       const columns = reader.columnNames().map((name, index) => ({ name, type: String(reader.columnTypes()[index]) }));
       const numeric = columns.map((column) => numericType.test(column.type));
       const rows = reader.getRowsJson().slice(0, limits.rowLimit).map((row) => toPlainValues(row, numeric));
-      // How many rows the output has in all, counted without holding them.
+      // How many rows the output has in all: read to its end (bounded by the time and memory limits) and counted.
       let rowCount = reader.currentRowCount;
       while (!reader.done) {
         await reader.readUntil(reader.currentRowCount + 10_000);

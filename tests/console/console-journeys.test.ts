@@ -113,6 +113,10 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.locator('#trial-table tbody tr').first().waitFor();
     expect(await page.locator('#trial-table thead th').allTextContents()).toEqual(['town', 'readings']);
     expect(await page.textContent('#trial .synthetic-note')).toContain('不读取真实数据');
+    // An edit of the SQL clears the rows of the query they came from.
+    await page.locator('#sql').press('End');
+    await page.locator('#sql').type(' ');
+    expect(await page.locator('#trial-table').count()).toBe(0);
     // A query the policy refuses is refused here too, before anything runs.
     await writeQuery(page, 'power_readings', 'SELECT account_id, kwh FROM power_readings');
     await page.click('#trial-run');

@@ -34,7 +34,6 @@ const phrases = {
     "Computed over synthetic data made from the catalogue's declared domains, bounds and types: the real data is never read, and these figures say nothing about it. Use it to check the output's columns, joins and grouping before submitting.",
   ],
   trialRows: ['输出行数', 'Output rows'],
-  trialShown: ['显示前', 'showing the first'],
   trialRowsPerDataset: ['每个数据集的模拟行数', 'synthetic rows per dataset'],
   accepted: ['可以运行', 'Would be accepted'],
   refused: ['将被拒绝', 'Would be refused'],

@@ -96,6 +96,7 @@ export async function analysisPage(): Promise<HTMLElement> {
   const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, example);
   const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
   const verdict = h('div', { id: 'verdict', class: 'verdict' });
+  const trialOutput = h('div', { id: 'trial' });
   // What kind of job: an aggregate, a differentially private aggregate (what L4 and important data require), or a
   // model trained on the rows the SQL selects. Each kind shows only its own fields.
   const kind = h('select', { id: 'job-kind' }, ...(['aggregate', 'dp_aggregate', 'model'] as const).map((value) => h('option', { value }, tValue('jobKind', value))));
@@ -171,6 +172,8 @@ export async function analysisPage(): Promise<HTMLElement> {
     timer = setTimeout(() => void check(), 600); // a live check while typing
   };
   for (const control of [sql, epsilon, delta, target, features]) control.addEventListener('input', checkSoon);
+  // A trial's rows belong to the SQL they ran: an edit clears them rather than leave another query's output shown.
+  sql.addEventListener('input', () => trialOutput.replaceChildren());
   for (const control of [mechanism, modelType]) control.addEventListener('change', checkSoon);
   kind.addEventListener('change', () => (showKind(), void check()));
   // One key per press of the button, kept while that request is out: a second press (or a double click) before
@@ -192,7 +195,6 @@ export async function analysisPage(): Promise<HTMLElement> {
   };
   // The job's SQL over synthetic rows made from the catalogue (never the real data): its columns, joins and
   // grouping can be checked before a review or budget is spent. Labelled as synthetic wherever it is shown.
-  const trialOutput = h('div', { id: 'trial' });
   const trialRun = async () => {
     trialOutput.replaceChildren(t('working'));
     try {
@@ -204,7 +206,7 @@ export async function analysisPage(): Promise<HTMLElement> {
           trial.rows.map((row: unknown[]) => row.map((value) => (value === null ? h('span', { class: 'null' }, 'NULL') : String(value)))),
           { id: 'trial-table' },
         ),
-        h('p', { class: 'muted' }, `${t('trialRows')} ${trial.rowCount} · ${t('trialShown')} ${trial.rows.length} · ${t('trialRowsPerDataset')} ${trial.rowsPerDataset} · ${trial.milliseconds} ms`),
+        h('p', { class: 'muted' }, `${t('trialRows')} ${trial.rowCount} · ${t('showingRows')} ${trial.rows.length} · ${t('trialRowsPerDataset')} ${trial.rowsPerDataset} · ${trial.milliseconds} ms`),
       );
     } catch (error) {
       explain(error, trialOutput);
