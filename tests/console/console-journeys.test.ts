@@ -811,11 +811,12 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const refused = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], purpose: 'test', sql: 'SELECT town, count(*) AS people FROM residents GROUP BY town' } });
     expect(refused.json.error.code).toBe('OVER_SCOPE');
     const { incidents } = (await t.call('GET', '/v1/incidents', { token: await t.tokenFor('regulator-data-dept') })).json;
-    const newest = incidents[0];
+    // The newest over-scope incident: other journeys' jobs may record differencing incidents at the same moment.
+    const newest = incidents.find((incident: { kind: string }) => incident.kind === 'over_scope');
     const page = await signedIn('regulator-data-dept');
     await page.goto(`${base}/console#incidents`);
     await page.waitForSelector('#incidents-table');
-    const row = page.locator('#incidents-table tbody tr').first();
+    const row = page.locator('#incidents-table tbody tr', { hasText: '超出许可范围' }).first();
     const chinaTime = new Date(newest.createdAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', dateStyle: 'medium', timeStyle: 'short' });
     expect(await row.locator('td').allTextContents()).toEqual(['超出许可范围', 'lingang-analytics', 'analyst-lingang-analytics', expect.stringContaining('datasets: residents'), chinaTime]);
   });
