@@ -1,6 +1,7 @@
 import { DuckDBInstance, StatementType } from '@duckdb/node-api';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { hardenDuckDb } from '../duckdb/harden.js';
+import { oneAtATime } from '../duckdb/one-at-a-time.js';
 import { numericType, toPlainValues } from '../duckdb/plain-values.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 import { AppError } from '../errors/app-error.js';
@@ -39,7 +40,7 @@ export function createSyntheticTrial(options: SyntheticTrialOptions = {}) {
   const rowLimit = options.rowLimit ?? 100;
   const wallMilliseconds = options.wallMilliseconds ?? 3000;
   const maxWaiting = options.maxWaiting ?? 4;
-  let queue: Promise<unknown> = Promise.resolve();
+  const exclusive = oneAtATime();
   let waiting = 0;
 
   return {
@@ -48,16 +49,13 @@ export function createSyntheticTrial(options: SyntheticTrialOptions = {}) {
         return Promise.reject(new AppError('TRIAL_BUSY', 'other trial runs are waiting on this server; try again in a few seconds', [], Math.ceil((wallMilliseconds * waiting) / 1000)));
       }
       waiting++;
-      const work = async () => {
+      return exclusive(async () => {
         try {
           return await trialRun(datasets, sql, { rowsPerDataset, rowLimit, wallMilliseconds });
         } finally {
           waiting--;
         }
-      };
-      const next = queue.then(work, work);
-      queue = next.catch(() => undefined);
-      return next;
+      });
     },
   };
 }
@@ -132,8 +130,10 @@ export function syntheticTableSql(dataset: TrialDataset, rows: number): string {
       value = `DATE '2024-01-01' + (${draw} % 731)::INTEGER`;
     } else if (column.type === 'TIMESTAMP') {
       value = `TIMESTAMP '2024-01-01' + to_seconds((${draw} % 63158400)::BIGINT)`;
-    } else if (column.name === soleKey || column.name === dataset.privacyUnit) {
-      value = column.name === soleKey ? `i::${column.type}` : `(i % ${units})::${column.type}`;
+    } else if (column.name === soleKey) {
+      value = `i::${column.type}`;
+    } else if (column.name === dataset.privacyUnit) {
+      value = `(i % ${units})::${column.type}`;
     } else {
       const { min, max } = column.bounds ?? { min: 0, max: 1000 };
       value = `TRY_CAST(${min} + (${draw} % 1000001) / 1000000.0 * (${max - min}) AS ${column.type})`;
