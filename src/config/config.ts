@@ -1,6 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
 
+/** `YYYY-MM-DD` naming a day that exists (not 2025-02-30). */
+const isCalendarDay = (value: string): boolean => {
+  const time = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value;
+};
+
 /**
  * Everything the service reads from its environment, validated once at start-up.
  * A bad value stops the process with one line naming the variable (see `ConfigError`).
@@ -31,6 +37,12 @@ const environmentSchema = z.object({
   PDS_DEMO_SEED: z.string().min(1).default('lingang-2024'),
   // Scale of the generated demo data; 1 = the sizes the README promises. Tests use small fractions.
   PDS_DEMO_SCALE: z.coerce.number().positive().max(10).default(1),
+  // The last day the demo's records cover: `yesterday` (China Standard Time, when the demo is generated) or a date.
+  PDS_DEMO_END: z
+    .string()
+    .regex(/^(yesterday|\d{4}-\d{2}-\d{2})$/, 'must be yesterday or a date YYYY-MM-DD')
+    .refine((value) => value === 'yesterday' || isCalendarDay(value), 'must be a real date')
+    .default('yesterday'),
   // Sign-in through an OpenID Connect identity provider (production): its issuer URL, the console's client id
   // (the audience of its ID tokens) and the claim that names the principal (default `sub`).
   PDS_OIDC_ISSUER: z
@@ -58,6 +70,7 @@ export type Config = {
   backupDir: string;
   demoSeed: string;
   demoScale: number;
+  demoEnd: string;
   workers: number;
   oidc: { issuer: string; clientId: string; principalClaim: string } | undefined;
 };
@@ -108,6 +121,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     backupDir: path.resolve(env.PDS_BACKUP_DIR ?? path.join(env.DATA_DIR, 'backups')),
     demoSeed: env.PDS_DEMO_SEED,
     demoScale: env.PDS_DEMO_SCALE,
+    demoEnd: env.PDS_DEMO_END,
     workers: env.PDS_WORKERS,
     oidc: env.PDS_OIDC_ISSUER && env.PDS_OIDC_CLIENT_ID ? { issuer: env.PDS_OIDC_ISSUER.replace(/\/$/, ''), clientId: env.PDS_OIDC_CLIENT_ID, principalClaim: env.PDS_OIDC_PRINCIPAL_CLAIM } : undefined,
   };

@@ -16,6 +16,27 @@ export type DemoFile = { datasetId: string; file: string; format: 'csv' | 'parqu
 
 export type DemoSizes = { residents: number; enterprises: number; trips: number; months: number };
 
+/**
+ * The span the demo's records cover, ending on `lastDay` (`YYYY-MM-DD`): the utilities bill whole months, so their
+ * readings end with the last month complete by then; trips run to `lastDay` itself. `pds serve` ends the demo the
+ * day before it generates it, so a newly generated demo is as fresh as a real delivery would be (a demo ending in
+ * a fixed year fails its own freshness rules on every load after it).
+ */
+export function demoPeriod(lastDay: string, months: number): { firstMonth: string; lastMonth: string; lastDay: string; days: number } {
+  const end = new Date(`${lastDay}T00:00:00Z`);
+  if (Number.isNaN(end.getTime()) || end.toISOString().slice(0, 10) !== lastDay) throw new Error(`not a date: ${lastDay}`);
+  const endsAMonth = new Date(end.getTime() + 86_400_000).getUTCDate() === 1;
+  const lastMonthIndex = end.getUTCFullYear() * 12 + end.getUTCMonth() - (endsAMonth ? 0 : 1);
+  const monthStart = (index: number) => new Date(Date.UTC(Math.floor(index / 12), index % 12, 1));
+  const first = monthStart(lastMonthIndex - months + 1);
+  return {
+    firstMonth: first.toISOString().slice(0, 10),
+    lastMonth: monthStart(lastMonthIndex).toISOString().slice(0, 10),
+    lastDay,
+    days: Math.round((end.getTime() - first.getTime()) / 86_400_000) + 1,
+  };
+}
+
 export function demoSizes(scale: number): DemoSizes {
   return {
     residents: Math.max(200, Math.round(200_000 * scale)),
@@ -37,10 +58,11 @@ const industrySuffix: Record<string, string> = {
 
 export async function generateDemoData(
   outputDir: string,
-  options: { seed: string; scale: number; onProgress?: (done: number, total: number, label: string) => void },
+  options: { seed: string; scale: number; lastDay: string; onProgress?: (done: number, total: number, label: string) => void },
 ): Promise<DemoFile[]> {
   fs.mkdirSync(outputDir, { recursive: true, mode: 0o700 });
   const sizes = demoSizes(options.scale);
+  const period = demoPeriod(options.lastDay, sizes.months);
   const progress = options.onProgress ?? (() => {});
   const steps = 7;
   const random = seededRandom(`${options.seed}/people`);
@@ -83,7 +105,7 @@ export async function generateDemoData(
       SELECT uscc, 'enterprise', NULL, uscc, town, industry_code, 1,
              u(uscc, 'dominant', 0) < 0.01, u(uscc, 'late', 0) < 0.08
       FROM enterprises`);
-    await connection.run(`CREATE TABLE months AS SELECT (DATE '2023-01-01' + INTERVAL (m) MONTH)::DATE AS month, m FROM range(${sizes.months}) t(m)`);
+    await connection.run(`CREATE TABLE months AS SELECT (DATE '${period.firstMonth}' + INTERVAL (m) MONTH)::DATE AS month, m FROM range(${sizes.months}) t(m)`);
 
     const utilities = [
       // id, account prefix, household base use, enterprise log-mean, price, who has it
@@ -106,7 +128,7 @@ export async function generateDemoData(
           SELECT a.account_id,
                  a.customer_type, a.household_id, a.uscc, a.town, a.industry_code, months.month,
                  round(CASE WHEN a.customer_type = 'household'
-                   THEN ${householdBase} * (0.6 + 0.25 * a.size) * (1 + 0.35 * cos(2 * pi() * (months.m % 12 - 6.5) / 6))
+                   THEN ${householdBase} * (0.6 + 0.25 * a.size) * (1 + 0.35 * cos(2 * pi() * (month(months.month) - 1 - 6.5) / 6))
                         * (0.7 + 0.6 * u(a.key, months.m, '${prefix}'))
                    ELSE exp(${enterpriseLogMean} + 1.2 * gauss(a.key, '${prefix}')) * (CASE WHEN a.dominant THEN 60 ELSE 1 END)
                         * (0.85 + 0.3 * u(a.key, months.m, '${prefix}'))
@@ -140,8 +162,8 @@ export async function generateDemoData(
         SELECT d.trip_id, c.card_id, c.resident_id, r.route_id,
                r.stops[1 + floor(d.board_draw * (len(r.stops) - 1))::INT] AS board_stop_id,
                r.stops[least(len(r.stops), 2 + floor(d.board_draw * (len(r.stops) - 1))::INT + floor(d.ride_draw * 6)::INT)] AS alight_stop_id,
-               TIMESTAMP '2023-01-01 05:30:00'
-                 + INTERVAL (floor(d.day_draw * ${sizes.months * 30})::INT) DAY
+               TIMESTAMP '${period.firstMonth} 05:30:00'
+                 + INTERVAL (floor(d.day_draw * ${period.days})::INT) DAY
                  + INTERVAL (CASE WHEN d.hour_draw < 0.35 THEN 7 * 60 + floor(u(d.trip_id, 'm', 0) * 120)
                                   WHEN d.hour_draw < 0.7 THEN 17 * 60 + floor(u(d.trip_id, 'm', 0) * 120)
                                   ELSE floor(u(d.trip_id, 'm', 0) * 17 * 60) END) MINUTE AS boarded_at,

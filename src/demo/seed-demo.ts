@@ -16,6 +16,7 @@ import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
 import { generateDemoData } from './generate-demo-data.js';
 import { ensureDemoProducts } from './demo-products.js';
 import { findPublicInterestGrant, grantPublicInterest } from '../products/public-interest.js';
+import { chinaDay } from '../time/china-time.js';
 
 export type Progress = (done: number, total: number, label: string) => void;
 
@@ -65,6 +66,8 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
       const files = await generateDemoData(stagingDir, {
         seed: platform.config.demoSeed,
         scale: platform.config.demoScale,
+        // A run resumed on a later day ends the datasets it still loads later too; the identities are the same.
+        lastDay: platform.config.demoEnd === 'yesterday' ? chinaDay(new Date(platform.clock().getTime() - 86_400_000)) : platform.config.demoEnd,
         onProgress: (done, total, label) => progress(done, total * 2, `generating ${label}`),
       });
       const toLoad = files.filter((file) => loaded.get(file.datasetId)! < file.version);

@@ -8,12 +8,19 @@ describe('configuration from the environment', () => {
     expect(config.dataDir.endsWith('/data')).toBe(true);
   });
 
+  it('ends the demo the day before it is generated unless told a day', () => {
+    expect(loadConfig({}).demoEnd).toBe('yesterday');
+    expect(loadConfig({ PDS_DEMO_END: '2024-12-31' }).demoEnd).toBe('2024-12-31');
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
     ['PDS_MODE', 'staging'],
     ['DATABASE_URL', 'mysql://localhost/x'],
     ['PDS_TOKEN_MAX_AGE_SECONDS', '5'],
+    ['PDS_DEMO_END', 'last week'],
+    ['PDS_DEMO_END', '2025-02-30'],
   ])('a bad %s (%s) stops start-up with a message naming it', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^invalid configuration: ${variable} `));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256File } from '../../src/domain-store/snapshot-store.js';
-import { generateDemoData, type DemoFile } from '../../src/demo/generate-demo-data.js';
+import { demoPeriod, generateDemoData, type DemoFile } from '../../src/demo/generate-demo-data.js';
 import { creditCodeCheckCharacter, isValidCreditCode, isValidResidentId, residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 
 describe('check digits', () => {
@@ -21,12 +21,27 @@ describe('check digits', () => {
   });
 });
 
+describe('the period the demo covers', () => {
+  it('ends the readings with the last whole month before its last day', () => {
+    expect(demoPeriod('2026-11-27', 24)).toEqual({ firstMonth: '2024-11-01', lastMonth: '2026-10-01', lastDay: '2026-11-27', days: 757 });
+  });
+
+  it('ends the readings with the month its last day closes', () => {
+    expect(demoPeriod('2024-12-31', 24)).toEqual({ firstMonth: '2023-01-01', lastMonth: '2024-12-01', lastDay: '2024-12-31', days: 731 });
+    expect(demoPeriod('2025-03-01', 24).lastMonth).toBe('2025-02-01');
+  });
+
+  it('refuses a day that does not exist', () => {
+    expect(() => demoPeriod('2025-02-30', 24)).toThrow(/not a date/);
+  });
+});
+
 describe('generated demo data (small scale)', () => {
   let files: DemoFile[];
   let query: (sql: string) => Promise<unknown[][]>;
   const scale = 0.005;
   beforeAll(async () => {
-    files = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale });
+    files = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale, lastDay: '2024-12-31' });
     const instance = await DuckDBInstance.create(':memory:');
     const connection = await instance.connect();
     query = async (sql) => (await connection.runAndReadAll(sql)).getRows();
@@ -34,7 +49,7 @@ describe('generated demo data (small scale)', () => {
   const fileOf = (id: string) => files.find((file) => file.datasetId === id)!.file;
 
   it('is the same for the same seed', async () => {
-    const again = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale });
+    const again = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale, lastDay: '2024-12-31' });
     for (const [index, file] of files.entries()) expect(await sha256File(again[index]!.file)).toBe(await sha256File(file.file));
   });
 
@@ -62,5 +77,25 @@ describe('generated demo data (small scale)', () => {
            ranked AS (SELECT kwh, percent_rank() OVER (ORDER BY kwh DESC) AS r FROM totals)
       SELECT sum(kwh) FILTER (WHERE r < 0.05) / sum(kwh) FROM ranked`)) as number[][];
     expect(skew[0]![0]).toBeGreaterThan(0.2);
+  });
+
+  it('covers the period it is asked for: readings to the last whole month, trips to the last day', async () => {
+    const recent = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale, lastDay: '2026-11-27' });
+    const file = (id: string) => recent.find((entry) => entry.datasetId === id)!.file;
+    const months = await query(`SELECT min(month)::VARCHAR, max(month)::VARCHAR FROM '${file('power_readings')}'`);
+    expect(months).toEqual([['2024-11-01', '2026-10-01']]);
+    const [earliest, latest] = (await query(`SELECT min(boarded_at)::DATE::VARCHAR, max(boarded_at)::DATE::VARCHAR FROM '${file('transit_trips')}'`))[0] as string[];
+    expect(earliest! >= '2024-11-01').toBe(true);
+    expect(latest! > '2026-10-31' && latest! <= '2026-11-28').toBe(true);
+  });
+
+  it('peaks household power use in summer and winter whatever month it starts in', async () => {
+    const peaks = async (files: DemoFile[]) =>
+      ((await query(`
+        SELECT month(month)::INTEGER FROM '${files.find((entry) => entry.datasetId === 'power_readings')!.file}'
+        WHERE customer_type = 'household' GROUP BY month(month) ORDER BY avg(kwh) DESC LIMIT 3`)) as number[][]).map((row) => row[0]);
+    const shifted = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-demo-')), { seed: 'test-seed', scale, lastDay: '2026-05-31' });
+    // The seasonal curve peaks between January and February and between July and August.
+    for (const months of [await peaks(files), await peaks(shifted)]) expect(months.every((month) => [1, 2, 7, 8].includes(month!))).toBe(true);
   });
 });

@@ -31,7 +31,7 @@ const ruleOf = (check: { rules: RuleResult[] }, label: string) => check.rules.fi
 describe('quality rules on the demo data', () => {
   it('find the defects seeded into the enterprise register\'s second delivery, with the counts a reader of the file finds', async () => {
     // Count the defects independently, in JavaScript, in the very file the demo loaded as version 2.
-    const files = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-quality-')), { seed: t.platform.config.demoSeed, scale: t.platform.config.demoScale });
+    const files = await generateDemoData(fs.mkdtempSync(path.join(os.tmpdir(), 'pds-quality-')), { seed: t.platform.config.demoSeed, scale: t.platform.config.demoScale, lastDay: t.platform.config.demoEnd });
     const read = (datasetId: string, version: number) => {
       const [header, ...lines] = fs.readFileSync(files.find((file) => file.datasetId === datasetId && file.version === version)!.file, 'utf8').trimEnd().split('\n');
       const names = header!.split(',');
@@ -62,7 +62,7 @@ describe('quality rules on the demo data', () => {
 
   it('find stale data: readings whose newest month is far behind the load', async () => {
     const check = (await t.call('GET', '/v1/datasets/power_readings/quality', { token: powerClerk })).json.checks[0];
-    // The demo's readings end in December 2024, long before any load of it.
+    // The tests' demo readings end in December 2024 (PDS_DEMO_END), long before any load of it.
     expect(ruleOf(check, 'freshness(month, 2 periods)')).toMatchObject({ status: 'failed', checked: 1, violations: 1 });
     expect(ruleOf(check, 'reference(uscc → enterprises.uscc)')).toMatchObject({ status: 'passed', violations: 0 });
   });
@@ -92,6 +92,23 @@ describe('quality rules on the demo data', () => {
     expect(types).toContain('quality.checked');
     expect(types.filter((type) => type === 'dataset.version-loaded').length).toBe(8);
   });
+});
+
+describe('a demo generated now', () => {
+  it('passes the readings\' freshness rules: they end with the last whole month before the day it was generated', async () => {
+    const now = new Date('2026-11-28T09:00:00+08:00');
+    const fresh = await createTestPlatform({ demo: true, now, environment: { PDS_DEMO_END: 'yesterday' } });
+    try {
+      const token = await fresh.tokenFor('regulator-data-dept');
+      for (const dataset of ['power_readings', 'water_readings', 'gas_readings']) {
+        const [check] = (await fresh.call('GET', `/v1/datasets/${dataset}/quality`, { token })).json.checks;
+        expect(ruleOf(check, 'freshness(month, 2 periods)')).toMatchObject({ status: 'passed', checked: 1, violations: 0 });
+        expect(check).toMatchObject({ passed: true, score: 100 });
+      }
+    } finally {
+      await fresh.close();
+    }
+  }, 120_000);
 });
 
 describe('freshness in the catalogue', () => {
