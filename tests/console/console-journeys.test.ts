@@ -280,6 +280,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(text).toContain(`${standing.callsToday} / ${standing.dailyCalls}`);
     expect(text).toContain(`${standing.feesThisMonthFen} / ${standing.monthlyCapFen}`);
     expect(text).toContain('正常');
+    // The calls are named in the page's language, not by the API's words (plain, industry).
+    const calls = await page.locator('table', { hasText: '调用方式' }).innerText();
+    expect(calls).toContain('明文核验');
+    expect(calls).toContain('行业用途');
+    expect(calls).not.toMatch(/\b(plain|industry)\b/);
     await page.screenshot({ path: path.join(artifacts, 'consumer-quota.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });
@@ -291,7 +296,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await power.waitForSelector('#catalogue-history table tbody tr', { state: 'attached' });
     await power.goto(`${base}/console#quality`);
     await power.waitForSelector('section[data-dataset="power_readings"]');
-    expect(await power.locator('section[data-dataset="power_readings"] tr', { hasText: 'freshness(month' }).locator('.badge.bad').count()).toBe(1);
+    expect(await power.locator('section[data-dataset="power_readings"] tr', { hasText: 'freshness(month' }).locator('.badge.bad').innerText()).toBe('失败');
+    expect(await power.locator('section[data-dataset="power_readings"] tr', { hasText: 'reference(uscc' }).locator('.badge.ok').innerText()).toBe('通过');
     await power.screenshot({ path: path.join(artifacts, 'institution-quality.png'), fullPage: true });
 
     await power.goto(`${base}/console#sharing`);
@@ -311,6 +317,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
 
     await power.reload();
     await power.waitForSelector('#channels-table button.pull');
+    expect(await power.locator('#channels-table tbody tr', { has: power.locator('button.pull') }).first().locator('.badge').first().innerText()).toBe('开放');
     const [download] = await Promise.all([power.waitForEvent('download'), power.click('#channels-table button.pull')]);
     const file = await download.path();
     const text = fs.readFileSync(file!, 'utf8');
@@ -525,6 +532,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const card = regulator.locator('section[data-admin-product="industry-class-check"]');
     const definition = await card.locator('table.product-definition').textContent();
     for (const fact of ['enterprises', 'credit_code', 'industry', '国民经济行业代码']) expect(definition).toContain(fact);
+    // Its kind and modes in the page's language.
+    expect(await card.locator('h3 .badge').last().innerText()).toBe('核验');
+    expect(await card.locator('p.muted').first().innerText()).toContain('明文 / 同态加密');
     // A decision without a reason is refused, and says so next to the button.
     await card.locator('button.decide-approve').click();
     await card.getByText(/VALIDATION_FAILED/).waitFor();

@@ -2,7 +2,7 @@ import { createVerificationClient } from '../../products/client/verification-cli
 import type { QuotaStanding } from '../../products/shared-quotas.js';
 import { api, ApiError, token } from './api.js';
 import { badge, formatTime, h, table } from './dom.js';
-import { currentLanguage, t } from './i18n.js';
+import { currentLanguage, t, tValue } from './i18n.js';
 
 /** Consumer pages: the product catalogue with a "try it" form (plain, or encrypted in this browser) and usage. */
 let worker: Worker | undefined;
@@ -55,7 +55,7 @@ function productCard(product: any): HTMLElement {
         return;
       }
       const result = mode === 'encrypted' ? await inWorker('verify', product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);
-      show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${result.feeFen} fen`);
+      show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
     } catch (error) {
       if (!(error instanceof ApiError) && !(error as { code?: string }).code) throw error;
       show((error as { code: string }).code, 'bad', (error as Error).message);
@@ -91,7 +91,7 @@ export async function usagePage(principal: { id: string; role: string }): Promis
       'div',
       { class: 'panel' },
       h('h2', {}, t('usage')),
-      usage.usage.length ? table([t('products'), 'mode', 'use', t('calls'), t('fees')], usage.usage.map((row: any) => [row.product, row.mode, row.use, row.calls, row.feesFen])) : h('p', { class: 'muted' }, t('nothing')),
+      usage.usage.length ? table([t('products'), t('callMode'), t('callUse'), t('calls'), t('fees')], usage.usage.map((row: any) => [row.product, tValue('callMode', row.mode), tValue('callUse', row.use), row.calls, row.feesFen])) : h('p', { class: 'muted' }, t('nothing')),
       h('p', {}, `${t('calls')}: ${usage.totals.calls} · ${t('fees')}: ${usage.totals.feesFen}`),
     ),
   );

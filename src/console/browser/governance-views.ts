@@ -104,7 +104,7 @@ export async function qualityPage(): Promise<HTMLElement> {
         h('h3', {}, `${flag.dataset} v${flag.version} `, badge(`${t('qualityScore')} ${flag.score ?? '—'}`, 'bad')),
         table(
           [t('rule'), t('status'), t('checked'), t('violations')],
-          flag.rules.map((rule: any) => [h('code', {}, rule.label), badge(rule.status, rule.status === 'failed' ? 'bad' : rule.status === 'passed' ? 'ok' : 'info'), rule.checked, rule.violations]),
+          flag.rules.map((rule: any) => [h('code', {}, rule.label), statusBadge(rule.status, rule.status === 'failed' ? 'bad' : rule.status === 'passed' ? 'ok' : 'info'), rule.checked, rule.violations]),
           { class: 'quality-rules' },
         ),
         h('p', { class: 'muted' }, formatTime(flag.checkedAt)),
@@ -197,7 +197,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
             channel.dataset,
             channel.institution,
             h('code', {}, channel.columns.join(', ')),
-            badge(channel.status, channel.status === 'open' ? 'ok' : channel.status === 'frozen' ? 'warn' : 'bad'),
+            statusBadge(channel.status, channel.status === 'open' ? 'ok' : channel.status === 'frozen' ? 'warn' : 'bad'),
             channel.freezesOn ?? '—',
             me.role === 'institution' && channel.institution === me.institutionId && channel.status === 'open' ? action(t('pull'), () => pull(channel), () => {}, { class: 'pull' }) : manage(channel),
           ]),

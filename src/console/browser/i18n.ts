@@ -488,6 +488,24 @@ const phrases = {
   sharing_conditional: ['有条件共享', 'conditional'],
   sharing_none: ['不予共享', 'not shared'],
   incident_differencing: ['差分攻击嫌疑', 'differencing suspected'],
+  status_passed: ['通过', 'passed'],
+  status_not_checked: ['未检查', 'not checked'],
+  status_open: ['开放', 'open'],
+  status_frozen: ['已冻结', 'frozen'],
+  status_closed: ['已关闭', 'closed'],
+  productKind_verification: ['核验', 'verification'],
+  productKind_scoring: ['模型评分', 'scoring'],
+  productMode_plain: ['明文', 'plain'],
+  productMode_encrypted: ['同态加密', 'encrypted'],
+  callMode: ['调用方式', 'Mode'],
+  callMode_plain: ['明文核验', 'plain verification'],
+  callMode_encrypted: ['同态加密核验', 'encrypted verification'],
+  callMode_score: ['明文评分', 'plain score'],
+  callMode_score_encrypted: ['同态加密评分', 'encrypted score'],
+  callUse: ['用途', 'Use'],
+  callUse_industry: ['行业用途', 'industry'],
+  callUse_public_interest: ['公益用途', 'public interest'],
+  feeOfCall: ['费用（分）', 'fee (fen)'],
 } as const;
 
 export type Phrase = keyof typeof phrases;
@@ -507,4 +525,7 @@ export function setLanguage(next: Language): void {
 }
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-export const tValue = (prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome', value: string): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+export const tValue = (
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome',
+  value: string,
+): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

@@ -254,8 +254,8 @@ function productCard(product: any, role: string, rerender: () => void): HTMLElem
   return h(
     'section',
     { class: 'card', 'data-admin-product': product.id },
-    h('h3', {}, `${product.titleZh} · `, h('code', {}, product.id), ' ', statusBadge(product.status), ' ', badge(product.kind)),
-    h('p', { class: 'muted' }, `${t('operator')} ${product.operator} · ${price} · ${product.modes.join(' / ')} · ${formatTime(product.updatedAt)}`),
+    h('h3', {}, `${product.titleZh} · `, h('code', {}, product.id), ' ', statusBadge(product.status), ' ', badge(tValue('productKind', product.kind))),
+    h('p', { class: 'muted' }, `${t('operator')} ${product.operator} · ${price} · ${product.modes.map((mode: string) => tValue('productMode', mode)).join(' / ')} · ${formatTime(product.updatedAt)}`),
     table([t('field'), ''], facts.map(([label, value]) => [label, value]), { class: 'product-definition' }),
     h('details', {}, h('summary', {}, t('terms')), h('p', {}, product.terms)),
     controls,
