@@ -22,7 +22,7 @@ export type RevisionRow = typeof catalogueRevisions.$inferSelect;
 type Executor = Pick<Database, 'insert' | 'select' | 'update' | 'execute'>;
 
 /** Fields an institution may change; the id and the source institution never change (a new dataset instead). */
-const editableFields = ['title', 'titleZh', 'description', 'category', 'grade', 'openData', 'sharingType', 'sharingBasis', 'legalBasis', 'updateFrequency', 'privacyUnit', 'uniqueKey', 'columns', 'qualityRules'] as const;
+const editableFields = ['title', 'titleZh', 'description', 'descriptionZh', 'category', 'grade', 'openData', 'sharingType', 'sharingBasis', 'legalBasis', 'updateFrequency', 'privacyUnit', 'uniqueKey', 'columns', 'qualityRules'] as const;
 type EditableField = (typeof editableFields)[number];
 
 export const catalogueChangeSchema = z
@@ -181,5 +181,5 @@ export function toRevisionView(row: RevisionRow) {
 
 /** Optional fields absent from a registration are stored as null, like the entry they will replace. */
 function normalise(entry: DatasetRegistration): Pick<DatasetRow, EditableField> {
-  return { ...entry, sharingBasis: entry.sharingBasis ?? null, uniqueKey: entry.uniqueKey ?? null };
+  return { ...entry, descriptionZh: entry.descriptionZh ?? null, sharingBasis: entry.sharingBasis ?? null, uniqueKey: entry.uniqueKey ?? null };
 }

@@ -25,6 +25,7 @@ export function toCatalogueEntry(dataset: DatasetRow, institution: { name: strin
     title: dataset.title,
     titleZh: dataset.titleZh,
     description: dataset.description,
+    descriptionZh: dataset.descriptionZh ?? null,
     institution: { id: dataset.institutionId, name: institution.name, nameZh: institution.nameZh },
     category: dataset.category,
     grade: dataset.grade,
@@ -129,7 +130,7 @@ export async function insertDataset(
 ): Promise<DatasetRow> {
   const inserted = await tx
     .insert(datasets)
-    .values({ ...registration, institutionId, registeredBy, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null, createdAt: now, updatedAt: now })
+    .values({ ...registration, institutionId, registeredBy, descriptionZh: registration.descriptionZh ?? null, sharingBasis: registration.sharingBasis ?? null, uniqueKey: registration.uniqueKey ?? null, createdAt: now, updatedAt: now })
     .onConflictDoNothing()
     .returning();
   if (inserted.length === 0) throw new AppError('DATASET_EXISTS', `a dataset with id ${registration.id} is already registered`);

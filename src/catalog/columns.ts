@@ -29,6 +29,7 @@ export const columnSpecSchema = z
     class: z.enum(columnClasses),
     nullable: z.boolean().default(false),
     description: z.string().min(1).max(500),
+    descriptionZh: z.string().min(1).max(500).optional(),
     // Public domain of a categorical column (towns, industry codes): group keys that reveal nothing by appearing.
     publicDomain: z.array(z.union([z.string(), z.number()])).max(10_000).optional(),
     // Declared bounds of a numeric column: the clamp for differentially private sums.

@@ -13,6 +13,7 @@ export const datasetRegistrationSchema = z
     title: z.string().min(1).max(200),
     titleZh: z.string().min(1).max(200),
     description: z.string().min(1).max(4000),
+    descriptionZh: z.string().min(1).max(4000).optional(),
     category: z.string().min(1).max(100),
     grade: gradeSchema,
     openData: z.boolean().default(false),

@@ -67,6 +67,8 @@ export const datasets = pgTable('datasets', {
   title: text('title').notNull(),
   titleZh: text('title_zh').notNull(),
   description: text('description').notNull(),
+  /** The description in Chinese, shown by the Chinese console; entries registered before it have none. */
+  descriptionZh: text('description_zh'),
   institutionId: text('institution_id')
     .notNull()
     .references(() => institutions.id),
@@ -645,7 +647,7 @@ export const derivedDatasets = pgTable(
       .references(() => jobs.id),
     datasetId: text('dataset_id').notNull(),
     /** Title, description and category of the entry to be. */
-    entry: jsonb('entry').$type<{ title: string; titleZh: string; description: string; category: string }>().notNull(),
+    entry: jsonb('entry').$type<{ title: string; titleZh: string; description: string; descriptionZh?: string; category: string }>().notNull(),
     status: text('status', { enum: ['proposed', 'published', 'rejected'] }).notNull(),
     proposedBy: text('proposed_by').notNull(),
     decidedBy: text('decided_by'),

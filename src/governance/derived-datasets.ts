@@ -26,6 +26,7 @@ export const derivedDatasetSchema = z.strictObject({
   title: z.string().min(1).max(200),
   titleZh: z.string().min(1).max(200),
   description: z.string().min(1).max(4000),
+  descriptionZh: z.string().min(1).max(4000).optional(),
   category: z.string().min(1).max(100),
 });
 
@@ -50,6 +51,9 @@ export const toDerivedView = (row: DerivedDatasetRow) => ({
   decidedAt: row.decidedAt?.toISOString() ?? null,
 });
 
+/** What a released column is, in Chinese, by its role in the output. */
+const roleZh: Record<string, string> = { group_key: '分组', count: '计数', measure: '统计量', other_aggregate: '统计量', row: '明细值' };
+
 /**
  * The catalogue entry a released output becomes: a `cell` column numbering its rows (the key), then its columns,
  * typed from their values (whole numbers BIGINT, other numbers DOUBLE, booleans BOOLEAN, the rest VARCHAR).
@@ -63,7 +67,7 @@ export function derivedRegistration(job: JobRow, entry: DerivedDatasetRow['entry
     const values = output.rows.map((row) => row[index]).filter((value) => value !== null && value !== undefined);
     const all = (test: (value: unknown) => boolean) => values.length > 0 && values.every(test);
     const type = all((value) => typeof value === 'boolean') ? 'BOOLEAN' : all((value) => Number.isInteger(value)) ? 'BIGINT' : all((value) => typeof value === 'number') ? 'DOUBLE' : 'VARCHAR';
-    return { name: column.name, type, class: 'attribute' as const, nullable: values.length < output.rows.length, description: `${column.role.replace('_', ' ')} of released job ${job.id}` };
+    return { name: column.name, type, class: 'attribute' as const, nullable: values.length < output.rows.length, description: `${column.role.replace('_', ' ')} of released job ${job.id}`, descriptionZh: `已发布任务 ${job.id} 的${roleZh[column.role] ?? column.role}` };
   });
   if (problems.length > 0) throw new AppError('VALIDATION_FAILED', "the output's columns cannot be catalogue columns", problems);
   return datasetRegistrationSchema.parse({
@@ -71,6 +75,7 @@ export function derivedRegistration(job: JobRow, entry: DerivedDatasetRow['entry
     title: entry.title,
     titleZh: entry.titleZh,
     description: entry.description,
+    ...(entry.descriptionZh ? { descriptionZh: entry.descriptionZh } : {}),
     category: entry.category,
     grade: 'L1',
     openData: true,
@@ -79,7 +84,7 @@ export function derivedRegistration(job: JobRow, entry: DerivedDatasetRow['entry
     updateFrequency: 'static',
     privacyUnit: 'cell',
     uniqueKey: ['cell'],
-    columns: [{ name: 'cell', type: 'INTEGER', class: 'attribute', nullable: false, description: 'Row of the released output' }, ...columns],
+    columns: [{ name: 'cell', type: 'INTEGER', class: 'attribute', nullable: false, description: 'Row of the released output', descriptionZh: '发布结果的行号' }, ...columns],
   });
 }
 
@@ -96,7 +101,7 @@ async function releasedAggregate(platform: Platform, jobId: string): Promise<Job
 
 export async function proposeDerivedDataset(platform: Platform, principal: PrincipalRow, input: z.infer<typeof derivedDatasetSchema>): Promise<DerivedDatasetRow> {
   const job = await releasedAggregate(platform, input.job);
-  const entry = { title: input.title, titleZh: input.titleZh, description: input.description, category: input.category };
+  const entry = { title: input.title, titleZh: input.titleZh, description: input.description, ...(input.descriptionZh ? { descriptionZh: input.descriptionZh } : {}), category: input.category };
   derivedRegistration(job, { ...entry, id: input.id });
   if (await findDataset(platform.db, input.id)) throw new AppError('DATASET_EXISTS', `a dataset with id ${input.id} is already registered`);
   const now = platform.clock();

@@ -86,6 +86,15 @@ describe('POST /v1/datasets (registration)', () => {
     expect(response.json).toMatchObject({ id: 'ev_chargers', institution: { id: 'power-utility' }, versions: [], latestVersion: null });
   });
 
+  it('keeps the descriptions in Chinese it is given, and has none where it is given none', async () => {
+    const columns = registration.columns.map((column) => (column.name === 'kwh' ? { ...column, descriptionZh: '充电电量' } : column));
+    const described = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'ev_chargers_zh', descriptionZh: '各充电桩的充电记录', columns } });
+    expect(described.status).toBe(201);
+    expect(described.json.descriptionZh).toBe('各充电桩的充电记录');
+    expect(described.json.columns.map((column: { descriptionZh?: string }) => column.descriptionZh ?? null)).toEqual(registration.columns.map((column) => (column.name === 'kwh' ? '充电电量' : null)));
+    expect((await t.call('GET', '/v1/datasets/ev_chargers', { token: institutionToken })).json.descriptionZh).toBeNull();
+  });
+
   it('refuses a second registration of the same id with 409', async () => {
     const response = await t.call('POST', '/v1/datasets', { token: institutionToken, json: { ...registration, id: 'ev_chargers_b' } });
     expect(response.status).toBe(201);

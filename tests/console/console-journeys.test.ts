@@ -776,7 +776,14 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#dataset-facts');
     expect(await page.textContent('#dataset-facts')).toMatch(/来源机构: 临港供电公司 · 隐私单元: account_id · 更新频率: 每月 · 行数: [\d,]+ \(v1\)/);
     const kwh = page.locator('#dataset-detail tr', { has: page.locator('code', { hasText: /^kwh$/ }) });
-    expect(await kwh.locator('td').allTextContents()).toEqual(['kwh', 'DOUBLE', '敏感', 'Metered use in the month (kWh)']);
+    expect(await kwh.locator('td').allTextContents()).toEqual(['kwh', 'DOUBLE', '敏感', '当月计量用量（kWh）']);
+    expect(await page.locator('#dataset-detail p.muted').first().textContent()).toBe('每个居民和企业户号的月度用电量与电费，24个月。');
+    // In English the entry reads as its source registered it.
+    await page.click('#language');
+    await page.click('text=Monthly power readings');
+    await page.locator('#dataset-detail p.muted', { hasText: 'Monthly electricity use' }).waitFor();
+    expect(await kwh.locator('td').allTextContents()).toEqual(['kwh', 'DOUBLE', 'sensitive', 'Metered use in the month (kWh)']);
+    await page.click('#language');
     expect(pageErrors(page)).toEqual([]);
   });
 
@@ -1022,14 +1029,14 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const clerk = await signedIn('clerk-power-utility');
     await clerk.goto(`${base}/console#revisions`);
     await clerk.waitForSelector('#revision-form[data-dataset="power_readings"]');
-    await clerk.fill('#rev-column-town', '所属镇（街道）');
+    await clerk.fill('#rev-column-zh-town', '所属镇（街道）');
     await clerk.click('#rev-propose');
     // No reason, no proposal: the form says so and sends nothing.
     await clerk.getByText('请写明修订理由').waitFor();
     await clerk.fill('#rev-note', '字段说明按年度目录复核补充');
     await clerk.click('#rev-propose');
     await clerk.waitForSelector('#rev-outcome .badge.ok');
-    expect(await clerk.locator('#rev-outcome table.diff tbody tr td:first-child').allTextContents()).toEqual(['columns.town.description']);
+    expect(await clerk.locator('#rev-outcome table.diff tbody tr td:first-child').allTextContents()).toEqual(['columns.town.descriptionZh']);
     await clerk.screenshot({ path: path.join(artifacts, 'public-body-catalogue-change.png'), fullPage: true });
     // Once redrawn it is under review, and its proposer has no buttons to decide it.
     const own = clerk.locator('section[data-revision^="power_readings:"]', { has: clerk.locator('.badge[title="proposed"]') });
@@ -1046,7 +1053,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await card.locator('button.approve').click();
     await centre.waitForSelector('#no-pending-revisions');
     const entry = (await t.call('GET', '/v1/datasets/power_readings', { token: await t.tokenFor('analyst-lingang-analytics') })).json;
-    expect(entry.columns.find((column: { name: string }) => column.name === 'town').description).toBe('所属镇（街道）');
+    const town = entry.columns.find((column: { name: string }) => column.name === 'town');
+    expect([town.descriptionZh, town.description]).toEqual(['所属镇（街道）', 'Town of residence or registration']);
     for (const page of [clerk, centre]) expect(pageErrors(page)).toEqual([]);
   });
 

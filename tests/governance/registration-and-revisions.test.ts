@@ -188,6 +188,28 @@ describe('catalogue versions (art. 10)', () => {
     await review(regulator, 'power_readings', first.json.revision, { decision: 'publish' });
     expect((await review(admin, 'power_readings', first.json.revision, { decision: 'publish' })).json.error.code).toBe('INVALID_TRANSITION');
   });
+
+  it('keeps a description in Chinese beside the registered one, for the entry and each column, revised like any other field after data is loaded', async () => {
+    const entry = (await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json;
+    const kwh = (columns: Array<{ name: string; descriptionZh?: string }>) => columns.find((column) => column.name === 'kwh')!.descriptionZh;
+    expect(entry.descriptionZh).toBe('每个居民和企业户号的月度用电量与电费，24个月。');
+    expect(kwh(entry.columns)).toBe('当月计量用量（kWh）');
+    const columns = entry.columns.map((column: { name: string }) => (column.name === 'kwh' ? { ...column, descriptionZh: '当月抄表用电量（千瓦时）' } : column));
+    const proposed = await propose(powerClerk, 'power_readings', { descriptionZh: '居民与企业户号的月度用电与电费', columns });
+    expect(proposed.status).toBe(201);
+    expect(proposed.json.diff).toEqual([
+      { field: 'descriptionZh', from: entry.descriptionZh, to: '居民与企业户号的月度用电与电费' },
+      { field: 'columns.kwh.descriptionZh', from: '当月计量用量（kWh）', to: '当月抄表用电量（千瓦时）' },
+    ]);
+    await review(admin, 'power_readings', proposed.json.revision, { decision: 'publish' });
+    const revised = (await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json;
+    expect([revised.descriptionZh, kwh(revised.columns), revised.description]).toEqual(['居民与企业户号的月度用电与电费', '当月抄表用电量（千瓦时）', entry.description]);
+    // Taking it away leaves the registered description, which the console then shows in every language.
+    const removed = await propose(powerClerk, 'power_readings', { descriptionZh: null });
+    expect(removed.json.diff).toEqual([{ field: 'descriptionZh', from: '居民与企业户号的月度用电与电费', to: null }]);
+    await review(admin, 'power_readings', removed.json.revision, { decision: 'publish' });
+    expect((await t.call('GET', '/v1/datasets/power_readings', { token: regulator })).json.descriptionZh).toBeNull();
+  });
 });
 
 describe('jobs run and are released only under what they were checked under: catalogue entries and the disclosure policy', () => {

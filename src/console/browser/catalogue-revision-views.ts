@@ -6,19 +6,20 @@ import { t } from './i18n.js';
 
 /**
  * Catalogue changes (measures art. 10). A source institution proposes a change to one of its entries — titles,
- * description, category, grade, open data, sharing type and basis, legal basis, update frequency, and each
- * column's class and description — with a note saying why; the data centre or a regulator other than the proposer
+ * descriptions (as registered, and in Chinese), category, grade, open data, sharing type and basis, legal basis,
+ * update frequency, and each column's class and descriptions — with a note saying why; the data centre or a regulator other than the proposer
  * publishes or rejects it, reading the change as a diff. Only a published revision changes the entry. Columns'
  * names and types, the key and the privacy unit are not offered: once data is loaded a new structure is a new
  * dataset (the server refuses it either way).
  */
 type Me = { id: string; role: string; institutionId: string | null };
-type Column = { name: string; type: string; class: string; nullable: boolean; description: string };
+type Column = { name: string; type: string; class: string; nullable: boolean; description: string; descriptionZh?: string };
 type Entry = {
   id: string;
   title: string;
   titleZh: string;
   description: string;
+  descriptionZh: string | null;
   category: string;
   grade: string;
   openData: boolean;
@@ -65,6 +66,7 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
     titleZh: text('rev-title-zh', entry.titleZh),
     title: text('rev-title', entry.title),
     description: area('rev-description', entry.description),
+    descriptionZh: area('rev-description-zh', entry.descriptionZh ?? ''),
     category: text('rev-category', entry.category),
     grade: control({ key: 'grade', kind: { choices: catalogueChoices.grades } }, entry.grade, 'rev-grade'),
     sharingType: control({ key: 'sharingType', kind: { choices: catalogueChoices.sharingTypes, phrase: 'sharing' } }, entry.sharingType, 'rev-sharing-type'),
@@ -77,6 +79,7 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
     column,
     class: control({ key: 'class', kind: { choices: catalogueChoices.columnClasses, phrase: 'class' } }, column.class, `rev-class-${column.name}`),
     description: h('input', { id: `rev-column-${column.name}`, value: column.description }),
+    descriptionZh: h('input', { id: `rev-column-zh-${column.name}`, value: column.descriptionZh ?? '' }),
   }));
   const note = h('textarea', { id: 'rev-note', rows: 2, placeholder: t('revisionNoteHint') });
   const outcome = h('div', { id: 'rev-outcome', class: 'verdict' });
@@ -87,12 +90,19 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
       // A textarea gives its text with LF line ends, whatever the stored text has: compare it that way, or an
       // untouched description stored with CRLF would be proposed as changed.
       const before = ((entry as unknown as Record<string, string | null>)[name] ?? '').replace(/\r\n?/g, '\n');
-      // An emptied basis is removed (null), which the server checks against the sharing type.
-      if (input.value !== before) changed[name] = name === 'sharingBasis' && input.value.trim() === '' ? null : input.value;
+      // An emptied basis or Chinese description is removed (null); the server checks a basis against the sharing type.
+      if (input.value !== before) changed[name] = (name === 'sharingBasis' || name === 'descriptionZh') && input.value.trim() === '' ? null : input.value;
     }
     if (openData.checked !== entry.openData) changed.openData = openData.checked;
-    const columns = columnControls.map(({ column, class: columnClass, description }) => ({ ...column, class: columnClass.value, description: description.value }));
-    if (columns.some((column, index) => column.class !== entry.columns[index]!.class || column.description !== entry.columns[index]!.description)) changed.columns = columns;
+    const columns = columnControls.map(({ column, class: columnClass, description, descriptionZh }) => {
+      const { descriptionZh: _before, ...rest } = column;
+      return { ...rest, class: columnClass.value, description: description.value, ...(descriptionZh.value.trim() ? { descriptionZh: descriptionZh.value } : {}) };
+    });
+    const differs = (column: Column, index: number) => {
+      const before = entry.columns[index]!;
+      return column.class !== before.class || column.description !== before.description || (column.descriptionZh ?? '') !== (before.descriptionZh ?? '');
+    };
+    if (columns.some(differs)) changed.columns = columns;
     return changed;
   };
   const propose = async () => {
@@ -121,12 +131,13 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
       labelled(t('updates'), fields.updateFrequency),
     ),
     labelled(t('description'), fields.description),
+    labelled(t('descriptionZh'), fields.descriptionZh),
     labelled(t('sharingBasis'), fields.sharingBasis),
     labelled(t('legalBasis'), fields.legalBasis),
     h('label', { class: 'check' }, openData, ` ${t('openData')}`),
     table(
-      [t('columns'), t('columnType'), t('columnClass'), t('description')],
-      columnControls.map((row) => [h('code', {}, row.column.name), row.column.type, row.class, row.description]),
+      [t('columns'), t('columnType'), t('columnClass'), t('description'), t('descriptionZh')],
+      columnControls.map((row) => [h('code', {}, row.column.name), row.column.type, row.class, row.description, row.descriptionZh]),
       { id: 'revision-columns' },
     ),
     labelled(t('revisionNote'), note),

@@ -175,6 +175,7 @@ const phrases = {
   disputes: ['数据异议', 'Disputes'],
   columnOptional: ['字段（可选）', 'Field (optional)'],
   description: ['说明', 'Description'],
+  descriptionZh: ['中文说明', 'Description in Chinese'],
   raiseDispute: ['提出异议', 'Raise a dispute'],
   answer: ['核实答复', 'Answer'],
   correctedVersion: ['更正后的版本号', 'Corrected version'],

@@ -9,16 +9,20 @@ type Dataset = {
   title: string;
   titleZh: string;
   description: string;
+  descriptionZh?: string | null;
   grade: string;
   institution: { name: string; nameZh?: string } | string;
   openData: boolean;
   privacyUnit: string;
   updateFrequency: string;
-  columns: Array<{ name: string; type: string; class: string; description: string }>;
+  columns: Array<{ name: string; type: string; class: string; description: string; descriptionZh?: string }>;
   latestVersion: string | null;
   updateOverdue?: boolean;
   versions?: Array<{ versionNumber: number; rowCount: number; quality: { score: number | null; passed: boolean } | null }>;
 };
+
+/** A description in the page's language: the Chinese one where the source wrote it, else the one it registered. */
+const describedIn = (entry: { description: string; descriptionZh?: string | null }) => (currentLanguage() === 'zh' && entry.descriptionZh ? entry.descriptionZh : entry.description);
 
 export async function cataloguePage(): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
@@ -45,13 +49,14 @@ export async function cataloguePage(): Promise<HTMLElement> {
         badge(dataset.grade, dataset.grade === 'L1' ? 'ok' : dataset.grade === 'L4' ? 'bad' : 'warn'),
         ' ',
         h('code', {}, dataset.id),
+        ' ',
         dataset.openData ? badge(t('openData'), 'ok') : null,
         ' ',
         dataset.updateOverdue ? badge(t('updateOverdue'), 'bad') : null,
         ' ',
         quality ? badge(`${t('qualityScore')} ${quality.score ?? '—'}`, quality.passed ? 'ok' : 'bad') : null,
       ),
-      h('p', { class: 'muted' }, dataset.description),
+      h('p', { class: 'muted' }, describedIn(dataset)),
       h(
         'p',
         { id: 'dataset-facts' },
@@ -66,7 +71,7 @@ export async function cataloguePage(): Promise<HTMLElement> {
           h('code', {}, column.name),
           column.type,
           badge(tValue('class', column.class), column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info'),
-          column.description,
+          describedIn(column),
         ]),
       ),
       history,
@@ -74,7 +79,7 @@ export async function cataloguePage(): Promise<HTMLElement> {
   };
   const list = table(
     [t('datasets'), t('grade'), t('loaded')],
-    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, `${dataset.titleZh}`, h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
+    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, currentLanguage() === 'zh' ? dataset.titleZh : dataset.title, h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
   );
   if (datasets[0]) show(datasets[0]);
   return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);

@@ -38,6 +38,7 @@ const columnFields: Field[] = [
   { key: 'class', label: 'columnClass', kind: { choices: catalogueChoices.columnClasses, phrase: 'class', empty: true } },
   { key: 'nullable', label: 'nullable', kind: 'check' },
   { key: 'description', label: 'description', kind: 'text' },
+  { key: 'descriptionZh', label: 'descriptionZh', kind: 'text' },
 ];
 const tableFields: Field[] = [
   { key: 'id', label: 'tableId', kind: 'text' },
@@ -50,6 +51,7 @@ const tableFields: Field[] = [
   { key: 'privacyUnit', label: 'privacyUnit', kind: 'text' },
   { key: 'uniqueKey', label: 'uniqueKey', kind: 'text' },
   { key: 'description', label: 'description', kind: 'text' },
+  { key: 'descriptionZh', label: 'descriptionZh', kind: 'text' },
   { key: 'sharingBasis', label: 'sharingBasis', kind: 'text' },
   { key: 'legalBasis', label: 'legalBasis', kind: 'text' },
   { key: 'openData', label: 'openData', kind: 'check' },

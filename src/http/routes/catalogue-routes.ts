@@ -19,6 +19,7 @@ const columnSchema = z.object({
   class: z.enum(['direct_identifier', 'quasi_identifier', 'sensitive', 'attribute']),
   nullable: z.boolean(),
   description: z.string(),
+  descriptionZh: z.string().optional().openapi({ description: 'The description in Chinese, where the source wrote one' }),
   publicDomain: z.array(z.union([z.string(), z.number()])).optional(),
   bounds: z.object({ min: z.number(), max: z.number() }).optional(),
 });
@@ -47,6 +48,7 @@ const catalogueEntrySchema = z
     title: z.string(),
     titleZh: z.string(),
     description: z.string(),
+    descriptionZh: z.string().nullable().openapi({ description: 'The description in Chinese (null where the source wrote none)' }),
     institution: z.object({ id: z.string(), name: z.string(), nameZh: z.string() }),
     category: z.string(),
     grade: z.enum(['L1', 'L2', 'L3', 'L4', 'important', 'core']),
