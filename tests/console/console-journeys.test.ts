@@ -809,6 +809,21 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('in English, names the API gives in both languages read in English: products and institutions', async () => {
+    const page = await signedIn('regulator-data-dept');
+    await page.click('#language');
+    await page.goto(`${base}/console#products`);
+    await page.locator('section[data-admin-product="resident-identity"] h3', { hasText: 'Resident name and ID number match' }).waitFor();
+    await page.goto(`${base}/console#supervision`);
+    await page.getByRole('cell', { name: 'Lingang Power Supply Company' }).waitFor();
+    expect(await page.getByRole('cell', { name: '临港供电公司' }).count()).toBe(0);
+    const consumer = await signedIn('consumer-east-sea-bank');
+    await consumer.click('#language');
+    await consumer.locator('section[data-product="resident-identity"] h3', { hasText: 'Resident name and ID number match' }).waitFor();
+    expect(await consumer.locator('section[data-product="resident-identity"] p.muted').first().textContent()).toBe('居民姓名与身份证号一致性核验');
+    expect([...pageErrors(page), ...pageErrors(consumer)]).toEqual([]);
+  });
+
   it('the widest pages fit the window, on a desktop and on a phone: wide tables scroll inside their panel', async () => {
     const page = await signedIn('regulator-data-dept');
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

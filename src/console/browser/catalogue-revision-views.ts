@@ -2,7 +2,7 @@ import { api } from './api.js';
 import { badge, formatTime, h, statusBadge, table } from './dom.js';
 import { catalogueChoices, control, labelled } from './form-controls.js';
 import { action, sendForm } from './governance-views.js';
-import { t } from './i18n.js';
+import { inLanguage, t } from './i18n.js';
 
 /**
  * Catalogue changes (measures art. 10). A source institution proposes a change to one of its entries — titles,
@@ -33,6 +33,7 @@ type Entry = {
 type Revision = {
   dataset: string;
   datasetTitleZh: string;
+  datasetTitle: string;
   revision: number;
   status: string;
   note: string | null;
@@ -119,7 +120,7 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
   return h(
     'section',
     { class: 'card', id: 'revision-form', 'data-dataset': entry.id },
-    h('h3', {}, `${entry.titleZh} · ${entry.id}`),
+    h('h3', {}, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`),
     h(
       'div',
       { class: 'grid' },
@@ -154,7 +155,7 @@ function revisionCard(revision: Revision, me: Me, rerender: () => void): HTMLEle
   return h(
     'section',
     { class: 'card', 'data-revision': `${revision.dataset}:${revision.revision}` },
-    h('h3', {}, `${revision.datasetTitleZh} · `, h('code', {}, revision.dataset), ` r${revision.revision} `, statusBadge(revision.status)),
+    h('h3', {}, `${inLanguage(revision.datasetTitleZh, revision.datasetTitle)} · `, h('code', {}, revision.dataset), ` r${revision.revision} `, statusBadge(revision.status)),
     h('p', { class: 'muted' }, `${t('proposedBy')} ${revision.proposedBy} · ${formatTime(revision.createdAt)}${revision.reviewedBy ? ` · ${t('reviewedBy')} ${revision.reviewedBy} · ${formatTime(revision.decidedAt)}` : ''}`),
     revision.note ? h('p', {}, `${t('revisionNote')}: ${revision.note}`) : '',
     diffTable(revision),
@@ -183,7 +184,7 @@ export async function revisionsPage(rerender: () => void, me: Me): Promise<HTMLE
     const { datasets } = await api<{ datasets: Entry[] }>('GET', '/v1/datasets');
     const entries = datasets.filter((entry) => entry.institution.id === me.institutionId);
     const holder = h('div', {});
-    const chooser = h('select', { id: 'rev-dataset', onchange: () => holder.replaceChildren(proposalForm(entries.find((entry) => entry.id === chooser.value)!, rerender)) }, ...entries.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
+    const chooser = h('select', { id: 'rev-dataset', onchange: () => holder.replaceChildren(proposalForm(entries.find((entry) => entry.id === chooser.value)!, rerender)) }, ...entries.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
     if (entries[0]) holder.append(proposalForm(entries[0], rerender));
     panel.append(h('h3', {}, t('proposeRevision')), entries.length ? h('div', {}, chooser, holder) : h('p', { class: 'muted' }, t('nothing')));
   }

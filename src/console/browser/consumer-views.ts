@@ -2,7 +2,7 @@ import { createVerificationClient } from '../../products/client/verification-cli
 import type { QuotaStanding } from '../../products/shared-quotas.js';
 import { api, ApiError, token } from './api.js';
 import { badge, formatTime, h, table } from './dom.js';
-import { currentLanguage, t, tValue } from './i18n.js';
+import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
 
 /** Consumer pages: the product catalogue with a "try it" form (plain, or encrypted in this browser) and usage. */
 let worker: Worker | undefined;
@@ -64,8 +64,8 @@ function productCard(product: any): HTMLElement {
   return h(
     'section',
     { class: 'card product', 'data-product': product.id },
-    h('h3', {}, product.titleZh),
-    h('p', { class: 'muted' }, product.title),
+    h('h3', {}, inLanguage(product.titleZh, product.title)),
+    h('p', { class: 'muted' }, currentLanguage() === 'zh' ? product.title : product.titleZh),
     h('p', {}, `${t('price')}: ${product.price.industryFen} ${t('perCall')} · ${t('free')}`),
     h('details', {}, h('summary', {}, t('terms')), h('p', {}, product.terms)),
     h('h4', {}, t('tryIt')),

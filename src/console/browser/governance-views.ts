@@ -1,6 +1,6 @@
 import { api, ApiError, errorText, token, upload } from './api.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
-import { t, tValue } from './i18n.js';
+import { inLanguage, t, tValue } from './i18n.js';
 
 /**
  * Governance pages (measures arts. 8–18): quality flags for a source, sharing requests with their channels and
@@ -59,7 +59,7 @@ export function action(label: string, run: () => Promise<unknown>, rerender: () 
 export async function deliveryPage(me: Me): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Array<{ id: string; titleZh: string; title: string; institution: { id: string } }> }>('GET', '/v1/datasets');
   const own = datasets.filter((dataset) => dataset.institution.id === me.institutionId);
-  const dataset = h('select', { id: 'delivery-dataset' }, ...own.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
+  const dataset = h('select', { id: 'delivery-dataset' }, ...own.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
   const file = h('input', { id: 'delivery-file', type: 'file', accept: '.csv,.parquet' });
   const encoding = h('select', { id: 'delivery-encoding' }, h('option', { value: 'utf-8' }, 'UTF-8'), h('option', { value: 'gb18030' }, t('encodingGb18030')));
   const outcome = h('div', { id: 'delivery-outcome', class: 'verdict' });
@@ -125,7 +125,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
 
   if (me.role === 'institution') {
     const others = datasets.filter((dataset) => dataset.institution.id !== me.institutionId && dataset.sharingType !== 'none');
-    const dataset = h('select', { id: 'share-dataset' }, ...others.map((entry) => h('option', { value: entry.id }, `${entry.titleZh} (${entry.id}, ${entry.sharingType})`)));
+    const dataset = h('select', { id: 'share-dataset' }, ...others.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} (${entry.id}, ${tValue('sharing', entry.sharingType)})`)));
     const columns = h('input', { id: 'share-columns', placeholder: t('columnsOptional') });
     const duty = h('input', { id: 'share-duty', placeholder: t('duty') });
     const scenario = h('input', { id: 'share-scenario', placeholder: t('scenario') });
@@ -308,7 +308,7 @@ export async function externalPage(rerender: () => void, me: Me): Promise<HTMLEl
   if (me.role === 'regulator') {
     const requester = h('input', { id: 'ext-requester', placeholder: t('requesterUnit') });
     const scenario = h('input', { id: 'ext-scenario', placeholder: t('scenario') });
-    const dataset = h('select', { id: 'ext-dataset' }, ...datasets.filter((entry) => entry.sharingType !== 'none' && entry.grade !== 'core').map((entry) => h('option', { value: entry.id }, `${entry.titleZh} (${entry.id})`)));
+    const dataset = h('select', { id: 'ext-dataset' }, ...datasets.filter((entry) => entry.sharingType !== 'none' && entry.grade !== 'core').map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} (${entry.id})`)));
     const columns = h('input', { id: 'ext-columns', placeholder: t('columns') });
     const safeguards = h('input', { id: 'ext-safeguards', placeholder: t('safeguards') });
     const file = () =>
@@ -390,7 +390,7 @@ export async function derivedPage(rerender: () => void, me: Me): Promise<HTMLEle
       ? table(
           [t('dataset'), t('releasedJob'), t('description'), t('status'), ''],
           proposals.map((proposal) => [
-            h('span', { 'data-derived': proposal.dataset }, proposal.titleZh, h('br'), h('small', { class: 'muted' }, proposal.dataset)),
+            h('span', { 'data-derived': proposal.dataset }, inLanguage(proposal.titleZh, proposal.title), h('br'), h('small', { class: 'muted' }, proposal.dataset)),
             h('code', {}, proposal.job),
             proposal.description,
             h('span', {}, statusBadge(proposal.status, statusTone(proposal.status === 'proposed' ? 'in_review' : proposal.status === 'rejected' ? 'rejected' : 'active')), proposal.decisionReason ? h('small', { class: 'muted' }, ` ${proposal.decisionReason}`) : ''),

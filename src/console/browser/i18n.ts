@@ -524,6 +524,8 @@ export function setLanguage(next: Language): void {
   localStorage.setItem('pds-language', next);
   document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
 }
+/** A name the API gives in both languages (a title, an institution), in the page's language, else in the other. */
+export const inLanguage = (zh: string | null | undefined, other: string | null | undefined): string => (language === 'zh' ? zh || other : other || zh) ?? '';
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (

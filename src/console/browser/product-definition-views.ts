@@ -2,7 +2,7 @@ import { api, ApiError } from './api.js';
 import { badge, h } from './dom.js';
 import { control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
 import { refusal, sendForm } from './governance-views.js';
-import { t } from './i18n.js';
+import { inLanguage, t } from './i18n.js';
 
 /**
  * An operator defines a product (measures ch. 4) in the console: a verification product over one dataset of its
@@ -35,7 +35,7 @@ const field = (key: string, kind: Field['kind'], value?: unknown) => control({ k
 
 export async function productDefinitionForm(rerender: () => void): Promise<HTMLElement> {
   const [{ datasets }, { licences }, { jobs }] = await Promise.all([
-    api<{ datasets: Array<{ id: string; titleZh: string }> }>('GET', '/v1/datasets'),
+    api<{ datasets: Array<{ id: string; title: string; titleZh: string }> }>('GET', '/v1/datasets'),
     api<{ licences: Array<{ status: string; scope: Array<{ dataset: string }> }> }>('GET', '/v1/licences'),
     api<{ jobs: Array<{ id: string; kind: string; purpose: string }> }>('GET', '/v1/jobs?status=released&limit=100'),
   ]);
@@ -49,7 +49,7 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const outcome = h('div', { id: 'product-outcome', class: 'verdict' });
 
   // Verification: the dataset, the inputs, the subject and the claims, an optional fixed condition.
-  const dataset = h('select', { id: 'product-dataset' }, ...datasets.filter((entry) => licensed.has(entry.id)).map((entry) => h('option', { value: entry.id }, `${entry.titleZh} · ${entry.id}`)));
+  const dataset = h('select', { id: 'product-dataset' }, ...datasets.filter((entry) => licensed.has(entry.id)).map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
   const inputs = rowsEditor(inputFields, [{}], 'addItem', { id: 'product-inputs' });
   const subject = rowsEditor(bindingFields, [{}], 'addItem', { id: 'product-subject' });
   const claims = rowsEditor(bindingFields, [], 'addItem', { id: 'product-claims' });

@@ -5,7 +5,7 @@ import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
 import { throttleBadge } from './consumer-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
-import { t, tValue } from './i18n.js';
+import { inLanguage, t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
@@ -254,7 +254,7 @@ function productCard(product: any, role: string, rerender: () => void): HTMLElem
   return h(
     'section',
     { class: 'card', 'data-admin-product': product.id },
-    h('h3', {}, `${product.titleZh} · `, h('code', {}, product.id), ' ', statusBadge(product.status), ' ', badge(tValue('productKind', product.kind))),
+    h('h3', {}, `${inLanguage(product.titleZh, product.title)} · `, h('code', {}, product.id), ' ', statusBadge(product.status), ' ', badge(tValue('productKind', product.kind))),
     h('p', { class: 'muted' }, `${t('operator')} ${product.operator} · ${price} · ${product.modes.map((mode: string) => tValue('productMode', mode)).join(' / ')} · ${formatTime(product.updatedAt)}`),
     table([t('field'), ''], facts.map(([label, value]) => [label, value]), { class: 'product-definition' }),
     h('details', {}, h('summary', {}, t('terms')), h('p', {}, product.terms)),
@@ -272,7 +272,7 @@ export async function reportPage(): Promise<HTMLElement> {
     h('h2', {}, `${t('report')} ${year}`),
     table(
       [t('products'), t('operator'), t('calls'), '', t('fees')],
-      report.products.map((row: any) => [row.titleZh, row.operator, row.calls, h('div', { class: 'bar' }, h('div', { class: 'fill', style: `width:${((row.calls / max) * 100).toFixed(1)}%` })), row.feesFen]),
+      report.products.map((row: any) => [inLanguage(row.titleZh, row.title), row.operator, row.calls, h('div', { class: 'bar' }, h('div', { class: 'fill', style: `width:${((row.calls / max) * 100).toFixed(1)}%` })), row.feesFen]),
     ),
     h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadCsv(year)) }, t('downloadCsv'))),
   );
@@ -335,7 +335,7 @@ export async function licencesPage(rerender: () => void, role: string, ownOperat
           table(
             [t('operator'), t('creditCode'), t('status'), ''],
             operators.map((operator) => [
-              h('span', {}, operator.nameZh ?? operator.name, h('br'), h('small', { class: 'muted' }, operator.id)),
+              h('span', {}, inLanguage(operator.nameZh, operator.name), h('br'), h('small', { class: 'muted' }, operator.id)),
               operator.creditCode ?? '',
               standing(operator),
               actions(`/v1/operators/${encodeURIComponent(operator.id)}/status`, operator, operatorMessage),
@@ -409,7 +409,7 @@ function standingActions(path: string, status: string, message: HTMLElement, rer
 /** Granting a licence (art. 21): operator, datasets in scope, highest grade, purposes, validity, fee mode. */
 async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
   const [{ operators }, { datasets }] = await Promise.all([api<{ operators: any[] }>('GET', '/v1/operators'), api<{ datasets: any[] }>('GET', '/v1/datasets')]);
-  const operator = h('select', { id: 'grant-operator' }, ...operators.map((entry) => h('option', { value: entry.id }, `${entry.nameZh ?? entry.name} (${entry.id})`)));
+  const operator = h('select', { id: 'grant-operator' }, ...operators.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.nameZh, entry.name)} (${entry.id})`)));
   const title = h('input', { id: 'grant-title', placeholder: '授权运营范围与用途' });
   const chosen = new Set<string>();
   const scope = h('div', { class: 'checks' }, ...datasets.map((dataset) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id} (${dataset.grade})`)));
@@ -481,7 +481,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
       report.institutions.map((row: any) => {
         const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
         return [
-          row.nameZh,
+          inLanguage(row.nameZh, row.name),
           row.catalogueCompleteness === null ? '—' : `${Math.round(row.catalogueCompleteness * 100)}%`,
           row.datasetsWithoutFiling > 0 ? badge(String(row.datasetsWithoutFiling), 'bad') : '0',
           row.datasetsStale,
