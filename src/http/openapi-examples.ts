@@ -282,7 +282,7 @@ export const operationExamples: Record<string, Example> = {
     request: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', purpose: '公交线网优化', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
     response: { allowed: true, code: null, reason: null, grade: 'L4', epsilon: 0.5, budget: { dataset: 'transit_trips', epsilonCap: 5, epsilonSpent: 1.2, epsilonRemaining: 3.8 } },
   },
-  'get /v1/jobs/{id}': { response: job },
+  'get /v1/jobs/{id}': { response: { ...job, sql: 'SELECT town, industry_code, month, sum(kwh) AS kwh FROM power_readings GROUP BY town, industry_code, month' } },
   'get /v1/jobs/{id}/result': {
     response: { jobId: job.id, columns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], rows: [['泥城镇', 1240, 4812233.5], ['书院镇', null, null]], manifest: { rowCount: 2, suppressedRows: [{ row: 1, code: 'BELOW_THRESHOLD', reason: 'fewer distinct contributors than the threshold of 20' }] }, receipt: 'eyJhbGciOiJFZERTQSIsInR5cCI6InBkcy1yZWNlaXB0K2p3cyJ9.…' },
   },

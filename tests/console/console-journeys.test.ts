@@ -134,6 +134,14 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     });
     const held = await t.waitForJob(submitted.json.id);
     expect(held.status).toBe('in_review');
+    // Its operator reads, in Chinese, what the job waits for, and what was submitted.
+    const own = await signedIn('analyst-lingang-analytics');
+    await own.goto(`${base}/console#jobs/${encodeURIComponent(held.id)}`);
+    await own.locator('#job-state').waitFor();
+    expect(await own.locator('#job-state').innerText()).toMatch(/^待审核 等待 [12] 名审核人审核 · 已通过披露控制/);
+    expect(await own.locator('#job-facts').innerText()).toContain('新片区能源规划');
+    expect(await own.locator('#job-sql pre').textContent()).toBe('SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town');
+    expect(pageErrors(own)).toEqual([]);
 
     const page = await signedIn('regulator-data-dept');
     await page.goto(`${base}/console#reviews`);

@@ -456,6 +456,15 @@ describe('the job API', () => {
     expect(job.json).toMatchObject({ id, status: 'released', kind: 'aggregate', grade: 'L2', datasetVersions: { firm_energy: expect.stringMatching(/^[0-9a-f]{64}$/) } });
   });
 
+  it('GET /v1/jobs/{id} gives the SQL as submitted; the list leaves it out', async () => {
+    const sql = 'SELECT district,\n  count(*) AS n FROM firm_energy GROUP BY district';
+    const { id } = await run(sql, ['firm_energy']);
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json.sql).toBe(sql);
+    const listed = (await t.call('GET', '/v1/jobs', { token: analyst })).json.jobs.find((job: { id: string }) => job.id === id);
+    expect(listed).toBeDefined();
+    expect(listed.sql).toBeUndefined();
+  });
+
   it("another operator's job answers 404, and its list does not show it", async () => {
     const { id } = await run("SELECT district, count(*) AS n FROM firm_energy GROUP BY district", ['firm_energy']);
     expect((await t.call('GET', `/v1/jobs/${id}`, { token: otherAnalyst })).status).toBe(404);

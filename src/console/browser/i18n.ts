@@ -507,6 +507,24 @@ const phrases = {
   callUse_industry: ['行业用途', 'industry'],
   callUse_public_interest: ['公益用途', 'public interest'],
   feeOfCall: ['费用（分）', 'fee (fen)'],
+  finishedAt: ['完成时间', 'Finished'],
+  stageQueued: ['等待沙箱', 'waiting for a sandbox'],
+  stageRunning: ['沙箱运行中', 'running in the sandbox'],
+  stageInReview: ['等待 {n} 名审核人审核', 'waiting for {n} reviewer(s)'],
+  stageHeldRepeated: ['同一形态的任务 24 小时内超过上限，转人工审核', 'more jobs of this shape in 24 hours than the policy lets through unreviewed'],
+  jobCode_CHECKED: ['已通过披露控制', 'passed disclosure control'],
+  jobCode_CHECKED_WITH_SUPPRESSION: ['已通过披露控制，部分单元格被抑制', 'passed disclosure control, some cells suppressed'],
+  jobCode_CHECKED_WITH_NOISE: ['已加入差分隐私噪声', 'differentially private noise added'],
+  jobCode_QUERY_FAILED: ['查询运行出错（不显示数据）', 'the query failed at run time (no data shown)'],
+  jobCode_TIME_LIMIT: ['超过运行时限被终止', 'stopped at the wall-time limit'],
+  jobCode_SYSTEM_FAILURE: ['平台故障（非查询原因）', 'platform failure (not the query)'],
+  jobCode_LICENCE_INACTIVE: ['授权运营许可已不在有效期内', 'the licence is no longer in force'],
+  jobCode_POLICY_CHANGED: ['披露策略已变更，请重新提交', 'the disclosure policy changed: submit again'],
+  jobCode_CATALOGUE_CHANGED: ['数据目录已变更，请重新提交', 'the catalogue changed: submit again'],
+  jobCode_OUTPUT_TOO_LARGE: ['输出超过该分级允许的行数', 'more output rows than the grade allows'],
+  jobCode_NOTHING_RELEASABLE: ['没有可发布的单元格', 'no cell could be released'],
+  jobCode_REVIEW_WITHHELD: ['审核人决定不予发布', 'withheld by a reviewer'],
+  jobCode_CANCELLED: ['已取消', 'cancelled'],
 } as const;
 
 export type Phrase = keyof typeof phrases;
@@ -529,6 +547,6 @@ export const inLanguage = (zh: string | null | undefined, other: string | null |
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
-  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome',
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

@@ -97,7 +97,7 @@ export async function analysisPage(): Promise<HTMLElement> {
   const boxes = datasets.map((dataset) =>
     h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, checked: chosen.has(dataset.id), onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id}`),
   );
-  const example = first === 'power_readings' ? "SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE month >= DATE '2024-01-01'\nGROUP BY town" : first ? `SELECT count(*) AS row_count\nFROM ${first}` : '';
+  const example = first === 'power_readings' ? "SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE customer_type = 'household'\nGROUP BY town" : first ? `SELECT count(*) AS row_count\nFROM ${first}` : '';
   const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, example);
   const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
   const verdict = h('div', { id: 'verdict', class: 'verdict' });
@@ -257,8 +257,21 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     'div',
     { class: 'panel' },
     h('h2', {}, `${t('jobs')} ${job.id.slice(0, 20)}`),
-    h('p', {}, statusBadge(job.status), ' ', job.stage ?? '', job.code ? h('code', {}, ` ${job.code}`) : null),
+    h('p', { id: 'job-state' }, statusBadge(job.status), ' ', jobStage(job), job.code ? h('span', { title: job.code }, ` · ${tValue('jobCode', job.code)}`) : null),
     job.reason ? h('p', { class: 'muted' }, job.reason) : null,
+    table(
+      [t('field'), ''],
+      [
+        [t('kind'), job.kind ? tValue('jobKind', job.differentialPrivacy ? 'dp_aggregate' : job.kind) : '—'],
+        [t('datasets'), h('code', {}, job.datasets.join(', '))],
+        [t('grade'), job.grade ?? '—'],
+        [t('purpose'), job.purpose],
+        [t('created'), formatTime(job.createdAt)],
+        [t('finishedAt'), formatTime(job.finishedAt)],
+      ],
+      { id: 'job-facts' },
+    ),
+    h('details', { id: 'job-sql' }, h('summary', {}, t('sql')), h('pre', {}, job.sql)),
   );
   if (['queued', 'running', 'checked'].includes(job.status)) {
     setTimeout(() => location.hash === `#jobs/${id}` && rerender(), 1000);
@@ -273,6 +286,17 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     h('details', {}, h('summary', {}, t('receipt')), h('code', { class: 'wrap' }, result.receipt)),
   );
   return panel;
+}
+
+/**
+ * What a job is doing, in the page's language: the server's stage is English, written for logs and the API. A job
+ * held because too many of its shape ran in a day says so (the server names the limit in its stage).
+ */
+function jobStage(job: { status: string; stage: string | null; reviewersRequired: number }): string {
+  if (job.status === 'queued') return t('stageQueued');
+  if (job.status === 'running' || job.status === 'checked') return t('stageRunning');
+  if (job.status === 'in_review') return `${t('stageInReview').replace('{n}', String(job.reviewersRequired))}${job.stage?.includes('of this shape') ? ` · ${t('stageHeldRepeated')}` : ''}`;
+  return '';
 }
 
 /**

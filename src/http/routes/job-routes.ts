@@ -41,6 +41,9 @@ const jobSchema = z
   })
   .openapi('Job');
 
+/** One job as its reader asks for it by id: with the SQL as submitted (an operator reads its own; the list leaves it out). */
+const jobDetailSchema = jobSchema.extend({ sql: z.string().openapi({ description: 'The SQL as submitted' }) }).openapi('JobDetail');
+
 const resultSchema = z
   .object({
     jobId: z.string(),
@@ -185,7 +188,7 @@ const routes = {
     summary: 'One job: status, and progress while it runs',
     security: bearerSecurity,
     request: { params: idParam },
-    responses: { 200: { description: 'The job', content: { 'application/json': { schema: jobSchema } } }, ...errorResponses(403, 404) },
+    responses: { 200: { description: 'The job, with its SQL', content: { 'application/json': { schema: jobDetailSchema } } }, ...errorResponses(403, 404) },
   }),
   result: createRoute({
     method: 'get',
@@ -327,7 +330,7 @@ export function jobRoutes(platform: Platform) {
     const job = await findJob(platform, c.req.valid('param').id);
     if (!job) throw notFound('job');
     await authorizer.require(c.get('principal'), 'job:read', jobEntity(job), { hideExistence: true });
-    return c.json(toJobView(job), 200);
+    return c.json({ ...toJobView(job), sql: job.sql }, 200);
   });
 
   app.openapi(routes.result, async (c) => {
