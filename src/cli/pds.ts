@@ -95,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       file: { type: 'string' },
       model: { type: 'string' },
       format: { type: 'string' },
+      status: { type: 'string' },
       year: { type: 'string' },
       interval: { type: 'string' },
       from: { type: 'string' },

@@ -14,7 +14,7 @@ import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verific
  */
 export class CommandUsageError extends Error {}
 
-export type RemoteOptions = { server?: string; token?: string; format?: string; wait?: boolean; interval?: string };
+export type RemoteOptions = { server?: string; token?: string; format?: string; wait?: boolean; interval?: string; status?: string };
 
 type Remote = { server: string; token: string };
 
@@ -90,6 +90,12 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
       follow a job until it is released, held for review, withheld or failed (exit 0: released or in review)
   pds jobs result <id> [--format csv|json]
       print a released result (json includes the manifest and the signed receipt)
+  pds jobs list [--status <status>] [--format csv|json]
+      your operator's jobs, newest first (the latest 200): id, status, code, kind, grade, submitted, purpose
+  pds jobs show <id>
+      one job: its state and why, datasets, purpose, times, and the SQL as submitted
+  pds jobs cancel <id>
+      cancel a job that is queued or waiting for review (a differentially private job's ε is given back)
 
   --server <url> (or PDS_SERVER, default the local server)   --token <jwt> (or PDS_TOKEN; dev: dev-tokens.json)`;
 
@@ -176,10 +182,59 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
       process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
       return 0;
     }
+    case 'list': {
+      const format = options.format ?? 'csv';
+      if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
+      const query = options.status ? `?status=${encodeURIComponent(options.status)}` : '';
+      const { jobs } = (await call(target(), 'GET', `/v1/jobs${query}`)).json as { jobs: JobView[] };
+      if (format === 'json') process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
+      else process.stdout.write(toCsv(['id', 'status', 'code', 'kind', 'grade', 'submitted', 'purpose'], jobs.map((job) => [job.id, job.status, job.code, job.kind, job.grade, job.createdAt, job.purpose])));
+      return 0;
+    }
+    case 'show': {
+      if (!id) throw new CommandUsageError('pds jobs show <id>');
+      const job = (await call(target(), 'GET', `/v1/jobs/${encodeURIComponent(id)}`)).json as JobView & { sql: string };
+      const facts: Array<[string, string | null]> = [
+        ['status', `${job.status}${job.stage ? ` (${job.stage})` : ''}`],
+        ['code', job.code ? `${job.code}${job.reason ? `: ${job.reason}` : ''}` : null],
+        ['kind', job.kind],
+        ['grade', job.grade],
+        ['datasets', job.datasets.join(', ')],
+        ['purpose', job.purpose],
+        ['submitted', job.createdAt],
+        ['finished', job.finishedAt],
+        ['released', job.releasedAt],
+      ];
+      for (const [label, value] of facts) if (value) console.log(`${label.padEnd(10)} ${value}`);
+      console.log(`\n${job.sql.trimEnd()}`);
+      return 0;
+    }
+    case 'cancel': {
+      if (!id) throw new CommandUsageError('pds jobs cancel <id>');
+      const job = (await call(target(), 'POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`)).json as JobView;
+      console.log(`${job.id} ${job.status}`);
+      return 0;
+    }
     default:
       throw new CommandUsageError(jobsUsage);
   }
 }
+
+/** A job as the API lists it (the fields the commands print). */
+type JobView = {
+  id: string;
+  status: string;
+  stage: string | null;
+  code: string | null;
+  reason: string | null;
+  kind: string | null;
+  grade: string | null;
+  datasets: string[];
+  purpose: string;
+  createdAt: string;
+  finishedAt: string | null;
+  releasedAt: string | null;
+};
 
 const settled = new Set(['released', 'in_review', 'withheld', 'failed', 'rejected', 'cancelled']);
 const stageOrder = ['queued', 'running', 'checked', 'in_review', 'released'];

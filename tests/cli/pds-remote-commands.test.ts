@@ -58,6 +58,29 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stdout.split('\r\n')[0]).toBe('route_id,stops,suppressed');
   });
 
+  it('lists the operator\'s jobs, shows one with its SQL, and refuses to cancel a released one with the server\'s code', async () => {
+    const operator = await t.tokenFor('analyst-lingang-analytics');
+    const sql = 'SELECT stop_name, count(*) AS routes FROM bus_routes GROUP BY stop_name';
+    const id = (await pds(['jobs', 'submit', '--datasets', 'bus_routes', '--purpose', '站点线路数', '--sql', sql, '--wait', '--interval', '100'], operator)).stdout.trim().split('\n')[0]!;
+    const listed = await pds(['jobs', 'list', '--status', 'released'], operator);
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('id,status,code,kind,grade,submitted,purpose');
+    expect(lines.find((line) => line.startsWith(`${id},`))).toMatch(/^job_[^,]+,released,[A-Z_]+,[a-z_]+,L1,[^,]+,站点线路数$/);
+    // Another operator's list does not hold it.
+    expect((await pds(['jobs', 'list'], await t.tokenFor('analyst-harbour-credit'))).stdout).not.toContain(id);
+
+    const shown = await pds(['jobs', 'show', id], operator);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^status +released\n/);
+    expect(shown.stdout).toContain('purpose    站点线路数');
+    expect(shown.stdout.trimEnd().endsWith(sql)).toBe(true);
+
+    const cancelled = await pds(['jobs', 'cancel', id], operator);
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.stderr).toMatch(/INVALID_TRANSITION|CONFLICT/);
+  });
+
   it.each([
     ['the connection drops', 'drop'],
     ['a gateway answers 502', 'bad gateway'],

@@ -1029,7 +1029,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await centre.fill('#der-id', 'firms_by_town_journey');
     await centre.fill('#der-title-zh', '分镇企业数');
     await centre.fill('#der-title', 'Firms by town');
-    await centre.fill('#der-description', '由已发布的聚合结果整理');
+    await centre.fill('#der-description', 'Compiled from a released aggregate');
+    await centre.fill('#der-description-zh', '由已发布的聚合结果整理');
     await centre.fill('#der-category', 'economy');
     await centre.click('#der-submit');
     await centre.locator('[data-derived="firms_by_town_journey"]').waitFor();
@@ -1040,7 +1041,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await row.locator('button.publish').click();
     await row.locator('.badge[title="published"]').waitFor();
     await regulator.screenshot({ path: path.join(artifacts, 'regulator-derived.png'), fullPage: true });
-    expect((await t.call('GET', '/v1/datasets/firms_by_town_journey', { token: analyst })).json).toMatchObject({ grade: 'L1', openData: true });
+    expect((await t.call('GET', '/v1/datasets/firms_by_town_journey', { token: analyst })).json).toMatchObject({ grade: 'L1', openData: true, descriptionZh: '由已发布的聚合结果整理' });
     for (const page of [centre, regulator]) expect(pageErrors(page)).toEqual([]);
   });
 

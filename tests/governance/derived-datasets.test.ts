@@ -42,6 +42,9 @@ describe('released outputs as high-quality open datasets (art. 14)', () => {
     const dataset = (await t.call('GET', '/v1/datasets/firms_by_town', { token: regulator })).json;
     expect(dataset).toMatchObject({ grade: 'L1', openData: true, sharingType: 'unconditional', institution: { id: 'lingang-data-centre' } });
     expect(dataset.legalBasis).toContain(jobId);
+    // Its generated column descriptions come in both languages, and it has no Chinese description it was not given.
+    expect(dataset.columns.find((column: { name: string }) => column.name === 'town')).toMatchObject({ description: `group key of released job ${jobId}`, descriptionZh: `已发布任务 ${jobId} 的分组` });
+    expect(dataset.descriptionZh).toBeNull();
     const [version] = dataset.versions;
     expect(version.rowCount).toBe(released.rows.length);
 
@@ -53,6 +56,12 @@ describe('released outputs as high-quality open datasets (art. 14)', () => {
     expect(rows.map((row) => row.map((value) => (value === null ? null : typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value)))).toEqual(released.rows);
     // Suppressed cells were released empty, and stay empty.
     expect(released.rows.some((row) => row.includes(null))).toBe(true);
+  });
+
+  it('carry the description in Chinese they are proposed with into the catalogue', async () => {
+    const proposal = await propose({ id: 'firms_by_town_zh', descriptionZh: '由已发布的分镇企业数与注册资本整理' });
+    expect((await decide(proposal.json.id, { decision: 'publish' })).json.status).toBe('published');
+    expect((await t.call('GET', '/v1/datasets/firms_by_town_zh', { token: regulator })).json.descriptionZh).toBe('由已发布的分镇企业数与注册资本整理');
   });
 
   it('sent six at once for one id, store one proposal and answer the rest 409', async () => {

@@ -369,10 +369,19 @@ export async function derivedPage(rerender: () => void, me: Me): Promise<HTMLEle
     const titleZh = h('input', { id: 'der-title-zh', placeholder: t('titleZh') });
     const title = h('input', { id: 'der-title', placeholder: t('titleEn') });
     const description = h('input', { id: 'der-description', placeholder: t('description') });
+    const descriptionZh = h('input', { id: 'der-description-zh', placeholder: t('descriptionZh') });
     const category = h('input', { id: 'der-category', placeholder: t('category') });
     const propose = () =>
-      api('POST', '/v1/derived-datasets', { job: job.value.trim(), id: id.value.trim(), title: title.value, titleZh: titleZh.value, description: description.value, category: category.value });
-    panel.append(h('section', { class: 'card' }, h('h3', {}, t('proposeDerived')), h('div', { class: 'form' }, job, id, titleZh, title, description, category, action(t('send'), propose, rerender, { id: 'der-submit' }))));
+      api('POST', '/v1/derived-datasets', {
+        job: job.value.trim(),
+        id: id.value.trim(),
+        title: title.value,
+        titleZh: titleZh.value,
+        description: description.value,
+        ...(descriptionZh.value.trim() ? { descriptionZh: descriptionZh.value } : {}),
+        category: category.value,
+      });
+    panel.append(h('section', { class: 'card' }, h('h3', {}, t('proposeDerived')), h('div', { class: 'form' }, job, id, titleZh, title, description, descriptionZh, category, action(t('send'), propose, rerender, { id: 'der-submit' }))));
   }
   const controls = (proposal: any) => {
     if (me.role !== 'regulator' || proposal.status !== 'proposed') return '';
