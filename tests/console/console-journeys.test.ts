@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { eq } from 'drizzle-orm';
-import { auditLeaves, principals, sharingChannels } from '../../src/db/schema.js';
+import { auditLeaves, incidents, principals, sharingChannels } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /**
@@ -103,6 +103,29 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     // The code, what it means in the chosen language, and the server's reason.
     expect(await page.textContent('#verdict')).toMatch(/ROW_LEVEL_OUTPUT 非开放数据只能输出聚合结果|DIRECT_IDENTIFIER_USE 直接标识符只能用作连接键/);
     await page.screenshot({ path: path.join(artifacts, 'operator-refusal.png'), fullPage: true });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('an operator writing SQL reads the chosen datasets\' columns within its licence, and is told how many lie outside it', async () => {
+    const before = (await t.platform.db.select().from(incidents)).length;
+    const page = await signedIn('analyst-harbour-credit');
+    await page.goto(`${base}/console#analysis`);
+    const power = page.locator('#column-reference details[data-dataset="power_readings"]');
+    await power.locator('summary').click();
+    const names = await power.locator('tbody tr td:first-child').allTextContents();
+    expect(names).toEqual(['account_id', 'customer_type', 'uscc', 'town', 'industry_code', 'month', 'paid_on_time']);
+    expect(await power.locator('tbody tr', { hasText: 'paid_on_time' }).locator('td').last().textContent()).toBe('是否按期缴费');
+    expect(await power.locator('.outside-licence').textContent()).toContain('另有 3 个字段不在您的许可范围内');
+    // The example query names none of them.
+    expect(await page.inputValue('#sql')).toContain('FROM power_readings');
+    expect(await page.inputValue('#sql')).not.toContain('kwh');
+    // Ticking a dataset adds its columns; unticking takes them away.
+    await page.check('input[value="enterprises"]');
+    await page.locator('#column-reference details[data-dataset="enterprises"]').waitFor();
+    await page.uncheck('input[value="power_readings"]');
+    expect(await page.locator('#column-reference details[data-dataset="power_readings"]').count()).toBe(0);
+    // Reading the columns sends nothing to the policy check: no incident.
+    expect((await t.platform.db.select().from(incidents)).length).toBe(before);
     expect(pageErrors(page)).toEqual([]);
   });
 

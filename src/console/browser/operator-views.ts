@@ -1,7 +1,7 @@
 import { api, ApiError } from './api.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
-import { currentLanguage, t, tValue } from './i18n.js';
+import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
 type Dataset = {
@@ -85,8 +85,42 @@ export async function cataloguePage(): Promise<HTMLElement> {
   return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);
 }
 
+/** The columns of a dataset that the operator's licences in force name (all of them where a licence names none). */
+function licensedColumns(licences: Array<{ status: string; scope: Array<{ dataset: string; columns?: string[] }> }>, dataset: string): Set<string> | 'all' {
+  const named = new Set<string>();
+  for (const entry of licences.filter((licence) => licence.status === 'active').flatMap((licence) => licence.scope)) {
+    if (entry.dataset !== dataset) continue;
+    if (!entry.columns) return 'all';
+    for (const column of entry.columns) named.add(column);
+  }
+  return named;
+}
+
+/**
+ * What the SQL may name in one chosen dataset: its columns within the licence, each with its type, its class (which
+ * decides what the policy lets a query do with it) and what it holds. Columns outside the licence are counted, not
+ * listed: naming one is an over-scope incident.
+ */
+function columnReference(dataset: Dataset, licensed: Set<string> | 'all'): HTMLElement {
+  const columns = dataset.columns.filter((column) => licensed === 'all' || licensed.has(column.name));
+  const outside = dataset.columns.length - columns.length;
+  return h(
+    'details',
+    { class: 'column-reference', 'data-dataset': dataset.id },
+    h('summary', {}, `${t('columns')} · ${inLanguage(dataset.titleZh, dataset.title)} (${dataset.id})`, ' ', badge(dataset.grade, 'info')),
+    table(
+      [t('columns'), t('columnType'), t('columnClass'), t('description')],
+      columns.map((column) => [h('code', {}, column.name), column.type, badge(tValue('class', column.class), column.class === 'direct_identifier' ? 'bad' : column.class === 'sensitive' ? 'warn' : 'info'), describedIn(column)]),
+    ),
+    outside > 0 ? h('p', { class: 'muted outside-licence' }, t('columnsOutsideLicence').replace('{n}', String(outside))) : null,
+  );
+}
+
 export async function analysisPage(): Promise<HTMLElement> {
-  const [{ datasets: catalogue }, { licences }] = await Promise.all([api<{ datasets: Dataset[] }>('GET', '/v1/datasets'), api<{ licences: Array<{ status: string; scope: Array<{ dataset: string }> }> }>('GET', '/v1/licences')]);
+  const [{ datasets: catalogue }, { licences }] = await Promise.all([
+    api<{ datasets: Dataset[] }>('GET', '/v1/datasets'),
+    api<{ licences: Array<{ status: string; scope: Array<{ dataset: string; columns?: string[] }> }> }>('GET', '/v1/licences'),
+  ]);
   // Only the datasets of a licence in force are offered (the catalogue page lists them all): a query beyond the
   // licence is an over-scope incident. For the same reason nothing is checked until the operator acts — an
   // example query checked on opening raised an incident for an operator whose licence left out one of its columns.
@@ -94,10 +128,26 @@ export async function analysisPage(): Promise<HTMLElement> {
   const datasets = catalogue.filter((dataset) => licensed.has(dataset.id));
   const first = licensed.has('power_readings') ? 'power_readings' : datasets[0]?.id;
   const chosen = new Set<string>(first ? [first] : []);
+  const reference = h('div', { id: 'column-reference' });
+  const showReference = () => reference.replaceChildren(...datasets.filter((dataset) => chosen.has(dataset.id)).map((dataset) => columnReference(dataset, licensedColumns(licences, dataset.id))));
   const boxes = datasets.map((dataset) =>
-    h('label', { class: 'check' }, h('input', { type: 'checkbox', value: dataset.id, checked: chosen.has(dataset.id), onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id)) }), ` ${dataset.id}`),
+    h(
+      'label',
+      { class: 'check' },
+      h('input', {
+        type: 'checkbox',
+        value: dataset.id,
+        checked: chosen.has(dataset.id),
+        onchange: (event: Event) => ((event.target as HTMLInputElement).checked ? chosen.add(dataset.id) : chosen.delete(dataset.id), showReference()),
+      }),
+      ` ${dataset.id}`,
+    ),
   );
-  const example = first === 'power_readings' ? "SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE customer_type = 'household'\nGROUP BY town" : first ? `SELECT count(*) AS row_count\nFROM ${first}` : '';
+  showReference();
+  // The example names only columns the licence covers: sent as it is, it must not be an over-scope incident.
+  const power = licensedColumns(licences, 'power_readings');
+  const kwh = power === 'all' || power.has('kwh') ? ', sum(kwh) AS kwh' : '';
+  const example = first === 'power_readings' ? `SELECT town, count(DISTINCT account_id) AS accounts${kwh}\nFROM power_readings\nWHERE customer_type = 'household'\nGROUP BY town` : first ? `SELECT count(*) AS row_count\nFROM ${first}` : '';
   const sql = h('textarea', { id: 'sql', rows: 8, spellcheck: false }, example);
   const purpose = h('input', { id: 'purpose', value: '新片区能源规划（公益）' });
   const verdict = h('div', { id: 'verdict', class: 'verdict' });
@@ -222,6 +272,7 @@ export async function analysisPage(): Promise<HTMLElement> {
     { class: 'panel' },
     h('h2', {}, t('analysis')),
     h('div', { class: 'checks' }, ...boxes),
+    reference,
     h('label', {}, t('jobKindLabel')),
     kind,
     dpFields,
