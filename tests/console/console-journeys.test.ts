@@ -219,6 +219,13 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const card = page.locator(`section[data-job="${held.id}"]`);
     await card.waitFor();
     expect(await card.locator('table.review-output tbody tr').count()).toBe(50);
+    // One line counts the whole output, released and withheld by rule, whatever is shown of it.
+    const manifest = held.manifest as { suppressedRows: unknown[]; suppressedByCode: Record<string, number> };
+    const withheld = manifest.suppressedRows.length;
+    expect(withheld).toBeGreaterThan(0);
+    const summary = await card.locator('.output-summary').textContent();
+    expect(summary).toContain(`共 ${rows.toLocaleString('en')} 行：发布 ${(rows - withheld).toLocaleString('en')} 行，抑制 ${withheld.toLocaleString('en')} 行`);
+    if (manifest.suppressedByCode.BELOW_THRESHOLD) expect(summary).toContain(`贡献者少于阈值 ${manifest.suppressedByCode.BELOW_THRESHOLD.toLocaleString('en')}`);
     await card.locator('button.show-all').click();
     expect(await card.locator('table.review-output tbody tr').count()).toBe(rows);
     expect(pageErrors(page)).toEqual([]);

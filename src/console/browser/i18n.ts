@@ -508,6 +508,7 @@ const phrases = {
   callUse_public_interest: ['公益用途', 'public interest'],
   feeOfCall: ['费用（分）', 'fee (fen)'],
   finishedAt: ['完成时间', 'Finished'],
+  outputSummary: ['共 {rows} 行：发布 {released} 行，抑制 {withheld} 行', '{rows} row(s): {released} released, {withheld} withheld'],
   columnsOutsideLicence: ['另有 {n} 个字段不在您的许可范围内，未列出；查询引用它们将记为越权事件。', '{n} more column(s) lie outside your licence and are not listed; a query naming one is recorded as an over-scope incident.'],
   stageQueued: ['等待沙箱', 'waiting for a sandbox'],
   stageRunning: ['沙箱运行中', 'running in the sandbox'],

@@ -370,7 +370,17 @@ export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][
           : String(value);
     return [...row.map(shown), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
+  // The whole output in one line, counted from the manifest (a reviewer may be shown only its first rows).
+  const total: number = manifest?.rowCount ?? rows.length;
+  const byCode = Object.entries((manifest?.suppressedByCode ?? {}) as Record<string, number>).filter(([, count]) => count > 0);
+  const withheld: number = manifest?.suppressedRows?.length ?? 0;
+  const summary = t('outputSummary')
+    .replace('{rows}', total.toLocaleString())
+    .replace('{released}', (total - withheld).toLocaleString())
+    .replace('{withheld}', withheld.toLocaleString());
+  const detail = byCode.length ? ` (${byCode.map(([code, count]) => `${tValue('suppression', code)} ${count.toLocaleString()}`).join(' · ')})` : '';
   return [
+    h('p', { class: 'output-summary' }, `${summary}${detail}`),
     table([...columns.map((column) => column.name), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(manifest?.differentialPrivacy) ?? '',
