@@ -47,6 +47,7 @@ export function addMonths(day: string, months: number): string {
 export type EvaluationDue = {
   dataset: string;
   title: string;
+  titleZh: string;
   institution: string;
   sharingBasis: string | null;
   /** When the sharing type was last decided: the last evaluation, or the reviewed change that made it conditional. */
@@ -74,7 +75,7 @@ export async function evaluationsDue(platform: Pick<Platform, 'db' | 'clock' | '
       .map((row) => (row.decidedAt ?? row.createdAt).getTime());
     const since = new Date(Math.max(dataset.createdAt.getTime(), last?.evaluatedAt.getTime() ?? 0, ...decided));
     const dueOn = addMonths(chinaDay(since), platform.governance.sharingEvaluation.intervalMonths);
-    return { dataset: dataset.id, title: dataset.titleZh, institution: dataset.institutionId, sharingBasis: dataset.sharingBasis, since: since.toISOString(), dueOn, overdue: dueOn < today, lastEvaluation: last ? toEvaluationView(last) : null };
+    return { dataset: dataset.id, title: dataset.title, titleZh: dataset.titleZh, institution: dataset.institutionId, sharingBasis: dataset.sharingBasis, since: since.toISOString(), dueOn, overdue: dueOn < today, lastEvaluation: last ? toEvaluationView(last) : null };
   });
   return entries.sort((a, b) => a.dueOn.localeCompare(b.dueOn) || a.dataset.localeCompare(b.dataset));
 }

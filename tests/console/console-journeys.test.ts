@@ -847,7 +847,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
-  it('in English, names the API gives in both languages read in English: products and institutions', async () => {
+  it('in English, names the API gives in both languages read in English: products, institutions and datasets', async () => {
     const page = await signedIn('regulator-data-dept');
     await page.click('#language');
     await page.goto(`${base}/console#products`);
@@ -855,6 +855,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#supervision`);
     await page.getByRole('cell', { name: 'Lingang Power Supply Company' }).waitFor();
     expect(await page.getByRole('cell', { name: '临港供电公司' }).count()).toBe(0);
+    await page.goto(`${base}/console#evaluations`);
+    expect(await page.locator('[data-dataset="water_readings"]').innerText()).toBe('Monthly water readings\nwater_readings');
     const consumer = await signedIn('consumer-east-sea-bank');
     await consumer.click('#language');
     await consumer.locator('section[data-product="resident-identity"] h3', { hasText: 'Resident name and ID number match' }).waitFor();
@@ -996,6 +998,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#evaluations`);
     const row = page.locator('tr', { has: page.locator('[data-dataset="water_readings"]') });
     await row.waitFor();
+    expect(await row.locator('[data-dataset="water_readings"]').innerText()).toBe('月度用水数据\nwater_readings');
     await row.locator('input.reason').fill('《城镇供水条例》规定的用户信息保护仍然适用');
     await row.locator('button.keep').click();
     // The last-evaluation cell, not the button of the same words.

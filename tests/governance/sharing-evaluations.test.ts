@@ -23,7 +23,7 @@ const overdueAlerts = async () =>
 describe('periodic evaluation of conditionally shared data (art. 16)', () => {
   it('lists each conditionally shared dataset, due twelve months after it became conditional, and no other', async () => {
     const datasets = await due();
-    expect(datasets.find((entry) => entry.dataset === 'power_readings')).toMatchObject({ dueOn: addMonths(chinaDay(start), 12), overdue: false, lastEvaluation: null });
+    expect(datasets.find((entry) => entry.dataset === 'power_readings')).toMatchObject({ title: 'Monthly power readings', titleZh: '月度用电数据', dueOn: addMonths(chinaDay(start), 12), overdue: false, lastEvaluation: null });
     expect(datasets.map((entry) => entry.dataset)).not.toContain('enterprises');
     expect(datasets.map((entry) => entry.dataset)).not.toContain('transit_trips');
   });

@@ -285,7 +285,7 @@ export async function evaluationsPage(rerender: () => void, me: Me): Promise<HTM
       ? table(
           [t('dataset'), t('institution'), t('basis'), t('evaluationDue'), t('lastEvaluation'), ''],
           datasets.map((entry) => [
-            h('span', { 'data-dataset': entry.dataset }, entry.title, h('br'), h('small', { class: 'muted' }, entry.dataset)),
+            h('span', { 'data-dataset': entry.dataset }, inLanguage(entry.titleZh, entry.title), h('br'), h('small', { class: 'muted' }, entry.dataset)),
             entry.institution,
             entry.sharingBasis ?? '',
             h('span', {}, entry.dueOn, ' ', entry.overdue ? badge(t('overdueNow'), 'bad') : ''),
