@@ -1,5 +1,6 @@
 import { DuckDBInstance, StatementType } from '@duckdb/node-api';
 import type { ColumnSpec } from '../catalog/columns.js';
+import type { QualityRule } from '../catalog/quality-rules.js';
 import { hardenDuckDb } from '../duckdb/harden.js';
 import { oneAtATime } from '../duckdb/one-at-a-time.js';
 import { numericType, toPlainValues } from '../duckdb/plain-values.js';
@@ -16,14 +17,22 @@ import { AppError } from '../errors/app-error.js';
  * Nothing here reads the domain store. Every value is derived from the row number and the catalogue entry the
  * operator can already read: a column's declared public domain (towns, industry codes) when it has one, its
  * declared bounds for numbers, its type otherwise, with identifiers drawn from one space per column name so that
- * same-named keys join across datasets. So the rows and any error DuckDB raises about them carry no value of
+ * same-named keys join across datasets, and a column whose entry declares it a reference to another dataset's column
+ * (`enterprises.legal_rep_id` → `residents.resident_id`, a quality rule) drawn from that column's space. So the rows and any error DuckDB raises about them carry no value of
  * the real data, and both can be shown as they are.
  *
  * Each trial gets a fresh in-memory DuckDB, hardened like the sandbox's once its tables are filled, with one
  * thread, little memory and a short wall-time limit (DuckDB is interrupted); trials run one at a time per API
  * process, and a process with several already waiting refuses more (TRIAL_BUSY, 429) rather than queue without end.
  */
-export type TrialDataset = { id: string; privacyUnit: string; uniqueKey?: string[] | null; columns: ColumnSpec[] };
+export type TrialDataset = {
+  id: string;
+  privacyUnit: string;
+  uniqueKey?: string[] | null;
+  columns: ColumnSpec[];
+  /** The entry's quality rules: a `reference` rule says which column of another dataset a column's values come from. */
+  qualityRules?: QualityRule[];
+};
 export type TrialResult = {
   columns: Array<{ name: string; type: string }>;
   rows: unknown[][];
@@ -109,6 +118,9 @@ const firstLine = (error: unknown) => (error instanceof Error ? error.message : 
 export function syntheticTableSql(dataset: TrialDataset, rows: number): string {
   const units = Math.max(1, Math.floor(rows / 4));
   const soleKey = dataset.uniqueKey?.length === 1 ? dataset.uniqueKey[0] : undefined;
+  // The value space a column draws from: its own name's, or that of the column it is declared to reference.
+  const spaceOf = new Map<string, string>();
+  for (const rule of dataset.qualityRules ?? []) if (rule.rule === 'reference') spaceOf.set(rule.column, rule.references);
   const values = dataset.columns.map((column) => {
     const salt = sqlString(`${dataset.id}.${column.name}`);
     const draw = `hash(i, ${salt})`;
@@ -119,7 +131,7 @@ export function syntheticTableSql(dataset: TrialDataset, rows: number): string {
     } else if (column.type === 'VARCHAR') {
       // Identifiers: one value space per column name, so power_readings.uscc joins enterprises.uscc. A sole
       // unique key is unique; the privacy unit has about four rows each; other text has a handful of values.
-      const prefix = sqlString(`${column.name}-`);
+      const prefix = sqlString(`${spaceOf.get(column.name) ?? column.name}-`);
       if (column.name === soleKey) value = `${prefix} || i`;
       else if (column.name === dataset.privacyUnit) value = `${prefix} || (i % ${units})`;
       else if (column.class === 'direct_identifier') value = `${prefix} || (${draw} % ${units})`;

@@ -57,6 +57,23 @@ describe('trial runs over synthetic data', () => {
     expect(result.rows[0]![0]).toBeGreaterThan(0);
   });
 
+  it('join a column to the one its entry declares it references, whatever each is called', async () => {
+    const owners: TrialDataset = {
+      id: 'owners',
+      privacyUnit: 'owner_id',
+      columns: [
+        { name: 'owner_id', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'owner' },
+        { name: 'firm_code', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: 'credit code of the owned firm' },
+      ],
+    };
+    const sql = 'SELECT count(*) AS joined FROM owners o JOIN firms f ON o.firm_code = f.code';
+    const trial = createSyntheticTrial();
+    expect((await trial.run([firms, owners], sql)).rows).toEqual([[0]]);
+    const declared = { ...owners, qualityRules: [{ rule: 'reference' as const, column: 'firm_code', dataset: 'firms', references: 'code', tolerance: 0 }] };
+    // Every owner row names a synthetic firm, as a register that passes its reference rule does.
+    expect((await trial.run([firms, declared], sql)).rows).toEqual([[500]]);
+  });
+
   it('return the output columns with their types, the first rows and how many there were', async () => {
     const trial = createSyntheticTrial({ rowLimit: 10 });
     const result = await trial.run([readings], 'SELECT account, kwh FROM readings');

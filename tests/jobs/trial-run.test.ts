@@ -37,6 +37,14 @@ describe('POST /v1/jobs/trial-run', () => {
     expect((await trial(sql('p.account_id = e.uscc'), ['power_readings', 'enterprises'])).json.rowCount).toBe(0);
   });
 
+  it('joins a column to the one its catalogue entry declares it references: legal representatives are residents', async () => {
+    const harbour = await t.tokenFor('analyst-harbour-credit');
+    const sql = 'SELECT e.town, count(*) AS firms FROM enterprises e JOIN residents r ON e.legal_rep_id = r.resident_id GROUP BY e.town';
+    const response = await t.call('POST', '/v1/jobs/trial-run', { token: harbour, json: { datasets: ['enterprises', 'residents'], sql, purpose: '试运行' } });
+    expect(response.status).toBe(200);
+    expect(response.json.rows.reduce((sum: number, row: number[]) => sum + row[1]!, 0)).toBe(response.json.rowsPerDataset);
+  });
+
   it('refuses what a submission would refuse, with the same code, and runs nothing', async () => {
     const response = await trial('SELECT account_id, kwh FROM power_readings');
     expect(response.status).toBe(422);
