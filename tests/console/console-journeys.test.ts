@@ -1144,7 +1144,12 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#delivery`);
     await page.waitForSelector('#delivery-file');
     await page.selectOption('#delivery-dataset', 'power_readings');
+    // Before choosing a file the clerk reads the header the registered columns make, the key, and where the entry stands.
     const header = 'account_id,customer_type,household_id,uscc,town,industry_code,month,kwh,amount_due,paid_on_time\n';
+    expect(await page.textContent('#delivery-expected pre')).toBe(header.trimEnd());
+    expect(await page.textContent('#delivery-expected')).toContain('account_id, month');
+    const latest = (await t.call('GET', '/v1/datasets/power_readings', { token: await t.tokenFor('clerk-power-utility') })).json.versions.at(-1).versionNumber;
+    expect(await page.textContent('#delivery-standing')).toContain(`最新版本 v${latest}`);
     // "泥城镇" in GBK, as Excel on Chinese Windows saves it.
     const gbk = Buffer.concat([Buffer.from(`${header}P0000000001,household,H00000001,,`), Buffer.from('c4e0b3c7d5f2', 'hex'), Buffer.from(',,2025-01-01,120.5,74.35,true\n')]);
     await page.setInputFiles('#delivery-file', { name: 'readings.csv', mimeType: 'text/csv', buffer: gbk });

@@ -56,10 +56,58 @@ export function action(label: string, run: () => Promise<unknown>, rerender: () 
  * (spreadsheets on Chinese Windows save GBK), and the answer is the new version with its quality score, or the
  * refusal with each column and row number at fault, never a value.
  */
+type DeliveryTarget = {
+  id: string;
+  titleZh: string;
+  title: string;
+  institution: { id: string };
+  updateFrequency: string;
+  nextUpdateDue: string | null;
+  updateOverdue: boolean;
+  uniqueKey: string[] | null;
+  columns: Array<{ name: string; type: string; nullable: boolean }>;
+  versions: Array<{ versionNumber: number; rowCount: number; createdAt: string }>;
+};
+
+/**
+ * What a file for one entry must hold, before it is chosen: the header line the registered columns make (in their
+ * order), each column's type and whether it may be empty, the key that must be unique, and where the entry stands
+ * — its last version and when the next is due. The loader refuses a file that differs; a clerk reads it here first.
+ */
+function deliveryExpectations(entry: DeliveryTarget): HTMLElement {
+  const last = entry.versions.at(-1);
+  return h(
+    'div',
+    { id: 'delivery-expected', class: 'card' },
+    h('p', {}, `${t('expectedHeader')}:`),
+    h('pre', {}, entry.columns.map((column) => column.name).join(',')),
+    table(
+      [t('columns'), t('columnType'), t('nullable')],
+      entry.columns.map((column) => [h('code', {}, column.name), column.type, column.nullable ? '✓' : '—']),
+    ),
+    entry.uniqueKey ? h('p', {}, `${t('rowKey')}: `, h('code', {}, entry.uniqueKey.join(', '))) : null,
+    h(
+      'p',
+      { class: 'muted', id: 'delivery-standing' },
+      last ? `${t('lastVersion')} v${last.versionNumber} · ${formatTime(last.createdAt)} · ${t('rows')} ${last.rowCount.toLocaleString()}` : t('noVersionYet'),
+      ` · ${t('updates')}: ${tValue('frequency', entry.updateFrequency)}`,
+      entry.nextUpdateDue ? ` · ${t('nextUpdateDue')} ${formatTime(entry.nextUpdateDue)}` : '',
+      entry.updateOverdue ? ' ' : '',
+      entry.updateOverdue ? badge(t('updateOverdue'), 'bad') : '',
+    ),
+  );
+}
+
 export async function deliveryPage(me: Me): Promise<HTMLElement> {
-  const { datasets } = await api<{ datasets: Array<{ id: string; titleZh: string; title: string; institution: { id: string } }> }>('GET', '/v1/datasets');
+  const { datasets } = await api<{ datasets: DeliveryTarget[] }>('GET', '/v1/datasets');
   const own = datasets.filter((dataset) => dataset.institution.id === me.institutionId);
-  const dataset = h('select', { id: 'delivery-dataset' }, ...own.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
+  const expected = h('div', {});
+  const showExpected = () => {
+    const entry = own.find((candidate) => candidate.id === dataset.value);
+    expected.replaceChildren(entry ? deliveryExpectations(entry) : '');
+  };
+  const dataset = h('select', { id: 'delivery-dataset', onchange: () => showExpected() }, ...own.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
+  showExpected();
   const file = h('input', { id: 'delivery-file', type: 'file', accept: '.csv,.parquet' });
   const encoding = h('select', { id: 'delivery-encoding' }, h('option', { value: 'utf-8' }, 'UTF-8'), h('option', { value: 'gb18030' }, t('encodingGb18030')));
   const outcome = h('div', { id: 'delivery-outcome', class: 'verdict' });
@@ -83,6 +131,7 @@ export async function deliveryPage(me: Me): Promise<HTMLElement> {
     h('p', { class: 'muted' }, t('deliveryExplained')),
     h('label', { for: 'delivery-dataset' }, t('dataset')),
     dataset,
+    expected,
     h('label', { for: 'delivery-file' }, t('file')),
     file,
     h('label', { for: 'delivery-encoding' }, t('encoding')),
