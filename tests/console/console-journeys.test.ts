@@ -368,6 +368,29 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect([...pageErrors(power), ...pageErrors(market)]).toEqual([]);
   });
 
+  it('a public body without a channel is told where disputes come from; with one it raises a dispute and sees it awaiting an answer', async () => {
+    await t.platform.db.insert(principals).values([
+      { id: 'clerk-gas', role: 'institution', displayName: '临港燃气公司 · 数据专员', institutionId: 'gas-utility' },
+      { id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' },
+    ]).onConflictDoNothing();
+    const gas = await signedIn('clerk-gas');
+    await gas.goto(`${base}/console#disputes`);
+    expect(await gas.locator('#dispute-needs-channel').textContent()).toContain('贵单位目前没有共享通道');
+    expect(await gas.locator('#dispute-submit').count()).toBe(0);
+
+    const gasToken = await t.tokenFor('clerk-gas');
+    const request = await t.call('POST', '/v1/sharing-requests', { token: gasToken, json: { dataset: 'enterprises', columns: ['uscc', 'name'], duty: '核实用气企业登记信息（法定职责）', scenario: '企业用气报装审核' } });
+    expect((await t.call('POST', `/v1/sharing-requests/${request.json.id}/decision`, { token: await t.tokenFor('clerk-market-regulator'), json: { decision: 'approve' } })).status).toBe(200);
+    await gas.reload();
+    await gas.fill('#dispute-description', '企业名称与营业执照不一致');
+    await gas.click('#dispute-submit');
+    const row = gas.locator('#disputes-table tr', { hasText: '企业名称与营业执照不一致' });
+    await row.waitFor();
+    expect(await row.locator('.badge[title="open"]').textContent()).toBe('待答复');
+    expect(await gas.locator('#dispute-needs-channel').count()).toBe(0);
+    expect(pageErrors(gas)).toEqual([]);
+  });
+
   it('a double click on send files one sharing request', async () => {
     const clerk = await t.tokenFor('clerk-power-utility');
     const count = async () => (await t.call('GET', '/v1/sharing-requests', { token: clerk })).json.requests.length;

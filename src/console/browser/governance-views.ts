@@ -269,6 +269,9 @@ export async function disputesPage(rerender: () => void, me: Me): Promise<HTMLEl
     const description = h('input', { id: 'dispute-description', placeholder: t('description') });
     const raise = () => api('POST', '/v1/disputes', { dataset: dataset.value, description: description.value, ...(column.value.trim() ? { column: column.value.trim() } : {}) });
     panel.append(h('section', { class: 'card' }, h('h3', {}, t('raiseDispute')), h('div', { class: 'form' }, dataset, column, description, action(t('send'), raise, rerender, { id: 'dispute-submit' }))));
+  } else if (me.role === 'institution') {
+    // Art. 13: a body objects to data it obtained through the platform; without a channel there is nothing to object to yet.
+    panel.append(h('p', { class: 'muted', id: 'dispute-needs-channel' }, t('disputeNeedsChannel')));
   }
   const answerControls = (dispute: any) => {
     if (dispute.status !== 'open' || me.role !== 'institution' || dispute.raiser === me.institutionId) return dispute.answer ?? '';
@@ -291,7 +294,7 @@ export async function disputesPage(rerender: () => void, me: Me): Promise<HTMLEl
             dispute.dataset + (dispute.column ? `.${dispute.column}` : ''),
             dispute.raiser,
             dispute.description,
-            h('span', {}, badge(dispute.status, dispute.status === 'open' ? 'warn' : 'ok'), dispute.overdue ? badge(t('overdueNow'), 'bad') : ''),
+            h('span', {}, statusBadge(dispute.status, dispute.status === 'open' ? 'warn' : 'ok', 'disputeStatus'), dispute.overdue ? badge(t('overdueNow'), 'bad') : ''),
             dispute.dueOn,
             answerControls(dispute),
           ]),

@@ -508,6 +508,10 @@ const phrases = {
   callUse_public_interest: ['公益用途', 'public interest'],
   feeOfCall: ['费用（分）', 'fee (fen)'],
   finishedAt: ['完成时间', 'Finished'],
+  disputeStatus_open: ['待答复', 'awaiting an answer'],
+  disputeStatus_corrected: ['已更正', 'corrected'],
+  disputeStatus_rejected: ['已驳回', 'rejected'],
+  disputeNeedsChannel: ['可对通过共享通道获得的数据提出异议（第十三条）。贵单位目前没有共享通道：可在“共享申请与通道”页申请。', 'A dispute is raised over data obtained through a sharing channel (art. 13). Your institution has no channel yet: request one on the sharing page.'],
   expectedHeader: ['文件首行应为登记的字段（按此顺序；CSV 以逗号分隔）', "The file's first line is the registered columns (in this order; CSV separated by commas)"],
   rowKey: ['每行唯一的字段组合', 'Columns unique for each row'],
   lastVersion: ['最新版本', 'Latest version'],
@@ -554,6 +558,6 @@ export const inLanguage = (zh: string | null | undefined, other: string | null |
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
-  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'finding' | 'outcome',
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
