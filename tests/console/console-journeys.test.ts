@@ -697,6 +697,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const page = await signedIn('admin-data-centre');
     await page.goto(`${base}/console#accounts`);
     const row = page.locator('#accounts-table tbody tr', { has: page.locator('[data-principal="console-leaver"]') });
+    // Roles in the page's language, as in the header.
+    expect(await row.locator('span[title="consumer"]').textContent()).toBe('接口调用方');
+    expect(await page.textContent('#who')).toContain('(大数据中心管理员)');
     await row.locator('button').click();
     await page.locator('#accounts-message', { hasText: '请填写理由' }).waitFor();
     expect((await t.call('GET', '/v1/principals', { token: admin })).json.principals.find((p: { id: string }) => p.id === 'console-leaver').status).toBe('active');

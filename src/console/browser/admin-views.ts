@@ -1,6 +1,6 @@
 import { api, ApiError } from './api.js';
 import { formatTime, h, statusBadge, table } from './dom.js';
-import { t } from './i18n.js';
+import { t, tValue } from './i18n.js';
 
 /**
  * The data centre's backups (art. 11): one button backs up the running server (the server picks the folder under
@@ -85,7 +85,7 @@ export async function accountsPage(rerender: () => void, self: { id: string }): 
       [t('principal'), t('role'), t('belongsTo'), t('status'), ''],
       principals.map((principal) => [
         h('span', { 'data-principal': principal.id }, principal.displayName, h('br'), h('small', { class: 'muted' }, principal.id)),
-        principal.role,
+        h('span', { title: principal.role }, tValue('role', principal.role)),
         principal.operatorId ?? principal.institutionId ?? '—',
         h('span', {}, statusBadge(principal.status), principal.statusReason ? h('small', { class: 'muted' }, ` ${principal.statusReason}`) : ''),
         actions(principal),

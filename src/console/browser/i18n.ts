@@ -508,6 +508,11 @@ const phrases = {
   callUse_public_interest: ['公益用途', 'public interest'],
   feeOfCall: ['费用（分）', 'fee (fen)'],
   finishedAt: ['完成时间', 'Finished'],
+  role_admin: ['大数据中心管理员', 'data centre administrator'],
+  role_operator: ['授权运营机构', 'licensed operator'],
+  role_institution: ['公共管理和服务机构', 'public body'],
+  role_consumer: ['接口调用方', 'product consumer'],
+  role_regulator: ['监管部门', 'regulator'],
   disputeStatus_open: ['待答复', 'awaiting an answer'],
   disputeStatus_corrected: ['已更正', 'corrected'],
   disputeStatus_rejected: ['已驳回', 'rejected'],
@@ -558,6 +563,6 @@ export const inLanguage = (zh: string | null | undefined, other: string | null |
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
-  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'finding' | 'outcome',
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'role' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

@@ -1,7 +1,7 @@
 import { api, ApiError, setToken, token } from './api.js';
 import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
-import { currentLanguage, setLanguage, t, type Phrase } from './i18n.js';
+import { currentLanguage, setLanguage, t, tValue, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { accountsPage, backupsPage } from './admin-views.js';
 import { revisionsPage } from './catalogue-revision-views.js';
@@ -104,7 +104,7 @@ function header(): HTMLElement {
     'header',
     {},
     h('div', {}, h('h1', {}, t('title')), h('small', {}, t('motto'))),
-    h('div', { class: 'who' }, me ? h('span', { id: 'who' }, `${t('signedInAs')}: ${me.displayName} (${me.role})`) : null, toggle, me ? h('button', { class: 'link', id: 'sign-out', onclick: () => (setToken(null), (me = undefined), void render()) }, t('signOut')) : null),
+    h('div', { class: 'who' }, me ? h('span', { id: 'who' }, `${t('signedInAs')}: ${me.displayName} (${tValue('role', me.role)})`) : null, toggle, me ? h('button', { class: 'link', id: 'sign-out', onclick: () => (setToken(null), (me = undefined), void render()) }, t('signOut')) : null),
   );
 }
 
