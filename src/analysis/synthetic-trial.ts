@@ -17,9 +17,10 @@ import { AppError } from '../errors/app-error.js';
  * Nothing here reads the domain store. Every value is derived from the row number and the catalogue entry the
  * operator can already read: a column's declared public domain (towns, industry codes) when it has one, its
  * declared bounds for numbers, its type otherwise, with identifiers drawn from one space per column name so that
- * same-named keys join across datasets, and a column whose entry declares it a reference to another dataset's column
- * (`enterprises.legal_rep_id` → `residents.resident_id`, a quality rule) drawn from that column's space. So the rows and any error DuckDB raises about them carry no value of
- * the real data, and both can be shown as they are.
+ * same-named keys join across datasets, and a column whose entry declares it a reference to another dataset's
+ * column (`enterprises.legal_rep_id` → `residents.resident_id`, a quality rule) drawn from that column's space.
+ * So the rows and any error DuckDB raises about them carry no value of the real data, and both can be shown as
+ * they are.
  *
  * Each trial gets a fresh in-memory DuckDB, hardened like the sandbox's once its tables are filled, with one
  * thread, little memory and a short wall-time limit (DuckDB is interrupted); trials run one at a time per API

@@ -51,11 +51,6 @@ export function action(label: string, run: () => Promise<unknown>, rerender: () 
   return h('span', {}, button, ' ', message);
 }
 
-/**
- * A source's delivery of a new version (arts. 9, 11): the file goes as it is, with the encoding the clerk chose
- * (spreadsheets on Chinese Windows save GBK), and the answer is the new version with its quality score, or the
- * refusal with each column and row number at fault, never a value.
- */
 type DeliveryTarget = {
   id: string;
   titleZh: string;
@@ -98,6 +93,11 @@ function deliveryExpectations(entry: DeliveryTarget): HTMLElement {
   );
 }
 
+/**
+ * A source's delivery of a new version (arts. 9, 11): the file goes as it is, with the encoding the clerk chose
+ * (spreadsheets on Chinese Windows save GBK), and the answer is the new version with its quality score, or the
+ * refusal with each column and row number at fault, never a value.
+ */
 export async function deliveryPage(me: Me): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: DeliveryTarget[] }>('GET', '/v1/datasets');
   const own = datasets.filter((dataset) => dataset.institution.id === me.institutionId);
@@ -453,7 +453,7 @@ export async function derivedPage(rerender: () => void, me: Me): Promise<HTMLEle
           proposals.map((proposal) => [
             h('span', { 'data-derived': proposal.dataset }, inLanguage(proposal.titleZh, proposal.title), h('br'), h('small', { class: 'muted' }, proposal.dataset)),
             h('code', {}, proposal.job),
-            proposal.description,
+            inLanguage(proposal.descriptionZh, proposal.description),
             h('span', {}, statusBadge(proposal.status, statusTone(proposal.status === 'proposed' ? 'in_review' : proposal.status === 'rejected' ? 'rejected' : 'active')), proposal.decisionReason ? h('small', { class: 'muted' }, ` ${proposal.decisionReason}`) : ''),
             controls(proposal),
           ]),

@@ -22,7 +22,7 @@ type Dataset = {
 };
 
 /** A description in the page's language: the Chinese one where the source wrote it, else the one it registered. */
-const describedIn = (entry: { description: string; descriptionZh?: string | null }) => (currentLanguage() === 'zh' && entry.descriptionZh ? entry.descriptionZh : entry.description);
+const describedIn = (entry: { description: string; descriptionZh?: string | null }) => inLanguage(entry.descriptionZh, entry.description);
 
 export async function cataloguePage(): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
@@ -79,7 +79,7 @@ export async function cataloguePage(): Promise<HTMLElement> {
   };
   const list = table(
     [t('datasets'), t('grade'), t('loaded')],
-    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, currentLanguage() === 'zh' ? dataset.titleZh : dataset.title, h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
+    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, inLanguage(dataset.titleZh, dataset.title), h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
   );
   if (datasets[0]) show(datasets[0]);
   return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);
