@@ -65,7 +65,8 @@ describe('signing in through an OpenID Connect provider', () => {
       await page.goto(`${base}/console`);
       await page.click('#sign-in-oidc');
       await page.waitForSelector('#who');
-      expect(await page.textContent('#who')).toContain('consumer');
+      // Signed in as the consumer: its role, in the console's language.
+      expect(await page.textContent('#who')).toContain('(接口调用方)');
       expect(page.url()).not.toContain('code=');
     } finally {
       await browser.close();
