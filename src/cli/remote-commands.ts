@@ -6,6 +6,7 @@ import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
 import { toCsv } from '../http/csv.js';
 import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
+import type { toJobView } from '../jobs/submit-job.js';
 
 /**
  * `pds jobs …` and `pds reports …`: clients of a running server's public API, like any operator's or regulator's
@@ -220,21 +221,8 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
   }
 }
 
-/** A job as the API lists it (the fields the commands print). */
-type JobView = {
-  id: string;
-  status: string;
-  stage: string | null;
-  code: string | null;
-  reason: string | null;
-  kind: string | null;
-  grade: string | null;
-  datasets: string[];
-  purpose: string;
-  createdAt: string;
-  finishedAt: string | null;
-  releasedAt: string | null;
-};
+/** A job as the API gives it (its JSON: times are already ISO strings). */
+type JobView = ReturnType<typeof toJobView>;
 
 const settled = new Set(['released', 'in_review', 'withheld', 'failed', 'rejected', 'cancelled']);
 const stageOrder = ['queued', 'running', 'checked', 'in_review', 'released'];

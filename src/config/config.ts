@@ -1,11 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-
-/** `YYYY-MM-DD` naming a day that exists (not 2025-02-30). */
-const isCalendarDay = (value: string): boolean => {
-  const time = Date.parse(`${value}T00:00:00Z`);
-  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value;
-};
+import { isCalendarDay } from '../time/china-time.js';
 
 /**
  * Everything the service reads from its environment, validated once at start-up.

@@ -4,6 +4,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { industryCodes, towns } from './demo-catalogue.js';
 import { makeCreditCode, residentIdCheckCharacter } from '../catalog/identity-numbers.js';
 import { seededRandom, type SeededRandom } from './seeded-random.js';
+import { isCalendarDay } from '../time/china-time.js';
 
 /**
  * Generates the demo data of the Lingang Special Area as files, exactly as an institution would deliver them:
@@ -23,8 +24,8 @@ export type DemoSizes = { residents: number; enterprises: number; trips: number;
  * a fixed year fails its own freshness rules on every load after it).
  */
 export function demoPeriod(lastDay: string, months: number): { firstMonth: string; lastMonth: string; lastDay: string; days: number } {
+  if (!isCalendarDay(lastDay)) throw new Error(`not a date: ${lastDay}`);
   const end = new Date(`${lastDay}T00:00:00Z`);
-  if (Number.isNaN(end.getTime()) || end.toISOString().slice(0, 10) !== lastDay) throw new Error(`not a date: ${lastDay}`);
   const endsAMonth = new Date(end.getTime() + 86_400_000).getUTCDate() === 1;
   const lastMonthIndex = end.getUTCFullYear() * 12 + end.getUTCMonth() - (endsAMonth ? 0 : 1);
   const monthStart = (index: number) => new Date(Date.UTC(Math.floor(index / 12), index % 12, 1));

@@ -75,7 +75,7 @@ export function derivedRegistration(job: JobRow, entry: DerivedDatasetRow['entry
     title: entry.title,
     titleZh: entry.titleZh,
     description: entry.description,
-    ...(entry.descriptionZh ? { descriptionZh: entry.descriptionZh } : {}),
+    descriptionZh: entry.descriptionZh,
     category: entry.category,
     grade: 'L1',
     openData: true,
@@ -101,7 +101,7 @@ async function releasedAggregate(platform: Platform, jobId: string): Promise<Job
 
 export async function proposeDerivedDataset(platform: Platform, principal: PrincipalRow, input: z.infer<typeof derivedDatasetSchema>): Promise<DerivedDatasetRow> {
   const job = await releasedAggregate(platform, input.job);
-  const entry = { title: input.title, titleZh: input.titleZh, description: input.description, ...(input.descriptionZh ? { descriptionZh: input.descriptionZh } : {}), category: input.category };
+  const entry = { title: input.title, titleZh: input.titleZh, description: input.description, descriptionZh: input.descriptionZh, category: input.category };
   derivedRegistration(job, { ...entry, id: input.id });
   if (await findDataset(platform.db, input.id)) throw new AppError('DATASET_EXISTS', `a dataset with id ${input.id} is already registered`);
   const now = platform.clock();

@@ -20,6 +20,7 @@ import { SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE } from '../privacy/contributor-sk
 import { guardKeyOf, guardPlannedCells, recordGuardedCells } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
 import { trainModel } from '../models/train-model.js';
+import { sameShapeHold } from './job-stage.js';
 
 export type JobRunnerDependencies = {
   db: Database;
@@ -187,7 +188,7 @@ async function reviewFor(deps: JobRunnerDependencies, job: Job, gradeReviewers: 
       recordIncident(tx, { kind: 'probing', operatorId: job.operatorId, principalId: job.submittedBy, jobId: job.id, detail: { datasets: job.datasets, sameShapeJobs: sameShape, withinHours: 24 } }, deps.clock()),
     );
   }
-  return { reviewers: Math.max(1, gradeReviewers), heldBecause: `more than ${limit} jobs of this shape in 24 hours` };
+  return { reviewers: Math.max(1, gradeReviewers), heldBecause: sameShapeHold(limit) };
 }
 
 /**

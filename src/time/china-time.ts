@@ -4,6 +4,12 @@
  */
 const offsetMilliseconds = 8 * 3_600_000;
 
+/** `YYYY-MM-DD` naming a day that exists (not 2025-02-30). */
+export const isCalendarDay = (value: string): boolean => {
+  const time = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value;
+};
+
 /** The China date of an instant, e.g. 2026-11-27T16:00:00Z → 2026-11-28. */
 export const chinaDay = (at: Date): string => new Date(at.getTime() + offsetMilliseconds).toISOString().slice(0, 10);
 export const chinaMonth = (at: Date): string => chinaDay(at).slice(0, 7);

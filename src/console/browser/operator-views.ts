@@ -2,6 +2,7 @@ import { api, ApiError } from './api.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
+import { isSameShapeHold } from '../../jobs/job-stage.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
 type Dataset = {
@@ -341,12 +342,12 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
 
 /**
  * What a job is doing, in the page's language: the server's stage is English, written for logs and the API. A job
- * held because too many of its shape ran in a day says so (the server names the limit in its stage).
+ * held because too many of its shape ran in a day says so (recognised by the stage's one spelling, `job-stage.ts`).
  */
 function jobStage(job: { status: string; stage: string | null; reviewersRequired: number }): string {
   if (job.status === 'queued') return t('stageQueued');
   if (job.status === 'running' || job.status === 'checked') return t('stageRunning');
-  if (job.status === 'in_review') return `${t('stageInReview').replace('{n}', String(job.reviewersRequired))}${job.stage?.includes('of this shape') ? ` · ${t('stageHeldRepeated')}` : ''}`;
+  if (job.status === 'in_review') return `${t('stageInReview').replace('{n}', String(job.reviewersRequired))}${isSameShapeHold(job.stage) ? ` · ${t('stageHeldRepeated')}` : ''}`;
   return '';
 }
 

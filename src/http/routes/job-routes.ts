@@ -293,7 +293,7 @@ export function jobRoutes(platform: Platform) {
     // The full catalogue entries (public domains, bounds), which the analyser's view leaves out.
     const entries = await Promise.all(prepared.analysis.datasets.map((id) => findDataset(platform.db, id)));
     const trial = await platform.syntheticTrial.run(
-      entries.map((entry) => ({ id: entry!.id, privacyUnit: entry!.privacyUnit, uniqueKey: entry!.uniqueKey, columns: entry!.columns, qualityRules: entry!.qualityRules })),
+      entries.map((entry) => entry!),
       submission.sql,
     );
     return c.json({ decision: 'accept' as const, kind: prepared.kind, grade: prepared.grade, datasets: prepared.analysis.datasets, synthetic: true as const, ...trial }, 200);
