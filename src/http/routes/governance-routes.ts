@@ -9,7 +9,8 @@ import { evaluateSharing, evaluationsDue, raiseEvaluationAlerts, sharingEvaluati
 import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, listDerivedDatasets, proposeDerivedDataset, toDerivedView } from '../../governance/derived-datasets.js';
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
-import { notFound } from '../../errors/app-error.js';
+import { AppError, notFound } from '../../errors/app-error.js';
+import { datasetUses } from '../../governance/dataset-uses.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
@@ -33,6 +34,23 @@ const routes = {
     security: bearerSecurity,
     request: { params: idParam },
     responses: { 200: { description: 'Checks, newest first', content: { 'application/json': { schema: z.object({ dataset: z.string(), checks: z.array(view('QualityCheck')) }) } } }, ...errorResponses(403, 404) },
+  }),
+  uses: createRoute({
+    method: 'get',
+    path: '/v1/datasets/{id}/uses',
+    tags: ['governance'],
+    summary: "A dataset's use trail (art. 12, 数据使用可追溯): jobs over it, products built on it and their calls, channel pulls, exports and derived datasets in a period, each with its audit leaves (the source institution, the data centre and regulators)",
+    description:
+      'Jobs carry their operator, stated purpose, kind, state and every audit leaf of the job — never the SQL. Products carry their calls in the period, counted (public-interest and industry), with the first and last call\'s leaf — never a consumer, a subject or an answer. Pulls and exports name the body that received the copy, the version, the columns and the row count. The newest 500 jobs are listed (`jobsTruncated` says when more fell in the period); the totals count them all. Each leaf can be proved against a signed checkpoint (`GET /v1/audit/proofs/inclusion`).',
+    security: bearerSecurity,
+    request: {
+      params: idParam,
+      query: z.object({
+        from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Start (default: 30 days before `to`)' }),
+        to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'End, exclusive (default: now)' }),
+      }),
+    },
+    responses: { 200: { description: 'The use trail', content: { 'application/json': { schema: view('DatasetUses') } } }, ...errorResponses(400, 403, 404) },
   }),
   flags: createRoute({
     method: 'get',
@@ -198,6 +216,17 @@ export function governanceRoutes(platform: Platform) {
     if (!dataset) throw notFound('dataset');
     await authorizer.require(c.get('principal'), 'quality:read', datasetEntity(dataset), { hideExistence: true });
     return c.json({ dataset: dataset.id, checks: (await qualityHistory(platform.db, dataset.id)).map(toQualityView) }, 200);
+  });
+
+  app.openapi(routes.uses, async (c) => {
+    const dataset = await findDataset(platform.db, c.req.valid('param').id);
+    if (!dataset) throw notFound('dataset');
+    await authorizer.require(c.get('principal'), 'dataset:read-uses', datasetEntity(dataset), { hideExistence: true });
+    const query = c.req.valid('query');
+    const to = query.to ? new Date(query.to) : new Date(platform.clock().getTime() + 1);
+    const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
+    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+    return c.json(await datasetUses(platform.db, dataset, { from, to }), 200);
   });
 
   app.openapi(routes.flags, async (c) => {

@@ -1,0 +1,210 @@
+import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import type { Database } from '../db/connect.js';
+import { auditLeaves, institutions, jobs, operators, productCalls, products } from '../db/schema.js';
+import { productDatasets } from '../products/product-spec.js';
+
+/**
+ * One dataset's use trail (measures art. 12: the data centre makes "data use traceable", 数据使用可追溯): every job
+ * over it, every product built on it with its calls counted, every pull through a sharing channel, every export for a
+ * request from outside Lingang and every high-quality dataset derived from it, in a period — each with the audit
+ * leaves that record it, so that a reader can prove each line against a signed checkpoint.
+ *
+ * Who used the data, when, for what stated purpose and with what outcome; never the SQL (an operator's method is
+ * its own; regulators read it on the job), never a consumer, a subject or an answer (product calls are counted per
+ * product), never a row.
+ */
+export type DatasetUses = {
+  dataset: string;
+  institution: string;
+  from: string;
+  to: string;
+  jobs: JobUse[];
+  /** More jobs fell in the period than are listed (the newest are). */
+  jobsTruncated: boolean;
+  products: ProductUse[];
+  channelPulls: TransferUse[];
+  externalDeliveries: TransferUse[];
+  derivedDatasets: DerivedUse[];
+  totals: { jobs: number; jobsReleased: number; productCalls: number; channelPulls: number; rowsPulled: number; externalDeliveries: number; rowsDelivered: number; derivedDatasets: number };
+};
+
+export type JobUse = {
+  job: string;
+  operator: string;
+  operatorName: string;
+  operatorNameZh: string | null;
+  kind: string | null;
+  purpose: string;
+  status: string;
+  submittedAt: string;
+  /** Every leaf of the job, oldest first: queued, reviewed, budget reserved, released or withheld … */
+  auditIndexes: number[];
+};
+
+export type ProductUse = {
+  product: string;
+  title: string;
+  titleZh: string;
+  kind: string;
+  operator: string;
+  status: string;
+  calls: number;
+  publicInterestCalls: number;
+  industryCalls: number;
+  firstCall: string | null;
+  lastCall: string | null;
+  /** The first and last calls' leaves in the period; each call has its own (`GET /v1/audit/entries?dataset=`). */
+  firstAuditIndex: number | null;
+  lastAuditIndex: number | null;
+};
+
+/** A copy of data leaving the sandbox for a public body: a channel pull (art. 17) or an export for the city (art. 19). */
+export type TransferUse = {
+  at: string;
+  /** The public body that received it (a channel's requester), or the requester outside Lingang. */
+  recipient: string;
+  recipientName: string | null;
+  recipientNameZh: string | null;
+  channel?: number;
+  request?: number;
+  version: number;
+  rows: number;
+  columns: string[];
+  auditIndex: number;
+};
+
+export type DerivedUse = { at: string; dataset: string; job: string; auditIndex: number };
+
+/** At most this many jobs are listed, newest first; the totals count them all. */
+export const jobsListed = 500;
+
+export async function datasetUses(db: Database, dataset: { id: string; institutionId: string }, period: { from: Date; to: Date }): Promise<DatasetUses> {
+  const overDataset = sql`${jobs.datasets} @> ${JSON.stringify([dataset.id])}::jsonb`;
+  const inPeriod = and(gte(jobs.createdAt, period.from), lt(jobs.createdAt, period.to));
+  const [jobRows, jobCounts, productRows, transferLeaves] = await Promise.all([
+    db
+      .select({ id: jobs.id, operator: jobs.operatorId, operatorName: operators.name, operatorNameZh: operators.nameZh, kind: jobs.kind, purpose: jobs.purpose, status: jobs.status, createdAt: jobs.createdAt })
+      .from(jobs)
+      .innerJoin(operators, eq(operators.id, jobs.operatorId))
+      .where(and(overDataset, inPeriod))
+      .orderBy(desc(jobs.createdAt), desc(jobs.id))
+      .limit(jobsListed + 1),
+    db
+      .select({ jobs: sql<number>`count(*)`.mapWith(Number), released: sql<number>`count(*) FILTER (WHERE ${jobs.status} = 'released')`.mapWith(Number) })
+      .from(jobs)
+      .where(and(overDataset, inPeriod)),
+    db.select({ id: products.id, title: products.title, titleZh: products.titleZh, kind: products.kind, operator: products.operatorId, status: products.status, spec: products.spec }).from(products).orderBy(asc(products.id)),
+    db
+      .select({ index: auditLeaves.leafIndex, leaf: auditLeaves.leaf, type: auditLeaves.eventType })
+      .from(auditLeaves)
+      .where(
+        and(
+          inArray(auditLeaves.eventType, ['channel.pulled', 'external.delivered', 'derived.published']),
+          sql`${auditLeaves.datasets} @> ${JSON.stringify([dataset.id])}::jsonb`,
+          gte(auditLeaves.createdAt, period.from),
+          lt(auditLeaves.createdAt, period.to),
+        ),
+      )
+      .orderBy(asc(auditLeaves.leafIndex)),
+  ]);
+
+  const listedJobs = jobRows.slice(0, jobsListed);
+  const jobLeaves = listedJobs.length
+    ? await db
+        .select({ job: auditLeaves.jobId, index: auditLeaves.leafIndex })
+        .from(auditLeaves)
+        .where(inArray(auditLeaves.jobId, listedJobs.map((job) => job.id)))
+        .orderBy(asc(auditLeaves.leafIndex))
+    : [];
+  const leavesOf = new Map<string, number[]>();
+  for (const leaf of jobLeaves) leavesOf.set(leaf.job!, [...(leavesOf.get(leaf.job!) ?? []), leaf.index]);
+
+  const builtOn = productRows.filter((product) => productDatasets(product.spec).includes(dataset.id));
+  const calls = builtOn.length
+    ? await db
+        .select({
+          product: productCalls.productId,
+          calls: sql<number>`count(*)`.mapWith(Number),
+          publicInterest: sql<number>`count(*) FILTER (WHERE ${productCalls.use} = 'public_interest')`.mapWith(Number),
+          firstCall: sql<string | Date | null>`min(${productCalls.calledAt})`,
+          lastCall: sql<string | Date | null>`max(${productCalls.calledAt})`,
+          firstIndex: sql<number | null>`min(${productCalls.auditIndex})`.mapWith((value) => (value === null ? null : Number(value))),
+          lastIndex: sql<number | null>`max(${productCalls.auditIndex})`.mapWith((value) => (value === null ? null : Number(value))),
+        })
+        .from(productCalls)
+        .where(and(inArray(productCalls.productId, builtOn.map((product) => product.id)), gte(productCalls.calledAt, period.from), lt(productCalls.calledAt, period.to)))
+        .groupBy(productCalls.productId)
+    : [];
+  const callsOf = new Map(calls.map((row) => [row.product, row]));
+
+  const transfers = transferLeaves.map((row) => ({ index: row.index, type: row.type, event: JSON.parse(row.leaf) as { at: string; details: Record<string, unknown> } }));
+  const recipients = new Set(transfers.flatMap(({ type, event }) => (type === 'channel.pulled' ? [String(event.details.institution)] : [])));
+  const names = recipients.size ? new Map((await db.select().from(institutions).where(inArray(institutions.id, [...recipients]))).map((row) => [row.id, row])) : new Map();
+  const transfer = (index: number, event: { at: string; details: Record<string, any> }, recipient: string): TransferUse => ({
+    at: event.at,
+    recipient,
+    recipientName: names.get(recipient)?.name ?? null,
+    recipientNameZh: names.get(recipient)?.nameZh ?? null,
+    version: Number(event.details.version),
+    rows: Number(event.details.rows),
+    columns: (event.details.columns as string[] | undefined) ?? [],
+    auditIndex: index,
+  });
+  const channelPulls = transfers.filter((row) => row.type === 'channel.pulled').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.institution)), channel: Number(event.details.channel) }));
+  const externalDeliveries = transfers.filter((row) => row.type === 'external.delivered').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.requester)), request: Number(event.details.request) }));
+  const derivedDatasets = transfers
+    .filter((row) => row.type === 'derived.published')
+    .map(({ index, event }) => ({ at: event.at, dataset: String(event.details.dataset), job: String((event as { job?: string }).job ?? ''), auditIndex: index }));
+
+  const productUses: ProductUse[] = builtOn.map((product) => {
+    const counted = callsOf.get(product.id);
+    return {
+      product: product.id,
+      title: product.title,
+      titleZh: product.titleZh,
+      kind: product.kind,
+      operator: product.operator,
+      status: product.status,
+      calls: counted?.calls ?? 0,
+      publicInterestCalls: counted?.publicInterest ?? 0,
+      industryCalls: (counted?.calls ?? 0) - (counted?.publicInterest ?? 0),
+      firstCall: counted?.firstCall ? new Date(counted.firstCall).toISOString() : null,
+      lastCall: counted?.lastCall ? new Date(counted.lastCall).toISOString() : null,
+      firstAuditIndex: counted?.firstIndex ?? null,
+      lastAuditIndex: counted?.lastIndex ?? null,
+    };
+  });
+
+  return {
+    dataset: dataset.id,
+    institution: dataset.institutionId,
+    from: period.from.toISOString(),
+    to: period.to.toISOString(),
+    jobs: listedJobs.map((job) => ({
+      job: job.id,
+      operator: job.operator,
+      operatorName: job.operatorName,
+      operatorNameZh: job.operatorNameZh,
+      kind: job.kind,
+      purpose: job.purpose,
+      status: job.status,
+      submittedAt: job.createdAt.toISOString(),
+      auditIndexes: leavesOf.get(job.id) ?? [],
+    })),
+    jobsTruncated: jobRows.length > jobsListed,
+    products: productUses,
+    channelPulls,
+    externalDeliveries,
+    derivedDatasets,
+    totals: {
+      jobs: jobCounts[0]?.jobs ?? 0,
+      jobsReleased: jobCounts[0]?.released ?? 0,
+      productCalls: productUses.reduce((sum, product) => sum + product.calls, 0),
+      channelPulls: channelPulls.length,
+      rowsPulled: channelPulls.reduce((sum, pull) => sum + pull.rows, 0),
+      externalDeliveries: externalDeliveries.length,
+      rowsDelivered: externalDeliveries.reduce((sum, delivery) => sum + delivery.rows, 0),
+      derivedDatasets: derivedDatasets.length,
+    },
+  };
+}
