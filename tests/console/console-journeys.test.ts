@@ -368,6 +368,32 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect([...pageErrors(power), ...pageErrors(market)]).toEqual([]);
   });
 
+  it("a source reads who used its data and for what: a job's operator, purpose and state, and a product's calls", async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' }).onConflictDoNothing();
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const purpose = '各镇存续企业数统计（使用记录测试）';
+    const job = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], purpose, sql: "SELECT town, count(*) AS firms FROM enterprises WHERE status = 'active' GROUP BY town" } });
+    expect((await t.waitForJob(job.json.id)).status).toBe('released');
+    const example = (await t.call('GET', '/v1/products', { token: await t.tokenFor('consumer-east-sea-bank') })).json.products.find((product: { id: string }) => product.id === 'enterprise-identity').example;
+    expect((await t.call('POST', '/v1/products/enterprise-identity/verify', { token: await t.tokenFor('consumer-east-sea-bank'), json: { input: example, purpose: '对公开户核验', use: 'industry' } })).status).toBe(200);
+    await t.platform.products.ledger.drain();
+
+    const market = await signedIn('clerk-market-regulator');
+    await market.goto(`${base}/console#uses`);
+    await market.waitForSelector('#uses-summary');
+    // A public body is offered its own datasets only.
+    expect(await market.locator('#uses-dataset option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(['enterprises']);
+    const row = market.locator('#uses-jobs tr', { hasText: purpose });
+    expect(await row.locator('.badge').innerText()).toBe('已发布');
+    expect(await row.innerText()).toContain('临港数智分析有限公司');
+    expect(await row.locator('code.leaves').innerText()).toMatch(/^#\d+( #\d+)+$/);
+    expect(await market.locator('#uses-products tr', { hasText: '企业统一社会信用代码、名称与法定代表人一致性核验' }).innerText()).toMatch(/已上线\s+[1-9]\d*/);
+    // Never the SQL, nor the consumer that called.
+    expect(await market.textContent('#main')).not.toMatch(/SELECT|consumer-east-sea-bank/);
+    await market.screenshot({ path: path.join(artifacts, 'institution-data-use.png'), fullPage: true });
+    expect(pageErrors(market)).toEqual([]);
+  });
+
   it('a public body without a channel is told where disputes come from; with one it raises a dispute and sees it awaiting an answer', async () => {
     await t.platform.db.insert(principals).values([
       { id: 'clerk-gas', role: 'institution', displayName: '临港燃气公司 · 数据专员', institutionId: 'gas-utility' },

@@ -541,6 +541,29 @@ const phrases = {
   jobCode_NOTHING_RELEASABLE: ['没有可发布的单元格', 'no cell could be released'],
   jobCode_REVIEW_WITHHELD: ['审核人决定不予发布', 'withheld by a reviewer'],
   jobCode_CANCELLED: ['已取消', 'cancelled'],
+  uses: ['数据使用记录', 'Data use'],
+  usesExplained: [
+    '谁在何时、为何目的使用了数据（第十二条：数据使用可追溯）：沙箱任务、基于该数据的产品及其调用次数、共享通道拉取、区外导出和由其衍生的高质量数据集。每行末尾的编号是记录它的审计日志叶子，可在已签名的检查点上证明。不显示任务的 SQL、调用方、被核验对象，也不显示任何数据。',
+    "Who used the data, when and for what stated purpose (art. 12: data use is traceable): sandbox jobs, products built on it with their calls, pulls through sharing channels, exports for bodies outside Lingang and high-quality datasets derived from it. The numbers at the end of each line are the audit-log leaves that record it, provable against a signed checkpoint. Never a job's SQL, a consumer, a subject checked, or any data.",
+  ],
+  usesPeriod: ['期间', 'Period'],
+  lastDays: ['近 {n} 天', 'last {n} days'],
+  usesSummary: [
+    '任务 {jobs} 个（已发布 {released} 个）· 产品调用 {calls} 次 · 通道拉取 {pulls} 次（{pulledRows} 行）· 区外导出 {exports} 次（{exportedRows} 行）· 衍生数据集 {derived} 个',
+    '{jobs} job(s), {released} released · {calls} product call(s) · {pulls} channel pull(s), {pulledRows} rows · {exports} export(s) outside Lingang, {exportedRows} rows · {derived} derived dataset(s)',
+  ],
+  usesJobs: ['沙箱任务', 'Sandbox jobs'],
+  usesJobsTruncated: ['只列出最近的 500 个任务；上方合计包含全部任务。', 'Only the newest 500 jobs are listed; the totals above count them all.'],
+  usesProducts: ['基于该数据的产品', 'Products built on the data'],
+  usesLastCall: ['最近调用', 'Last call'],
+  usesPulls: ['共享通道拉取（第十七条）', 'Pulls through sharing channels (art. 17)'],
+  usesExports: ['区外导出（第十九条）', 'Exports for bodies outside Lingang (art. 19)'],
+  usesDerived: ['衍生的高质量数据集（第十四条）', 'High-quality datasets derived from it (art. 14)'],
+  noUses: ['此期间没有', 'None in this period'],
+  auditLeaves: ['审计叶子', 'Audit leaves'],
+  usesCallLeaves: ['每次调用各有一片叶子：此处为期间内第一次和最后一次调用的叶子', 'Each call has a leaf of its own: these are the first and last calls of the period'],
+  recipient: ['接收方', 'Recipient'],
+  version: ['版本', 'Version'],
 } as const;
 
 export type Phrase = keyof typeof phrases;

@@ -7,6 +7,7 @@ import { accountsPage, backupsPage } from './admin-views.js';
 import { revisionsPage } from './catalogue-revision-views.js';
 import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, sharingPage } from './governance-views.js';
 import { registrationsPage } from './registration-views.js';
+import { datasetUsesPage } from './dataset-use-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -30,6 +31,7 @@ function routesFor(principal: Principal): Route[] {
   const external: Route = { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) };
   const derived: Route = { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) };
   const quality: Route = { hash: 'quality', label: 'quality', render: qualityPage };
+  const uses: Route = { hash: 'uses', label: 'uses', render: () => datasetUsesPage(principal) };
   const sharing: Route = { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) };
   const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) };
   switch (principal.role) {
@@ -57,7 +59,7 @@ function routesFor(principal: Principal): Route[] {
           { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
           { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
         ]),
-        ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, quality, catalogue]),
+        ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, quality, uses, catalogue]),
         ...grouped('groupOversight', [
           { hash: 'audit', label: 'audit', render: auditPage },
           { hash: 'incidents', label: 'incidents', render: incidentsPage },
@@ -67,7 +69,7 @@ function routesFor(principal: Principal): Route[] {
       ];
     case 'admin':
       return [
-        ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, quality, catalogue]),
+        ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, quality, uses, catalogue]),
         ...grouped('groupPlatform', [
           { hash: 'accounts', label: 'accounts', render: (rerender) => accountsPage(rerender, principal) },
           { hash: 'backups', label: 'backups', render: backupsPage },
@@ -75,7 +77,7 @@ function routesFor(principal: Principal): Route[] {
       ];
     case 'institution':
       return [
-        ...grouped('groupOwnData', [catalogue, { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) }, quality, registrations, revisions]),
+        ...grouped('groupOwnData', [catalogue, { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) }, quality, uses, registrations, revisions]),
         ...grouped('groupSharing', [sharing, disputes]),
       ];
     case 'consumer':
