@@ -47,7 +47,9 @@ Usage:
   pds jobs check|trial|submit|watch|result …
                                     check SQL against policy (dry run), submit a job, follow it, print its
                                     released result (operators; --help)
-  pds reports products|supervision  the annual product report; the supervision report (regulators; --help)
+  pds reports products|supervision|uses …
+                                    the annual product report, the supervision report (regulators), a
+                                    dataset's use trail (its source, the data centre, regulators; --help)
   pds --help                        this text
 
 Configuration comes from the environment: PORT, HOST, DATA_DIR, DATABASE_URL, PDS_MODE, PDS_TOKEN_KEY_FILE,

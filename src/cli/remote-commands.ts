@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
 import { toCsv } from '../http/csv.js';
+import type { DatasetUses } from '../governance/dataset-uses.js';
 import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
 import type { toJobView } from '../jobs/submit-job.js';
 
@@ -106,6 +107,10 @@ export const reportsUsage = `pds reports — reports for regulators
       the annual disclosure report of products, calls and fees
   pds reports supervision [--from <iso>] [--to <iso>] [--format csv|json]
       the supervision report per institution (default: this year so far)
+  pds reports uses <dataset> [--from <iso>] [--to <iso>] [--format csv|json]
+      a dataset's use trail (art. 12; default: the last 30 days): jobs, product calls, channel pulls, exports and
+      derived datasets, one line each with its audit leaves (the source institution's token, the data centre's or
+      a regulator's)
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
 
@@ -253,6 +258,7 @@ export async function reportsCommand(config: Config, args: string[], options: Re
     process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
     return 0;
   }
+  if (sub === 'uses') return usesReport(config, args[1], options);
   if (sub !== 'products') throw new CommandUsageError(reportsUsage);
   const year = Number(options.year ?? new Date().getFullYear());
   if (!Number.isInteger(year) || year < 2024 || year > 2100) throw new CommandUsageError('--year takes a year from 2024');
@@ -260,5 +266,32 @@ export async function reportsCommand(config: Config, args: string[], options: Re
   if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
   const response = await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/reports/products?year=${year}&format=${format}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
   process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
+  return 0;
+}
+
+/**
+ * A dataset's use trail as one table, a line per use, for a source to file or a regulator to sort: what kind of use,
+ * when, by whom, for what (a job's purpose, a product's title, the columns copied), its state, its calls or rows,
+ * and its audit leaves.
+ */
+async function usesReport(config: Config, dataset: string | undefined, options: RemoteOptions & { from?: string; to?: string }): Promise<number> {
+  if (!dataset) throw new CommandUsageError('pds reports uses <dataset> [--from <iso>] [--to <iso>] [--format csv|json]');
+  const format = options.format ?? 'csv';
+  if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
+  const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) });
+  const uses = (await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/datasets/${encodeURIComponent(dataset)}/uses?${query}`)).json as DatasetUses;
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify(uses, null, 2)}\n`);
+    return 0;
+  }
+  const leaves = (indexes: Array<number | null>) => indexes.filter((index) => index !== null).join(' ');
+  const lines: unknown[][] = [
+    ...uses.jobs.map((job) => ['job', job.submittedAt, job.operator, job.purpose, job.status, null, null, leaves(job.auditIndexes)]),
+    ...uses.products.map((product) => ['product_calls', product.lastCall, product.operator, product.product, product.status, product.calls, null, leaves([product.firstAuditIndex, product.lastAuditIndex])]),
+    ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, pull.rows, leaves([pull.auditIndex])]),
+    ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, delivery.rows, leaves([delivery.auditIndex])]),
+    ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, leaves([derived.auditIndex])]),
+  ];
+  process.stdout.write(toCsv(['use', 'at', 'by_or_to', 'what', 'state', 'calls', 'rows', 'audit_leaves'], lines));
   return 0;
 }

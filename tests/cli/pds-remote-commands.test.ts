@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { principals } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -160,6 +161,24 @@ describe('pds jobs and pds reports against a running server', () => {
     const result = await pds(['reports', 'supervision', '--format', 'csv'], await t.tokenFor('regulator-data-dept'));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^institution,nameZh,datasetsRegistered/);
+  });
+
+  it("prints a dataset's use trail for its source, a line per use with its audit leaves", async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const job = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], purpose: '线路站点数统计（命令行）', sql: 'SELECT route_id, count(*) AS stops FROM bus_routes GROUP BY route_id' } });
+    expect(job.status).toBe(201);
+    await t.waitForJob(job.json.id);
+    await t.platform.db.insert(principals).values({ id: 'clerk-transit-cli', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' }).onConflictDoNothing();
+    const result = await pds(['reports', 'uses', 'bus_routes', '--format', 'csv'], await t.tokenFor('clerk-transit-cli'));
+    expect(result.code).toBe(0);
+    // CSV lines end in CRLF (RFC 4180).
+    const lines = result.stdout.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('use,at,by_or_to,what,state,calls,rows,audit_leaves');
+    expect(lines.find((line) => line.includes('线路站点数统计（命令行）'))).toMatch(/^job,[^,]+,lingang-analytics,线路站点数统计（命令行）,released,,,\d+( \d+)+$/);
+    // Another public body is told the dataset does not exist.
+    const refused = await pds(['reports', 'uses', 'bus_routes'], await t.tokenFor('clerk-power-utility'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('NOT_FOUND');
   });
 
   it('exits 1 with the server’s code when the token may not read the report', async () => {
