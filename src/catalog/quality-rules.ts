@@ -23,6 +23,9 @@ export const qualityRuleSchema = z.discriminatedUnion('rule', [
   z.strictObject({ rule: z.literal('reference'), column, dataset: z.string().regex(/^[a-z][a-z0-9_]{2,62}$/), references: column, tolerance }),
   // The newest date in the column must be within `periods` update periods of the load (declared frequency).
   z.strictObject({ rule: z.literal('freshness'), column, periods: z.number().int().min(1).max(24).default(2), tolerance }),
+  // Art. 9's completeness (完整性) across deliveries: the rows of the previous version, by these key columns, that
+  // the new version no longer holds; `tolerance` is the share of the previous version's rows that may go.
+  z.strictObject({ rule: z.literal('completeness'), columns: z.array(column).min(1).max(10), tolerance }),
 ]);
 export type QualityRule = z.infer<typeof qualityRuleSchema>;
 export type QualityRuleInput = z.input<typeof qualityRuleSchema>;
@@ -44,9 +47,9 @@ export function checkRulesAgainstColumns(rules: QualityRule[], columns: ColumnSp
   const problems: Array<{ index: number; problem: string }> = [];
   const typeOf = new Map(columns.map((entry) => [entry.name, entry.type]));
   rules.forEach((rule, index) => {
-    const names = rule.rule === 'unique' ? rule.columns : [rule.column];
+    const names = rule.rule === 'unique' || rule.rule === 'completeness' ? rule.columns : [rule.column];
     for (const name of names) if (!typeOf.has(name)) problems.push({ index, problem: `names an unknown column ${name}` });
-    if (rule.rule === 'unique') return;
+    if (rule.rule === 'unique' || rule.rule === 'completeness') return;
     const type = typeOf.get(rule.column);
     if (!type) return;
     if (['pattern', 'resident_id', 'credit_code'].includes(rule.rule) && type !== 'VARCHAR') problems.push({ index, problem: `${rule.rule} needs a VARCHAR column` });
@@ -81,6 +84,8 @@ export function ruleLabel(rule: QualityRule): string {
   switch (rule.rule) {
     case 'unique':
       return `unique(${rule.columns.join(', ')})`;
+    case 'completeness':
+      return `completeness(${rule.columns.join(', ')})`;
     case 'range':
       return `range(${rule.column}, ${rule.min ?? '−∞'}..${rule.max ?? '∞'})`;
     case 'reference':

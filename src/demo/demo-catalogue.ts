@@ -110,6 +110,9 @@ export const demoDatasets: Array<DatasetRegistrationInput & { institutionId: str
       { rule: 'reference', column: 'legal_rep_id', dataset: 'residents', references: 'resident_id' },
       { rule: 'unique', columns: ['name'] },
       { rule: 'range', column: 'registered_capital', min: 0, max: 10_000_000 },
+      // A later delivery of the register still holds every enterprise of the one before (deregistered ones stay,
+      // with their status).
+      { rule: 'completeness', columns: ['uscc'] },
     ],
     columns: [
       { name: 'uscc', type: 'VARCHAR', class: 'direct_identifier', nullable: false, description: '18-character unified social credit code (GB 32100)', descriptionZh: '18位统一社会信用代码（GB 32100）' },

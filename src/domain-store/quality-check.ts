@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt } from 'drizzle-orm';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset, latestVersion, type DatasetRow, type DatasetVersionRow } from '../catalog/catalogue.js';
 import type { Database } from '../db/connect.js';
-import { qualityChecks } from '../db/schema.js';
+import { datasetVersions, qualityChecks } from '../db/schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import { hardenDuckDb } from '../duckdb/harden.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
@@ -30,7 +30,10 @@ function creditCodeValid(value: string): string {
   return `(regexp_full_match(${value}, '[0-9A-HJ-NPQRTUWXY]{18}') AND substr('${creditCodeAlphabet}', ((31 - (${sum}) % 31) % 31)::INTEGER + 1, 1) = substr(${value}, 18, 1))`;
 }
 
-/** One query per rule returning (checked, violations). Reference rules read the other snapshot, attached as `ref<i>`. */
+/**
+ * One query per rule returning (checked, violations). Reference rules read the other snapshot, attached as `ref<i>`;
+ * completeness rules the dataset's previous version, attached as `previous`.
+ */
 function ruleQuery(rule: QualityRule, index: number, loadedAt: Date, updateFrequency: string): string | { note: string } {
   const table = 'version.data';
   if (rule.rule === 'unique') {
@@ -38,6 +41,11 @@ function ruleQuery(rule: QualityRule, index: number, loadedAt: Date, updateFrequ
     const present = rule.columns.map((name) => `${sqlIdentifier(name)} IS NOT NULL`).join(' AND ');
     // Rows beyond the first of each repeated key: the number a source would have to remove.
     return `SELECT (SELECT count(*) FROM ${table}), coalesce((SELECT sum(n - 1) FROM (SELECT count(*) AS n FROM ${table} WHERE ${present} GROUP BY ${key} HAVING count(*) > 1)), 0)`;
+  }
+  if (rule.rule === 'completeness') {
+    // Keys compared NULL to NULL, so a row whose key column is empty is not counted as lost for being empty.
+    const sameKey = rule.columns.map((name) => `v.${sqlIdentifier(name)} IS NOT DISTINCT FROM p.${sqlIdentifier(name)}`).join(' AND ');
+    return `SELECT (SELECT count(*) FROM previous.data), (SELECT count(*) FROM previous.data p WHERE NOT EXISTS (SELECT 1 FROM ${table} v WHERE ${sameKey}))`;
   }
   const value = sqlIdentifier(rule.column);
   switch (rule.rule) {
@@ -84,13 +92,23 @@ export async function checkVersionQuality(
     references.set(rule.dataset, { columns: new Set(entry?.columns.map((column) => column.name)), contentHash: latest?.contentHash });
   }
 
+  // The version before this one, for completeness rules: what a delivery should still hold.
+  const previous = rules.some((rule) => rule.rule === 'completeness') ? await versionBefore(deps.db, dataset.id, version.versionNumber) : undefined;
+  const previousSnapshot = previous ? deps.store.snapshotPath(dataset.id, previous.contentHash) : undefined;
+
   const results: QualityRuleResult[] = [];
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
   try {
     await connection.run(`ATTACH ${sqlString(deps.store.snapshotPath(dataset.id, version.contentHash))} AS version (READ_ONLY)`);
     const runnable: Array<{ rule: QualityRule; query: string } | { rule: QualityRule; note: string }> = [];
+    const previousAttached = previousSnapshot !== undefined && fs.existsSync(previousSnapshot);
+    if (previousAttached) await connection.run(`ATTACH ${sqlString(previousSnapshot)} AS previous (READ_ONLY)`);
     for (const [index, rule] of rules.entries()) {
+      if (rule.rule === 'completeness' && !previousAttached) {
+        runnable.push({ rule, note: previous ? 'the previous version\'s snapshot is not in this domain store' : 'the first version has no earlier one to compare with' });
+        continue;
+      }
       if (rule.rule === 'reference') {
         const target = references.get(rule.dataset)!;
         const snapshot = target.contentHash ? deps.store.snapshotPath(rule.dataset, target.contentHash) : undefined;
@@ -167,6 +185,17 @@ export function scoreResults(results: QualityRuleResult[]): { score: number | nu
   const shares = ran.map((result) => (result.checked === 0 ? 1 : 1 - result.violations / result.checked));
   const score = Math.round((1000 * shares.reduce((sum, share) => sum + share, 0)) / shares.length) / 10;
   return { score, passed: ran.every((result) => result.status === 'passed') };
+}
+
+/** The version loaded just before the given one, if any. */
+async function versionBefore(db: Database, datasetId: string, versionNumber: number): Promise<DatasetVersionRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(datasetVersions)
+    .where(and(eq(datasetVersions.datasetId, datasetId), lt(datasetVersions.versionNumber, versionNumber)))
+    .orderBy(desc(datasetVersions.versionNumber))
+    .limit(1);
+  return row;
 }
 
 /** The latest check of each dataset's latest version, for the catalogue, the source's flags and the supervision report. */

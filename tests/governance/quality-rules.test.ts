@@ -55,6 +55,9 @@ describe('quality rules on the demo data', () => {
     expect(ruleOf(second, 'reference(legal_rep_id → residents.resident_id)')).toMatchObject({ status: 'failed', violations: unknownReps });
     expect(ruleOf(second, 'unique(name)')).toMatchObject({ status: 'failed', violations: duplicateNames });
     expect(ruleOf(second, 'credit_code(uscc)')).toMatchObject({ status: 'passed', violations: 0 });
+    // Every enterprise of the first delivery is still in the second.
+    expect(ruleOf(second, 'completeness(uscc)')).toMatchObject({ status: 'passed', checked: read('enterprises', 1).length, violations: 0 });
+    expect(ruleOf(first, 'completeness(uscc)')).toMatchObject({ status: 'not_checked', checked: 0 });
     expect(second.score).toBeLessThan(100);
     // The first delivery was clean.
     expect(first).toMatchObject({ version: 1, passed: true, score: 100 });
@@ -180,6 +183,51 @@ describe('quality rules as declared', () => {
       // One repeat in five rows is within the declared tolerance of one half.
       ['unique(light_id)', 5, 1, 'passed'],
     ]);
+  });
+});
+
+describe('completeness across deliveries (art. 9)', () => {
+  it("counts the previous version's rows whose key the new version no longer holds", async () => {
+    const created = await t.call('POST', '/v1/datasets', {
+      token: powerClerk,
+      json: {
+        id: 'substations', title: 'Substations', titleZh: '变电站', description: 'Substations by district', category: 'infrastructure', grade: 'L1', openData: true,
+        sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'station_id',
+        columns: [
+          { name: 'station_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Station id' },
+          { name: 'district', type: 'VARCHAR', class: 'attribute', nullable: true, description: 'District' },
+        ],
+        qualityRules: [{ rule: 'completeness', columns: ['station_id', 'district'] }, { rule: 'completeness', columns: ['station_id'], tolerance: 0.5 }],
+      },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const deliver = (csv: string) => t.call('POST', '/v1/datasets/substations/versions', { token: powerClerk, body: csv, headers: { 'content-type': 'text/csv' } });
+    // The first delivery has nothing before it to compare with.
+    expect((await deliver('station_id,district\nS1,north\nS2,north\nS3,\nS4,south\n')).json.quality).toMatchObject({ passed: true, score: null });
+    // The second drops S2, moves S4 to another district and keeps S3's empty district: two of four keys gone by
+    // (station, district), one of four by station, within a tolerance of one half.
+    const second = await deliver('station_id,district\nS1,north\nS3,\nS4,east\nS5,east\n');
+    expect(second.status).toBe(201);
+    const [check] = (await t.call('GET', '/v1/datasets/substations/quality', { token: powerClerk })).json.checks;
+    expect(check.rules.map((rule: RuleResult) => [rule.label, rule.checked, rule.violations, rule.status])).toEqual([
+      ['completeness(station_id, district)', 4, 2, 'failed'],
+      ['completeness(station_id)', 4, 1, 'passed'],
+    ]);
+    expect(check.passed).toBe(false);
+  });
+
+  it('is refused when it names a column the dataset does not have', async () => {
+    const response = await t.call('POST', '/v1/datasets', {
+      token: powerClerk,
+      json: {
+        id: 'substations_x', title: 'Substations', titleZh: '变电站', description: 'Substations', category: 'infrastructure', grade: 'L1', openData: true,
+        sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'station_id',
+        columns: [{ name: 'station_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Station id' }],
+        qualityRules: [{ rule: 'completeness', columns: ['station_code'] }],
+      },
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(response.json.error.details)).toContain('unknown column station_code');
   });
 });
 
