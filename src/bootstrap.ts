@@ -44,7 +44,7 @@ export async function createPlatform(
     options.keys ??
     (await loadKeyRing(
       config.mode === 'production'
-        ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile! }
+        ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile!, retiredPlatformKeyFiles: config.retiredPlatformKeyFiles }
         : { mode: 'dev', dataDir: config.dataDir },
     ));
   const clock = options.clock ?? (() => new Date());

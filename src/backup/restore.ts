@@ -90,7 +90,7 @@ async function readManifest(keys: KeyRing, folder: string): Promise<{ manifest: 
   }
   const key = typeof header.kid === 'string' ? keys.verificationKeys.get(header.kid) : undefined;
   if (!key || key.purpose !== 'platform' || header.typ !== backupSignatureType) {
-    throw new AppError('CONFLICT', "the backup was signed with another platform key: restore it with the key it was made with (DATA_DIR/keys or PDS_PLATFORM_KEY_FILE)");
+    throw new AppError('CONFLICT', "the backup was signed with another platform key: restore it with the key it was made with, current or retired (DATA_DIR/keys, PDS_PLATFORM_KEY_FILE or PDS_RETIRED_PLATFORM_KEY_FILES)");
   }
   let payload: Uint8Array;
   try {

@@ -21,10 +21,12 @@ import { qualityHistory } from '../domain-store/quality-check.js';
 import { recordAuditEvents } from '../audit/audit-log.js';
 import { describeForLog } from '../errors/describe-for-log.js';
 import { issueToken } from '../identity/issue-token.js';
+import { KeyError } from '../identity/keys.js';
 import type { Platform } from '../platform.js';
 import { progressBar } from './progress-bar.js';
 import { backupSummary, createBackup } from '../backup/backup.js';
 import { restoreBackup } from '../backup/restore.js';
+import { keysCommand, keysUsage } from './key-commands.js';
 import { CommandUsageError, jobsCommand, jobsUsage, remoteTarget, reportsCommand, reportsUsage } from './remote-commands.js';
 
 const usage = `pds — the Lingang public data sandbox
@@ -42,6 +44,7 @@ Usage:
                                     (exit 0: verified; 1: a check failed)
   pds token <principal-id> [--ttl <seconds>]
                                     mint an access token (needs the token key: platform administrators only)
+  pds keys list|rotate|generate …   the signing keys: list them, rotate one, write a new key file (--help)
   pds backup <folder>               write a signed backup: every control-plane table and every snapshot
   pds restore <folder>              check a backup, then restore it into an empty DATA_DIR / database
   pds jobs check|trial|submit|watch|result …
@@ -53,7 +56,7 @@ Usage:
   pds --help                        this text
 
 Configuration comes from the environment: PORT, HOST, DATA_DIR, DATABASE_URL, PDS_MODE, PDS_TOKEN_KEY_FILE,
-PDS_PLATFORM_KEY_FILE (see README.md).
+PDS_PLATFORM_KEY_FILE, PDS_RETIRED_PLATFORM_KEY_FILES (see README.md).
 
 Every command takes --help. Exit codes: 0 success, 1 failure (refused, failed, not verified), 2 bad usage or
 configuration.`;
@@ -67,9 +70,10 @@ const commandUsage: Record<string, string> = {
   backup:
     'pds backup <folder> — write a backup signed with the platform key: every table of the control plane (one consistent moment) and every dataset snapshot, checked against its hash; no keys (docs/domain-store.md)',
   restore:
-    'pds restore <folder> — check a backup (signature with this platform key, migration level, every hash), then restore it into an empty DATA_DIR or database; needs the platform key it was made with',
+    'pds restore <folder> — check a backup (signature with this platform key, migration level, every hash), then restore it into an empty DATA_DIR or database; needs the platform key it was made with (current or retired)',
   jobs: jobsUsage,
   reports: reportsUsage,
+  keys: keysUsage,
 };
 
 class UsageError extends Error {}
@@ -132,6 +136,8 @@ async function main(argv: string[]): Promise<number> {
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl takes whole seconds, at least 60');
       return withPlatform(await createPlatform(config), (platform) => tokenCommand(platform, rest[0], ttl));
     }
+    case 'keys':
+      return keysCommand(config, rest);
     case 'backup': {
       if (!rest[0]) throw new UsageError('pds backup <folder>');
       return withPlatform(await createPlatform(config), (platform) => backupCommand(platform, rest[0]!));
@@ -169,7 +175,7 @@ async function runServer(platform: Platform): Promise<number> {
     tokensFile = await writeDevTokens(platform);
   }
   const runtime = await startJobRuntime(platform, { workers: config.workers });
-  await recordAuditEvents(platform.db, [{ type: 'platform.started', actor: 'system', details: { mode: config.mode, tokenKey: platform.keys.token.kid, platformKey: platform.keys.platform.kid } }], platform.clock());
+  await recordAuditEvents(platform.db, [{ type: 'platform.started', actor: 'system', details: { mode: config.mode, tokenKey: platform.keys.token.kid, platformKey: platform.keys.platform.kid, retiredPlatformKeys: platform.keys.retiredPlatform.map((key) => key.kid) } }], platform.clock());
   // Checkpoints on a schedule (and on demand at GET /v1/audit/checkpoint).
   const checkpoints = setInterval(() => {
     platform.audit.checkpoint().catch((error: unknown) => console.error(`[pds] checkpoint failed: ${describeForLog(error)}`));
@@ -323,7 +329,7 @@ main(process.argv.slice(2)).then(
       console.error(`pds: ${usageProblem}`);
       process.exit(2);
     }
-    if (error instanceof ControlPlaneInUse || error instanceof PortInUse) {
+    if (error instanceof ControlPlaneInUse || error instanceof PortInUse || error instanceof KeyError) {
       const conflict = error.message;
       console.error(`pds: ${conflict}`);
       process.exit(1);

@@ -19,6 +19,8 @@ const environmentSchema = z.object({
   // Production reads keys from files the platform operator provisions; dev generates them into DATA_DIR/keys.
   PDS_TOKEN_KEY_FILE: z.string().min(1).optional(),
   PDS_PLATFORM_KEY_FILE: z.string().min(1).optional(),
+  // Platform keys rotated out, oldest first, comma-separated: they verify what they signed; the first roots derived secrets.
+  PDS_RETIRED_PLATFORM_KEY_FILES: z.string().min(1).optional(),
   PDS_TOKEN_ISSUER: z.string().min(1).default('urn:pds:lingang'),
   PDS_TOKEN_AUDIENCE: z.string().min(1).default('urn:pds:api'),
   // Longest a token may live, counted from its `iat`, whatever its `exp` says.
@@ -57,6 +59,8 @@ export type Config = {
   mode: 'dev' | 'production';
   tokenKeyFile: string | undefined;
   platformKeyFile: string | undefined;
+  /** Retired platform keys, oldest first (production; dev keeps them in DATA_DIR/keys/retired). */
+  retiredPlatformKeyFiles: string[];
   tokenIssuer: string;
   tokenAudience: string;
   tokenMaxAgeSeconds: number;
@@ -108,6 +112,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     mode: env.PDS_MODE,
     tokenKeyFile: env.PDS_TOKEN_KEY_FILE,
     platformKeyFile: env.PDS_PLATFORM_KEY_FILE,
+    retiredPlatformKeyFiles: (env.PDS_RETIRED_PLATFORM_KEY_FILES ?? '').split(',').map((file) => file.trim()).filter(Boolean),
     tokenIssuer: env.PDS_TOKEN_ISSUER,
     tokenAudience: env.PDS_TOKEN_AUDIENCE,
     tokenMaxAgeSeconds: env.PDS_TOKEN_MAX_AGE_SECONDS,

@@ -19,7 +19,7 @@ export type SigningKey = {
   /**
    * A secret derived from the private key, one per label (HMAC-SHA-256): product subject keys, the differencing
    * guard's contributor keys and its storage key. Every process that holds the key derives the same one, and
-   * nobody without it can.
+   * nobody without it can. The key ring derives them from its first platform key (KeyRing.derivedSecret).
    */
   derivedSecret: (label: string) => string;
 };
@@ -27,9 +27,22 @@ export type SigningKey = {
 export type KeyRing = {
   token: SigningKey;
   platform: SigningKey;
+  /**
+   * Platform keys this deployment signed with before the current one, oldest first. They sign nothing new; their
+   * public halves stay in the JWKS so that every receipt, answer, checkpoint and backup signed with them still
+   * verifies.
+   */
+  retiredPlatform: SigningKey[];
   /** Public keys a verifier may meet, by kid (current keys, and retired ones still trusted for verification). */
   verificationKeys: Map<string, SigningKey>;
   jwks: () => { keys: JWK[] };
+  /**
+   * A secret per label, derived from the deployment's first platform key (the oldest retired one, else the current
+   * one): product subject keys, the differencing guard's contributor and storage keys, kept answers. Rooted in the
+   * first key so that a rotation keeps them: a subject's checks before it still count against its daily limit, and
+   * the guard still compares new outputs with those released before it.
+   */
+  derivedSecret: (label: string) => string;
 };
 
 export class KeyError extends Error {
@@ -83,17 +96,34 @@ function writeNewKeyFile(file: string, jwk: JWK): void {
 
 export type KeySource =
   | { mode: 'dev'; dataDir: string }
-  | { mode: 'production'; tokenKeyFile: string; platformKeyFile: string };
+  | { mode: 'production'; tokenKeyFile: string; platformKeyFile: string; retiredPlatformKeyFiles?: string[] };
 
-/** Dev: generate keys into DATA_DIR/keys on first run. Production: read the files named in config, never generate. */
+/** Where dev mode keeps its keys: DATA_DIR/keys, retired platform keys under retired/, named so they sort oldest first. */
+export const devKeyFiles = (dataDir: string) => ({
+  token: path.join(dataDir, 'keys', 'token-signing.jwk.json'),
+  platform: path.join(dataDir, 'keys', 'platform-signing.jwk.json'),
+  retiredDir: path.join(dataDir, 'keys', 'retired'),
+});
+
+const retiredDevKeyFiles = (retiredDir: string): string[] =>
+  fs.existsSync(retiredDir)
+    ? fs
+        .readdirSync(retiredDir)
+        .filter((name) => /^platform-\d{4}-[\w-]+\.jwk\.json$/.test(name))
+        .sort()
+        .map((name) => path.join(retiredDir, name))
+    : [];
+
+/**
+ * Dev: generate keys into DATA_DIR/keys on first run. Production: read the files named in config, never generate.
+ * Retired platform keys (dev: DATA_DIR/keys/retired; production: PDS_RETIRED_PLATFORM_KEY_FILES, oldest first) are
+ * read too: they verify what they signed and root the derived secrets.
+ */
 export async function loadKeyRing(source: KeySource): Promise<KeyRing> {
   const files =
     source.mode === 'dev'
-      ? {
-          token: path.join(source.dataDir, 'keys', 'token-signing.jwk.json'),
-          platform: path.join(source.dataDir, 'keys', 'platform-signing.jwk.json'),
-        }
-      : { token: source.tokenKeyFile, platform: source.platformKeyFile };
+      ? { ...devKeyFiles(source.dataDir), retired: retiredDevKeyFiles(devKeyFiles(source.dataDir).retiredDir) }
+      : { token: source.tokenKeyFile, platform: source.platformKeyFile, retired: source.retiredPlatformKeyFiles ?? [] };
   const keys: Partial<Record<SigningKey['purpose'], SigningKey>> = {};
   for (const purpose of ['token', 'platform'] as const) {
     const file = files[purpose];
@@ -106,21 +136,67 @@ export async function loadKeyRing(source: KeySource): Promise<KeyRing> {
     }
     keys[purpose] = await keyFromPrivateJwk(purpose, readKeyFile(file, purpose));
   }
-  return keyRingOf(keys.token!, keys.platform!);
+  const retired = await Promise.all(files.retired.map(async (file) => keyFromPrivateJwk('platform', readKeyFile(file, 'retired platform'))));
+  return keyRingOf(keys.token!, keys.platform!, retired);
 }
 
-export function keyRingOf(token: SigningKey, platform: SigningKey): KeyRing {
+export function keyRingOf(token: SigningKey, platform: SigningKey, retiredPlatform: SigningKey[] = []): KeyRing {
   if (token.kid === platform.kid) throw new KeyError('the token and platform keys must differ');
+  const kids = [token.kid, platform.kid, ...retiredPlatform.map((key) => key.kid)];
+  if (new Set(kids).size !== kids.length) throw new KeyError('a retired platform key is also the current token or platform key, or is retired twice');
   const verificationKeys = new Map([
     [token.kid, token],
     [platform.kid, platform],
+    ...retiredPlatform.map((key) => [key.kid, key] as const),
   ]);
+  const root = retiredPlatform[0] ?? platform;
   return {
     token,
     platform,
+    retiredPlatform,
     verificationKeys,
     jwks: () => ({ keys: [...verificationKeys.values()].map((key) => ({ ...key.publicJwk })) }),
+    derivedSecret: root.derivedSecret,
   };
+}
+
+/**
+ * Rotates a dev key in DATA_DIR/keys; the running server reads keys when it starts, so the new key signs from its
+ * next start. The platform key is retired, not deleted: what it signed keeps verifying, and the derived secrets
+ * stay rooted in the first platform key. The token key is replaced outright: every token it signed is refused from
+ * the next start, which is what rotating it after a leak is for (tokens live minutes to hours; mint new ones).
+ */
+export async function rotateDevKey(dataDir: string, purpose: SigningKey['purpose']): Promise<{ retiredKid?: string; newKid: string }> {
+  const files = devKeyFiles(dataDir);
+  const current = files[purpose];
+  if (!fs.existsSync(current)) throw new KeyError(`there is no ${purpose} key to rotate in ${path.dirname(current)}`);
+  const oldKey = await keyFromPrivateJwk(purpose, readKeyFile(current, purpose));
+  const fresh = await generatePrivateJwk();
+  if (purpose === 'token') {
+    // Written beside it, then renamed over it: at every moment there is one whole key file.
+    const staged = `${current}.new`;
+    fs.rmSync(staged, { force: true });
+    fs.writeFileSync(staged, JSON.stringify(fresh), { mode: 0o600, flag: 'wx' });
+    fs.renameSync(staged, current);
+    return { newKid: fresh.kid! };
+  }
+  fs.mkdirSync(files.retiredDir, { recursive: true, mode: 0o700 });
+  const sequence = retiredDevKeyFiles(files.retiredDir).length + 1;
+  fs.renameSync(current, path.join(files.retiredDir, `platform-${String(sequence).padStart(4, '0')}-${oldKey.kid}.jwk.json`));
+  writeNewKeyFile(current, fresh);
+  return { retiredKid: oldKey.kid, newKid: fresh.kid! };
+}
+
+/** Writes a new private Ed25519 JWK, mode 0600, never over an existing file: for production key files. */
+export async function generateKeyFile(file: string): Promise<string> {
+  const jwk = await generatePrivateJwk();
+  try {
+    writeNewKeyFile(file, jwk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyError(`${file} already exists; a key file is never overwritten`);
+    throw error;
+  }
+  return jwk.kid!;
 }
 
 /** A key ring held only in memory: for tests and benchmarks. */

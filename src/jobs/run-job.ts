@@ -80,7 +80,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   const grade = job.grade!;
   const gradePolicy = deps.disclosurePolicy.grades[grade];
   const snapshots = Object.entries(job.datasetVersions).map(([datasetId, contentHash]) => ({ datasetId, path: deps.store.snapshotPath(datasetId, contentHash) }));
-  const variables = { [SKETCH_SECRET_VARIABLE]: deps.keys.platform.derivedSecret('differencing-guard sketch keys') };
+  const variables = { [SKETCH_SECRET_VARIABLE]: deps.keys.derivedSecret('differencing-guard sketch keys') };
   const review = await reviewFor(deps, job, gradePolicy.reviewers);
   if (plan.kind === 'model') {
     if (!plan.statistics || plan.statistics.sketch?.layout !== SKETCH_LAYOUT || !plan.statistics.sketch.units) {

@@ -31,7 +31,7 @@ export type GuardKey = Buffer;
 export const CONTRIBUTOR_BAND = 5;
 export const contributorBandOf = (count: number) => Math.floor(count / CONTRIBUTOR_BAND) * CONTRIBUTOR_BAND;
 
-export const guardKeyOf = (keys: KeyRing): GuardKey => Buffer.from(keys.platform.derivedSecret('differencing-guard sketch storage'), 'hex');
+export const guardKeyOf = (keys: KeyRing): GuardKey => Buffer.from(keys.derivedSecret('differencing-guard sketch storage'), 'hex');
 
 /** What a stored sketch is bound to: moved to another dataset or layout, it no longer decrypts. */
 const boundTo = (lineage: string, buckets: number) => Buffer.from(`${lineage}\u0000${SKETCH_LAYOUT}\u0000${buckets}`);

@@ -49,8 +49,8 @@ const fromJson = (row: EarlierCallJson): EarlierCall => ({ keyHash: row.key_hash
 export function createCallReplays(keys: KeyRing, options: { ttlMilliseconds?: number } = {}) {
   const ttl = options.ttlMilliseconds ?? dayMilliseconds;
   // Keyed, not plain, hashes: a plain verification's request holds the identifier and name in clear.
-  const hashKey = Buffer.from(keys.platform.derivedSecret('idempotency keys and requests'), 'hex');
-  const sealKey = Buffer.from(keys.platform.derivedSecret('kept answers for idempotent retries'), 'hex');
+  const hashKey = Buffer.from(keys.derivedSecret('idempotency keys and requests'), 'hex');
+  const sealKey = Buffer.from(keys.derivedSecret('kept answers for idempotent retries'), 'hex');
   const keyed = (text: string) => crypto.createHmac('sha256', hashKey).update(text).digest('hex');
   const boundTo = (retry: RetryKey) => Buffer.from(`${retry.consumerId}\u0000${retry.keyHash}`);
 

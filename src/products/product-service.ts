@@ -218,7 +218,7 @@ export function createProductService(deps: {
     body.keyId !== undefined ? heKeys.resolve(principal, body.keyId, scheme) : { bytes: fromBase64(body.publicKey!), sha256: crypto.hash('sha256', body.publicKey!, 'hex') };
   const callReplays = createCallReplays(deps.keys);
   const ledger = createCallLedger(deps.db, deps.clock, { exclusiveTransactions: deps.exclusiveTransactions, sharedQuotas, callReplays, onCounts: quotas.learn, onNotRecorded: quotas.giveBack });
-  const subjectSecret = deps.keys.platform.derivedSecret('product subject keys');
+  const subjectSecret = deps.keys.derivedSecret('product subject keys');
   const indexes = new Map<string, { version: string; index: Promise<VerificationIndex> }>();
   const inputValidators = new Map<string, { updatedAt: number; schema: z.ZodType<Record<string, string>> }>();
   // SEAL on this thread only serves the he-params answers; evaluations run in the SEAL thread.

@@ -5,9 +5,10 @@ import { createBackup, publicTables, backupSignatureType, type BackupManifest } 
 import { rowsOf } from '../../src/db/raw-rows.js';
 import { restoreBackup } from '../../src/backup/restore.js';
 import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../../src/audit/verify-log.js';
-import { ephemeralKeyRing, signWithPlatformKey } from '../../src/identity/keys.js';
+import { ephemeralKeyRing, keyRingOf, signWithPlatformKey } from '../../src/identity/keys.js';
 import type { Database } from '../../src/db/connect.js';
 import { sql } from 'drizzle-orm';
+import { compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from 'jose';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { createTestPlatform, usingPostgres, type TestPlatform } from '../support/test-platform.js';
 
@@ -35,8 +36,10 @@ beforeAll(async () => {
   checkpointBefore = (await source.call('GET', '/v1/audit/checkpoint', { token: await source.tokenFor('regulator-data-dept') })).json;
   folder = path.join(source.dataDir, '..', `backup-${path.basename(source.dataDir)}`);
   manifest = await createBackup(source.platform, folder, { actor: 'test' });
-  // The same keys, another data directory and database: a new machine restoring the backup.
-  target = await createTestPlatform({ keys: source.platform.keys, workers: 1 });
+  // Another data directory and database, and the platform key rotated since the backup (the backup's key retired,
+  // the token key kept): a new machine restoring the backup a while later.
+  const { token, platform } = source.platform.keys;
+  target = await createTestPlatform({ keys: keyRingOf(token, (await ephemeralKeyRing()).platform, [platform]), workers: 1 });
 }, 120_000);
 afterAll(async () => {
   await target?.close();
@@ -163,7 +166,13 @@ describe('restoring', () => {
     const retry = await verifyKeyed(target, keptCall.input);
     expect(retry.status).toBe(200);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
-    expect(retry.json).toEqual(keptCall.answer);
+    // The same answer and signed payload; the signature is the platform key's of now, rotated since the backup.
+    const { jws, ...answer } = retry.json;
+    const { jws: keptJws, ...kept } = keptCall.answer as { jws: string };
+    expect(answer).toEqual(kept);
+    expect(decodeJwt(jws)).toEqual(decodeJwt(keptJws));
+    expect(decodeProtectedHeader(jws).kid).toBe(target.platform.keys.platform.kid);
+    await expect(compactVerify(jws, createLocalJWKSet((await target.call('GET', '/.well-known/jwks.json')).json))).resolves.toBeDefined();
   });
 
   it('refuses to restore into a control plane that has rows', async () => {

@@ -39,6 +39,36 @@ describe('pds without a platform', () => {
   });
 });
 
+describe('pds keys', () => {
+  it('rotates the dev platform key, and lists the retired key as the root of the derived secrets', () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pds-keys-cli-'));
+    const first = pds(['keys', 'list'], { DATA_DIR: dataDir });
+    expect(first.code).toBe(0);
+    const original = /^platform\s+current\s+(\S+)\s+\(roots the derived secrets\)$/m.exec(first.stdout)![1];
+    const rotated = pds(['keys', 'rotate', 'platform'], { DATA_DIR: dataDir });
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toContain(`${original} retired`);
+    const listed = pds(['keys', 'list'], { DATA_DIR: dataDir }).stdout;
+    expect(listed).toMatch(new RegExp(`^platform\\s+retired\\s+${original}\\s+\\(roots the derived secrets\\)$`, 'm'));
+    expect(listed).toMatch(/^platform\s+current\s+\S+$/m);
+  });
+
+  it('refuses to rotate in production, where the key files are the administrator\'s, and generates a key file there', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pds-keys-cli-'));
+    const production = { PDS_MODE: 'production', PDS_TOKEN_KEY_FILE: path.join(dir, 't.jwk.json'), PDS_PLATFORM_KEY_FILE: path.join(dir, 'p.jwk.json'), DATABASE_URL: 'postgres://127.0.0.1:1/none', DATA_DIR: dir };
+    const refused = pds(['keys', 'rotate', 'platform'], production);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pds keys generate');
+    const generated = pds(['keys', 'generate', path.join(dir, 'p.jwk.json')], production);
+    expect(generated.code).toBe(0);
+    expect(fs.statSync(path.join(dir, 'p.jwk.json')).mode & 0o777).toBe(0o600);
+    // Never over an existing file.
+    const again = pds(['keys', 'generate', path.join(dir, 'p.jwk.json')], production);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('never overwritten');
+  });
+});
+
 // The command line works on the same data directory and control plane as the server. On PostgreSQL it shares
 // this file's database; a PGlite directory cannot be opened by two processes, so there it gets a copy.
 describe('pds on a data directory', () => {

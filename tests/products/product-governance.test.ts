@@ -33,7 +33,6 @@ afterAll(async () => {
 const call = (product: string, input: Record<string, string>, token = consumer, use = 'industry') =>
   t.call('POST', `/v1/products/${product}/verify`, { token, json: { input, purpose: 'test', use } });
 const grant = (consumerId: string, body: Record<string, string>, token = regulator) => t.call('PUT', `/v1/consumers/${consumerId}/public-interest`, { token, json: body });
-/** A syntactically valid resident ID number that no demo resident has, at a chosen position. */
 /** A well-formed resident ID number (its check character right) that no demo resident has. */
 const unknownId = (serial: number) => {
   const body = `4401061950${String(serial).padStart(7, '0')}`;

@@ -123,9 +123,9 @@ export async function createTestPlatform(
      * A second API process over the same database, data directory and keys, as a second `pds serve` would be:
      * its own product service, counters and caches (on PostgreSQL its own connections too).
      */
-    async anotherApiProcess() {
+    async anotherApiProcess(options: { keys?: KeyRing } = {}) {
       const ownControlPlane = databaseUrl ? await openControlPlane({ kind: 'postgres', url: databaseUrl, poolSize: 2 }) : undefined;
-      const other = await createPlatform(config, { controlPlane: ownControlPlane ?? controlPlane, keys: platform.keys, clock: () => clock.now });
+      const other = await createPlatform(config, { controlPlane: ownControlPlane ?? controlPlane, keys: options.keys ?? platform.keys, clock: () => clock.now });
       const otherApp = createApp(other);
       return {
         platform: other,
