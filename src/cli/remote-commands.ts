@@ -286,12 +286,12 @@ async function usesReport(config: Config, dataset: string | undefined, options: 
   }
   const leaves = (indexes: Array<number | null>) => indexes.filter((index) => index !== null).join(' ');
   const lines: unknown[][] = [
-    ...uses.jobs.map((job) => ['job', job.submittedAt, job.operator, job.purpose, job.status, null, null, leaves(job.auditIndexes)]),
-    ...uses.products.map((product) => ['product_calls', product.lastCall, product.operator, product.product, product.status, product.calls, null, leaves([product.firstAuditIndex, product.lastAuditIndex])]),
-    ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, pull.rows, leaves([pull.auditIndex])]),
-    ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, delivery.rows, leaves([delivery.auditIndex])]),
-    ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, leaves([derived.auditIndex])]),
+    ...uses.jobs.map((job) => ['job', job.submittedAt, job.operator, job.purpose, job.status, job.code, null, null, leaves(job.auditIndexes)]),
+    ...uses.products.map((product) => ['product_calls', product.lastCall, product.operator, product.product, product.status, null, product.calls, null, leaves([product.firstAuditIndex, product.lastAuditIndex])]),
+    ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, null, pull.rows, leaves([pull.auditIndex])]),
+    ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, null, delivery.rows, leaves([delivery.auditIndex])]),
+    ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, null, leaves([derived.auditIndex])]),
   ];
-  process.stdout.write(toCsv(['use', 'at', 'by_or_to', 'what', 'state', 'calls', 'rows', 'audit_leaves'], lines));
+  process.stdout.write(toCsv(['use', 'at', 'by_or_to', 'what', 'state', 'code', 'calls', 'rows', 'audit_leaves'], lines));
   return 0;
 }

@@ -36,6 +36,8 @@ export type JobUse = {
   kind: string | null;
   purpose: string;
   status: string;
+  /** Why it stands so: a refusal's code (OVER_SCOPE: it named data outside its licence) or a run's; never its reason text. */
+  code: string | null;
   submittedAt: string;
   /** Every leaf of the job, oldest first: queued, reviewed, budget reserved, released or withheld … */
   auditIndexes: number[];
@@ -83,7 +85,7 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
   const inPeriod = and(gte(jobs.createdAt, period.from), lt(jobs.createdAt, period.to));
   const [jobRows, jobCounts, productRows, transferLeaves] = await Promise.all([
     db
-      .select({ id: jobs.id, operator: jobs.operatorId, operatorName: operators.name, operatorNameZh: operators.nameZh, kind: jobs.kind, purpose: jobs.purpose, status: jobs.status, createdAt: jobs.createdAt })
+      .select({ id: jobs.id, operator: jobs.operatorId, operatorName: operators.name, operatorNameZh: operators.nameZh, kind: jobs.kind, purpose: jobs.purpose, status: jobs.status, code: jobs.statusCode, createdAt: jobs.createdAt })
       .from(jobs)
       .innerJoin(operators, eq(operators.id, jobs.operatorId))
       .where(and(overDataset, inPeriod))
@@ -188,6 +190,7 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
       kind: job.kind,
       purpose: job.purpose,
       status: job.status,
+      code: job.code,
       submittedAt: job.createdAt.toISOString(),
       auditIndexes: leavesOf.get(job.id) ?? [],
     })),

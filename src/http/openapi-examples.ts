@@ -319,7 +319,7 @@ export const operationExamples: Record<string, Example> = {
       institution: 'power-utility',
       from: '2026-10-28T02:00:00.000Z',
       to: '2026-11-27T02:00:00.000Z',
-      jobs: [{ job: 'job_7d1c…', operator: 'lingang-analytics', operatorName: 'Lingang Analytics Co.', operatorNameZh: '临港数据分析有限公司', kind: 'aggregate', purpose: '各镇分行业月度用电统计', status: 'released', submittedAt: '2026-11-20T02:00:00.000Z', auditIndexes: [402, 412] }],
+      jobs: [{ job: 'job_7d1c…', operator: 'lingang-analytics', operatorName: 'Lingang Analytics Co.', operatorNameZh: '临港数据分析有限公司', kind: 'aggregate', purpose: '各镇分行业月度用电统计', status: 'released', code: 'CHECKED_WITH_SUPPRESSION', submittedAt: '2026-11-20T02:00:00.000Z', auditIndexes: [402, 412] }],
       jobsTruncated: false,
       products: [{ product: 'enterprise-power-payment', title: 'Enterprise paid its power bills on time', titleZh: '企业近12个月按时缴纳电费核验', kind: 'verification', operator: 'harbour-credit', status: 'published', calls: 1200, publicInterestCalls: 200, industryCalls: 1000, firstCall: '2026-11-01T01:00:00.000Z', lastCall: '2026-11-27T01:59:00.000Z', firstAuditIndex: 230, lastAuditIndex: 1840 }],
       channelPulls: [{ at: '2026-11-21T03:00:00.000Z', recipient: 'market-regulator', recipientName: 'Market Regulation Bureau', recipientNameZh: '市场监督管理局', channel: 3, version: 4, rows: 12000, columns: ['uscc', 'month', 'kwh'], auditIndex: 455 }],

@@ -173,8 +173,8 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.code).toBe(0);
     // CSV lines end in CRLF (RFC 4180).
     const lines = result.stdout.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('use,at,by_or_to,what,state,calls,rows,audit_leaves');
-    expect(lines.find((line) => line.includes('线路站点数统计（命令行）'))).toMatch(/^job,[^,]+,lingang-analytics,线路站点数统计（命令行）,released,,,\d+( \d+)+$/);
+    expect(lines[0]).toBe('use,at,by_or_to,what,state,code,calls,rows,audit_leaves');
+    expect(lines.find((line) => line.includes('线路站点数统计（命令行）'))).toMatch(/^job,[^,]+,lingang-analytics,线路站点数统计（命令行）,released,CHECKED\w*,,,\d+( \d+)+$/);
     // Another public body is told the dataset does not exist.
     const refused = await pds(['reports', 'uses', 'bus_routes'], await t.tokenFor('clerk-power-utility'));
     expect(refused.code).toBe(1);

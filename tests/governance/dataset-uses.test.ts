@@ -10,6 +10,7 @@ let powerClerk: string;
 let admin: string;
 let regulator: string;
 let jobId: string;
+let refusedId: string;
 let callLeaves: number[];
 const jobSql = 'SELECT town, count(*) AS firms, sum(registered_capital) AS capital FROM enterprises GROUP BY town';
 const claimedCode = '91310115MA1H7XQ08N';
@@ -26,6 +27,8 @@ beforeAll(async () => {
 
   jobId = (await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], purpose: '各镇企业数与注册资本统计', sql: jobSql } })).json.id;
   expect((await t.waitForJob(jobId)).status).toBe('released');
+  // A job the policy refuses: it asked for the register's rows.
+  refusedId = (await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['enterprises'], purpose: '企业名单', sql: 'SELECT name, legal_rep_name FROM enterprises' } })).json.job.id;
 
   const consumer = await t.tokenFor('consumer-east-sea-bank');
   callLeaves = [];
@@ -62,18 +65,26 @@ describe("a dataset's use trail (art. 12)", () => {
   it('lists each job over the dataset with its operator, purpose and state, and the leaves that record it', async () => {
     const response = await uses(marketClerk);
     expect(response.status).toBe(200);
-    const [job] = response.json.jobs;
-    expect(job).toMatchObject({ job: jobId, operator: 'lingang-analytics', operatorNameZh: expect.any(String), kind: 'aggregate', purpose: '各镇企业数与注册资本统计', status: 'released' });
+    const job = response.json.jobs.find((entry: { job: string }) => entry.job === jobId);
+    expect(job).toMatchObject({ job: jobId, operator: 'lingang-analytics', operatorNameZh: expect.any(String), kind: 'aggregate', purpose: '各镇企业数与注册资本统计', status: 'released', code: expect.stringMatching(/^CHECKED/) });
     const events = await eventsAt(job.auditIndexes);
     expect(events.map((event) => event.type)).toEqual(expect.arrayContaining(['job.queued', 'job.released']));
     expect(events.every((event) => event.job === jobId && event.datasets.includes('enterprises'))).toBe(true);
-    expect(response.json.totals).toMatchObject({ jobs: 1, jobsReleased: 1 });
+    expect(response.json.totals).toMatchObject({ jobs: 2, jobsReleased: 1 });
+  });
+
+  it('lists a job the policy refused, with its code and not its reason', async () => {
+    const response = await uses(marketClerk);
+    const refused = response.json.jobs.find((entry: { job: string }) => entry.job === refusedId);
+    expect(refused).toMatchObject({ status: 'rejected', code: expect.stringMatching(/^(ROW_LEVEL_OUTPUT|DIRECT_IDENTIFIER_USE)$/), purpose: '企业名单' });
+    expect(Object.keys(refused)).not.toContain('reason');
   });
 
   it("never shows a job's SQL", async () => {
     const response = await uses(marketClerk);
     expect(response.text).not.toContain('registered_capital');
-    expect(response.json.jobs[0]).not.toHaveProperty('sql');
+    expect(response.text).not.toContain('legal_rep_name');
+    for (const job of response.json.jobs) expect(job).not.toHaveProperty('sql');
   });
 
   it('counts the calls of each product built on the dataset, citing the first and last call, and names no consumer or subject', async () => {

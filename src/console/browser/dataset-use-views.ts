@@ -38,6 +38,15 @@ export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
   );
 }
 
+/** A job's state, and why (a refusal's or a run's code in the page's language, the code itself as its title). */
+function jobState(job: { status: string; code: string | null }): HTMLElement {
+  const state = h('span', {}, statusBadge(job.status));
+  if (!job.code || job.code === 'CHECKED') return state;
+  const meaning = job.status === 'rejected' ? tValue('refusal', job.code) : tValue('jobCode', job.code);
+  state.append(' ', h('span', { class: 'muted', title: job.code }, meaning));
+  return state;
+}
+
 const leaves = (indexes: Array<number | null>) => h('code', { class: 'leaves' }, indexes.filter((index) => index !== null).map((index) => `#${index}`).join(' ') || '—');
 
 /** A product's calls have a leaf each: the first and the last of the period are shown, the rest lie between. */
@@ -66,7 +75,7 @@ function trailOf(uses: any): Node[] {
       t('usesJobs'),
       'uses-jobs',
       [t('created'), t('operator'), t('purpose'), t('kind'), t('status'), t('auditLeaves')],
-      uses.jobs.map((job: any) => [formatTime(job.submittedAt), inLanguage(job.operatorNameZh, job.operatorName), job.purpose, job.kind ? tValue('jobKind', job.kind) : '—', statusBadge(job.status), leaves(job.auditIndexes)]),
+      uses.jobs.map((job: any) => [formatTime(job.submittedAt), inLanguage(job.operatorNameZh, job.operatorName), job.purpose, job.kind ? tValue('jobKind', job.kind) : '—', jobState(job), leaves(job.auditIndexes)]),
       uses.jobsTruncated ? t('usesJobsTruncated') : undefined,
     ),
     section(
