@@ -25,13 +25,12 @@ export async function keysCommand(config: Config, args: string[]): Promise<numbe
           ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile!, retiredPlatformKeyFiles: config.retiredPlatformKeyFiles }
           : { mode: 'dev', dataDir: config.dataDir },
       );
-      const root = ring.retiredPlatform[0] ?? ring.platform;
       const rows = [
         ['token', ring.token.kid, 'current'],
         ['platform', ring.platform.kid, 'current'],
         ...ring.retiredPlatform.map((key) => ['platform', key.kid, 'retired']),
       ];
-      for (const [purpose, kid, standing] of rows) console.log(`${purpose!.padEnd(9)} ${standing!.padEnd(8)} ${kid}${kid === root.kid ? '  (roots the derived secrets)' : ''}`);
+      for (const [purpose, kid, standing] of rows) console.log(`${purpose!.padEnd(9)} ${standing!.padEnd(8)} ${kid}${kid === ring.secretRoot.kid ? '  (roots the derived secrets)' : ''}`);
       return 0;
     }
     case 'rotate': {

@@ -43,6 +43,8 @@ export type KeyRing = {
    * the guard still compares new outputs with those released before it.
    */
   derivedSecret: (label: string) => string;
+  /** The key the derived secrets come from: the oldest retired platform key, else the current one. */
+  secretRoot: SigningKey;
 };
 
 export class KeyError extends Error {
@@ -157,6 +159,7 @@ export function keyRingOf(token: SigningKey, platform: SigningKey, retiredPlatfo
     verificationKeys,
     jwks: () => ({ keys: [...verificationKeys.values()].map((key) => ({ ...key.publicJwk })) }),
     derivedSecret: root.derivedSecret,
+    secretRoot: root,
   };
 }
 
