@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { generateKeyFile, KeyError, loadKeyRing, rotateDevKey, signWithPlatformKey, type KeyRing } from '../../src/identity/keys.js';
 import { mintToken, verifyToken } from '../../src/identity/tokens.js';
+import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pds-rotation-'));
@@ -113,6 +114,29 @@ describe('a server restarted after a platform key rotation', () => {
       // A checkpoint it signs names the new key.
       const checkpoint = (await restarted.call('GET', '/v1/audit/checkpoint', { token: await t.tokenFor('regulator-data-dept') })).json;
       expect(decodeProtectedHeader(checkpoint.jws).kid).toBe(rotated.platform.kid);
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it("a long-lived client fetches the JWKS again when an answer names the new key, and only after its cooldown", async () => {
+    const consumer = await t.tokenFor('consumer-east-sea-bank');
+    const restarted = await t.anotherApiProcess({ keys: rotated });
+    // One client, whose calls reach the server before the rotation and then the restarted one.
+    let server: { app: { request: (url: string, init?: RequestInit) => Response | Promise<Response> } } = t;
+    const clientWith = (jwksCooldownMs: number) =>
+      createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, jwksCooldownMs, fetch: (url, init) => Promise.resolve(server.app.request(String(url), init)) });
+    const body = '44010619500000778';
+    const input = { id_number: body + residentIdCheckCharacter(body), name: '吴八' };
+    try {
+      const patient = clientWith(0);
+      const impatient = clientWith(3_600_000);
+      for (const client of [patient, impatient]) expect(decodeProtectedHeader((await client.verify('resident-identity', input, 'rotation test')).jws).kid).toBe(t.platform.keys.platform.kid);
+      server = restarted;
+      const answer = await patient.verify('resident-identity', input, 'rotation test');
+      expect(decodeProtectedHeader(answer.jws).kid).toBe(rotated.platform.kid);
+      // Within its cooldown a client does not fetch the keys again, and says why it cannot check the answer.
+      await expect(impatient.verify('resident-identity', input, 'rotation test')).rejects.toMatchObject({ code: 'UNKNOWN_SIGNING_KEY' });
     } finally {
       await restarted.close();
     }

@@ -1,4 +1,4 @@
-import { compactVerify, importJWK, type JWK } from 'jose';
+import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import { coefficientsOf, createBfvContext, fromBase64, plaintextOf, toBase64, type BfvContext } from './bfv.js';
 import { claimChunks, claimDigest } from './claim-encoding.js';
@@ -24,6 +24,11 @@ export type VerificationClientOptions = {
    * whichever API process the retry reaches, not metered twice.
    */
   retries?: number;
+  /**
+   * Least time between two fetches of the platform's JWKS (default 30 s). The keys are fetched once and kept; an
+   * answer signed with a key not among them (the platform rotated its key) fetches them again, no sooner than this.
+   */
+  jwksCooldownMs?: number;
   /**
    * Encrypted calls keep one key pair per scheme for this client's life and register its public key once
    * (POST /v1/he-keys), so each call sends the ciphertext and a key id, not ~320 KiB of key as well (default).
@@ -74,6 +79,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
   let bfv: BfvContext | undefined;
   let ckks: CkksContext | undefined;
   let keys: Promise<Map<string, CryptoKey | Uint8Array>> | undefined;
+  let keysFetchedAt = 0;
   const kept: Partial<Record<'bfv' | 'ckks', Promise<KeySet>>> = {};
 
   function newKeySet(context: BfvContext | CkksContext): KeySet {
@@ -157,14 +163,34 @@ export function createVerificationClient(options: VerificationClientOptions) {
     return parsed as T;
   }
 
-  /** Checks an answer's JWS with the platform keys from /.well-known/jwks.json; returns its payload. */
-  async function verifySignature(jws: string): Promise<Record<string, unknown>> {
-    keys ??= call<{ keys: JWK[] }>('GET', '/.well-known/jwks.json').then(async (jwks) => {
+  function fetchKeys(): Promise<Map<string, CryptoKey | Uint8Array>> {
+    keysFetchedAt = Date.now();
+    const fetched = call<{ keys: JWK[] }>('GET', '/.well-known/jwks.json').then(async (jwks) => {
       const byKid = new Map<string, CryptoKey | Uint8Array>();
       for (const jwk of jwks.keys) if (jwk.kid) byKid.set(jwk.kid, await importJWK(jwk, 'EdDSA'));
       return byKid;
     });
-    const byKid = await keys;
+    // A failed fetch is not kept: the next answer fetches again.
+    fetched.catch(() => {
+      if (keys === fetched) keys = undefined;
+    });
+    return (keys = fetched);
+  }
+
+  /**
+   * Checks an answer's JWS with the platform keys from /.well-known/jwks.json; returns its payload. The keys are
+   * fetched once and kept; an answer naming a key not among them fetches them again (the platform rotated its key
+   * since), at most once per `jwksCooldownMs`, so that answers under a bogus key id cannot make every call fetch.
+   */
+  async function verifySignature(jws: string): Promise<Record<string, unknown>> {
+    let byKid = await (keys ?? fetchKeys());
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(jws).kid;
+    } catch {
+      kid = undefined;
+    }
+    if (typeof kid === 'string' && !byKid.has(kid) && Date.now() - keysFetchedAt >= (options.jwksCooldownMs ?? 30_000)) byKid = await fetchKeys();
     const { payload, protectedHeader } = await compactVerify(jws, async (header) => {
       const key = header.kid ? byKid.get(header.kid) : undefined;
       if (!key) throw new VerificationClientError(0, 'UNKNOWN_SIGNING_KEY', 'the answer was signed with a key the platform does not publish');
