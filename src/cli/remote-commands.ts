@@ -108,8 +108,8 @@ export const reportsUsage = `pds reports — reports for regulators
   pds reports supervision [--from <iso>] [--to <iso>] [--format csv|json]
       the supervision report per institution (default: this year so far)
   pds reports uses <dataset> [--from <iso>] [--to <iso>] [--format csv|json]
-      a dataset's use trail (art. 12; default: the last 30 days): jobs, product calls, channel pulls, exports and
-      derived datasets, one line each with its audit leaves (the source institution's token, the data centre's or
+      a dataset's use trail (art. 12; default: the last 30 days): jobs, product calls, channel pulls, exports,
+      derived datasets and incidents, one line each with its audit leaves (the source institution's token, the data centre's or
       a regulator's)
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
@@ -291,6 +291,7 @@ async function usesReport(config: Config, dataset: string | undefined, options: 
     ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, null, pull.rows, leaves([pull.auditIndex])]),
     ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, null, delivery.rows, leaves([delivery.auditIndex])]),
     ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, null, leaves([derived.auditIndex])]),
+    ...uses.incidents.map((incident) => ['incident', incident.at, incident.operator, incident.job, null, incident.kind, null, null, leaves([incident.auditIndex])]),
   ];
   process.stdout.write(toCsv(['use', 'at', 'by_or_to', 'what', 'state', 'code', 'calls', 'rows', 'audit_leaves'], lines));
   return 0;

@@ -25,7 +25,9 @@ export type DatasetUses = {
   channelPulls: TransferUse[];
   externalDeliveries: TransferUse[];
   derivedDatasets: DerivedUse[];
-  totals: { jobs: number; jobsReleased: number; productCalls: number; channelPulls: number; rowsPulled: number; externalDeliveries: number; rowsDelivered: number; derivedDatasets: number };
+  /** Attempted misuse of the data the platform caught: the source should know its data was reached for. */
+  incidents: IncidentUse[];
+  totals: { jobs: number; jobsReleased: number; productCalls: number; channelPulls: number; rowsPulled: number; externalDeliveries: number; rowsDelivered: number; derivedDatasets: number; incidents: number };
 };
 
 export type JobUse = {
@@ -77,13 +79,23 @@ export type TransferUse = {
 
 export type DerivedUse = { at: string; dataset: string; job: string; auditIndex: number };
 
+/**
+ * An incident over the dataset: its kind, and the operator and job where an operator's job caused it. Not who else
+ * caused one (a consumer probing a product, a public body pulling beyond its channel), nor its detail: regulators
+ * read those on the incidents page.
+ */
+export type IncidentUse = { at: string; kind: string; operator: string | null; job: string | null; auditIndex: number };
+
+/** Incidents that are about using the data; deadline alerts (a late answer, a late evaluation) are about its source. */
+export const misuseIncidentKinds = ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'differencing'];
+
 /** At most this many jobs are listed, newest first; the totals count them all. */
 export const jobsListed = 500;
 
 export async function datasetUses(db: Database, dataset: { id: string; institutionId: string }, period: { from: Date; to: Date }): Promise<DatasetUses> {
   const overDataset = sql`${jobs.datasets} @> ${JSON.stringify([dataset.id])}::jsonb`;
   const inPeriod = and(gte(jobs.createdAt, period.from), lt(jobs.createdAt, period.to));
-  const [jobRows, jobCounts, productRows, transferLeaves] = await Promise.all([
+  const [jobRows, jobCounts, productRows, trailLeaves] = await Promise.all([
     db
       .select({ id: jobs.id, operator: jobs.operatorId, operatorName: operators.name, operatorNameZh: operators.nameZh, kind: jobs.kind, purpose: jobs.purpose, status: jobs.status, code: jobs.statusCode, createdAt: jobs.createdAt })
       .from(jobs)
@@ -101,7 +113,7 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
       .from(auditLeaves)
       .where(
         and(
-          inArray(auditLeaves.eventType, ['channel.pulled', 'external.delivered', 'derived.published']),
+          inArray(auditLeaves.eventType, ['channel.pulled', 'external.delivered', 'derived.published', 'incident.recorded']),
           sql`${auditLeaves.datasets} @> ${JSON.stringify([dataset.id])}::jsonb`,
           gte(auditLeaves.createdAt, period.from),
           lt(auditLeaves.createdAt, period.to),
@@ -139,8 +151,8 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
     : [];
   const callsOf = new Map(calls.map((row) => [row.product, row]));
 
-  const transfers = transferLeaves.map((row) => ({ index: row.index, type: row.type, event: JSON.parse(row.leaf) as { at: string; details: Record<string, unknown> } }));
-  const recipients = new Set(transfers.flatMap(({ type, event }) => (type === 'channel.pulled' ? [String(event.details.institution)] : [])));
+  const trail = trailLeaves.map((row) => ({ index: row.index, type: row.type, event: JSON.parse(row.leaf) as { at: string; operator?: string | null; job?: string | null; details: Record<string, unknown> } }));
+  const recipients = new Set(trail.flatMap(({ type, event }) => (type === 'channel.pulled' ? [String(event.details.institution)] : [])));
   const names = recipients.size ? new Map((await db.select().from(institutions).where(inArray(institutions.id, [...recipients]))).map((row) => [row.id, row])) : new Map();
   const transfer = (index: number, event: { at: string; details: Record<string, any> }, recipient: string): TransferUse => ({
     at: event.at,
@@ -152,11 +164,15 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
     columns: (event.details.columns as string[] | undefined) ?? [],
     auditIndex: index,
   });
-  const channelPulls = transfers.filter((row) => row.type === 'channel.pulled').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.institution)), channel: Number(event.details.channel) }));
-  const externalDeliveries = transfers.filter((row) => row.type === 'external.delivered').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.requester)), request: Number(event.details.request) }));
-  const derivedDatasets = transfers
+  const channelPulls = trail.filter((row) => row.type === 'channel.pulled').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.institution)), channel: Number(event.details.channel) }));
+  const externalDeliveries = trail.filter((row) => row.type === 'external.delivered').map(({ index, event }) => ({ ...transfer(index, event, String(event.details.requester)), request: Number(event.details.request) }));
+  const derivedDatasets = trail
     .filter((row) => row.type === 'derived.published')
-    .map(({ index, event }) => ({ at: event.at, dataset: String(event.details.dataset), job: String((event as { job?: string }).job ?? ''), auditIndex: index }));
+    .map(({ index, event }) => ({ at: event.at, dataset: String(event.details.dataset), job: event.job ?? '', auditIndex: index }));
+
+  const incidentUses: IncidentUse[] = trail
+    .filter((row) => row.type === 'incident.recorded' && misuseIncidentKinds.includes(String(row.event.details.kind)))
+    .map(({ index, event }) => ({ at: event.at, kind: String(event.details.kind), operator: event.operator ?? null, job: event.job ?? null, auditIndex: index }));
 
   const productUses: ProductUse[] = builtOn.map((product) => {
     const counted = callsOf.get(product.id);
@@ -199,6 +215,7 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
     channelPulls,
     externalDeliveries,
     derivedDatasets,
+    incidents: incidentUses,
     totals: {
       jobs: jobCounts[0]?.jobs ?? 0,
       jobsReleased: jobCounts[0]?.released ?? 0,
@@ -208,6 +225,7 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
       externalDeliveries: externalDeliveries.length,
       rowsDelivered: externalDeliveries.reduce((sum, delivery) => sum + delivery.rows, 0),
       derivedDatasets: derivedDatasets.length,
+      incidents: incidentUses.length,
     },
   };
 }

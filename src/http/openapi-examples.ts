@@ -325,7 +325,8 @@ export const operationExamples: Record<string, Example> = {
       channelPulls: [{ at: '2026-11-21T03:00:00.000Z', recipient: 'market-regulator', recipientName: 'Market Regulation Bureau', recipientNameZh: '市场监督管理局', channel: 3, version: 4, rows: 12000, columns: ['uscc', 'month', 'kwh'], auditIndex: 455 }],
       externalDeliveries: [],
       derivedDatasets: [],
-      totals: { jobs: 1, jobsReleased: 1, productCalls: 1200, channelPulls: 1, rowsPulled: 12000, externalDeliveries: 0, rowsDelivered: 0, derivedDatasets: 0 },
+      incidents: [{ at: '2026-11-22T06:00:00.000Z', kind: 'over_scope', operator: 'harbour-credit', job: null, auditIndex: 470 }],
+      totals: { jobs: 1, jobsReleased: 1, productCalls: 1200, channelPulls: 1, rowsPulled: 12000, externalDeliveries: 0, rowsDelivered: 0, derivedDatasets: 0, incidents: 1 },
     },
   },
   'get /v1/datasets/{id}/quality': {

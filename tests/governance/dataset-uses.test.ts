@@ -43,6 +43,8 @@ beforeAll(async () => {
   await t.call('POST', `/v1/sharing-requests/${request.json.id}/decision`, { token: marketClerk, json: { decision: 'approve' } });
   const channel = (await t.call('GET', '/v1/channels', { token: powerClerk })).json.channels.find((entry: { request: string }) => entry.request === request.json.id).id;
   expect((await t.call('GET', `/v1/channels/${channel}/data`, { token: powerClerk })).status).toBe(200);
+  // A pull beyond the channel's columns: refused, and an incident over the register.
+  expect((await t.call('GET', `/v1/channels/${channel}/data?columns=uscc,legal_rep_id`, { token: powerClerk })).status).toBe(403);
 
   const filed = await t.call('POST', '/v1/external-requests', {
     token: filer,
@@ -114,12 +116,21 @@ describe("a dataset's use trail (art. 12)", () => {
     expect(response.json.derivedDatasets).toEqual([expect.objectContaining({ dataset: 'firms_by_town', job: jobId })]);
   });
 
+  it('lists an incident over the dataset by its kind, without who caused it or its detail', async () => {
+    const response = await uses(marketClerk);
+    expect(response.json.incidents).toEqual([expect.objectContaining({ kind: 'channel_over_scope', operator: null, job: null })]);
+    expect(Object.keys(response.json.incidents[0]).sort()).toEqual(['at', 'auditIndex', 'job', 'kind', 'operator']);
+    expect((await eventsAt([response.json.incidents[0].auditIndex]))[0]).toMatchObject({ type: 'incident.recorded', details: { kind: 'channel_over_scope' } });
+    expect(response.text).not.toContain('clerk-power-utility');
+    expect(response.json.totals.incidents).toBe(1);
+  });
+
   it('leaves out uses outside the period asked for', async () => {
     // The uses all happened at the test clock's instant; this period ends a minute before it.
     const earlier = new Date(t.clock.now.getTime() - 60_000).toISOString();
     const response = await uses(regulator, `?to=${encodeURIComponent(earlier)}`);
     expect(response.status).toBe(200);
-    expect(response.json).toMatchObject({ jobs: [], channelPulls: [], externalDeliveries: [], derivedDatasets: [] });
+    expect(response.json).toMatchObject({ jobs: [], channelPulls: [], externalDeliveries: [], derivedDatasets: [], incidents: [] });
     expect(response.json.products[0]).toMatchObject({ product: 'enterprise-identity', calls: 0, firstAuditIndex: null });
   });
 

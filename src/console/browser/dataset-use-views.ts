@@ -68,7 +68,8 @@ function trailOf(uses: any): Node[] {
     .replace('{pulledRows}', Number(totals.rowsPulled).toLocaleString())
     .replace('{exports}', totals.externalDeliveries)
     .replace('{exportedRows}', Number(totals.rowsDelivered).toLocaleString())
-    .replace('{derived}', totals.derivedDatasets);
+    .replace('{derived}', totals.derivedDatasets)
+    .replace('{incidents}', totals.incidents);
   return [
     h('p', { id: 'uses-summary' }, summary),
     section(
@@ -104,6 +105,12 @@ function trailOf(uses: any): Node[] {
       'uses-exports',
       [t('time'), t('recipient'), t('version'), t('columns'), t('rows'), t('auditLeaves')],
       uses.externalDeliveries.map((delivery: any) => [formatTime(delivery.at), delivery.recipient, `v${delivery.version}`, delivery.columns.join(', '), delivery.rows.toLocaleString(), leaves([delivery.auditIndex])]),
+    ),
+    section(
+      t('usesIncidents'),
+      'uses-incidents',
+      [t('time'), t('kind'), t('operator'), t('auditLeaves')],
+      uses.incidents.map((incident: any) => [formatTime(incident.at), tValue('incident', incident.kind), incident.operator ?? '—', leaves([incident.auditIndex])]),
     ),
     section(
       t('usesDerived'),

@@ -549,8 +549,8 @@ const phrases = {
   usesPeriod: ['期间', 'Period'],
   lastDays: ['近 {n} 天', 'last {n} days'],
   usesSummary: [
-    '任务 {jobs} 个（已发布 {released} 个）· 产品调用 {calls} 次 · 通道拉取 {pulls} 次（{pulledRows} 行）· 区外导出 {exports} 次（{exportedRows} 行）· 衍生数据集 {derived} 个',
-    '{jobs} job(s), {released} released · {calls} product call(s) · {pulls} channel pull(s), {pulledRows} rows · {exports} export(s) outside Lingang, {exportedRows} rows · {derived} derived dataset(s)',
+    '任务 {jobs} 个（已发布 {released} 个）· 产品调用 {calls} 次 · 通道拉取 {pulls} 次（{pulledRows} 行）· 区外导出 {exports} 次（{exportedRows} 行）· 衍生数据集 {derived} 个 · 安全事件 {incidents} 起',
+    '{jobs} job(s), {released} released · {calls} product call(s) · {pulls} channel pull(s), {pulledRows} rows · {exports} export(s) outside Lingang, {exportedRows} rows · {derived} derived dataset(s) · {incidents} incident(s)',
   ],
   usesJobs: ['沙箱任务', 'Sandbox jobs'],
   usesJobsTruncated: ['只列出最近的 500 个任务；上方合计包含全部任务。', 'Only the newest 500 jobs are listed; the totals above count them all.'],
@@ -558,6 +558,7 @@ const phrases = {
   usesLastCall: ['最近调用', 'Last call'],
   usesPulls: ['共享通道拉取（第十七条）', 'Pulls through sharing channels (art. 17)'],
   usesExports: ['区外导出（第十九条）', 'Exports for bodies outside Lingang (art. 19)'],
+  usesIncidents: ['涉及该数据的安全事件', 'Incidents over the data'],
   usesDerived: ['衍生的高质量数据集（第十四条）', 'High-quality datasets derived from it (art. 14)'],
   noUses: ['此期间没有', 'None in this period'],
   auditLeaves: ['审计叶子', 'Audit leaves'],
