@@ -1,4 +1,4 @@
-import { api } from './api.js';
+import { api, errorText } from './api.js';
 import { formatTime, h, statusBadge, table } from './dom.js';
 import { inLanguage, t, tValue } from './i18n.js';
 
@@ -16,8 +16,8 @@ const periods = [30, 90, 365];
 export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Entry[] }>('GET', '/v1/datasets');
   const shown = me.role === 'institution' ? datasets.filter((entry) => entry.institution.id === me.institutionId) : datasets;
-  const dataset = h('select', { id: 'uses-dataset', onchange: () => void load() }, ...shown.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
-  const period = h('select', { id: 'uses-period', onchange: () => void load() }, ...periods.map((days) => h('option', { value: String(days) }, t('lastDays').replace('{n}', String(days)))));
+  const dataset = h('select', { id: 'uses-dataset', onchange: () => void reload() }, ...shown.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
+  const period = h('select', { id: 'uses-period', onchange: () => void reload() }, ...periods.map((days) => h('option', { value: String(days) }, t('lastDays').replace('{n}', String(days)))));
   const trail = h('div', { id: 'uses-trail' });
 
   async function load() {
@@ -27,6 +27,8 @@ export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
     const uses = await api<any>('GET', `/v1/datasets/${encodeURIComponent(dataset.value)}/uses?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
     trail.replaceChildren(...trailOf(uses));
   }
+  /** A later choice's failure shows in place of the trail (the page itself was drawn). */
+  const reload = () => load().catch((error: unknown) => trail.replaceChildren(h('p', { class: 'error' }, errorText(error))));
   await load();
   return h(
     'div',
