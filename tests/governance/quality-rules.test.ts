@@ -128,25 +128,28 @@ describe('freshness in the catalogue', () => {
   });
 });
 
+/** A street-light register declaring these rules (each field can be replaced). */
+const entry = (qualityRules: unknown[], overrides: Record<string, unknown> = {}) => ({
+  id: 'street_lights',
+  title: 'Street lights',
+  titleZh: '路灯设施',
+  description: 'Street lights and their wattage',
+  category: 'infrastructure',
+  grade: 'L1',
+  openData: true,
+  sharingType: 'unconditional',
+  legalBasis: '《临港新片区公共数据管理办法》第十条',
+  updateFrequency: 'monthly',
+  privacyUnit: 'light_id',
+  columns: [
+    { name: 'light_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Light id' },
+    { name: 'watts', type: 'INTEGER', class: 'attribute', nullable: true, description: 'Power (W)' },
+  ],
+  qualityRules,
+  ...overrides,
+});
+
 describe('quality rules as declared', () => {
-  const entry = (qualityRules: unknown[]) => ({
-    id: 'street_lights',
-    title: 'Street lights',
-    titleZh: '路灯设施',
-    description: 'Street lights and their wattage',
-    category: 'infrastructure',
-    grade: 'L1',
-    openData: true,
-    sharingType: 'unconditional',
-    legalBasis: '《临港新片区公共数据管理办法》第十条',
-    updateFrequency: 'monthly',
-    privacyUnit: 'light_id',
-    columns: [
-      { name: 'light_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Light id' },
-      { name: 'watts', type: 'INTEGER', class: 'attribute', nullable: true, description: 'Power (W)' },
-    ],
-    qualityRules,
-  });
 
   it('are refused when they name an unknown column or do not suit its type', async () => {
     const response = await t.call('POST', '/v1/datasets', {
@@ -188,18 +191,12 @@ describe('quality rules as declared', () => {
 
 describe('completeness across deliveries (art. 9)', () => {
   it("counts the previous version's rows whose key the new version no longer holds", async () => {
-    const created = await t.call('POST', '/v1/datasets', {
-      token: powerClerk,
-      json: {
-        id: 'substations', title: 'Substations', titleZh: '变电站', description: 'Substations by district', category: 'infrastructure', grade: 'L1', openData: true,
-        sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'station_id',
-        columns: [
-          { name: 'station_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Station id' },
-          { name: 'district', type: 'VARCHAR', class: 'attribute', nullable: true, description: 'District' },
-        ],
-        qualityRules: [{ rule: 'completeness', columns: ['station_id', 'district'] }, { rule: 'completeness', columns: ['station_id'], tolerance: 0.5 }],
-      },
-    });
+    const stations = [
+      { name: 'station_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Station id' },
+      { name: 'district', type: 'VARCHAR', class: 'attribute', nullable: true, description: 'District' },
+    ];
+    const rules = [{ rule: 'completeness', columns: ['station_id', 'district'] }, { rule: 'completeness', columns: ['station_id'], tolerance: 0.5 }];
+    const created = await t.call('POST', '/v1/datasets', { token: powerClerk, json: entry(rules, { id: 'substations', privacyUnit: 'station_id', columns: stations }) });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     const deliver = (csv: string) => t.call('POST', '/v1/datasets/substations/versions', { token: powerClerk, body: csv, headers: { 'content-type': 'text/csv' } });
     // The first delivery has nothing before it to compare with.
@@ -217,17 +214,9 @@ describe('completeness across deliveries (art. 9)', () => {
   });
 
   it('is refused when it names a column the dataset does not have', async () => {
-    const response = await t.call('POST', '/v1/datasets', {
-      token: powerClerk,
-      json: {
-        id: 'substations_x', title: 'Substations', titleZh: '变电站', description: 'Substations', category: 'infrastructure', grade: 'L1', openData: true,
-        sharingType: 'unconditional', legalBasis: '《临港新片区公共数据管理办法》第十条', updateFrequency: 'monthly', privacyUnit: 'station_id',
-        columns: [{ name: 'station_id', type: 'VARCHAR', class: 'attribute', nullable: false, description: 'Station id' }],
-        qualityRules: [{ rule: 'completeness', columns: ['station_code'] }],
-      },
-    });
+    const response = await t.call('POST', '/v1/datasets', { token: powerClerk, json: entry([{ rule: 'completeness', columns: ['light_code'] }], { id: 'street_lights_x' }) });
     expect(response.status).toBe(400);
-    expect(JSON.stringify(response.json.error.details)).toContain('unknown column station_code');
+    expect(JSON.stringify(response.json.error.details)).toContain('unknown column light_code');
   });
 });
 
