@@ -5,7 +5,6 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import { progressBar } from './progress-bar.js';
 import { toCsv } from '../http/csv.js';
-import type { DatasetUses } from '../governance/dataset-uses.js';
 import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
 import type { toJobView } from '../jobs/submit-job.js';
 
@@ -269,30 +268,13 @@ export async function reportsCommand(config: Config, args: string[], options: Re
   return 0;
 }
 
-/**
- * A dataset's use trail as one table, a line per use, for a source to file or a regulator to sort: what kind of use,
- * when, by whom, for what (a job's purpose, a product's title, the columns copied), its state, its calls or rows,
- * and its audit leaves.
- */
+/** A dataset's use trail, as the server writes it: CSV (a line per use) or JSON. */
 async function usesReport(config: Config, dataset: string | undefined, options: RemoteOptions & { from?: string; to?: string }): Promise<number> {
   if (!dataset) throw new CommandUsageError('pds reports uses <dataset> [--from <iso>] [--to <iso>] [--format csv|json]');
   const format = options.format ?? 'csv';
   if (format !== 'csv' && format !== 'json') throw new CommandUsageError('--format is csv or json');
-  const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) });
-  const uses = (await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/datasets/${encodeURIComponent(dataset)}/uses?${query}`)).json as DatasetUses;
-  if (format === 'json') {
-    process.stdout.write(`${JSON.stringify(uses, null, 2)}\n`);
-    return 0;
-  }
-  const leaves = (indexes: Array<number | null>) => indexes.filter((index) => index !== null).join(' ');
-  const lines: unknown[][] = [
-    ...uses.jobs.map((job) => ['job', job.submittedAt, job.operator, job.purpose, job.status, job.code, null, null, leaves(job.auditIndexes)]),
-    ...uses.products.map((product) => ['product_calls', product.lastCall, product.operator, product.product, product.status, null, product.calls, null, leaves([product.firstAuditIndex, product.lastAuditIndex])]),
-    ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, null, pull.rows, leaves([pull.auditIndex])]),
-    ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, null, delivery.rows, leaves([delivery.auditIndex])]),
-    ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, null, leaves([derived.auditIndex])]),
-    ...uses.incidents.map((incident) => ['incident', incident.at, incident.operator, incident.job, null, incident.kind, null, null, leaves([incident.auditIndex])]),
-  ];
-  process.stdout.write(toCsv(['use', 'at', 'by_or_to', 'what', 'state', 'code', 'calls', 'rows', 'audit_leaves'], lines));
+  const query = new URLSearchParams({ format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) });
+  const response = await call(remoteTarget(config, options, 'regulator'), 'GET', `/v1/datasets/${encodeURIComponent(dataset)}/uses?${query}`, undefined, format === 'csv' ? 'text/csv' : 'application/json');
+  process.stdout.write(format === 'csv' ? response.text : `${JSON.stringify(response.json, null, 2)}\n`);
   return 0;
 }

@@ -229,3 +229,22 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
     },
   };
 }
+
+/**
+ * The trail as one table, a line per use, for a source to file or a regulator to sort: what kind of use, when, by
+ * or to whom, what (a job's purpose, a product, the columns copied, a derived dataset, an incident's job), its state
+ * and code, its calls or rows, and its audit leaves (space-separated; a product's first and last call).
+ */
+export const datasetUsesColumns = ['use', 'at', 'by_or_to', 'what', 'state', 'code', 'calls', 'rows', 'audit_leaves'] as const;
+
+export function datasetUsesTable(uses: DatasetUses): unknown[][] {
+  const leaves = (indexes: Array<number | null>) => indexes.filter((index) => index !== null).join(' ');
+  return [
+    ...uses.jobs.map((job) => ['job', job.submittedAt, job.operator, job.purpose, job.status, job.code, null, null, leaves(job.auditIndexes)]),
+    ...uses.products.map((product) => ['product_calls', product.lastCall, product.operator, product.product, product.status, null, product.calls, null, leaves([product.firstAuditIndex, product.lastAuditIndex])]),
+    ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, null, pull.rows, leaves([pull.auditIndex])]),
+    ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, null, delivery.rows, leaves([delivery.auditIndex])]),
+    ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, null, leaves([derived.auditIndex])]),
+    ...uses.incidents.map((incident) => ['incident', incident.at, incident.operator, incident.job, null, incident.kind, null, null, leaves([incident.auditIndex])]),
+  ];
+}

@@ -390,6 +390,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await market.locator('#uses-products tr', { hasText: '企业统一社会信用代码、名称与法定代表人一致性核验' }).innerText()).toMatch(/已上线\s+[1-9]\d*/);
     // Never the SQL, nor the consumer that called.
     expect(await market.textContent('#main')).not.toMatch(/SELECT|consumer-east-sea-bank/);
+    // The trail saves as a CSV, a line per use, that Excel on Chinese Windows opens as UTF-8.
+    const [download] = await Promise.all([market.waitForEvent('download'), market.click('#uses-csv')]);
+    const csv = fs.readFileSync((await download.path())!, 'utf8');
+    expect(csv.startsWith('\uFEFFuse,at,by_or_to,what,state,code,calls,rows,audit_leaves\r\n')).toBe(true);
+    expect(csv).toContain(purpose);
     await market.screenshot({ path: path.join(artifacts, 'institution-data-use.png'), fullPage: true });
     expect(pageErrors(market)).toEqual([]);
   });

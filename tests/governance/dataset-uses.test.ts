@@ -134,6 +134,17 @@ describe("a dataset's use trail (art. 12)", () => {
     expect(response.json.products[0]).toMatchObject({ product: 'enterprise-identity', calls: 0, firstAuditIndex: null });
   });
 
+  it('gives the trail as CSV, a line per use with its leaves', async () => {
+    const response = await uses(marketClerk, '?format=csv');
+    expect(response.headers.get('content-type')).toContain('text/csv');
+    const lines = response.text.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('use,at,by_or_to,what,state,code,calls,rows,audit_leaves');
+    const json = (await uses(marketClerk)).json;
+    expect(lines.filter((line) => line.startsWith('job,'))).toHaveLength(json.jobs.length);
+    expect(lines.find((line) => line.startsWith('product_calls,'))).toMatch(/^product_calls,[^,]+,harbour-credit,enterprise-identity,published,,2,,\d+ \d+$/);
+    expect(lines.find((line) => line.startsWith('incident,'))).toMatch(/^incident,[^,]+,,,,channel_over_scope,,,\d+$/);
+  });
+
   it('refuses a period that ends before it starts', async () => {
     const response = await uses(regulator, '?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z');
     expect(response.status).toBe(400);

@@ -1,5 +1,5 @@
 import { api, errorText } from './api.js';
-import { formatTime, h, statusBadge, table } from './dom.js';
+import { formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { inLanguage, t, tValue } from './i18n.js';
 
 /**
@@ -20,13 +20,17 @@ export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
   const period = h('select', { id: 'uses-period', onchange: () => void reload() }, ...periods.map((days) => h('option', { value: String(days) }, t('lastDays').replace('{n}', String(days)))));
   const trail = h('div', { id: 'uses-trail' });
 
-  async function load() {
-    if (!dataset.value) return void trail.replaceChildren(h('p', { class: 'muted' }, t('nothing')));
+  /** The chosen dataset's trail URL for the chosen period, ending now. */
+  const trailUrl = (format: 'json' | 'csv') => {
     const to = new Date();
     const from = new Date(to.getTime() - Number(period.value) * 86_400_000);
-    const uses = await api<any>('GET', `/v1/datasets/${encodeURIComponent(dataset.value)}/uses?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
-    trail.replaceChildren(...trailOf(uses));
+    return `/v1/datasets/${encodeURIComponent(dataset.value)}/uses?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), format })}`;
+  };
+  async function load() {
+    if (!dataset.value) return void trail.replaceChildren(h('p', { class: 'muted' }, t('nothing')));
+    trail.replaceChildren(...trailOf(await api<any>('GET', trailUrl('json'))));
   }
+  const download = async () => saveCsv(await api<string>('GET', trailUrl('csv')), `${dataset.value}-uses.csv`);
   /** A later choice's failure shows in place of the trail (the page itself was drawn). */
   const reload = () => load().catch((error: unknown) => trail.replaceChildren(h('p', { class: 'error' }, errorText(error))));
   await load();
@@ -37,6 +41,7 @@ export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
     h('p', { class: 'muted' }, t('usesExplained')),
     h('div', { class: 'form' }, h('label', { for: 'uses-dataset' }, t('dataset')), dataset, h('label', { for: 'uses-period' }, t('usesPeriod')), period),
     trail,
+    h('p', {}, h('a', { href: '#', id: 'uses-csv', onclick: (event: Event) => (event.preventDefault(), void download().catch((error: unknown) => trail.prepend(h('p', { class: 'error' }, errorText(error))))) }, t('downloadCsv'))),
   );
 }
 

@@ -10,7 +10,8 @@ import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, list
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors/app-error.js';
-import { datasetUses } from '../../governance/dataset-uses.js';
+import { datasetUses, datasetUsesColumns, datasetUsesTable } from '../../governance/dataset-uses.js';
+import { toCsv } from '../csv.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
@@ -48,9 +49,10 @@ const routes = {
       query: z.object({
         from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Start (default: 30 days before `to`)' }),
         to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'End, exclusive (default: now)' }),
+        format: z.enum(['json', 'csv']).default('json').openapi({ description: 'csv: one line per use (use, at, by_or_to, what, state, code, calls, rows, audit_leaves)' }),
       }),
     },
-    responses: { 200: { description: 'The use trail', content: { 'application/json': { schema: view('DatasetUses') } } }, ...errorResponses(400, 403, 404) },
+    responses: { 200: { description: 'The use trail', content: { 'application/json': { schema: view('DatasetUses') }, 'text/csv': { schema: z.string() } } }, ...errorResponses(400, 403, 404) },
   }),
   flags: createRoute({
     method: 'get',
@@ -226,7 +228,13 @@ export function governanceRoutes(platform: Platform) {
     const to = query.to ? new Date(query.to) : new Date(platform.clock().getTime() + 1);
     const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
     if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
-    return c.json(await datasetUses(platform.db, dataset, { from, to }), 200);
+    const uses = await datasetUses(platform.db, dataset, { from, to });
+    if (query.format === 'csv') {
+      c.header('Content-Type', 'text/csv; charset=utf-8');
+      c.header('Content-Disposition', `attachment; filename="${dataset.id}-uses.csv"`);
+      return c.body(toCsv([...datasetUsesColumns], datasetUsesTable(uses)), 200);
+    }
+    return c.json(uses, 200);
   });
 
   app.openapi(routes.flags, async (c) => {
