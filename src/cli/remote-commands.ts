@@ -108,8 +108,8 @@ export const reportsUsage = `pds reports — reports for regulators
       the supervision report per institution (default: this year so far)
   pds reports uses <dataset> [--from <iso>] [--to <iso>] [--format csv|json]
       a dataset's use trail (art. 12; default: the last 30 days): jobs, product calls, channel pulls, exports,
-      derived datasets and incidents, one line each with its audit leaves (the source institution's token, the data centre's or
-      a regulator's)
+      derived datasets and incidents, a line each with its audit leaves (the source institution's token, the
+      data centre's or a regulator's)
 
   --server <url>   --token <jwt> (or PDS_TOKEN; dev: the regulator token in dev-tokens.json)`;
 

@@ -40,9 +40,9 @@ const routes = {
     method: 'get',
     path: '/v1/datasets/{id}/uses',
     tags: ['governance'],
-    summary: "A dataset's use trail (art. 12, 数据使用可追溯): jobs over it, products built on it and their calls, channel pulls, exports and derived datasets in a period, each with its audit leaves (the source institution, the data centre and regulators)",
+    summary: "A dataset's use trail (art. 12, 数据使用可追溯): jobs over it, products built on it and their calls, channel pulls, exports, derived datasets and incidents in a period, each with its audit leaves (the source institution, the data centre and regulators)",
     description:
-      'Jobs carry their operator, stated purpose, kind, state and every audit leaf of the job — never the SQL. Products carry their calls in the period, counted (public-interest and industry), with the first and last call\'s leaf — never a consumer, a subject or an answer. Pulls and exports name the body that received the copy, the version, the columns and the row count. The newest 500 jobs are listed (`jobsTruncated` says when more fell in the period); the totals count them all. Each leaf can be proved against a signed checkpoint (`GET /v1/audit/proofs/inclusion`).',
+      'Jobs carry their operator, stated purpose, kind, state, code and every audit leaf of the job — never the SQL or the reason text. Products carry their calls in the period, counted (public-interest and industry), with the first and last call\'s leaf — never a consumer, a subject or an answer. Pulls and exports name the body that received the copy, the version, the columns and the row count. Incidents over the data (a job beyond its licence, probing, differencing, a pull beyond a channel\'s scope or volume) carry their kind, and the operator and job where an operator caused one. The newest 500 jobs are listed (`jobsTruncated` says when more fell in the period); the totals count them all. Each leaf can be proved against a signed checkpoint (`GET /v1/audit/proofs/inclusion`).',
     security: bearerSecurity,
     request: {
       params: idParam,
