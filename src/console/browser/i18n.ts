@@ -543,8 +543,8 @@ const phrases = {
   jobCode_CANCELLED: ['已取消', 'cancelled'],
   uses: ['数据使用记录', 'Data use'],
   usesExplained: [
-    '谁在何时、为何目的使用了数据（第十二条：数据使用可追溯）：沙箱任务、基于该数据的产品及其调用次数、共享通道拉取、区外导出和由其衍生的高质量数据集。每行末尾的编号是记录它的审计日志叶子，可在已签名的检查点上证明。不显示任务的 SQL、调用方、被核验对象，也不显示任何数据。',
-    "Who used the data, when and for what stated purpose (art. 12: data use is traceable): sandbox jobs, products built on it with their calls, pulls through sharing channels, exports for bodies outside Lingang and high-quality datasets derived from it. The numbers at the end of each line are the audit-log leaves that record it, provable against a signed checkpoint. Never a job's SQL, a consumer, a subject checked, or any data.",
+    '谁在何时、为何目的使用了数据（第十二条：数据使用可追溯）：沙箱任务、基于该数据的产品及其调用次数、共享通道拉取、区外导出、由其衍生的高质量数据集，以及涉及它的安全事件。每行末尾的编号是记录它的审计日志叶子，可在已签名的检查点上证明。不显示任务的 SQL、调用方、被核验对象，也不显示任何数据。',
+    "Who used the data, when and for what stated purpose (art. 12: data use is traceable): sandbox jobs, products built on it with their calls, pulls through sharing channels, exports for bodies outside Lingang, high-quality datasets derived from it, and incidents over it. The numbers at the end of each line are the audit-log leaves that record it, provable against a signed checkpoint. Never a job's SQL, a consumer, a subject checked, or any data.",
   ],
   usesPeriod: ['期间', 'Period'],
   lastDays: ['近 {n} 天', 'last {n} days'],
