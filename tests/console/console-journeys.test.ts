@@ -722,6 +722,27 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a regulator narrows the audit log to one dataset's events and verifies them", async () => {
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#audit`);
+    await page.waitForSelector('#audit-table tbody tr');
+    const before = await page.locator('#audit-table tbody tr td:first-child').allTextContents();
+    await page.selectOption('#audit-dataset', 'enterprises');
+    await page.waitForFunction((earlier) => {
+      const shown = [...document.querySelectorAll('#audit-table tbody tr td:first-child')].map((cell) => cell.textContent);
+      return shown.length > 0 && shown.join() !== earlier;
+    }, before.join());
+    const indexes = (await page.locator('#audit-table tbody tr td:first-child').allTextContents()).map(Number);
+    const regulator = await t.tokenFor('regulator-data-dept');
+    for (const index of indexes) {
+      const [entry] = (await t.call('GET', `/v1/audit/entries?start=${index}&end=${index + 1}`, { token: regulator })).json.entries;
+      expect(entry.event.datasets).toContain('enterprises');
+    }
+    await page.click('#verify-log');
+    await page.waitForSelector('#audit-outcome .badge.ok', { timeout: 30_000 });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an admin disables an account only with a reason written, and enables it again', async () => {
     const admin = await t.tokenFor('admin-data-centre');
     await t.call('POST', '/v1/principals', { token: admin, json: { id: 'console-leaver', role: 'consumer', displayName: '离职测试账号' } });

@@ -50,6 +50,7 @@ const phrases = {
   treeSize: ['树大小', 'Tree size'],
   eventFamily: ['事件类别', 'Events'],
   allEvents: ['全部事件', 'All events'],
+  allDatasets: ['全部数据集', 'All datasets'],
   olderEvents: ['更早的事件', 'Older events'],
   family_licence: ['运营许可', 'Licences'],
   family_operator: ['运营主体', 'Operators'],

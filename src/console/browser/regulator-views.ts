@@ -76,13 +76,15 @@ type AuditEntry = { index: number; leaf: string; event: any };
  * checkpoint's signature and the inclusion proof of every entry shown.
  */
 export async function auditPage(): Promise<HTMLElement> {
-  const checkpoint = await api('GET', '/v1/audit/checkpoint');
+  const [checkpoint, { datasets }] = await Promise.all([api('GET', '/v1/audit/checkpoint'), api<{ datasets: Array<{ id: string; title: string; titleZh: string }> }>('GET', '/v1/datasets')]);
   const pageSize = 25;
   let entries: AuditEntry[] = [];
   let next: number | undefined;
   const results = new Map<number, HTMLElement>();
   const outcome = h('div', { id: 'audit-outcome' });
   const family = h('select', { id: 'audit-family' }, h('option', { value: '' }, t('allEvents')), ...auditFamilies.map((name) => h('option', { value: name }, t(`family_${name}`))));
+  // One dataset's leaves: the events its use trail cites, its loads, quality checks and sharing, to verify together.
+  const dataset = h('select', { id: 'audit-dataset' }, h('option', { value: '' }, t('allDatasets')), ...datasets.map((entry) => h('option', { value: entry.id }, `${inLanguage(entry.titleZh, entry.title)} · ${entry.id}`)));
   const rows = h('div', {});
   const older = h('button', { id: 'audit-older', class: 'secondary', onclick: () => void load(false) }, t('olderEvents'));
   const render = () => {
@@ -100,6 +102,7 @@ export async function auditPage(): Promise<HTMLElement> {
   const load = async (fresh: boolean) => {
     const query = new URLSearchParams({ order: 'desc', limit: String(pageSize), end: String(fresh || next === undefined ? checkpoint.tree_size : next) });
     if (family.value) query.set('type', `${family.value}.*`);
+    if (dataset.value) query.set('dataset', dataset.value);
     const mine = fresh ? ++asked : asked;
     const page = await api<{ entries: AuditEntry[]; next?: { end: number } }>('GET', `/v1/audit/entries?${query}`);
     if (mine !== asked) return;
@@ -114,6 +117,7 @@ export async function auditPage(): Promise<HTMLElement> {
     render();
   };
   family.addEventListener('change', () => void load(true));
+  dataset.addEventListener('change', () => void load(true));
   const verify = async () => {
     outcome.replaceChildren(t('working'));
     const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
@@ -138,6 +142,8 @@ export async function auditPage(): Promise<HTMLElement> {
     h('p', {}, `${t('treeSize')} ${checkpoint.tree_size} · ${t('rootHash')} `, h('code', {}, checkpoint.root_hash.slice(0, 24) + '…'), ` · ${formatTime(checkpoint.timestamp)}`),
     h('label', {}, t('eventFamily')),
     family,
+    h('label', { for: 'audit-dataset' }, t('dataset')),
+    dataset,
     h('div', { class: 'actions' }, h('button', { id: 'verify-log', onclick: () => void verify() }, t('verifyLog'))),
     outcome,
     rows,
