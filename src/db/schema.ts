@@ -553,6 +553,33 @@ export const disputes = pgTable(
 );
 
 /**
+ * A demand for public data to be opened (measures art. 20: opening is demand-driven, 以需求为导向): anyone signed in
+ * names the data it needs and what for; the data centre answers — planned, declined with a reason, or met by an open
+ * catalogue entry. The demands, without who made them, are public, so demand for the same data shows.
+ */
+export const openDataDemands = pgTable(
+  'open_data_demands',
+  {
+    id: text('id').primaryKey(),
+    requestedBy: text('requested_by')
+      .notNull()
+      .references(() => principals.id),
+    /** The catalogue entry the demand concerns, when the data is catalogued but not open. */
+    datasetId: text('dataset_id').references(() => datasets.id),
+    subject: text('subject').notNull(),
+    scenario: text('scenario').notNull(),
+    status: text('status', { enum: ['open', 'planned', 'declined', 'met'] }).notNull(),
+    answer: text('answer'),
+    /** The open catalogue entry that meets the demand. */
+    metByDatasetId: text('met_by_dataset_id').references(() => datasets.id),
+    answeredBy: text('answered_by'),
+    answeredAt: timestamp('answered_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [index('open_data_demands_created_idx').on(table.createdAt)],
+);
+
+/**
  * A sharing channel (measures art. 17), opened by an approved sharing request: the requesting institution pulls
  * the data in scope through it. Idle channels freeze, then close; a closed channel needs a new request.
  */

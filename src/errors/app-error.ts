@@ -62,6 +62,8 @@ export type ErrorCode =
   | 'NO_CHANGE'
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'TRIAL_BUSY'
+  | 'ALREADY_OPEN'
+  | 'TOO_MANY_OPEN_DEMANDS'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -142,6 +144,8 @@ const statusByCode: Record<ErrorCode, number> = {
   NO_CHANGE: 400,
   IDEMPOTENCY_KEY_REUSED: 422,
   TRIAL_BUSY: 429,
+  ALREADY_OPEN: 409,
+  TOO_MANY_OPEN_DEMANDS: 409,
   INTERNAL: 500,
 };
 

@@ -7,8 +7,9 @@ import { listRegistrations, registrationReviewSchema, registrationSchema, review
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
 import { evaluateSharing, evaluationsDue, raiseEvaluationAlerts, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
 import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, listDerivedDatasets, proposeDerivedDataset, toDerivedView } from '../../governance/derived-datasets.js';
-import { eq } from 'drizzle-orm';
-import { datasets } from '../../db/schema.js';
+import { count, eq } from 'drizzle-orm';
+import { datasets, openDataDemands } from '../../db/schema.js';
+import { answerOpenDataDemand, demandOpenData, listOpenDataDemands, openDataAnswerSchema, openDataDemandSchema, openDemandsPerPrincipal, toOpenDataDemandView } from '../../governance/open-data-demands.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import { datasetUses, datasetUsesColumns, datasetUsesTable } from '../../governance/dataset-uses.js';
 import { toCsv } from '../csv.js';
@@ -97,6 +98,33 @@ const routes = {
     security: bearerSecurity,
     request: { body: jsonBody(disputeSchema, 'The objection') },
     responses: { 201: { description: 'The dispute with its deadline', content: { 'application/json': { schema: view('Dispute') } } }, ...errorResponses(400, 403, 404) },
+  }),
+  demandOpenData: createRoute({
+    method: 'post',
+    path: '/v1/open-data-demands',
+    tags: ['governance'],
+    summary: 'Ask for public data to be opened, saying what for (anyone signed in; art. 20: opening is demand-driven). The data centre answers',
+    description: `Name the data (and its catalogue entry, if it is catalogued and not open) and the use. At most ${openDemandsPerPrincipal} of one account's demands await an answer at a time (TOO_MANY_OPEN_DEMANDS). A catalogue entry that is open already is refused (ALREADY_OPEN): query it row by row.`,
+    security: bearerSecurity,
+    request: { body: jsonBody(openDataDemandSchema, 'The data wanted and the use') },
+    responses: { 201: { description: 'The demand', content: { 'application/json': { schema: view('OpenDataDemand') } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
+  openDataDemands: createRoute({
+    method: 'get',
+    path: '/v1/open-data-demands',
+    tags: ['governance'],
+    summary: 'Every demand for open data with its answer, newest first, and how many name the same catalogue entry (anyone signed in; who made each is shown to its maker, the data centre and regulators)',
+    security: bearerSecurity,
+    responses: { 200: { description: 'Demands', content: { 'application/json': { schema: z.object({ demands: z.array(view('OpenDataDemand')) }) } } }, ...errorResponses(403) },
+  }),
+  answerOpenData: createRoute({
+    method: 'post',
+    path: '/v1/open-data-demands/{id}/answer',
+    tags: ['governance'],
+    summary: 'Answer a demand for open data (the data centre): planned or declined with a reason, or met by an open catalogue entry',
+    security: bearerSecurity,
+    request: { params: idParam, body: jsonBody(openDataAnswerSchema, 'The answer') },
+    responses: { 200: { description: 'The demand', content: { 'application/json': { schema: view('OpenDataDemand') } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   proposeDerived: createRoute({
     method: 'post',
@@ -321,6 +349,33 @@ export function governanceRoutes(platform: Platform) {
     await authorizer.require(principal, 'dispute:answer', platformEntity);
     return c.json(toDisputeView(await answerDispute(platform, principal, c.req.valid('param').id, c.req.valid('json')), platform.clock()), 200);
   });
+
+  app.openapi(routes.demandOpenData, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'open-data:demand', platformEntity);
+    const demand = await demandOpenData(platform, principal, c.req.valid('json'));
+    return c.json(toOpenDataDemandView(demand, principal, await demandsForDataset(demand.datasetId)), 201);
+  });
+
+  app.openapi(routes.openDataDemands, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'open-data:list', platformEntity);
+    const demands = await listOpenDataDemands(platform);
+    const perDataset = new Map<string, number>();
+    for (const demand of demands) if (demand.datasetId) perDataset.set(demand.datasetId, (perDataset.get(demand.datasetId) ?? 0) + 1);
+    return c.json({ demands: demands.map((demand) => toOpenDataDemandView(demand, principal, perDataset.get(demand.datasetId ?? '') ?? 0)) }, 200);
+  });
+
+  app.openapi(routes.answerOpenData, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'open-data:answer', platformEntity);
+    const demand = await answerOpenDataDemand(platform, principal, c.req.valid('param').id, c.req.valid('json'));
+    return c.json(toOpenDataDemandView(demand, principal, await demandsForDataset(demand.datasetId)), 200);
+  });
+
+  /** How many demands name this catalogue entry. */
+  const demandsForDataset = async (datasetId: string | null) =>
+    datasetId ? ((await platform.db.select({ n: count() }).from(openDataDemands).where(eq(openDataDemands.datasetId, datasetId)))[0]?.n ?? 0) : 0;
 
   app.openapi(routes.register, async (c) => {
     const principal = c.get('principal');
