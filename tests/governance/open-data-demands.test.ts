@@ -11,7 +11,10 @@ let regulator: string;
 
 beforeAll(async () => {
   t = await createTestPlatform({ demo: true });
-  [analyst, bank, admin, regulator] = await Promise.all(['analyst-lingang-analytics', 'consumer-east-sea-bank', 'admin-data-centre', 'regulator-data-dept'].map((id) => t.tokenFor(id)));
+  analyst = await t.tokenFor('analyst-lingang-analytics');
+  bank = await t.tokenFor('consumer-east-sea-bank');
+  admin = await t.tokenFor('admin-data-centre');
+  regulator = await t.tokenFor('regulator-data-dept');
 }, 120_000);
 afterAll(() => t?.close());
 
