@@ -743,6 +743,38 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a consumer asks for data to be opened, and reads the data centre\'s answer', async () => {
+    const subject = '公交线路与站点（开放需求测试）';
+    const bank = await signedIn('consumer-east-sea-bank');
+    await bank.goto(`${base}/console#open-data`);
+    await bank.waitForSelector('#demand-send');
+    await bank.fill('#demand-subject', subject);
+    await bank.fill('#demand-scenario', '网点周边出行便利度评估');
+    await bank.click('#demand-send');
+    const row = bank.locator('#demands-table tbody tr', { hasText: subject });
+    await row.waitFor();
+    expect(await row.locator('.badge[title="open"]').innerText()).toBe('待答复');
+    // Consumers are not shown who asked.
+    expect(await bank.locator('#demands-table th').allTextContents()).not.toContain('提出者');
+
+    const admin = await signedIn('admin-data-centre');
+    await admin.goto(`${base}/console#open-data`);
+    const pending = admin.locator('#demands-table tbody tr', { hasText: subject });
+    await pending.waitFor();
+    expect(await pending.innerText()).toContain('consumer-east-sea-bank');
+    await pending.locator('select.met-by').selectOption('bus_routes');
+    await pending.locator('input.answer').fill('公交线路与站点已作为开放数据提供');
+    await pending.locator('button.met').click();
+    await admin.locator('#demands-table tbody tr', { hasText: subject }).locator('.badge[title="met"]').waitFor();
+
+    await bank.reload();
+    const answered = bank.locator('#demands-table tbody tr', { hasText: subject });
+    await answered.locator('.badge[title="met"]').waitFor();
+    expect(await answered.innerText()).toContain('bus_routes');
+    await bank.screenshot({ path: path.join(artifacts, 'consumer-open-data.png'), fullPage: true });
+    expect([...pageErrors(bank), ...pageErrors(admin)]).toEqual([]);
+  });
+
   it('an admin disables an account only with a reason written, and enables it again', async () => {
     const admin = await t.tokenFor('admin-data-centre');
     await t.call('POST', '/v1/principals', { token: admin, json: { id: 'console-leaver', role: 'consumer', displayName: '离职测试账号' } });

@@ -24,7 +24,7 @@ export function table(headers: Child[], rows: Child[][], attributes: Attributes 
 export const badge = (text: string, tone: 'ok' | 'warn' | 'bad' | 'info' = 'info') => h('span', { class: `badge ${tone}` }, text);
 
 /** A status as a badge in the chosen language, coloured by what it means; the API's word stays as its title. */
-export const statusBadge = (status: string, tone = statusTone(status), words: 'status' | 'disputeStatus' = 'status') => {
+export const statusBadge = (status: string, tone = statusTone(status), words: 'status' | 'disputeStatus' | 'demandStatus' = 'status') => {
   const element = badge(tValue(words, status), tone);
   element.title = status;
   return element;

@@ -542,6 +542,26 @@ const phrases = {
   jobCode_NOTHING_RELEASABLE: ['没有可发布的单元格', 'no cell could be released'],
   jobCode_REVIEW_WITHHELD: ['审核人决定不予发布', 'withheld by a reviewer'],
   jobCode_CANCELLED: ['已取消', 'cancelled'],
+  openDataDemands: ['开放需求', 'Open data demands'],
+  openDataExplained: [
+    '公共数据开放以需求为导向（第二十条）：说明需要哪些数据、用于什么，大数据中心逐条答复——列入开放计划、说明理由不予开放，或指明已开放的数据集。所有需求及答复对所有用户可见，以便看出同一数据的需求量；提出者只对本人、大数据中心和监管部门可见。',
+    "Public data is opened on demand (art. 20): say which data you need and what for, and the data centre answers each demand — planned, declined with its reason, or met by an open dataset. Every demand and answer is visible to everyone, so the demand for the same data shows; who made a demand is visible only to its maker, the data centre and regulators.",
+  ],
+  newDemand: ['提出开放需求', 'Ask for data to be opened'],
+  demandSubject: ['需要的数据', 'Data wanted'],
+  demandScenario: ['用途', 'What for'],
+  demandNotCatalogued: ['（目录中没有，或不确定）', '(not in the catalogue, or not sure)'],
+  demandAnswer: ['答复', 'Answer'],
+  demandPlan: ['列入开放计划', 'Plan to open'],
+  demandDecline: ['不予开放', 'Decline'],
+  demandMet: ['已由所选开放数据满足', 'Met by the chosen open data'],
+  demandMine: ['我提出的', 'mine'],
+  demandRequester: ['提出者', 'Asked by'],
+  demandsForDataset: ['共 {n} 条需求', '{n} demands'],
+  demandStatus_open: ['待答复', 'awaiting an answer'],
+  demandStatus_planned: ['已列入计划', 'planned'],
+  demandStatus_declined: ['不予开放', 'declined'],
+  demandStatus_met: ['已满足', 'met'],
   uses: ['数据使用记录', 'Data use'],
   usesExplained: [
     '谁在何时、为何目的使用了数据（第十二条：数据使用可追溯）：沙箱任务、基于该数据的产品及其调用次数、共享通道拉取、区外导出、由其衍生的高质量数据集，以及涉及它的安全事件。每行末尾的编号是记录它的审计日志叶子，可在已签名的检查点上证明。不显示任务的 SQL、调用方、被核验对象，也不显示任何数据。',
@@ -588,6 +608,6 @@ export const inLanguage = (zh: string | null | undefined, other: string | null |
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
-  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'role' | 'finding' | 'outcome',
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);

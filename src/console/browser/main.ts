@@ -8,6 +8,7 @@ import { revisionsPage } from './catalogue-revision-views.js';
 import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, sharingPage } from './governance-views.js';
 import { registrationsPage } from './registration-views.js';
 import { datasetUsesPage } from './dataset-use-views.js';
+import { openDataPage } from './open-data-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -32,6 +33,7 @@ function routesFor(principal: Principal): Route[] {
   const derived: Route = { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) };
   const quality: Route = { hash: 'quality', label: 'quality', render: qualityPage };
   const uses: Route = { hash: 'uses', label: 'uses', render: () => datasetUsesPage(principal) };
+  const openData: Route = { hash: 'open-data', label: 'openDataDemands', render: (rerender) => openDataPage(rerender, principal) };
   const sharing: Route = { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) };
   const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) };
   switch (principal.role) {
@@ -42,6 +44,7 @@ function routesFor(principal: Principal): Route[] {
           { hash: 'analysis', label: 'analysis', render: analysisPage },
           { hash: 'jobs', label: 'jobs', render: jobsPage },
           { hash: 'budgets', label: 'budgets', render: budgetsPage },
+          openData,
         ]),
         ...grouped('groupProducts', [
           { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'operator', principal.operatorId ?? undefined) },
@@ -59,7 +62,7 @@ function routesFor(principal: Principal): Route[] {
           { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
           { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
         ]),
-        ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, quality, uses, catalogue]),
+        ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, openData, quality, uses, catalogue]),
         ...grouped('groupOversight', [
           { hash: 'audit', label: 'audit', render: auditPage },
           { hash: 'incidents', label: 'incidents', render: incidentsPage },
@@ -69,7 +72,7 @@ function routesFor(principal: Principal): Route[] {
       ];
     case 'admin':
       return [
-        ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, quality, uses, catalogue]),
+        ...grouped('groupGovernance', [registrations, revisions, evaluations, external, derived, openData, quality, uses, catalogue]),
         ...grouped('groupPlatform', [
           { hash: 'accounts', label: 'accounts', render: (rerender) => accountsPage(rerender, principal) },
           { hash: 'backups', label: 'backups', render: backupsPage },
@@ -78,12 +81,13 @@ function routesFor(principal: Principal): Route[] {
     case 'institution':
       return [
         ...grouped('groupOwnData', [catalogue, { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) }, quality, uses, registrations, revisions]),
-        ...grouped('groupSharing', [sharing, disputes]),
+        ...grouped('groupSharing', [sharing, disputes, openData]),
       ];
     case 'consumer':
       return [
         { hash: 'products', label: 'products', render: productCataloguePage },
         { hash: 'usage', label: 'usage', render: () => usagePage(principal) },
+        openData,
       ];
     default:
       return [catalogue];
