@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, count, desc, eq } from 'drizzle-orm';
+import { and, count, desc, eq, isNotNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset } from '../catalog/catalogue.js';
@@ -75,8 +75,19 @@ export async function answerOpenDataDemand(platform: Platform, principal: Princi
   });
 }
 
+/** The newest 1,000 demands; `demandsPerDataset` counts them all. */
 export async function listOpenDataDemands(platform: Platform): Promise<OpenDataDemandRow[]> {
   return platform.db.select().from(openDataDemands).orderBy(desc(openDataDemands.createdAt), desc(openDataDemands.id)).limit(1000);
+}
+
+/** How many demands, answered or not, name each catalogue entry (or the one given): how much the data is wanted. */
+export async function demandsPerDataset(platform: Platform, datasetId?: string): Promise<Map<string, number>> {
+  const rows = await platform.db
+    .select({ dataset: openDataDemands.datasetId, n: count() })
+    .from(openDataDemands)
+    .where(datasetId ? eq(openDataDemands.datasetId, datasetId) : isNotNull(openDataDemands.datasetId))
+    .groupBy(openDataDemands.datasetId);
+  return new Map(rows.map((row) => [row.dataset!, Number(row.n)]));
 }
 
 /**

@@ -72,6 +72,7 @@ const phrases = {
   family_channel: ['共享通道', 'Sharing channels'],
   family_dispute: ['异议', 'Disputes'],
   family_external: ['区外申请', 'External requests'],
+  'family_open-data': ['开放需求', 'Open data demands'],
   family_platform: ['平台', 'Platform'],
   rootHash: ['根哈希', 'Root hash'],
   verified: ['验证通过', 'Verified'],
@@ -544,8 +545,8 @@ const phrases = {
   jobCode_CANCELLED: ['已取消', 'cancelled'],
   openDataDemands: ['开放需求', 'Open data demands'],
   openDataExplained: [
-    '公共数据开放以需求为导向（第二十条）：说明需要哪些数据、用于什么，大数据中心逐条答复——列入开放计划、说明理由不予开放，或指明已开放的数据集。所有需求及答复对所有用户可见，以便看出同一数据的需求量；提出者只对本人、大数据中心和监管部门可见。',
-    "Public data is opened on demand (art. 20): say which data you need and what for, and the data centre answers each demand — planned, declined with its reason, or met by an open dataset. Every demand and answer is visible to everyone, so the demand for the same data shows; who made a demand is visible only to its maker, the data centre and regulators.",
+    '公共数据开放以需求为导向（第二十条）：说明需要哪些数据、用于什么，大数据中心逐条答复——列入开放计划、说明理由不予开放，或指明已开放的数据集。所有需求及答复对所有用户可见，以便看出同一数据的需求量（请勿在其中写入个人信息）；提出者只对本人、大数据中心和监管部门可见。',
+    "Public data is opened on demand (art. 20): say which data you need and what for, and the data centre answers each demand — planned, declined with its reason, or met by an open dataset. Every demand and answer is visible to everyone, so the demand for the same data shows (write no personal information in it); who made a demand is visible only to its maker, the data centre and regulators.",
   ],
   newDemand: ['提出开放需求', 'Ask for data to be opened'],
   demandSubject: ['需要的数据', 'Data wanted'],

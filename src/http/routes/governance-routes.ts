@@ -7,9 +7,9 @@ import { listRegistrations, registrationReviewSchema, registrationSchema, review
 import { changeChannelStatus, listChannels, pullThroughChannel, toChannelView } from '../../governance/sharing-channels.js';
 import { evaluateSharing, evaluationsDue, raiseEvaluationAlerts, sharingEvaluationSchema, toEvaluationView } from '../../governance/sharing-evaluations.js';
 import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, listDerivedDatasets, proposeDerivedDataset, toDerivedView } from '../../governance/derived-datasets.js';
-import { count, eq } from 'drizzle-orm';
-import { datasets, openDataDemands } from '../../db/schema.js';
-import { answerOpenDataDemand, demandOpenData, listOpenDataDemands, openDataAnswerSchema, openDataDemandSchema, openDemandsPerPrincipal, toOpenDataDemandView } from '../../governance/open-data-demands.js';
+import { eq } from 'drizzle-orm';
+import { datasets } from '../../db/schema.js';
+import { answerOpenDataDemand, demandOpenData, demandsPerDataset, listOpenDataDemands, openDataAnswerSchema, openDataDemandSchema, openDemandsPerPrincipal, toOpenDataDemandView } from '../../governance/open-data-demands.js';
 import { AppError, notFound } from '../../errors/app-error.js';
 import { datasetUses, datasetUsesColumns, datasetUsesTable } from '../../governance/dataset-uses.js';
 import { toCsv } from '../csv.js';
@@ -360,9 +360,7 @@ export function governanceRoutes(platform: Platform) {
   app.openapi(routes.openDataDemands, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'open-data:list', platformEntity);
-    const demands = await listOpenDataDemands(platform);
-    const perDataset = new Map<string, number>();
-    for (const demand of demands) if (demand.datasetId) perDataset.set(demand.datasetId, (perDataset.get(demand.datasetId) ?? 0) + 1);
+    const [demands, perDataset] = await Promise.all([listOpenDataDemands(platform), demandsPerDataset(platform)]);
     return c.json({ demands: demands.map((demand) => toOpenDataDemandView(demand, principal, perDataset.get(demand.datasetId ?? '') ?? 0)) }, 200);
   });
 
@@ -373,9 +371,7 @@ export function governanceRoutes(platform: Platform) {
     return c.json(toOpenDataDemandView(demand, principal, await demandsForDataset(demand.datasetId)), 200);
   });
 
-  /** How many demands name this catalogue entry. */
-  const demandsForDataset = async (datasetId: string | null) =>
-    datasetId ? ((await platform.db.select({ n: count() }).from(openDataDemands).where(eq(openDataDemands.datasetId, datasetId)))[0]?.n ?? 0) : 0;
+  const demandsForDataset = async (datasetId: string | null) => (datasetId ? ((await demandsPerDataset(platform, datasetId)).get(datasetId) ?? 0) : 0);
 
   app.openapi(routes.register, async (c) => {
     const principal = c.get('principal');
