@@ -3,7 +3,7 @@ import { and, count, desc, eq, isNotNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset } from '../catalog/catalogue.js';
-import { openDataDemands } from '../db/schema.js';
+import { openDataDemands, principals } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -41,6 +41,8 @@ export async function demandOpenData(platform: Platform, principal: PrincipalRow
   }
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {
+    // One account's demands are made one at a time, so two sent at once cannot both pass the limit.
+    await tx.select({ id: principals.id }).from(principals).where(eq(principals.id, principal.id)).for('update');
     const [open] = await tx.select({ n: count() }).from(openDataDemands).where(and(eq(openDataDemands.requestedBy, principal.id), eq(openDataDemands.status, 'open')));
     if ((open?.n ?? 0) >= openDemandsPerPrincipal) throw new AppError('TOO_MANY_OPEN_DEMANDS', `you have ${openDemandsPerPrincipal} demands awaiting an answer; more can be made once the data centre has answered some`);
     const [row] = await tx

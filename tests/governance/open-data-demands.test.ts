@@ -72,9 +72,19 @@ describe('demands for open data (art. 20)', () => {
     const refused = await demand({ subject: '再一个', scenario: '测试' }, consumer);
     expect(refused.status).toBe(409);
     expect(refused.json.error.code).toBe('TOO_MANY_OPEN_DEMANDS');
-    // An answer makes room for another.
+    // Sent at once, from a second API process too, one account's demands still stop at the limit.
     const oldest = (await listed(admin)).filter((entry) => entry.requestedBy === 'consumer-east-sea-bank' && entry.status === 'open').at(-1)!;
-    await answer(oldest.id, { outcome: 'declined', answer: '涉及个人信息，不予开放' });
+    await answer(oldest.id, { outcome: 'planned', answer: '纳入开放计划' });
+    const second = await t.anotherApiProcess();
+    try {
+      const sent = await Promise.all([0, 1, 2, 3].map((index) => (index % 2 ? second.call : t.call)('POST', '/v1/open-data-demands', { token: consumer, json: { subject: `同时 ${index}`, scenario: '测试' } })));
+      expect(sent.map((response) => response.status).sort()).toEqual([201, 409, 409, 409]);
+    } finally {
+      await second.close();
+    }
+    // An answer makes room for another.
+    const earliest = (await listed(admin)).filter((entry) => entry.requestedBy === 'consumer-east-sea-bank' && entry.status === 'open').at(-1)!;
+    await answer(earliest.id, { outcome: 'declined', answer: '涉及个人信息，不予开放' });
     expect((await demand({ subject: '再一个', scenario: '测试' }, consumer)).status).toBe(201);
   });
 });
