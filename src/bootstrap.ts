@@ -5,7 +5,7 @@ import { loadPolicyEngine } from './authz/policy-engine.js';
 import type { Config } from './config/config.js';
 import { migrateControlPlane, openControlPlane, type ControlPlane } from './db/connect.js';
 import { createSnapshotStore } from './domain-store/snapshot-store.js';
-import { loadKeyRing, type KeyRing } from './identity/keys.js';
+import { keySourceOf, loadKeyRing, type KeyRing } from './identity/keys.js';
 import type { Platform } from './platform.js';
 import { createSqlParser } from './analysis/sql-parser.js';
 import { createSyntheticTrial } from './analysis/synthetic-trial.js';
@@ -40,13 +40,7 @@ export async function createPlatform(
   const governance = loadGovernancePolicy(path.join(policiesDir, 'governance.yaml'));
   const controlPlane = options.controlPlane ?? (await openConfiguredControlPlane(config));
   await migrateControlPlane(controlPlane);
-  const keys =
-    options.keys ??
-    (await loadKeyRing(
-      config.mode === 'production'
-        ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile!, retiredPlatformKeyFiles: config.retiredPlatformKeyFiles }
-        : { mode: 'dev', dataDir: config.dataDir },
-    ));
+  const keys = options.keys ?? (await loadKeyRing(keySourceOf(config)));
   const clock = options.clock ?? (() => new Date());
   const store = createSnapshotStore(config.dataDir);
   const analysisCatalogue = createAnalysisCatalogue(controlPlane.db);

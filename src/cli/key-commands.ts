@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { generateKeyFile, loadKeyRing, rotateDevKey } from '../identity/keys.js';
+import { generateKeyFile, keySourceOf, loadKeyRing, rotateDevKey } from '../identity/keys.js';
 import { CommandUsageError } from './remote-commands.js';
 
 export const keysUsage = `pds keys — the signing keys (platform administrators: whoever can read the key files)
@@ -20,11 +20,7 @@ export async function keysCommand(config: Config, args: string[]): Promise<numbe
   const [sub, argument] = args;
   switch (sub) {
     case 'list': {
-      const ring = await loadKeyRing(
-        config.mode === 'production'
-          ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile!, retiredPlatformKeyFiles: config.retiredPlatformKeyFiles }
-          : { mode: 'dev', dataDir: config.dataDir },
-      );
+      const ring = await loadKeyRing(keySourceOf(config));
       const rows = [
         ['token', ring.token.kid, 'current'],
         ['platform', ring.platform.kid, 'current'],

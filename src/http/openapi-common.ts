@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { AppError } from '../errors/app-error.js';
 
 export const errorBodySchema = z
   .object({
@@ -71,3 +72,17 @@ export const spreadsheetFlag = z
   .enum(['true', 'false'])
   .optional()
   .openapi({ description: "true: text values that start like a spreadsheet formula (= + - @) get a leading apostrophe, for a person who opens the file in a spreadsheet; default false: values exactly as stored, for systems" });
+
+/**
+ * The period a report route was asked for: `to` (exclusive) defaults to now, counted so that this instant is in it,
+ * and `from` to what the route says (`defaultFrom`, given `to`). A period that ends before it starts is refused.
+ */
+export function requestedPeriod(query: { from?: string; to?: string }, now: Date, defaultFrom: (to: Date) => Date): { from: Date; to: Date } {
+  const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
+  const from = query.from ? new Date(query.from) : defaultFrom(to);
+  if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+  return { from, to };
+}
+
+/** The default start of a period of the last 30 days. */
+export const thirtyDaysBefore = (to: Date) => new Date(to.getTime() - 30 * 86_400_000);

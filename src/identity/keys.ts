@@ -100,6 +100,12 @@ export type KeySource =
   | { mode: 'dev'; dataDir: string }
   | { mode: 'production'; tokenKeyFile: string; platformKeyFile: string; retiredPlatformKeyFiles?: string[] };
 
+/** Where a configuration says the keys are: DATA_DIR/keys in dev, the named files in production. */
+export const keySourceOf = (config: { mode: 'dev' | 'production'; dataDir: string; tokenKeyFile?: string; platformKeyFile?: string; retiredPlatformKeyFiles: string[] }): KeySource =>
+  config.mode === 'production'
+    ? { mode: 'production', tokenKeyFile: config.tokenKeyFile!, platformKeyFile: config.platformKeyFile!, retiredPlatformKeyFiles: config.retiredPlatformKeyFiles }
+    : { mode: 'dev', dataDir: config.dataDir };
+
 /** Where dev mode keeps its keys: DATA_DIR/keys, retired platform keys under retired/, named so they sort oldest first. */
 export const devKeyFiles = (dataDir: string) => ({
   token: path.join(dataDir, 'keys', 'token-signing.jwk.json'),

@@ -1,6 +1,6 @@
 import { api, errorText } from './api.js';
 import { formatTime, h, saveCsv, statusBadge, table } from './dom.js';
-import { inLanguage, t, tValue } from './i18n.js';
+import { inLanguage, jobCodeMeaning, t, tValue } from './i18n.js';
 
 /**
  * A dataset's use trail (art. 12: 数据使用可追溯) for its source, the data centre and regulators: who ran jobs over
@@ -49,8 +49,7 @@ export async function datasetUsesPage(me: Me): Promise<HTMLElement> {
 function jobState(job: { status: string; code: string | null }): HTMLElement {
   const state = h('span', {}, statusBadge(job.status));
   if (!job.code || job.code === 'CHECKED') return state;
-  const meaning = job.status === 'rejected' ? tValue('refusal', job.code) : tValue('jobCode', job.code);
-  state.append(' ', h('span', { class: 'muted', title: job.code }, meaning));
+  state.append(' ', h('span', { class: 'muted', title: job.code }, jobCodeMeaning({ status: job.status, code: job.code })));
   return state;
 }
 

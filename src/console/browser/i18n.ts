@@ -607,6 +607,8 @@ export function setLanguage(next: Language): void {
 /** A name the API gives in both languages (a title, an institution), in the page's language, else in the other. */
 export const inLanguage = (zh: string | null | undefined, other: string | null | undefined): string => (language === 'zh' ? zh || other : other || zh) ?? '';
 export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ? 0 : 1];
+/** What a job's code means: a refusal's code for a job refused at submission, else a run's (CHECKED, TIME_LIMIT …). */
+export const jobCodeMeaning = (job: { status: string; code: string }): string => tValue(job.status === 'rejected' ? 'refusal' : 'jobCode', job.code);
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
   prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',

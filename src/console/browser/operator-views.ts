@@ -1,7 +1,7 @@
 import { api, ApiError } from './api.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
-import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
+import { currentLanguage, inLanguage, jobCodeMeaning, t, tValue } from './i18n.js';
 import { isSameShapeHold } from '../../jobs/job-stage.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
@@ -309,7 +309,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     'div',
     { class: 'panel' },
     h('h2', {}, `${t('jobs')} ${job.id.slice(0, 20)}`),
-    h('p', { id: 'job-state' }, statusBadge(job.status), ' ', jobStage(job), job.code ? h('span', { title: job.code }, ` · ${tValue('jobCode', job.code)}`) : null),
+    h('p', { id: 'job-state' }, statusBadge(job.status), ' ', jobStage(job), job.code ? h('span', { title: job.code }, ` · ${jobCodeMeaning(job)}`) : null),
     job.reason ? h('p', { class: 'muted' }, job.reason) : null,
     table(
       [t('field'), ''],

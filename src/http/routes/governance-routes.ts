@@ -10,12 +10,12 @@ import { decideDerivedDataset, derivedDatasetSchema, derivedDecisionSchema, list
 import { eq } from 'drizzle-orm';
 import { datasets } from '../../db/schema.js';
 import { answerOpenDataDemand, demandOpenData, demandsPerDataset, listOpenDataDemands, openDataAnswerSchema, openDataDemandSchema, openDemandsPerPrincipal, toOpenDataDemandView } from '../../governance/open-data-demands.js';
-import { AppError, notFound } from '../../errors/app-error.js';
+import { notFound } from '../../errors/app-error.js';
 import { datasetUses, datasetUsesColumns, datasetUsesTable } from '../../governance/dataset-uses.js';
 import { toCsv } from '../csv.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, jsonBody, requestedPeriod, spreadsheetFlag, thirtyDaysBefore } from '../openapi-common.js';
 import { sharedCsvResponse } from '../csv.js';
 
 const view = (name: string) => z.record(z.string(), z.unknown()).openapi(name);
@@ -253,10 +253,7 @@ export function governanceRoutes(platform: Platform) {
     if (!dataset) throw notFound('dataset');
     await authorizer.require(c.get('principal'), 'dataset:read-uses', datasetEntity(dataset), { hideExistence: true });
     const query = c.req.valid('query');
-    const to = query.to ? new Date(query.to) : new Date(platform.clock().getTime() + 1);
-    const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
-    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
-    const uses = await datasetUses(platform.db, dataset, { from, to });
+    const uses = await datasetUses(platform.db, dataset, requestedPeriod(query, platform.clock(), thirtyDaysBefore));
     if (query.format === 'csv') {
       c.header('Content-Type', 'text/csv; charset=utf-8');
       c.header('Content-Disposition', `attachment; filename="${dataset.id}-uses.csv"`);

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { platformEntity } from '../../authz/entities.js';
-import { AppError, notFound } from '../../errors/app-error.js';
+import { notFound } from '../../errors/app-error.js';
 import { findPrincipal } from '../../identity/principals.js';
 import type { Platform } from '../../platform.js';
 import { encryptedScoringSchema, encryptedVerificationSchema, plainScoringSchema, plainVerificationSchema } from '../../products/product-service.js';
@@ -23,7 +23,7 @@ import { quotaStandings } from '../../products/shared-quotas.js';
 import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, idempotencyKeyHeader, jsonBody, requestedPeriod, thirtyDaysBefore } from '../openapi-common.js';
 import type { RetryKey } from '../../products/call-replays.js';
 
 const RETRY_NOTE =
@@ -356,9 +356,7 @@ export function productRoutes(platform: Platform) {
     await authorizer.require(principal, 'usage:read', platformEntity);
     const query = c.req.valid('query');
     // By default up to and including this instant (`to` is exclusive).
-    const to = query.to ? new Date(query.to) : new Date(platform.clock().getTime() + 1);
-    const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * 86_400_000);
-    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+    const { from, to } = requestedPeriod(query, platform.clock(), thirtyDaysBefore);
     const usage = await usageFor(platform.db, principal, { from, to });
     const totals = { calls: usage.reduce((sum, row) => sum + row.calls, 0), feesFen: usage.reduce((sum, row) => sum + row.feesFen, 0) };
     return c.json({ from: from.toISOString(), to: to.toISOString(), usage, totals }, 200);

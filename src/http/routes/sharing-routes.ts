@@ -5,11 +5,10 @@ import { supervisionColumns, supervisionReport } from '../../governance/supervis
 import { decideExternalRequest, deliverExternalRequest, externalDecisionSchema, externalRequestSchema, fileExternalRequest, listExternalRequests, toExternalRequestView } from '../../governance/external-requests.js';
 import { sweepGovernance } from '../../governance/deadline-alerts.js';
 import type { Platform } from '../../platform.js';
-import { AppError } from '../../errors/app-error.js';
 import { sharedCsvResponse, toCsv } from '../csv.js';
 import { chinaYearStart } from '../../time/china-time.js';
 import type { AppEnv } from '../app-env.js';
-import { bearerSecurity, errorResponses, jsonBody, spreadsheetFlag } from '../openapi-common.js';
+import { bearerSecurity, errorResponses, jsonBody, requestedPeriod, spreadsheetFlag } from '../openapi-common.js';
 
 const requestView = z.record(z.string(), z.unknown()).openapi('SharingRequest');
 const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
@@ -145,9 +144,7 @@ export function sharingRoutes(platform: Platform) {
     await platform.authorizer.require(c.get('principal'), 'report:supervision', platformEntity);
     const query = c.req.valid('query');
     const now = platform.clock();
-    const to = query.to ? new Date(query.to) : new Date(now.getTime() + 1);
-    const from = query.from ? new Date(query.from) : chinaYearStart(now);
-    if (from >= to) throw new AppError('VALIDATION_FAILED', 'from must be before to', [{ path: 'from', problem: 'is not before to' }]);
+    const { from, to } = requestedPeriod(query, now, () => chinaYearStart(now));
     // Settle what time alone changes (idle channels, passed deadlines) so the log the report reads is current.
     await sweepGovernance(platform);
     const report = await supervisionReport(platform.db, { from, to }, now, { evidence: query.evidence === 'true' });
