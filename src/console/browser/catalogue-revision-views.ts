@@ -8,9 +8,9 @@ import { inLanguage, t } from './i18n.js';
  * Catalogue changes (measures art. 10). A source institution proposes a change to one of its entries — titles,
  * descriptions (as registered, and in Chinese), category, grade, open data, sharing type and basis, legal basis,
  * update frequency, and each column's class and descriptions — with a note saying why; the data centre or a
- * regulator other than the proposer publishes or rejects it, reading the change as a diff. Only a published revision changes the entry. Columns'
- * names and types, the key and the privacy unit are not offered: once data is loaded a new structure is a new
- * dataset (the server refuses it either way).
+ * regulator other than the proposer publishes or rejects it, reading the change as a diff. Only a published
+ * revision changes the entry. Columns' names and types, the key and the privacy unit are not offered: once data is
+ * loaded a new structure is a new dataset (the server refuses it either way).
  */
 type Me = { id: string; role: string; institutionId: string | null };
 type Column = { name: string; type: string; class: string; nullable: boolean; description: string; descriptionZh?: string };
