@@ -256,7 +256,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
 
     // A revocation needs its written reason: without one the server refuses it and the grant stays in force.
     await row.locator('button').click();
-    await page.locator('p.error').getByText('VALIDATION_FAILED').waitFor();
+    // The code's meaning in the reader's language first, then the code (the server's message is English).
+    await page.locator('p.error').getByText('填写的内容不符合要求（VALIDATION_FAILED）').waitFor();
     expect((await t.call('GET', '/v1/consumers/consumer-east-sea-bank/public-interest', { token: consumer })).json.inForce).toBe(true);
     await row.locator('input.reason').fill('项目结束（测试）');
     await row.locator('button').click();
@@ -850,7 +851,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await setOperator('suspended', '安全评估逾期未提交');
     try {
       const page = await signedIn('analyst-lingang-analytics');
-      await page.locator('p.error', { hasText: 'LICENCE_INACTIVE' }).waitFor();
+      await page.locator('p.error', { hasText: '授权运营许可不在有效状态（LICENCE_INACTIVE）' }).waitFor();
       await page.click('#why-inactive');
       await page.locator('#own-operator-standing small', { hasText: '安全评估逾期未提交' }).waitFor();
       await page.locator('table tbody tr').first().waitFor();

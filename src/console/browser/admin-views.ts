@@ -1,4 +1,4 @@
-import { api, ApiError } from './api.js';
+import { api, ApiError, errorText } from './api.js';
 import { formatTime, h, statusBadge, table } from './dom.js';
 import { t, tValue } from './i18n.js';
 
@@ -16,7 +16,7 @@ export async function backupsPage(rerender: () => void): Promise<HTMLElement> {
       rerender();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message}`;
+      message.textContent = errorText(error);
     }
   };
   return h(
@@ -61,7 +61,7 @@ export async function accountsPage(rerender: () => void, self: { id: string }): 
       rerender();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message}`;
+      message.textContent = errorText(error);
     }
   };
   const actions = (principal: any) => {

@@ -1,3 +1,5 @@
+import { describeRefusal } from './error-meanings.js';
+
 /** The console's only way to the server: the same public API as any client, with the signed-in bearer token. */
 export class ApiError extends Error {
   constructor(
@@ -48,8 +50,11 @@ async function send<T>(path: string, method: string, headers: Record<string, str
   return json as T;
 }
 
-/** A refusal as a person reads it: code, message and each detail with the field it names; anything else is rethrown. */
+/**
+ * A refusal as a person reads it: what the code means (in Chinese; the English message says it already), the code,
+ * the server's message and each detail with the field it names; anything else is rethrown.
+ */
 export const errorText = (error: unknown) => {
-  if (error instanceof ApiError) return `${error.code}: ${error.message}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
+  if (error instanceof ApiError) return `${describeRefusal(error.code, error.message)}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
   throw error;
 };

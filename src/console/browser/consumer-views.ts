@@ -1,5 +1,6 @@
 import { createVerificationClient } from '../../products/client/verification-client.js';
 import type { QuotaStanding } from '../../products/shared-quotas.js';
+import { errorMeaning } from './error-meanings.js';
 import { api, ApiError, token } from './api.js';
 import { badge, formatTime, h, table } from './dom.js';
 import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
@@ -58,7 +59,7 @@ function productCard(product: any): HTMLElement {
       show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
     } catch (error) {
       if (!(error instanceof ApiError) && !(error as { code?: string }).code) throw error;
-      show((error as { code: string }).code, 'bad', (error as Error).message);
+      show(errorMeaning((error as { code: string }).code) ?? (error as { code: string }).code, 'bad', `${(error as { code: string }).code}: ${(error as Error).message}`);
     }
   };
   return h(

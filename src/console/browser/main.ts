@@ -1,4 +1,4 @@
-import { api, ApiError, setToken, token } from './api.js';
+import { api, ApiError, errorText, setToken, token } from './api.js';
 import { productCataloguePage, usagePage } from './consumer-views.js';
 import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, tValue, type Phrase } from './i18n.js';
@@ -166,7 +166,7 @@ function signInPage(problem?: string): HTMLElement {
       await render();
     } catch (error) {
       setToken(null);
-      main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
+      main().replaceChildren(signInPage(error instanceof ApiError ? errorText(error) : String(error)));
     }
   };
   const panel = h('div', { class: 'panel narrow' }, h('h2', {}, t('signIn')));
@@ -207,7 +207,7 @@ async function render(): Promise<void> {
     me = undefined;
     layout.classList.add('bare');
     nav.replaceChildren();
-    main().replaceChildren(signInPage(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)));
+    main().replaceChildren(signInPage(error instanceof ApiError ? errorText(error) : String(error)));
     return;
   }
   if (superseded()) return;
@@ -225,7 +225,7 @@ async function render(): Promise<void> {
     if (superseded()) return;
     // An operator with no licence in force may still read its licences (policies/baseline.cedar): point it there.
     const why = error instanceof ApiError && error.code === 'LICENCE_INACTIVE' && me.role === 'operator' ? h('p', {}, h('a', { href: '#licences', id: 'why-inactive' }, t('whyLicenceInactive'))) : '';
-    main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? `${error.code}: ${error.message}` : String(error)), why));
+    main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? errorText(error) : String(error)), why));
   }
 }
 

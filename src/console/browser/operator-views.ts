@@ -1,3 +1,4 @@
+import { errorMeaning } from './error-meanings.js';
 import { api, ApiError } from './api.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
@@ -183,9 +184,9 @@ export async function analysisPage(): Promise<HTMLElement> {
   const explain = (error: unknown, into: HTMLElement = verdict) => {
     if (!(error instanceof ApiError)) throw error;
     // The code's meaning in the chosen language, then the server's own reason (it names the place in the SQL).
-    const meaning = tValue('refusal', error.code);
+    const meaning = errorMeaning(error.code);
     into.replaceChildren(
-      h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), meaning === error.code ? '' : ` ${meaning}`),
+      h('p', {}, badge(t('refused'), 'bad'), ' ', h('code', {}, error.code), meaning ? ` ${meaning}` : ''),
       h('p', {}, error.message),
       ...error.details.map((detail) => h('p', { class: 'muted' }, detail.problem)),
     );

@@ -1,3 +1,4 @@
+import { describeRefusal } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
@@ -24,7 +25,7 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         rerender();
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        message.textContent = `${error.code}: ${error.message}`;
+        message.textContent = errorText(error);
       }
     };
     const output = review.output as { columns: Array<{ name: string }>; rows: unknown[][] } | null;
@@ -44,7 +45,7 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         // The first rows at once; every row on request — a reviewer approves all of what would be released.
         output ? reviewedOutput(output, review.manifest) : null,
         // An output that could not be released now (its licence, a catalogue entry or the policy changed) is withheld, not approved.
-        review.releaseBlocked ? h('p', { class: 'error release-blocked' }, `${t('cannotRelease')}: ${review.releaseBlocked.code} — ${review.releaseBlocked.reason}`) : null,
+        review.releaseBlocked ? h('p', { class: 'error release-blocked' }, `${t('cannotRelease')}: ${describeRefusal(review.releaseBlocked.code, review.releaseBlocked.reason)}`) : null,
         review.canReview
           ? h('div', { class: 'actions' }, reason, review.releaseBlocked ? null : h('button', { class: 'approve', onclick: () => void decide('approve') }, t('approve')), h('button', { class: 'secondary', onclick: () => void decide('withhold') }, t('withhold')))
           : h('p', { class: 'muted' }, '—'),
@@ -400,7 +401,7 @@ function standingActions(path: string, status: string, message: HTMLElement, rer
       rerender();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      message.textContent = `${error.code}: ${error.message}`;
+      message.textContent = errorText(error);
     }
   };
   return h(
