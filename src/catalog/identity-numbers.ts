@@ -57,3 +57,18 @@ export function makeCreditCode(areaCode: string, organizationBody8: string): str
   const first17 = `91${areaCode}${organizationBody8}${organizationCodeCheckCharacter(organizationBody8)}`;
   return first17 + creditCodeCheckCharacter(first17);
 }
+
+/**
+ * The personal identifiers a line of free text can hold that the platform can recognise: an 18-character resident
+ * ID number (with a plausible date of birth; its check character is not required, since a mistyped number is
+ * still a person's) and a mainland mobile number (with or without +86 and separators). Full-width digits count,
+ * as people type them. Used to keep personal data out of text every account reads (an open-data demand), never to
+ * decide that text without a match is free of it.
+ */
+export function personalIdentifiersIn(text: string): Array<'resident ID number' | 'mobile number'> {
+  const plain = text.normalize('NFKC');
+  const found: Array<'resident ID number' | 'mobile number'> = [];
+  if (/(?<![0-9A-Za-z])\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])/.test(plain)) found.push('resident ID number');
+  if (/(?<![0-9A-Za-z+])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9A-Za-z])/.test(plain)) found.push('mobile number');
+  return found;
+}

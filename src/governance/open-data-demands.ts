@@ -3,6 +3,7 @@ import { and, count, desc, eq, isNotNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { findDataset } from '../catalog/catalogue.js';
+import { personalIdentifiersIn } from '../catalog/identity-numbers.js';
 import { openDataDemands, principals } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -15,17 +16,31 @@ import type { Platform } from '../platform.js';
  * high-quality dataset published from a released aggregate, art. 14). Every demand is listed for everyone, so the
  * demand for the same data shows; who made one is shown only to its maker, the data centre and regulators.
  */
+/**
+ * Text every signed-in account reads. Personal data has no place in it (art. 20 asks for the data wanted, not who
+ * it is about), so text with a resident ID number or a mobile number in it is refused, without repeating it.
+ */
+const publicText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .superRefine((text, context) => {
+      for (const kind of personalIdentifiersIn(text)) context.addIssue({ code: 'custom', message: `holds what looks like a ${kind}: demands and answers are shown to everyone, so leave personal data out` });
+    });
+
 export const openDataDemandSchema = z.strictObject({
-  subject: z.string().trim().min(1).max(200),
-  scenario: z.string().trim().min(1).max(2000),
+  subject: publicText(200),
+  scenario: publicText(2000),
   /** The catalogue entry the demand concerns, when the data is catalogued but not open. */
   dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/).optional(),
 });
 
 export const openDataAnswerSchema = z.discriminatedUnion('outcome', [
-  z.strictObject({ outcome: z.literal('planned'), answer: z.string().trim().min(1).max(2000) }),
-  z.strictObject({ outcome: z.literal('declined'), answer: z.string().trim().min(1).max(2000) }),
-  z.strictObject({ outcome: z.literal('met'), dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/), answer: z.string().trim().min(1).max(2000).optional() }),
+  z.strictObject({ outcome: z.literal('planned'), answer: publicText(2000) }),
+  z.strictObject({ outcome: z.literal('declined'), answer: publicText(2000) }),
+  z.strictObject({ outcome: z.literal('met'), dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/), answer: publicText(2000).optional() }),
 ]);
 
 export type OpenDataDemandRow = typeof openDataDemands.$inferSelect;

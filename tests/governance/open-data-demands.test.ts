@@ -50,6 +50,18 @@ describe('demands for open data (art. 20)', () => {
     expect((await demand({ subject: ' ', scenario: 'x' })).json.error.code).toBe('VALIDATION_FAILED');
   });
 
+  it('are refused when their text holds a resident ID number or a mobile number, which the refusal does not repeat, and nothing is recorded', async () => {
+    const before = (await listed(admin)).length;
+    const withId = await demand({ scenario: '核实 310115199003071230 名下企业' });
+    expect(withId.status).toBe(400);
+    expect(withId.json.error.details).toEqual([expect.objectContaining({ path: 'scenario', problem: expect.stringContaining('resident ID number') })]);
+    expect(JSON.stringify(withId.json)).not.toContain('310115199003071230');
+    expect((await demand({ subject: '联系人 138-1234-5678' })).json.error.details[0]).toMatchObject({ path: 'subject', problem: expect.stringContaining('mobile number') });
+    expect((await listed(admin)).length).toBe(before);
+    const open = (await demand({})).json;
+    expect((await answer(open.id, { outcome: 'planned', answer: '请致电 13812345678' })).json.error.code).toBe('VALIDATION_FAILED');
+  });
+
   it('are answered once, by the data centre only: planned, declined with a reason, or met by open data', async () => {
     const planned = (await demand({ dataset: 'gas_readings' })).json;
     expect((await answer(planned.id, { outcome: 'planned', answer: '纳入明年开放计划' }, regulator)).status).toBe(403);
