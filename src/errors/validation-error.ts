@@ -36,7 +36,10 @@ export function safeIssueMessage(issue: ZodError['issues'][number]): string {
     case 'custom':
       return issue.message;
     case 'invalid_format':
-      return `invalid ${issue.format}`;
+      // Our own messages (`.regex(pattern, 'must be lower snake_case …')`) say which form is wanted; zod's default
+      // ("Invalid string: must match pattern /…/") is replaced by the rule's name.
+      if (!issue.message.startsWith('Invalid')) return issue.message;
+      return issue.format === 'regex' ? 'does not have the expected form' : `invalid ${issue.format}`;
     default:
       return issue.code.replaceAll('_', ' ');
   }

@@ -304,6 +304,18 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a consumer's claim of the wrong form is refused in the page's language, naming the field", async () => {
+    const page = await signedIn('consumer-east-sea-bank');
+    await page.goto(`${base}/console#products`);
+    const card = page.locator('section[data-product="resident-identity"]');
+    await card.locator('input[name="id_number"]').fill('12345');
+    await card.locator('input[name="name"]').fill('张三');
+    await card.locator('button').filter({ hasText: '明文核验' }).click();
+    await card.locator('.answer .badge.bad', { hasText: '填写的内容不符合要求' }).waitFor();
+    await card.locator('.answer', { hasText: 'input.id_number does not have the required form' }).waitFor();
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a consumer sees its calls today and its fees this month against its limits', async () => {
     const body = '44010619500000031';
     const wellFormedId = body + residentIdCheckCharacter(body);

@@ -97,6 +97,12 @@ describe('plain verification', () => {
     expect((await t.call('GET', '/v1/usage', { token: consumer })).json.totals.calls).toBe(before);
   });
 
+  it('refuses an input of the wrong form naming the field and the form it lacks, not the value', async () => {
+    const response = await verify('resident-identity', { id_number: '12345', name: residents[3]!.name });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details).toEqual([{ path: 'input.id_number', problem: 'does not have the required form' }]);
+  });
+
   it('reads a lower-case x check character as X', async () => {
     const [row] = await snapshotRows('residents', "SELECT resident_id, name FROM $table WHERE resident_id LIKE '%X' LIMIT 1");
     const response = await verify('resident-identity', { id_number: String(row![0]).toLowerCase(), name: String(row![1]) });

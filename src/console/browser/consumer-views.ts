@@ -17,7 +17,7 @@ function inWorker(kind: 'verify' | 'score', productId: string, input: Record<str
       if (event.data.id !== id) return;
       worker!.removeEventListener('message', listener);
       if (event.data.ok) resolve(event.data.result);
-      else reject(Object.assign(new Error(event.data.message), { code: event.data.code }));
+      else reject(Object.assign(new Error(event.data.message), { code: event.data.code, details: event.data.details }));
     };
     worker!.addEventListener('message', listener);
     worker!.postMessage({ id, kind, productId, input, purpose, token: token() ?? '' });
@@ -59,7 +59,9 @@ function productCard(product: any): HTMLElement {
       show(result.match ? t('match') : t('noMatch'), result.match ? 'ok' : 'bad', `${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
     } catch (error) {
       if (!(error instanceof ApiError) && !(error as { code?: string }).code) throw error;
-      show(errorMeaning((error as { code: string }).code) ?? (error as { code: string }).code, 'bad', `${(error as { code: string }).code}: ${(error as Error).message}`);
+      // What went wrong in the reader's language, then the code, the server's message and the fields it names.
+      const { code, details = [] } = error as { code: string; details?: Array<{ path?: string; problem: string }> };
+      show(errorMeaning(code) ?? code, 'bad', [`${code}: ${(error as Error).message}`, ...details.map((detail) => `${detail.path ?? ''} ${detail.problem}`)].join('; '));
     }
   };
   return h(

@@ -30,6 +30,6 @@ self.onmessage = async (event: MessageEvent<Request>) => {
         : await client.scoreEncrypted(request.productId, request.input as Record<string, number>, request.purpose);
     postMessage({ id: request.id, ok: true, result: { ...result, payload: result.payload } });
   } catch (error) {
-    postMessage({ id: request.id, ok: false, code: (error as { code?: string }).code ?? 'CLIENT_ERROR', message: (error as Error).message });
+    postMessage({ id: request.id, ok: false, code: (error as { code?: string }).code ?? 'CLIENT_ERROR', message: (error as Error).message, details: (error as { details?: unknown[] }).details ?? [] });
   }
 };

@@ -54,6 +54,8 @@ export class VerificationClientError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** The server's details of a refusal: each names the field (path) and what is wrong with it, never its value. */
+    readonly details: Array<{ path?: string; problem: string }> = [],
   ) {
     super(message);
   }
@@ -158,7 +160,7 @@ export function createVerificationClient(options: VerificationClientOptions) {
     const parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
     if (!response.ok) {
       const retry = response.headers.get('retry-after');
-      throw new VerificationClientError(response.status, parsed.error?.code ?? 'HTTP_ERROR', parsed.error?.message ?? `HTTP ${response.status}`, retry ? Number(retry) : undefined);
+      throw new VerificationClientError(response.status, parsed.error?.code ?? 'HTTP_ERROR', parsed.error?.message ?? `HTTP ${response.status}`, retry ? Number(retry) : undefined, Array.isArray(parsed.error?.details) ? parsed.error.details : []);
     }
     return parsed as T;
   }
