@@ -28,6 +28,7 @@ input{font-family:inherit}label{display:block;margin:12px 0 5px;color:var(--mute
 .check{display:inline-flex;gap:4px;margin:0 14px 6px 0;color:var(--ink)}.check input{width:auto}
 .actions{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin:14px 0}
 .actions .reason{max-width:360px}
+.actions.period input{width:auto}
 button{white-space:nowrap;font:inherit;padding:8px 16px;border-radius:7px;border:1px solid var(--brand2);background:var(--brand2);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--brand2)}button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0}
 button:hover{filter:brightness(1.08)}button.link-dark{background:none;border:none;color:var(--brand2);text-decoration:underline;padding:0}

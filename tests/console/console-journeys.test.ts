@@ -970,6 +970,26 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a regulator traces a supervision number to the audit leaves it counts, each proved in the browser, and chooses the period', async () => {
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#supervision`);
+    await page.locator('#supervision-table tbody tr', { hasText: '临港供电公司' }).locator('a.evidence[data-indicator="qualityScore"]').click();
+    await page.locator('#supervision-evidence .badge.ok', { hasText: '验证通过' }).waitFor({ timeout: 30_000 });
+    const listed = (await page.locator('#evidence-table tbody tr td:first-child').allInnerTexts()).map(Number);
+    const report = (await t.call('GET', '/v1/reports/supervision?evidence=true', { token: regulator })).json;
+    expect(listed).toEqual(report.institutions.find((row: any) => row.institution === 'power-utility').evidence.qualityScore);
+    for (const type of await page.locator('#evidence-table tbody code').allInnerTexts()) expect(type).toMatch(/^quality\.(checked|flagged)$/);
+
+    // A year before the demo's data existed: nothing registered, nothing to trace.
+    await page.fill('#supervision-from', '2025-01-01');
+    await page.fill('#supervision-to', '2025-12-31');
+    await page.click('#supervision-show');
+    await page.locator('#supervision-report p.muted', { hasText: '2025-01-01 – 2025-12-31' }).waitFor();
+    expect(await page.locator('#supervision-table a.evidence').count()).toBe(0);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('in English, names the API gives in both languages read in English: products, institutions and datasets', async () => {
     const page = await signedIn('regulator-data-dept');
     await page.click('#language');

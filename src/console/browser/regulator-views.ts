@@ -6,7 +6,7 @@ import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
 import { throttleBadge } from './consumer-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
-import { inLanguage, t, tValue } from './i18n.js';
+import { inLanguage, type Phrase, t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
@@ -71,6 +71,13 @@ const auditFamilies = ['licence', 'operator', 'principal', 'token', 'authz', 'jo
 
 type AuditEntry = { index: number; leaf: string; event: any };
 
+/** Whether a leaf is in the tree the checkpoint signs: hashed here, and proved with the server's inclusion path. */
+async function includedInLog(entry: AuditEntry, checkpoint: { tree_size: number; root_hash: string }): Promise<boolean> {
+  const proof = await api('GET', `/v1/audit/proofs/inclusion?index=${entry.index}&size=${checkpoint.tree_size}`);
+  const leafHash = await leafHashOf(entry.leaf);
+  return leafHash === proof.leaf_hash && inclusionHolds(entry.index, checkpoint.tree_size, leafHash, proof.inclusion_path, checkpoint.root_hash);
+}
+
 /**
  * The log up to the newest signed checkpoint, newest first, 25 at a time, optionally one family of events (a
  * regulator looking for licence grants should not page through thousands of product calls). "Verify" checks the
@@ -124,9 +131,7 @@ export async function auditPage(): Promise<HTMLElement> {
     const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
     let allIncluded = true;
     for (const entry of entries) {
-      const proof = await api('GET', `/v1/audit/proofs/inclusion?index=${entry.index}&size=${checkpoint.tree_size}`);
-      const leafHash = await leafHashOf(entry.leaf);
-      const holds = leafHash === proof.leaf_hash && (await inclusionHolds(entry.index, checkpoint.tree_size, leafHash, proof.inclusion_path, checkpoint.root_hash));
+      const holds = await includedInLog(entry, checkpoint);
       allIncluded &&= holds;
       const mark = badge(holds ? '✓' : '✗', holds ? 'ok' : 'bad');
       results.get(entry.index)!.replaceWith(mark);
@@ -474,45 +479,111 @@ async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
 }
 
 /** The supervision report (arts. 27–28) with a bar per institution for answers on time. */
+/** The supervision report's columns: the indicator each shows, and its heading. */
+const supervisionShown: Array<[indicator: string, label: Phrase]> = [
+  ['catalogueCompleteness', 'completeness'],
+  ['datasetsWithoutFiling', 'withoutFiling'],
+  ['datasetsStale', 'stale'],
+  ['qualityScore', 'qualityScore'],
+  ['sharingReceived', 'sharingReceived'],
+  ['sharingAnsweredOnTime', 'onTime'],
+  ['sharingAnsweredLate', 'late'],
+  ['sharingOverdue', 'overdueNow'],
+  ['refusalsWithoutLegalBasis', 'refusalsWithoutBasis'],
+  ['disputesHandledOnTime', 'disputesOnTime'],
+  ['disputesOverdue', 'disputesOverdue'],
+  ['incidentsOnItsData', 'incidents'],
+  ['externalDeliveriesOfItsData', 'exportedOutside'],
+];
+/** Leaves listed and proved under a clicked indicator; more are left to the API, which lists every one. */
+const evidenceShown = 50;
+
+/**
+ * The supervision report for a chosen period (China days, the end day included), each number a link to the audit
+ * leaves it counts: clicked, they are listed and each is proved, in the browser, to be in the signed log — a
+ * regulator recounts an indicator instead of trusting it.
+ */
 export async function supervisionPage(): Promise<HTMLElement> {
-  const report = await api('GET', '/v1/reports/supervision');
-  const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
-  const bar = (fraction: number) => h('div', { class: 'bar', title: `${Math.round(fraction * 100)}%` }, h('div', { class: 'fill', style: `width:${(fraction * 100).toFixed(1)}%` }));
+  const today = chinaDay(new Date());
+  const from = h('input', { type: 'date', id: 'supervision-from', value: `${today.slice(0, 4)}-01-01`, max: today }) as HTMLInputElement;
+  const to = h('input', { type: 'date', id: 'supervision-to', value: today, max: today }) as HTMLInputElement;
+  const report = h('div', { id: 'supervision-report' });
+  const evidence = h('div', { id: 'supervision-evidence' });
+  /** The chosen days as the API's instants: from the first day's China midnight to the midnight after the last. */
+  const query = (format: 'json' | 'csv') => {
+    const end = new Date(`${to.value}T00:00:00+08:00`);
+    end.setUTCDate(end.getUTCDate() + 1);
+    return new URLSearchParams({ from: new Date(`${from.value}T00:00:00+08:00`).toISOString(), to: end.toISOString(), format, ...(format === 'json' ? { evidence: 'true' } : {}) });
+  };
+  const show = async () => {
+    evidence.replaceChildren();
+    const answer = await api('GET', `/v1/reports/supervision?${query('json')}`);
+    report.replaceChildren(h('p', { class: 'muted' }, `${chinaDay(new Date(answer.from))} – ${chinaDay(new Date(new Date(answer.to).getTime() - 1))}`), supervisionTable(answer.institutions, (row, indicator, label) => void showEvidence(row, indicator, label)));
+  };
+  const showEvidence = async (row: any, indicator: string, label: Phrase) => {
+    const indexes: number[] = row.evidence[indicator];
+    evidence.replaceChildren(h('h3', {}, `${inLanguage(row.nameZh, row.name)} · ${t(label)}`), h('p', { class: 'muted' }, t('working')));
+    const checkpoint = await api('GET', '/v1/audit/checkpoint');
+    const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
+    const entries = await Promise.all(indexes.slice(0, evidenceShown).map(async (index) => (await api<{ entries: AuditEntry[] }>('GET', `/v1/audit/entries?start=${index}&end=${index + 1}`)).entries[0]!));
+    const proved = await Promise.all(entries.map((entry) => includedInLog(entry, checkpoint)));
+    const all = signed && proved.every(Boolean);
+    evidence.replaceChildren(
+      h('h3', {}, `${inLanguage(row.nameZh, row.name)} · ${t(label)}`),
+      h('p', {}, badge(all ? t('verified') : t('failed'), all ? 'ok' : 'bad'), ` ${t('evidenceLeaves').replace('{n}', String(indexes.length))} · ${signed ? '✓' : '✗'} checkpoint JWS`),
+      table(
+        ['#', t('event'), t('actor'), t('occurredAt'), t('inclusion')],
+        entries.map((entry, i) => [entry.index, h('code', {}, entry.event.type), entry.event.actor, formatTime(entry.event.at), badge(proved[i] ? '✓' : '✗', proved[i] ? 'ok' : 'bad')]),
+        { id: 'evidence-table' },
+      ),
+      indexes.length > evidenceShown ? h('p', { class: 'muted' }, t('evidenceMore').replace('{n}', String(indexes.length - evidenceShown))) : '',
+    );
+  };
+  const failed = (into: HTMLElement) => (error: unknown) => into.replaceChildren(h('p', { class: 'error' }, errorText(error)));
+  const download = async () => saveCsv(await api<string>('GET', `/v1/reports/supervision?${query('csv')}`), `supervision-${from.value}-${to.value}.csv`);
+  await show();
   return h(
     'div',
     { class: 'panel' },
     h('h2', {}, t('supervision')),
-    h('p', { class: 'muted' }, `${chinaDay(new Date(report.from))} – ${chinaDay(new Date(report.to))}`),
-    table(
-      [t('institution'), t('completeness'), t('withoutFiling'), t('stale'), t('qualityScore'), t('sharingReceived'), t('onTime'), '', t('late'), t('overdueNow'), t('disputesOnTime'), t('disputesOverdue'), t('incidents'), t('exportedOutside')],
-      report.institutions.map((row: any) => {
-        const answered = row.sharingAnsweredOnTime + row.sharingAnsweredLate;
-        return [
-          inLanguage(row.nameZh, row.name),
-          row.catalogueCompleteness === null ? '—' : `${Math.round(row.catalogueCompleteness * 100)}%`,
-          row.datasetsWithoutFiling > 0 ? badge(String(row.datasetsWithoutFiling), 'bad') : '0',
-          row.datasetsStale,
-          row.qualityScore === null ? '—' : row.qualityFailing > 0 ? badge(String(row.qualityScore), 'bad') : String(row.qualityScore),
-          row.sharingReceived,
-          row.sharingAnsweredOnTime,
-          bar(share(row.sharingAnsweredOnTime, answered)),
-          row.sharingAnsweredLate,
-          row.sharingOverdue > 0 ? badge(String(row.sharingOverdue), 'bad') : '0',
-          row.disputesHandledOnTime,
-          row.disputesOverdue > 0 ? badge(String(row.disputesOverdue), 'bad') : '0',
-          row.incidentsOnItsData,
-          row.externalDeliveriesOfItsData,
-        ];
-      }),
-      { id: 'supervision-table' },
+    h(
+      'div',
+      { class: 'actions period' },
+      h('label', { for: 'supervision-from' }, t('periodFrom')),
+      from,
+      h('label', { for: 'supervision-to' }, t('periodTo')),
+      to,
+      h('button', { id: 'supervision-show', onclick: () => void show().catch(failed(report)) }, t('showReport')),
     ),
+    report,
     h('p', { class: 'muted' }, t('tracedToAudit')),
-    h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void downloadSupervisionCsv()) }, t('downloadCsv'))),
+    evidence,
+    h('p', {}, h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void download().catch(failed(report))) }, t('downloadCsv'))),
   );
 }
 
-async function downloadSupervisionCsv(): Promise<void> {
-  saveCsv(await api<string>('GET', '/v1/reports/supervision?format=csv'), 'supervision.csv');
+function supervisionTable(rows: any[], traced: (row: any, indicator: string, label: Phrase) => void): HTMLElement {
+  const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
+  const bar = (fraction: number) => h('div', { class: 'bar', title: `${Math.round(fraction * 100)}%` }, h('div', { class: 'fill', style: `width:${(fraction * 100).toFixed(1)}%` }));
+  const alarming = new Set(['datasetsWithoutFiling', 'sharingOverdue', 'refusalsWithoutLegalBasis', 'disputesOverdue']);
+  const shown = (row: any, indicator: string): string | HTMLElement => {
+    const value = row[indicator];
+    if (value === null) return '—';
+    if (indicator === 'catalogueCompleteness') return `${Math.round(value * 100)}%`;
+    if (indicator === 'qualityScore') return row.qualityFailing > 0 ? badge(String(value), 'bad') : String(value);
+    return alarming.has(indicator) && value > 0 ? badge(String(value), 'bad') : String(value);
+  };
+  return table(
+    [t('institution'), ...supervisionShown.flatMap(([indicator, label]) => (indicator === 'sharingAnsweredOnTime' ? [t(label), t('onTimeShare')] : [t(label)]))],
+    rows.map((row) => [
+      inLanguage(row.nameZh, row.name),
+      ...supervisionShown.flatMap(([indicator, label]) => {
+        const cell = row.evidence[indicator].length > 0 ? h('a', { href: '#', class: 'evidence', 'data-indicator': indicator, onclick: (event: Event) => (event.preventDefault(), traced(row, indicator, label)) }, shown(row, indicator)) : shown(row, indicator);
+        return indicator === 'sharingAnsweredOnTime' ? [cell, bar(share(row.sharingAnsweredOnTime, row.sharingAnsweredOnTime + row.sharingAnsweredLate))] : [cell];
+      }),
+    ]),
+    { id: 'supervision-table' },
+  );
 }
 
 /**
