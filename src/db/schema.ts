@@ -32,7 +32,7 @@ export const principals = pgTable(
   'principals',
   {
     id: text('id').primaryKey(),
-    role: text('role', { enum: ['operator', 'regulator', 'institution', 'consumer', 'admin'] }).notNull(),
+    role: text('role', { enum: ['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor'] }).notNull(),
     displayName: text('display_name').notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     institutionId: text('institution_id').references(() => institutions.id),

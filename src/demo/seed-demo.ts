@@ -28,6 +28,7 @@ export const demoPrincipals = [
   { key: 'institution', id: 'clerk-power-utility', role: 'institution', displayName: '临港供电公司 · 数据专员', institutionId: 'power-utility' },
   { key: 'consumer', id: 'consumer-east-sea-bank', role: 'consumer', displayName: '东海银行 · 接口调用方' },
   { key: 'admin', id: 'admin-data-centre', role: 'admin', displayName: '大数据中心 · 平台管理员' },
+  { key: 'assessor', id: 'assessor-third-party', role: 'assessor', displayName: '第三方评估机构 · 评估员' },
 ] as const;
 
 // Made-up credit codes of Pudong (310115), valid by their check characters like the demo enterprises'.

@@ -10,7 +10,7 @@ export type PrincipalRow = typeof principals.$inferSelect;
 export const principalCreationSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'must be lower-case letters, digits and dashes, 3 to 63 characters'),
-    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin']),
+    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor']),
     displayName: z.string().min(1).max(200),
     operatorId: z.string().min(1).optional(),
     institutionId: z.string().min(1).optional(),

@@ -37,6 +37,47 @@ for (const file of fs.readdirSync(casesDir).filter((name) => name.endsWith('.jso
   });
 }
 
+describe('a third-party assessor (art. 27)', () => {
+  it('is allowed, of every action in the schema, only reading what an assessment rests on', () => {
+    const schema = fs.readFileSync(path.join(policiesDir, 'authz.cedarschema'), 'utf8');
+    const actions = [...schema.matchAll(/action "([^"]+)" appliesTo \{ principal: User, resource: (\w+) \}/g)].map(([, action, type]) => ({ action: action!, type: type! }));
+    expect(actions.length).toBeGreaterThan(60);
+    const ref = (type: string, id: string) => ({ __entity: { type: `PDS::${type}`, id } });
+    const entities: CedarEntity[] = [
+      { uid: { type: 'Platform', id: 'pds' }, attrs: {}, parents: [] },
+      { uid: { type: 'Institution', id: 'power' }, attrs: {}, parents: [] },
+      { uid: { type: 'Operator', id: 'op' }, attrs: { status: 'active' }, parents: [] },
+      { uid: { type: 'Dataset', id: 'readings' }, attrs: { grade: 3, openData: false, institution: ref('Institution', 'power') }, parents: [] },
+      { uid: { type: 'Licence', id: 'licence' }, attrs: { operator: ref('Operator', 'op'), status: 'active' }, parents: [] },
+      { uid: { type: 'Job', id: 'job' }, attrs: { operator: ref('Operator', 'op') }, parents: [] },
+      { uid: { type: 'Product', id: 'product' }, attrs: { operator: ref('Operator', 'op'), status: 'published' }, parents: [] },
+      { uid: { type: 'User', id: 'assessor' }, attrs: { role: 'assessor', status: 'active', hasActiveLicence: false }, parents: [] },
+    ] as CedarEntity[];
+    const idOf: Record<string, string> = { Platform: 'pds', Institution: 'power', Operator: 'op', Dataset: 'readings', Licence: 'licence', Job: 'job', Product: 'product' };
+    const allowed = actions.filter(({ action, type }) => {
+      const decision = engine.authorize({ principal: { type: 'User', id: 'assessor' }, action, resource: { type, id: idOf[type]! }, entities });
+      expect(decision.errors).toEqual([]);
+      return decision.decision === 'allow';
+    });
+    // A1's list, and what every signed-in role may: the proofs, the catalogue, the list of published products.
+    expect(allowed.map(({ action }) => action).sort()).toEqual([
+      'audit:read-entries',
+      'audit:read-proofs',
+      'catalogue:list',
+      'dataset:read',
+      'dataset:read-uses',
+      'incident:list',
+      'licence:list',
+      'licence:read',
+      'operator:list',
+      'operator:read',
+      'product:list',
+      'report:products',
+      'report:supervision',
+    ]);
+  });
+});
+
 describe('the policy loader', () => {
   function policiesWith(extra: Record<string, string>): string {
     const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'pds-policies-'));

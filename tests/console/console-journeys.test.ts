@@ -990,6 +990,21 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a third-party assessor reads the oversight pages and every operator, with nothing to decide', async () => {
+    const page = await signedIn('assessor-third-party');
+    await page.locator('#who', { hasText: '第三方评估机构' }).waitFor();
+    const menu = await page.locator('a[href^="#"]').evaluateAll((links) => links.map((link) => link.getAttribute('href')));
+    expect(menu).toEqual(expect.arrayContaining(['#audit', '#incidents', '#supervision', '#report', '#uses', '#licences', '#catalogue']));
+    for (const hidden of ['#reviews', '#jobs', '#budgets', '#accounts', '#sharing']) expect(menu).not.toContain(hidden);
+    await page.goto(`${base}/console#licences`);
+    await page.locator('#operators tbody tr', { hasText: 'harbour-credit' }).waitFor();
+    expect(await page.locator('main button, main input.reason, #operator-id').count()).toBe(0);
+    await page.goto(`${base}/console#audit`);
+    await page.click('#verify-log');
+    await page.locator('#audit-outcome .badge.ok').waitFor({ timeout: 30_000 });
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('in English, names the API gives in both languages read in English: products, institutions and datasets', async () => {
     const page = await signedIn('regulator-data-dept');
     await page.click('#language');

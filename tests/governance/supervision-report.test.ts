@@ -142,6 +142,29 @@ describe('the supervision report on the demo data', () => {
     expect(traced).toBeGreaterThan(40);
   });
 
+  it('is read by a third-party assessor alike, who lists every licence and the log, and is refused reviews, jobs and every decision', async () => {
+    const assessor = await t.tokenFor('assessor-third-party');
+    const asAssessor = (await t.call('GET', '/v1/reports/supervision?evidence=true', { token: assessor })).json;
+    expect(asAssessor.institutions).toEqual((await report()).institutions);
+    expect((await t.call('GET', '/v1/audit/entries?limit=5&type=sharing.*', { token: assessor })).json.entries).toHaveLength(5);
+    expect((await t.call('GET', '/v1/incidents', { token: assessor })).status).toBe(200);
+    expect((await t.call('GET', '/v1/datasets/enterprises/uses', { token: assessor })).json.externalDeliveries.length).toBeGreaterThan(0);
+    const licences = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences as Array<{ id: string; operatorId: string }>;
+    expect((await t.call('GET', '/v1/licences', { token: assessor })).json.licences).toEqual(licences);
+    expect(new Set(licences.map((licence) => licence.operatorId)).size).toBeGreaterThan(1);
+
+    const refused: Array<[string, string, Record<string, unknown>?]> = [
+      ['GET', '/v1/reviews'],
+      ['GET', '/v1/jobs'],
+      ['GET', '/v1/principals'],
+      ['GET', '/v1/budgets'],
+      ['POST', `/v1/licences/${licences[0]!.id}/status`, { status: 'suspended', reason: '评估发现问题' }],
+      ['POST', '/v1/backups', {}],
+      ['POST', '/v1/open-data-demands', { subject: '各镇月度用电量', scenario: '评估' }],
+    ];
+    for (const [method, path, json] of refused) expect({ path, status: (await t.call(method as 'GET', path, { token: assessor, ...(json ? { json } : {}) })).status }).toEqual({ path, status: 403 });
+  });
+
   it('counts a catalogue entry registered without a filed registration (art. 8)', async () => {
     const power = await t.tokenFor('clerk-power-utility');
     const entry = {

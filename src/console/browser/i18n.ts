@@ -527,6 +527,7 @@ const phrases = {
   role_institution: ['公共管理和服务机构', 'public body'],
   role_consumer: ['接口调用方', 'product consumer'],
   role_regulator: ['监管部门', 'regulator'],
+  role_assessor: ['第三方评估机构', 'third-party assessor'],
   disputeStatus_open: ['待答复', 'awaiting an answer'],
   disputeStatus_corrected: ['已更正', 'corrected'],
   disputeStatus_rejected: ['已驳回', 'rejected'],

@@ -83,6 +83,17 @@ function routesFor(principal: Principal): Route[] {
         ...grouped('groupOwnData', [catalogue, { hash: 'delivery', label: 'delivery', render: () => deliveryPage(principal) }, quality, uses, registrations, revisions]),
         ...grouped('groupSharing', [sharing, disputes, openData]),
       ];
+    case 'assessor':
+      // A third-party assessor (art. 27) reads and verifies; the server refuses it every decision anyway.
+      return [
+        ...grouped('groupOversight', [
+          { hash: 'audit', label: 'audit', render: auditPage },
+          { hash: 'incidents', label: 'incidents', render: incidentsPage },
+          { hash: 'supervision', label: 'supervision', render: supervisionPage },
+          { hash: 'report', label: 'report', render: reportPage },
+        ]),
+        ...grouped('groupGovernance', [uses, { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'assessor') }, catalogue]),
+      ];
     case 'consumer':
       return [
         { hash: 'products', label: 'products', render: productCataloguePage },

@@ -300,9 +300,11 @@ async function downloadCsv(year: number): Promise<void> {
  * next request. A suspended operator holds no licence in force, whatever its licences' own statuses.
  */
 export async function licencesPage(rerender: () => void, role: string, ownOperator?: string): Promise<HTMLElement> {
+  // A regulator manages every operator; a third-party assessor reads them all; an operator reads its own.
+  const readsEveryOperator = role === 'regulator' || role === 'assessor';
   const [{ licences }, operators] = await Promise.all([
     api<{ licences: any[] }>('GET', '/v1/licences'),
-    role === 'regulator'
+    readsEveryOperator
       ? api<{ operators: any[] }>('GET', '/v1/operators').then((answer) => answer.operators)
       : ownOperator
         ? api<any>('GET', `/v1/operators/${encodeURIComponent(ownOperator)}`).then((operator) => [operator])
@@ -336,14 +338,14 @@ export async function licencesPage(rerender: () => void, role: string, ownOperat
         ]),
       ),
     ),
-    role === 'regulator'
+    readsEveryOperator
       ? h(
           'div',
           { class: 'panel', id: 'operators' },
           h('h2', {}, t('operators')),
-          h('p', { class: 'muted' }, t('operatorsIntro')),
+          role === 'regulator' ? h('p', { class: 'muted' }, t('operatorsIntro')) : '',
           operatorMessage,
-          createOperatorForm(rerender),
+          role === 'regulator' ? createOperatorForm(rerender) : '',
           table(
             [t('operator'), t('creditCode'), t('status'), ''],
             operators.map((operator) => [

@@ -13,7 +13,7 @@ import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 const principalSchema = z
   .object({
     id: z.string(),
-    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin']),
+    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor']),
     displayName: z.string(),
     operatorId: z.string().nullable(),
     institutionId: z.string().nullable(),

@@ -190,7 +190,8 @@ export function licensingRoutes(platform: Platform) {
   app.openapi(routes.listLicences, async (c) => {
     const principal = c.get('principal');
     await authorizer.require(principal, 'licence:list', platformEntity);
-    const own = principal.role === 'regulator' ? undefined : (principal.operatorId ?? '');
+    // Who may list is Cedar's decision (L1, L4, A1); an operator's list holds its own operator's licences only.
+    const own = principal.role === 'operator' ? (principal.operatorId ?? '') : undefined;
     return c.json({ licences: (await listLicences(db, own)).map(toLicenceView) }, 200);
   });
 
