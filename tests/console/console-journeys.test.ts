@@ -756,6 +756,34 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('the browser witnesses the audit log: a later verification proves the log only grew since the last, and a rewritten history is flagged', async () => {
+    const page = await signedIn('regulator-data-dept');
+    const verify = async () => {
+      await page.goto(`${base}/console#blank`);
+      await page.goto(`${base}/console#audit`);
+      await page.waitForSelector('#audit-table tbody tr');
+      await page.click('#verify-log');
+      return page.locator('#audit-witness');
+    };
+    await (await verify()).filter({ hasText: '首次核验' }).waitFor({ timeout: 30_000 });
+    const first = await page.evaluate(() => JSON.parse(localStorage.getItem('pds-witnessed-checkpoint')!));
+
+    // The log grows (a token is minted, an audit leaf); the next verification proves the old tree is its prefix.
+    await t.call('POST', '/v1/tokens', { token: await t.tokenFor('admin-data-centre'), json: { principalId: 'consumer-east-sea-bank' } });
+    await (await verify()).filter({ hasText: `与本浏览器上次核验的检查点（${first.tree_size} 条` }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#audit-outcome .badge.ok').count()).toBe(1);
+    const second = await page.evaluate(() => JSON.parse(localStorage.getItem('pds-witnessed-checkpoint')!));
+    expect(second.tree_size).toBeGreaterThan(first.tree_size);
+
+    // A history other than the one witnessed (here: the witness's root changed) cannot be proved consistent.
+    const forged = { ...second, root_hash: second.root_hash.replace(/^./, (c: string) => (c === '0' ? '1' : '0')) };
+    await page.evaluate((kept) => localStorage.setItem('pds-witnessed-checkpoint', JSON.stringify(kept)), forged);
+    await (await verify()).filter({ hasText: '不一致' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#audit-outcome .badge.bad').count()).toBe(1);
+    expect(await page.evaluate(() => JSON.parse(localStorage.getItem('pds-witnessed-checkpoint')!))).toEqual(forged);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a consumer asks for data to be opened, and reads the data centre\'s answer', async () => {
     const subject = '公交线路与站点（开放需求测试）';
     const bank = await signedIn('consumer-east-sea-bank');

@@ -58,3 +58,39 @@ export async function checkpointSignatureHolds(jws: string, checkpoint: { tree_s
     return false;
   }
 }
+
+/** RFC 9162 §2.1.4.2: whether the proof shows the tree of `first` leaves to be a prefix of the tree of `second`. */
+export async function consistencyHolds(first: number, second: number, firstRootHex: string, secondRootHex: string, proofHex: string[]): Promise<boolean> {
+  if (first < 0 || first > second) return false;
+  if (first === second) return proofHex.length === 0 && firstRootHex === secondRootHex;
+  if (first === 0) return proofHex.length === 0;
+  if (proofHex.length === 0) return false;
+  const proof = proofHex.map(fromHex);
+  const path = (first & (first - 1)) === 0 ? [fromHex(firstRootHex), ...proof] : proof;
+  let fn = first - 1;
+  let sn = second - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr: Uint8Array = path[0]!;
+  let sr: Uint8Array = path[0]!;
+  for (const step of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await hashWithPrefix(1, step, fr);
+      sr = await hashWithPrefix(1, step, sr);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      sr = await hashWithPrefix(1, sr, step);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && hex(fr.buffer as ArrayBuffer) === firstRootHex && hex(sr.buffer as ArrayBuffer) === secondRootHex;
+}

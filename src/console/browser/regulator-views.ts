@@ -1,6 +1,7 @@
 import { describeRefusal } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
+import { rememberWitnessed, witness } from './log-witness.js';
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
@@ -137,8 +138,19 @@ export async function auditPage(): Promise<HTMLElement> {
       results.get(entry.index)!.replaceWith(mark);
       results.set(entry.index, mark);
     }
-    const ok = signed && allIncluded;
-    outcome.replaceChildren(badge(ok ? t('verified') : t('failed'), ok ? 'ok' : 'bad'), ` ${signed ? '✓' : '✗'} checkpoint JWS · ${entries.length} inclusion proofs (${t('signature')})`);
+    const witnessed = await witness(checkpoint);
+    const ok = signed && allIncluded && witnessed.outcome !== 'inconsistent';
+    if (ok) rememberWitnessed(checkpoint);
+    outcome.replaceChildren(
+      h('p', {}, badge(ok ? t('verified') : t('failed'), ok ? 'ok' : 'bad'), ` ${signed ? '✓' : '✗'} checkpoint JWS · ${entries.length} inclusion proofs (${t('signature')})`),
+      h(
+        'p',
+        { id: 'audit-witness', class: witnessed.outcome === 'inconsistent' ? 'error' : 'muted' },
+        witnessed.outcome === 'first'
+          ? t('witnessFirst')
+          : t(witnessed.outcome === 'consistent' ? 'witnessConsistent' : 'witnessInconsistent').replace('{size}', String(witnessed.since.tree_size)).replace('{time}', formatTime(witnessed.since.timestamp)),
+      ),
+    );
   };
   await load(true);
   return h(
