@@ -308,6 +308,15 @@ export const operationExamples: Record<string, Example> = {
   'post /v1/budgets': { request: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5 }, response: budget },
   'post /v1/budgets/{id}/reset': { request: { reason: '年度预算重置（监管决定）' }, response: { ...budget, epsilonSpent: 0, epsilonRemaining: 5 } },
   'get /v1/products': { response: { products: [{ id: 'resident-identity', kind: 'verification', titleZh: '居民姓名与身份证号一致性核验', status: 'published', inputSchema: { type: 'object', required: ['id_number', 'name'] }, example: { id_number: '310115199001011232', name: '王伟' }, price: { currency: 'CNY', publicInterestFen: 0, industryFen: 30, monthlyCapFen: 500000 } }] } },
+  'post /v1/subject-access': {
+    request: { product: 'resident-identity', input: { id_number: '310115199001011232' }, reference: 'SAR-2026-0042' },
+    response: {
+      reference: 'SAR-2026-0042',
+      total: 1,
+      auditIndex: 5120,
+      checks: [{ product: 'resident-identity', productTitle: 'Resident name and ID number match', productTitleZh: '居民姓名与身份证号一致性核验', consumer: 'consumer-east-sea-bank', consumerName: '东海银行 · 接口调用方', calledAt: '2026-11-27T01:20:00.000Z', use: 'industry', purpose: '开户实名核验', mode: 'plain', auditIndex: 4987 }],
+    },
+  },
   'get /v1/usage': { response: { from: '2026-10-28T02:00:00.000Z', to: '2026-11-27T02:00:00.000Z', usage: [{ product: 'resident-identity', mode: 'plain', use: 'industry', calls: 1200, feesFen: 36000, firstCall: '2026-11-01T01:00:00.000Z', lastCall: '2026-11-27T01:59:00.000Z' }], totals: { calls: 1200, feesFen: 36000 } } },
   'get /v1/incidents': { response: { incidents: [{ id: 'inc_…', kind: 'probing', operatorId: null, principalId: 'consumer-east-sea-bank', jobId: null, detail: { window: 100, distinctSubjects: 97, matchRate: 0.01, product: 'resident-identity' }, createdAt: '2026-11-27T02:00:00.000Z' }] } },
   'post /v1/sharing-requests': { request: { dataset: 'enterprises', columns: ['uscc', 'name', 'status'], duty: sharingRequest.duty, scenario: sharingRequest.scenario }, response: sharingRequest },

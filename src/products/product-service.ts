@@ -499,6 +499,17 @@ export function createProductService(deps: {
     }),
     whyNotCallable,
 
+    /**
+     * The keyed subject hash a call to this verification product would be metered under, from its subject inputs
+     * validated and normalised as a call's are (subject access requests look calls up by it).
+     */
+    subjectOf(row: ProductRow, input: Record<string, string>): string {
+      const product = asVerification(row);
+      const names = product.spec.subject.map((binding) => binding.input);
+      const validated = validateInputs(product, input, names);
+      return subjectKey(subjectSecret, names.map((name) => validated[name]!));
+    },
+
     /** Refuses a call to a product that answers none now (whyNotCallable). */
     async requireCallable(product: ProductRow): Promise<void> {
       const reason = await whyNotCallable(product);

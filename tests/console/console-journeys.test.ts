@@ -316,6 +316,30 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('the data centre tells a person who checked them: every check by product, consumer and purpose, the identifier not left in the page', async () => {
+    const version = (await t.platform.analysisCatalogue()).latestVersions.get('residents')!;
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    await connection.run(`ATTACH '${t.platform.store.snapshotPath('residents', version)}' AS s (READ_ONLY)`);
+    const [[id, name]] = (await connection.runAndReadAll('SELECT resident_id, name FROM s.data ORDER BY resident_id LIMIT 1 OFFSET 30')).getRows() as [[string, string]];
+    instance.closeSync();
+    const bank = await t.tokenFor('consumer-east-sea-bank');
+    expect((await t.call('POST', '/v1/products/resident-identity/verify', { token: bank, json: { input: { id_number: id, name }, purpose: '开户实名核验（个人查询测试）', use: 'industry' } })).status).toBe(200);
+
+    const page = await signedIn('admin-data-centre');
+    await page.goto(`${base}/console#subject-access`);
+    await page.selectOption('#subject-product', 'resident-identity');
+    await page.fill('#subject-inputs input[name="id_number"]', id);
+    await page.fill('#subject-reference', 'SAR-2026-0042');
+    await page.click('#subject-ask');
+    await page.locator('#subject-checks tbody tr', { hasText: '开户实名核验（个人查询测试）' }).waitFor();
+    await page.locator('#subject-answer', { hasText: '申请 SAR-2026-0042：共 1 次核验' }).waitFor();
+    expect(await page.locator('#subject-checks tbody tr').first().innerText()).toContain('consumer-east-sea-bank');
+    expect(await page.inputValue('#subject-inputs input[name="id_number"]')).toBe('');
+    expect(await page.locator('main').innerText()).not.toContain(id);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a consumer sees its calls today and its fees this month against its limits', async () => {
     const body = '44010619500000031';
     const wellFormedId = body + residentIdCheckCharacter(body);

@@ -584,3 +584,43 @@ describe('calls retried under an Idempotency-Key', () => {
     expect(await callsSoFar()).toBe(before + 1);
   });
 });
+
+describe('subject access (PIPL arts. 44–45)', () => {
+  it('lists every check of a person, by any consumer, with product, purpose and use, and no answer', async () => {
+    const rows = (await snapshotRows('residents', 'SELECT resident_id, name FROM $table ORDER BY resident_id LIMIT 2 OFFSET 20')).map((row) => row.map(String));
+    const [id, name] = rows[0]!;
+    const [otherId, otherName] = rows[1]!;
+    await t.platform.db.insert(principals).values({ id: 'consumer-sar-app', role: 'consumer', displayName: '某出行应用 · 接口调用方' });
+    const app = await t.tokenFor('consumer-sar-app');
+    expect((await verify('resident-identity', { id_number: id!, name: name! })).json.match).toBe(true);
+    expect((await verify('resident-identity', { id_number: id!, name: `${name}甲` }, app)).json.match).toBe(false);
+    await verify('resident-identity', { id_number: otherId!, name: otherName! });
+
+    const admin = await t.tokenFor('admin-data-centre');
+    const answer = await t.call('POST', '/v1/subject-access', { token: admin, json: { product: 'resident-identity', input: { id_number: id! }, reference: 'SAR-2026-001' } });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ reference: 'SAR-2026-001', total: 2 });
+    expect(answer.json.checks.map((check: { consumer: string }) => check.consumer).sort()).toEqual(['consumer-east-sea-bank', 'consumer-sar-app']);
+    expect(answer.json.checks[0]).toMatchObject({ product: 'resident-identity', productTitleZh: '居民姓名与身份证号一致性核验', purpose: '开户实名核验 (test)', use: 'industry', mode: 'plain' });
+    expect(JSON.stringify(answer.json)).not.toContain('"match"');
+
+    // The request is on the record for regulators, by its reference — never the identifier or its hash.
+    const regulator = await t.tokenFor('regulator-data-dept');
+    const [leaf] = (await t.call('GET', `/v1/audit/entries?start=${answer.json.auditIndex}&end=${answer.json.auditIndex + 1}`, { token: regulator })).json.entries;
+    expect(leaf.event).toMatchObject({ type: 'subject.access-answered', actor: 'admin-data-centre', details: { reference: 'SAR-2026-001', product: 'resident-identity', checks: 2 } });
+    const subjectHash = t.platform.products.subjectOf((await t.platform.products.loadProduct('resident-identity'))!, { id_number: id! });
+    expect(leaf.leaf).not.toContain(id!);
+    expect(leaf.leaf).not.toContain(subjectHash);
+  });
+
+  it('is answered by the data centre alone, and refuses an identifier of the wrong form without repeating it', async () => {
+    const json = { product: 'resident-identity', input: { id_number: residents[0]!.id }, reference: 'SAR-2026-002' };
+    for (const principal of ['consumer-east-sea-bank', 'regulator-data-dept', 'analyst-harbour-credit']) expect((await t.call('POST', '/v1/subject-access', { token: await t.tokenFor(principal), json })).status).toBe(403);
+    const admin = await t.tokenFor('admin-data-centre');
+    const malformed = await t.call('POST', '/v1/subject-access', { token: admin, json: { ...json, input: { id_number: '3101151990' } } });
+    expect(malformed.json.error).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'input.id_number', problem: 'does not have the required form' }] });
+    expect(JSON.stringify(malformed.json)).not.toContain('3101151990');
+    expect((await t.call('POST', '/v1/subject-access', { token: admin, json: { ...json, product: 'no-such-product' } })).status).toBe(404);
+    expect((await t.call('POST', '/v1/subject-access', { token: admin, json: { ...json, reference: ' ' } })).json.error.code).toBe('VALIDATION_FAILED');
+  });
+});

@@ -9,6 +9,7 @@ import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage,
 import { registrationsPage } from './registration-views.js';
 import { datasetUsesPage } from './dataset-use-views.js';
 import { openDataPage } from './open-data-views.js';
+import { subjectAccessPage } from './subject-access-views.js';
 import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicInterestPage, reportPage, reviewsPage, supervisionPage } from './regulator-views.js';
 
 /**
@@ -76,6 +77,7 @@ function routesFor(principal: Principal): Route[] {
         ...grouped('groupPlatform', [
           { hash: 'accounts', label: 'accounts', render: (rerender) => accountsPage(rerender, principal) },
           { hash: 'backups', label: 'backups', render: backupsPage },
+          { hash: 'subject-access', label: 'subjectAccess', render: subjectAccessPage },
         ]),
       ];
     case 'institution':

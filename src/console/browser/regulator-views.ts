@@ -68,7 +68,7 @@ function reviewedOutput(output: { columns: Array<{ name: string }>; rows: unknow
 }
 
 /** Families of audit events a regulator filters by (the part of the type before the dot). */
-const auditFamilies = ['licence', 'operator', 'principal', 'token', 'authz', 'job', 'review', 'budget', 'incident', 'product', 'consumer', 'catalogue', 'registration', 'dataset', 'quality', 'derived', 'open-data', 'sharing', 'channel', 'dispute', 'external', 'platform'] as const;
+const auditFamilies = ['licence', 'operator', 'principal', 'token', 'authz', 'job', 'review', 'budget', 'incident', 'product', 'consumer', 'catalogue', 'registration', 'dataset', 'quality', 'derived', 'open-data', 'sharing', 'channel', 'dispute', 'external', 'subject', 'platform'] as const;
 
 type AuditEntry = { index: number; leaf: string; event: any };
 

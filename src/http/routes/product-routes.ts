@@ -19,6 +19,7 @@ import {
   toProductView,
 } from '../../products/products.js';
 import { annualProductReport, usageFor } from '../../products/usage.js';
+import { answerSubjectAccess, subjectAccessSchema } from '../../products/subject-access.js';
 import { quotaStandings } from '../../products/shared-quotas.js';
 import { consumersWithStanding, findPublicInterestGrant, grantPublicInterest, publicInterestGrantSchema, publicInterestView, revokePublicInterest } from '../../products/public-interest.js';
 import { toCsv } from '../csv.js';
@@ -197,6 +198,20 @@ const routes = {
     },
     responses: { 200: json(z.object({ from: z.string(), to: z.string(), usage: z.array(z.record(z.string(), z.unknown())), totals: z.object({ calls: z.number(), feesFen: z.number() }) }), 'Usage'), ...errorResponses(400, 403) },
   }),
+  subjectAccess: createRoute({
+    method: 'post',
+    path: '/v1/subject-access',
+    tags: ['products'],
+    summary: "Every check of one person or enterprise by any verification product: who, when, for what (the data centre, answering the subject's request)",
+    description:
+      'The subject is named by a verification product\'s subject inputs, validated as a call\'s are, and looked up by the keyed hash calls are metered under — across every product that keys subjects the same way. Lists product, consumer, time, use, stated purpose and mode of each check, newest first (at most 1,000; `total` counts all), never an answer. A POST so that the identifier stays out of URLs and access logs. Each answer is an audit leaf (`subject.access-answered`) with the request\'s reference, never the identifier.',
+    security: bearerSecurity,
+    request: { body: jsonBody(subjectAccessSchema, 'The product, the subject inputs and the request\'s reference') },
+    responses: {
+      200: json(z.object({ reference: z.string(), total: z.number().int(), auditIndex: z.number().int(), checks: z.array(z.record(z.string(), z.unknown())) }), 'The checks of the subject'),
+      ...errorResponses(400, 403, 404),
+    },
+  }),
   listConsumers: createRoute({
     method: 'get',
     path: '/v1/consumers',
@@ -360,6 +375,12 @@ export function productRoutes(platform: Platform) {
     const usage = await usageFor(platform.db, principal, { from, to });
     const totals = { calls: usage.reduce((sum, row) => sum + row.calls, 0), feesFen: usage.reduce((sum, row) => sum + row.feesFen, 0) };
     return c.json({ from: from.toISOString(), to: to.toISOString(), usage, totals }, 200);
+  });
+
+  app.openapi(routes.subjectAccess, async (c) => {
+    const principal = c.get('principal');
+    await authorizer.require(principal, 'subject:access', platformEntity);
+    return c.json(await answerSubjectAccess(platform, principal, c.req.valid('json')), 200);
   });
 
   app.openapi(routes.listConsumers, async (c) => {

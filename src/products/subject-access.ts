@@ -1,0 +1,72 @@
+import { asc, count, desc, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import { principals, productCalls, products } from '../db/schema.js';
+import { notFound } from '../errors/app-error.js';
+import type { PrincipalRow } from '../identity/principals.js';
+import type { Platform } from '../platform.js';
+
+/**
+ * A person's right to know who checked them (PIPL arts. 44–45; measures art. 26: personal information protected).
+ * Verification products answer questions about residents and enterprises; a person who asks the data centre — in
+ * person, identity checked off the platform — is told every check of them: which product, which consumer, when, for
+ * what stated purpose and use. Calls are found by the keyed subject hash they were metered under, so the identifier
+ * is never stored, and one request covers every product that keys subjects the same way (a resident ID number
+ * checked through any product). Answers (match or not) are not listed: the person knows their own data, and a
+ * list of answers is what a misused request would be after.
+ *
+ * Every request is an audit leaf naming who answered it and the request's reference, never the identifier or its
+ * hash, so regulators can see each use of this power and ask for the paperwork behind it.
+ */
+export const subjectAccessSchema = z.strictObject({
+  /** A verification product whose subject inputs name the person (any status: a retired product's calls count). */
+  product: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'is a product id'),
+  /** The product's subject inputs (e.g. `{ "id_number": "…" }`), checked as a call's would be. */
+  input: z.record(z.string(), z.string().max(200)),
+  /** The reference of the person's written request, kept on file by the data centre. */
+  reference: z.string().trim().min(1).max(100),
+});
+
+/** Checks listed at most (newest first); a person checked more often than this is told how many more there are. */
+export const subjectAccessLimit = 1_000;
+
+export type SubjectCheck = { product: string; productTitle: string; productTitleZh: string; consumer: string; consumerName: string; calledAt: string; use: string; purpose: string; mode: string; auditIndex: number };
+
+export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
+  const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
+  if (!product) throw notFound('product');
+  const subject = platform.products.subjectOf(product, request.input);
+  const rows = await platform.db
+    .select({ call: productCalls, productTitle: products.title, productTitleZh: products.titleZh, consumerName: principals.displayName })
+    .from(productCalls)
+    .innerJoin(products, eq(products.id, productCalls.productId))
+    .innerJoin(principals, eq(principals.id, productCalls.consumerId))
+    .where(eq(productCalls.subjectHash, subject))
+    .orderBy(desc(productCalls.calledAt), asc(productCalls.id))
+    .limit(subjectAccessLimit + 1);
+  const total = rows.length > subjectAccessLimit ? await countChecks(platform, subject) : rows.length;
+  const now = platform.clock();
+  const [leaf] = await appendAuditEvents(platform.db, [{ type: 'subject.access-answered', actor: principal.id, details: { reference: request.reference, product: product.id, checks: total } }], now);
+  return {
+    reference: request.reference,
+    total,
+    auditIndex: leaf!,
+    checks: rows.slice(0, subjectAccessLimit).map(({ call, productTitle, productTitleZh, consumerName }) => ({
+      product: call.productId,
+      productTitle,
+      productTitleZh,
+      consumer: call.consumerId,
+      consumerName,
+      calledAt: call.calledAt.toISOString(),
+      use: call.use,
+      purpose: call.purpose,
+      mode: call.mode,
+      auditIndex: call.auditIndex,
+    })),
+  };
+}
+
+async function countChecks(platform: Platform, subject: string): Promise<number> {
+  const [row] = await platform.db.select({ n: count() }).from(productCalls).where(eq(productCalls.subjectHash, subject));
+  return row?.n ?? 0;
+}
