@@ -8,7 +8,8 @@ import { updatePeriodDays } from '../catalog/registration.js';
  * The supervision report (measures arts. 27–28): per institution and period, what regulators check — catalogue
  * entries without a filed registration (art. 8), catalogue completeness and data freshness, quality scores, sharing requests and disputes answered on time or late,
  * refusals without a legal basis, incidents touching its data, and its data exported to the city platform for
- * requests from outside the special area (art. 19) — data that left the domain, which its source should know of.
+ * requests from outside the special area (art. 19) — data that left the domain, which its source should know of —
+ * and demands that its data be opened (art. 20: opening is demand-driven).
  *
  * It is computed from the audit log alone, by folding over its leaves, so that every number can be traced: with
  * `evidence`, each indicator lists the leaf indexes it counts, and a regulator can fetch those leaves with their
@@ -36,6 +37,7 @@ export const supervisionIndicators = [
   'disputesOverdue',
   'incidentsOnItsData',
   'externalDeliveriesOfItsData',
+  'openDataDemandsOnItsData',
 ] as const;
 export type Indicator = (typeof supervisionIndicators)[number];
 
@@ -58,6 +60,7 @@ export const supervisionEventTypes = [
   'dispute.rejected',
   'incident.recorded',
   'external.delivered',
+  'open-data.demanded',
 ];
 
 type Leaf = { index: number; at: Date; type: string; details: Record<string, any>; datasets: string[] };
@@ -86,6 +89,7 @@ export async function supervisionReport(
   const disputes = new Map<string, Flow>();
   const incidents: Leaf[] = [];
   const externalDeliveries: Leaf[] = [];
+  const demands: Leaf[] = [];
   for (const row of rows) {
     const event = JSON.parse(row.leaf) as { type: string; details?: Record<string, any>; datasets?: string[] };
     const leaf: Leaf = { index: row.index, at: row.at, type: event.type, details: event.details ?? {}, datasets: event.datasets ?? [] };
@@ -118,6 +122,9 @@ export async function supervisionReport(
       }
       case 'external.delivered':
         if (inPeriod(leaf.at)) externalDeliveries.push(leaf);
+        break;
+      case 'open-data.demanded':
+        if (inPeriod(leaf.at) && leaf.datasets.length > 0) demands.push(leaf);
         break;
       case 'incident.recorded':
         // Overdue alerts are counted as overdue requests and disputes; incidents here are misuse of the data.
@@ -173,6 +180,7 @@ export async function supervisionReport(
     }
     for (const incident of incidents) if (incident.datasets.some((id) => ownIds.has(id))) evidence.incidentsOnItsData.push(incident.index);
     for (const delivery of externalDeliveries) if (delivery.details.institution === institution.id) evidence.externalDeliveriesOfItsData.push(delivery.index);
+    for (const demand of demands) if (demand.datasets.some((id) => ownIds.has(id))) evidence.openDataDemandsOnItsData.push(demand.index);
 
     const counts = Object.fromEntries(supervisionIndicators.map((indicator) => [indicator, evidence[indicator].length])) as Record<Indicator, number | null>;
     counts.catalogueCompleteness = own.length > 0 ? evidence.datasetsWithData.length / own.length : null;

@@ -58,6 +58,20 @@ async function signedIn(principalId: string): Promise<Page> {
   return page;
 }
 
+/** A demo resident's ID number and name, read from the snapshot as only a test may (the n-th by ID number). */
+async function residentAt(position: number): Promise<{ id: string; name: string }> {
+  const version = (await t.platform.analysisCatalogue()).latestVersions.get('residents')!;
+  const instance = await DuckDBInstance.create(':memory:');
+  try {
+    const connection = await instance.connect();
+    await connection.run(`ATTACH '${t.platform.store.snapshotPath('residents', version)}' AS s (READ_ONLY)`);
+    const [[id, name]] = (await connection.runAndReadAll(`SELECT resident_id, name FROM s.data ORDER BY resident_id LIMIT 1 OFFSET ${position}`)).getRows() as [[string, string]];
+    return { id, name };
+  } finally {
+    instance.closeSync();
+  }
+}
+
 /** Opens the analysis page with one dataset ticked (instead of the default) and the SQL written in. */
 async function writeQuery(page: Page, dataset: string, sql: string): Promise<void> {
   await page.goto(`${base}/console#analysis`);
@@ -269,12 +283,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   });
 
   it('a consumer runs an encrypted verification in the browser, and the claim never leaves it', async () => {
-    const version = (await t.platform.analysisCatalogue()).latestVersions.get('residents')!;
-    const instance = await DuckDBInstance.create(':memory:');
-    const connection = await instance.connect();
-    await connection.run(`ATTACH '${t.platform.store.snapshotPath('residents', version)}' AS s (READ_ONLY)`);
-    const [[id, name]] = (await connection.runAndReadAll('SELECT resident_id, name FROM s.data ORDER BY resident_id LIMIT 1')).getRows() as [[string, string]];
-    instance.closeSync();
+    const { id, name } = await residentAt(0);
 
     const page = await signedIn('consumer-east-sea-bank');
     const sentInClear: string[] = [];
@@ -317,12 +326,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   });
 
   it('the data centre tells a person who checked them: every check by product, consumer and purpose, the identifier not left in the page', async () => {
-    const version = (await t.platform.analysisCatalogue()).latestVersions.get('residents')!;
-    const instance = await DuckDBInstance.create(':memory:');
-    const connection = await instance.connect();
-    await connection.run(`ATTACH '${t.platform.store.snapshotPath('residents', version)}' AS s (READ_ONLY)`);
-    const [[id, name]] = (await connection.runAndReadAll('SELECT resident_id, name FROM s.data ORDER BY resident_id LIMIT 1 OFFSET 30')).getRows() as [[string, string]];
-    instance.closeSync();
+    const { id, name } = await residentAt(30);
     const bank = await t.tokenFor('consumer-east-sea-bank');
     expect((await t.call('POST', '/v1/products/resident-identity/verify', { token: bank, json: { input: { id_number: id, name }, purpose: '开户实名核验（个人查询测试）', use: 'industry' } })).status).toBe(200);
 

@@ -103,7 +103,7 @@ describe('the supervision report', () => {
   it('is also CSV, and only for regulators', async () => {
     const csv = await t.call('GET', '/v1/reports/supervision?format=csv', { token: regulator });
     expect(csv.text.split('\r\n')[0]).toBe(
-      'institution,nameZh,datasetsRegistered,datasetsWithoutFiling,datasetsWithData,catalogueCompleteness,datasetsStale,qualityScore,qualityFailing,sharingReceived,sharingAnsweredOnTime,sharingAnsweredLate,sharingOverdue,sharingRefused,refusalsWithoutLegalBasis,sharingRequested,disputesReceived,disputesHandledOnTime,disputesHandledLate,disputesOverdue,incidentsOnItsData,externalDeliveriesOfItsData',
+      'institution,nameZh,datasetsRegistered,datasetsWithoutFiling,datasetsWithData,catalogueCompleteness,datasetsStale,qualityScore,qualityFailing,sharingReceived,sharingAnsweredOnTime,sharingAnsweredLate,sharingOverdue,sharingRefused,refusalsWithoutLegalBasis,sharingRequested,disputesReceived,disputesHandledOnTime,disputesHandledLate,disputesOverdue,incidentsOnItsData,externalDeliveriesOfItsData,openDataDemandsOnItsData',
     );
     expect((await t.call('GET', '/v1/reports/supervision', { token: powerClerk })).status).toBe(403);
   });

@@ -3,6 +3,7 @@ import { leafHash, verifyInclusion } from '../../src/audit/merkle.js';
 import { verifyCheckpointSignature } from '../../src/audit/verify-log.js';
 import { principals } from '../../src/db/schema.js';
 import { supervisionIndicators, type Indicator } from '../../src/governance/supervision-report.js';
+import { demoDatasets } from '../../src/demo/demo-catalogue.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 // Monday 2 November 2026, 10:00 in Shanghai.
@@ -32,6 +33,7 @@ const allowedTypes: Record<Indicator, RegExp> = {
   disputesOverdue: /^dispute\.raised$/,
   incidentsOnItsData: /^incident\.recorded$/,
   externalDeliveriesOfItsData: /^external\.delivered$/,
+  openDataDemandsOnItsData: /^open-data\.demanded$/,
 };
 
 beforeAll(async () => {
@@ -59,6 +61,10 @@ beforeAll(async () => {
   const external = (await t.call('POST', '/v1/external-requests', { token: filer, json: { requester: '上海市奉贤区经济委员会', scenario: '资金审核', items: [{ dataset: 'enterprises', columns: ['uscc', 'status'] }], safeguards: '专人专机处理' } })).json.id;
   await t.call('POST', `/v1/external-requests/${external}/decision`, { token: reviewer, json: { decision: 'approve' } });
   expect((await t.call('GET', `/v1/external-requests/${external}/data?dataset=enterprises`, { token: await t.tokenFor('admin-data-centre') })).status).toBe(200);
+  // Two demands that the enterprise register be opened (art. 20), and one naming no catalogue entry.
+  const bank = await t.tokenFor('consumer-east-sea-bank');
+  for (const subject of ['企业按行业的存续数量', '企业注册地分布']) await t.call('POST', '/v1/open-data-demands', { token: bank, json: { subject, scenario: '信贷行业投放研究', dataset: 'enterprises' } });
+  await t.call('POST', '/v1/open-data-demands', { token: bank, json: { subject: '公交实时到站', scenario: '出行应用' } });
   t.clock.now = new Date('2026-11-20T02:00:00Z');
   await t.call('POST', `/v1/sharing-requests/${late}/decision`, { token: await t.tokenFor('clerk-market-regulator'), json: { decision: 'approve' } });
   regulator = await t.tokenFor('regulator-data-dept');
@@ -69,6 +75,7 @@ afterAll(async () => {
 });
 
 const report = async () => (await t.call('GET', '/v1/reports/supervision?evidence=true', { token: regulator })).json;
+const ownDatasets = (institution: string) => demoDatasets.filter((entry) => entry.institutionId === institution).map((entry) => entry.id);
 const rowOf = (json: { institutions: Array<{ institution: string }> }, id: string) => json.institutions.find((row) => row.institution === id) as Record<string, any>;
 
 describe('the supervision report on the demo data', () => {
@@ -93,12 +100,13 @@ describe('the supervision report on the demo data', () => {
       disputesOverdue: 1,
       incidentsOnItsData: 1,
       externalDeliveriesOfItsData: 1,
+      openDataDemandsOnItsData: 2,
     });
     expect(market.qualityScore).toBeGreaterThan(0);
     expect(market.qualityScore).toBeLessThan(100);
     // The enterprise register is updated daily; its last load was weeks ago by now.
     expect(market.datasetsStale).toBe(1);
-    expect(rowOf(await report(), 'power-utility')).toMatchObject({ sharingRequested: 4, datasetsRegistered: 1 });
+    expect(rowOf(await report(), 'power-utility')).toMatchObject({ sharingRequested: 4, datasetsRegistered: 1, openDataDemandsOnItsData: 0 });
   });
 
   it('traces every number to audit leaves that verify against a signed checkpoint', async () => {
@@ -134,7 +142,8 @@ describe('the supervision report on the demo data', () => {
           expect(event.type).toMatch(allowedTypes[indicator as Indicator]);
           // Each leaf names the institution it is counted for, or a dataset of that institution.
           const names = [event.details.institution, event.details.requester, event.details.raiser];
-          if (indicator !== 'incidentsOnItsData') expect(names).toContain(row.institution);
+          if (indicator === 'openDataDemandsOnItsData') expect(event.datasets!.some((id) => ownDatasets(row.institution).includes(id))).toBe(true);
+          else if (indicator !== 'incidentsOnItsData') expect(names).toContain(row.institution);
           traced++;
         }
       }

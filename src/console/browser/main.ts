@@ -34,6 +34,13 @@ function routesFor(principal: Principal): Route[] {
   const derived: Route = { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) };
   const quality: Route = { hash: 'quality', label: 'quality', render: qualityPage };
   const uses: Route = { hash: 'uses', label: 'uses', render: () => datasetUsesPage(principal) };
+  // What regulators and third-party assessors read and verify alike.
+  const oversight: Route[] = [
+    { hash: 'audit', label: 'audit', render: auditPage },
+    { hash: 'incidents', label: 'incidents', render: incidentsPage },
+    { hash: 'supervision', label: 'supervision', render: supervisionPage },
+    { hash: 'report', label: 'report', render: reportPage },
+  ];
   const openData: Route = { hash: 'open-data', label: 'openDataDemands', render: (rerender) => openDataPage(rerender, principal) };
   const sharing: Route = { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) };
   const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) };
@@ -64,12 +71,7 @@ function routesFor(principal: Principal): Route[] {
           { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },
         ]),
         ...grouped('groupGovernance', [sharing, disputes, evaluations, revisions, external, derived, openData, quality, uses, catalogue]),
-        ...grouped('groupOversight', [
-          { hash: 'audit', label: 'audit', render: auditPage },
-          { hash: 'incidents', label: 'incidents', render: incidentsPage },
-          { hash: 'supervision', label: 'supervision', render: supervisionPage },
-          { hash: 'report', label: 'report', render: reportPage },
-        ]),
+        ...grouped('groupOversight', oversight),
       ];
     case 'admin':
       return [
@@ -88,12 +90,7 @@ function routesFor(principal: Principal): Route[] {
     case 'assessor':
       // A third-party assessor (art. 27) reads and verifies; the server refuses it every decision anyway.
       return [
-        ...grouped('groupOversight', [
-          { hash: 'audit', label: 'audit', render: auditPage },
-          { hash: 'incidents', label: 'incidents', render: incidentsPage },
-          { hash: 'supervision', label: 'supervision', render: supervisionPage },
-          { hash: 'report', label: 'report', render: reportPage },
-        ]),
+        ...grouped('groupOversight', oversight),
         ...grouped('groupGovernance', [uses, { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'assessor') }, catalogue]),
       ];
     case 'consumer':

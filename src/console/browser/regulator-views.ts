@@ -508,6 +508,7 @@ const supervisionShown: Array<[indicator: string, label: Phrase]> = [
   ['disputesOverdue', 'disputesOverdue'],
   ['incidentsOnItsData', 'incidents'],
   ['externalDeliveriesOfItsData', 'exportedOutside'],
+  ['openDataDemandsOnItsData', 'openDataDemands'],
 ];
 /** Leaves listed and proved under a clicked indicator; more are left to the API, which lists every one. */
 const evidenceShown = 50;
