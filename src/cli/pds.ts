@@ -9,6 +9,7 @@ import { findDataset, listCatalogue } from '../catalog/catalogue.js';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { fetchLogSnapshot, verifyLog, type SignedCheckpoint } from '../audit/verify-log.js';
 import { demoPrincipals, seedDemo, writeDevTokens } from '../demo/seed-demo.js';
+import { startEvents } from '../identity/key-changes.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { csvEncodingNamed } from '../domain-store/snapshot-store.js';
 import { ControlPlaneInUse } from '../db/directory-lock.js';
@@ -175,7 +176,9 @@ async function runServer(platform: Platform): Promise<number> {
     tokensFile = await writeDevTokens(platform);
   }
   const runtime = await startJobRuntime(platform, { workers: config.workers });
-  await recordAuditEvents(platform.db, [{ type: 'platform.started', actor: 'system', details: { mode: config.mode, tokenKey: platform.keys.token.kid, platformKey: platform.keys.platform.kid, retiredPlatformKeys: platform.keys.retiredPlatform.map((key) => key.kid) } }], platform.clock());
+  const { events, warnings } = await startEvents(platform.db, platform.keys, config.mode);
+  for (const warning of warnings) console.warn(`[pds] warning: ${warning}`);
+  await recordAuditEvents(platform.db, events, platform.clock());
   // Checkpoints on a schedule (and on demand at GET /v1/audit/checkpoint).
   const checkpoints = setInterval(() => {
     platform.audit.checkpoint().catch((error: unknown) => console.error(`[pds] checkpoint failed: ${describeForLog(error)}`));

@@ -2,7 +2,7 @@ import { asc, count, desc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { principals, productCalls, products } from '../db/schema.js';
-import { notFound } from '../errors/app-error.js';
+import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 
@@ -35,6 +35,7 @@ export type SubjectCheck = { product: string; productTitle: string; productTitle
 export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
   const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
   if (!product) throw notFound('product');
+  if (product.kind !== 'verification') throw new AppError('VALIDATION_FAILED', 'subjects are named through a verification product', [{ path: 'product', problem: 'is a scoring product: its inputs are features, not a subject' }]);
   const subject = platform.products.subjectOf(product, request.input);
   const rows = await platform.db
     .select({ call: productCalls, productTitle: products.title, productTitleZh: products.titleZh, consumerName: principals.displayName })

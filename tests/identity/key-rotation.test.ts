@@ -4,7 +4,9 @@ import path from 'node:path';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
-import { generateKeyFile, KeyError, loadKeyRing, rotateDevKey, signWithPlatformKey, type KeyRing } from '../../src/identity/keys.js';
+import { ephemeralKeyRing, generateKeyFile, KeyError, loadKeyRing, rotateDevKey, signWithPlatformKey, type KeyRing } from '../../src/identity/keys.js';
+import { startEvents } from '../../src/identity/key-changes.js';
+import { recordAuditEvents } from '../../src/audit/audit-log.js';
 import { mintToken, verifyToken } from '../../src/identity/tokens.js';
 import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
@@ -140,5 +142,24 @@ describe('a server restarted after a platform key rotation', () => {
     } finally {
       await restarted.close();
     }
+  });
+
+  it('records each key change as an event at the next start: a rotation, a replacement that dropped the old key (with a warning), a new token key', async () => {
+    const { db } = t.platform;
+    const start = async (keys: KeyRing) => {
+      const { events, warnings } = await startEvents(db, keys, 'dev');
+      await recordAuditEvents(db, events, t.platform.clock());
+      return { types: events.map((event) => event.type), events, warnings };
+    };
+    await start(t.platform.keys);
+    const rotation = await start(rotated);
+    expect(rotation).toMatchObject({ types: ['platform.key-rotated', 'platform.started'], warnings: [] });
+    expect(rotation.events[0]!.details).toEqual({ from: t.platform.keys.platform.kid, to: rotated.platform.kid });
+
+    const elsewhere = await ephemeralKeyRing();
+    const replaced = await start(elsewhere);
+    expect(replaced.types).toEqual(['platform.key-replaced', 'token.key-rotated', 'platform.started']);
+    expect(replaced.warnings).toEqual([expect.stringContaining(`previous one (${rotated.platform.kid}) is not among the retired keys`)]);
+    expect(await start(elsewhere)).toMatchObject({ types: ['platform.started'], warnings: [] });
   });
 });
