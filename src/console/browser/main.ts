@@ -79,7 +79,7 @@ function routesFor(principal: Principal): Route[] {
         ...grouped('groupPlatform', [
           { hash: 'accounts', label: 'accounts', render: (rerender) => accountsPage(rerender, principal) },
           { hash: 'backups', label: 'backups', render: backupsPage },
-          { hash: 'subject-access', label: 'subjectAccess', render: subjectAccessPage },
+          { hash: 'subject-access', label: 'subjectAccessMenu', render: subjectAccessPage },
         ]),
       ];
     case 'institution':
