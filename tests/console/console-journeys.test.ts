@@ -809,6 +809,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await (await verify()).filter({ hasText: '不一致' }).waitFor({ timeout: 30_000 });
     expect(await page.locator('#audit-outcome .badge.bad').count()).toBe(1);
     expect(await page.evaluate(() => JSON.parse(localStorage.getItem('pds-witnessed-checkpoint')!))).toEqual(forged);
+    // Only a person's choice lets it go (a deployment rebuilt on purpose); the next verification starts afresh.
+    await page.click('#audit-forget-witness');
+    await (await verify()).filter({ hasText: '首次核验' }).waitFor({ timeout: 30_000 });
     expect(pageErrors(page)).toEqual([]);
   });
 
@@ -1043,6 +1046,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.click('#supervision-show');
     await page.locator('#supervision-report p.muted', { hasText: '2025-01-01 – 2025-12-31' }).waitFor();
     expect(await page.locator('#supervision-table a.evidence').count()).toBe(0);
+    await page.fill('#supervision-from', '');
+    await page.click('#supervision-show');
+    await page.locator('#supervision-report p.error', { hasText: '请选择起始日和截止日' }).waitFor();
     expect(pageErrors(page)).toEqual([]);
   });
 

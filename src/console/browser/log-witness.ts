@@ -32,6 +32,11 @@ export async function witness(checkpoint: Checkpoint): Promise<Witnessing> {
   return { outcome: holds ? 'consistent' : 'inconsistent', since };
 }
 
+/** For a log known to have been rebuilt lawfully (a new deployment at the same address): the next check starts afresh. */
+export function forgetWitnessed(): void {
+  localStorage.removeItem(storageKey);
+}
+
 /** Kept only after everything verified: an inconsistent log never replaces the checkpoint it contradicts. */
 export function rememberWitnessed(checkpoint: Checkpoint): void {
   localStorage.setItem(storageKey, JSON.stringify({ tree_size: checkpoint.tree_size, root_hash: checkpoint.root_hash, timestamp: checkpoint.timestamp }));

@@ -1,7 +1,7 @@
 import { describeRefusal } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
 import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-check.js';
-import { rememberWitnessed, witness } from './log-witness.js';
+import { forgetWitnessed, rememberWitnessed, witness } from './log-witness.js';
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
@@ -150,6 +150,10 @@ export async function auditPage(): Promise<HTMLElement> {
           ? t('witnessFirst')
           : t(witnessed.outcome === 'consistent' ? 'witnessConsistent' : 'witnessInconsistent').replace('{size}', String(witnessed.since.tree_size)).replace('{time}', formatTime(witnessed.since.timestamp)),
       ),
+      // The way out for a deployment rebuilt on purpose; a person must choose it, the page never does.
+      witnessed.outcome === 'inconsistent'
+        ? h('p', {}, h('button', { class: 'link', id: 'audit-forget-witness', onclick: () => (forgetWitnessed(), outcome.replaceChildren(h('p', { class: 'muted' }, t('witnessForgotten')))) }, t('witnessForget')))
+        : '',
     );
   };
   await load(true);
@@ -532,6 +536,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
   };
   const show = async () => {
     evidence.replaceChildren();
+    if (!from.value || !to.value) return void report.replaceChildren(h('p', { class: 'error' }, t('periodRequired')));
     const answer = await api('GET', `/v1/reports/supervision?${query('json')}`);
     report.replaceChildren(h('p', { class: 'muted' }, `${chinaDay(new Date(answer.from))} – ${chinaDay(new Date(new Date(answer.to).getTime() - 1))}`), supervisionTable(answer.institutions, (row, indicator, label) => void showEvidence(row, indicator, label)));
   };
@@ -555,7 +560,7 @@ export async function supervisionPage(): Promise<HTMLElement> {
     );
   };
   const failed = (into: HTMLElement) => (error: unknown) => into.replaceChildren(h('p', { class: 'error' }, errorText(error)));
-  const download = async () => saveCsv(await api<string>('GET', `/v1/reports/supervision?${query('csv')}`), `supervision-${from.value}-${to.value}.csv`);
+  const download = async () => (!from.value || !to.value) ? void report.replaceChildren(h('p', { class: 'error' }, t('periodRequired'))) : saveCsv(await api<string>('GET', `/v1/reports/supervision?${query('csv')}`), `supervision-${from.value}-${to.value}.csv`);
   await show();
   return h(
     'div',
