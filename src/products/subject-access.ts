@@ -1,6 +1,6 @@
 import { asc, count, desc, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { appendAuditEvents } from '../audit/audit-log.js';
+import { recordAuditEvents } from '../audit/audit-log.js';
 import { principals, productCalls, products } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -47,7 +47,7 @@ export async function answerSubjectAccess(platform: Platform, principal: Princip
     .limit(subjectAccessLimit + 1);
   const total = rows.length > subjectAccessLimit ? await countChecks(platform, subject) : rows.length;
   const now = platform.clock();
-  const [leaf] = await appendAuditEvents(platform.db, [{ type: 'subject.access-answered', actor: principal.id, details: { reference: request.reference, product: product.id, checks: total } }], now);
+  const [leaf] = await recordAuditEvents(platform.db, [{ type: 'subject.access-answered', actor: principal.id, details: { reference: request.reference, product: product.id, checks: total } }], now);
   return {
     reference: request.reference,
     total,

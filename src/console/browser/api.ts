@@ -1,4 +1,4 @@
-import { describeRefusal } from './error-meanings.js';
+import { describeRefusal, detailText } from './error-meanings.js';
 
 /** The console's only way to the server: the same public API as any client, with the signed-in bearer token. */
 export class ApiError extends Error {
@@ -55,6 +55,6 @@ async function send<T>(path: string, method: string, headers: Record<string, str
  * the server's message and each detail with the field it names; anything else is rethrown.
  */
 export const errorText = (error: unknown) => {
-  if (error instanceof ApiError) return `${describeRefusal(error.code, error.message)}${error.details.length ? ` (${error.details.map((detail) => `${detail.path ?? ''} ${detail.problem}`).join('; ')})` : ''}`;
+  if (error instanceof ApiError) return `${describeRefusal(error.code, error.message)}${error.details.length ? ` (${error.details.map(detailText).join('; ')})` : ''}`;
   throw error;
 };

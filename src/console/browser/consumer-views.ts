@@ -1,6 +1,6 @@
 import { createVerificationClient } from '../../products/client/verification-client.js';
 import type { QuotaStanding } from '../../products/shared-quotas.js';
-import { errorMeaning } from './error-meanings.js';
+import { detailText, errorMeaning } from './error-meanings.js';
 import { api, ApiError, token } from './api.js';
 import { badge, formatTime, h, table } from './dom.js';
 import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
@@ -61,7 +61,7 @@ function productCard(product: any): HTMLElement {
       if (!(error instanceof ApiError) && !(error as { code?: string }).code) throw error;
       // What went wrong in the reader's language, then the code, the server's message and the fields it names.
       const { code, details = [] } = error as { code: string; details?: Array<{ path?: string; problem: string }> };
-      show(errorMeaning(code) ?? code, 'bad', [`${code}: ${(error as Error).message}`, ...details.map((detail) => `${detail.path ?? ''} ${detail.problem}`)].join('; '));
+      show(errorMeaning(code) ?? code, 'bad', [`${code}: ${(error as Error).message}`, ...details.map(detailText)].join('; '));
     }
   };
   return h(

@@ -97,6 +97,9 @@ export function errorMeaning(code: string): string | null {
   return (meaningInChinese as Record<string, string>)[code] ?? clientMeaningInChinese[code] ?? null;
 }
 
+/** A refusal's detail as a person reads it: the field it names, then what is wrong with it. */
+export const detailText = (detail: { path?: string; problem: string }) => `${detail.path ?? ''} ${detail.problem}`.trim();
+
 /**
  * One refusal as a line of text: in Chinese its meaning, the code, then the server's message; in English the
  * code and the message, which already say it.

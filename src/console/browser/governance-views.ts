@@ -1,4 +1,4 @@
-import { describeRefusal } from './error-meanings.js';
+import { describeRefusal, detailText } from './error-meanings.js';
 import { api, ApiError, errorText, token, upload } from './api.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { inLanguage, t, tValue } from './i18n.js';
@@ -25,7 +25,7 @@ async function saveSharedCsv(url: string, dataset: string): Promise<void> {
 
 /** A refusal the server gave: its meaning, code and reason, then each detail on a line of its own (a column, a row, a field). */
 export function refusal(error: ApiError): HTMLElement[] {
-  return [h('p', {}, badge(t('notAccepted'), 'bad'), ' ', describeRefusal(error.code, error.message)), ...error.details.map((detail) => h('p', { class: 'muted' }, `${detail.path ?? ''} ${detail.problem}`))];
+  return [h('p', {}, badge(t('notAccepted'), 'bad'), ' ', describeRefusal(error.code, error.message)), ...error.details.map((detail) => h('p', { class: 'muted' }, detailText(detail)))];
 }
 
 /**
