@@ -294,6 +294,11 @@ describe('scoring products', () => {
     expect(response.json.error.code).toBe('WRONG_PRODUCT_KIND');
   });
 
+  it('is refused as the way to name a subject in a subject access request: its inputs are features, not a person', async () => {
+    const response = await t.call('POST', '/v1/subject-access', { token: await t.tokenFor('admin-data-centre'), json: { product: 'on-time-payment', input: {}, reference: 'SAR-2026-0100' } });
+    expect(response.json.error).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'product', problem: expect.stringContaining('scoring product') }] });
+  });
+
   it('refuses to serve a job that is not a released model of the same operator', async () => {
     const harbour = await t.tokenFor('analyst-harbour-credit');
     const foreign = await t.call('POST', '/v1/products', { token: harbour, json: { id: 'stolen-model', title: 'x', titleZh: 'x', terms: 'x', spec: { kind: 'scoring', job: linearJob } } });
