@@ -328,7 +328,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('the data centre tells a person who checked them: every check by product, consumer and purpose, the identifier not left in the page', async () => {
     const { id, name } = await residentAt(30);
     const bank = await t.tokenFor('consumer-east-sea-bank');
-    expect((await t.call('POST', '/v1/products/resident-identity/verify', { token: bank, json: { input: { id_number: id, name }, purpose: '开户实名核验（个人查询测试）', use: 'industry' } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/products/resident-identity/verify', { token: bank, json: { input: { id_number: id, name }, purpose: '=HYPERLINK("http://x")', use: 'industry' } })).status).toBe(200);
 
     const page = await signedIn('admin-data-centre');
     await page.goto(`${base}/console#subject-access`);
@@ -336,11 +336,18 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.fill('#subject-inputs input[name="id_number"]', id);
     await page.fill('#subject-reference', 'SAR-2026-0042');
     await page.click('#subject-ask');
-    await page.locator('#subject-checks tbody tr', { hasText: '开户实名核验（个人查询测试）' }).waitFor();
+    await page.locator('#subject-checks tbody tr', { hasText: '=HYPERLINK' }).waitFor();
     await page.locator('#subject-answer', { hasText: '申请 SAR-2026-0042：共 1 次核验' }).waitFor();
     expect(await page.locator('#subject-checks tbody tr').first().innerText()).toContain('consumer-east-sea-bank');
     expect(await page.inputValue('#subject-inputs input[name="id_number"]')).toBe('');
     expect(await page.locator('main').innerText()).not.toContain(id);
+    // The list for the written reply, as a file: a purpose written like a formula is not run by a spreadsheet.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#subject-csv')]);
+    const lines = fs.readFileSync((await download.path())!, 'utf8').trimEnd().split('\r\n');
+    expect(lines[0]).toBe('\uFEFFcalledAt,product,productTitleZh,consumer,consumerName,use,purpose,mode,auditIndex');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toContain(',consumer-east-sea-bank,');
+    expect(lines[1]).toContain(`,"'=HYPERLINK(""http://x"")",`);
     expect(pageErrors(page)).toEqual([]);
   });
 

@@ -1,5 +1,7 @@
+import { toCsv } from '../../http/csv-text.js';
+import { chinaDay } from '../../time/china-time.js';
 import { api, errorText } from './api.js';
-import { formatTime, h, table } from './dom.js';
+import { formatTime, h, saveCsv, table } from './dom.js';
 import { inLanguage, t, tValue } from './i18n.js';
 
 /**
@@ -9,6 +11,14 @@ import { inLanguage, t, tValue } from './i18n.js';
  * identifier is sent in a POST body and is not kept in the page once answered.
  */
 type Product = { id: string; kind: string; title: string; titleZh: string; subjectInputs: string[]; inputSchema: { properties: Record<string, { description?: string; 'x-description-zh'?: string }> } };
+
+/** The checks as a CSV for the reply; times as the API gives them (ISO 8601, UTC), which spreadsheets read as times. */
+function subjectChecksCsv(checks: any[]): string {
+  return toCsv(
+    ['calledAt', 'product', 'productTitleZh', 'consumer', 'consumerName', 'use', 'purpose', 'mode', 'auditIndex'],
+    checks.map((check) => [check.calledAt, check.product, check.productTitleZh, check.consumer, check.consumerName, check.use, check.purpose, check.mode, check.auditIndex]),
+  );
+}
 
 export async function subjectAccessPage(): Promise<HTMLElement> {
   const { products } = await api<{ products: Product[] }>('GET', '/v1/products');
@@ -49,6 +59,9 @@ export async function subjectAccessPage(): Promise<HTMLElement> {
             )
           : h('p', { class: 'muted' }, t('nothing')),
         result.total > result.checks.length ? h('p', { class: 'muted' }, t('subjectChecksMore').replace('{n}', String(result.total - result.checks.length))) : '',
+        // For the written reply: the same list as a file, built here from this answer (a second lookup would be a
+        // second disclosure on the record). Purposes are consumers' text: toCsv defuses any that reads as a formula.
+        h('p', {}, h('a', { href: '#', id: 'subject-csv', onclick: (event: Event) => (event.preventDefault(), saveCsv(subjectChecksCsv(result.checks), `subject-access-${result.reference}-${chinaDay(new Date())}.csv`)) }, t('downloadCsv'))),
       );
     } catch (error) {
       answer.replaceChildren(h('p', { class: 'error' }, errorText(error)));
