@@ -534,22 +534,29 @@ export async function supervisionPage(): Promise<HTMLElement> {
     end.setUTCDate(end.getUTCDate() + 1);
     return new URLSearchParams({ from: new Date(`${from.value}T00:00:00+08:00`).toISOString(), to: end.toISOString(), format, ...(format === 'json' ? { evidence: 'true' } : {}) });
   };
+  const failed = (into: HTMLElement) => (error: unknown) => into.replaceChildren(h('p', { class: 'error' }, errorText(error)));
+  /** Both days chosen; otherwise the report says so in place of itself. */
+  const periodChosen = () => Boolean(from.value && to.value) || (report.replaceChildren(h('p', { class: 'error' }, t('periodRequired'))), false);
   const show = async () => {
     evidence.replaceChildren();
-    if (!from.value || !to.value) return void report.replaceChildren(h('p', { class: 'error' }, t('periodRequired')));
+    if (!periodChosen()) return;
     const answer = await api('GET', `/v1/reports/supervision?${query('json')}`);
-    report.replaceChildren(h('p', { class: 'muted' }, `${chinaDay(new Date(answer.from))} – ${chinaDay(new Date(new Date(answer.to).getTime() - 1))}`), supervisionTable(answer.institutions, (row, indicator, label) => void showEvidence(row, indicator, label)));
+    report.replaceChildren(
+      h('p', { class: 'muted' }, `${chinaDay(new Date(answer.from))} – ${chinaDay(new Date(new Date(answer.to).getTime() - 1))}`),
+      supervisionTable(answer.institutions, (row, indicator, label) => void showEvidence(row, indicator, label).catch(failed(evidence))),
+    );
   };
   const showEvidence = async (row: any, indicator: string, label: Phrase) => {
     const indexes: number[] = row.evidence[indicator];
-    evidence.replaceChildren(h('h3', {}, `${inLanguage(row.nameZh, row.name)} · ${t(label)}`), h('p', { class: 'muted' }, t('working')));
+    const heading = h('h3', {}, `${inLanguage(row.nameZh, row.name)} · ${t(label)}`);
+    evidence.replaceChildren(heading, h('p', { class: 'muted' }, t('working')));
     const checkpoint = await api('GET', '/v1/audit/checkpoint');
     const signed = await checkpointSignatureHolds(checkpoint.jws, checkpoint);
     const entries = await Promise.all(indexes.slice(0, evidenceShown).map(async (index) => (await api<{ entries: AuditEntry[] }>('GET', `/v1/audit/entries?start=${index}&end=${index + 1}`)).entries[0]!));
     const proved = await Promise.all(entries.map((entry) => includedInLog(entry, checkpoint)));
     const all = signed && proved.every(Boolean);
     evidence.replaceChildren(
-      h('h3', {}, `${inLanguage(row.nameZh, row.name)} · ${t(label)}`),
+      heading,
       h('p', {}, badge(all ? t('verified') : t('failed'), all ? 'ok' : 'bad'), ` ${t('evidenceLeaves').replace('{n}', String(indexes.length))} · ${signed ? '✓' : '✗'} checkpoint JWS`),
       table(
         ['#', t('event'), t('actor'), t('occurredAt'), t('inclusion')],
@@ -559,8 +566,9 @@ export async function supervisionPage(): Promise<HTMLElement> {
       indexes.length > evidenceShown ? h('p', { class: 'muted' }, t('evidenceMore').replace('{n}', String(indexes.length - evidenceShown))) : '',
     );
   };
-  const failed = (into: HTMLElement) => (error: unknown) => into.replaceChildren(h('p', { class: 'error' }, errorText(error)));
-  const download = async () => (!from.value || !to.value) ? void report.replaceChildren(h('p', { class: 'error' }, t('periodRequired'))) : saveCsv(await api<string>('GET', `/v1/reports/supervision?${query('csv')}`), `supervision-${from.value}-${to.value}.csv`);
+  const download = async () => {
+    if (periodChosen()) saveCsv(await api<string>('GET', `/v1/reports/supervision?${query('csv')}`), `supervision-${from.value}-${to.value}.csv`);
+  };
   await show();
   return h(
     'div',
