@@ -1,17 +1,18 @@
-import type { CatalogueDataset, QueryAnalysis } from '../analysis/analyse-query.js';
+import { sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 
 /**
  * Differentially private aggregates: COUNT, SUM and AVG over one protected (non-open) dataset, optionally joined
- * with open datasets, grouped by columns with a public domain in the catalogue (every combination is output, so no
- * key held by one person can appear) or by any other column through DP partition selection (a key appears only
- * if a noisy count of its privacy units clears a threshold set by δ).
+ * with open datasets and read directly or through CTEs and subqueries that keep each row one person's (the
+ * analyser's rule for derived relations), grouped by columns with a public domain in the catalogue (every
+ * combination is output, so no key held by one person can appear) or by any other column or expression through DP
+ * partition selection (a key appears only if a noisy count of its privacy units clears a threshold set by δ).
  *
  * Contributions are bounded **after the joins**: inside DuckDB the joined rows of each privacy unit of the
  * protected dataset are cut to `maxRowsPerUnit`, chosen at random, and summed values are clamped to the declared
- * bounds (or an operator's narrower ones). Open data needs no protection and is the same in neighbouring inputs,
+ * bounds (or an operator's narrower ones; a column computed in a CTE has only the operator's). Open data needs no protection and is the same in neighbouring inputs,
  * so a join with it — of any multiplicity — changes nothing in the sensitivity once the rows are bounded per unit.
  * Protected datasets may be joined with each other only on their privacy units (ON a.unit = b.unit): every joined
  * row then belongs to one unit value in all of them, the one cap bounds it, and the job spends its ε from each of
@@ -19,7 +20,15 @@ import { AppError } from '../errors/app-error.js';
  * one row cap cannot do soundly (removing a unit of one shifts which rows of the other are kept); it is refused.
  */
 export type DpMechanism = 'laplace' | 'gaussian';
-export type DpAggregate = { outputIndex: number; kind: 'count' | 'sum' | 'avg'; sumIndex?: number; column?: string; bounds?: { min: number; max: number } };
+export type DpAggregate = {
+  outputIndex: number;
+  kind: 'count' | 'sum' | 'avg';
+  sumIndex?: number;
+  /** For a mean of a value that can be null: the sum figure counting the rows where it is present (its denominator). */
+  presentIndex?: number;
+  column?: string;
+  bounds?: { min: number; max: number };
+};
 export type DpPlan = {
   kind: 'dp_aggregate';
   /** The protected dataset whose privacy unit is bounded. */
@@ -29,7 +38,7 @@ export type DpPlan = {
   groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number> | null }>;
   aggregates: DpAggregate[];
   /** Summed columns, in the order of their `__pds_s_<i>` figures. */
-  sums: Array<{ column: string; bounds: { min: number; max: number } }>;
+  sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string }>;
   outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' }>;
   maxRowsPerUnit: number;
   /** True when a group key has no public domain: cells are chosen by DP partition selection. */
@@ -50,7 +59,6 @@ export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mec
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
-const ref = (binding: string, column: string): AstNode => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding, column] });
 const fn = (name: string, children: AstNode[]): AstNode => ({
   class: 'FUNCTION', type: 'FUNCTION', alias: '', query_location: 0, function_name: name, schema: '', children, filter: null,
   order_bys: { type: 'ORDER_MODIFIER', orders: [] }, distinct: false, is_operator: false, export_state: false, catalog: '',
@@ -67,24 +75,134 @@ const constant = (value: number): AstNode => ({
 });
 
 function shapeError(detail: string): AppError {
-  return new AppError('DP_QUERY_SHAPE', `differentially private jobs support COUNT, SUM and AVG over one protected dataset (joined with open data if needed), grouped by columns: ${detail}`);
+  return new AppError(
+    'DP_QUERY_SHAPE',
+    `differentially private jobs support COUNT, SUM and AVG over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
+  );
 }
 
-/** The tables of the FROM clause: base tables joined by inner or left joins, nothing else (yet). */
-function bindingsOf(from: AstNode | null | undefined, bindings = new Map<string, string>()): Map<string, string> {
+/** The CTEs a query defines, each with those it can see (the ones before it and around the query) and its column names. */
+type Cte = { node: AstNode; scope: Ctes; aliases: string[] };
+type Ctes = Map<string, Cte>;
+/** What a name of a FROM clause reads: a dataset, or a derived relation (a CTE or a subquery). */
+type Source = { kind: 'dataset'; dataset: string } | { kind: 'derived'; node: AstNode; scope: Ctes; columnAliases: string[] };
+/**
+ * A column of the FROM clause: its binding and name there and, where it is a registered column passed through
+ * unchanged (directly, or as a plain column of CTEs and subqueries), that column's dataset and spec — whose public
+ * domain and bounds then still hold. A column computed in a CTE has neither.
+ */
+type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean };
+
+function ctesOf(node: AstNode, outer: Ctes): Ctes {
+  const ctes: Ctes = new Map(outer);
+  for (const entry of node.cte_map?.map ?? []) {
+    ctes.set(String(entry.key), { node: entry.value.query.node, scope: new Map(ctes), aliases: entry.value.aliases ?? [] });
+  }
+  return ctes;
+}
+
+/** The relations of a FROM clause: tables, CTEs and subqueries joined by inner or left joins, nothing else (yet). */
+function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources = new Map<string, Source>()): Map<string, Source> {
   if (!from) throw shapeError('the query reads no dataset');
-  if (from.type === 'BASE_TABLE') {
+  if (from.type === 'BASE_TABLE' || from.type === 'SUBQUERY') {
     const name = String(from.alias || from.table_name);
-    if (bindings.has(name)) throw shapeError(`${name} is used twice`);
-    bindings.set(name, String(from.table_name));
-    return bindings;
+    if (sources.has(name)) throw shapeError(`${name} is used twice`);
+    const renamed = (from.column_name_alias ?? []) as string[];
+    const cte = from.type === 'BASE_TABLE' ? ctes.get(String(from.table_name)) : undefined;
+    if (from.type === 'SUBQUERY') sources.set(name, { kind: 'derived', node: from.subquery.node, scope: ctes, columnAliases: renamed });
+    else if (cte) sources.set(name, { kind: 'derived', node: cte.node, scope: cte.scope, columnAliases: renamed.length > 0 ? renamed : cte.aliases });
+    else sources.set(name, { kind: 'dataset', dataset: String(from.table_name) });
+    return sources;
   }
   if (from.type === 'JOIN' && (from.join_type === 'INNER' || from.join_type === 'LEFT') && from.ref_type === 'REGULAR') {
-    bindingsOf(from.left, bindings);
-    bindingsOf(from.right, bindings);
-    return bindings;
+    sourcesOf(from.left, ctes, sources);
+    sourcesOf(from.right, ctes, sources);
+    return sources;
   }
-  throw shapeError('only tables joined by INNER or LEFT joins; no subqueries, set operations or other joins (yet)');
+  throw shapeError('only tables, CTEs and subqueries joined by INNER or LEFT joins; no other joins (yet)');
+}
+
+/** The names of a derived relation's columns, as a query over it sees them. */
+function outputNames(source: Extract<Source, { kind: 'derived' }>): string[] {
+  let node = source.node;
+  while (node.type === 'SET_OPERATION_NODE') node = node.left;
+  const names = ((node.select_list ?? []) as AstNode[]).map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
+  source.columnAliases.forEach((alias, index) => {
+    if (index < names.length) names[index] = alias;
+  });
+  return names;
+}
+
+function resolveColumn(expression: AstNode, sources: Map<string, Source>, columnSpecs: Map<string, ColumnSpec[]>, depth = 0): ResolvedColumn | undefined {
+  if (expression.class !== 'COLUMN_REF') return undefined;
+  const names = expression.column_names as string[];
+  const column = String(names.at(-1));
+  const candidates: Array<[string, Source | undefined]> = names.length >= 2 ? [[String(names.at(-2)), sources.get(String(names.at(-2)))]] : [...sources];
+  const found = candidates.flatMap(([binding, source]): ResolvedColumn[] => {
+    if (!source) return [];
+    if (source.kind === 'dataset') {
+      const spec = columnSpecs.get(source.dataset)?.find((entry) => entry.name === column);
+      return spec ? [{ binding, column, dataset: source.dataset, spec, neverNull: !spec.nullable }] : [];
+    }
+    const index = outputNames(source).indexOf(column);
+    if (index < 0) return [];
+    // A count computed in a CTE is never null; anything else a derived relation computes or passes on may be.
+    const item = source.node.type === 'SELECT_NODE' ? (source.node.select_list[index] as AstNode | undefined) : undefined;
+    const counted = item?.class === 'FUNCTION' && ['count', 'count_star'].includes(String(item.function_name).toLowerCase());
+    return [{ binding, column, ...registeredBehind(source, index, columnSpecs, depth), neverNull: counted }];
+  });
+  if (found.length > 1) throw shapeError(`${column} is ambiguous; qualify it with its table`);
+  return found[0];
+}
+
+/**
+ * The registered column behind a derived relation's column, when the relation selects it as a plain column.
+ * Only what is released depends on it, never what protects it: a public domain lists cells whatever the data holds
+ * (rows with other keys are not released), and bounds clamp whatever the values are.
+ */
+function registeredBehind(source: Extract<Source, { kind: 'derived' }>, index: number, columnSpecs: Map<string, ColumnSpec[]>, depth: number): Pick<ResolvedColumn, 'dataset' | 'spec'> {
+  const item = source.node.type === 'SELECT_NODE' ? (source.node.select_list[index] as AstNode | undefined) : undefined;
+  if (!item || item.class !== 'COLUMN_REF' || depth > 16) return {};
+  try {
+    const behind = resolveColumn(item, sourcesOf(source.node.from_table, ctesOf(source.node, source.scope)), columnSpecs, depth + 1);
+    return behind?.spec ? { dataset: behind.dataset, spec: behind.spec } : {};
+  } catch {
+    // A shape the analyser accepted inside a derived relation (a cross join, say): its columns are simply not traced.
+    return {};
+  }
+}
+
+const isNotNull = (expression: AstNode): AstNode => ({ class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(expression)] });
+const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
+const nullValue = (): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } });
+/** The value where the expression is not null, else null. */
+const whenPresent = (expression: AstNode, value: AstNode): AstNode => ({
+  class: 'CASE',
+  type: 'CASE_EXPR',
+  alias: '',
+  query_location: 0,
+  case_checks: [{ when_expr: isNotNull(expression), then_expr: value }],
+  else_expr: nullValue(),
+});
+/** 1 where the expression is not null, else 0: a count of some rows as a sum with bounds [0, 1]. */
+const presence = (expression: AstNode): AstNode => ({
+  class: 'CASE',
+  type: 'CASE_EXPR',
+  alias: '',
+  query_location: 0,
+  case_checks: [{ when_expr: isNotNull(expression), then_expr: integer(1) }],
+  else_expr: integer(0),
+});
+
+/** The relations an outer join can pad with nulls: those on the right of a LEFT JOIN. */
+function paddedWithNulls(from: AstNode, padded = false, bindings = new Set<string>()): Set<string> {
+  if (from.type === 'JOIN') {
+    paddedWithNulls(from.left, padded, bindings);
+    paddedWithNulls(from.right, padded || from.join_type === 'LEFT', bindings);
+  } else if (padded) {
+    bindings.add(String(from.alias || from.table_name));
+  }
+  return bindings;
 }
 
 export async function buildDpPlan(
@@ -96,49 +214,55 @@ export async function buildDpPlan(
 ): Promise<DpPlan> {
   const node = analysis.node;
   if (analysis.kind !== 'aggregate') throw shapeError('the query must aggregate');
+  if (node.type !== 'SELECT_NODE') throw shapeError('the outermost query must be one SELECT (a set operation may be a CTE)');
   if (node.having || node.modifiers.length > 0) throw shapeError('no HAVING, ORDER BY or LIMIT');
-  const bindings = bindingsOf(node.from_table);
-  const protectedBindings = [...bindings].filter(([, dataset]) => !catalogue.get(dataset)?.openData);
-  if (protectedBindings.length === 0) throw shapeError('at least one dataset must be protected (open data needs no noise)');
-  const [factBinding, datasetId] = protectedBindings[0]!;
-  const dataset = catalogue.get(datasetId)!;
+  const sources = sourcesOf(node.from_table, ctesOf(node, new Map()));
+  // The analyser carries every protected dataset's privacy unit up through CTEs and subqueries (an inner
+  // aggregation must group by it), so each relation of this FROM clause names the units its rows belong to.
+  const units = analysis.units;
+  if (units.length === 0) throw shapeError('at least one dataset must be protected (open data needs no noise)');
+  const resolve = (expression: AstNode) => resolveColumn(expression, sources, columnSpecs);
+  const padded = paddedWithNulls(node.from_table);
+  const alwaysPresent = (column: ResolvedColumn | undefined) => Boolean(column?.neverNull && !padded.has(column.binding));
+  if (units.length > 1) {
+    if (units.some((unit) => sources.get(unit.binding)?.kind !== 'dataset')) {
+      throw shapeError('protected data read through a CTE or subquery must be the only protected relation of the query (join the others inside it on their privacy units)');
+    }
+    requireJoinsOnUnits(node.from_table, units.map((unit) => unit.binding), resolve, (binding) => catalogue.get(units.find((unit) => unit.binding === binding)!.dataset)!.privacyUnit);
+  }
+  const [unit] = units;
+  const datasetId = unit!.dataset;
 
-  /** A column reference resolved to its table binding, dataset and registered spec. */
-  const resolve = (expression: AstNode): { binding: string; dataset: string; spec: ColumnSpec } | undefined => {
-    if (expression.class !== 'COLUMN_REF') return undefined;
-    const names = expression.column_names as string[];
-    const column = String(names.at(-1));
-    const candidates = names.length >= 2 ? [[String(names.at(-2)), bindings.get(String(names.at(-2)))] as const] : [...bindings];
-    const found = candidates.flatMap(([binding, id]) => {
-      const spec = id ? columnSpecs.get(id)?.find((entry) => entry.name === column) : undefined;
-      return spec && id ? [{ binding, dataset: id, spec }] : [];
-    });
-    if (found.length > 1) throw shapeError(`${column} is ambiguous; qualify it with its table`);
-    return found[0];
-  };
-
-  if (protectedBindings.length > 1) requireJoinsOnUnits(node.from_table, protectedBindings.map(([binding]) => binding), resolve, (binding) => catalogue.get(bindings.get(binding)!)!.privacyUnit);
-
-  const groupRefs = (analysis.groupExpressions as AstNode[]).map((expression) => {
+  const groups = (analysis.groupExpressions as AstNode[]).map((expression, index) => {
     const column = resolve(expression);
-    if (!column) throw shapeError('group keys must be columns');
-    return column;
+    const shown = (node.select_list as AstNode[]).find((item) => sameExpression(item, expression));
+    return { expression, column, name: column?.spec?.name ?? column?.column ?? String(shown?.alias || `group_${index + 1}`) };
   });
-  const groupColumns: DpPlan['groupColumns'] = groupRefs.map((column) => ({ name: column.spec.name, outputIndex: null, domain: column.spec.publicDomain ?? null }));
+  // A key computed from columns (a month of a date, a band of a value) has no public domain: its cells are chosen
+  // by partition selection, as a column's without one are.
+  const groupColumns: DpPlan['groupColumns'] = groups.map((group) => ({ name: group.name, outputIndex: null, domain: group.column?.spec?.publicDomain ?? null }));
   const partitionSelection = groupColumns.some((group) => group.domain === null);
   if (partitionSelection && options.deltaPico === 0) {
     throw shapeError(`group key ${groupColumns.find((group) => group.domain === null)!.name} has no public domain: partition selection needs a δ > 0`);
   }
 
   const sums: DpPlan['sums'] = [];
-  const sumRefs: Array<{ binding: string; column: string }> = [];
+  const sumExpressions: AstNode[] = [];
   const aggregates: DpAggregate[] = [];
   const outputColumns: DpPlan['outputColumns'] = [];
   const usedBounds = new Set<string>();
+  const addSum = (expression: AstNode, entry: DpPlan['sums'][number]): number => {
+    const existing = sumExpressions.findIndex((known, index) => sameExpression(known, expression) && sums[index]!.statistic === entry.statistic);
+    if (existing >= 0) return existing;
+    sums.push(entry);
+    return sumExpressions.push(expression) - 1;
+  };
   (node.select_list as AstNode[]).forEach((item, outputIndex) => {
     const resolved = resolve(item);
-    const name = String(item.alias || resolved?.spec.name || `${String(item.function_name ?? 'column')}_${outputIndex + 1}`);
-    const groupIndex = resolved ? groupRefs.findIndex((group) => group.binding === resolved.binding && group.spec.name === resolved.spec.name) : -1;
+    const name = String(item.alias || resolved?.column || `${String(item.function_name ?? 'column')}_${outputIndex + 1}`);
+    const groupIndex = groups.findIndex(
+      (group) => sameExpression(group.expression, item) || Boolean(resolved && group.column && group.column.binding === resolved.binding && group.column.column === resolved.column),
+    );
     if (groupIndex >= 0) {
       groupColumns[groupIndex]!.outputIndex = outputIndex;
       outputColumns.push({ name, role: 'group_key' });
@@ -146,30 +270,55 @@ export async function buildDpPlan(
     }
     if (item.class !== 'FUNCTION' || item.distinct || item.filter) throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
     const functionName = String(item.function_name).toLowerCase();
-    if (functionName === 'count_star' || (functionName === 'count' && item.children.length === 1)) {
+    if (functionName === 'count' && item.children.length === 1 && item.children[0].class !== 'CONSTANT') {
+      const argument = item.children[0] as AstNode;
+      const counted = resolve(argument);
+      if (alwaysPresent(counted)) {
+        aggregates.push({ outputIndex, kind: 'count' });
+      } else {
+        // count(x) counts the rows where x is not null: a sum of 1s and 0s, with its own noise.
+        const label = counted?.column ?? name;
+        const sumIndex = addSum(presence(argument), { column: label, bounds: { min: 0, max: 1 }, statistic: `count(${label})` });
+        aggregates.push({ outputIndex, kind: 'sum', sumIndex, column: label, bounds: { min: 0, max: 1 } });
+      }
+      outputColumns.push({ name, role: 'dp_count' });
+      return;
+    }
+    if (functionName === 'count_star' || functionName === 'count') {
       aggregates.push({ outputIndex, kind: 'count' });
       outputColumns.push({ name, role: 'dp_count' });
       return;
     }
     if ((functionName === 'sum' || functionName === 'avg' || functionName === 'mean') && item.children.length === 1) {
       const argument = resolve(item.children[0]);
-      if (!argument?.spec.bounds) throw shapeError(`${functionName}(${argument?.spec.name ?? 'expression'}) needs a column with declared bounds`);
-      const declared = argument.spec.bounds;
-      const narrowed = options.bounds?.[argument.spec.name];
-      if (narrowed) {
-        // An operator may narrow the clamp (less noise, more clipping), never widen it.
-        if (narrowed.min < declared.min || narrowed.max > declared.max || narrowed.min > narrowed.max) {
-          throw new AppError('VALIDATION_FAILED', `bounds for ${argument.spec.name} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${argument.spec.name}`, problem: 'widens the declared bounds' }]);
+      if (!argument) throw shapeError(`${functionName} of an expression: compute it as a column of a CTE, name it and give its bounds`);
+      const narrowed = options.bounds?.[argument.column];
+      let bounds: { min: number; max: number };
+      if (argument.spec) {
+        const declared = argument.spec.bounds;
+        if (!declared) throw shapeError(`${functionName}(${argument.column}) needs a column with declared bounds`);
+        // An operator may narrow a registered column's clamp (less noise, more clipping), never widen it.
+        if (narrowed && (narrowed.min < declared.min || narrowed.max > declared.max || narrowed.min > narrowed.max)) {
+          throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${argument.column}`, problem: 'widens the declared bounds' }]);
         }
-        usedBounds.add(argument.spec.name);
+        bounds = narrowed ?? declared;
+      } else {
+        // A column computed in a CTE (a per-person total, say) has no declared bounds: the operator names them,
+        // before seeing any data, and the clamp to them is what bounds one person's contribution.
+        if (!narrowed) throw new AppError('VALIDATION_FAILED', `${argument.column} is computed by the query, so the catalogue declares no bounds for it: give them in privacy.bounds.${argument.column}`, [{ path: `privacy.bounds.${argument.column}`, problem: 'required for a computed column' }]);
+        if (narrowed.min > narrowed.max) throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} have min above max`, [{ path: `privacy.bounds.${argument.column}`, problem: 'min above max' }]);
+        bounds = narrowed;
       }
-      let sumIndex = sumRefs.findIndex((entry) => entry.binding === argument.binding && entry.column === argument.spec.name);
-      if (sumIndex < 0) {
-        sumIndex = sumRefs.push({ binding: argument.binding, column: argument.spec.name }) - 1;
-        sums.push({ column: argument.spec.name, bounds: narrowed ?? declared });
-      }
+      if (narrowed) usedBounds.add(argument.column);
+      const sumIndex = addSum(item.children[0], { column: argument.column, bounds });
       const kind = functionName === 'sum' ? 'sum' : 'avg';
-      aggregates.push({ outputIndex, kind, sumIndex, column: argument.spec.name, bounds: sums[sumIndex]!.bounds });
+      // AVG divides by the rows where the value is present: where it may be null, those are counted as a figure of
+      // their own (all rows would understate the mean).
+      const presentIndex =
+        kind === 'avg' && !alwaysPresent(argument)
+          ? addSum(presence(item.children[0]), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: `count(${argument.column})` })
+          : undefined;
+      aggregates.push({ outputIndex, kind, sumIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds });
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
@@ -184,15 +333,17 @@ export async function buildDpPlan(
     if (cells > 100_000) throw shapeError('the product of the group domains exceeds 100,000 cells');
   }
 
-  // Inside DuckDB: the privacy unit, the group keys and the clamped values of each summed column, after the joins
+  // Inside DuckDB: the privacy unit, the group keys and the clamped values of each summed figure, after the joins
   // and the WHERE clause of the operator's query.
   const inner = structuredClone(node);
   inner.select_list = [
-    { ...ref(factBinding, dataset.privacyUnit), alias: '__pds_u' },
-    ...groupRefs.map((group, index) => ({ ...ref(group.binding, group.spec.name), alias: `__pds_g_${index}` })),
-    ...sumRefs.map((entry, index) => {
+    { ...structuredClone(unit!.expression), alias: '__pds_u' },
+    ...groups.map((group, index) => ({ ...structuredClone(group.expression), alias: `__pds_g_${index}` })),
+    ...sumExpressions.map((expression, index) => {
       const bounds = sums[index]!.bounds;
-      return { ...fn('greatest', [fn('least', [ref(entry.binding, entry.column), constant(bounds.max)]), constant(bounds.min)]), alias: `__pds_x_${index}` };
+      // DuckDB's least and greatest skip nulls (least(NULL, 20) is 20): a null stays null, which sum() skips.
+      const clamped = fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]);
+      return { ...whenPresent(expression, clamped), alias: `__pds_x_${index}` };
     }),
   ];
   inner.group_expressions = [];
@@ -214,7 +365,7 @@ export async function buildDpPlan(
   return {
     kind: 'dp_aggregate',
     dataset: datasetId,
-    budgetDatasets: [...new Set(protectedBindings.map(([, id]) => id))],
+    budgetDatasets: [...new Set(units.map((entry) => entry.dataset))],
     groupColumns,
     aggregates,
     sums,
@@ -236,7 +387,7 @@ export async function buildDpPlan(
 function requireJoinsOnUnits(
   from: AstNode,
   protectedBindings: string[],
-  resolve: (expression: AstNode) => { binding: string; spec: ColumnSpec } | undefined,
+  resolve: (expression: AstNode) => ResolvedColumn | undefined,
   unitOf: (binding: string) => string,
 ): void {
   const parent = new Map(protectedBindings.map((binding) => [binding, binding]));
@@ -252,7 +403,7 @@ function requireJoinsOnUnits(
       const left = resolve(condition.left);
       const right = resolve(condition.right);
       if (!left || !right || !parent.has(left.binding) || !parent.has(right.binding)) continue;
-      if (left.spec.name === unitOf(left.binding) && right.spec.name === unitOf(right.binding)) parent.set(root(left.binding), root(right.binding));
+      if (left.spec?.name === unitOf(left.binding) && right.spec?.name === unitOf(right.binding)) parent.set(root(left.binding), root(right.binding));
     }
   };
   visit(from);

@@ -15,7 +15,8 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
  * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·B with B = max(|min|, |max|) of
  * the clamp (sums are rounded to integers first). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
  * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
- * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count.
+ * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count
+ * (of the rows where the value is present, when it can be null).
  *
  * Partition selection (keys without a public domain): a unit is in at most L cells, so the vector of distinct
  * units per cell has L1 sensitivity L. A cell is released when its unit count plus discrete Laplace noise of scale
@@ -64,7 +65,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
 
   const L = plan.maxRowsPerUnit;
-  const needsCount = plan.aggregates.some((aggregate) => aggregate.kind !== 'sum');
+  const needsCount = plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
   const statisticCount = (needsCount ? 1 : 0) + plan.sums.length;
   const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
   const epsilonShare = plan.epsilonMicro / 1_000_000 / shares;
@@ -90,7 +91,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     return () => Number(discreteLaplace(exactScale));
   };
   const countNoise = needsCount ? noiseFor('count', L) : undefined;
-  const sumNoise = plan.sums.map((sum) => noiseFor(`sum(${sum.column})`, L * Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max)))));
+  const sumNoise = plan.sums.map((sum) => noiseFor(sum.statistic ?? `sum(${sum.column})`, L * Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max)))));
 
   let cells: unknown[][];
   let selection: PartitionSelection | null = null;
@@ -121,7 +122,10 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     for (const aggregate of plan.aggregates) {
       if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
       else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
-      else row[aggregate.outputIndex] = noisyCount > 0 ? noisySums[aggregate.sumIndex!]! / noisyCount : null;
+      else {
+        const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
+        row[aggregate.outputIndex] = denominator > 0 ? noisySums[aggregate.sumIndex!]! / denominator : null;
+      }
     }
     return row;
   });

@@ -633,11 +633,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     expect(await page.textContent('#verdict')).toContain('差分隐私聚合');
     expect(await page.textContent('#budget-estimate')).toMatch(/ε 0\.25 剩余预算 [\d.]+ \/ 3/);
+    // Trips per rider, counted per card in a CTE: the computed column needs the operator's bounds, written in the form.
+    await page.fill('#sql', 'WITH per_card AS (SELECT card_id, route_id, count(*) AS trips FROM transit_trips GROUP BY card_id, route_id)\nSELECT route_id, avg(trips) AS trips_per_rider FROM per_card GROUP BY route_id');
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: 'privacy.bounds.trips' }).waitFor();
+    await page.fill('#dp-bounds', 'trips 0 to 20');
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: '"trips 0 to 20" is not column: min..max' }).waitFor();
+    await page.fill('#dp-bounds', 'trips: 0..20');
+    await page.click('#check');
+    await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     await page.click('#submit');
     await page.waitForURL(/#jobs\/job_/);
     const submitted = await t.waitForJob(decodeURIComponent(page.url().split('#jobs/')[1]!));
     const job = (await t.call('GET', `/v1/jobs/${submitted.id}`, { token: await t.tokenFor('analyst-harbour-credit') })).json;
     expect(job.differentialPrivacy).toEqual({ epsilon: 0.25, delta: 0, mechanism: 'laplace' });
+    expect(submitted.statusCode).toBe('CHECKED_WITH_NOISE');
     expect(await incidents()).toBe(before);
     await page.goto(`${base}/console#jobs`);
     await page.locator('#jobs-table tr', { hasText: job.id.slice(0, 16) }).getByText('差分隐私聚合').waitFor();

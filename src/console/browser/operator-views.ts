@@ -1,5 +1,6 @@
 import { errorMeaning } from './error-meanings.js';
 import { api, ApiError } from './api.js';
+import { readBounds } from './bounds-text.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, t, tValue } from './i18n.js';
@@ -160,22 +161,30 @@ export async function analysisPage(): Promise<HTMLElement> {
   const epsilon = h('input', { id: 'dp-epsilon', type: 'number', min: '0.01', step: '0.1', value: '0.5' });
   const delta = h('input', { id: 'dp-delta', type: 'number', min: '0', step: '1e-7', placeholder: '0' });
   const mechanism = h('select', { id: 'dp-mechanism' }, h('option', { value: 'laplace' }, 'Laplace'), h('option', { value: 'gaussian' }, 'Gaussian'));
+  // Clamp bounds: narrower ones for a registered column, and the only ones a column computed in a CTE has.
+  const bounds = h('input', { id: 'dp-bounds', placeholder: 'trips: 0..20; fare: 0..5', spellcheck: false });
   const modelType = h('select', { id: 'model-type' }, h('option', { value: 'linear' }, t('linearRegression')), h('option', { value: 'logistic' }, t('logisticRegression')));
   const target = h('input', { id: 'model-target', placeholder: 'log_bill' });
   const features = h('input', { id: 'model-features', placeholder: 'log_kwh, enterprise' });
-  const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism));
+  const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism), labelled(t('clampBounds'), bounds));
   const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features));
   const showKind = () => {
     dpFields.hidden = kind.value !== 'dp_aggregate';
     modelFields.hidden = kind.value !== 'model';
   };
   showKind();
+  const clampBounds = () => {
+    const reading = readBounds(bounds.value);
+    // Refused here, in the server's own terms, rather than sent without the part the operator meant.
+    if ('problem' in reading) throw new ApiError(400, 'VALIDATION_FAILED', `privacy.bounds: ${reading.problem}`);
+    return Object.keys(reading.bounds).length > 0 ? { bounds: reading.bounds } : {};
+  };
   const submission = () => ({
     datasets: [...chosen],
     sql: sql.value,
     purpose: purpose.value,
     ...(kind.value === 'dp_aggregate'
-      ? { privacy: { differentialPrivacy: true, epsilon: Number(epsilon.value), ...(delta.value ? { delta: Number(delta.value) } : {}), mechanism: mechanism.value } }
+      ? { privacy: { differentialPrivacy: true, epsilon: Number(epsilon.value), ...(delta.value ? { delta: Number(delta.value) } : {}), mechanism: mechanism.value, ...clampBounds() } }
       : {}),
     ...(kind.value === 'model'
       ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean) } }
@@ -228,7 +237,7 @@ export async function analysisPage(): Promise<HTMLElement> {
     clearTimeout(timer);
     timer = setTimeout(() => void check(), 600); // a live check while typing
   };
-  for (const control of [sql, epsilon, delta, target, features]) control.addEventListener('input', checkSoon);
+  for (const control of [sql, epsilon, delta, bounds, target, features]) control.addEventListener('input', checkSoon);
   // A trial's rows belong to the SQL they ran: an edit clears them rather than leave another query's output shown.
   sql.addEventListener('input', () => trialOutput.replaceChildren());
   for (const control of [mechanism, modelType]) control.addEventListener('change', checkSoon);
@@ -237,7 +246,12 @@ export async function analysisPage(): Promise<HTMLElement> {
   // the answer comes sends the same key, so the server answers with one job instead of queueing two.
   let pending: { body: string; key: string } | undefined;
   const submit = async () => {
-    const body = submission();
+    let body: ReturnType<typeof submission>;
+    try {
+      body = submission();
+    } catch (error) {
+      return explain(error);
+    }
     const text = JSON.stringify(body);
     if (pending?.body !== text) pending = { body: text, key: crypto.randomUUID() };
     const { key } = pending;
