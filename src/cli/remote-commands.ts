@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
-import { progressBar } from './progress-bar.js';
 import { toCsv } from '../http/csv.js';
+import { readBounds } from '../privacy/bounds-text.js';
+import { progressBar } from './progress-bar.js';
 import { gatewayRetryDelayMs, gatewayStatuses } from '../products/client/verification-client.js';
 import type { toJobView } from '../jobs/submit-job.js';
 
@@ -77,9 +78,10 @@ async function call(
 
 export const jobsUsage = `pds jobs — submit and follow analysis jobs (operators)
 
-  pds jobs check --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>]
+  pds jobs check --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>] [privacy]
       the dry run: the policy decision and the output's columns, or the refusal with its code (exit 1);
-      reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too
+      reads no data, queues nothing — DuckDB's binding mistakes (BIND_ERROR) show here too. A differentially
+      private job also shows its ε against the budget left (exit 1 if the budget does not cover it)
   pds jobs trial --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>) [--model <json>]
       decided like check; if accepted, the SQL's output over synthetic rows made from the catalogue, as CSV
       (the first 100 rows; the real data is never read, and the figures say nothing about it)
@@ -97,6 +99,10 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
       one job: its state and why, datasets, purpose, times, and the SQL as submitted
   pds jobs cancel <id>
       cancel a job that is queued or waiting for review (a differentially private job's ε is given back)
+
+  privacy (check, trial, submit): a differentially private job, which L4 and important data require
+      --epsilon <ε> [--delta <δ>] [--mechanism laplace|gaussian] [--bounds 'trips: 0..20; fare: 0..5']
+      --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE has
 
   --server <url> (or PDS_SERVER, default the local server)   --token <jwt> (or PDS_TOKEN; dev: dev-tokens.json)`;
 
@@ -120,8 +126,33 @@ function printRefusal(body: { error: { code: string; message: string } }): numbe
   return 1;
 }
 
+type JobOptions = { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string; epsilon?: string; delta?: string; mechanism?: string; bounds?: string };
+
+/** A differentially private job's `privacy`, from --epsilon, --delta, --mechanism and --bounds (absent without --epsilon). */
+function privacyOptions(options: JobOptions) {
+  if (options.epsilon === undefined) {
+    if (options.delta !== undefined || options.mechanism !== undefined || options.bounds !== undefined) throw new CommandUsageError('--delta, --mechanism and --bounds go with --epsilon (a differentially private job)');
+    return undefined;
+  }
+  const number = (flag: string, text: string) => {
+    // Number('') is 0 and Number('1e-6x') is NaN: only a whole numeric text is taken; the server checks the range.
+    if (!/^\s*[0-9.eE+-]+\s*$/.test(text) || !Number.isFinite(Number(text))) throw new CommandUsageError(`${flag} takes a number, e.g. ${flag} 0.5`);
+    return Number(text);
+  };
+  if (options.mechanism !== undefined && options.mechanism !== 'laplace' && options.mechanism !== 'gaussian') throw new CommandUsageError('--mechanism is laplace or gaussian');
+  const bounds = options.bounds === undefined ? undefined : readBounds(options.bounds);
+  if (bounds && 'problem' in bounds) throw new CommandUsageError(`--bounds takes 'column: min..max; …': ${bounds.problem}`);
+  return {
+    differentialPrivacy: true,
+    epsilon: number('--epsilon', options.epsilon),
+    ...(options.delta === undefined ? {} : { delta: number('--delta', options.delta) }),
+    ...(options.mechanism === undefined ? {} : { mechanism: options.mechanism }),
+    ...(bounds && Object.keys(bounds.bounds).length > 0 ? { bounds: bounds.bounds } : {}),
+  };
+}
+
 /** The job as `check` and `submit` send it, from the command line's options. */
-function jobSubmission(sub: string, options: { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }) {
+function jobSubmission(sub: string, options: JobOptions) {
   if (!options.datasets || !options.purpose || (!options.sql && !options.file)) throw new CommandUsageError(`pds jobs ${sub} --datasets <a,b> --purpose <text> (--sql <text> | --file <query.sql>)`);
   const sql = options.sql ?? fs.readFileSync(path.resolve(options.file!), 'utf8');
   let model: unknown;
@@ -132,18 +163,21 @@ function jobSubmission(sub: string, options: { datasets?: string; purpose?: stri
       throw new CommandUsageError('--model takes JSON, e.g. {"type":"linear","target":"y","features":["x"]}');
     }
   }
-  return { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}) };
+  const privacy = privacyOptions(options);
+  return { datasets: options.datasets.split(',').map((name) => name.trim()), sql, purpose: options.purpose, ...(model ? { model } : {}), ...(privacy ? { privacy } : {}) };
 }
 
-export async function jobsCommand(config: Config, args: string[], options: RemoteOptions & { datasets?: string; purpose?: string; sql?: string; file?: string; model?: string }): Promise<number> {
+export async function jobsCommand(config: Config, args: string[], options: RemoteOptions & JobOptions): Promise<number> {
   const [sub, id] = args;
   const target = () => remoteTarget(config, options, 'operator');
   switch (sub) {
     case 'check': {
-      const response = await call(target(), 'POST', '/v1/jobs/dry-run', jobSubmission(sub, options));
+      const submission = jobSubmission(sub, options);
+      const response = await call(target(), 'POST', '/v1/jobs/dry-run', submission);
       if (response.status === 422) return printRefusal(response.json);
       const decision = response.json as {
         kind: string;
+        differentialPrivacy: { epsilon: number; delta: number; mechanism: string } | null;
         grade: string;
         outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>;
         model?: { type: string; target: string; features: string[] };
@@ -151,6 +185,22 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
       };
       const kind = decision.kind.replace('_', '-');
       console.log(`accepted: ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} job on ${decision.grade} data (policy ${decision.policy.hash.slice(0, 12)}…, at least ${decision.policy.minContributors ?? '–'} contributors per cell)`);
+      if (decision.differentialPrivacy) {
+        // What the job would spend, and what the budget has left: the estimate reads no data and spends nothing.
+        const estimate = (await call(target(), 'POST', '/v1/jobs/estimate', submission)).json as {
+          allowed: boolean;
+          code: string | null;
+          reason: string | null;
+          budget: { dataset: string; epsilonCap: number; epsilonRemaining: number } | null;
+        };
+        const { epsilon, delta, mechanism } = decision.differentialPrivacy;
+        const left = estimate.budget ? `; ${estimate.budget.epsilonRemaining} of ${estimate.budget.epsilonCap} left on ${estimate.budget.dataset}` : '';
+        console.log(`  differentially private: ε ${epsilon}, δ ${delta}, ${mechanism}${left}`);
+        if (!estimate.allowed) {
+          console.error(`refused: ${estimate.code}: ${estimate.reason}`);
+          return 1;
+        }
+      }
       if (decision.model) {
         console.log(`  ${decision.model.type} regression of ${decision.model.target} on ${decision.model.features.join(', ')}; its sufficient statistics are checked as one cell`);
         return 0;
@@ -203,6 +253,7 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         ['status', `${job.status}${job.stage ? ` (${job.stage})` : ''}`],
         ['code', job.code ? `${job.code}${job.reason ? `: ${job.reason}` : ''}` : null],
         ['kind', job.kind],
+        ['privacy', job.differentialPrivacy ? `differentially private: ε ${job.differentialPrivacy.epsilon}, δ ${job.differentialPrivacy.delta}, ${job.differentialPrivacy.mechanism}` : null],
         ['grade', job.grade],
         ['datasets', job.datasets.join(', ')],
         ['purpose', job.purpose],

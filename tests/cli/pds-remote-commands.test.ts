@@ -145,6 +145,31 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stderr).toContain('refused: BIND_ERROR: the SQL does not fit the datasets\' columns and types: column "stop_name" must appear in the GROUP BY clause');
   });
 
+  it('checks and submits a differentially private job with its ε and bounds, and shows them on the job', async () => {
+    const [regulator] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
+    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } })).status).toBe(200);
+    const operator = await t.tokenFor('analyst-harbour-credit');
+    const job = ['--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', 'WITH per_card AS (SELECT card_id, route_id, count(*) AS trips FROM transit_trips GROUP BY card_id, route_id) SELECT route_id, avg(trips) AS trips_per_rider FROM per_card GROUP BY route_id'];
+    const checked = await pds(['jobs', 'check', ...job, '--epsilon', '0.5', '--bounds', 'trips: 0..20'], operator);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toContain('differentially private: ε 0.5, δ 0, laplace; 2 of 2 left on transit_trips');
+    const submitted = await pds(['jobs', 'submit', ...job, '--epsilon', '0.5', '--bounds', 'trips: 0..20'], operator);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const shown = await pds(['jobs', 'show', submitted.stdout.trim()], operator);
+    expect(shown.stdout).toContain('privacy    differentially private: ε 0.5, δ 0, laplace');
+  });
+
+  it('refuses privacy options it cannot read before sending anything', async () => {
+    const job = ['jobs', 'check', '--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', 'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id'];
+    const unread = await pds([...job, '--epsilon', '0.5', '--bounds', 'trips up to 20'], 'x');
+    expect(unread.code).toBe(2);
+    expect(unread.stderr).toContain('"trips up to 20" is not column: min..max');
+    const alone = await pds([...job, '--delta', '1e-6'], 'x');
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--delta, --mechanism and --bounds go with --epsilon');
+  });
+
   it('exits 1 with the policy code when the job is refused', async () => {
     const result = await pds(['jobs', 'submit', '--datasets', 'enterprises', '--purpose', 'cli test', '--sql', 'SELECT name FROM enterprises'], await t.tokenFor('analyst-lingang-analytics'));
     expect(result.code).toBe(1);

@@ -1,6 +1,6 @@
 import { errorMeaning } from './error-meanings.js';
 import { api, ApiError } from './api.js';
-import { readBounds } from './bounds-text.js';
+import { readBounds } from '../../privacy/bounds-text.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, t, tValue } from './i18n.js';

@@ -1,5 +1,5 @@
 /**
- * The clamp bounds an operator writes for a differentially private job, as `trips: 0..20; fare: 0..5`: one
+ * The clamp bounds an operator writes for a differentially private job (the console, `pds jobs --bounds`), as `trips: 0..20; fare: 0..5`: one
  * `column: min..max` per part, parts separated by semicolons or new lines (`~` and `–` also separate min from max).
  * A part that does not read so is named back, not guessed at: a bound is what limits one person's contribution.
  */

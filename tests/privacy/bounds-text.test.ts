@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readBounds } from '../../src/console/browser/bounds-text.js';
+import { readBounds } from '../../src/privacy/bounds-text.js';
 
-describe('bounds an operator writes in the console', () => {
+describe('bounds an operator writes in the console or on the command line', () => {
   it('read column: min..max parts separated by semicolons or new lines', () => {
     expect(readBounds('trips: 0..20; fare: 0.5~5\nchange = -3 – 3')).toEqual({ bounds: { trips: { min: 0, max: 20 }, fare: { min: 0.5, max: 5 }, change: { min: -3, max: 3 } } });
   });
