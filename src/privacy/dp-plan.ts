@@ -22,7 +22,8 @@ import { AppError } from '../errors/app-error.js';
 export type DpMechanism = 'laplace' | 'gaussian';
 export type DpAggregate = {
   outputIndex: number;
-  kind: 'count' | 'sum' | 'avg';
+  /** `units`: count(DISTINCT <privacy unit>), the people or enterprises in the cell. */
+  kind: 'count' | 'units' | 'sum' | 'avg';
   sumIndex?: number;
   /** For a mean of a value that can be null: the sum figure counting the rows where it is present (its denominator). */
   presentIndex?: number;
@@ -77,7 +78,7 @@ const constant = (value: number): AstNode => ({
 function shapeError(detail: string): AppError {
   return new AppError(
     'DP_QUERY_SHAPE',
-    `differentially private jobs support COUNT, SUM and AVG over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
+    `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM and AVG over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
   );
 }
 
@@ -268,8 +269,19 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'group_key' });
       return;
     }
-    if (item.class !== 'FUNCTION' || item.distinct || item.filter) throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
+    if (item.class !== 'FUNCTION' || item.filter) throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
     const functionName = String(item.function_name).toLowerCase();
+    if (item.distinct) {
+      // The units in a cell: after the cap, one unit is in at most L cells and adds 1 to each, whatever its rows.
+      const counted = functionName === 'count' && item.children.length === 1 ? resolve(item.children[0]) : undefined;
+      const unitColumn = catalogue.get(datasetId)!.privacyUnit;
+      if (!counted || counted.binding !== unit!.binding || counted.dataset !== datasetId || counted.spec?.name !== unitColumn) {
+        throw shapeError(`output ${name}: the only DISTINCT aggregate is count(DISTINCT ${unitColumn}), the privacy unit`);
+      }
+      aggregates.push({ outputIndex, kind: 'units', column: unitColumn });
+      outputColumns.push({ name, role: 'dp_count' });
+      return;
+    }
     if (functionName === 'count' && item.children.length === 1 && item.children[0].class !== 'CONSTANT') {
       const argument = item.children[0] as AstNode;
       const counted = resolve(argument);
@@ -351,17 +363,25 @@ export async function buildDpPlan(
   inner.having = null;
   inner.modifiers = [];
   const keys = groupColumns.map((_, index) => `__pds_g_${index}`);
+  const L = options.maxRowsPerUnit;
+  const countsUnits = partitionSelection || aggregates.some((aggregate) => aggregate.kind === 'units');
+  const kept = `FILTER (WHERE __pds_rank <= ${L})`;
   const select = [
     ...keys,
-    'count(*) AS __pds_n',
-    ...(partitionSelection ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
-    ...sums.map((_, index) => `sum(__pds_x_${index}) AS __pds_s_${index}`),
+    `count(*) ${kept} AS __pds_n`,
+    ...(countsUnits ? [`count(DISTINCT __pds_u) FILTER (WHERE __pds_cell_rank <= ${L}) AS __pds_units`] : []),
+    ...sums.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),
   ].join(', ');
+  // Two bounds on each unit. Its rows: at most L, chosen at random, for the counts and sums of rows. Its cells: at
+  // most L, for the counts of units (and partition selection), chosen in an order of its own (a hash of the unit
+  // and the keys, the keys themselves breaking ties), so that a card with many trips on few routes is counted on
+  // each of them and not only on the routes its L random trips fell on, and no cell is preferred by every unit.
+  const cellRank = countsUnits ? `, dense_rank() OVER (PARTITION BY __pds_u ORDER BY hash(__pds_u${keys.map((key) => `, ${key}`).join('')})${keys.map((key) => `, ${key}`).join('')}) AS __pds_cell_rank` : '';
   const sql =
     // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
     // absence of a protected row.
-    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL) AS __pds_bounded ` +
-    `WHERE __pds_rank <= ${options.maxRowsPerUnit}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`;
+    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank${cellRank} FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL) AS __pds_bounded ` +
+    `WHERE __pds_rank <= ${L}${countsUnits ? ` OR __pds_cell_rank <= ${L}` : ''}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`;
   return {
     kind: 'dp_aggregate',
     dataset: datasetId,

@@ -13,7 +13,8 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
  *
  * Sensitivities, with at most L rows per privacy unit after the joins: a count vector changes by at most L in L1
  * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·B with B = max(|min|, |max|) of
- * the clamp (sums are rounded to integers first). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
+ * the clamp (sums are rounded to integers first); a vector of distinct units per cell by L in L1 and √L in L2 (a unit
+ * adds 1 to each of at most L cells). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
  * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
  * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count
  * (of the rows where the value is present, when it can be null).
@@ -66,7 +67,8 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
 
   const L = plan.maxRowsPerUnit;
   const needsCount = plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
-  const statisticCount = (needsCount ? 1 : 0) + plan.sums.length;
+  const units = plan.aggregates.find((aggregate) => aggregate.kind === 'units');
+  const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length;
   const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
   const epsilonShare = plan.epsilonMicro / 1_000_000 / shares;
   const delta = plan.deltaPico / 1e12;
@@ -77,11 +79,11 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   const rhoEach = gaussian ? rhoFor(epsilonShare * statisticCount, gaussianDelta) / statisticCount : 0;
 
   const statistics: DpStatistic[] = [];
-  const noiseFor = (name: string, sensitivity: number): (() => number) => {
+  const noiseFor = (name: string, sensitivity: number, l2Sensitivity = sensitivity): (() => number) => {
     if (gaussian) {
-      const sigmaSquared = (sensitivity * sensitivity) / (2 * rhoEach);
+      const sigmaSquared = (l2Sensitivity * l2Sensitivity) / (2 * rhoEach);
       const sigma = Math.sqrt(sigmaSquared);
-      statistics.push({ name, mechanism: 'discrete_gaussian', epsilon: epsilonShare, sensitivity, scale: sigma, ci95HalfWidth: Math.ceil(1.96 * sigma) });
+      statistics.push({ name, mechanism: 'discrete_gaussian', epsilon: epsilonShare, sensitivity: l2Sensitivity, scale: sigma, ci95HalfWidth: Math.ceil(1.96 * sigma) });
       const variance = roundedUp(sigmaSquared);
       return () => Number(discreteGaussian(variance));
     }
@@ -91,6 +93,8 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     return () => Number(discreteLaplace(exactScale));
   };
   const countNoise = needsCount ? noiseFor('count', L) : undefined;
+  // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
+  const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
   const sumNoise = plan.sums.map((sum) => noiseFor(sum.statistic ?? `sum(${sum.column})`, L * Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max)))));
 
   let cells: unknown[][];
@@ -114,6 +118,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   const rows = cells.map((keys) => {
     const found = exact.get(JSON.stringify(keys));
     const noisyCount = countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0;
+    const noisyUnits = unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0;
     const noisySums = plan.sums.map((_, index) => Math.round(Number(found?.[position(`__pds_s_${index}`)] ?? 0)) + sumNoise[index]!());
     const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
     plan.groupColumns.forEach((group, index) => {
@@ -121,6 +126,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     });
     for (const aggregate of plan.aggregates) {
       if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
+      else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;
       else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
       else {
         const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;

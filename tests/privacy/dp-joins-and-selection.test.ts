@@ -234,6 +234,42 @@ describe('computed group keys and counts of values', () => {
   });
 });
 
+describe('counting people: count(DISTINCT unit)', () => {
+  it('release the cards that rode each route, with sensitivity L', async () => {
+    const result = await released('SELECT route_id, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY route_id', { epsilon: 2 }, ['transit_trips']);
+    const [statistic] = result.manifest.differentialPrivacy.statistics;
+    expect(statistic).toMatchObject({ name: 'count(DISTINCT card_id)', sensitivity: 10, scale: 5 });
+    expect(result.rows).toHaveLength(30);
+    // A card is counted on up to 10 of its routes however many trips it made (not only on the routes 10 of its
+    // trips fell on): the routes' counts add up to Σ min(routes of the card, 10), give or take the noise.
+    const [[bounded, unbounded]] = (await exact('SELECT sum(least(routes, 10)), sum(routes) FROM (SELECT count(DISTINCT route_id) AS routes FROM transit_trips.data GROUP BY card_id)')) as [[bigint, bigint]];
+    expect(Number(unbounded)).toBeGreaterThan(Number(bounded));
+    const total = (result.rows as Array<[string, number]>).reduce((sum, [, noisy]) => sum + noisy, 0);
+    const noiseSd = Math.sqrt(30 * 2 * statistic.scale ** 2);
+    expect(Math.abs(total - Number(bounded))).toBeLessThanOrEqual(6 * noiseSd);
+    const riders = new Map((await exact('SELECT route_id, count(DISTINCT card_id) FROM transit_trips.data GROUP BY route_id')).map(([route, cards]) => [route, Number(cards)]));
+    for (const [route, noisy] of result.rows as Array<[string, number]>) expect(noisy).toBeLessThanOrEqual(riders.get(route)! + 3 * statistic.ci95HalfWidth);
+  });
+
+  it('use the L2 sensitivity √L with the Gaussian', async () => {
+    const result = await released('SELECT route_id, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY route_id', { mechanism: 'gaussian', delta: 1e-6 }, ['transit_trips']);
+    const [statistic] = result.manifest.differentialPrivacy.statistics;
+    expect(statistic.sensitivity).toBeCloseTo(Math.sqrt(10), 12);
+    expect(statistic.scale).toBeCloseTo(Math.sqrt(10 / (2 * rhoFor(0.5, 1e-6))), 6);
+  });
+
+  it('count the unit through a CTE that passes it on', async () => {
+    const result = await released('WITH trips AS (SELECT card_id, route_id FROM transit_trips WHERE fare > 0) SELECT route_id, count(DISTINCT card_id) AS riders FROM trips GROUP BY route_id', {}, ['transit_trips']);
+    expect(result.manifest.differentialPrivacy.statistics[0].name).toBe('count(DISTINCT card_id)');
+  });
+
+  it('refuse DISTINCT of anything but the privacy unit', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT count(DISTINCT route_id) AS routes FROM transit_trips', {}, ['transit_trips']) });
+    expect(response.json.error.code).toBe('DP_QUERY_SHAPE');
+    expect(response.json.error.message).toContain('count(DISTINCT card_id)');
+  });
+});
+
 describe('the discrete Gaussian in jobs', () => {
   it('adds discrete Gaussian noise whose σ spends exactly the ε and δ asked for (zCDP)', async () => {
     const result = await released('SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', { mechanism: 'gaussian', delta: 1e-6 }, ['transit_trips']);
