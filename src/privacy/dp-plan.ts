@@ -369,19 +369,26 @@ export async function buildDpPlan(
   const select = [
     ...keys,
     `count(*) ${kept} AS __pds_n`,
-    ...(countsUnits ? [`count(DISTINCT __pds_u) FILTER (WHERE __pds_cell_rank <= ${L}) AS __pds_units`] : []),
+    ...(countsUnits ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
     ...sums.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),
   ].join(', ');
-  // Two bounds on each unit. Its rows: at most L, chosen at random, for the counts and sums of rows. Its cells: at
-  // most L, for the counts of units (and partition selection), chosen in an order of its own (a hash of the unit
-  // and the keys, the keys themselves breaking ties), so that a card with many trips on few routes is counted on
-  // each of them and not only on the routes its L random trips fell on, and no cell is preferred by every unit.
-  const cellRank = countsUnits ? `, dense_rank() OVER (PARTITION BY __pds_u ORDER BY hash(__pds_u${keys.map((key) => `, ${key}`).join('')})${keys.map((key) => `, ${key}`).join('')}) AS __pds_cell_rank` : '';
+  // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
+  // absence of a protected row.
+  let rows = `SELECT * FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL`;
+  if (countsUnits) {
+    // Where units are counted, each unit is first bounded to L cells, taken in an order of its own (a hash of the
+    // unit and the keys, the keys breaking ties): a card with many trips on a few routes is then counted on each
+    // of them, not only on the routes its L random trips fell on, and no cell is the one every unit drops. Its rows
+    // are capped within those cells, so every cell a unit's rows reach is one where it counts as a unit — the cells
+    // one unit holds alone are at most L, which is what partition selection's δ is spent on.
+    const tieBreak = keys.map((key) => `, ${key}`).join('');
+    rows = `SELECT * FROM (SELECT *, dense_rank() OVER (PARTITION BY __pds_u ORDER BY hash(__pds_u${tieBreak})${tieBreak}) AS __pds_cell_rank FROM (${rows}) AS __pds_units_rows) AS __pds_cells WHERE __pds_cell_rank <= ${L}`;
+  }
+  // Counts of units read every row of the unit's cells; counts and sums of rows only the L kept ones.
+  const where = countsUnits ? '' : ` WHERE __pds_rank <= ${L}`;
   const sql =
-    // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
-    // absence of a protected row.
-    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank${cellRank} FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL) AS __pds_bounded ` +
-    `WHERE __pds_rank <= ${L}${countsUnits ? ` OR __pds_cell_rank <= ${L}` : ''}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`;
+    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${rows}) AS __pds_capped) AS __pds_bounded` +
+    `${where}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`;
   return {
     kind: 'dp_aggregate',
     dataset: datasetId,
