@@ -153,7 +153,8 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         statistics,
         partitionSelection: selection,
         note:
-          `Each figure is the true value plus ${noun} noise; with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are noisy sum / noisy count.` +
+          `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
+          `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing).` +
           (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : ''),
       },
       suppressedRows: [],

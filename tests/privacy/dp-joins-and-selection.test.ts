@@ -239,6 +239,8 @@ describe('counting people: count(DISTINCT unit)', () => {
     const result = await released('SELECT route_id, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY route_id', { epsilon: 2 }, ['transit_trips']);
     const [statistic] = result.manifest.differentialPrivacy.statistics;
     expect(statistic).toMatchObject({ name: 'count(DISTINCT card_id)', sensitivity: 10, scale: 5 });
+    // The manifest says the figures are of bounded contributions, not the raw data's.
+    expect(result.manifest.differentialPrivacy.note).toContain('each contributor bounded to 10 rows within at most 10 cells');
     expect(result.rows).toHaveLength(30);
     // A card is counted on up to 10 of its routes however many trips it made (not only on the routes 10 of its
     // trips fell on): the routes' counts add up to Σ min(routes of the card, 10), give or take the noise.
