@@ -33,7 +33,8 @@ export const jobSubmissionSchema = z.strictObject({
       // δ > 0 allows the discrete Gaussian and partition selection for keys without a public domain.
       delta: z.number().finite().min(0).optional(),
       mechanism: z.enum(['laplace', 'gaussian']).optional(),
-      // Narrower clamps for summed columns (less noise, more clipping); never wider than the catalogue's.
+      // Clamps for summed columns, by lower-case name: narrower ones for registered columns (less noise, more
+      // clipping; never wider than the catalogue's), and the only ones a column computed in a CTE has.
       bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
     .optional()

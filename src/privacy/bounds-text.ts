@@ -12,7 +12,9 @@ export function readBounds(text: string): BoundsReading {
   for (const written of text.split(/[;\n]/).map((entry) => entry.trim()).filter(Boolean)) {
     const match = part.exec(written);
     if (!match) return { problem: `"${written}" is not column: min..max` };
-    const [, column, min, max] = match as unknown as [string, string, string, string];
+    const [, name, min, max] = match as unknown as [string, string, string, string];
+    // Lower case, as DuckDB reads identifiers and the API keys bounds.
+    const column = name.toLowerCase();
     if (column in bounds) return { problem: `${column} has two bounds` };
     bounds[column] = { min: Number(min), max: Number(max) };
   }

@@ -304,24 +304,26 @@ export async function buildDpPlan(
     if ((functionName === 'sum' || functionName === 'avg' || functionName === 'mean') && item.children.length === 1) {
       const argument = resolve(item.children[0]);
       if (!argument) throw shapeError(`${functionName} of an expression: compute it as a column of a CTE, name it and give its bounds`);
-      const narrowed = options.bounds?.[argument.column];
+      // Bounds are keyed by the column's name in lower case, as DuckDB reads identifiers (`Trips` is `trips`).
+      const boundsKey = argument.column.toLowerCase();
+      const narrowed = options.bounds?.[boundsKey];
       let bounds: { min: number; max: number };
       if (argument.spec) {
         const declared = argument.spec.bounds;
         if (!declared) throw shapeError(`${functionName}(${argument.column}) needs a column with declared bounds`);
         // An operator may narrow a registered column's clamp (less noise, more clipping), never widen it.
         if (narrowed && (narrowed.min < declared.min || narrowed.max > declared.max || narrowed.min > narrowed.max)) {
-          throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${argument.column}`, problem: 'widens the declared bounds' }]);
+          throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'widens the declared bounds' }]);
         }
         bounds = narrowed ?? declared;
       } else {
         // A column computed in a CTE (a per-person total, say) has no declared bounds: the operator names them,
         // before seeing any data, and the clamp to them is what bounds one person's contribution.
-        if (!narrowed) throw new AppError('VALIDATION_FAILED', `${argument.column} is computed by the query, so the catalogue declares no bounds for it: give them in privacy.bounds.${argument.column}`, [{ path: `privacy.bounds.${argument.column}`, problem: 'required for a computed column' }]);
-        if (narrowed.min > narrowed.max) throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} have min above max`, [{ path: `privacy.bounds.${argument.column}`, problem: 'min above max' }]);
+        if (!narrowed) throw new AppError('VALIDATION_FAILED', `${argument.column} is computed by the query, so the catalogue declares no bounds for it: give them in privacy.bounds.${boundsKey}`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'required for a computed column' }]);
+        if (narrowed.min > narrowed.max) throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} have min above max`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'min above max' }]);
         bounds = narrowed;
       }
-      if (narrowed) usedBounds.add(argument.column);
+      if (narrowed) usedBounds.add(boundsKey);
       const sumIndex = addSum(item.children[0], { column: argument.column, bounds });
       const kind = functionName === 'sum' ? 'sum' : 'avg';
       // AVG divides by the rows where the value is present: where it may be null, those are counted as a figure of

@@ -6,6 +6,11 @@ describe('bounds an operator writes in the console or on the command line', () =
     expect(readBounds('trips: 0..20; fare: 0.5~5\nchange = -3 – 3')).toEqual({ bounds: { trips: { min: 0, max: 20 }, fare: { min: 0.5, max: 5 }, change: { min: -3, max: 3 } } });
   });
 
+  it('key bounds by the column in lower case, as DuckDB reads names', () => {
+    expect(readBounds('Trips: 0..20')).toEqual({ bounds: { trips: { min: 0, max: 20 } } });
+    expect(readBounds('Trips: 0..20; trips: 0..30')).toEqual({ problem: 'trips has two bounds' });
+  });
+
   it('read an empty text as no bounds', () => {
     expect(readBounds('  ')).toEqual({ bounds: {} });
   });
