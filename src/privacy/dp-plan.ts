@@ -185,6 +185,15 @@ const whenPresent = (expression: AstNode, value: AstNode): AstNode => ({
   case_checks: [{ when_expr: isNotNull(expression), then_expr: value }],
   else_expr: nullValue(),
 });
+/** The value where the condition holds, else null. */
+const onlyWhere = (condition: AstNode, value: AstNode): AstNode => ({
+  class: 'CASE',
+  type: 'CASE_EXPR',
+  alias: '',
+  query_location: 0,
+  case_checks: [{ when_expr: structuredClone(condition), then_expr: structuredClone(value) }],
+  else_expr: nullValue(),
+});
 /** 1 where the expression is not null, else 0: a count of some rows as a sum with bounds [0, 1]. */
 const presence = (expression: AstNode): AstNode => ({
   class: 'CASE',
@@ -269,9 +278,14 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'group_key' });
       return;
     }
-    if (item.class !== 'FUNCTION' || item.filter) throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
+    if (item.class !== 'FUNCTION') throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
     const functionName = String(item.function_name).toLowerCase();
+    // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
+    // and its statistic is named after the output it serves.
+    const filter = (item.filter ?? null) as AstNode | null;
+    const filtered = (value: AstNode): AstNode => (filter ? onlyWhere(filter, value) : value);
     if (item.distinct) {
+      if (filter) throw shapeError(`output ${name}: count(DISTINCT …) takes no FILTER`);
       // The units in a cell: after the cap, one unit is in at most L cells and adds 1 to each, whatever its rows.
       const counted = functionName === 'count' && item.children.length === 1 ? resolve(item.children[0]) : undefined;
       const unitColumn = catalogue.get(datasetId)!.privacyUnit;
@@ -282,22 +296,18 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'dp_count' });
       return;
     }
-    if (functionName === 'count' && item.children.length === 1 && item.children[0].class !== 'CONSTANT') {
-      const argument = item.children[0] as AstNode;
-      const counted = resolve(argument);
-      if (alwaysPresent(counted)) {
+    if (functionName === 'count_star' || functionName === 'count') {
+      // count(1) counts rows; count(NULL) counts none, as count(x) of a null x does.
+      const argument = functionName === 'count' && item.children.length === 1 && (item.children[0].class !== 'CONSTANT' || item.children[0].value?.is_null) ? (item.children[0] as AstNode) : undefined;
+      const counted = argument ? resolve(argument) : undefined;
+      if (!filter && (!argument || alwaysPresent(counted))) {
         aggregates.push({ outputIndex, kind: 'count' });
       } else {
-        // count(x) counts the rows where x is not null: a sum of 1s and 0s, with its own noise.
-        const label = counted?.column ?? name;
-        const sumIndex = addSum(presence(argument), { column: label, bounds: { min: 0, max: 1 }, statistic: `count(${label})` });
-        aggregates.push({ outputIndex, kind: 'sum', sumIndex, column: label, bounds: { min: 0, max: 1 } });
+        // count(x) counts the rows where x is not null (and the FILTER holds): a sum of 1s and 0s, with its own noise.
+        const label = filter ? `count for ${name}` : `count(${counted?.column ?? name})`;
+        const sumIndex = addSum(presence(filtered(argument ?? integer(1))), { column: counted?.column ?? name, bounds: { min: 0, max: 1 }, statistic: label });
+        aggregates.push({ outputIndex, kind: 'sum', sumIndex, column: counted?.column ?? name, bounds: { min: 0, max: 1 } });
       }
-      outputColumns.push({ name, role: 'dp_count' });
-      return;
-    }
-    if (functionName === 'count_star' || functionName === 'count') {
-      aggregates.push({ outputIndex, kind: 'count' });
       outputColumns.push({ name, role: 'dp_count' });
       return;
     }
@@ -324,13 +334,13 @@ export async function buildDpPlan(
         bounds = narrowed;
       }
       if (narrowed) usedBounds.add(boundsKey);
-      const sumIndex = addSum(item.children[0], { column: argument.column, bounds });
+      const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}) });
       const kind = functionName === 'sum' ? 'sum' : 'avg';
       // AVG divides by the rows where the value is present: where it may be null, those are counted as a figure of
       // their own (all rows would understate the mean).
       const presentIndex =
-        kind === 'avg' && !alwaysPresent(argument)
-          ? addSum(presence(item.children[0]), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: `count(${argument.column})` })
+        kind === 'avg' && (filter || !alwaysPresent(argument))
+          ? addSum(presence(filtered(item.children[0])), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: filter ? `count for ${name}` : `count(${argument.column})` })
           : undefined;
       aggregates.push({ outputIndex, kind, sumIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds });
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });

@@ -237,18 +237,34 @@ describe('computed group keys and counts of values', () => {
     expect(response.json.error.message).toContain('month has no public domain');
   });
 
+  /** Trips each card keeps under the cap of 10, in expectation (a trip of a card with n is kept with chance min(1, 10 / n)), where a condition holds. */
+  const keptTrips = async (condition: string) =>
+    Number(((await exact(`SELECT sum(w) FILTER (WHERE ${condition}) FROM (SELECT fare, least(1.0, 10.0 / count(*) OVER (PARTITION BY card_id)) AS w FROM transit_trips.data)`)) as [[number]])[0][0]);
+  /** Whether the routes' noisy figures add up to what was expected, within six standard deviations of their noise and 3 % for the cap's sampling. */
+  const addsUpTo = (rows: unknown[][], column: number, expected: number, scale: number) => {
+    const total = rows.reduce((sum, row) => sum + Number(row[column]), 0);
+    return Math.abs(total - expected) <= 6 * Math.sqrt(rows.length * 2 * scale ** 2) + 0.03 * expected;
+  };
+
   it('count only the rows where a value is present, with noise of its own', async () => {
-    const counted = 'count(CASE WHEN fare > 2 THEN 1 END)';
-    const result = await released(`SELECT route_id, count(*) AS trips, ${counted} AS dearer_trips FROM transit_trips GROUP BY route_id`, { epsilon: 2 }, ['transit_trips']);
+    const result = await released('SELECT route_id, count(*) AS trips, count(CASE WHEN fare > 2 THEN 1 END) AS dearer_trips FROM transit_trips GROUP BY route_id', { epsilon: 2 }, ['transit_trips']);
     const statistics = result.manifest.differentialPrivacy.statistics;
     expect(statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['count', 'count(dearer_trips)']);
-    const exactCounts = new Map((await exact(`SELECT route_id, ${counted}, count(*) FROM transit_trips.data GROUP BY route_id`)).map(([route, present, all]) => [route, [Number(present), Number(all)]]));
-    // The fare condition leaves many trips out, so a count of all rows would be far from the answer.
-    const leftOut = [...exactCounts.values()].reduce((sum, [present, all]) => sum + all! - present!, 0);
-    expect(leftOut).toBeGreaterThan(30 * 3 * statistics[1].ci95HalfWidth);
-    for (const [route, , noisy] of result.rows as Array<[string, number, number]>) {
-      expect(Math.abs(noisy - exactCounts.get(route)![0]!)).toBeLessThanOrEqual(3 * statistics[1].ci95HalfWidth);
-    }
+    // The fare condition leaves most trips out, so a count of all rows would be far from the answer.
+    const [dear, all] = [await keptTrips('fare > 2'), await keptTrips('true')];
+    expect(addsUpTo(result.rows, 2, dear, statistics[1].scale)).toBe(true);
+    expect(addsUpTo(result.rows, 2, all, statistics[1].scale)).toBe(false);
+  });
+
+  it('count and sum only the rows a FILTER keeps', async () => {
+    const result = await released('SELECT route_id, count(*) FILTER (WHERE fare > 2) AS dear_trips, sum(fare) FILTER (WHERE fare > 2) AS dear_fares FROM transit_trips GROUP BY route_id', { epsilon: 2 }, ['transit_trips']);
+    const statistics = result.manifest.differentialPrivacy.statistics;
+    expect(statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['count for dear_trips', 'sum(fare) for dear_fares']);
+    const dear = await keptTrips('fare > 2');
+    expect(addsUpTo(result.rows, 1, dear, statistics[0].scale)).toBe(true);
+    expect(addsUpTo(result.rows, 1, await keptTrips('true'), statistics[0].scale)).toBe(false);
+    // Every dear fare is 3.00.
+    expect(addsUpTo(result.rows, 2, 3 * dear, statistics[1].scale)).toBe(true);
   });
 });
 
