@@ -445,6 +445,8 @@ function noiseSection(dp: any): HTMLElement | null {
       dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, statistic.epsilon, statistic.sensitivity, Number(statistic.scale.toFixed(3)), `± ${statistic.ci95HalfWidth}`]),
     ),
     dp.partitionSelection ? h('p', {}, `${t('partitionSelection')}: ε = ${dp.partitionSelection.epsilon}, δ = ${dp.partitionSelection.delta}, ${t('threshold')} ${dp.partitionSelection.threshold}, ${dp.partitionSelection.cellsReleased} ${t('cellsReleased')}`) : null,
+    // The server's note is English; in Chinese the page says first what the figures are of.
+    currentLanguage() === 'zh' ? h('p', { id: 'dp-bounded-note' }, `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。`) : null,
     h('p', { class: 'muted' }, dp.note),
   );
 }
