@@ -17,7 +17,7 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
  * adds 1 to each of at most L cells). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
  * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
  * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count
- * (of the rows where the value is present, when it can be null).
+ * (of the rows where the value is present, when it can be null), moved into the clamp's bounds when the noise took it out.
  *
  * Partition selection (keys without a public domain): a unit is in at most L cells, so the vector of distinct
  * units per cell has L1 sensitivity L. A cell is released when its unit count plus discrete Laplace noise of scale
@@ -130,7 +130,10 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
       else {
         const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
-        row[aggregate.outputIndex] = denominator > 0 ? noisySums[aggregate.sumIndex!]! / denominator : null;
+        // A mean of clamped values lies within the clamp: a noisy ratio outside it is moved to the nearer bound,
+        // which can only bring it closer to the value (post-processing, no privacy spent).
+        const { min, max } = aggregate.bounds!;
+        row[aggregate.outputIndex] = denominator > 0 ? Math.min(max, Math.max(min, noisySums[aggregate.sumIndex!]! / denominator)) : null;
       }
     }
     return row;
@@ -154,7 +157,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         partitionSelection: selection,
         note:
           `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
-          `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing).` +
+          `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
           (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : ''),
       },
       suppressedRows: [],

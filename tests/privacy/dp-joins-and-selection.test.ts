@@ -338,6 +338,17 @@ describe('an operator\'s bounds', () => {
     expect(sum.sensitivity).toBe(10 * 5);
   });
 
+  it('keep a noisy mean within them, however large the noise', async () => {
+    // At ε 0.1 the sum's noise is far larger than the sums: unclamped, about half the routes' means would fall outside.
+    const result = await released('SELECT route_id, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id', { epsilon: 0.1 }, ['transit_trips']);
+    const means = (result.rows as Array<[string, number | null]>).map(([, mean]) => mean).filter((mean) => mean !== null);
+    expect(means.length).toBeGreaterThan(0);
+    for (const mean of means) {
+      expect(mean).toBeGreaterThanOrEqual(0);
+      expect(mean).toBeLessThanOrEqual(20);
+    }
+  });
+
   it('may never widen the declared bounds', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, avg(fare) FROM transit_trips GROUP BY route_id', { bounds: { fare: { min: 0, max: 50 } } }, ['transit_trips']) });
     expect(response.status).toBe(400);
