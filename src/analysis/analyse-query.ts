@@ -305,9 +305,20 @@ function spellOutAll(value: unknown): void {
   Object.values(node).forEach(spellOutAll);
 }
 
+export type AnalysisContext = {
+  catalogue: Map<string, CatalogueDataset>;
+  requested: string[];
+  policy: DisclosurePolicy;
+  /**
+   * A differentially private job: its output has no suppressed cells to give away, only noisy ones, so the
+   * outermost ORDER BY may sort by its figures (the sorting is done on the noisy output, after release).
+   */
+  noisyRelease?: boolean;
+};
+
 export function analyseQuery(
   statements: Array<{ node: AstNode }>,
-  context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy },
+  context: AnalysisContext,
 ): QueryAnalysis {
   if (statements.length !== 1) {
     throw new QueryRejected('MULTIPLE_STATEMENTS', 'a job runs exactly one SELECT statement');
@@ -322,7 +333,7 @@ class Analyser {
   readonly used = new Map<string, SourceColumn>();
   readonly datasetsUsed = new Set<string>();
 
-  constructor(private readonly context: { catalogue: Map<string, CatalogueDataset>; requested: string[]; policy: DisclosurePolicy }) {}
+  constructor(private readonly context: AnalysisContext) {}
 
   analyseOutermost(root: AstNode): QueryAnalysis {
     if (root.type !== 'SELECT_NODE') {
@@ -378,6 +389,7 @@ class Analyser {
     };
     if (root.having) refuseAggregate(root.having, this.expression(root.having, { ...scope, selectItems: items }, 'having', {}), 'HAVING');
     this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
+      if (this.context.noisyRelease) return;
       refuseAggregate(node, lineage, 'ORDER BY');
       // Suppressed cells keep their place in the output with sensitive keys withheld; sorted by such a key, their
       // place would tell between which released values theirs lies. (Aliases again count whatever they shadow.)
@@ -811,8 +823,12 @@ class Analyser {
     return dataset.openData && dataset.grade === 'L1';
   }
 
-  /** Resolves a column reference to the columns of datasets it comes from. */
-  private resolveColumn(node: AstNode, scope: Scope, place: Place): Lineage {
+  /**
+   * Resolves a column reference to the columns of datasets it comes from. A column of FROM is checked for where a
+   * direct identifier may appear; an output column named in GROUP BY, ORDER BY or HAVING is not checked again (it
+   * was as a select item, and its own rules — an aggregate in ORDER BY, say — are the caller's).
+   */
+  private resolveColumn(node: AstNode, scope: Scope, place: Place, flags: Parameters<Analyser['checkColumnUse']>[3]): Lineage {
     const names: string[] = node.column_names;
     if (names.some((name) => name.startsWith(reservedPrefix))) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
     if (names.length > 2) throw new QueryRejected('UNKNOWN_COLUMN', `${names.join('.')} names a schema or struct field; use alias.column${at(node)}`);
@@ -824,7 +840,9 @@ class Analyser {
     if (candidates.length === 1) {
       const { column } = candidates[0]!;
       for (const source of column.sources) this.use(source);
-      return { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) };
+      const lineage = { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) };
+      this.checkColumnUse(node, lineage, place, flags);
+      return lineage;
     }
     if (qualifier === undefined && scope.selectItems && (place === 'group' || place === 'order' || place === 'having')) {
       const item = scope.selectItems.find((candidate) => candidate.alias === columnName);
@@ -846,11 +864,8 @@ class Analyser {
     switch (node.class) {
       case 'CONSTANT':
         return emptyLineage();
-      case 'COLUMN_REF': {
-        const lineage = this.resolveColumn(node, scope, place);
-        this.checkColumnUse(node, lineage, place, flags);
-        return lineage;
-      }
+      case 'COLUMN_REF':
+        return this.resolveColumn(node, scope, place, flags);
       case 'PARAMETER':
         throw new QueryRejected('PARAMETER_NOT_ALLOWED', `parameters are not allowed${at(node)}`);
       case 'CAST':

@@ -42,6 +42,9 @@ export type DpPlan = {
   sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string }>;
   outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' }>;
   maxRowsPerUnit: number;
+  /** The outermost ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
+  order?: Array<{ outputIndex: number; descending: boolean; nullsFirst: boolean }>;
+  limit?: { count: number | null; offset: number };
   /** True when a group key has no public domain: cells are chosen by DP partition selection. */
   partitionSelection: boolean;
   mechanism: DpMechanism;
@@ -225,7 +228,7 @@ export async function buildDpPlan(
   const node = analysis.node;
   if (analysis.kind !== 'aggregate') throw shapeError('the query must aggregate');
   if (node.type !== 'SELECT_NODE') throw shapeError('the outermost query must be one SELECT (a set operation may be a CTE)');
-  if (node.having || node.modifiers.length > 0) throw shapeError('no HAVING, ORDER BY or LIMIT');
+  if (node.having) throw shapeError('no HAVING (filter the released output instead)');
   const sources = sourcesOf(node.from_table, ctesOf(node, new Map()));
   // The analyser carries every protected dataset's privacy unit up through CTEs and subqueries (an inner
   // aggregation must group by it), so each relation of this FROM clause names the units its rows belong to.
@@ -349,6 +352,7 @@ export async function buildDpPlan(
     throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
   });
   if (aggregates.length === 0) throw shapeError('no aggregate');
+  const { order, limit } = outputOrder(node);
   for (const column of Object.keys(options.bounds ?? {})) {
     if (!usedBounds.has(column)) throw new AppError('VALIDATION_FAILED', `bounds were given for ${column}, which the query does not sum`, [{ path: `privacy.bounds.${column}`, problem: 'not summed' }]);
   }
@@ -411,11 +415,48 @@ export async function buildDpPlan(
     outputColumns,
     maxRowsPerUnit: options.maxRowsPerUnit,
     partitionSelection,
+    ...(order.length > 0 ? { order } : {}),
+    ...(limit ? { limit } : {}),
     mechanism: options.mechanism,
     sql,
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
   };
+}
+
+/**
+ * The outermost ORDER BY (by output columns: their names, positions or expressions) and LIMIT / OFFSET, which the
+ * release applies to the noisy rows. Sorting and cutting the noisy output is post-processing: it spends nothing.
+ */
+function outputOrder(node: AstNode): { order: NonNullable<DpPlan['order']>; limit: DpPlan['limit'] | undefined } {
+  const items = node.select_list as AstNode[];
+  const names = items.map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
+  const order: NonNullable<DpPlan['order']> = [];
+  let limit: DpPlan['limit'] | undefined;
+  const integerOf = (constant: AstNode | null | undefined): number | null => {
+    if (!constant) return null;
+    const value = Number(constant.value?.value);
+    if (constant.class !== 'CONSTANT' || constant.value?.is_null || !Number.isSafeInteger(value) || value < 0) throw shapeError('LIMIT and OFFSET take whole numbers');
+    return value;
+  };
+  for (const modifier of node.modifiers as AstNode[]) {
+    if (modifier.type === 'ORDER_MODIFIER') {
+      for (const entry of modifier.orders as AstNode[]) {
+        const expression = entry.expression as AstNode;
+        let outputIndex = -1;
+        if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') outputIndex = Number(expression.value.value) - 1;
+        else if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) outputIndex = names.indexOf(String(expression.column_names[0]));
+        if (outputIndex < 0) outputIndex = items.findIndex((item) => sameExpression(item, expression));
+        if (outputIndex < 0 || outputIndex >= items.length) throw shapeError('ORDER BY sorts by output columns (their names, positions or expressions)');
+        order.push({ outputIndex, descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' });
+      }
+    } else if (modifier.type === 'LIMIT_MODIFIER') {
+      limit = { count: integerOf(modifier.limit), offset: integerOf(modifier.offset) ?? 0 };
+    } else {
+      throw shapeError(`${String(modifier.type).toLowerCase().replace('_modifier', '')} is not supported`);
+    }
+  }
+  return { order, limit };
 }
 
 /**

@@ -59,6 +59,34 @@ function roundedUp(value: number): Rational {
   return { numerator: BigInt(Math.ceil(value * 1_000_000)), denominator: 1_000_000n };
 }
 
+/** Values in DuckDB's order: numbers by value, anything else by its text. */
+function compareValues(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const [x, y] = [String(a), String(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The noisy rows sorted by the query's ORDER BY (nulls last unless asked first) and cut by its LIMIT and OFFSET. */
+function ordered(rows: unknown[][], plan: Pick<DpPlan, 'order' | 'limit'>): unknown[][] {
+  let result = rows;
+  if (plan.order?.length) {
+    result = [...rows].sort((left, right) => {
+      for (const { outputIndex, descending, nullsFirst } of plan.order!) {
+        const [a, b] = [left[outputIndex], right[outputIndex]];
+        if (a === null || b === null) {
+          if (a !== b) return (a === null) === nullsFirst ? -1 : 1;
+          continue;
+        }
+        const difference = compareValues(a, b);
+        if (difference !== 0) return descending ? -difference : difference;
+      }
+      return 0;
+    });
+  }
+  if (plan.limit) result = result.slice(plan.limit.offset, plan.limit.count === null ? undefined : plan.limit.offset + plan.limit.count);
+  return result;
+}
+
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
   const position = (name: string) => result.columns.indexOf(name);
   const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
@@ -138,15 +166,16 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     }
     return row;
   });
+  const released = ordered(rows, plan);
   const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
-  const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
+  const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows: released })).digest('hex');
   const noun = gaussian ? 'discrete Gaussian' : 'discrete Laplace';
   return {
     columns,
-    rows,
+    rows: released,
     manifest: {
       contentHash,
-      rowCount: rows.length,
+      rowCount: released.length,
       columnCount: columns.length,
       differentialPrivacy: {
         epsilon: plan.epsilonMicro / 1_000_000,

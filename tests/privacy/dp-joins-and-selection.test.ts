@@ -306,6 +306,30 @@ describe('counting people: count(DISTINCT unit)', () => {
   });
 });
 
+describe('sorting and cutting a DP output', () => {
+  it('sort by a noisy figure and keep the first rows, after the noise', async () => {
+    const result = await released('SELECT route_id, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY route_id ORDER BY riders DESC, 1 LIMIT 5', { epsilon: 1 }, ['transit_trips']);
+    const riders = (result.rows as Array<[string, number]>).map(([, count]) => count);
+    expect(riders).toHaveLength(5);
+    expect(riders).toEqual([...riders].sort((a, b) => b - a));
+    expect(result.manifest.rowCount).toBe(5);
+  });
+
+  it('refuse a HAVING, and say to filter the released output', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job("SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id HAVING route_id <> 'LG01'", {}, ['transit_trips']) });
+    expect(response.json.error.code).toBe('DP_QUERY_SHAPE');
+    expect(response.json.error.message).toContain('filter the released output');
+  });
+
+  it('still refuse sorting a threshold-protected output by its figures', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: await t.tokenFor('analyst-lingang-analytics'),
+      json: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY town ORDER BY accounts DESC', purpose: 'planning' },
+    });
+    expect(response.json.error.code).toBe('AGGREGATE_CONDITION');
+  });
+});
+
 describe('the discrete Gaussian in jobs', () => {
   it('adds discrete Gaussian noise whose σ spends exactly the ε and δ asked for (zCDP)', async () => {
     const result = await released('SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', { mechanism: 'gaussian', delta: 1e-6 }, ['transit_trips']);
