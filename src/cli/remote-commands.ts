@@ -184,7 +184,9 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         policy: { hash: string; minContributors?: number };
       };
       const kind = decision.kind.replace('_', '-');
-      console.log(`accepted: ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} job on ${decision.grade} data (policy ${decision.policy.hash.slice(0, 12)}…, at least ${decision.policy.minContributors ?? '–'} contributors per cell)`);
+      // A DP output is not suppressed: the grade's contributor threshold does not apply to it, its noise does.
+      const release = decision.differentialPrivacy ? 'noise instead of suppression' : `at least ${decision.policy.minContributors ?? '–'} contributors per cell`;
+      console.log(`accepted: ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} job on ${decision.grade} data (policy ${decision.policy.hash.slice(0, 12)}…, ${release})`);
       if (decision.differentialPrivacy) {
         // What the job would spend, and what the budget has left: the estimate reads no data and spends nothing.
         const estimate = (await call(target(), 'POST', '/v1/jobs/estimate', submission)).json as {

@@ -634,6 +634,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.click('#check');
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     expect(await page.textContent('#verdict')).toContain('差分隐私聚合');
+    // Not the grade's suppression thresholds, which a noisy output does not go through.
+    expect(await page.textContent('#verdict')).toContain('ε 0.25 · δ 0 · laplace');
+    expect(await page.textContent('#verdict')).not.toContain('最少贡献者');
     expect(await page.textContent('#budget-estimate')).toMatch(/ε 0\.25 剩余预算 [\d.]+ \/ 3/);
     // Trips per rider, counted per card in a CTE: the computed column needs the operator's bounds, written in the form.
     await page.fill('#sql', 'WITH per_card AS (SELECT card_id, route_id, count(*) AS trips FROM transit_trips GROUP BY card_id, route_id)\nSELECT route_id, avg(trips) AS trips_per_rider FROM per_card GROUP BY route_id');
@@ -645,6 +648,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.fill('#dp-bounds', 'trips: 0..20');
     await page.click('#check');
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
+    await page.screenshot({ path: path.join(artifacts, 'operator-dp-bounds.png'), fullPage: true });
     await page.click('#submit');
     await page.waitForURL(/#jobs\/job_/);
     const submitted = await t.waitForJob(decodeURIComponent(page.url().split('#jobs/')[1]!));

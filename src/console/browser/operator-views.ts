@@ -213,10 +213,13 @@ export async function analysisPage(): Promise<HTMLElement> {
       if (mine !== latestCheck) return;
       verdict.replaceChildren(
         h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.differentialPrivacy ? 'dp_aggregate' : decision.kind)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
+        // A DP output is not suppressed or rounded: the grade's thresholds do not apply to it, its noise does.
         h(
           'p',
           { class: 'muted' },
-          `${t('minContributors')} ≥ ${decision.policy.minContributors} · ${t('reviewersNeeded')} ${decision.policy.reviewers} · ${t('countsRoundedTo')} ${decision.policy.roundCountsTo ?? '—'}`,
+          decision.differentialPrivacy
+            ? `ε ${decision.differentialPrivacy.epsilon} · δ ${decision.differentialPrivacy.delta} · ${decision.differentialPrivacy.mechanism} · ${t('reviewersNeeded')} ${decision.policy.reviewers}`
+            : `${t('minContributors')} ≥ ${decision.policy.minContributors} · ${t('reviewersNeeded')} ${decision.policy.reviewers} · ${t('countsRoundedTo')} ${decision.policy.roundCountsTo ?? '—'}`,
         ),
         estimate
           ? h(
