@@ -361,50 +361,14 @@ export async function buildDpPlan(
     if (cells > 100_000) throw shapeError('the product of the group domains exceeds 100,000 cells');
   }
 
-  // Inside DuckDB: the privacy unit, the group keys and the clamped values of each summed figure, after the joins
-  // and the WHERE clause of the operator's query.
-  const inner = structuredClone(node);
-  inner.select_list = [
-    { ...structuredClone(unit!.expression), alias: '__pds_u' },
-    ...groups.map((group, index) => ({ ...structuredClone(group.expression), alias: `__pds_g_${index}` })),
-    ...sumExpressions.map((expression, index) => {
-      const bounds = sums[index]!.bounds;
-      // DuckDB's least and greatest skip nulls (least(NULL, 20) is 20): a null stays null, which sum() skips.
-      const clamped = fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]);
-      return { ...whenPresent(expression, clamped), alias: `__pds_x_${index}` };
-    }),
-  ];
-  inner.group_expressions = [];
-  inner.group_sets = [];
-  inner.having = null;
-  inner.modifiers = [];
-  const keys = groupColumns.map((_, index) => `__pds_g_${index}`);
-  const L = options.maxRowsPerUnit;
   const countsUnits = partitionSelection || aggregates.some((aggregate) => aggregate.kind === 'units');
-  const kept = `FILTER (WHERE __pds_rank <= ${L})`;
-  const select = [
-    ...keys,
-    `count(*) ${kept} AS __pds_n`,
-    ...(countsUnits ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
-    ...sums.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),
-  ].join(', ');
-  // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
-  // absence of a protected row.
-  let rows = `SELECT * FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL`;
-  if (countsUnits) {
-    // Where units are counted, each unit is first bounded to L cells, taken in an order of its own (a hash of the
-    // unit and the keys, the keys breaking ties): a card with many trips on a few routes is then counted on each
-    // of them, not only on the routes its L random trips fell on, and no cell is the one every unit drops. Its rows
-    // are capped within those cells, so every cell a unit's rows reach is one where it counts as a unit — the cells
-    // one unit holds alone are at most L, which is what partition selection's δ is spent on.
-    const tieBreak = keys.map((key) => `, ${key}`).join('');
-    rows = `SELECT * FROM (SELECT *, dense_rank() OVER (PARTITION BY __pds_u ORDER BY hash(__pds_u${tieBreak})${tieBreak}) AS __pds_cell_rank FROM (${rows}) AS __pds_units_rows) AS __pds_cells WHERE __pds_cell_rank <= ${L}`;
-  }
-  // Counts of units read every row of the unit's cells; counts and sums of rows only the L kept ones.
-  const where = countsUnits ? '' : ` WHERE __pds_rank <= ${L}`;
-  const sql =
-    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${rows}) AS __pds_capped) AS __pds_bounded` +
-    `${where}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`;
+  const sql = await boundedFiguresSql(node, parser, {
+    unit: unit!.expression,
+    groups: groups.map((group) => group.expression),
+    figures: sumExpressions.map((expression, index) => ({ expression, bounds: sums[index]!.bounds })),
+    countsUnits,
+    maxRowsPerUnit: options.maxRowsPerUnit,
+  });
   return {
     kind: 'dp_aggregate',
     dataset: datasetId,
@@ -422,6 +386,60 @@ export async function buildDpPlan(
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
   };
+}
+
+/**
+ * The exact figures a DP release adds noise to, computed inside DuckDB: the operator's FROM and WHERE (its select
+ * list replaced by the privacy unit, the group keys and the clamped value of each figure), each unit bounded to
+ * `maxRowsPerUnit` rows (and cells, where units are counted), then per cell the row count `__pds_n`, the distinct
+ * units `__pds_units` and the sums `__pds_s_<i>`, keyed by `__pds_g_<i>`.
+ */
+export async function boundedFiguresSql(
+  node: AstNode,
+  parser: SqlParser,
+  input: { unit: AstNode; groups: AstNode[]; figures: Array<{ expression: AstNode; bounds: { min: number; max: number } }>; countsUnits: boolean; maxRowsPerUnit: number },
+): Promise<string> {
+  const inner = structuredClone(node);
+  inner.select_list = [
+    { ...structuredClone(input.unit), alias: '__pds_u' },
+    ...input.groups.map((expression, index) => ({ ...structuredClone(expression), alias: `__pds_g_${index}` })),
+    ...input.figures.map(({ expression, bounds }, index) => {
+      // DuckDB's least and greatest skip nulls (least(NULL, 20) is 20): a null stays null, which sum() skips.
+      const clamped = fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]);
+      return { ...whenPresent(expression, clamped), alias: `__pds_x_${index}` };
+    }),
+  ];
+  inner.group_expressions = [];
+  inner.group_sets = [];
+  inner.having = null;
+  inner.modifiers = [];
+  const keys = input.groups.map((_, index) => `__pds_g_${index}`);
+  const L = input.maxRowsPerUnit;
+  const kept = `FILTER (WHERE __pds_rank <= ${L})`;
+  const select = [
+    ...keys,
+    `count(*) ${kept} AS __pds_n`,
+    ...(input.countsUnits ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
+    ...input.figures.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),
+  ].join(', ');
+  // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
+  // absence of a protected row.
+  let rows = `SELECT * FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL`;
+  if (input.countsUnits) {
+    // Where units are counted, each unit is first bounded to L cells, taken in an order of its own (a hash of the
+    // unit and the keys, the keys breaking ties): a card with many trips on a few routes is then counted on each
+    // of them, not only on the routes its L random trips fell on, and no cell is the one every unit drops. Its rows
+    // are capped within those cells, so every cell a unit's rows reach is one where it counts as a unit — the cells
+    // one unit holds alone are at most L, which is what partition selection's δ is spent on.
+    const tieBreak = keys.map((key) => `, ${key}`).join('');
+    rows = `SELECT * FROM (SELECT *, dense_rank() OVER (PARTITION BY __pds_u ORDER BY hash(__pds_u${tieBreak})${tieBreak}) AS __pds_cell_rank FROM (${rows}) AS __pds_units_rows) AS __pds_cells WHERE __pds_cell_rank <= ${L}`;
+  }
+  // Counts of units read every row of the unit's cells; counts and sums of rows only the L kept ones.
+  const where = input.countsUnits ? '' : ` WHERE __pds_rank <= ${L}`;
+  return (
+    `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${rows}) AS __pds_capped) AS __pds_bounded` +
+    `${where}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`
+  );
 }
 
 /**
