@@ -95,9 +95,9 @@ type Source = { kind: 'dataset'; dataset: string } | { kind: 'derived'; node: As
  * unchanged (directly, or as a plain column of CTEs and subqueries), that column's dataset and spec — whose public
  * domain and bounds then still hold. A column computed in a CTE has neither.
  */
-type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean };
+export type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean };
 
-function ctesOf(node: AstNode, outer: Ctes): Ctes {
+export function ctesOf(node: AstNode, outer: Ctes): Ctes {
   const ctes: Ctes = new Map(outer);
   for (const entry of node.cte_map?.map ?? []) {
     ctes.set(String(entry.key), { node: entry.value.query.node, scope: new Map(ctes), aliases: entry.value.aliases ?? [] });
@@ -106,7 +106,7 @@ function ctesOf(node: AstNode, outer: Ctes): Ctes {
 }
 
 /** The relations of a FROM clause: tables, CTEs and subqueries joined by inner or left joins, nothing else (yet). */
-function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources = new Map<string, Source>()): Map<string, Source> {
+export function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources = new Map<string, Source>()): Map<string, Source> {
   if (!from) throw shapeError('the query reads no dataset');
   if (from.type === 'BASE_TABLE' || from.type === 'SUBQUERY') {
     const name = String(from.alias || from.table_name);
@@ -137,7 +137,7 @@ function outputNames(source: Extract<Source, { kind: 'derived' }>): string[] {
   return names;
 }
 
-function resolveColumn(expression: AstNode, sources: Map<string, Source>, columnSpecs: Map<string, ColumnSpec[]>, depth = 0): ResolvedColumn | undefined {
+export function resolveColumn(expression: AstNode, sources: Map<string, Source>, columnSpecs: Map<string, ColumnSpec[]>, depth = 0): ResolvedColumn | undefined {
   if (expression.class !== 'COLUMN_REF') return undefined;
   const names = expression.column_names as string[];
   const column = String(names.at(-1));
@@ -206,6 +206,30 @@ const presence = (expression: AstNode): AstNode => ({
   case_checks: [{ when_expr: isNotNull(expression), then_expr: integer(1) }],
   else_expr: integer(0),
 });
+
+/**
+ * The clamp of a summed column: its declared bounds, which an operator may narrow (less noise, more clipping) but
+ * never widen, or — for a column the query computes, which has none — the operator's. Bounds are keyed by the
+ * column's name in lower case, as DuckDB reads identifiers (`Trips` is `trips`); the keys used are added to `used`.
+ */
+export function clampOf(argument: ResolvedColumn, requested: DpRequest['bounds'], used: Set<string>, figure: string): { min: number; max: number } {
+  const key = argument.column.toLowerCase();
+  const given = requested?.[key];
+  if (given) used.add(key);
+  if (argument.spec) {
+    const declared = argument.spec.bounds;
+    if (!declared) throw shapeError(`${figure} needs a column with declared bounds`);
+    if (given && (given.min < declared.min || given.max > declared.max || given.min > given.max)) {
+      throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${key}`, problem: 'widens the declared bounds' }]);
+    }
+    return given ?? declared;
+  }
+  // A column computed in a CTE (a per-person total, say): the operator names its bounds before seeing any data,
+  // and the clamp to them is what bounds one person's contribution.
+  if (!given) throw new AppError('VALIDATION_FAILED', `${argument.column} is computed by the query, so the catalogue declares no bounds for it: give them in privacy.bounds.${key}`, [{ path: `privacy.bounds.${key}`, problem: 'required for a computed column' }]);
+  if (given.min > given.max) throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} have min above max`, [{ path: `privacy.bounds.${key}`, problem: 'min above max' }]);
+  return given;
+}
 
 /** The relations an outer join can pad with nulls: those on the right of a LEFT JOIN. */
 function paddedWithNulls(from: AstNode, padded = false, bindings = new Set<string>()): Set<string> {
@@ -317,26 +341,7 @@ export async function buildDpPlan(
     if ((functionName === 'sum' || functionName === 'avg' || functionName === 'mean') && item.children.length === 1) {
       const argument = resolve(item.children[0]);
       if (!argument) throw shapeError(`${functionName} of an expression: compute it as a column of a CTE, name it and give its bounds`);
-      // Bounds are keyed by the column's name in lower case, as DuckDB reads identifiers (`Trips` is `trips`).
-      const boundsKey = argument.column.toLowerCase();
-      const narrowed = options.bounds?.[boundsKey];
-      let bounds: { min: number; max: number };
-      if (argument.spec) {
-        const declared = argument.spec.bounds;
-        if (!declared) throw shapeError(`${functionName}(${argument.column}) needs a column with declared bounds`);
-        // An operator may narrow a registered column's clamp (less noise, more clipping), never widen it.
-        if (narrowed && (narrowed.min < declared.min || narrowed.max > declared.max || narrowed.min > narrowed.max)) {
-          throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} may only narrow the declared [${declared.min}, ${declared.max}]`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'widens the declared bounds' }]);
-        }
-        bounds = narrowed ?? declared;
-      } else {
-        // A column computed in a CTE (a per-person total, say) has no declared bounds: the operator names them,
-        // before seeing any data, and the clamp to them is what bounds one person's contribution.
-        if (!narrowed) throw new AppError('VALIDATION_FAILED', `${argument.column} is computed by the query, so the catalogue declares no bounds for it: give them in privacy.bounds.${boundsKey}`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'required for a computed column' }]);
-        if (narrowed.min > narrowed.max) throw new AppError('VALIDATION_FAILED', `bounds for ${argument.column} have min above max`, [{ path: `privacy.bounds.${boundsKey}`, problem: 'min above max' }]);
-        bounds = narrowed;
-      }
-      if (narrowed) usedBounds.add(boundsKey);
+      const bounds = clampOf(argument, options.bounds, usedBounds, `${functionName}(${argument.column})`);
       const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}) });
       const kind = functionName === 'sum' ? 'sum' : 'avg';
       // AVG divides by the rows where the value is present: where it may be null, those are counted as a figure of
