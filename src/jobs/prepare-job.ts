@@ -9,6 +9,7 @@ import { findDataset } from '../catalog/catalogue.js';
 import { privacyBudgets } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { deltaSchema, epsilonSchema, toMicro, toPico } from '../privacy/budget-ledger.js';
+import { buildDpModelPlan } from '../privacy/dp-model.js';
 import { buildDpPlan, type DpPlan, type DpRequest } from '../privacy/dp-plan.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
@@ -118,7 +119,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (model.features.length > platform.disclosurePolicy.models.maxFeatures) {
       throw new AppError('VALIDATION_FAILED', `a model may have at most ${platform.disclosurePolicy.models.maxFeatures} features`, [{ path: 'model.features', problem: 'too many' }]);
     }
-    if (submission.privacy?.differentialPrivacy) throw new AppError('DP_QUERY_SHAPE', 'models are not trained with differential privacy yet');
+    if (submission.privacy?.differentialPrivacy && model.type !== 'linear') {
+      throw new AppError('DP_QUERY_SHAPE', 'only linear models are trained with differential privacy (noisy sufficient statistics); logistic ones are not yet');
+    }
   }
   const parsed = await parsing;
   if (!parsed.ok) {
@@ -174,8 +177,8 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     throw new AppError('JOB_KIND_NOT_ALLOWED', `${kind.replace('_', '-')} jobs are not allowed on ${grade} data`);
   }
   const wantsDp = Boolean(submission.privacy?.differentialPrivacy);
-  if (gradePolicy.differentialPrivacy === 'required' && !wantsDp && !model) {
-    throw new AppError('DP_REQUIRED', `${grade} data is released only as differentially private aggregates: submit with "privacy": {"differentialPrivacy": true, "epsilon": …}`);
+  if (gradePolicy.differentialPrivacy === 'required' && !wantsDp) {
+    throw new AppError('DP_REQUIRED', `${grade} data is released only with differential privacy: submit with "privacy": {"differentialPrivacy": true, "epsilon": …}`);
   }
   let dp: PreparedJob['dp'];
   if (wantsDp) {
@@ -192,7 +195,8 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     // The plan is built now (it reads no data) so that a query DP cannot answer is refused before budgets are looked at.
     const specs = new Map<string, ColumnSpec[]>();
     for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
-    dp = await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit: platform.disclosurePolicy.differentialPrivacy.maxRowsPerUnit, ...request });
+    const { maxRowsPerUnit } = platform.disclosurePolicy.differentialPrivacy;
+    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, ...request });
     // Every protected dataset's budget pays (the plan names them; open data needs none).
     for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db
@@ -222,8 +226,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {
   const grade = platform.disclosurePolicy.grades[prepared.grade];
   const { bucketsPerThreshold } = platform.disclosurePolicy.differencingGuard;
-  if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser, grade, bucketsPerThreshold);
+  // A DP model is a DP plan (noisy sufficient statistics), not a thresholded one.
   if (prepared.dp) return prepared.dp;
+  if (prepared.model) return buildModelPlan(prepared.model.spec, prepared.model.rowsSql, prepared.analysis, platform.parser, grade, bucketsPerThreshold);
   return buildExecutionPlan(prepared.analysis, platform.parser, grade, bucketsPerThreshold);
 }
 

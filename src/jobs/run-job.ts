@@ -133,9 +133,12 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
   // The differencing guard: cells whose contributors, in any protected unit, differ slightly from those of an
   // already released cell of the same dataset.
   const guarded = plan.kind === 'dp_aggregate' ? undefined : await guardPlannedCells(deps.db, guardKeyOf(deps.keys), plan, outcome.results);
+  const noisy = plan.kind === 'dp_aggregate' ? applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) : undefined;
   const checked =
     plan.kind === 'dp_aggregate'
-      ? ({ outcome: 'released', ...applyDpNoise(plan, outcome.results[0]!, { grade, policyHash: job.policyHash }) } as const)
+      ? noisy!.withheld
+        ? ({ outcome: 'withheld', ...noisy!.withheld, manifest: noisy!.manifest } as const)
+        : ({ outcome: 'released', ...noisy! } as const)
       : checkOutput({ plan, results: outcome.results, grade: gradePolicy, gradeName: grade, policyHash: job.policyHash, ...(guarded ? { differencingRows: guarded.differencingRows } : {}) });
   if (checked.outcome === 'released' && guarded) {
     // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.

@@ -40,7 +40,9 @@ export type DpPlan = {
   aggregates: DpAggregate[];
   /** Summed columns, in the order of their `__pds_s_<i>` figures. */
   sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string }>;
-  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' }>;
+  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_coefficient' }>;
+  /** A linear regression fitted to the noisy sufficient statistics (src/privacy/dp-model.ts) instead of a table. */
+  model?: { type: 'linear'; target: string; features: string[] };
   maxRowsPerUnit: number;
   /** The outermost ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
   order?: Array<{ outputIndex: number; descending: boolean; nullsFirst: boolean }>;
@@ -63,7 +65,7 @@ export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mec
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
-const fn = (name: string, children: AstNode[]): AstNode => ({
+export const fn = (name: string, children: AstNode[]): AstNode => ({
   class: 'FUNCTION', type: 'FUNCTION', alias: '', query_location: 0, function_name: name, schema: '', children, filter: null,
   order_bys: { type: 'ORDER_MODIFIER', orders: [] }, distinct: false, is_operator: false, export_state: false, catalog: '',
 });
@@ -78,7 +80,7 @@ const constant = (value: number): AstNode => ({
   try_cast: false,
 });
 
-function shapeError(detail: string): AppError {
+export function shapeError(detail: string): AppError {
   return new AppError(
     'DP_QUERY_SHAPE',
     `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM and AVG over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
@@ -393,6 +395,10 @@ export async function buildDpPlan(
   };
 }
 
+/** An expression clamped to its bounds (a null stays null: DuckDB's least and greatest skip nulls). */
+export const clamped = (expression: AstNode, bounds: { min: number; max: number }): AstNode =>
+  whenPresent(expression, fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]));
+
 /**
  * The exact figures a DP release adds noise to, computed inside DuckDB: the operator's FROM and WHERE (its select
  * list replaced by the privacy unit, the group keys and the clamped value of each figure), each unit bounded to
@@ -408,11 +414,7 @@ export async function boundedFiguresSql(
   inner.select_list = [
     { ...structuredClone(input.unit), alias: '__pds_u' },
     ...input.groups.map((expression, index) => ({ ...structuredClone(expression), alias: `__pds_g_${index}` })),
-    ...input.figures.map(({ expression, bounds }, index) => {
-      // DuckDB's least and greatest skip nulls (least(NULL, 20) is 20): a null stays null, which sum() skips.
-      const clamped = fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]);
-      return { ...whenPresent(expression, clamped), alias: `__pds_x_${index}` };
-    }),
+    ...input.figures.map(({ expression, bounds }, index) => ({ ...clamped(expression, bounds), alias: `__pds_x_${index}` })),
   ];
   inner.group_expressions = [];
   inner.group_sets = [];

@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
+import type { ModelSummary } from '../models/train-model.js';
 import type { DpPlan } from './dp-plan.js';
+import { fitNoisyLinearModel } from './dp-model.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
 
 /**
@@ -29,7 +31,10 @@ export type PartitionSelection = { mechanism: 'laplace_threshold'; epsilon: numb
 export type DpOutput = {
   columns: Array<{ name: string; role: string }>;
   rows: unknown[][];
+  /** A DP model whose noisy normal equations had no stable solution: nothing is released. */
+  withheld?: { code: 'MODEL_COLLINEAR'; reason: string };
   manifest: {
+    model?: ModelSummary;
     contentHash: string;
     rowCount: number;
     columnCount: number;
@@ -94,7 +99,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
 
   const L = plan.maxRowsPerUnit;
-  const needsCount = plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
+  const needsCount = Boolean(plan.model) || plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
   const units = plan.aggregates.find((aggregate) => aggregate.kind === 'units');
   const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length;
   const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
@@ -143,29 +148,51 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     for (const group of plan.groupColumns) cells = cells.flatMap((prefix) => group.domain!.map((value) => [...prefix, value]));
   }
 
-  const rows = cells.map((keys) => {
+  /** A cell's figures plus their noise, drawn once. */
+  const noisyCell = (keys: unknown[]) => {
     const found = exact.get(JSON.stringify(keys));
-    const noisyCount = countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0;
-    const noisyUnits = unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0;
-    const noisySums = plan.sums.map((_, index) => Math.round(Number(found?.[position(`__pds_s_${index}`)] ?? 0)) + sumNoise[index]!());
-    const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
-    plan.groupColumns.forEach((group, index) => {
-      if (group.outputIndex !== null) row[group.outputIndex] = keys[index];
-    });
-    for (const aggregate of plan.aggregates) {
-      if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
-      else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;
-      else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
-      else {
-        const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
-        // A mean of clamped values lies within the clamp: a noisy ratio outside it is moved to the nearer bound,
-        // which can only bring it closer to the value (post-processing, no privacy spent).
-        const { min, max } = aggregate.bounds!;
-        row[aggregate.outputIndex] = denominator > 0 ? Math.min(max, Math.max(min, noisySums[aggregate.sumIndex!]! / denominator)) : null;
-      }
+    return {
+      count: countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0,
+      units: unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0,
+      sums: plan.sums.map((_, index) => Math.round(Number(found?.[position(`__pds_s_${index}`)] ?? 0)) + sumNoise[index]!()),
+    };
+  };
+  let rows: unknown[][];
+  let withheld: DpOutput['withheld'];
+  let model: DpOutput['manifest']['model'];
+  if (plan.model) {
+    // One cell, the training rows: its noisy count and sums are the model's sufficient statistics.
+    const cell = noisyCell([]);
+    const fitted = fitNoisyLinearModel(plan.model, cell.count, cell.sums);
+    if ('withheld' in fitted) {
+      withheld = fitted.withheld;
+      rows = [];
+    } else {
+      rows = fitted.rows;
+      model = { ...plan.model, observations: fitted.observations, residualDegreesOfFreedom: Math.max(0, fitted.observations - plan.model.features.length - 1) };
     }
-    return row;
-  });
+  } else {
+    rows = cells.map((keys) => {
+      const { count: noisyCount, units: noisyUnits, sums: noisySums } = noisyCell(keys);
+      const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
+      plan.groupColumns.forEach((group, index) => {
+        if (group.outputIndex !== null) row[group.outputIndex] = keys[index];
+      });
+      for (const aggregate of plan.aggregates) {
+        if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
+        else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;
+        else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
+        else {
+          const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
+          // A mean of clamped values lies within the clamp: a noisy ratio outside it is moved to the nearer bound,
+          // which can only bring it closer to the value (post-processing, no privacy spent).
+          const { min, max } = aggregate.bounds!;
+          row[aggregate.outputIndex] = denominator > 0 ? Math.min(max, Math.max(min, noisySums[aggregate.sumIndex!]! / denominator)) : null;
+        }
+      }
+      return row;
+    });
+  }
   const released = ordered(rows, plan);
   const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
   const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows: released })).digest('hex');
@@ -184,8 +211,9 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         maxRowsPerUnit: L,
         statistics,
         partitionSelection: selection,
-        note:
-          `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
+        note: plan.model
+          ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
+          : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
           `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
           (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : ''),
       },
@@ -194,6 +222,8 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       roundedTo: null,
       grade: context.grade,
       policyHash: context.policyHash,
+      ...(model ? { model } : {}),
     },
+    ...(withheld ? { withheld } : {}),
   };
 }

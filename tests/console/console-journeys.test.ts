@@ -649,6 +649,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.click('#check');
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     await page.screenshot({ path: path.join(artifacts, 'operator-dp-bounds.png'), fullPage: true });
+    // A differentially private linear model asks for both: ε and bounds, target and features.
+    await page.selectOption('#job-kind', 'dp_model');
+    expect([await page.isVisible('#dp-fields'), await page.isVisible('#model-fields')]).toEqual([true, true]);
+    await page.selectOption('#job-kind', 'dp_aggregate');
+    await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     await page.click('#submit');
     await page.waitForURL(/#jobs\/job_/);
     const submitted = await t.waitForJob(decodeURIComponent(page.url().split('#jobs/')[1]!));

@@ -286,6 +286,7 @@ const phrases = {
   countsRoundedTo: ['计数取整到', 'counts rounded to'],
   jobKind_aggregate: ['聚合统计', 'aggregate'],
   jobKind_dp_aggregate: ['差分隐私聚合', 'differentially private aggregate'],
+  jobKind_dp_model: ['差分隐私线性模型', 'differentially private linear model'],
   jobKind_model: ['模型训练', 'model'],
   jobKind_row_level: ['明细（仅开放数据）', 'row level (open data only)'],
   event: ['事件', 'Event'],
@@ -639,6 +640,10 @@ export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ?
 /** What a job's code means: a refusal's code for a job refused at submission, else a run's (CHECKED, TIME_LIMIT …). */
 export const jobCodeMeaning = (job: { status: string; code: string }): string => tValue(job.status === 'rejected' ? 'refusal' : 'jobCode', job.code);
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
+/** A job's kind as people name it: a differentially private job is named so, whether it aggregates or fits a model. */
+export const jobKindName = (job: { kind: string | null; differentialPrivacy?: unknown }): string =>
+  job.kind ? tValue('jobKind', job.differentialPrivacy ? (job.kind === 'model' ? 'dp_model' : 'dp_aggregate') : job.kind) : '—';
+
 export const tValue = (
   prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',
   value: string,

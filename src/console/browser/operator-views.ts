@@ -3,7 +3,7 @@ import { api, ApiError } from './api.js';
 import { readBounds } from '../../privacy/bounds-text.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
-import { currentLanguage, inLanguage, jobCodeMeaning, t, tValue } from './i18n.js';
+import { currentLanguage, inLanguage, jobCodeMeaning, jobKindName, t, tValue } from './i18n.js';
 import { isSameShapeHold } from '../../jobs/job-stage.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
@@ -157,7 +157,7 @@ export async function analysisPage(): Promise<HTMLElement> {
   const trialOutput = h('div', { id: 'trial' });
   // What kind of job: an aggregate, a differentially private aggregate (what L4 and important data require), or a
   // model trained on the rows the SQL selects. Each kind shows only its own fields.
-  const kind = h('select', { id: 'job-kind' }, ...(['aggregate', 'dp_aggregate', 'model'] as const).map((value) => h('option', { value }, tValue('jobKind', value))));
+  const kind = h('select', { id: 'job-kind' }, ...(['aggregate', 'dp_aggregate', 'model', 'dp_model'] as const).map((value) => h('option', { value }, tValue('jobKind', value))));
   const epsilon = h('input', { id: 'dp-epsilon', type: 'number', min: '0.01', step: '0.1', value: '0.5' });
   const delta = h('input', { id: 'dp-delta', type: 'number', min: '0', step: '1e-7', placeholder: '0' });
   const mechanism = h('select', { id: 'dp-mechanism' }, h('option', { value: 'laplace' }, 'Laplace'), h('option', { value: 'gaussian' }, 'Gaussian'));
@@ -169,8 +169,8 @@ export async function analysisPage(): Promise<HTMLElement> {
   const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism), labelled(t('clampBounds'), bounds));
   const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features));
   const showKind = () => {
-    dpFields.hidden = kind.value !== 'dp_aggregate';
-    modelFields.hidden = kind.value !== 'model';
+    dpFields.hidden = kind.value !== 'dp_aggregate' && kind.value !== 'dp_model';
+    modelFields.hidden = kind.value !== 'model' && kind.value !== 'dp_model';
   };
   showKind();
   const clampBounds = () => {
@@ -183,10 +183,10 @@ export async function analysisPage(): Promise<HTMLElement> {
     datasets: [...chosen],
     sql: sql.value,
     purpose: purpose.value,
-    ...(kind.value === 'dp_aggregate'
+    ...(kind.value === 'dp_aggregate' || kind.value === 'dp_model'
       ? { privacy: { differentialPrivacy: true, epsilon: Number(epsilon.value), ...(delta.value ? { delta: Number(delta.value) } : {}), mechanism: mechanism.value, ...clampBounds() } }
       : {}),
-    ...(kind.value === 'model'
+    ...(kind.value === 'model' || kind.value === 'dp_model'
       ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean) } }
       : {}),
   });
@@ -212,7 +212,7 @@ export async function analysisPage(): Promise<HTMLElement> {
       const estimate = body.privacy ? await api('POST', '/v1/jobs/estimate', body) : undefined;
       if (mine !== latestCheck) return;
       verdict.replaceChildren(
-        h('p', {}, badge(t('accepted'), 'ok'), ` ${tValue('jobKind', decision.differentialPrivacy ? 'dp_aggregate' : decision.kind)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
+        h('p', {}, badge(t('accepted'), 'ok'), ` ${jobKindName(decision)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
         // A DP output is not suppressed or rounded: the grade's thresholds do not apply to it, its noise does.
         h(
           'p',
@@ -316,7 +316,7 @@ export async function analysisPage(): Promise<HTMLElement> {
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
   if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
-  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), job.kind ? tValue('jobKind', job.differentialPrivacy ? 'dp_aggregate' : job.kind) : '—', job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), jobKindName(job), job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
 }
 
@@ -332,7 +332,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
     table(
       [t('field'), ''],
       [
-        [t('kind'), job.kind ? tValue('jobKind', job.differentialPrivacy ? 'dp_aggregate' : job.kind) : '—'],
+        [t('kind'), jobKindName(job)],
         [t('datasets'), h('code', {}, job.datasets.join(', '))],
         [t('grade'), job.grade ?? '—'],
         [t('purpose'), job.purpose],

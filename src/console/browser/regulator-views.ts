@@ -7,7 +7,7 @@ import { action } from './governance-views.js';
 import { checkedOutput } from './operator-views.js';
 import { throttleBadge } from './consumer-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
-import { inLanguage, type Phrase, t, tValue } from './i18n.js';
+import { inLanguage, jobKindName, type Phrase, t, tValue } from './i18n.js';
 import { chinaDay } from '../../time/china-time.js';
 
 /** Regulator pages: the review queue, the audit log with in-browser verification, incidents, products, reports. */
@@ -38,7 +38,7 @@ export async function reviewsPage(rerender: () => void): Promise<HTMLElement> {
         h(
           'p',
           { class: 'muted' },
-          `${review.job.id} · ${tValue('jobKind', review.job.differentialPrivacy ? 'dp_aggregate' : review.job.kind ?? '')} · ${review.job.datasets.join(', ')} · ${formatTime(review.job.createdAt)} · `,
+          `${review.job.id} · ${jobKindName(review.job)} · ${review.job.datasets.join(', ')} · ${formatTime(review.job.createdAt)} · `,
           h('span', { class: 'approvals' }, `${t('approvals')} ${review.approvals} / ${review.job.reviewersRequired}${review.reviewers.length ? ` (${review.reviewers.join(', ')})` : ''}`),
         ),
         h('pre', {}, review.sql),
