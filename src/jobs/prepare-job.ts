@@ -39,7 +39,7 @@ export const jobSubmissionSchema = z.strictObject({
       bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
     .optional()
-    .describe('Differential privacy: {differentialPrivacy: true, epsilon, delta?, mechanism?, bounds?} (required for L4 data; docs/privacy.md)'),
+    .describe('Differential privacy: {differentialPrivacy: true, epsilon, delta?, mechanism?, bounds?} (required for L4 data; with a linear model, a DP model; docs/privacy.md)'),
   /** A model job: `sql` selects the training rows (they never leave the sandbox); a regression is fitted to them. */
   model: modelSpecSchema.optional().describe('A model job: {type: linear|logistic, target, features}; the SQL selects the training rows (docs/models.md)'),
 });
