@@ -38,7 +38,7 @@ export async function buildDpModelPlan(
     if (!resolved) throw shapeError(`the training rows have no column ${name}`);
     const bounds = clampOf(resolved, options.bounds, used, `the model's ${name}`);
     const value: AstNode = { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: reference, cast_type: { id: 'DOUBLE', type_info: null }, try_cast: false };
-    return { name, bounds, value: clamped(value, bounds) };
+    return { name, bounds, value: clamped(value, bounds), integral: Boolean(resolved.integral) };
   };
   const features = model.features.map(column);
   const target = column(model.target);
@@ -53,14 +53,15 @@ export async function buildDpModelPlan(
       expression: fn('multiply', [a.value, b.value]),
       bounds: { min: Math.min(...corners), max: Math.max(...corners) },
       statistic: a === b ? `sum(${a.name}²)` : `sum(${a.name}·${b.name})`,
+      integral: a.integral && b.integral,
     };
   };
   // In the order the fit reads them: Σxⱼ, Σxᵢxⱼ (i ≤ j), Σxⱼy, Σy, Σy².
   const figures = [
-    ...features.map((x) => ({ expression: x.value, bounds: x.bounds, statistic: `sum(${x.name})` })),
+    ...features.map((x) => ({ expression: x.value, bounds: x.bounds, statistic: `sum(${x.name})`, integral: x.integral })),
     ...features.flatMap((x, i) => features.slice(i).map((other) => product(x, other))),
     ...features.map((x) => product(x, target)),
-    { expression: target.value, bounds: target.bounds, statistic: `sum(${target.name})` },
+    { expression: target.value, bounds: target.bounds, statistic: `sum(${target.name})`, integral: target.integral },
     product(target, target),
   ];
   const sql = await boundedFiguresSql(node, parser, { unit: unit!.expression, groups: [], figures, countsUnits: false, maxRowsPerUnit: options.maxRowsPerUnit });
@@ -70,7 +71,7 @@ export async function buildDpModelPlan(
     budgetDatasets: [unit!.dataset],
     groupColumns: [],
     aggregates: [],
-    sums: figures.map((figure) => ({ column: figure.statistic, bounds: figure.bounds, statistic: figure.statistic })),
+    sums: figures.map((figure) => ({ column: figure.statistic, bounds: figure.bounds, statistic: figure.statistic, ...(figure.integral ? { integral: true } : {}) })),
     outputColumns: [
       { name: 'term', role: 'group_key' },
       { name: 'coefficient', role: 'dp_coefficient' },

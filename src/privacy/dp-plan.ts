@@ -12,8 +12,9 @@ import { AppError } from '../errors/app-error.js';
  *
  * Contributions are bounded **after the joins**: inside DuckDB the joined rows of each privacy unit of the
  * protected dataset are cut to `maxRowsPerUnit`, chosen at random, and summed values are clamped to the declared
- * bounds (or an operator's narrower ones; a column computed in a CTE has only the operator's). Open data needs no protection and is the same in neighbouring inputs,
- * so a join with it — of any multiplicity — changes nothing in the sensitivity once the rows are bounded per unit.
+ * bounds (or an operator's narrower ones; a column computed in a CTE has only the operator's). Open data needs no
+ * protection and is the same in neighbouring inputs, so a join with it — of any multiplicity — changes nothing in
+ * the sensitivity once the rows are bounded per unit.
  * Protected datasets may be joined with each other only on their privacy units (ON a.unit = b.unit): every joined
  * row then belongs to one unit value in all of them, the one cap bounds it, and the job spends its ε from each of
  * their budgets. Any other join of two protected datasets would need each one's units bounded separately, which
@@ -39,7 +40,11 @@ export type DpPlan = {
   groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number> | null }>;
   aggregates: DpAggregate[];
   /** Summed columns, in the order of their `__pds_s_<i>` figures. */
-  sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string }>;
+  /**
+   * `integral`: every value is a whole number (a count, an integer column), so the sum needs no rounding before
+   * the integer-valued noise; otherwise rounding can move a cell's sum by one more than its values do.
+   */
+  sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean }>;
   outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_coefficient' }>;
   /** A linear regression fitted to the noisy sufficient statistics (src/privacy/dp-model.ts) instead of a table. */
   model?: { type: 'linear'; target: string; features: string[] };
@@ -97,7 +102,10 @@ type Source = { kind: 'dataset'; dataset: string } | { kind: 'derived'; node: As
  * unchanged (directly, or as a plain column of CTEs and subqueries), that column's dataset and spec — whose public
  * domain and bounds then still hold. A column computed in a CTE has neither.
  */
-export type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean };
+export type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean; integral?: boolean };
+
+/** Column types whose values are whole numbers: their sums need no rounding, so no room for it in the sensitivity. */
+const wholeNumberType = /^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|BOOLEAN)$/;
 
 export function ctesOf(node: AstNode, outer: Ctes): Ctes {
   const ctes: Ctes = new Map(outer);
@@ -148,14 +156,15 @@ export function resolveColumn(expression: AstNode, sources: Map<string, Source>,
     if (!source) return [];
     if (source.kind === 'dataset') {
       const spec = columnSpecs.get(source.dataset)?.find((entry) => entry.name === column);
-      return spec ? [{ binding, column, dataset: source.dataset, spec, neverNull: !spec.nullable }] : [];
+      return spec ? [{ binding, column, dataset: source.dataset, spec, neverNull: !spec.nullable, integral: wholeNumberType.test(spec.type) }] : [];
     }
     const index = outputNames(source).indexOf(column);
     if (index < 0) return [];
     // A count computed in a CTE is never null; anything else a derived relation computes or passes on may be.
     const item = source.node.type === 'SELECT_NODE' ? (source.node.select_list[index] as AstNode | undefined) : undefined;
     const counted = item?.class === 'FUNCTION' && ['count', 'count_star'].includes(String(item.function_name).toLowerCase());
-    return [{ binding, column, ...registeredBehind(source, index, columnSpecs, depth), neverNull: counted }];
+    const behind = registeredBehind(source, index, columnSpecs, depth);
+    return [{ binding, column, ...behind, neverNull: counted, integral: counted || Boolean(behind.spec && wholeNumberType.test(behind.spec.type)) }];
   });
   if (found.length > 1) throw shapeError(`${column} is ambiguous; qualify it with its table`);
   return found[0];
@@ -265,7 +274,7 @@ export async function buildDpPlan(
   const alwaysPresent = (column: ResolvedColumn | undefined) => Boolean(column?.neverNull && !padded.has(column.binding));
   if (units.length > 1) {
     if (units.some((unit) => sources.get(unit.binding)?.kind !== 'dataset')) {
-      throw shapeError('protected data read through a CTE or subquery must be the only protected relation of the query (join the others inside it on their privacy units)');
+      throw shapeError('a CTE or subquery over protected data may read one protected dataset and be the only protected relation of the query; join protected datasets on their privacy units in the outermost query, as tables');
     }
     requireJoinsOnUnits(node.from_table, units.map((unit) => unit.binding), resolve, (binding) => catalogue.get(units.find((unit) => unit.binding === binding)!.dataset)!.privacyUnit);
   }
@@ -334,7 +343,7 @@ export async function buildDpPlan(
       } else {
         // count(x) counts the rows where x is not null (and the FILTER holds): a sum of 1s and 0s, with its own noise.
         const label = filter ? `count for ${name}` : `count(${counted?.column ?? name})`;
-        const sumIndex = addSum(presence(filtered(argument ?? integer(1))), { column: counted?.column ?? name, bounds: { min: 0, max: 1 }, statistic: label });
+        const sumIndex = addSum(presence(filtered(argument ?? integer(1))), { column: counted?.column ?? name, bounds: { min: 0, max: 1 }, statistic: label, integral: true });
         aggregates.push({ outputIndex, kind: 'sum', sumIndex, column: counted?.column ?? name, bounds: { min: 0, max: 1 } });
       }
       outputColumns.push({ name, role: 'dp_count' });
@@ -344,13 +353,13 @@ export async function buildDpPlan(
       const argument = resolve(item.children[0]);
       if (!argument) throw shapeError(`${functionName} of an expression: compute it as a column of a CTE, name it and give its bounds`);
       const bounds = clampOf(argument, options.bounds, usedBounds, `${functionName}(${argument.column})`);
-      const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}) });
+      const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}), ...(argument.integral ? { integral: true } : {}) });
       const kind = functionName === 'sum' ? 'sum' : 'avg';
       // AVG divides by the rows where the value is present: where it may be null, those are counted as a figure of
       // their own (all rows would understate the mean).
       const presentIndex =
         kind === 'avg' && (filter || !alwaysPresent(argument))
-          ? addSum(presence(filtered(item.children[0])), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: filter ? `count for ${name}` : `count(${argument.column})` })
+          ? addSum(presence(filtered(item.children[0])), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: filter ? `count for ${name}` : `count(${argument.column})`, integral: true })
           : undefined;
       aggregates.push({ outputIndex, kind, sumIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds });
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });

@@ -14,8 +14,9 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
  * selection and to the Gaussian mechanism (half each when both need it).
  *
  * Sensitivities, with at most L rows per privacy unit after the joins: a count vector changes by at most L in L1
- * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·B with B = max(|min|, |max|) of
- * the clamp (sums are rounded to integers first); a vector of distinct units per cell by L in L1 and √L in L2 (a unit
+ * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·(⌈B⌉ + 1) with B = max(|min|,
+ * |max|) of the clamp (sums are rounded to whole numbers first, which can add 1 in each of the unit's cells; L·⌈B⌉
+ * for whole-number values); a vector of distinct units per cell by L in L1 and √L in L2 (a unit
  * adds 1 to each of at most L cells). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
  * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
  * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count
@@ -128,7 +129,13 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   const countNoise = needsCount ? noiseFor('count', L) : undefined;
   // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
   const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
-  const sumNoise = plan.sums.map((sum) => noiseFor(sum.statistic ?? `sum(${sum.column})`, L * Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max)))));
+  // A sum is rounded to a whole number before the integer-valued noise. Rounding moves two neighbours' sums apart by
+  // up to one more than their values do, in each of the unit's at most L cells: L·(⌈B⌉ + 1) unless the values are
+  // whole numbers already.
+  const sumNoise = plan.sums.map((sum) => {
+    const whole = sum.integral && Number.isInteger(sum.bounds.min) && Number.isInteger(sum.bounds.max);
+    return noiseFor(sum.statistic ?? `sum(${sum.column})`, L * (Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max))) + (whole ? 0 : 1)));
+  });
 
   let cells: unknown[][];
   let selection: PartitionSelection | null = null;

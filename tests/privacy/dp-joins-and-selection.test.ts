@@ -180,7 +180,7 @@ describe('DP jobs over CTEs and subqueries', () => {
     // Six standard deviations of each noise (discrete Laplace: √2 × scale), as a share of what it is added to.
     const [sumNoise, countNoise] = result.manifest.differentialPrivacy.statistics.map((statistic: { scale: number }) => 6 * Math.SQRT2 * statistic.scale);
     const tolerance = sumNoise / Number(dearSum) + countNoise / Number(dearCount) + 0.01;
-    expect(tolerance).toBeLessThan(0.1);
+    expect(tolerance).toBeLessThan(0.2);
     expect(Math.abs(Number(result.rows[0][0]) - mean) / mean).toBeLessThan(tolerance);
   });
 
@@ -360,7 +360,8 @@ describe('an operator\'s bounds', () => {
   it('narrow the clamp and the noise', async () => {
     const result = await released('SELECT route_id, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id', { bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']);
     const sum = result.manifest.differentialPrivacy.statistics.find((statistic: { name: string }) => statistic.name === 'sum(fare)');
-    expect(sum.sensitivity).toBe(10 * 5);
+    // Fares are decimals: their rounded sum can move by one more than the fares do, in each of a card's cells.
+    expect(sum.sensitivity).toBe(10 * (5 + 1));
   });
 
   it('keep a noisy mean within them, however large the noise', async () => {
@@ -420,8 +421,8 @@ describe('differentially private linear regression', () => {
     expect(Math.abs(coefficients['(intercept)']!)).toBeLessThan(60);
     const statistics = result.manifest.differentialPrivacy.statistics.map((statistic: { name: string }) => statistic.name);
     expect(statistics).toEqual(['count', 'sum(kwh)', 'sum(kwh²)', 'sum(kwh·amount_due)', 'sum(amount_due)', 'sum(amount_due²)']);
-    // Σkwh² adds at most L · 600² per account.
-    expect(result.manifest.differentialPrivacy.statistics[2].sensitivity).toBe(10 * 600 * 600);
+    // Σkwh² adds at most L · 600² per account, and its rounding one more per row kept.
+    expect(result.manifest.differentialPrivacy.statistics[2].sensitivity).toBe(10 * (600 * 600 + 1));
     expect(result.manifest.model).toMatchObject({ type: 'linear', target: 'amount_due', features: ['kwh'] });
     dpModelJob = settled.id;
   });
