@@ -102,7 +102,8 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
 
   privacy (check, trial, submit): a differentially private job, which L4 and important data require
       --epsilon <ε> [--delta <δ>] [--mechanism laplace|gaussian] [--bounds 'trips: 0..20; fare: 0..5']
-      --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE has
+      --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE has;
+      with --model, a differentially private linear model (fitted to noisy sufficient statistics)
 
   --server <url> (or PDS_SERVER, default the local server)   --token <jwt> (or PDS_TOKEN; dev: dev-tokens.json)`;
 
@@ -204,7 +205,8 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         }
       }
       if (decision.model) {
-        console.log(`  ${decision.model.type} regression of ${decision.model.target} on ${decision.model.features.join(', ')}; its sufficient statistics are checked as one cell`);
+        const fitted = decision.differentialPrivacy ? 'fitted to its noisy sufficient statistics' : 'its sufficient statistics are checked as one cell';
+        console.log(`  ${decision.model.type} regression of ${decision.model.target} on ${decision.model.features.join(', ')}; ${fitted}`);
         return 0;
       }
       for (const column of decision.outputColumns) console.log(`  ${column.name}  ${column.role}${column.hiddenWhenSuppressed ? ' (withheld in suppressed cells)' : ''}`);

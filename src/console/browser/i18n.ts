@@ -640,11 +640,11 @@ export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ?
 /** What a job's code means: a refusal's code for a job refused at submission, else a run's (CHECKED, TIME_LIMIT …). */
 export const jobCodeMeaning = (job: { status: string; code: string }): string => tValue(job.status === 'rejected' ? 'refusal' : 'jobCode', job.code);
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
-/** A job's kind as people name it: a differentially private job is named so, whether it aggregates or fits a model. */
-export const jobKindName = (job: { kind: string | null; differentialPrivacy?: unknown }): string =>
-  job.kind ? tValue('jobKind', job.differentialPrivacy ? (job.kind === 'model' ? 'dp_model' : 'dp_aggregate') : job.kind) : '—';
-
 export const tValue = (
   prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
+
+/** A job's kind as people name it: a differentially private job is named so, whether it aggregates or fits a model. */
+export const jobKindName = (job: { kind: string | null; differentialPrivacy?: unknown }): string =>
+  job.kind ? tValue('jobKind', job.differentialPrivacy ? (job.kind === 'model' ? 'dp_model' : 'dp_aggregate') : job.kind) : '—';
