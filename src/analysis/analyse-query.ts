@@ -311,7 +311,7 @@ export type AnalysisContext = {
   policy: DisclosurePolicy;
   /**
    * A differentially private job: its output has no suppressed cells to give away, only noisy ones, so the
-   * outermost ORDER BY may sort by its figures (the sorting is done on the noisy output, after release).
+   * outermost HAVING and ORDER BY may use its figures (they filter and sort the noisy output, after the noise).
    */
   noisyRelease?: boolean;
 };
@@ -387,7 +387,10 @@ class Analyser {
         `${clause} may not use an aggregate of protected data: it would reveal suppressed cells; filter or sort the released output instead${at(node)}`,
       );
     };
-    if (root.having) refuseAggregate(root.having, this.expression(root.having, { ...scope, selectItems: items }, 'having', {}), 'HAVING');
+    if (root.having) {
+      const lineage = this.expression(root.having, { ...scope, selectItems: items }, 'having', {});
+      if (!this.context.noisyRelease) refuseAggregate(root.having, lineage, 'HAVING');
+    }
     this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
       if (this.context.noisyRelease) return;
       refuseAggregate(node, lineage, 'ORDER BY');

@@ -49,7 +49,8 @@ export type DpPlan = {
   /** A linear regression fitted to the noisy sufficient statistics (src/privacy/dp-model.ts) instead of a table. */
   model?: { type: 'linear'; target: string; features: string[] };
   maxRowsPerUnit: number;
-  /** The outermost ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
+  /** The outermost HAVING, ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
+  having?: DpCondition;
   order?: Array<{ outputIndex: number; descending: boolean; nullsFirst: boolean }>;
   limit?: { count: number | null; offset: number };
   /** True when a group key has no public domain: cells are chosen by DP partition selection. */
@@ -67,6 +68,14 @@ export type DpPlan = {
 export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mechanism'>) {
   return { epsilon: plan.epsilonMicro / 1e6, delta: plan.deltaPico / 1e12, mechanism: plan.mechanism };
 }
+
+/** A HAVING over the noisy output: comparisons of output columns with constants, combined with AND, OR and NOT. */
+export type DpCondition =
+  | { op: 'and' | 'or'; of: DpCondition[] }
+  | { op: 'not'; of: DpCondition }
+  | { op: 'isNull' | 'isNotNull'; operand: DpOperand }
+  | { op: '=' | '<>' | '<' | '<=' | '>' | '>='; left: DpOperand; right: DpOperand };
+export type DpOperand = { output: number } | { value: string | number };
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
@@ -263,7 +272,6 @@ export async function buildDpPlan(
   const node = analysis.node;
   if (analysis.kind !== 'aggregate') throw shapeError('the query must aggregate');
   if (node.type !== 'SELECT_NODE') throw shapeError('the outermost query must be one SELECT (a set operation may be a CTE)');
-  if (node.having) throw shapeError('no HAVING (filter the released output instead)');
   const sources = sourcesOf(node.from_table, ctesOf(node, new Map()));
   // The analyser carries every protected dataset's privacy unit up through CTEs and subqueries (an inner
   // aggregation must group by it), so each relation of this FROM clause names the units its rows belong to.
@@ -369,6 +377,7 @@ export async function buildDpPlan(
   });
   if (aggregates.length === 0) throw shapeError('no aggregate');
   const { order, limit } = outputOrder(node);
+  const having = node.having ? conditionOf(node.having, node.select_list as AstNode[]) : undefined;
   for (const column of Object.keys(options.bounds ?? {})) {
     if (!usedBounds.has(column)) throw new AppError('VALIDATION_FAILED', `bounds were given for ${column}, which the query does not sum`, [{ path: `privacy.bounds.${column}`, problem: 'not summed' }]);
   }
@@ -395,6 +404,7 @@ export async function buildDpPlan(
     outputColumns,
     maxRowsPerUnit: options.maxRowsPerUnit,
     partitionSelection,
+    ...(having ? { having } : {}),
     ...(order.length > 0 ? { order } : {}),
     ...(limit ? { limit } : {}),
     mechanism: options.mechanism,
@@ -458,13 +468,67 @@ export async function boundedFiguresSql(
   );
 }
 
+/** The output column an expression names: by its alias or name, or as the same expression as a select item. */
+function outputIndexOf(expression: AstNode, items: AstNode[]): number {
+  if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) {
+    const names = items.map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
+    const named = names.indexOf(String(expression.column_names[0]));
+    if (named >= 0) return named;
+  }
+  return items.findIndex((item) => sameExpression(item, expression));
+}
+
+const comparisons: Record<string, Extract<DpCondition, { left: DpOperand }>['op']> = {
+  COMPARE_EQUAL: '=',
+  COMPARE_NOTEQUAL: '<>',
+  COMPARE_LESSTHAN: '<',
+  COMPARE_LESSTHANOREQUALTO: '<=',
+  COMPARE_GREATERTHAN: '>',
+  COMPARE_GREATERTHANOREQUALTO: '>=',
+};
+
+/**
+ * The outermost HAVING as a condition on the noisy output rows. Only output columns can be compared: a figure that
+ * is not released would need noise, and budget, of its own.
+ */
+function conditionOf(expression: AstNode, items: AstNode[]): DpCondition {
+  const refused = () => shapeError('HAVING compares output columns (by name or as written in SELECT) with constants (=, <>, <, <=, >, >=, IN, IS NULL), combined with AND, OR and NOT');
+  const operand = (node: AstNode): DpOperand => {
+    if (node.class === 'CONSTANT' && !node.value?.is_null) {
+      const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
+      if (id === 'VARCHAR') return { value: String(node.value.value) };
+      if (id === 'DECIMAL') return { value: Number(node.value.value) / 10 ** (info?.scale ?? 0) };
+      if (['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id)) return { value: Number(node.value.value) };
+      throw refused();
+    }
+    const output = outputIndexOf(node, items);
+    if (output < 0) throw refused();
+    return { output };
+  };
+  if (expression.type === 'CONJUNCTION_AND' || expression.type === 'CONJUNCTION_OR') {
+    return { op: expression.type === 'CONJUNCTION_AND' ? 'and' : 'or', of: (expression.children as AstNode[]).map((child) => conditionOf(child, items)) };
+  }
+  if (expression.type === 'OPERATOR_NOT') return { op: 'not', of: conditionOf(expression.children[0], items) };
+  if (expression.type === 'COMPARE_IN' || expression.type === 'COMPARE_NOT_IN') {
+    // x IN (a, b) is x = a OR x = b, and NOT IN its negation, nulls included.
+    const [left, ...values] = (expression.children as AstNode[]).map(operand);
+    const any: DpCondition = { op: 'or', of: values.map((right) => ({ op: '=' as const, left: left!, right })) };
+    return expression.type === 'COMPARE_IN' ? any : { op: 'not', of: any };
+  }
+  if (expression.type === 'OPERATOR_IS_NULL' || expression.type === 'OPERATOR_IS_NOT_NULL') {
+    return { op: expression.type === 'OPERATOR_IS_NULL' ? 'isNull' : 'isNotNull', operand: operand(expression.children[0]) };
+  }
+  const op = comparisons[String(expression.type)];
+  if (expression.class === 'COMPARISON' && op) return { op, left: operand(expression.left), right: operand(expression.right) };
+  throw refused();
+}
+
 /**
  * The outermost ORDER BY (by output columns: their names, positions or expressions) and LIMIT / OFFSET, which the
  * release applies to the noisy rows. Sorting and cutting the noisy output is post-processing: it spends nothing.
  */
 function outputOrder(node: AstNode): { order: NonNullable<DpPlan['order']>; limit: DpPlan['limit'] | undefined } {
   const items = node.select_list as AstNode[];
-  const names = items.map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
   const order: NonNullable<DpPlan['order']> = [];
   let limit: DpPlan['limit'] | undefined;
   const integerOf = (constant: AstNode | null | undefined): number | null => {
@@ -477,10 +541,7 @@ function outputOrder(node: AstNode): { order: NonNullable<DpPlan['order']>; limi
     if (modifier.type === 'ORDER_MODIFIER') {
       for (const entry of modifier.orders as AstNode[]) {
         const expression = entry.expression as AstNode;
-        let outputIndex = -1;
-        if (expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER') outputIndex = Number(expression.value.value) - 1;
-        else if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) outputIndex = names.indexOf(String(expression.column_names[0]));
-        if (outputIndex < 0) outputIndex = items.findIndex((item) => sameExpression(item, expression));
+        const outputIndex = expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER' ? Number(expression.value.value) - 1 : outputIndexOf(expression, items);
         if (outputIndex < 0 || outputIndex >= items.length) throw shapeError('ORDER BY sorts by output columns (their names, positions or expressions)');
         order.push({ outputIndex, descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' });
       }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
-import type { DpPlan } from './dp-plan.js';
+import type { DpCondition, DpOperand, DpPlan } from './dp-plan.js';
 import { fitNoisyLinearModel } from './dp-model.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
 
@@ -72,11 +72,43 @@ function compareValues(a: unknown, b: unknown): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** The noisy rows sorted by the query's ORDER BY (nulls last unless asked first) and cut by its LIMIT and OFFSET. */
-function ordered(rows: unknown[][], plan: Pick<DpPlan, 'order' | 'limit'>): unknown[][] {
-  let result = rows;
+/** A HAVING on one noisy row, in SQL's three values: null when a compared value is null. */
+function holds(condition: DpCondition, row: unknown[]): boolean | null {
+  const value = (operand: DpOperand) => ('output' in operand ? row[operand.output] : operand.value) ?? null;
+  switch (condition.op) {
+    case 'and': {
+      const results = condition.of.map((part) => holds(part, row));
+      return results.includes(false) ? false : results.includes(null) ? null : true;
+    }
+    case 'or': {
+      const results = condition.of.map((part) => holds(part, row));
+      return results.includes(true) ? true : results.includes(null) ? null : false;
+    }
+    case 'not': {
+      const result = holds(condition.of, row);
+      return result === null ? null : !result;
+    }
+    case 'isNull':
+      return value(condition.operand) === null;
+    case 'isNotNull':
+      return value(condition.operand) !== null;
+    default: {
+      const [left, right] = [value(condition.left), value(condition.right)];
+      if (left === null || right === null) return null;
+      const difference = compareValues(left, right);
+      return { '=': difference === 0, '<>': difference !== 0, '<': difference < 0, '<=': difference <= 0, '>': difference > 0, '>=': difference >= 0 }[condition.op];
+    }
+  }
+}
+
+/**
+ * The noisy rows kept by the query's HAVING, sorted by its ORDER BY (nulls last unless asked first) and cut by its
+ * LIMIT and OFFSET.
+ */
+function ordered(rows: unknown[][], plan: Pick<DpPlan, 'having' | 'order' | 'limit'>): unknown[][] {
+  let result = plan.having ? rows.filter((row) => holds(plan.having!, row) === true) : rows;
   if (plan.order?.length) {
-    result = [...rows].sort((left, right) => {
+    result = [...result].sort((left, right) => {
       for (const { outputIndex, descending, nullsFirst } of plan.order!) {
         const [a, b] = [left[outputIndex], right[outputIndex]];
         if (a === null || b === null) {

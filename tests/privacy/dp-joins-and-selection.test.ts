@@ -316,18 +316,33 @@ describe('sorting and cutting a DP output', () => {
     expect(result.manifest.rowCount).toBe(5);
   });
 
-  it('refuse a HAVING, and say to filter the released output', async () => {
-    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job("SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id HAVING route_id <> 'LG01'", {}, ['transit_trips']) });
-    expect(response.json.error.code).toBe('DP_QUERY_SHAPE');
-    expect(response.json.error.message).toContain('filter the released output');
+  it('keep the rows a HAVING on noisy figures and keys selects, after the noise', async () => {
+    const result = await released(
+      "SELECT route_id, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY route_id HAVING riders > 60 AND NOT route_id IN ('LG01') OR route_id = 'LG02' ORDER BY 1",
+      { epsilon: 1 },
+      ['transit_trips'],
+    );
+    const rows = result.rows as Array<[string, number]>;
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.length).toBeLessThan(30);
+    for (const [route, riders] of rows) expect((riders > 60 && route !== 'LG01') || route === 'LG02').toBe(true);
+    expect(rows.map(([route]) => route)).toContain('LG02');
   });
 
-  it('still refuse sorting a threshold-protected output by its figures', async () => {
-    const response = await t.call('POST', '/v1/jobs/dry-run', {
-      token: await t.tokenFor('analyst-lingang-analytics'),
-      json: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY town ORDER BY accounts DESC', purpose: 'planning' },
-    });
-    expect(response.json.error.code).toBe('AGGREGATE_CONDITION');
+  it('refuse a HAVING on a figure the output does not release', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id HAVING sum(fare) > 100', {}, ['transit_trips']) });
+    expect(response.json.error.code).toBe('DP_QUERY_SHAPE');
+    expect(response.json.error.message).toContain('HAVING compares output columns');
+  });
+
+  it('still refuse sorting or filtering a threshold-protected output by its figures', async () => {
+    for (const tail of ['ORDER BY accounts DESC', 'HAVING accounts > 20']) {
+      const response = await t.call('POST', '/v1/jobs/dry-run', {
+        token: await t.tokenFor('analyst-lingang-analytics'),
+        json: { datasets: ['power_readings'], sql: `SELECT town, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY town ${tail}`, purpose: 'planning' },
+      });
+      expect(response.json.error.code).toBe('AGGREGATE_CONDITION');
+    }
   });
 });
 
