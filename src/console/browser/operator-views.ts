@@ -402,7 +402,7 @@ export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][
     h('p', { class: 'output-summary' }, `${summary}${detail}`),
     table([...columns.map((column) => column.name), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
-    noiseSection(manifest?.differentialPrivacy) ?? '',
+    noiseSection(manifest?.differentialPrivacy, Boolean(manifest?.model)) ?? '',
     modelSection(manifest?.model) ?? '',
   ].filter((element): element is HTMLElement => element !== '');
 }
@@ -435,8 +435,8 @@ function modelSection(model: any): HTMLElement | null {
   );
 }
 
-/** For a differentially private result: each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */
-function noiseSection(dp: any): HTMLElement | null {
+/** For a differentially private result (or model): each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */
+function noiseSection(dp: any, model: boolean): HTMLElement | null {
   if (!dp) return null;
   return h(
     'section',
@@ -449,7 +449,15 @@ function noiseSection(dp: any): HTMLElement | null {
     ),
     dp.partitionSelection ? h('p', {}, `${t('partitionSelection')}: ε = ${dp.partitionSelection.epsilon}, δ = ${dp.partitionSelection.delta}, ${t('threshold')} ${dp.partitionSelection.threshold}, ${dp.partitionSelection.cellsReleased} ${t('cellsReleased')}`) : null,
     // The server's note is English; in Chinese the page says first what the figures are of.
-    currentLanguage() === 'zh' ? h('p', { id: 'dp-bounded-note' }, `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。`) : null,
+    currentLanguage() === 'zh'
+      ? h(
+          'p',
+          { id: 'dp-bounded-note' },
+          model
+            ? `系数由加噪后的充分统计量（计数、Σx、Σxxᵀ、Σxy、Σy、Σy²）求解：每个隐私单元至多 ${dp.maxRowsPerUnit} 行、各值截断至界限；系数带有这些噪声，不给出标准误。`
+            : `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。`,
+        )
+      : null,
     h('p', { class: 'muted' }, dp.note),
   );
 }
