@@ -324,19 +324,21 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'group_key' });
       return;
     }
-    if (item.class !== 'FUNCTION') throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
+    // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
+    const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
+    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM or AVG of a column`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
     const filter = (item.filter ?? null) as AstNode | null;
     const filtered = (value: AstNode): AstNode => (filter ? onlyWhere(filter, value) : value);
     if (item.distinct) {
-      if (filter) throw shapeError(`output ${name}: count(DISTINCT …) takes no FILTER`);
+      if (filter) throw shapeError(`${described}: count(DISTINCT …) takes no FILTER`);
       // The units in a cell: after the cap, one unit is in at most L cells and adds 1 to each, whatever its rows.
       const counted = functionName === 'count' && item.children.length === 1 ? resolve(item.children[0]) : undefined;
       const unitColumn = catalogue.get(datasetId)!.privacyUnit;
       if (!counted || counted.binding !== unit!.binding || counted.dataset !== datasetId || counted.spec?.name !== unitColumn) {
-        throw shapeError(`output ${name}: the only DISTINCT aggregate is count(DISTINCT ${unitColumn}), the privacy unit`);
+        throw shapeError(`${described}: the only DISTINCT aggregate is count(DISTINCT ${unitColumn}), the privacy unit`);
       }
       aggregates.push({ outputIndex, kind: 'units', column: unitColumn });
       outputColumns.push({ name, role: 'dp_count' });
@@ -373,7 +375,7 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
-    throw shapeError(`output ${name} is not COUNT, SUM or AVG`);
+    throw shapeError(`${described} is not COUNT, SUM or AVG of a column`);
   });
   if (aggregates.length === 0) throw shapeError('no aggregate');
   const { order, limit } = outputOrder(node);

@@ -493,3 +493,40 @@ describe('fitting noisy sufficient statistics', () => {
     expect(fitted).toMatchObject({ withheld: { code: 'MODEL_COLLINEAR' } });
   });
 });
+
+describe('odd DP query shapes', () => {
+  const shapes = [
+    'WITH a AS (SELECT card_id, route_id FROM transit_trips), b AS (SELECT * FROM a WHERE route_id <> \'LG01\') SELECT route_id, count(*) FROM b GROUP BY route_id',
+    'WITH u AS (SELECT card_id, route_id FROM transit_trips WHERE fare > 2 UNION ALL SELECT card_id, route_id FROM transit_trips WHERE fare <= 2) SELECT route_id, count(*) FROM u GROUP BY route_id',
+    'SELECT route_id, count(*) FROM (SELECT card_id, route_id FROM transit_trips) GROUP BY route_id',
+    'WITH p(c, r) AS (SELECT card_id, route_id FROM transit_trips) SELECT r, count(DISTINCT c) FROM p GROUP BY r',
+    'WITH p AS (SELECT card_id, route_id FROM transit_trips) SELECT a.route_id, count(*) FROM p a JOIN p b ON a.card_id = b.card_id GROUP BY a.route_id',
+    'SELECT upper(route_id) AS r, count(*) FROM transit_trips GROUP BY upper(route_id)',
+    'SELECT route_id, count(*) AS n FROM transit_trips GROUP BY route_id ORDER BY sum(fare)',
+    'SELECT route_id, count(*) AS n FROM transit_trips GROUP BY route_id ORDER BY n LIMIT 3 OFFSET 2',
+    'SELECT route_id, count(*) AS n FROM transit_trips GROUP BY route_id HAVING n NOT IN (1, 2) AND n IS NOT NULL',
+    'SELECT route_id, count(NULL), count(1) FROM transit_trips GROUP BY route_id',
+    'SELECT route_id, avg(DISTINCT fare) FROM transit_trips GROUP BY route_id',
+    'SELECT route_id, sum(fare) FILTER (WHERE fare > 2), avg(fare) FILTER (WHERE fare > 2) FROM transit_trips GROUP BY route_id',
+    'SELECT route_id, count(*) FROM transit_trips GROUP BY ROLLUP (route_id)',
+    'SELECT route_id, count(*) FROM transit_trips GROUP BY GROUPING SETS ((route_id), ())',
+    'SELECT count(*) FROM transit_trips',
+    'SELECT route_id, count(*) FROM transit_trips GROUP BY ALL',
+    'SELECT route_id, 1 + count(*) FROM transit_trips GROUP BY route_id',
+    'SELECT route_id, count(*) FROM transit_trips t LEFT JOIN bus_routes b ON t.route_id = b.route_id GROUP BY route_id',
+    'SELECT b.town, count(*) FROM bus_routes b LEFT JOIN transit_trips t ON t.route_id = b.route_id GROUP BY b.town',
+    'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id HAVING count(*) > (SELECT 1)',
+  ];
+
+  it('name an output that is not an aggregate of a column by its place, not a made-up name', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, 1 + count(*) FROM transit_trips GROUP BY route_id', {}, ['transit_trips']) });
+    expect(response.json.error.message).toContain('output 2 is not COUNT, SUM or AVG of a column');
+  });
+
+  it('answer every shape with a decision or a refusal, never an internal error', async () => {
+    for (const sql of shapes) {
+      const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 1e-6 }) });
+      expect([200, 400, 422], `${sql}: ${JSON.stringify(response.json)}`).toContain(response.status);
+    }
+  });
+});
