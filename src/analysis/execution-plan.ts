@@ -67,7 +67,7 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
   catalog: '',
 });
 
-const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
+export const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
 const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
 /** TRY_CAST(argument AS DOUBLE): a figure's value per row, whatever its type (null where it is not a number). */

@@ -28,11 +28,14 @@ export const operators = pgTable('operators', {
 });
 
 /** Anyone who can hold a token. An operator user belongs to an operator; an institution user to an institution. */
+/** Who an account is: the roles Cedar's policies name (policies/authz.cedarschema), one list for the table and the API. */
+export const principalRoles = ['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor'] as const;
+
 export const principals = pgTable(
   'principals',
   {
     id: text('id').primaryKey(),
-    role: text('role', { enum: ['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor'] }).notNull(),
+    role: text('role', { enum: principalRoles }).notNull(),
     displayName: text('display_name').notNull(),
     operatorId: text('operator_id').references(() => operators.id),
     institutionId: text('institution_id').references(() => institutions.id),

@@ -2,7 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents, type AuditEvent } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
-import { principals } from '../db/schema.js';
+import { principalRoles, principals } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 
 export type PrincipalRow = typeof principals.$inferSelect;
@@ -10,7 +10,7 @@ export type PrincipalRow = typeof principals.$inferSelect;
 export const principalCreationSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z][a-z0-9-]{2,62}$/, 'must be lower-case letters, digits and dashes, 3 to 63 characters'),
-    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor']),
+    role: z.enum(principalRoles),
     displayName: z.string().min(1).max(200),
     operatorId: z.string().min(1).optional(),
     institutionId: z.string().min(1).optional(),

@@ -4,7 +4,8 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
 import { termNames, type ModelSpec } from '../models/model-job.js';
-import { boundedFiguresSql, clamped, clampOf, ctesOf, fn, resolveColumn, shapeError, sourcesOf, type DpPlan, type DpRequest } from './dp-plan.js';
+import { call } from '../analysis/execution-plan.js';
+import { boundedFiguresSql, clamped, clampOf, ctesOf, resolveColumn, shapeError, sourcesOf, type DpPlan, type DpRequest } from './dp-plan.js';
 
 /**
  * Differentially private linear regression by sufficient statistics perturbation (Vu and Slavković 2009; Wang
@@ -50,7 +51,7 @@ export async function buildDpModelPlan(
   const product = (a: Term, b: Term) => {
     const corners = [a.bounds.min * b.bounds.min, a.bounds.min * b.bounds.max, a.bounds.max * b.bounds.min, a.bounds.max * b.bounds.max];
     return {
-      expression: fn('multiply', [a.value, b.value]),
+      expression: call('multiply', [a.value, b.value]),
       bounds: { min: Math.min(...corners), max: Math.max(...corners) },
       statistic: a === b ? `sum(${a.name}²)` : `sum(${a.name}·${b.name})`,
       integral: a.integral && b.integral,

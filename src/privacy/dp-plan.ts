@@ -1,4 +1,5 @@
 import { sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { call, integer } from '../analysis/execution-plan.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
@@ -79,10 +80,6 @@ export type DpOperand = { output: number } | { value: string | number };
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
-export const fn = (name: string, children: AstNode[]): AstNode => ({
-  class: 'FUNCTION', type: 'FUNCTION', alias: '', query_location: 0, function_name: name, schema: '', children, filter: null,
-  order_bys: { type: 'ORDER_MODIFIER', orders: [] }, distinct: false, is_operator: false, export_state: false, catalog: '',
-});
 // A bound as CAST('…' AS DOUBLE): DuckDB's AST reads a bare JSON number as an integer.
 const constant = (value: number): AstNode => ({
   class: 'CAST',
@@ -145,11 +142,14 @@ export function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources 
   throw shapeError('only tables, CTEs and subqueries joined by INNER or LEFT joins; no other joins (yet)');
 }
 
+/** A select item's name as a query over it sees it: its alias, or the column it is; '' for an unnamed expression. */
+const itemName = (item: AstNode): string => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : ''));
+
 /** The names of a derived relation's columns, as a query over it sees them. */
 function outputNames(source: Extract<Source, { kind: 'derived' }>): string[] {
   let node = source.node;
   while (node.type === 'SET_OPERATION_NODE') node = node.left;
-  const names = ((node.select_list ?? []) as AstNode[]).map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
+  const names = ((node.select_list ?? []) as AstNode[]).map(itemName);
   source.columnAliases.forEach((alias, index) => {
     if (index < names.length) names[index] = alias;
   });
@@ -197,35 +197,20 @@ function registeredBehind(source: Extract<Source, { kind: 'derived' }>, index: n
 }
 
 const isNotNull = (expression: AstNode): AstNode => ({ class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(expression)] });
-const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
 const nullValue = (): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } });
-/** The value where the expression is not null, else null. */
-const whenPresent = (expression: AstNode, value: AstNode): AstNode => ({
-  class: 'CASE',
-  type: 'CASE_EXPR',
-  alias: '',
-  query_location: 0,
-  case_checks: [{ when_expr: isNotNull(expression), then_expr: value }],
-  else_expr: nullValue(),
-});
-/** The value where the condition holds, else null. */
-const onlyWhere = (condition: AstNode, value: AstNode): AstNode => ({
+/** CASE WHEN condition THEN value ELSE otherwise END (NULL unless given), as DuckDB's parser gives it. */
+const caseWhen = (condition: AstNode, value: AstNode, otherwise: AstNode = nullValue()): AstNode => ({
   class: 'CASE',
   type: 'CASE_EXPR',
   alias: '',
   query_location: 0,
   case_checks: [{ when_expr: structuredClone(condition), then_expr: structuredClone(value) }],
-  else_expr: nullValue(),
+  else_expr: otherwise,
 });
+/** The value where the expression is not null, else null. */
+const whenPresent = (expression: AstNode, value: AstNode): AstNode => caseWhen(isNotNull(expression), value);
 /** 1 where the expression is not null, else 0: a count of some rows as a sum with bounds [0, 1]. */
-const presence = (expression: AstNode): AstNode => ({
-  class: 'CASE',
-  type: 'CASE_EXPR',
-  alias: '',
-  query_location: 0,
-  case_checks: [{ when_expr: isNotNull(expression), then_expr: integer(1) }],
-  else_expr: integer(0),
-});
+const presence = (expression: AstNode): AstNode => caseWhen(isNotNull(expression), integer(1), integer(0));
 
 /**
  * The clamp of a summed column: its declared bounds, which an operator may narrow (less noise, more clipping) but
@@ -331,7 +316,7 @@ export async function buildDpPlan(
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
     const filter = (item.filter ?? null) as AstNode | null;
-    const filtered = (value: AstNode): AstNode => (filter ? onlyWhere(filter, value) : value);
+    const filtered = (value: AstNode): AstNode => (filter ? caseWhen(filter, value) : value);
     if (item.distinct) {
       if (filter) throw shapeError(`${described}: count(DISTINCT …) takes no FILTER`);
       // The units in a cell: after the cap, one unit is in at most L cells and adds 1 to each, whatever its rows.
@@ -418,7 +403,7 @@ export async function buildDpPlan(
 
 /** An expression clamped to its bounds (a null stays null: DuckDB's least and greatest skip nulls). */
 export const clamped = (expression: AstNode, bounds: { min: number; max: number }): AstNode =>
-  whenPresent(expression, fn('greatest', [fn('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]));
+  whenPresent(expression, call('greatest', [call('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]));
 
 /**
  * The exact figures a DP release adds noise to, computed inside DuckDB: the operator's FROM and WHERE (its select
@@ -473,8 +458,7 @@ export async function boundedFiguresSql(
 /** The output column an expression names: by its alias or name, or as the same expression as a select item. */
 function outputIndexOf(expression: AstNode, items: AstNode[]): number {
   if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) {
-    const names = items.map((item) => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : '')));
-    const named = names.indexOf(String(expression.column_names[0]));
+    const named = items.map(itemName).indexOf(String(expression.column_names[0]));
     if (named >= 0) return named;
   }
   return items.findIndex((item) => sameExpression(item, expression));

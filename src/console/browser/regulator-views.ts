@@ -496,7 +496,6 @@ async function grantLicenceForm(rerender: () => void): Promise<HTMLElement> {
   );
 }
 
-/** The supervision report (arts. 27–28) with a bar per institution for answers on time. */
 /** The supervision report's columns: the indicator each shows, and its heading. */
 const supervisionShown: Array<[indicator: string, label: Phrase]> = [
   ['catalogueCompleteness', 'completeness'],

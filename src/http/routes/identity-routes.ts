@@ -4,7 +4,7 @@ import { AppError } from '../../errors/app-error.js';
 import { changePrincipalStatus, createPrincipal, listPrincipals, principalCreationSchema, principalStatusChangeSchema, type PrincipalRow } from '../../identity/principals.js';
 import { findOperator } from '../../licensing/licences.js';
 import { issueToken } from '../../identity/issue-token.js';
-import { institutions } from '../../db/schema.js';
+import { institutions, principalRoles } from '../../db/schema.js';
 import { eq } from 'drizzle-orm';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
@@ -13,7 +13,7 @@ import { bearerSecurity, errorResponses, jsonBody } from '../openapi-common.js';
 const principalSchema = z
   .object({
     id: z.string(),
-    role: z.enum(['operator', 'regulator', 'institution', 'consumer', 'admin', 'assessor']),
+    role: z.enum(principalRoles),
     displayName: z.string(),
     operatorId: z.string().nullable(),
     institutionId: z.string().nullable(),
