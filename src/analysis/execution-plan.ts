@@ -68,7 +68,7 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
 });
 
 export const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
-const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
+export const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
 /** TRY_CAST(argument AS DOUBLE): a figure's value per row, whatever its type (null where it is not a number). */
 const asDouble = (argument: AstNode): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true });

@@ -119,9 +119,6 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (model.features.length > platform.disclosurePolicy.models.maxFeatures) {
       throw new AppError('VALIDATION_FAILED', `a model may have at most ${platform.disclosurePolicy.models.maxFeatures} features`, [{ path: 'model.features', problem: 'too many' }]);
     }
-    if (submission.privacy?.differentialPrivacy && model.type !== 'linear') {
-      throw new AppError('DP_QUERY_SHAPE', 'only linear models are trained with differential privacy (noisy sufficient statistics); logistic ones are not yet');
-    }
   }
   const parsed = await parsing;
   if (!parsed.ok) {
@@ -195,8 +192,16 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     // The plan is built now (it reads no data) so that a query DP cannot answer is refused before budgets are looked at.
     const specs = new Map<string, ColumnSpec[]>();
     for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
-    const { maxRowsPerUnit } = platform.disclosurePolicy.differentialPrivacy;
-    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, ...request });
+    const { maxRowsPerUnit, newtonSteps } = platform.disclosurePolicy.differentialPrivacy;
+    if (model?.type === 'logistic') {
+      // Under DP a target that is not 0 or 1 cannot be found out and refused (that would answer a question about the
+      // rows): it is clamped to [0, 1]. Its type at least must be able to hold 0 and 1 and nothing between.
+      const type = rows.find((column) => column.name === model.target)?.type;
+      if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|BOOLEAN)$/.test(type)) {
+        throw new AppError('DP_QUERY_SHAPE', `a differentially private logistic model needs a target of 0 and 1 (a boolean or a whole number); ${model.target} is ${type}`);
+      }
+    }
+    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, ...request });
     // Every protected dataset's budget pays (the plan names them; open data needs none).
     for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db

@@ -15,7 +15,8 @@ import { detailHash, releaseJob, transitionJob } from '../release/release-job.js
 import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import { settleBudget } from '../privacy/budget-ledger.js';
 import type { DpPlan } from '../privacy/dp-plan.js';
-import { applyDpNoise } from '../privacy/dp-release.js';
+import { betaVariable } from '../privacy/dp-model.js';
+import { applyDpNoise, releaseDpLogisticModel } from '../privacy/dp-release.js';
 import { SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE } from '../privacy/contributor-sketch.js';
 import { guardKeyOf, guardPlannedCells, recordGuardedCells } from '../privacy/differencing-guard.js';
 import type { ModelPlan } from '../models/model-job.js';
@@ -116,6 +117,7 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     // platform's, not the query's).
     return failJob(deps, job, { kind: 'system_error', internalDetail: 'the job was planned with an earlier contributor-sketch layout; it must be resubmitted' });
   }
+  if (plan.kind === 'dp_aggregate' && plan.model?.type === 'logistic') return runDpLogisticModel(deps, job, plan, { snapshots, variables, review });
   const outcome = await deps.pool.run({
     jobId,
     snapshots,
@@ -151,6 +153,34 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
 }
 
 type Job = NonNullable<Awaited<ReturnType<typeof transitionJob>>>;
+
+/**
+ * A differentially private logistic regression: one sandbox run per noisy Newton step, at the coefficients the
+ * steps before reached (passed as sandbox variables, never as SQL text). The budget reserved at submission pays for
+ * all of them; like a DP aggregate's, it is given back only when the platform, not the query, failed a step.
+ */
+async function runDpLogisticModel(
+  deps: JobRunnerDependencies,
+  job: Job,
+  plan: DpPlan,
+  run: { snapshots: Array<{ datasetId: string; path: string }>; variables: Record<string, string>; review: Awaited<ReturnType<typeof reviewFor>> },
+): Promise<void> {
+  const limits = deps.disclosurePolicy.grades[job.grade!].limits;
+  const fitted = await releaseDpLogisticModel(
+    plan,
+    async (beta, step) => {
+      const coefficients = Object.fromEntries(beta.map((b, j) => [betaVariable(j), String(b)]));
+      const outcome = await deps.pool.run({ jobId: `${job.id}#${step}`, snapshots: run.snapshots, queries: [{ name: 'main', sql: plan.sql, rowLimit: 2 }], limits, variables: { ...run.variables, ...coefficients } });
+      return outcome.ok ? { ok: true as const, result: outcome.results[0]! } : { ok: false as const, kind: outcome.kind, internalDetail: outcome.internalDetail };
+    },
+    { grade: job.grade!, policyHash: job.policyHash },
+  );
+  for (const chargeId of plan.chargeIds ?? []) await settleBudget(deps.db, chargeId, !fitted.ok && fitted.kind === 'system_error' ? 'refunded' : 'charged', deps.clock());
+  if (!fitted.ok) return failJob(deps, job, fitted);
+  const { output } = fitted;
+  const checked = output.withheld ? ({ outcome: 'withheld', ...output.withheld, manifest: output.manifest } as const) : ({ outcome: 'released', ...output } as const);
+  await settleChecked(deps, job, checked, run.review, 'CHECKED_WITH_NOISE');
+}
 
 /** Why a job may no longer run under what it was accepted under, if so. */
 async function acceptedTermsChanged(deps: JobRunnerDependencies, job: Job): Promise<{ kind: keyof typeof failureText; internalDetail: string } | undefined> {

@@ -35,7 +35,7 @@ const disclosurePolicySchema = z.strictObject({
     sensitive: z.array(aggregateName),
     attribute: z.array(aggregateName),
   }),
-  differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000) }),
+  differentialPrivacy: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000), newtonSteps: z.number().int().min(1).max(20) }),
   differencingGuard: z.strictObject({ bucketsPerThreshold: z.number().int().min(1).max(10) }),
   probing: z.strictObject({ sameShapeJobsPerDay: z.number().int().min(2).max(1000) }),
   models: z.strictObject({

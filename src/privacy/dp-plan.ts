@@ -45,10 +45,18 @@ export type DpPlan = {
    * `integral`: every value is a whole number (a count, an integer column), so the sum needs no rounding before
    * the integer-valued noise; otherwise rounding can move a cell's sum by one more than its values do.
    */
-  sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean }>;
+  /**
+   * `scale` (a model's figures): the sum is multiplied by it before rounding and divided after the noise, so that
+   * rounding adds 1/scale, not 1, to the sensitivity of figures whose rows are small (a 0/1 feature, a p(1−p) ≤ ¼).
+   */
+  sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean; scale?: number }>;
   outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_coefficient' }>;
-  /** A linear regression fitted to the noisy sufficient statistics (src/privacy/dp-model.ts) instead of a table. */
-  model?: { type: 'linear'; target: string; features: string[] };
+  /**
+   * A model instead of a table (src/privacy/dp-model.ts): a linear regression solved from the noisy sufficient
+   * statistics, or a logistic one by `newtonSteps` noisy Newton steps from zero, `sql` then being one step's sums
+   * at the coefficients in the sandbox variables `pds_beta_<j>`.
+   */
+  model?: { type: 'linear' | 'logistic'; target: string; features: string[]; newtonSteps?: number };
   maxRowsPerUnit: number;
   /** The outermost HAVING, ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
   having?: DpCondition;
@@ -80,16 +88,10 @@ export type DpOperand = { output: number } | { value: string | number };
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
+export const text = (value: string): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value } });
+export const asDouble = (child: AstNode): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child, cast_type: { id: 'DOUBLE', type_info: null }, try_cast: false });
 // A bound as CAST('…' AS DOUBLE): DuckDB's AST reads a bare JSON number as an integer.
-const constant = (value: number): AstNode => ({
-  class: 'CAST',
-  type: 'OPERATOR_CAST',
-  alias: '',
-  query_location: 0,
-  child: { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: String(value) } },
-  cast_type: { id: 'DOUBLE', type_info: null },
-  try_cast: false,
-});
+export const constant = (value: number): AstNode => asDouble(text(String(value)));
 
 export function shapeError(detail: string): AppError {
   return new AppError(

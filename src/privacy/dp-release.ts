@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import type { QueryResult } from '../sandbox/sandbox-protocol.js';
+import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
 import type { DpCondition, DpOperand, DpPlan } from './dp-plan.js';
-import { fitNoisyLinearModel } from './dp-model.js';
+import { fitNoisyLinearModel, newtonStep } from './dp-model.js';
+import { termNames } from '../models/model-job.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
 
 /**
@@ -32,8 +33,8 @@ export type PartitionSelection = { mechanism: 'laplace_threshold'; epsilon: numb
 export type DpOutput = {
   columns: Array<{ name: string; role: string }>;
   rows: unknown[][];
-  /** A DP model whose noisy normal equations had no stable solution: nothing is released. */
-  withheld?: { code: 'MODEL_COLLINEAR'; reason: string };
+  /** A DP model whose noisy equations had no stable solution: nothing is released. */
+  withheld?: { code: 'MODEL_COLLINEAR' | 'MODEL_DID_NOT_CONVERGE'; reason: string };
   manifest: {
     model?: ModelSummary;
     contentHash: string;
@@ -125,6 +126,43 @@ function ordered(rows: unknown[][], plan: Pick<DpPlan, 'having' | 'order' | 'lim
   return result;
 }
 
+type NoiseFor = (name: string, sensitivity: number, l2Sensitivity?: number, unit?: number) => () => number;
+
+/**
+ * Integer-valued noise for statistics that each spend `epsilonShare` (Laplace) or `rhoEach` (Gaussian), each
+ * described in `statistics` in the units of its figure (a figure counted in steps of 1/unit).
+ */
+function noiseMaker(budget: { gaussian: boolean; epsilonShare: number; rhoEach: number; statistics: DpStatistic[] }): NoiseFor {
+  const { gaussian, epsilonShare, rhoEach, statistics } = budget;
+  return (name, sensitivity, l2Sensitivity = sensitivity, unit = 1) => {
+    if (gaussian) {
+      const sigmaSquared = (l2Sensitivity * l2Sensitivity) / (2 * rhoEach);
+      const sigma = Math.sqrt(sigmaSquared);
+      statistics.push({ name, mechanism: 'discrete_gaussian', epsilon: epsilonShare, sensitivity: l2Sensitivity / unit, scale: sigma / unit, ci95HalfWidth: Math.ceil(1.96 * sigma) / unit });
+      const variance = roundedUp(sigmaSquared);
+      return () => Number(discreteGaussian(variance));
+    }
+    const scale = sensitivity / epsilonShare;
+    statistics.push({ name, mechanism: 'discrete_laplace', epsilon: epsilonShare, sensitivity: sensitivity / unit, scale: scale / unit, ci95HalfWidth: discreteLaplaceCi95(scale) / unit });
+    const exactScale = roundedUp(scale);
+    return () => Number(discreteLaplace(exactScale));
+  };
+}
+
+/**
+ * A sum's noise, added to its exact value. The sum is counted in steps of 1/scale and rounded to a whole number of
+ * them before the integer-valued noise; rounding moves two neighbours' sums apart by up to one step more than their
+ * values do, in each of the unit's at most L cells: L·(⌈B·scale⌉ + 1) steps, with B = max(|min|, |max|) of the
+ * clamp, unless the values are whole numbers already (L·⌈B⌉).
+ */
+function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, name = sum.statistic ?? `sum(${sum.column})`): (exact: number) => number {
+  const scale = sum.scale ?? 1;
+  const whole = scale === 1 && sum.integral && Number.isInteger(sum.bounds.min) && Number.isInteger(sum.bounds.max);
+  const largest = Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max));
+  const noise = noiseFor(name, L * (Math.ceil(largest * scale) + (whole ? 0 : 1)), undefined, scale);
+  return (exact) => (Math.round(exact * scale) + noise()) / scale;
+}
+
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
   const position = (name: string) => result.columns.indexOf(name);
   const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
@@ -145,29 +183,11 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   const rhoEach = gaussian ? rhoFor(epsilonShare * statisticCount, gaussianDelta) / statisticCount : 0;
 
   const statistics: DpStatistic[] = [];
-  const noiseFor = (name: string, sensitivity: number, l2Sensitivity = sensitivity): (() => number) => {
-    if (gaussian) {
-      const sigmaSquared = (l2Sensitivity * l2Sensitivity) / (2 * rhoEach);
-      const sigma = Math.sqrt(sigmaSquared);
-      statistics.push({ name, mechanism: 'discrete_gaussian', epsilon: epsilonShare, sensitivity: l2Sensitivity, scale: sigma, ci95HalfWidth: Math.ceil(1.96 * sigma) });
-      const variance = roundedUp(sigmaSquared);
-      return () => Number(discreteGaussian(variance));
-    }
-    const scale = sensitivity / epsilonShare;
-    statistics.push({ name, mechanism: 'discrete_laplace', epsilon: epsilonShare, sensitivity, scale, ci95HalfWidth: discreteLaplaceCi95(scale) });
-    const exactScale = roundedUp(scale);
-    return () => Number(discreteLaplace(exactScale));
-  };
+  const noiseFor = noiseMaker({ gaussian, epsilonShare, rhoEach, statistics });
   const countNoise = needsCount ? noiseFor('count', L) : undefined;
   // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
   const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
-  // A sum is rounded to a whole number before the integer-valued noise. Rounding moves two neighbours' sums apart by
-  // up to one more than their values do, in each of the unit's at most L cells: L·(⌈B⌉ + 1) unless the values are
-  // whole numbers already.
-  const sumNoise = plan.sums.map((sum) => {
-    const whole = sum.integral && Number.isInteger(sum.bounds.min) && Number.isInteger(sum.bounds.max);
-    return noiseFor(sum.statistic ?? `sum(${sum.column})`, L * (Math.ceil(Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max))) + (whole ? 0 : 1)));
-  });
+  const sumNoise = plan.sums.map((sum) => noisySum(sum, L, noiseFor));
 
   let cells: unknown[][];
   let selection: PartitionSelection | null = null;
@@ -193,7 +213,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     return {
       count: countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0,
       units: unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0,
-      sums: plan.sums.map((_, index) => Math.round(Number(found?.[position(`__pds_s_${index}`)] ?? 0)) + sumNoise[index]!()),
+      sums: plan.sums.map((_, index) => sumNoise[index]!(Number(found?.[position(`__pds_s_${index}`)] ?? 0))),
     };
   };
   let rows: unknown[][];
@@ -232,37 +252,99 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       return row;
     });
   }
-  const released = ordered(rows, plan);
-  const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
-  const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows: released })).digest('hex');
   const noun = gaussian ? 'discrete Gaussian' : 'discrete Laplace';
+  const note = plan.model
+    ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
+    : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
+      `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
+      (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
+  return dpOutput(plan, ordered(rows, plan), { statistics, partitionSelection: selection, note }, context, { model, withheld });
+}
+
+/** The released output and its manifest, from the noisy rows. */
+function dpOutput(
+  plan: DpPlan,
+  rows: unknown[][],
+  privacy: { statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string },
+  context: { grade: string; policyHash: string },
+  fit: { model?: ModelSummary; withheld?: DpOutput['withheld'] },
+): DpOutput {
+  const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
+  const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
   return {
     columns,
-    rows: released,
+    rows,
     manifest: {
       contentHash,
-      rowCount: released.length,
+      rowCount: rows.length,
       columnCount: columns.length,
       differentialPrivacy: {
         epsilon: plan.epsilonMicro / 1_000_000,
-        delta,
-        mechanism: gaussian ? 'discrete_gaussian' : 'discrete_laplace',
-        maxRowsPerUnit: L,
-        statistics,
-        partitionSelection: selection,
-        note: plan.model
-          ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
-          : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
-          `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
-          (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : ''),
+        delta: plan.deltaPico / 1e12,
+        mechanism: plan.mechanism === 'gaussian' ? 'discrete_gaussian' : 'discrete_laplace',
+        maxRowsPerUnit: plan.maxRowsPerUnit,
+        ...privacy,
       },
       suppressedRows: [],
       suppressedByCode: {},
       roundedTo: null,
       grade: context.grade,
       policyHash: context.policyHash,
-      ...(model ? { model } : {}),
+      ...(fit.model ? { model: fit.model } : {}),
     },
-    ...(withheld ? { withheld } : {}),
+    ...(fit.withheld ? { withheld: fit.withheld } : {}),
   };
+}
+
+export type StepFailure = { ok: false; kind: SandboxFailureKind; internalDetail: string };
+
+/**
+ * A differentially private logistic regression: `newtonSteps` noisy Newton steps from β = 0 (src/privacy/dp-model.ts),
+ * each running the plan's query at the current coefficients. The budget is split evenly over the steps and, within
+ * a step, over its figures; Gaussian steps share one zCDP ρ, which composes across adaptively chosen steps
+ * (Bun and Steinke 2016, lemma 2.3), converted to (ε, δ) once. A step that fails ends the fit with its failure.
+ */
+export async function releaseDpLogisticModel(
+  plan: DpPlan,
+  runStep: (beta: number[], step: number) => Promise<{ ok: true; result: QueryResult } | StepFailure>,
+  context: { grade: string; policyHash: string },
+): Promise<{ ok: true; output: DpOutput } | StepFailure> {
+  const model = plan.model!;
+  const steps = model.newtonSteps!;
+  const p = model.features.length;
+  const L = plan.maxRowsPerUnit;
+  const shares = steps * plan.sums.length;
+  const epsilon = plan.epsilonMicro / 1_000_000;
+  const gaussian = plan.mechanism === 'gaussian';
+  const statistics: DpStatistic[] = [];
+  const noiseFor = noiseMaker({ gaussian, epsilonShare: epsilon / shares, rhoEach: gaussian ? rhoFor(epsilon, plan.deltaPico / 1e12) / shares : 0, statistics });
+  const withheld = (code: NonNullable<DpOutput['withheld']>['code'], reason: string) => ({ model: undefined, withheld: { code, reason } });
+  let beta = new Array<number>(p + 1).fill(0);
+  let observations = 0;
+  let fit: { model?: ModelSummary; withheld?: DpOutput['withheld'] } | undefined;
+  for (let step = 1; step <= steps && !fit; step++) {
+    const outcome = await runStep(beta, step);
+    if (!outcome.ok) return outcome;
+    const { columns, rows } = outcome.result;
+    const figures = plan.sums.map((sum, index) => noisySum(sum, L, noiseFor, `step ${step}: ${sum.statistic}`)(Number(rows[0]?.[columns.indexOf(`__pds_s_${index}`)] ?? 0)));
+    // At β = 0 every row's p(1−p) is ¼: the first Hessian's corner, Σp(1−p), is a quarter of the rows' noisy count.
+    if (step === 1) observations = Math.max(0, Math.round(4 * figures[p + 1]!));
+    const delta = newtonStep(p, figures);
+    if (!delta) {
+      fit = withheld('MODEL_COLLINEAR', 'with the noise added, a Newton step had no stable solution: use a larger ε, narrower bounds or more training rows');
+      break;
+    }
+    beta = beta.map((b, j) => b + delta[j]!);
+    // A step this far is noise or a target the features separate; either way the coefficients mean nothing.
+    if (!beta.every((b) => Math.abs(b) < 1e4)) fit = withheld('MODEL_DID_NOT_CONVERGE', 'the noisy Newton steps ran away (the noise, or a target the features separate): use a larger ε, narrower bounds or other features');
+  }
+  fit ??= {
+    model: { type: 'logistic', target: model.target, features: model.features, observations, residualDegreesOfFreedom: Math.max(0, observations - p - 1), iterations: steps },
+  };
+  const rows = fit.withheld ? [] : termNames(model).map((term, j) => [term, beta[j]!]);
+  const noun = gaussian ? 'discrete Gaussian' : 'discrete Laplace';
+  const note =
+    `The coefficients are ${steps} Newton steps from zero, each from the gradient Σx(y − p) and the Hessian Σp(1−p)xxᵀ at the step's coefficients, computed with each contributor bounded to ${L} rows, every feature clamped to its bounds and the target to 0..1, plus ${noun} noise ` +
+    `(the budget split evenly over the steps); they carry that noise, are not iterated to convergence, and no standard errors are given (the classical ones would ignore it).`;
+  return { ok: true, output: dpOutput(plan, rows, { statistics, partitionSelection: null, note }, context, fit) };
 }

@@ -41,7 +41,7 @@ async function run(request: SandboxRequest): Promise<SandboxReply> {
       await connection.run(`CREATE VIEW "${snapshot.datasetId.replaceAll('"', '')}" AS SELECT * FROM snapshot_${index}.data`);
     }
     for (const [name, value] of Object.entries(request.variables ?? {})) {
-      if (!/^[a-z_]+$/.test(name)) throw new Error('bad variable name');
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error('bad variable name');
       await connection.run(`SET VARIABLE ${name} = ${sqlString(value)}`);
     }
     await hardenDuckDb(connection);
