@@ -103,7 +103,8 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
   privacy (check, trial, submit): a differentially private job, which L4 and important data require
       --epsilon <ε> [--delta <δ>] [--mechanism laplace|gaussian] [--bounds 'trips: 0..20; fare: 0..5']
       --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE has;
-      with --model, a differentially private linear model (fitted to noisy sufficient statistics)
+      with --model, a differentially private linear model (fitted to noisy sufficient statistics) or logistic
+      one (noisy Newton steps from zero; the target is 0 or 1)
 
   --server <url> (or PDS_SERVER, default the local server)   --token <jwt> (or PDS_TOKEN; dev: dev-tokens.json)`;
 
@@ -205,7 +206,11 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         }
       }
       if (decision.model) {
-        const fitted = decision.differentialPrivacy ? 'fitted to its noisy sufficient statistics' : 'its sufficient statistics are checked as one cell';
+        const fitted = !decision.differentialPrivacy
+          ? 'its sufficient statistics are checked as one cell'
+          : decision.model.type === 'logistic'
+            ? 'fitted by noisy Newton steps from zero'
+            : 'fitted to its noisy sufficient statistics';
         console.log(`  ${decision.model.type} regression of ${decision.model.target} on ${decision.model.features.join(', ')}; ${fitted}`);
         return 0;
       }

@@ -79,7 +79,7 @@ async function checkScoringSpec(platform: Platform, principal: PrincipalRow, spe
   // Another operator's job is "not found", as everywhere.
   if (!job || job.operatorId !== principal.operatorId) throw new AppError('PRODUCT_SPEC_INVALID', 'the model job was not found among this operator\'s jobs');
   const plan = job.plan as { kind?: string; model?: { type: 'linear' | 'logistic'; target: string; features: string[] } } | null;
-  // A differentially private linear model (plan kind dp_aggregate with a model) serves the same way: its scores
+  // A differentially private model (plan kind dp_aggregate with a model) serves the same way: its scores
   // are computed from released coefficients, which costs no further privacy.
   if (job.kind !== 'model' || (plan?.kind !== 'model' && plan?.kind !== 'dp_aggregate') || !plan.model) throw new AppError('PRODUCT_SPEC_INVALID', 'the job is not a model job');
   if (job.status !== 'released') throw new AppError('PRODUCT_SPEC_INVALID', 'only a released model can be served');

@@ -161,6 +161,18 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(shown.stdout).toContain('privacy    differentially private: ε 0.5, δ 0, laplace');
   });
 
+  it('checks a differentially private logistic model and says how it is fitted', async () => {
+    const [regulator] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
+    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } })).status).toBe(200);
+    const operator = await t.tokenFor('analyst-harbour-credit');
+    const model = JSON.stringify({ type: 'logistic', target: 'dear', features: ['central'] });
+    const sql = "SELECT CASE WHEN fare > 2 THEN 1 ELSE 0 END AS dear, CASE WHEN route_id IN ('LG01', 'LG02') THEN 1 ELSE 0 END AS central FROM transit_trips";
+    const checked = await pds(['jobs', 'check', '--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', sql, '--model', model, '--epsilon', '0.5', '--bounds', 'central: 0..1'], operator);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toContain('logistic regression of dear on central; fitted by noisy Newton steps from zero');
+  });
+
   it('refuses privacy options it cannot read before sending anything', async () => {
     const job = ['jobs', 'check', '--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', 'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id'];
     const unread = await pds([...job, '--epsilon', '0.5', '--bounds', 'trips up to 20'], 'x');

@@ -570,6 +570,28 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator reads, in Chinese, what the coefficients of a differentially private logistic model are', async () => {
+    const [regulator] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'lingang-analytics');
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'power_readings', epsilonCap: 10 } });
+    const sql = "SELECT CASE WHEN kwh > 200 THEN 1 ELSE 0 END AS high_use, CASE WHEN month(month) IN (1, 2, 7, 8) THEN 1 ELSE 0 END AS peak FROM power_readings WHERE customer_type = 'household'";
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: await t.tokenFor('analyst-lingang-analytics'),
+      json: { datasets: ['power_readings'], sql, purpose: '用电高峰分析', model: { type: 'logistic', target: 'high_use', features: ['peak'] }, privacy: { differentialPrivacy: true, epsilon: 10, bounds: { peak: { min: 0, max: 1 } } } },
+    });
+    expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
+    await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: '差分隐私模型' } });
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    await page.waitForSelector('#dp-noise tbody tr');
+    expect(await page.textContent('#model-summary')).toContain('logistic: high_use ~ peak');
+    // Four steps of five figures each, and a note that says what they are steps of.
+    expect(await page.locator('#dp-noise tbody tr').count()).toBe(20);
+    expect(await page.textContent('#dp-bounded-note')).toContain('4 步牛顿迭代');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator trains a model from the console: the check names the regression, and the released coefficients show', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await writeQuery(page, 'power_readings', "SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings");
@@ -649,7 +671,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.click('#check');
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
     await page.screenshot({ path: path.join(artifacts, 'operator-dp-bounds.png'), fullPage: true });
-    // A differentially private linear model asks for both: ε and bounds, target and features.
+    // A differentially private model asks for both: ε and bounds, target and features.
     await page.selectOption('#job-kind', 'dp_model');
     expect([await page.isVisible('#dp-fields'), await page.isVisible('#model-fields')]).toEqual([true, true]);
     await page.selectOption('#job-kind', 'dp_aggregate');

@@ -286,7 +286,7 @@ const phrases = {
   countsRoundedTo: ['计数取整到', 'counts rounded to'],
   jobKind_aggregate: ['聚合统计', 'aggregate'],
   jobKind_dp_aggregate: ['差分隐私聚合', 'differentially private aggregate'],
-  jobKind_dp_model: ['差分隐私线性模型', 'differentially private linear model'],
+  jobKind_dp_model: ['差分隐私模型', 'differentially private model'],
   jobKind_model: ['模型训练', 'model'],
   jobKind_row_level: ['明细（仅开放数据）', 'row level (open data only)'],
   event: ['事件', 'Event'],
