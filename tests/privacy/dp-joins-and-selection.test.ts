@@ -494,9 +494,9 @@ describe('differentially private logistic regression', () => {
   let logisticJob: string;
 
   beforeAll(async () => {
-    // Room for this ε of 10 after the linear model's 10.
+    // Room for these ε of 10 and 5 after the linear model's 10.
     const [lingang] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'lingang-analytics'));
-    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 22 } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 27, deltaCap: 1e-6 } })).status).toBe(200);
   });
 
   /** The maximum-likelihood fit on every household row, by Newton's method to convergence (the test's oracle). */
@@ -564,6 +564,33 @@ describe('differentially private logistic regression', () => {
     expect(statistics[4]!.sensitivity).toBeLessThan(2.5 * 1.001);
     expect(statistics[1]!.sensitivity).toBeLessThan(10 * 1.001);
     expect(result.manifest.differentialPrivacy.note).toContain('4 Newton steps');
+  });
+
+  it('with the Gaussian mechanism, gives every figure of every step one share of a single zCDP ρ, and reads a boolean target as 0 and 1', async () => {
+    const analystToken = await t.tokenFor('analyst-lingang-analytics');
+    const booleanTarget = sql.replace('CASE WHEN kwh > 200 THEN 1 ELSE 0 END AS high_use', 'kwh > 200 AS high_use');
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analystToken,
+      json: { datasets: ['power_readings'], sql: booleanTarget, purpose: '用电高峰分析', model: logistic, privacy: { differentialPrivacy: true, epsilon: 5, delta: 1e-6, mechanism: 'gaussian', bounds: { season: { min: 0, max: 1 } } } },
+    });
+    expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
+    const settled = await t.waitForJob(submitted.json.id, 120_000);
+    expect(settled.statusCode, JSON.stringify(settled)).toBe('CHECKED_WITH_NOISE');
+    await t.call('POST', `/v1/reviews/${settled.id}`, { token: regulators[0], json: { decision: 'approve', reason: 'DP logistic model' } });
+    const result = (await t.call('GET', `/v1/jobs/${settled.id}/result`, { token: analystToken })).json;
+    const statistics = result.manifest.differentialPrivacy.statistics as Array<{ mechanism: string; sensitivity: number; scale: number }>;
+    expect(statistics).toHaveLength(20);
+    // σ = Δ₂ / √(2ρ) with ρ the twentieth of what (ε 5, δ 10⁻⁶) buys; Δ₂ here in the figure's own units.
+    const rho = rhoFor(5, 1e-6) / 20;
+    for (const statistic of statistics) {
+      expect(statistic.mechanism).toBe('discrete_gaussian');
+      expect(statistic.scale).toBeCloseTo(statistic.sensitivity / Math.sqrt(2 * rho), 6);
+    }
+    // About 0.1 of noise on the slope at this ε; 1 is ten of it, and the sign and size still show.
+    const [exactIntercept, exactSlope] = await exactFit();
+    const [intercept, slope] = (result.rows as Array<[string, number]>).map(([, coefficient]) => coefficient);
+    expect(Math.abs(slope! - exactSlope!)).toBeLessThan(1);
+    expect(Math.abs(intercept! - exactIntercept!)).toBeLessThan(1);
   });
 
   it('serves the noisy logistic model as a scoring product that answers a probability', async () => {
