@@ -102,7 +102,8 @@ export const jobsUsage = `pds jobs — submit and follow analysis jobs (operator
 
   privacy (check, trial, submit): a differentially private job, which L4 and important data require
       --epsilon <ε> [--delta <δ>] [--mechanism laplace|gaussian] [--bounds 'trips: 0..20; fare: 0..5']
-      --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE has;
+      --bounds narrows a registered column's clamp, and is the only clamp a column computed in a CTE, or an
+      output summing an expression (sum(fare * 10) AS fare_jiao: 'fare_jiao: 0..30'), has;
       with --model, a differentially private linear model (fitted to noisy sufficient statistics) or logistic
       one (noisy Newton steps from zero; the target is 0 or 1)
 

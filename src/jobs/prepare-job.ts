@@ -35,7 +35,8 @@ export const jobSubmissionSchema = z.strictObject({
       delta: z.number().finite().min(0).optional(),
       mechanism: z.enum(['laplace', 'gaussian']).optional(),
       // Clamps for summed columns, by lower-case name: narrower ones for registered columns (less noise, more
-      // clipping; never wider than the catalogue's), and the only ones a column computed in a CTE has.
+      // clipping; never wider than the catalogue's), and the only ones a column computed in a CTE, or an output that
+      // sums an expression (`sum(fare * 10) AS fare_jiao`, under its name), has.
       bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
     .optional()

@@ -347,8 +347,11 @@ export async function buildDpPlan(
       return;
     }
     if ((functionName === 'sum' || functionName === 'avg' || functionName === 'mean') && item.children.length === 1) {
-      const argument = resolve(item.children[0]);
-      if (!argument) throw shapeError(`${functionName} of an expression: compute it as a column of a CTE, name it and give its bounds`);
+      // An expression of a row's columns (`sum(fare - 2) AS surcharge`) is named by the output it serves: the operator
+      // gives its bounds under that name, as for a column a CTE computes. (The analyser has refused subqueries,
+      // whose values would depend on other people's rows.)
+      const argument = resolve(item.children[0]) ?? (item.alias ? { binding: '', column: String(item.alias) } : undefined);
+      if (!argument) throw shapeError(`${described} sums an expression: name it (${functionName}(…) AS name) and give its bounds in privacy.bounds.<name>`);
       const bounds = clampOf(argument, options.bounds, usedBounds, `${functionName}(${argument.column})`);
       const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}), ...(argument.integral ? { integral: true } : {}) });
       const kind = functionName === 'sum' ? 'sum' : 'avg';

@@ -397,6 +397,41 @@ describe('an operator\'s bounds', () => {
   });
 });
 
+describe('sums of expressions written inline', () => {
+  it('release a sum of an expression under its output name, clamped to the bounds given for that name', async () => {
+    const sql = 'SELECT route_id, sum(fare * 10) AS fare_jiao FROM transit_trips GROUP BY route_id';
+    const result = await released(sql, { epsilon: 1, bounds: { fare_jiao: { min: 0, max: 30 } } }, ['transit_trips']);
+    const statistic = result.manifest.differentialPrivacy.statistics.find((entry: { name: string }) => entry.name === 'sum(fare_jiao)');
+    // Ten rows a card, each at most 30 jiao, and one more for the rounding of a decimal sum.
+    expect(statistic.sensitivity).toBe(10 * (30 + 1));
+    // The cap can only lower a route's sum: each noisy one stays below the uncapped sum plus three 95 % intervals.
+    const exactRows = (await exact('SELECT route_id, sum(fare * 10) FROM transit_trips.data GROUP BY route_id')) as Array<[string, unknown]>;
+    const uncapped = new Map(exactRows.map(([route, total]) => [route, Number(total)]));
+    for (const [route, noisy] of result.rows as Array<[string, number]>) expect(noisy).toBeLessThanOrEqual((uncapped.get(route) ?? 0) + 3 * statistic.ci95HalfWidth);
+  });
+
+  it('count, for a mean of an expression that can be null, the rows where it is present', async () => {
+    const result = await released('SELECT route_id, avg(CASE WHEN fare > 2 THEN fare END) AS dear_fare FROM transit_trips GROUP BY route_id', { epsilon: 2, bounds: { dear_fare: { min: 0, max: 5 } } }, ['transit_trips']);
+    expect(result.manifest.differentialPrivacy.statistics.map((entry: { name: string }) => entry.name)).toEqual(['sum(dear_fare)', 'count(dear_fare)']);
+    // Dear fares are 3: a mean over the rows where one is present stays near 3; one over every row would be near 0.6.
+    const means = (result.rows as Array<[string, number | null]>).map(([, mean]) => mean).filter((mean): mean is number => mean !== null);
+    expect(means.filter((mean) => mean > 2).length).toBeGreaterThan(means.length / 2);
+  });
+
+  it('refuse an unnamed one, saying how to name it', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, sum(fare * 10) FROM transit_trips GROUP BY route_id', {}, ['transit_trips']) });
+    expect(response.status).toBe(422);
+    expect(response.json.error.code).toBe('DP_QUERY_SHAPE');
+    expect(response.json.error.message).toContain('output 2 sums an expression: name it (sum(…) AS name) and give its bounds in privacy.bounds.<name>');
+  });
+
+  it('need the operator\'s bounds for a named one', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, sum(fare * 10) AS fare_jiao FROM transit_trips GROUP BY route_id', {}, ['transit_trips']) });
+    expect(response.status).toBe(400);
+    expect(response.json.error.details[0].path).toBe('privacy.bounds.fare_jiao');
+  });
+});
+
 describe('confidence intervals', () => {
   it('give the smallest half-width covering 95 % of discrete Laplace noise', () => {
     for (const scale of [0.5, 1, 3.7, 20, 80]) {

@@ -452,7 +452,7 @@ const phrases = {
   modelTarget: ['因变量（SELECT 中的列）', 'Target (a column of the SELECT)'],
   modelFeatures: ['自变量（逗号分隔）', 'Features (comma-separated)'],
   mechanism: ['噪声机制', 'Mechanism'],
-  clampBounds: ['取值界限（可选；CTE 中计算的列必填）', 'Clamp bounds (optional; required for columns computed in a CTE)'],
+  clampBounds: ['取值界限（可选；CTE 中计算的列、对表达式求和的输出列必填）', 'Clamp bounds (optional; required for columns computed in a CTE and outputs that sum an expression)'],
   optional: ['可选', 'optional'],
   budgetRemaining: ['剩余预算', 'budget left'],
   notSet: ['未填写', 'not set'],

@@ -161,7 +161,8 @@ export async function analysisPage(): Promise<HTMLElement> {
   const epsilon = h('input', { id: 'dp-epsilon', type: 'number', min: '0.01', step: '0.1', value: '0.5' });
   const delta = h('input', { id: 'dp-delta', type: 'number', min: '0', step: '1e-7', placeholder: '0' });
   const mechanism = h('select', { id: 'dp-mechanism' }, h('option', { value: 'laplace' }, 'Laplace'), h('option', { value: 'gaussian' }, 'Gaussian'));
-  // Clamp bounds: narrower ones for a registered column, and the only ones a column computed in a CTE has.
+  // Clamp bounds: narrower ones for a registered column, and the only ones a column computed in a CTE or an output
+  // summing an expression has.
   const bounds = h('input', { id: 'dp-bounds', placeholder: 'trips: 0..20; fare: 0..5', spellcheck: false });
   const modelType = h('select', { id: 'model-type' }, h('option', { value: 'linear' }, t('linearRegression')), h('option', { value: 'logistic' }, t('logisticRegression')));
   const target = h('input', { id: 'model-target', placeholder: 'log_bill' });
