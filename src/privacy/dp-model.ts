@@ -5,7 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
 import { termNames, type ModelSpec } from '../models/model-job.js';
 import { call, operator } from '../analysis/execution-plan.js';
-import { asDouble, boundedFiguresSql, clamped, clampOf, constant, ctesOf, resolveColumn, shapeError, sourcesOf, text, type DpPlan, type DpRequest } from './dp-plan.js';
+import { asDouble, withResolution, boundedFiguresSql, clamped, clampOf, constant, ctesOf, resolveColumn, shapeError, sourcesOf, text, type DpPlan, type DpRequest } from './dp-plan.js';
 
 /**
  * Differentially private regression. The training rows' SELECT is the operator's, analysed like any job's (its rows
@@ -66,10 +66,7 @@ export async function buildDpModelPlan(
     budgetDatasets: [unit!.dataset],
     groupColumns: [],
     aggregates: [],
-    sums: figures.map((figure) => {
-      const scale = figure.integral ? 1 : resolutionFor(figure.bounds);
-      return { column: figure.statistic, bounds: figure.bounds, statistic: figure.statistic, ...(figure.integral ? { integral: true } : {}), ...(scale > 1 ? { scale } : {}) };
-    }),
+    sums: figures.map((figure) => withResolution({ column: figure.statistic, bounds: figure.bounds, statistic: figure.statistic, ...(figure.integral ? { integral: true } : {}) })),
     outputColumns: [
       { name: 'term', role: 'group_key' },
       { name: 'coefficient', role: 'dp_coefficient' },
@@ -85,16 +82,6 @@ export async function buildDpModelPlan(
 }
 
 type Bounds = { min: number; max: number };
-
-/**
- * The power of two a model's figure is multiplied by before it is rounded for the integer-valued noise: enough that
- * a row's largest value is at least 1,024 units, so that the rounding's extra unit costs under 0.1 % more noise
- * (a figure of p(1−p) ≤ ¼ would otherwise get noise for 2 where a row moves it by ¼).
- */
-function resolutionFor(bounds: Bounds): number {
-  const largest = Math.max(Math.abs(bounds.min), Math.abs(bounds.max));
-  return largest > 0 && largest < 1024 ? 2 ** Math.ceil(Math.log2(1024 / largest)) : 1;
-}
 type Term = { name: string; bounds: Bounds; value: AstNode; integral: boolean };
 type Figure = { expression: AstNode; bounds: Bounds; statistic: string; integral: boolean };
 

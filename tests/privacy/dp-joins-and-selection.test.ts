@@ -375,8 +375,9 @@ describe('an operator\'s bounds', () => {
   it('narrow the clamp and the noise', async () => {
     const result = await released('SELECT route_id, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id', { bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']);
     const sum = result.manifest.differentialPrivacy.statistics.find((statistic: { name: string }) => statistic.name === 'sum(fare)');
-    // Fares are decimals: their rounded sum can move by one more than the fares do, in each of a card's cells.
-    expect(sum.sensitivity).toBe(10 * (5 + 1));
+    // Fares are decimals, counted in 256ths (5 is 1,280 of them): their rounded sum can move by one 256th more than
+    // the fares do, in each of a card's cells. In whole units that would have been 10 · (5 + 1).
+    expect(sum.sensitivity).toBe(10 * (5 + 1 / 256));
   });
 
   it('keep a noisy mean within them, however large the noise', async () => {
@@ -402,8 +403,8 @@ describe('sums of expressions written inline', () => {
     const sql = 'SELECT route_id, sum(fare * 10) AS fare_jiao FROM transit_trips GROUP BY route_id';
     const result = await released(sql, { epsilon: 1, bounds: { fare_jiao: { min: 0, max: 30 } } }, ['transit_trips']);
     const statistic = result.manifest.differentialPrivacy.statistics.find((entry: { name: string }) => entry.name === 'sum(fare_jiao)');
-    // Ten rows a card, each at most 30 jiao, and one more for the rounding of a decimal sum.
-    expect(statistic.sensitivity).toBe(10 * (30 + 1));
+    // Ten rows a card, each at most 30 jiao, and one 64th more for the rounding of a decimal sum counted in 64ths.
+    expect(statistic.sensitivity).toBe(10 * (30 + 1 / 64));
     // The cap can only lower a route's sum: each noisy one stays below the uncapped sum plus three 95 % intervals.
     const exactRows = (await exact('SELECT route_id, sum(fare * 10) FROM transit_trips.data GROUP BY route_id')) as Array<[string, unknown]>;
     const uncapped = new Map(exactRows.map(([route, total]) => [route, Number(total)]));

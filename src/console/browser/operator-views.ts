@@ -446,7 +446,8 @@ function noiseSection(dp: any, model: { type: string; iterations?: number } | un
     h('p', {}, `ε = ${dp.epsilon} · δ = ${dp.delta} · ${dp.mechanism} · ≤ ${dp.maxRowsPerUnit} ${t('rowsPerUnit')}`),
     table(
       [t('statistic'), 'mechanism', 'ε', t('sensitivity'), t('scale'), t('ciHalfWidth')],
-      dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, statistic.epsilon, statistic.sensitivity, Number(statistic.scale.toFixed(3)), `± ${statistic.ci95HalfWidth}`]),
+      // Figures counted in fine steps have fractional sensitivities and intervals: three decimals say enough.
+      dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, Number(statistic.epsilon.toFixed(6)), Number(statistic.sensitivity.toFixed(3)), Number(statistic.scale.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
     ),
     dp.partitionSelection ? h('p', {}, `${t('partitionSelection')}: ε = ${dp.partitionSelection.epsilon}, δ = ${dp.partitionSelection.delta}, ${t('threshold')} ${dp.partitionSelection.threshold}, ${dp.partitionSelection.cellsReleased} ${t('cellsReleased')}`) : null,
     // The server's note is English; in Chinese the page says first what the figures are of.
