@@ -2,6 +2,7 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import type { AggregateName, DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
+import { caseWhen, integer, nullValue } from './ast-builders.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -218,17 +219,11 @@ function addsConstants(node: AstNode | null | undefined): boolean {
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
 
-/** The integer constant 1, as DuckDB's parser gives it. */
-const one = (): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: 1 } });
-
 const isNullOrZero = (node: AstNode | null | undefined): boolean =>
   !node || (node.class === 'CONSTANT' && (node.value?.is_null === true || Number(node.value?.value) === 0)) || (node.class === 'CAST' && isNullOrZero(node.child));
 
-/** CASE WHEN condition THEN value END (NULL otherwise), as DuckDB's parser would give it. */
-function caseWhen(condition: AstNode, value: AstNode, at: AstNode): AstNode {
-  const nullConstant = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
-  return { class: 'CASE', type: 'CASE_EXPR', alias: '', query_location: at.query_location ?? 0, case_checks: [{ when_expr: condition, then_expr: value }], else_expr: nullConstant };
-}
+/** CASE WHEN condition THEN value END, placed where `at` is, so that a refusal of it names the operator's text. */
+const caseWhenAt = (condition: AstNode, value: AstNode, at: AstNode): AstNode => caseWhen(condition, value, nullValue(), at.query_location ?? 0);
 
 /**
  * `bool_or(c)` says whether any row of the cell meets c, `bool_and(c)` whether any fails it: each is a count of
@@ -240,11 +235,11 @@ function witnessRows(aggregate: { kind: AggregateName; node: AstNode; argument?:
   if ((aggregate.kind !== 'bool_or' && aggregate.kind !== 'bool_and') || !aggregate.argument) return undefined;
   const argument = structuredClone(aggregate.argument);
   const witness = aggregate.kind === 'bool_or' ? argument : { class: 'OPERATOR', type: 'OPERATOR_NOT', alias: '', query_location: 0, children: [argument] };
-  return caseWhen(witness, one(), aggregate.node);
+  return caseWhenAt(witness, integer(1), aggregate.node);
 }
 
 /** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
-const filteredArgument = (filter: AstNode, argument: AstNode): AstNode => caseWhen(structuredClone(filter), structuredClone(argument), argument);
+const filteredArgument = (filter: AstNode, argument: AstNode): AstNode => caseWhenAt(filter, argument, argument);
 
 /** Whether an expression mentions, unqualified, any of `names` (anywhere in its tree). */
 function namesAny(node: unknown, names: Set<string>): boolean {
@@ -264,13 +259,7 @@ function aggregatesAtOwnLevel(value: unknown): boolean {
   return Object.values(record).some(aggregatesAtOwnLevel);
 }
 
-const positionalReference = (position: number, at: AstNode): AstNode => ({
-  class: 'CONSTANT',
-  type: 'VALUE_CONSTANT',
-  alias: '',
-  query_location: at.query_location ?? 0,
-  value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: position },
-});
+const positionalReference = (position: number, at: AstNode): AstNode => ({ ...integer(position), query_location: at.query_location ?? 0 });
 
 /**
  * Spells out DuckDB's GROUP BY ALL (every select item without an aggregate) and ORDER BY ALL (every select item,
@@ -568,7 +557,7 @@ class Analyser {
       const hiddenByName = new Map(branch.select_list.slice(visible.length).map((item: AstNode) => [item.alias, item]));
       branch.select_list = [
         ...visible,
-        ...all.map((unit) => hiddenByName.get(unit.columnName) ?? nullConstant(unit.columnName)),
+        ...all.map((unit) => hiddenByName.get(unit.columnName) ?? nullValue(unit.columnName)),
       ];
       relation.units = all;
     }
@@ -746,7 +735,7 @@ class Analyser {
     if (!aggregate.node.filter && (!argument || countsUnit)) return undefined;
     // The argument already carries the FILTER (filteredArgument); count(*) FILTER has only the filter.
     const condition = argument ? { class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(argument)] } : structuredClone(aggregate.node.filter);
-    return caseWhen(condition, one(), aggregate.node);
+    return caseWhenAt(condition, integer(1), aggregate.node);
   }
 
   private checkModifiersShallow(node: AstNode) {
@@ -1036,10 +1025,6 @@ function mergeUnits(left: Relation['units'], right: Relation['units']): Relation
   const all = new Map<string, Relation['units'][number]>();
   for (const unit of [...left, ...right]) all.set(unit.columnName, unit);
   return [...all.values()].sort((a, b) => a.columnName.localeCompare(b.columnName));
-}
-
-function nullConstant(alias: string): AstNode {
-  return { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias, query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } };
 }
 
 function defaultName(node: AstNode, index: number): string {

@@ -1,6 +1,7 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { isCountAggregate, sameExpression, type QueryAnalysis } from './analyse-query.js';
+import { alias, call, integer, operator, text, tryToDouble } from './ast-builders.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
@@ -50,36 +51,13 @@ export type ExecutionPlan = {
 export type SketchedSet = { unitIndex: number; dataset: string; sql: string; measure?: number };
 
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
-export const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
-export const call = (name: string, children: AstNode[], distinct = false): AstNode => ({
-  class: 'FUNCTION',
-  type: 'FUNCTION',
-  alias: '',
-  query_location: 0,
-  function_name: name,
-  schema: '',
-  children,
-  filter: null,
-  order_bys: { type: 'ORDER_MODIFIER', orders: [] },
-  distinct,
-  is_operator: false,
-  export_state: false,
-  catalog: '',
-});
-
-export const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
-export const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
-
-/** TRY_CAST(argument AS DOUBLE): a figure's value per row, whatever its type (null where it is not a number). */
-const asDouble = (argument: AstNode): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(argument), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: true });
-
 /**
  * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
  * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,
  * `sum(CASE WHEN … THEN 1 ELSE 0 END)` are small tables hidden inside a large cell — so each figure's own
  * contributors (`__pds_n_m`) must meet the threshold too.
  */
-const nonZero = (argument: AstNode): AstNode => ({ class: 'COMPARISON', type: 'COMPARE_NOTEQUAL', alias: '', query_location: 0, left: asDouble(argument), right: integer(0) });
+const nonZero = (argument: AstNode): AstNode => ({ class: 'COMPARISON', type: 'COMPARE_NOTEQUAL', alias: '', query_location: 0, left: tryToDouble(argument), right: integer(0) });
 
 /** A row leaves a measure out when its value there is null or zero (the complement of `nonZero`). */
 const zeroOrNull = (argument: AstNode): AstNode => ({
@@ -92,7 +70,7 @@ const zeroOrNull = (argument: AstNode): AstNode => ({
     type: 'OPERATOR_COALESCE',
     alias: '',
     query_location: 0,
-    children: [asDouble(argument), integer(0)],
+    children: [tryToDouble(argument), integer(0)],
   },
   right: integer(0),
 });
@@ -233,7 +211,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     // The key mixes in a secret (set in the sandbox at run time, never stored with the job), so that keys differ
     // from one deployment to another. That alone would not protect stored sketches — DuckDB's hash combination
     // cancels under XOR — which is why the guard stores them encrypted (differencing-guard.ts).
-    const secret = call('getvariable', [{ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: SKETCH_SECRET_VARIABLE } }]);
+    const secret = call('getvariable', [text(SKETCH_SECRET_VARIABLE)]);
     const sketchOf = async (unit: QueryAnalysis['units'][number], condition?: AstNode): Promise<string> => {
       const inner = structuredClone(analysis.node);
       // Where a contributor has several rows, its key also names which of them are in the set (the XOR of their

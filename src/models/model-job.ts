@@ -36,19 +36,19 @@ export type ModelPlan = {
   rowsSql: string;
 };
 
-const asDouble = (column: string) => `CAST(${sqlIdentifier(column)} AS DOUBLE)`;
+const doubleColumnSql = (column: string) => `CAST(${sqlIdentifier(column)} AS DOUBLE)`;
 /** Feature j of the design matrix: x₀ = 1 (the intercept), then the features in order. */
 export const termNames = (model: ModelSpec) => ['(intercept)', ...model.features];
 
 /** The aggregate query the analyser checks: it reads every training column the model needs, as sums. */
 export function statisticsSql(model: ModelSpec, rowsSql: string): string {
-  const x = (j: number) => asDouble(model.features[j - 1]!);
+  const x = (j: number) => doubleColumnSql(model.features[j - 1]!);
   const p = model.features.length;
   const items = ['count(*) AS n'];
   for (let i = 0; i <= p; i++) {
     for (let j = Math.max(i, 1); j <= p; j++) items.push(`sum(${i === 0 ? x(j) : `${x(i)} * ${x(j)}`}) AS m_${i}_${j}`);
   }
-  const y = asDouble(model.target);
+  const y = doubleColumnSql(model.target);
   items.push(`sum(${y}) AS v_0`);
   for (let j = 1; j <= p; j++) items.push(`sum(${x(j)} * ${y}) AS v_${j}`);
   items.push(`sum(${y} * ${y}) AS yy`);
@@ -69,7 +69,7 @@ export async function buildModelPlan(model: ModelSpec, rowsSql: string, analysis
 export function logisticStepSql(plan: ModelPlan, beta: number[]): string {
   const { model } = plan;
   const p = model.features.length;
-  const columns = model.features.map((feature, index) => `${asDouble(feature)} AS x${index + 1}`);
+  const columns = model.features.map((feature, index) => `${doubleColumnSql(feature)} AS x${index + 1}`);
   const eta = beta.map((b, j) => (j === 0 ? `(${literal(b)})` : `(${literal(b)}) * x${j}`)).join(' + ');
   const x = (j: number) => (j === 0 ? '1' : `x${j}`);
   const items = ['count(*) AS n'];
@@ -77,7 +77,7 @@ export function logisticStepSql(plan: ModelPlan, beta: number[]): string {
   for (let j = 0; j <= p; j++) items.push(`sum(${x(j)} * (y - q)) AS g_${j}`);
   // log(1 + exp(η)) computed stably for large |η|.
   items.push(`sum(y * eta - greatest(eta, 0) - ln(1 + exp(-abs(eta)))) AS loglik`);
-  return `WITH model_rows AS (SELECT ${columns.join(', ')}, ${asDouble(model.target)} AS y FROM (${plan.rowsSql}) AS r WHERE ${notNull(model)}),
+  return `WITH model_rows AS (SELECT ${columns.join(', ')}, ${doubleColumnSql(model.target)} AS y FROM (${plan.rowsSql}) AS r WHERE ${notNull(model)}),
     scored AS (SELECT *, ${eta} AS eta FROM model_rows),
     weighted AS (SELECT *, 1 / (1 + exp(-eta)) AS q, (1 / (1 + exp(-eta))) * (1 - 1 / (1 + exp(-eta))) AS w FROM scored)
     SELECT ${items.join(', ')} FROM weighted`;

@@ -4,8 +4,8 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
 import { termNames, type ModelSpec } from '../models/model-job.js';
-import { call, operator } from '../analysis/execution-plan.js';
-import { asDouble, withResolution, boundedFiguresSql, clamped, clampOf, constant, ctesOf, resolveColumn, shapeError, sourcesOf, text, type DpPlan, type DpRequest } from './dp-plan.js';
+import { call, doubleConstant, operator, text, toDouble } from '../analysis/ast-builders.js';
+import { boundedFiguresSql, clamped, clampOf, ctesOf, resolveColumn, shapeError, sourcesOf, withResolution, type DpPlan, type DpRequest } from './dp-plan.js';
 
 /**
  * Differentially private regression. The training rows' SELECT is the operator's, analysed like any job's (its rows
@@ -47,7 +47,7 @@ export async function buildDpModelPlan(
     const resolved = resolveColumn(reference, sources, columnSpecs);
     if (!resolved) throw shapeError(`the training rows have no column ${name}`);
     const bounds = fixed ?? clampOf(resolved, options.bounds, used, `the model's ${name}`);
-    return { name, bounds, value: clamped(asDouble(reference), bounds), integral: Boolean(resolved.integral) };
+    return { name, bounds, value: clamped(toDouble(reference), bounds), integral: Boolean(resolved.integral) };
   };
   const features = model.features.map((name) => column(name));
   // A logistic target is 0 or 1; clamped to [0, 1], whatever else a row holds moves the gradient by at most Bⱼ.
@@ -115,13 +115,13 @@ export const betaVariable = (j: number) => `pds_beta_${j}`;
  * gradient Σxⱼ(y − p) for j = 0 … p (x₀ = 1), then the Hessian's upper triangle Σp(1−p)·xᵢxⱼ, row by row.
  */
 function newtonStepFigures(features: Term[], target: Term): Figure[] {
-  const one: Term = { name: '1', bounds: { min: 1, max: 1 }, value: constant(1), integral: true };
+  const one: Term = { name: '1', bounds: { min: 1, max: 1 }, value: doubleConstant(1), integral: true };
   const terms = [one, ...features];
-  const beta = (j: number) => asDouble(call('getvariable', [text(betaVariable(j))]));
+  const beta = (j: number) => toDouble(call('getvariable', [text(betaVariable(j))]));
   const eta = terms.map((x, j) => (j === 0 ? beta(0) : operator('*', [beta(j), structuredClone(x.value)]))).reduce((sum, term) => operator('+', [sum, term]));
   // p = 1 / (1 + e^(−η)); for a very negative η, e^(−η) is +∞ in DuckDB and p is 0, as it should be.
-  const probability = operator('/', [constant(1), operator('+', [constant(1), call('exp', [operator('-', [eta])])])]);
-  const weight = operator('*', [structuredClone(probability), operator('-', [constant(1), structuredClone(probability)])]);
+  const probability = operator('/', [doubleConstant(1), operator('+', [doubleConstant(1), call('exp', [operator('-', [eta])])])]);
+  const weight = operator('*', [structuredClone(probability), operator('-', [doubleConstant(1), structuredClone(probability)])]);
   const residual = operator('-', [structuredClone(target.value), probability]);
   const name = (x: Term) => (x === one ? '' : x.name);
   const gradient = terms.map((x): Figure => {

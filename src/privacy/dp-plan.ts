@@ -1,5 +1,5 @@
 import { sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { call, integer } from '../analysis/execution-plan.js';
+import { call, caseWhen, doubleConstant, integer, isNotNull } from '../analysis/ast-builders.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
@@ -89,10 +89,6 @@ export type DpOperand = { output: number } | { value: string | number };
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
-export const text = (value: string): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value } });
-export const asDouble = (child: AstNode): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child, cast_type: { id: 'DOUBLE', type_info: null }, try_cast: false });
-// A bound as CAST('…' AS DOUBLE): DuckDB's AST reads a bare JSON number as an integer.
-export const constant = (value: number): AstNode => asDouble(text(String(value)));
 
 export function shapeError(detail: string): AppError {
   return new AppError(
@@ -199,17 +195,6 @@ function registeredBehind(source: Extract<Source, { kind: 'derived' }>, index: n
   }
 }
 
-const isNotNull = (expression: AstNode): AstNode => ({ class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(expression)] });
-const nullValue = (): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } });
-/** CASE WHEN condition THEN value ELSE otherwise END (NULL unless given), as DuckDB's parser gives it. */
-const caseWhen = (condition: AstNode, value: AstNode, otherwise: AstNode = nullValue()): AstNode => ({
-  class: 'CASE',
-  type: 'CASE_EXPR',
-  alias: '',
-  query_location: 0,
-  case_checks: [{ when_expr: structuredClone(condition), then_expr: structuredClone(value) }],
-  else_expr: otherwise,
-});
 /** The value where the expression is not null, else null. */
 const whenPresent = (expression: AstNode, value: AstNode): AstNode => caseWhen(isNotNull(expression), value);
 /** 1 where the expression is not null, else 0: a count of some rows as a sum with bounds [0, 1]. */
@@ -423,7 +408,7 @@ export function withResolution(entry: DpPlan['sums'][number]): DpPlan['sums'][nu
 
 /** An expression clamped to its bounds (a null stays null: DuckDB's least and greatest skip nulls). */
 export const clamped = (expression: AstNode, bounds: { min: number; max: number }): AstNode =>
-  whenPresent(expression, call('greatest', [call('least', [structuredClone(expression), constant(bounds.max)]), constant(bounds.min)]));
+  whenPresent(expression, call('greatest', [call('least', [structuredClone(expression), doubleConstant(bounds.max)]), doubleConstant(bounds.min)]));
 
 /**
  * The exact figures a DP release adds noise to, computed inside DuckDB: the operator's FROM and WHERE (its select

@@ -1,0 +1,53 @@
+import type { AstNode } from './sql-parser.js';
+
+/**
+ * Builders of parsed-SQL nodes in the shape DuckDB's `json_serialize_sql` gives and `json_deserialize_sql` reads.
+ * The plans that rewrite an analysed query (hidden figures, sketches, DP bounds) build with these and nothing else,
+ * so that an operator's text is never spliced into SQL.
+ */
+export const alias = (node: AstNode, name: string): AstNode => ({ ...structuredClone(node), alias: name });
+
+export const call = (name: string, children: AstNode[], distinct = false): AstNode => ({
+  class: 'FUNCTION',
+  type: 'FUNCTION',
+  alias: '',
+  query_location: 0,
+  function_name: name,
+  schema: '',
+  children,
+  filter: null,
+  order_bys: { type: 'ORDER_MODIFIER', orders: [] },
+  distinct,
+  is_operator: false,
+  export_state: false,
+  catalog: '',
+});
+
+/** An arithmetic operator (`+`, `-`, `*`, `/`): a function DuckDB prints infix. */
+export const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
+
+export const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
+
+export const text = (value: string): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value } });
+
+export const nullValue = (name = ''): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: name, query_location: 0, value: { type: { id: 'NULL', type_info: null }, is_null: true } });
+
+const castToDouble = (child: AstNode, tryCast: boolean): AstNode => ({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: structuredClone(child), cast_type: { id: 'DOUBLE', type_info: null }, try_cast: tryCast });
+/** CAST(child AS DOUBLE): fails on a value that is not a number. */
+export const toDouble = (child: AstNode): AstNode => castToDouble(child, false);
+/** TRY_CAST(child AS DOUBLE): null where the value is not a number. */
+export const tryToDouble = (child: AstNode): AstNode => castToDouble(child, true);
+/** A number as CAST('…' AS DOUBLE): DuckDB's AST reads a bare JSON number as an integer. */
+export const doubleConstant = (value: number): AstNode => toDouble(text(String(value)));
+
+export const isNotNull = (expression: AstNode): AstNode => ({ class: 'OPERATOR', type: 'OPERATOR_IS_NOT_NULL', alias: '', query_location: 0, children: [structuredClone(expression)] });
+
+/** CASE WHEN condition THEN value ELSE otherwise END (NULL unless given), placed where `location` says. */
+export const caseWhen = (condition: AstNode, value: AstNode, otherwise: AstNode = nullValue(), location = 0): AstNode => ({
+  class: 'CASE',
+  type: 'CASE_EXPR',
+  alias: '',
+  query_location: location,
+  case_checks: [{ when_expr: structuredClone(condition), then_expr: structuredClone(value) }],
+  else_expr: otherwise,
+});
