@@ -181,6 +181,7 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
       const decision = response.json as {
         kind: string;
         differentialPrivacy: { epsilon: number; delta: number; mechanism: string } | null;
+        expectedNoise?: { statistics: Array<{ name: string; ci95HalfWidth: number }>; partitionSelection: { threshold: number } | null } | null;
         grade: string;
         outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>;
         model?: { type: string; target: string; features: string[] };
@@ -204,6 +205,12 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         if (!estimate.allowed) {
           console.error(`refused: ${estimate.code}: ${estimate.reason}`);
           return 1;
+        }
+        // What that ε buys, known from the plan alone: each figure's noise is within ± this with 95 % probability.
+        const noise = decision.expectedNoise;
+        if (noise) {
+          console.log(`  expected noise (95 %): ${noise.statistics.map((statistic) => `${statistic.name} ±${Number(statistic.ci95HalfWidth.toFixed(3))}`).join(', ')}`);
+          if (noise.partitionSelection) console.log(`  keys appear when their noisy count of contributors reaches ${noise.partitionSelection.threshold}`);
         }
       }
       if (decision.model) {

@@ -163,12 +163,13 @@ function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, na
   return (exact) => (Math.round(exact * scale) + noise()) / scale;
 }
 
-export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
-  const position = (name: string) => result.columns.indexOf(name);
-  const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
-  const exact = new Map<string, unknown[]>();
-  for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
-
+/**
+ * The noise a DP aggregate's (or linear model's) release will draw, fixed by its plan before any data is read: each
+ * statistic's mechanism, ε share, sensitivity, scale and 95 % half-width, the partition selection's threshold, and
+ * the samplers. The dry run shows the same description (`expectedNoise`), so what an operator is told to expect is
+ * what the release draws.
+ */
+function aggregateNoise(plan: DpPlan) {
   const L = plan.maxRowsPerUnit;
   const needsCount = Boolean(plan.model) || plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
   const units = plan.aggregates.find((aggregate) => aggregate.kind === 'units');
@@ -188,19 +189,43 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
   const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
   const sumNoise = plan.sums.map((sum) => noisySum(sum, L, noiseFor));
-
-  let cells: unknown[][];
-  let selection: PartitionSelection | null = null;
+  let selection: Omit<PartitionSelection, 'cellsReleased'> | null = null;
   if (plan.partitionSelection) {
     const scale = L / epsilonShare;
     const k = Math.ceil(scale * Math.log(L / selectionDelta));
+    selection = { mechanism: 'laplace_threshold', epsilon: epsilonShare, delta: selectionDelta, scale, threshold: 1 + k };
+  }
+  return { statistics, countNoise, unitNoise, sumNoise, selection, units, gaussian };
+}
+
+/**
+ * What a DP plan's release will draw, told before it runs: the statistics' noise and, for keys without a public
+ * domain, the partition selection's threshold. A logistic model lists every step's figures.
+ */
+export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null } {
+  if (plan.model?.type === 'logistic') return { statistics: logisticNoise(plan).statistics, partitionSelection: null };
+  const { statistics, selection } = aggregateNoise(plan);
+  return { statistics, partitionSelection: selection };
+}
+
+export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
+  const position = (name: string) => result.columns.indexOf(name);
+  const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
+  const exact = new Map<string, unknown[]>();
+  for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
+
+  const L = plan.maxRowsPerUnit;
+  const { statistics, countNoise, unitNoise, sumNoise, selection: threshold, units, gaussian } = aggregateNoise(plan);
+  let cells: unknown[][];
+  let selection: PartitionSelection | null = null;
+  if (threshold) {
     const unitsAt = position('__pds_units');
-    const selectionScale = roundedUp(scale);
+    const selectionScale = roundedUp(threshold.scale);
     cells = [...exact.entries()]
-      .filter(([, row]) => Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= 1 + k)
+      .filter(([, row]) => Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= threshold.threshold)
       .map(([key]) => JSON.parse(key) as unknown[])
       .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-    selection = { mechanism: 'laplace_threshold', epsilon: epsilonShare, delta: selectionDelta, scale, threshold: 1 + k, cellsReleased: cells.length };
+    selection = { ...threshold, cellsReleased: cells.length };
   } else {
     // Every combination of the public domains, in domain order, found in the data or not.
     cells = [[]];
@@ -296,13 +321,27 @@ function dpOutput(
   };
 }
 
+/**
+ * A logistic model's noise: every figure of every step spends an even share of ε (Laplace) or of the one zCDP ρ
+ * that (ε, δ) buys (Gaussian), which composes across adaptively chosen steps (Bun and Steinke 2016, lemma 2.3).
+ */
+function logisticNoise(plan: DpPlan) {
+  const steps = plan.model!.newtonSteps!;
+  const shares = steps * plan.sums.length;
+  const epsilon = plan.epsilonMicro / 1_000_000;
+  const gaussian = plan.mechanism === 'gaussian';
+  const statistics: DpStatistic[] = [];
+  const noiseFor = noiseMaker({ gaussian, epsilonShare: epsilon / shares, rhoEach: gaussian ? rhoFor(epsilon, plan.deltaPico / 1e12) / shares : 0, statistics });
+  const stepNoise = Array.from({ length: steps }, (_, index) => plan.sums.map((sum) => noisySum(sum, plan.maxRowsPerUnit, noiseFor, `step ${index + 1}: ${sum.statistic}`)));
+  return { statistics, stepNoise };
+}
+
 export type StepFailure = { ok: false; kind: SandboxFailureKind; internalDetail: string };
 
 /**
  * A differentially private logistic regression: `newtonSteps` noisy Newton steps from β = 0 (src/privacy/dp-model.ts),
- * each running the plan's query at the current coefficients. The budget is split evenly over the steps and, within
- * a step, over its figures; Gaussian steps share one zCDP ρ, which composes across adaptively chosen steps
- * (Bun and Steinke 2016, lemma 2.3), converted to (ε, δ) once. A step that fails ends the fit with its failure.
+ * each running the plan's query at the current coefficients, its figures noised as `logisticNoise` says. A step
+ * that fails ends the fit with its failure.
  */
 export async function releaseDpLogisticModel(
   plan: DpPlan,
@@ -313,11 +352,8 @@ export async function releaseDpLogisticModel(
   const steps = model.newtonSteps!;
   const p = model.features.length;
   const L = plan.maxRowsPerUnit;
-  const shares = steps * plan.sums.length;
-  const epsilon = plan.epsilonMicro / 1_000_000;
   const gaussian = plan.mechanism === 'gaussian';
-  const statistics: DpStatistic[] = [];
-  const noiseFor = noiseMaker({ gaussian, epsilonShare: epsilon / shares, rhoEach: gaussian ? rhoFor(epsilon, plan.deltaPico / 1e12) / shares : 0, statistics });
+  const { statistics, stepNoise } = logisticNoise(plan);
   const withheld = (code: NonNullable<DpOutput['withheld']>['code'], reason: string) => ({ model: undefined, withheld: { code, reason } });
   let beta = new Array<number>(p + 1).fill(0);
   let observations = 0;
@@ -326,7 +362,7 @@ export async function releaseDpLogisticModel(
     const outcome = await runStep(beta, step);
     if (!outcome.ok) return outcome;
     const { columns, rows } = outcome.result;
-    const figures = plan.sums.map((sum, index) => noisySum(sum, L, noiseFor, `step ${step}: ${sum.statistic}`)(Number(rows[0]?.[columns.indexOf(`__pds_s_${index}`)] ?? 0)));
+    const figures = stepNoise[step - 1]!.map((noisy, index) => noisy(Number(rows[0]?.[columns.indexOf(`__pds_s_${index}`)] ?? 0)));
     // At β = 0 every row's p(1−p) is ¼: the first Hessian's corner, Σp(1−p), is a quarter of the rows' noisy count.
     if (step === 1) observations = Math.max(0, Math.round(4 * figures[p + 1]!));
     const delta = newtonStep(p, figures);

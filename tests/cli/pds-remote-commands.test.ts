@@ -154,6 +154,8 @@ describe('pds jobs and pds reports against a running server', () => {
     const checked = await pds(['jobs', 'check', ...job, '--epsilon', '0.5', '--bounds', 'trips: 0..20'], operator);
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.stdout).toContain('differentially private: ε 0.5, δ 0, laplace; 2 of 2 left on transit_trips');
+    // Two figures at ε 0.25 each: the count (10 rows a card) and the sum of trips (at most 20 from each row).
+    expect(checked.stdout).toContain('expected noise (95 %): count ±120, sum(trips) ±2397');
     expect(checked.stdout).toMatch(/^accepted: an aggregate job on L4 data \(policy [0-9a-f]{12}…, noise instead of suppression\)/);
     const submitted = await pds(['jobs', 'submit', ...job, '--epsilon', '0.5', '--bounds', 'trips: 0..20'], operator);
     expect(submitted.code, submitted.stderr).toBe(0);

@@ -670,6 +670,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.fill('#dp-bounds', 'trips: 0..20');
     await page.click('#check');
     await page.locator('#budget-estimate', { hasText: 'ε 0.25' }).waitFor();
+    // What the ε buys, before it is spent: each figure's 95 % half-width, from the plan alone.
+    expect(await page.textContent('#expected-noise')).toMatch(/预计噪声.*sum\(trips\).*± \d+/);
     await page.screenshot({ path: path.join(artifacts, 'operator-dp-bounds.png'), fullPage: true });
     // A differentially private model asks for both: ε and bounds, target and features.
     await page.selectOption('#job-kind', 'dp_model');

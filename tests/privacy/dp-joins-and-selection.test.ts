@@ -434,6 +434,34 @@ describe('sums of expressions written inline', () => {
 });
 
 describe('confidence intervals', () => {
+  it('are told by the dry run before anything runs, as the release then draws them', async () => {
+    const sql = "SELECT date_trunc('month', boarded_at) AS month, count(*) AS trips, avg(fare) AS mean_fare FROM transit_trips GROUP BY 1";
+    const privacy = { epsilon: 1, delta: 1e-6, bounds: { fare: { min: 0, max: 5 } } };
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, privacy, ['transit_trips']) });
+    expect(dryRun.status, JSON.stringify(dryRun.json)).toBe(200);
+    const result = await released(sql, privacy, ['transit_trips']);
+    const { cellsReleased, ...selection } = result.manifest.differentialPrivacy.partitionSelection;
+    expect(cellsReleased).toBeGreaterThanOrEqual(0);
+    expect(dryRun.json.expectedNoise).toEqual({ statistics: result.manifest.differentialPrivacy.statistics, partitionSelection: selection });
+    expect(dryRun.json.expectedNoise.statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['count', 'sum(fare)']);
+  });
+
+  it('are told for every Newton step of a logistic model', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { ...job("SELECT fare > 2 AS dear, CASE WHEN route_id = 'LG01' THEN 1 ELSE 0 END AS lg01 FROM transit_trips", { bounds: { lg01: { min: 0, max: 1 } } }, ['transit_trips']), model: { type: 'logistic', target: 'dear', features: ['lg01'] } },
+    });
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    expect(response.json.expectedNoise.statistics).toHaveLength(4 * 5);
+    expect(response.json.expectedNoise.statistics[19].name).toBe('step 4: sum(p(1−p)·lg01²)');
+  });
+
+  it('are not told for a job protected by thresholds, which draws no noise', async () => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: await t.tokenFor('analyst-lingang-analytics'), json: { datasets: ['power_readings'], sql: 'SELECT town, sum(kwh) FROM power_readings GROUP BY town', purpose: 'test' } });
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    expect(response.json.expectedNoise).toBeNull();
+  });
+
   it('give the smallest half-width covering 95 % of discrete Laplace noise', () => {
     for (const scale of [0.5, 1, 3.7, 20, 80]) {
       let covered = discreteLaplacePmf(0, scale);

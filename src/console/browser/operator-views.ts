@@ -231,6 +231,7 @@ export async function analysisPage(): Promise<HTMLElement> {
               estimate.reason ? ` · ${estimate.reason}` : '',
             )
           : '',
+        expectedNoiseTable(decision.expectedNoise),
       );
     } catch (error) {
       if (mine === latestCheck) explain(error);
@@ -433,6 +434,24 @@ function modelSection(model: any): HTMLElement | null {
       figures.filter(([, value]) => value !== undefined).map(([label]) => label),
       [figures.filter(([, value]) => value !== undefined).map(([, value]) => value!.toLocaleString(undefined, { maximumFractionDigits: 6 }))],
     ),
+  );
+}
+
+/**
+ * Before a DP job runs, what its noise will be: each figure's 95 % half-width (what an ε buys, to weigh before
+ * spending it), and the contributors a key needs to be likely to appear when keys are chosen by partition selection.
+ */
+function expectedNoiseTable(noise: any): HTMLElement | string {
+  if (!noise) return '';
+  return h(
+    'div',
+    { id: 'expected-noise' },
+    h('p', { class: 'muted' }, t('expectedNoise')),
+    table(
+      [t('statistic'), t('sensitivity'), t('ciHalfWidth')],
+      noise.statistics.map((statistic: any) => [statistic.name, Number(statistic.sensitivity.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
+    ),
+    noise.partitionSelection ? h('p', { class: 'muted' }, `${t('partitionSelection')}: ${t('threshold')} ${noise.partitionSelection.threshold}`) : '',
   );
 }
 

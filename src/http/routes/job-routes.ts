@@ -10,6 +10,7 @@ import { and, asc, eq } from 'drizzle-orm';
 import { auditLeaves, privacyBudgets, reviews } from '../../db/schema.js';
 import { toBudgetView } from '../../privacy/budget-ledger.js';
 import { dpSummary } from '../../privacy/dp-plan.js';
+import { expectedNoise } from '../../privacy/dp-release.js';
 import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
@@ -103,6 +104,15 @@ const routes = {
                 .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
               model: z.object({ type: z.string(), target: z.string(), features: z.array(z.string()) }).optional().describe('For a model job: the model that would be fitted'),
               differentialPrivacy: dpSummarySchema.nullable().describe('For a differentially private aggregate: its ε, δ and noise mechanism'),
+              expectedNoise: z
+                .object({
+                  statistics: z.array(z.object({ name: z.string(), mechanism: z.string(), epsilon: z.number(), sensitivity: z.number(), scale: z.number(), ci95HalfWidth: z.number() })),
+                  partitionSelection: z.object({ mechanism: z.string(), epsilon: z.number(), delta: z.number(), scale: z.number(), threshold: z.number() }).nullable(),
+                })
+                .nullable()
+                .describe(
+                  "For a differentially private job: the noise its release would draw, known from the plan alone — each statistic's mechanism, ε share, sensitivity, scale and the half-width its noise stays within with 95 % probability (per figure; a logistic model's per Newton step), and for keys without a public domain the partition selection's threshold",
+                ),
               policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
               analysisMilliseconds: z.number(),
             }),
@@ -267,6 +277,7 @@ export function jobRoutes(platform: Platform) {
         decision: 'accept' as const,
         kind: prepared.kind,
         differentialPrivacy: prepared.dp ? dpSummary(prepared.dp) : null,
+        expectedNoise: prepared.dp ? expectedNoise(prepared.dp) : null,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
         outputColumns: prepared.analysis.outputColumns,
