@@ -129,7 +129,7 @@ function newtonStepFigures(features: Term[], target: Term): Figure[] {
     return {
       expression: x === one ? structuredClone(residual) : operator('*', [structuredClone(x.value), structuredClone(residual)]),
       bounds: { min: -largest, max: largest },
-      statistic: `sum(${name(x) ? `${x.name}·` : ''}(${target.name} − p))`,
+      statistic: name(x) ? `sum(${x.name}·(${target.name} − p))` : `sum(${target.name} − p)`,
       integral: false,
     };
   });

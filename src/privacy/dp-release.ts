@@ -12,16 +12,18 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
  *
  * Budget split (basic composition): ε is divided evenly over the noisy statistics — one count vector, one sum
  * vector per summed column — and, when keys have no public domain, the partition selection. δ goes to partition
- * selection and to the Gaussian mechanism (half each when both need it).
+ * selection and to the Gaussian mechanism (half each when both need it). A logistic model's Newton steps split ε
+ * evenly over every figure of every step (`logisticNoise`).
  *
  * Sensitivities, with at most L rows per privacy unit after the joins: a count vector changes by at most L in L1
  * and in L2 (all L rows in one cell is the worst case for L2), a sum vector by L·(⌈B·s⌉ + 1)/s with B = max(|min|,
  * |max|) of the clamp and s the steps per unit it is counted in (sums are rounded to whole steps first, which can
- * add one step in each of the unit's cells; L·⌈B⌉ for whole-number values, counted in whole units); a vector of distinct units per cell by L in L1 and √L in L2 (a unit
- * adds 1 to each of at most L cells). Laplace: discrete Laplace with scale Δ₁/ε_i. Gaussian: the
- * discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics share ρ, chosen so that
- * ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing: noisy sum / noisy count
- * (of the rows where the value is present, when it can be null), moved into the clamp's bounds when the noise took it out.
+ * add one step in each of the unit's cells; L·⌈B⌉ for whole-number values, counted in whole units); a vector of
+ * distinct units per cell by L in L1 and √L in L2 (a unit adds 1 to each of at most L cells). Laplace: discrete
+ * Laplace with scale Δ₁/ε_i. Gaussian: the discrete Gaussian is ρ-zCDP with ρ = Δ₂²/2σ²; the Gaussian statistics
+ * share ρ, chosen so that ρ + 2√(ρ·ln(1/δ)) = their ε (Bun and Steinke 2016, prop. 1.3). Means are post-processing:
+ * noisy sum / noisy count (of the rows where the value is present, when it can be null), moved into the clamp's
+ * bounds when the noise took it out.
  *
  * Partition selection (keys without a public domain): a unit is in at most L cells, so the vector of distinct
  * units per cell has L1 sensitivity L. A cell is released when its unit count plus discrete Laplace noise of scale
