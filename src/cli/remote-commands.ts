@@ -209,7 +209,11 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         // What that ε buys, known from the plan alone: each figure's noise is within ± this with 95 % probability.
         const noise = decision.expectedNoise;
         if (noise) {
-          console.log(`  expected noise (95 %): ${noise.statistics.map((statistic) => `${statistic.name} ±${Number(statistic.ci95HalfWidth.toFixed(3))}`).join(', ')}`);
+          // A logistic model's Newton steps all draw the same noise: its first step's figures stand for every step's.
+          const firstStep = noise.statistics.filter((statistic) => statistic.name.startsWith('step 1: '));
+          const shown = firstStep.length > 0 ? firstStep.map((statistic) => ({ ...statistic, name: statistic.name.slice('step 1: '.length) })) : noise.statistics;
+          const steps = firstStep.length > 0 ? ` in each of ${noise.statistics.length / firstStep.length} Newton steps` : '';
+          console.log(`  expected noise (95 %)${steps}: ${shown.map((statistic) => `${statistic.name} ±${Number(statistic.ci95HalfWidth.toFixed(3))}`).join(', ')}`);
           if (noise.partitionSelection) console.log(`  keys appear when their noisy count of contributors reaches ${noise.partitionSelection.threshold}`);
         }
       }

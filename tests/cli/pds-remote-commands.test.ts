@@ -173,6 +173,7 @@ describe('pds jobs and pds reports against a running server', () => {
     const checked = await pds(['jobs', 'check', '--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', sql, '--model', model, '--epsilon', '0.5', '--bounds', 'central: 0..1'], operator);
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.stdout).toContain('logistic regression of dear on central; fitted by noisy Newton steps from zero');
+    expect(checked.stdout).toMatch(/expected noise \(95 %\) in each of 4 Newton steps: sum\(dear − p\) ±[\d.]+, sum\(central·\(dear − p\)\) ±[\d.]+, sum\(p\(1−p\)\) ±/);
   });
 
   it('refuses privacy options it cannot read before sending anything', async () => {

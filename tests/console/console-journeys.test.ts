@@ -575,6 +575,19 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'lingang-analytics');
     await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'power_readings', epsilonCap: 10 } });
     const sql = "SELECT CASE WHEN kwh > 200 THEN 1 ELSE 0 END AS high_use, CASE WHEN month(month) IN (1, 2, 7, 8) THEN 1 ELSE 0 END AS peak FROM power_readings WHERE customer_type = 'household'";
+    const page = await signedIn('analyst-lingang-analytics');
+    // Before submitting, the check tells the noise of one Newton step, the same in each of the four.
+    await writeQuery(page, 'power_readings', sql);
+    await page.selectOption('#job-kind', 'dp_model');
+    await page.selectOption('#model-type', 'logistic');
+    await page.fill('#model-target', 'high_use');
+    await page.fill('#model-features', 'peak');
+    await page.fill('#dp-epsilon', '10');
+    await page.fill('#dp-bounds', 'peak: 0..1');
+    await page.click('#check');
+    await page.waitForSelector('#expected-noise tbody tr');
+    expect(await page.locator('#expected-noise tbody tr').count()).toBe(5);
+    expect(await page.textContent('#expected-noise')).toContain('× 4');
     const submitted = await t.call('POST', '/v1/jobs', {
       token: await t.tokenFor('analyst-lingang-analytics'),
       json: { datasets: ['power_readings'], sql, purpose: '用电高峰分析', model: { type: 'logistic', target: 'high_use', features: ['peak'] }, privacy: { differentialPrivacy: true, epsilon: 10, bounds: { peak: { min: 0, max: 1 } } } },
@@ -582,7 +595,6 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
     expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
     await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: '差分隐私模型' } });
-    const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
     await page.waitForSelector('#dp-noise tbody tr');
     expect(await page.textContent('#model-summary')).toContain('logistic: high_use ~ peak');

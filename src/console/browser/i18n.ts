@@ -171,6 +171,7 @@ const phrases = {
   sensitivity: ['敏感度', 'Sensitivity'],
   scale: ['噪声尺度', 'Noise scale'],
   ciHalfWidth: ['95% 置信半宽', '95 % half-width'],
+  perNewtonStep: ['（逻辑回归：每步牛顿迭代相同）', '(logistic model: the same in every Newton step)'],
   expectedNoise: ['预计噪声（运行前据计划算出，未读取数据）：各统计量的噪声以 95% 概率落在下列半宽之内', 'Expected noise (from the plan, before any data is read): each figure\'s noise stays within these half-widths with 95 % probability'],
   partitionSelection: ['分组选择', 'Partition selection'],
   threshold: ['阈值', 'threshold'],
