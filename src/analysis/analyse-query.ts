@@ -145,6 +145,9 @@ function aggregateKind(name: string, distinct: boolean): AggregateName | undefin
   }
 }
 
+/** Quantiles a differentially private job may ask for (`median(x)`, `quantile_cont(x, 0.9)`, …). */
+export const dpQuantileFunctions = new Set(['median', 'quantile', 'quantile_cont', 'quantile_disc']);
+
 const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~~*', '!~~*', '^', '**']);
 
 /**
@@ -922,7 +925,9 @@ class Analyser {
       if (place === 'where' || place === 'join' || place === 'group' || flags.insideAggregate) {
         throw new QueryRejected('AGGREGATE_NOT_ALLOWED', `${name} cannot be used here${at(node)}`);
       }
-      const kind = aggregateKind(name, Boolean(node.distinct));
+      // A median or quantile names one row's value, so thresholds cannot protect it; under differential privacy it is
+      // read off a noisy histogram (src/privacy/dp-plan.ts) and is allowed wherever a mean is.
+      const kind = aggregateKind(name, Boolean(node.distinct)) ?? (this.context.noisyRelease && dpQuantileFunctions.has(name) && !node.distinct ? 'avg' : undefined);
       const children = node.children as AstNode[];
       const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
       const filterLineage = node.filter ? this.expression(node.filter, scope, 'aggregate-filter', {}) : undefined;

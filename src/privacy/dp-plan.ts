@@ -1,15 +1,16 @@
-import { sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { call, caseWhen, doubleConstant, integer, isNotNull } from '../analysis/ast-builders.js';
+import { dpQuantileFunctions, sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { call, caseWhen, doubleConstant, integer, isNotNull, operator } from '../analysis/ast-builders.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 
 /**
- * Differentially private aggregates: COUNT, SUM and AVG over one protected (non-open) dataset, optionally joined
- * with open datasets and read directly or through CTEs and subqueries that keep each row one person's (the
- * analyser's rule for derived relations), grouped by columns with a public domain in the catalogue (every
- * combination is output, so no key held by one person can appear) or by any other column or expression through DP
- * partition selection (a key appears only if a noisy count of its privacy units clears a threshold set by δ).
+ * Differentially private aggregates: COUNT, SUM, AVG and quantiles (read off a noisy histogram) over one protected
+ * (non-open) dataset, optionally joined with open datasets and read directly or through CTEs and subqueries that
+ * keep each row one person's (the analyser's rule for derived relations), grouped by columns with a public domain
+ * in the catalogue (every combination is output, so no key held by one person can appear) or by any other column or
+ * expression through DP partition selection (a key appears only if a noisy count of its privacy units clears a
+ * threshold set by δ).
  *
  * Contributions are bounded **after the joins**: inside DuckDB the joined rows of each privacy unit of the
  * protected dataset are cut to `maxRowsPerUnit`, chosen at random, and summed values are clamped to the declared
@@ -51,7 +52,12 @@ export type DpPlan = {
    * have none, and are noised in whole units as they were planned.
    */
   sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean; scale?: number }>;
-  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_coefficient' }>;
+  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_quantile' | 'dp_coefficient' }>;
+  /**
+   * Medians and quantiles, each read off a noisy histogram of `bins` equal bins over its bounds: the histogram's
+   * counts are the figures `__pds_s_<firstFigure + k>`, after the sums', and get noise as one count vector.
+   */
+  quantiles?: Array<{ outputIndex: number; column: string; statistic: string; q: number; bounds: { min: number; max: number }; firstFigure: number; bins: number }>;
   /**
    * A model instead of a table (src/privacy/dp-model.ts): a linear regression solved from the noisy sufficient
    * statistics, or a logistic one by `newtonSteps` noisy Newton steps from zero, `sql` then being one step's sums
@@ -93,7 +99,7 @@ export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: Dp
 export function shapeError(detail: string): AppError {
   return new AppError(
     'DP_QUERY_SHAPE',
-    `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM and AVG over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
+    `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM, AVG and quantiles (median, quantile_cont) over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
   );
 }
 
@@ -280,6 +286,8 @@ export async function buildDpPlan(
   const aggregates: DpAggregate[] = [];
   const outputColumns: DpPlan['outputColumns'] = [];
   const usedBounds = new Set<string>();
+  const quantiles: NonNullable<DpPlan['quantiles']> = [];
+  const histogramValues: AstNode[] = [];
   const addSum = (expression: AstNode, entry: DpPlan['sums'][number]): number => {
     const existing = sumExpressions.findIndex((known, index) => sameExpression(known, expression) && sums[index]!.statistic === entry.statistic);
     if (existing >= 0) return existing;
@@ -299,7 +307,7 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
-    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM or AVG of a column`);
+    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG or a quantile of a column`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
@@ -351,9 +359,26 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
-    throw shapeError(`${described} is not COUNT, SUM or AVG of a column`);
+    if (dpQuantileFunctions.has(functionName)) {
+      const q = functionName === 'median' ? 0.5 : quantileLevel(item.children[1] as AstNode | undefined);
+      if (q === undefined || item.children.length !== (functionName === 'median' ? 1 : 2)) throw shapeError(`${described}: a quantile takes a column and one constant level between 0 and 1 (quantile_cont(fare, 0.9))`);
+      const argument = resolve(item.children[0]) ?? (item.alias ? { binding: '', column: String(item.alias) } : undefined);
+      if (!argument) throw shapeError(`${described} is a quantile of an expression: name it (… AS name) and give its bounds in privacy.bounds.<name>`);
+      const statistic = `${functionName === 'median' ? 'median' : `quantile ${q}`} of ${argument.column}`;
+      const bounds = clampOf(argument, options.bounds, usedBounds, statistic);
+      quantiles.push({ outputIndex, column: argument.column, statistic, q, bounds, firstFigure: -1, bins: QUANTILE_BINS });
+      histogramValues.push(clamped(filtered(item.children[0]), bounds));
+      outputColumns.push({ name, role: 'dp_quantile' });
+      return;
+    }
+    throw shapeError(`${described} is not COUNT, SUM, AVG or a quantile of a column`);
   });
-  if (aggregates.length === 0) throw shapeError('no aggregate');
+  // Each quantile's histogram: one figure per bin, 1 where the row's clamped value falls in it, after the sums.
+  const histogramFigures = quantiles.flatMap((quantile, index) => {
+    quantile.firstFigure = sums.length + index * QUANTILE_BINS;
+    return histogramBins(histogramValues[index]!, quantile.bounds, QUANTILE_BINS);
+  });
+  if (aggregates.length === 0 && quantiles.length === 0) throw shapeError('no aggregate');
   const { order, limit } = outputOrder(node);
   const having = node.having ? conditionOf(node.having, node.select_list as AstNode[]) : undefined;
   for (const column of Object.keys(options.bounds ?? {})) {
@@ -368,7 +393,7 @@ export async function buildDpPlan(
   const sql = await boundedFiguresSql(node, parser, {
     unit: unit!.expression,
     groups: groups.map((group) => group.expression),
-    figures: sumExpressions.map((expression, index) => ({ expression, bounds: sums[index]!.bounds })),
+    figures: [...sumExpressions.map((expression, index) => ({ expression, bounds: sums[index]!.bounds })), ...histogramFigures],
     countsUnits,
     maxRowsPerUnit: options.maxRowsPerUnit,
   });
@@ -379,6 +404,7 @@ export async function buildDpPlan(
     groupColumns,
     aggregates,
     sums,
+    ...(quantiles.length > 0 ? { quantiles } : {}),
     outputColumns,
     maxRowsPerUnit: options.maxRowsPerUnit,
     partitionSelection,
@@ -404,6 +430,34 @@ export function withResolution(entry: DpPlan['sums'][number]): DpPlan['sums'][nu
   const largest = Math.max(Math.abs(entry.bounds.min), Math.abs(entry.bounds.max));
   const scale = !whole && largest > 0 && largest < 1024 ? 2 ** Math.ceil(Math.log2(1024 / largest)) : 1;
   return scale > 1 ? { ...entry, scale } : entry;
+}
+
+/**
+ * Bins of a quantile's histogram: equal widths over its bounds, enough that the quantile is placed within 1/32 of
+ * their width, and few enough that the noise of the bins a quantile is counted up through stays small (the noise
+ * of k bins adds up to √k times one bin's).
+ */
+const QUANTILE_BINS = 32;
+
+/** A quantile's level: a constant strictly between 0 and 1, or undefined. */
+function quantileLevel(node: AstNode | undefined): number | undefined {
+  if (!node || node.class !== 'CONSTANT' || node.value?.is_null) return undefined;
+  const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
+  const value = id === 'DECIMAL' ? Number(node.value.value) / 10 ** (info?.scale ?? 0) : ['DOUBLE', 'FLOAT'].includes(id) ? Number(node.value.value) : NaN;
+  return value > 0 && value < 1 ? value : undefined;
+}
+
+/**
+ * One figure per bin of [min, max]: 1 where the clamped value falls in bin k (the last bin holds max), 0 elsewhere
+ * and where it is null. A row is in one bin, so the histogram is a count vector: a unit's L rows move it by L.
+ */
+function histogramBins(value: AstNode, bounds: { min: number; max: number }, bins: number): Array<{ expression: AstNode; bounds: { min: number; max: number } }> {
+  const perUnit = bounds.max > bounds.min ? bins / (bounds.max - bounds.min) : 0;
+  const bin = call('least', [integer(bins - 1), call('floor', [operator('*', [operator('-', [value, doubleConstant(bounds.min)]), doubleConstant(perUnit)])])]);
+  return Array.from({ length: bins }, (_, k) => ({
+    expression: caseWhen({ class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: structuredClone(bin), right: integer(k) }, integer(1), integer(0)),
+    bounds: { min: 0, max: 1 },
+  }));
 }
 
 /** An expression clamped to its bounds (a null stays null: DuckDB's least and greatest skip nulls). */

@@ -175,7 +175,8 @@ function aggregateNoise(plan: DpPlan) {
   const L = plan.maxRowsPerUnit;
   const needsCount = Boolean(plan.model) || plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
   const units = plan.aggregates.find((aggregate) => aggregate.kind === 'units');
-  const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length;
+  const quantiles = plan.quantiles ?? [];
+  const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length + quantiles.length;
   const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
   const epsilonShare = plan.epsilonMicro / 1_000_000 / shares;
   const delta = plan.deltaPico / 1e12;
@@ -191,13 +192,15 @@ function aggregateNoise(plan: DpPlan) {
   // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
   const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
   const sumNoise = plan.sums.map((sum) => noisySum(sum, L, noiseFor));
+  // A quantile's histogram is a count vector over its bins: a unit's L rows are each in one bin, Δ₁ = Δ₂ = L.
+  const histogramNoise = quantiles.map((quantile) => noiseFor(`histogram for ${quantile.statistic} (${quantile.bins} bins)`, L));
   let selection: Omit<PartitionSelection, 'cellsReleased'> | null = null;
   if (plan.partitionSelection) {
     const scale = L / epsilonShare;
     const k = Math.ceil(scale * Math.log(L / selectionDelta));
     selection = { mechanism: 'laplace_threshold', epsilon: epsilonShare, delta: selectionDelta, scale, threshold: 1 + k };
   }
-  return { statistics, countNoise, unitNoise, sumNoise, selection, units, gaussian };
+  return { statistics, countNoise, unitNoise, sumNoise, histogramNoise, selection, units, gaussian };
 }
 
 /**
@@ -217,7 +220,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
 
   const L = plan.maxRowsPerUnit;
-  const { statistics, countNoise, unitNoise, sumNoise, selection: threshold, units, gaussian } = aggregateNoise(plan);
+  const { statistics, countNoise, unitNoise, sumNoise, histogramNoise, selection: threshold, units, gaussian } = aggregateNoise(plan);
   let cells: unknown[][];
   let selection: PartitionSelection | null = null;
   if (threshold) {
@@ -241,6 +244,12 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       count: countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0,
       units: unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0,
       sums: plan.sums.map((_, index) => sumNoise[index]!(Number(found?.[position(`__pds_s_${index}`)] ?? 0))),
+      quantiles: (plan.quantiles ?? []).map((quantile, index) =>
+        quantileOf(
+          quantile,
+          Array.from({ length: quantile.bins }, (_, k) => Number(found?.[position(`__pds_s_${quantile.firstFigure + k}`)] ?? 0) + histogramNoise[index]!()),
+        ),
+      ),
     };
   };
   let rows: unknown[][];
@@ -259,7 +268,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     }
   } else {
     rows = cells.map((keys) => {
-      const { count: noisyCount, units: noisyUnits, sums: noisySums } = noisyCell(keys);
+      const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = noisyCell(keys);
       const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
       plan.groupColumns.forEach((group, index) => {
         if (group.outputIndex !== null) row[group.outputIndex] = keys[index];
@@ -276,6 +285,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
           row[aggregate.outputIndex] = denominator > 0 ? Math.min(max, Math.max(min, noisySums[aggregate.sumIndex!]! / denominator)) : null;
         }
       }
+      (plan.quantiles ?? []).forEach((quantile, index) => (row[quantile.outputIndex] = noisyQuantiles[index]!));
       return row;
     });
   }
@@ -284,8 +294,29 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
     : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
       `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
+      (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
   return dpOutput(plan, ordered(rows, plan), { statistics, partitionSelection: selection, note }, context, { model, withheld });
+}
+
+/**
+ * A quantile read off a noisy histogram (post-processing): the value where the noisy counts, added up from the
+ * lowest bin, reach q times their total, interpolated within that bin. Noisy counts may be negative; they are added
+ * up as they are, so that the noise does not push quantiles towards the middle. Null when the noisy total is not
+ * positive (no rows to speak of).
+ */
+function quantileOf(quantile: NonNullable<DpPlan['quantiles']>[number], bins: number[]): number | null {
+  const total = bins.reduce((sum, count) => sum + count, 0);
+  if (!(total > 0)) return null;
+  const { min, max } = quantile.bounds;
+  const width = (max - min) / bins.length;
+  const target = quantile.q * total;
+  let below = 0;
+  for (const [k, count] of bins.entries()) {
+    if (below + count >= target) return Math.min(max, Math.max(min, min + width * (k + (count > 0 ? (target - below) / count : 0))));
+    below += count;
+  }
+  return max;
 }
 
 /** The released output and its manifest, from the noisy rows. */
