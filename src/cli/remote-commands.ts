@@ -181,7 +181,7 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
       const decision = response.json as {
         kind: string;
         differentialPrivacy: { epsilon: number; delta: number; mechanism: string } | null;
-        expectedNoise?: { statistics: Array<{ name: string; ci95HalfWidth: number }>; partitionSelection: { threshold: number } | null } | null;
+        expectedNoise?: { statistics: Array<{ name: string; ci95HalfWidth: number }>; partitionSelection: { threshold: number } | null; newtonSteps?: number } | null;
         grade: string;
         outputColumns: Array<{ name: string; role: string; hiddenWhenSuppressed?: boolean }>;
         model?: { type: string; target: string; features: string[] };
@@ -209,11 +209,8 @@ export async function jobsCommand(config: Config, args: string[], options: Remot
         // What that ε buys, known from the plan alone: each figure's noise is within ± this with 95 % probability.
         const noise = decision.expectedNoise;
         if (noise) {
-          // A logistic model's Newton steps all draw the same noise: its first step's figures stand for every step's.
-          const firstStep = noise.statistics.filter((statistic) => statistic.name.startsWith('step 1: '));
-          const shown = firstStep.length > 0 ? firstStep.map((statistic) => ({ ...statistic, name: statistic.name.slice('step 1: '.length) })) : noise.statistics;
-          const steps = firstStep.length > 0 ? ` in each of ${noise.statistics.length / firstStep.length} Newton steps` : '';
-          console.log(`  expected noise (95 %)${steps}: ${shown.map((statistic) => `${statistic.name} ±${Number(statistic.ci95HalfWidth.toFixed(3))}`).join(', ')}`);
+          const steps = noise.newtonSteps ? ` in each of ${noise.newtonSteps} Newton steps` : '';
+          console.log(`  expected noise (95 %)${steps}: ${noise.statistics.map((statistic) => `${statistic.name} ±${Number(statistic.ci95HalfWidth.toFixed(3))}`).join(', ')}`);
           if (noise.partitionSelection) console.log(`  keys appear when their noisy count of contributors reaches ${noise.partitionSelection.threshold}`);
         }
       }

@@ -205,10 +205,14 @@ function aggregateNoise(plan: DpPlan) {
 
 /**
  * What a DP plan's release will draw, told before it runs: the statistics' noise and, for keys without a public
- * domain, the partition selection's threshold. A logistic model lists every step's figures.
+ * domain, the partition selection's threshold. A logistic model's steps all draw the same noise: one step's figures
+ * are told, with the number of steps.
  */
-export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null } {
-  if (plan.model?.type === 'logistic') return { statistics: logisticNoise(plan).statistics, partitionSelection: null };
+export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null; newtonSteps?: number } {
+  if (plan.model?.type === 'logistic') {
+    const firstStep = logisticNoise(plan).statistics.slice(0, plan.sums.length);
+    return { statistics: firstStep.map((statistic) => ({ ...statistic, name: statistic.name.replace(/^step 1: /, '') })), partitionSelection: null, newtonSteps: plan.model.newtonSteps! };
+  }
   const { statistics, selection } = aggregateNoise(plan);
   return { statistics, partitionSelection: selection };
 }

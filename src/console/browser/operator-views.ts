@@ -443,16 +443,13 @@ function modelSection(model: any): HTMLElement | null {
  */
 function expectedNoiseTable(noise: any): HTMLElement | string {
   if (!noise) return '';
-  // A logistic model's Newton steps all draw the same noise: its first step's figures stand for every step's.
-  const firstStep = noise.statistics.filter((statistic: any) => statistic.name.startsWith('step 1: '));
-  const steps = firstStep.length > 0 ? noise.statistics.length / firstStep.length : 0;
   return h(
     'div',
     { id: 'expected-noise' },
-    h('p', { class: 'muted' }, t('expectedNoise'), steps > 0 ? ` ${t('perNewtonStep')} × ${steps}` : ''),
+    h('p', { class: 'muted' }, t('expectedNoise'), noise.newtonSteps ? ` ${t('perNewtonStep')} × ${noise.newtonSteps}` : ''),
     table(
       [t('statistic'), t('sensitivity'), t('ciHalfWidth')],
-      (steps > 0 ? firstStep : noise.statistics).map((statistic: any) => [steps > 0 ? statistic.name.slice('step 1: '.length) : statistic.name, Number(statistic.sensitivity.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
+      noise.statistics.map((statistic: any) => [statistic.name, Number(statistic.sensitivity.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
     ),
     noise.partitionSelection ? h('p', { class: 'muted' }, `${t('partitionSelection')}: ${t('threshold')} ${noise.partitionSelection.threshold}`) : '',
   );

@@ -108,10 +108,11 @@ const routes = {
                 .object({
                   statistics: z.array(z.object({ name: z.string(), mechanism: z.string(), epsilon: z.number(), sensitivity: z.number(), scale: z.number(), ci95HalfWidth: z.number() })),
                   partitionSelection: z.object({ mechanism: z.string(), epsilon: z.number(), delta: z.number(), scale: z.number(), threshold: z.number() }).nullable(),
+                  newtonSteps: z.number().int().optional().describe("A logistic model's Newton steps, each drawing the noise of `statistics`"),
                 })
                 .nullable()
                 .describe(
-                  "For a differentially private job: the noise its release would draw, known from the plan alone — each statistic's mechanism, ε share, sensitivity, scale and the half-width its noise stays within with 95 % probability (per figure; a logistic model's per Newton step), and for keys without a public domain the partition selection's threshold",
+                  "For a differentially private job: the noise its release would draw, known from the plan alone — each statistic's mechanism, ε share, sensitivity, scale and the half-width its noise stays within with 95 % probability (per figure; for a logistic model, of one Newton step), and for keys without a public domain the partition selection's threshold",
                 ),
               policy: z.object({ hash: z.string(), minContributors: z.number(), dominance: z.unknown(), pPercent: z.number().nullable(), roundCountsTo: z.number().nullable(), reviewers: z.number() }),
               analysisMilliseconds: z.number(),
