@@ -272,7 +272,7 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/jobs': { response: { jobs: [job] } },
   'post /v1/jobs/dry-run': {
     request: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh FROM power_readings GROUP BY town', purpose: '新片区能源规划（公益）' },
-    response: { decision: 'accept', kind: 'aggregate', differentialPrivacy: null, grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
+    response: { decision: 'accept', kind: 'aggregate', differentialPrivacy: null, expectedNoise: null, grade: 'L3', datasets: ['power_readings'], outputColumns: [{ name: 'town', role: 'group_key' }, { name: 'accounts', role: 'count' }, { name: 'kwh', role: 'measure' }], policy: { hash: 'c3d1…7a0b', minContributors: 20, dominance: { n: 2, k: 90 }, pPercent: 10, roundCountsTo: 5, reviewers: 1 }, analysisMilliseconds: 4.2 },
   },
   'post /v1/jobs/trial-run': {
     request: { datasets: ['power_readings', 'enterprises'], sql: 'SELECT e.industry_code, count(DISTINCT p.account_id) AS accounts FROM power_readings p JOIN enterprises e ON p.uscc = e.uscc GROUP BY e.industry_code', purpose: '产业用电结构（公益）' },
