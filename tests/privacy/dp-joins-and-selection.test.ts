@@ -51,6 +51,16 @@ async function exact(sql: string): Promise<unknown[][]> {
   }
 }
 
+/** Defines, approves and publishes a scoring product serving a released model job of lingang-analytics; answers its coefficients. */
+async function publishedScoring(id: string, jobId: string): Promise<number[]> {
+  const analystToken = await t.tokenFor('analyst-lingang-analytics');
+  const defined = await t.call('POST', '/v1/products', { token: analystToken, json: { id, title: `${id} (DP)`, titleZh: '差分隐私模型评分', terms: 'test', spec: { kind: 'scoring', job: jobId } } });
+  expect(defined.status, JSON.stringify(defined.json)).toBe(201);
+  await t.call('POST', `/v1/products/${id}/decision`, { token: regulators[0], json: { decision: 'approve', reason: 'released DP model' } });
+  expect((await t.call('POST', `/v1/products/${id}/publication`, { token: analystToken, json: { action: 'publish' } })).json.status).toBe('published');
+  return ((await t.call('GET', `/v1/jobs/${jobId}/result`, { token: analystToken })).json.rows as Array<[string, number]>).map(([, coefficient]) => coefficient);
+}
+
 describe('differentially private joins', () => {
   it('join protected trips with open bus routes and release every town of the public domain', async () => {
     const result = await released('SELECT b.town, count(*) AS boardings FROM transit_trips t JOIN bus_routes b ON t.route_id = b.route_id AND t.board_stop_id = b.stop_id GROUP BY b.town');
@@ -542,12 +552,7 @@ describe('differentially private linear regression', () => {
   });
 
   it('serves the released noisy coefficients as a scoring product', async () => {
-    const analystToken = await t.tokenFor('analyst-lingang-analytics');
-    const defined = await t.call('POST', '/v1/products', { token: analystToken, json: { id: 'dp-bill-estimate', title: 'Bill estimate (DP)', titleZh: '电费估算（差分隐私）', terms: 'test', spec: { kind: 'scoring', job: dpModelJob } } });
-    expect(defined.status, JSON.stringify(defined.json)).toBe(201);
-    await t.call('POST', '/v1/products/dp-bill-estimate/decision', { token: regulators[0], json: { decision: 'approve', reason: 'released DP model' } });
-    expect((await t.call('POST', '/v1/products/dp-bill-estimate/publication', { token: analystToken, json: { action: 'publish' } })).json.status).toBe('published');
-    const [b0, b1] = ((await t.call('GET', `/v1/jobs/${dpModelJob}/result`, { token: analystToken })).json.rows as Array<[string, number]>).map(([, coefficient]) => coefficient);
+    const [b0, b1] = await publishedScoring('dp-bill-estimate', dpModelJob);
     const scored = await t.call('POST', '/v1/products/dp-bill-estimate/score', { token: await t.tokenFor('consumer-east-sea-bank'), json: { input: { kwh: 350 }, purpose: 'bill estimate' } });
     expect(scored.status, JSON.stringify(scored.json)).toBe(200);
     expect(scored.json.score).toBeCloseTo(b0! + b1! * 350, 9);
@@ -693,12 +698,7 @@ describe('differentially private logistic regression', () => {
   });
 
   it('serves the noisy logistic model as a scoring product that answers a probability', async () => {
-    const analystToken = await t.tokenFor('analyst-lingang-analytics');
-    const defined = await t.call('POST', '/v1/products', { token: analystToken, json: { id: 'dp-high-use', title: 'High use (DP)', titleZh: '高用电概率（差分隐私）', terms: 'test', spec: { kind: 'scoring', job: logisticJob } } });
-    expect(defined.status, JSON.stringify(defined.json)).toBe(201);
-    await t.call('POST', '/v1/products/dp-high-use/decision', { token: regulators[0], json: { decision: 'approve', reason: 'released DP model' } });
-    expect((await t.call('POST', '/v1/products/dp-high-use/publication', { token: analystToken, json: { action: 'publish' } })).json.status).toBe('published');
-    const [b0, b1] = ((await t.call('GET', `/v1/jobs/${logisticJob}/result`, { token: analystToken })).json.rows as Array<[string, number]>).map(([, coefficient]) => coefficient);
+    const [b0, b1] = await publishedScoring('dp-high-use', logisticJob);
     const scored = await t.call('POST', '/v1/products/dp-high-use/score', { token: await t.tokenFor('consumer-east-sea-bank'), json: { input: { season: 1 }, purpose: 'peak planning' } });
     expect(scored.status, JSON.stringify(scored.json)).toBe(200);
     expect(scored.json.score).toBeCloseTo(1 / (1 + Math.exp(-(b0! + b1!))), 9);
