@@ -10,7 +10,7 @@ import { privacyBudgets } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { deltaSchema, epsilonSchema, toMicro, toPico } from '../privacy/budget-ledger.js';
 import { buildDpModelPlan } from '../privacy/dp-model.js';
-import { buildDpPlan, type DpPlan, type DpRequest } from '../privacy/dp-plan.js';
+import { buildDpPlan, wholeNumberType, type DpPlan, type DpRequest } from '../privacy/dp-plan.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -40,7 +40,7 @@ export const jobSubmissionSchema = z.strictObject({
       bounds: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/), z.strictObject({ min: z.number().finite(), max: z.number().finite() })).optional(),
     })
     .optional()
-    .describe('Differential privacy: {differentialPrivacy: true, epsilon, delta?, mechanism?, bounds?} (required for L4 data; with a linear model, a DP model; docs/privacy.md)'),
+    .describe('Differential privacy: {differentialPrivacy: true, epsilon, delta?, mechanism?, bounds?} (required for L4 data; with a model, a DP model; docs/privacy.md)'),
   /** A model job: `sql` selects the training rows (they never leave the sandbox); a regression is fitted to them. */
   model: modelSpecSchema.optional().describe('A model job: {type: linear|logistic, target, features}; the SQL selects the training rows (docs/models.md)'),
 });
@@ -198,7 +198,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
       // Under DP a target that is not 0 or 1 cannot be found out and refused (that would answer a question about the
       // rows): it is clamped to [0, 1]. Its type at least must be able to hold 0 and 1 and nothing between.
       const type = rows.find((column) => column.name === model.target)?.type;
-      if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|BOOLEAN)$/.test(type)) {
+      if (type && !wholeNumberType.test(type)) {
         throw new AppError('DP_QUERY_SHAPE', `a differentially private logistic model needs a target of 0 and 1 (a boolean or a whole number); ${model.target} is ${type}`);
       }
     }

@@ -5,7 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
 import { termNames, type ModelSpec } from '../models/model-job.js';
 import { call, doubleConstant, operator, text, toDouble } from '../analysis/ast-builders.js';
-import { boundedFiguresSql, clamped, clampOf, ctesOf, resolveColumn, shapeError, sourcesOf, withResolution, type DpPlan, type DpRequest } from './dp-plan.js';
+import { boundedFiguresSql, clamped, clampOf, ctesOf, magnitude, resolveColumn, shapeError, sourcesOf, withResolution, type DpPlan, type DpRequest } from './dp-plan.js';
 
 /**
  * Differentially private regression. The training rows' SELECT is the operator's, analysed like any job's (its rows
@@ -125,7 +125,7 @@ function newtonStepFigures(features: Term[], target: Term): Figure[] {
   const residual = operator('-', [structuredClone(target.value), probability]);
   const name = (x: Term) => (x === one ? '' : x.name);
   const gradient = terms.map((x): Figure => {
-    const largest = Math.max(Math.abs(x.bounds.min), Math.abs(x.bounds.max));
+    const largest = magnitude(x.bounds);
     return {
       expression: x === one ? structuredClone(residual) : operator('*', [structuredClone(x.value), structuredClone(residual)]),
       bounds: { min: -largest, max: largest },

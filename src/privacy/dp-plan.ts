@@ -41,15 +41,12 @@ export type DpPlan = {
   budgetDatasets?: string[];
   groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number> | null }>;
   aggregates: DpAggregate[];
-  /** Summed columns, in the order of their `__pds_s_<i>` figures. */
   /**
-   * `integral`: every value is a whole number (a count, an integer column), so the sum needs no rounding before
-   * the integer-valued noise; otherwise rounding can move a cell's sum by one more than its values do.
-   */
-  /**
-   * `scale`: the sum is multiplied by it before rounding and divided after the noise, so that rounding adds
-   * 1/scale, not 1, to the sensitivity of figures whose rows are small (`withResolution`). Plans stored before it
-   * have none, and are noised in whole units as they were planned.
+   * Summed columns, in the order of their `__pds_s_<i>` figures. `integral`: every value is a whole number (a count,
+   * an integer column), so the sum needs no rounding before the integer-valued noise; otherwise rounding can move a
+   * cell's sum by one more than its values do. `scale`: the sum is multiplied by it before rounding and divided after
+   * the noise, so that rounding adds 1/scale, not 1, to the sensitivity of figures whose rows are small
+   * (`withResolution`); plans stored before it have none, and are noised in whole units as they were planned.
    */
   sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean; scale?: number }>;
   outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_quantile' | 'dp_coefficient' }>;
@@ -116,7 +113,7 @@ type Source = { kind: 'dataset'; dataset: string } | { kind: 'derived'; node: As
 export type ResolvedColumn = { binding: string; column: string; dataset?: string; spec?: ColumnSpec; neverNull?: boolean; integral?: boolean };
 
 /** Column types whose values are whole numbers: their sums need no rounding, so no room for it in the sensitivity. */
-const wholeNumberType = /^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|BOOLEAN)$/;
+export const wholeNumberType = /^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|BOOLEAN)$/;
 
 export function ctesOf(node: AstNode, outer: Ctes): Ctes {
   const ctes: Ctes = new Map(outer);
@@ -288,6 +285,10 @@ export async function buildDpPlan(
   const usedBounds = new Set<string>();
   const quantiles: NonNullable<DpPlan['quantiles']> = [];
   const histogramValues: AstNode[] = [];
+  // An aggregate's argument as a column or, for an expression of a row's columns (`sum(fare - 2) AS surcharge`),
+  // named by the output it serves: the operator gives its bounds under that name, as for a column a CTE computes.
+  // (The analyser has refused subqueries, whose values would depend on other people's rows.)
+  const namedArgument = (item: AstNode): ResolvedColumn | undefined => resolve(item.children[0]) ?? (item.alias ? { binding: '', column: String(item.alias) } : undefined);
   const addSum = (expression: AstNode, entry: DpPlan['sums'][number]): number => {
     const existing = sumExpressions.findIndex((known, index) => sameExpression(known, expression) && sums[index]!.statistic === entry.statistic);
     if (existing >= 0) return existing;
@@ -341,10 +342,7 @@ export async function buildDpPlan(
       return;
     }
     if ((functionName === 'sum' || functionName === 'avg' || functionName === 'mean') && item.children.length === 1) {
-      // An expression of a row's columns (`sum(fare - 2) AS surcharge`) is named by the output it serves: the operator
-      // gives its bounds under that name, as for a column a CTE computes. (The analyser has refused subqueries,
-      // whose values would depend on other people's rows.)
-      const argument = resolve(item.children[0]) ?? (item.alias ? { binding: '', column: String(item.alias) } : undefined);
+      const argument = namedArgument(item);
       if (!argument) throw shapeError(`${described} sums an expression: name it (${functionName}(…) AS name) and give its bounds in privacy.bounds.<name>`);
       const bounds = clampOf(argument, options.bounds, usedBounds, `${functionName}(${argument.column})`);
       const sumIndex = addSum(filtered(item.children[0]), { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}), ...(argument.integral ? { integral: true } : {}) });
@@ -362,7 +360,7 @@ export async function buildDpPlan(
     if (dpQuantileFunctions.has(functionName)) {
       const q = functionName === 'median' ? 0.5 : quantileLevel(item.children[1] as AstNode | undefined);
       if (q === undefined || item.children.length !== (functionName === 'median' ? 1 : 2)) throw shapeError(`${described}: a quantile takes a column and one constant level between 0 and 1 (quantile_cont(fare, 0.9))`);
-      const argument = resolve(item.children[0]) ?? (item.alias ? { binding: '', column: String(item.alias) } : undefined);
+      const argument = namedArgument(item);
       if (!argument) throw shapeError(`${described} is a quantile of an expression: name it (… AS name) and give its bounds in privacy.bounds.<name>`);
       const statistic = `${functionName === 'median' ? 'median' : `quantile ${q}`} of ${argument.column}`;
       const bounds = clampOf(argument, options.bounds, usedBounds, statistic);
@@ -426,11 +424,17 @@ export async function buildDpPlan(
  * Whole numbers with whole-number bounds need no rounding and stay in whole units.
  */
 export function withResolution(entry: DpPlan['sums'][number]): DpPlan['sums'][number] {
-  const whole = entry.integral && Number.isInteger(entry.bounds.min) && Number.isInteger(entry.bounds.max);
-  const largest = Math.max(Math.abs(entry.bounds.min), Math.abs(entry.bounds.max));
-  const scale = !whole && largest > 0 && largest < 1024 ? 2 ** Math.ceil(Math.log2(1024 / largest)) : 1;
+  const largest = magnitude(entry.bounds);
+  const scale = !wholeFigure(entry) && largest > 0 && largest < 1024 ? 2 ** Math.ceil(Math.log2(1024 / largest)) : 1;
   return scale > 1 ? { ...entry, scale } : entry;
 }
+
+/** B = max(|min|, |max|): the most one row's clamped value can add to, or take from, a sum. */
+export const magnitude = (bounds: { min: number; max: number }): number => Math.max(Math.abs(bounds.min), Math.abs(bounds.max));
+
+/** Whole numbers with whole-number bounds: their sum needs no rounding before the integer-valued noise. */
+export const wholeFigure = (entry: Pick<DpPlan['sums'][number], 'integral' | 'bounds'>): boolean =>
+  Boolean(entry.integral) && Number.isInteger(entry.bounds.min) && Number.isInteger(entry.bounds.max);
 
 /**
  * Bins of a quantile's histogram: equal widths over its bounds, enough that the quantile is placed within 1/32 of
@@ -439,12 +443,18 @@ export function withResolution(entry: DpPlan['sums'][number]): DpPlan['sums'][nu
  */
 const QUANTILE_BINS = 32;
 
-/** A quantile's level: a constant strictly between 0 and 1, or undefined. */
-function quantileLevel(node: AstNode | undefined): number | undefined {
+/** A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or undefined. */
+function numericConstant(node: AstNode | undefined): number | undefined {
   if (!node || node.class !== 'CONSTANT' || node.value?.is_null) return undefined;
   const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
-  const value = id === 'DECIMAL' ? Number(node.value.value) / 10 ** (info?.scale ?? 0) : ['DOUBLE', 'FLOAT'].includes(id) ? Number(node.value.value) : NaN;
-  return value > 0 && value < 1 ? value : undefined;
+  if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
+  return ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id) ? Number(node.value.value) : undefined;
+}
+
+/** A quantile's level: a constant strictly between 0 and 1, or undefined. */
+function quantileLevel(node: AstNode | undefined): number | undefined {
+  const value = numericConstant(node);
+  return value !== undefined && value > 0 && value < 1 ? value : undefined;
 }
 
 /**
@@ -540,11 +550,10 @@ function conditionOf(expression: AstNode, items: AstNode[]): DpCondition {
   const refused = () => shapeError('HAVING compares output columns (by name or as written in SELECT) with constants (=, <>, <, <=, >, >=, IN, IS NULL), combined with AND, OR and NOT');
   const operand = (node: AstNode): DpOperand => {
     if (node.class === 'CONSTANT' && !node.value?.is_null) {
-      const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
-      if (id === 'VARCHAR') return { value: String(node.value.value) };
-      if (id === 'DECIMAL') return { value: Number(node.value.value) / 10 ** (info?.scale ?? 0) };
-      if (['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id)) return { value: Number(node.value.value) };
-      throw refused();
+      if (node.value.type?.id === 'VARCHAR') return { value: String(node.value.value) };
+      const value = numericConstant(node);
+      if (value === undefined) throw refused();
+      return { value };
     }
     const output = outputIndexOf(node, items);
     if (output < 0) throw refused();

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
-import type { DpCondition, DpOperand, DpPlan } from './dp-plan.js';
+import { magnitude, wholeFigure, type DpCondition, type DpOperand, type DpPlan } from './dp-plan.js';
 import { fitNoisyLinearModel, newtonStep } from './dp-model.js';
 import { termNames } from '../models/model-job.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
@@ -159,9 +159,8 @@ function noiseMaker(budget: { gaussian: boolean; epsilonShare: number; rhoEach: 
  */
 function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, name = sum.statistic ?? `sum(${sum.column})`): (exact: number) => number {
   const scale = sum.scale ?? 1;
-  const whole = scale === 1 && sum.integral && Number.isInteger(sum.bounds.min) && Number.isInteger(sum.bounds.max);
-  const largest = Math.max(Math.abs(sum.bounds.min), Math.abs(sum.bounds.max));
-  const noise = noiseFor(name, L * (Math.ceil(largest * scale) + (whole ? 0 : 1)), undefined, scale);
+  const whole = scale === 1 && wholeFigure(sum);
+  const noise = noiseFor(name, L * (Math.ceil(magnitude(sum.bounds) * scale) + (whole ? 0 : 1)), undefined, scale);
   return (exact) => (Math.round(exact * scale) + noise()) / scale;
 }
 
@@ -210,8 +209,8 @@ function aggregateNoise(plan: DpPlan) {
  */
 export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null; newtonSteps?: number } {
   if (plan.model?.type === 'logistic') {
-    const firstStep = logisticNoise(plan).statistics.slice(0, plan.sums.length);
-    return { statistics: firstStep.map((statistic) => ({ ...statistic, name: statistic.name.replace(/^step 1: /, '') })), partitionSelection: null, newtonSteps: plan.model.newtonSteps! };
+    const oneStep = logisticNoise(plan, (_, statistic) => statistic).statistics.slice(0, plan.sums.length);
+    return { statistics: oneStep, partitionSelection: null, newtonSteps: plan.model.newtonSteps! };
   }
   const { statistics, selection } = aggregateNoise(plan);
   return { statistics, partitionSelection: selection };
@@ -362,14 +361,14 @@ function dpOutput(
  * A logistic model's noise: every figure of every step spends an even share of ε (Laplace) or of the one zCDP ρ
  * that (ε, δ) buys (Gaussian), which composes across adaptively chosen steps (Bun and Steinke 2016, lemma 2.3).
  */
-function logisticNoise(plan: DpPlan) {
+function logisticNoise(plan: DpPlan, name = (step: number, statistic: string) => `step ${step}: ${statistic}`) {
   const steps = plan.model!.newtonSteps!;
   const shares = steps * plan.sums.length;
   const epsilon = plan.epsilonMicro / 1_000_000;
   const gaussian = plan.mechanism === 'gaussian';
   const statistics: DpStatistic[] = [];
   const noiseFor = noiseMaker({ gaussian, epsilonShare: epsilon / shares, rhoEach: gaussian ? rhoFor(epsilon, plan.deltaPico / 1e12) / shares : 0, statistics });
-  const stepNoise = Array.from({ length: steps }, (_, index) => plan.sums.map((sum) => noisySum(sum, plan.maxRowsPerUnit, noiseFor, `step ${index + 1}: ${sum.statistic}`)));
+  const stepNoise = Array.from({ length: steps }, (_, index) => plan.sums.map((sum) => noisySum(sum, plan.maxRowsPerUnit, noiseFor, name(index + 1, sum.statistic!))));
   return { statistics, stepNoise };
 }
 
