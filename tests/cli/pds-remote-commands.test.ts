@@ -145,10 +145,15 @@ describe('pds jobs and pds reports against a running server', () => {
     expect(result.stderr).toContain('refused: BIND_ERROR: the SQL does not fit the datasets\' columns and types: column "stop_name" must appear in the GROUP BY clause');
   });
 
-  it('checks and submits a differentially private job with its ε and bounds, and shows them on the job', async () => {
+  /** A regulator sets harbour-credit's ε cap on transit_trips (L4, where every job is differentially private). */
+  async function setTransitBudget(epsilonCap: number) {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
-    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap } })).status).toBe(200);
+  }
+
+  it('checks and submits a differentially private job with its ε and bounds, and shows them on the job', async () => {
+    await setTransitBudget(2);
     const operator = await t.tokenFor('analyst-harbour-credit');
     const job = ['--datasets', 'transit_trips', '--purpose', 'cli test', '--sql', 'WITH per_card AS (SELECT card_id, route_id, count(*) AS trips FROM transit_trips GROUP BY card_id, route_id) SELECT route_id, avg(trips) AS trips_per_rider FROM per_card GROUP BY route_id'];
     const checked = await pds(['jobs', 'check', ...job, '--epsilon', '0.5', '--bounds', 'trips: 0..20'], operator);
@@ -164,9 +169,7 @@ describe('pds jobs and pds reports against a running server', () => {
   });
 
   it('checks a differentially private logistic model and says how it is fitted', async () => {
-    const [regulator] = await t.twoRegulators();
-    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
-    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } })).status).toBe(200);
+    await setTransitBudget(2);
     const operator = await t.tokenFor('analyst-harbour-credit');
     const model = JSON.stringify({ type: 'logistic', target: 'dear', features: ['central'] });
     const sql = "SELECT CASE WHEN fare > 2 THEN 1 ELSE 0 END AS dear, CASE WHEN route_id IN ('LG01', 'LG02') THEN 1 ELSE 0 END AS central FROM transit_trips";
