@@ -361,7 +361,7 @@ class Analyser {
     root.group_expressions = root.group_expressions.map((expression: AstNode) => this.spelledOutGroup(expression, root, scope, items));
     const groups = root.group_expressions.map((expression: AstNode) => {
       const lineage = this.entryLineage(expression, { ...scope, selectItems: items }, 'group', {});
-      if (!allOpen) this.checkGroupKey(expression, lineage);
+      if (!allOpen) this.checkGroupKey(expression, lineage, { ...scope, selectItems: items });
       return expression;
     });
     // Suppressed cells are listed (with their keys and a code), so a HAVING or ORDER BY on an aggregate would let
@@ -397,7 +397,7 @@ class Analyser {
 
     const outputColumns = items.map((item) => {
       if (!item.lineage.aggregated) {
-        if (!allOpen) this.checkGroupKey(item.node, item.lineage);
+        if (!allOpen) this.checkGroupKey(item.node, item.lineage, scope);
         const revealing = !allOpen && item.lineage.sources.some((source) => source.class === 'sensitive' || source.class === 'quasi_identifier');
         return { name: item.alias, role: 'group_key' as const, ...(revealing ? { hiddenWhenSuppressed: true as const } : {}) };
       }
@@ -755,19 +755,52 @@ class Analyser {
     this.used.set(`${source.dataset}.${source.column}`, source);
   }
 
-  private checkGroupKey(expression: AstNode, lineage: Lineage) {
+  private checkGroupKey(expression: AstNode, lineage: Lineage, scope: Scope) {
     if (lineage.aggregated) return;
     const direct = lineage.sources.find((source) => source.class === 'direct_identifier');
     if (direct) {
       throw new QueryRejected('DIRECT_IDENTIFIER_USE', `${direct.dataset}.${direct.column} is a direct identifier and cannot be a group key or an output column${at(expression)}`);
     }
-    const sensitive = lineage.sources.find((source) => source.class === 'sensitive');
-    if (sensitive) {
-      const top = expression.class === 'FUNCTION' ? String(expression.function_name).toLowerCase() : expression.class === 'CAST' ? 'cast' : '';
-      if (!this.context.policy.binningFunctionSet.has(top)) {
-        throw new QueryRejected('SENSITIVE_GROUP_KEY', `${sensitive.dataset}.${sensitive.column} is sensitive: group by a binned value (${[...this.context.policy.binningFunctionSet].join(', ')}) instead${at(expression)}`);
-      }
+    if (!readsSensitive(lineage)) return;
+    const unbinned = this.unbinnedSensitive(expression, scope);
+    if (unbinned) {
+      const { source, node } = unbinned;
+      throw new QueryRejected(
+        'SENSITIVE_GROUP_KEY',
+        `${source.dataset}.${source.column} is sensitive: group by a binned value (${[...this.context.policy.binningFunctionSet].join(', ')}, or a CASE whose results are constants) instead${at(node)}`,
+      );
     }
+  }
+
+  /**
+   * The first sensitive value a group key shows as it is. A sensitive column may appear inside a binning function
+   * (`floor(kwh / 50) * 50` shows only the band) or in the condition of a CASE whose results are constants
+   * (`CASE WHEN kwh < 100 THEN 'low' ELSE 'high' END` shows only the label): either way the key takes values the
+   * operator chose, shared by every row of the band, and a withheld cell's band is withheld with it
+   * (`hiddenWhenSuppressed`). A column this query computes from a sensitive one (a CTE's output) counts as
+   * sensitive wherever it appears: how it was binned is not traced.
+   */
+  private unbinnedSensitive(node: AstNode | null | undefined, scope: Scope): { source: SourceColumn; node: AstNode } | undefined {
+    if (!node || typeof node !== 'object') return undefined;
+    if (node.class === 'FUNCTION' && this.context.policy.binningFunctionSet.has(String(node.function_name).toLowerCase())) return undefined;
+    if (node.class === 'CASE') {
+      const results = [...(node.case_checks as AstNode[]).map((check) => check.then_expr), node.else_expr];
+      for (const result of results) {
+        const found = this.unbinnedSensitive(result, scope);
+        if (found) return found;
+      }
+      return undefined;
+    }
+    if (node.class === 'COLUMN_REF') {
+      const source = this.expression(node, scope, 'group', {}).sources.find((candidate) => candidate.class === 'sensitive');
+      return source ? { source, node } : undefined;
+    }
+    // Every field, not only the known ones: a column in a field this walk did not expect is shown, not passed over.
+    for (const field of Array.isArray(node) ? node : Object.values(node)) {
+      const found = this.unbinnedSensitive(field as AstNode, scope);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   private unitsAtScope(scope: Scope): UnitReference[] {
@@ -1000,7 +1033,7 @@ class Analyser {
       if (!allowed) {
         throw new QueryRejected(
           'DIRECT_IDENTIFIER_USE',
-          `${source.dataset}.${source.column} is a direct identifier: it may only be a join key (a = b) or counted as count(DISTINCT ${dataset.privacyUnit})${at(node)}`,
+          `${source.dataset}.${source.column} is a direct identifier: it may only be a join key (a = b)${isUnit ? ` or counted as count(DISTINCT ${source.column})` : `; the dataset's privacy unit may be counted as count(DISTINCT ${dataset.privacyUnit})`}${at(node)}`,
         );
       }
     }

@@ -62,6 +62,9 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   // An integer inside a group key was read as an output position: 1 here named count(*), whose lineage is
   // aggregated, and the group-key check let an aggregated key pass.
   { name: 'grouping by a raw sensitive value behind a nested integer', sql: 'SELECT count(*) AS n FROM power_readings GROUP BY coalesce(kwh, 1)', code: 'SENSITIVE_GROUP_KEY' },
+  { name: 'a sensitive value as the result of a case', sql: "SELECT CASE WHEN town = '泥城镇' THEN kwh ELSE 0 END AS band, count(*) AS n FROM power_readings GROUP BY band", code: 'SENSITIVE_GROUP_KEY' },
+  { name: 'a sensitive value beside its band', sql: 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
+  { name: 'a sensitive value only cast (not binned)', sql: 'SELECT CAST(kwh AS INTEGER) AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
   { name: 'HAVING on a sum (asks whether a suppressed value passes x)', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(kwh) > 1000', code: 'AGGREGATE_CONDITION' },
   { name: 'HAVING on a count', sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town HAVING n = 3', code: 'AGGREGATE_CONDITION' },
@@ -129,6 +132,22 @@ describe('counts in disguise', () => {
       e: 'measure',
       f: 'count',
     });
+  });
+});
+
+describe('what a refusal tells', () => {
+  it('counting another direct identifier is refused with the privacy unit named as what may be counted', async () => {
+    const sql = 'SELECT town, count(DISTINCT uscc) AS firms FROM power_readings GROUP BY town';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('DIRECT_IDENTIFIER_USE');
+    expect(response.json.error.message).toContain("power_readings.uscc is a direct identifier: it may only be a join key (a = b); the dataset's privacy unit may be counted as count(DISTINCT account_id)");
+  });
+
+  it('a sensitive value left unbinned in a key is named where it stands, not where the key starts', async () => {
+    const sql = 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('SENSITIVE_GROUP_KEY');
+    expect(response.json.error.message).toContain(`(at character ${sql.lastIndexOf('kwh') + 1})`);
   });
 });
 

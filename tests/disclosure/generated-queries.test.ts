@@ -51,6 +51,7 @@ const measures: Array<{ sql: string; ownRows: string }> = [
 const keys = [
   'town', 'customer_type', 'industry_code', 'month', 'paid_on_time', "date_trunc('quarter', month)", 'year(month)', 'floor(kwh / 1000)',
   'substr(industry_code, 1, 2)', "coalesce(industry_code, 'none')", 'round(amount_due, -3)', "month > DATE '2024-01-01'", 'floor(kwh / 50) * 50',
+  "CASE WHEN kwh < 100 THEN 'low' WHEN kwh < 1000 THEN 'mid' ELSE 'high' END",
 ];
 const filters = [
   'kwh > 100', "town = '泥城镇'", "month >= DATE '2024-01-01'", "customer_type = 'enterprise'", 'industry_code IS NOT NULL', "town IN ('泥城镇', '书院镇')",
@@ -81,10 +82,7 @@ it('every value released from generated queries has at least the threshold of co
     t.clock.now = new Date(t.clock.now.getTime() + 3 * 3_600_000);
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'generated' } });
-    if (submitted.status !== 201) {
-      expect(submitted.json.error.code, sql).toBe('SENSITIVE_GROUP_KEY'); // a band of a band: the one refusal expected here
-      continue;
-    }
+    expect(submitted.status, `${sql}: ${JSON.stringify(submitted.json.error)}`).toBe(201);
     let job = await t.waitForJob(submitted.json.id);
     if (job.status === 'in_review') {
       await t.call('POST', `/v1/reviews/${job.id}`, { token: await t.tokenFor('regulator-data-dept'), json: { decision: 'approve', reason: 'generated' } });

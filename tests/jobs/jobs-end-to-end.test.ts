@@ -211,6 +211,22 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(response.json.error.code).toBe('SENSITIVE_GROUP_KEY');
   });
 
+  it('a sensitive column banded by a CASE with constant labels is a group key, and a withheld band is not named', async () => {
+    const sql = "SELECT CASE WHEN energy >= 1000 THEN 'huge' WHEN energy >= 100 THEN 'high' ELSE 'low' END AS band, count(*) AS firms FROM firm_energy GROUP BY band";
+    const { result } = await run(sql, ['firm_energy']);
+    // huge: the one firm of 100,000 (below threshold); high: 43 firms, withheld with it so that it cannot be
+    // recovered from a total; low: 46 firms.
+    expect(result.json.rows).toEqual([['low', 46], [null, null], [null, null]]);
+    expect(result.json.manifest.suppressedByCode).toEqual({ BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 });
+  });
+
+  it('a band of a sensitive column may be computed further (floor(x / 50) * 50 gives the band\'s lower edge)', async () => {
+    const { result } = await run('SELECT floor(energy / 50) * 50 AS band, count(*) AS firms FROM firm_energy GROUP BY band', ['firm_energy']);
+    // The band of 100,000 holds one firm; the 50 band (15 firms, the smallest) is withheld with it.
+    expect(byKey(result.json.rows)).toEqual({ '0': [31], '100': [43], null: [null] });
+    expect(result.json.rows.filter((row: unknown[]) => row[0] === null)).toHaveLength(2);
+  });
+
   it('ORDER BY ALL sorts by every output column, so over an aggregate of protected data it is refused as ordering by that aggregate', async () => {
     const dryRun = (sql: string) => t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
     expect((await dryRun('SELECT sector, district FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');

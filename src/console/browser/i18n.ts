@@ -317,7 +317,7 @@ const phrases = {
   refusal_FUNCTION_NOT_ALLOWED: ['该函数不在允许清单内', 'The function is not on the allowed list'],
   refusal_AGGREGATE_NOT_ALLOWED: ['该聚合函数会输出个体的值，或不适用于该类字段', "The aggregate returns one contributor's value, or is not allowed for this class of column"],
   refusal_DIRECT_IDENTIFIER_USE: ['直接标识符只能用作连接键或 count(DISTINCT 隐私单元)', 'A direct identifier may only be a join key or count(DISTINCT privacy unit)'],
-  refusal_SENSITIVE_GROUP_KEY: ['敏感字段不能直接分组，请先分档（floor、round、date_trunc 等）', 'Group a sensitive column by bands (floor, round, date_trunc …), not by its raw value'],
+  refusal_SENSITIVE_GROUP_KEY: ['敏感字段不能直接分组，请先分档（floor、round、date_trunc 等，或结果为常量的 CASE）', 'Group a sensitive column by bands (floor, round, date_trunc …, or a CASE whose results are constants), not by its raw value'],
   refusal_ROW_LEVEL_OUTPUT: ['非开放数据只能输出聚合结果：请加 GROUP BY 和聚合函数', 'Only aggregates of data that is not open may leave: add GROUP BY and aggregates'],
   refusal_WINDOW_FUNCTION: ['不允许窗口函数和 QUALIFY（它们可输出个体的值）', "Window functions and QUALIFY are not allowed (they can output one person's values)"],
   refusal_SUBQUERY_EXPRESSION: ['表达式中不能有子查询，请改为连接 CTE', 'No subqueries inside expressions: join a CTE instead'],
