@@ -321,6 +321,11 @@ export function analyseQuery(
   return analyser.analyseOutermost(root);
 }
 
+// Each branch's cells would be checked without the others, so a total appended to a table would let a suppressed
+// cell be recovered from it. Said the same whether the branches aggregate (the usual total row) or not.
+const outermostSetOperation =
+  'a set operation (UNION, EXCEPT, INTERSECT) may be the outermost query only over open data: each branch would be a table of its own, checked without the others; run a job per table (a total is a job without the key), or UNION ALL rows in a CTE and aggregate its result';
+
 class Analyser {
   readonly used = new Map<string, SourceColumn>();
   readonly datasetsUsed = new Set<string>();
@@ -331,9 +336,7 @@ class Analyser {
     if (root.type !== 'SELECT_NODE') {
       // A set operation at the top: fine for open data only (its rows leave as they are).
       const relation = this.queryNode(root, new Map(), { outermost: true });
-      if (!relation.allOpen) {
-        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'a set operation (UNION, EXCEPT, INTERSECT) may be the outermost query only over open data; aggregate its result instead');
-      }
+      if (!relation.allOpen) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', outermostSetOperation);
       return this.result(root, 'row_level', [], [], [], []);
     }
     const scope = this.selectScope(root, new Map());
@@ -477,11 +480,12 @@ class Analyser {
   }
 
   /** Analyses a query node that feeds another (CTE, subquery, set operation branch) and returns its relation. */
-  private queryNode(node: AstNode, outerCtes: Scope['ctes'], options: { outermost?: boolean } = {}): Relation {
+  private queryNode(node: AstNode, outerCtes: Scope['ctes'], options: { outermost?: boolean; outermostBranch?: boolean } = {}): Relation {
     if (node.type === 'SET_OPERATION_NODE') {
       if (node.modifiers?.length) this.checkModifiersShallow(node);
-      const left = this.queryNode(node.left, this.withCtes(node, outerCtes));
-      const right = this.queryNode(node.right, this.withCtes(node, outerCtes));
+      const branchOptions = { outermostBranch: Boolean(options.outermost || options.outermostBranch) };
+      const left = this.queryNode(node.left, this.withCtes(node, outerCtes), branchOptions);
+      const right = this.queryNode(node.right, this.withCtes(node, outerCtes), branchOptions);
       if (!options.outermost && (!left.allOpen || !right.allOpen)) {
         if (!node.setop_all && String(node.setop_type) === 'UNION') {
           throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'UNION without ALL is not supported over protected data; use UNION ALL');
@@ -532,6 +536,7 @@ class Analyser {
     for (const unit of this.unitsAtScope(scope)) {
       const hidden = unitColumnName(unit.dataset, unit.binding);
       if (aggregating && !node.group_expressions.some((group: AstNode) => refersToUnit(this.spelledOutGroup(group, node, scope, items), unit, scope))) {
+        if (options.outermostBranch) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', outermostSetOperation);
         throw new QueryRejected(
           'UNSUPPORTED_QUERY_SHAPE',
           `an inner aggregation over ${unit.dataset} must group by its privacy unit (${this.context.catalogue.get(unit.dataset)!.privacyUnit}); only the outermost query aggregates across people or enterprises${at(node)}`,

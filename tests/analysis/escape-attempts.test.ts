@@ -143,6 +143,13 @@ describe('what a refusal tells', () => {
     expect(response.json.error.message).toContain("power_readings.uscc is a direct identifier: it may only be a join key (a = b); the dataset's privacy unit may be counted as count(DISTINCT account_id)");
   });
 
+  it('a total row appended to an aggregate by UNION ALL is refused as a set operation, not as an inner aggregation', async () => {
+    const sql = "SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town UNION ALL SELECT 'all', sum(kwh) FROM power_readings";
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('UNSUPPORTED_QUERY_SHAPE');
+    expect(response.json.error.message).toMatch(/^a set operation \(UNION, EXCEPT, INTERSECT\) may be the outermost query only over open data: .*run a job per table/);
+  });
+
   it('a sensitive value left unbinned in a key is named where it stands, not where the key starts', async () => {
     const sql = 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band';
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
