@@ -39,7 +39,7 @@ export type DpPlan = {
   dataset: string;
   /** Every protected dataset the job reads: each one's budget pays the job's ε and δ. */
   budgetDatasets?: string[];
-  groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number> | null }>;
+  groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number | null> | null }>;
   aggregates: DpAggregate[];
   /**
    * Summed columns, in the order of their `__pds_s_<i>` figures. `integral`: every value is a whole number (a count,
@@ -238,6 +238,54 @@ function paddedWithNulls(from: AstNode, padded = false, bindings = new Set<strin
   return bindings;
 }
 
+const range = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, index) => first + index);
+/** Calendar fields whose values the calendar fixes, by DuckDB's function or date_part name. */
+const calendarFields: Record<string, number[]> = {
+  hour: range(0, 23),
+  minute: range(0, 59),
+  second: range(0, 59),
+  month: range(1, 12),
+  quarter: range(1, 4),
+  day: range(1, 31),
+  dayofmonth: range(1, 31),
+  dayofweek: range(0, 6),
+  dow: range(0, 6),
+  isodow: range(1, 7),
+  week: range(1, 53),
+  weekofyear: range(1, 53),
+  dayofyear: range(1, 366),
+  doy: range(1, 366),
+};
+
+/**
+ * The values a group key can take, where the SQL alone fixes them: a calendar field (`hour(boarded_at)`,
+ * `date_part('dow', boarded_at)`) or a CASE whose results are constants — all text or all whole numbers, NULL
+ * among them where a branch (or the missing ELSE) gives it — in the order written. Such a domain is public: it
+ * depends on no row, so every cell of it is output, found in the data or not, and no partition selection (nor δ)
+ * is needed. Rows whose key falls outside it are not released (a NULL date's hour, say), as with a catalogue domain.
+ * Null where the values depend on the data.
+ */
+export function domainOfExpression(expression: AstNode): Array<string | number | null> | null {
+  if (expression.class === 'FUNCTION' && expression.children?.length === 1) {
+    return calendarFields[String(expression.function_name).toLowerCase()] ?? null;
+  }
+  if (expression.class === 'FUNCTION' && ['date_part', 'datepart'].includes(String(expression.function_name).toLowerCase())) {
+    const [part] = expression.children as AstNode[];
+    return part?.class === 'CONSTANT' && part.value?.type?.id === 'VARCHAR' ? (calendarFields[String(part.value.value).toLowerCase()] ?? null) : null;
+  }
+  if (expression.class !== 'CASE') return null;
+  const results = [...(expression.case_checks as Array<{ then_expr: AstNode }>).map((check) => check.then_expr), expression.else_expr as AstNode | null];
+  const values: Array<string | number | null> = [];
+  for (const result of results) {
+    if (!result || (result.class === 'CONSTANT' && result.value?.is_null)) values.push(null);
+    else if (result.class === 'CONSTANT' && result.value?.type?.id === 'VARCHAR') values.push(String(result.value.value));
+    else if (result.class === 'CONSTANT' && ['INTEGER', 'BIGINT'].includes(result.value?.type?.id) && Number.isSafeInteger(Number(result.value.value))) values.push(Number(result.value.value));
+    else return null;
+  }
+  const kinds = new Set(values.filter((value) => value !== null).map((value) => typeof value));
+  return kinds.size === 1 ? [...new Set(values)] : null;
+}
+
 export async function buildDpPlan(
   analysis: QueryAnalysis,
   catalogue: Map<string, CatalogueDataset>,
@@ -270,9 +318,10 @@ export async function buildDpPlan(
     const shown = (node.select_list as AstNode[]).find((item) => sameExpression(item, expression));
     return { expression, column, name: column?.spec?.name ?? column?.column ?? String(shown?.alias || `group_${index + 1}`) };
   });
-  // A key computed from columns (a month of a date, a band of a value) has no public domain: its cells are chosen
-  // by partition selection, as a column's without one are.
-  const groupColumns: DpPlan['groupColumns'] = groups.map((group) => ({ name: group.name, outputIndex: null, domain: group.column?.spec?.publicDomain ?? null }));
+  // A key computed from columns has a public domain where the query alone fixes its values (a calendar field, a CASE
+  // of constant labels); otherwise (a month of a date, a band of a value) its cells are chosen by partition
+  // selection, as a column's without a public domain are.
+  const groupColumns: DpPlan['groupColumns'] = groups.map((group) => ({ name: group.name, outputIndex: null, domain: group.column?.spec?.publicDomain ?? domainOfExpression(group.expression) }));
   const partitionSelection = groupColumns.some((group) => group.domain === null);
   if (partitionSelection && options.deltaPico === 0) {
     throw shapeError(`group key ${groupColumns.find((group) => group.domain === null)!.name} has no public domain: partition selection needs a δ > 0`);

@@ -248,6 +248,35 @@ describe('computed group keys and counts of values', () => {
     expect(response.json.error.message).toContain('month has no public domain');
   });
 
+  it('list every hour of the day for an hour of boarding, with no δ: the calendar fixes its values', async () => {
+    const result = await released('SELECT hour(boarded_at) AS hour, count(*) AS trips FROM transit_trips GROUP BY hour', { delta: 0 }, ['transit_trips']);
+    expect(result.rows.map((row: unknown[]) => row[0])).toEqual(Array.from({ length: 24 }, (_, hour) => hour));
+    expect(result.manifest.differentialPrivacy.partitionSelection).toBeNull();
+    // No demo trip boards after seven in the evening: those hours are listed as noise around nothing.
+    const exactByHour = new Map((await exact('SELECT hour(boarded_at), count(*) FROM transit_trips.data GROUP BY 1')).map(([hour, trips]) => [Number(hour), Number(trips)]));
+    const halfWidth = result.manifest.differentialPrivacy.statistics[0].ci95HalfWidth;
+    for (const [hour, trips] of result.rows as Array<[number, number]>) if (!exactByHour.has(hour)) expect(Math.abs(trips)).toBeLessThanOrEqual(3 * halfWidth);
+  });
+
+  it('list every label of a CASE of constants in the order written, with no δ, including one no trip has', async () => {
+    const sql = "SELECT CASE WHEN fare <= 2 THEN 'base' WHEN fare <= 3 THEN 'longer' ELSE 'longest' END AS band, count(*) AS trips FROM transit_trips GROUP BY band";
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 0 }, ['transit_trips']) });
+    expect(dryRun.json.expectedNoise.partitionSelection).toBeNull();
+    const result = await released(sql, { delta: 0 }, ['transit_trips']);
+    expect(result.rows.map((row: unknown[]) => row[0])).toEqual(['base', 'longer', 'longest']);
+    // Fares are 2.00 and 3.00: nobody paid more, and the noisy count says about that.
+    expect(Math.abs(result.rows[2][1])).toBeLessThanOrEqual(3 * result.manifest.differentialPrivacy.statistics[0].ci95HalfWidth);
+    expect(result.rows[0][1]).toBeGreaterThan(result.rows[1][1]);
+  });
+
+  it('still choose the cells of a CASE whose results are computed, or mixed text and numbers, by partition selection', async () => {
+    for (const key of ["CASE WHEN fare <= 2 THEN route_id ELSE 'other' END", "CASE WHEN fare <= 2 THEN 'base' ELSE 3 END"]) {
+      const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(`SELECT ${key} AS band, count(*) AS trips FROM transit_trips GROUP BY band`, { delta: 0 }, ['transit_trips']) });
+      expect(response.json.error?.code, key).toBe('DP_QUERY_SHAPE');
+      expect(response.json.error.message).toContain('band has no public domain');
+    }
+  });
+
   /** Trips each card keeps under the cap of 10, in expectation (a trip of a card with n is kept with chance min(1, 10 / n)), where a condition holds. */
   const keptTrips = async (condition: string) =>
     Number(((await exact(`SELECT sum(w) FILTER (WHERE ${condition}) FROM (SELECT fare, least(1.0, 10.0 / count(*) OVER (PARTITION BY card_id)) AS w FROM transit_trips.data)`)) as [[number]])[0][0]);
