@@ -6,7 +6,8 @@ import { makeCreditCode } from '../catalog/identity-numbers.js';
 import { findDataset, latestVersion } from '../catalog/catalogue.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from '../catalog/registration.js';
 import { fileRegistration, registrationSchema } from '../governance/registrations.js';
-import { institutions, licences, operators, principals, registrations } from '../db/schema.js';
+import { and, eq } from 'drizzle-orm';
+import { institutions, licences, operators, principals, privacyBudgets, registrations } from '../db/schema.js';
 import { loadDatasetVersion } from '../domain-store/load-version.js';
 import { mintToken } from '../identity/tokens.js';
 import { createLicence, operatorCreatedEvent } from '../licensing/licences.js';
@@ -16,6 +17,7 @@ import { demoDatasets, demoInstitutions } from './demo-catalogue.js';
 import { generateDemoData } from './generate-demo-data.js';
 import { ensureDemoProducts } from './demo-products.js';
 import { findPublicInterestGrant, grantPublicInterest } from '../products/public-interest.js';
+import { setBudgetCap } from '../privacy/budget-ledger.js';
 import { chinaDay } from '../time/china-time.js';
 
 export type Progress = (done: number, total: number, label: string) => void;
@@ -25,6 +27,9 @@ export const demoPrincipals = [
   { key: 'operator', id: 'analyst-lingang-analytics', role: 'operator', displayName: '临港数智分析 · 分析师', operatorId: 'lingang-analytics' },
   { key: 'operator2', id: 'analyst-harbour-credit', role: 'operator', displayName: '港城征信 · 分析师', operatorId: 'harbour-credit' },
   { key: 'regulator', id: 'regulator-data-dept', role: 'regulator', displayName: '管委会数据部门 · 监管员' },
+  // L4 and important outputs, and requests from outside Lingang, need two regulators' decisions: the second one's
+  // token lets a newcomer take them through with dev tokens alone.
+  { key: 'regulator2', id: 'regulator-second-reviewer', role: 'regulator', displayName: '管委会数据部门 · 复核监管员' },
   { key: 'institution', id: 'clerk-power-utility', role: 'institution', displayName: '临港供电公司 · 数据专员', institutionId: 'power-utility' },
   { key: 'consumer', id: 'consumer-east-sea-bank', role: 'consumer', displayName: '东海银行 · 接口调用方' },
   { key: 'admin', id: 'admin-data-centre', role: 'admin', displayName: '大数据中心 · 平台管理员' },
@@ -100,6 +105,7 @@ export async function seedDemo(platform: Platform, progress: Progress = () => {}
   });
   await ensureDemoProducts(platform);
   await ensureDemoPublicInterestGrant(platform);
+  await ensureDemoPrivacyBudget(platform);
   return { generated };
 }
 
@@ -117,6 +123,19 @@ async function ensureDemoPublicInterestGrant(platform: Platform): Promise<void> 
     'regulator-data-dept',
     now,
   );
+}
+
+/**
+ * L4 data is released only with differential privacy, against a budget only a regulator sets: the demo's L4 licence
+ * (harbour-credit, transit trips) gets one as a regulator would set it — ε 10 and δ 10⁻⁵ in all, audited like the
+ * API's — so that a DP job can be tried with the dev tokens. A budget changed or spent later is left as it is.
+ */
+async function ensureDemoPrivacyBudget(platform: Platform): Promise<void> {
+  const [licence] = await platform.db.select({ id: licences.id }).from(licences).where(eq(licences.operatorId, 'harbour-credit'));
+  if (!licence) return;
+  const [existing] = await platform.db.select({ id: privacyBudgets.id }).from(privacyBudgets).where(and(eq(privacyBudgets.licenceId, licence.id), eq(privacyBudgets.datasetId, 'transit_trips')));
+  if (existing) return;
+  await setBudgetCap(platform.db, { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 10, deltaCap: 1e-5 }, 'demo-seed', platform.clock());
 }
 
 async function fileDemoRegistration(platform: Platform, institutionId: string, tables: DatasetRegistration[]): Promise<void> {
