@@ -11,11 +11,15 @@ import { AppError } from '../errors/app-error.js';
 import { deltaSchema, epsilonSchema, toMicro, toPico } from '../privacy/budget-ledger.js';
 import { buildDpModelPlan } from '../privacy/dp-model.js';
 import { buildDpPlan, wholeNumberType, type DpPlan, type DpRequest } from '../privacy/dp-plan.js';
+import { openDomainReader } from '../privacy/open-domains.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
 import { buildModelPlan, modelSpecSchema, statisticsSql, type ModelPlan, type ModelSpec } from '../models/model-job.js';
+
+/** Open data's values per snapshot and column, for DP group keys (a snapshot never changes, so neither do they). */
+const openDomainCache = new Map<string, Array<string | number | null> | null>();
 
 export const jobSubmissionSchema = z.strictObject({
   datasets: z
@@ -202,7 +206,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
         throw new AppError('DP_QUERY_SHAPE', `a differentially private logistic model needs a target of 0 and 1 (a boolean or a whole number); ${model.target} is ${type}`);
       }
     }
-    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, ...request });
+    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, openDomain: openDomainReader(platform.store, latestVersions, openDomainCache), ...request });
     // Every protected dataset's budget pays (the plan names them; open data needs none).
     for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db

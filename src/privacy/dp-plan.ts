@@ -3,6 +3,7 @@ import { call, caseWhen, doubleConstant, integer, isNotNull, operator } from '..
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
+import type { OpenDomainReader } from './open-domains.js';
 
 /**
  * Differentially private aggregates: COUNT, SUM, AVG and quantiles (read off a noisy histogram) over one protected
@@ -238,6 +239,9 @@ function paddedWithNulls(from: AstNode, padded = false, bindings = new Set<strin
   return bindings;
 }
 
+/** The most cells a DP output lists from public domains (each is drawn noise, found in the data or not). */
+const MAX_DP_CELLS = 100_000;
+
 const range = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, index) => first + index);
 /** Calendar fields whose values the calendar fixes, by DuckDB's function or date_part name. */
 const calendarFields: Record<string, number[]> = {
@@ -291,7 +295,7 @@ export async function buildDpPlan(
   catalogue: Map<string, CatalogueDataset>,
   columnSpecs: Map<string, ColumnSpec[]>,
   parser: SqlParser,
-  options: { maxRowsPerUnit: number } & DpRequest,
+  options: { maxRowsPerUnit: number; openDomain?: OpenDomainReader } & DpRequest,
 ): Promise<DpPlan> {
   const node = analysis.node;
   if (analysis.kind !== 'aggregate') throw shapeError('the query must aggregate');
@@ -321,7 +325,23 @@ export async function buildDpPlan(
   // A key computed from columns has a public domain where the query alone fixes its values (a calendar field, a CASE
   // of constant labels); otherwise (a month of a date, a band of a value) its cells are chosen by partition
   // selection, as a column's without a public domain are.
-  const groupColumns: DpPlan['groupColumns'] = groups.map((group) => ({ name: group.name, outputIndex: null, domain: group.column?.spec?.publicDomain ?? domainOfExpression(group.expression) }));
+  // A column of open data has the values its pinned snapshot holds as its public domain (open data is public).
+  const openDomain = async (column: ResolvedColumn | undefined) => {
+    const dataset = column?.dataset ? catalogue.get(column.dataset) : undefined;
+    return dataset?.openData && dataset.grade === 'L1' && column?.spec && options.openDomain ? options.openDomain(dataset.id, column.spec.name) : null;
+  };
+  const groupColumns: DpPlan['groupColumns'] = [];
+  const fromOpenData = new Set<number>();
+  for (const group of groups) {
+    const registered = group.column?.spec?.publicDomain ?? null;
+    const open = registered ? null : await openDomain(group.column);
+    if (open) fromOpenData.add(groupColumns.length);
+    groupColumns.push({ name: group.name, outputIndex: null, domain: registered ?? open ?? domainOfExpression(group.expression) });
+  }
+  // Too many cells to list: open data's values are then left to partition selection, as before they were read.
+  if (groupColumns.every((group) => group.domain) && groupColumns.reduce((product, group) => product * group.domain!.length, 1) > MAX_DP_CELLS) {
+    for (const index of fromOpenData) groupColumns[index]!.domain = null;
+  }
   const partitionSelection = groupColumns.some((group) => group.domain === null);
   if (partitionSelection && options.deltaPico === 0) {
     throw shapeError(`group key ${groupColumns.find((group) => group.domain === null)!.name} has no public domain: partition selection needs a δ > 0`);
@@ -433,7 +453,7 @@ export async function buildDpPlan(
   }
   if (!partitionSelection) {
     const cells = groupColumns.reduce((product, group) => product * group.domain!.length, 1);
-    if (cells > 100_000) throw shapeError('the product of the group domains exceeds 100,000 cells');
+    if (cells > MAX_DP_CELLS) throw shapeError('the product of the group domains exceeds 100,000 cells');
   }
 
   const countsUnits = partitionSelection || aggregates.some((aggregate) => aggregate.kind === 'units');

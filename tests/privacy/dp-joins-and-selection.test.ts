@@ -69,6 +69,26 @@ describe('differentially private joins', () => {
     expect(result.manifest.differentialPrivacy).toMatchObject({ epsilon: 0.5, delta: 0, mechanism: 'discrete_laplace', maxRowsPerUnit: 10 });
   });
 
+  it('list every stop of the open bus routes by name, with no δ: open data\'s values are a public domain', async () => {
+    const sql = 'SELECT b.stop_name, count(*) AS boardings FROM transit_trips t JOIN bus_routes b ON t.route_id = b.route_id AND t.board_stop_id = b.stop_id GROUP BY b.stop_name';
+    const result = await released(sql, { delta: 0 });
+    const stops = (await exact('SELECT DISTINCT stop_name FROM bus_routes.data ORDER BY 1')).map(([name]) => name);
+    expect(result.rows.map((row: unknown[]) => row[0])).toEqual(stops);
+    expect(result.manifest.differentialPrivacy.partitionSelection).toBeNull();
+    // Stops nobody boarded at in the trips are listed too, as noise around nothing.
+    const boarded = new Set((await exact('SELECT DISTINCT b.stop_name FROM transit_trips.data t JOIN bus_routes.data b ON t.route_id = b.route_id AND t.board_stop_id = b.stop_id')).map(([name]) => name));
+    expect(stops.length).toBeGreaterThan(boarded.size);
+  });
+
+  it('leave open data\'s values to partition selection where listing them all would exceed 100,000 cells', async () => {
+    // Some 590 stops by some 590 latitudes: over 300,000 combinations, most of them empty.
+    const sql = 'SELECT b.stop_id, b.latitude, count(*) AS boardings FROM transit_trips t JOIN bus_routes b ON t.route_id = b.route_id AND t.board_stop_id = b.stop_id GROUP BY b.stop_id, b.latitude';
+    const withDelta = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 1e-6 }) });
+    expect(withDelta.json.expectedNoise?.partitionSelection, JSON.stringify(withDelta.json)).not.toBeNull();
+    const withoutDelta = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 0 }) });
+    expect(withoutDelta.json.error.message).toContain('has no public domain: partition selection needs a δ > 0');
+  });
+
   it('bound each card\'s rows after the join, however many rows the join makes of one trip', async () => {
     // Joined on the route alone, every trip meets every stop of its route: unbounded, the count would be many times
     // the trips; bounded after the join, it is at most 10 rows per card.
