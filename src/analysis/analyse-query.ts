@@ -884,6 +884,9 @@ class Analyser {
     if (qualifier !== undefined && !scope.bindings.some((binding) => binding.alias === qualifier)) {
       throw new QueryRejected('UNKNOWN_TABLE', `${qualifier} is not a table in FROM${at(node)}`);
     }
+    if (qualifier === undefined && /^(current_date|current_time|current_timestamp|localtime|localtimestamp)$/i.test(columnName)) {
+      throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${columnName} is not supported: write the date as a constant (DATE '2026-01-01'), so that the output depends only on the SQL and the data version it ran on${at(node)}`);
+    }
     throw new QueryRejected('UNKNOWN_COLUMN', `no column ${columnName}${qualifier ? ` in ${qualifier}` : ''}${at(node)}`);
   }
 
@@ -969,7 +972,13 @@ class Analyser {
       const children = node.children as AstNode[];
       const argumentLineage = merge(...children.map((child) => this.expression(child, scope, place, { insideAggregate: kind ?? 'other' })));
       const filterLineage = node.filter ? this.expression(node.filter, scope, 'aggregate-filter', {}) : undefined;
-      for (const order of node.order_bys?.orders ?? []) this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' });
+      const orderLineage = merge(...((node.order_bys?.orders ?? []) as AstNode[]).map((order) => this.expression(order.expression, scope, 'order', { insideAggregate: kind ?? 'other' })));
+      if (!kind && dpQuantileFunctions.has(name) && [...argumentLineage.sources, ...orderLineage.sources].some((source) => !this.isOpen(source.dataset))) {
+        throw new QueryRejected(
+          'AGGREGATE_NOT_ALLOWED',
+          `${name} gives one contributor's value, which a threshold cannot protect: medians and quantiles of data that is not open are released only by differentially private jobs ("privacy": {"differentialPrivacy": true, …})${at(node)}`,
+        );
+      }
       for (const source of argumentLineage.sources) {
         if (this.isOpen(source.dataset)) continue;
         if (!kind || !this.context.policy.aggregatesAllowed(source.class, kind)) {

@@ -150,6 +150,13 @@ describe('what a refusal tells', () => {
     expect(response.json.error.message).toMatch(/^a set operation \(UNION, EXCEPT, INTERSECT\) may be the outermost query only over open data: .*run a job per table/);
   });
 
+  it('current_date is refused as a function whose value changes, with what to write instead, not as an unknown column', async () => {
+    const sql = 'SELECT town, count(*) AS n FROM power_readings WHERE month >= current_date - INTERVAL 12 MONTH GROUP BY town';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('FUNCTION_NOT_ALLOWED');
+    expect(response.json.error.message).toContain("current_date is not supported: write the date as a constant (DATE '2026-01-01')");
+  });
+
   it('a sensitive value left unbinned in a key is named where it stands, not where the key starts', async () => {
     const sql = 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band';
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
