@@ -979,7 +979,9 @@ class Analyser {
           `${name} gives one contributor's value, which a threshold cannot protect: medians and quantiles of data that is not open are released only by differentially private jobs ("privacy": {"differentialPrivacy": true, …})${at(node)}`,
         );
       }
-      for (const source of argumentLineage.sources) {
+      // A quantile written WITHIN GROUP (ORDER BY x) takes its values from the ORDER BY: x is checked as its argument.
+      const valued = dpQuantileFunctions.has(name) ? [...argumentLineage.sources, ...orderLineage.sources] : argumentLineage.sources;
+      for (const source of valued) {
         if (this.isOpen(source.dataset)) continue;
         if (!kind || !this.context.policy.aggregatesAllowed(source.class, kind)) {
           throw new QueryRejected(

@@ -364,7 +364,7 @@ export async function buildDpPlan(
     sums.push(withResolution(entry));
     return sumExpressions.push(expression) - 1;
   };
-  (node.select_list as AstNode[]).forEach((item, outputIndex) => {
+  (node.select_list as AstNode[]).map(orderedSetQuantile).forEach((item, outputIndex) => {
     const resolved = resolve(item);
     const name = String(item.alias || resolved?.column || `${String(item.function_name ?? 'column')}_${outputIndex + 1}`);
     const groupIndex = groups.findIndex(
@@ -518,6 +518,21 @@ function numericConstant(node: AstNode | undefined): number | undefined {
   const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
   if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
   return ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id) ? Number(node.value.value) : undefined;
+}
+
+/**
+ * A quantile written as an ordered-set aggregate (`percentile_cont(0.9) WITHIN GROUP (ORDER BY fare)`, which DuckDB
+ * parses as quantile_cont with the level as its only argument) in the form `quantile_cont(fare, 0.9)`; ordered
+ * DESC, its level counts from the top (0.9 → 0.1). Anything else as it is.
+ */
+function orderedSetQuantile(item: AstNode): AstNode {
+  const orders = (item.order_bys?.orders ?? []) as AstNode[];
+  if (item.class !== 'FUNCTION' || !dpQuantileFunctions.has(String(item.function_name).toLowerCase()) || orders.length !== 1 || item.children?.length !== 1) return item;
+  const q = quantileLevel(item.children[0]);
+  if (q === undefined) return item;
+  const fromTop = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'DOUBLE', type_info: null }, is_null: false, value: Number((1 - q).toFixed(12)) } };
+  const level = orders[0]!.type === 'DESCENDING' ? fromTop : item.children[0];
+  return { ...item, children: [orders[0]!.expression, level], order_bys: { type: 'ORDER_MODIFIER', orders: [] } };
 }
 
 /** A quantile's level: a constant strictly between 0 and 1, or undefined. */

@@ -478,6 +478,19 @@ describe('medians and quantiles', () => {
     expect(result.manifest.differentialPrivacy.note).toContain('noisy histogram of 32 equal bins');
   });
 
+  it('read a quantile written WITHIN GROUP (ORDER BY …) as the same quantile, counted from the top when ordered DESC', async () => {
+    const sql = 'SELECT route_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY fare) AS median_fare, percentile_cont(0.9) WITHIN GROUP (ORDER BY fare DESC) AS p10_fare FROM transit_trips GROUP BY route_id';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']) });
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    expect(response.json.expectedNoise.statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['histogram for quantile 0.5 of fare (32 bins)', 'histogram for quantile 0.1 of fare (32 bins)']);
+  });
+
+  it('check the column a WITHIN GROUP quantile orders by as its argument: a quasi-identifier cannot be averaged, nor its quantile taken', async () => {
+    const sql = 'SELECT route_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY boarded_at) AS middle FROM transit_trips GROUP BY route_id';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, {}, ['transit_trips']) });
+    expect(response.json.error).toMatchObject({ code: 'AGGREGATE_NOT_ALLOWED', message: expect.stringContaining('transit_trips.boarded_at (quasi identifier)') });
+  });
+
   it('refuse a quantile level that is not strictly between 0 and 1 (a minimum or maximum)', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, quantile_cont(fare, 0) AS q FROM transit_trips GROUP BY route_id', {}, ['transit_trips']) });
     expect(response.status).toBe(422);
