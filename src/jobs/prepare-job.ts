@@ -166,7 +166,10 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     for (const name of [model.target, ...model.features]) {
       const type = rows.find((column) => column.name === name)?.type;
       if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN)$/.test(type)) {
-        throw new AppError('BIND_ERROR', `model column ${name} is ${type}: a target or feature must be a number or a boolean`);
+        throw new AppError(
+          'BIND_ERROR',
+          `model column ${name} is ${type}: a target or feature must be a number or a boolean${name === model.target ? '' : ` (for categories, select one 0/1 column per category but one: (${name} = '…')::INT AS ${name}_…)`}`,
+        );
       }
     }
   }
