@@ -650,11 +650,17 @@ class Analyser {
         if (reference.ref_type && reference.ref_type !== 'REGULAR' && reference.ref_type !== 'CROSS' && reference.ref_type !== 'NATURAL') {
           throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(reference.ref_type).toLowerCase()} joins are not supported${at(reference)}`);
         }
-        if (reference.ref_type === 'NATURAL' || (reference.using_columns ?? []).length > 0) {
-          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `write joins with ON conditions (NATURAL and USING are not supported)${at(reference)}`);
+        if (reference.ref_type === 'NATURAL') {
+          throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `write joins with ON conditions (NATURAL joins are not supported)${at(reference)}`);
         }
+        const first = scope.bindings.length;
         this.tableReference(reference.left, scope);
+        const middle = scope.bindings.length;
         this.tableReference(reference.right, scope);
+        if ((reference.using_columns ?? []).length > 0) {
+          reference.condition = this.usingAsCondition(reference, scope.bindings.slice(first, middle), scope.bindings.slice(middle));
+          reference.using_columns = [];
+        }
         if (reference.condition) this.expression(reference.condition, scope, 'join', {});
         return;
       }
@@ -663,6 +669,31 @@ class Analyser {
       default:
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(reference.type).toLowerCase().replaceAll('_', ' ')} is not supported in FROM${at(reference)}`);
     }
+  }
+
+  /**
+   * `JOIN … USING (a, b)` as the ON condition it stands for (`l.a = r.a AND l.b = r.b`), written into the query, so
+   * that every later check and the SQL that runs see one kind of join. DuckDB merges a USING column into one that
+   * may be named without a table; here both sides keep theirs, so a bare name of it elsewhere is refused as
+   * ambiguous, saying to qualify it (the usual USING column, an identifier, is only a join key anyway).
+   */
+  private usingAsCondition(reference: AstNode, left: Binding[], right: Binding[]): AstNode {
+    const side = (bindings: Binding[], column: string, which: string) => {
+      const holding = bindings.filter((binding) => binding.relation.columns.some((candidate) => candidate.name === column));
+      if (holding.length !== 1) {
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `USING (${column}): ${holding.length === 0 ? `no table on the ${which} has it` : `more than one table on the ${which} has it`}; write the join with ON${at(reference)}`);
+      }
+      return { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: reference.query_location, column_names: [holding[0]!.alias, column] };
+    };
+    const equalities = (reference.using_columns as string[]).map((column) => ({
+      class: 'COMPARISON',
+      type: 'COMPARE_EQUAL',
+      alias: '',
+      query_location: reference.query_location,
+      left: side(left, String(column), 'left'),
+      right: side(right, String(column), 'right'),
+    }));
+    return equalities.length === 1 ? equalities[0]! : { class: 'CONJUNCTION', type: 'CONJUNCTION_AND', alias: '', query_location: reference.query_location, children: equalities };
   }
 
   private selectItems(node: AstNode, scope: Scope, options: { outermost: boolean; allOpen: boolean }) {

@@ -451,6 +451,26 @@ describe('the demo data', () => {
     });
   });
 
+  it('a join written with USING gives what the same join written with ON gives', async () => {
+    const count = 'SELECT e.industry_code, count(DISTINCT p.account_id) AS accounts FROM power_readings p JOIN enterprises e';
+    const { result: using } = await run(`${count} USING (uscc) GROUP BY 1 ORDER BY 1`, ['power_readings', 'enterprises']);
+    const { result: on } = await run(`${count} ON p.uscc = e.uscc GROUP BY 1 ORDER BY 1`, ['power_readings', 'enterprises']);
+    expect(using.json.rows.length).toBeGreaterThan(0);
+    expect(using.json.rows).toEqual(on.json.rows);
+  });
+
+  it('a USING column named without its table is refused as ambiguous, saying to qualify it; qualified it is accepted', async () => {
+    const dryRun = (key: string) =>
+      t.call('POST', '/v1/jobs/dry-run', {
+        token: analyst,
+        json: { datasets: ['power_readings', 'water_readings'], purpose: 'test', sql: `SELECT ${key}, count(*) AS n FROM power_readings p JOIN water_readings w USING (account_id, month) GROUP BY ${key}` },
+      });
+    expect((await dryRun('month')).json.error).toMatchObject({ code: 'AMBIGUOUS_COLUMN', message: expect.stringContaining('qualify it with a table alias') });
+    expect((await dryRun('p.month')).json.decision).toBe('accept');
+    const natural = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings', 'water_readings'], purpose: 'test', sql: 'SELECT p.town, count(*) AS n FROM power_readings p NATURAL JOIN water_readings w GROUP BY p.town' } });
+    expect(natural.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('NATURAL joins are not supported') });
+  });
+
   it('two output columns with the same name keep their own values', async () => {
     const { result } = await run(
       "SELECT town AS place, customer_type AS place, count(*) AS n FROM power_readings WHERE customer_type = 'household' GROUP BY town, customer_type",
