@@ -33,7 +33,8 @@ import { discreteGaussian, discreteLaplace, type Rational } from './exact-sample
 export type DpStatistic = { name: string; mechanism: 'discrete_laplace' | 'discrete_gaussian'; epsilon: number; sensitivity: number; scale: number; ci95HalfWidth: number };
 export type PartitionSelection = { mechanism: 'laplace_threshold'; epsilon: number; delta: number; scale: number; threshold: number; cellsReleased: number };
 export type DpOutput = {
-  columns: Array<{ name: string; role: string }>;
+  /** `ci95HalfWidth`: a count's or sum's 95 % half-width (every cell's figure has the same noise). */
+  columns: Array<{ name: string; role: string; ci95HalfWidth?: number }>;
   rows: unknown[][];
   /** A DP model whose noisy equations had no stable solution: nothing is released. */
   withheld?: { code: 'MODEL_COLLINEAR' | 'MODEL_DID_NOT_CONVERGE'; reason: string };
@@ -157,7 +158,10 @@ function noiseMaker(budget: { gaussian: boolean; epsilonShare: number; rhoEach: 
  * values do, in each of the unit's at most L cells: L·(⌈B·scale⌉ + 1) steps, with B = max(|min|, |max|) of the
  * clamp, unless the values are whole numbers already (L·⌈B⌉).
  */
-function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, name = sum.statistic ?? `sum(${sum.column})`): (exact: number) => number {
+/** The name a sum figure's noise is described under in the manifest. */
+const sumStatistic = (sum: DpPlan['sums'][number]) => sum.statistic ?? `sum(${sum.column})`;
+
+function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, name = sumStatistic(sum)): (exact: number) => number {
   const scale = sum.scale ?? 1;
   const whole = scale === 1 && wholeFigure(sum);
   const noise = noiseFor(name, L * (Math.ceil(magnitude(sum.bounds) * scale) + (whole ? 0 : 1)), undefined, scale);
@@ -330,7 +334,19 @@ function dpOutput(
   context: { grade: string; policyHash: string },
   fit: { model?: ModelSummary; withheld?: DpOutput['withheld'] },
 ): DpOutput {
-  const columns = plan.outputColumns.map((column) => ({ name: column.name, role: column.role }));
+  // A count or sum output is one noisy statistic: its 95 % half-width goes with the column, so that a table read on
+  // its own (a CSV) still says how far each figure may be from the truth. A mean is a ratio of two and has none.
+  const statisticOf = (outputIndex: number) => {
+    const aggregate = plan.model ? undefined : plan.aggregates.find((entry) => entry.outputIndex === outputIndex);
+    if (aggregate?.kind === 'count') return 'count';
+    if (aggregate?.kind === 'units') return `count(DISTINCT ${aggregate.column})`;
+    if (aggregate?.kind === 'sum') return sumStatistic(plan.sums[aggregate.sumIndex!]!);
+    return undefined;
+  };
+  const columns = plan.outputColumns.map((column, outputIndex) => {
+    const ci95HalfWidth = privacy.statistics.find((statistic) => statistic.name === statisticOf(outputIndex))?.ci95HalfWidth;
+    return { name: column.name, role: column.role, ...(ci95HalfWidth === undefined ? {} : { ci95HalfWidth }) };
+  });
   const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
   return {
     columns,

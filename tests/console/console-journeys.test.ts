@@ -564,6 +564,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#dp-noise tbody tr');
     expect(await page.locator('#dp-noise tbody tr').count()).toBe(2);
     expect(await page.locator('#dp-noise').textContent()).toContain('discrete_laplace');
+    // The count's header says its interval; a mean's has none (it is a ratio of two noisy figures).
+    const headers = await page.locator('table thead th').allTextContents();
+    expect(headers).toEqual(expect.arrayContaining(['route_id', expect.stringMatching(/^trips \(± [\d,]+\)$/), 'mean_fare']));
     // What the figures are of, in the reader's language: bounded contributions, not the raw data.
     expect(await page.textContent('#dp-bounded-note')).toContain('每个隐私单元至多 10 行');
     await page.screenshot({ path: path.join(artifacts, 'operator-dp-result.png'), fullPage: true });

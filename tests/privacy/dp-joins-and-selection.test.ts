@@ -553,6 +553,26 @@ describe('confidence intervals', () => {
     expect(dryRun.json.expectedNoise.statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['count', 'sum(fare)']);
   });
 
+  it('go with each count and sum column of the result, and into its CSV beside the figure; a mean has none', async () => {
+    const sql = "SELECT route_id, count(*) AS trips, count(DISTINCT card_id) AS riders, count(*) FILTER (WHERE fare > 2) AS dear, sum(fare) AS revenue, avg(fare) AS mean_fare FROM transit_trips GROUP BY route_id";
+    const result = await released(sql, { epsilon: 1, bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']);
+    const halfWidth = Object.fromEntries((result.manifest.differentialPrivacy.statistics as Array<{ name: string; ci95HalfWidth: number }>).map((statistic) => [statistic.name, statistic.ci95HalfWidth]));
+    expect(result.columns.map((column: { name: string; ci95HalfWidth?: number }) => [column.name, column.ci95HalfWidth])).toEqual([
+      ['route_id', undefined],
+      ['trips', halfWidth.count],
+      ['riders', halfWidth['count(DISTINCT card_id)']],
+      ['dear', halfWidth['count for dear']],
+      ['revenue', halfWidth['sum(fare)']],
+      ['mean_fare', undefined],
+    ]);
+    const csv = await t.call('GET', `/v1/jobs/${result.jobId}/result?format=csv`, { token: analyst });
+    const [header, first] = csv.text.split('\r\n');
+    expect(header).toBe('route_id,trips,trips_ci95,riders,riders_ci95,dear,dear_ci95,revenue,revenue_ci95,mean_fare');
+    const values = first!.split(',');
+    expect(values[0]).toBe(result.rows[0][0]);
+    expect(values.slice(2, 9).filter((_, index) => index % 2 === 0).map(Number)).toEqual([halfWidth.count, halfWidth['count(DISTINCT card_id)'], halfWidth['count for dear'], halfWidth['sum(fare)']]);
+  });
+
   it('are told for one Newton step of a logistic model, with the number of steps that each draw them', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', {
       token: analyst,

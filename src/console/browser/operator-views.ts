@@ -375,7 +375,7 @@ function jobStage(job: { status: string; stage: string | null; reviewersRequired
  * A checked output as operators and reviewers read it: suppressed cells marked with the rule that withheld them,
  * each rule explained once, and the noise of a differentially private output or the fit of a model.
  */
-export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
+export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: number }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
   const suppressed = new Map<number, { code: string; reason: string }>((manifest?.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
   const cells = rows.map((row, index) => {
     const why = suppressed.get(index);
@@ -402,7 +402,8 @@ export function checkedOutput(columns: Array<{ name: string }>, rows: unknown[][
   const detail = byCode.length ? ` (${byCode.map(([code, count]) => `${tValue('suppression', code)} ${count.toLocaleString()}`).join(' · ')})` : '';
   return [
     h('p', { class: 'output-summary' }, `${summary}${detail}`),
-    table([...columns.map((column) => column.name), ''], cells, attributes),
+    // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
+    table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${Number(column.ci95HalfWidth.toFixed(3)).toLocaleString()})` : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(manifest?.differentialPrivacy, manifest?.model) ?? '',
     modelSection(manifest?.model) ?? '',

@@ -48,7 +48,7 @@ const jobDetailSchema = jobSchema.extend({ sql: z.string().openapi({ description
 const resultSchema = z
   .object({
     jobId: z.string(),
-    columns: z.array(z.object({ name: z.string(), role: z.string() })),
+    columns: z.array(z.object({ name: z.string(), role: z.string(), ci95HalfWidth: z.number().optional().describe('differentially private counts and sums: the 95 % half-width of every cell\'s noise') })),
     rows: z.array(z.array(z.unknown())),
     manifest: z.record(z.string(), z.unknown()),
     receipt: z.string().openapi({ description: 'Compact JWS signed with the platform key (see /.well-known/jwks.json)' }),
@@ -245,8 +245,24 @@ const routes = {
  * names the rule that withheld each row (as the manifest does by row number). Its name is `suppressed`, with
  * underscores before it while an output column already has that name.
  */
-function csvWithSuppression(output: { columns: Array<{ name: string }>; rows: unknown[][] }, manifest: { suppressedRows?: Array<{ row: number; code: string }> } | null) {
+/**
+ * A released output as a table of its own. Threshold-protected: a last column names each suppressed row's code.
+ * Differentially private (nothing is suppressed): each count or sum is followed by its 95 % half-width
+ * (`trips_ci95`), the same in every row, so that the file says how noisy its figures are.
+ */
+function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: number }>; rows: unknown[][] }, manifest: { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown } | null) {
   const names = new Set(output.columns.map((column) => column.name));
+  if (manifest?.differentialPrivacy) {
+    const unique = (name: string) => {
+      let candidate = name;
+      while (names.has(candidate)) candidate = `_${candidate}`;
+      names.add(candidate);
+      return candidate;
+    };
+    const header = output.columns.flatMap((column) => (column.ci95HalfWidth === undefined ? [column.name] : [column.name, unique(`${column.name}_ci95`)]));
+    const rows = output.rows.map((row) => output.columns.flatMap((column, index) => (column.ci95HalfWidth === undefined ? [row[index]] : [row[index], column.ci95HalfWidth])));
+    return { header, rows };
+  }
   let flag = 'suppressed';
   while (names.has(flag)) flag = `_${flag}`;
   const codes = new Map((manifest?.suppressedRows ?? []).map((entry) => [entry.row, entry.code]));
@@ -352,11 +368,11 @@ export function jobRoutes(platform: Platform) {
     if (job.status !== 'released') {
       throw new AppError('RESULT_NOT_AVAILABLE', `the job is ${job.status.replace('_', ' ')}${job.statusReason ? `: ${job.statusReason}` : ''}`);
     }
-    const output = job.output as { columns: Array<{ name: string; role: string }>; rows: unknown[][] };
+    const output = job.output as { columns: Array<{ name: string; role: string; ci95HalfWidth?: number }>; rows: unknown[][] };
     if (c.req.valid('query').format === 'csv') {
       c.header('X-PDS-Receipt', job.receipt!);
       c.header('Content-Disposition', `attachment; filename="${job.id}.csv"`);
-      const { header, rows } = csvWithSuppression(output, job.manifest as { suppressedRows?: Array<{ row: number; code: string }> } | null);
+      const { header, rows } = resultCsv(output, job.manifest as { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown } | null);
       return c.body(toCsv(header, rows), 200, { 'Content-Type': 'text/csv; charset=utf-8' }) as never;
     }
     return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown>, receipt: job.receipt! }, 200);
