@@ -322,10 +322,9 @@ export async function buildDpPlan(
     const shown = (node.select_list as AstNode[]).find((item) => sameExpression(item, expression));
     return { expression, column, name: column?.spec?.name ?? column?.column ?? String(shown?.alias || `group_${index + 1}`) };
   });
-  // A key computed from columns has a public domain where the query alone fixes its values (a calendar field, a CASE
-  // of constant labels); otherwise (a month of a date, a band of a value) its cells are chosen by partition
-  // selection, as a column's without a public domain are.
-  // A column of open data has the values its pinned snapshot holds as its public domain (open data is public).
+  // A key's public domain: the catalogue's; for a column of open data, the values its pinned snapshot holds (open
+  // data is public); for a key computed from columns, the values the query alone fixes (a calendar field, a CASE of
+  // constant labels). Without one (a month of a date, a band of a value) its cells are chosen by partition selection.
   const openDomain = async (column: ResolvedColumn | undefined) => {
     const dataset = column?.dataset ? catalogue.get(column.dataset) : undefined;
     return dataset?.openData && dataset.grade === 'L1' && column?.spec && options.openDomain ? options.openDomain(dataset.id, column.spec.name) : null;

@@ -241,30 +241,27 @@ const routes = {
 };
 
 /**
- * A released output as CSV rows: in CSV a withheld cell and a NULL of the data are both empty, so a last column
- * names the rule that withheld each row (as the manifest does by row number). Its name is `suppressed`, with
- * underscores before it while an output column already has that name.
- */
-/**
- * A released output as a table of its own. Threshold-protected: a last column names each suppressed row's code.
- * Differentially private (nothing is suppressed): each count or sum is followed by its 95 % half-width
- * (`trips_ci95`), the same in every row, so that the file says how noisy its figures are.
+ * A released output as CSV rows, a table that must say on its own what its figures are.
+ * - Threshold-protected: a withheld cell and a NULL of the data are both empty in CSV, so a last column names the
+ *   rule that withheld each row (as the manifest does by row number).
+ * - Differentially private (nothing is withheld): each count or sum is followed by its 95 % half-width
+ *   (`trips_ci95`), the same in every row, so that the file says how noisy its figures are.
+ * An added column's name takes underscores before it while an output column already has that name.
  */
 function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: number }>; rows: unknown[][] }, manifest: { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown } | null) {
   const names = new Set(output.columns.map((column) => column.name));
+  const unique = (name: string) => {
+    let candidate = name;
+    while (names.has(candidate)) candidate = `_${candidate}`;
+    names.add(candidate);
+    return candidate;
+  };
   if (manifest?.differentialPrivacy) {
-    const unique = (name: string) => {
-      let candidate = name;
-      while (names.has(candidate)) candidate = `_${candidate}`;
-      names.add(candidate);
-      return candidate;
-    };
     const header = output.columns.flatMap((column) => (column.ci95HalfWidth === undefined ? [column.name] : [column.name, unique(`${column.name}_ci95`)]));
     const rows = output.rows.map((row) => output.columns.flatMap((column, index) => (column.ci95HalfWidth === undefined ? [row[index]] : [row[index], column.ci95HalfWidth])));
     return { header, rows };
   }
-  let flag = 'suppressed';
-  while (names.has(flag)) flag = `_${flag}`;
+  const flag = unique('suppressed');
   const codes = new Map((manifest?.suppressedRows ?? []).map((entry) => [entry.row, entry.code]));
   return { header: [...output.columns.map((column) => column.name), flag], rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null]) };
 }
