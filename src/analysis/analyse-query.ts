@@ -159,7 +159,7 @@ const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~
  * THEN X ELSE kwh END` — which leaves every row a non-zero part, so no count of left-out rows sees it, while the
  * plain total minus the capped one is what the largest contributors hold above the cap.
  */
-type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean; capped?: boolean };
+type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean; capped?: boolean; banded?: boolean };
 type Relation = {
   columns: RelationColumn[];
   /** Privacy units of non-open datasets reachable through this relation, by hidden column name. */
@@ -169,7 +169,8 @@ type Relation = {
 type Binding = { alias: string; relation: Relation; baseDataset?: string };
 type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
 /** An aggregate's `lineage` is its argument's, with the FILTER folded in as `argument` has it. */
-type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; lineage: Lineage }>; selective?: boolean; capped?: boolean };
+/** `banded`: a derived relation's column whose every sensitive value is binned (see `unbinnedSensitive`). */
+type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; lineage: Lineage }>; selective?: boolean; capped?: boolean; banded?: boolean };
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
 
 const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
@@ -503,6 +504,7 @@ class Analyser {
           aggregated: column.aggregated || Boolean(right.columns[index]?.aggregated),
           selective: Boolean(column.selective || right.columns[index]?.selective),
           capped: Boolean(column.capped || right.columns[index]?.capped),
+          banded: Boolean(column.banded && right.columns[index]?.banded),
         })),
         units: mergeUnits(left.units, right.units),
         allOpen: left.allOpen && right.allOpen,
@@ -521,7 +523,16 @@ class Analyser {
     this.modifiers(node, { ...scope, selectItems: items });
 
     const relation: Relation = {
-      columns: items.map((item) => ({ name: item.alias, sources: item.lineage.sources, aggregated: item.lineage.aggregated, selective: Boolean(item.lineage.selective), capped: Boolean(item.lineage.capped) })),
+      columns: items.map((item) => ({
+        name: item.alias,
+        sources: item.lineage.sources,
+        aggregated: item.lineage.aggregated,
+        selective: Boolean(item.lineage.selective),
+        capped: Boolean(item.lineage.capped),
+        // A band computed here (`floor(kwh / 100) AS band`) stays a band where an outer query groups by it. A star's
+        // items carry their column's own lineage, not an expression to look into.
+        banded: item.node.class === 'STAR' ? Boolean(item.lineage.banded) : !item.lineage.aggregated && readsSensitive(item.lineage) && !this.unbinnedSensitive(item.node, scope, 'select'),
+      })),
       units: [],
       allOpen,
     };
@@ -715,7 +726,7 @@ class Analyser {
           for (const column of binding.relation.columns) {
             if (column.name.startsWith(reservedPrefix)) continue;
             for (const source of column.sources) this.use(source);
-            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) }, node: item });
+            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), banded: Boolean(column.banded) }, node: item });
             expanded.push({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: item.query_location, column_names: [binding.alias, column.name] });
           }
         }
@@ -798,7 +809,7 @@ class Analyser {
       throw new QueryRejected('DIRECT_IDENTIFIER_USE', `${direct.dataset}.${direct.column} is a direct identifier and cannot be a group key or an output column${at(expression)}`);
     }
     if (!readsSensitive(lineage)) return;
-    const unbinned = this.unbinnedSensitive(expression, scope);
+    const unbinned = this.unbinnedSensitive(expression, scope, 'group');
     if (unbinned) {
       const { source, node } = unbinned;
       throw new QueryRejected(
@@ -813,27 +824,28 @@ class Analyser {
    * (`floor(kwh / 50) * 50` shows only the band) or in the condition of a CASE whose results are constants
    * (`CASE WHEN kwh < 100 THEN 'low' ELSE 'high' END` shows only the label): either way the key takes values the
    * operator chose, shared by every row of the band, and a withheld cell's band is withheld with it
-   * (`hiddenWhenSuppressed`). A column this query computes from a sensitive one (a CTE's output) counts as
-   * sensitive wherever it appears: how it was binned is not traced.
+   * (`hiddenWhenSuppressed`). A column a CTE or subquery computes counts as binned where its own expression was
+   * (`banded`), so a band may be made in a CTE and grouped by outside it.
    */
-  private unbinnedSensitive(node: AstNode | null | undefined, scope: Scope): { source: SourceColumn; node: AstNode } | undefined {
+  private unbinnedSensitive(node: AstNode | null | undefined, scope: Scope, place: 'group' | 'select'): { source: SourceColumn; node: AstNode } | undefined {
     if (!node || typeof node !== 'object') return undefined;
     if (node.class === 'FUNCTION' && this.context.policy.binningFunctionSet.has(String(node.function_name).toLowerCase())) return undefined;
     if (node.class === 'CASE') {
       const results = [...(node.case_checks as AstNode[]).map((check) => check.then_expr), node.else_expr];
       for (const result of results) {
-        const found = this.unbinnedSensitive(result, scope);
+        const found = this.unbinnedSensitive(result, scope, place);
         if (found) return found;
       }
       return undefined;
     }
     if (node.class === 'COLUMN_REF') {
-      const source = this.expression(node, scope, 'group', {}).sources.find((candidate) => candidate.class === 'sensitive');
+      const lineage = this.expression(node, scope, place, {});
+      const source = lineage.banded ? undefined : lineage.sources.find((candidate) => candidate.class === 'sensitive');
       return source ? { source, node } : undefined;
     }
     // Every field, not only the known ones: a column in a field this walk did not expect is shown, not passed over.
     for (const field of Array.isArray(node) ? node : Object.values(node)) {
-      const found = this.unbinnedSensitive(field as AstNode, scope);
+      const found = this.unbinnedSensitive(field as AstNode, scope, place);
       if (found) return found;
     }
     return undefined;
@@ -904,7 +916,7 @@ class Analyser {
     if (candidates.length === 1) {
       const { column } = candidates[0]!;
       for (const source of column.sources) this.use(source);
-      const lineage = { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped) };
+      const lineage = { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), banded: Boolean(column.banded) };
       this.checkColumnUse(node, lineage, place, flags);
       return lineage;
     }

@@ -227,6 +227,22 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.json.rows.filter((row: unknown[]) => row[0] === null)).toHaveLength(2);
   });
 
+  it('a band made in a CTE may be grouped by outside it, and gives what the same band made outside gives', async () => {
+    const { result } = await run('WITH banded AS (SELECT firm_id, floor(energy / 50) * 50 AS band FROM firm_energy) SELECT band, count(*) AS firms FROM banded GROUP BY band', ['firm_energy']);
+    expect(byKey(result.json.rows)).toEqual({ '0': [31], '100': [43], null: [null] });
+    expect(result.json.rows.filter((row: unknown[]) => row[0] === null)).toHaveLength(2);
+  });
+
+  it.each([
+    ['passed through a CTE as it is', 'WITH raw AS (SELECT energy AS band FROM firm_energy) SELECT band, count(*) AS firms FROM raw GROUP BY band'],
+    ['passed through a CTE by a star', 'WITH raw AS (SELECT * FROM firm_energy) SELECT energy, count(*) AS firms FROM raw GROUP BY energy'],
+    ['a band in one branch of a UNION ALL and raw in the other', 'WITH mixed AS (SELECT floor(energy / 50) AS band FROM firm_energy UNION ALL SELECT energy FROM firm_energy) SELECT band, count(*) AS firms FROM mixed GROUP BY band'],
+    ['a CTE band with the raw value added outside', 'WITH banded AS (SELECT floor(energy / 50) AS band, energy FROM firm_energy) SELECT band + energy AS key, count(*) AS firms FROM banded GROUP BY key'],
+  ])('a sensitive value %s is still refused as a group key', async (_, sql) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBe('SENSITIVE_GROUP_KEY');
+  });
+
   it('ORDER BY ALL sorts by every output column, so over an aggregate of protected data it is refused as ordering by that aggregate', async () => {
     const dryRun = (sql: string) => t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
     expect((await dryRun('SELECT sector, district FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');
