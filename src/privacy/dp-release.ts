@@ -152,15 +152,15 @@ function noiseMaker(budget: { gaussian: boolean; epsilonShare: number; rhoEach: 
   };
 }
 
+/** The name a sum figure's noise is described under in the manifest. */
+const sumStatistic = (sum: DpPlan['sums'][number]) => sum.statistic ?? `sum(${sum.column})`;
+
 /**
  * A sum's noise, added to its exact value. The sum is counted in steps of 1/scale and rounded to a whole number of
  * them before the integer-valued noise; rounding moves two neighbours' sums apart by up to one step more than their
  * values do, in each of the unit's at most L cells: L·(⌈B·scale⌉ + 1) steps, with B = max(|min|, |max|) of the
  * clamp, unless the values are whole numbers already (L·⌈B⌉).
  */
-/** The name a sum figure's noise is described under in the manifest. */
-const sumStatistic = (sum: DpPlan['sums'][number]) => sum.statistic ?? `sum(${sum.column})`;
-
 function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, name = sumStatistic(sum)): (exact: number) => number {
   const scale = sum.scale ?? 1;
   const whole = scale === 1 && wholeFigure(sum);
