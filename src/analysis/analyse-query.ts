@@ -2,7 +2,7 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import type { AggregateName, DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { caseWhen, integer, nullValue } from './ast-builders.js';
+import { allOf, caseWhen, columnRef, comparison, integer, nullValue } from './ast-builders.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -694,17 +694,12 @@ class Analyser {
       if (holding.length !== 1) {
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `USING (${column}): ${holding.length === 0 ? `no table on the ${which} has it` : `more than one table on the ${which} has it`}; write the join with ON${at(reference)}`);
       }
-      return { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: reference.query_location, column_names: [holding[0]!.alias, column] };
+      return columnRef([holding[0]!.alias, column], reference.query_location);
     };
-    const equalities = (reference.using_columns as string[]).map((column) => ({
-      class: 'COMPARISON',
-      type: 'COMPARE_EQUAL',
-      alias: '',
-      query_location: reference.query_location,
-      left: side(left, String(column), 'left'),
-      right: side(right, String(column), 'right'),
-    }));
-    return equalities.length === 1 ? equalities[0]! : { class: 'CONJUNCTION', type: 'CONJUNCTION_AND', alias: '', query_location: reference.query_location, children: equalities };
+    const equalities = (reference.using_columns as string[]).map((column) =>
+      comparison('COMPARE_EQUAL', side(left, String(column), 'left'), side(right, String(column), 'right'), reference.query_location),
+    );
+    return equalities.length === 1 ? equalities[0]! : allOf(equalities, reference.query_location);
   }
 
   private selectItems(node: AstNode, scope: Scope, options: { outermost: boolean; allOpen: boolean }) {
@@ -727,7 +722,7 @@ class Analyser {
             if (column.name.startsWith(reservedPrefix)) continue;
             for (const source of column.sources) this.use(source);
             items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), banded: Boolean(column.banded) }, node: item });
-            expanded.push({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: item.query_location, column_names: [binding.alias, column.name] });
+            expanded.push(columnRef([binding.alias, column.name], item.query_location));
           }
         }
         continue;
@@ -858,10 +853,10 @@ class Analyser {
         return {
           dataset: unit.dataset,
           binding: binding.alias,
-          expression: { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, unit.columnName] },
+          expression: columnRef([binding.alias, unit.columnName]),
           onePerCell: false,
           ...(uniqueKey && uniqueKey.length > 0
-            ? { rowKey: uniqueKey.map((column) => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: [binding.alias, column] })) }
+            ? { rowKey: uniqueKey.map((column) => columnRef([binding.alias, column])) }
             : {}),
         };
       }),

@@ -26,6 +26,15 @@ export const call = (name: string, children: AstNode[], distinct = false): AstNo
 /** An arithmetic operator (`+`, `-`, `*`, `/`): a function DuckDB prints infix. */
 export const operator = (name: string, children: AstNode[]): AstNode => ({ ...call(name, children), is_operator: true });
 
+/** A column reference (`alias.column`, or a bare name), placed where `location` says. */
+export const columnRef = (names: string[], location = 0): AstNode => ({ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: location, column_names: names });
+
+/** A comparison of two values: `COMPARE_EQUAL`, `COMPARE_NOTEQUAL`, … as DuckDB names them. */
+export const comparison = (type: string, left: AstNode, right: AstNode, location = 0): AstNode => ({ class: 'COMPARISON', type, alias: '', query_location: location, left, right });
+
+/** Every condition holds (AND). */
+export const allOf = (children: AstNode[], location = 0): AstNode => ({ class: 'CONJUNCTION', type: 'CONJUNCTION_AND', alias: '', query_location: location, children });
+
 export const integer = (value: number): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value } });
 
 export const text = (value: string): AstNode => ({ class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value } });

@@ -1,7 +1,7 @@
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { isCountAggregate, sameExpression, type QueryAnalysis } from './analyse-query.js';
-import { alias, call, integer, operator, text, tryToDouble } from './ast-builders.js';
+import { alias, allOf, call, comparison, integer, operator, text, tryToDouble } from './ast-builders.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
@@ -57,23 +57,11 @@ export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
  * `sum(CASE WHEN … THEN 1 ELSE 0 END)` are small tables hidden inside a large cell — so each figure's own
  * contributors (`__pds_n_m`) must meet the threshold too.
  */
-const nonZero = (argument: AstNode): AstNode => ({ class: 'COMPARISON', type: 'COMPARE_NOTEQUAL', alias: '', query_location: 0, left: tryToDouble(argument), right: integer(0) });
+const nonZero = (argument: AstNode): AstNode => comparison('COMPARE_NOTEQUAL', tryToDouble(argument), integer(0));
 
 /** A row leaves a measure out when its value there is null or zero (the complement of `nonZero`). */
-const zeroOrNull = (argument: AstNode): AstNode => ({
-  class: 'COMPARISON',
-  type: 'COMPARE_EQUAL',
-  alias: '',
-  query_location: 0,
-  left: {
-    class: 'OPERATOR',
-    type: 'OPERATOR_COALESCE',
-    alias: '',
-    query_location: 0,
-    children: [tryToDouble(argument), integer(0)],
-  },
-  right: integer(0),
-});
+const zeroOrNull = (argument: AstNode): AstNode =>
+  comparison('COMPARE_EQUAL', { class: 'OPERATOR', type: 'OPERATOR_COALESCE', alias: '', query_location: 0, children: [tryToDouble(argument), integer(0)] }, integer(0));
 
 /**
  * Rounds every count inside an output expression to `base`, in DuckDB, before anything else is done with it.
@@ -220,7 +208,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
       const rows = unit.rowKey ? call('bit_xor', [call('hash', unit.rowKey.map((column) => structuredClone(column)))]) : call('count_star', []);
       const key = call('hash', unit.onePerCell ? [structuredClone(unit.expression), structuredClone(secret)] : [structuredClone(unit.expression), structuredClone(secret), rows]);
       inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(key, '__pds_k')];
-      if (condition) inner.where_clause = inner.where_clause ? { class: 'CONJUNCTION', type: 'CONJUNCTION_AND', alias: '', query_location: 0, children: [inner.where_clause, condition] } : condition;
+      if (condition) inner.where_clause = inner.where_clause ? allOf([inner.where_clause, condition]) : condition;
       // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
       inner.group_expressions = unit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
       inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];

@@ -18,9 +18,6 @@ import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
 import { buildModelPlan, modelSpecSchema, statisticsSql, type ModelPlan, type ModelSpec } from '../models/model-job.js';
 
-/** Open data's values per snapshot and column, for DP group keys (a snapshot never changes, so neither do they). */
-const openDomainCache = new Map<string, Array<string | number | null> | null>();
-
 export const jobSubmissionSchema = z.strictObject({
   datasets: z
     .array(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a catalogue id'))
@@ -209,7 +206,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
         throw new AppError('DP_QUERY_SHAPE', `a differentially private logistic model needs a target of 0 and 1 (a boolean or a whole number); ${model.target} is ${type}`);
       }
     }
-    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, openDomain: openDomainReader(platform.store, latestVersions, openDomainCache), ...request });
+    dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, openDomain: openDomainReader(platform.store, latestVersions), ...request });
     // Every protected dataset's budget pays (the plan names them; open data needs none).
     for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db

@@ -4,7 +4,7 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
 import { termNames, type ModelSpec } from '../models/model-job.js';
-import { call, doubleConstant, operator, text, toDouble } from '../analysis/ast-builders.js';
+import { call, columnRef, doubleConstant, operator, text, toDouble } from '../analysis/ast-builders.js';
 import { boundedFiguresSql, clamped, clampOf, ctesOf, magnitude, resolveColumn, shapeError, sourcesOf, withResolution, type DpPlan, type DpRequest } from './dp-plan.js';
 
 /**
@@ -43,7 +43,7 @@ export async function buildDpModelPlan(
   const used = new Set<string>();
   // The statistics query reads the training SELECT as `model_rows` (statisticsSql); its columns are the model's.
   const column = (name: string, fixed?: Bounds) => {
-    const reference: AstNode = { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: 0, column_names: ['model_rows', name] };
+    const reference = columnRef(['model_rows', name]);
     const resolved = resolveColumn(reference, sources, columnSpecs);
     if (!resolved) throw shapeError(`the training rows have no column ${name}`);
     const bounds = fixed ?? clampOf(resolved, options.bounds, used, `the model's ${name}`);

@@ -1,5 +1,5 @@
 import { dpQuantileFunctions, sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { call, caseWhen, doubleConstant, integer, isNotNull, operator } from '../analysis/ast-builders.js';
+import { call, caseWhen, comparison, doubleConstant, integer, isNotNull, operator } from '../analysis/ast-builders.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
@@ -511,8 +511,15 @@ export const wholeFigure = (entry: Pick<DpPlan['sums'][number], 'integral' | 'bo
  */
 const QUANTILE_BINS = 32;
 
-/** A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or undefined. */
+/**
+ * A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or as `doubleConstant`
+ * writes one (CAST('0.1' AS DOUBLE)), or undefined.
+ */
 function numericConstant(node: AstNode | undefined): number | undefined {
+  if (node?.class === 'CAST' && node.cast_type?.id === 'DOUBLE' && node.child?.class === 'CONSTANT' && node.child.value?.type?.id === 'VARCHAR') {
+    const value = Number(node.child.value.value);
+    return Number.isFinite(value) ? value : undefined;
+  }
   if (!node || node.class !== 'CONSTANT' || node.value?.is_null) return undefined;
   const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
   if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
@@ -529,8 +536,7 @@ function orderedSetQuantile(item: AstNode): AstNode {
   if (item.class !== 'FUNCTION' || !dpQuantileFunctions.has(String(item.function_name).toLowerCase()) || orders.length !== 1 || item.children?.length !== 1) return item;
   const q = quantileLevel(item.children[0]);
   if (q === undefined) return item;
-  const fromTop = { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'DOUBLE', type_info: null }, is_null: false, value: Number((1 - q).toFixed(12)) } };
-  const level = orders[0]!.type === 'DESCENDING' ? fromTop : item.children[0];
+  const level = orders[0]!.type === 'DESCENDING' ? doubleConstant(Number((1 - q).toFixed(12))) : item.children[0];
   return { ...item, children: [orders[0]!.expression, level], order_bys: { type: 'ORDER_MODIFIER', orders: [] } };
 }
 
@@ -548,7 +554,7 @@ function histogramBins(value: AstNode, bounds: { min: number; max: number }, bin
   const perUnit = bounds.max > bounds.min ? bins / (bounds.max - bounds.min) : 0;
   const bin = call('least', [integer(bins - 1), call('floor', [operator('*', [operator('-', [value, doubleConstant(bounds.min)]), doubleConstant(perUnit)])])]);
   return Array.from({ length: bins }, (_, k) => ({
-    expression: caseWhen({ class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: structuredClone(bin), right: integer(k) }, integer(1), integer(0)),
+    expression: caseWhen(comparison('COMPARE_EQUAL', structuredClone(bin), integer(k)), integer(1), integer(0)),
     bounds: { min: 0, max: 1 },
   }));
 }

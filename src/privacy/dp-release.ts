@@ -152,7 +152,9 @@ function noiseMaker(budget: { gaussian: boolean; epsilonShare: number; rhoEach: 
   };
 }
 
-/** The name a sum figure's noise is described under in the manifest. */
+/** The names figures' noise is described under in the manifest (and a DP output's columns found by). */
+const countStatistic = 'count';
+const unitsStatistic = (column: string | undefined) => `count(DISTINCT ${column})`;
 const sumStatistic = (sum: DpPlan['sums'][number]) => sum.statistic ?? `sum(${sum.column})`;
 
 /**
@@ -191,9 +193,9 @@ function aggregateNoise(plan: DpPlan) {
 
   const statistics: DpStatistic[] = [];
   const noiseFor = noiseMaker({ gaussian, epsilonShare, rhoEach, statistics });
-  const countNoise = needsCount ? noiseFor('count', L) : undefined;
+  const countNoise = needsCount ? noiseFor(countStatistic, L) : undefined;
   // Distinct units: one unit adds at most 1 to each of at most L cells, so Δ₁ = L and Δ₂ = √L.
-  const unitNoise = units ? noiseFor(`count(DISTINCT ${units.column})`, L, Math.sqrt(L)) : undefined;
+  const unitNoise = units ? noiseFor(unitsStatistic(units.column), L, Math.sqrt(L)) : undefined;
   const sumNoise = plan.sums.map((sum) => noisySum(sum, L, noiseFor));
   // A quantile's histogram is a count vector over its bins: a unit's L rows are each in one bin, Δ₁ = Δ₂ = L.
   const histogramNoise = quantiles.map((quantile) => noiseFor(`histogram for ${quantile.statistic} (${quantile.bins} bins)`, L));
@@ -338,8 +340,8 @@ function dpOutput(
   // its own (a CSV) still says how far each figure may be from the truth. A mean is a ratio of two and has none.
   const statisticOf = (outputIndex: number) => {
     const aggregate = plan.model ? undefined : plan.aggregates.find((entry) => entry.outputIndex === outputIndex);
-    if (aggregate?.kind === 'count') return 'count';
-    if (aggregate?.kind === 'units') return `count(DISTINCT ${aggregate.column})`;
+    if (aggregate?.kind === 'count') return countStatistic;
+    if (aggregate?.kind === 'units') return unitsStatistic(aggregate.column);
     if (aggregate?.kind === 'sum') return sumStatistic(plan.sums[aggregate.sumIndex!]!);
     return undefined;
   };

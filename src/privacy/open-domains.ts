@@ -15,7 +15,9 @@ export type OpenDomainReader = (dataset: string, column: string) => Promise<Arra
  * Values come in the form the sandbox gives a job's keys (DuckDB's JSON rows, numbers as numbers), so a released
  * cell and its domain value are the same JSON. Kept per snapshot and column: a snapshot never changes.
  */
-export function openDomainReader(store: SnapshotStore, versions: ReadonlyMap<string, string>, cache = new Map<string, Array<string | number | null> | null>()): OpenDomainReader {
+const cache = new Map<string, Array<string | number | null> | null>();
+
+export function openDomainReader(store: SnapshotStore, versions: ReadonlyMap<string, string>): OpenDomainReader {
   return async (dataset, column) => {
     const contentHash = versions.get(dataset);
     if (!contentHash) return null;

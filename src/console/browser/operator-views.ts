@@ -371,6 +371,9 @@ function jobStage(job: { status: string; stage: string | null; reviewersRequired
   return '';
 }
 
+/** Noise figures counted in fine steps have fractional sensitivities and intervals: three decimals say enough. */
+const threeDecimals = (value: number) => Number(value.toFixed(3));
+
 /**
  * A checked output as operators and reviewers read it: suppressed cells marked with the rule that withheld them,
  * each rule explained once, and the noise of a differentially private output or the fit of a model.
@@ -403,7 +406,7 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
   return [
     h('p', { class: 'output-summary' }, `${summary}${detail}`),
     // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
-    table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${Number(column.ci95HalfWidth.toFixed(3)).toLocaleString()})` : column.name)), ''], cells, attributes),
+    table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     noiseSection(manifest?.differentialPrivacy, manifest?.model) ?? '',
     modelSection(manifest?.model) ?? '',
@@ -450,7 +453,7 @@ function expectedNoiseTable(noise: any): HTMLElement | string {
     h('p', { class: 'muted' }, t('expectedNoise'), noise.newtonSteps ? ` ${t('perNewtonStep')} × ${noise.newtonSteps}` : ''),
     table(
       [t('statistic'), t('sensitivity'), t('ciHalfWidth')],
-      noise.statistics.map((statistic: any) => [statistic.name, Number(statistic.sensitivity.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
+      noise.statistics.map((statistic: any) => [statistic.name, threeDecimals(statistic.sensitivity), `± ${threeDecimals(statistic.ci95HalfWidth)}`]),
     ),
     noise.partitionSelection ? h('p', { class: 'muted' }, `${t('partitionSelection')}: ${t('threshold')} ${noise.partitionSelection.threshold}`) : '',
   );
@@ -466,8 +469,7 @@ function noiseSection(dp: any, model: { type: string; iterations?: number } | un
     h('p', {}, `ε = ${dp.epsilon} · δ = ${dp.delta} · ${dp.mechanism} · ≤ ${dp.maxRowsPerUnit} ${t('rowsPerUnit')}`),
     table(
       [t('statistic'), 'mechanism', 'ε', t('sensitivity'), t('scale'), t('ciHalfWidth')],
-      // Figures counted in fine steps have fractional sensitivities and intervals: three decimals say enough.
-      dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, Number(statistic.epsilon.toFixed(6)), Number(statistic.sensitivity.toFixed(3)), Number(statistic.scale.toFixed(3)), `± ${Number(statistic.ci95HalfWidth.toFixed(3))}`]),
+      dp.statistics.map((statistic: any) => [statistic.name, statistic.mechanism, Number(statistic.epsilon.toFixed(6)), threeDecimals(statistic.sensitivity), threeDecimals(statistic.scale), `± ${threeDecimals(statistic.ci95HalfWidth)}`]),
     ),
     dp.partitionSelection ? h('p', {}, `${t('partitionSelection')}: ε = ${dp.partitionSelection.epsilon}, δ = ${dp.partitionSelection.delta}, ${t('threshold')} ${dp.partitionSelection.threshold}, ${dp.partitionSelection.cellsReleased} ${t('cellsReleased')}`) : null,
     // The server's note is English; in Chinese the page says first what the figures are of.
