@@ -1,8 +1,8 @@
 import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
-import type { AggregateName, DisclosurePolicy } from '../policy/disclosure-policy.js';
+import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { allOf, caseWhen, columnRef, comparison, integer, nullValue } from './ast-builders.js';
+import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, toDouble } from './ast-builders.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -140,6 +140,13 @@ function aggregateKind(name: string, distinct: boolean): AggregateName | undefin
       return 'bool_and';
     case 'bool_or':
       return 'bool_or';
+    case 'corr':
+    case 'covar_samp':
+    case 'covar_pop':
+    case 'regr_slope':
+    case 'regr_intercept':
+    case 'regr_r2':
+      return distinct ? undefined : (name as AggregateName);
     default:
       return undefined;
   }
@@ -168,9 +175,19 @@ type Relation = {
 };
 type Binding = { alias: string; relation: Relation; baseDataset?: string };
 type Scope = { bindings: Binding[]; ctes: Map<string, { relation: Relation; node: AstNode }>; selectItems?: Array<{ alias: string; lineage: Lineage }> };
-/** An aggregate's `lineage` is its argument's, with the FILTER folded in as `argument` has it. */
-/** `banded`: a derived relation's column whose every sensitive value is binned (see `unbinnedSensitive`). */
-type Lineage = { sources: SourceColumn[]; aggregated: boolean; aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; lineage: Lineage }>; selective?: boolean; capped?: boolean; banded?: boolean };
+/**
+ * An aggregate's `lineage` is its argument's, with the FILTER folded in as `argument` has it; `second` is a paired
+ * aggregate's other argument (`corr(x, y)`), folded in the same way. `banded`: a derived relation's column whose
+ * every sensitive value is binned (see `unbinnedSensitive`).
+ */
+type Lineage = {
+  sources: SourceColumn[];
+  aggregated: boolean;
+  aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; second?: AstNode; lineage: Lineage }>;
+  selective?: boolean;
+  capped?: boolean;
+  banded?: boolean;
+};
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
 
 const emptyLineage = (): Lineage => ({ sources: [], aggregated: false, aggregates: [] });
@@ -240,6 +257,19 @@ function witnessRows(aggregate: { kind: AggregateName; node: AstNode; argument?:
   const argument = structuredClone(aggregate.argument);
   const witness = aggregate.kind === 'bool_or' ? argument : { class: 'OPERATOR', type: 'OPERATOR_NOT', alias: '', query_location: 0, children: [argument] };
   return caseWhenAt(witness, integer(1), aggregate.node);
+}
+
+/**
+ * What a paired aggregate (`corr(x, y)`) adds up: x and y over the rows where the other is present too, and their
+ * product (in DOUBLE, which does not overflow where two integers' product would). The product is a selection: it
+ * is zero wherever either value is.
+ */
+function pairedParts(x: AstNode, y: AstNode): Array<{ argument: AstNode; selective: boolean }> {
+  return [
+    { argument: caseWhen(isNotNull(y), x, nullValue(), x.query_location ?? 0), selective: false },
+    { argument: caseWhen(isNotNull(x), y, nullValue(), y.query_location ?? 0), selective: false },
+    { argument: operator('*', [toDouble(x), toDouble(y)]), selective: true },
+  ];
 }
 
 /** CASE WHEN filter THEN argument END: an aggregate's argument with its FILTER folded in. */
@@ -420,6 +450,18 @@ class Analyser {
         if (['sum', 'avg', 'stddev_samp', 'var_samp'].includes(aggregate.kind) && aggregate.argument) {
           for (const unit of this.unitsAddedUp(aggregate.lineage, units)) {
             measures.push({ outputIndex, aggregate: aggregate.kind, argument: aggregate.argument, unit, selective: Boolean(aggregate.lineage.selective) });
+          }
+        }
+        // A correlation, covariance or regression line is made of the sums of x, y and x·y over the rows where both
+        // are present, and gives those sums back with the cell's count and means (Σxy = n·(covar_pop + x̄·ȳ)): each
+        // is checked as a sum is. x·y leaves out the rows where either is zero or missing — `covar_pop(kwh, CASE WHEN
+        // c THEN 1 ELSE 0 END)` with avg(kwh) gives the kwh of the few rows c leaves out — so it is always weighed
+        // as a selection.
+        if (pairedAggregates.has(aggregate.kind) && aggregate.argument && aggregate.second) {
+          for (const part of pairedParts(aggregate.argument, aggregate.second)) {
+            for (const unit of this.unitsAddedUp(aggregate.lineage, units)) {
+              measures.push({ outputIndex, aggregate: aggregate.kind, argument: part.argument, unit, selective: part.selective || Boolean(aggregate.lineage.selective) });
+            }
           }
         }
         // A count of only some of the cell's rows — a FILTER, or the non-null values of an expression — is a
@@ -1038,7 +1080,7 @@ class Analyser {
       // smallest) contributors hold beyond the cap — `sum(kwh) - sum(least(kwh, X))` — and every row keeps a part,
       // so no count of left-out rows sees it. Selections (FILTER, a case with one valued branch) and counts are
       // weighed by their left-out contributors and sketched instead.
-      const summing = kind === 'sum' || kind === 'avg' || kind === 'stddev_samp' || kind === 'var_samp';
+      const summing = kind === 'sum' || kind === 'avg' || kind === 'stddev_samp' || kind === 'var_samp' || (kind !== undefined && pairedAggregates.has(kind));
       if (summing && !isCountAggregate(node) && argumentLineage.capped && !argumentLineage.sources.every((source) => this.isOpen(source.dataset))) {
         throw new QueryRejected(
           'SENSITIVE_CONDITION_IN_AGGREGATE',
@@ -1049,12 +1091,13 @@ class Analyser {
       // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
       // filter that isolates one person pass a large cell's checks with that person's value.
       const argument = children[0] && node.filter ? filteredArgument(node.filter, children[0]) : children[0];
+      const second = kind && pairedAggregates.has(kind) && children[1] ? (node.filter ? filteredArgument(node.filter, children[1]) : children[1]) : undefined;
       // What analysing the folded CASE WHEN filter THEN argument END gives (one valued branch: a selection).
       const folded = filterLineage ? selectively(merge(filterLineage, argumentLineage)) : argumentLineage;
       return {
         sources: argumentLineage.sources,
         aggregated: true,
-        aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}), lineage: folded }],
+        aggregates: [{ kind: kind ?? 'count', node, ...(argument ? { argument } : {}), ...(second ? { second } : {}), lineage: folded }],
         selective: Boolean(folded.selective),
       };
     }

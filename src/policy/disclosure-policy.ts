@@ -3,7 +3,12 @@ import { readPolicyFile } from './policy-file.js';
 import { grades, type Grade } from '../catalog/grades.js';
 import type { ColumnClass } from '../catalog/columns.js';
 
-const aggregateName = z.enum(['count', 'count_distinct', 'sum', 'avg', 'stddev_samp', 'var_samp', 'bool_and', 'bool_or']);
+const aggregateName = z.enum([
+  'count', 'count_distinct', 'sum', 'avg', 'stddev_samp', 'var_samp', 'bool_and', 'bool_or',
+  'corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2',
+]);
+/** Aggregates of a pair of values (`corr(x, y)`): functions of the sums of x, y and x·y over the rows where both are present. */
+export const pairedAggregates: ReadonlySet<AggregateName> = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2']);
 export type AggregateName = z.infer<typeof aggregateName>;
 
 const gradePolicySchema = z.strictObject({

@@ -437,6 +437,11 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'dp_quantile' });
       return;
     }
+    if (spreadFunctions.has(functionName)) {
+      throw shapeError(
+        `${described}: ${functionName} is released by threshold-protected jobs, not yet with differential privacy; a differentially private job can release the sums it is made of (sum(x) AS sx, sum(x * x) AS sxx …, each named and bounded in privacy.bounds)`,
+      );
+    }
     throw shapeError(`${described} is not COUNT, SUM, AVG or a quantile of a column`);
   });
   // Each quantile's histogram: one figure per bin, 1 where the row's clamped value falls in it, after the sums.
@@ -510,6 +515,11 @@ export const wholeFigure = (entry: Pick<DpPlan['sums'][number], 'integral' | 'bo
  * of k bins adds up to √k times one bin's).
  */
 const QUANTILE_BINS = 32;
+
+/** Spreads and co-moments (stddev, variance, correlation, covariance, regression lines) threshold-protected jobs release. */
+const spreadFunctions = new Set([
+  'stddev', 'stddev_samp', 'variance', 'var_samp', 'corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2',
+]);
 
 /**
  * A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or as `doubleConstant`

@@ -47,6 +47,8 @@ const measures: Array<{ sql: string; ownRows: string }> = [
   { sql: 'sum(CASE WHEN kwh > 200 THEN kwh END)', ownRows: 'kwh > 200' },
   { sql: 'count(CASE WHEN kwh > 300 THEN 1 END)', ownRows: 'kwh > 300' },
   { sql: 'sum(CASE WHEN paid_on_time THEN 1 ELSE 0 END)', ownRows: 'paid_on_time' },
+  { sql: 'corr(kwh, amount_due)', ownRows: 'kwh IS NOT NULL AND amount_due IS NOT NULL' },
+  { sql: 'covar_pop(kwh, CASE WHEN paid_on_time THEN 1 ELSE 0 END)', ownRows: 'paid_on_time AND kwh <> 0' },
 ];
 const keys = [
   'town', 'customer_type', 'industry_code', 'month', 'paid_on_time', "date_trunc('quarter', month)", 'year(month)', 'floor(kwh / 1000)',

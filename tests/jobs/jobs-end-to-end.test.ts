@@ -13,12 +13,18 @@ let regulator: string;
  * Hand-made firms whose right answers are known (grade L2: threshold 10, dominance 2/90 %, no rounding):
  *  district A: sector x 12 firms × 100; y 5 firms × 100 (below threshold); w 15 firms × 50; v 20 firms × 10
  *  district B: sector z one firm 100,000 + 11 × 10 (dominated); q 12 × 100; r 14 × 100
+ * Staff: 1–9 by firm number, but 95 at the first two firms of w (a few that a condition on staff can single out).
  */
+const firms: Array<{ district: string; sector: string; energy: number; staff: number }> = [];
 function firmsCsv(): string {
-  const lines = ['firm_id,district,sector,energy'];
+  const lines = ['firm_id,district,sector,energy,staff'];
   let id = 0;
   const add = (district: string, sector: string, count: number, energy: number) => {
-    for (let i = 0; i < count; i++) lines.push(`F${String(++id).padStart(4, '0')},${district},${sector},${energy}`);
+    for (let i = 0; i < count; i++) {
+      const staff = sector === 'w' && i < 2 ? 95 : (id % 9) + 1;
+      firms.push({ district, sector, energy, staff });
+      lines.push(`F${String(++id).padStart(4, '0')},${district},${sector},${energy},${staff}`);
+    }
   };
   add('A', 'x', 12, 100);
   add('A', 'y', 5, 100);
@@ -57,6 +63,7 @@ beforeAll(async () => {
         { name: 'district', type: 'VARCHAR', class: 'attribute', description: 'District' },
         { name: 'sector', type: 'VARCHAR', class: 'attribute', description: 'Sector' },
         { name: 'energy', type: 'DOUBLE', class: 'sensitive', description: 'Energy' },
+        { name: 'staff', type: 'INTEGER', class: 'attribute', description: 'Staff' },
       ],
     },
   });
@@ -126,6 +133,52 @@ describe('disclosure control on loaded data, end to end', () => {
     const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
     expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
     expect(byKey(result.json.rows).r![0]).toEqual(expect.any(Number));
+  });
+
+  it('a correlation, a covariance and a regression slope of two columns are released where the sums they are made of pass', async () => {
+    const { result } = await run(
+      "SELECT corr(energy, staff) AS r, covar_samp(energy, staff) AS covariance, regr_slope(energy, staff) AS slope FROM firm_energy WHERE district = 'A'",
+      ['firm_energy'],
+    );
+    expect(result.status).toBe(200);
+    const [r, covariance, slope] = result.json.rows[0] as number[];
+    // Computed here from the firms as written, not by DuckDB.
+    const inA = firms.filter((firm) => firm.district === 'A');
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+    const [mx, my] = [mean(inA.map((firm) => firm.staff)), mean(inA.map((firm) => firm.energy))];
+    const sxy = inA.reduce((sum, firm) => sum + (firm.staff - mx) * (firm.energy - my), 0);
+    const sxx = inA.reduce((sum, firm) => sum + (firm.staff - mx) ** 2, 0);
+    const syy = inA.reduce((sum, firm) => sum + (firm.energy - my) ** 2, 0);
+    expect(covariance).toBeCloseTo(sxy / (inA.length - 1), 6);
+    expect(r).toBeCloseTo(sxy / Math.sqrt(sxx * syy), 9);
+    expect(slope).toBeCloseTo(sxy / sxx, 9);
+    expect(result.json.manifest.suppressedRows).toEqual([]);
+  });
+
+  it('dominance applies to a correlation: z, where one firm holds nearly all the energy, is suppressed', async () => {
+    const { result } = await run("SELECT sector, corr(energy, staff) AS r FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY sector", ['firm_energy']);
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
+  });
+
+  it('a covariance with a condition that leaves out a few firms is suppressed: with the mean it would give their energy', async () => {
+    // Σ energy·[staff < 90] = n·(covar_pop + means) and Σ energy is known: their difference is the two large firms' energy.
+    const { result } = await run(
+      "SELECT sector, covar_pop(energy, CASE WHEN staff < 90 THEN 1 ELSE 0 END) AS c, avg(energy) AS mean FROM firm_energy WHERE district = 'A' AND sector IN ('v', 'w', 'x') GROUP BY sector ORDER BY sector",
+      ['firm_energy'],
+    );
+    const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
+    expect(codes.w).toBe('SMALL_COMPLEMENT');
+  });
+
+  it("a correlation of a constant, which has no value, is null and not NaN in the JSON and the CSV", async () => {
+    const { id, result } = await run("SELECT sector, corr(energy, staff) AS r, count(*) AS firms FROM firm_energy WHERE district = 'A' AND sector IN ('v', 'w') GROUP BY sector ORDER BY sector", ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['v', null, 20],
+      ['w', null, 15],
+    ]);
+    const csv = await t.call('GET', `/v1/jobs/${id}/result?format=csv`, { token: analyst });
+    expect(csv.text).not.toMatch(/NaN/i);
   });
 
   it("a suppressed cell's band of a sensitive column is withheld with its values, so one firm's energy is not listed as a key", async () => {

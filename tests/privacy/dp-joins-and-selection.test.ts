@@ -830,6 +830,14 @@ describe('odd DP query shapes', () => {
     'SELECT route_id, count(*) FROM transit_trips GROUP BY route_id HAVING count(*) > (SELECT 1)',
   ];
 
+  it('a correlation or a standard deviation is refused saying DP can release the sums it is made of', async () => {
+    for (const figure of ['corr(fare, fare * 2) AS r', 'stddev_samp(fare) AS spread']) {
+      const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(`SELECT route_id, ${figure} FROM transit_trips GROUP BY route_id`, {}, ['transit_trips']) });
+      expect(response.status).toBe(422);
+      expect(response.json.error.message).toMatch(/not yet with differential privacy; a differentially private job can release the sums it is made of/);
+    }
+  });
+
   it('name an output that is not an aggregate of a column by its place, not a made-up name', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, 1 + count(*) FROM transit_trips GROUP BY route_id', {}, ['transit_trips']) });
     expect(response.json.error.message).toContain('output 2 is not COUNT, SUM, AVG or a quantile of a column');
