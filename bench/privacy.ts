@@ -68,7 +68,7 @@ for (const target of [1_000, 10_000, 100_000]) {
 
 // DP against non-DP: the same aggregate, through the sandbox.
 const [licence] = await db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
-await setBudgetCap(db, { licenceId: licence!.id, datasetId: 'residents', epsilonCap: 100 }, 'bench', new Date());
+await setBudgetCap(db, { licenceId: licence!.id, datasetId: 'residents', epsilonCap: 100, reason: 'benchmark' }, 'bench', new Date());
 const analyst = (await findPrincipal(db, 'analyst-harbour-credit'))!;
 const pool = createSandboxPool({ size: 1 });
 await pool.warm();

@@ -135,7 +135,7 @@ async function ensureDemoPrivacyBudget(platform: Platform): Promise<void> {
   if (!licence) return;
   const [existing] = await platform.db.select({ id: privacyBudgets.id }).from(privacyBudgets).where(and(eq(privacyBudgets.licenceId, licence.id), eq(privacyBudgets.datasetId, 'transit_trips')));
   if (existing) return;
-  await setBudgetCap(platform.db, { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 10, deltaCap: 1e-5 }, 'demo-seed', platform.clock());
+  await setBudgetCap(platform.db, { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 10, deltaCap: 1e-5, reason: 'demo budget, so that the dev tokens can run a differentially private job' }, 'demo-seed', platform.clock());
 }
 
 async function fileDemoRegistration(platform: Platform, institutionId: string, tables: DatasetRegistration[]): Promise<void> {

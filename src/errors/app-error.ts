@@ -64,6 +64,7 @@ export type ErrorCode =
   | 'TRIAL_BUSY'
   | 'ALREADY_OPEN'
   | 'TOO_MANY_OPEN_DEMANDS'
+  | 'DATASET_NOT_IN_LICENCE'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -144,6 +145,7 @@ const statusByCode: Record<ErrorCode, number> = {
   TRIAL_BUSY: 429,
   ALREADY_OPEN: 409,
   TOO_MANY_OPEN_DEMANDS: 409,
+  DATASET_NOT_IN_LICENCE: 409,
   INTERNAL: 500,
 };
 

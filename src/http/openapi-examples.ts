@@ -305,7 +305,7 @@ export const operationExamples: Record<string, Example> = {
   'get /v1/audit/proofs/inclusion': { response: { leaf_index: 412, tree_size: 413, leaf_hash: '8c1e…', inclusion_path: ['a0f3…', '77b2…'] } },
   'get /v1/audit/proofs/consistency': { response: { first: 400, second: 413, consistency_path: ['5d9e…', 'c2a8…'] } },
   'get /v1/budgets': { response: { budgets: [budget] } },
-  'post /v1/budgets': { request: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5 }, response: budget },
+  'post /v1/budgets': { request: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 5, reason: '年度隐私预算（监管决定）' }, response: budget },
   'post /v1/budgets/{id}/reset': { request: { reason: '年度预算重置（监管决定）' }, response: { ...budget, epsilonSpent: 0, epsilonRemaining: 5 } },
   'get /v1/products': { response: { products: [{ id: 'resident-identity', kind: 'verification', titleZh: '居民姓名与身份证号一致性核验', status: 'published', inputSchema: { type: 'object', required: ['id_number', 'name'] }, example: { id_number: '310115199001011232', name: '王伟' }, price: { currency: 'CNY', publicInterestFen: 0, industryFen: 30, monthlyCapFen: 500000 } }] } },
   'post /v1/subject-access': {

@@ -30,11 +30,18 @@ export type BudgetRow = typeof privacyBudgets.$inferSelect;
 
 export async function setBudgetCap(
   db: Database,
-  input: { licenceId: string; datasetId: string; epsilonCap: number; deltaCap?: number },
+  input: { licenceId: string; datasetId: string; epsilonCap: number; deltaCap?: number; reason: string },
   actor: string,
   now: Date,
 ): Promise<BudgetRow> {
   return db.transaction(async (tx) => {
+    // The cap it replaces goes into the leaf with the reason, so that the log alone shows a cap raised mid-year
+    // and why; the row lock keeps another change from landing between this read and the write.
+    const [before] = await tx
+      .select({ epsilonCapMicro: privacyBudgets.epsilonCapMicro, deltaCapPico: privacyBudgets.deltaCapPico })
+      .from(privacyBudgets)
+      .where(and(eq(privacyBudgets.licenceId, input.licenceId), eq(privacyBudgets.datasetId, input.datasetId)))
+      .for('update');
     const [row] = await tx
       .insert(privacyBudgets)
       .values({
@@ -50,7 +57,24 @@ export async function setBudgetCap(
         set: { epsilonCapMicro: toMicro(input.epsilonCap), deltaCapPico: toPico(input.deltaCap ?? 0), updatedAt: now },
       })
       .returning();
-    await appendAuditEvents(tx as never, [{ type: 'budget.cap-set', actor, datasets: [input.datasetId], details: { licence: input.licenceId, epsilonCapMicro: row!.epsilonCapMicro, deltaCapPico: row!.deltaCapPico } }], now);
+    await appendAuditEvents(
+      tx as never,
+      [
+        {
+          type: 'budget.cap-set',
+          actor,
+          datasets: [input.datasetId],
+          details: {
+            licence: input.licenceId,
+            reason: input.reason,
+            epsilonCapMicro: row!.epsilonCapMicro,
+            deltaCapPico: row!.deltaCapPico,
+            ...(before ? { epsilonCapMicroBefore: before.epsilonCapMicro, deltaCapPicoBefore: before.deltaCapPico } : {}),
+          },
+        },
+      ],
+      now,
+    );
     return row!;
   });
 }

@@ -149,7 +149,7 @@ describe('pds jobs and pds reports against a running server', () => {
   async function setTransitBudget(epsilonCap: number) {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
-    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap, reason: 'test' } })).status).toBe(200);
   }
 
   it('checks and submits a differentially private job with its ε and bounds, and shows them on the job', async () => {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { eq } from 'drizzle-orm';
-import { auditLeaves, incidents, principals, sharingChannels } from '../../src/db/schema.js';
+import { auditLeaves, incidents, licences, principals, sharingChannels } from '../../src/db/schema.js';
+import { reserveBudget } from '../../src/privacy/budget-ledger.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /**
@@ -249,6 +250,38 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#budgets`);
     expect(await page.locator('#no-budgets').textContent()).toContain('只有差分隐私任务消耗预算');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('a regulator sets a privacy budget with a reason, and resets what it has spent', async () => {
+    const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#budgets`);
+    await page.selectOption('#budget-licence', licence!.id);
+    await page.selectOption('#budget-dataset', 'residents');
+    await page.fill('#budget-epsilon', '2.5');
+    // Without a reason nothing is sent.
+    await page.click('#set-budget');
+    await page.locator('#set-budget-panel .error', { hasText: '请填写理由' }).waitFor();
+    await page.fill('#budget-reason', '2027 年度人口研究预算');
+    await page.click('#set-budget');
+    const row = page.locator('tr', { has: page.locator('td', { hasText: /^residents$/ }) }).filter({ hasText: licence!.id });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('harbour-credit');
+    const leaves = await t.call('GET', '/v1/audit/entries?type=budget.cap-set&start=0&end=10000', { token: await t.tokenFor('regulator-data-dept') });
+    expect(leaves.json.entries.at(-1).event.details).toMatchObject({ licence: licence!.id, reason: '2027 年度人口研究预算', epsilonCapMicro: 2_500_000 });
+
+    // Spent by a job, then reset: the row offers a reset only once something is spent.
+    expect(await row.locator('button.reset-budget').count()).toBe(0);
+    await reserveBudget(t.platform.db, { licenceId: licence!.id, datasetId: 'residents', jobId: 'job-console-budget', epsilon: 0.5 }, new Date());
+    await page.reload();
+    await row.locator('button.reset-budget').waitFor();
+    await row.locator('input.reason').fill('新许可年度');
+    await row.locator('button.reset-budget').click();
+    await row.locator('button.reset-budget').waitFor({ state: 'detached' });
+    const budget = (await t.call('GET', '/v1/budgets', { token: await t.tokenFor('regulator-data-dept') })).json.budgets.find((entry: { licenceId: string; datasetId: string }) => entry.licenceId === licence!.id && entry.datasetId === 'residents');
+    expect(budget).toMatchObject({ epsilonCap: 2.5, epsilonSpent: 0 });
+    await page.screenshot({ path: path.join(artifacts, 'regulator-budgets.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });
 
@@ -550,7 +583,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('an operator sees the noise, its scale and a 95 % interval for each figure of a differentially private result', async () => {
     const [regulator, second] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
-    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2 } });
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
     const analyst = await t.tokenFor('analyst-harbour-credit');
     const submitted = await t.call('POST', '/v1/jobs', {
       token: analyst,
@@ -576,7 +609,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('an operator reads, in Chinese, what the coefficients of a differentially private logistic model are', async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'lingang-analytics');
-    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'power_readings', epsilonCap: 10 } });
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'power_readings', epsilonCap: 10, reason: 'test' } });
     const sql = "SELECT CASE WHEN kwh > 200 THEN 1 ELSE 0 END AS high_use, CASE WHEN month(month) IN (1, 2, 7, 8) THEN 1 ELSE 0 END AS peak FROM power_readings WHERE customer_type = 'household'";
     const page = await signedIn('analyst-lingang-analytics');
     // Before submitting, the check tells the noise of one Newton step, the same in each of the four.
@@ -652,7 +685,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   it('an operator asks for a differentially private aggregate and sees its privacy cost and the budget left before submitting', async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
-    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 3 } });
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 3, reason: 'test' } });
     const incidents = async () => (await t.call('GET', '/v1/incidents', { token: regulator })).json.incidents.length;
     const before = await incidents();
     const page = await signedIn('analyst-harbour-credit');

@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const setCap = (datasetId: string, epsilonCap: number) => t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId, datasetId, epsilonCap } });
+const setCap = (datasetId: string, epsilonCap: number) => t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId, datasetId, epsilonCap, reason: 'test' } });
 const reserve = (datasetId: string, jobId: string, epsilon: number) => reserveBudget(t.platform.db, { licenceId, datasetId, jobId, epsilon }, new Date());
 
 describe('the privacy budget ledger', () => {
@@ -58,9 +58,41 @@ describe('the privacy budget ledger', () => {
 
   it('only regulators set caps, and a cap change is an audit leaf', async () => {
     const analyst = await t.tokenFor('analyst-harbour-credit');
-    expect((await t.call('POST', '/v1/budgets', { token: analyst, json: { licenceId, datasetId: 'residents', epsilonCap: 50 } })).status).toBe(403);
+    expect((await t.call('POST', '/v1/budgets', { token: analyst, json: { licenceId, datasetId: 'residents', epsilonCap: 50, reason: 'test' } })).status).toBe(403);
     const leaves = await t.call('GET', '/v1/audit/entries?type=budget.cap-set&start=0&end=10000', { token: regulator });
     expect(leaves.json.entries.length).toBeGreaterThan(0);
+  });
+
+  it('a cap without a reason is refused and changes nothing', async () => {
+    const before = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets;
+    for (const reason of [undefined, '', '   ']) {
+      const refused = await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId, datasetId: 'enterprises', epsilonCap: 77, ...(reason === undefined ? {} : { reason }) } });
+      expect(refused.status).toBe(400);
+    }
+    expect((await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets).toEqual(before);
+  });
+
+  it('a cap change records its reason and the cap it replaces in the audit log', async () => {
+    expect((await setCap('bus_routes', 2)).status).toBe(200);
+    const raised = await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId, datasetId: 'bus_routes', epsilonCap: 3, deltaCap: 1e-6, reason: 'second study approved' } });
+    expect(raised.json).toMatchObject({ epsilonCap: 3, deltaCap: 1e-6 });
+    const leaves = await t.call('GET', '/v1/audit/entries?type=budget.cap-set&start=0&end=10000', { token: regulator });
+    expect(leaves.json.entries.at(-1).event.details).toEqual({
+      licence: licenceId,
+      reason: 'second study approved',
+      epsilonCapMicro: 3_000_000,
+      deltaCapPico: 1_000_000,
+      epsilonCapMicroBefore: 2_000_000,
+      deltaCapPicoBefore: 0,
+    });
+  });
+
+  it('a cap on a dataset the licence does not cover is refused as DATASET_NOT_IN_LICENCE and sets nothing', async () => {
+    const refused = await setCap('water_readings', 5);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.code).toBe('DATASET_NOT_IN_LICENCE');
+    const budgets = (await t.call('GET', '/v1/budgets', { token: regulator })).json.budgets;
+    expect(budgets.some((entry: { licenceId: string; datasetId: string }) => entry.licenceId === licenceId && entry.datasetId === 'water_readings')).toBe(false);
   });
 
   it('a regulator resets a spent budget, with the reason in the audit log; an operator cannot', async () => {

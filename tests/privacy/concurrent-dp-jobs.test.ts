@@ -13,7 +13,7 @@ it('50 concurrent DP jobs at ε = 0.1 against a remaining budget of 1.0 end with
   const regulator = await t.tokenFor('regulator-data-dept');
   const analyst = await t.tokenFor('analyst-harbour-credit');
   const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
-  expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence!.id, datasetId: 'residents', epsilonCap: 1 } })).status).toBe(200);
+  expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence!.id, datasetId: 'residents', epsilonCap: 1, reason: 'test' } })).status).toBe(200);
   const responses = await Promise.all(
     Array.from({ length: 50 }, () =>
       t.call('POST', '/v1/jobs', {
@@ -44,7 +44,7 @@ it('10 concurrent retries of one DP submission under one Idempotency-Key create 
   const analyst = await t.tokenFor('analyst-harbour-credit');
   const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
   const spentOf = async () => (await t.call('GET', '/v1/budgets', { token: analyst })).json.budgets.find((entry: { datasetId: string }) => entry.datasetId === 'transit_trips')?.epsilonSpent ?? 0;
-  expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 5 } })).status).toBe(200);
+  expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 5, reason: 'test' } })).status).toBe(200);
   const before = await spentOf();
   const responses = await Promise.all(
     Array.from({ length: 10 }, () =>

@@ -13,7 +13,7 @@ beforeAll(async () => {
   analyst = await t.tokenFor('analyst-harbour-credit');
   regulators = await t.twoRegulators();
   const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
-  const cap = await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 1 } });
+  const cap = await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: licence!.id, datasetId: 'transit_trips', epsilonCap: 1, reason: 'test' } });
   expect(cap.status).toBe(200);
 });
 afterAll(() => t?.close());

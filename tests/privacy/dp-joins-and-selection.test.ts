@@ -20,7 +20,7 @@ beforeAll(async () => {
   regulators = await t.twoRegulators();
   const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'harbour-credit'));
   licenceId = licence!.id;
-  expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId, datasetId: 'transit_trips', epsilonCap: 40, deltaCap: 1e-5 } })).status).toBe(200);
+  expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId, datasetId: 'transit_trips', epsilonCap: 40, deltaCap: 1e-5, reason: 'test' } })).status).toBe(200);
 }, 120_000);
 afterAll(() => t?.close());
 
@@ -115,7 +115,7 @@ describe('differentially private joins of protected datasets on their privacy un
     const regulator = regulators[0]!;
     const [lingang] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'lingang-analytics'));
     for (const datasetId of ['power_readings', 'water_readings']) {
-      expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: lingang!.id, datasetId, epsilonCap: 2 } })).status).toBe(200);
+      expect((await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: lingang!.id, datasetId, epsilonCap: 2, reason: 'test' } })).status).toBe(200);
     }
     const energy = await t.tokenFor('analyst-lingang-analytics');
     const sql = 'SELECT p.town, count(*) AS account_months, sum(w.cubic_metres) AS water FROM power_readings p JOIN water_readings w ON p.account_id = w.account_id AND p.month = w.month GROUP BY p.town';
@@ -611,7 +611,7 @@ describe('differentially private linear regression', () => {
 
   it('fits a bill to its use from noisy sufficient statistics, near the tariff', async () => {
     const [lingang] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'lingang-analytics'));
-    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 12 } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 12, reason: 'test' } })).status).toBe(200);
     // Bounds in the tariff's ratio (0.617 CNY a kWh): a clipped household stays on the line.
     const submitted = await t.call('POST', '/v1/jobs', await energyJob({ epsilon: 10, bounds: { kwh: { min: 0, max: 600 }, amount_due: { min: 0, max: 370.2 } } }));
     expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
@@ -683,7 +683,7 @@ describe('differentially private logistic regression', () => {
   beforeAll(async () => {
     // Room for these ε of 10 and 5 after the linear model's 10.
     const [lingang] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'lingang-analytics'));
-    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 27, deltaCap: 1e-6 } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: lingang!.id, datasetId: 'power_readings', epsilonCap: 27, deltaCap: 1e-6, reason: 'test' } })).status).toBe(200);
   });
 
   /** The maximum-likelihood fit on every household row, by Newton's method to convergence (the test's oracle). */

@@ -68,6 +68,7 @@ const meaningInChinese: Record<ErrorCode, string> = {
   TRIAL_BUSY: '服务器上有其他试运行在排队，请稍后再试',
   ALREADY_OPEN: '该数据已经开放',
   TOO_MANY_OPEN_DEMANDS: '未答复的开放需求过多，请等待答复',
+  DATASET_NOT_IN_LICENCE: '该许可不涵盖此数据集',
   INTERNAL: '平台内部错误（已记录，不含细节）',
 };
 

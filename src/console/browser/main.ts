@@ -51,7 +51,7 @@ function routesFor(principal: Principal): Route[] {
           catalogue,
           { hash: 'analysis', label: 'analysis', render: analysisPage },
           { hash: 'jobs', label: 'jobs', render: jobsPage },
-          { hash: 'budgets', label: 'budgets', render: budgetsPage },
+          { hash: 'budgets', label: 'budgets', render: (rerender) => budgetsPage(rerender, 'operator') },
           openData,
         ]),
         ...grouped('groupProducts', [
@@ -65,7 +65,7 @@ function routesFor(principal: Principal): Route[] {
         ...grouped('groupReview', [
           { hash: 'reviews', label: 'reviews', render: reviewsPage },
           { hash: 'jobs', label: 'jobs', render: jobsPage },
-          { hash: 'budgets', label: 'budgets', render: budgetsPage },
+          { hash: 'budgets', label: 'budgets', render: (rerender) => budgetsPage(rerender, 'regulator') },
           { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
           { hash: 'licences', label: 'licences', render: (rerender) => licencesPage(rerender, 'regulator') },
           { hash: 'public-interest', label: 'publicInterest', render: publicInterestPage },

@@ -1,5 +1,5 @@
 import { errorMeaning } from './error-meanings.js';
-import { api, ApiError } from './api.js';
+import { api, ApiError, errorText } from './api.js';
 import { readBounds } from '../../privacy/bounds-text.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
@@ -488,21 +488,108 @@ function noiseSection(dp: any, model: { type: string; iterations?: number } | un
   );
 }
 
-export async function budgetsPage(): Promise<HTMLElement> {
-  const { budgets } = await api<{ budgets: any[] }>('GET', '/v1/budgets');
+/**
+ * Privacy budgets: what each licence has spent of its ε (and δ) per dataset. A regulator also sets a cap and resets
+ * what is spent, each with the reason the audit leaf keeps (the server refuses either without one).
+ */
+export async function budgetsPage(rerender: () => void, role: string): Promise<HTMLElement> {
+  const regulating = role === 'regulator';
+  const [{ budgets }, licences] = await Promise.all([
+    api<{ budgets: any[] }>('GET', '/v1/budgets'),
+    regulating ? api<{ licences: any[] }>('GET', '/v1/licences').then((answer) => answer.licences) : Promise.resolve([] as any[]),
+  ]);
   const bar = (spent: number, cap: number) => {
     const share = cap > 0 ? Math.min(1, spent / cap) : 0;
     return h('div', { class: 'bar', title: `${spent} / ${cap}` }, h('div', { class: 'fill', style: `width:${(share * 100).toFixed(1)}%` }));
   };
+  const message = h('p', { class: 'error', id: 'budget-message' });
+  const licenceNamed = new Map(licences.map((licence) => [licence.id, licence]));
+  const licenceCell = (licenceId: string) => {
+    const licence = licenceNamed.get(licenceId);
+    return licence ? h('span', {}, `${licence.operatorId} · ${licence.title}`, h('br'), h('small', { class: 'muted' }, licenceId)) : licenceId;
+  };
   return h(
     'div',
-    { class: 'panel' },
-    h('h2', {}, t('budgets')),
-    budgets.length
-      ? table(
-          ['licence', t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), '', 'δ ' + t('spent'), 'δ cap'],
-          budgets.map((budget) => [budget.licenceId, budget.datasetId, budget.epsilonSpent, budget.epsilonRemaining, bar(budget.epsilonSpent, budget.epsilonCap), budget.deltaSpent, budget.deltaCap]),
-        )
-      : h('p', { class: 'muted', id: 'no-budgets' }, t('noBudgets')),
+    {},
+    regulating ? setBudgetForm(licences.filter((licence) => licence.status === 'active'), rerender) : '',
+    h(
+      'div',
+      { class: 'panel' },
+      h('h2', {}, t('budgets')),
+      message,
+      budgets.length
+        ? table(
+            [t('licences'), t('datasets'), 'ε ' + t('spent'), 'ε ' + t('remaining'), '', 'δ ' + t('spent'), t('deltaCap'), ...(regulating ? [''] : [])],
+            budgets.map((budget) => [
+              licenceCell(budget.licenceId),
+              budget.datasetId,
+              budget.epsilonSpent,
+              // Below zero where a regulator lowered the cap under what was spent: nothing more can be spent.
+              Math.max(0, budget.epsilonRemaining),
+              bar(budget.epsilonSpent, budget.epsilonCap),
+              budget.deltaSpent,
+              budget.deltaCap,
+              ...(regulating ? [resetBudgetAction(budget, message, rerender)] : []),
+            ]),
+          )
+        : h('p', { class: 'muted', id: 'no-budgets' }, t('noBudgets')),
+    ),
   );
+}
+
+/** A regulator's cap for a licence on one of the datasets it covers: ε, δ if the jobs need one, and why. */
+function setBudgetForm(licences: any[], rerender: () => void): HTMLElement {
+  const licence = h('select', { id: 'budget-licence' }, ...licences.map((entry) => h('option', { value: entry.id }, `${entry.operatorId} · ${entry.title} (${entry.maxGrade})`)));
+  const dataset = h('select', { id: 'budget-dataset' });
+  const showScope = () => {
+    const chosen = licences.find((entry) => entry.id === licence.value);
+    dataset.replaceChildren(...(chosen?.scope ?? []).map((entry: { dataset: string }) => h('option', { value: entry.dataset }, entry.dataset)));
+  };
+  licence.addEventListener('change', showScope);
+  showScope();
+  const epsilon = h('input', { id: 'budget-epsilon', type: 'number', min: 0.001, max: 100, step: 0.1, value: 1, style: 'max-width:140px' });
+  const delta = h('input', { id: 'budget-delta', placeholder: '1e-6', style: 'max-width:140px' });
+  const reason = h('input', { id: 'budget-reason', placeholder: t('budgetReasonHint') });
+  const message = h('p', { class: 'error' });
+  const set = async () => {
+    // No stock phrase stands in for a reason nobody wrote.
+    if (!reason.value.trim()) return void (message.textContent = t('reasonRequired'));
+    const deltaText = delta.value.trim();
+    const body = { licenceId: licence.value, datasetId: dataset.value, epsilonCap: Number(epsilon.value), ...(deltaText ? { deltaCap: Number(deltaText) } : {}), reason: reason.value.trim() };
+    try {
+      await api('POST', '/v1/budgets', body);
+      rerender();
+    } catch (error) {
+      message.textContent = errorText(error);
+    }
+  };
+  return h(
+    'div',
+    { class: 'panel', id: 'set-budget-panel' },
+    h('h2', {}, t('setBudget')),
+    h('p', { class: 'muted' }, t('setBudgetIntro')),
+    labelled(t('licences'), licence),
+    labelled(t('datasets'), dataset),
+    labelled(t('epsilonCap'), epsilon),
+    labelled(`${t('deltaCap')} (${t('optional')})`, delta),
+    labelled(t('reason'), reason),
+    h('div', { class: 'actions' }, h('button', { id: 'set-budget', onclick: () => void set() }, t('setBudget'))),
+    message,
+  );
+}
+
+/** Resetting what a budget has spent (a new licence year, say), with the reason the audit leaf keeps. */
+function resetBudgetAction(budget: { id: string; epsilonSpent: number; deltaSpent: number }, message: HTMLElement, rerender: () => void): HTMLElement | string {
+  if (budget.epsilonSpent === 0 && budget.deltaSpent === 0) return '';
+  const reason = h('input', { class: 'reason', placeholder: t('reason') });
+  const reset = async () => {
+    if (!reason.value.trim()) return void (message.textContent = t('reasonRequired'));
+    try {
+      await api('POST', `/v1/budgets/${encodeURIComponent(budget.id)}/reset`, { reason: reason.value.trim() });
+      rerender();
+    } catch (error) {
+      message.textContent = errorText(error);
+    }
+  };
+  return h('div', { class: 'actions', 'data-budget': budget.id }, reason, h('button', { class: 'secondary reset-budget', onclick: () => void reset() }, t('resetBudget')));
 }

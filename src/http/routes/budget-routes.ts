@@ -3,7 +3,7 @@ import { asc, eq } from 'drizzle-orm';
 import { platformEntity } from '../../authz/entities.js';
 import { findDataset } from '../../catalog/catalogue.js';
 import { licences, privacyBudgets } from '../../db/schema.js';
-import { notFound } from '../../errors/app-error.js';
+import { AppError, notFound } from '../../errors/app-error.js';
 import { findLicence } from '../../licensing/licences.js';
 import type { Platform } from '../../platform.js';
 import { deltaSchema, resetBudget, setBudgetCap, toBudgetView } from '../../privacy/budget-ledger.js';
@@ -30,6 +30,8 @@ const capSchema = z.strictObject({
   // A total cap may exceed what one job may spend (epsilonSchema caps that at 10).
   epsilonCap: z.number().finite().min(0.001).max(100),
   deltaCap: deltaSchema.optional(),
+  // Recorded in the audit leaf with the cap it replaces, as a reset's reason is.
+  reason: z.string().trim().min(1).max(2000),
 });
 
 const routes = {
@@ -45,10 +47,12 @@ const routes = {
     method: 'post',
     path: '/v1/budgets',
     tags: ['privacy'],
-    summary: 'Set the ε (and δ) cap of a licence on a dataset (regulators; audited)',
+    summary: 'Set the ε (and δ) cap of a licence on a dataset (regulators; audited with the reason and the cap it replaces)',
+    description:
+      'A cap below what is already spent stops further differentially private jobs (nothing is taken back). Refused with DATASET_NOT_IN_LICENCE when the licence does not cover the dataset.',
     security: bearerSecurity,
     request: { body: jsonBody(capSchema, 'The cap') },
-    responses: { 200: { description: 'The budget', content: { 'application/json': { schema: budgetSchema } } }, ...errorResponses(400, 403, 404) },
+    responses: { 200: { description: 'The budget', content: { 'application/json': { schema: budgetSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   reset: createRoute({
     method: 'post',
@@ -89,8 +93,13 @@ export function budgetRoutes(platform: Platform) {
     const principal = c.get('principal');
     await authorizer.require(principal, 'budget:set', platformEntity);
     const input = c.req.valid('json');
-    if (!(await findLicence(db, input.licenceId))) throw notFound('licence');
+    const licence = await findLicence(db, input.licenceId);
+    if (!licence) throw notFound('licence');
     if (!(await findDataset(db, input.datasetId))) throw notFound('dataset');
+    // A budget no job of this licence could spend would only mislead whoever reads the list.
+    if (!licence.scope.some((entry) => entry.dataset === input.datasetId)) {
+      throw new AppError('DATASET_NOT_IN_LICENCE', `licence ${licence.id} does not cover ${input.datasetId}: grant the dataset in a licence first`);
+    }
     return c.json(toBudgetView(await setBudgetCap(db, input, principal.id, platform.clock())), 200);
   });
 
