@@ -8,7 +8,8 @@ import { catalogueRevisions, datasets, datasetVersions } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
-import type { DatasetRow } from './catalogue.js';
+import { latestVersion, type DatasetRow } from './catalogue.js';
+import { classificationRefusal, snapshotIdentifierProblems } from '../domain-store/personal-identifiers.js';
 import { datasetRegistrationSchema, type DatasetRegistration } from './registration.js';
 import { issueDetails } from '../errors/validation-error.js';
 
@@ -92,6 +93,13 @@ export async function proposeCatalogueChange(platform: Platform, principal: Prin
   const structural = diff.filter((entry) => /^columns\.[^.]+(\.(name|type))?$/.test(entry.field) || entry.field === 'privacyUnit' || entry.field === 'uniqueKey');
   if (loaded && structural.length > 0) {
     throw new AppError('CHANGE_NEEDS_NEW_DATASET', 'data is loaded under the current columns, key and privacy unit; register a new dataset for a new structure', structural.map((entry) => ({ path: entry.field, problem: 'cannot change once data is loaded' })));
+  }
+  // A class changed, or the data opened, over loaded data: what a load would refuse, a revision may not bring about.
+  if (loaded && diff.some((entry) => /^columns\.[^.]+\.class$/.test(entry.field) || entry.field === 'openData')) {
+    const version = await latestVersion(platform.db, dataset.id);
+    const proposedColumns = proposed.columns as DatasetRegistration['columns'];
+    const problems = version ? await snapshotIdentifierProblems(platform.store.snapshotPath(dataset.id, version.contentHash), proposedColumns, proposed.openData === true) : [];
+    if (problems.length > 0) throw classificationRefusal(problems);
   }
   const now = platform.clock();
   return platform.db.transaction(async (tx) => {

@@ -59,6 +59,18 @@ export function makeCreditCode(areaCode: string, organizationBody8: string): str
 }
 
 /**
+ * Values a person is named by, recognised by their whole form (RE2 patterns, as DuckDB's regexp_full_match reads
+ * them): an 18-character resident ID number with a plausible date of birth, a mainland mobile number (with or
+ * without +86 and separators), an e-mail address. Used to catch a column of them registered under a class that lets
+ * its values out (src/domain-store/personal-identifiers.ts).
+ */
+export const personalIdentifierForms: ReadonlyArray<{ kind: string; pattern: string }> = [
+  { kind: 'resident ID numbers', pattern: '^[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$' },
+  { kind: 'mobile numbers', pattern: '^(\\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}$' },
+  { kind: 'e-mail addresses', pattern: '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$' },
+];
+
+/**
  * The personal identifiers a line of free text can hold that the platform can recognise: an 18-character resident
  * ID number (with a plausible date of birth; its check character is not required, since a mistyped number is
  * still a person's) and a mainland mobile number (with or without +86 and separators). Full-width digits count,

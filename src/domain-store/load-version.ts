@@ -9,6 +9,7 @@ import { datasetVersions } from '../db/schema.js';
 import { AppError, type ErrorDetail } from '../errors/app-error.js';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import { checkVersionQuality } from './quality-check.js';
+import { classificationRefusal, personalIdentifierProblems } from './personal-identifiers.js';
 import { describeForLog } from '../errors/describe-for-log.js';
 import { assertUtf8, EncodingError, sha256File, transcodeToUtf8, type CsvEncoding, type SnapshotStore } from './snapshot-store.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
@@ -65,7 +66,7 @@ export async function loadDatasetVersion(
   const stagingFile = store.stagingPath('.duckdb');
   let published: { path: string; contentHash: string } | undefined;
   try {
-    const rowCount = await buildSnapshot(transcoded ?? file, format, dataset.columns, dataset.uniqueKey ?? null, stagingFile, progress);
+    const rowCount = await buildSnapshot(transcoded ?? file, format, dataset, stagingFile, progress);
     progress('publishing');
     const contentHash = await sha256File(stagingFile);
     const byteSize = fs.statSync(stagingFile).size;
@@ -130,17 +131,20 @@ function encodingRefusal(encoding: CsvEncoding): AppError {
 async function buildSnapshot(
   file: string,
   format: SourceFormat,
-  columns: ColumnSpec[],
-  uniqueKey: string[] | null,
+  dataset: Pick<DatasetRow, 'columns' | 'uniqueKey' | 'openData'>,
   stagingFile: string,
   progress: LoadProgress,
 ): Promise<number> {
+  const { columns } = dataset;
+  const uniqueKey = dataset.uniqueKey ?? null;
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
   try {
     await stageRawRows(connection, file, format, columns.length);
     await checkColumnNames(connection, columns);
     await checkValues(connection, columns);
+    const suspect = await personalIdentifierProblems(connection, 'raw', columns, dataset.openData);
+    if (suspect.length > 0) throw classificationRefusal(suspect);
 
     progress('writing');
     await connection.run(`ATTACH ${sqlString(stagingFile)} AS snapshot`);

@@ -65,6 +65,7 @@ export type ErrorCode =
   | 'ALREADY_OPEN'
   | 'TOO_MANY_OPEN_DEMANDS'
   | 'DATASET_NOT_IN_LICENCE'
+  | 'COLUMN_CLASS_SUSPECT'
   | 'INTERNAL';
 
 /** Codes of policy refusals (422): the analyser's codes and the job-level checks. Stable, like the rest. */
@@ -146,6 +147,7 @@ const statusByCode: Record<ErrorCode, number> = {
   ALREADY_OPEN: 409,
   TOO_MANY_OPEN_DEMANDS: 409,
   DATASET_NOT_IN_LICENCE: 409,
+  COLUMN_CLASS_SUSPECT: 422,
   INTERNAL: 500,
 };
 

@@ -44,6 +44,32 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
+/** A dataset of the water utility with these columns (the privacy unit first), registered for one test. */
+async function registerWith(id: string, columns: Array<{ name: string; class: string }>, openData = false) {
+  await registerDataset(
+    t.platform.db,
+    datasetRegistrationSchema.parse({
+      id,
+      title: id,
+      titleZh: id,
+      description: 'Test.',
+      category: 'utilities',
+      grade: openData ? 'L1' : 'L3',
+      openData,
+      sharingType: openData ? 'unconditional' : 'conditional',
+      sharingBasis: 'test',
+      legalBasis: 'test',
+      updateFrequency: 'monthly',
+      privacyUnit: columns[0]!.name,
+      columns: columns.map((column, index) => ({ ...column, type: 'VARCHAR', description: column.name, nullable: index > 0 })),
+    }),
+    'water-utility',
+    'test',
+    t.platform.clock(),
+  );
+  return (await findDataset(t.platform.db, id))!;
+}
+
 function file(name: string, content: string | Buffer): string {
   const target = path.join(files, name);
   fs.writeFileSync(target, content);
@@ -189,6 +215,47 @@ describe('a file that does not match the registered schema is refused and leaves
   it('never repeats the offending value in the error', async () => {
     const error = await failure(file('secret.csv', 'meter_id,reading,read_on\nM1,TOP-SECRET-991,2024-01-01\n'));
     expect(JSON.stringify(error.toBody())).not.toContain('TOP-SECRET-991');
+  });
+
+  it('a column of mobile numbers classed an attribute, naming the column and the count but no number', async () => {
+    const dataset = await registerWith('meter_contacts', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'contact', class: 'attribute' },
+      { name: 'owner_id', class: 'direct_identifier' },
+    ]);
+    const rows = Array.from({ length: 40 }, (_, i) => `M${i},+86 139-1234-${String(5000 + i)},11010519491231${String(1000 + i).slice(1)}X`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('contacts.csv', `meter_id,contact,owner_id\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'contact', problem: expect.stringMatching(/^40 of 40 value\(s\) look like mobile numbers, but the column is classed attribute: class it a direct identifier/) }]);
+    expect(JSON.stringify((refused as AppError).toBody())).not.toContain('1234');
+    expect((await t.platform.db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, 'meter_contacts'))).length).toBe(0);
+  });
+
+  it('resident ID numbers and e-mail addresses in a sensitive column; a stray match among codes is let through', async () => {
+    const dataset = await registerWith('meter_notes', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'note', class: 'sensitive' },
+      { name: 'model', class: 'attribute' },
+    ]);
+    // Every note is an ID number or an address; one model code in 200 happens to look like a mobile number.
+    const rows = Array.from({ length: 200 }, (_, i) => `M${i},${i % 2 ? `11010519800101${String(100 + (i % 900)).padStart(3, '0')}X` : `user${i}@example.cn`},${i === 7 ? '13800000000' : `WM-${i}`}`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('notes.csv', `meter_id,note,model\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details.map((detail) => `${detail.path}: ${detail.problem.split(',')[0]}`)).toEqual([
+      'note: 100 of 200 value(s) look like resident ID numbers',
+      'note: 100 of 200 value(s) look like e-mail addresses',
+    ]);
+  });
+
+  it('open data with even one personal identifier, whatever its class', async () => {
+    const dataset = await registerWith('open_hydrants', [
+      { name: 'hydrant_id', class: 'attribute' },
+      { name: 'keeper_phone', class: 'direct_identifier' },
+    ], true);
+    const rows = Array.from({ length: 300 }, (_, i) => `H${i},${i === 250 ? '13912345678' : '021-5555-0000'}`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('hydrants.csv', `hydrant_id,keeper_phone\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'keeper_phone', problem: '1 value(s) look like mobile numbers: open data is published row by row, so personal identifiers may not be in it' }]);
   });
 
   it('leaves nothing in staging', async () => {

@@ -151,13 +151,29 @@ describe('catalogue versions (art. 10)', () => {
     expect((await propose(powerClerk, 'power_readings', { title: 'Monthly power readings' })).json.error.code).toBe('NO_CHANGE');
   });
 
+  it('refuses to class a loaded column of resident ID numbers as an attribute, naming the column, and lets a stricter class through', async () => {
+    await t.platform.db.insert(principals).values({ id: 'clerk-transit', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' }).onConflictDoNothing();
+    const clerk = await t.tokenFor('clerk-transit');
+    const entry = (await t.call('GET', '/v1/datasets/transit_trips', { token: regulator })).json;
+    const reclassed = (name: string, to: string) => entry.columns.map((column: { name: string; class: string }) => (column.name === name ? { ...column, class: to } : column));
+    const refused = await propose(clerk, 'transit_trips', { columns: reclassed('resident_id', 'attribute') });
+    expect(refused.status).toBe(422);
+    expect(refused.json.error.code).toBe('COLUMN_CLASS_SUSPECT');
+    expect(refused.json.error.details).toEqual([{ path: 'resident_id', problem: expect.stringMatching(/^\d+ of \d+ value\(s\) look like resident ID numbers, but the column is classed attribute/) }]);
+    const revisions = (await t.call('GET', '/v1/datasets/transit_trips/revisions', { token: regulator })).json.revisions;
+    expect(revisions.filter((revision: { status: string }) => revision.status === 'proposed')).toEqual([]);
+    const stricter = await propose(clerk, 'transit_trips', { columns: reclassed('fare', 'sensitive') });
+    expect(stricter.status).toBe(201);
+    expect((await review(admin, 'transit_trips', stricter.json.revision, { decision: 'reject', reason: '票价不是敏感信息' })).json.status).toBe('rejected');
+  });
+
   it('lets only one of several proposals made at the same moment through', async () => {
     const water = await Promise.all(['A', 'B', 'C'].map((suffix) => propose(waterClerk, 'water_readings', { title: `Water readings ${suffix}` })));
     expect(water.map((response) => response.status).sort()).toEqual([201, 409, 409]);
   });
 
   it('lists proposals under review across the catalogue for reviewers, oldest first, and a source\'s own by institution', async () => {
-    await t.platform.db.insert(principals).values({ id: 'clerk-transit', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' });
+    await t.platform.db.insert(principals).values({ id: 'clerk-transit', role: 'institution', displayName: '公交公司 · 数据专员', institutionId: 'transit-company' }).onConflictDoNothing();
     const transit = await propose(await t.tokenFor('clerk-transit'), 'bus_routes', { category: 'public transport' }, '类别按新目录调整');
     const queue = (await t.call('GET', '/v1/catalogue-revisions?status=proposed', { token: admin })).json.revisions;
     const transitEntry = queue.find((entry: { dataset: string }) => entry.dataset === 'bus_routes');

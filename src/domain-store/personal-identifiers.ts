@@ -1,0 +1,64 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { personalIdentifierForms } from '../catalog/identity-numbers.js';
+import type { ColumnSpec } from '../catalog/columns.js';
+import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
+import { AppError, type ErrorDetail } from '../errors/app-error.js';
+
+type Connection = Awaited<ReturnType<DuckDBInstance['connect']>>;
+
+/**
+ * A column whose values are personal identifiers must be classed as one. The class decides what the sandbox lets
+ * out: an attribute may be a group key whose values are listed even in a withheld cell, a sensitive value may be
+ * summed, and open data leaves row by row. So a mobile-number column registered as an attribute would let
+ * `SELECT contact, count(*) … GROUP BY contact` list every number.
+ *
+ * Problems name the column, the form and how many values (never a value): in a protected dataset, an attribute or
+ * sensitive column more than 1 % of whose values have such a form (a stray match among codes is not a misclassified
+ * column); in open data, any column with one such value, whatever its class, since each row is published. One
+ * pass over `table`, inside DuckDB.
+ */
+export async function personalIdentifierProblems(connection: Connection, table: string, columns: ColumnSpec[], openData: boolean): Promise<ErrorDetail[]> {
+  const checked = columns.filter((column) => openData || column.class === 'attribute' || column.class === 'sensitive');
+  if (checked.length === 0) return [];
+  const measures = checked.flatMap((column) => {
+    const text = `trim(CAST(${sqlIdentifier(column.name)} AS VARCHAR))`;
+    return [`count(${sqlIdentifier(column.name)})`, ...personalIdentifierForms.map((form) => `count(*) FILTER (WHERE regexp_full_match(${text}, ${sqlString(form.pattern)}))`)];
+  });
+  const row = (await connection.runAndReadAll(`SELECT ${measures.join(', ')} FROM ${table}`)).getRows()[0]!.map((value) => Number(value ?? 0));
+  const width = 1 + personalIdentifierForms.length;
+  return checked.flatMap((column, index) => {
+    const [present = 0, ...matches] = row.slice(index * width, (index + 1) * width);
+    return personalIdentifierForms.flatMap((form, formIndex) => {
+      const count = matches[formIndex] ?? 0;
+      if (count === 0 || (!openData && count * 100 <= present)) return [];
+      return [
+        {
+          path: column.name,
+          problem: openData
+            ? `${count} value(s) look like ${form.kind}: open data is published row by row, so personal identifiers may not be in it`
+            : `${count} of ${present} value(s) look like ${form.kind}, but the column is classed ${column.class.replaceAll('_', ' ')}: class it a direct identifier (or a quasi-identifier) in a catalogue revision first`,
+        },
+      ];
+    });
+  });
+}
+
+export const classificationRefusal = (details: ErrorDetail[]) => new AppError('COLUMN_CLASS_SUSPECT', 'a column holds personal identifiers its registered class does not allow for', details);
+
+/**
+ * The same check over a loaded snapshot, for a catalogue revision that would change a column's class or open the
+ * data: a revision must not make a loaded identifier column an attribute (or publish it) where a load could not.
+ */
+export async function snapshotIdentifierProblems(snapshotPath: string, columns: ColumnSpec[], openData: boolean): Promise<ErrorDetail[]> {
+  const instance = await DuckDBInstance.create(snapshotPath, { access_mode: 'READ_ONLY', threads: '2' });
+  try {
+    const connection = await instance.connect();
+    try {
+      return await personalIdentifierProblems(connection, 'data', columns, openData);
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    instance.closeSync();
+  }
+}
