@@ -26,9 +26,14 @@ import type { OpenDomainReader } from './open-domains.js';
 export type DpMechanism = 'laplace' | 'gaussian';
 export type DpAggregate = {
   outputIndex: number;
-  /** `units`: count(DISTINCT <privacy unit>), the people or enterprises in the cell. */
-  kind: 'count' | 'units' | 'sum' | 'avg';
+  /**
+   * `units`: count(DISTINCT <privacy unit>), the people or enterprises in the cell. `variance`: var_samp, or its
+   * square root (`root`, stddev_samp), from the noisy sum, the noisy sum of squares (`squareIndex`) and the count.
+   */
+  kind: 'count' | 'units' | 'sum' | 'avg' | 'variance';
   sumIndex?: number;
+  squareIndex?: number;
+  root?: boolean;
   /** For a mean of a value that can be null: the sum figure counting the rows where it is present (its denominator). */
   presentIndex?: number;
   column?: string;
@@ -50,7 +55,7 @@ export type DpPlan = {
    * (`withResolution`); plans stored before it have none, and are noised in whole units as they were planned.
    */
   sums: Array<{ column: string; bounds: { min: number; max: number }; statistic?: string; integral?: boolean; scale?: number }>;
-  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_quantile' | 'dp_coefficient' }>;
+  outputColumns: Array<{ name: string; role: 'group_key' | 'dp_count' | 'dp_sum' | 'dp_mean' | 'dp_spread' | 'dp_quantile' | 'dp_coefficient' }>;
   /**
    * Medians and quantiles, each read off a noisy histogram of `bins` equal bins over its bounds: the histogram's
    * counts are the figures `__pds_s_<firstFigure + k>`, after the sums', and get noise as one count vector.
@@ -376,7 +381,7 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
-    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG or a quantile of a column`);
+    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation, a variance or a quantile of a column`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
@@ -425,6 +430,30 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
+    // A sample variance (or standard deviation) is post-processing of three noisy figures: Σx, Σx² and the rows
+    // counted, each of the clamped value — the square is of the clamped value, so one row adds at most the larger
+    // bound squared (Tumult Analytics and OpenDP release variances the same way).
+    if (varianceFunctions.has(functionName) && item.children.length === 1) {
+      const argument = namedArgument(item);
+      if (!argument) throw shapeError(`${described} is a spread of an expression: name it (${functionName}(…) AS name) and give its bounds in privacy.bounds.<name>`);
+      const bounds = clampOf(argument, options.bounds, usedBounds, `${functionName}(${argument.column})`);
+      const value = filtered(item.children[0]);
+      const integral = argument.integral ? { integral: true } : {};
+      const sumIndex = addSum(value, { column: argument.column, bounds, ...(filter ? { statistic: `sum(${argument.column}) for ${name}` } : {}), ...integral });
+      const squareIndex = addSum(operator('*', [clamped(value, bounds), clamped(value, bounds)]), {
+        column: argument.column,
+        bounds: squaredBounds(bounds),
+        statistic: `sum(${argument.column}²)${filter ? ` for ${name}` : ''}`,
+        ...integral,
+      });
+      const presentIndex =
+        filter || !alwaysPresent(argument)
+          ? addSum(presence(value), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: filter ? `count for ${name}` : `count(${argument.column})`, integral: true })
+          : undefined;
+      aggregates.push({ outputIndex, kind: 'variance', sumIndex, squareIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds, root: functionName.startsWith('stddev') });
+      outputColumns.push({ name, role: 'dp_spread' });
+      return;
+    }
     if (dpQuantileFunctions.has(functionName)) {
       const q = functionName === 'median' ? 0.5 : quantileLevel(item.children[1] as AstNode | undefined);
       if (q === undefined || item.children.length !== (functionName === 'median' ? 1 : 2)) throw shapeError(`${described}: a quantile takes a column and one constant level between 0 and 1 (quantile_cont(fare, 0.9))`);
@@ -437,12 +466,12 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'dp_quantile' });
       return;
     }
-    if (spreadFunctions.has(functionName)) {
+    if (pairedFunctions.has(functionName)) {
       throw shapeError(
-        `${described}: ${functionName} is released by threshold-protected jobs, not yet with differential privacy; a differentially private job can release the sums it is made of (sum(x) AS sx, sum(x * x) AS sxx …, each named and bounded in privacy.bounds)`,
+        `${described}: ${functionName} is released by threshold-protected jobs, not yet with differential privacy; a differentially private job can release the sums it is made of (sum(x * y) AS sxy …, each named and bounded in privacy.bounds, beside avg and stddev_samp of each column)`,
       );
     }
-    throw shapeError(`${described} is not COUNT, SUM, AVG or a quantile of a column`);
+    throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation, a variance or a quantile of a column`);
   });
   // Each quantile's histogram: one figure per bin, 1 where the row's clamped value falls in it, after the sums.
   const histogramFigures = quantiles.flatMap((quantile, index) => {
@@ -516,10 +545,16 @@ export const wholeFigure = (entry: Pick<DpPlan['sums'][number], 'integral' | 'bo
  */
 const QUANTILE_BINS = 32;
 
-/** Spreads and co-moments (stddev, variance, correlation, covariance, regression lines) threshold-protected jobs release. */
-const spreadFunctions = new Set([
-  'stddev', 'stddev_samp', 'variance', 'var_samp', 'corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2',
-]);
+/** Sample variances and standard deviations, released from a noisy Σx, Σx² and count. */
+const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp']);
+/** Co-moments of two columns (correlation, covariance, regression lines): threshold-protected jobs release them. */
+const pairedFunctions = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2']);
+
+/** The bounds of a clamped value's square: from 0 when the bounds straddle 0, else from the smaller square. */
+export function squaredBounds(bounds: { min: number; max: number }): { min: number; max: number } {
+  const [low, high] = [bounds.min ** 2, bounds.max ** 2].sort((a, b) => a - b) as [number, number];
+  return { min: bounds.min <= 0 && bounds.max >= 0 ? 0 : low, max: high };
+}
 
 /**
  * A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or as `doubleConstant`

@@ -178,7 +178,7 @@ function noisySum(sum: DpPlan['sums'][number], L: number, noiseFor: NoiseFor, na
  */
 function aggregateNoise(plan: DpPlan) {
   const L = plan.maxRowsPerUnit;
-  const needsCount = Boolean(plan.model) || plan.aggregates.some((aggregate) => aggregate.kind === 'count' || (aggregate.kind === 'avg' && aggregate.presentIndex === undefined));
+  const needsCount = Boolean(plan.model) || plan.aggregates.some((aggregate) => aggregate.kind === 'count' || ((aggregate.kind === 'avg' || aggregate.kind === 'variance') && aggregate.presentIndex === undefined));
   const units = plan.aggregates.find((aggregate) => aggregate.kind === 'units');
   const quantiles = plan.quantiles ?? [];
   const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length + quantiles.length;
@@ -286,7 +286,10 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
         else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;
         else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
-        else {
+        else if (aggregate.kind === 'variance') {
+          const rows = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
+          row[aggregate.outputIndex] = noisySpread(aggregate, rows, noisySums[aggregate.sumIndex!]!, noisySums[aggregate.squareIndex!]!);
+        } else {
           const denominator = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
           // A mean of clamped values lies within the clamp: a noisy ratio outside it is moved to the nearer bound,
           // which can only bring it closer to the value (post-processing, no privacy spent).
@@ -303,9 +306,24 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
     : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
       `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
+      (plan.aggregates.some((aggregate) => aggregate.kind === 'variance')
+        ? ' Variances and standard deviations are (Σx² − (Σx)²/n)/(n − 1) from a noisy sum, sum of squares and count, kept between 0 and the largest the bounds allow.'
+        : '') +
       (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
   return dpOutput(plan, ordered(rows, plan), { statistics, partitionSelection: selection, note }, context, { model, withheld });
+}
+
+/**
+ * A sample variance from noisy figures (post-processing): (Σx² − (Σx)²/n) / (n − 1), kept between 0 and the largest
+ * sample variance values within the bounds can have, (max − min)²/4 · n/(n − 1) (Popoviciu's inequality), which
+ * the noise can take it beyond; its square root for a standard deviation. Null below two rows.
+ */
+export function noisySpread(aggregate: DpPlan['aggregates'][number], rows: number, sum: number, squares: number): number | null {
+  if (!(rows >= 2)) return null;
+  const { min, max } = aggregate.bounds!;
+  const variance = Math.min(((max - min) ** 2 / 4) * (rows / (rows - 1)), Math.max(0, (squares - (sum * sum) / rows) / (rows - 1)));
+  return aggregate.root ? Math.sqrt(variance) : variance;
 }
 
 /**
