@@ -3,6 +3,7 @@ import { strictestGrade, type Grade } from '../catalog/grades.js';
 import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
 import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, toDouble } from './ast-builders.js';
+import { outputConditionOf, outputOrderOf, type OutputOrder } from './output-order.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -102,6 +103,11 @@ export type QueryAnalysis = {
    * the cell's values.
    */
   outputColumns: Array<{ name: string; role: 'group_key' | 'count' | 'measure' | 'other_aggregate' | 'row'; hiddenWhenSuppressed?: true }>;
+  /**
+   * The outermost HAVING on aggregates, and ORDER BY on aggregates or sensitive keys with its LIMIT, taken out of
+   * the SQL (`node` no longer has them) to be applied to the checked output, where suppressed cells have no values.
+   */
+  afterRelease?: OutputOrder;
 };
 
 const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
@@ -398,34 +404,36 @@ class Analyser {
       if (!allOpen) this.checkGroupKey(expression, lineage, { ...scope, selectItems: items });
       return expression;
     });
-    // Suppressed cells are listed (with their keys and a code), so a HAVING or ORDER BY on an aggregate would let
-    // the listing itself answer questions about suppressed values — "is this cell's sum above x?", one query at
-    // a time, or how it ranks among the released ones. The released values can be filtered and sorted after
-    // release; for protected data the outermost HAVING and ORDER BY may use group keys only.
+    // Suppressed cells are listed (with their keys and a code), so a HAVING or ORDER BY on an aggregate, run on
+    // the exact figures, would let the listing itself answer questions about suppressed values — "is this cell's
+    // sum above x?", one query at a time, or how it ranks among the released ones — and an ORDER BY on a sensitive
+    // key would place a withheld cell between the released values its key lies between. For protected data they
+    // are therefore taken out of the SQL and applied to the released output (`afterRelease`), where suppressed
+    // cells have no values: post-processing of what is released tells nothing more. (A differentially private
+    // plan does the same with its noisy output.) HAVING and ORDER BY on other group keys stay in the SQL.
     // A bare name there that is also an aggregate's alias counts as the aggregate whatever it resolves to here:
     // DuckDB reads `ORDER BY kwh` and `HAVING kwh > 0` as the output column `sum(kwh) AS kwh`, not the table's.
     const aggregateAliases = new Set(items.filter((item) => item.lineage.aggregated).map((item) => item.alias));
     const sensitiveAliases = new Set(items.filter((item) => item.lineage.sources.some((source) => source.class === 'sensitive')).map((item) => item.alias));
-    const refuseAggregate = (node: AstNode, lineage: Lineage, clause: string) => {
-      if (allOpen || (!lineage.aggregated && !namesAny(node, aggregateAliases))) return;
-      throw new QueryRejected(
-        'AGGREGATE_CONDITION',
-        `${clause} may not use an aggregate of protected data: it would reveal suppressed cells; filter or sort the released output instead${at(node)}`,
-      );
-    };
+    const checkedRelease = !allOpen && !this.context.noisyRelease;
+    const afterRelease: OutputOrder = {};
     if (root.having) {
       const lineage = this.expression(root.having, { ...scope, selectItems: items }, 'having', {});
-      if (!this.context.noisyRelease) refuseAggregate(root.having, lineage, 'HAVING');
-    }
-    this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
-      if (this.context.noisyRelease) return;
-      refuseAggregate(node, lineage, 'ORDER BY');
-      // Suppressed cells keep their place in the output with sensitive keys withheld; sorted by such a key, their
-      // place would tell between which released values theirs lies. (Aliases again count whatever they shadow.)
-      if (!allOpen && (lineage.sources.some((source) => source.class === 'sensitive') || namesAny(node, sensitiveAliases))) {
-        throw new QueryRejected('SENSITIVE_ORDER', `ORDER BY may not use a sensitive column: where a withheld cell is listed would reveal its value; sort the released output instead${at(node)}`);
+      if (checkedRelease && (lineage.aggregated || namesAny(root.having, aggregateAliases))) {
+        const having = root.having as AstNode;
+        afterRelease.having = outputConditionOf(having, root.select_list, (detail) => new QueryRejected('AGGREGATE_CONDITION', `HAVING on an aggregate of protected data filters the released output: ${detail}${at(having)}`));
+        root.having = null;
       }
+    }
+    let sortedAfterRelease = false;
+    this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
+      if (checkedRelease && (lineage.aggregated || namesAny(node, aggregateAliases) || readsSensitive(lineage) || namesAny(node, sensitiveAliases))) sortedAfterRelease = true;
     });
+    if (sortedAfterRelease) {
+      // LIMIT and OFFSET cut the sorted output, so they go with the ORDER BY.
+      Object.assign(afterRelease, outputOrderOf(root, (detail) => new QueryRejected('AGGREGATE_CONDITION', `ORDER BY on an aggregate or a sensitive key of protected data sorts the released output: ${detail}`)));
+      root.modifiers = root.modifiers.filter((modifier: AstNode) => modifier.type !== 'ORDER_MODIFIER' && modifier.type !== 'LIMIT_MODIFIER');
+    }
     if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(root.qualify)}`);
     if (root.sample) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed: random samples of protected data are not released');
 
@@ -472,7 +480,8 @@ class Analyser {
         if (counted) for (const unit of units) measures.push({ outputIndex, aggregate: 'count', argument: counted, unit, selective: true });
       }
     });
-    return this.result(root, 'aggregate', groups, units, measures, outputColumns);
+    const analysis = this.result(root, 'aggregate', groups, units, measures, outputColumns);
+    return Object.keys(afterRelease).length > 0 ? { ...analysis, afterRelease } : analysis;
   }
 
   /**

@@ -60,3 +60,18 @@ export const caseWhen = (condition: AstNode, value: AstNode, otherwise: AstNode 
   case_checks: [{ when_expr: structuredClone(condition), then_expr: structuredClone(value) }],
   else_expr: otherwise,
 });
+
+/**
+ * A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or as `doubleConstant`
+ * writes one (CAST('0.1' AS DOUBLE)), or undefined.
+ */
+export function numericConstant(node: AstNode | undefined): number | undefined {
+  if (node?.class === 'CAST' && node.cast_type?.id === 'DOUBLE' && node.child?.class === 'CONSTANT' && node.child.value?.type?.id === 'VARCHAR') {
+    const value = Number(node.child.value.value);
+    return Number.isFinite(value) ? value : undefined;
+  }
+  if (!node || node.class !== 'CONSTANT' || node.value?.is_null) return undefined;
+  const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
+  if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
+  return ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id) ? Number(node.value.value) : undefined;
+}

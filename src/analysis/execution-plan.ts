@@ -1,3 +1,4 @@
+import type { OutputOrder } from './output-order.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { isCountAggregate, sameExpression, type QueryAnalysis } from './analyse-query.js';
@@ -41,6 +42,8 @@ export type ExecutionPlan = {
   sketch?: { layout?: string; buckets: number; threshold: number; units?: SketchedSet[] };
   /** Fetch at most this many rows; one more than the policy's maximum, so "too many" can be detected. */
   rowLimit: number;
+  /** The HAVING, ORDER BY and LIMIT applied to the checked output (QueryAnalysis.afterRelease). Plans before: none. */
+  afterRelease?: OutputOrder;
 };
 
 /**
@@ -238,6 +241,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     measureUnits: analysis.measures.map((measure) => unitIndex(measure.unit)),
     selectiveMeasures: analysis.measures.flatMap((measure, index) => (measure.selective ? [index] : [])),
     rowLimit,
+    ...(analysis.afterRelease ? { afterRelease: analysis.afterRelease } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { hiddenGroupColumn } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
+import { orderedPositions } from '../analysis/output-order.js';
 
 /**
  * Output disclosure control: decides, cell by cell, what of a job's output may leave the domain.
@@ -212,10 +213,13 @@ export function checkOutput(input: {
   const hiddenRows = [...rows.keys()].filter(keysHidden).sort((a, b) => (visibleOf(a) < visibleOf(b) ? -1 : visibleOf(a) > visibleOf(b) ? 1 : 0));
   const order = [...rows.keys()].filter((index) => !keysHidden(index)).concat(hiddenRows);
   const positionOf = new Map(order.map((index, position) => [index, position]));
-  const suppressedRows: SuppressedRow[] = [...suppressed.entries()]
-    .map(([row, code]) => ({ row: positionOf.get(row)!, code, reason: reasons[code](grade) }))
-    .sort((a, b) => a.row - b.row);
-  const output = order.map((index) =>
+  /** The suppressed cells among `cells` (rows of the main result, in output order), by their place there. */
+  const suppressedRowsAt = (cells: number[]): SuppressedRow[] =>
+    cells.flatMap((index, row) => {
+      const code = suppressed.get(index);
+      return code ? [{ row, code, reason: reasons[code](grade) }] : [];
+    });
+  const listed = order.map((index) =>
     rows[index]!.map((value, column) => {
       if (columns[column]!.role === 'group_key') return keysHidden(index) && hiddenKeys[column] ? null : value;
       if (suppressed.has(index)) return null;
@@ -225,15 +229,19 @@ export function checkOutput(input: {
       return value;
     }),
   );
-  if (output.length > 0 && suppressed.size === output.length && aggregateIndexes.length > 0) {
+  if (listed.length > 0 && suppressed.size === listed.length && aggregateIndexes.length > 0) {
     return {
       outcome: 'withheld',
       code: 'NOTHING_RELEASABLE',
       reason: 'every cell of the output was withheld by disclosure control',
-      manifest: { ...manifestOf(columns, [], suppressedRows, grade.roundCountsTo, baseManifest), contentHash: null, rowCount: output.length },
+      manifest: { ...manifestOf(columns, [], suppressedRowsAt(order), grade.roundCountsTo, baseManifest), contentHash: null, rowCount: listed.length },
     };
   }
-  return released(columns, output, suppressedRows, grade.roundCountsTo, baseManifest, [...rows.keys()].filter((index) => !suppressed.has(index)));
+  // A HAVING, ORDER BY and LIMIT on aggregates or sensitive keys filter and sort what is released, suppressed
+  // cells having no values (QueryAnalysis.afterRelease): post-processing, which tells nothing more.
+  const shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
+  const output = shown.map((index) => listed[positionOf.get(index)!]!);
+  return released(columns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
 }
 
 function released(

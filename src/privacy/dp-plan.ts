@@ -1,5 +1,6 @@
 import { dpQuantileFunctions, sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { call, caseWhen, comparison, doubleConstant, integer, isNotNull, operator } from '../analysis/ast-builders.js';
+import { call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator } from '../analysis/ast-builders.js';
+import { itemName, outputConditionOf, outputOrderOf, type OutputOrder } from '../analysis/output-order.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
@@ -69,9 +70,9 @@ export type DpPlan = {
   model?: { type: 'linear' | 'logistic'; target: string; features: string[]; newtonSteps?: number };
   maxRowsPerUnit: number;
   /** The outermost HAVING, ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
-  having?: DpCondition;
-  order?: Array<{ outputIndex: number; descending: boolean; nullsFirst: boolean }>;
-  limit?: { count: number | null; offset: number };
+  having?: OutputOrder['having'];
+  order?: OutputOrder['order'];
+  limit?: OutputOrder['limit'];
   /** True when a group key has no public domain: cells are chosen by DP partition selection. */
   partitionSelection: boolean;
   mechanism: DpMechanism;
@@ -87,14 +88,6 @@ export type DpPlan = {
 export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mechanism'>) {
   return { epsilon: plan.epsilonMicro / 1e6, delta: plan.deltaPico / 1e12, mechanism: plan.mechanism };
 }
-
-/** A HAVING over the noisy output: comparisons of output columns with constants, combined with AND, OR and NOT. */
-export type DpCondition =
-  | { op: 'and' | 'or'; of: DpCondition[] }
-  | { op: 'not'; of: DpCondition }
-  | { op: 'isNull' | 'isNotNull'; operand: DpOperand }
-  | { op: '=' | '<>' | '<' | '<=' | '>' | '>='; left: DpOperand; right: DpOperand };
-export type DpOperand = { output: number } | { value: string | number };
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
 
@@ -151,7 +144,6 @@ export function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources 
 }
 
 /** A select item's name as a query over it sees it: its alias, or the column it is; '' for an unnamed expression. */
-const itemName = (item: AstNode): string => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : ''));
 
 /** The names of a derived relation's columns, as a query over it sees them. */
 function outputNames(source: Extract<Source, { kind: 'derived' }>): string[] {
@@ -479,8 +471,8 @@ export async function buildDpPlan(
     return histogramBins(histogramValues[index]!, quantile.bounds, QUANTILE_BINS);
   });
   if (aggregates.length === 0 && quantiles.length === 0) throw shapeError('no aggregate');
-  const { order, limit } = outputOrder(node);
-  const having = node.having ? conditionOf(node.having, node.select_list as AstNode[]) : undefined;
+  const { order, limit } = outputOrderOf(node, shapeError);
+  const having = node.having ? outputConditionOf(node.having, node.select_list as AstNode[], shapeError) : undefined;
   for (const column of Object.keys(options.bounds ?? {})) {
     if (!usedBounds.has(column)) throw new AppError('VALIDATION_FAILED', `bounds were given for ${column}, which the query does not sum`, [{ path: `privacy.bounds.${column}`, problem: 'not summed' }]);
   }
@@ -509,7 +501,7 @@ export async function buildDpPlan(
     maxRowsPerUnit: options.maxRowsPerUnit,
     partitionSelection,
     ...(having ? { having } : {}),
-    ...(order.length > 0 ? { order } : {}),
+    ...(order ? { order } : {}),
     ...(limit ? { limit } : {}),
     mechanism: options.mechanism,
     sql,
@@ -554,21 +546,6 @@ const pairedFunctions = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope'
 export function squaredBounds(bounds: { min: number; max: number }): { min: number; max: number } {
   const [low, high] = [bounds.min ** 2, bounds.max ** 2].sort((a, b) => a - b) as [number, number];
   return { min: bounds.min <= 0 && bounds.max >= 0 ? 0 : low, max: high };
-}
-
-/**
- * A numeric constant's value as DuckDB's parser gives it (a DECIMAL as digits and a scale), or as `doubleConstant`
- * writes one (CAST('0.1' AS DOUBLE)), or undefined.
- */
-function numericConstant(node: AstNode | undefined): number | undefined {
-  if (node?.class === 'CAST' && node.cast_type?.id === 'DOUBLE' && node.child?.class === 'CONSTANT' && node.child.value?.type?.id === 'VARCHAR') {
-    const value = Number(node.child.value.value);
-    return Number.isFinite(value) ? value : undefined;
-  }
-  if (!node || node.class !== 'CONSTANT' || node.value?.is_null) return undefined;
-  const { id, type_info: info } = node.value.type as { id: string; type_info: { scale?: number } | null };
-  if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
-  return ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id) ? Number(node.value.value) : undefined;
 }
 
 /**
@@ -656,90 +633,6 @@ export async function boundedFiguresSql(
     `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${rows}) AS __pds_capped) AS __pds_bounded` +
     `${where}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`
   );
-}
-
-/** The output column an expression names: by its alias or name, or as the same expression as a select item. */
-function outputIndexOf(expression: AstNode, items: AstNode[]): number {
-  if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) {
-    const named = items.map(itemName).indexOf(String(expression.column_names[0]));
-    if (named >= 0) return named;
-  }
-  return items.findIndex((item) => sameExpression(item, expression));
-}
-
-const comparisons: Record<string, Extract<DpCondition, { left: DpOperand }>['op']> = {
-  COMPARE_EQUAL: '=',
-  COMPARE_NOTEQUAL: '<>',
-  COMPARE_LESSTHAN: '<',
-  COMPARE_LESSTHANOREQUALTO: '<=',
-  COMPARE_GREATERTHAN: '>',
-  COMPARE_GREATERTHANOREQUALTO: '>=',
-};
-
-/**
- * The outermost HAVING as a condition on the noisy output rows. Only output columns can be compared: a figure that
- * is not released would need noise, and budget, of its own.
- */
-function conditionOf(expression: AstNode, items: AstNode[]): DpCondition {
-  const refused = () => shapeError('HAVING compares output columns (by name or as written in SELECT) with constants (=, <>, <, <=, >, >=, IN, IS NULL), combined with AND, OR and NOT');
-  const operand = (node: AstNode): DpOperand => {
-    if (node.class === 'CONSTANT' && !node.value?.is_null) {
-      if (node.value.type?.id === 'VARCHAR') return { value: String(node.value.value) };
-      const value = numericConstant(node);
-      if (value === undefined) throw refused();
-      return { value };
-    }
-    const output = outputIndexOf(node, items);
-    if (output < 0) throw refused();
-    return { output };
-  };
-  if (expression.type === 'CONJUNCTION_AND' || expression.type === 'CONJUNCTION_OR') {
-    return { op: expression.type === 'CONJUNCTION_AND' ? 'and' : 'or', of: (expression.children as AstNode[]).map((child) => conditionOf(child, items)) };
-  }
-  if (expression.type === 'OPERATOR_NOT') return { op: 'not', of: conditionOf(expression.children[0], items) };
-  if (expression.type === 'COMPARE_IN' || expression.type === 'COMPARE_NOT_IN') {
-    // x IN (a, b) is x = a OR x = b, and NOT IN its negation, nulls included.
-    const [left, ...values] = (expression.children as AstNode[]).map(operand);
-    const any: DpCondition = { op: 'or', of: values.map((right) => ({ op: '=' as const, left: left!, right })) };
-    return expression.type === 'COMPARE_IN' ? any : { op: 'not', of: any };
-  }
-  if (expression.type === 'OPERATOR_IS_NULL' || expression.type === 'OPERATOR_IS_NOT_NULL') {
-    return { op: expression.type === 'OPERATOR_IS_NULL' ? 'isNull' : 'isNotNull', operand: operand(expression.children[0]) };
-  }
-  const op = comparisons[String(expression.type)];
-  if (expression.class === 'COMPARISON' && op) return { op, left: operand(expression.left), right: operand(expression.right) };
-  throw refused();
-}
-
-/**
- * The outermost ORDER BY (by output columns: their names, positions or expressions) and LIMIT / OFFSET, which the
- * release applies to the noisy rows. Sorting and cutting the noisy output is post-processing: it spends nothing.
- */
-function outputOrder(node: AstNode): { order: NonNullable<DpPlan['order']>; limit: DpPlan['limit'] | undefined } {
-  const items = node.select_list as AstNode[];
-  const order: NonNullable<DpPlan['order']> = [];
-  let limit: DpPlan['limit'] | undefined;
-  const integerOf = (constant: AstNode | null | undefined): number | null => {
-    if (!constant) return null;
-    const value = Number(constant.value?.value);
-    if (constant.class !== 'CONSTANT' || constant.value?.is_null || !Number.isSafeInteger(value) || value < 0) throw shapeError('LIMIT and OFFSET take whole numbers');
-    return value;
-  };
-  for (const modifier of node.modifiers as AstNode[]) {
-    if (modifier.type === 'ORDER_MODIFIER') {
-      for (const entry of modifier.orders as AstNode[]) {
-        const expression = entry.expression as AstNode;
-        const outputIndex = expression.class === 'CONSTANT' && expression.value?.type?.id === 'INTEGER' ? Number(expression.value.value) - 1 : outputIndexOf(expression, items);
-        if (outputIndex < 0 || outputIndex >= items.length) throw shapeError('ORDER BY sorts by output columns (their names, positions or expressions)');
-        order.push({ outputIndex, descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' });
-      }
-    } else if (modifier.type === 'LIMIT_MODIFIER') {
-      limit = { count: integerOf(modifier.limit), offset: integerOf(modifier.offset) ?? 0 };
-    } else {
-      throw shapeError(`${String(modifier.type).toLowerCase().replace('_modifier', '')} is not supported`);
-    }
-  }
-  return { order, limit };
 }
 
 /**

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
-import { magnitude, wholeFigure, type DpCondition, type DpOperand, type DpPlan } from './dp-plan.js';
+import { magnitude, wholeFigure, type DpPlan } from './dp-plan.js';
+import { orderedPositions } from '../analysis/output-order.js';
 import { fitNoisyLinearModel, newtonStep } from './dp-model.js';
 import { termNames } from '../models/model-job.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
@@ -67,66 +68,6 @@ export function rhoFor(epsilon: number, delta: number): number {
 /** A positive float as a rational rounded up (more noise, never less), with a denominator of 10⁶. */
 function roundedUp(value: number): Rational {
   return { numerator: BigInt(Math.ceil(value * 1_000_000)), denominator: 1_000_000n };
-}
-
-/** Values in DuckDB's order: numbers by value, anything else by its text. */
-function compareValues(a: unknown, b: unknown): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  const [x, y] = [String(a), String(b)];
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** A HAVING on one noisy row, in SQL's three values: null when a compared value is null. */
-function holds(condition: DpCondition, row: unknown[]): boolean | null {
-  const value = (operand: DpOperand) => ('output' in operand ? row[operand.output] : operand.value) ?? null;
-  switch (condition.op) {
-    case 'and': {
-      const results = condition.of.map((part) => holds(part, row));
-      return results.includes(false) ? false : results.includes(null) ? null : true;
-    }
-    case 'or': {
-      const results = condition.of.map((part) => holds(part, row));
-      return results.includes(true) ? true : results.includes(null) ? null : false;
-    }
-    case 'not': {
-      const result = holds(condition.of, row);
-      return result === null ? null : !result;
-    }
-    case 'isNull':
-      return value(condition.operand) === null;
-    case 'isNotNull':
-      return value(condition.operand) !== null;
-    default: {
-      const [left, right] = [value(condition.left), value(condition.right)];
-      if (left === null || right === null) return null;
-      const difference = compareValues(left, right);
-      return { '=': difference === 0, '<>': difference !== 0, '<': difference < 0, '<=': difference <= 0, '>': difference > 0, '>=': difference >= 0 }[condition.op];
-    }
-  }
-}
-
-/**
- * The noisy rows kept by the query's HAVING, sorted by its ORDER BY (nulls last unless asked first) and cut by its
- * LIMIT and OFFSET.
- */
-function ordered(rows: unknown[][], plan: Pick<DpPlan, 'having' | 'order' | 'limit'>): unknown[][] {
-  let result = plan.having ? rows.filter((row) => holds(plan.having!, row) === true) : rows;
-  if (plan.order?.length) {
-    result = [...result].sort((left, right) => {
-      for (const { outputIndex, descending, nullsFirst } of plan.order!) {
-        const [a, b] = [left[outputIndex], right[outputIndex]];
-        if (a === null || b === null) {
-          if (a !== b) return (a === null) === nullsFirst ? -1 : 1;
-          continue;
-        }
-        const difference = compareValues(a, b);
-        if (difference !== 0) return descending ? -difference : difference;
-      }
-      return 0;
-    });
-  }
-  if (plan.limit) result = result.slice(plan.limit.offset, plan.limit.count === null ? undefined : plan.limit.offset + plan.limit.count);
-  return result;
 }
 
 type NoiseFor = (name: string, sensitivity: number, l2Sensitivity?: number, unit?: number) => () => number;
@@ -311,7 +252,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         : '') +
       (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
-  return dpOutput(plan, ordered(rows, plan), { statistics, partitionSelection: selection, note }, context, { model, withheld });
+  return dpOutput(plan, orderedPositions(rows, plan).map((index) => rows[index]!), { statistics, partitionSelection: selection, note }, context, { model, withheld });
 }
 
 /**

@@ -66,15 +66,11 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'a sensitive value beside its band', sql: 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a sensitive value only cast (not binned)', sql: 'SELECT CAST(kwh AS INTEGER) AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
-  { name: 'HAVING on a sum (asks whether a suppressed value passes x)', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(kwh) > 1000', code: 'AGGREGATE_CONDITION' },
-  { name: 'HAVING on a count', sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town HAVING n = 3', code: 'AGGREGATE_CONDITION' },
-  { name: 'ORDER BY an aggregate', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY sum(kwh) DESC LIMIT 1', code: 'AGGREGATE_CONDITION' },
-  { name: "ORDER BY an aggregate's alias", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY kwh', code: 'AGGREGATE_CONDITION' },
-  { name: "ORDER BY an aggregate's position", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY 2', code: 'AGGREGATE_CONDITION' },
-  { name: 'ORDER BY ALL (which orders by the aggregate too)', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY ALL', code: 'AGGREGATE_CONDITION' },
-  { name: "HAVING on an aggregate's alias that is also a column", sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING kwh > 1000', code: 'AGGREGATE_CONDITION' },
-  { name: 'ORDER BY a band of a sensitive column', sql: 'SELECT floor(kwh / 100) AS band, count(*) AS n FROM power_readings GROUP BY band ORDER BY band', code: 'SENSITIVE_ORDER' },
-  { name: 'ORDER BY a band named like another column', sql: 'SELECT floor(kwh / 100) AS town, count(*) AS n FROM power_readings GROUP BY floor(kwh / 100) ORDER BY town', code: 'SENSITIVE_ORDER' },
+  // HAVING and ORDER BY on figures are applied to the released output (below); one on a figure the output does not
+  // release has nothing released to apply to.
+  { name: 'HAVING on a sum that is not an output column', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(amount_due) > 1000', code: 'AGGREGATE_CONDITION' },
+  { name: 'ORDER BY a count that is not an output column', sql: 'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY count(*) DESC LIMIT 1', code: 'AGGREGATE_CONDITION' },
+  { name: 'HAVING on an aggregate computed from output columns', sql: 'SELECT town, sum(kwh) AS kwh, count(*) AS n FROM power_readings GROUP BY town HAVING kwh / n > 100', code: 'AGGREGATE_CONDITION' },
   { name: 'a reserved hidden column name', sql: 'SELECT town AS __pds_g_0, count(*) FROM power_readings GROUP BY town', code: 'RESERVED_NAME' },
   { name: 'TABLESAMPLE on a protected table', sql: 'SELECT town, count(*) FROM power_readings TABLESAMPLE 10% GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
   { name: 'USING SAMPLE in a subquery', sql: 'SELECT town, count(*) FROM (SELECT * FROM power_readings USING SAMPLE 10%) GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
@@ -90,6 +86,23 @@ describe('escape attempts are refused by the analyser', () => {
     expect(response.status).toBe(422);
     expect(response.json.error.code).toBe(code);
     expect(fs.existsSync(canary)).toBe(false);
+  });
+});
+
+describe('HAVING and ORDER BY on figures or sensitive keys of protected data, which the release applies to the checked output', () => {
+  it.each([
+    'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING sum(kwh) > 1000',
+    'SELECT town, count(*) AS n FROM power_readings GROUP BY town HAVING n = 3',
+    'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY sum(kwh) DESC LIMIT 1',
+    "SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY kwh",
+    'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY 2',
+    'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town ORDER BY ALL',
+    'SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING kwh > 1000',
+    'SELECT floor(kwh / 100) AS band, count(*) AS n FROM power_readings GROUP BY band ORDER BY band',
+    "SELECT town, sum(kwh) AS kwh FROM power_readings GROUP BY town HAVING town <> '泥城镇' AND kwh > 10 ORDER BY kwh DESC NULLS FIRST LIMIT 3 OFFSET 1",
+  ])('%s', async (sql) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.decision, JSON.stringify(response.json.error)).toBe('accept');
   });
 });
 

@@ -296,10 +296,44 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(response.json.error?.code).toBe('SENSITIVE_GROUP_KEY');
   });
 
-  it('ORDER BY ALL sorts by every output column, so over an aggregate of protected data it is refused as ordering by that aggregate', async () => {
+  it('ORDER BY a figure sorts the released output: the largest cell, suppressed, is not listed first, and LIMIT cuts after', async () => {
+    // z holds 100,110 (one firm dominates), q 1,200 (withheld with z), r 1,400: sorted on the exact figures, the first
+    // row would be z's, withheld — telling that z's energy is the largest.
+    const { result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY energy DESC", ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['r', 1400],
+      ['q', null],
+      ['z', null],
+    ]);
+    const { result: top } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY energy DESC LIMIT 1", ['firm_energy']);
+    expect(top.json.rows).toEqual([['r', 1400]]);
+    expect(top.json.manifest.suppressedRows).toEqual([]);
+  });
+
+  it('HAVING on a figure keeps the released cells that pass it; suppressed cells are left out whatever their values', async () => {
+    // x (1,200, withheld with y) and y (500, below the threshold) would pass on their exact values.
+    const { result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 ORDER BY ALL", ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['v', 200],
+      ['w', 750],
+    ]);
+    const { result: withNulls } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 OR energy IS NULL ORDER BY sector", ['firm_energy']);
+    expect(withNulls.json.rows).toEqual([
+      ['v', 200],
+      ['w', 750],
+      ['x', null],
+      ['y', null],
+    ]);
+    expect(withNulls.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code])).toEqual([
+      [2, 'SECONDARY_SUPPRESSION'],
+      [3, 'BELOW_THRESHOLD'],
+    ]);
+  });
+
+  it('ORDER BY ALL over an aggregate of protected data sorts the released output by every column', async () => {
     const dryRun = (sql: string) => t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
     expect((await dryRun('SELECT sector, district FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');
-    expect((await dryRun('SELECT sector, count(*) AS firms FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.error.code).toBe('AGGREGATE_CONDITION');
+    expect((await dryRun('SELECT sector, count(*) AS firms FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');
   });
 
   it('an inner aggregation may group by its privacy unit by position or by alias', async () => {
