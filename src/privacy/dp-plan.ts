@@ -1,5 +1,5 @@
 import { dpQuantileFunctions, sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator } from '../analysis/ast-builders.js';
+import { allOf, call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator } from '../analysis/ast-builders.js';
 import { itemName, outputConditionOf, outputOrderOf, type OutputOrder } from '../analysis/output-order.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
@@ -30,11 +30,15 @@ export type DpAggregate = {
   /**
    * `units`: count(DISTINCT <privacy unit>), the people or enterprises in the cell. `variance`: var_samp, or its
    * square root (`root`, stddev_samp), from the noisy sum, the noisy sum of squares (`squareIndex`) and the count.
+   * `paired`: a co-moment of two columns (`pairedFunction`: corr, covar_samp …) from the noisy sums of `paired`.
    */
-  kind: 'count' | 'units' | 'sum' | 'avg' | 'variance';
+  kind: 'count' | 'units' | 'sum' | 'avg' | 'variance' | 'paired';
   sumIndex?: number;
   squareIndex?: number;
   root?: boolean;
+  pairedFunction?: string;
+  /** Figures over the rows where both values are present: their count, Σx, Σy, Σxy, Σx², Σy² (x first, y second). */
+  paired?: { count: number; x: number; y: number; xy: number; xx: number; yy: number; xBounds: { min: number; max: number }; yBounds: { min: number; max: number } };
   /** For a mean of a value that can be null: the sum figure counting the rows where it is present (its denominator). */
   presentIndex?: number;
   column?: string;
@@ -95,7 +99,7 @@ export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: Dp
 export function shapeError(detail: string): AppError {
   return new AppError(
     'DP_QUERY_SHAPE',
-    `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM, AVG and quantiles (median, quantile_cont) over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
+    `differentially private jobs support COUNT, count(DISTINCT privacy unit), SUM, AVG, standard deviations and variances, correlations, covariances and regression lines, and quantiles (median, quantile_cont) over one protected dataset (joined with open data, or with other protected datasets on their privacy units; read directly or through CTEs and subqueries), grouped by columns or expressions of them: ${detail}`,
   );
 }
 
@@ -373,7 +377,7 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
-    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation, a variance or a quantile of a column`);
+    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
@@ -458,12 +462,39 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'dp_quantile' });
       return;
     }
-    if (pairedFunctions.has(functionName)) {
-      throw shapeError(
-        `${described}: ${functionName} is released by threshold-protected jobs, not yet with differential privacy; a differentially private job can release the sums it is made of (sum(x * y) AS sxy …, each named and bounded in privacy.bounds, beside avg and stddev_samp of each column)`,
-      );
+    // A correlation, covariance or regression line is post-processing of six noisy figures over the rows where both
+    // values are present: their count, Σx, Σy, Σxy, Σx² and Σy², each of the clamped values (x·y of the clamped x
+    // and y, so one row adds at most the largest product of the bounds).
+    if (pairedFunctions.has(functionName) && item.children.length === 2) {
+      const given = (item.children as AstNode[]).map((child) => ({ node: child, column: resolve(child) }));
+      if (given.some((argument) => !argument.column)) throw shapeError(`${described}: ${functionName} takes two columns; compute an expression in a CTE and give its bounds in privacy.bounds.<name>`);
+      // The pair's figures are the same whichever way round it is asked for, so corr(a, b) and regr_slope(b, a)
+      // share them (and their share of ε): they are built for the pair in the order of the columns' names.
+      const [p, q] = [...given].sort((left, right) => (left.column!.column < right.column!.column ? -1 : left.column!.column > right.column!.column ? 1 : 0)) as [typeof given[0], typeof given[0]];
+      const [pBounds, qBounds] = [p, q].map((argument) => clampOf(argument.column!, options.bounds, usedBounds, `${functionName}(${given.map((entry) => entry.column!.column).join(', ')})`)) as [{ min: number; max: number }, { min: number; max: number }];
+      // DuckDB skips a row where either value is missing (or the FILTER fails): every figure is of those rows only.
+      const both = (value: AstNode) => filtered(caseWhen(allOf([isNotNull(p.node), isNotNull(q.node)]), value));
+      const [cp, cq] = [clamped(p.node, pBounds), clamped(q.node, qBounds)];
+      const [pc, qc] = [p.column!, q.column!];
+      const label = `${pc.column}, ${qc.column}${filter ? ` for ${name}` : ''}`;
+      const whole = (...columns: ResolvedColumn[]) => (columns.every((column) => column.integral) ? { integral: true } : {});
+      const figures = {
+        count: addSum(presence(both(p.node)), { column: pc.column, bounds: { min: 0, max: 1 }, statistic: `count(${label})`, integral: true }),
+        p: addSum(both(p.node), { column: pc.column, bounds: pBounds, statistic: `sum(${pc.column}) (${label})`, ...whole(pc) }),
+        q: addSum(both(q.node), { column: qc.column, bounds: qBounds, statistic: `sum(${qc.column}) (${label})`, ...whole(qc) }),
+        pq: addSum(both(operator('*', [cp, cq])), { column: pc.column, bounds: productBounds(pBounds, qBounds), statistic: `sum(${pc.column}·${qc.column}) (${label})`, ...whole(pc, qc) }),
+        pp: addSum(both(operator('*', [cp, structuredClone(cp)])), { column: pc.column, bounds: squaredBounds(pBounds), statistic: `sum(${pc.column}²) (${label})`, ...whole(pc) }),
+        qq: addSum(both(operator('*', [cq, structuredClone(cq)])), { column: qc.column, bounds: squaredBounds(qBounds), statistic: `sum(${qc.column}²) (${label})`, ...whole(qc) }),
+      };
+      const firstIsP = given[0] === p;
+      const paired = firstIsP
+        ? { count: figures.count, x: figures.p, y: figures.q, xy: figures.pq, xx: figures.pp, yy: figures.qq, xBounds: pBounds, yBounds: qBounds }
+        : { count: figures.count, x: figures.q, y: figures.p, xy: figures.pq, xx: figures.qq, yy: figures.pp, xBounds: qBounds, yBounds: pBounds };
+      aggregates.push({ outputIndex, kind: 'paired', pairedFunction: functionName, paired, column: given[0]!.column!.column });
+      outputColumns.push({ name, role: 'dp_spread' });
+      return;
     }
-    throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation, a variance or a quantile of a column`);
+    throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column`);
   });
   // Each quantile's histogram: one figure per bin, 1 where the row's clamped value falls in it, after the sums.
   const histogramFigures = quantiles.flatMap((quantile, index) => {
@@ -541,6 +572,12 @@ const QUANTILE_BINS = 32;
 const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp']);
 /** Co-moments of two columns (correlation, covariance, regression lines): threshold-protected jobs release them. */
 const pairedFunctions = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2']);
+
+/** The bounds of a product of two clamped values: the smallest and largest products of their bounds. */
+export function productBounds(x: { min: number; max: number }, y: { min: number; max: number }): { min: number; max: number } {
+  const corners = [x.min * y.min, x.min * y.max, x.max * y.min, x.max * y.max];
+  return { min: Math.min(...corners), max: Math.max(...corners) };
+}
 
 /** The bounds of a clamped value's square: from 0 when the bounds straddle 0, else from the smaller square. */
 export function squaredBounds(bounds: { min: number; max: number }): { min: number; max: number } {

@@ -227,6 +227,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
         else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;
         else if (aggregate.kind === 'sum') row[aggregate.outputIndex] = noisySums[aggregate.sumIndex!]!;
+        else if (aggregate.kind === 'paired') row[aggregate.outputIndex] = noisyComoment(aggregate, noisySums);
         else if (aggregate.kind === 'variance') {
           const rows = aggregate.presentIndex === undefined ? noisyCount : noisySums[aggregate.presentIndex]!;
           row[aggregate.outputIndex] = noisySpread(aggregate, rows, noisySums[aggregate.sumIndex!]!, noisySums[aggregate.squareIndex!]!);
@@ -250,6 +251,9 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       (plan.aggregates.some((aggregate) => aggregate.kind === 'variance')
         ? ' Variances and standard deviations are (Σx² − (Σx)²/n)/(n − 1) from a noisy sum, sum of squares and count, kept between 0 and the largest the bounds allow.'
         : '') +
+      (plan.aggregates.some((aggregate) => aggregate.kind === 'paired')
+        ? ' Correlations, covariances and regression lines are computed from a noisy count, Σx, Σy, Σxy, Σx² and Σy² over the rows where both values are present, a correlation kept within ±1.'
+        : '') +
       (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
   return dpOutput(plan, orderedPositions(rows, plan).map((index) => rows[index]!), { statistics, partitionSelection: selection, note }, context, { model, withheld });
@@ -265,6 +269,41 @@ export function noisySpread(aggregate: DpPlan['aggregates'][number], rows: numbe
   const { min, max } = aggregate.bounds!;
   const variance = Math.min(((max - min) ** 2 / 4) * (rows / (rows - 1)), Math.max(0, (squares - (sum * sum) / rows) / (rows - 1)));
   return aggregate.root ? Math.sqrt(variance) : variance;
+}
+
+/**
+ * A correlation, covariance or regression line of (a, b) from noisy figures over the rows where both are present
+ * (post-processing). With n rows, Cab = Σab − ΣaΣb/n and Caa, Cbb likewise (kept ≥ 0), Cab is kept within
+ * ±√(Caa·Cbb) (Cauchy–Schwarz: a correlation within ±1) and within n·(a's range)(b's range)/4. Then, as DuckDB
+ * defines them: covar_pop Cab/n, covar_samp Cab/(n − 1), corr Cab/√(Caa·Cbb), regr_slope(a, b) Cab/Cbb,
+ * regr_intercept(a, b) ā − slope·b̄, regr_r2 corr² (1 where a does not vary). Null below two rows, and where the
+ * function divides by a spread that is zero.
+ */
+export function noisyComoment(aggregate: DpPlan['aggregates'][number], figures: number[]): number | null {
+  const paired = aggregate.paired!;
+  const [n, sa, sb, sab, saa, sbb] = [paired.count, paired.x, paired.y, paired.xy, paired.xx, paired.yy].map((index) => figures[index]!) as [number, number, number, number, number, number];
+  if (!(n >= 2)) return null;
+  const caa = Math.max(0, saa - (sa * sa) / n);
+  const cbb = Math.max(0, sbb - (sb * sb) / n);
+  const range = (bounds: { min: number; max: number }) => bounds.max - bounds.min;
+  const limit = Math.min(Math.sqrt(caa * cbb), (n * range(paired.xBounds) * range(paired.yBounds)) / 4);
+  const cab = Math.min(limit, Math.max(-limit, sab - (sa * sb) / n));
+  switch (aggregate.pairedFunction) {
+    case 'covar_pop':
+      return cab / n;
+    case 'covar_samp':
+      return cab / (n - 1);
+    case 'corr':
+      return caa > 0 && cbb > 0 ? cab / Math.sqrt(caa * cbb) : null;
+    case 'regr_slope':
+      return cbb > 0 ? cab / cbb : null;
+    case 'regr_intercept':
+      return cbb > 0 ? sa / n - (cab / cbb) * (sb / n) : null;
+    case 'regr_r2':
+      return cbb > 0 ? (caa > 0 ? (cab * cab) / (caa * cbb) : 1) : null;
+    default:
+      return null;
+  }
 }
 
 /**
