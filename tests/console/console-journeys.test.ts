@@ -246,6 +246,24 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator picks a worked example its licence covers, and the form is filled for the check to accept it', async () => {
+    const page = await signedIn('analyst-harbour-credit');
+    await page.goto(`${base}/console#analysis`);
+    await page.waitForSelector('#example');
+    // Harbour Credit's licence leaves out power readings' kWh: no example reading it is offered.
+    const offered = await page.locator('#example option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value).filter(Boolean));
+    expect(offered).toEqual(['on-time-by-industry', 'trips-by-route', 'trips-by-hour']);
+    await page.selectOption('#example', 'trips-by-route');
+    expect(await page.inputValue('#sql')).toContain('avg(fare) AS mean_fare');
+    expect(await page.inputValue('#job-kind')).toBe('dp_aggregate');
+    expect(await page.inputValue('#dp-bounds')).toBe('fare: 0..5');
+    expect(await page.locator('input[value="transit_trips"]').isChecked()).toBe(true);
+    expect(await page.locator('input[value="power_readings"]').isChecked()).toBe(false);
+    await page.click('#check');
+    await page.waitForSelector('#verdict .badge.ok');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator with no privacy budget is told which jobs spend one', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#budgets`);

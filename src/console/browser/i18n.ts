@@ -457,6 +457,7 @@ const phrases = {
   clampBounds: ['取值界限（可选；CTE 中计算的列、对表达式求和的输出列必填）', 'Clamp bounds (optional; required for columns computed in a CTE and outputs that sum an expression)'],
   optional: ['可选', 'optional'],
   budgetRemaining: ['剩余预算', 'budget left'],
+  exampleQueries: ['示例查询（按许可范围）…', 'Example queries (within your licence)…'],
   setBudget: ['设定隐私预算', 'Set a privacy budget'],
   setBudgetIntro: [
     '为某一许可在其涵盖的数据集上设定差分隐私预算上限（ε，需要时还有 δ）。上限低于已用额度时，后续差分隐私任务将被拒绝，已发布的结果不受影响。理由与原上限一并记入审计日志。',

@@ -5,6 +5,7 @@ import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, jobKindName, t, tValue } from './i18n.js';
 import { isSameShapeHold } from '../../jobs/job-stage.js';
+import { licensedColumns, offeredExamples } from './example-queries.js';
 
 /** Operator pages: the catalogue, the SQL editor with a live policy check, jobs and their released results. */
 type Dataset = {
@@ -88,17 +89,6 @@ export async function cataloguePage(): Promise<HTMLElement> {
   return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);
 }
 
-/** The columns of a dataset that the operator's licences in force name (all of them where a licence names none). */
-function licensedColumns(licences: Array<{ status: string; scope: Array<{ dataset: string; columns?: string[] }> }>, dataset: string): Set<string> | 'all' {
-  const named = new Set<string>();
-  for (const entry of licences.filter((licence) => licence.status === 'active').flatMap((licence) => licence.scope)) {
-    if (entry.dataset !== dataset) continue;
-    if (!entry.columns) return 'all';
-    for (const column of entry.columns) named.add(column);
-  }
-  return named;
-}
-
 /**
  * What the SQL may name in one chosen dataset: its columns within the licence, each with its type, its class (which
  * decides what the policy lets a query do with it) and what it holds. Columns outside the licence are counted, not
@@ -174,6 +164,27 @@ export async function analysisPage(): Promise<HTMLElement> {
     modelFields.hidden = kind.value !== 'model' && kind.value !== 'dp_model';
   };
   showKind();
+  // Worked examples the licence covers: choosing one fills the form; nothing is checked until the operator acts.
+  const examples = offeredExamples((dataset) => licensedColumns(licences, dataset));
+  const exampleChoice = h(
+    'select',
+    { id: 'example' },
+    h('option', { value: '' }, t('exampleQueries')),
+    ...examples.map((example) => h('option', { value: example.id }, inLanguage(example.zh, example.en))),
+  );
+  exampleChoice.addEventListener('change', () => {
+    const example = examples.find((candidate) => candidate.id === exampleChoice.value);
+    if (!example) return;
+    chosen.clear();
+    for (const dataset of Object.keys(example.reads)) chosen.add(dataset);
+    for (const box of boxes) (box.firstChild as HTMLInputElement).checked = chosen.has((box.firstChild as HTMLInputElement).value);
+    showReference();
+    sql.value = example.sql;
+    kind.value = example.kind;
+    epsilon.value = String(example.privacy?.epsilon ?? 0.5);
+    bounds.value = example.privacy?.bounds ?? '';
+    showKind();
+  });
   const clampBounds = () => {
     const reading = readBounds(bounds.value);
     // Refused here, in the server's own terms, rather than sent without the part the operator meant.
@@ -292,6 +303,7 @@ export async function analysisPage(): Promise<HTMLElement> {
     'div',
     { class: 'panel' },
     h('h2', {}, t('analysis')),
+    examples.length > 0 ? exampleChoice : '',
     h('div', { class: 'checks' }, ...boxes),
     reference,
     h('label', {}, t('jobKindLabel')),
