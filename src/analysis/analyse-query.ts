@@ -392,8 +392,12 @@ class Analyser {
       return this.result(root, 'row_level', [], [], [], items.map((item) => ({ name: item.alias, role: 'row' as const })));
     }
 
-    if (root.group_sets.length > 1) {
-      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUPING SETS, ROLLUP and CUBE are not supported: each output must be one table of cells');
+    // Totals and subtotals (ROLLUP, CUBE, GROUPING SETS) are cells like any other — each with its own contributors
+    // and dominance, and in the lines secondary suppression balances (execution-plan.ts, `levelPosition`). A
+    // differentially private plan lists one table of cells from public domains; it does not take them yet.
+    const groupingSets = root.group_sets.length > 1;
+    if (groupingSets && this.context.noisyRelease) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUPING SETS, ROLLUP and CUBE are not supported in differentially private jobs: add up the released cells instead');
     }
     if (root.modifiers.some((modifier: AstNode) => modifier.type === 'DISTINCT_MODIFIER')) {
       throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'SELECT DISTINCT is not supported on an aggregation');
@@ -449,7 +453,8 @@ class Analyser {
       return { name: item.alias, role: 'other_aggregate' as const };
     });
 
-    const units = this.unitsAtScope(scope).map((unit) => ({ ...unit, onePerCell: this.onePerCell(unit, scope, groups) }));
+    // A subtotal holds several rows of one contributor, whatever the base cells hold.
+    const units = this.unitsAtScope(scope).map((unit) => ({ ...unit, onePerCell: !groupingSets && this.onePerCell(unit, scope, groups) }));
     const measures: Measure[] = [];
     items.forEach((item, outputIndex) => {
       for (const aggregate of item.lineage.aggregates) {
@@ -569,6 +574,11 @@ class Analyser {
     if (node.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(node.qualify)}`);
     const items = this.selectItems(node, scope, { outermost: false, allOpen });
     const aggregating = node.group_expressions.length > 0 || this.hasAggregates(node);
+    // An inner aggregation's rows are per privacy unit (or of open data); a grouping set without the unit would add
+    // rows of everyone's total under a null unit, which the contributor counts downstream do not see.
+    if (node.group_sets.length > 1 && !allOpen) {
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUPING SETS, ROLLUP and CUBE are allowed only in the outermost query: an inner aggregation of protected data has one row per contributor');
+    }
     node.group_expressions.forEach((expression: AstNode) => this.entryLineage(expression, { ...scope, selectItems: items }, 'group', { innerGroup: true }));
     if (node.having) this.expression(node.having, { ...scope, selectItems: items }, 'having', {});
     this.modifiers(node, { ...scope, selectItems: items });
@@ -1005,6 +1015,14 @@ class Analyser {
       case 'CONJUNCTION':
         return selectively(merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false }))));
       case 'OPERATOR': {
+        // grouping(a, b) says which keys a row of ROLLUP, CUBE or GROUPING SETS totals over (a bit per key): it
+        // labels totals and reads no value (DuckDB checks that its arguments are group keys).
+        if (node.type === 'GROUPING_FUNCTION') {
+          if (place === 'where' || place === 'join' || place === 'group' || place === 'aggregate-filter' || flags.insideAggregate) {
+            throw new QueryRejected('FUNCTION_NOT_ALLOWED', `grouping() labels the rows of an aggregation and cannot be used here${at(node)}`);
+          }
+          return emptyLineage();
+        }
         const allowed = ['OPERATOR_NOT', 'OPERATOR_IS_NULL', 'OPERATOR_IS_NOT_NULL', 'COMPARE_IN', 'COMPARE_NOT_IN', 'OPERATOR_COALESCE', 'OPERATOR_NULLIF'];
         if (!allowed.includes(node.type)) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${String(node.type).toLowerCase()} is not allowed${at(node)}`);
         return selectively(merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false }))));

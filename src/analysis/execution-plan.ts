@@ -22,6 +22,13 @@ export type ExecutionPlan = {
   groupKeyCount: number;
   /** Where each group key's value is in a main-query row: a visible column when the key is output as is, else a hidden one. */
   groupKeyPositions: number[];
+  /**
+   * With GROUPING SETS, ROLLUP or CUBE: where a main-query row's grouping level is (`__pds_level`, DuckDB's
+   * grouping_id: bit k, counted from the last key, set where key k is rolled up into a total). A total's null key
+   * is then told from a null value, in the cell's name and in the lines secondary suppression balances; unit
+   * queries carry the same column. Plans before, and plans of one grouping set: none.
+   */
+  levelPosition?: number;
   visibleColumns: QueryAnalysis['outputColumns'];
   /** One entry per privacy unit of the outermost FROM (a dataset reached through one binding). */
   contributorDatasets: string[];
@@ -54,6 +61,8 @@ export type ExecutionPlan = {
 export type SketchedSet = { unitIndex: number; dataset: string; sql: string; measure?: number };
 
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
+/** A row's grouping level where the query has grouping sets (ExecutionPlan.levelPosition). */
+export const LEVEL_COLUMN = '__pds_level';
 /**
  * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
  * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,
@@ -105,6 +114,14 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   }
   const groups = analysis.groupExpressions;
   const groupAliases = groups.map((group, index) => alias(group, hiddenGroupColumn(index)));
+  // Grouping sets: every derived query groups by the same sets (with the unit added where it groups per unit), and
+  // names each row's level, so that a total is a cell of its own, never merged with a group whose key is null.
+  const groupSets = analysis.node.group_sets as number[][];
+  const levels = groupSets.length > 1;
+  const level = (): AstNode => ({ class: 'OPERATOR', type: 'GROUPING_FUNCTION', alias: '', query_location: 0, children: groups.map((group) => structuredClone(group)) });
+  const levelColumn = levels ? [alias(level(), LEVEL_COLUMN)] : [];
+  /** The grouping sets of a per-unit query: each set with the unit (at position `unitAt`) added. */
+  const setsWithUnit = (unitAt: number) => (levels ? groupSets.map((set) => [...set, unitAt]) : [[...groups.keys(), unitAt]]);
   const unitIndex = (unit: QueryAnalysis['units'][number]) =>
     analysis.units.findIndex((candidate) => candidate.dataset === unit.dataset && candidate.binding === unit.binding);
 
@@ -134,11 +151,13 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   // named by a hash of its keys: the sketch queries group by that one integer instead of the keys themselves
   // (measured about a third faster), and the results are matched on it.
   const cellHash = analysis.units.length > 0
-    ? [alias(call('hash', groups.length > 0 ? groups.map((group) => structuredClone(group)) : [integer(0)]), CELL_COLUMN)]
+    ? [alias(call('hash', groups.length > 0 ? [...groups.map((group) => structuredClone(group)), ...(levels ? [level()] : [])] : [integer(0)]), CELL_COLUMN)]
     : [];
+  const levelPosition = levels ? visibleCount + appended.length : undefined;
   main.select_list = [
     ...(grade.roundCountsTo && options.roundCounts !== false ? (main.select_list as AstNode[]).map((item) => roundCounts(item, grade.roundCountsTo!)) : main.select_list),
     ...appended,
+    ...levelColumn,
     ...cellHash,
     ...unitsCountedInMain.map((index) => {
       const unit = analysis.units[index]!;
@@ -157,6 +176,8 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
   const mainSql = await parser.toSql(main);
 
   const keys = groups.map((_, index) => hiddenGroupColumn(index));
+  // What names a cell in a derived query's rows: its keys, and its level where there are grouping sets.
+  const cellKeys = levels ? [...keys, LEVEL_COLUMN] : keys;
   const unitQueries: ExecutionPlan['unitQueries'] = [];
   for (const [index, measureIndexes] of measuresByUnit) {
     const unit = analysis.units[index]!;
@@ -167,15 +188,16 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     const selective = measureIndexes.filter((measure) => analysis.measures[measure]!.selective);
     inner.select_list = [
       ...groupAliases.map((group) => structuredClone(group)),
+      ...structuredClone(levelColumn),
       ...measureIndexes.map((measure) => alias(call('sum', [structuredClone(analysis.measures[measure]!.argument)]), `__pds_v_${measure}`)),
       ...selective.map((measure) => alias({ ...call('count_star', []), filter: zeroOrNull(analysis.measures[measure]!.argument) }, `__pds_x_${measure}`)),
     ];
     inner.group_expressions = [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
-    inner.group_sets = [inner.group_expressions.map((_: unknown, position: number) => position)];
+    inner.group_sets = setsWithUnit(groups.length);
     inner.having = null;
     inner.modifiers = [];
     const select = [
-      ...keys,
+      ...cellKeys,
       'count(*) AS __pds_c',
       ...measureIndexes.flatMap((measure) => [
         `sum(abs(__pds_v_${measure})) AS __pds_total_${measure}`,
@@ -189,7 +211,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
       measureIndexes,
       // Only the cells the main query returned (see CELLS_PARAMETER), so that a HAVING or LIMIT cannot push them
       // past the row limit and leave output cells without their contributor figures.
-      sql: `SELECT * FROM (SELECT ${select} FROM (${await parser.toSql(inner)}) AS __pds_units${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}) AS __pds_cells WHERE ${inMainCells(cellHashOf(keys))}`,
+      sql: `SELECT * FROM (SELECT ${select} FROM (${await parser.toSql(inner)}) AS __pds_units${cellKeys.length > 0 ? ` GROUP BY ${cellKeys.join(', ')}` : ''}) AS __pds_cells WHERE ${inMainCells(cellHashOf(cellKeys))}`,
     });
   }
 
@@ -210,14 +232,14 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
       // fewer are another set, or a WHERE dropping one row of one account would leave every key as it was.
       const rows = unit.rowKey ? call('bit_xor', [call('hash', unit.rowKey.map((column) => structuredClone(column)))]) : call('count_star', []);
       const key = call('hash', unit.onePerCell ? [structuredClone(unit.expression), structuredClone(secret)] : [structuredClone(unit.expression), structuredClone(secret), rows]);
-      inner.select_list = [...groupAliases.map((group) => structuredClone(group)), alias(key, '__pds_k')];
+      inner.select_list = [...groupAliases.map((group) => structuredClone(group)), ...structuredClone(levelColumn), alias(key, '__pds_k')];
       if (condition) inner.where_clause = inner.where_clause ? allOf([inner.where_clause, condition]) : condition;
       // One key per contributor and cell: rows already are, where the unique key proves it; else group by the unit.
       inner.group_expressions = unit.onePerCell ? [] : [...groups.map((group) => structuredClone(group)), structuredClone(unit.expression)];
-      inner.group_sets = inner.group_expressions.length > 0 ? [inner.group_expressions.map((_: unknown, position: number) => position)] : [];
+      inner.group_sets = inner.group_expressions.length > 0 ? setsWithUnit(groups.length) : [];
       inner.having = null;
       inner.modifiers = [];
-      return sketchSql(await parser.toSql(inner), keys, buckets);
+      return sketchSql(await parser.toSql(inner), cellKeys, buckets);
     };
     const units: SketchedSet[] = [];
     for (const [index, unit] of analysis.units.entries()) units.push({ unitIndex: index, dataset: unit.dataset, sql: await sketchOf(unit) });
@@ -233,6 +255,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     mainSql,
     groupKeyCount: groups.length,
     groupKeyPositions,
+    ...(levelPosition === undefined ? {} : { levelPosition }),
     visibleColumns: analysis.outputColumns,
     contributorDatasets: analysis.units.map((unit) => unit.dataset),
     unitsCountedInMain,

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ExecutionPlan } from '../analysis/execution-plan.js';
-import { hiddenGroupColumn } from '../analysis/execution-plan.js';
+import { hiddenGroupColumn, LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
@@ -117,7 +117,8 @@ export function checkOutput(input: {
     });
   };
 
-  const keys = keysOf(main, plan.groupKeyPositions);
+  // With grouping sets a cell is named by its level too: a total's null key is not a null value's.
+  const keys = keysOf(main, plan.levelPosition === undefined ? plan.groupKeyPositions : [...plan.groupKeyPositions, plan.levelPosition]);
   const unitPositions = plan.unitsCountedInMain.map((unit) => [unit, position(main, `__pds_c_${unit}`)] as const);
   main.rows.forEach((row, index) => {
     for (const [unit, column] of unitPositions) setContributors(keys[index]!, unit, Number(row[column] ?? 0));
@@ -126,7 +127,8 @@ export function checkOutput(input: {
   for (const query of plan.unitQueries) {
     const result = input.results.find((candidate) => candidate.name === `unit:${query.unitIndex}`);
     if (!result) continue;
-    const unitKeys = keysOf(result, Array.from({ length: plan.groupKeyCount }, (_, index) => position(result, hiddenGroupColumn(index))));
+    const unitKeyColumns = Array.from({ length: plan.groupKeyCount }, (_, index) => position(result, hiddenGroupColumn(index)));
+    const unitKeys = keysOf(result, plan.levelPosition === undefined ? unitKeyColumns : [...unitKeyColumns, position(result, LEVEL_COLUMN)]);
     const count = position(result, '__pds_c');
     result.rows.forEach((row, index) => setContributors(unitKeys[index]!, query.unitIndex, Number(row[count] ?? 0)));
     readMeasures(result, unitKeys, query.measureIndexes);
@@ -174,7 +176,11 @@ export function checkOutput(input: {
   for (const row of input.differencingRows ?? []) if (!suppressed.has(row)) suppressed.set(row, 'DIFFERENCING');
 
   if (suppressed.size > 0 && plan.groupKeyCount > 0) {
-    const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index) => JSON.stringify(row[index] ?? null)));
+    // A key rolled up into a total is "all", not null: a subtotal sits in the line of the cells it adds up (the
+    // other keys equal), and the grand total in the line of the subtotals — the table's margins, balanced like any
+    // line. Grouping level bit k, counted from the last key, marks key k rolled up.
+    const rolledUp = (row: unknown[], dimension: number) => plan.levelPosition !== undefined && (BigInt(Number(row[plan.levelPosition] ?? 0)) >> BigInt(plan.groupKeyCount - 1 - dimension)) % 2n === 1n;
+    const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index, dimension) => (rolledUp(row, dimension) ? '\u0000all' : JSON.stringify(row[index] ?? null))));
     const contributorsOf = (index: number) => stats.get(keys[index]!)?.contributors ?? 0;
     // Lines are fixed by the table; compute them once per dimension.
     const linesByDimension = Array.from({ length: plan.groupKeyCount }, (_, dimension) => {

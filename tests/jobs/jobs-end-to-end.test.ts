@@ -330,6 +330,66 @@ describe('disclosure control on loaded data, end to end', () => {
     ]);
   });
 
+  it('ROLLUP adds subtotals and a total as cells of their own, each checked and balanced with the cells it adds up', async () => {
+    const { result } = await run('SELECT district, sector, count(*) AS firms, sum(energy) AS energy FROM firm_energy GROUP BY ROLLUP (district, sector) ORDER BY district, sector', ['firm_energy']);
+    expect(result.status).toBe(200);
+    const rows = result.json.rows as unknown[][];
+    const codes = new Map(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [JSON.stringify(rows[entry.row]!.slice(0, 2)), entry.code]));
+    const cell = (district: string | null, sector: string | null) => rows.find((row) => row[0] === district && row[1] === sector);
+    // District A's subtotal: 52 firms, 2,650 — released, while y (5 firms) and x (withheld with it) are not.
+    expect(cell('A', null)!.slice(2)).toEqual([52, 2650]);
+    expect(codes.get(JSON.stringify(['A', 'y']))).toBe('BELOW_THRESHOLD');
+    expect(codes.get(JSON.stringify(['A', 'x']))).toBe('SECONDARY_SUPPRESSION');
+    // District B's subtotal and the total are dominated by z's one firm, as z is: each is withheld on its own
+    // figures. With B's subtotal withheld, z is no longer the only unknown of its line, so q is released.
+    expect(codes.get(JSON.stringify(['B', null]))).toBe('DOMINANCE');
+    expect(codes.get(JSON.stringify([null, null]))).toBe('DOMINANCE');
+    expect(codes.get(JSON.stringify(['B', 'z']))).toBe('DOMINANCE');
+    expect(cell('B', 'q')!.slice(2)).toEqual([12, 1200]);
+    expect(cell('B', 'r')!.slice(2)).toEqual([14, 1400]);
+    expect(rows).toHaveLength(4 + 3 + 2 + 1);
+  });
+
+  it('grouping() labels the totals of a CUBE, told from cells whose key is null', async () => {
+    const { result } = await run('SELECT district, grouping(district) AS total, count(*) AS firms FROM firm_energy GROUP BY CUBE (district) ORDER BY total, district', ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['A', 0, 52],
+      ['B', 0, 38],
+      [null, 1, 90],
+    ]);
+  });
+
+  it('a null key value and a total are told apart: the 5 firms of a null sector are not counted as the 52 of the total', async () => {
+    // Sectors of district A, with y's sector nulled: the null-sector cell (y's 5 firms) is below the threshold, A's
+    // total (52 firms) is not. Named by their keys alone, the two would be one cell with one count of contributors.
+    const { result } = await run(
+      "SELECT district, CASE WHEN sector = 'y' THEN NULL ELSE sector END AS part, count(*) AS firms FROM firm_energy WHERE district = 'A' GROUP BY ROLLUP (district, part) ORDER BY district, part",
+      ['firm_energy'],
+    );
+    const rows = result.json.rows as unknown[][];
+    const codes = new Map(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code]));
+    const nullParts = [...rows.keys()].filter((index) => rows[index]![0] === 'A' && rows[index]![1] === null);
+    const found = nullParts.map((index) => [rows[index]![2], codes.get(index) ?? null]);
+    expect(found).toHaveLength(2);
+    expect(found).toEqual(expect.arrayContaining([
+      [52, null],
+      [null, 'BELOW_THRESHOLD'],
+    ]));
+  });
+
+  it('ROLLUP stays refused inside a subquery of protected data and in a differentially private job', async () => {
+    const inner = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { datasets: ['firm_energy'], purpose: 'test', sql: 'SELECT sector, sum(e) AS e FROM (SELECT firm_id, sector, sum(energy) AS e FROM firm_energy GROUP BY ROLLUP (firm_id, sector)) GROUP BY sector' },
+    });
+    expect(inner.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('only in the outermost query') });
+    const noisy = await t.call('POST', '/v1/jobs/dry-run', {
+      token: analyst,
+      json: { datasets: ['firm_energy'], purpose: 'test', sql: 'SELECT district, count(*) AS firms FROM firm_energy GROUP BY ROLLUP (district)', privacy: { differentialPrivacy: true, epsilon: 1 } },
+    });
+    expect(noisy.json.error).toMatchObject({ code: 'UNSUPPORTED_QUERY_SHAPE', message: expect.stringContaining('differentially private') });
+  });
+
   it('ORDER BY ALL over an aggregate of protected data sorts the released output by every column', async () => {
     const dryRun = (sql: string) => t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], purpose: 'test', sql } });
     expect((await dryRun('SELECT sector, district FROM firm_energy GROUP BY ALL ORDER BY ALL')).json.decision).toBe('accept');
