@@ -24,7 +24,7 @@ export type OutputOrder = {
 /** How a caller refuses what cannot be applied to output rows (its own error code and wording). */
 type Refuse = (detail: string) => Error;
 
-/** A select item's output name: its alias, or the column it names. */
+/** A select item's name as a query over it sees it: its alias, or the column it is; '' for an unnamed expression. */
 export const itemName = (item: AstNode): string => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : ''));
 
 /** The output column an expression names: by its alias or name, or as the same expression as a select item. */

@@ -18,7 +18,9 @@ type Connection = Awaited<ReturnType<DuckDBInstance['connect']>>;
  * pass over `table`, inside DuckDB.
  */
 export async function personalIdentifierProblems(connection: Connection, table: string, columns: ColumnSpec[], openData: boolean): Promise<ErrorDetail[]> {
-  const checked = columns.filter((column) => openData || column.class === 'attribute' || column.class === 'sensitive');
+  // Only text and whole numbers can hold these forms (a mobile or ID number may be stored as a number); dates,
+  // decimals and booleans are not read, which keeps the pass cheap on large deliveries.
+  const checked = columns.filter((column) => (openData || column.class === 'attribute' || column.class === 'sensitive') && canHoldIdentifier(column.type));
   if (checked.length === 0) return [];
   const measures = checked.flatMap((column) => {
     const text = `trim(CAST(${sqlIdentifier(column.name)} AS VARCHAR))`;
@@ -42,6 +44,8 @@ export async function personalIdentifierProblems(connection: Connection, table: 
     });
   });
 }
+
+const canHoldIdentifier = (type: string) => type === 'VARCHAR' || type === 'BIGINT';
 
 export const classificationRefusal = (details: ErrorDetail[]) => new AppError('COLUMN_CLASS_SUSPECT', 'a column holds personal identifiers its registered class does not allow for', details);
 

@@ -147,8 +147,6 @@ export function sourcesOf(from: AstNode | null | undefined, ctes: Ctes, sources 
   throw shapeError('only tables, CTEs and subqueries joined by INNER or LEFT joins; no other joins (yet)');
 }
 
-/** A select item's name as a query over it sees it: its alias, or the column it is; '' for an unnamed expression. */
-
 /** The names of a derived relation's columns, as a query over it sees them. */
 function outputNames(source: Extract<Source, { kind: 'derived' }>): string[] {
   let node = source.node;
@@ -570,7 +568,7 @@ const QUANTILE_BINS = 32;
 
 /** Sample variances and standard deviations, released from a noisy Σx, Σx² and count. */
 const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp']);
-/** Co-moments of two columns (correlation, covariance, regression lines): threshold-protected jobs release them. */
+/** Co-moments of two columns (correlation, covariance, regression lines), released from the pair's noisy sums. */
 const pairedFunctions = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2']);
 
 /** The bounds of a product of two clamped values: the smallest and largest products of their bounds. */
