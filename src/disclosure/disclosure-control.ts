@@ -52,6 +52,12 @@ export type OutputManifest = {
   roundedTo: number | null;
   grade: Grade;
   policyHash: string;
+  /**
+   * Where a HAVING, ORDER BY or LIMIT was applied after release (ExecutionPlan.afterRelease): the table disclosure
+   * control checked, before they kept some rows — its rows and suppressions by code. The rows above are what was
+   * kept; incidents and the job's status read these.
+   */
+  checkedTable?: { rowCount: number; suppressedByCode: Partial<Record<SuppressionCode, number>> };
 };
 
 /** Per measure: total, largest contributions, and how many contributors it has of its own (plans before: none). */
@@ -247,7 +253,9 @@ export function checkOutput(input: {
   // cells having no values (QueryAnalysis.afterRelease): post-processing, which tells nothing more.
   const shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
   const output = shown.map((index) => listed[positionOf.get(index)!]!);
-  return released(columns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
+  const checked = released(columns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
+  if (!plan.afterRelease) return checked;
+  return { ...checked, manifest: { ...checked.manifest, checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } };
 }
 
 function released(
@@ -268,8 +276,13 @@ export function manifestOf(
   roundedTo: number | null,
   base: { grade: Grade; policyHash: string; columnCount: number },
 ): OutputManifest {
-  const suppressedByCode: Partial<Record<SuppressionCode, number>> = {};
-  for (const entry of suppressedRows) suppressedByCode[entry.code] = (suppressedByCode[entry.code] ?? 0) + 1;
+  const suppressedByCode = countedByCode(suppressedRows);
   const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
   return { ...base, contentHash, rowCount: rows.length, suppressedRows, suppressedByCode, roundedTo };
+}
+
+function countedByCode(suppressedRows: SuppressedRow[]): Partial<Record<SuppressionCode, number>> {
+  const counts: Partial<Record<SuppressionCode, number>> = {};
+  for (const entry of suppressedRows) counts[entry.code] = (counts[entry.code] ?? 0) + 1;
+  return counts;
 }

@@ -146,9 +146,12 @@ export async function runJob(deps: JobRunnerDependencies, jobId: string): Promis
     // Guarded outputs come from checkOutput, which names the released cells by their place in the main result.
     await recordGuardedCells(deps.db, jobId, guarded.guards, new Set('releasedCells' in checked ? checked.releasedCells : []));
   }
-  const { DIFFERENCING, SMALL_COMPLEMENT } = checked.manifest.suppressedByCode as Partial<Record<SuppressionCode, number>>;
+  // The whole checked table counts, not only the rows a HAVING or LIMIT applied after release kept: a differencing
+  // attempt is an incident whether or not its cell was listed.
+  const wholeTable = ('checkedTable' in checked.manifest && checked.manifest.checkedTable?.suppressedByCode) || checked.manifest.suppressedByCode;
+  const { DIFFERENCING, SMALL_COMPLEMENT } = wholeTable as Partial<Record<SuppressionCode, number>>;
   if (DIFFERENCING || SMALL_COMPLEMENT) await reportDifferencing(deps, job, { ...(DIFFERENCING ? { DIFFERENCING } : {}), ...(SMALL_COMPLEMENT ? { SMALL_COMPLEMENT } : {}) });
-  const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : checked.manifest.suppressedRows.length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
+  const statusCode = plan.kind === 'dp_aggregate' ? 'CHECKED_WITH_NOISE' : Object.keys(wholeTable).length > 0 ? 'CHECKED_WITH_SUPPRESSION' : 'CHECKED';
   await settleChecked(deps, job, checked, review, statusCode);
 }
 

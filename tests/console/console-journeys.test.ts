@@ -264,6 +264,25 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a released output filtered by a HAVING after release tells the operator how many rows were checked and withheld', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['power_readings'], sql: 'SELECT town, count(DISTINCT account_id) AS accounts FROM power_readings GROUP BY town HAVING accounts > 0 ORDER BY accounts DESC LIMIT 2', purpose: '新片区能源规划' },
+    });
+    const held = await t.waitForJob(submitted.json.id);
+    if (held.status === 'in_review') await t.call('POST', `/v1/reviews/${held.id}`, { token: await t.tokenFor('regulator-data-dept'), json: { decision: 'approve', reason: 'checked' } });
+    const result = (await t.call('GET', `/v1/jobs/${held.id}/result`, { token: analyst })).json;
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs/${encodeURIComponent(held.id)}`);
+    const summary = page.locator('.output-summary');
+    await summary.waitFor();
+    const withheld = Object.values(result.manifest.checkedTable.suppressedByCode as Record<string, number>).reduce((sum, count) => sum + count, 0);
+    expect(await summary.textContent()).toContain(`作用于发布结果之前，共检查 ${result.manifest.checkedTable.rowCount} 行，抑制 ${withheld} 行`);
+    expect(await page.locator('#result-table tbody tr').count()).toBe(2);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator with no privacy budget is told which jobs spend one', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await page.goto(`${base}/console#budgets`);

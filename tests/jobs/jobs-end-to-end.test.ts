@@ -312,11 +312,15 @@ describe('disclosure control on loaded data, end to end', () => {
 
   it('HAVING on a figure keeps the released cells that pass it; suppressed cells are left out whatever their values', async () => {
     // x (1,200, withheld with y) and y (500, below the threshold) would pass on their exact values.
-    const { result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 ORDER BY ALL", ['firm_energy']);
+    const { id, result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 ORDER BY ALL", ['firm_energy']);
     expect(result.json.rows).toEqual([
       ['v', 200],
       ['w', 750],
     ]);
+    // The manifest and the job's status still tell of the table that was checked, suppressions included.
+    expect(result.json.manifest.suppressedRows).toEqual([]);
+    expect(result.json.manifest.checkedTable).toEqual({ rowCount: 4, suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 } });
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json.code).toBe('CHECKED_WITH_SUPPRESSION');
     const { result: withNulls } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 OR energy IS NULL ORDER BY sector", ['firm_energy']);
     expect(withNulls.json.rows).toEqual([
       ['v', 200],

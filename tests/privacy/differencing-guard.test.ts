@@ -195,6 +195,25 @@ describe('the differencing guard across operators', () => {
     ]);
   });
 
+  it('reports the differencing half as an incident even when a HAVING applied after release leaves its cell out', async () => {
+    const version = (await latestVersion(t.platform.db, 'residents'))!;
+    const instance = await DuckDBInstance.create(t.platform.store.snapshotPath('residents', version.contentHash), { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const [target] = (await connection.runAndReadAll('SELECT birth_date::VARCHAR, sex, town FROM data GROUP BY ALL HAVING count(*) = 1 LIMIT 1 OFFSET 1')).getRows();
+    connection.closeSync();
+    instance.closeSync();
+    const [birthDate, sex, town] = target!.map(String);
+    const { result } = await runApproved(
+      await t.tokenFor('analyst-lingang-analytics'),
+      `SELECT town, count(*) AS people FROM residents WHERE NOT (birth_date = DATE '${birthDate}' AND sex = '${sex}' AND town = '${town}') GROUP BY town HAVING people > 0`,
+    );
+    // The withheld cells have no value, so the HAVING lists none of them; the checked table still counts them.
+    expect(result.manifest.suppressedRows).toEqual([]);
+    expect(result.manifest.checkedTable.suppressedByCode).toMatchObject({ DIFFERENCING: 1 });
+    const incidents = (await t.call('GET', '/v1/incidents?kind=differencing', { token: regulator })).json.incidents;
+    expect(incidents).toContainEqual(expect.objectContaining({ kind: 'differencing', jobId: result.jobId, detail: { datasets: ['residents'], suppressed: { DIFFERENCING: 1 } } }));
+  });
+
   it('keeps no exact contributor count of a released cell in the control plane, only its band', async () => {
     const stored = await t.platform.db.select().from(releasedCells).where(eq(releasedCells.lineage, 'residents'));
     const exact = stored.map((row) => contributorsOf(openSketch(guardKeyOf(t.platform.keys), row.sketch, 'residents', row.buckets)!));

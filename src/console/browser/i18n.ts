@@ -567,6 +567,7 @@ const phrases = {
   noVersionYet: ['尚无版本', 'No version yet'],
   nextUpdateDue: ['下次更新截止', 'next update due'],
   outputSummary: ['共 {rows} 行：发布 {released} 行，抑制 {withheld} 行', '{rows} row(s): {released} released, {withheld} withheld'],
+  checkedTableSummary: ['；HAVING、ORDER BY、LIMIT 作用于发布结果之前，共检查 {rows} 行，抑制 {withheld} 行', '; before the HAVING, ORDER BY and LIMIT applied to the released output, {rows} row(s) were checked and {withheld} withheld'],
   columnsOutsideLicence: ['另有 {n} 个字段不在您的许可范围内，未列出；查询引用它们将记为越权事件。', '{n} more column(s) lie outside your licence and are not listed; a query naming one is recorded as an over-scope incident.'],
   stageQueued: ['等待沙箱', 'waiting for a sandbox'],
   stageRunning: ['沙箱运行中', 'running in the sandbox'],

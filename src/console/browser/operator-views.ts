@@ -415,8 +415,15 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
     .replace('{released}', (total - withheld).toLocaleString())
     .replace('{withheld}', withheld.toLocaleString());
   const detail = byCode.length ? ` (${byCode.map(([code, count]) => `${tValue('suppression', code)} ${count.toLocaleString()}`).join(' · ')})` : '';
+  // Rows a HAVING or LIMIT applied after release left out are not listed, but the table checked is told.
+  const checkedTable = manifest?.checkedTable as { rowCount: number; suppressedByCode: Record<string, number> } | undefined;
+  const checkedNote = checkedTable
+    ? t('checkedTableSummary')
+        .replace('{rows}', checkedTable.rowCount.toLocaleString())
+        .replace('{withheld}', Object.values(checkedTable.suppressedByCode).reduce((sum, count) => sum + count, 0).toLocaleString())
+    : '';
   return [
-    h('p', { class: 'output-summary' }, `${summary}${detail}`),
+    h('p', { class: 'output-summary' }, `${summary}${detail}${checkedNote}`),
     // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
     table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
