@@ -433,6 +433,9 @@ class Analyser {
     this.modifiers(root, { ...scope, selectItems: items }, (node, lineage) => {
       if (checkedRelease && (lineage.aggregated || namesAny(node, aggregateAliases) || readsSensitive(lineage) || namesAny(node, sensitiveAliases))) sortedAfterRelease = true;
     });
+    // A LIMIT cuts what the HAVING kept: with the HAVING applied after release, the LIMIT (and the ORDER BY it
+    // follows) must be too, or it would cut the rows before the HAVING chose among them.
+    if (afterRelease.having && root.modifiers.some((modifier: AstNode) => modifier.type === 'LIMIT_MODIFIER')) sortedAfterRelease = true;
     if (sortedAfterRelease) {
       // LIMIT and OFFSET cut the sorted output, so they go with the ORDER BY.
       Object.assign(afterRelease, outputOrderOf(root, (detail) => new QueryRejected('AGGREGATE_CONDITION', `ORDER BY on an aggregate or a sensitive key of protected data sorts the released output: ${detail}`)));

@@ -321,6 +321,12 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.json.manifest.suppressedRows).toEqual([]);
     expect(result.json.manifest.checkedTable).toEqual({ rowCount: 4, suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 } });
     expect((await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json.code).toBe('CHECKED_WITH_SUPPRESSION');
+    // The LIMIT cuts what the HAVING kept, as SQL orders them: not the first two sectors before it.
+    const { result: limited } = await run("SELECT sector, count(*) AS firms FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING firms > 10 ORDER BY sector DESC LIMIT 2", ['firm_energy']);
+    expect(limited.json.rows).toEqual([
+      ['w', 15],
+      ['v', 20],
+    ]);
     const { result: withNulls } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 OR energy IS NULL ORDER BY sector", ['firm_energy']);
     expect(withNulls.json.rows).toEqual([
       ['v', 200],
