@@ -16,7 +16,7 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
-import { buildModelPlan, modelSpecSchema, statisticsSql, type ModelPlan, type ModelSpec } from '../models/model-job.js';
+import { buildModelPlan, expandCategories, modelSpecSchema, statisticsSql, type CategoryColumns, type ModelPlan, type ModelSpec } from '../models/model-job.js';
 
 export const jobSubmissionSchema = z.strictObject({
   datasets: z
@@ -57,7 +57,7 @@ export type PreparedJob = {
   /** Set for differentially private jobs: their plan, built here (it reads no data) so that shape refusals come first. */
   dp?: DpPlan;
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
-  model?: { spec: ModelSpec; rowsSql: string };
+  model?: { spec: ModelSpec & { categoryColumns?: CategoryColumns }; rowsSql: string };
   /** The SQL's shape (`shapeOf`): jobs that differ only in constants share it. */
   shape: string;
   /** What the job is: a model job's analysis is that of its statistics query (an aggregate), but it is a model. */
@@ -102,11 +102,15 @@ function background<T>(promise: Promise<T>): Promise<T> {
 export async function prepareJob(platform: Platform, principal: PrincipalRow, submission: JobSubmission): Promise<PreparedJob> {
   const started = performance.now();
   if (!principal.operatorId) throw new AppError('FORBIDDEN', 'only operator analysts submit jobs');
-  const model = submission.model;
+  // A model's categories become 0/1 features computed around the operator's SELECT: the model fitted, and its
+  // training rows, are those of the expanded spec.
+  const expanded = submission.model ? expandCategories(submission.model, submission.sql) : undefined;
+  const model = expanded?.spec;
+  const rowsSql = expanded?.rowsSql ?? submission.sql;
   // DuckDB parses on its own threads while the control plane reads the catalogue (PGlite runs on this one); the
   // outcomes are still taken in order below, so a refusal is the one it was when they ran one after the other.
   const parsingAlone = model ? background(platform.parser.parse(submission.sql)) : undefined;
-  const parsing = background(platform.parser.parse(model ? statisticsSql(model, submission.sql) : submission.sql));
+  const parsing = background(platform.parser.parse(model ? statisticsSql(model, rowsSql) : submission.sql));
   const { datasets: catalogue, latestVersions } = await platform.analysisCatalogue();
   for (const id of submission.datasets) {
     if (!catalogue.has(id)) throw new AppError('UNKNOWN_TABLE', `${id} is not a dataset in the catalogue`);
@@ -160,12 +164,14 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   const rows = await binding;
   if (model) {
     // The statistics query casts each model column to DOUBLE; text there would fail in the sandbox, generically.
-    for (const name of [model.target, ...model.features]) {
+    // (The columns checked are the operator's own; a feature with categories is compared with its values instead.)
+    const categorical = new Set(Object.keys(submission.model!.categories ?? {}));
+    for (const name of [model.target, ...submission.model!.features.filter((feature) => !categorical.has(feature))]) {
       const type = rows.find((column) => column.name === name)?.type;
       if (type && !/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN)$/.test(type)) {
         throw new AppError(
           'BIND_ERROR',
-          `model column ${name} is ${type}: a target or feature must be a number or a boolean${name === model.target ? '' : ` (for categories, select one 0/1 column per category but one: (${name} = '…')::INT AS ${name}_…)`}`,
+          `model column ${name} is ${type}: a target or feature must be a number or a boolean${name === model.target ? '' : ` (for categories, name their values: "categories": {"${name}": ["<baseline>", "<value>", …]})`}`,
         );
       }
     }
@@ -193,7 +199,10 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     if (mechanism === 'gaussian' && delta.data === 0) throw new AppError('VALIDATION_FAILED', 'the Gaussian mechanism needs a δ > 0', [{ path: 'privacy.delta', problem: 'is zero' }]);
     if (delta.data > 0 && delta.data < 1e-12) throw new AppError('VALIDATION_FAILED', 'δ below 1e-12 is not counted by the ledger', [{ path: 'privacy.delta', problem: 'is too small' }]);
     if (analysis.kind !== 'aggregate') throw new AppError('DP_QUERY_SHAPE', 'differentially private jobs aggregate');
-    const request: DpRequest = { epsilonMicro: toMicro(epsilon.data), deltaPico: toPico(delta.data), mechanism, ...(privacy.bounds ? { bounds: privacy.bounds } : {}) };
+    // A category's 0/1 features are bounded by what they are: 0 and 1 (the operator's own bounds for them, if any, stand).
+    const categoryBounds = Object.fromEntries(Object.values(model?.categoryColumns ?? {}).flatMap((category) => Object.keys(category.columns).map((column) => [column, { min: 0, max: 1 }])));
+    const bounds = { ...categoryBounds, ...(privacy.bounds ?? {}) };
+    const request: DpRequest = { epsilonMicro: toMicro(epsilon.data), deltaPico: toPico(delta.data), mechanism, ...(Object.keys(bounds).length > 0 ? { bounds } : {}) };
     // The plan is built now (it reads no data) so that a query DP cannot answer is refused before budgets are looked at.
     const specs = new Map<string, ColumnSpec[]>();
     for (const id of analysis.datasets) specs.set(id, (await findDataset(platform.db, id))!.columns);
@@ -230,7 +239,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
     datasetVersions[id] = contentHash;
     catalogueEntries[id] = analysedEntryHash(catalogue.get(id)!);
   }
-  return { analysis, grade, licenceId: licence.id, datasetVersions, catalogueEntries, dp, ...(model ? { model: { spec: model, rowsSql: submission.sql } } : {}), shape, kind, milliseconds: performance.now() - started };
+  return { analysis, grade, licenceId: licence.id, datasetVersions, catalogueEntries, dp, ...(model ? { model: { spec: model, rowsSql } } : {}), shape, kind, milliseconds: performance.now() - started };
 }
 
 export async function planJob(platform: Platform, prepared: PreparedJob): Promise<ExecutionPlan | DpPlan | ModelPlan> {

@@ -3,7 +3,8 @@ import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-pl
 import type { QueryAnalysis } from '../analysis/analyse-query.js';
 import type { SqlParser } from '../analysis/sql-parser.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
-import { sqlIdentifier } from '../duckdb/sql-literals.js';
+import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
+import { AppError } from '../errors/app-error.js';
 
 /**
  * Model jobs (job kind `model`): the operator's SQL selects training rows — which never leave DuckDB — and the
@@ -18,13 +19,59 @@ export const modelSpecSchema = z
     type: z.enum(['linear', 'logistic']),
     target: identifier,
     features: z.array(identifier).min(1).max(100),
+    /**
+     * Features that are categories, each with the values the operator names (public knowledge: a town list, a
+     * code list), the first being the baseline. Each other value becomes a 0/1 feature `<feature>_<k>`; rows whose
+     * value is not listed are left out, as rows with a missing value are.
+     */
+    categories: z.record(identifier, z.array(z.string().min(1).max(100).regex(/^[^\u0000-\u001f]+$/, 'has no control characters')).min(2).max(30)).optional(),
   })
-  .refine((spec) => new Set([...spec.features, spec.target]).size === spec.features.length + 1, 'features and target must all differ');
+  .refine((spec) => new Set([...spec.features, spec.target]).size === spec.features.length + 1, 'features and target must all differ')
+  .refine((spec) => Object.keys(spec.categories ?? {}).every((feature) => spec.features.includes(feature)), { message: 'each category names one of the features', path: ['categories'] })
+  .refine((spec) => Object.values(spec.categories ?? {}).every((values) => new Set(values).size === values.length), { message: "a category's values must all differ", path: ['categories'] });
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
+
+/** A category's 0/1 features: which value each stands for, and the baseline the others are measured against. */
+export type CategoryColumns = Record<string, { baseline: string; columns: Record<string, string> }>;
+
+/**
+ * A model with categories, as the platform fits it: each categorical feature replaced by 0/1 features of its
+ * values but the first, computed around the operator's SELECT (whose rows still never leave DuckDB), and the
+ * columns the operator named. The values are the operator's own, quoted as SQL literals, never read from data.
+ */
+export function expandCategories(spec: ModelSpec, sql: string): { spec: ModelSpec & { categoryColumns?: CategoryColumns }; rowsSql: string } {
+  if (!spec.categories || Object.keys(spec.categories).length === 0) return { spec, rowsSql: sql };
+  const categoryColumns: CategoryColumns = {};
+  const taken = new Set([spec.target, ...spec.features]);
+  const select = [sqlIdentifier(spec.target)];
+  const features: string[] = [];
+  for (const feature of spec.features) {
+    const values = spec.categories[feature];
+    if (!values) {
+      select.push(sqlIdentifier(feature));
+      features.push(feature);
+      continue;
+    }
+    const [baseline, ...others] = values as [string, ...string[]];
+    const listed = values.map(sqlString).join(', ');
+    categoryColumns[feature] = { baseline, columns: {} };
+    others.forEach((value, index) => {
+      const column = `${feature}_${index + 1}`.slice(0, 63);
+      if (taken.has(column)) throw new AppError('VALIDATION_FAILED', `the 0/1 feature ${column} for ${feature} would have the name of another column`, [{ path: `model.categories.${feature}`, problem: 'rename the column it clashes with' }]);
+      taken.add(column);
+      categoryColumns[feature]!.columns[column] = value;
+      // Null where the value is not listed: such rows are left out (WHERE … IS NOT NULL), not taken as the baseline.
+      select.push(`CASE WHEN ${sqlIdentifier(feature)} IN (${listed}) THEN CAST(${sqlIdentifier(feature)} = ${sqlString(value)} AS INTEGER) END AS ${sqlIdentifier(column)}`);
+      features.push(column);
+    });
+  }
+  const { categories: _categories, ...rest } = spec;
+  return { spec: { ...rest, features, categoryColumns }, rowsSql: `SELECT ${select.join(', ')} FROM (${sql}) AS categorised` };
+}
 
 export type ModelPlan = {
   kind: 'model';
-  model: ModelSpec;
+  model: ModelSpec & { categoryColumns?: CategoryColumns };
   /**
    * Count, Σxᵢ, Σxᵢxⱼ, Σxᵢy, Σy and Σy² over the training rows, planned as an aggregate job's one cell: a fitted
    * model gives its sufficient statistics away (with one feature, the coefficients and standard errors determine
@@ -58,7 +105,7 @@ export function statisticsSql(model: ModelSpec, rowsSql: string): string {
 const notNull = (model: ModelSpec) => [model.target, ...model.features].map((column) => `${sqlIdentifier(column)} IS NOT NULL`).join(' AND ');
 
 /** Plans the analysed statistics query like an aggregate job's, its figures unrounded (they are fitted, not released). */
-export async function buildModelPlan(model: ModelSpec, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold: number): Promise<ModelPlan> {
+export async function buildModelPlan(model: ModelSpec & { categoryColumns?: CategoryColumns }, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold: number): Promise<ModelPlan> {
   return { kind: 'model', model, statistics: await buildExecutionPlan(analysis, parser, grade, bucketsPerThreshold, { roundCounts: false }), rowsSql };
 }
 

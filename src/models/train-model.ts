@@ -5,7 +5,7 @@ import type { DisclosurePolicy, GradePolicy } from '../policy/disclosure-policy.
 import type { SandboxPool } from '../sandbox/sandbox-pool.js';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import { cholesky, choleskySolve, inverseDiagonal, type Matrix } from './linear-algebra.js';
-import { logisticStepSql, termNames, type ModelPlan } from './model-job.js';
+import { logisticStepSql, termNames, type CategoryColumns, type ModelPlan } from './model-job.js';
 
 /**
  * Fits a model job inside the domain: the sandbox returns sums over the training rows, this solves the normal
@@ -45,6 +45,8 @@ export type ModelSummary = {
   deviance?: number;
   nullDeviance?: number;
   iterations?: number;
+  /** A category's 0/1 features: which value each stands for, against which baseline. */
+  categoryColumns?: CategoryColumns;
 };
 
 export type ModelManifest = OutputManifest & { model?: ModelSummary };
@@ -114,7 +116,14 @@ export async function trainModel(input: {
   const xty = Array.from({ length: p + 1 }, (_, j) => value(`v_${j}`));
   const sumY = xty[0]!;
   const yy = value('yy');
-  const summary: ModelSummary = { type: plan.model.type, target: plan.model.target, features: plan.model.features, observations: n, residualDegreesOfFreedom: residualDf };
+  const summary: ModelSummary = {
+    type: plan.model.type,
+    target: plan.model.target,
+    features: plan.model.features,
+    ...(plan.model.categoryColumns ? { categoryColumns: plan.model.categoryColumns } : {}),
+    observations: n,
+    residualDegreesOfFreedom: residualDf,
+  };
 
   let coefficients: number[];
   let variances: number[];

@@ -5,6 +5,7 @@ import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import type { OpenDomainReader } from './open-domains.js';
+import type { CategoryColumns } from '../models/model-job.js';
 
 /**
  * Differentially private aggregates: COUNT, SUM, AVG and quantiles (read off a noisy histogram) over one protected
@@ -71,7 +72,7 @@ export type DpPlan = {
    * statistics, or a logistic one by `newtonSteps` noisy Newton steps from zero, `sql` then being one step's sums
    * at the coefficients in the sandbox variables `pds_beta_<j>`.
    */
-  model?: { type: 'linear' | 'logistic'; target: string; features: string[]; newtonSteps?: number };
+  model?: { type: 'linear' | 'logistic'; target: string; features: string[]; newtonSteps?: number; categoryColumns?: CategoryColumns };
   maxRowsPerUnit: number;
   /** The outermost HAVING, ORDER BY and LIMIT, applied to the noisy output after the noise (post-processing). */
   having?: OutputOrder['having'];

@@ -739,14 +739,14 @@ describe('the job API', () => {
     expect(response.json).toMatchObject({ decision: 'accept', kind: 'model', model: { type: 'linear', target: 'energy', features: ['in_x'] } });
   });
 
-  it('a model with a text feature is refused saying how to write its categories as 0/1 columns', async () => {
+  it('a model with a text feature is refused saying how to name its categories', async () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', {
       token: analyst,
       json: { datasets: ['firm_energy'], sql: 'SELECT sector, energy FROM firm_energy', purpose: 'x', model: { type: 'linear', target: 'energy', features: ['sector'] } },
     });
     expect(response.json.error).toMatchObject({
       code: 'BIND_ERROR',
-      message: "model column sector is VARCHAR: a target or feature must be a number or a boolean (for categories, select one 0/1 column per category but one: (sector = '…')::INT AS sector_…)",
+      message: 'model column sector is VARCHAR: a target or feature must be a number or a boolean (for categories, name their values: "categories": {"sector": ["<baseline>", "<value>", …]})',
     });
   });
 

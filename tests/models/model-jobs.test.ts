@@ -2,6 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.js';
+import { expandCategories } from '../../src/models/model-job.js';
 import { cholesky, choleskySolve, inverseDiagonal } from '../../src/models/linear-algebra.js';
 import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
@@ -100,6 +101,57 @@ describe('linear regression', () => {
     expect(result.manifest.model).toMatchObject({ type: 'linear', observations: rows.length, residualDegreesOfFreedom: rows.length - 3 });
     expect(result.manifest.model.rSquared).toBeGreaterThan(0.9);
     expect(typeof result.receipt).toBe('string');
+  });
+});
+
+describe('features that are categories', () => {
+  it('become 0/1 features against the first value: the same coefficients as the 0/1 column written by hand', async () => {
+    const { submitted, job } = await runModel('SELECT amount_due, kwh, customer_type FROM power_readings', {
+      type: 'linear',
+      target: 'amount_due',
+      features: ['kwh', 'customer_type'],
+      categories: { customer_type: ['household', 'enterprise'] },
+    });
+    expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
+    expect(job!.status).toBe('in_review');
+    const result = await approveAndFetch(job!.id);
+    const coefficients = Object.fromEntries(result.rows.map((row: [string, number, number]) => [row[0], row[1]]));
+    const rows = await snapshotRows(`SELECT amount_due, kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END FROM power_readings`);
+    const expected = leastSquaresByQr(rows.map((row) => [1, row[1]!, row[2]!]), rows.map((row) => row[0]!));
+    expect(coefficients['(intercept)']).toBeCloseTo(expected[0]!, 6);
+    expect(coefficients.kwh).toBeCloseTo(expected[1]!, 8);
+    expect(coefficients.customer_type_1).toBeCloseTo(expected[2]!, 6);
+    expect(result.manifest.model).toMatchObject({
+      features: ['kwh', 'customer_type_1'],
+      observations: rows.length,
+      categoryColumns: { customer_type: { baseline: 'household', columns: { customer_type_1: 'enterprise' } } },
+    });
+  });
+
+  it('leave out the rows whose value is not listed, rather than count them as the baseline', async () => {
+    const { rowsSql, spec } = expandCategories({ type: 'linear', target: 'y', features: ['x', 'town'], categories: { town: ['A', "B'C"] } }, 'SELECT y, x, town FROM t');
+    expect(spec.features).toEqual(['x', 'town_1']);
+    const instance = await DuckDBInstance.create(':memory:');
+    try {
+      const connection = await instance.connect();
+      await connection.run("CREATE TABLE t AS SELECT * FROM (VALUES (1, 10, 'A'), (2, 20, 'B''C'), (3, 30, 'D'), (4, 40, NULL)) v(y, x, town)");
+      // The value with a quote in it is a literal, matched as written; D and the missing town have no 0/1 value.
+      expect((await connection.runAndReadAll(`${rowsSql} ORDER BY y`)).getRows()).toEqual([
+        [1, 10, 0],
+        [2, 20, 1],
+        [3, 30, null],
+        [4, 40, null],
+      ]);
+    } finally {
+      instance.closeSync();
+    }
+  });
+
+  it('refuses a category that names no feature, and a text feature without its values, saying how to name them', async () => {
+    const stray = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT amount_due, kwh, town FROM power_readings', purpose: 'x', model: { type: 'linear', target: 'amount_due', features: ['kwh'], categories: { town: ['a', 'b'] } } } });
+    expect(stray.status).toBe(400);
+    const text = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT amount_due, kwh, town FROM power_readings', purpose: 'x', model: { type: 'linear', target: 'amount_due', features: ['kwh', 'town'] } } });
+    expect(text.json.error).toMatchObject({ code: 'BIND_ERROR', message: expect.stringContaining('"categories": {"town": ["<baseline>", "<value>", …]}') });
   });
 });
 

@@ -531,6 +531,15 @@ describe('correlations, covariances and regression lines', () => {
   });
 });
 
+describe('models with categories', () => {
+  it("bound a category's 0/1 features by 0 and 1 without being asked", async () => {
+    const model = { type: 'linear', target: 'fare', features: ['route_id'], categories: { route_id: ['LG01', 'LG02', 'LG03'] } };
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { ...job('SELECT fare, route_id FROM transit_trips', { bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']), model } });
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    expect(response.json.model).toMatchObject({ features: ['route_id_1', 'route_id_2'], categoryColumns: { route_id: { baseline: 'LG01', columns: { route_id_1: 'LG02', route_id_2: 'LG03' } } } });
+  });
+});
+
 describe('medians and quantiles', () => {
   it('place each route\'s median and 90th percentile fare from a noisy histogram, near the exact ones', async () => {
     // Four trips in five cost 2.00 and the rest 3.00: the median is 2 and the 90th percentile 3. With 32 bins over

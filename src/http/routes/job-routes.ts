@@ -102,7 +102,10 @@ const routes = {
               outputColumns: z
                 .array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') }))
                 .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
-              model: z.object({ type: z.string(), target: z.string(), features: z.array(z.string()) }).optional().describe('For a model job: the model that would be fitted'),
+              model: z
+                .object({ type: z.string(), target: z.string(), features: z.array(z.string()), categoryColumns: z.record(z.string(), z.object({ baseline: z.string(), columns: z.record(z.string(), z.string()) })).optional() })
+                .optional()
+                .describe('For a model job: the model that would be fitted (a category becomes 0/1 features: `categoryColumns` says which value each stands for)'),
               differentialPrivacy: dpSummarySchema.nullable().describe('For a differentially private aggregate: its ε, δ and noise mechanism'),
               expectedNoise: z
                 .object({
@@ -295,7 +298,7 @@ export function jobRoutes(platform: Platform) {
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
         outputColumns: prepared.analysis.outputColumns,
-        ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features } } : {}),
+        ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features, ...(prepared.model.spec.categoryColumns ? { categoryColumns: prepared.model.spec.categoryColumns } : {}) } } : {}),
         policy: {
           hash: platform.disclosurePolicy.hash,
           minContributors: grade.minContributors,
