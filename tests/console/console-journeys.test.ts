@@ -677,6 +677,23 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("an operator names a categorical feature's values in the console, and the check says what each 0/1 feature stands for", async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    await writeQuery(page, 'power_readings', 'SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, customer_type FROM power_readings');
+    await page.selectOption('#job-kind', 'model');
+    await page.fill('#model-target', 'log_bill');
+    await page.fill('#model-features', 'log_kwh, customer_type');
+    // A part that does not read as feature: values is refused in the page, not dropped.
+    await page.fill('#model-categories', 'customer_type household');
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: 'is not feature: baseline, value' }).waitFor();
+    await page.fill('#model-categories', 'customer_type: household, enterprise');
+    await page.click('#check');
+    await page.locator('#verdict', { hasText: 'linear: log_bill ~ log_kwh + customer_type_1' }).waitFor();
+    expect(await page.textContent('#category-columns')).toBe('customer_type_1 = enterprise (对比 household)');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator trains a model from the console: the check names the regression, and the released coefficients show', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await writeQuery(page, 'power_readings', "SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings");

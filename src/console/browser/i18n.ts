@@ -453,6 +453,8 @@ const phrases = {
   modelType: ['模型', 'Model'],
   modelTarget: ['因变量（SELECT 中的列）', 'Target (a column of the SELECT)'],
   modelFeatures: ['自变量（逗号分隔）', 'Features (comma-separated)'],
+  modelCategories: ['分类自变量的取值（可选；首个为基准，如 customer_type: household, enterprise）', 'Values of categorical features (optional; the first is the baseline, e.g. customer_type: household, enterprise)'],
+  versus: ['对比', 'vs'],
   mechanism: ['噪声机制', 'Mechanism'],
   clampBounds: ['取值界限（可选；CTE 中计算的列、对表达式求和的输出列必填）', 'Clamp bounds (optional; required for columns computed in a CTE and outputs that sum an expression)'],
   optional: ['可选', 'optional'],

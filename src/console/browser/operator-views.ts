@@ -157,8 +157,10 @@ export async function analysisPage(): Promise<HTMLElement> {
   const modelType = h('select', { id: 'model-type' }, h('option', { value: 'linear' }, t('linearRegression')), h('option', { value: 'logistic' }, t('logisticRegression')));
   const target = h('input', { id: 'model-target', placeholder: 'log_bill' });
   const features = h('input', { id: 'model-features', placeholder: 'log_kwh, enterprise' });
+  // A text feature's values, the first the baseline: `customer_type: household, enterprise; town: 泥城镇, 书院镇`.
+  const categories = h('input', { id: 'model-categories', placeholder: 'customer_type: household, enterprise', spellcheck: false });
   const dpFields = h('div', { id: 'dp-fields', class: 'grid' }, labelled('ε', epsilon), labelled(`δ (${t('optional')})`, delta), labelled(t('mechanism'), mechanism), labelled(t('clampBounds'), bounds));
-  const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features));
+  const modelFields = h('div', { id: 'model-fields', class: 'grid' }, labelled(t('modelType'), modelType), labelled(t('modelTarget'), target), labelled(t('modelFeatures'), features), labelled(t('modelCategories'), categories));
   const showKind = () => {
     dpFields.hidden = kind.value !== 'dp_aggregate' && kind.value !== 'dp_model';
     modelFields.hidden = kind.value !== 'model' && kind.value !== 'dp_model';
@@ -191,6 +193,18 @@ export async function analysisPage(): Promise<HTMLElement> {
     if ('problem' in reading) throw new ApiError(400, 'VALIDATION_FAILED', `privacy.bounds: ${reading.problem}`);
     return Object.keys(reading.bounds).length > 0 ? { bounds: reading.bounds } : {};
   };
+  // Each part names a feature and its values; a part that does not read so is refused here, never dropped.
+  const modelCategories = () => {
+    const parts = categories.value.split(';').map((part) => part.trim()).filter(Boolean);
+    if (parts.length === 0) return {};
+    const named: Record<string, string[]> = {};
+    for (const part of parts) {
+      const [feature, values] = [part.slice(0, part.indexOf(':')).trim(), part.slice(part.indexOf(':') + 1).split(',').map((value) => value.trim()).filter(Boolean)];
+      if (!part.includes(':') || !feature || values.length < 2) throw new ApiError(400, 'VALIDATION_FAILED', `model.categories: "${part}" is not feature: baseline, value, …`);
+      named[feature] = values;
+    }
+    return { categories: named };
+  };
   const submission = () => ({
     datasets: [...chosen],
     sql: sql.value,
@@ -199,7 +213,7 @@ export async function analysisPage(): Promise<HTMLElement> {
       ? { privacy: { differentialPrivacy: true, epsilon: Number(epsilon.value), ...(delta.value ? { delta: Number(delta.value) } : {}), mechanism: mechanism.value, ...clampBounds() } }
       : {}),
     ...(kind.value === 'model' || kind.value === 'dp_model'
-      ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean) } }
+      ? { model: { type: modelType.value, target: target.value.trim(), features: features.value.split(',').map((name) => name.trim()).filter(Boolean), ...modelCategories() } }
       : {}),
   });
   const explain = (error: unknown, into: HTMLElement = verdict) => {
@@ -225,6 +239,7 @@ export async function analysisPage(): Promise<HTMLElement> {
       if (mine !== latestCheck) return;
       verdict.replaceChildren(
         h('p', {}, badge(t('accepted'), 'ok'), ` ${jobKindName(decision)} · ${t('grade')} ${decision.grade}`, decision.model ? ` · ${decision.model.type}: ${decision.model.target} ~ ${decision.model.features.join(' + ')}` : ''),
+        decision.model?.categoryColumns ? h('p', { class: 'muted', id: 'category-columns' }, categoryLegend(decision.model.categoryColumns)) : '',
         // A DP output is not suppressed or rounded: the grade's thresholds do not apply to it, its noise does.
         h(
           'p',
@@ -453,11 +468,19 @@ function modelSection(model: any): HTMLElement | null {
     'div',
     { id: 'model-summary' },
     h('p', {}, h('code', {}, `${model.type}: ${model.target} ~ ${model.features.join(' + ')}`)),
+    model.categoryColumns ? h('p', { class: 'muted' }, categoryLegend(model.categoryColumns)) : '',
     table(
       figures.filter(([, value]) => value !== undefined).map(([label]) => label),
       [figures.filter(([, value]) => value !== undefined).map(([, value]) => value!.toLocaleString(undefined, { maximumFractionDigits: 6 }))],
     ),
   );
+}
+
+/** What each 0/1 feature of a category stands for: `customer_type_1 = enterprise (vs household)`. */
+function categoryLegend(categoryColumns: Record<string, { baseline: string; columns: Record<string, string> }>): string {
+  return Object.values(categoryColumns)
+    .flatMap((category) => Object.entries(category.columns).map(([column, value]) => `${column} = ${value} (${t('versus')} ${category.baseline})`))
+    .join(' · ');
 }
 
 /**
