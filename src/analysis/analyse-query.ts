@@ -146,15 +146,9 @@ function aggregateKind(name: string, distinct: boolean): AggregateName | undefin
       return 'bool_and';
     case 'bool_or':
       return 'bool_or';
-    case 'corr':
-    case 'covar_samp':
-    case 'covar_pop':
-    case 'regr_slope':
-    case 'regr_intercept':
-    case 'regr_r2':
-      return distinct ? undefined : (name as AggregateName);
     default:
-      return undefined;
+      // corr, covar_*, regr_*: the policy's own names.
+      return !distinct && pairedAggregates.has(name as AggregateName) ? (name as AggregateName) : undefined;
   }
 }
 
@@ -1120,8 +1114,9 @@ class Analyser {
       // `sum(x) FILTER (WHERE c)` adds up only the rows where c holds: its contributions, which the dominance and
       // p% rules weigh, are those of CASE WHEN c THEN x END — not of x over the whole cell, which would let a
       // filter that isolates one person pass a large cell's checks with that person's value.
-      const argument = children[0] && node.filter ? filteredArgument(node.filter, children[0]) : children[0];
-      const second = kind && pairedAggregates.has(kind) && children[1] ? (node.filter ? filteredArgument(node.filter, children[1]) : children[1]) : undefined;
+      const withFilter = (child: AstNode | undefined) => (child && node.filter ? filteredArgument(node.filter, child) : child);
+      const argument = withFilter(children[0]);
+      const second = kind && pairedAggregates.has(kind) ? withFilter(children[1]) : undefined;
       // What analysing the folded CASE WHEN filter THEN argument END gives (one valued branch: a selection).
       const folded = filterLineage ? selectively(merge(filterLineage, argumentLineage)) : argumentLineage;
       return {

@@ -16,7 +16,7 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { licenceCovering } from './licence-coverage.js';
-import { buildModelPlan, expandCategories, modelSpecSchema, statisticsSql, type CategoryColumns, type ModelPlan, type ModelSpec } from '../models/model-job.js';
+import { buildModelPlan, expandCategories, modelSpecSchema, statisticsSql, type FittedModelSpec, type ModelPlan } from '../models/model-job.js';
 
 export const jobSubmissionSchema = z.strictObject({
   datasets: z
@@ -57,7 +57,7 @@ export type PreparedJob = {
   /** Set for differentially private jobs: their plan, built here (it reads no data) so that shape refusals come first. */
   dp?: DpPlan;
   /** Set for model jobs: the model and the operator's SELECT of training rows. */
-  model?: { spec: ModelSpec & { categoryColumns?: CategoryColumns }; rowsSql: string };
+  model?: { spec: FittedModelSpec; rowsSql: string };
   /** The SQL's shape (`shapeOf`): jobs that differ only in constants share it. */
   shape: string;
   /** What the job is: a model job's analysis is that of its statistics query (an aggregate), but it is a model. */

@@ -33,13 +33,15 @@ export type ModelSpec = z.infer<typeof modelSpecSchema>;
 
 /** A category's 0/1 features: which value each stands for, and the baseline the others are measured against. */
 export type CategoryColumns = Record<string, { baseline: string; columns: Record<string, string> }>;
+/** The model the platform fits: its categories expanded into 0/1 features (`expandCategories`), named here. */
+export type FittedModelSpec = ModelSpec & { categoryColumns?: CategoryColumns };
 
 /**
  * A model with categories, as the platform fits it: each categorical feature replaced by 0/1 features of its
  * values but the first, computed around the operator's SELECT (whose rows still never leave DuckDB), and the
  * columns the operator named. The values are the operator's own, quoted as SQL literals, never read from data.
  */
-export function expandCategories(spec: ModelSpec, sql: string): { spec: ModelSpec & { categoryColumns?: CategoryColumns }; rowsSql: string } {
+export function expandCategories(spec: ModelSpec, sql: string): { spec: FittedModelSpec; rowsSql: string } {
   if (!spec.categories || Object.keys(spec.categories).length === 0) return { spec, rowsSql: sql };
   const categoryColumns: CategoryColumns = {};
   const taken = new Set([spec.target, ...spec.features]);
@@ -71,7 +73,7 @@ export function expandCategories(spec: ModelSpec, sql: string): { spec: ModelSpe
 
 export type ModelPlan = {
   kind: 'model';
-  model: ModelSpec & { categoryColumns?: CategoryColumns };
+  model: FittedModelSpec;
   /**
    * Count, Σxᵢ, Σxᵢxⱼ, Σxᵢy, Σy and Σy² over the training rows, planned as an aggregate job's one cell: a fitted
    * model gives its sufficient statistics away (with one feature, the coefficients and standard errors determine
@@ -105,7 +107,7 @@ export function statisticsSql(model: ModelSpec, rowsSql: string): string {
 const notNull = (model: ModelSpec) => [model.target, ...model.features].map((column) => `${sqlIdentifier(column)} IS NOT NULL`).join(' AND ');
 
 /** Plans the analysed statistics query like an aggregate job's, its figures unrounded (they are fitted, not released). */
-export async function buildModelPlan(model: ModelSpec & { categoryColumns?: CategoryColumns }, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold: number): Promise<ModelPlan> {
+export async function buildModelPlan(model: FittedModelSpec, rowsSql: string, analysis: QueryAnalysis, parser: SqlParser, grade: GradePolicy, bucketsPerThreshold: number): Promise<ModelPlan> {
   return { kind: 'model', model, statistics: await buildExecutionPlan(analysis, parser, grade, bucketsPerThreshold, { roundCounts: false }), rowsSql };
 }
 

@@ -142,7 +142,8 @@ export function toBudgetView(budget: BudgetRow) {
     datasetId: budget.datasetId,
     epsilonCap: budget.epsilonCapMicro / MICRO,
     epsilonSpent: budget.epsilonSpentMicro / MICRO,
-    epsilonRemaining: (budget.epsilonCapMicro - budget.epsilonSpentMicro) / MICRO,
+    // None left, not a negative amount, where a regulator lowered the cap below what was spent.
+    epsilonRemaining: Math.max(0, budget.epsilonCapMicro - budget.epsilonSpentMicro) / MICRO,
     deltaCap: budget.deltaCapPico / PICO,
     deltaSpent: budget.deltaSpentPico / PICO,
     updatedAt: budget.updatedAt.toISOString(),

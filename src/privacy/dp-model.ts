@@ -3,7 +3,7 @@ import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import { cholesky, choleskySolve, type Matrix } from '../models/linear-algebra.js';
-import { termNames, type CategoryColumns, type ModelSpec } from '../models/model-job.js';
+import { termNames, type FittedModelSpec } from '../models/model-job.js';
 import { call, columnRef, doubleConstant, operator, text, toDouble } from '../analysis/ast-builders.js';
 import { boundedFiguresSql, clamped, clampOf, ctesOf, magnitude, resolveColumn, shapeError, sourcesOf, withResolution, type DpPlan, type DpRequest } from './dp-plan.js';
 
@@ -32,7 +32,7 @@ export async function buildDpModelPlan(
   analysis: QueryAnalysis,
   columnSpecs: Map<string, ColumnSpec[]>,
   parser: SqlParser,
-  options: { maxRowsPerUnit: number; newtonSteps: number; model: ModelSpec & { categoryColumns?: CategoryColumns } } & DpRequest,
+  options: { maxRowsPerUnit: number; newtonSteps: number; model: FittedModelSpec } & DpRequest,
 ): Promise<DpPlan> {
   const { model } = options;
   const logistic = model.type === 'logistic';

@@ -6,6 +6,7 @@ import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import type { OpenDomainReader } from './open-domains.js';
 import type { CategoryColumns } from '../models/model-job.js';
+import { pairedAggregates, type AggregateName } from '../policy/disclosure-policy.js';
 
 /**
  * Differentially private aggregates: COUNT, SUM, AVG and quantiles (read off a noisy histogram) over one protected
@@ -376,7 +377,7 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
-    if (item.class !== 'FUNCTION') throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column`);
+    if (item.class !== 'FUNCTION') throw shapeError(`${described} ${notAFigure}`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
     // and its statistic is named after the output it serves.
@@ -464,7 +465,7 @@ export async function buildDpPlan(
     // A correlation, covariance or regression line is post-processing of six noisy figures over the rows where both
     // values are present: their count, Σx, Σy, Σxy, Σx² and Σy², each of the clamped values (x·y of the clamped x
     // and y, so one row adds at most the largest product of the bounds).
-    if (pairedFunctions.has(functionName) && item.children.length === 2) {
+    if (pairedAggregates.has(functionName as AggregateName) && item.children.length === 2) {
       const given = (item.children as AstNode[]).map((child) => ({ node: child, column: resolve(child) }));
       if (given.some((argument) => !argument.column)) throw shapeError(`${described}: ${functionName} takes two columns; compute an expression in a CTE and give its bounds in privacy.bounds.<name>`);
       // The pair's figures are the same whichever way round it is asked for, so corr(a, b) and regr_slope(b, a)
@@ -493,7 +494,7 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: 'dp_spread' });
       return;
     }
-    throw shapeError(`${described} is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column`);
+    throw shapeError(`${described} ${notAFigure}`);
   });
   // Each quantile's histogram: one figure per bin, 1 where the row's clamped value falls in it, after the sums.
   const histogramFigures = quantiles.flatMap((quantile, index) => {
@@ -567,10 +568,11 @@ export const wholeFigure = (entry: Pick<DpPlan['sums'][number], 'integral' | 'bo
  */
 const QUANTILE_BINS = 32;
 
+/** What an output that is none of the figures a DP job releases is told. */
+const notAFigure = 'is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column';
+
 /** Sample variances and standard deviations, released from a noisy Σx, Σx² and count. */
 const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp']);
-/** Co-moments of two columns (correlation, covariance, regression lines), released from the pair's noisy sums. */
-const pairedFunctions = new Set(['corr', 'covar_samp', 'covar_pop', 'regr_slope', 'regr_intercept', 'regr_r2']);
 
 /** The bounds of a product of two clamped values: the smallest and largest products of their bounds. */
 export function productBounds(x: { min: number; max: number }, y: { min: number; max: number }): { min: number; max: number } {

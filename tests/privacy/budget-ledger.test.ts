@@ -44,6 +44,14 @@ describe('the privacy budget ledger', () => {
     expect(states).toEqual(['charged', 'refunded']);
   });
 
+  it('a cap lowered below what is spent leaves none remaining, not a negative amount, and takes nothing back', async () => {
+    // residents: 0.5 charged by the test before.
+    const lowered = await setCap('residents', 0.2);
+    expect(lowered.json).toMatchObject({ epsilonCap: 0.2, epsilonSpent: 0.5, epsilonRemaining: 0 });
+    await expect(reserve('residents', 'job-after-lowering', 0.01)).rejects.toThrow(AppError);
+    expect((await setCap('residents', 1)).json).toMatchObject({ epsilonSpent: 0.5, epsilonRemaining: 0.5 });
+  });
+
   it.each([
     ['not a number', Number.NaN],
     ['infinite', Number.POSITIVE_INFINITY],

@@ -1,6 +1,7 @@
 import { errorMeaning } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
 import { readBounds } from '../../privacy/bounds-text.js';
+import { readCategories } from '../../models/categories-text.js';
 import { labelled } from './form-controls.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, jobKindName, t, tValue } from './i18n.js';
@@ -193,17 +194,11 @@ export async function analysisPage(): Promise<HTMLElement> {
     if ('problem' in reading) throw new ApiError(400, 'VALIDATION_FAILED', `privacy.bounds: ${reading.problem}`);
     return Object.keys(reading.bounds).length > 0 ? { bounds: reading.bounds } : {};
   };
-  // Each part names a feature and its values; a part that does not read so is refused here, never dropped.
+  // A part that does not read as feature: values is refused here, as a bound is, never dropped.
   const modelCategories = () => {
-    const parts = categories.value.split(';').map((part) => part.trim()).filter(Boolean);
-    if (parts.length === 0) return {};
-    const named: Record<string, string[]> = {};
-    for (const part of parts) {
-      const [feature, values] = [part.slice(0, part.indexOf(':')).trim(), part.slice(part.indexOf(':') + 1).split(',').map((value) => value.trim()).filter(Boolean)];
-      if (!part.includes(':') || !feature || values.length < 2) throw new ApiError(400, 'VALIDATION_FAILED', `model.categories: "${part}" is not feature: baseline, value, …`);
-      named[feature] = values;
-    }
-    return { categories: named };
+    const reading = readCategories(categories.value);
+    if ('problem' in reading) throw new ApiError(400, 'VALIDATION_FAILED', `model.categories: ${reading.problem}`);
+    return Object.keys(reading.categories).length > 0 ? { categories: reading.categories } : {};
   };
   const submission = () => ({
     datasets: [...chosen],
@@ -566,8 +561,7 @@ export async function budgetsPage(rerender: () => void, role: string): Promise<H
               licenceCell(budget.licenceId),
               budget.datasetId,
               budget.epsilonSpent,
-              // Below zero where a regulator lowered the cap under what was spent: nothing more can be spent.
-              Math.max(0, budget.epsilonRemaining),
+              budget.epsilonRemaining,
               bar(budget.epsilonSpent, budget.epsilonCap),
               budget.deltaSpent,
               budget.deltaCap,
