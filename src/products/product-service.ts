@@ -26,6 +26,7 @@ import { loadPricing, type ProductUse } from './pricing.js';
 import { createSharedQuotas, type QuotaClaim } from './shared-quotas.js';
 import { checksumNames, passesChecksum, productDatasets, type ScoringSpec, type VerificationSpec } from './product-spec.js';
 import { createCkksContext, ckksSettings, type CkksContext } from './client/ckks.js';
+import { scoringFeatureValues } from './client/scoring-features.js';
 import { createSealEvaluator } from './seal-evaluator.js';
 import { grantInForce, type PublicInterestGrant } from './public-interest.js';
 import type { ProductRow } from './products.js';
@@ -87,7 +88,8 @@ export function asVerification(product: ProductRow): VerificationProduct {
 }
 
 export const plainScoringSchema = z.strictObject({
-  input: z.record(z.string(), z.number().finite()),
+  /** A number per feature; a category's value as text (or its 0/1 features). */
+  input: z.record(z.string(), z.union([z.number().finite(), z.string().min(1).max(200)])),
   purpose: purposeSchema,
   use: useField,
 });
@@ -443,19 +445,18 @@ export function createProductService(deps: {
       const product = asScoring(row);
       const now = deps.clock();
       const { model, features: described } = product.spec;
-      const problems: Array<{ path: string; problem: string }> = [];
-      for (const name of Object.keys(body.input)) if (!model.features.includes(name)) problems.push({ path: `input.${name.slice(0, 63)}`, problem: 'is not a feature of the model' });
-      for (const name of model.features) {
-        const value = body.input[name];
+      const { values, problems } = scoringFeatureValues(model.features, model.categories ?? {}, body.input);
+      model.features.forEach((name, index) => {
         const range = described.find((feature) => feature.name === name);
-        if (value === undefined) problems.push({ path: `input.${name}`, problem: 'is required' });
-        else if ((range?.min !== undefined && value < range.min) || (range?.max !== undefined && value > range.max)) problems.push({ path: `input.${name}`, problem: 'is outside the range the product accepts' });
-      }
+        const value = values[index]!;
+        if ((range?.min !== undefined && value < range.min) || (range?.max !== undefined && value > range.max)) problems.push({ path: `input.${name}`, problem: 'is outside the range the product accepts' });
+      });
       if (problems.length > 0) throw new AppError('VALIDATION_FAILED', 'the features are not valid', problems.slice(0, 20));
       await admitScoring(principal, product, body.use, now);
-      const linearPredictor = model.coefficients[0]! + model.features.reduce((sum, name, index) => sum + model.coefficients[index + 1]! * body.input[name]!, 0);
+      const linearPredictor = model.coefficients[0]! + values.reduce((sum, value, index) => sum + model.coefficients[index + 1]! * value, 0);
       const score = model.type === 'logistic' ? 1 / (1 + Math.exp(-linearPredictor)) : linearPredictor;
-      const subject = subjectKey(subjectSecret, model.features.map((name) => String(body.input[name])));
+      // The subject is the point scored, however its categories were written: the daily limit counts points.
+      const subject = subjectKey(subjectSecret, values.map(String));
       return meterAndSign(principal, product, { mode: 'score', use: body.use, purpose: body.purpose, subject, match: null, score, answerHash: crypto.hash('sha256', String(score), 'hex'), request: { product: product.id, input: body.input, purpose: body.purpose, use: body.use }, datasetVersion: model.outputHash, position: undefined }, { score, linearPredictor }, now, retry);
     }),
 
@@ -473,6 +474,7 @@ export function createProductService(deps: {
         ciphertextBytes: context.seededCiphertextBytes,
         publicKeyBytes: context.seededPublicKeyBytes,
         features: product.spec.model.features,
+        ...(product.spec.model.categories ? { categories: product.spec.model.categories } : {}),
         layout: 'feature i (1-based, in the order of `features`) in slot i; slot 0 and the rest zero; sum slots 0..p of the answer for the linear predictor',
         link: product.spec.model.type === 'logistic' ? 'logistic: score = 1 / (1 + exp(−linear predictor))' : 'identity',
         serialization: 'seeded, uncompressed (ComprModeType.none), base64',

@@ -1,3 +1,4 @@
+import type { ScoringCategories } from './client/scoring-features.js';
 import { z } from 'zod';
 import { isValidCreditCode, isValidResidentId } from '../catalog/identity-numbers.js';
 
@@ -84,7 +85,16 @@ export type VerificationSpec = z.infer<typeof verificationSpecSchema>;
 export type ScoringDefinition = z.infer<typeof scoringSpecSchema>;
 /** A scoring product as stored: the definition plus the released model it serves. */
 export type ScoringSpec = ScoringDefinition & {
-  model: { type: 'linear' | 'logistic'; target: string; features: string[]; coefficients: number[]; datasets: string[]; outputHash: string };
+  model: {
+    type: 'linear' | 'logistic';
+    target: string;
+    features: string[];
+    coefficients: number[];
+    datasets: string[];
+    outputHash: string;
+    /** A model fitted with categories: which value each 0/1 feature stands for, so consumers send the value. */
+    categories?: ScoringCategories;
+  };
 };
 export type ProductSpec = VerificationSpec | ScoringSpec;
 

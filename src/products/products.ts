@@ -12,6 +12,7 @@ import type { PrincipalRow } from '../identity/principals.js';
 import { activeLicencesOf } from '../authz/entities.js';
 import { licenceCovering, type DataUse } from '../jobs/licence-coverage.js';
 import type { Platform } from '../platform.js';
+import { categoryValues, scoringInputNames, type ScoringCategories } from './client/scoring-features.js';
 import { listPriceFen, type Pricing } from './pricing.js';
 import { jobs } from '../db/schema.js';
 import { checksumNames, productDatasets, productDefinitionSchema, specProblems, type ProductDefinition, type ProductSpec, type ScoringDefinition, type ScoringSpec, type VerificationSpec } from './product-spec.js';
@@ -78,7 +79,7 @@ async function checkScoringSpec(platform: Platform, principal: PrincipalRow, spe
   const [job] = await platform.db.select().from(jobs).where(eq(jobs.id, spec.job));
   // Another operator's job is "not found", as everywhere.
   if (!job || job.operatorId !== principal.operatorId) throw new AppError('PRODUCT_SPEC_INVALID', 'the model job was not found among this operator\'s jobs');
-  const plan = job.plan as { kind?: string; model?: { type: 'linear' | 'logistic'; target: string; features: string[] } } | null;
+  const plan = job.plan as { kind?: string; model?: { type: 'linear' | 'logistic'; target: string; features: string[]; categoryColumns?: ScoringCategories } } | null;
   // A differentially private model (plan kind dp_aggregate with a model) serves the same way: its scores
   // are computed from released coefficients, which costs no further privacy.
   if (job.kind !== 'model' || (plan?.kind !== 'model' && plan?.kind !== 'dp_aggregate') || !plan.model) throw new AppError('PRODUCT_SPEC_INVALID', 'the job is not a model job');
@@ -86,10 +87,15 @@ async function checkScoringSpec(platform: Platform, principal: PrincipalRow, spe
   const output = job.output as { rows: Array<[string, number, number]> };
   const coefficients = output.rows.map((row) => Number(row[1]));
   const features = plan.model.features;
+  const categories = plan.model.categoryColumns ?? {};
   for (const described of spec.features) {
-    if (!features.includes(described.name)) throw new AppError('PRODUCT_SPEC_INVALID', `the model has no feature ${described.name}`);
+    if (described.name in categories) {
+      // A category is sent by its value: a range means nothing for it.
+      if (described.min !== undefined || described.max !== undefined) throw new AppError('PRODUCT_SPEC_INVALID', `${described.name} is a category: it takes one of its values, not a range`);
+    } else if (!features.includes(described.name)) throw new AppError('PRODUCT_SPEC_INVALID', `the model has no feature ${described.name}`);
   }
-  return { ...spec, model: { type: plan.model.type, target: plan.model.target, features, coefficients, datasets: job.datasets, outputHash: (job.manifest as { contentHash: string }).contentHash } };
+  const model = { type: plan.model.type, target: plan.model.target, features, coefficients, datasets: job.datasets, outputHash: (job.manifest as { contentHash: string }).contentHash };
+  return { ...spec, model: Object.keys(categories).length > 0 ? { ...model, categories } : model };
 }
 
 /**
@@ -274,22 +280,34 @@ export function toProductView(product: ProductRow, pricing: Pricing) {
   const spec = product.spec;
   if (spec.kind === 'scoring') {
     const described = new Map(spec.features.map((feature) => [feature.name, feature]));
+    const categories = spec.model.categories ?? {};
+    const descriptionOf = (name: string) => (described.get(name)?.description ? { description: described.get(name)!.description } : {});
+    // A category is one input taking one of its values (its 0/1 features are accepted too, but not advertised).
+    const inputs = scoringInputNames(spec.model.features, categories);
+    const property = (name: string) => {
+      const category = categories[name];
+      if (category) return { type: 'string' as const, enum: categoryValues(category), ...descriptionOf(name) };
+      const feature = described.get(name);
+      return { type: 'number' as const, ...descriptionOf(name), ...(feature?.min !== undefined ? { minimum: feature.min } : {}), ...(feature?.max !== undefined ? { maximum: feature.max } : {}) };
+    };
     return {
       ...common,
       datasets: spec.model.datasets,
-      model: { type: spec.model.type, target: spec.model.target, job: spec.job, outputHash: spec.model.outputHash, score: spec.model.type === 'logistic' ? 'probability (the logistic of the linear predictor)' : 'linear predictor' },
+      model: {
+        type: spec.model.type,
+        target: spec.model.target,
+        job: spec.job,
+        outputHash: spec.model.outputHash,
+        score: spec.model.type === 'logistic' ? 'probability (the logistic of the linear predictor)' : 'linear predictor',
+        ...(Object.keys(categories).length > 0 ? { categories } : {}),
+      },
       inputSchema: {
         type: 'object' as const,
         additionalProperties: false,
-        required: spec.model.features,
-        properties: Object.fromEntries(
-          spec.model.features.map((name) => {
-            const feature = described.get(name);
-            return [name, { type: 'number' as const, ...(feature?.description ? { description: feature.description } : {}), ...(feature?.min !== undefined ? { minimum: feature.min } : {}), ...(feature?.max !== undefined ? { maximum: feature.max } : {}) }];
-          }),
-        ),
+        required: inputs,
+        properties: Object.fromEntries(inputs.map((name) => [name, property(name)])),
       },
-      example: Object.fromEntries(spec.model.features.map((name) => [name, described.get(name)?.min ?? 1])),
+      example: Object.fromEntries(inputs.map((name) => [name, categories[name]?.baseline ?? described.get(name)?.min ?? 1])),
       modes: ['plain', 'encrypted'],
       dailyCallsPerConsumer: spec.dailyCallsPerConsumer,
     };

@@ -694,6 +694,55 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a model's category is described once when it becomes a product, and a consumer scores it by choosing its value", async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['power_readings'], sql: 'SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, customer_type FROM power_readings', purpose: '分类型电费模型', model: { type: 'linear', target: 'log_bill', features: ['log_kwh', 'customer_type'], categories: { customer_type: ['household', 'enterprise'] } } },
+    });
+    const job = submitted.json.id as string;
+    const held = await t.waitForJob(job);
+    expect(held.status, JSON.stringify(held)).not.toBe('withheld');
+    if (held.status === 'in_review') for (const token of await t.twoRegulators()) await t.call('POST', `/v1/reviews/${job}`, { token, json: { decision: 'approve', reason: '模型参数' } });
+    expect((await t.waitForJob(job)).status).toBe('released');
+
+    const operator = await signedIn('analyst-lingang-analytics');
+    await operator.goto(`${base}/console#products`);
+    await operator.click('#product-new');
+    await operator.selectOption('#product-kind', 'scoring');
+    await operator.selectOption('#product-job', job);
+    await operator.locator('#product-features tbody tr').nth(1).waitFor();
+    expect(await operator.locator('#product-features [name="name"]').evaluateAll((inputs) => inputs.map((input) => (input as HTMLInputElement).value))).toEqual(['log_kwh', 'customer_type']);
+    await operator.locator('#product-features tbody tr').first().locator('[name="description"]').fill('ln(月用电量 + 1)');
+    await operator.locator('#product-features tbody tr').nth(1).locator('[name="description"]').fill('用户类型');
+    await operator.fill('#product-id', 'bill-by-type');
+    await operator.fill('#product-titleZh', '分类型电费估算');
+    await operator.fill('#product-title', 'Bill by customer type');
+    await operator.fill('#product-terms', '仅用于估算');
+    await operator.click('#product-define');
+    await operator.locator('section[data-admin-product="bill-by-type"] .badge[title="draft"]').waitFor();
+    const [regulator] = await t.twoRegulators();
+    await t.call('POST', '/v1/products/bill-by-type/decision', { token: regulator, json: { decision: 'approve', reason: '模型已发布' } });
+    await t.call('POST', '/v1/products/bill-by-type/publication', { token: analyst, json: { action: 'publish' } });
+
+    const consumer = await signedIn('consumer-east-sea-bank');
+    await consumer.goto(`${base}/console#products`);
+    const card = consumer.locator('section[data-product="bill-by-type"]');
+    await card.waitFor();
+    expect(await card.locator('select[name="customer_type"] option').allTextContents()).toEqual(['household', 'enterprise']);
+    await card.locator('input[name="log_kwh"]').fill('6.5');
+    await card.locator('select[name="customer_type"]').selectOption('enterprise');
+    const expected = (await t.call('POST', '/v1/products/bill-by-type/score', { token: await t.tokenFor('consumer-east-sea-bank'), json: { input: { log_kwh: 6.5, customer_type: 'enterprise' }, purpose: 'test' } })).json.score as number;
+    await card.locator('button.plain').click();
+    await card.locator('.answer .badge.info').waitFor();
+    expect(Number((await card.locator('.answer .badge').innerText()).replace(/,/g, ''))).toBeCloseTo(expected, 4);
+    // Encrypted in the browser's worker: the client turns the value into the model's 0/1 feature before encrypting.
+    await card.locator('button.encrypted').click();
+    await card.locator('.answer .badge.info').waitFor({ timeout: 60_000 });
+    expect(Math.abs(Number((await card.locator('.answer .badge').innerText()).replace(/,/g, '')) - expected)).toBeLessThan(1e-3 * Math.max(1, Math.abs(expected)));
+    for (const page of [operator, consumer]) expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator trains a model from the console: the check names the regression, and the released coefficients show', async () => {
     const page = await signedIn('analyst-lingang-analytics');
     await writeQuery(page, 'power_readings', "SELECT ln(amount_due + 1) AS log_bill, ln(kwh + 1) AS log_kwh, CASE WHEN customer_type = 'enterprise' THEN 1 ELSE 0 END AS enterprise FROM power_readings");

@@ -85,6 +85,7 @@ const linearSql = "SELECT amount_due, kwh, CASE WHEN customer_type = 'enterprise
 
 let linearJob: string;
 let logisticJob: string;
+let categoryJob: string;
 
 describe('linear regression', () => {
   it('fits coefficients that match least squares computed independently on the same rows', async () => {
@@ -121,6 +122,7 @@ describe('features that are categories', () => {
     expect(coefficients['(intercept)']).toBeCloseTo(expected[0]!, 6);
     expect(coefficients.kwh).toBeCloseTo(expected[1]!, 8);
     expect(coefficients.customer_type_1).toBeCloseTo(expected[2]!, 6);
+    categoryJob = job!.id;
     expect(result.manifest.model).toMatchObject({
       features: ['kwh', 'customer_type_1'],
       observations: rows.length,
@@ -274,6 +276,7 @@ describe('scoring products', () => {
     consumer = await t.tokenFor('consumer-east-sea-bank');
     await publish('bill-estimate', linearJob, { features: [{ name: 'kwh', description: 'monthly use (kWh)', min: 0, max: 1e7 }], dailyCallsPerConsumer: 6 });
     await publish('on-time-payment', logisticJob);
+    await publish('bill-by-type', categoryJob, { features: [{ name: 'customer_type', description: 'household or enterprise' }] });
   });
 
   const coefficientsOf = async (job: string) => (await t.call('GET', `/v1/jobs/${job}/result`, { token: analyst })).json.rows.map((row: [string, number]) => row[1]);
@@ -300,6 +303,47 @@ describe('scoring products', () => {
     const logistic = await client.scoreEncrypted('on-time-payment', { kwh_k: 2 }, 'credit check');
     const logisticPlain = await client.score('on-time-payment', { kwh_k: 2 }, 'credit check');
     expect(Math.abs(logistic.score - logisticPlain.score)).toBeLessThan(1e-4);
+  });
+
+  it("takes a category by its value and scores it as the model's 0/1 feature", async () => {
+    const [b0, b1, b2] = await coefficientsOf(categoryJob);
+    const score = async (input: Record<string, unknown>) => (await t.call('POST', '/v1/products/bill-by-type/score', { token: consumer, json: { input, purpose: 'bill estimate' } })).json.score;
+    expect(await score({ kwh: 350, customer_type: 'enterprise' })).toBeCloseTo(b0 + b1 * 350 + b2, 9);
+    expect(await score({ kwh: 350, customer_type: 'household' })).toBeCloseTo(b0 + b1 * 350, 9);
+    // Callers that learnt the 0/1 feature's name get the same score.
+    expect(await score({ kwh: 350, customer_type_1: 1 })).toBeCloseTo(b0 + b1 * 350 + b2, 9);
+  });
+
+  it('lists a category in the input schema as one input taking the values the model was fitted on', async () => {
+    const { json } = await t.call('GET', '/v1/products/bill-by-type', { token: consumer });
+    expect(json.inputSchema.required).toEqual(['kwh', 'customer_type']);
+    expect(json.inputSchema.properties.customer_type).toEqual({ type: 'string', enum: ['household', 'enterprise'], description: 'household or enterprise' });
+    expect(json.example).toMatchObject({ customer_type: 'household' });
+  });
+
+  it('refuses a value the model was not fitted on, a category given in both forms, and a 0/1 feature that is not 0 or 1', async () => {
+    const problems = async (input: Record<string, unknown>) => {
+      const response = await t.call('POST', '/v1/products/bill-by-type/score', { token: consumer, json: { input, purpose: 'x' } });
+      expect(response.json.error.code).toBe('VALIDATION_FAILED');
+      return response.json.error.details;
+    };
+    expect(await problems({ kwh: 350, customer_type: 'farm' })).toEqual([{ path: 'input.customer_type', problem: 'must be one of the values the model was fitted on: household, enterprise' }]);
+    expect(await problems({ kwh: 350, customer_type: 'enterprise', customer_type_1: 1 })).toEqual([{ path: 'input.customer_type', problem: expect.stringContaining('not both') }]);
+    expect(await problems({ kwh: 350, customer_type_1: 2 })).toEqual([{ path: 'input.customer_type_1', problem: 'must be 0 or 1' }]);
+    expect(await problems({ kwh: 'much', customer_type: 'household' })).toEqual([{ path: 'input.kwh', problem: 'must be a finite number' }]);
+  });
+
+  it('scores an encrypted category, expanded by the client, to the plain score', async () => {
+    const client = createVerificationClient({ baseUrl: 'http://pds.test', token: consumer, seal: await loadSeal(), fetch: (url, init) => Promise.resolve(t.app.request(String(url), init)) });
+    const plain = await client.score('bill-by-type', { kwh: 980, customer_type: 'enterprise' }, 'bill estimate');
+    const encrypted = await client.scoreEncrypted('bill-by-type', { kwh: 980, customer_type: 'enterprise' }, 'bill estimate');
+    expect(Math.abs(encrypted.score - plain.score)).toBeLessThan(1e-3 * Math.max(1, Math.abs(plain.score)));
+    await expect(client.scoreEncrypted('bill-by-type', { kwh: 980, customer_type: 'farm' }, 'bill estimate')).rejects.toMatchObject({ code: 'INVALID_INPUT', details: [{ path: 'input.customer_type' }] });
+  });
+
+  it('refuses a range on a category when the product is defined', async () => {
+    const response = await t.call('POST', '/v1/products', { token: analyst, json: { id: 'ranged-category', title: 'x', titleZh: 'x', terms: 'x', spec: { kind: 'scoring', job: categoryJob, features: [{ name: 'customer_type', description: 'x', min: 0, max: 1 }] } } });
+    expect(response.json.error).toMatchObject({ code: 'PRODUCT_SPEC_INVALID', message: expect.stringContaining('is a category') });
   });
 
   it('refuses features outside the declared range and unknown features', async () => {

@@ -32,18 +32,22 @@ export async function productCataloguePage(): Promise<HTMLElement> {
 }
 
 function productCard(product: any): HTMLElement {
-  const properties = Object.entries(product.inputSchema.properties as Record<string, { type: string; description?: string; 'x-description-zh'?: string; maxLength?: number }>);
-  const fields = new Map<string, HTMLInputElement>();
+  const properties = Object.entries(product.inputSchema.properties as Record<string, { type: string; enum?: string[]; description?: string; 'x-description-zh'?: string; maxLength?: number }>);
+  const fields = new Map<string, HTMLInputElement | HTMLSelectElement>();
   const form = h('div', { class: 'form' });
   for (const [name, schema] of properties) {
-    const input = h('input', { name, value: String(product.example?.[name] ?? ''), ...(schema.maxLength ? { maxlength: schema.maxLength } : {}) });
+    const value = String(product.example?.[name] ?? '');
+    // A model's category is chosen among the values it was fitted on.
+    const input = schema.enum
+      ? h('select', { name }, ...schema.enum.map((option) => h('option', { value: option, ...(option === value ? { selected: true } : {}) }, option)))
+      : h('input', { name, value, ...(schema.maxLength ? { maxlength: schema.maxLength } : {}) });
     fields.set(name, input);
     const description = currentLanguage() === 'zh' ? (schema['x-description-zh'] ?? schema.description) : schema.description;
     form.append(h('label', {}, `${name}`, description ? h('small', { class: 'muted' }, ` — ${description}`) : null), input);
   }
   const answer = h('div', { class: 'answer' });
   const texts = () => Object.fromEntries([...fields].map(([name, input]) => [name, input.value]));
-  const numbers = () => Object.fromEntries([...fields].map(([name, input]) => [name, Number(input.value)]));
+  const features = () => Object.fromEntries([...fields].map(([name, input]) => [name, input instanceof HTMLSelectElement ? input.value : Number(input.value)]));
   const client = () => createVerificationClient({ baseUrl: location.origin, token: token() ?? '' });
   const show = (text: string, tone: 'ok' | 'bad' | 'info', note: string) => answer.replaceChildren(badge(text, tone), h('p', { class: 'muted' }, note));
   const run = async (mode: 'plain' | 'encrypted') => {
@@ -51,7 +55,7 @@ function productCard(product: any): HTMLElement {
     try {
       const purpose = '控制台试用';
       if (product.kind === 'scoring') {
-        const result = mode === 'encrypted' ? await inWorker('score', product.id, numbers(), purpose) : await client().score(product.id, numbers(), purpose);
+        const result = mode === 'encrypted' ? await inWorker('score', product.id, features(), purpose) : await client().score(product.id, features(), purpose);
         show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${t('signature')} · audit #${result.auditLeafIndex}`);
         return;
       }

@@ -82,6 +82,7 @@ const clientMeaningInChinese: Record<string, string> = {
   ANSWER_MISMATCH: '签名与应答内容不符',
   PARAMETERS_DIFFER: '服务器的加密参数与本客户端不同',
   MISSING_INPUT: '缺少必填的输入',
+  INVALID_INPUT: '输入不符合产品的要求',
 };
 
 // Every policy code (a job's or a product's refusal) has its refusal_ phrase in i18n.ts; this fails to compile

@@ -1,3 +1,4 @@
+import { scoringInputNames, type ScoringCategories } from '../../products/client/scoring-features.js';
 import { api, ApiError } from './api.js';
 import { badge, h } from './dom.js';
 import { control, filledValue, labelled, rowsEditor, type Field } from './form-controls.js';
@@ -79,10 +80,12 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const dailyCalls = field('daily-calls', 'number', 1000);
   job.addEventListener('change', () => {
     if (!job.value) return;
-    void api<{ manifest: { model?: { features: string[] } } }>('GET', `/v1/jobs/${encodeURIComponent(job.value)}/result`).then(
+    void api<{ manifest: { model?: { features: string[]; categoryColumns?: ScoringCategories } } }>('GET', `/v1/jobs/${encodeURIComponent(job.value)}/result`).then(
       (result) => {
         features.element.querySelector('tbody')!.replaceChildren();
-        for (const name of result.manifest.model?.features ?? []) features.addRow({ name });
+        // A category is described once, by its name: consumers send its value.
+        const model = result.manifest.model;
+        for (const name of scoringInputNames(model?.features ?? [], model?.categoryColumns ?? {})) features.addRow({ name });
       },
       (error: unknown) => {
         if (!(error instanceof ApiError)) throw error;

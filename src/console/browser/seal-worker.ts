@@ -27,7 +27,7 @@ self.onmessage = async (event: MessageEvent<Request>) => {
     const result =
       request.kind === 'verify'
         ? await client.verifyEncrypted(request.productId, request.input as Record<string, string>, request.purpose)
-        : await client.scoreEncrypted(request.productId, request.input as Record<string, number>, request.purpose);
+        : await client.scoreEncrypted(request.productId, request.input, request.purpose);
     postMessage({ id: request.id, ok: true, result: { ...result, payload: result.payload } });
   } catch (error) {
     postMessage({ id: request.id, ok: false, code: (error as { code?: string }).code ?? 'CLIENT_ERROR', message: (error as Error).message, details: (error as { details?: unknown[] }).details ?? [] });

@@ -3,6 +3,7 @@ import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import { coefficientsOf, createBfvContext, fromBase64, plaintextOf, toBase64, type BfvContext } from './bfv.js';
 import { claimChunks, claimDigest } from './claim-encoding.js';
 import { createCkksContext, type CkksContext } from './ckks.js';
+import { scoringFeatureValues, type ScoringCategories, type ScoringInput } from './scoring-features.js';
 
 /**
  * The consumer's side of verification products, for Node and browsers alike (fetch, WebCrypto and node-seal's
@@ -215,7 +216,8 @@ export function createVerificationClient(options: VerificationClientOptions) {
   return {
     verifySignature,
 
-    async score(productId: string, input: Record<string, number>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer> {
+    /** Plain scoring: a number per feature, and a category by its value ("enterprise"). */
+    async score(productId: string, input: ScoringInput, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer> {
       const answer = await call<{ score: number; linearPredictor: number; jws: string; auditLeafIndex: number; feeFen: number }>('POST', `/v1/products/${encodeURIComponent(productId)}/score`, { input, purpose, use });
       const payload = await verifySignature(answer.jws);
       if (payload.score !== answer.score || payload.product !== productId) throw new VerificationClientError(0, 'ANSWER_MISMATCH', 'the signed score differs from the response');
@@ -226,16 +228,20 @@ export function createVerificationClient(options: VerificationClientOptions) {
      * Encrypted scoring (CKKS): the features are encrypted here and never leave in clear. The score is what this
      * client decrypted (approximate, about 1e-6 relative); the JWS binds the encrypted answer's hash.
      */
-    async scoreEncrypted(productId: string, input: Record<string, number>, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer & { requestBytes: number; answerBytes: number }> {
+    async scoreEncrypted(productId: string, input: ScoringInput, purpose: string, use: 'public_interest' | 'industry' = 'industry'): Promise<ScoreAnswer & { requestBytes: number; answerBytes: number }> {
       if (!options.seal) throw new Error('encrypted scoring needs a node-seal library');
-      const params = await call<{ parameters: string; features: string[]; link: string }>('GET', `/v1/products/${encodeURIComponent(productId)}/he-params`);
+      const params = await call<{ parameters: string; features: string[]; categories?: ScoringCategories; link: string }>('GET', `/v1/products/${encodeURIComponent(productId)}/he-params`);
       ckks ??= createCkksContext(options.seal);
       if (toBase64(ckks.parameters) !== params.parameters) throw new VerificationClientError(0, 'PARAMETERS_DIFFER', 'the server uses encryption parameters this client does not');
+      // Read here as the server reads a plain call: the server never sees these values to check them.
+      const features = scoringFeatureValues(params.features, params.categories ?? {}, input);
+      if (features.problems.length > 0) {
+        const code = features.problems.every((problem) => problem.problem === 'is required') ? 'MISSING_INPUT' : 'INVALID_INPUT';
+        throw new VerificationClientError(0, code, 'the features are not valid', undefined, features.problems);
+      }
       const { seal } = ckks;
       const values = new Float64Array(ckks.slots);
-      params.features.forEach((name, index) => {
-        const value = input[name];
-        if (value === undefined || !Number.isFinite(value)) throw new VerificationClientError(0, 'MISSING_INPUT', `the feature ${name} is missing`);
+      features.values.forEach((value, index) => {
         values[index + 1] = value;
       });
       const encoder = seal.CKKSEncoder(ckks.context);
