@@ -14,8 +14,9 @@ type Connection = Awaited<ReturnType<DuckDBInstance['connect']>>;
  *
  * Problems name the column, the form and how many values (never a value): in a protected dataset, an attribute or
  * sensitive column more than 1 % of whose values have such a form (a stray match among codes is not a misclassified
- * column); in open data, any column with one such value, whatever its class, since each row is published. One
- * pass over `table`, inside DuckDB.
+ * column); in open data, any column with one such value, whatever its class, since each row is published. A form
+ * that other values take by chance (bank card numbers: one in ten numbers of their shape) needs its
+ * `minimumShare` of the column in both. One pass over `table`, inside DuckDB.
  */
 export async function personalIdentifierProblems(connection: Connection, table: string, columns: ColumnSpec[], openData: boolean): Promise<ErrorDetail[]> {
   // Only text and whole numbers can hold these forms (a mobile or ID number may be stored as a number); dates,
@@ -24,7 +25,14 @@ export async function personalIdentifierProblems(connection: Connection, table: 
   if (checked.length === 0) return [];
   const measures = checked.flatMap((column) => {
     const text = `trim(CAST(${sqlIdentifier(column.name)} AS VARCHAR))`;
-    return [`count(${sqlIdentifier(column.name)})`, ...personalIdentifierForms.map((form) => `count(*) FILTER (WHERE regexp_full_match(${text}, ${sqlString(form.pattern)}))`)];
+    return [
+      `count(${sqlIdentifier(column.name)})`,
+      // DuckDB evaluates both sides of an AND: the CASE keeps the Luhn sum to the values of the form.
+      ...personalIdentifierForms.map((form) => {
+        const ofForm = `regexp_full_match(${text}, ${sqlString(form.pattern)})`;
+        return `count(*) FILTER (WHERE ${form.luhn ? `CASE WHEN ${ofForm} THEN ${passesLuhnSql(text)} ELSE false END` : ofForm})`;
+      }),
+    ];
   });
   const row = (await connection.runAndReadAll(`SELECT ${measures.join(', ')} FROM ${table}`)).getRows()[0]!.map((value) => Number(value ?? 0));
   const width = 1 + personalIdentifierForms.length;
@@ -32,7 +40,7 @@ export async function personalIdentifierProblems(connection: Connection, table: 
     const [present = 0, ...matches] = row.slice(index * width, (index + 1) * width);
     return personalIdentifierForms.flatMap((form, formIndex) => {
       const count = matches[formIndex] ?? 0;
-      if (count === 0 || (!openData && count * 100 <= present)) return [];
+      if (count === 0 || (!openData && count * 100 <= present) || (form.minimumShare !== undefined && count <= form.minimumShare * present)) return [];
       return [
         {
           path: column.name,
@@ -46,6 +54,10 @@ export async function personalIdentifierProblems(connection: Connection, table: 
 }
 
 const canHoldIdentifier = (type: string) => type === 'VARCHAR' || type === 'BIGINT';
+
+/** The Luhn check (as `passesLuhn`) of a text's digits, inside DuckDB: every second digit from the right doubled. */
+const passesLuhnSql = (text: string) =>
+  `list_sum(list_transform(list_reverse(string_split(regexp_replace(${text}, '[- ]', '', 'g'), '')), lambda digit, position: CASE WHEN position % 2 = 1 THEN ascii(digit) - 48 ELSE (ascii(digit) - 48) * 2 - CASE WHEN digit >= '5' THEN 9 ELSE 0 END END)) % 10 = 0`;
 
 export const classificationRefusal = (details: ErrorDetail[]) => new AppError('COLUMN_CLASS_SUSPECT', 'a column holds personal identifiers its registered class does not allow for', details);
 

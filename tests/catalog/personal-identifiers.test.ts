@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { personalIdentifiersIn, residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
+import { passesLuhn, personalIdentifiersIn, residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 
 const residentId = (first17: string) => first17 + residentIdCheckCharacter(first17);
 
@@ -12,6 +12,18 @@ describe('personal identifiers in free text', () => {
 
   it('finds a mobile number written plainly, with +86, with separators or in full-width digits', () => {
     for (const text of ['联系13812345678', '+86 138 1234 5678', '电话：138-1234-5678', '手机１３８１２３４５６７８']) expect(personalIdentifiersIn(text), text).toEqual(['mobile number']);
+  });
+
+  it('finds a bank card number that passes its Luhn check, written whole or in groups of four', () => {
+    expect(passesLuhn('79927398713')).toBe(true);
+    for (const text of ['卡号6217000010000000003', '退款至 4539 1488 0343 6467']) expect(personalIdentifiersIn(text), text).toEqual(['bank card number']);
+  });
+
+  it('does not take a number that fails the Luhn check, or a resident ID number, for a card', () => {
+    expect(personalIdentifiersIn('订单号 4539148803436468')).toEqual([]);
+    // An ID number whose digits happen to pass the card check, as one in ten do.
+    const id = Array.from({ length: 100 }, (_, n) => residentId(`31011519900307${100 + n}`)).find((candidate) => /\d$/.test(candidate) && passesLuhn(candidate))!;
+    expect(personalIdentifiersIn(`身份证${id}`)).toEqual(['resident ID number']);
   });
 
   it('passes figures that are not identifiers: a credit code, years, amounts, an 18-digit number without a date of birth', () => {

@@ -4,6 +4,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDataset, registerDataset } from '../../src/catalog/catalogue.js';
+import { passesLuhn } from '../../src/catalog/identity-numbers.js';
 import { datasetRegistrationSchema } from '../../src/catalog/registration.js';
 import { datasetVersions, institutions } from '../../src/db/schema.js';
 import { loadDatasetVersion } from '../../src/domain-store/load-version.js';
@@ -245,6 +246,23 @@ describe('a file that does not match the registered schema is refused and leaves
       'note: 100 of 200 value(s) look like resident ID numbers',
       'note: 100 of 200 value(s) look like e-mail addresses',
     ]);
+  });
+
+  it('bank card numbers in a sensitive column, while meter numbers of the same shape, a tenth passing the card check by chance, are let through', async () => {
+    const dataset = await registerWith('meter_payments', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'card', class: 'sensitive' },
+      { name: 'meter_no', class: 'attribute' },
+    ]);
+    // Card numbers with their Luhn check digit, half written in groups of four; meter numbers counted up.
+    const withCheckDigit = (body: string) => body + [...'0123456789'].find((digit) => passesLuhn(body + digit))!;
+    const rows = Array.from({ length: 100 }, (_, i) => {
+      const card = withCheckDigit(`621700${String(1000000000 + i * 7919).slice(1)}`);
+      return `M${i},${i % 2 ? card.replace(/(\d{4})(?=\d)/g, '$1 ') : card},${6217000000000000 + i}`;
+    });
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('payments.csv', `meter_id,card,meter_no\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^100 of 100 value\(s\) look like bank card numbers/) }]);
   });
 
   it('open data with even one personal identifier, whatever its class', async () => {
