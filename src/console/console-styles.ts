@@ -39,6 +39,7 @@ ul.plain{list-style:none;margin:0;padding:0;overflow-wrap:anywhere}
 .verdict{min-height:48px;border-left:4px solid var(--line);padding:4px 14px;margin-top:10px}.verdict:empty{border-left-color:transparent}
 .suppressed{color:var(--warn);cursor:help}
 .null{color:var(--muted);font-size:.85em;cursor:help}
+.total{font-weight:600;cursor:help}
 .synthetic-note{background:#fff8ec;border:1px solid #f1d9ad;border-radius:7px;padding:8px 12px}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10px;overflow:auto;font-size:13px}
 code{font-family:ui-monospace,Menlo,monospace;font-size:13px}.wrap{word-break:break-all;display:block}

@@ -58,6 +58,12 @@ export type OutputManifest = {
    * kept; incidents and the job's status read these.
    */
   checkedTable?: { rowCount: number; suppressedByCode: Partial<Record<SuppressionCode, number>> };
+  /**
+   * With ROLLUP, CUBE or GROUPING SETS: the rows that are totals, each with the group keys it adds up over (their
+   * null there means "all", not a null of the data). The level is the query's structure, not data; rows whose
+   * keys are withheld are not listed.
+   */
+  totals?: Array<{ row: number; over: string[] }>;
 };
 
 /** Per measure: total, largest contributions, and how many contributors it has of its own (plans before: none). */
@@ -184,9 +190,8 @@ export function checkOutput(input: {
   if (suppressed.size > 0 && plan.groupKeyCount > 0) {
     // A key rolled up into a total is "all", not null: a subtotal sits in the line of the cells it adds up (the
     // other keys equal), and the grand total in the line of the subtotals — the table's margins, balanced like any
-    // line. Grouping level bit k, counted from the last key, marks key k rolled up.
-    const rolledUp = (row: unknown[], dimension: number) => plan.levelPosition !== undefined && (BigInt(Number(row[plan.levelPosition] ?? 0)) >> BigInt(plan.groupKeyCount - 1 - dimension)) % 2n === 1n;
-    const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index, dimension) => (rolledUp(row, dimension) ? '\u0000all' : JSON.stringify(row[index] ?? null))));
+    // line.
+    const keyParts = main.rows.map((row) => plan.groupKeyPositions.map((index, dimension) => (rolledUp(plan, row, dimension) ? '\u0000all' : JSON.stringify(row[index] ?? null))));
     const contributorsOf = (index: number) => stats.get(keys[index]!)?.contributors ?? 0;
     // Lines are fixed by the table; compute them once per dimension.
     const linesByDimension = Array.from({ length: plan.groupKeyCount }, (_, dimension) => {
@@ -254,8 +259,26 @@ export function checkOutput(input: {
   const shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
   const output = shown.map((index) => listed[positionOf.get(index)!]!);
   const checked = released(columns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
-  if (!plan.afterRelease) return checked;
-  return { ...checked, manifest: { ...checked.manifest, checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } };
+  const totals = totalsAt(plan, main.rows, columns, shown, keysHidden);
+  const manifest = { ...checked.manifest, ...(totals ? { totals } : {}), ...(plan.afterRelease ? { checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } : {}) };
+  return { ...checked, manifest };
+}
+
+/** The rows of `cells` (main-query positions, in output order) that are totals, with the keys each rolls up. */
+function totalsAt(plan: ExecutionPlan, mainRows: unknown[][], columns: OutputColumn[], cells: number[], keysHidden: (index: number) => boolean): OutputManifest['totals'] {
+  if (plan.levelPosition === undefined) return undefined;
+  // A key not output is named by its place among the GROUP BY's keys.
+  const keyName = (dimension: number) => columns[plan.groupKeyPositions[dimension]!]?.name ?? `group key ${dimension + 1}`;
+  return cells.flatMap((index, row) => {
+    if (keysHidden(index)) return [];
+    const over = plan.groupKeyPositions.flatMap((_, dimension) => (rolledUp(plan, mainRows[index]!, dimension) ? [keyName(dimension)] : []));
+    return over.length > 0 ? [{ row, over }] : [];
+  });
+}
+
+/** Whether a main-query row has group key `dimension` rolled up: grouping level bit k, counted from the last key. */
+function rolledUp(plan: ExecutionPlan, row: unknown[], dimension: number): boolean {
+  return plan.levelPosition !== undefined && (BigInt(Number(row[plan.levelPosition] ?? 0)) >> BigInt(plan.groupKeyCount - 1 - dimension)) % 2n === 1n;
 }
 
 function released(

@@ -1233,6 +1233,32 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("an operator reads a ROLLUP's totals as totals, told from a NULL of the data", async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    // Households have no industry code: each town's NULL-industry row is data, its subtotal and the total are not.
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['power_readings'], sql: "SELECT town, industry_code, count(DISTINCT account_id) AS accounts FROM power_readings WHERE customer_type = 'household' GROUP BY ROLLUP (town, industry_code)", purpose: '分镇户数' },
+    });
+    if ((await t.waitForJob(submitted.json.id)).status === 'in_review') await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: await t.tokenFor('regulator-data-dept'), json: { decision: 'approve', reason: '已核对' } });
+    const { json: result } = await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst });
+    const totals = new Map<number, string[]>(result.manifest.totals.map((entry: { row: number; over: string[] }) => [entry.row, entry.over]));
+    const grand = [...totals].find(([, over]) => over.length === 2)![0];
+    const subtotal = [...totals].find(([, over]) => over.length === 1)![0];
+    const dataNull = result.rows.findIndex((row: unknown[], index: number) => row[1] === null && !totals.has(index) && !result.manifest.suppressedRows.some((entry: { row: number }) => entry.row === index));
+
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    const rows = page.locator('#result-table tbody tr');
+    await rows.first().waitFor();
+    expect(await rows.nth(grand).locator('td').nth(0).textContent()).toBe('（合计）');
+    expect(await rows.nth(grand).locator('td').nth(1).textContent()).toBe('（合计）');
+    expect(await rows.nth(subtotal).locator('td').nth(0).textContent()).not.toBe('（合计）');
+    expect(await rows.nth(subtotal).locator('td').nth(1).textContent()).toBe('（合计）');
+    expect(await rows.nth(dataNull).locator('td').nth(1).textContent()).toBe('NULL');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('a regulator traces a supervision number to the audit leaves it counts, each proved in the browser, and chooses the period', async () => {
     const regulator = await t.tokenFor('regulator-data-dept');
     const page = await signedIn('regulator-data-dept');

@@ -369,6 +369,16 @@ describe('disclosure control on loaded data, end to end', () => {
     ]);
   });
 
+  it('the manifest names each total and the keys it adds up over, whether or not the query asked grouping()', async () => {
+    const { result } = await run('SELECT district, sector, grouping(district, sector) AS level, count(*) AS firms FROM firm_energy GROUP BY ROLLUP (district, sector) ORDER BY district, sector', ['firm_energy']);
+    const rows = result.json.rows as unknown[][];
+    const expected = rows.flatMap((row, index) => (row[2] === 0 ? [] : [{ row: index, over: row[2] === 3 ? ['district', 'sector'] : ['sector'] }]));
+    expect(expected).toHaveLength(3);
+    expect(result.json.manifest.totals).toEqual(expected);
+    const plain = await run('SELECT district, count(*) AS firms FROM firm_energy GROUP BY district', ['firm_energy']);
+    expect(plain.result.json.manifest.totals).toBeUndefined();
+  });
+
   it('a null key value and a total are told apart: the 5 firms of a null sector are not counted as the 52 of the total', async () => {
     // Sectors of district A, with y's sector nulled: the null-sector cell (y's 5 firms) is below the threshold, A's
     // total (52 firms) is not. Named by their keys alone, the two would be one cell with one count of contributors.

@@ -112,6 +112,8 @@ const phrases = {
   year: ['年度', 'Year'],
   downloadCsv: ['下载 CSV', 'Download CSV'],
   nullValue: ['数据中的空值（NULL），不是被抑制的单元格', 'a NULL in the data, not a withheld cell'],
+  allValues: ['（合计）', '(all)'],
+  totalTitle: ['小计或合计行：此列汇总了全部取值（ROLLUP、CUBE、GROUPING SETS）', 'a subtotal or total: this column adds up all its values (ROLLUP, CUBE, GROUPING SETS)'],
   working: ['处理中…', 'Working…'],
   signature: ['签名已用平台公钥验证', 'signature checked with the platform key'],
   terms: ['使用条款', 'Terms of use'],

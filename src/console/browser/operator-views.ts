@@ -402,18 +402,23 @@ const threeDecimals = (value: number) => Number(value.toFixed(3));
  */
 export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: number }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
   const suppressed = new Map<number, { code: string; reason: string }>((manifest?.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
+  // A total's rolled-up keys (ROLLUP, CUBE, GROUPING SETS) are "all", whatever else the row shows.
+  const totals = new Map<number, Set<string>>((manifest?.totals ?? []).map((entry: { row: number; over: string[] }) => [entry.row, new Set(entry.over)]));
   const cells = rows.map((row, index) => {
     const why = suppressed.get(index);
+    const over = totals.get(index);
     // A null in a withheld row was withheld; in a released row it is a NULL of the data (households have no
     // industry code), and must not look withheld.
-    const shown = (value: unknown) =>
-      value === null
-        ? why
-          ? h('span', { class: 'suppressed', title: why.reason }, '■')
-          : h('span', { class: 'null', title: t('nullValue') }, 'NULL')
-        : typeof value === 'number'
-          ? value.toLocaleString(undefined, { maximumFractionDigits: 6 })
-          : String(value);
+    const shown = (value: unknown, column: number) =>
+      value === null && over?.has(columns[column]!.name)
+        ? h('span', { class: 'total', title: t('totalTitle') }, t('allValues'))
+        : value === null
+          ? why
+            ? h('span', { class: 'suppressed', title: why.reason }, '■')
+            : h('span', { class: 'null', title: t('nullValue') }, 'NULL')
+          : typeof value === 'number'
+            ? value.toLocaleString(undefined, { maximumFractionDigits: 6 })
+            : String(value);
     return [...row.map(shown), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
   // The whole output in one line, counted from the manifest (a reviewer may be shown only its first rows).
