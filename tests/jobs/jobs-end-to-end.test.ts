@@ -379,6 +379,17 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(plain.result.json.manifest.totals).toBeUndefined();
   });
 
+  it('the CSV of an output with totals names the keys each total adds up over, where its keys are empty', async () => {
+    const { id, result } = await run('SELECT district, count(*) AS firms FROM firm_energy GROUP BY ROLLUP (district) ORDER BY district NULLS LAST', ['firm_energy']);
+    expect(result.json.rows).toEqual([
+      ['A', 52],
+      ['B', 38],
+      [null, 90],
+    ]);
+    const csv = await t.call('GET', `/v1/jobs/${id}/result?format=csv`, { token: analyst });
+    expect(csv.text.trim().split(/\r?\n/)).toEqual(['district,firms,suppressed,total_over', 'A,52,,', 'B,38,,', ',90,,district']);
+  });
+
   it('a null key value and a total are told apart: the 5 firms of a null sector are not counted as the 52 of the total', async () => {
     // Sectors of district A, with y's sector nulled: the null-sector cell (y's 5 firms) is below the threshold, A's
     // total (52 firms) is not. Named by their keys alone, the two would be one cell with one count of contributors.

@@ -249,9 +249,12 @@ const routes = {
  *   rule that withheld each row (as the manifest does by row number).
  * - Differentially private (nothing is withheld): each count or sum is followed by its 95 % half-width
  *   (`trips_ci95`), the same in every row, so that the file says how noisy its figures are.
+ * - With ROLLUP, CUBE or GROUPING SETS, a total's rolled-up keys are empty too: a column `total_over` names them
+ *   (`district+sector`), empty in the rows that are not totals.
  * An added column's name takes underscores before it while an output column already has that name.
  */
-function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: number }>; rows: unknown[][] }, manifest: { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown } | null) {
+type CsvManifest = { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown; totals?: Array<{ row: number; over: string[] }> };
+function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: number }>; rows: unknown[][] }, manifest: CsvManifest | null) {
   const names = new Set(output.columns.map((column) => column.name));
   const unique = (name: string) => {
     let candidate = name;
@@ -266,7 +269,12 @@ function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: numb
   }
   const flag = unique('suppressed');
   const codes = new Map((manifest?.suppressedRows ?? []).map((entry) => [entry.row, entry.code]));
-  return { header: [...output.columns.map((column) => column.name), flag], rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null]) };
+  const totals = manifest?.totals ? new Map(manifest.totals.map((entry) => [entry.row, entry.over.join('+')])) : undefined;
+  const totalColumn = totals ? [unique('total_over')] : [];
+  return {
+    header: [...output.columns.map((column) => column.name), flag, ...totalColumn],
+    rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null, ...(totals ? [totals.get(index) ?? null] : [])]),
+  };
 }
 
 const jobEntity = (job: JobRow) => ({ uid: { type: 'Job', id: job.id }, attrs: { operator: entityRef('Operator', job.operatorId) }, parents: [] });
@@ -372,7 +380,7 @@ export function jobRoutes(platform: Platform) {
     if (c.req.valid('query').format === 'csv') {
       c.header('X-PDS-Receipt', job.receipt!);
       c.header('Content-Disposition', `attachment; filename="${job.id}.csv"`);
-      const { header, rows } = resultCsv(output, job.manifest as { suppressedRows?: Array<{ row: number; code: string }>; differentialPrivacy?: unknown } | null);
+      const { header, rows } = resultCsv(output, job.manifest as CsvManifest | null);
       return c.body(toCsv(header, rows), 200, { 'Content-Type': 'text/csv; charset=utf-8' }) as never;
     }
     return c.json({ jobId: job.id, columns: output.columns, rows: output.rows, manifest: job.manifest as Record<string, unknown>, receipt: job.receipt! }, 200);
