@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/bootstrap.js';
 import { residentIdCheckCharacter } from '../../src/catalog/identity-numbers.js';
 import { eq } from 'drizzle-orm';
-import { auditLeaves, incidents, licences, principals, sharingChannels } from '../../src/db/schema.js';
+import { auditLeaves, incidents, jobs, licences, principals, sharingChannels } from '../../src/db/schema.js';
 import { reserveBudget } from '../../src/privacy/budget-ledger.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -1230,6 +1230,43 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await rows.nth(households).locator('.suppressed').count()).toBe(0);
     expect(await rows.nth(withheld).locator('td').nth(1).textContent()).toBe('■');
     expect(await rows.nth(withheld).locator('.badge.warn').count()).toBe(1);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('an operator narrows the job list to one status and pages to older jobs', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    // Sixty refused jobs from January, older than every job of this run: more than one page of them.
+    await t.platform.db.insert(jobs).values(
+      Array.from({ length: 60 }, (_, index) => ({
+        id: `job_paging-${String(index).padStart(2, '0')}`,
+        operatorId: 'lingang-analytics',
+        submittedBy: 'analyst-lingang-analytics',
+        datasets: ['power_readings'],
+        datasetVersions: {},
+        sql: 'SELECT * FROM power_readings',
+        sqlHash: 'paging',
+        purpose: `分页 ${index}`,
+        policyHash: 'paging',
+        status: 'rejected' as const,
+        statusCode: 'RAW_OUTPUT',
+        createdAt: new Date(Date.UTC(2026, 0, 1, 0, index)),
+      })),
+    );
+    const rejected = (await t.call('GET', '/v1/jobs?status=rejected&limit=1000', { token: analyst })).json.jobs.length as number;
+    expect(rejected).toBeGreaterThan(50);
+
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs`);
+    await page.selectOption('#jobs-status', 'rejected');
+    await page.locator('#jobs-table tbody tr').nth(49).waitFor();
+    expect(await page.locator('#jobs-table tbody tr').count()).toBe(50);
+    expect(await page.locator('#jobs-table tbody .badge').evaluateAll((badges) => [...new Set(badges.map((badge) => (badge as HTMLElement).title))])).toEqual(['rejected']);
+    await page.click('#jobs-older');
+    await page.locator('#jobs-table tbody tr').nth(50).waitFor();
+    expect(await page.locator('#jobs-table tbody tr').count()).toBe(Math.min(rejected, 100));
+    // The oldest job comes last.
+    if (rejected <= 100) expect(await page.locator('#jobs-table tbody tr').last().textContent()).toContain('分页 0');
+    expect(await page.isVisible('#jobs-older')).toBe(rejected > 100);
     expect(pageErrors(page)).toEqual([]);
   });
 

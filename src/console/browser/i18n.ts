@@ -52,6 +52,8 @@ const phrases = {
   allEvents: ['全部事件', 'All events'],
   allDatasets: ['全部数据集', 'All datasets'],
   olderEvents: ['更早的事件', 'Older events'],
+  olderJobs: ['更早的任务', 'Older jobs'],
+  allStatuses: ['全部状态', 'All statuses'],
   family_licence: ['运营许可', 'Licences'],
   family_operator: ['运营主体', 'Operators'],
   family_principal: ['账号', 'Accounts'],

@@ -336,12 +336,49 @@ export async function analysisPage(): Promise<HTMLElement> {
   );
 }
 
-/** The job list refreshes itself while any job is still moving (queued, running, checked). */
+const jobStatuses = ['queued', 'running', 'checked', 'in_review', 'released', 'withheld', 'rejected', 'failed', 'cancelled'] as const;
+const jobsPageSize = 50;
+/** The status the job list is narrowed to: kept while the list refreshes itself. */
+let jobsStatus = '';
+
+/**
+ * The job list, newest first, narrowed to one status if asked, fifty at a time with older ones on request. It
+ * refreshes itself while any job shown is still moving (queued, running, checked).
+ */
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
-  const { jobs } = await api<{ jobs: any[] }>('GET', '/v1/jobs?limit=50');
+  // One more than a page is asked for, to know whether there are older jobs.
+  const page = async (offset: number) => (await api<{ jobs: any[] }>('GET', `/v1/jobs?limit=${jobsPageSize + 1}&offset=${offset}${jobsStatus ? `&status=${jobsStatus}` : ''}`)).jobs;
+  const first = await page(0);
+  let jobs = first.slice(0, jobsPageSize);
+  let more = first.length > jobsPageSize;
   if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
-  const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), jobKindName(job), job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
-  return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
+  const status = h('select', { id: 'jobs-status' }, h('option', { value: '' }, t('allStatuses')), ...jobStatuses.map((name) => h('option', { value: name, ...(name === jobsStatus ? { selected: true } : {}) }, tValue('status', name))));
+  status.addEventListener('change', () => {
+    jobsStatus = status.value;
+    rerender();
+  });
+  const list = h('div', {});
+  const older = h('button', { id: 'jobs-older', class: 'secondary' }, t('olderJobs'));
+  const render = () => {
+    const rows = jobs.map((job) => [h('a', { href: `#jobs/${job.id}` }, job.id.slice(0, 16)), statusBadge(job.status), jobKindName(job), job.grade ?? '—', job.purpose, formatTime(job.createdAt)]);
+    list.replaceChildren(rows.length ? table(['id', t('status'), t('kind'), t('grade'), t('purpose'), t('created')], rows, { id: 'jobs-table' }) : h('p', { class: 'muted' }, t('nothing')));
+    older.hidden = !more;
+  };
+  older.addEventListener('click', async () => {
+    older.disabled = true;
+    try {
+      const next = await page(jobs.length);
+      // Jobs submitted meanwhile shift the pages: a job already listed is not listed twice.
+      const listed = new Set(jobs.map((job) => job.id));
+      jobs = jobs.concat(next.slice(0, jobsPageSize).filter((job) => !listed.has(job.id)));
+      more = next.length > jobsPageSize;
+      render();
+    } finally {
+      older.disabled = false;
+    }
+  });
+  render();
+  return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), labelled(t('status'), status), list, h('div', { class: 'actions' }, older));
 }
 
 /** One job: live status until it settles, then its released output with suppressed cells explained. */
