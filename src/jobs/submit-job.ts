@@ -164,9 +164,9 @@ export async function findJob(platform: Platform, id: string): Promise<JobRow | 
 export function listJobs(
   platform: Platform,
   operatorId: string | undefined,
-  page: { status?: JobRow['status']; limit: number; offset: number } = { limit: 200, offset: 0 },
+  page: { status?: JobRow['status']; kind?: NonNullable<JobRow['kind']>; limit: number; offset: number } = { limit: 200, offset: 0 },
 ) {
-  const conditions = [operatorId ? eq(jobs.operatorId, operatorId) : undefined, page.status ? eq(jobs.status, page.status) : undefined].filter(Boolean);
+  const conditions = [operatorId ? eq(jobs.operatorId, operatorId) : undefined, page.status ? eq(jobs.status, page.status) : undefined, page.kind ? eq(jobs.kind, page.kind) : undefined].filter(Boolean);
   return platform.db
     .select()
     .from(jobs)

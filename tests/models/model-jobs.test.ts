@@ -157,6 +157,17 @@ describe('features that are categories', () => {
   });
 });
 
+describe('the job list', () => {
+  it('narrows to model jobs, as the product form asks for released models', async () => {
+    await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town', purpose: 'not a model' } });
+    const all = (await t.call('GET', '/v1/jobs?limit=1000', { token: analyst })).json.jobs as Array<{ kind: string | null }>;
+    const models = (await t.call('GET', '/v1/jobs?kind=model&limit=1000', { token: analyst })).json.jobs as Array<{ kind: string }>;
+    expect(all.some((job) => job.kind === 'aggregate')).toBe(true);
+    expect(models.length).toBe(all.filter((job) => job.kind === 'model').length);
+    expect(models.length).toBeGreaterThan(0);
+  });
+});
+
 describe('logistic regression', () => {
   it('converges to coefficients where the score equations on the raw rows are zero', async () => {
     const sql = 'SELECT CAST(paid_on_time AS INTEGER) AS paid, kwh / 1000 AS kwh_k FROM power_readings';

@@ -38,7 +38,7 @@ export async function productDefinitionForm(rerender: () => void): Promise<HTMLE
   const [{ datasets }, { licences }, { jobs }] = await Promise.all([
     api<{ datasets: Array<{ id: string; title: string; titleZh: string }> }>('GET', '/v1/datasets'),
     api<{ licences: Array<{ status: string; scope: Array<{ dataset: string }> }> }>('GET', '/v1/licences'),
-    api<{ jobs: Array<{ id: string; kind: string; purpose: string }> }>('GET', '/v1/jobs?status=released&limit=100'),
+    api<{ jobs: Array<{ id: string; kind: string; purpose: string }> }>('GET', '/v1/jobs?status=released&kind=model&limit=200'),
   ]);
   const licensed = new Set(licences.filter((licence) => licence.status === 'active').flatMap((licence) => licence.scope.map((entry) => entry.dataset)));
   const kind = field('kind', { choices: ['verification', 'scoring'] });

@@ -189,6 +189,7 @@ const routes = {
     request: {
       query: z.object({
         status: z.enum(['rejected', 'queued', 'running', 'failed', 'checked', 'in_review', 'released', 'withheld', 'cancelled']).optional().openapi({ param: { name: 'status', in: 'query' } }),
+        kind: z.enum(['aggregate', 'row_level', 'model']).optional().openapi({ param: { name: 'kind', in: 'query' }, description: 'Only jobs of this kind (a differentially private model is a model)' }),
         limit: z.coerce.number().int().min(1).max(1000).default(200).openapi({ param: { name: 'limit', in: 'query' } }),
         offset: z.coerce.number().int().min(0).max(10_000_000).default(0).openapi({ param: { name: 'offset', in: 'query' } }),
       }),
