@@ -15,9 +15,12 @@ export type FeatureProblem = { path: string; problem: string };
 /** The values a category accepts, baseline first, as they are shown to consumers. */
 export const categoryValues = (category: ScoringCategories[string]): string[] => [category.baseline, ...Object.values(category.columns)];
 
+/** Each 0/1 feature's category. */
+const categoryOfColumn = (categories: ScoringCategories) => new Map(Object.entries(categories).flatMap(([name, category]) => Object.keys(category.columns).map((column) => [column, name] as const)));
+
 /** The inputs a consumer sends, in the model's order: each category once, where its first 0/1 feature stands. */
 export function scoringInputNames(features: readonly string[], categories: ScoringCategories): string[] {
-  const categoryOf = new Map(Object.entries(categories).flatMap(([name, category]) => Object.keys(category.columns).map((column) => [column, name] as const)));
+  const categoryOf = categoryOfColumn(categories);
   return [...new Set(features.map((feature) => categoryOf.get(feature) ?? feature))];
 }
 
@@ -28,7 +31,7 @@ export function scoringInputNames(features: readonly string[], categories: Scori
 export function scoringFeatureValues(features: readonly string[], categories: ScoringCategories, input: ScoringInput): { values: number[]; problems: FeatureProblem[] } {
   const problems: FeatureProblem[] = [];
   const values = new Map<string, number>();
-  const categoryOf = new Map(Object.entries(categories).flatMap(([name, category]) => Object.keys(category.columns).map((column) => [column, name] as const)));
+  const categoryOf = categoryOfColumn(categories);
   for (const name of Object.keys(input)) {
     if (!features.includes(name) && !(name in categories)) problems.push({ path: `input.${name.slice(0, 63)}`, problem: 'is not a feature of the model' });
   }
