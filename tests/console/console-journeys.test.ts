@@ -733,9 +733,12 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await card.locator('input[name="log_kwh"]').fill('6.5');
     await card.locator('select[name="customer_type"]').selectOption('enterprise');
     const expected = (await t.call('POST', '/v1/products/bill-by-type/score', { token: await t.tokenFor('consumer-east-sea-bank'), json: { input: { log_kwh: 6.5, customer_type: 'enterprise' }, purpose: 'test' } })).json.score as number;
+    expect(await card.locator('button.plain').innerText()).toBe('明文评分');
     await card.locator('button.plain').click();
     await card.locator('.answer .badge.info').waitFor();
     expect(Number((await card.locator('.answer .badge').innerText()).replace(/,/g, ''))).toBeCloseTo(expected, 4);
+    // The score says what it is: a prediction of the model's target.
+    expect(await card.locator('.answer p.muted').innerText()).toContain('log_bill 的预测值');
     // Encrypted in the browser's worker: the client turns the value into the model's 0/1 feature before encrypting.
     await card.locator('button.encrypted').click();
     await card.locator('.answer .badge.info').waitFor({ timeout: 60_000 });

@@ -56,7 +56,9 @@ function productCard(product: any): HTMLElement {
       const purpose = '控制台试用';
       if (product.kind === 'scoring') {
         const result = mode === 'encrypted' ? await inWorker('score', product.id, features(), purpose) : await client().score(product.id, features(), purpose);
-        show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${t('signature')} · audit #${result.auditLeafIndex}`);
+        // What the score is: the model's prediction of its target, or the probability that it is 1.
+        const meaning = (product.model.type === 'logistic' ? t('scoreProbability') : t('scorePrediction')).replace('{target}', product.model.target);
+        show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${meaning} · ${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
         return;
       }
       const result = mode === 'encrypted' ? await inWorker('verify', product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);
@@ -80,8 +82,8 @@ function productCard(product: any): HTMLElement {
     h(
       'div',
       { class: 'actions' },
-      h('button', { class: 'plain', onclick: () => void run('plain') }, t('plain')),
-      product.modes.includes('encrypted') ? h('button', { class: 'encrypted secondary', onclick: () => void run('encrypted') }, t('encrypted')) : null,
+      h('button', { class: 'plain', onclick: () => void run('plain') }, t(product.kind === 'scoring' ? 'plainScore' : 'plain')),
+      product.modes.includes('encrypted') ? h('button', { class: 'encrypted secondary', onclick: () => void run('encrypted') }, t(product.kind === 'scoring' ? 'encryptedScore' : 'encrypted')) : null,
     ),
     answer,
   );
