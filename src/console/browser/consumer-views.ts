@@ -2,6 +2,7 @@ import { createVerificationClient } from '../../products/client/verification-cli
 import type { QuotaStanding } from '../../products/shared-quotas.js';
 import { detailText, errorMeaning } from './error-meanings.js';
 import { api, ApiError, token } from './api.js';
+import { formatFigure } from './figures.js';
 import { badge, formatTime, h, table } from './dom.js';
 import { currentLanguage, inLanguage, t, tValue } from './i18n.js';
 
@@ -58,7 +59,7 @@ function productCard(product: any): HTMLElement {
         const result = mode === 'encrypted' ? await inWorker('score', product.id, features(), purpose) : await client().score(product.id, features(), purpose);
         // What the score is: the model's prediction of its target, or the probability that it is 1.
         const meaning = (product.model.type === 'logistic' ? t('scoreProbability') : t('scorePrediction')).replace('{target}', product.model.target);
-        show(result.score.toLocaleString(undefined, { maximumFractionDigits: 6 }), 'info', `${meaning} · ${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
+        show(formatFigure(result.score), 'info', `${meaning} · ${t('signature')} · audit #${result.auditLeafIndex} · ${t('feeOfCall')} ${result.feeFen}`);
         return;
       }
       const result = mode === 'encrypted' ? await inWorker('verify', product.id, texts(), purpose) : await client().verify(product.id, texts(), purpose);

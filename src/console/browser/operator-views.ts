@@ -3,6 +3,7 @@ import { api, ApiError, errorText } from './api.js';
 import { readBounds } from '../../privacy/bounds-text.js';
 import { readCategories } from '../../models/categories-text.js';
 import { labelled } from './form-controls.js';
+import { formatFigure } from './figures.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, jobKindName, t, tValue } from './i18n.js';
 import { isSameShapeHold } from '../../jobs/job-stage.js';
@@ -454,7 +455,7 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
             ? h('span', { class: 'suppressed', title: why.reason }, '■')
             : h('span', { class: 'null', title: t('nullValue') }, 'NULL')
           : typeof value === 'number'
-            ? value.toLocaleString(undefined, { maximumFractionDigits: 6 })
+            ? formatFigure(value)
             : String(value);
     return [...row.map(shown), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
@@ -508,7 +509,7 @@ function modelSection(model: any): HTMLElement | null {
     model.categoryColumns ? h('p', { class: 'muted' }, categoryLegend(model.categoryColumns)) : '',
     table(
       figures.filter(([, value]) => value !== undefined).map(([label]) => label),
-      [figures.filter(([, value]) => value !== undefined).map(([, value]) => value!.toLocaleString(undefined, { maximumFractionDigits: 6 }))],
+      [figures.filter(([, value]) => value !== undefined).map(([, value]) => formatFigure(value!))],
     ),
   );
 }
