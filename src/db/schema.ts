@@ -227,6 +227,14 @@ export const incidents = pgTable(
     jobId: text('job_id'),
     detail: jsonb('detail').$type<Record<string, unknown>>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * A regulator's finding, once it has looked into the incident (src/governance/incident-resolution.ts): what was
+     * done and why. Null while the incident is open. The audit log keeps each resolution as `incident.resolved`.
+     */
+    outcome: text('outcome', { enum: ['no_action', 'operator_warned', 'licence_action', 'referred'] }),
+    outcomeReason: text('outcome_reason'),
+    resolvedBy: text('resolved_by').references(() => principals.id),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   },
   (table) => [index('incidents_created_idx').on(table.createdAt)],
 );

@@ -1,7 +1,10 @@
 import crypto from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
 import { incidents } from '../db/schema.js';
+import { AppError, notFound } from '../errors/app-error.js';
 
 type Executor = Pick<Database, 'insert' | 'select' | 'execute'>;
 export type IncidentKind = (typeof incidents.$inferInsert)['kind'];
@@ -25,4 +28,36 @@ export async function recordIncident(
     now,
   );
   return id;
+}
+
+export const incidentOutcomes = ['no_action', 'operator_warned', 'licence_action', 'referred'] as const;
+export const incidentResolutionSchema = z.strictObject({
+  /**
+   * What the regulator did: nothing to act on (explained, benign), warned the operator, acted on its licence
+   * (suspended, narrowed: done on the licence itself, which keeps its own reason), or referred it elsewhere.
+   */
+  outcome: z.enum(incidentOutcomes),
+  /** Why, in the regulator's words: kept with the incident and in the audit log. */
+  reason: z.string().trim().min(4).max(2000),
+});
+
+/**
+ * A regulator's finding on an incident, once: an incident is resolved by one regulator and stays resolved (a later
+ * finding is a new incident's or the licence's own record). Its audit leaf `incident.resolved` names the incident,
+ * its kind and the outcome, so the log shows which incidents were looked into and how.
+ */
+export async function resolveIncident(db: Database, principal: { id: string }, id: string, input: z.infer<typeof incidentResolutionSchema>, now: Date) {
+  return db.transaction(async (tx) => {
+    const [known] = await tx.select().from(incidents).where(eq(incidents.id, id)).for('update');
+    if (!known) throw notFound('incident');
+    if (known.resolvedAt) throw new AppError('INVALID_TRANSITION', `the incident was resolved already (${known.outcome?.replaceAll('_', ' ')})`);
+    const [row] = await tx.update(incidents).set({ outcome: input.outcome, outcomeReason: input.reason, resolvedBy: principal.id, resolvedAt: now }).where(eq(incidents.id, id)).returning();
+    const datasets = Array.isArray(known.detail.datasets) ? (known.detail.datasets as string[]) : undefined;
+    await appendAuditEvents(
+      tx as never,
+      [{ type: 'incident.resolved', actor: principal.id, operator: known.operatorId, job: known.jobId, ...(datasets ? { datasets } : {}), details: { incident: id, kind: known.kind, outcome: input.outcome, reason: input.reason } }],
+      now,
+    );
+    return row!;
+  });
 }

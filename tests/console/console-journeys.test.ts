@@ -1380,7 +1380,38 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#incidents-table');
     const row = page.locator('#incidents-table tbody tr', { hasText: '超出许可范围' }).first();
     const chinaTime = new Date(newest.createdAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', dateStyle: 'medium', timeStyle: 'short' });
-    expect(await row.locator('td').allTextContents()).toEqual(['超出许可范围', 'lingang-analytics', 'analyst-lingang-analytics', expect.stringContaining('datasets: residents'), chinaTime]);
+    expect(await row.locator('td').allTextContents()).toEqual(['超出许可范围', 'lingang-analytics', 'analyst-lingang-analytics', expect.stringContaining('datasets: residents'), chinaTime, expect.stringContaining('记录处理结论')]);
+  });
+
+  it('a regulator records what it found about an incident, only with a reason; the assessor reads the finding and decides nothing', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], purpose: 'test', sql: 'SELECT town, count(*) AS people FROM residents GROUP BY town' } });
+    const regulatorToken = await t.tokenFor('regulator-data-dept');
+    const [incident] = (await t.call('GET', '/v1/incidents?kind=over_scope&status=open&limit=1', { token: regulatorToken })).json.incidents;
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#incidents`);
+    const form = page.locator(`.resolution[data-incident="${incident.id}"]`);
+    await form.waitFor();
+    // Without a reason the server refuses, and the page says so beside the button.
+    await form.locator('button.resolve').click();
+    await form.getByText(/VALIDATION_FAILED/).waitFor();
+    await form.locator('select.outcome').selectOption('operator_warned');
+    await form.locator('input.reason').fill('已约谈运营机构，确认为误选数据集');
+    await form.locator('button.resolve').click();
+    // Resolved, it leaves the open list; the resolved list shows the finding.
+    await form.waitFor({ state: 'detached' });
+    await page.selectOption('#incidents-status', 'resolved');
+    const row = page.locator('#incidents-table tbody tr', { hasText: '已约谈运营机构，确认为误选数据集' });
+    await row.waitFor();
+    expect(await row.locator('.finding .badge').innerText()).toBe('已约谈警示');
+    const resolved = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulatorToken })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
+    expect(resolved.resolution).toMatchObject({ outcome: 'operator_warned', resolvedBy: 'regulator-data-dept' });
+
+    const assessor = await signedIn('assessor-third-party');
+    await assessor.goto(`${base}/console#incidents`);
+    await assessor.waitForSelector('#incidents-table, .panel p.muted');
+    expect(await assessor.locator('.resolution').count()).toBe(0);
+    for (const each of [page, assessor]) expect(pageErrors(each)).toEqual([]);
   });
 
   it('the sign-in page loads without a failed request when no identity provider is configured', async () => {

@@ -1,7 +1,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
-import { incidents } from '../../src/db/schema.js';
+import { eq } from 'drizzle-orm';
+import { auditLeaves, incidents } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 let t: TestPlatform;
@@ -718,6 +719,55 @@ describe('the job API', () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], sql: 'SELECT town, count(*) AS n FROM residents WHERE birth_date > 5 GROUP BY town', purpose: 'x' } });
     expect([response.status, response.json.error.code]).toEqual([422, 'OVER_SCOPE']);
     expect((await t.platform.db.select().from(incidents)).length).toBe(before + 1);
+  });
+
+  describe("a regulator's finding on an incident", () => {
+    const overScope = async () => {
+      await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], sql: 'SELECT town, count(*) AS n FROM residents GROUP BY town', purpose: 'x' } });
+      return (await t.call('GET', '/v1/incidents?kind=over_scope&status=open&limit=1', { token: regulator })).json.incidents[0] as { id: string; resolution: unknown };
+    };
+
+    it('is recorded once, with its outcome and reason, and audited as incident.resolved', async () => {
+      const incident = await overScope();
+      expect(incident.resolution).toBeNull();
+      const resolved = await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集' } });
+      expect(resolved.status).toBe(200);
+      expect(resolved.json.resolution).toMatchObject({ outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集', resolvedBy: 'regulator-data-dept' });
+      const again = await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'no_action', reason: 'second look' } });
+      expect([again.status, again.json.error.code]).toEqual([409, 'INVALID_TRANSITION']);
+      const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'incident.resolved'));
+      expect(leaves.filter(({ leaf }) => leaf.includes(incident.id))).toHaveLength(1);
+    });
+
+    it('moves the incident from the open list to the resolved one', async () => {
+      const incident = await overScope();
+      await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'no_action', reason: '测试数据集选择，已说明' } });
+      const ids = async (status: string) => (await t.call('GET', `/v1/incidents?status=${status}&limit=1000`, { token: regulator })).json.incidents.map((entry: { id: string }) => entry.id);
+      expect(await ids('open')).not.toContain(incident.id);
+      expect(await ids('resolved')).toContain(incident.id);
+    });
+
+    it('is refused to an operator, without a reason, with an unknown outcome, and for an unknown incident', async () => {
+      const incident = await overScope();
+      const attempts = [
+        [analyst, incident.id, { outcome: 'no_action', reason: '自己处理' }],
+        [regulator, incident.id, { outcome: 'no_action', reason: '' }],
+        [regulator, incident.id, { outcome: 'forgiven', reason: 'looks fine' }],
+        [regulator, 'inc_missing', { outcome: 'no_action', reason: 'looks fine' }],
+      ] as const;
+      const outcomes = [];
+      for (const [token, id, json] of attempts) {
+        const response = await t.call('POST', `/v1/incidents/${id}/resolution`, { token, json });
+        outcomes.push([response.status, response.json.error.code]);
+      }
+      expect(outcomes).toEqual([
+        [403, 'FORBIDDEN'],
+        [400, 'VALIDATION_FAILED'],
+        [400, 'VALIDATION_FAILED'],
+        [404, 'NOT_FOUND'],
+      ]);
+      expect((await t.call('GET', '/v1/incidents?status=open&limit=1000', { token: regulator })).json.incidents.map((entry: { id: string }) => entry.id)).toContain(incident.id);
+    });
   });
 
   it('a column outside a column-scoped licence is refused as OVER_SCOPE', async () => {

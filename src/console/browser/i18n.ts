@@ -313,6 +313,17 @@ const phrases = {
   incident_sharing_overdue: ['共享申请逾期', 'sharing request overdue'],
   incident_sharing_evaluation_overdue: ['有条件共享数据的定期评估逾期（第十六条）', 'periodic evaluation of conditionally shared data overdue (art. 16)'],
   incident_dispute_overdue: ['异议处理逾期', 'dispute overdue'],
+  incidentOutcome_no_action: ['无需处理', 'no action needed'],
+  incidentOutcome_operator_warned: ['已约谈警示', 'operator warned'],
+  incidentOutcome_licence_action: ['已处置运营许可', 'licence acted on'],
+  incidentOutcome_referred: ['已移交处理', 'referred'],
+  incidentsOpen: ['待处理', 'Open'],
+  incidentsResolved: ['已处理', 'Resolved'],
+  incidentsAll: ['全部', 'All'],
+  incidentOpen: ['待处理', 'open'],
+  incidentFinding: ['处理结论', 'Finding'],
+  resolveIncident: ['记录处理结论', 'Record finding'],
+  incidentReasonHint: ['理由（必填，记入审计日志），如：已约谈运营机构，确认为误选数据集', 'Reason (required, kept in the audit log), e.g. operator contacted, chose the wrong dataset'],
   refusal_PARSE_ERROR: ['SQL 语法有误', 'The SQL does not parse'],
   refusal_NOT_SELECT: ['任务只能是一条 SELECT 查询，不能读写文件、挂载、加载或修改设置', 'A job is one SELECT: nothing that reads or writes files, attaches, loads or configures'],
   refusal_MULTIPLE_STATEMENTS: ['任务只能包含一条语句', 'A job is exactly one statement'],
@@ -664,7 +675,7 @@ export const t = (phrase: Phrase): string => phrases[phrase][language === 'zh' ?
 export const jobCodeMeaning = (job: { status: string; code: string }): string => tValue(job.status === 'rejected' ? 'refusal' : 'jobCode', job.code);
 /** A phrase chosen by a value from the API (a column class, a frequency); the value itself when none is written. */
 export const tValue = (
-  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',
+  prefix: 'class' | 'frequency' | 'sharing' | 'registrationKind' | 'jobKind' | 'jobCode' | 'productKind' | 'productMode' | 'callMode' | 'callUse' | 'incident' | 'incidentOutcome' | 'refusal' | 'suppression' | 'status' | 'disputeStatus' | 'demandStatus' | 'role' | 'finding' | 'outcome',
   value: string,
 ): string => (`${prefix}_${value}` in phrases ? t(`${prefix}_${value}` as Phrase) : value);
 

@@ -37,7 +37,7 @@ function routesFor(principal: Principal): Route[] {
   // What regulators and third-party assessors read and verify alike.
   const oversight: Route[] = [
     { hash: 'audit', label: 'audit', render: auditPage },
-    { hash: 'incidents', label: 'incidents', render: incidentsPage },
+    { hash: 'incidents', label: 'incidents', render: (rerender) => incidentsPage(rerender, principal.role === 'regulator') },
     { hash: 'supervision', label: 'supervision', render: supervisionPage },
     { hash: 'report', label: 'report', render: reportPage },
   ];

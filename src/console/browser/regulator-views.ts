@@ -4,6 +4,7 @@ import { checkpointSignatureHolds, inclusionHolds, leafHashOf } from './audit-ch
 import { forgetWitnessed, rememberWitnessed, witness } from './log-witness.js';
 import { badge, formatTime, h, saveCsv, statusBadge, table } from './dom.js';
 import { action } from './governance-views.js';
+import { labelled } from './form-controls.js';
 import { checkedOutput } from './operator-views.js';
 import { throttleBadge } from './consumer-views.js';
 import { productDefinitionForm } from './product-definition-views.js';
@@ -173,26 +174,53 @@ export async function auditPage(): Promise<HTMLElement> {
   );
 }
 
-export async function incidentsPage(): Promise<HTMLElement> {
-  const { incidents } = await api<{ incidents: any[] }>('GET', '/v1/incidents');
+const incidentOutcomes = ['no_action', 'operator_warned', 'licence_action', 'referred'] as const;
+/** Which incidents the page lists (open ones first: what still needs a regulator), kept while it redraws. */
+let incidentsShown: 'open' | 'resolved' | '' = 'open';
+
+/**
+ * Incidents, open ones by default. A regulator records, on each open one, what it found and did (an outcome and
+ * its reason, kept in the audit log); a resolved one shows that finding. Assessors read both and decide nothing.
+ */
+export async function incidentsPage(rerender: () => void, decides: boolean): Promise<HTMLElement> {
+  const { incidents } = await api<{ incidents: any[] }>('GET', `/v1/incidents${incidentsShown ? `?status=${incidentsShown}` : ''}`);
+  const shown = h('select', { id: 'incidents-status' }, ...(['open', 'resolved', ''] as const).map((value) => h('option', { value, ...(value === incidentsShown ? { selected: true } : {}) }, t(value === 'open' ? 'incidentsOpen' : value === 'resolved' ? 'incidentsResolved' : 'incidentsAll'))));
+  shown.addEventListener('change', () => {
+    incidentsShown = shown.value as typeof incidentsShown;
+    rerender();
+  });
   return h(
     'div',
     { class: 'panel' },
     h('h2', {}, t('incidents')),
+    labelled(t('status'), shown),
     incidents.length
       ? table(
-          [t('kind'), t('operator'), t('principal'), t('detail'), t('occurredAt')],
+          [t('kind'), t('operator'), t('principal'), t('detail'), t('occurredAt'), t('incidentFinding')],
           incidents.map((incident) => [
-            badge(tValue('incident', incident.kind), 'bad'),
+            badge(tValue('incident', incident.kind), incident.resolution ? 'info' : 'bad'),
             incident.operatorId ?? '—',
             incident.principalId ?? '—',
             incidentDetail(incident.jobId, incident.detail),
             formatTime(incident.createdAt),
+            incident.resolution ? incidentFinding(incident.resolution) : decides ? resolutionForm(incident.id, rerender) : h('span', { class: 'muted' }, t('incidentOpen')),
           ]),
           { id: 'incidents-table' },
         )
       : h('p', { class: 'muted' }, t('nothing')),
   );
+}
+
+function incidentFinding(resolution: { outcome: string; reason: string; resolvedBy: string; resolvedAt: string }): HTMLElement {
+  return h('div', { class: 'finding' }, badge(tValue('incidentOutcome', resolution.outcome), 'ok'), h('p', {}, resolution.reason), h('small', { class: 'muted' }, `${resolution.resolvedBy} · ${formatTime(resolution.resolvedAt)}`));
+}
+
+/** An outcome and its reason, both required (the server refuses a finding without a reason, and says so here). */
+function resolutionForm(id: string, rerender: () => void): HTMLElement {
+  const outcome = h('select', { class: 'outcome' }, ...incidentOutcomes.map((value) => h('option', { value }, tValue('incidentOutcome', value))));
+  const reason = h('input', { class: 'reason', placeholder: t('incidentReasonHint') });
+  const resolve = () => api('POST', `/v1/incidents/${encodeURIComponent(id)}/resolution`, { outcome: outcome.value, reason: reason.value.trim() });
+  return h('div', { class: 'resolution', 'data-incident': id }, outcome, reason, action(t('resolveIncident'), resolve, rerender, { class: 'resolve' }));
 }
 
 /** An incident's detail as a short list of its fields (ids, datasets, counts; incidents never hold data). */
