@@ -323,6 +323,7 @@ const phrases = {
   incidentOpen: ['待处理', 'open'],
   incidentFinding: ['处理结论', 'Finding'],
   resolveIncident: ['记录处理结论', 'Record finding'],
+  chooseOutcome: ['请选择处理结论', 'Choose an outcome'],
   incidentReasonHint: ['理由（必填，记入审计日志），如：已约谈运营机构，确认为误选数据集', 'Reason (required, kept in the audit log), e.g. operator contacted, chose the wrong dataset'],
   refusal_PARSE_ERROR: ['SQL 语法有误', 'The SQL does not parse'],
   refusal_NOT_SELECT: ['任务只能是一条 SELECT 查询，不能读写文件、挂载、加载或修改设置', 'A job is one SELECT: nothing that reads or writes files, attaches, loads or configures'],

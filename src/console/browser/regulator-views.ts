@@ -217,7 +217,8 @@ function incidentFinding(resolution: { outcome: string; reason: string; resolved
 
 /** An outcome and its reason, both required (the server refuses a finding without a reason, and says so here). */
 function resolutionForm(id: string, rerender: () => void): HTMLElement {
-  const outcome = h('select', { class: 'outcome' }, ...incidentOutcomes.map((value) => h('option', { value }, tValue('incidentOutcome', value))));
+  // No outcome is chosen for the regulator: a finding is a decision, and the server refuses one without it.
+  const outcome = h('select', { class: 'outcome' }, h('option', { value: '' }, t('chooseOutcome')), ...incidentOutcomes.map((value) => h('option', { value }, tValue('incidentOutcome', value))));
   const reason = h('input', { class: 'reason', placeholder: t('incidentReasonHint') });
   const resolve = () => api('POST', `/v1/incidents/${encodeURIComponent(id)}/resolution`, { outcome: outcome.value, reason: reason.value.trim() });
   return h('div', { class: 'resolution', 'data-incident': id }, outcome, reason, action(t('resolveIncident'), resolve, rerender, { class: 'resolve' }));
