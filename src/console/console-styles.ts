@@ -43,7 +43,8 @@ ul.plain{list-style:none;margin:0;padding:0;overflow-wrap:anywhere}
 .synthetic-note{background:#fff8ec;border:1px solid #f1d9ad;border-radius:7px;padding:8px 12px}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:7px;padding:10px;overflow:auto;font-size:13px}
 code{font-family:ui-monospace,Menlo,monospace;font-size:13px}.wrap{word-break:break-all;display:block}
-.bar{height:10px;background:#edf0f4;border-radius:6px;min-width:120px;overflow:hidden}.fill{height:100%;background:var(--brand2)}
+.bar{height:10px;background:#edf0f4;border-radius:6px;min-width:64px;overflow:hidden}
+#supervision-table td:first-child{min-width:8em}.fill{height:100%;background:var(--brand2)}
 .answer{min-height:44px;margin-top:6px}.answer .badge{font-size:15px;padding:4px 14px}
 @media (max-width:800px){.columns,.layout{grid-template-columns:minmax(0,1fr)}nav{min-height:0;position:static;flex-direction:row;flex-wrap:wrap;border-right:none;border-bottom:1px solid var(--line)}}
 `;

@@ -217,6 +217,13 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#supervision`);
     await page.waitForSelector('#supervision-table tbody tr');
     expect(await page.locator('#supervision-table tbody tr').count()).toBeGreaterThanOrEqual(7);
+    // A body that answered no request has no on-time share: a dash, not an empty bar that reads as none on time.
+    const headers = await page.locator('#supervision-table thead th').allTextContents();
+    const [onTime, share, late] = ['按时答复', '按时率', '逾期答复'].map((header) => headers.indexOf(header));
+    const cells = await page.locator('#supervision-table tbody tr').evaluateAll((rows) => rows.map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent)));
+    const unanswered = cells.filter((row) => row[onTime!] === '0' && row[late!] === '0');
+    expect(unanswered.length).toBeGreaterThan(0);
+    expect(unanswered.map((row) => row[share!])).toEqual(unanswered.map(() => '—'));
     await page.screenshot({ path: path.join(artifacts, 'regulator-supervision.png'), fullPage: true });
     expect(pageErrors(page)).toEqual([]);
   });

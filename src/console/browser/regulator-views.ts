@@ -619,8 +619,9 @@ export async function supervisionPage(): Promise<HTMLElement> {
 }
 
 function supervisionTable(rows: any[], traced: (row: any, indicator: string, label: Phrase) => void): HTMLElement {
-  const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
-  const bar = (fraction: number) => h('div', { class: 'bar', title: `${Math.round(fraction * 100)}%` }, h('div', { class: 'fill', style: `width:${(fraction * 100).toFixed(1)}%` }));
+  // With nothing answered there is no share: an empty bar would read as none on time.
+  const bar = (part: number, whole: number) =>
+    whole > 0 ? h('div', { class: 'bar', title: `${Math.round((part / whole) * 100)}%` }, h('div', { class: 'fill', style: `width:${((part / whole) * 100).toFixed(1)}%` })) : '—';
   const alarming = new Set(['datasetsWithoutFiling', 'sharingOverdue', 'refusalsWithoutLegalBasis', 'disputesOverdue']);
   const shown = (row: any, indicator: string): string | HTMLElement => {
     const value = row[indicator];
@@ -635,7 +636,7 @@ function supervisionTable(rows: any[], traced: (row: any, indicator: string, lab
       inLanguage(row.nameZh, row.name),
       ...supervisionShown.flatMap(([indicator, label]) => {
         const cell = row.evidence[indicator].length > 0 ? h('a', { href: '#', class: 'evidence', 'data-indicator': indicator, onclick: (event: Event) => (event.preventDefault(), traced(row, indicator, label)) }, shown(row, indicator)) : shown(row, indicator);
-        return indicator === 'sharingAnsweredOnTime' ? [cell, bar(share(row.sharingAnsweredOnTime, row.sharingAnsweredOnTime + row.sharingAnsweredLate))] : [cell];
+        return indicator === 'sharingAnsweredOnTime' ? [cell, bar(row.sharingAnsweredOnTime, row.sharingAnsweredOnTime + row.sharingAnsweredLate)] : [cell];
       }),
     ]),
     { id: 'supervision-table' },
