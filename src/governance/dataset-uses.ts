@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Database } from '../db/connect.js';
-import { auditLeaves, institutions, jobs, operators, productCalls, products } from '../db/schema.js';
+import { auditLeaves, incidents, institutions, jobs, operators, productCalls, products } from '../db/schema.js';
 import { productDatasets } from '../products/product-spec.js';
 
 /**
@@ -80,11 +80,12 @@ export type TransferUse = {
 export type DerivedUse = { at: string; dataset: string; job: string; auditIndex: number };
 
 /**
- * An incident over the dataset: its kind, and the operator and job where an operator's job caused it. Not who else
- * caused one (a consumer probing a product, a public body pulling beyond its channel), nor its detail: regulators
+ * An incident over the dataset: its kind, and the operator and job where an operator's job caused it, and the
+ * outcome a regulator recorded once it looked into it (null while open). Not who else caused one (a consumer
+ * probing a product, a public body pulling beyond its channel), its detail, or the regulator's reason: regulators
  * read those on the incidents page.
  */
-export type IncidentUse = { at: string; kind: string; operator: string | null; job: string | null; auditIndex: number };
+export type IncidentUse = { at: string; kind: string; operator: string | null; job: string | null; outcome: string | null; auditIndex: number };
 
 /** Incidents that are about using the data; deadline alerts (a late answer, a late evaluation) are about its source. */
 export const misuseIncidentKinds = ['over_scope', 'probing', 'enumeration', 'channel_over_scope', 'channel_volume', 'differencing'];
@@ -170,9 +171,19 @@ export async function datasetUses(db: Database, dataset: { id: string; instituti
     .filter((row) => row.type === 'derived.published')
     .map(({ index, event }) => ({ at: event.at, dataset: String(event.details.dataset), job: event.job ?? '', auditIndex: index }));
 
-  const incidentUses: IncidentUse[] = trail
-    .filter((row) => row.type === 'incident.recorded' && misuseIncidentKinds.includes(String(row.event.details.kind)))
-    .map(({ index, event }) => ({ at: event.at, kind: String(event.details.kind), operator: event.operator ?? null, job: event.job ?? null, auditIndex: index }));
+  const incidentLeaves = trail.filter((row) => row.type === 'incident.recorded' && misuseIncidentKinds.includes(String(row.event.details.kind)));
+  const incidentIds = incidentLeaves.map(({ event }) => String(event.details.incident));
+  const outcomes = new Map(
+    incidentIds.length ? (await db.select({ id: incidents.id, outcome: incidents.outcome }).from(incidents).where(inArray(incidents.id, incidentIds))).map((row) => [row.id, row.outcome]) : [],
+  );
+  const incidentUses: IncidentUse[] = incidentLeaves.map(({ index, event }) => ({
+    at: event.at,
+    kind: String(event.details.kind),
+    operator: event.operator ?? null,
+    job: event.job ?? null,
+    outcome: outcomes.get(String(event.details.incident)) ?? null,
+    auditIndex: index,
+  }));
 
   const productUses: ProductUse[] = builtOn.map((product) => {
     const counted = callsOf.get(product.id);
@@ -245,6 +256,6 @@ export function datasetUsesTable(uses: DatasetUses): unknown[][] {
     ...uses.channelPulls.map((pull) => ['channel_pull', pull.at, pull.recipient, pull.columns.join(' '), `v${pull.version}`, null, null, pull.rows, leaves([pull.auditIndex])]),
     ...uses.externalDeliveries.map((delivery) => ['external_delivery', delivery.at, delivery.recipient, delivery.columns.join(' '), `v${delivery.version}`, null, null, delivery.rows, leaves([delivery.auditIndex])]),
     ...uses.derivedDatasets.map((derived) => ['derived_dataset', derived.at, null, derived.dataset, null, null, null, null, leaves([derived.auditIndex])]),
-    ...uses.incidents.map((incident) => ['incident', incident.at, incident.operator, incident.job, null, incident.kind, null, null, leaves([incident.auditIndex])]),
+    ...uses.incidents.map((incident) => ['incident', incident.at, incident.operator, incident.job, incident.outcome ?? 'open', incident.kind, null, null, leaves([incident.auditIndex])]),
   ];
 }

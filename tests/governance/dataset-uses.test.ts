@@ -119,7 +119,8 @@ describe("a dataset's use trail (art. 12)", () => {
   it('lists an incident over the dataset by its kind, without who caused it or its detail', async () => {
     const response = await uses(marketClerk);
     expect(response.json.incidents).toEqual([expect.objectContaining({ kind: 'channel_over_scope', operator: null, job: null })]);
-    expect(Object.keys(response.json.incidents[0]).sort()).toEqual(['at', 'auditIndex', 'job', 'kind', 'operator']);
+    expect(Object.keys(response.json.incidents[0]).sort()).toEqual(['at', 'auditIndex', 'job', 'kind', 'operator', 'outcome']);
+    expect(response.json.incidents[0].outcome).toBeNull();
     expect((await eventsAt([response.json.incidents[0].auditIndex]))[0]).toMatchObject({ type: 'incident.recorded', details: { kind: 'channel_over_scope' } });
     expect(response.text).not.toContain('clerk-power-utility');
     expect(response.json.totals.incidents).toBe(1);
@@ -142,7 +143,15 @@ describe("a dataset's use trail (art. 12)", () => {
     const json = (await uses(marketClerk)).json;
     expect(lines.filter((line) => line.startsWith('job,'))).toHaveLength(json.jobs.length);
     expect(lines.find((line) => line.startsWith('product_calls,'))).toMatch(/^product_calls,[^,]+,harbour-credit,enterprise-identity,published,,2,,\d+ \d+$/);
-    expect(lines.find((line) => line.startsWith('incident,'))).toMatch(/^incident,[^,]+,,,,channel_over_scope,,,\d+$/);
+    expect(lines.find((line) => line.startsWith('incident,'))).toMatch(/^incident,[^,]+,,,open,channel_over_scope,,,\d+$/);
+  });
+
+  it("shows a regulator's outcome once the incident is resolved, and not its reason", async () => {
+    const [incident] = (await t.call('GET', '/v1/incidents?kind=channel_over_scope', { token: regulator })).json.incidents;
+    await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'referred', reason: '移交市场监管局核查通道用途' } });
+    const response = await uses(marketClerk);
+    expect(response.json.incidents).toEqual([expect.objectContaining({ kind: 'channel_over_scope', outcome: 'referred' })]);
+    expect(response.text).not.toContain('移交市场监管局');
   });
 
   it('refuses a period that ends before it starts', async () => {

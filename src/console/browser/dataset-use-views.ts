@@ -115,8 +115,14 @@ function trailOf(uses: any): Node[] {
     section(
       t('usesIncidents'),
       'uses-incidents',
-      [t('time'), t('kind'), t('operator'), t('auditLeaves')],
-      uses.incidents.map((incident: any) => [formatTime(incident.at), tValue('incident', incident.kind), incident.operator ?? '—', leaves([incident.auditIndex])]),
+      [t('time'), t('kind'), t('operator'), t('incidentFinding'), t('auditLeaves')],
+      uses.incidents.map((incident: any) => [
+        formatTime(incident.at),
+        tValue('incident', incident.kind),
+        incident.operator ?? '—',
+        incident.outcome ? tValue('incidentOutcome', incident.outcome) : t('incidentOpen'),
+        leaves([incident.auditIndex]),
+      ]),
     ),
     section(
       t('usesDerived'),
