@@ -83,7 +83,7 @@ const phrases = {
   plain: ['明文核验', 'Plain'],
   encrypted: ['同态加密核验（本地加密）', 'Encrypted (encrypted in this browser)'],
   plainScore: ['明文评分', 'Score'],
-  encryptedScore: ['同态加密评分（本地加密）', 'Score encrypted (encrypted in this browser)'],
+  encryptedScore: ['同态加密评分（本地加密）', 'Encrypted (in this browser)'],
   scorePrediction: ['{target} 的预测值', 'predicted {target}'],
   scoreProbability: ['{target} 为 1 的概率', 'probability that {target} is 1'],
   match: ['一致', 'Match'],
