@@ -388,11 +388,8 @@ class Analyser {
 
     // Totals and subtotals (ROLLUP, CUBE, GROUPING SETS) are cells like any other — each with its own contributors
     // and dominance, and in the lines secondary suppression balances (execution-plan.ts, `levelPosition`). A
-    // differentially private plan lists one table of cells from public domains; it does not take them yet.
+    // differentially private plan makes each set a table of its own, with its share of ε (dp-plan.ts, `groupSets`).
     const groupingSets = root.group_sets.length > 1;
-    if (groupingSets && this.context.noisyRelease) {
-      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'GROUPING SETS, ROLLUP and CUBE are not supported in differentially private jobs: add up the released cells instead');
-    }
     if (root.modifiers.some((modifier: AstNode) => modifier.type === 'DISTINCT_MODIFIER')) {
       throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'SELECT DISTINCT is not supported on an aggregation');
     }

@@ -53,6 +53,13 @@ export type DpPlan = {
   /** Every protected dataset the job reads: each one's budget pays the job's ε and δ. */
   budgetDatasets?: string[];
   groupColumns: Array<{ name: string; outputIndex: number | null; domain: Array<string | number | null> | null }>;
+  /**
+   * With ROLLUP, CUBE or GROUPING SETS: each set's group columns (indexes into `groupColumns`), in the order the
+   * query gives them. Every set is a table of its own over the same bounded rows, so one unit is in a cell of each:
+   * each table spends 1/k of ε and δ (basic composition; under the Gaussian, 1/k of the zCDP ρ). Plain GROUP BY
+   * plans, and plans before it: none (one set of every column).
+   */
+  groupSets?: number[][];
   aggregates: DpAggregate[];
   /**
    * Summed columns, in the order of their `__pds_s_<i>` figures. `integral`: every value is a whole number (a count,
@@ -338,8 +345,13 @@ export async function buildDpPlan(
     if (open) fromOpenData.add(groupColumns.length);
     groupColumns.push({ name: group.name, outputIndex: null, domain: registered ?? open ?? domainOfExpression(group.expression) });
   }
+  // Grouping sets (ROLLUP, CUBE): each a table of its own, of the group columns it names; the finest first and the
+  // grand total last, as a reader expects them (an ORDER BY sorts them otherwise).
+  const querySets = node.group_sets as number[][];
+  const groupSets = querySets.length > 1 ? querySets.map((set) => [...set].sort((a, b) => a - b)).sort((a, b) => b.length - a.length) : undefined;
+  const cellsListed = () => (groupSets ?? [groupColumns.map((_, index) => index)]).reduce((total, set) => total + set.reduce((product, index) => product * (groupColumns[index]!.domain?.length ?? 1), 1), 0);
   // Too many cells to list: open data's values are then left to partition selection, as before they were read.
-  if (groupColumns.every((group) => group.domain) && groupColumns.reduce((product, group) => product * group.domain!.length, 1) > MAX_DP_CELLS) {
+  if (groupColumns.every((group) => group.domain) && cellsListed() > MAX_DP_CELLS) {
     for (const index of fromOpenData) groupColumns[index]!.domain = null;
   }
   const partitionSelection = groupColumns.some((group) => group.domain === null);
@@ -377,6 +389,7 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
+    if (item.type === 'GROUPING_FUNCTION') throw shapeError(`${described}: grouping() is not offered here; the manifest's totals name the rows that are totals`);
     if (item.class !== 'FUNCTION') throw shapeError(`${described} ${notAFigure}`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
@@ -507,10 +520,7 @@ export async function buildDpPlan(
   for (const column of Object.keys(options.bounds ?? {})) {
     if (!usedBounds.has(column)) throw new AppError('VALIDATION_FAILED', `bounds were given for ${column}, which the query does not sum`, [{ path: `privacy.bounds.${column}`, problem: 'not summed' }]);
   }
-  if (!partitionSelection) {
-    const cells = groupColumns.reduce((product, group) => product * group.domain!.length, 1);
-    if (cells > MAX_DP_CELLS) throw shapeError('the product of the group domains exceeds 100,000 cells');
-  }
+  if (!partitionSelection && cellsListed() > MAX_DP_CELLS) throw shapeError('the product of the group domains exceeds 100,000 cells');
 
   const countsUnits = partitionSelection || aggregates.some((aggregate) => aggregate.kind === 'units');
   const sql = await boundedFiguresSql(node, parser, {
@@ -519,12 +529,14 @@ export async function buildDpPlan(
     figures: [...sumExpressions.map((expression, index) => ({ expression, bounds: sums[index]!.bounds })), ...histogramFigures],
     countsUnits,
     maxRowsPerUnit: options.maxRowsPerUnit,
+    ...(groupSets ? { groupSets } : {}),
   });
   return {
     kind: 'dp_aggregate',
     dataset: datasetId,
     budgetDatasets: [...new Set(units.map((entry) => entry.dataset))],
     groupColumns,
+    ...(groupSets ? { groupSets } : {}),
     aggregates,
     sums,
     ...(quantiles.length > 0 ? { quantiles } : {}),
@@ -632,7 +644,7 @@ export const clamped = (expression: AstNode, bounds: { min: number; max: number 
 export async function boundedFiguresSql(
   node: AstNode,
   parser: SqlParser,
-  input: { unit: AstNode; groups: AstNode[]; figures: Array<{ expression: AstNode; bounds: { min: number; max: number } }>; countsUnits: boolean; maxRowsPerUnit: number },
+  input: { unit: AstNode; groups: AstNode[]; figures: Array<{ expression: AstNode; bounds: { min: number; max: number } }>; countsUnits: boolean; maxRowsPerUnit: number; groupSets?: number[][] },
 ): Promise<string> {
   const inner = structuredClone(node);
   inner.select_list = [
@@ -649,6 +661,8 @@ export async function boundedFiguresSql(
   const kept = `FILTER (WHERE __pds_rank <= ${L})`;
   const select = [
     ...keys,
+    // Which set a row of grouping sets belongs to: bit k, counted from the last key, set where key k is rolled up.
+    ...(input.groupSets ? [`grouping(${keys.join(', ')}) AS __pds_level`] : []),
     `count(*) ${kept} AS __pds_n`,
     ...(input.countsUnits ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
     ...input.figures.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),
@@ -669,7 +683,13 @@ export async function boundedFiguresSql(
   const where = input.countsUnits ? '' : ` WHERE __pds_rank <= ${L}`;
   return (
     `SELECT ${select} FROM (SELECT *, row_number() OVER (PARTITION BY __pds_u ORDER BY random()) AS __pds_rank FROM (${rows}) AS __pds_capped) AS __pds_bounded` +
-    `${where}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`
+    `${where}${
+      input.groupSets
+        ? ` GROUP BY GROUPING SETS (${input.groupSets.map((set) => `(${set.map((index) => keys[index]).join(', ')})`).join(', ')})`
+        : keys.length > 0
+          ? ` GROUP BY ${keys.join(', ')}`
+          : ''
+    }`
   );
 }
 

@@ -41,6 +41,8 @@ export type DpOutput = {
   withheld?: { code: 'MODEL_COLLINEAR' | 'MODEL_DID_NOT_CONVERGE'; reason: string };
   manifest: {
     model?: ModelSummary;
+    /** With grouping sets: the rows that are totals, each with the keys it adds up over (as threshold outputs). */
+    totals?: Array<{ row: number; over: string[] }>;
     contentHash: string;
     rowCount: number;
     columnCount: number;
@@ -124,13 +126,16 @@ function aggregateNoise(plan: DpPlan) {
   const quantiles = plan.quantiles ?? [];
   const statisticCount = (needsCount ? 1 : 0) + (units ? 1 : 0) + plan.sums.length + quantiles.length;
   const shares = statisticCount + (plan.partitionSelection ? 1 : 0);
-  const epsilonShare = plan.epsilonMicro / 1_000_000 / shares;
+  // Grouping sets: each set's table gets 1/k of everything, since one unit is in a cell of every set.
+  const sets = plan.groupSets?.length ?? 1;
+  const epsilonShare = plan.epsilonMicro / 1_000_000 / shares / sets;
   const delta = plan.deltaPico / 1e12;
   const gaussian = plan.mechanism === 'gaussian';
-  const selectionDelta = plan.partitionSelection ? (gaussian ? delta / 2 : delta) : 0;
-  const gaussianDelta = gaussian ? delta - selectionDelta : 0;
-  // The Gaussian statistics together spend ε_share × their number; they split the ρ that buys.
-  const rhoEach = gaussian ? rhoFor(epsilonShare * statisticCount, gaussianDelta) / statisticCount : 0;
+  const selectionDelta = plan.partitionSelection ? (gaussian ? delta / 2 : delta) / sets : 0;
+  const gaussianDelta = gaussian ? delta - selectionDelta * sets : 0;
+  // The Gaussian statistics together spend ε_share × their number in each set; they split the ρ that the whole
+  // Gaussian part of (ε, δ) buys (zCDP composes by adding ρ, across statistics and sets alike).
+  const rhoEach = gaussian ? rhoFor(epsilonShare * statisticCount * sets, gaussianDelta) / (statisticCount * sets) : 0;
 
   const statistics: DpStatistic[] = [];
   const noiseFor = noiseMaker({ gaussian, epsilonShare, rhoEach, statistics });
@@ -166,30 +171,46 @@ export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partit
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
   const position = (name: string) => result.columns.indexOf(name);
   const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
+  // Each table's cells by their keys, a table being one grouping set (plain GROUP BY: the one set of every key).
+  // A row names its set by its level (grouping(): bit k, counted from the last key, set where key k is rolled up).
+  const sets = plan.groupSets ?? [plan.groupColumns.map((_, index) => index)];
+  const levelAt = position('__pds_level');
+  const levelOf = (set: number[]) => plan.groupColumns.reduce((level, _, index) => (set.includes(index) ? level : level + 2 ** (plan.groupColumns.length - 1 - index)), 0);
+  const cellName = (level: number, keys: unknown[]) => JSON.stringify([level, ...keys]);
   const exact = new Map<string, unknown[]>();
-  for (const row of result.rows) exact.set(JSON.stringify(keyPositions.map((index) => row[index])), row);
+  for (const row of result.rows) {
+    const level = levelAt >= 0 ? Number(row[levelAt]) : 0;
+    const set = sets.find((candidate) => levelOf(candidate) === level) ?? [];
+    exact.set(cellName(level, set.map((index) => row[keyPositions[index]!])), row);
+  }
 
   const L = plan.maxRowsPerUnit;
   const { statistics, countNoise, unitNoise, sumNoise, histogramNoise, selection: threshold, units, gaussian } = aggregateNoise(plan);
-  let cells: unknown[][];
-  let selection: PartitionSelection | null = null;
-  if (threshold) {
-    const unitsAt = position('__pds_units');
-    const selectionScale = roundedUp(threshold.scale);
-    cells = [...exact.entries()]
-      .filter(([, row]) => Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= threshold.threshold)
-      .map(([key]) => JSON.parse(key) as unknown[])
-      .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-    selection = { ...threshold, cellsReleased: cells.length };
-  } else {
+  let selection: PartitionSelection | null = threshold ? { ...threshold, cellsReleased: 0 } : null;
+  /** A set's cells: chosen by partition selection where one of its keys has no public domain, else every one. */
+  const cellsOf = (set: number[]): unknown[][] => {
+    const level = levelOf(set);
+    if (threshold && set.some((index) => plan.groupColumns[index]!.domain === null)) {
+      const unitsAt = position('__pds_units');
+      const selectionScale = roundedUp(threshold.scale);
+      const chosen = [...exact.entries()]
+        .map(([name, row]) => [JSON.parse(name) as unknown[], row] as const)
+        .filter(([name, row]) => name[0] === level && Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= threshold.threshold)
+        .map(([name]) => name.slice(1))
+        .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      selection!.cellsReleased += chosen.length;
+      return chosen;
+    }
     // Every combination of the public domains, in domain order, found in the data or not.
-    cells = [[]];
-    for (const group of plan.groupColumns) cells = cells.flatMap((prefix) => group.domain!.map((value) => [...prefix, value]));
-  }
+    let cells: unknown[][] = [[]];
+    for (const index of set) cells = cells.flatMap((prefix) => plan.groupColumns[index]!.domain!.map((value) => [...prefix, value]));
+    return cells;
+  };
+  const cells = sets.flatMap((set) => cellsOf(set).map((keys) => ({ set, keys })));
 
   /** A cell's figures plus their noise, drawn once. */
-  const noisyCell = (keys: unknown[]) => {
-    const found = exact.get(JSON.stringify(keys));
+  const noisyCell = (set: number[], keys: unknown[]) => {
+    const found = exact.get(cellName(levelOf(set), keys));
     return {
       count: countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0,
       units: unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0,
@@ -207,7 +228,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   let model: DpOutput['manifest']['model'];
   if (plan.model) {
     // One cell, the training rows: its noisy count and sums are the model's sufficient statistics.
-    const cell = noisyCell([]);
+    const cell = noisyCell([], []);
     const fitted = fitNoisyLinearModel(plan.model, cell.count, cell.sums);
     if ('withheld' in fitted) {
       withheld = fitted.withheld;
@@ -217,11 +238,13 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       model = { ...plan.model, observations: fitted.observations, residualDegreesOfFreedom: Math.max(0, fitted.observations - plan.model.features.length - 1) };
     }
   } else {
-    rows = cells.map((keys) => {
-      const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = noisyCell(keys);
+    rows = cells.map(({ set, keys }) => {
+      const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = noisyCell(set, keys);
       const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
-      plan.groupColumns.forEach((group, index) => {
-        if (group.outputIndex !== null) row[group.outputIndex] = keys[index];
+      // A key its set rolls up stays null: the manifest's totals say so.
+      set.forEach((index, position) => {
+        const outputIndex = plan.groupColumns[index]!.outputIndex;
+        if (outputIndex !== null) row[outputIndex] = keys[position];
       });
       for (const aggregate of plan.aggregates) {
         if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
@@ -256,7 +279,20 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         : '') +
       (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
-  return dpOutput(plan, orderedPositions(rows, plan).map((index) => rows[index]!), { statistics, partitionSelection: selection, note }, context, { model, withheld });
+  const order = orderedPositions(rows, plan);
+  // With grouping sets, the rows that are totals and the keys each adds up over (by output name, as threshold jobs).
+  const keyName = (index: number) => {
+    const outputIndex = plan.groupColumns[index]!.outputIndex;
+    return outputIndex === null ? plan.groupColumns[index]!.name : plan.outputColumns[outputIndex]!.name;
+  };
+  const totals = plan.groupSets && !plan.model
+    ? order.flatMap((index, row) => {
+        const over = plan.groupColumns.flatMap((_, key) => (cells[index]!.set.includes(key) ? [] : [keyName(key)]));
+        return over.length > 0 ? [{ row, over }] : [];
+      })
+    : undefined;
+  const totalsNote = totals ? ` Each grouping set is a table of its own over the same bounded rows, noised with 1/${sets.length} of ε and δ: a total is not the sum of its noisy cells.` : '';
+  return dpOutput(plan, order.map((index) => rows[index]!), { statistics, partitionSelection: selection, note: note + totalsNote }, context, { model, withheld, totals });
 }
 
 /**
@@ -332,7 +368,7 @@ function dpOutput(
   rows: unknown[][],
   privacy: { statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string },
   context: { grade: string; policyHash: string },
-  fit: { model?: ModelSummary; withheld?: DpOutput['withheld'] },
+  fit: { model?: ModelSummary; withheld?: DpOutput['withheld']; totals?: Array<{ row: number; over: string[] }> },
 ): DpOutput {
   // A count or sum output is one noisy statistic: its 95 % half-width goes with the column, so that a table read on
   // its own (a CSV) still says how far each figure may be from the truth. A mean is a ratio of two and has none.
@@ -368,6 +404,7 @@ function dpOutput(
       grade: context.grade,
       policyHash: context.policyHash,
       ...(fit.model ? { model: fit.model } : {}),
+      ...(fit.totals ? { totals: fit.totals } : {}),
     },
     ...(fit.withheld ? { withheld: fit.withheld } : {}),
   };

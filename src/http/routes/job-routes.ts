@@ -263,18 +263,19 @@ function resultCsv(output: { columns: Array<{ name: string; ci95HalfWidth?: numb
     names.add(candidate);
     return candidate;
   };
+  const totals = manifest?.totals ? new Map(manifest.totals.map((entry) => [entry.row, entry.over.join('+')])) : undefined;
+  const totalOf = (index: number) => (totals ? [totals.get(index) ?? null] : []);
   if (manifest?.differentialPrivacy) {
     const header = output.columns.flatMap((column) => (column.ci95HalfWidth === undefined ? [column.name] : [column.name, unique(`${column.name}_ci95`)]));
-    const rows = output.rows.map((row) => output.columns.flatMap((column, index) => (column.ci95HalfWidth === undefined ? [row[index]] : [row[index], column.ci95HalfWidth])));
-    return { header, rows };
+    const rows = output.rows.map((row, index) => [...output.columns.flatMap((column, position) => (column.ci95HalfWidth === undefined ? [row[position]] : [row[position], column.ci95HalfWidth])), ...totalOf(index)]);
+    return { header: [...header, ...(totals ? [unique('total_over')] : [])], rows };
   }
   const flag = unique('suppressed');
   const codes = new Map((manifest?.suppressedRows ?? []).map((entry) => [entry.row, entry.code]));
-  const totals = manifest?.totals ? new Map(manifest.totals.map((entry) => [entry.row, entry.over.join('+')])) : undefined;
   const totalColumn = totals ? [unique('total_over')] : [];
   return {
     header: [...output.columns.map((column) => column.name), flag, ...totalColumn],
-    rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null, ...(totals ? [totals.get(index) ?? null] : [])]),
+    rows: output.rows.map((row, index) => [...row, codes.get(index) ?? null, ...totalOf(index)]),
   };
 }
 
