@@ -10,6 +10,7 @@ const governancePolicySchema = z.strictObject({
     pullsPerDay: z.number().int().min(1).max(10_000),
   }),
   sharingEvaluation: z.strictObject({ intervalMonths: z.number().int().min(1).max(60) }),
+  subjectAccess: z.strictObject({ requestsPerAdminPerDay: z.number().int().min(1).max(10_000) }),
 });
 
 /** Deadlines and limits of the governance workflows (policies/governance.yaml). */

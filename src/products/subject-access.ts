@@ -1,7 +1,8 @@
-import { asc, count, desc, eq } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte } from 'drizzle-orm';
 import { z } from 'zod';
 import { recordAuditEvents } from '../audit/audit-log.js';
-import { principals, productCalls, products } from '../db/schema.js';
+import { auditLeaves, principals, productCalls, products } from '../db/schema.js';
+import { chinaDay, chinaDayStart, secondsToNextChinaDay } from '../time/china-time.js';
 import { AppError, notFound } from '../errors/app-error.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
@@ -33,6 +34,7 @@ export const subjectAccessLimit = 1_000;
 export type SubjectCheck = { product: string; productTitle: string; productTitleZh: string; consumer: string; consumerName: string; calledAt: string; use: string; purpose: string; mode: string; auditIndex: number };
 
 export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
+  await requireDailyAllowance(platform, principal);
   const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
   if (!product) throw notFound('product');
   if (product.kind !== 'verification') throw new AppError('VALIDATION_FAILED', 'subjects are named through a verification product', [{ path: 'product', problem: 'is a scoring product: its inputs are features, not a subject' }]);
@@ -70,4 +72,22 @@ export async function answerSubjectAccess(platform: Platform, principal: Princip
 async function countChecks(platform: Platform, subject: string): Promise<number> {
   const [row] = await platform.db.select({ n: count() }).from(productCalls).where(eq(productCalls.subjectHash, subject));
   return row?.n ?? 0;
+}
+
+/**
+ * One admin's requests today (China time), counted from the audit log, which keeps every answered request: the
+ * count is the same in every API process and survives a restart. Refused past policies/governance.yaml's
+ * `subjectAccess.requestsPerAdminPerDay` until the next China day.
+ */
+async function requireDailyAllowance(platform: Platform, principal: PrincipalRow): Promise<void> {
+  const now = platform.clock();
+  const today = await platform.db
+    .select({ leaf: auditLeaves.leaf })
+    .from(auditLeaves)
+    .where(and(eq(auditLeaves.eventType, 'subject.access-answered'), gte(auditLeaves.createdAt, chinaDayStart(chinaDay(now)))));
+  const answered = today.filter(({ leaf }) => (JSON.parse(leaf) as { actor?: string }).actor === principal.id).length;
+  const limit = platform.governance.subjectAccess.requestsPerAdminPerDay;
+  if (answered >= limit) {
+    throw new AppError('RATE_LIMITED', `${limit} subject access requests a day is the most one account answers; more can be answered tomorrow (China time)`, [], secondsToNextChinaDay(now));
+  }
 }

@@ -623,4 +623,16 @@ describe('subject access (PIPL arts. 44–45)', () => {
     expect((await t.call('POST', '/v1/subject-access', { token: admin, json: { ...json, product: 'no-such-product' } })).status).toBe(404);
     expect((await t.call('POST', '/v1/subject-access', { token: admin, json: { ...json, reference: ' ' } })).json.error.code).toBe('VALIDATION_FAILED');
   });
+
+  it("is answered up to the day's limit per admin, then refused until the next China day; another admin is not held", async () => {
+    await t.platform.db.insert(principals).values({ id: 'admin-sar-window', role: 'admin', displayName: '大数据中心 · 窗口' });
+    const window = await t.tokenFor('admin-sar-window');
+    const limit = t.platform.governance.subjectAccess.requestsPerAdminPerDay;
+    const json = (n: number) => ({ product: 'resident-identity', input: { id_number: residents[0]!.id }, reference: `SAR-2026-W${n}` });
+    for (let n = 0; n < limit; n++) expect((await t.call('POST', '/v1/subject-access', { token: window, json: json(n) })).status).toBe(200);
+    const refused = await t.call('POST', '/v1/subject-access', { token: window, json: json(limit) });
+    expect([refused.status, refused.json.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await t.call('POST', '/v1/subject-access', { token: await t.tokenFor('admin-data-centre'), json: json(limit + 1) })).status).toBe(200);
+  });
 });
