@@ -318,7 +318,26 @@ export const operationExamples: Record<string, Example> = {
     },
   },
   'get /v1/usage': { response: { from: '2026-10-28T02:00:00.000Z', to: '2026-11-27T02:00:00.000Z', usage: [{ product: 'resident-identity', mode: 'plain', use: 'industry', calls: 1200, feesFen: 36000, firstCall: '2026-11-01T01:00:00.000Z', lastCall: '2026-11-27T01:59:00.000Z' }], totals: { calls: 1200, feesFen: 36000 } } },
-  'get /v1/incidents': { response: { incidents: [{ id: 'inc_…', kind: 'probing', operatorId: null, principalId: 'consumer-east-sea-bank', jobId: null, detail: { window: 100, distinctSubjects: 97, matchRate: 0.01, product: 'resident-identity' }, createdAt: '2026-11-27T02:00:00.000Z' }] } },
+  'get /v1/incidents': {
+    response: {
+      incidents: [
+        { id: 'inc_…', kind: 'probing', operatorId: null, principalId: 'consumer-east-sea-bank', jobId: null, detail: { window: 100, distinctSubjects: 97, matchRate: 0.01, product: 'resident-identity' }, createdAt: '2026-11-27T02:00:00.000Z', resolution: null },
+      ],
+    },
+  },
+  'post /v1/incidents/{id}/resolution': {
+    request: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改' },
+    response: {
+      id: 'inc_…',
+      kind: 'over_scope',
+      operatorId: 'harbour-credit',
+      principalId: 'analyst-harbour-credit',
+      jobId: null,
+      detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
+      createdAt: '2026-11-27T02:00:00.000Z',
+      resolution: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改', resolvedBy: 'regulator-data-dept', resolvedAt: '2026-11-28T01:30:00.000Z' },
+    },
+  },
   'post /v1/sharing-requests': { request: { dataset: 'enterprises', columns: ['uscc', 'name', 'status'], duty: sharingRequest.duty, scenario: sharingRequest.scenario }, response: sharingRequest },
   'get /v1/sharing-requests': { response: { requests: [sharingRequest] } },
   'post /v1/sharing-requests/{id}/decision': { request: { decision: 'refuse', reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' }, response: { ...sharingRequest, status: 'refused', sourceDecision: 'refuse', answeredOn: '2026-11-30', answeredOnTime: true, refusal: { reason: '申请范围超出履职需要', legalBasis: '《临港新片区公共数据管理办法》第十六条' } } },
@@ -337,7 +356,7 @@ export const operationExamples: Record<string, Example> = {
       channelPulls: [{ at: '2026-11-21T03:00:00.000Z', recipient: 'market-regulator', recipientName: 'Market Regulation Bureau', recipientNameZh: '市场监督管理局', channel: 3, version: 4, rows: 12000, columns: ['uscc', 'month', 'kwh'], auditIndex: 455 }],
       externalDeliveries: [],
       derivedDatasets: [],
-      incidents: [{ at: '2026-11-22T06:00:00.000Z', kind: 'over_scope', operator: 'harbour-credit', job: null, auditIndex: 470 }],
+      incidents: [{ at: '2026-11-22T06:00:00.000Z', kind: 'over_scope', operator: 'harbour-credit', job: null, outcome: 'operator_warned', auditIndex: 470 }],
       totals: { jobs: 1, jobsReleased: 1, productCalls: 1200, channelPulls: 1, rowsPulled: 12000, externalDeliveries: 0, rowsDelivered: 0, derivedDatasets: 0, incidents: 1 },
     },
   },
