@@ -11,6 +11,10 @@ describe("a scoring call's features", () => {
     expect(scoringFeatureValues(features, categories, { size: 3, town: '临港' })).toEqual({ values: [3, 0, 0], problems: [] });
   });
 
+  it('read a value as a claim is read: outer spaces dropped, Unicode normalised', () => {
+    expect(scoringFeatureValues(features, categories, { size: 3, town: ' 书院镇 ' }).values).toEqual([3, 1, 0]);
+  });
+
   it('take the 0/1 features as the model names them, one of them 1 at most', () => {
     expect(scoringFeatureValues(features, categories, { size: 3, town_1: 0, town_2: 1 }).values).toEqual([3, 0, 1]);
     expect(scoringFeatureValues(features, categories, { size: 3, town_1: 1, town_2: 1 }).problems).toEqual([{ path: 'input.town', problem: 'at most one of the 0/1 features of town can be 1' }]);

@@ -1,6 +1,8 @@
+import { normalizeClaim } from './claim-encoding.js';
+
 /**
  * A scoring call's features as the model needs them, read the same way on the server (plain scoring) and in the
- * client (before encrypting them): runs in Node and in a browser, so it imports nothing.
+ * client (before encrypting them): runs in Node and in a browser, so it imports only the client's own modules.
  *
  * A model fitted with categories has 0/1 features (`customer_type_1` stands for "enterprise", the baseline
  * "household" is all zeros). A consumer knows the value, not the column the platform named, so a category is
@@ -41,9 +43,12 @@ export function scoringFeatureValues(features: readonly string[], categories: Sc
     const columnsSent = columns.filter((column) => input[column] !== undefined);
     if (value !== undefined) {
       const allowed = categoryValues(category);
+      // Read as a claim is (NFC, outer spaces dropped): "书院镇 " typed into a form is the value 书院镇.
+      const given = typeof value === 'string' ? normalizeClaim(value) : undefined;
+      const chosen = allowed.find((candidate) => normalizeClaim(candidate) === given);
       if (columnsSent.length > 0) problems.push({ path: `input.${name}`, problem: `give the value of ${name} or its 0/1 features (${columns.join(', ')}), not both` });
-      else if (typeof value !== 'string' || !allowed.includes(value)) problems.push({ path: `input.${name}`, problem: `must be one of the values the model was fitted on: ${allowed.slice(0, 20).join(', ')}${allowed.length > 20 ? ', …' : ''}` });
-      else for (const column of columns) values.set(column, category.columns[column] === value ? 1 : 0);
+      else if (chosen === undefined) problems.push({ path: `input.${name}`, problem: `must be one of the values the model was fitted on: ${allowed.slice(0, 20).join(', ')}${allowed.length > 20 ? ', …' : ''}` });
+      else for (const column of columns) values.set(column, category.columns[column] === chosen ? 1 : 0);
       continue;
     }
     if (columnsSent.length === 0) {
