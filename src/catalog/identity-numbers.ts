@@ -61,7 +61,7 @@ export function makeCreditCode(areaCode: string, organizationBody8: string): str
 /**
  * Values a person is named by, recognised by their whole form (RE2 patterns, as DuckDB's regexp_full_match reads
  * them): an 18-character resident ID number with a plausible date of birth, a mainland mobile number (with or
- * without +86 and separators), an e-mail address, a bank card number. Used to catch a column of them registered
+ * without +86 and separators), an e-mail address, a bank card number, a passport or travel permit number. Used to catch a column of them registered
  * under a class that lets its values out (src/domain-store/personal-identifiers.ts).
  *
  * A bank card number (16 to 19 digits, the first 3–6 as UnionPay, Visa, Mastercard, JCB and Amex issue, written
@@ -74,6 +74,10 @@ export const personalIdentifierForms: ReadonlyArray<{ kind: string; pattern: str
   { kind: 'mobile numbers', pattern: '^(\\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}$' },
   { kind: 'e-mail addresses', pattern: '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$' },
   { kind: 'bank card numbers', pattern: '^[3-6][0-9]{3}([- ]?[0-9]{4}){3}([- ]?[0-9]{1,3})?$', luhn: true, minimumShare: 0.5 },
+  // Passports of the People's Republic (E and 8 digits, E, a letter and 7 digits since 2019, G and 8 digits before
+  // 2012) and travel permits for Hong Kong and Macao (C and 8 digits, C, a letter and 7 digits). Short codes of
+  // that shape are plausible for equipment too, so half a column must be of it.
+  { kind: 'passport or travel permit numbers', pattern: '^([ECG][0-9]{8}|[EC][A-HJ-NP-Z][0-9]{7})$', minimumShare: 0.5 },
 ];
 
 /** The Luhn check of a card number's digits (separators already removed). */

@@ -265,6 +265,19 @@ describe('a file that does not match the registered schema is refused and leaves
     expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^100 of 100 value\(s\) look like bank card numbers/) }]);
   });
 
+  it('passport numbers in an attribute column; a column with a few codes of that shape is let through', async () => {
+    const dataset = await registerWith('meter_travellers', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'passport', class: 'attribute' },
+      { name: 'model', class: 'attribute' },
+    ]);
+    // Passports of each form; the model column has one code in ten shaped like one.
+    const rows = Array.from({ length: 60 }, (_, i) => `M${i},${['E', 'EA', 'G'][i % 3]}${String(1234567 + i).padStart(i % 3 === 1 ? 7 : 8, '0')},${i % 10 ? `WM-${i}` : `E${String(10000000 + i)}`}`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('travellers.csv', `meter_id,passport,model\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'passport', problem: expect.stringMatching(/^60 of 60 value\(s\) look like passport or travel permit numbers/) }]);
+  });
+
   it('open data with even one personal identifier, whatever its class', async () => {
     const dataset = await registerWith('open_hydrants', [
       { name: 'hydrant_id', class: 'attribute' },
