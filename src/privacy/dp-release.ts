@@ -291,7 +291,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         return over.length > 0 ? [{ row, over }] : [];
       })
     : undefined;
-  const totalsNote = totals ? ` Each grouping set is a table of its own over the same bounded rows, noised with 1/${sets.length} of ε and δ: a total is not the sum of its noisy cells.` : '';
+  const totalsNote = totals ? ` Each grouping set is a table of its own over the same bounded rows, noised with 1/${sets.length} of the job's privacy budget: a total is not the sum of its noisy cells.` : '';
   return dpOutput(plan, order.map((index) => rows[index]!), { statistics, partitionSelection: selection, note: note + totalsNote }, context, { model, withheld, totals });
 }
 
