@@ -650,6 +650,25 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('an operator reads the total of a differentially private ROLLUP as a total, and that it is noised on its own', async () => {
+    const [regulator, second] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
+    const analyst = await t.tokenFor('analyst-harbour-credit');
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['transit_trips'], sql: 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (route_id)', purpose: '线路与全网', privacy: { differentialPrivacy: true, epsilon: 0.5 } },
+    });
+    expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
+    for (const token of [regulator, second]) await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token, json: { decision: 'approve', reason: '差分隐私输出' } });
+    const page = await signedIn('analyst-harbour-credit');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    await page.waitForSelector('#dp-noise tbody tr');
+    expect(await page.locator('#result-table tbody tr').last().locator('td').first().textContent()).toBe('（合计）');
+    expect(await page.textContent('#dp-bounded-note')).toContain('合计不等于各单元格噪声值之和');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator reads, in Chinese, what the coefficients of a differentially private logistic model are', async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'lingang-analytics');

@@ -480,7 +480,7 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
     // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
     table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
-    noiseSection(manifest?.differentialPrivacy, manifest?.model) ?? '',
+    noiseSection(manifest?.differentialPrivacy, manifest?.model, Boolean(manifest?.totals?.length)) ?? '',
     modelSection(manifest?.model) ?? '',
   ].filter((element): element is HTMLElement => element !== '');
 }
@@ -540,7 +540,7 @@ function expectedNoiseTable(noise: any): HTMLElement | string {
 }
 
 /** For a differentially private result (or model): each statistic's mechanism, ε, sensitivity, scale and 95 % interval. */
-function noiseSection(dp: any, model: { type: string; iterations?: number } | undefined): HTMLElement | null {
+function noiseSection(dp: any, model: { type: string; iterations?: number } | undefined, hasTotals = false): HTMLElement | null {
   if (!dp) return null;
   return h(
     'section',
@@ -561,7 +561,8 @@ function noiseSection(dp: any, model: { type: string; iterations?: number } | un
             ? `系数为从零开始的 ${model.iterations} 步牛顿迭代：每步按当前系数计算梯度 Σx(y−p) 与海森矩阵 Σp(1−p)xxᵀ（每个隐私单元至多 ${dp.maxRowsPerUnit} 行、特征截断至界限、目标截断至 0..1）并加噪声，预算在各步间均分；系数带有这些噪声，未迭代至收敛，不给出标准误。`
             : model
             ? `系数由加噪后的充分统计量（计数、Σx、Σxxᵀ、Σxy、Σy、Σy²）求解：每个隐私单元至多 ${dp.maxRowsPerUnit} 行、各值截断至界限；系数带有这些噪声，不给出标准误。`
-            : `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。`,
+            : `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。` +
+              (hasTotals ? '小计与合计各自单独加噪（每个分组集合分得一份隐私预算），因此合计不等于各单元格噪声值之和。' : ''),
         )
       : null,
     h('p', { class: 'muted' }, dp.note),
