@@ -60,6 +60,8 @@ export type DpPlan = {
    * plans, and plans before it: none (one set of every column).
    */
   groupSets?: number[][];
+  /** `grouping(a, b)` outputs: which group columns each names, bit by bit from the first (1 where rolled up). */
+  groupingOutputs?: Array<{ outputIndex: number; keys: number[] }>;
   aggregates: DpAggregate[];
   /**
    * Summed columns, in the order of their `__pds_s_<i>` figures. `integral`: every value is a whole number (a count,
@@ -376,12 +378,15 @@ export async function buildDpPlan(
     sums.push(withResolution(entry));
     return sumExpressions.push(expression) - 1;
   };
+  const groupOf = (expression: AstNode) => {
+    const resolved = resolve(expression);
+    return groups.findIndex((group) => sameExpression(group.expression, expression) || Boolean(resolved && group.column && group.column.binding === resolved.binding && group.column.column === resolved.column));
+  };
+  const groupingOutputs: NonNullable<DpPlan['groupingOutputs']> = [];
   (node.select_list as AstNode[]).map(orderedSetQuantile).forEach((item, outputIndex) => {
     const resolved = resolve(item);
     const name = String(item.alias || resolved?.column || `${String(item.function_name ?? 'column')}_${outputIndex + 1}`);
-    const groupIndex = groups.findIndex(
-      (group) => sameExpression(group.expression, item) || Boolean(resolved && group.column && group.column.binding === resolved.binding && group.column.column === resolved.column),
-    );
+    const groupIndex = groupOf(item);
     if (groupIndex >= 0) {
       groupColumns[groupIndex]!.outputIndex = outputIndex;
       outputColumns.push({ name, role: 'group_key' });
@@ -389,7 +394,20 @@ export async function buildDpPlan(
     }
     // Named in refusals by its place and alias: an unaliased expression's made-up name (`+_2`) would say nothing.
     const described = `output ${outputIndex + 1}${item.alias ? ` (${String(item.alias)})` : ''}`;
-    if (item.type === 'GROUPING_FUNCTION') throw shapeError(`${described}: grouping() is not offered here; the manifest's totals name the rows that are totals`);
+    // grouping(a, b) labels a row by the keys its set rolls up: the query's structure, set after the noise.
+    if (item.type === 'GROUPING_FUNCTION') {
+      // Its arguments name keys as GROUP BY does: by expression, column or output alias (`grouping(hour)`).
+      const aliased = (argument: AstNode) => {
+        const names = argument.class === 'COLUMN_REF' ? (argument.column_names as string[]) : [];
+        const item = names.length === 1 ? (node.select_list as AstNode[]).find((candidate) => String(candidate.alias).toLowerCase() === names[0]!.toLowerCase()) : undefined;
+        return item ? groupOf(item) : -1;
+      };
+      const keys = (item.children as AstNode[]).map((argument) => (groupOf(argument) >= 0 ? groupOf(argument) : aliased(argument)));
+      if (keys.some((key) => key < 0)) throw shapeError(`${described}: grouping() takes the query's group keys`);
+      groupingOutputs.push({ outputIndex, keys });
+      outputColumns.push({ name, role: 'group_key' });
+      return;
+    }
     if (item.class !== 'FUNCTION') throw shapeError(`${described} ${notAFigure}`);
     const functionName = String(item.function_name).toLowerCase();
     // FILTER (WHERE c) keeps a row by its own values alone, as WHERE does: the figure is of CASE WHEN c THEN x END,
@@ -537,6 +555,7 @@ export async function buildDpPlan(
     budgetDatasets: [...new Set(units.map((entry) => entry.dataset))],
     groupColumns,
     ...(groupSets ? { groupSets } : {}),
+    ...(groupingOutputs.length > 0 ? { groupingOutputs } : {}),
     aggregates,
     sums,
     ...(quantiles.length > 0 ? { quantiles } : {}),

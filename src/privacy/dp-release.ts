@@ -241,11 +241,12 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     rows = cells.map(({ set, keys }) => {
       const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = noisyCell(set, keys);
       const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
-      // A key its set rolls up stays null: the manifest's totals say so.
+      // A key its set rolls up stays null: the manifest's totals say so, and grouping() where the query asks.
       set.forEach((index, position) => {
         const outputIndex = plan.groupColumns[index]!.outputIndex;
         if (outputIndex !== null) row[outputIndex] = keys[position];
       });
+      for (const grouping of plan.groupingOutputs ?? []) row[grouping.outputIndex] = grouping.keys.reduce((bits, key) => bits * 2 + (set.includes(key) ? 0 : 1), 0);
       for (const aggregate of plan.aggregates) {
         if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
         else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;

@@ -474,9 +474,12 @@ describe('totals under differential privacy (ROLLUP, CUBE, GROUPING SETS)', () =
     expect(shared!.scale / alone!.scale).toBeCloseTo(Math.SQRT2, 2);
   });
 
-  it('refuse grouping(), saying where the totals are named', async () => {
-    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, grouping(route_id) AS total, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (route_id)', { delta: 0 }, ['transit_trips']) });
-    expect(dryRun.json.error).toMatchObject({ code: 'DP_QUERY_SHAPE', message: expect.stringContaining("the manifest's totals name the rows that are totals") });
+  it('label totals with grouping() as a threshold job does, set after the noise', async () => {
+    const result = await released('SELECT hour(boarded_at) AS hour, grouping(hour) AS total, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (hour) ORDER BY total, hour', { epsilon: 0.5, delta: 0 }, ['transit_trips']);
+    expect(result.rows.map((row: unknown[]) => [row[0], row[1]])).toEqual([...Array.from({ length: 24 }, (_, hour) => [hour, 0]), [null, 1]]);
+    expect(result.manifest.totals).toEqual([{ row: 24, over: ['hour'] }]);
+    const foreign = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job('SELECT route_id, grouping(route_id, route_id) AS total, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (route_id)', { delta: 0 }, ['transit_trips']) });
+    expect(foreign.status).toBe(200);
   });
 });
 
