@@ -326,7 +326,6 @@ export const operationExamples: Record<string, Example> = {
     },
   },
   'post /v1/incidents/{id}/resolution': {
-    request: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改' },
     response: {
       id: 'inc_…',
       kind: 'over_scope',
