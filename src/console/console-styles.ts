@@ -11,6 +11,8 @@ header h1{margin:0;font-size:19px;font-weight:600}header small{color:#c9d6ea}
 nav{display:flex;flex-direction:column;padding:10px 0 24px;background:#fff;border-right:1px solid var(--line);min-height:calc(100vh - 72px);position:sticky;top:0}
 nav a{padding:8px 18px;color:var(--muted);text-decoration:none;border-left:3px solid transparent}
 nav a.active,nav a:hover{color:var(--brand);border-left-color:var(--brand2);background:#f1f5fb}
+nav .waiting{margin-left:8px;padding:0 7px;border-radius:9px;background:var(--warn);color:#fff;font-size:12px;line-height:18px;display:inline-block}
+nav .waiting[hidden]{display:none}
 nav .nav-group{margin:14px 18px 4px;font-size:12px;font-weight:600;color:#8a93a3;letter-spacing:.04em}
 main{max-width:1180px;width:100%;margin:22px auto;padding:0 22px}
 h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}

@@ -1418,14 +1418,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#incidents`);
     const form = page.locator(`.resolution[data-incident="${incident.id}"]`);
     await form.waitFor();
+    // The menu says how many incidents are open and how many outputs wait for review.
+    const openBefore = (await t.call('GET', '/v1/incidents?status=open&limit=1000', { token: regulatorToken })).json.incidents.length as number;
+    await page.locator('[data-waiting="incidents"]', { hasText: new RegExp(`^${openBefore}$`) }).waitFor();
+    const held = (await t.call('GET', '/v1/jobs?status=in_review&limit=1000', { token: regulatorToken })).json.jobs.length as number;
+    if (held > 0) await page.locator('[data-waiting="reviews"]', { hasText: new RegExp(`^${held}$`) }).waitFor();
+    else expect(await page.isHidden('[data-waiting="reviews"]')).toBe(true);
     // Without a reason the server refuses, and the page says so beside the button.
     await form.locator('button.resolve').click();
     await form.getByText(/VALIDATION_FAILED/).waitFor();
     await form.locator('select.outcome').selectOption('operator_warned');
     await form.locator('input.reason').fill('已约谈运营机构，确认为误选数据集');
     await form.locator('button.resolve').click();
-    // Resolved, it leaves the open list; the resolved list shows the finding.
+    // Resolved, it leaves the open list and the menu's count; the resolved list shows the finding.
     await form.waitFor({ state: 'detached' });
+    if (openBefore > 1) await page.locator('[data-waiting="incidents"]', { hasText: new RegExp(`^${openBefore - 1}$`) }).waitFor();
+    else await page.locator('[data-waiting="incidents"]').waitFor({ state: 'hidden' });
     await page.selectOption('#incidents-status', 'resolved');
     const row = page.locator('#incidents-table tbody tr', { hasText: '已约谈运营机构，确认为误选数据集' });
     await row.waitFor();

@@ -18,7 +18,8 @@ import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicIntere
  * not the protection.
  */
 type Principal = { id: string; role: string; displayName: string; operatorId: string | null; institutionId: string | null };
-type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase };
+/** `waiting`: how many items wait on this page for the signed-in role (held outputs, open incidents), shown in the menu. */
+type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<number> };
 
 let me: Principal | undefined;
 
@@ -37,7 +38,12 @@ function routesFor(principal: Principal): Route[] {
   // What regulators and third-party assessors read and verify alike.
   const oversight: Route[] = [
     { hash: 'audit', label: 'audit', render: auditPage },
-    { hash: 'incidents', label: 'incidents', render: (rerender) => incidentsPage(rerender, principal.role === 'regulator') },
+    {
+      hash: 'incidents',
+      label: 'incidents',
+      render: (rerender) => incidentsPage(rerender, principal.role === 'regulator'),
+      waiting: () => api<{ incidents: unknown[] }>('GET', '/v1/incidents?status=open&limit=1000').then((answer) => answer.incidents.length),
+    },
     { hash: 'supervision', label: 'supervision', render: supervisionPage },
     { hash: 'report', label: 'report', render: reportPage },
   ];
@@ -63,7 +69,7 @@ function routesFor(principal: Principal): Route[] {
     case 'regulator':
       return [
         ...grouped('groupReview', [
-          { hash: 'reviews', label: 'reviews', render: reviewsPage },
+          { hash: 'reviews', label: 'reviews', render: reviewsPage, waiting: () => api<{ jobs: unknown[] }>('GET', '/v1/jobs?status=in_review&limit=1000').then((answer) => answer.jobs.length) },
           { hash: 'jobs', label: 'jobs', render: jobsPage },
           { hash: 'budgets', label: 'budgets', render: (rerender) => budgetsPage(rerender, 'regulator') },
           { hash: 'products', label: 'products', render: (rerender) => productsAdminPage(rerender, 'regulator') },
@@ -104,12 +110,26 @@ function routesFor(principal: Principal): Route[] {
   }
 }
 
-/** The menu: each group's heading before its first page. */
+/**
+ * The menu: each group's heading before its first page, and beside a page the number of items waiting there, filled
+ * in when it arrives (the menu does not wait for it; a count that cannot be read is left out).
+ */
 function menu(routes: Route[], active: string): Node[] {
-  return routes.flatMap((candidate, index) => [
-    ...(candidate.group && candidate.group !== routes[index - 1]?.group ? [h('span', { class: 'nav-group' }, t(candidate.group))] : []),
-    h('a', { href: `#${candidate.hash}`, class: candidate.hash === active ? 'active' : '' }, t(candidate.label)),
-  ]);
+  return routes.flatMap((candidate, index) => {
+    const waiting = h('span', { class: 'waiting', 'data-waiting': candidate.hash });
+    waiting.hidden = true;
+    candidate.waiting?.().then(
+      (count) => {
+        waiting.textContent = String(count);
+        waiting.hidden = count === 0;
+      },
+      () => undefined,
+    );
+    return [
+      ...(candidate.group && candidate.group !== routes[index - 1]?.group ? [h('span', { class: 'nav-group' }, t(candidate.group))] : []),
+      h('a', { href: `#${candidate.hash}`, class: candidate.hash === active ? 'active' : '' }, t(candidate.label), candidate.waiting ? waiting : null),
+    ];
+  });
 }
 
 const main = () => document.getElementById('main')!;
