@@ -1440,6 +1440,14 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await row.locator('.finding .badge').innerText()).toBe('已约谈警示');
     const resolved = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulatorToken })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
     expect(resolved.resolution).toMatchObject({ outcome: 'operator_warned', resolvedBy: 'regulator-data-dept' });
+    // Narrowed to one kind, every incident listed is of it.
+    await page.selectOption('#incidents-status', '');
+    await page.locator('#incidents-table').waitFor();
+    await page.selectOption('#incidents-kind', 'over_scope');
+    await page.waitForFunction(() => {
+      const kinds = [...document.querySelectorAll('#incidents-table tbody tr td:first-child')].map((cell) => cell.textContent);
+      return (document.querySelector('#incidents-kind') as HTMLSelectElement | null)?.value === 'over_scope' && kinds.length > 0 && kinds.every((kind) => kind === '超出许可范围');
+    });
 
     const assessor = await signedIn('assessor-third-party');
     await assessor.goto(`${base}/console#incidents`);

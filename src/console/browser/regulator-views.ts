@@ -175,25 +175,33 @@ export async function auditPage(): Promise<HTMLElement> {
 }
 
 const incidentOutcomes = ['no_action', 'operator_warned', 'licence_action', 'referred'] as const;
-/** Which incidents the page lists (open ones first: what still needs a regulator), kept while it redraws. */
+/** Which incidents the page lists (open ones first: what still needs a regulator) and of what kind, kept while it redraws. */
 let incidentsShown: 'open' | 'resolved' | '' = 'open';
+let incidentKind = '';
+const incidentKinds = ['over_scope', 'probing', 'enumeration', 'differencing', 'channel_over_scope', 'channel_volume', 'sharing_overdue', 'dispute_overdue', 'sharing_evaluation_overdue'] as const;
 
 /**
  * Incidents, open ones by default. A regulator records, on each open one, what it found and did (an outcome and
  * its reason, kept in the audit log); a resolved one shows that finding. Assessors read both and decide nothing.
  */
 export async function incidentsPage(rerender: () => void, decides: boolean): Promise<HTMLElement> {
-  const { incidents } = await api<{ incidents: any[] }>('GET', `/v1/incidents${incidentsShown ? `?status=${incidentsShown}` : ''}`);
+  const query = new URLSearchParams({ ...(incidentsShown ? { status: incidentsShown } : {}), ...(incidentKind ? { kind: incidentKind } : {}) }).toString();
+  const { incidents } = await api<{ incidents: any[] }>('GET', `/v1/incidents${query ? `?${query}` : ''}`);
   const shown = h('select', { id: 'incidents-status' }, ...(['open', 'resolved', ''] as const).map((value) => h('option', { value, ...(value === incidentsShown ? { selected: true } : {}) }, t(value === 'open' ? 'incidentsOpen' : value === 'resolved' ? 'incidentsResolved' : 'incidentsAll'))));
   shown.addEventListener('change', () => {
     incidentsShown = shown.value as typeof incidentsShown;
+    rerender();
+  });
+  const kind = h('select', { id: 'incidents-kind' }, h('option', { value: '' }, t('incidentsAll')), ...incidentKinds.map((value) => h('option', { value, ...(value === incidentKind ? { selected: true } : {}) }, tValue('incident', value))));
+  kind.addEventListener('change', () => {
+    incidentKind = kind.value;
     rerender();
   });
   return h(
     'div',
     { class: 'panel' },
     h('h2', {}, t('incidents')),
-    labelled(t('status'), shown),
+    h('div', { class: 'grid' }, labelled(t('status'), shown), labelled(t('kind'), kind)),
     incidents.length
       ? table(
           [t('kind'), t('operator'), t('principal'), t('detail'), t('occurredAt'), t('incidentFinding')],
@@ -212,7 +220,15 @@ export async function incidentsPage(rerender: () => void, decides: boolean): Pro
 }
 
 function incidentFinding(resolution: { outcome: string; reason: string; resolvedBy: string; resolvedAt: string }): HTMLElement {
-  return h('div', { class: 'finding' }, badge(tValue('incidentOutcome', resolution.outcome), 'ok'), h('p', {}, resolution.reason), h('small', { class: 'muted' }, `${resolution.resolvedBy} · ${formatTime(resolution.resolvedAt)}`));
+  return h(
+    'div',
+    { class: 'finding' },
+    badge(tValue('incidentOutcome', resolution.outcome), 'ok'),
+    h('p', {}, resolution.reason),
+    h('small', { class: 'muted' }, `${resolution.resolvedBy} · ${formatTime(resolution.resolvedAt)}`),
+    // Action on a licence is taken on the licence itself, with its own reason.
+    resolution.outcome === 'licence_action' ? h('p', {}, h('a', { href: '#licences' }, t('licences'))) : null,
+  );
 }
 
 /** An outcome and its reason, both required (the server refuses a finding without a reason, and says so here). */
