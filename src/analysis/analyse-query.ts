@@ -2,7 +2,7 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, toDouble } from './ast-builders.js';
+import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
 import { outputConditionOf, outputOrderOf, type OutputOrder } from './output-order.js';
 
 /**
@@ -1190,19 +1190,4 @@ function defaultName(node: AstNode, index: number): string {
   return `column_${index + 1}`;
 }
 
-/** Structural equality of two expressions, ignoring positions and aliases. */
-export function sameExpression(a: AstNode, b: AstNode): boolean {
-  const strip = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(strip);
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(
-        Object.entries(value as AstNode)
-          .filter(([key]) => key !== 'query_location' && key !== 'alias')
-          .map(([key, entry]) => [key, strip(entry)]),
-      );
-    }
-    return value;
-  };
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
-}
 

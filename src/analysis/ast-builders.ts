@@ -75,3 +75,19 @@ export function numericConstant(node: AstNode | undefined): number | undefined {
   if (id === 'DECIMAL') return Number(node.value.value) / 10 ** (info?.scale ?? 0);
   return ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'FLOAT', 'DOUBLE'].includes(id) ? Number(node.value.value) : undefined;
 }
+
+/** Structural equality of two expressions, ignoring positions and aliases. */
+export function sameExpression(a: AstNode, b: AstNode): boolean {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value as AstNode)
+          .filter(([key]) => key !== 'query_location' && key !== 'alias')
+          .map(([key, entry]) => [key, strip(entry)]),
+      );
+    }
+    return value;
+  };
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}

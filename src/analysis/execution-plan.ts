@@ -1,8 +1,8 @@
 import type { OutputOrder } from './output-order.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
-import { isCountAggregate, sameExpression, type QueryAnalysis } from './analyse-query.js';
-import { alias, allOf, call, comparison, integer, operator, text, tryToDouble } from './ast-builders.js';
+import { isCountAggregate, type QueryAnalysis } from './analyse-query.js';
+import { alias, allOf, call, comparison, integer, operator, sameExpression, text, tryToDouble } from './ast-builders.js';
 import type { AstNode, SqlParser } from './sql-parser.js';
 import type { SandboxQuery } from '../sandbox/sandbox-protocol.js';
 
@@ -63,6 +63,13 @@ export type SketchedSet = { unitIndex: number; dataset: string; sql: string; mea
 export const hiddenGroupColumn = (index: number) => `__pds_g_${index}`;
 /** A row's grouping level where the query has grouping sets (ExecutionPlan.levelPosition). */
 export const LEVEL_COLUMN = '__pds_level';
+/**
+ * What DuckDB's grouping(keys…) gives on the rows of a grouping set that keeps the keys `kept`: a bit per key
+ * named, the first the highest, set where the set rolls that key up. The row's level is grouping() of every key.
+ */
+export const groupingOf = (keys: readonly number[], kept: readonly number[]): number => keys.reduce((bits, key) => bits * 2 + (kept.includes(key) ? 0 : 1), 0);
+/** Whether a row of grouping level `level` (of `keyCount` keys) rolls key `key` up: the inverse of `groupingOf`. */
+export const isRolledUp = (level: number, keyCount: number, key: number): boolean => Math.floor(level / 2 ** (keyCount - 1 - key)) % 2 === 1;
 /**
  * A row contributes to a measure when its value there is neither null nor zero. A cell can have many
  * contributors while one of its figures has few — `count(*) FILTER (WHERE diagnosis = …)`, `sum(x) FILTER (…)`,

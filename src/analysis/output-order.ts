@@ -1,5 +1,4 @@
-import { numericConstant } from './ast-builders.js';
-import { sameExpression } from './analyse-query.js';
+import { numericConstant, sameExpression } from './ast-builders.js';
 import type { AstNode } from './sql-parser.js';
 
 /**

@@ -228,7 +228,7 @@ export const incidents = pgTable(
     detail: jsonb('detail').$type<Record<string, unknown>>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     /**
-     * A regulator's finding, once it has looked into the incident (src/governance/incident-resolution.ts): what was
+     * A regulator's finding, once it has looked into the incident (src/governance/incidents.ts, `resolveIncident`): what was
      * done and why. Null while the incident is open. The audit log keeps each resolution as `incident.resolved`.
      */
     outcome: text('outcome', { enum: ['no_action', 'operator_warned', 'licence_action', 'referred'] }),

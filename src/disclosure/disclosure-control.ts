@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ExecutionPlan } from '../analysis/execution-plan.js';
-import { hiddenGroupColumn, LEVEL_COLUMN } from '../analysis/execution-plan.js';
+import { hiddenGroupColumn, isRolledUp, LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
@@ -276,9 +276,9 @@ function totalsAt(plan: ExecutionPlan, mainRows: unknown[][], columns: OutputCol
   });
 }
 
-/** Whether a main-query row has group key `dimension` rolled up: grouping level bit k, counted from the last key. */
+/** Whether a main-query row has group key `dimension` rolled up into a total. */
 function rolledUp(plan: ExecutionPlan, row: unknown[], dimension: number): boolean {
-  return plan.levelPosition !== undefined && (BigInt(Number(row[plan.levelPosition] ?? 0)) >> BigInt(plan.groupKeyCount - 1 - dimension)) % 2n === 1n;
+  return plan.levelPosition !== undefined && isRolledUp(Number(row[plan.levelPosition] ?? 0), plan.groupKeyCount, dimension);
 }
 
 function released(

@@ -1,6 +1,7 @@
-import { dpQuantileFunctions, sameExpression, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
-import { allOf, call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator } from '../analysis/ast-builders.js';
+import { dpQuantileFunctions, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { allOf, call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator, sameExpression } from '../analysis/ast-builders.js';
 import { itemName, outputConditionOf, outputOrderOf, type OutputOrder } from '../analysis/output-order.js';
+import { LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
@@ -680,8 +681,8 @@ export async function boundedFiguresSql(
   const kept = `FILTER (WHERE __pds_rank <= ${L})`;
   const select = [
     ...keys,
-    // Which set a row of grouping sets belongs to: bit k, counted from the last key, set where key k is rolled up.
-    ...(input.groupSets ? [`grouping(${keys.join(', ')}) AS __pds_level`] : []),
+    // Which set a row of grouping sets belongs to (execution-plan.ts, `groupingOf`).
+    ...(input.groupSets ? [`grouping(${keys.join(', ')}) AS ${LEVEL_COLUMN}`] : []),
     `count(*) ${kept} AS __pds_n`,
     ...(input.countsUnits ? ['count(DISTINCT __pds_u) AS __pds_units'] : []),
     ...input.figures.map((_, index) => `sum(__pds_x_${index}) ${kept} AS __pds_s_${index}`),

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
 import { magnitude, wholeFigure, type DpPlan } from './dp-plan.js';
+import { groupingOf, LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import { orderedPositions } from '../analysis/output-order.js';
 import { fitNoisyLinearModel, newtonStep } from './dp-model.js';
 import { termNames } from '../models/model-job.js';
@@ -171,17 +172,19 @@ export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partit
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {
   const position = (name: string) => result.columns.indexOf(name);
   const keyPositions = plan.groupColumns.map((_, index) => position(`__pds_g_${index}`));
-  // Each table's cells by their keys, a table being one grouping set (plain GROUP BY: the one set of every key).
-  // A row names its set by its level (grouping(): bit k, counted from the last key, set where key k is rolled up).
-  const sets = plan.groupSets ?? [plan.groupColumns.map((_, index) => index)];
-  const levelAt = position('__pds_level');
-  const levelOf = (set: number[]) => plan.groupColumns.reduce((level, _, index) => (set.includes(index) ? level : level + 2 ** (plan.groupColumns.length - 1 - index)), 0);
-  const cellName = (level: number, keys: unknown[]) => JSON.stringify([level, ...keys]);
-  const exact = new Map<string, unknown[]>();
+  // Each table's cells by their keys, a table being one grouping set (plain GROUP BY: the one set of every key). A
+  // row names its set by its level, grouping() of every key.
+  const allKeys = plan.groupColumns.map((_, index) => index);
+  const sets = plan.groupSets ?? [allKeys];
+  const levelOf = (set: number[]) => groupingOf(allKeys, set);
+  const setAt = new Map(sets.map((set) => [levelOf(set), set]));
+  const levelAt = position(LEVEL_COLUMN);
+  const exact = new Map<number, Map<string, unknown[]>>();
   for (const row of result.rows) {
     const level = levelAt >= 0 ? Number(row[levelAt]) : 0;
-    const set = sets.find((candidate) => levelOf(candidate) === level) ?? [];
-    exact.set(cellName(level, set.map((index) => row[keyPositions[index]!])), row);
+    let table = exact.get(level);
+    if (!table) exact.set(level, (table = new Map()));
+    table.set(JSON.stringify((setAt.get(level) ?? []).map((index) => row[keyPositions[index]!])), row);
   }
 
   const L = plan.maxRowsPerUnit;
@@ -189,14 +192,12 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   let selection: PartitionSelection | null = threshold ? { ...threshold, cellsReleased: 0 } : null;
   /** A set's cells: chosen by partition selection where one of its keys has no public domain, else every one. */
   const cellsOf = (set: number[]): unknown[][] => {
-    const level = levelOf(set);
     if (threshold && set.some((index) => plan.groupColumns[index]!.domain === null)) {
       const unitsAt = position('__pds_units');
       const selectionScale = roundedUp(threshold.scale);
-      const chosen = [...exact.entries()]
-        .map(([name, row]) => [JSON.parse(name) as unknown[], row] as const)
-        .filter(([name, row]) => name[0] === level && Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= threshold.threshold)
-        .map(([name]) => name.slice(1))
+      const chosen = [...(exact.get(levelOf(set)) ?? [])]
+        .filter(([, row]) => Number(row[unitsAt]) + Number(discreteLaplace(selectionScale)) >= threshold.threshold)
+        .map(([keys]) => JSON.parse(keys) as unknown[])
         .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
       selection!.cellsReleased += chosen.length;
       return chosen;
@@ -210,7 +211,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
 
   /** A cell's figures plus their noise, drawn once. */
   const noisyCell = (set: number[], keys: unknown[]) => {
-    const found = exact.get(cellName(levelOf(set), keys));
+    const found = exact.get(levelOf(set))?.get(JSON.stringify(keys));
     return {
       count: countNoise ? Number(found?.[position('__pds_n')] ?? 0) + countNoise() : 0,
       units: unitNoise ? Number(found?.[position('__pds_units')] ?? 0) + unitNoise() : 0,
@@ -246,7 +247,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         const outputIndex = plan.groupColumns[index]!.outputIndex;
         if (outputIndex !== null) row[outputIndex] = keys[position];
       });
-      for (const grouping of plan.groupingOutputs ?? []) row[grouping.outputIndex] = grouping.keys.reduce((bits, key) => bits * 2 + (set.includes(key) ? 0 : 1), 0);
+      for (const grouping of plan.groupingOutputs ?? []) row[grouping.outputIndex] = groupingOf(grouping.keys, set);
       for (const aggregate of plan.aggregates) {
         if (aggregate.kind === 'count') row[aggregate.outputIndex] = noisyCount;
         else if (aggregate.kind === 'units') row[aggregate.outputIndex] = noisyUnits;

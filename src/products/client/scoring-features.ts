@@ -1,8 +1,9 @@
+import type { CategoryColumns } from '../../models/model-job.js';
 import { normalizeClaim } from './claim-encoding.js';
 
 /**
  * A scoring call's features as the model needs them, read the same way on the server (plain scoring) and in the
- * client (before encrypting them): runs in Node and in a browser, so it imports only the client's own modules.
+ * client (before encrypting them): runs in Node and in a browser, so it imports only the client's own modules (and a type).
  *
  * A model fitted with categories has 0/1 features (`customer_type_1` stands for "enterprise", the baseline
  * "household" is all zeros). A consumer knows the value, not the column the platform named, so a category is
@@ -10,7 +11,7 @@ import { normalizeClaim } from './claim-encoding.js';
  */
 
 /** Each category's baseline and the value each of its 0/1 features stands for, as the model job released them. */
-export type ScoringCategories = Record<string, { baseline: string; columns: Record<string, string> }>;
+export type ScoringCategories = CategoryColumns;
 export type ScoringInput = Record<string, number | string>;
 export type FeatureProblem = { path: string; problem: string };
 
