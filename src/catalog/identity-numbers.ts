@@ -58,10 +58,34 @@ export function makeCreditCode(areaCode: string, organizationBody8: string): str
   return first17 + creditCodeCheckCharacter(first17);
 }
 
+export interface PersonalIdentifierForm {
+  kind: string;
+  /** The whole value's form. */
+  pattern: string;
+  /** Values that also match this (anywhere) are not of the form. */
+  unless?: string;
+  /** The digits must also pass the Luhn check. */
+  luhn?: true;
+  /** The share of a column's values that must have the form, where other values take it by chance. */
+  minimumShare?: number;
+  /** How many different values of the form a column must hold (estimated), where a few categories could take it. */
+  minimumDistinct?: number;
+}
+
+/**
+ * The hundred or so most common surnames of the mainland (together about nine in ten people, by the Ministry of
+ * Public Security's 2020 count), and compound surnames.
+ */
+const commonSurnames =
+  '王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付傅方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔向常汤康易乔赖文施洪辛柯庄殷倪葛';
+const compoundSurnames = ['欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '令狐', '司徒', '夏侯', '长孙', '宇文'];
+/** Last characters of places, roads and organisations, which names hardly ever end in. */
+const placeAndOrganisationEndings = '省市县区镇乡村街路道站港湾桥苑弄巷厂司局院所部委会店馆业场队校';
+
 /**
  * Values a person is named by, recognised by their whole form (RE2 patterns, as DuckDB's regexp_full_match reads
  * them): an 18-character resident ID number with a plausible date of birth, a mainland mobile number (with or
- * without +86 and separators), an e-mail address, a bank card number, a passport or travel permit number. Used to catch a column of them registered
+ * without +86 and separators), an e-mail address, a bank card number, a passport or travel permit number, a Chinese name. Used to catch a column of them registered
  * under a class that lets its values out (src/domain-store/personal-identifiers.ts).
  *
  * A bank card number (16 to 19 digits, the first 3–6 as UnionPay, Visa, Mastercard, JCB and Amex issue, written
@@ -69,15 +93,20 @@ export function makeCreditCode(areaCode: string, organizationBody8: string): str
  * that shape passes it by chance, so a column of meter or account numbers would have a tenth of "card numbers":
  * `minimumShare` asks for more than half of a column's values, where a column of card numbers has all of them.
  */
-export const personalIdentifierForms: ReadonlyArray<{ kind: string; pattern: string; luhn?: true; minimumShare?: number }> = [
+export const personalIdentifierForms: ReadonlyArray<PersonalIdentifierForm> = [
   { kind: 'resident ID numbers', pattern: '^[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$' },
   { kind: 'mobile numbers', pattern: '^(\\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}$' },
   { kind: 'e-mail addresses', pattern: '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$' },
-  { kind: 'bank card numbers', pattern: '^[3-6][0-9]{3}([- ]?[0-9]{4}){3}([- ]?[0-9]{1,3})?$', luhn: true, minimumShare: 0.5 },
+  { kind: 'bank card numbers', pattern: '^[3-6][0-9]{3}([- ]?[0-9]{4}){3}([- ]?[0-9]{1,3})?$', luhn: true, minimumShare: 0.5, minimumDistinct: 30 },
   // Passports of the People's Republic (E and 8 digits, E, a letter and 7 digits since 2019, G and 8 digits before
   // 2012) and travel permits for Hong Kong and Macao (C and 8 digits, C, a letter and 7 digits). Short codes of
   // that shape are plausible for equipment too, so half a column must be of it.
-  { kind: 'passport or travel permit numbers', pattern: '^([ECG][0-9]{8}|[EC][A-HJ-NP-Z][0-9]{7})$', minimumShare: 0.5 },
+  { kind: 'passport or travel permit numbers', pattern: '^([ECG][0-9]{8}|[EC][A-HJ-NP-Z][0-9]{7})$', minimumShare: 0.5, minimumDistinct: 30 },
+  // A Chinese personal name: a common surname and one or two characters (two for a compound surname). Place, road
+  // and organisation names take that shape too (万祥镇, 高桥路, 金融业), so a value ending as they do is not counted,
+  // and a column must be more than half names with at least 30 different ones: five towns or a list of industries
+  // cannot reach that, a register of people does.
+  { kind: 'personal names', pattern: `^(${compoundSurnames.join('|')})\\p{Han}{1,2}$|^[${commonSurnames}]\\p{Han}{1,2}$`, unless: `[${placeAndOrganisationEndings}]$`, minimumShare: 0.5, minimumDistinct: 30 },
 ];
 
 /** The Luhn check of a card number's digits (separators already removed). */

@@ -278,6 +278,32 @@ describe('a file that does not match the registered schema is refused and leaves
     expect((refused as AppError).details).toEqual([{ path: 'passport', problem: expect.stringMatching(/^60 of 60 value\(s\) look like passport or travel permit numbers/) }]);
   });
 
+  it('personal names in an attribute column, written with common and compound surnames', async () => {
+    const dataset = await registerWith('meter_holders', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'holder', class: 'attribute' },
+    ]);
+    const given = ['伟', '芳', '秀英', '建国', '丽', '强', '婷婷', '志明'];
+    const rows = Array.from({ length: 80 }, (_, i) => `M${i},${['王', '李', '张', '欧阳', '陈', '诸葛'][i % 6]}${given[Math.floor(i / 6) % given.length]}`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('holders.csv', `meter_id,holder\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'holder', problem: expect.stringMatching(/^80 of 80 value\(s\) look like personal names/) }]);
+  });
+
+  it('place and organisation names that begin like a surname, and a handful of names, are not taken for a register of people', async () => {
+    const dataset = await registerWith('meter_places', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'town', class: 'attribute' },
+      { name: 'road', class: 'attribute' },
+      { name: 'inspector', class: 'attribute' },
+    ]);
+    // Towns and roads of the form surname + two characters, each ending as places do, many of them; five inspectors.
+    const places = ['万祥镇', '高桥镇', '张江镇', '金桥镇', '周浦镇', '江湾镇', '林海村', '王家村', '杨浦区', '徐汇区'];
+    const roads = Array.from({ length: 40 }, (_, i) => `${['高', '张', '黄', '陈', '金'][i % 5]}${['科', '东', '江', '海', '新', '华', '兴', '安'][Math.floor(i / 5)]}路`);
+    const rows = Array.from({ length: 200 }, (_, i) => `M${i},${places[i % places.length]},${roads[i % roads.length]},${['王伟', '李芳', '张强', '刘洋', '陈静'][i % 5]}`);
+    await expect(loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('places.csv', `meter_id,town,road,inspector\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' })).resolves.toBeDefined();
+  });
+
   it('open data with even one personal identifier, whatever its class', async () => {
     const dataset = await registerWith('open_hydrants', [
       { name: 'hydrant_id', class: 'attribute' },
