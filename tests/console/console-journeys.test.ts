@@ -1702,7 +1702,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
   });
 
   // Last in this file: it replaces the power readings the journeys above use with a new version.
-  it('a source institution delivers a GBK CSV as a new version, and a mismatching file is refused naming column and row', async () => {
+  it('a source institution delivers a GBK CSV as a new version, and a mismatching file, or one with names in an attribute column, is refused naming the column', async () => {
     const page = await signedIn('clerk-power-utility');
     await page.goto(`${base}/console#delivery`);
     await page.waitForSelector('#delivery-file');
@@ -1711,6 +1711,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     const header = 'account_id,customer_type,household_id,uscc,town,industry_code,month,kwh,amount_due,paid_on_time\n';
     expect(await page.textContent('#delivery-expected pre')).toBe(header.trimEnd());
     expect(await page.textContent('#delivery-expected')).toContain('account_id, month');
+    // Each column's class, which the load checks personal identifiers against, beside its type.
+    const classOf = async (column: string) => (await page.locator('#delivery-expected tr', { has: page.locator(`code:text-is("${column}")`) }).locator('td').nth(2).textContent())?.trim();
+    expect([await classOf('account_id'), await classOf('town'), await classOf('kwh')]).toEqual(['直接标识符', '属性', '敏感']);
     const latest = (await t.call('GET', '/v1/datasets/power_readings', { token: await t.tokenFor('clerk-power-utility') })).json.versions.at(-1).versionNumber;
     expect(await page.textContent('#delivery-standing')).toContain(`最新版本 v${latest}`);
     // "泥城镇" in GBK, as Excel on Chinese Windows saves it.
@@ -1729,6 +1732,16 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(refusal).toContain('SCHEMA_MISMATCH');
     expect(refusal).toContain('kwh 1 value(s) are not DOUBLE (first at data row 1)');
     expect(refusal).not.toContain('lots');
+
+    // People's names in the town column (an attribute) refuse the file, and the console says what to do.
+    const names = Array.from({ length: 40 }, (_, i) => `P${String(i + 10).padStart(10, '0')},household,H00000001,,${['王', '李', '张', '刘', '陈'][i % 5]}${['伟', '芳', '强', '敏', '静', '磊', '军', '洋'][Math.floor(i / 5)]},,2025-01-01,120.5,74.35,true`);
+    await page.setInputFiles('#delivery-file', { name: 'names.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}${names.join('\n')}\n`) });
+    await page.click('#deliver');
+    await page.waitForFunction(() => document.querySelector('#delivery-outcome')?.textContent?.includes('COLUMN_CLASS_SUSPECT'));
+    const namesRefusal = await page.textContent('#delivery-outcome');
+    expect(namesRefusal).toContain('姓名');
+    expect(namesRefusal).toContain('town 40 of 40 value(s) look like personal names');
+    expect(namesRefusal).not.toContain('王伟');
     expect(pageErrors(page)).toEqual([]);
   });
 });

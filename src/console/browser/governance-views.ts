@@ -61,7 +61,7 @@ type DeliveryTarget = {
   nextUpdateDue: string | null;
   updateOverdue: boolean;
   uniqueKey: string[] | null;
-  columns: Array<{ name: string; type: string; nullable: boolean }>;
+  columns: Array<{ name: string; type: string; class: string; nullable: boolean }>;
   versions: Array<{ versionNumber: number; rowCount: number; createdAt: string }>;
 };
 
@@ -77,10 +77,13 @@ function deliveryExpectations(entry: DeliveryTarget): HTMLElement {
     { id: 'delivery-expected', class: 'card' },
     h('p', {}, `${t('expectedHeader')}:`),
     h('pre', {}, entry.columns.map((column) => column.name).join(',')),
+    // The class is shown because the load checks against it: personal identifiers in a column classed attribute or
+    // sensitive refuse the whole file, and the clerk should see why before sending it.
     table(
-      [t('columns'), t('columnType'), t('nullable')],
-      entry.columns.map((column) => [h('code', {}, column.name), column.type, column.nullable ? '✓' : '—']),
+      [t('columns'), t('columnType'), t('columnClass'), t('nullable')],
+      entry.columns.map((column) => [h('code', {}, column.name), column.type, tValue('class', column.class), column.nullable ? '✓' : '—']),
     ),
+    h('p', { class: 'muted', id: 'delivery-class-note' }, t('deliveryClassNote')),
     entry.uniqueKey ? h('p', {}, `${t('rowKey')}: `, h('code', {}, entry.uniqueKey.join(', '))) : null,
     h(
       'p',
