@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gte } from 'drizzle-orm';
 import { z } from 'zod';
-import { recordAuditEvents } from '../audit/audit-log.js';
+import { appendAuditEvents, lockAuditLog } from '../audit/audit-log.js';
+import type { Database } from '../db/connect.js';
 import { auditLeaves, principals, productCalls, products } from '../db/schema.js';
 import { chinaDay, chinaDayStart, secondsToNextChinaDay } from '../time/china-time.js';
 import { AppError, notFound } from '../errors/app-error.js';
@@ -34,7 +35,8 @@ export const subjectAccessLimit = 1_000;
 export type SubjectCheck = { product: string; productTitle: string; productTitleZh: string; consumer: string; consumerName: string; calledAt: string; use: string; purpose: string; mode: string; auditIndex: number };
 
 export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
-  await requireDailyAllowance(platform, principal);
+  // Refused early, before any lookup; decided below.
+  await requireDailyAllowance(platform.db, platform, principal);
   const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
   if (!product) throw notFound('product');
   if (product.kind !== 'verification') throw new AppError('VALIDATION_FAILED', 'subjects are named through a verification product', [{ path: 'product', problem: 'is a scoring product: its inputs are features, not a subject' }]);
@@ -49,7 +51,14 @@ export async function answerSubjectAccess(platform: Platform, principal: Princip
     .limit(subjectAccessLimit + 1);
   const total = rows.length > subjectAccessLimit ? await countChecks(platform, subject) : rows.length;
   const now = platform.clock();
-  const [leaf] = await recordAuditEvents(platform.db, [{ type: 'subject.access-answered', actor: principal.id, details: { reference: request.reference, product: product.id, checks: total } }], now);
+  // Counted again under the audit log's lock, in the transaction that records this answer: requests sent together
+  // at the limit all pass the first count, and only as many as the limit allows may be answered.
+  const leaf = await platform.db.transaction(async (tx) => {
+    await lockAuditLog(tx);
+    await requireDailyAllowance(tx, platform, principal);
+    const [index] = await appendAuditEvents(tx, [{ type: 'subject.access-answered', actor: principal.id, details: { reference: request.reference, product: product.id, checks: total } }], now);
+    return index;
+  });
   return {
     reference: request.reference,
     total,
@@ -79,9 +88,9 @@ async function countChecks(platform: Platform, subject: string): Promise<number>
  * count is the same in every API process and survives a restart. Refused past policies/governance.yaml's
  * `subjectAccess.requestsPerAdminPerDay` until the next China day.
  */
-async function requireDailyAllowance(platform: Platform, principal: PrincipalRow): Promise<void> {
+async function requireDailyAllowance(db: Pick<Database, 'select'>, platform: Platform, principal: PrincipalRow): Promise<void> {
   const now = platform.clock();
-  const today = await platform.db
+  const today = await db
     .select({ leaf: auditLeaves.leaf })
     .from(auditLeaves)
     .where(and(eq(auditLeaves.eventType, 'subject.access-answered'), gte(auditLeaves.createdAt, chinaDayStart(chinaDay(now)))));

@@ -635,4 +635,14 @@ describe('subject access (PIPL arts. 44–45)', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await t.call('POST', '/v1/subject-access', { token: await t.tokenFor('admin-data-centre'), json: json(limit + 1) })).status).toBe(200);
   });
+
+  it('requests sent together at the limit: only as many as the limit allows are answered', async () => {
+    await t.platform.db.insert(principals).values({ id: 'admin-sar-burst', role: 'admin', displayName: '大数据中心 · 窗口二' });
+    const burst = await t.tokenFor('admin-sar-burst');
+    const limit = t.platform.governance.subjectAccess.requestsPerAdminPerDay;
+    const json = (n: number) => ({ product: 'resident-identity', input: { id_number: residents[0]!.id }, reference: `SAR-2026-B${n}` });
+    for (let n = 0; n < limit - 1; n++) expect((await t.call('POST', '/v1/subject-access', { token: burst, json: json(n) })).status).toBe(200);
+    const together = await Promise.all(Array.from({ length: 5 }, (_, n) => t.call('POST', '/v1/subject-access', { token: burst, json: json(limit + n) })));
+    expect(together.map((answer) => answer.status).sort()).toEqual([200, 429, 429, 429, 429]);
+  });
 });
