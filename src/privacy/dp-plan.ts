@@ -6,6 +6,8 @@ import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
 import { AppError } from '../errors/app-error.js';
 import type { OpenDomainReader } from './open-domains.js';
+import { sqlString } from '../duckdb/sql-literals.js';
+import { MAX_CONSISTENT_CELLS } from './consistent-margins.js';
 import type { CategoryColumns } from '../models/model-job.js';
 import { pairedAggregates, type AggregateName } from '../policy/disclosure-policy.js';
 
@@ -61,6 +63,13 @@ export type DpPlan = {
    * plans, and plans before it: none (one set of every column).
    */
   groupSets?: number[][];
+  /**
+   * With grouping sets whose keys all have public domains: the tables are made to add up by least squares after the
+   * noise (consistent-margins.ts), over the rows whose keys are in their domains (a total is then the sum of the
+   * cells listed). Plans before 29 November 2026 (session 24), and sets with a key chosen by partition selection:
+   * none, each table stands alone.
+   */
+  consistentTotals?: true;
   /** `grouping(a, b)` outputs: which group columns each names, bit by bit from the first (1 where rolled up). */
   groupingOutputs?: Array<{ outputIndex: number; keys: number[] }>;
   aggregates: DpAggregate[];
@@ -542,6 +551,13 @@ export async function buildDpPlan(
   if (!partitionSelection && cellsListed() > MAX_DP_CELLS) throw shapeError('the product of the group domains exceeds 100,000 cells');
 
   const countsUnits = partitionSelection || aggregates.some((aggregate) => aggregate.kind === 'units');
+  // Totals can be made to add up when every cell of every set is listed and a row's key is matched to its domain
+  // value as text (strings and whole numbers; a fraction's text depends on its type).
+  const consistentTotals =
+    groupSets !== undefined &&
+    !partitionSelection &&
+    groupColumns.every((group) => group.domain!.every((value) => value === null || typeof value === 'string' || Number.isInteger(value))) &&
+    groupColumns.reduce((product, group) => product * group.domain!.length, 1) <= MAX_CONSISTENT_CELLS;
   const sql = await boundedFiguresSql(node, parser, {
     unit: unit!.expression,
     groups: groups.map((group) => group.expression),
@@ -549,6 +565,7 @@ export async function buildDpPlan(
     countsUnits,
     maxRowsPerUnit: options.maxRowsPerUnit,
     ...(groupSets ? { groupSets } : {}),
+    ...(consistentTotals ? { inDomain: groupColumns.map((group) => group.domain!) } : {}),
   });
   return {
     kind: 'dp_aggregate',
@@ -556,6 +573,7 @@ export async function buildDpPlan(
     budgetDatasets: [...new Set(units.map((entry) => entry.dataset))],
     groupColumns,
     ...(groupSets ? { groupSets } : {}),
+    ...(consistentTotals ? { consistentTotals: true as const } : {}),
     ...(groupingOutputs.length > 0 ? { groupingOutputs } : {}),
     aggregates,
     sums,
@@ -664,7 +682,16 @@ export const clamped = (expression: AstNode, bounds: { min: number; max: number 
 export async function boundedFiguresSql(
   node: AstNode,
   parser: SqlParser,
-  input: { unit: AstNode; groups: AstNode[]; figures: Array<{ expression: AstNode; bounds: { min: number; max: number } }>; countsUnits: boolean; maxRowsPerUnit: number; groupSets?: number[][] },
+  input: {
+    unit: AstNode;
+    groups: AstNode[];
+    figures: Array<{ expression: AstNode; bounds: { min: number; max: number } }>;
+    countsUnits: boolean;
+    maxRowsPerUnit: number;
+    groupSets?: number[][];
+    /** Each group key's public domain: rows whose key is outside it are left out before any bounding. */
+    inDomain?: Array<Array<string | number | null>>;
+  },
 ): Promise<string> {
   const inner = structuredClone(node);
   inner.select_list = [
@@ -689,7 +716,14 @@ export async function boundedFiguresSql(
   ].join(', ');
   // Rows without a unit (open rows an outer join kept unmatched) are dropped: their presence would depend on the
   // absence of a protected row.
-  let rows = `SELECT * FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL`;
+  // Rows whose keys are outside their public domains are in no listed cell; where totals must add up to the cells
+  // listed they are left out (matched as text: the domain's strings and whole numbers are written as DuckDB casts).
+  const inDomain = (input.inDomain ?? []).map((domain, index) => {
+    const listed = domain.filter((value) => value !== null).map((value) => sqlString(String(value)));
+    const tests = [...(listed.length > 0 ? [`CAST(__pds_g_${index} AS VARCHAR) IN (${listed.join(', ')})`] : []), ...(domain.includes(null) ? [`__pds_g_${index} IS NULL`] : [])];
+    return ` AND (${tests.length > 0 ? tests.join(' OR ') : 'false'})`;
+  });
+  let rows = `SELECT * FROM (${await parser.toSql(inner)}) AS __pds_rows WHERE __pds_u IS NOT NULL${inDomain.join('')}`;
   if (input.countsUnits) {
     // Where units are counted, each unit is first bounded to L cells, taken in an order of its own (a hash of the
     // unit and the keys, the keys breaking ties): a card with many trips on a few routes is then counted on each

@@ -1,3 +1,4 @@
+import { consistentMargins } from './consistent-margins.js';
 import crypto from 'node:crypto';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
 import type { ModelSummary } from '../models/train-model.js';
@@ -47,7 +48,17 @@ export type DpOutput = {
     contentHash: string;
     rowCount: number;
     columnCount: number;
-    differentialPrivacy: { epsilon: number; delta: number; mechanism: string; maxRowsPerUnit: number; statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string };
+    differentialPrivacy: {
+      epsilon: number;
+      delta: number;
+      mechanism: string;
+      maxRowsPerUnit: number;
+      statistics: DpStatistic[];
+      partitionSelection: PartitionSelection | null;
+      note: string;
+      /** With grouping sets: whether row counts and sums were made to add up after the noise (consistent-margins.ts). */
+      consistentTotals?: boolean;
+    };
     suppressedRows: [];
     suppressedByCode: Record<string, never>;
     roundedTo: null;
@@ -156,6 +167,23 @@ function aggregateNoise(plan: DpPlan) {
 }
 
 /**
+ * Replaces the row counts and sums of every cell with the margins of their least-squares full table
+ * (consistent-margins.ts), so that each total is the sum of its cells. The cells are the sets' in order, each set's
+ * in domain order, as `applyDpNoise` lists them; quantiles and distinct units are left as drawn.
+ */
+function makeTotalsAddUp(plan: DpPlan, sets: number[][], drawn: Array<{ count: number; sums: number[] }>, hasCount: boolean): void {
+  const domainSizes = plan.groupColumns.map((column) => column.domain!.length);
+  const setSizes = sets.map((set) => set.reduce((product, key) => product * domainSizes[key]!, 1));
+  const starts = setSizes.map((_, s) => setSizes.slice(0, s).reduce((total, size) => total + size, 0));
+  const adjust = (read: (cell: { count: number; sums: number[] }) => number, write: (cell: { count: number; sums: number[] }, value: number) => void) => {
+    const measured = sets.map((_, s) => Float64Array.from(drawn.slice(starts[s], starts[s]! + setSizes[s]!), read));
+    consistentMargins(domainSizes, sets, measured).forEach((margin, s) => margin.forEach((value, cell) => write(drawn[starts[s]! + cell]!, value)));
+  };
+  if (hasCount) adjust((cell) => cell.count, (cell, value) => (cell.count = value));
+  plan.sums.forEach((_, index) => adjust((cell) => cell.sums[index]!, (cell, value) => (cell.sums[index] = value)));
+}
+
+/**
  * What a DP plan's release will draw, told before it runs: the statistics' noise and, for keys without a public
  * domain, the partition selection's threshold. A logistic model's steps all draw the same noise: one step's figures
  * are told, with the number of steps.
@@ -239,8 +267,10 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
       model = { ...plan.model, observations: fitted.observations, residualDegreesOfFreedom: Math.max(0, fitted.observations - plan.model.features.length - 1) };
     }
   } else {
-    rows = cells.map(({ set, keys }) => {
-      const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = noisyCell(set, keys);
+    const drawn = cells.map(({ set, keys }) => noisyCell(set, keys));
+    if (plan.consistentTotals) makeTotalsAddUp(plan, sets, drawn, Boolean(countNoise));
+    rows = cells.map(({ set, keys }, cellIndex) => {
+      const { count: noisyCount, units: noisyUnits, sums: noisySums, quantiles: noisyQuantiles } = drawn[cellIndex]!;
       const row: unknown[] = new Array(plan.outputColumns.length).fill(null);
       // A key its set rolls up stays null: the manifest's totals say so, and grouping() where the query asks.
       set.forEach((index, position) => {
@@ -293,8 +323,19 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         return over.length > 0 ? [{ row, over }] : [];
       })
     : undefined;
-  const totalsNote = totals ? ` Each grouping set is a table of its own over the same bounded rows, noised with 1/${sets.length} of the job's privacy budget: a total is not the sum of its noisy cells.` : '';
-  return dpOutput(plan, order.map((index) => rows[index]!), { statistics, partitionSelection: selection, note: note + totalsNote }, context, { model, withheld, totals });
+  const totalsNote = !totals
+    ? ''
+    : ` Each grouping set is a table of its own over the same bounded rows, noised with 1/${sets.length} of the job's privacy budget` +
+      (plan.consistentTotals
+        ? `; the tables were then made to add up (least squares, no further budget): row counts and sums of a total are the sums of its cells, over the rows whose keys are listed${units ? ', while distinct units are not, as one unit is in many cells' : ''}. Counts may then have fractions.`
+        : ': a total is not the sum of its noisy cells.');
+  return dpOutput(
+    plan,
+    order.map((index) => rows[index]!),
+    { statistics, partitionSelection: selection, note: note + totalsNote, ...(totals ? { consistentTotals: Boolean(plan.consistentTotals) } : {}) },
+    context,
+    { model, withheld, totals },
+  );
 }
 
 /**
@@ -368,7 +409,7 @@ function quantileOf(quantile: NonNullable<DpPlan['quantiles']>[number], bins: nu
 function dpOutput(
   plan: DpPlan,
   rows: unknown[][],
-  privacy: { statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string },
+  privacy: { statistics: DpStatistic[]; partitionSelection: PartitionSelection | null; note: string; consistentTotals?: boolean },
   context: { grade: string; policyHash: string },
   fit: { model?: ModelSummary; withheld?: DpOutput['withheld']; totals?: Array<{ row: number; over: string[] }> },
 ): DpOutput {

@@ -650,7 +650,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
-  it('an operator reads the total of a differentially private ROLLUP as a total, and that it is noised on its own', async () => {
+  it('an operator reads the total of a differentially private ROLLUP as a total, and that it was made to add up to its cells', async () => {
     const [regulator, second] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
     await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
@@ -665,7 +665,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
     await page.waitForSelector('#dp-noise tbody tr');
     expect(await page.locator('#result-table tbody tr').last().locator('td').first().textContent()).toBe('（合计）');
-    expect(await page.textContent('#dp-bounded-note')).toContain('合计不等于各单元格噪声值之和');
+    expect(await page.textContent('#dp-bounded-note')).toContain('使计数与求和的合计等于各单元格之和');
+    expect(await page.textContent('#dp-bounded-note')).not.toContain('去重人数');
     expect(pageErrors(page)).toEqual([]);
   });
 

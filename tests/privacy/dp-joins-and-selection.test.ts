@@ -417,10 +417,13 @@ describe('totals under differential privacy (ROLLUP, CUBE, GROUPING SETS)', () =
     const totalRow = rolled.rows.length - 1;
     expect(rolled.rows[totalRow][0]).toBeNull();
     expect(rolled.manifest.totals).toEqual([{ row: totalRow, over: ['route_id'] }]);
-    expect(rolled.manifest.differentialPrivacy.note).toContain('a total is not the sum of its noisy cells');
+    expect(rolled.manifest.differentialPrivacy.note).toContain('the tables were then made to add up');
     const csv = (await t.call('GET', `/v1/jobs/${rolled.jobId}/result?format=csv`, { token: analyst })).text.trim().split(/\r?\n/);
     expect(csv[0]).toBe('route_id,trips,trips_ci95,total_over');
-    expect(csv.at(-1)).toMatch(/^,-?\d+,\d+,route_id$/);
+    expect(csv.at(-1)).toMatch(/^,-?\d+(\.\d+)?,\d+,route_id$/);
+    // Made to add up after the noise: the total is the sum of the routes' counts.
+    const cells = (rolled.rows as unknown[][]).slice(0, totalRow).reduce((sum, row) => sum + Number(row[1]), 0);
+    expect(Number(rolled.rows[totalRow][1])).toBeCloseTo(cells, 6);
     // The total is the bounded count of every trip (each card at most 10 rows), give or take its own noise.
     const [[bounded]] = (await exact('SELECT sum(least(trips, 10)) FROM (SELECT count(*) AS trips FROM transit_trips.data GROUP BY card_id)')) as [[bigint]];
     expect(Math.abs(Number(rolled.rows[totalRow][1]) - Number(bounded))).toBeLessThanOrEqual(6 * Math.SQRT2 * shared.scale);
@@ -443,6 +446,32 @@ describe('totals under differential privacy (ROLLUP, CUBE, GROUPING SETS)', () =
     const [[bounded]] = (await exact('SELECT sum(least(trips, 10)) FROM (SELECT count(*) AS trips FROM transit_trips.data GROUP BY card_id)')) as [[bigint]];
     const [statistic] = result.manifest.differentialPrivacy.statistics;
     expect(Math.abs(Number(result.rows[grand.row][2]) - Number(bounded))).toBeLessThanOrEqual(6 * Math.SQRT2 * statistic.scale);
+    // Every margin adds up: a route's total is the sum over its hours, an hour's the sum over routes, the grand
+    // total the sum of either margin.
+    const rows = result.rows as Array<[string | null, number | null, number]>;
+    const sumWhere = (keep: (row: [string | null, number | null, number]) => boolean) => rows.filter(keep).reduce((sum, row) => sum + Number(row[2]), 0);
+    for (const [route, hour, trips] of rows) {
+      if (route !== null && hour === null) expect(trips).toBeCloseTo(sumWhere(([r, h]) => r === route && h !== null), 6);
+      if (route === null && hour !== null) expect(trips).toBeCloseTo(sumWhere(([r, h]) => r !== null && h === hour), 6);
+    }
+    expect(Number(rows[grand.row]![2])).toBeCloseTo(sumWhere(([r, h]) => r !== null && h === null), 6);
+    expect(Number(rows[grand.row]![2])).toBeCloseTo(sumWhere(([r, h]) => r === null && h !== null), 6);
+  });
+
+  it('make sums and means add up with the counts, but not distinct units, which are not additive', async () => {
+    const result = await released(
+      'SELECT route_id, count(*) AS trips, sum(fare) AS fares, avg(fare) AS mean_fare, count(DISTINCT card_id) AS riders FROM transit_trips GROUP BY ROLLUP (route_id)',
+      { epsilon: 1, delta: 0 },
+      ['transit_trips'],
+    );
+    const rows = result.rows as Array<[string | null, number, number, number | null, number]>;
+    const total = rows.find(([route]) => route === null)!;
+    const routes = rows.filter(([route]) => route !== null);
+    expect(total[1]).toBeCloseTo(routes.reduce((sum, row) => sum + row[1], 0), 6);
+    expect(total[2]).toBeCloseTo(routes.reduce((sum, row) => sum + row[2], 0), 6);
+    // The mean is the consistent sum over the consistent count, kept within the bounds.
+    if (total[1] > 0) expect(total[3]).toBeCloseTo(Math.min(20, Math.max(0, total[2] / total[1])), 9);
+    expect(result.manifest.differentialPrivacy.note).toContain('while distinct units are not');
   });
 
   it('choose the cells of a set whose key has no public domain by partition selection, with its share of δ, and always give the total', async () => {
@@ -452,6 +481,8 @@ describe('totals under differential privacy (ROLLUP, CUBE, GROUPING SETS)', () =
     expect(result.manifest.totals).toEqual([{ row: expect.any(Number), over: ['month'] }]);
     expect(result.rows[result.manifest.totals[0].row][0]).toBeNull();
     expect(selection.cellsReleased).toBe(result.rows.length - 1);
+    // The months listed depend on the noise, so the total is not made to add up to them.
+    expect(result.manifest.differentialPrivacy.note).toContain('a total is not the sum of its noisy cells');
   });
 
   it('split the zCDP ρ between the sets under the Gaussian: σ grows by √k, not k', () => {

@@ -562,7 +562,11 @@ function noiseSection(dp: any, model: { type: string; iterations?: number } | un
             : model
             ? `系数由加噪后的充分统计量（计数、Σx、Σxxᵀ、Σxy、Σy、Σy²）求解：每个隐私单元至多 ${dp.maxRowsPerUnit} 行、各值截断至界限；系数带有这些噪声，不给出标准误。`
             : `各数字按每个隐私单元至多 ${dp.maxRowsPerUnit} 行（计人数时至多 ${dp.maxRowsPerUnit} 个单元格）、求和值截断至界限后计算，再加噪声；并非原始数据的精确值。` +
-              (hasTotals ? '小计与合计各自单独加噪（每个分组集合分得一份隐私预算），因此合计不等于各单元格噪声值之和。' : ''),
+              (!hasTotals
+                ? ''
+                : dp.consistentTotals
+                  ? `小计与合计先各自加噪（每个分组集合分得一份隐私预算），再以最小二乘调整（不另耗预算），使计数与求和的合计等于各单元格之和${dp.statistics.some((statistic: any) => statistic.name.startsWith('count(DISTINCT')) ? '（去重人数不可相加，不作调整）' : ''}；计数因此可能带小数。`
+                  : '小计与合计各自单独加噪（每个分组集合分得一份隐私预算），因此合计不等于各单元格噪声值之和。'),
         )
       : null,
     h('p', { class: 'muted' }, dp.note),
