@@ -587,6 +587,10 @@ const phrases = {
     '字段类别决定数据可如何使用：类别为“属性”或“敏感”的列存放个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、姓名），或开放数据中出现个人标识，整份文件将被拒收；这类列须先在目录修订中改为直接标识符或准标识符。',
     'The class decides how a column may be used: if a column classed attribute or sensitive holds personal identifiers (resident ID, mobile, e-mail, bank card, passport or permit numbers, names), or open data holds any, the whole file is refused; class such a column a direct identifier or quasi-identifier in a catalogue revision first.',
   ],
+  noisyPrecision: [
+    '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
+    'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',
+  ],
   expectedHeader: ['文件首行应为登记的字段（按此顺序；CSV 以逗号分隔）', "The file's first line is the registered columns (in this order; CSV separated by commas)"],
   rowKey: ['每行唯一的字段组合', 'Columns unique for each row'],
   lastVersion: ['最新版本', 'Latest version'],

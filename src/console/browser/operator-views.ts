@@ -3,7 +3,7 @@ import { api, ApiError, errorText } from './api.js';
 import { readBounds } from '../../privacy/bounds-text.js';
 import { readCategories } from '../../models/categories-text.js';
 import { labelled } from './form-controls.js';
-import { formatFigure } from './figures.js';
+import { formatFigure, formatNoisyFigure } from './figures.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
 import { currentLanguage, inLanguage, jobCodeMeaning, jobKindName, t, tValue } from './i18n.js';
 import { isSameShapeHold } from '../../jobs/job-stage.js';
@@ -455,7 +455,9 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
             ? h('span', { class: 'suppressed', title: why.reason }, '■')
             : h('span', { class: 'null', title: t('nullValue') }, 'NULL')
           : typeof value === 'number'
-            ? formatFigure(value)
+            ? typeof columns[column]!.ci95HalfWidth === 'number'
+              ? formatNoisyFigure(value, columns[column]!.ci95HalfWidth!)
+              : formatFigure(value)
             : String(value);
     return [...row.map(shown), why ? badge(tValue('suppression', why.code), 'warn') : ''];
   });
@@ -480,6 +482,9 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
     // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
     table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
+    // Noisy figures are shown to their noise's precision (figures.ts), so shown totals may differ from the sum of
+    // the shown cells by rounding; the CSV has every digit.
+    columns.some((column) => typeof column.ci95HalfWidth === 'number') ? h('p', { class: 'muted', id: 'noisy-precision' }, t('noisyPrecision')) : '',
     noiseSection(manifest?.differentialPrivacy, manifest?.model, Boolean(manifest?.totals?.length)) ?? '',
     modelSection(manifest?.model) ?? '',
   ].filter((element): element is HTMLElement => element !== '');
