@@ -302,7 +302,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
   const note = plan.model
     ? `The coefficients are solved from the noisy count and sums (Σx, Σxxᵀ, Σxy, Σy, Σy²), computed with each contributor bounded to ${L} rows and every value clamped to its bounds, plus ${noun} noise; they carry that noise, and no standard errors are given (the classical ones would ignore it).`
     : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
-      `with 95 % probability the noise is within ±ci95HalfWidth${gaussian ? ' (normal approximation)' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
+      `with 95 % probability the noise is within the half-width given for each statistic (ci95HalfWidth)${gaussian ? ', by a normal approximation' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
       (plan.aggregates.some((aggregate) => aggregate.kind === 'variance')
         ? ' Variances and standard deviations are (Σx² − (Σx)²/n)/(n − 1) from a noisy sum, sum of squares and count, kept between 0 and the largest the bounds allow.'
         : '') +

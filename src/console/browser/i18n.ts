@@ -12,6 +12,7 @@ const phrases = {
   catalogue: ['数据目录', 'Catalogue'],
   analysis: ['分析任务', 'New analysis'],
   jobs: ['任务', 'Jobs'],
+  job: ['任务', 'Job'],
   budgets: ['隐私预算', 'Privacy budgets'],
   products: ['产品', 'Products'],
   reviews: ['审核队列', 'Review queue'],

@@ -388,7 +388,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
   const panel = h(
     'div',
     { class: 'panel' },
-    h('h2', {}, `${t('jobs')} ${job.id.slice(0, 20)}`),
+    h('h2', {}, `${t('job')} ${job.id.slice(0, 20)}`),
     h('p', { id: 'job-state' }, statusBadge(job.status), ' ', jobStage(job), job.code ? h('span', { title: job.code }, ` · ${jobCodeMeaning(job)}`) : null),
     job.reason ? h('p', { class: 'muted' }, job.reason) : null,
     table(
