@@ -6,6 +6,9 @@ import type { ProductSpec } from '../products/product-spec.js';
 import type { QualityRule, QualityRuleResult } from '../catalog/quality-rules.js';
 
 /** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
+/** A finding on an incident that a later one corrected (incidents.earlier_findings). */
+export type EarlierFinding = { outcome: 'no_action' | 'operator_warned' | 'licence_action' | 'referred'; reason: string; resolvedBy: string; resolvedAt: string; correctedBy: string; correctedAt: string };
+
 export const institutions = pgTable('institutions', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -235,6 +238,11 @@ export const incidents = pgTable(
     outcomeReason: text('outcome_reason'),
     resolvedBy: text('resolved_by').references(() => principals.id),
     resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    /**
+     * Findings a regulator later corrected (`correctIncidentFinding`), oldest first: each as it stood, with who
+     * recorded it and when. The columns above hold the finding in force; the audit log keeps every one.
+     */
+    earlierFindings: jsonb('earlier_findings').$type<EarlierFinding[]>().notNull().default([]),
   },
   (table) => [index('incidents_created_idx').on(table.createdAt)],
 );

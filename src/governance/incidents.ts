@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAuditEvents } from '../audit/audit-log.js';
 import type { Database } from '../db/connect.js';
-import { incidents } from '../db/schema.js';
+import { incidents, type EarlierFinding } from '../db/schema.js';
 import { AppError, notFound } from '../errors/app-error.js';
 
 type Executor = Pick<Database, 'insert' | 'select' | 'execute'>;
@@ -42,9 +42,10 @@ export const incidentResolutionSchema = z.strictObject({
 });
 
 /**
- * A regulator's finding on an incident, once: an incident is resolved by one regulator and stays resolved (a later
- * finding is a new incident's or the licence's own record). Its audit leaf `incident.resolved` names the incident,
- * its kind and the outcome, so the log shows which incidents were looked into and how.
+ * A regulator's finding on an incident, once: an incident is resolved by one regulator and stays resolved; a
+ * finding found wrong later is corrected (`correctIncidentFinding`), never recorded twice. Its audit leaf
+ * `incident.resolved` names the incident, its kind and the outcome, so the log shows which incidents were looked
+ * into and how.
  */
 export async function resolveIncident(db: Database, principal: { id: string }, id: string, input: z.infer<typeof incidentResolutionSchema>, now: Date) {
   return db.transaction(async (tx) => {
@@ -56,6 +57,50 @@ export async function resolveIncident(db: Database, principal: { id: string }, i
     await appendAuditEvents(
       tx as never,
       [{ type: 'incident.resolved', actor: principal.id, operator: known.operatorId, job: known.jobId, ...(datasets ? { datasets } : {}), details: { incident: id, kind: known.kind, outcome: input.outcome, reason: input.reason } }],
+      now,
+    );
+    return row!;
+  });
+}
+
+/**
+ * A finding found wrong later (the operator's explanation turned out false, a warning was meant as a licence
+ * action): a regulator records the finding that stands, with why the earlier one is replaced. Nothing is erased —
+ * the earlier finding moves to `earlierFindings` with who corrected it, and the audit log keeps both leaves
+ * (`incident.resolved`, then `incident.finding-corrected` naming the earlier and the new outcome). Only a resolved
+ * incident has a finding to correct.
+ */
+export async function correctIncidentFinding(db: Database, principal: { id: string }, id: string, input: z.infer<typeof incidentResolutionSchema>, now: Date) {
+  return db.transaction(async (tx) => {
+    const [known] = await tx.select().from(incidents).where(eq(incidents.id, id)).for('update');
+    if (!known) throw notFound('incident');
+    if (!known.resolvedAt || !known.outcome) throw new AppError('INVALID_TRANSITION', 'the incident is open: record a finding first; only a finding can be corrected');
+    const earlier: EarlierFinding = {
+      outcome: known.outcome,
+      reason: known.outcomeReason ?? '',
+      resolvedBy: known.resolvedBy ?? '',
+      resolvedAt: known.resolvedAt.toISOString(),
+      correctedBy: principal.id,
+      correctedAt: now.toISOString(),
+    };
+    const [row] = await tx
+      .update(incidents)
+      .set({ outcome: input.outcome, outcomeReason: input.reason, resolvedBy: principal.id, resolvedAt: now, earlierFindings: [...known.earlierFindings, earlier] })
+      .where(eq(incidents.id, id))
+      .returning();
+    const datasets = Array.isArray(known.detail.datasets) ? (known.detail.datasets as string[]) : undefined;
+    await appendAuditEvents(
+      tx as never,
+      [
+        {
+          type: 'incident.finding-corrected',
+          actor: principal.id,
+          operator: known.operatorId,
+          job: known.jobId,
+          ...(datasets ? { datasets } : {}),
+          details: { incident: id, kind: known.kind, earlierOutcome: known.outcome, outcome: input.outcome, reason: input.reason },
+        },
+      ],
       now,
     );
     return row!;

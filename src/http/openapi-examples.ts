@@ -334,7 +334,27 @@ export const operationExamples: Record<string, Example> = {
       jobId: null,
       detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
       createdAt: '2026-11-27T02:00:00.000Z',
-      resolution: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改', resolvedBy: 'regulator-data-dept', resolvedAt: '2026-11-28T01:30:00.000Z' },
+      resolution: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改', resolvedBy: 'regulator-data-dept', resolvedAt: '2026-11-28T01:30:00.000Z', earlierFindings: [] },
+    },
+  },
+  'post /v1/incidents/{id}/resolution/correction': {
+    response: {
+      id: 'inc_…',
+      kind: 'over_scope',
+      operatorId: 'harbour-credit',
+      principalId: 'analyst-harbour-credit',
+      jobId: null,
+      detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
+      createdAt: '2026-11-27T02:00:00.000Z',
+      resolution: {
+        outcome: 'licence_action',
+        reason: '复查发现同类越权多次发生，说明不实，已暂停许可',
+        resolvedBy: 'regulator-second-reviewer',
+        resolvedAt: '2026-12-02T03:00:00.000Z',
+        earlierFindings: [
+          { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改', resolvedBy: 'regulator-data-dept', resolvedAt: '2026-11-28T01:30:00.000Z', correctedBy: 'regulator-second-reviewer', correctedAt: '2026-12-02T03:00:00.000Z' },
+        ],
+      },
     },
   },
   'post /v1/sharing-requests': { request: { dataset: 'enterprises', columns: ['uscc', 'name', 'status'], duty: sharingRequest.duty, scenario: sharingRequest.scenario }, response: sharingRequest },

@@ -1457,6 +1457,38 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     for (const each of [page, assessor]) expect(pageErrors(each)).toEqual([]);
   });
 
+  it('a regulator corrects a finding found wrong later; the earlier one stays, struck through, and the assessor cannot correct', async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['residents'], purpose: 'test', sql: 'SELECT town, count(*) AS people FROM residents GROUP BY town' } });
+    const regulatorToken = await t.tokenFor('regulator-data-dept');
+    const [incident] = (await t.call('GET', '/v1/incidents?kind=over_scope&status=open&limit=1', { token: regulatorToken })).json.incidents;
+    await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulatorToken, json: { outcome: 'no_action', reason: '运营机构称为误选数据集' } });
+    const page = await signedIn('regulator-data-dept');
+    await page.goto(`${base}/console#incidents`);
+    await page.selectOption('#incidents-status', 'resolved');
+    const correction = page.locator(`.correction[data-incident="${incident.id}"]`);
+    await correction.waitFor();
+    await correction.locator('summary').click();
+    await correction.locator('select.outcome').selectOption('licence_action');
+    await correction.locator('input.reason').fill('复查发现同类越权多次发生，已暂停许可');
+    await correction.locator('button.correct').click();
+    const row = page.locator('#incidents-table tbody tr', { hasText: '复查发现同类越权多次发生，已暂停许可' });
+    await row.waitFor();
+    expect(await row.locator('.finding > .badge').innerText()).toBe('已处置运营许可');
+    await row.locator('.earlier-findings summary').click();
+    expect(await row.locator('.earlier-findings s').innerText()).toContain('运营机构称为误选数据集');
+    expect(await row.locator('.earlier-findings').innerText()).toContain('regulator-data-dept');
+    const corrected = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulatorToken })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
+    expect(corrected.resolution).toMatchObject({ outcome: 'licence_action', earlierFindings: [{ outcome: 'no_action' }] });
+
+    const assessor = await signedIn('assessor-third-party');
+    await assessor.goto(`${base}/console#incidents`);
+    await assessor.selectOption('#incidents-status', 'resolved');
+    await assessor.locator('#incidents-table .finding').first().waitFor();
+    expect(await assessor.locator('.correction').count()).toBe(0);
+    for (const each of [page, assessor]) expect(pageErrors(each)).toEqual([]);
+  });
+
   it('the sign-in page loads without a failed request when no identity provider is configured', async () => {
     const page = await browser.newPage();
     const failed = failedResponses(page);

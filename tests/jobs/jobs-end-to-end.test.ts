@@ -763,6 +763,45 @@ describe('the job API', () => {
       ]);
       expect((await t.call('GET', '/v1/incidents?status=open&limit=1000', { token: regulator })).json.incidents.map((entry: { id: string }) => entry.id)).toContain(incident.id);
     });
+
+    it('is corrected by a later finding that stands, the earlier one kept with who corrected it, both in the audit log', async () => {
+      const incident = await overScope();
+      await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'no_action', reason: '运营机构称为误选数据集' } });
+      const second = await t.tokenFor('regulator-second-reviewer');
+      const corrected = await t.call('POST', `/v1/incidents/${incident.id}/resolution/correction`, { token: second, json: { outcome: 'licence_action', reason: '复查发现同类越权多次发生，已暂停许可' } });
+      expect(corrected.status).toBe(200);
+      expect(corrected.json.resolution).toMatchObject({
+        outcome: 'licence_action',
+        reason: '复查发现同类越权多次发生，已暂停许可',
+        resolvedBy: 'regulator-second-reviewer',
+        earlierFindings: [{ outcome: 'no_action', reason: '运营机构称为误选数据集', resolvedBy: 'regulator-data-dept', correctedBy: 'regulator-second-reviewer' }],
+      });
+      // Corrected again: the history grows, oldest first.
+      const again = await t.call('POST', `/v1/incidents/${incident.id}/resolution/correction`, { token: regulator, json: { outcome: 'referred', reason: '移交市场监管局' } });
+      expect(again.json.resolution.earlierFindings.map((finding: { outcome: string }) => finding.outcome)).toEqual(['no_action', 'licence_action']);
+      const listed = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulator })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
+      expect(listed.resolution.outcome).toBe('referred');
+      const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'incident.finding-corrected'));
+      const mine = leaves.map(({ leaf }) => JSON.parse(leaf) as { details: Record<string, unknown> }).filter((leaf) => leaf.details.incident === incident.id);
+      expect(mine.map((leaf) => [leaf.details.earlierOutcome, leaf.details.outcome])).toEqual([
+        ['no_action', 'licence_action'],
+        ['licence_action', 'referred'],
+      ]);
+    });
+
+    it('cannot correct an open incident, and is refused to an operator and an assessor', async () => {
+      const incident = await overScope();
+      const json = { outcome: 'operator_warned', reason: '已约谈运营机构' };
+      const open = await t.call('POST', `/v1/incidents/${incident.id}/resolution/correction`, { token: regulator, json });
+      expect([open.status, open.json.error.code]).toEqual([409, 'INVALID_TRANSITION']);
+      await t.call('POST', `/v1/incidents/${incident.id}/resolution`, { token: regulator, json: { outcome: 'no_action', reason: '测试数据集选择，已说明' } });
+      for (const token of [analyst, await t.tokenFor('assessor-third-party')]) {
+        expect((await t.call('POST', `/v1/incidents/${incident.id}/resolution/correction`, { token, json })).status).toBe(403);
+      }
+      expect((await t.call('POST', '/v1/incidents/inc_missing/resolution/correction', { token: regulator, json })).status).toBe(404);
+      const listed = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulator })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
+      expect(listed.resolution).toMatchObject({ outcome: 'no_action', earlierFindings: [] });
+    });
   });
 
   it('a column outside a column-scoped licence is refused as OVER_SCOPE', async () => {

@@ -588,6 +588,10 @@ const phrases = {
     '字段类别决定数据可如何使用：类别为“属性”或“敏感”的列存放个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、姓名），或开放数据中出现个人标识，整份文件将被拒收；这类列须先在目录修订中改为直接标识符或准标识符。',
     'The class decides how a column may be used: if a column classed attribute or sensitive holds personal identifiers (resident ID, mobile, e-mail, bank card, passport or permit numbers, names), or open data holds any, the whole file is refused; class such a column a direct identifier or quasi-identifier in a catalogue revision first.',
   ],
+  earlierFindings: ['已更正的结论 {n} 条', '{n} corrected finding(s)'],
+  correctedBy: ['更正人', 'corrected by'],
+  correctFinding: ['更正结论', 'Correct the finding'],
+  correctionReasonHint: ['更正理由与新结论（必填，记入审计日志），如：复查发现说明不实', 'Why the finding is corrected, and the new one (required, kept in the audit log)'],
   noisyPrecision: [
     '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
     'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',

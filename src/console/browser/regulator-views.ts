@@ -211,7 +211,11 @@ export async function incidentsPage(rerender: () => void, decides: boolean): Pro
             incident.principalId ?? '—',
             incidentDetail(incident.jobId, incident.detail),
             formatTime(incident.createdAt),
-            incident.resolution ? incidentFinding(incident.resolution) : decides ? resolutionForm(incident.id, rerender) : h('span', { class: 'muted' }, t('incidentOpen')),
+            incident.resolution
+              ? incidentFinding(incident.resolution, decides ? correctionForm(incident.id, rerender) : null)
+              : decides
+                ? resolutionForm(incident.id, rerender)
+                : h('span', { class: 'muted' }, t('incidentOpen')),
           ]),
           { id: 'incidents-table' },
         )
@@ -219,7 +223,11 @@ export async function incidentsPage(rerender: () => void, decides: boolean): Pro
   );
 }
 
-function incidentFinding(resolution: { outcome: string; reason: string; resolvedBy: string; resolvedAt: string }): HTMLElement {
+type Finding = { outcome: string; reason: string; resolvedBy: string; resolvedAt: string };
+
+/** The finding in force, the findings it corrected (struck through, oldest first), and for a regulator a way to correct it. */
+function incidentFinding(resolution: Finding & { earlierFindings?: Array<Finding & { correctedBy: string; correctedAt: string }> }, correction: HTMLElement | null): HTMLElement {
+  const earlier = resolution.earlierFindings ?? [];
   return h(
     'div',
     { class: 'finding' },
@@ -228,16 +236,50 @@ function incidentFinding(resolution: { outcome: string; reason: string; resolved
     h('small', { class: 'muted' }, `${resolution.resolvedBy} · ${formatTime(resolution.resolvedAt)}`),
     // Action on a licence is taken on the licence itself, with its own reason.
     resolution.outcome === 'licence_action' ? h('p', {}, h('a', { href: '#licences' }, t('licences'))) : null,
+    earlier.length > 0
+      ? h(
+          'details',
+          { class: 'earlier-findings' },
+          h('summary', {}, t('earlierFindings').replace('{n}', String(earlier.length))),
+          h(
+            'ul',
+            { class: 'plain' },
+            ...earlier.map((finding) =>
+              h(
+                'li',
+                {},
+                h('s', {}, `${tValue('incidentOutcome', finding.outcome)}: ${finding.reason}`),
+                h('br', {}),
+                h('small', { class: 'muted' }, `${finding.resolvedBy} · ${formatTime(finding.resolvedAt)} — ${t('correctedBy')} ${finding.correctedBy} · ${formatTime(finding.correctedAt)}`),
+              ),
+            ),
+          ),
+        )
+      : null,
+    correction,
   );
 }
 
 /** An outcome and its reason, both required (the server refuses a finding without a reason, and says so here). */
-function resolutionForm(id: string, rerender: () => void): HTMLElement {
+function findingInputs(): { outcome: HTMLSelectElement; reason: HTMLInputElement; chosen: () => { outcome: string; reason: string } } {
   // No outcome is chosen for the regulator: a finding is a decision, and the server refuses one without it.
   const outcome = h('select', { class: 'outcome' }, h('option', { value: '' }, t('chooseOutcome')), ...incidentOutcomes.map((value) => h('option', { value }, tValue('incidentOutcome', value))));
   const reason = h('input', { class: 'reason', placeholder: t('incidentReasonHint') });
-  const resolve = () => api('POST', `/v1/incidents/${encodeURIComponent(id)}/resolution`, { outcome: outcome.value, reason: reason.value.trim() });
+  return { outcome, reason, chosen: () => ({ outcome: outcome.value, reason: reason.value.trim() }) };
+}
+
+function resolutionForm(id: string, rerender: () => void): HTMLElement {
+  const { outcome, reason, chosen } = findingInputs();
+  const resolve = () => api('POST', `/v1/incidents/${encodeURIComponent(id)}/resolution`, chosen());
   return h('div', { class: 'resolution', 'data-incident': id }, outcome, reason, action(t('resolveIncident'), resolve, rerender, { class: 'resolve' }));
+}
+
+/** A finding found wrong later is replaced by one that stands; the earlier one is kept and shown struck through. */
+function correctionForm(id: string, rerender: () => void): HTMLElement {
+  const { outcome, reason, chosen } = findingInputs();
+  reason.placeholder = t('correctionReasonHint');
+  const correct = () => api('POST', `/v1/incidents/${encodeURIComponent(id)}/resolution/correction`, chosen());
+  return h('details', { class: 'correction', 'data-incident': id }, h('summary', {}, t('correctFinding')), outcome, reason, action(t('correctFinding'), correct, rerender, { class: 'correct' }));
 }
 
 /** An incident's detail as a short list of its fields (ids, datasets, counts; incidents never hold data). */

@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { and, desc, eq, isNotNull, isNull } from 'drizzle-orm';
 import { platformEntity } from '../../authz/entities.js';
 import { incidents } from '../../db/schema.js';
-import { incidentOutcomes, incidentResolutionSchema, resolveIncident } from '../../governance/incidents.js';
+import { correctIncidentFinding, incidentOutcomes, incidentResolutionSchema, resolveIncident } from '../../governance/incidents.js';
 import type { Platform } from '../../platform.js';
 import type { AppEnv } from '../app-env.js';
 import { bearerSecurity, errorResponses } from '../openapi-common.js';
@@ -18,9 +18,17 @@ const incidentSchema = z
     detail: z.record(z.string(), z.unknown()),
     createdAt: z.string(),
     resolution: z
-      .object({ outcome: z.enum(incidentOutcomes), reason: z.string(), resolvedBy: z.string(), resolvedAt: z.string() })
+      .object({
+        outcome: z.enum(incidentOutcomes),
+        reason: z.string(),
+        resolvedBy: z.string(),
+        resolvedAt: z.string(),
+        earlierFindings: z
+          .array(z.object({ outcome: z.enum(incidentOutcomes), reason: z.string(), resolvedBy: z.string(), resolvedAt: z.string(), correctedBy: z.string(), correctedAt: z.string() }))
+          .openapi({ description: 'Findings later corrected, oldest first, each with who corrected it and when' }),
+      })
       .nullable()
-      .openapi({ description: "A regulator's finding; null while the incident is open" }),
+      .openapi({ description: "A regulator's finding in force; null while the incident is open" }),
   })
   .openapi('Incident');
 
@@ -32,7 +40,9 @@ const toIncidentView = (row: typeof incidents.$inferSelect) => ({
   jobId: row.jobId,
   detail: row.detail,
   createdAt: row.createdAt.toISOString(),
-  resolution: row.resolvedAt ? { outcome: row.outcome!, reason: row.outcomeReason ?? '', resolvedBy: row.resolvedBy ?? '', resolvedAt: row.resolvedAt.toISOString() } : null,
+  resolution: row.resolvedAt
+    ? { outcome: row.outcome!, reason: row.outcomeReason ?? '', resolvedBy: row.resolvedBy ?? '', resolvedAt: row.resolvedAt.toISOString(), earlierFindings: row.earlierFindings }
+    : null,
 });
 
 const routes = {
@@ -66,6 +76,22 @@ const routes = {
     },
     responses: { 200: { description: 'The incident with its resolution', content: { 'application/json': { schema: incidentSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
+  correct: createRoute({
+    method: 'post',
+    path: '/v1/incidents/{id}/resolution/correction',
+    tags: ['audit'],
+    summary:
+      'Correct a finding found wrong later (regulators): the new finding stands, the earlier one is kept in earlierFindings, and both stay in the audit log (incident.finding-corrected)',
+    security: bearerSecurity,
+    request: {
+      params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }),
+      body: {
+        required: true,
+        content: { 'application/json': { schema: incidentResolutionSchema, example: { outcome: 'licence_action', reason: '运营机构的说明经核实不实，已暂停其许可' } } },
+      },
+    },
+    responses: { 200: { description: 'The incident with the corrected finding', content: { 'application/json': { schema: incidentSchema } } }, ...errorResponses(400, 403, 404, 409) },
+  }),
 };
 
 export function incidentRoutes(platform: Platform) {
@@ -88,6 +114,13 @@ export function incidentRoutes(platform: Platform) {
     const principal = c.get('principal');
     await platform.authorizer.require(principal, 'incident:resolve', platformEntity);
     const row = await resolveIncident(platform.db, principal, c.req.valid('param').id, c.req.valid('json'), platform.clock());
+    return c.json(toIncidentView(row), 200);
+  });
+  app.openapi(routes.correct, async (c) => {
+    const principal = c.get('principal');
+    // The same power as recording a finding: a regulator's, never an assessor's or an operator's.
+    await platform.authorizer.require(principal, 'incident:resolve', platformEntity);
+    const row = await correctIncidentFinding(platform.db, principal, c.req.valid('param').id, c.req.valid('json'), platform.clock());
     return c.json(toIncidentView(row), 200);
   });
   return app;

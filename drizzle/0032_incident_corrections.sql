@@ -1,0 +1,1 @@
+ALTER TABLE "incidents" ADD COLUMN "earlier_findings" jsonb DEFAULT '[]'::jsonb NOT NULL;
