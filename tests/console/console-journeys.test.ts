@@ -547,6 +547,44 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(gas)).toEqual([]);
   });
 
+  it("the menu counts what waits on a body's answer: sharing requests, objections to its data, registrations to review", async () => {
+    await t.platform.db.insert(principals).values([
+      { id: 'clerk-water', role: 'institution', displayName: '临港水务公司 · 数据专员', institutionId: 'water-utility' },
+      { id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' },
+    ]).onConflictDoNothing();
+    const water = await t.tokenFor('clerk-water');
+    const market = await t.tokenFor('clerk-market-regulator');
+    // One request the market regulator confirms (so the water company may object to the data), one left waiting.
+    const confirmed = await t.call('POST', '/v1/sharing-requests', { token: water, json: { dataset: 'enterprises', columns: ['uscc', 'name'], duty: '核实用水企业登记信息（法定职责）', scenario: '企业用水报装审核' } });
+    await t.call('POST', `/v1/sharing-requests/${confirmed.json.id}/decision`, { token: market, json: { decision: 'approve' } });
+    await t.call('POST', '/v1/sharing-requests', { token: water, json: { dataset: 'enterprises', columns: ['uscc', 'status'], duty: '核实用水企业存续状态（法定职责）', scenario: '欠费企业催缴' } });
+    await t.call('POST', '/v1/disputes', { token: water, json: { dataset: 'enterprises', description: '企业登记状态与实际经营不符' } });
+    // What waits on the market regulator, read as the page reads it.
+    const { datasets } = (await t.call('GET', '/v1/datasets', { token: market })).json as { datasets: Array<{ id: string; institution: { id: string } }> };
+    const own = new Set(datasets.filter((dataset) => dataset.institution.id === 'market-regulator').map((dataset) => dataset.id));
+    const requests = (await t.call('GET', '/v1/sharing-requests', { token: market })).json.requests as Array<{ status: string; dataset: string; sourceDecision: string | null }>;
+    const sharing = requests.filter((request) => request.status === 'pending' && own.has(request.dataset) && !request.sourceDecision).length;
+    const disputes = ((await t.call('GET', '/v1/disputes', { token: market })).json.disputes as Array<{ status: string; raiser: string }>).filter((dispute) => dispute.status === 'open' && dispute.raiser !== 'market-regulator').length;
+    expect(sharing).toBeGreaterThan(0);
+    expect(disputes).toBeGreaterThan(0);
+
+    const page = await signedIn('clerk-market-regulator');
+    await page.locator('[data-waiting="sharing"]', { hasText: new RegExp(`^${sharing}$`) }).waitFor();
+    await page.locator('[data-waiting="disputes"]', { hasText: new RegExp(`^${disputes}$`) }).waitFor();
+    // Answering one request takes it off the count.
+    await page.goto(`${base}/console#sharing`);
+    await page.locator('#sharing-table button.approve').first().click();
+    if (sharing > 1) await page.locator('[data-waiting="sharing"]', { hasText: new RegExp(`^${sharing - 1}$`) }).waitFor();
+    else await page.locator('[data-waiting="sharing"]').waitFor({ state: 'hidden' });
+
+    // The data centre's count is of registrations submitted for its review.
+    const submitted = ((await t.call('GET', '/v1/registrations', { token: await t.tokenFor('admin-data-centre') })).json.registrations as Array<{ status: string }>).filter((registration) => registration.status === 'submitted').length;
+    const admin = await signedIn('admin-data-centre');
+    if (submitted > 0) await admin.locator('[data-waiting="registrations"]', { hasText: new RegExp(`^${submitted}$`) }).waitFor();
+    else expect(await admin.locator('[data-waiting="registrations"]').isHidden()).toBe(true);
+    for (const each of [page, admin]) expect(pageErrors(each)).toEqual([]);
+  });
+
   it('a double click on send files one sharing request', async () => {
     const clerk = await t.tokenFor('clerk-power-utility');
     const count = async () => (await t.call('GET', '/v1/sharing-requests', { token: clerk })).json.requests.length;

@@ -167,6 +167,30 @@ export async function qualityPage(): Promise<HTMLElement> {
   return panel;
 }
 
+/**
+ * Whether a sharing request waits on the signed-in person: its source's answer (art. 18: within 5 or 10 working
+ * days), or, for a conditional one, the committee's (regulators). The page shows the decision there; the menu counts them.
+ */
+const sharingAwaits = (me: Me, request: any, sourceOf: Map<string, string>) =>
+  request.status === 'pending' &&
+  (me.role === 'institution' ? sourceOf.get(request.dataset) === me.institutionId && !request.sourceDecision : me.role === 'regulator' && request.sharingType === 'conditional' && !request.committeeDecision);
+
+/** How many sharing requests wait on the signed-in person (the menu's count). */
+export async function sharingWaiting(me: Me): Promise<number> {
+  const [{ requests }, { datasets }] = await Promise.all([api<{ requests: any[] }>('GET', '/v1/sharing-requests'), api<{ datasets: any[] }>('GET', '/v1/datasets')]);
+  const sourceOf = new Map(datasets.map((dataset) => [dataset.id, dataset.institution.id]));
+  return requests.filter((request) => sharingAwaits(me, request, sourceOf)).length;
+}
+
+/** Whether a dispute waits on the signed-in body: an open objection to its own data (art. 13), which it answers. */
+const disputeAwaits = (me: Me, dispute: any) => dispute.status === 'open' && me.role === 'institution' && dispute.raiser !== me.institutionId;
+
+/** How many disputes wait for the signed-in body's answer (the menu's count). */
+export async function disputesWaiting(me: Me): Promise<number> {
+  const { disputes } = await api<{ disputes: any[] }>('GET', '/v1/disputes');
+  return disputes.filter((dispute) => disputeAwaits(me, dispute)).length;
+}
+
 export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLElement> {
   const [{ requests }, { channels }, { datasets }] = await Promise.all([
     api<{ requests: any[] }>('GET', '/v1/sharing-requests'),
@@ -193,8 +217,7 @@ export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLEle
   }
 
   const decisionControls = (request: any) => {
-    const mine = me.role === 'institution' ? sourceOf.get(request.dataset) === me.institutionId && !request.sourceDecision : me.role === 'regulator' && request.sharingType === 'conditional' && !request.committeeDecision;
-    if (request.status !== 'pending' || !mine) return '';
+    if (!sharingAwaits(me, request, sourceOf)) return '';
     const reason = h('input', { class: 'reason', placeholder: t('reason') });
     const basis = h('input', { class: 'basis', placeholder: t('legalBasis') });
     return h(
@@ -278,7 +301,7 @@ export async function disputesPage(rerender: () => void, me: Me): Promise<HTMLEl
     panel.append(h('p', { class: 'muted', id: 'dispute-needs-channel' }, t('disputeNeedsChannel')));
   }
   const answerControls = (dispute: any) => {
-    if (dispute.status !== 'open' || me.role !== 'institution' || dispute.raiser === me.institutionId) return dispute.answer ?? '';
+    if (!disputeAwaits(me, dispute)) return dispute.answer ?? '';
     const answer = h('input', { class: 'answer', placeholder: t('answer') });
     const version = h('input', { class: 'version', type: 'number', min: 1, placeholder: t('correctedVersion') });
     return h(

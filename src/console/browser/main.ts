@@ -5,8 +5,8 @@ import { currentLanguage, setLanguage, t, tValue, type Phrase } from './i18n.js'
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { accountsPage, backupsPage } from './admin-views.js';
 import { revisionsPage } from './catalogue-revision-views.js';
-import { deliveryPage, derivedPage, disputesPage, evaluationsPage, externalPage, qualityPage, sharingPage } from './governance-views.js';
-import { registrationsPage } from './registration-views.js';
+import { deliveryPage, derivedPage, disputesPage, disputesWaiting, evaluationsPage, externalPage, qualityPage, sharingPage, sharingWaiting } from './governance-views.js';
+import { registrationsPage, registrationsWaiting } from './registration-views.js';
 import { datasetUsesPage } from './dataset-use-views.js';
 import { openDataPage } from './open-data-views.js';
 import { subjectAccessPage } from './subject-access-views.js';
@@ -18,7 +18,10 @@ import { auditPage, incidentsPage, licencesPage, productsAdminPage, publicIntere
  * not the protection.
  */
 type Principal = { id: string; role: string; displayName: string; operatorId: string | null; institutionId: string | null };
-/** `waiting`: how many items wait on this page for the signed-in role (held outputs, open incidents), shown in the menu. */
+/**
+ * `waiting`: how many items wait on this page for the signed-in person (held outputs, open incidents, requests and
+ * objections to answer, registrations to review or correct), shown in the menu.
+ */
 type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<number> };
 
 let me: Principal | undefined;
@@ -29,7 +32,10 @@ const grouped = (group: Phrase, routes: Route[]): Route[] => routes.map((route) 
 function routesFor(principal: Principal): Route[] {
   const catalogue: Route = { hash: 'catalogue', label: 'catalogue', render: cataloguePage };
   const revisions: Route = { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) };
-  const registrations: Route = { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal) };
+  // A body's to-do: registrations returned for correction (the data centre: submitted ones to review), sharing
+  // requests to answer within art. 18's working days, objections to its data to answer (art. 13).
+  const decides = principal.role === 'admin' || principal.role === 'institution';
+  const registrations: Route = { hash: 'registrations', label: 'registrations', render: (rerender) => registrationsPage(rerender, principal), ...(decides ? { waiting: () => registrationsWaiting(principal) } : {}) };
   const evaluations: Route = { hash: 'evaluations', label: 'evaluations', render: (rerender) => evaluationsPage(rerender, principal) };
   const external: Route = { hash: 'external', label: 'external', render: (rerender) => externalPage(rerender, principal) };
   const derived: Route = { hash: 'derived', label: 'derived', render: (rerender) => derivedPage(rerender, principal) };
@@ -48,8 +54,13 @@ function routesFor(principal: Principal): Route[] {
     { hash: 'report', label: 'report', render: reportPage },
   ];
   const openData: Route = { hash: 'open-data', label: 'openDataDemands', render: (rerender) => openDataPage(rerender, principal) };
-  const sharing: Route = { hash: 'sharing', label: 'sharing', render: (rerender) => sharingPage(rerender, principal) };
-  const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal) };
+  const sharing: Route = {
+    hash: 'sharing',
+    label: 'sharing',
+    render: (rerender) => sharingPage(rerender, principal),
+    ...(principal.role === 'institution' || principal.role === 'regulator' ? { waiting: () => sharingWaiting(principal) } : {}),
+  };
+  const disputes: Route = { hash: 'disputes', label: 'disputes', render: (rerender) => disputesPage(rerender, principal), ...(principal.role === 'institution' ? { waiting: () => disputesWaiting(principal) } : {}) };
   switch (principal.role) {
     case 'operator':
       return [

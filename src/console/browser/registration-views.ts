@@ -182,6 +182,15 @@ function registrationForm(rerender: () => void, existing?: { id: string; content
 
 const registrationTone = (status: string) => (status === 'filed' ? 'ok' : status === 'returned' ? 'bad' : 'warn');
 
+/** A registration waits on the data centre (admin) while submitted, and on its body once returned for correction. */
+const registrationAwaits = (me: Me, registration: any) => (me.role === 'admin' && registration.status === 'submitted') || (me.role === 'institution' && registration.status === 'returned');
+
+/** How many registrations wait on the signed-in person (the menu's count). */
+export async function registrationsWaiting(me: Me): Promise<number> {
+  const { registrations } = await api<{ registrations: any[] }>('GET', '/v1/registrations');
+  return registrations.filter((registration) => registrationAwaits(me, registration)).length;
+}
+
 export async function registrationsPage(rerender: () => void, me: Me): Promise<HTMLElement> {
   const { registrations } = await api<{ registrations: any[] }>('GET', '/v1/registrations');
   const panel = h('div', { class: 'panel' }, h('h2', {}, t('registrations')));
@@ -193,7 +202,7 @@ export async function registrationsPage(rerender: () => void, me: Me): Promise<H
   for (const registration of registrations) {
     const reasons = h('input', { class: 'reason', placeholder: t('reason') });
     const review =
-      me.role === 'admin' && registration.status === 'submitted'
+      me.role === 'admin' && registrationAwaits(me, registration)
         ? h(
             'div',
             { class: 'actions' },
@@ -203,7 +212,7 @@ export async function registrationsPage(rerender: () => void, me: Me): Promise<H
           )
         : '';
     const correct =
-      me.role === 'institution' && registration.status === 'returned'
+      me.role === 'institution' && registrationAwaits(me, registration)
         ? h('div', { class: 'actions' }, h('button', { class: 'correct', onclick: () => (formHolder.replaceChildren(registrationForm(rerender, registration)), formHolder.scrollIntoView()) }, t('correctAndResubmit')))
         : '';
     panel.append(
