@@ -1740,9 +1740,12 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await card.waitFor();
     expect(await card.textContent()).toContain('字段说明按年度目录复核补充');
     expect(await card.locator('table.diff').textContent()).toContain('所属镇（街道）');
+    // The menu counts it as waiting on the centre's review, and no longer once decided.
+    await centre.locator('[data-waiting="revisions"]', { hasText: /^1$/ }).waitFor();
     await centre.screenshot({ path: path.join(artifacts, 'data-centre-catalogue-change.png'), fullPage: true });
     await card.locator('button.approve').click();
     await centre.waitForSelector('#no-pending-revisions');
+    await centre.locator('[data-waiting="revisions"]').waitFor({ state: 'hidden' });
     const entry = (await t.call('GET', '/v1/datasets/power_readings', { token: await t.tokenFor('analyst-lingang-analytics') })).json;
     const town = entry.columns.find((column: { name: string }) => column.name === 'town');
     expect([town.descriptionZh, town.description]).toEqual(['所属镇（街道）', 'Town of residence or registration']);

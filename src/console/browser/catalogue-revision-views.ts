@@ -147,6 +147,15 @@ function proposalForm(entry: Entry, rerender: () => void): HTMLElement {
   );
 }
 
+/** Whether a revision waits on the signed-in person's review: proposed, and proposed by someone else (art. 10). */
+const revisionAwaits = (me: Me, revision: Revision) => (me.role === 'admin' || me.role === 'regulator') && revision.status === 'proposed' && revision.proposedBy !== me.id;
+
+/** How many catalogue revisions wait on the signed-in reviewer (the menu's count). */
+export async function revisionsWaiting(me: Me): Promise<number> {
+  const { revisions } = await api<{ revisions: Revision[] }>('GET', '/v1/catalogue-revisions?status=proposed&limit=200');
+  return revisions.filter((revision) => revisionAwaits(me, revision)).length;
+}
+
 /** One revision: what changes, who proposed it and why, and — for a reviewer who did not propose it — the decision. */
 function revisionCard(revision: Revision, me: Me, rerender: () => void): HTMLElement {
   const reviewer = (me.role === 'admin' || me.role === 'regulator') && revision.status === 'proposed';
@@ -161,7 +170,7 @@ function revisionCard(revision: Revision, me: Me, rerender: () => void): HTMLEle
     diffTable(revision),
     revision.reviewReason ? h('p', {}, `${t('reason')}: ${revision.reviewReason}`) : '',
     reviewer && revision.proposedBy === me.id ? h('p', { class: 'muted' }, t('ownProposal')) : '',
-    reviewer && revision.proposedBy !== me.id
+    revisionAwaits(me, revision)
       ? h(
           'div',
           { class: 'actions' },

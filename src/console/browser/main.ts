@@ -4,7 +4,7 @@ import { h } from './dom.js';
 import { currentLanguage, setLanguage, t, tValue, type Phrase } from './i18n.js';
 import { analysisPage, budgetsPage, cataloguePage, jobPage, jobsPage } from './operator-views.js';
 import { accountsPage, backupsPage } from './admin-views.js';
-import { revisionsPage } from './catalogue-revision-views.js';
+import { revisionsPage, revisionsWaiting } from './catalogue-revision-views.js';
 import { deliveryPage, derivedPage, disputesPage, disputesWaiting, evaluationsPage, externalPage, qualityPage, sharingPage, sharingWaiting } from './governance-views.js';
 import { registrationsPage, registrationsWaiting } from './registration-views.js';
 import { datasetUsesPage } from './dataset-use-views.js';
@@ -31,7 +31,8 @@ const grouped = (group: Phrase, routes: Route[]): Route[] => routes.map((route) 
 
 function routesFor(principal: Principal): Route[] {
   const catalogue: Route = { hash: 'catalogue', label: 'catalogue', render: cataloguePage };
-  const revisions: Route = { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal) };
+  const reviewsCatalogue = principal.role === 'admin' || principal.role === 'regulator';
+  const revisions: Route = { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal), ...(reviewsCatalogue ? { waiting: () => revisionsWaiting(principal) } : {}) };
   // A body's to-do: registrations returned for correction (the data centre: submitted ones to review), sharing
   // requests to answer within art. 18's working days, objections to its data to answer (art. 13).
   const decides = principal.role === 'admin' || principal.role === 'institution';
