@@ -188,13 +188,14 @@ function makeTotalsAddUp(plan: DpPlan, sets: number[][], drawn: Array<{ count: n
  * domain, the partition selection's threshold. A logistic model's steps all draw the same noise: one step's figures
  * are told, with the number of steps.
  */
-export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null; newtonSteps?: number } {
+export function expectedNoise(plan: DpPlan): { statistics: DpStatistic[]; partitionSelection: Omit<PartitionSelection, 'cellsReleased'> | null; newtonSteps?: number; consistentTotals?: boolean } {
   if (plan.model?.type === 'logistic') {
     const oneStep = logisticNoise(plan, (_, statistic) => statistic).statistics.slice(0, plan.sums.length);
     return { statistics: oneStep, partitionSelection: null, newtonSteps: plan.model.newtonSteps! };
   }
   const { statistics, selection } = aggregateNoise(plan);
-  return { statistics, partitionSelection: selection };
+  // With grouping sets: whether the totals will be made to add up to their cells after the noise.
+  return { statistics, partitionSelection: selection, ...(plan.groupSets ? { consistentTotals: Boolean(plan.consistentTotals) } : {}) };
 }
 
 export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade: string; policyHash: string }): DpOutput {

@@ -700,6 +700,11 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect((await t.waitForJob(submitted.json.id)).status).toBe('in_review');
     for (const token of [regulator, second]) await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token, json: { decision: 'approve', reason: '差分隐私输出' } });
     const page = await signedIn('analyst-harbour-credit');
+    // Before a job runs, the check says its totals will be made to add up.
+    await writeQuery(page, 'transit_trips', 'SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (route_id)');
+    await page.selectOption('#job-kind', 'dp_aggregate');
+    await page.click('#check');
+    expect(await page.locator('#expected-totals').textContent()).toContain('使计数与求和的合计等于各单元格之和');
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
     await page.waitForSelector('#dp-noise tbody tr');
     expect(await page.locator('#result-table tbody tr').last().locator('td').first().textContent()).toBe('（合计）');

@@ -485,6 +485,13 @@ describe('totals under differential privacy (ROLLUP, CUBE, GROUPING SETS)', () =
     expect(result.manifest.differentialPrivacy.note).toContain('a total is not the sum of its noisy cells');
   });
 
+  it('say before the job runs whether its totals will be made to add up', async () => {
+    const dryRun = async (sql: string, privacy: Record<string, unknown>) => (await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, privacy, ['transit_trips']) })).json.expectedNoise;
+    expect((await dryRun('SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (route_id)', { delta: 0 })).consistentTotals).toBe(true);
+    expect((await dryRun("SELECT date_trunc('month', boarded_at) AS month, count(*) AS trips FROM transit_trips GROUP BY ROLLUP (month)", { delta: 1e-6 })).consistentTotals).toBe(false);
+    expect((await dryRun('SELECT route_id, count(*) AS trips FROM transit_trips GROUP BY route_id', { delta: 0 })).consistentTotals).toBeUndefined();
+  });
+
   it('split the zCDP ρ between the sets under the Gaussian: σ grows by √k, not k', () => {
     const plan = {
       kind: 'dp_aggregate' as const,

@@ -592,6 +592,11 @@ const phrases = {
   correctedBy: ['更正人', 'corrected by'],
   correctFinding: ['更正结论', 'Correct the finding'],
   correctionReasonHint: ['更正理由与新结论（必填，记入审计日志），如：复查发现说明不实', 'Why the finding is corrected, and the new one (required, kept in the audit log)'],
+  totalsWillAddUp: ['小计与合计各自加噪后将以最小二乘调整，使计数与求和的合计等于各单元格之和（不另耗预算）。', 'Totals are noised on their own, then made to add up to their cells by least squares (counts and sums; no further budget).'],
+  totalsNoisedAlone: [
+    '小计与合计各自加噪，不调整为各单元格之和（有分组键的单元格由噪声选择，或其取值不能逐一列出）。',
+    "Totals are noised on their own and not made to add up (a key's cells are chosen by partition selection, or its values cannot all be listed).",
+  ],
   noisyPrecision: [
     '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
     'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',

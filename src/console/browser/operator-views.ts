@@ -541,6 +541,7 @@ function expectedNoiseTable(noise: any): HTMLElement | string {
       noise.statistics.map((statistic: any) => [statistic.name, threeDecimals(statistic.sensitivity), `± ${threeDecimals(statistic.ci95HalfWidth)}`]),
     ),
     noise.partitionSelection ? h('p', { class: 'muted' }, `${t('partitionSelection')}: ${t('threshold')} ${noise.partitionSelection.threshold}`) : '',
+    noise.consistentTotals === undefined ? '' : h('p', { class: 'muted', id: 'expected-totals' }, t(noise.consistentTotals ? 'totalsWillAddUp' : 'totalsNoisedAlone')),
   );
 }
 

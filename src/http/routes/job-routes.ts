@@ -112,6 +112,10 @@ const routes = {
                   statistics: z.array(z.object({ name: z.string(), mechanism: z.string(), epsilon: z.number(), sensitivity: z.number(), scale: z.number(), ci95HalfWidth: z.number() })),
                   partitionSelection: z.object({ mechanism: z.string(), epsilon: z.number(), delta: z.number(), scale: z.number(), threshold: z.number() }).nullable(),
                   newtonSteps: z.number().int().optional().describe("A logistic model's Newton steps, each drawing the noise of `statistics`"),
+                  consistentTotals: z
+                    .boolean()
+                    .optional()
+                    .describe('With ROLLUP, CUBE or GROUPING SETS: whether row counts and sums of totals will be made to add up to their cells after the noise (every key with a public domain)'),
                 })
                 .nullable()
                 .describe(
