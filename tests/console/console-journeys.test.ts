@@ -1809,7 +1809,9 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForSelector('#delivery-outcome .badge.bad');
     const refusal = await page.textContent('#delivery-outcome');
     expect(refusal).toContain('SCHEMA_MISMATCH');
-    expect(refusal).toContain('kwh 1 value(s) are not DOUBLE (first at data row 1)');
+    // In Chinese, with the server's English wording kept as the detail's tooltip.
+    expect(refusal).toContain('kwh 1 个值不是 DOUBLE 类型（第一个在第 1 行数据）');
+    expect(await page.locator('#delivery-outcome p[title="kwh 1 value(s) are not DOUBLE (first at data row 1)"]').count()).toBe(1);
     expect(refusal).not.toContain('lots');
 
     // People's names in the town column (an attribute) refuse the file, and the console says what to do.
@@ -1819,7 +1821,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForFunction(() => document.querySelector('#delivery-outcome')?.textContent?.includes('COLUMN_CLASS_SUSPECT'));
     const namesRefusal = await page.textContent('#delivery-outcome');
     expect(namesRefusal).toContain('姓名');
-    expect(namesRefusal).toContain('town 40 of 40 value(s) look like personal names');
+    expect(namesRefusal).toContain('town 40 个值中有 40 个像姓名，但该列登记为“属性”');
     expect(namesRefusal).not.toContain('王伟');
     expect(pageErrors(page)).toEqual([]);
   });

@@ -100,8 +100,52 @@ export function errorMeaning(code: string): string | null {
   return (meaningInChinese as Record<string, string>)[code] ?? clientMeaningInChinese[code] ?? null;
 }
 
+const identifierKindsInChinese: Record<string, string> = {
+  'resident ID numbers': '身份证号',
+  'mobile numbers': '手机号',
+  'e-mail addresses': '电子邮箱',
+  'bank card numbers': '银行卡号',
+  'passport or travel permit numbers': '护照或通行证号',
+  'personal names': '姓名',
+};
+const columnClassesInChinese: Record<string, string> = { attribute: '属性', sensitive: '敏感', 'quasi identifier': '准标识符', 'direct identifier': '直接标识符' };
+
+/**
+ * The problems a delivery's refusal names most often (domain-store/load-version.ts, personal-identifiers.ts), in
+ * Chinese: the people who deliver data read them first and must act on them. The server's wording is English (logs
+ * and clients match on it); a problem not listed here, or worded otherwise, is shown as the server wrote it.
+ */
+const problemsInChinese: Array<[RegExp, (match: RegExpMatchArray) => string | null]> = [
+  [/^(\d+) value\(s\) are not (.+) \(first at data row (\d+)\)$/, ([, count, type, row]) => `${count} 个值不是 ${type} 类型（第一个在第 ${row} 行数据）`],
+  [/^(\d+) empty value\(s\) in a column that may not be empty \(first at data row (\d+)\)$/, ([, count, row]) => `${count} 个空值，但该列不允许为空（第一个在第 ${row} 行数据）`],
+  [/^registered column missing from the file$/, () => '文件中缺少这一登记的列'],
+  [/^column not in the registered schema$/, () => '这一列不在登记的字段中'],
+  [/^(\d+) key value\(s\) appear on more than one row$/, ([, count]) => `${count} 个键值出现在不止一行`],
+  [
+    /^(\d+) of (\d+) value\(s\) look like (.+), but the column is classed (.+?): class it a direct identifier \(or a quasi-identifier\) in a catalogue revision first$/,
+    ([, count, present, kind, columnClass]) =>
+      identifierKindsInChinese[kind!] && columnClassesInChinese[columnClass!]
+        ? `${present} 个值中有 ${count} 个像${identifierKindsInChinese[kind!]}，但该列登记为“${columnClassesInChinese[columnClass!]}”：请先在目录修订中改为直接标识符（或准标识符）`
+        : null,
+  ],
+  [
+    /^(\d+) value\(s\) look like (.+): open data is published row by row, so personal identifiers may not be in it$/,
+    ([, count, kind]) => (identifierKindsInChinese[kind!] ? `${count} 个值像${identifierKindsInChinese[kind!]}：开放数据逐行公开，不得含有个人标识` : null),
+  ],
+];
+
+/** A problem in the page's language where it is one of those above, else as the server wrote it. */
+function problemText(problem: string): string {
+  if (currentLanguage() !== 'zh') return problem;
+  for (const [pattern, inChinese] of problemsInChinese) {
+    const match = problem.match(pattern);
+    if (match) return inChinese(match) ?? problem;
+  }
+  return problem;
+}
+
 /** A refusal's detail as a person reads it: the field it names, then what is wrong with it. */
-export const detailText = (detail: { path?: string; problem: string }) => `${detail.path ?? ''} ${detail.problem}`.trim();
+export const detailText = (detail: { path?: string; problem: string }) => `${detail.path ?? ''} ${problemText(detail.problem)}`.trim();
 
 /**
  * One refusal as a line of text: in Chinese its meaning, the code, then the server's message; in English the

@@ -25,7 +25,11 @@ async function saveSharedCsv(url: string, dataset: string): Promise<void> {
 
 /** A refusal the server gave: its meaning, code and reason, then each detail on a line of its own (a column, a row, a field). */
 export function refusal(error: ApiError): HTMLElement[] {
-  return [h('p', {}, badge(t('notAccepted'), 'bad'), ' ', describeRefusal(error.code, error.message)), ...error.details.map((detail) => h('p', { class: 'muted' }, detailText(detail)))];
+  // A detail shown in Chinese keeps the server's English wording as its tooltip, to quote it exactly when asking for help.
+  return [
+    h('p', {}, badge(t('notAccepted'), 'bad'), ' ', describeRefusal(error.code, error.message)),
+    ...error.details.map((detail) => h('p', { class: 'muted', title: `${detail.path ?? ''} ${detail.problem}`.trim() }, detailText(detail))),
+  ];
 }
 
 /**
