@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import { personalIdentifierForms } from '../../src/catalog/identity-numbers.js';
+import { issueDetails } from '../../src/errors/validation-error.js';
 
 let detailText: (detail: { path?: string; problem: string }) => string;
 let setLanguage: (language: 'zh' | 'en') => void;
@@ -30,6 +32,38 @@ describe("a delivery refusal's details in Chinese", () => {
       expect(protectedColumn, form.kind).toMatch(/^c 4 个值中有 3 个像.+，但该列登记为“属性”：请先在目录修订中改为直接标识符（或准标识符）$/);
       expect(detailText({ path: 'c', problem: `1 value(s) look like ${form.kind}: open data is published row by row, so personal identifiers may not be in it` }), form.kind).toMatch(/^c 1 个值像.+：开放数据逐行公开，不得含有个人标识$/);
     }
+  });
+
+  it("says in Chinese which rule a form's field broke, as the server names it", () => {
+    setLanguage('zh');
+    // The details as the server writes them, from zod's own issues (src/errors/validation-error.ts).
+    const form = z.strictObject({
+      short: z.string().trim().min(4),
+      long: z.string().max(6),
+      low: z.number().min(0),
+      high: z.number().max(10),
+      empty: z.array(z.string()).min(1),
+      outcome: z.enum(['no_action', 'operator_warned']),
+      text: z.string(),
+      whole: z.number().int(),
+      code: z.string().regex(/^[a-z]+$/),
+    });
+    const parsed = form.safeParse({ short: 'ab', long: 'abcdefgh', low: -1, high: 11, empty: [], outcome: 'forgiven', text: 3, whole: 1.5, code: 'A1', extra: true });
+    expect(parsed.success).toBe(false);
+    const shown = Object.fromEntries(issueDetails(parsed.error!).map((detail) => [detail.path, detailText(detail)]));
+    expect(shown).toEqual({
+      short: 'short 长度应至少 4 个字符',
+      long: 'long 长度应至多 6 个字符',
+      low: 'low 应至少 0',
+      high: 'high 应至多 10',
+      empty: 'empty 应至少有 1 项',
+      outcome: 'outcome 应为以下之一：no_action、operator_warned',
+      text: 'text 应为文本',
+      whole: 'whole 应为整数',
+      code: 'code 格式不符合要求',
+      '(root)': '(root) unrecognized keys',
+    });
+    expect(detailText({ path: 'extra', problem: 'unknown field' })).toBe('extra 未定义的字段');
   });
 
   it('leaves a problem it does not know, and every problem in English, as the server wrote it', () => {

@@ -134,6 +134,22 @@ const problemsInChinese: Array<[RegExp, (match: RegExpMatchArray) => string | nu
   ],
 ];
 
+const typesInChinese: Record<string, string> = { string: '文本', number: '数字', int: '整数', boolean: '是或否', array: '列表', object: '对象', date: '日期' };
+const bound = (sign: string) => (sign === '>=' ? '至少' : sign === '>' ? '大于' : sign === '<=' ? '至多' : '小于');
+
+/** zod's wording of a broken rule (src/errors/validation-error.ts keeps it, never the value), for every form. */
+problemsInChinese.push(
+  [/^expected (\w+)$/, ([, type]) => (typesInChinese[type!] ? `应为${typesInChinese[type!]}` : null)],
+  [/^Too (?:small|big): expected string to have ([<>]=?)(\d+) characters$/, ([, sign, count]) => `长度应${bound(sign!)} ${count} 个字符`],
+  [/^Too (?:small|big): expected array to have ([<>]=?)(\d+) items$/, ([, sign, count]) => `应${bound(sign!)}有 ${count} 项`],
+  [/^Too (?:small|big): expected number to be ([<>]=?)(-?[\d.e+-]+)$/, ([, sign, limit]) => `应${bound(sign!)} ${limit}`],
+  [/^Invalid option: expected one of (.+)$/, ([, options]) => `应为以下之一：${options!.replaceAll('"', '').split('|').join('、')}`],
+  [/^Invalid input: expected "(.+)"$/, ([, value]) => `应为 ${value}`],
+  [/^does not have the expected form$/, () => '格式不符合要求'],
+  [/^invalid email$/, () => '不是有效的电子邮箱地址'],
+  [/^unknown field$/, () => '未定义的字段'],
+);
+
 /** A problem in the page's language where it is one of those above, else as the server wrote it. */
 function problemText(problem: string): string {
   if (currentLanguage() !== 'zh') return problem;
