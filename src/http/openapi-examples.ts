@@ -133,6 +133,17 @@ const revision = {
   createdAt: '2026-11-20T02:00:00.000Z',
   decidedAt: '2026-11-27T02:00:00.000Z',
 };
+/** An over-scope incident, as the incident examples show it before its finding. */
+const overScopeIncident = {
+  id: 'inc_…',
+  kind: 'over_scope',
+  operatorId: 'harbour-credit',
+  principalId: 'analyst-harbour-credit',
+  jobId: null,
+  detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
+  createdAt: '2026-11-27T02:00:00.000Z',
+};
+
 const sharingRequest = {
   id: 'share_26ed329b-435a-41fe-9616-457d033de814',
   requester: 'power-utility',
@@ -327,25 +338,13 @@ export const operationExamples: Record<string, Example> = {
   },
   'post /v1/incidents/{id}/resolution': {
     response: {
-      id: 'inc_…',
-      kind: 'over_scope',
-      operatorId: 'harbour-credit',
-      principalId: 'analyst-harbour-credit',
-      jobId: null,
-      detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
-      createdAt: '2026-11-27T02:00:00.000Z',
+      ...overScopeIncident,
       resolution: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误选数据集，要求整改', resolvedBy: 'regulator-data-dept', resolvedAt: '2026-11-28T01:30:00.000Z', earlierFindings: [] },
     },
   },
   'post /v1/incidents/{id}/resolution/correction': {
     response: {
-      id: 'inc_…',
-      kind: 'over_scope',
-      operatorId: 'harbour-credit',
-      principalId: 'analyst-harbour-credit',
-      jobId: null,
-      detail: { datasets: ['power_readings'], problems: ['power_readings.kwh is not in the licence'] },
-      createdAt: '2026-11-27T02:00:00.000Z',
+      ...overScopeIncident,
       resolution: {
         outcome: 'licence_action',
         reason: '复查发现同类越权多次发生，说明不实，已暂停许可',

@@ -45,6 +45,12 @@ const toIncidentView = (row: typeof incidents.$inferSelect) => ({
     : null,
 });
 
+/** A finding sent about one incident: its id in the path, the outcome and reason in the body. */
+const findingRequest = (example: z.infer<typeof incidentResolutionSchema>) => ({
+  params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }),
+  body: { required: true, content: { 'application/json': { schema: incidentResolutionSchema, example } } },
+});
+
 const routes = {
   list: createRoute({
     method: 'get',
@@ -67,13 +73,7 @@ const routes = {
     tags: ['audit'],
     summary: 'Record what a regulator found and did about an incident (regulators; once per incident; audited as incident.resolved)',
     security: bearerSecurity,
-    request: {
-      params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }),
-      body: {
-        required: true,
-        content: { 'application/json': { schema: incidentResolutionSchema, example: { outcome: 'operator_warned', reason: '已约谈运营机构，确认为误操作，要求整改' } } },
-      },
-    },
+    request: findingRequest({ outcome: 'operator_warned', reason: '已约谈运营机构，确认为误操作，要求整改' }),
     responses: { 200: { description: 'The incident with its resolution', content: { 'application/json': { schema: incidentSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
   correct: createRoute({
@@ -83,13 +83,7 @@ const routes = {
     summary:
       'Correct a finding found wrong later (regulators): the new finding stands, the earlier one is kept in earlierFindings, and both stay in the audit log (incident.finding-corrected)',
     security: bearerSecurity,
-    request: {
-      params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }),
-      body: {
-        required: true,
-        content: { 'application/json': { schema: incidentResolutionSchema, example: { outcome: 'licence_action', reason: '运营机构的说明经核实不实，已暂停其许可' } } },
-      },
-    },
+    request: findingRequest({ outcome: 'licence_action', reason: '运营机构的说明经核实不实，已暂停其许可' }),
     responses: { 200: { description: 'The incident with the corrected finding', content: { 'application/json': { schema: incidentSchema } } }, ...errorResponses(400, 403, 404, 409) },
   }),
 };
