@@ -13,6 +13,7 @@ nav a{padding:8px 18px;color:var(--muted);text-decoration:none;border-left:3px s
 nav a.active,nav a:hover{color:var(--brand);border-left-color:var(--brand2);background:#f1f5fb}
 nav .waiting{margin-left:8px;padding:0 7px;border-radius:9px;background:var(--warn);color:#fff;font-size:12px;line-height:18px;display:inline-block}
 nav .waiting[hidden]{display:none}
+nav .waiting.late{background:var(--bad)}
 nav .nav-group{margin:14px 18px 4px;font-size:12px;font-weight:600;color:#8a93a3;letter-spacing:.04em}
 main{max-width:1180px;width:100%;margin:22px auto;padding:0 22px}
 h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}

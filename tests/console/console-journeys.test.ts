@@ -547,7 +547,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(gas)).toEqual([]);
   });
 
-  it("the menu counts what waits on a body's answer: sharing requests, objections to its data, registrations to review", async () => {
+  it("the menu counts what waits on a body's answer — sharing requests, objections to its data, registrations to review — and shows late ones", async () => {
     await t.platform.db.insert(principals).values([
       { id: 'clerk-water', role: 'institution', displayName: '临港水务公司 · 数据专员', institutionId: 'water-utility' },
       { id: 'clerk-market-regulator', role: 'institution', displayName: '市场监管局 · 数据专员', institutionId: 'market-regulator' },
@@ -576,6 +576,20 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.locator('#sharing-table button.approve').first().click();
     if (sharing > 1) await page.locator('[data-waiting="sharing"]', { hasText: new RegExp(`^${sharing - 1}$`) }).waitFor();
     else await page.locator('[data-waiting="sharing"]').waitFor({ state: 'hidden' });
+
+    // Past art. 18's working days, the count is shown as late, and says how many are.
+    await t.call('POST', '/v1/sharing-requests', { token: water, json: { dataset: 'enterprises', columns: ['uscc'], duty: '核实用水企业统一社会信用代码（法定职责）', scenario: '水费账户核对' } });
+    const now = t.clock.now;
+    t.clock.now = new Date(now.getTime() + 30 * 86_400_000);
+    try {
+      const later = await signedIn('clerk-market-regulator');
+      const late = later.locator('[data-waiting="sharing"].late');
+      await late.waitFor();
+      expect(await late.getAttribute('title')).toMatch(/^其中 [1-9]\d* 项已超过答复期限$/);
+      expect(pageErrors(later)).toEqual([]);
+    } finally {
+      t.clock.now = now;
+    }
 
     // The data centre's count is of registrations submitted for its review.
     const submitted = ((await t.call('GET', '/v1/registrations', { token: await t.tokenFor('admin-data-centre') })).json.registrations as Array<{ status: string }>).filter((registration) => registration.status === 'submitted').length;

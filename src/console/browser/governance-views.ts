@@ -180,19 +180,21 @@ const sharingAwaits = (me: Me, request: any, sourceOf: Map<string, string>) =>
   (me.role === 'institution' ? sourceOf.get(request.dataset) === me.institutionId && !request.sourceDecision : me.role === 'regulator' && request.sharingType === 'conditional' && !request.committeeDecision);
 
 /** How many sharing requests wait on the signed-in person (the menu's count). */
-export async function sharingWaiting(me: Me): Promise<number> {
+export async function sharingWaiting(me: Me): Promise<{ count: number; overdue: number }> {
   const [{ requests }, { datasets }] = await Promise.all([api<{ requests: any[] }>('GET', '/v1/sharing-requests'), api<{ datasets: any[] }>('GET', '/v1/datasets')]);
   const sourceOf = new Map(datasets.map((dataset) => [dataset.id, dataset.institution.id]));
-  return requests.filter((request) => sharingAwaits(me, request, sourceOf)).length;
+  const awaiting = requests.filter((request) => sharingAwaits(me, request, sourceOf));
+  return { count: awaiting.length, overdue: awaiting.filter((request) => request.overdue).length };
 }
 
 /** Whether a dispute waits on the signed-in body: an open objection to its own data (art. 13), which it answers. */
 const disputeAwaits = (me: Me, dispute: any) => dispute.status === 'open' && me.role === 'institution' && dispute.raiser !== me.institutionId;
 
 /** How many disputes wait for the signed-in body's answer (the menu's count). */
-export async function disputesWaiting(me: Me): Promise<number> {
+export async function disputesWaiting(me: Me): Promise<{ count: number; overdue: number }> {
   const { disputes } = await api<{ disputes: any[] }>('GET', '/v1/disputes');
-  return disputes.filter((dispute) => disputeAwaits(me, dispute)).length;
+  const awaiting = disputes.filter((dispute) => disputeAwaits(me, dispute));
+  return { count: awaiting.length, overdue: awaiting.filter((dispute) => dispute.overdue).length };
 }
 
 export async function sharingPage(rerender: () => void, me: Me): Promise<HTMLElement> {

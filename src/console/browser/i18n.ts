@@ -597,6 +597,7 @@ const phrases = {
     '小计与合计各自加噪，不调整为各单元格之和（有分组键的单元格由噪声选择，或其取值不能逐一列出）。',
     "Totals are noised on their own and not made to add up (a key's cells are chosen by partition selection, or its values cannot all be listed).",
   ],
+  waitingOverdue: ['其中 {n} 项已超过答复期限', '{n} of them past their deadline'],
   noisyPrecision: [
     '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
     'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',

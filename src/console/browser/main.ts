@@ -22,7 +22,9 @@ type Principal = { id: string; role: string; displayName: string; operatorId: st
  * `waiting`: how many items wait on this page for the signed-in person (held outputs, open incidents, requests and
  * objections to answer, registrations to review or correct), shown in the menu.
  */
-type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<number> };
+type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<Waiting> };
+/** How many wait, and how many of them are past their deadline (the count is then shown as late). */
+export type Waiting = number | { count: number; overdue: number };
 
 let me: Principal | undefined;
 
@@ -131,9 +133,13 @@ function menu(routes: Route[], active: string): Node[] {
     const waiting = h('span', { class: 'waiting', 'data-waiting': candidate.hash });
     waiting.hidden = true;
     candidate.waiting?.().then(
-      (count) => {
+      (answer) => {
+        const { count, overdue } = typeof answer === 'number' ? { count: answer, overdue: 0 } : answer;
         waiting.textContent = String(count);
         waiting.hidden = count === 0;
+        // Past a deadline (art. 18's working days, art. 13's answer): shown as late, and said so on hover.
+        waiting.classList.toggle('late', overdue > 0);
+        if (overdue > 0) waiting.title = t('waitingOverdue').replace('{n}', String(overdue));
       },
       () => undefined,
     );
