@@ -727,6 +727,37 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("an operator opens its own job's query, datasets, purpose and privacy settings in the editor as a new job", async () => {
+    const [regulator] = await t.twoRegulators();
+    const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
+    await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
+    const analyst = await t.tokenFor('analyst-harbour-credit');
+    const sql = 'SELECT hour(boarded_at) AS hour, count(*) AS trips FROM transit_trips GROUP BY hour';
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['transit_trips'], sql, purpose: '分时段客流（再分析）', privacy: { differentialPrivacy: true, epsilon: 0.25, mechanism: 'laplace' } } });
+    await t.waitForJob(submitted.json.id);
+    const page = await signedIn('analyst-harbour-credit');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    await page.click('#edit-as-new');
+    await page.waitForSelector('#draft-note:not([hidden])');
+    expect(await page.inputValue('#sql')).toBe(sql);
+    expect(await page.inputValue('#purpose')).toBe('分时段客流（再分析）');
+    expect(await page.inputValue('#job-kind')).toBe('dp_aggregate');
+    expect(await page.inputValue('#dp-epsilon')).toBe('0.25');
+    expect(await page.locator('.checks input:checked').evaluateAll((boxes) => boxes.map((box) => (box as HTMLInputElement).value))).toEqual(['transit_trips']);
+    expect(await page.textContent('#draft-note')).toContain('截断界限与模型设置未随任务保存');
+    // Filled once: the analysis page opened again starts afresh.
+    await page.goto(`${base}/console#jobs`);
+    await page.goto(`${base}/console#analysis`);
+    await page.waitForSelector('#sql');
+    expect(await page.isHidden('#draft-note')).toBe(true);
+    // A regulator reading the job is offered no editor.
+    const reviewer = await signedIn('regulator-data-dept');
+    await reviewer.goto(`${base}/console#jobs/${submitted.json.id}`);
+    await reviewer.waitForSelector('#job-facts');
+    expect(await reviewer.locator('#edit-as-new').count()).toBe(0);
+    for (const each of [page, reviewer]) expect(pageErrors(each)).toEqual([]);
+  });
+
   it('an operator reads, in Chinese, what the coefficients of a differentially private logistic model are', async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'lingang-analytics');

@@ -267,7 +267,7 @@ async function render(): Promise<void> {
   layout.classList.remove('bare');
   main().replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
-    const page = name === 'jobs' && argument ? await jobPage(argument, () => void render()) : await route!.render(() => void render());
+    const page = name === 'jobs' && argument ? await jobPage(argument, () => void render(), me.role === 'operator') : await route!.render(() => void render());
     if (!superseded()) main().replaceChildren(page);
   } catch (error) {
     if (superseded()) return;

@@ -168,6 +168,30 @@ export async function analysisPage(): Promise<HTMLElement> {
     modelFields.hidden = kind.value !== 'model' && kind.value !== 'dp_model';
   };
   showKind();
+  // A job's query carried from its page (jobPage, "edit as a new job"): filled in once, then forgotten, and — as
+  // with an example — nothing is checked until the operator acts. Datasets the licence no longer covers are left out.
+  const draftText = sessionStorage.getItem(draftKey);
+  sessionStorage.removeItem(draftKey);
+  const draft = draftText ? (JSON.parse(draftText) as AnalysisDraft) : null;
+  const draftNote = h('p', { class: 'muted', id: 'draft-note' });
+  draftNote.hidden = !draft;
+  if (draft) {
+    chosen.clear();
+    for (const dataset of draft.datasets) if (licensed.has(dataset)) chosen.add(dataset);
+    for (const box of boxes) (box.firstChild as HTMLInputElement).checked = chosen.has((box.firstChild as HTMLInputElement).value);
+    showReference();
+    sql.value = draft.sql;
+    purpose.value = draft.purpose;
+    kind.value = draft.kind;
+    if (draft.privacy) {
+      epsilon.value = String(draft.privacy.epsilon);
+      delta.value = draft.privacy.delta ? String(draft.privacy.delta) : '';
+      mechanism.value = draft.privacy.mechanism;
+    }
+    showKind();
+    // Clamp bounds and a model's settings are not kept with a job as the operator wrote them.
+    draftNote.textContent = t(draft.kind === 'aggregate' ? 'draftFromJob' : 'draftFromJobSettings').replace('{job}', draft.from.slice(0, 20));
+  }
   // Worked examples the licence covers: choosing one fills the form; nothing is checked until the operator acts.
   const examples = offeredExamples((dataset) => licensedColumns(licences, dataset));
   const exampleChoice = h(
@@ -314,6 +338,7 @@ export async function analysisPage(): Promise<HTMLElement> {
     'div',
     { class: 'panel' },
     h('h2', {}, t('analysis')),
+    draftNote,
     examples.length > 0 ? exampleChoice : '',
     h('div', { class: 'checks' }, ...boxes),
     reference,
@@ -383,8 +408,20 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
 }
 
 /** One job: live status until it settles, then its released output with suppressed cells explained. */
-export async function jobPage(id: string, rerender: () => void): Promise<HTMLElement> {
+/** A job's query and settings carried to the analysis page, to change and send as a new job (sessionStorage, this tab only). */
+type AnalysisDraft = { from: string; datasets: string[]; sql: string; purpose: string; kind: string; privacy: { epsilon: number; delta: number; mechanism: string } | null };
+const draftKey = 'pds-analysis-draft';
+
+export async function jobPage(id: string, rerender: () => void, editable = false): Promise<HTMLElement> {
   const job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  // An operator iterates on its queries: its own job's SQL, datasets, purpose and kind open in the editor as a new job.
+  const editAsNew = () => {
+    const dp = job.differentialPrivacy as { epsilon: number; delta: number; mechanism: string } | null;
+    const kind = job.kind === 'model' ? (dp ? 'dp_model' : 'model') : dp ? 'dp_aggregate' : 'aggregate';
+    const draft: AnalysisDraft = { from: job.id, datasets: job.datasets, sql: job.sql, purpose: job.purpose, kind, privacy: dp };
+    sessionStorage.setItem(draftKey, JSON.stringify(draft));
+    location.hash = '#analysis';
+  };
   const panel = h(
     'div',
     { class: 'panel' },
@@ -404,6 +441,7 @@ export async function jobPage(id: string, rerender: () => void): Promise<HTMLEle
       { id: 'job-facts' },
     ),
     h('details', { id: 'job-sql' }, h('summary', {}, t('sql')), h('pre', {}, job.sql)),
+    editable ? h('div', { class: 'actions' }, h('button', { id: 'edit-as-new', class: 'secondary', onclick: editAsNew }, t('editAsNew'))) : null,
   );
   if (['queued', 'running', 'checked'].includes(job.status)) {
     setTimeout(() => location.hash === `#jobs/${id}` && rerender(), 1000);
