@@ -9,6 +9,7 @@ import { canonicalSha256 } from '../audit/canonical-json.js';
 import type { PrincipalRow } from '../identity/principals.js';
 import type { Platform } from '../platform.js';
 import { planJob, prepareJob, sqlHash, type JobSubmission } from './prepare-job.js';
+import { requestedModel, type ModelSpec } from '../models/model-job.js';
 
 export type JobRow = typeof jobs.$inferSelect;
 
@@ -178,6 +179,11 @@ export function listJobs(
 
 const isDpPlan = (plan: unknown): plan is DpPlan => typeof plan === 'object' && plan !== null && (plan as { kind?: unknown }).kind === 'dp_aggregate';
 
+const modelOf = (plan: unknown): ModelSpec | null => {
+  const model = typeof plan === 'object' && plan !== null ? (plan as { model?: Parameters<typeof requestedModel>[0] }).model : undefined;
+  return model && typeof model.target === 'string' && Array.isArray(model.features) ? requestedModel(model) : null;
+};
+
 /** What an operator sees of a job: never the internal error text, never the plan's hidden queries. */
 export function toJobView(job: JobRow) {
   return {
@@ -191,6 +197,8 @@ export function toJobView(job: JobRow) {
     kind: job.kind,
     // A differentially private job is an aggregate with noise: its ε, δ and mechanism, as submitted.
     differentialPrivacy: isDpPlan(job.plan) ? dpSummary(job.plan) : null,
+    // A model job's model as the operator asked for it (its categories by value), to read and to send again.
+    model: modelOf(job.plan),
     grade: job.grade,
     purpose: job.purpose,
     sqlHash: job.sqlHash,

@@ -727,7 +727,7 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
-  it("an operator opens its own job's query, datasets, purpose and privacy settings in the editor as a new job", async () => {
+  it("an operator opens its own job's query, datasets, purpose, privacy settings and model in the editor as a new job", async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
     await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
@@ -744,18 +744,35 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await page.inputValue('#job-kind')).toBe('dp_aggregate');
     expect(await page.inputValue('#dp-epsilon')).toBe('0.25');
     expect(await page.locator('.checks input:checked').evaluateAll((boxes) => boxes.map((box) => (box as HTMLInputElement).value))).toEqual(['transit_trips']);
-    expect(await page.textContent('#draft-note')).toContain('截断界限与模型设置未随任务保存');
+    expect(await page.textContent('#draft-note')).toContain('截断界限未随任务保存');
     // Filled once: the analysis page opened again starts afresh.
     await page.goto(`${base}/console#jobs`);
     await page.goto(`${base}/console#analysis`);
     await page.waitForSelector('#sql');
     expect(await page.isHidden('#draft-note')).toBe(true);
+    // A model job opens with its model as written: target, features and each category's values.
+    const modeller = await t.tokenFor('analyst-lingang-analytics');
+    const model = await t.call('POST', '/v1/jobs', {
+      token: modeller,
+      json: { datasets: ['power_readings'], sql: 'SELECT amount_due, kwh, customer_type FROM power_readings', purpose: '电费与用电量（再分析）', model: { type: 'linear', target: 'amount_due', features: ['kwh', 'customer_type'], categories: { customer_type: ['household', 'enterprise'] } } },
+    });
+    const lingang = await signedIn('analyst-lingang-analytics');
+    await lingang.goto(`${base}/console#jobs/${model.json.id}`);
+    await lingang.click('#edit-as-new');
+    await lingang.waitForSelector('#draft-note:not([hidden])');
+    expect([await lingang.inputValue('#job-kind'), await lingang.inputValue('#model-type'), await lingang.inputValue('#model-target'), await lingang.inputValue('#model-features'), await lingang.inputValue('#model-categories')]).toEqual([
+      'model',
+      'linear',
+      'amount_due',
+      'kwh, customer_type',
+      'customer_type: household, enterprise',
+    ]);
     // A regulator reading the job is offered no editor.
     const reviewer = await signedIn('regulator-data-dept');
     await reviewer.goto(`${base}/console#jobs/${submitted.json.id}`);
     await reviewer.waitForSelector('#job-facts');
     expect(await reviewer.locator('#edit-as-new').count()).toBe(0);
-    for (const each of [page, reviewer]) expect(pageErrors(each)).toEqual([]);
+    for (const each of [page, lingang, reviewer]) expect(pageErrors(each)).toEqual([]);
   });
 
   it('an operator reads, in Chinese, what the coefficients of a differentially private logistic model are', async () => {

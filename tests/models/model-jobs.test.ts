@@ -2,7 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.js';
-import { expandCategories } from '../../src/models/model-job.js';
+import { expandCategories, requestedModel } from '../../src/models/model-job.js';
 import { cholesky, choleskySolve, inverseDiagonal } from '../../src/models/linear-algebra.js';
 import { createVerificationClient } from '../../src/products/client/verification-client.js';
 import { loadSeal } from '../../src/products/seal-loader.js';
@@ -128,6 +128,25 @@ describe('features that are categories', () => {
       observations: rows.length,
       categoryColumns: { customer_type: { baseline: 'household', columns: { customer_type_1: 'enterprise' } } },
     });
+  });
+
+  it('are shown on the job as the operator asked for them, by value, not as the 0/1 features fitted', async () => {
+    const { submitted } = await runModel('SELECT amount_due, kwh, customer_type, town FROM power_readings', {
+      type: 'linear',
+      target: 'amount_due',
+      features: ['customer_type', 'kwh', 'town'],
+      categories: { customer_type: ['household', 'enterprise'], town: ['泥城镇', '书院镇', '万祥镇'] },
+    });
+    const job = (await t.call('GET', `/v1/jobs/${submitted.json.id}`, { token: analyst })).json;
+    expect(job.model).toEqual({ type: 'linear', target: 'amount_due', features: ['customer_type', 'kwh', 'town'], categories: { customer_type: ['household', 'enterprise'], town: ['泥城镇', '书院镇', '万祥镇'] } });
+    const plain = await t.call('GET', `/v1/jobs/${(await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql: 'SELECT town, count(*) AS n FROM power_readings GROUP BY town', purpose: 'x' } })).json.id}`, { token: analyst });
+    expect(plain.json.model).toBeNull();
+  });
+
+  it('fold back into the model asked for, whatever their order among the features', () => {
+    const asked = { type: 'logistic' as const, target: 'late', features: ['town', 'kwh', 'customer_type'], categories: { town: ['A', 'B', 'C'], customer_type: ['household', 'enterprise'] } };
+    expect(requestedModel(expandCategories(asked, 'SELECT * FROM t').spec)).toEqual(asked);
+    expect(requestedModel({ type: 'linear', target: 'y', features: ['x'] })).toEqual({ type: 'linear', target: 'y', features: ['x'] });
   });
 
   it('leave out the rows whose value is not listed, rather than count them as the baseline', async () => {

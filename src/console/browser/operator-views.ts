@@ -188,9 +188,17 @@ export async function analysisPage(): Promise<HTMLElement> {
       delta.value = draft.privacy.delta ? String(draft.privacy.delta) : '';
       mechanism.value = draft.privacy.mechanism;
     }
+    if (draft.model) {
+      modelType.value = draft.model.type;
+      target.value = draft.model.target;
+      features.value = draft.model.features.join(', ');
+      categories.value = Object.entries(draft.model.categories ?? {})
+        .map(([feature, values]) => `${feature}: ${values.join(', ')}`)
+        .join('; ');
+    }
     showKind();
-    // Clamp bounds and a model's settings are not kept with a job as the operator wrote them.
-    draftNote.textContent = t(draft.kind === 'aggregate' ? 'draftFromJob' : 'draftFromJobSettings').replace('{job}', draft.from.slice(0, 20));
+    // Clamp bounds are not kept with a job as the operator wrote them (the plan holds every clamp it derived).
+    draftNote.textContent = t(draft.privacy ? 'draftFromJobSettings' : 'draftFromJob').replace('{job}', draft.from.slice(0, 20));
   }
   // Worked examples the licence covers: choosing one fills the form; nothing is checked until the operator acts.
   const examples = offeredExamples((dataset) => licensedColumns(licences, dataset));
@@ -409,7 +417,15 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
 
 /** One job: live status until it settles, then its released output with suppressed cells explained. */
 /** A job's query and settings carried to the analysis page, to change and send as a new job (sessionStorage, this tab only). */
-type AnalysisDraft = { from: string; datasets: string[]; sql: string; purpose: string; kind: string; privacy: { epsilon: number; delta: number; mechanism: string } | null };
+type AnalysisDraft = {
+  from: string;
+  datasets: string[];
+  sql: string;
+  purpose: string;
+  kind: string;
+  privacy: { epsilon: number; delta: number; mechanism: string } | null;
+  model: { type: string; target: string; features: string[]; categories?: Record<string, string[]> } | null;
+};
 const draftKey = 'pds-analysis-draft';
 
 export async function jobPage(id: string, rerender: () => void, editable = false): Promise<HTMLElement> {
@@ -418,7 +434,7 @@ export async function jobPage(id: string, rerender: () => void, editable = false
   const editAsNew = () => {
     const dp = job.differentialPrivacy as { epsilon: number; delta: number; mechanism: string } | null;
     const kind = job.kind === 'model' ? (dp ? 'dp_model' : 'model') : dp ? 'dp_aggregate' : 'aggregate';
-    const draft: AnalysisDraft = { from: job.id, datasets: job.datasets, sql: job.sql, purpose: job.purpose, kind, privacy: dp };
+    const draft: AnalysisDraft = { from: job.id, datasets: job.datasets, sql: job.sql, purpose: job.purpose, kind, privacy: dp, model: job.model ?? null };
     sessionStorage.setItem(draftKey, JSON.stringify(draft));
     location.hash = '#analysis';
   };

@@ -29,6 +29,10 @@ const jobSchema = z
     datasetVersions: z.record(z.string(), z.string()),
     kind: z.enum(['aggregate', 'row_level', 'model']).nullable(),
     differentialPrivacy: dpSummarySchema.nullable().openapi({ description: 'Set for a differentially private aggregate: its ε, δ and noise mechanism' }),
+    model: z
+      .object({ type: z.enum(['linear', 'logistic']), target: z.string(), features: z.array(z.string()), categories: z.record(z.string(), z.array(z.string())).optional() })
+      .nullable()
+      .openapi({ description: "A model job's model as submitted: type, target, features, and each category's values (the baseline first)" }),
     grade: z.string().nullable(),
     purpose: z.string(),
     sqlHash: z.string(),
