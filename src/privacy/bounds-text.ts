@@ -20,3 +20,10 @@ export function readBounds(text: string): BoundsReading {
   }
   return { bounds };
 }
+
+/** Bounds written back as an operator writes them (`trips: 0..20; fare: 0..5`), for `readBounds` to read again. */
+export function writeBounds(bounds: Record<string, { min: number; max: number }>): string {
+  return Object.entries(bounds)
+    .map(([column, { min, max }]) => `${column}: ${min}..${max}`)
+    .join('; ');
+}

@@ -84,6 +84,7 @@ export async function buildDpModelPlan(
     sql,
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
+    ...(options.bounds && Object.keys(options.bounds).length > 0 ? { requestedBounds: options.bounds } : {}),
   };
 }
 

@@ -70,6 +70,8 @@ export type DpPlan = {
    * none, each table stands alone.
    */
   consistentTotals?: true;
+  /** The clamp bounds the operator gave (`privacy.bounds`), as given, to show and send again; plans before session 24: none. */
+  requestedBounds?: Record<string, { min: number; max: number }>;
   /** `grouping(a, b)` outputs: which group columns each names, bit by bit from the first (1 where rolled up). */
   groupingOutputs?: Array<{ outputIndex: number; keys: number[] }>;
   aggregates: DpAggregate[];
@@ -110,8 +112,8 @@ export type DpPlan = {
 };
 
 /** What an operator asked of a differentially private job, as the job view and the dry run show it. */
-export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mechanism'>) {
-  return { epsilon: plan.epsilonMicro / 1e6, delta: plan.deltaPico / 1e12, mechanism: plan.mechanism };
+export function dpSummary(plan: Pick<DpPlan, 'epsilonMicro' | 'deltaPico' | 'mechanism' | 'requestedBounds'>) {
+  return { epsilon: plan.epsilonMicro / 1e6, delta: plan.deltaPico / 1e12, mechanism: plan.mechanism, ...(plan.requestedBounds ? { bounds: plan.requestedBounds } : {}) };
 }
 
 export type DpRequest = { epsilonMicro: number; deltaPico: number; mechanism: DpMechanism; bounds?: Record<string, { min: number; max: number }> };
@@ -588,6 +590,7 @@ export async function buildDpPlan(
     sql,
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
+    ...(options.bounds && Object.keys(options.bounds).length > 0 ? { requestedBounds: options.bounds } : {}),
   };
 }
 

@@ -727,13 +727,17 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
-  it("an operator opens its own job's query, datasets, purpose, privacy settings and model in the editor as a new job", async () => {
+  it("an operator opens its own job's query, datasets, purpose, privacy settings, bounds and model in the editor as a new job", async () => {
     const [regulator] = await t.twoRegulators();
     const licence = (await t.call('GET', '/v1/licences', { token: regulator })).json.licences.find((entry: { operatorId: string }) => entry.operatorId === 'harbour-credit');
     await t.call('POST', '/v1/budgets', { token: regulator, json: { licenceId: licence.id, datasetId: 'transit_trips', epsilonCap: 2, reason: 'test' } });
     const analyst = await t.tokenFor('analyst-harbour-credit');
-    const sql = 'SELECT hour(boarded_at) AS hour, count(*) AS trips FROM transit_trips GROUP BY hour';
-    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['transit_trips'], sql, purpose: '分时段客流（再分析）', privacy: { differentialPrivacy: true, epsilon: 0.25, mechanism: 'laplace' } } });
+    const sql = 'SELECT hour(boarded_at) AS hour, count(*) AS trips, sum(fare) AS fares FROM transit_trips GROUP BY hour';
+    const submitted = await t.call('POST', '/v1/jobs', {
+      token: analyst,
+      json: { datasets: ['transit_trips'], sql, purpose: '分时段客流（再分析）', privacy: { differentialPrivacy: true, epsilon: 0.25, mechanism: 'laplace', bounds: { fare: { min: 0, max: 5 } } } },
+    });
+    expect(submitted.status, JSON.stringify(submitted.json)).toBe(201);
     await t.waitForJob(submitted.json.id);
     const page = await signedIn('analyst-harbour-credit');
     await page.goto(`${base}/console#jobs/${submitted.json.id}`);
@@ -744,7 +748,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(await page.inputValue('#job-kind')).toBe('dp_aggregate');
     expect(await page.inputValue('#dp-epsilon')).toBe('0.25');
     expect(await page.locator('.checks input:checked').evaluateAll((boxes) => boxes.map((box) => (box as HTMLInputElement).value))).toEqual(['transit_trips']);
-    expect(await page.textContent('#draft-note')).toContain('截断界限未随任务保存');
+    expect(await page.inputValue('#dp-bounds')).toBe('fare: 0..5');
+    expect(await page.textContent('#draft-note')).toContain('已载入任务');
     // Filled once: the analysis page opened again starts afresh.
     await page.goto(`${base}/console#jobs`);
     await page.goto(`${base}/console#analysis`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readBounds } from '../../src/privacy/bounds-text.js';
+import { readBounds, writeBounds } from '../../src/privacy/bounds-text.js';
 
 describe('bounds an operator writes in the console or on the command line', () => {
   it('read column: min..max parts separated by semicolons or new lines', () => {
@@ -21,5 +21,12 @@ describe('bounds an operator writes in the console or on the command line', () =
 
   it('refuse two bounds for one column', () => {
     expect(readBounds('trips: 0..20; trips: 0..30')).toEqual({ problem: 'trips has two bounds' });
+  });
+
+  it("write bounds back as they are read: a job's bounds sent again are the bounds it had", () => {
+    const bounds = { trips: { min: 0, max: 20 }, fare: { min: -1.5, max: 5.25 } };
+    expect(writeBounds(bounds)).toBe('trips: 0..20; fare: -1.5..5.25');
+    expect(readBounds(writeBounds(bounds))).toEqual({ bounds });
+    expect(writeBounds({})).toBe('');
   });
 });

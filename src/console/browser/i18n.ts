@@ -600,10 +600,6 @@ const phrases = {
   waitingOverdue: ['其中 {n} 项已超过答复期限', '{n} of them past their deadline'],
   editAsNew: ['修改后作为新任务提交', 'Edit as a new job'],
   draftFromJob: ['已载入任务 {job} 的查询、数据集、用途与设置；修改后检查并提交为新任务。', 'Loaded the query, datasets, purpose and settings of job {job}; change them, then check and submit a new job.'],
-  draftFromJobSettings: [
-    '已载入任务 {job} 的查询、数据集、用途与隐私参数；截断界限未随任务保存，需要时请重新填写。',
-    'Loaded the query, datasets, purpose and privacy settings of job {job}; clamp bounds are not kept with a job, so fill them in again where needed.',
-  ],
   noisyPrecision: [
     '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
     'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',

@@ -1,6 +1,6 @@
 import { errorMeaning } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
-import { readBounds } from '../../privacy/bounds-text.js';
+import { readBounds, writeBounds } from '../../privacy/bounds-text.js';
 import { readCategories } from '../../models/categories-text.js';
 import { labelled } from './form-controls.js';
 import { formatFigure, formatNoisyFigure } from './figures.js';
@@ -187,6 +187,7 @@ export async function analysisPage(): Promise<HTMLElement> {
       epsilon.value = String(draft.privacy.epsilon);
       delta.value = draft.privacy.delta ? String(draft.privacy.delta) : '';
       mechanism.value = draft.privacy.mechanism;
+      bounds.value = writeBounds(draft.privacy.bounds ?? {});
     }
     if (draft.model) {
       modelType.value = draft.model.type;
@@ -197,8 +198,7 @@ export async function analysisPage(): Promise<HTMLElement> {
         .join('; ');
     }
     showKind();
-    // Clamp bounds are not kept with a job as the operator wrote them (the plan holds every clamp it derived).
-    draftNote.textContent = t(draft.privacy ? 'draftFromJobSettings' : 'draftFromJob').replace('{job}', draft.from.slice(0, 20));
+    draftNote.textContent = t('draftFromJob').replace('{job}', draft.from.slice(0, 20));
   }
   // Worked examples the licence covers: choosing one fills the form; nothing is checked until the operator acts.
   const examples = offeredExamples((dataset) => licensedColumns(licences, dataset));
@@ -423,7 +423,7 @@ type AnalysisDraft = {
   sql: string;
   purpose: string;
   kind: string;
-  privacy: { epsilon: number; delta: number; mechanism: string } | null;
+  privacy: { epsilon: number; delta: number; mechanism: string; bounds?: Record<string, { min: number; max: number }> } | null;
   model: { type: string; target: string; features: string[]; categories?: Record<string, string[]> } | null;
 };
 const draftKey = 'pds-analysis-draft';
@@ -432,7 +432,7 @@ export async function jobPage(id: string, rerender: () => void, editable = false
   const job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
   // An operator iterates on its queries: its own job's SQL, datasets, purpose and kind open in the editor as a new job.
   const editAsNew = () => {
-    const dp = job.differentialPrivacy as { epsilon: number; delta: number; mechanism: string } | null;
+    const dp = job.differentialPrivacy as AnalysisDraft['privacy'];
     const kind = job.kind === 'model' ? (dp ? 'dp_model' : 'model') : dp ? 'dp_aggregate' : 'aggregate';
     const draft: AnalysisDraft = { from: job.id, datasets: job.datasets, sql: job.sql, purpose: job.purpose, kind, privacy: dp, model: job.model ?? null };
     sessionStorage.setItem(draftKey, JSON.stringify(draft));

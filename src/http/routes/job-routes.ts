@@ -16,7 +16,14 @@ import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
 import { bearerSecurity, errorBodySchema, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
 
-const dpSummarySchema = z.object({ epsilon: z.number(), delta: z.number(), mechanism: z.enum(['laplace', 'gaussian']) }).openapi('DifferentialPrivacy');
+const dpSummarySchema = z
+  .object({
+    epsilon: z.number(),
+    delta: z.number(),
+    mechanism: z.enum(['laplace', 'gaussian']),
+    bounds: z.record(z.string(), z.object({ min: z.number(), max: z.number() })).optional().describe('The clamp bounds the operator gave, as given (the catalogue\'s apply to the other columns)'),
+  })
+  .openapi('DifferentialPrivacy');
 
 const jobSchema = z
   .object({
