@@ -1,7 +1,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion } from '../../src/catalog/catalogue.js';
-import { eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { auditLeaves, incidents } from '../../src/db/schema.js';
 import { createTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
@@ -781,7 +781,7 @@ describe('the job API', () => {
       expect(again.json.resolution.earlierFindings.map((finding: { outcome: string }) => finding.outcome)).toEqual(['no_action', 'licence_action']);
       const listed = (await t.call('GET', '/v1/incidents?status=resolved&limit=1000', { token: regulator })).json.incidents.find((entry: { id: string }) => entry.id === incident.id);
       expect(listed.resolution.outcome).toBe('referred');
-      const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'incident.finding-corrected'));
+      const leaves = await t.platform.db.select({ leaf: auditLeaves.leaf }).from(auditLeaves).where(eq(auditLeaves.eventType, 'incident.finding-corrected')).orderBy(asc(auditLeaves.leafIndex));
       const mine = leaves.map(({ leaf }) => JSON.parse(leaf) as { details: Record<string, unknown> }).filter((leaf) => leaf.details.incident === incident.id);
       expect(mine.map((leaf) => [leaf.details.earlierOutcome, leaf.details.outcome])).toEqual([
         ['no_action', 'licence_action'],

@@ -867,7 +867,7 @@ describe('differentially private linear regression', () => {
     expect(plain.json.error.code).toBe('DP_REQUIRED');
     const noisy = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { ...trips, privacy: { differentialPrivacy: true, epsilon: 1, bounds: { central: { min: 0, max: 1 } } } } });
     expect(noisy.status, JSON.stringify(noisy.json)).toBe(200);
-    expect(noisy.json.differentialPrivacy).toEqual({ epsilon: 1, delta: 0, mechanism: 'laplace' });
+    expect(noisy.json.differentialPrivacy).toEqual({ epsilon: 1, delta: 0, mechanism: 'laplace', bounds: { central: { min: 0, max: 1 } } });
   });
 });
 
