@@ -1,6 +1,6 @@
-import { consistentMargins } from './consistent-margins.js';
 import crypto from 'node:crypto';
 import type { QueryResult, SandboxFailureKind } from '../sandbox/sandbox-protocol.js';
+import { consistentMargins } from './consistent-margins.js';
 import type { ModelSummary } from '../models/train-model.js';
 import { magnitude, wholeFigure, type DpPlan } from './dp-plan.js';
 import { groupingOf, LEVEL_COLUMN } from '../analysis/execution-plan.js';
