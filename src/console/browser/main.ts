@@ -24,7 +24,7 @@ type Principal = { id: string; role: string; displayName: string; operatorId: st
  */
 type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<Waiting> };
 /** How many wait, and how many of them are past their deadline (the count is then shown as late). */
-export type Waiting = number | { count: number; overdue: number };
+type Waiting = number | { count: number; overdue: number };
 
 let me: Principal | undefined;
 
