@@ -973,7 +973,8 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     await page.waitForURL(/#jobs\/job_/);
     const submitted = await t.waitForJob(decodeURIComponent(page.url().split('#jobs/')[1]!));
     const job = (await t.call('GET', `/v1/jobs/${submitted.id}`, { token: await t.tokenFor('analyst-harbour-credit') })).json;
-    expect(job.differentialPrivacy).toEqual({ epsilon: 0.25, delta: 0, mechanism: 'laplace' });
+    // The bounds written in the form are kept with the job as written.
+    expect(job.differentialPrivacy).toEqual({ epsilon: 0.25, delta: 0, mechanism: 'laplace', bounds: { trips: { min: 0, max: 20 } } });
     expect(submitted.statusCode).toBe('CHECKED_WITH_NOISE');
     expect(await incidents()).toBe(before);
     await page.goto(`${base}/console#jobs`);
