@@ -97,11 +97,11 @@ export const personalIdentifierForms: ReadonlyArray<PersonalIdentifierForm> = [
   { kind: 'resident ID numbers', pattern: '^[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$' },
   { kind: 'mobile numbers', pattern: '^(\\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}$' },
   { kind: 'e-mail addresses', pattern: '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$' },
-  { kind: 'bank card numbers', pattern: '^[3-6][0-9]{3}([- ]?[0-9]{4}){3}([- ]?[0-9]{1,3})?$', luhn: true, minimumShare: 0.5, minimumDistinct: 30 },
+  { kind: 'bank card numbers', pattern: '^[3-6][0-9]{3}([- ]?[0-9]{4}){3}([- ]?[0-9]{1,3})?$', luhn: true, minimumShare: 0.5 },
   // Passports of the People's Republic (E and 8 digits, E, a letter and 7 digits since 2019, G and 8 digits before
   // 2012) and travel permits for Hong Kong and Macao (C and 8 digits, C, a letter and 7 digits). Short codes of
   // that shape are plausible for equipment too, so half a column must be of it.
-  { kind: 'passport or travel permit numbers', pattern: '^([ECG][0-9]{8}|[EC][A-HJ-NP-Z][0-9]{7})$', minimumShare: 0.5, minimumDistinct: 30 },
+  { kind: 'passport or travel permit numbers', pattern: '^([ECG][0-9]{8}|[EC][A-HJ-NP-Z][0-9]{7})$', minimumShare: 0.5 },
   // A Chinese personal name: a common surname and one or two characters (two for a compound surname). Place, road
   // and organisation names take that shape too (万祥镇, 高桥路, 金融业), so a value ending as they do is not counted,
   // and a column must be more than half names with at least 30 different ones: five towns or a list of industries

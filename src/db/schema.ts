@@ -6,9 +6,6 @@ import type { ProductSpec } from '../products/product-spec.js';
 import type { QualityRule, QualityRuleResult } from '../catalog/quality-rules.js';
 
 /** Public bodies (公共管理和服务机构), the data centre and the supervising committee. */
-/** A finding on an incident that a later one corrected (incidents.earlier_findings). */
-export type EarlierFinding = { outcome: 'no_action' | 'operator_warned' | 'licence_action' | 'referred'; reason: string; resolvedBy: string; resolvedAt: string; correctedBy: string; correctedAt: string };
-
 export const institutions = pgTable('institutions', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -218,6 +215,9 @@ export const jobs = pgTable(
     uniqueIndex('jobs_idempotency_idx').on(table.submittedBy, table.idempotencyKey),
   ],
 );
+
+/** A finding on an incident that a later one corrected (incidents.earlier_findings). */
+export type EarlierFinding = { outcome: 'no_action' | 'operator_warned' | 'licence_action' | 'referred'; reason: string; resolvedBy: string; resolvedAt: string; correctedBy: string; correctedAt: string };
 
 /** Something regulators must look at: an operator reaching beyond its licence, probing, misuse. */
 export const incidents = pgTable(

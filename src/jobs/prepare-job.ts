@@ -216,6 +216,9 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
       }
     }
     dp = model ? await buildDpModelPlan(analysis, specs, platform.parser, { maxRowsPerUnit, newtonSteps, model, ...request }) : await buildDpPlan(analysis, catalogue, specs, platform.parser, { maxRowsPerUnit, openDomain: openDomainReader(platform.store, latestVersions), ...request });
+    // The bounds as the operator wrote them (not those the platform adds for a category's 0/1 features), to show
+    // with the job and send again.
+    if (privacy.bounds && Object.keys(privacy.bounds).length > 0) dp = { ...dp, requestedBounds: privacy.bounds };
     // Every protected dataset's budget pays (the plan names them; open data needs none).
     for (const datasetId of dp.budgetDatasets ?? [dp.dataset]) {
       const [budget] = await platform.db

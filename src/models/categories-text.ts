@@ -18,3 +18,10 @@ export function readCategories(text: string): CategoriesReading {
   }
   return { categories };
 }
+
+/** Categories written back as an operator writes them, for `readCategories` to read again. */
+export function writeCategories(categories: Record<string, string[]>): string {
+  return Object.entries(categories)
+    .map(([feature, values]) => `${feature}: ${values.join(', ')}`)
+    .join('; ');
+}

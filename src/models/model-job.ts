@@ -5,6 +5,7 @@ import type { SqlParser } from '../analysis/sql-parser.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { sqlIdentifier, sqlString } from '../duckdb/sql-literals.js';
 import { AppError } from '../errors/app-error.js';
+import { categoryValues, scoringInputNames } from '../products/client/scoring-features.js';
 
 /**
  * Model jobs (job kind `model`): the operator's SQL selects training rows — which never leave DuckDB — and the
@@ -41,17 +42,6 @@ export type FittedModelSpec = ModelSpec & { categoryColumns?: CategoryColumns };
  * values but the first, computed around the operator's SELECT (whose rows still never leave DuckDB), and the
  * columns the operator named. The values are the operator's own, quoted as SQL literals, never read from data.
  */
-/**
- * The model as the operator asked for it, from the one the platform fitted: each category's 0/1 features folded
- * back into the category (in the place of its first), with its values, baseline first. `expandCategories` undone.
- */
-export function requestedModel(fitted: Pick<FittedModelSpec, 'type' | 'target' | 'features' | 'categoryColumns'>): ModelSpec {
-  const categoryOf = new Map(Object.entries(fitted.categoryColumns ?? {}).flatMap(([category, { columns }]) => Object.keys(columns).map((column) => [column, category] as const)));
-  const features = [...new Set(fitted.features.map((feature) => categoryOf.get(feature) ?? feature))];
-  const categories = Object.fromEntries(Object.entries(fitted.categoryColumns ?? {}).map(([category, { baseline, columns }]) => [category, [baseline, ...Object.values(columns)]]));
-  return { type: fitted.type, target: fitted.target, features, ...(Object.keys(categories).length > 0 ? { categories } : {}) };
-}
-
 export function expandCategories(spec: ModelSpec, sql: string): { spec: FittedModelSpec; rowsSql: string } {
   if (!spec.categories || Object.keys(spec.categories).length === 0) return { spec, rowsSql: sql };
   const categoryColumns: CategoryColumns = {};
@@ -80,6 +70,17 @@ export function expandCategories(spec: ModelSpec, sql: string): { spec: FittedMo
   }
   const { categories: _categories, ...rest } = spec;
   return { spec: { ...rest, features, categoryColumns }, rowsSql: `SELECT ${select.join(', ')} FROM (${sql}) AS categorised` };
+}
+
+/**
+ * The model as the operator asked for it, from the one the platform fitted: each category's 0/1 features folded
+ * back into the category (in the place of its first), with its values, baseline first — `expandCategories`
+ * undone, read as a scoring product reads a category (products/client/scoring-features.ts).
+ */
+export function requestedModel(fitted: Pick<FittedModelSpec, 'type' | 'target' | 'features' | 'categoryColumns'>): ModelSpec {
+  const categoryColumns = fitted.categoryColumns ?? {};
+  const categories = Object.fromEntries(Object.entries(categoryColumns).map(([category, columns]) => [category, categoryValues(columns)]));
+  return { type: fitted.type, target: fitted.target, features: scoringInputNames(fitted.features, categoryColumns), ...(Object.keys(categories).length > 0 ? { categories } : {}) };
 }
 
 export type ModelPlan = {

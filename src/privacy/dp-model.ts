@@ -84,7 +84,6 @@ export async function buildDpModelPlan(
     sql,
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
-    ...(options.bounds && Object.keys(options.bounds).length > 0 ? { requestedBounds: options.bounds } : {}),
   };
 }
 

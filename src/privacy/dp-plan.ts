@@ -70,7 +70,7 @@ export type DpPlan = {
    * none, each table stands alone.
    */
   consistentTotals?: true;
-  /** The clamp bounds the operator gave (`privacy.bounds`), as given, to show and send again; plans before session 24: none. */
+  /** The clamp bounds the operator gave (`privacy.bounds`, set by prepare-job.ts), to show and send again; plans before session 24: none. */
   requestedBounds?: Record<string, { min: number; max: number }>;
   /** `grouping(a, b)` outputs: which group columns each names, bit by bit from the first (1 where rolled up). */
   groupingOutputs?: Array<{ outputIndex: number; keys: number[] }>;
@@ -590,7 +590,6 @@ export async function buildDpPlan(
     sql,
     epsilonMicro: options.epsilonMicro,
     deltaPico: options.deltaPico,
-    ...(options.bounds && Object.keys(options.bounds).length > 0 ? { requestedBounds: options.bounds } : {}),
   };
 }
 

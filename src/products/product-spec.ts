@@ -1,6 +1,6 @@
-import type { ScoringCategories } from './client/scoring-features.js';
 import { z } from 'zod';
 import { isValidCreditCode, isValidResidentId } from '../catalog/identity-numbers.js';
+import type { ScoringCategories } from './client/scoring-features.js';
 
 /**
  * What an operator submits to define a product (DESIGN section 5). Everything a call can do is fixed here and

@@ -35,8 +35,6 @@ export const subjectAccessLimit = 1_000;
 export type SubjectCheck = { product: string; productTitle: string; productTitleZh: string; consumer: string; consumerName: string; calledAt: string; use: string; purpose: string; mode: string; auditIndex: number };
 
 export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
-  // Refused early, before any lookup; decided below.
-  await requireDailyAllowance(platform.db, platform, principal);
   const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
   if (!product) throw notFound('product');
   if (product.kind !== 'verification') throw new AppError('VALIDATION_FAILED', 'subjects are named through a verification product', [{ path: 'product', problem: 'is a scoring product: its inputs are features, not a subject' }]);
@@ -51,8 +49,8 @@ export async function answerSubjectAccess(platform: Platform, principal: Princip
     .limit(subjectAccessLimit + 1);
   const total = rows.length > subjectAccessLimit ? await countChecks(platform, subject) : rows.length;
   const now = platform.clock();
-  // Counted again under the audit log's lock, in the transaction that records this answer: requests sent together
-  // at the limit all pass the first count, and only as many as the limit allows may be answered.
+  // Counted under the audit log's lock, in the transaction that records this answer: requests sent together at the
+  // limit take turns, and only as many as the limit allows are answered (the lookup above is never returned then).
   const leaf = await platform.db.transaction(async (tx) => {
     await lockAuditLog(tx);
     await requireDailyAllowance(tx, platform, principal);

@@ -265,6 +265,18 @@ describe('a file that does not match the registered schema is refused and leaves
     expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^100 of 100 value\(s\) look like bank card numbers/) }]);
   });
 
+  it('a short column of card numbers is refused too: only names need many different values', async () => {
+    const dataset = await registerWith('meter_cards_short', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'card', class: 'attribute' },
+    ]);
+    const withCheckDigit = (body: string) => body + [...'0123456789'].find((digit) => passesLuhn(body + digit))!;
+    const rows = Array.from({ length: 8 }, (_, i) => `M${i},${withCheckDigit(`621700${String(1000000000 + i * 7919).slice(1)}`)}`);
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('cards.csv', `meter_id,card\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^8 of 8 value\(s\) look like bank card numbers/) }]);
+  });
+
   it('passport numbers in an attribute column; a column with a few codes of that shape is let through', async () => {
     const dataset = await registerWith('meter_travellers', [
       { name: 'meter_id', class: 'direct_identifier' },

@@ -653,6 +653,8 @@ describe('models with categories', () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { ...job('SELECT fare, route_id FROM transit_trips', { bounds: { fare: { min: 0, max: 5 } } }, ['transit_trips']), model } });
     expect(response.status, JSON.stringify(response.json)).toBe(200);
     expect(response.json.model).toMatchObject({ features: ['route_id_1', 'route_id_2'], categoryColumns: { route_id: { baseline: 'LG01', columns: { route_id_1: 'LG02', route_id_2: 'LG03' } } } });
+    // The bounds shown are the operator's, not those the platform set for the 0/1 features.
+    expect(response.json.differentialPrivacy.bounds).toEqual({ fare: { min: 0, max: 5 } });
   });
 });
 

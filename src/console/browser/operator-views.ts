@@ -1,7 +1,7 @@
 import { errorMeaning } from './error-meanings.js';
 import { api, ApiError, errorText } from './api.js';
 import { readBounds, writeBounds } from '../../privacy/bounds-text.js';
-import { readCategories } from '../../models/categories-text.js';
+import { readCategories, writeCategories } from '../../models/categories-text.js';
 import { labelled } from './form-controls.js';
 import { formatFigure, formatNoisyFigure } from './figures.js';
 import { badge, formatTime, h, saveCsv, statusBadge, statusTone, table } from './dom.js';
@@ -193,9 +193,7 @@ export async function analysisPage(): Promise<HTMLElement> {
       modelType.value = draft.model.type;
       target.value = draft.model.target;
       features.value = draft.model.features.join(', ');
-      categories.value = Object.entries(draft.model.categories ?? {})
-        .map(([feature, values]) => `${feature}: ${values.join(', ')}`)
-        .join('; ');
+      categories.value = writeCategories(draft.model.categories ?? {});
     }
     showKind();
     draftNote.textContent = t('draftFromJob').replace('{job}', draft.from.slice(0, 20));
