@@ -25,6 +25,7 @@ h2{font-size:18px;margin:0 0 14px}h3{font-size:16px;margin:6px 0}
 table{width:100%;border-collapse:collapse;font-size:14px;margin:8px 0}
 th,td{text-align:left;padding:7px 9px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;background:#fafbfc;white-space:nowrap}
+tr.chosen td{background:#f1f5fb}tr.chosen td:first-child{box-shadow:inset 3px 0 var(--brand2)}
 select{font:inherit;padding:8px 10px;border:1px solid #c8ced8;border-radius:7px;background:#fff;min-width:240px}
 textarea,input{width:100%;font:14px ui-monospace,SFMono-Regular,Menlo,monospace;padding:9px 10px;border:1px solid #c8ced8;border-radius:7px;background:#fff}
 input{font-family:inherit}label{display:block;margin:12px 0 5px;color:var(--muted);font-size:13px}

@@ -1352,6 +1352,24 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("a public body's catalogue opens on its own entry, marked as its own, and the entry opened is kept in the address", async () => {
+    const clerk = await signedIn('clerk-power-utility');
+    await clerk.goto(`${base}/console#catalogue`);
+    await clerk.waitForSelector('#dataset-facts');
+    expect(await clerk.locator('#dataset-detail h3').innerText()).toBe('月度用电数据 · Monthly power readings');
+    expect(await clerk.locator('tr.chosen a').getAttribute('data-dataset')).toBe('power_readings');
+    expect(await clerk.locator('a[data-dataset="power_readings"] .badge').innerText()).toBe('本单位');
+    expect(await clerk.locator('a[data-dataset="residents"] .badge').count()).toBe(0);
+    // Another entry opened is in the address, so a reload (or the link shared) opens it again.
+    await clerk.click('a[data-dataset="residents"]');
+    await clerk.locator('#dataset-detail h3', { hasText: '常住人口基本信息' }).waitFor();
+    expect(new URL(clerk.url()).hash).toBe('#catalogue/residents');
+    await clerk.reload();
+    await clerk.locator('#dataset-detail h3', { hasText: '常住人口基本信息' }).waitFor();
+    expect(await clerk.locator('tr.chosen a').getAttribute('data-dataset')).toBe('residents');
+    expect(pageErrors(clerk)).toEqual([]);
+  });
+
   it('an operator reads a NULL of the data as NULL and a withheld cell as withheld, with its rule', async () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     // Households have no industry code (a released row with a NULL key); small industries are withheld.

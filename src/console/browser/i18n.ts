@@ -420,6 +420,7 @@ const phrases = {
   groupOversight: ['监督', 'Oversight'],
   groupPlatform: ['平台', 'Platform'],
   groupOwnData: ['本单位数据', 'Our data'],
+  ownDataset: ['本单位', 'Ours'],
   groupSharing: ['共享', 'Sharing'],
   productReviewIntro: ['产品由运营主体定义，经监管部门审核后方可发布（第二十三条）。审核的是产品做什么：核验哪张表、凭哪些输入找到主体、比对哪些字段、固定条件和调用上限；每个决定都需写明理由，记入审计日志。', "Operators define products; a regulator approves them before they can be published (art. 23). What is approved is what the product does: the dataset, the inputs that find the subject, the fields compared, the fixed condition and the limits; every decision gives a reason, kept in the audit log."],
   productModel: ['模型', 'Model'],

@@ -22,7 +22,7 @@ type Principal = { id: string; role: string; displayName: string; operatorId: st
  * `waiting`: how many items wait on this page for the signed-in person (held outputs, open incidents, requests and
  * objections to answer, registrations to review or correct), shown in the menu.
  */
-type Route = { hash: string; label: Phrase; render: (rerender: () => void) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<Waiting> };
+type Route = { hash: string; label: Phrase; render: (rerender: () => void, argument?: string) => Promise<HTMLElement>; group?: Phrase; waiting?: () => Promise<Waiting> };
 /** How many wait, and how many of them are past their deadline (the count is then shown as late). */
 type Waiting = number | { count: number; overdue: number };
 
@@ -32,7 +32,8 @@ let me: Principal | undefined;
 const grouped = (group: Phrase, routes: Route[]): Route[] => routes.map((route) => ({ ...route, group }));
 
 function routesFor(principal: Principal): Route[] {
-  const catalogue: Route = { hash: 'catalogue', label: 'catalogue', render: cataloguePage };
+  // `#catalogue/<dataset id>` opens that entry, so an entry can be linked to and kept on reload.
+  const catalogue: Route = { hash: 'catalogue', label: 'catalogue', render: (_rerender, argument) => cataloguePage(principal, argument) };
   const reviewsCatalogue = principal.role === 'admin' || principal.role === 'regulator';
   const revisions: Route = { hash: 'revisions', label: 'catalogueRevisions', render: (rerender) => revisionsPage(rerender, principal), ...(reviewsCatalogue ? { waiting: () => revisionsWaiting(principal) } : {}) };
   // A body's to-do: registrations returned for correction (the data centre: submitted ones to review), sharing
@@ -267,13 +268,23 @@ async function render(): Promise<void> {
   layout.classList.remove('bare');
   main().replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
-    const page = name === 'jobs' && argument ? await jobPage(argument, () => void render(), me.role === 'operator') : await route!.render(() => void render());
+    const page = name === 'jobs' && argument ? await jobPage(argument, () => void render(), me.role === 'operator') : await route!.render(() => void render(), decodedArgument(argument));
     if (!superseded()) main().replaceChildren(page);
   } catch (error) {
     if (superseded()) return;
     // An operator with no licence in force may still read its licences (policies/baseline.cedar): point it there.
     const why = error instanceof ApiError && error.code === 'LICENCE_INACTIVE' && me.role === 'operator' ? h('p', {}, h('a', { href: '#licences', id: 'why-inactive' }, t('whyLicenceInactive'))) : '';
     main().replaceChildren(h('div', { class: 'panel' }, h('p', { class: 'error' }, error instanceof ApiError ? errorText(error) : String(error)), why));
+  }
+}
+
+/** The part of the address after the page's name, as written; a malformed escape is no argument rather than an error. */
+function decodedArgument(argument: string | undefined): string | undefined {
+  if (argument === undefined) return undefined;
+  try {
+    return decodeURIComponent(argument);
+  } catch {
+    return undefined;
   }
 }
 

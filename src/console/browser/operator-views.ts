@@ -17,7 +17,7 @@ type Dataset = {
   description: string;
   descriptionZh?: string | null;
   grade: string;
-  institution: { name: string; nameZh?: string } | string;
+  institution: { id?: string; name: string; nameZh?: string } | string;
   openData: boolean;
   privacyUnit: string;
   updateFrequency: string;
@@ -30,10 +30,19 @@ type Dataset = {
 /** A description in the page's language: the Chinese one where the source wrote it, else the one it registered. */
 const describedIn = (entry: { description: string; descriptionZh?: string | null }) => inLanguage(entry.descriptionZh, entry.description);
 
-export async function cataloguePage(): Promise<HTMLElement> {
+/**
+ * The catalogue: every entry, and one opened beside them — the one the address names (`#catalogue/<id>`), else a
+ * public body's own first entry (what it looks at), else the first. Opening another puts it in the address without
+ * reloading the page, so a reload or a shared link opens the same entry.
+ */
+export async function cataloguePage(viewer: { role: string; institutionId: string | null }, requested?: string): Promise<HTMLElement> {
   const { datasets } = await api<{ datasets: Dataset[] }>('GET', '/v1/datasets');
+  const ownedBy = (dataset: Dataset) => viewer.role === 'institution' && typeof dataset.institution !== 'string' && dataset.institution.id === viewer.institutionId;
   const detail = h('div', { class: 'panel', id: 'dataset-detail' }, h('p', { class: 'muted' }, '←'));
+  const rows = new Map<string, HTMLElement>();
   const show = (dataset: Dataset) => {
+    for (const [id, row] of rows) row.classList.toggle('chosen', id === dataset.id);
+    window.history.replaceState(null, '', `#catalogue/${encodeURIComponent(dataset.id)}`);
     const latest = dataset.versions?.at(-1);
     const quality = latest?.quality;
     const source = typeof dataset.institution === 'string' ? dataset.institution : currentLanguage() === 'zh' ? (dataset.institution.nameZh ?? dataset.institution.name) : dataset.institution.name;
@@ -85,9 +94,23 @@ export async function cataloguePage(): Promise<HTMLElement> {
   };
   const list = table(
     [t('datasets'), t('grade'), t('loaded')],
-    datasets.map((dataset) => [h('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), show(dataset)) }, inLanguage(dataset.titleZh, dataset.title), h('br'), h('small', { class: 'muted' }, dataset.id)), badge(dataset.grade, statusTone('x')), dataset.latestVersion ? '✓' : '—']),
+    datasets.map((dataset) => [
+      h(
+        'a',
+        { href: `#catalogue/${encodeURIComponent(dataset.id)}`, 'data-dataset': dataset.id, onclick: (event: Event) => (event.preventDefault(), show(dataset)) },
+        inLanguage(dataset.titleZh, dataset.title),
+        h('br'),
+        h('small', { class: 'muted' }, dataset.id),
+        ownedBy(dataset) ? ' ' : null,
+        ownedBy(dataset) ? badge(t('ownDataset'), 'info') : null,
+      ),
+      badge(dataset.grade, statusTone('x')),
+      dataset.latestVersion ? '✓' : '—',
+    ]),
   );
-  if (datasets[0]) show(datasets[0]);
+  for (const link of list.querySelectorAll<HTMLElement>('a[data-dataset]')) rows.set(link.dataset.dataset!, link.closest('tr')!);
+  const opened = datasets.find((dataset) => dataset.id === requested) ?? datasets.find(ownedBy) ?? datasets[0];
+  if (opened) show(opened);
   return h('div', { class: 'columns' }, h('div', { class: 'panel' }, h('h2', {}, t('catalogue')), list), detail);
 }
 
