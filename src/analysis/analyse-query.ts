@@ -4,6 +4,7 @@ import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../
 import type { AstNode } from './sql-parser.js';
 import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
 import { outputConditionOf, outputOrderOf, type OutputOrder } from './output-order.js';
+import { holdsWindow, takeDerivedColumns, type DerivedColumns } from './derived-columns.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -108,6 +109,11 @@ export type QueryAnalysis = {
    * the SQL (`node` no longer has them) to be applied to the checked output, where suppressed cells have no values.
    */
   afterRelease?: OutputOrder;
+  /**
+   * Columns computed by window functions over the outermost aggregation, from its released output, with the ORDER
+   * BY and LIMIT that follow them (derived-columns.ts). `outputColumns` are the released columns without them.
+   */
+  derived?: DerivedColumns;
 };
 
 const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
@@ -348,8 +354,13 @@ export function analyseQuery(
   }
   const analyser = new Analyser(context);
   const root = statements[0]!.node;
+  // Window functions over the outermost aggregation are computed from its released output (derived-columns.ts);
+  // anywhere else they are refused by the analyser, as they can output one person's values.
+  const aggregating = root.type === 'SELECT_NODE' && (root.group_expressions.length > 0 || root.aggregate_handling === 'FORCE_AGGREGATES' || (root.select_list as AstNode[]).some((item) => !holdsWindow(item) && aggregatesAtOwnLevel(item)));
+  const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}`)) : undefined;
   spellOutAll(root);
-  return analyser.analyseOutermost(root);
+  const analysis = analyser.analyseOutermost(root);
+  return derived ? { ...analysis, derived } : analysis;
 }
 
 // Each branch's cells would be checked without the others, so a total appended to a table would let a suppressed

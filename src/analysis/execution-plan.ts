@@ -1,4 +1,5 @@
 import type { OutputOrder } from './output-order.js';
+import type { DerivedColumns } from './derived-columns.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import { CELL_COLUMN, cellHashOf, inMainCells, SKETCH_LAYOUT, SKETCH_SECRET_VARIABLE, sketchSql } from '../privacy/contributor-sketch.js';
 import { isCountAggregate, type QueryAnalysis } from './analyse-query.js';
@@ -51,6 +52,8 @@ export type ExecutionPlan = {
   rowLimit: number;
   /** The HAVING, ORDER BY and LIMIT applied to the checked output (QueryAnalysis.afterRelease). Plans before: none. */
   afterRelease?: OutputOrder;
+  /** Window-function columns computed from the checked output, with the ORDER BY and LIMIT after them (QueryAnalysis.derived). */
+  derived?: DerivedColumns;
 };
 
 /**
@@ -272,6 +275,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     selectiveMeasures: analysis.measures.flatMap((measure, index) => (measure.selective ? [index] : [])),
     rowLimit,
     ...(analysis.afterRelease ? { afterRelease: analysis.afterRelease } : {}),
+    ...(analysis.derived ? { derived: analysis.derived } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Grade } from '../catalog/grades.js';
 import type { GradePolicy } from '../policy/disclosure-policy.js';
 import type { QueryResult } from '../sandbox/sandbox-protocol.js';
 import { orderedPositions } from '../analysis/output-order.js';
+import { withDerivedColumns, withDerivedNames } from '../analysis/derived-columns.js';
 
 /**
  * Output disclosure control: decides, cell by cell, what of a job's output may leave the domain.
@@ -29,7 +30,8 @@ const reasons: Record<SuppressionCode, (grade: GradePolicy) => string> = {
   SECONDARY_SUPPRESSION: () => 'withheld so that another withheld cell cannot be recovered from totals',
 };
 
-export type OutputColumn = { name: string; role: ExecutionPlan['visibleColumns'][number]['role'] };
+/** `derived`: a window function's column, computed from the released output (derived-columns.ts). */
+export type OutputColumn = { name: string; role: ExecutionPlan['visibleColumns'][number]['role'] | 'derived' };
 export type SuppressedRow = { row: number; code: SuppressionCode; reason: string };
 
 export type CheckedOutput =
@@ -81,7 +83,7 @@ export function checkOutput(input: {
   const { plan, grade } = input;
   const main = input.results.find((result) => result.name === 'main')!;
   const columns = plan.visibleColumns.map((column) => ({ name: column.name, role: column.role }));
-  const baseManifest = { roundedTo: null, grade: input.gradeName, policyHash: input.policyHash, columnCount: columns.length };
+  const baseManifest = { roundedTo: null, grade: input.gradeName, policyHash: input.policyHash, columnCount: plan.derived?.width ?? columns.length };
 
   if (main.truncated || main.rows.length > grade.maxOutputRows) {
     return {
@@ -256,9 +258,15 @@ export function checkOutput(input: {
   }
   // A HAVING, ORDER BY and LIMIT on aggregates or sensitive keys filter and sort what is released, suppressed
   // cells having no values (QueryAnalysis.afterRelease): post-processing, which tells nothing more.
-  const shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
-  const output = shown.map((index) => listed[positionOf.get(index)!]!);
-  const checked = released(columns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
+  let shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
+  let output = shown.map((index) => listed[positionOf.get(index)!]!);
+  // Window functions are computed from what is released, then the output is sorted and cut (derived-columns.ts).
+  if (plan.derived) {
+    const derived = withDerivedColumns(output, plan.derived);
+    [shown, output] = [derived.positions.map((position) => shown[position]!), derived.rows];
+  }
+  const outputColumns = withDerivedNames<OutputColumn>(columns, plan.derived, (name) => ({ name, role: 'derived' }));
+  const checked = released(outputColumns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
   const totals = totalsAt(plan, main.rows, columns, shown, keysHidden);
   const manifest = { ...checked.manifest, ...(totals ? { totals } : {}), ...(plan.afterRelease ? { checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } : {}) };
   return { ...checked, manifest };

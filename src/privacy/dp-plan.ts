@@ -1,6 +1,7 @@
 import { dpQuantileFunctions, type CatalogueDataset, type QueryAnalysis } from '../analysis/analyse-query.js';
 import { allOf, call, caseWhen, comparison, doubleConstant, integer, isNotNull, numericConstant, operator, sameExpression } from '../analysis/ast-builders.js';
 import { itemName, outputConditionOf, outputOrderOf, type OutputOrder } from '../analysis/output-order.js';
+import type { DerivedColumns } from '../analysis/derived-columns.js';
 import { LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import type { AstNode, SqlParser } from '../analysis/sql-parser.js';
 import type { ColumnSpec } from '../catalog/columns.js';
@@ -100,6 +101,8 @@ export type DpPlan = {
   having?: OutputOrder['having'];
   order?: OutputOrder['order'];
   limit?: OutputOrder['limit'];
+  /** Window-function columns computed from the noisy output, with the ORDER BY and LIMIT after them (QueryAnalysis.derived). */
+  derived?: DerivedColumns;
   /** True when a group key has no public domain: cells are chosen by DP partition selection. */
   partitionSelection: boolean;
   mechanism: DpMechanism;
@@ -586,6 +589,7 @@ export async function buildDpPlan(
     ...(having ? { having } : {}),
     ...(order ? { order } : {}),
     ...(limit ? { limit } : {}),
+    ...(analysis.derived ? { derived: analysis.derived } : {}),
     mechanism: options.mechanism,
     sql,
     epsilonMicro: options.epsilonMicro,

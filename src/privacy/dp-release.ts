@@ -5,6 +5,7 @@ import type { ModelSummary } from '../models/train-model.js';
 import { magnitude, wholeFigure, type DpPlan } from './dp-plan.js';
 import { groupingOf, LEVEL_COLUMN } from '../analysis/execution-plan.js';
 import { orderedPositions } from '../analysis/output-order.js';
+import { withDerivedColumns, withDerivedNames } from '../analysis/derived-columns.js';
 import { fitNoisyLinearModel, newtonStep } from './dp-model.js';
 import { termNames } from '../models/model-job.js';
 import { discreteGaussian, discreteLaplace, type Rational } from './exact-samplers.js';
@@ -312,7 +313,10 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         : '') +
       (plan.quantiles?.length ? ` Quantiles are read off a noisy histogram of ${plan.quantiles[0]!.bins} equal bins over their bounds, interpolated within a bin; they carry its noise and the bins' width.` : '') +
       (selection ? ' Rows are the keys whose noisy count of contributors reached the threshold; a key held by few contributors is unlikely to appear.' : '');
-  const order = orderedPositions(rows, plan);
+  const kept = orderedPositions(rows, plan);
+  // Window functions are computed from the noisy output, then it is sorted and cut (derived-columns.ts).
+  const derived = plan.derived ? withDerivedColumns(kept.map((index) => rows[index]!), plan.derived) : undefined;
+  const order = derived ? derived.positions.map((position) => kept[position]!) : kept;
   // With grouping sets, the rows that are totals and the keys each adds up over (by output name, as threshold jobs).
   const keyName = (index: number) => {
     const outputIndex = plan.groupColumns[index]!.outputIndex;
@@ -332,7 +336,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
         : ': a total is not the sum of its noisy cells.');
   return dpOutput(
     plan,
-    order.map((index) => rows[index]!),
+    derived ? derived.rows : order.map((index) => rows[index]!),
     { statistics, partitionSelection: selection, note: note + totalsNote, ...(totals ? { consistentTotals: Boolean(plan.consistentTotals) } : {}) },
     context,
     { model, withheld, totals },
@@ -423,10 +427,14 @@ function dpOutput(
     if (aggregate?.kind === 'sum') return sumStatistic(plan.sums[aggregate.sumIndex!]!);
     return undefined;
   };
-  const columns = plan.outputColumns.map((column, outputIndex) => {
-    const ci95HalfWidth = privacy.statistics.find((statistic) => statistic.name === statisticOf(outputIndex))?.ci95HalfWidth;
-    return { name: column.name, role: column.role, ...(ci95HalfWidth === undefined ? {} : { ci95HalfWidth }) };
-  });
+  const columns = withDerivedNames<DpOutput['columns'][number]>(
+    plan.outputColumns.map((column, outputIndex) => {
+      const ci95HalfWidth = privacy.statistics.find((statistic) => statistic.name === statisticOf(outputIndex))?.ci95HalfWidth;
+      return { name: column.name, role: column.role, ...(ci95HalfWidth === undefined ? {} : { ci95HalfWidth }) };
+    }),
+    plan.derived,
+    (name) => ({ name, role: 'derived' }),
+  );
   const contentHash = crypto.createHash('sha256').update(JSON.stringify({ columns: columns.map((column) => column.name), rows })).digest('hex');
   return {
     columns,

@@ -311,6 +311,46 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(top.json.manifest.suppressedRows).toEqual([]);
   });
 
+  it('a share of the total and a rank come from the released cells: withheld ones have no share, rank last and are not in the total', async () => {
+    // On the exact figures x (1,200, withheld with y) would rank first and the total would be 2,450, not 950.
+    const { result } = await run(
+      "SELECT sector, sum(energy) AS energy, sum(energy) / sum(sum(energy)) OVER () AS share, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector ORDER BY sector",
+      ['firm_energy'],
+    );
+    expect(result.json.columns.map((column: { name: string; role: string }) => `${column.name}:${column.role}`)).toEqual(['sector:group_key', 'energy:measure', 'share:derived', 'place:derived']);
+    expect(result.json.rows).toEqual([
+      ['v', 200, 200 / 950, 2],
+      ['w', 750, 750 / 950, 1],
+      ['x', null, null, 3],
+      ['y', null, null, 3],
+    ]);
+    expect(result.json.manifest.columnCount).toBe(4);
+    expect(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code])).toEqual([
+      [2, 'SECONDARY_SUPPRESSION'],
+      [3, 'BELOW_THRESHOLD'],
+    ]);
+  });
+
+  it("a running total and the row before skip withheld cells' values, and ORDER BY and LIMIT apply after them", async () => {
+    const { result } = await run(
+      "SELECT sector, count(*) AS firms, sum(count(*)) OVER (ORDER BY sector) AS running, lag(count(*)) OVER (ORDER BY sector) AS before FROM firm_energy WHERE district = 'A' GROUP BY sector ORDER BY running DESC, sector LIMIT 2",
+      ['firm_energy'],
+    );
+    // v 20, w 15, x withheld, y withheld: running 20, 35, 35, 35; the row before x is w, the row before y is x's.
+    expect(result.json.rows).toEqual([
+      ['w', 15, 35, 20],
+      ['x', null, 35, 15],
+    ]);
+    expect(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code])).toEqual([[1, 'SECONDARY_SUPPRESSION']]);
+  });
+
+  it('a window function over what is not an output column is refused, naming where', async () => {
+    const sql = "SELECT sector, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector";
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('WINDOW_FUNCTION');
+    expect(response.json.error.message).toMatch(/sum\(…\) here is not an output column: add it to SELECT as a column of its own \(at character 38\)/);
+  });
+
   it('HAVING on a figure keeps the released cells that pass it; suppressed cells are left out whatever their values', async () => {
     // x (1,200, withheld with y) and y (500, below the threshold) would pass on their exact values.
     const { id, result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING energy > 100 ORDER BY ALL", ['firm_energy']);

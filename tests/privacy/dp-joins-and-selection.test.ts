@@ -1106,3 +1106,16 @@ describe('odd DP query shapes', () => {
     }
   });
 });
+
+describe('window functions over a differentially private output', () => {
+  it('a share and a rank are computed from the noisy counts, after the noise, and the output sorted by them', async () => {
+    const result = { json: await released('SELECT route_id, count(*) AS trips, count(*) / sum(count(*)) OVER () AS share, rank() OVER (ORDER BY count(*) DESC, route_id) AS place FROM transit_trips GROUP BY route_id ORDER BY place', {}, ['transit_trips']) };
+    expect(result.json.columns.map((column: { role: string }) => column.role)).toEqual(['group_key', 'dp_count', 'derived', 'derived']);
+    const rows = result.json.rows as Array<[string, number, number, number]>;
+    expect(rows).toHaveLength(30);
+    const total = rows.reduce((sum, row) => sum + row[1], 0);
+    for (const [, trips, share] of rows) expect(share).toBeCloseTo(trips / total, 12);
+    expect(rows.map((row) => row[3])).toEqual(Array.from({ length: 30 }, (_, index) => index + 1));
+    for (let index = 1; index < rows.length; index++) expect(rows[index]![1]).toBeLessThanOrEqual(rows[index - 1]![1]);
+  });
+});

@@ -15,6 +15,7 @@ import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
 import { bearerSecurity, errorBodySchema, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
+import { withDerivedNames } from '../../analysis/derived-columns.js';
 
 const dpSummarySchema = z
   .object({
@@ -112,7 +113,7 @@ const routes = {
             schema: acceptedJobSchema.extend({
               outputColumns: z
                 .array(z.object({ name: z.string(), role: z.string(), hiddenWhenSuppressed: z.boolean().optional().describe('a key from a sensitive column or a quasi-identifier: withheld in suppressed cells') }))
-                .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell"),
+                .describe("The output's columns; for a model job, its sufficient statistics, which disclosure control checks as one table cell. `derived`: a window function's column, computed from the released output"),
               model: z
                 .object({ type: z.string(), target: z.string(), features: z.array(z.string()), categoryColumns: z.record(z.string(), z.object({ baseline: z.string(), columns: z.record(z.string(), z.string()) })).optional() })
                 .optional()
@@ -322,7 +323,7 @@ export function jobRoutes(platform: Platform) {
         expectedNoise: prepared.dp ? expectedNoise(prepared.dp) : null,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
-        outputColumns: prepared.analysis.outputColumns,
+        outputColumns: withDerivedNames<{ name: string; role: string; hiddenWhenSuppressed?: true }>(prepared.analysis.outputColumns, prepared.analysis.derived, (name) => ({ name, role: 'derived' })),
         ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features, ...(prepared.model.spec.categoryColumns ? { categoryColumns: prepared.model.spec.categoryColumns } : {}) } } : {}),
         policy: {
           hash: platform.disclosurePolicy.hash,

@@ -1,0 +1,384 @@
+import { numericConstant, sameExpression } from './ast-builders.js';
+import { orderedPositions, outputOrderOf, type OutputOrder } from './output-order.js';
+import type { AstNode } from './sql-parser.js';
+
+/**
+ * Window functions over an aggregation's output — a share of the total, a rank, a running total, the change from
+ * the month before — computed from the released output, after disclosure control (or the noise), never from the
+ * data. `sum(kwh) / sum(sum(kwh)) OVER ()` is a share of the total of the *released* cells; a withheld cell has
+ * no figures and is left out of every total, ranked last and given no share. That is post-processing of what is
+ * released, so it tells nothing more; computed in DuckDB over the exact cells, a running total or a share would
+ * give a withheld cell's value back as a difference.
+ *
+ * The job's SQL runs without these columns (and without its ORDER BY and LIMIT, which SQL applies after the
+ * windows); they are put back in place, and the output sorted and cut, by `withDerivedColumns`. The expressions are
+ * evaluated here, in JavaScript: no SQL of the operator's is run outside the sandbox.
+ */
+export type DerivedExpression =
+  /** A released column of the output, by its place in the output. */
+  | { output: number }
+  | { value: number | null }
+  | { op: '+' | '-' | '*' | '/'; of: [DerivedExpression, DerivedExpression] }
+  | { op: 'negate' | 'abs' | 'toInteger'; of: [DerivedExpression] }
+  | { op: 'round'; of: [DerivedExpression]; digits: number }
+  | {
+      window: WindowFunction;
+      of: DerivedExpression[];
+      partition: DerivedExpression[];
+      order: Array<{ by: DerivedExpression; descending: boolean; nullsFirst: boolean }>;
+      /** lag / lead: how many rows back or ahead, and the value beyond the partition; ntile: the buckets. */
+      offset?: number;
+      fallback?: number | null;
+    };
+
+export type WindowFunction =
+  | 'rank' | 'dense_rank' | 'row_number' | 'percent_rank' | 'cume_dist' | 'ntile'
+  | 'sum' | 'avg' | 'min' | 'max' | 'count'
+  | 'lag' | 'lead' | 'first_value' | 'last_value';
+
+export type DerivedColumns = {
+  /** The output's width with these columns in place. */
+  width: number;
+  columns: Array<{ outputIndex: number; name: string; expression: DerivedExpression }>;
+  /** The query's ORDER BY and LIMIT, by output place, applied after the columns are computed. */
+  order?: OutputOrder['order'];
+  limit?: OutputOrder['limit'];
+};
+
+/** How a caller refuses (its own error code and wording). */
+type Refuse = (detail: string, at?: AstNode) => Error;
+
+const windowFunctions = new Set<string>(['rank', 'dense_rank', 'row_number', 'percent_rank', 'cume_dist', 'ntile', 'sum', 'avg', 'min', 'max', 'count', 'count_star', 'lag', 'lead', 'first_value', 'last_value']);
+/** Window functions that take no argument. */
+const ranking = new Set(['rank', 'dense_rank', 'row_number', 'percent_rank', 'cume_dist']);
+/** Functions whose arguments must be figures (numbers), not group keys. */
+const numericWindows = new Set(['sum', 'avg']);
+const integerTypes = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT']);
+const numberTypes = new Set(['DOUBLE', 'FLOAT', 'DECIMAL']);
+
+/** Whether an expression holds a window function at its own level (not inside a subquery). */
+export function holdsWindow(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(holdsWindow);
+  const node = value as AstNode;
+  if (node.class === 'SUBQUERY' || node.type === 'SELECT_NODE' || node.type === 'SET_OPERATION_NODE') return false;
+  if (node.class === 'WINDOW') return true;
+  return Object.values(node).some(holdsWindow);
+}
+
+const supported =
+  'a window function over an aggregation is computed from the released output: its arguments, PARTITION BY and ORDER BY name the output columns (by name or as written in SELECT); the column may combine them with constants, + − × ÷, round, abs and casts';
+
+/**
+ * Takes the select items holding window functions out of an aggregating SELECT (in place), with its ORDER BY and
+ * LIMIT, and says how to compute them from the released output. Undefined when there are none: the query is left
+ * as it was. `isAggregate` says whether a select item is an aggregate (a figure) rather than a group key.
+ */
+export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) => boolean, refuse: Refuse): DerivedColumns | undefined {
+  const items = root.select_list as AstNode[];
+  const windowed = items.map((item) => item.class !== 'STAR' && holdsWindow(item));
+  if (!windowed.includes(true)) return undefined;
+  if (items.some((item) => item.class === 'STAR')) throw refuse(`${supported}; name the output columns instead of *`);
+  // Unnamed columns keep the names they would have had with the windowed ones in place.
+  items.forEach((item, index) => {
+    if (!item.alias) item.alias = defaultOutputName(item, index);
+  });
+  const released = items.flatMap((item, index) => (windowed[index] ? [] : [{ item, index, figure: isAggregate(item) }]));
+
+  /** A released column this expression is: the same expression as a released item, or its name. */
+  const releasedColumn = (node: AstNode) =>
+    released.find(({ item }) => sameExpression(item, node)) ??
+    (node.class === 'COLUMN_REF' && node.column_names.length === 1 ? released.find(({ item }) => item.alias === node.column_names[0]) : undefined);
+
+  const expressionOf = (node: AstNode, needsNumber: boolean, insideWindow: boolean): DerivedExpression => {
+    const column = releasedColumn(node);
+    if (column) {
+      if (needsNumber && !column.figure) throw refuse(`${supported}; arithmetic, sum and avg take figures, and ${column.item.alias} is a group key`, node);
+      return { output: column.index };
+    }
+    if (node.class === 'CONSTANT') {
+      if (node.value?.is_null) return { value: null };
+      const value = numericConstant(node);
+      if (value === undefined) throw refuse(`${supported}; only numbers are constants here`, node);
+      return { value };
+    }
+    if (node.class === 'CAST') {
+      const type = String(node.cast_type?.id);
+      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse(`${supported}; a cast here is to a number type`, node);
+      const of = expressionOf(node.child, true, insideWindow);
+      return integerTypes.has(type) ? { op: 'toInteger', of: [of] } : of;
+    }
+    if (node.class === 'FUNCTION') {
+      const name = String(node.function_name).toLowerCase();
+      const children = (node.children ?? []) as AstNode[];
+      if (['+', '-', '*', '/'].includes(name) && children.length === 2) {
+        return { op: name as '+', of: [expressionOf(children[0]!, true, insideWindow), expressionOf(children[1]!, true, insideWindow)] };
+      }
+      if (name === '-' && children.length === 1) return { op: 'negate', of: [expressionOf(children[0]!, true, insideWindow)] };
+      if (name === '+' && children.length === 1) return expressionOf(children[0]!, true, insideWindow);
+      if (name === 'abs' && children.length === 1) return { op: 'abs', of: [expressionOf(children[0]!, true, insideWindow)] };
+      if (name === 'round' && (children.length === 1 || children.length === 2)) {
+        const digits = children[1] ? numericConstant(children[1]) : 0;
+        if (digits === undefined || !Number.isInteger(digits) || Math.abs(digits) > 15) throw refuse(`${supported}; round takes a whole number of digits`, node);
+        return { op: 'round', of: [expressionOf(children[0]!, true, insideWindow)], digits };
+      }
+      // What is left aggregates (an aggregate call not among the output columns) or is another function.
+      if (isAggregate(node)) throw refuse(`${supported}; ${name}(…) here is not an output column: add it to SELECT as a column of its own`, node);
+      throw refuse(`${supported}; ${name} is not one of them`, node);
+    }
+    if (node.class === 'WINDOW') {
+      if (insideWindow) throw refuse(`${supported}; a window function cannot be nested in another`, node);
+      return windowOf(node);
+    }
+    throw refuse(`${supported}; this expression is not an output column`, node);
+  };
+
+  const windowOf = (node: AstNode): DerivedExpression => {
+    const name = String(node.function_name).toLowerCase();
+    if (!windowFunctions.has(name)) throw refuse(`${supported}; ${name} is not among the window functions offered (rank, dense_rank, row_number, percent_rank, cume_dist, ntile, sum, avg, min, max, count, lag, lead, first_value, last_value)`, node);
+    const defaultFrame = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE' && !node.start_expr && !node.end_expr && node.exclude_clause === 'NO_OTHER';
+    if (!defaultFrame) throw refuse(`${supported}; a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY`, node);
+    if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse(`${supported}; DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported`, node);
+    const children = (node.children ?? []) as AstNode[];
+    const window = name === 'count_star' ? 'count' : (name as WindowFunction);
+    const partition = ((node.partitions ?? []) as AstNode[]).map((entry) => expressionOf(entry, false, true));
+    const order = ((node.orders ?? []) as AstNode[]).map((entry) => ({ by: expressionOf(entry.expression, false, true), descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' }));
+    const base = { window, partition, order } as const;
+    if (ranking.has(name)) {
+      if (children.length > 0) throw refuse(`${supported}; ${name} takes no argument`, node);
+      return { ...base, of: [] };
+    }
+    if (name === 'ntile') {
+      const buckets = numericConstant(children[0]);
+      if (children.length !== 1 || buckets === undefined || !Number.isInteger(buckets) || buckets < 1) throw refuse(`${supported}; ntile takes a whole number of buckets`, node);
+      return { ...base, of: [], offset: buckets };
+    }
+    if (name === 'count_star' || (name === 'count' && children.length === 0)) return { ...base, of: [] };
+    if (name === 'lag' || name === 'lead') {
+      const offset = node.offset_expr ? numericConstant(node.offset_expr) : 1;
+      if (children.length !== 1 || offset === undefined || !Number.isInteger(offset) || offset < 0) throw refuse(`${supported}; ${name} takes a column and a whole number of rows`, node);
+      const fallback = node.default_expr ? (node.default_expr.value?.is_null ? null : numericConstant(node.default_expr)) : null;
+      if (fallback === undefined) throw refuse(`${supported}; ${name}'s default is a number`, node);
+      return { ...base, of: [expressionOf(children[0]!, false, true)], offset, fallback };
+    }
+    if (children.length !== 1) throw refuse(`${supported}; ${name} takes one column`, node);
+    return { ...base, of: [expressionOf(children[0]!, numericWindows.has(name), true)] };
+  };
+
+  const columns = items.flatMap((item, index) => (windowed[index] ? [{ outputIndex: index, name: String(item.alias), expression: expressionOf(item, false, false) }] : []));
+  // SQL sorts and cuts after the windows, so the ORDER BY and LIMIT go with them (by output place, which the full
+  // select list gives).
+  const { order, limit } = outputOrderOf(root, (detail) => refuse(`with a window function, ORDER BY and LIMIT apply to the released output: ${detail}`));
+  root.modifiers = (root.modifiers as AstNode[]).filter((modifier) => modifier.type !== 'ORDER_MODIFIER' && modifier.type !== 'LIMIT_MODIFIER');
+  // GROUP BY 2 names the second column as written; without the windowed ones, it may be the first.
+  const placeOf = new Map(released.map(({ index }, place) => [index + 1, place + 1]));
+  root.group_expressions = (root.group_expressions as AstNode[]).map((expression) => {
+    if (expression.class !== 'CONSTANT' || expression.value?.type?.id !== 'INTEGER') return expression;
+    const place = placeOf.get(Number(expression.value.value));
+    if (place === undefined) throw refuse(`${supported}; GROUP BY cannot name a window function's column`, expression);
+    return { ...expression, value: { ...expression.value, value: place } };
+  });
+  root.select_list = released.map(({ item }) => item);
+  return { width: items.length, columns, ...(order ? { order } : {}), ...(limit ? { limit } : {}) };
+}
+
+/** DuckDB's name for an unnamed select item, as the analyser gives it. */
+export function defaultOutputName(node: AstNode, index: number): string {
+  if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));
+  if (node.class === 'FUNCTION' || node.class === 'WINDOW') return `${String(node.function_name)}_${index + 1}`;
+  return `column_${index + 1}`;
+}
+
+/** The output's columns with the derived ones in place. */
+export function withDerivedNames<Column extends { name: string }>(columns: Column[], derived: DerivedColumns | undefined, derivedColumn: (name: string) => Column): Column[] {
+  if (!derived) return columns;
+  const result: Column[] = [];
+  let next = 0;
+  for (let index = 0; index < derived.width; index++) {
+    const own = derived.columns.find((column) => column.outputIndex === index);
+    result.push(own ? derivedColumn(own.name) : columns[next++]!);
+  }
+  return result;
+}
+
+/**
+ * The released rows with the derived columns in place, sorted and cut by the query's ORDER BY and LIMIT, and the
+ * place each output row came from in `rows`.
+ */
+export function withDerivedColumns(rows: unknown[][], derived: DerivedColumns): { rows: unknown[][]; positions: number[] } {
+  const derivedAt = new Set(derived.columns.map((column) => column.outputIndex));
+  const full = rows.map((row) => {
+    const values = row[Symbol.iterator]();
+    return Array.from({ length: derived.width }, (_, index) => (derivedAt.has(index) ? null : (values.next().value ?? null)));
+  });
+  // Each derived column reads released columns only, so the order they are computed in does not matter.
+  for (const column of derived.columns) {
+    const values = evaluate(column.expression, full);
+    full.forEach((row, index) => (row[column.outputIndex] = values[index] ?? null));
+  }
+  const positions = orderedPositions(full, { ...(derived.order ? { order: derived.order } : {}), ...(derived.limit ? { limit: derived.limit } : {}) });
+  return { rows: positions.map((position) => full[position]!), positions };
+}
+
+type Value = unknown;
+const asNumber = (value: Value): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+/** A finite number, or null: a division by zero gives null (DuckDB's DOUBLE would give ±infinity, which JSON has no word for). */
+const finite = (value: number): number | null => (Number.isFinite(value) ? value : null);
+/** Half away from zero, as DuckDB rounds. */
+const roundAway = (value: number, digits: number) => {
+  const scale = 10 ** digits;
+  return (Math.sign(value) * Math.round(Math.abs(value) * scale)) / scale;
+};
+
+/** An expression's value on every row, in order. */
+function evaluate(expression: DerivedExpression, rows: Value[][]): Value[] {
+  if ('output' in expression) return rows.map((row) => row[expression.output] ?? null);
+  if ('value' in expression) return rows.map(() => expression.value);
+  if ('window' in expression) return evaluateWindow(expression, rows);
+  const parts = expression.of.map((part) => evaluate(part, rows));
+  return rows.map((_, index) => {
+    const [a, b] = parts.map((values) => asNumber(values[index]));
+    if (a === null || a === undefined) return null;
+    switch (expression.op) {
+      case 'negate':
+        return -a;
+      case 'abs':
+        return Math.abs(a);
+      case 'toInteger':
+        return roundAway(a, 0);
+      case 'round':
+        return roundAway(a, expression.digits);
+    }
+    if (b === null || b === undefined) return null;
+    switch (expression.op) {
+      case '+':
+        return finite(a + b);
+      case '-':
+        return finite(a - b);
+      case '*':
+        return finite(a * b);
+      case '/':
+        return b === 0 ? null : finite(a / b);
+    }
+  });
+}
+
+/** Values in DuckDB's order: numbers by value, anything else by its text. */
+function compareValues(a: Value, b: Value): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const [x, y] = [String(a), String(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** sum, avg, min, max and count over each prefix of `values` (nulls left out, as SQL's aggregates do). */
+function runningFigures(expression: Extract<DerivedExpression, { window: WindowFunction }>, values: Value[]): Value[] {
+  if (!['sum', 'avg', 'min', 'max', 'count'].includes(expression.window)) return [];
+  const result: Value[] = [];
+  let [total, present, best] = [0, 0, null as Value];
+  const sign = expression.window === 'min' ? 1 : -1;
+  for (const value of values) {
+    if (expression.window === 'count') {
+      if (expression.of.length === 0 || value !== null) present++;
+      result.push(present);
+      continue;
+    }
+    if (expression.window === 'min' || expression.window === 'max') {
+      if (value !== null && (best === null || sign * compareValues(value, best) < 0)) best = value;
+      result.push(best);
+      continue;
+    }
+    const number = asNumber(value);
+    if (number !== null) [total, present] = [total + number, present + 1];
+    result.push(present === 0 ? null : finite(expression.window === 'sum' ? total : total / present));
+  }
+  return result;
+}
+
+function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowFunction }>, rows: Value[][]): Value[] {
+  const partitionValues = expression.partition.map((part) => evaluate(part, rows));
+  const orderValues = expression.order.map((entry) => evaluate(entry.by, rows));
+  const argument = expression.of[0] ? evaluate(expression.of[0], rows) : [];
+  const partitions = new Map<string, number[]>();
+  rows.forEach((_, index) => {
+    const key = JSON.stringify(partitionValues.map((values) => values[index] ?? null));
+    const members = partitions.get(key);
+    if (members) members.push(index);
+    else partitions.set(key, [index]);
+  });
+  // Nulls sort last unless asked first, in either direction (DuckDB's default); ties keep the rows' order.
+  const compare = (left: number, right: number) => {
+    for (const [position, entry] of expression.order.entries()) {
+      const [a, b] = [orderValues[position]![left] ?? null, orderValues[position]![right] ?? null];
+      if (a === null || b === null) {
+        if (a !== b) return (a === null) === entry.nullsFirst ? -1 : 1;
+        continue;
+      }
+      const difference = compareValues(a, b);
+      if (difference !== 0) return entry.descending ? -difference : difference;
+    }
+    return 0;
+  };
+  const result: Value[] = new Array(rows.length).fill(null);
+  for (const members of partitions.values()) {
+    const sorted = expression.order.length > 0 ? [...members].sort(compare) : members;
+    const n = sorted.length;
+    // Peers share their ORDER BY values; without an ORDER BY the whole partition is one group of peers.
+    const peerEnd: number[] = new Array(n);
+    const peerStart: number[] = new Array(n);
+    for (let start = 0; start < n; ) {
+      let end = start;
+      while (end + 1 < n && compare(sorted[start]!, sorted[end + 1]!) === 0) end++;
+      for (let position = start; position <= end; position++) [peerStart[position], peerEnd[position]] = [start, end];
+      start = end + 1;
+    }
+    // Running figures over the sorted partition: the frame of the row at `position` is the prefix up to its last
+    // peer, so each is read at that peer (one pass, not one per row).
+    const running = runningFigures(expression, sorted.map((rowIndex) => argument[rowIndex] ?? null));
+    let denseRank = 0;
+    sorted.forEach((rowIndex, position) => {
+      if (peerStart[position] === position) denseRank++;
+      const frameEnd = peerEnd[position]!;
+      switch (expression.window) {
+        case 'rank':
+          result[rowIndex] = peerStart[position]! + 1;
+          break;
+        case 'dense_rank':
+          result[rowIndex] = denseRank;
+          break;
+        case 'row_number':
+          result[rowIndex] = position + 1;
+          break;
+        case 'percent_rank':
+          result[rowIndex] = n > 1 ? peerStart[position]! / (n - 1) : 0;
+          break;
+        case 'cume_dist':
+          result[rowIndex] = (frameEnd + 1) / n;
+          break;
+        case 'ntile': {
+          // n rows into k buckets: the first n mod k buckets hold one row more.
+          const buckets = Math.min(expression.offset!, n);
+          const size = Math.floor(n / buckets);
+          const larger = n % buckets;
+          const boundary = larger * (size + 1);
+          result[rowIndex] = position < boundary ? Math.floor(position / (size + 1)) + 1 : larger + Math.floor((position - boundary) / size) + 1;
+          break;
+        }
+        case 'lag':
+        case 'lead': {
+          const target = position + (expression.window === 'lag' ? -expression.offset! : expression.offset!);
+          result[rowIndex] = target >= 0 && target < n ? (argument[sorted[target]!] ?? null) : (expression.fallback ?? null);
+          break;
+        }
+        case 'first_value':
+          result[rowIndex] = argument[sorted[0]!] ?? null;
+          break;
+        case 'last_value':
+          result[rowIndex] = argument[sorted[frameEnd]!] ?? null;
+          break;
+        default:
+          result[rowIndex] = running[frameEnd] ?? null;
+      }
+    });
+  }
+  return result;
+}
