@@ -1392,6 +1392,22 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("an operator reads which columns were computed from the released output, and that withheld cells count in none of them", async () => {
+    const analyst = await t.tokenFor('analyst-lingang-analytics');
+    const sql = 'SELECT industry_code, count(DISTINCT account_id) AS accounts, rank() OVER (ORDER BY count(DISTINCT account_id) DESC) AS place FROM power_readings GROUP BY industry_code';
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: '行业户数排名' } });
+    await t.waitForJob(submitted.json.id);
+    await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: await t.tokenFor('regulator-data-dept'), json: { decision: 'approve', reason: '已核对' } });
+
+    const page = await signedIn('analyst-lingang-analytics');
+    await page.goto(`${base}/console#jobs/${submitted.json.id}`);
+    await page.locator('#result-table tbody tr').first().waitFor();
+    expect(await page.locator('#result-table th').allTextContents()).toEqual(['industry_code', 'accounts', 'place ƒ', '']);
+    expect(await page.locator('#result-table th .derived').getAttribute('title')).toBe('由已发布的结果计算');
+    expect(await page.locator('#derived-note').textContent()).toMatch(/^place 由窗口函数从已发布的结果计算/);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it('an operator narrows the job list to one status and pages to older jobs', async () => {
     const analyst = await t.tokenFor('analyst-lingang-analytics');
     // Sixty refused jobs from January, older than every job of this run: more than one page of them.

@@ -1,8 +1,9 @@
 /**
  * Worked examples the analysis page offers: each names the datasets and columns it reads, so that only those the
  * operator's licence covers are offered — an example sent as it is must never be an over-scope incident. They show
- * what the sandbox lets out: counts and sums by group, bands of a sensitive value, a top-N sorted after disclosure
- * control, a correlation, a join on a credit code, and differentially private figures for L4 data.
+ * what the sandbox lets out: counts and sums by group, shares and ranks computed from the released figures, bands of
+ * a sensitive value, a top-N sorted after disclosure control, a correlation, a join on a credit code, and
+ * differentially private figures for L4 data.
  */
 export type ExampleQuery = {
   id: string;
@@ -22,6 +23,14 @@ export const exampleQueries: ExampleQuery[] = [
     en: 'Households and power use by town (sorted by use)',
     reads: { power_readings: ['town', 'account_id', 'kwh', 'customer_type'] },
     sql: "SELECT town, count(DISTINCT account_id) AS accounts, sum(kwh) AS kwh\nFROM power_readings\nWHERE customer_type = 'household'\nGROUP BY town\nORDER BY kwh DESC",
+    kind: 'aggregate',
+  },
+  {
+    id: 'town-share',
+    zh: '各镇企业用电占比与排名（由已发布的数计算）',
+    en: "Each town's share and rank of business power use (from the released figures)",
+    reads: { power_readings: ['town', 'kwh', 'customer_type'] },
+    sql: "SELECT town, sum(kwh) AS kwh,\n  round(100 * sum(kwh) / sum(sum(kwh)) OVER (), 1) AS share_pct,\n  rank() OVER (ORDER BY sum(kwh) DESC) AS place\nFROM power_readings\nWHERE customer_type = 'enterprise'\nGROUP BY town\nORDER BY place",
     kind: 'aggregate',
   },
   {

@@ -601,6 +601,11 @@ const phrases = {
   waitingOverdue: ['其中 {n} 项已超过答复期限', '{n} of them past their deadline'],
   editAsNew: ['修改后作为新任务提交', 'Edit as a new job'],
   draftFromJob: ['已载入任务 {job} 的查询、数据集、用途与设置；修改后检查并提交为新任务。', 'Loaded the query, datasets, purpose and settings of job {job}; change them, then check and submit a new job.'],
+  derivedColumns: [
+    '{names} 由窗口函数从已发布的结果计算（披露控制或加噪之后），不读取数据：被抑制的单元格不计入合计、排在最后，也没有占比。',
+    '{names}: computed by window functions from the released output (after disclosure control or the noise), not from the data: withheld cells are left out of totals, ranked last and given no share.',
+  ],
+  derivedTitle: ['由已发布的结果计算', 'Computed from the released output'],
   noisyPrecision: [
     '带 ± 的数字按其噪声大小显示精度（如 ± 240 显示到个位），合计与各项之和可能因四舍五入略有出入；CSV 保留全部位数。',
     'Figures with a ± are shown to the precision their noise allows (± 240: whole numbers), so a total may differ from the sum of the shown cells by rounding; the CSV keeps every digit.',

@@ -513,7 +513,7 @@ const threeDecimals = (value: number) => Number(value.toFixed(3));
  * A checked output as operators and reviewers read it: suppressed cells marked with the rule that withheld them,
  * each rule explained once, and the noise of a differentially private output or the fit of a model.
  */
-export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: number }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
+export function checkedOutput(columns: Array<{ name: string; role?: string; ci95HalfWidth?: number }>, rows: unknown[][], manifest: any, attributes: Record<string, string> = {}): HTMLElement[] {
   const suppressed = new Map<number, { code: string; reason: string }>((manifest?.suppressedRows ?? []).map((entry: { row: number; code: string; reason: string }) => [entry.row, entry]));
   // A total's rolled-up keys (ROLLUP, CUBE, GROUPING SETS) are "all", whatever else the row shows.
   const totals = new Map<number, Set<string>>((manifest?.totals ?? []).map((entry: { row: number; over: string[] }) => [entry.row, new Set(entry.over)]));
@@ -555,11 +555,15 @@ export function checkedOutput(columns: Array<{ name: string; ci95HalfWidth?: num
   return [
     h('p', { class: 'output-summary' }, `${summary}${detail}${checkedNote}`),
     // A DP count or sum says its 95 % half-width in its header: the same for every cell of the column.
-    table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.name)), ''], cells, attributes),
+    table([...columns.map((column) => (typeof column.ci95HalfWidth === 'number' ? `${column.name} (± ${threeDecimals(column.ci95HalfWidth).toLocaleString()})` : column.role === 'derived' ? h('span', { class: 'derived', title: t('derivedTitle') }, `${column.name} ƒ`) : column.name)), ''], cells, attributes),
     h('ul', { class: 'muted' }, ...[...new Set([...suppressed.values()].map((entry) => `${tValue('suppression', entry.code)} (${entry.code}): ${entry.reason}`))].map((text) => h('li', {}, text))),
     // Noisy figures are shown to their noise's precision (figures.ts), so shown totals may differ from the sum of
     // the shown cells by rounding; the CSV has every digit.
     columns.some((column) => typeof column.ci95HalfWidth === 'number') ? h('p', { class: 'muted', id: 'noisy-precision' }, t('noisyPrecision')) : '',
+    // Window functions' columns (docs/sandbox.md): from what is released, so a withheld cell counts in none of them.
+    columns.some((column) => column.role === 'derived')
+      ? h('p', { class: 'muted', id: 'derived-note' }, t('derivedColumns').replace('{names}', columns.filter((column) => column.role === 'derived').map((column) => column.name).join(currentLanguage() === 'zh' ? '、' : ', ')))
+      : '',
     noiseSection(manifest?.differentialPrivacy, manifest?.model, Boolean(manifest?.totals?.length)) ?? '',
     modelSection(manifest?.model) ?? '',
   ].filter((element): element is HTMLElement => element !== '');
