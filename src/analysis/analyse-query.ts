@@ -358,6 +358,9 @@ export function analyseQuery(
   // anywhere else they are refused by the analyser, as they can output one person's values.
   const aggregating = root.type === 'SELECT_NODE' && (root.group_expressions.length > 0 || root.aggregate_handling === 'FORCE_AGGREGATES' || (root.select_list as AstNode[]).some((item) => !holdsWindow(item) && aggregatesAtOwnLevel(item)));
   const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}`)) : undefined;
+  for (const column of derived?.columns ?? []) {
+    if (column.name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+  }
   spellOutAll(root);
   const analysis = analyser.analyseOutermost(root);
   return derived ? { ...analysis, derived } : analysis;
@@ -443,7 +446,7 @@ class Analyser {
       Object.assign(afterRelease, outputOrderOf(root, (detail) => new QueryRejected('AGGREGATE_CONDITION', `ORDER BY on an aggregate or a sensitive key of protected data sorts the released output: ${detail}`)));
       root.modifiers = root.modifiers.filter((modifier: AstNode) => modifier.type !== 'ORDER_MODIFIER' && modifier.type !== 'LIMIT_MODIFIER');
     }
-    if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(root.qualify)}`);
+    if (root.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY filters by a window function's column over the output: name the window function in SELECT (… AS place), then QUALIFY place <= 3${at(root.qualify)}`);
     if (root.sample) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed: random samples of protected data are not released');
 
     const outputColumns = items.map((item) => {

@@ -1,5 +1,5 @@
 import { numericConstant, sameExpression } from './ast-builders.js';
-import { orderedPositions, outputOrderOf, type OutputOrder } from './output-order.js';
+import { orderedPositions, outputConditionOf, outputOrderOf, type OutputCondition, type OutputOrder } from './output-order.js';
 import type { AstNode } from './sql-parser.js';
 
 /**
@@ -10,8 +10,8 @@ import type { AstNode } from './sql-parser.js';
  * released, so it tells nothing more; computed in DuckDB over the exact cells, a running total or a share would
  * give a withheld cell's value back as a difference.
  *
- * The job's SQL runs without these columns (and without its ORDER BY and LIMIT, which SQL applies after the
- * windows); they are put back in place, and the output sorted and cut, by `withDerivedColumns`. The expressions are
+ * The job's SQL runs without these columns (and without its QUALIFY, ORDER BY and LIMIT, which SQL applies after
+ * the windows); they are put back in place, and the output filtered, sorted and cut, by `withDerivedColumns`. The expressions are
  * evaluated here, in JavaScript: no SQL of the operator's is run outside the sandbox.
  */
 export type DerivedExpression =
@@ -40,6 +40,8 @@ export type DerivedColumns = {
   /** The output's width with these columns in place. */
   width: number;
   columns: Array<{ outputIndex: number; name: string; expression: DerivedExpression }>;
+  /** The query's QUALIFY, on output columns, applied after the columns are computed and before the ORDER BY. */
+  qualify?: OutputCondition;
   /** The query's ORDER BY and LIMIT, by output place, applied after the columns are computed. */
   order?: OutputOrder['order'];
   limit?: OutputOrder['limit'];
@@ -84,6 +86,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
     if (!item.alias) item.alias = defaultOutputName(item, index);
   });
   const released = items.flatMap((item, index) => (windowed[index] ? [] : [{ item, index, figure: isAggregate(item) }]));
+  if (released.length === 0) throw refuse(`${supported}; the query outputs none of its own`, items[0]);
 
   /** A released column this expression is: the same expression as a released item, or its name. */
   const releasedColumn = (node: AstNode) =>
@@ -166,8 +169,14 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   };
 
   const columns = items.flatMap((item, index) => (windowed[index] ? [{ outputIndex: index, name: String(item.alias), expression: expressionOf(item, false, false) }] : []));
-  // SQL sorts and cuts after the windows, so the ORDER BY and LIMIT go with them (by output place, which the full
-  // select list gives).
+  // QUALIFY filters after the windows, and SQL sorts and cuts after that, so all three go with them (by output place,
+  // which the full select list gives). `QUALIFY place <= 3` keeps the top three; a window written only in the
+  // QUALIFY is not an output column, and the refusal says to name it in SELECT.
+  const qualifying = root.qualify as AstNode | null;
+  const qualify = qualifying
+    ? outputConditionOf(qualifying, items, (detail) => refuse(`QUALIFY filters the released output by its columns: ${detail}; a window function there is named in SELECT first (… AS place, then QUALIFY place <= 3)`, qualifying), 'QUALIFY')
+    : undefined;
+  root.qualify = null;
   const { order, limit } = outputOrderOf(root, (detail) => refuse(`with a window function, ORDER BY and LIMIT apply to the released output: ${detail}`));
   root.modifiers = (root.modifiers as AstNode[]).filter((modifier) => modifier.type !== 'ORDER_MODIFIER' && modifier.type !== 'LIMIT_MODIFIER');
   // GROUP BY 2 names the second column as written; without the windowed ones, it may be the first.
@@ -179,7 +188,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
     return { ...expression, value: { ...expression.value, value: place } };
   });
   root.select_list = released.map(({ item }) => item);
-  return { width: items.length, columns, ...(order ? { order } : {}), ...(limit ? { limit } : {}) };
+  return { width: items.length, columns, ...(qualify ? { qualify } : {}), ...(order ? { order } : {}), ...(limit ? { limit } : {}) };
 }
 
 /** DuckDB's name for an unnamed select item, as the analyser gives it. */
@@ -202,8 +211,8 @@ export function withDerivedNames<Column extends { name: string }>(columns: Colum
 }
 
 /**
- * The released rows with the derived columns in place, sorted and cut by the query's ORDER BY and LIMIT, and the
- * place each output row came from in `rows`.
+ * The released rows with the derived columns in place, filtered by the query's QUALIFY, sorted and cut by its ORDER
+ * BY and LIMIT, and the place each output row came from in `rows`.
  */
 export function withDerivedColumns(rows: unknown[][], derived: DerivedColumns): { rows: unknown[][]; positions: number[] } {
   const derivedAt = new Set(derived.columns.map((column) => column.outputIndex));
@@ -216,7 +225,7 @@ export function withDerivedColumns(rows: unknown[][], derived: DerivedColumns): 
     const values = evaluate(column.expression, full);
     full.forEach((row, index) => (row[column.outputIndex] = values[index] ?? null));
   }
-  const positions = orderedPositions(full, { ...(derived.order ? { order: derived.order } : {}), ...(derived.limit ? { limit: derived.limit } : {}) });
+  const positions = orderedPositions(full, { ...(derived.qualify ? { having: derived.qualify } : {}), ...(derived.order ? { order: derived.order } : {}), ...(derived.limit ? { limit: derived.limit } : {}) });
   return { rows: positions.map((position) => full[position]!), positions };
 }
 

@@ -48,8 +48,8 @@ const comparisons: Record<string, Extract<OutputCondition, { left: OutputOperand
  * A HAVING as a condition on output rows. Only output columns can be compared: a figure that is not released has
  * no released value to compare (under DP it would need noise, and budget, of its own).
  */
-export function outputConditionOf(expression: AstNode, items: AstNode[], refuse: Refuse): OutputCondition {
-  const refused = () => refuse('HAVING compares output columns (by name or as written in SELECT) with constants (=, <>, <, <=, >, >=, IN, IS NULL), combined with AND, OR and NOT');
+export function outputConditionOf(expression: AstNode, items: AstNode[], refuse: Refuse, clause: 'HAVING' | 'QUALIFY' = 'HAVING'): OutputCondition {
+  const refused = () => refuse(`${clause} compares output columns (by name or as written in SELECT) with constants (=, <>, <, <=, >, >=, IN, IS NULL), combined with AND, OR and NOT`);
   const operand = (node: AstNode): OutputOperand => {
     if (node.class === 'CONSTANT' && !node.value?.is_null) {
       if (node.value.type?.id === 'VARCHAR') return { value: String(node.value.value) };
@@ -62,9 +62,9 @@ export function outputConditionOf(expression: AstNode, items: AstNode[], refuse:
     return { output };
   };
   if (expression.type === 'CONJUNCTION_AND' || expression.type === 'CONJUNCTION_OR') {
-    return { op: expression.type === 'CONJUNCTION_AND' ? 'and' : 'or', of: (expression.children as AstNode[]).map((child) => outputConditionOf(child, items, refuse)) };
+    return { op: expression.type === 'CONJUNCTION_AND' ? 'and' : 'or', of: (expression.children as AstNode[]).map((child) => outputConditionOf(child, items, refuse, clause)) };
   }
-  if (expression.type === 'OPERATOR_NOT') return { op: 'not', of: outputConditionOf(expression.children[0], items, refuse) };
+  if (expression.type === 'OPERATOR_NOT') return { op: 'not', of: outputConditionOf(expression.children[0], items, refuse, clause) };
   if (expression.type === 'COMPARE_IN' || expression.type === 'COMPARE_NOT_IN') {
     // x IN (a, b) is x = a OR x = b, and NOT IN its negation, nulls included.
     const [left, ...values] = (expression.children as AstNode[]).map(operand);

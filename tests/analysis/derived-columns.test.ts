@@ -79,6 +79,12 @@ describe('window functions over released output agree with DuckDB', () => {
     expect(derived).toEqual(duckdb);
   });
 
+  it('QUALIFY keeps the rows whose windowed column passes it, after the windows and before the ORDER BY', async () => {
+    const { duckdb, derived } = await bothWays('SELECT k, g, sum(x) AS total, rank() OVER (PARTITION BY g ORDER BY sum(x) DESC) AS r FROM t GROUP BY k, g QUALIFY r <= 2 OR total IS NULL ORDER BY g, r, k');
+    expect(derived).toEqual(duckdb);
+    expect(derived.length).toBeGreaterThan(0);
+  });
+
   it('a positional GROUP BY still names the column it named with a windowed column before it', async () => {
     const { duckdb, derived } = await bothWays('SELECT rank() OVER (ORDER BY k) AS r, k, sum(x) AS x FROM t GROUP BY 2 ORDER BY 2');
     expect(derived).toEqual(duckdb);
@@ -113,6 +119,8 @@ describe('what a windowed column may name', () => {
     ['a window function not offered', 'SELECT k, sum(x) AS x, nth_value(sum(x), 2) OVER (ORDER BY k) AS s FROM t GROUP BY k', /nth_value is not among/],
     ['a function of the data', "SELECT k, sum(x) AS x, concat(k, 'x') || rank() OVER (ORDER BY k) AS s FROM t GROUP BY k", /is not one of them/],
     ['a star beside it', 'SELECT *, rank() OVER (ORDER BY k) AS r FROM t GROUP BY ALL', /instead of \*/],
+    ['a window function written only in QUALIFY', 'SELECT k, sum(x) AS x, rank() OVER (ORDER BY k) AS r FROM t GROUP BY k QUALIFY row_number() OVER (ORDER BY k) <= 2', /named in SELECT first/],
+    ['only windowed columns', 'SELECT count(*) OVER () AS n FROM t GROUP BY k', /outputs none of its own/],
     ['an ORDER BY on what is not an output column', 'SELECT k, sum(x) AS x, rank() OVER (ORDER BY k) AS r FROM t GROUP BY k ORDER BY lower(k)', /ORDER BY sorts by output columns/],
   ];
   for (const [name, sql, message] of refusals) {

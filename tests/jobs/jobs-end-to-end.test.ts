@@ -344,11 +344,22 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code])).toEqual([[1, 'SECONDARY_SUPPRESSION']]);
   });
 
+  it('QUALIFY on a rank keeps the top released cells, not a withheld one that is larger', async () => {
+    const { result } = await run(
+      "SELECT sector, sum(energy) AS energy, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector QUALIFY place <= 1",
+      ['firm_energy'],
+    );
+    expect(result.json.rows).toEqual([['w', 750, 1]]);
+    expect(result.json.manifest.suppressedRows).toEqual([]);
+  });
+
   it('a window function over what is not an output column is refused, naming where', async () => {
     const sql = "SELECT sector, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector";
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test' } });
     expect(response.json.error.code).toBe('WINDOW_FUNCTION');
     expect(response.json.error.message).toMatch(/sum\(…\) here is not an output column: add it to SELECT as a column of its own \(at character 38\)/);
+    const reserved = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql: 'SELECT sector, count(*) AS firms, rank() OVER (ORDER BY firms) AS __pds_place FROM firm_energy GROUP BY sector', purpose: 'test' } });
+    expect(reserved.json.error.code).toBe('RESERVED_NAME');
   });
 
   it('HAVING on a figure keeps the released cells that pass it; suppressed cells are left out whatever their values', async () => {
