@@ -64,6 +64,8 @@ export interface PersonalIdentifierForm {
   pattern: string;
   /** Values that also match this (anywhere) are not of the form. */
   unless?: string;
+  /** Text every value of the form contains: values without it are not matched against the pattern at all (cheaper). */
+  contains?: string;
   /** The digits must also pass the Luhn check. */
   luhn?: true;
   /** The share of a column's values that must have the form, where other values take it by chance. */
@@ -79,13 +81,28 @@ export interface PersonalIdentifierForm {
 const commonSurnames =
   '王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付傅方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔向常汤康易乔赖文施洪辛柯庄殷倪葛';
 const compoundSurnames = ['欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '令狐', '司徒', '夏侯', '长孙', '宇文'];
+/** The same surnames in pinyin (ü written v or u, as passports and keyboards do), longest first for the pattern. */
+const pinyinSurnames = [
+  ...['ouyang', 'sima', 'shangguan', 'zhuge', 'dongfang', 'huangfu', 'yuchi', 'gongsun', 'murong', 'linghu', 'situ', 'xiahou', 'zhangsun', 'yuwen'],
+  ...['wang', 'li', 'zhang', 'liu', 'chen', 'yang', 'huang', 'zhao', 'wu', 'zhou', 'xu', 'sun', 'ma', 'zhu', 'hu', 'guo', 'he', 'lin', 'luo', 'gao'],
+  ...['zheng', 'liang', 'xie', 'song', 'tang', 'han', 'feng', 'deng', 'cao', 'peng', 'zeng', 'xiao', 'tian', 'dong', 'pan', 'yuan', 'cai', 'jiang'],
+  ...['yu', 'du', 'ye', 'cheng', 'wei', 'su', 'lv', 'lu', 'ding', 'ren', 'yao', 'shen', 'zhong', 'cui', 'tan', 'fan', 'liao', 'shi', 'jin', 'jia'],
+  ...['xia', 'fu', 'fang', 'zou', 'xiong', 'bai', 'meng', 'qin', 'qiu', 'hou', 'yin', 'xue', 'yan', 'duan', 'lei', 'long', 'tao', 'mao', 'hao'],
+  ...['gu', 'gong', 'shao', 'wan', 'qian', 'dai', 'mo', 'kong', 'xiang', 'chang', 'kang', 'yi', 'qiao', 'lai', 'wen', 'hong', 'xin', 'ke'],
+  ...['zhuang', 'ni', 'ge'],
+].sort((a, b) => b.length - a.length);
+/** One pinyin syllable without tone marks: an initial (or none) and a final. */
+const pinyinSyllable = '(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)';
+/** A given name of one or two syllables, written as one word (Xiaoming), with a hyphen or an apostrophe between. */
+const pinyinGiven = `${pinyinSyllable}(?:[-']?${pinyinSyllable})?`;
 /** Last characters of places, roads and organisations, which names hardly ever end in. */
 const placeAndOrganisationEndings = '省市县区镇乡村街路道站港湾桥苑弄巷厂司局院所部委会店馆业场队校';
 
 /**
  * Values a person is named by, recognised by their whole form (RE2 patterns, as DuckDB's regexp_full_match reads
  * them): an 18-character resident ID number with a plausible date of birth, a mainland mobile number (with or
- * without +86 and separators), an e-mail address, a bank card number, a passport or travel permit number, a Chinese name. Used to catch a column of them registered
+ * without +86 and separators), an e-mail address, a bank card number, a passport or travel permit number, a Chinese name
+ * (in characters or in pinyin). Used to catch a column of them registered
  * under a class that lets its values out (src/domain-store/personal-identifiers.ts).
  *
  * A bank card number (16 to 19 digits, the first 3–6 as UnionPay, Visa, Mastercard, JCB and Amex issue, written
@@ -107,6 +124,11 @@ export const personalIdentifierForms: ReadonlyArray<PersonalIdentifierForm> = [
   // and a column must be more than half names with at least 30 different ones: five towns or a list of industries
   // cannot reach that, a register of people does.
   { kind: 'personal names', pattern: `^(${compoundSurnames.join('|')})\\p{Han}{1,2}$|^[${commonSurnames}]\\p{Han}{1,2}$`, unless: `[${placeAndOrganisationEndings}]$`, minimumShare: 0.5, minimumDistinct: 30 },
+  // The same names in pinyin, as passports, bank records and forms in Latin letters write them: a surname and a given
+  // name of one or two syllables, either first (ZHANG Wei, Zhang Xiaoming, Wei Zhang, Ouyang Na), in any case,
+  // separated by spaces or a comma. Two pinyin words are also the shape of some places and brands, so, as for names
+  // in characters, more than half a column and at least 30 different ones.
+  { kind: 'personal names in pinyin', contains: ' ', pattern: `(?i)^(${pinyinSurnames.join('|')}),? +${pinyinGiven}$|^${pinyinGiven} +(${pinyinSurnames.join('|')})$`, minimumShare: 0.5, minimumDistinct: 30 },
 ];
 
 /** The Luhn check of a card number's digits (separators already removed). */

@@ -59,12 +59,15 @@ export async function personalIdentifierProblems(connection: Connection, table: 
  * Whether `text` has the form, as a DuckDB condition. DuckDB evaluates both sides of an AND, so the further tests
  * (the Luhn sum, the endings a form's values must not have) sit in a CASE and run only over values of the form:
  * the Luhn sum would fail casting letters, and the endings test over every value of a 2 M-row load took half as
- * long as all the forms together.
+ * long as all the forms together. A form whose values all contain some text (a space, for names in pinyin) is matched
+ * only against values that contain it: most columns of a delivery have no spaces, and `contains` is cheaper than
+ * the pattern (~40 ms instead of ~70 ms over the 2.1 M-row readings).
  */
 function formConditionSql(form: PersonalIdentifierForm, text: string): string {
   const further = [...(form.luhn ? [passesLuhnSql(text)] : []), ...(form.unless === undefined ? [] : [`NOT regexp_matches(${text}, ${sqlString(form.unless)})`])];
   const ofForm = `regexp_full_match(${text}, ${sqlString(form.pattern)})`;
-  return further.length === 0 ? ofForm : `CASE WHEN ${ofForm} THEN ${further.join(' AND ')} ELSE false END`;
+  const matched = further.length === 0 ? ofForm : `CASE WHEN ${ofForm} THEN ${further.join(' AND ')} ELSE false END`;
+  return form.contains === undefined ? matched : `CASE WHEN contains(${text}, ${sqlString(form.contains)}) THEN ${matched} ELSE false END`;
 }
 
 const canHoldIdentifier = (type: string) => type === 'VARCHAR' || type === 'BIGINT';

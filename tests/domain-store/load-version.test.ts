@@ -302,6 +302,34 @@ describe('a file that does not match the registered schema is refused and leaves
     expect((refused as AppError).details).toEqual([{ path: 'holder', problem: expect.stringMatching(/^80 of 80 value\(s\) look like personal names/) }]);
   });
 
+  it('personal names in pinyin in an attribute column, surname first or last, in any case', async () => {
+    const dataset = await registerWith('meter_holders_pinyin', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'holder', class: 'attribute' },
+    ]);
+    const given = ['Wei', 'Fang', 'Xiuying', 'Jianguo', 'Li', 'Qiang', 'Tingting', 'Zhi-ming'];
+    const surnames = ['WANG', 'Li', 'zhang', 'Ouyang', 'Chen', 'Zhuge'];
+    const rows = Array.from({ length: 80 }, (_, i) => {
+      const [surname, name] = [surnames[i % 6]!, given[Math.floor(i / 6) % given.length]!];
+      return `M${i},${i % 4 === 3 ? `${name} ${surname}` : `${surname} ${name}`}`;
+    });
+    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('holders.csv', `meter_id,holder\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
+    expect((refused as AppError).details).toEqual([{ path: 'holder', problem: expect.stringMatching(/^80 of 80 value\(s\) look like personal names in pinyin/) }]);
+  });
+
+  it('English words, places in pinyin and a handful of pinyin names are not taken for a register of people', async () => {
+    const dataset = await registerWith('meter_sites', [
+      { name: 'meter_id', class: 'direct_identifier' },
+      { name: 'site', class: 'attribute' },
+      { name: 'district', class: 'attribute' },
+      { name: 'inspector', class: 'attribute' },
+    ]);
+    const sites = Array.from({ length: 60 }, (_, i) => `${['Harbour', 'Lingang', 'Nanhui', 'Dishui Lake', 'Ocean Park'][i % 5]} Site ${i}`);
+    const rows = Array.from({ length: 200 }, (_, i) => `M${i},${sites[i % sites.length]},${['Nicheng', 'Shuyuan', 'Wanxiang', 'Luchaogang'][i % 4]},${['Wang Wei', 'Li Fang', 'Zhang Qiang', 'Liu Yang', 'Chen Jing'][i % 5]}`);
+    await expect(loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('sites.csv', `meter_id,site,district,inspector\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' })).resolves.toBeDefined();
+  });
+
   it('place and organisation names that begin like a surname, and a handful of names, are not taken for a register of people', async () => {
     const dataset = await registerWith('meter_places', [
       { name: 'meter_id', class: 'direct_identifier' },

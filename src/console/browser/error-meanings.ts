@@ -69,7 +69,7 @@ const meaningInChinese: Record<ErrorCode, string> = {
   ALREADY_OPEN: '该数据已经开放',
   TOO_MANY_OPEN_DEMANDS: '未答复的开放需求过多，请等待答复',
   DATASET_NOT_IN_LICENCE: '该许可不涵盖此数据集',
-  COLUMN_CLASS_SUSPECT: '有列的取值像个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、姓名），但登记的分类不是标识符：请先在目录修订中把该列改为直接标识符或准标识符',
+  COLUMN_CLASS_SUSPECT: '有列的取值像个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、姓名或拼音姓名），但登记的分类不是标识符：请先在目录修订中把该列改为直接标识符或准标识符',
   INTERNAL: '平台内部错误（已记录，不含细节）',
 };
 
@@ -107,6 +107,7 @@ const identifierKindsInChinese: Record<string, string> = {
   'bank card numbers': '银行卡号',
   'passport or travel permit numbers': '护照或通行证号',
   'personal names': '姓名',
+  'personal names in pinyin': '拼音姓名',
 };
 const columnClassesInChinese: Record<string, string> = { attribute: '属性', sensitive: '敏感', 'quasi identifier': '准标识符', 'direct identifier': '直接标识符' };
 

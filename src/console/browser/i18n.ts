@@ -586,8 +586,8 @@ const phrases = {
   disputeStatus_rejected: ['已驳回', 'rejected'],
   disputeNeedsChannel: ['可对通过共享通道获得的数据提出异议（第十三条）。贵单位目前没有共享通道：可在“共享申请与通道”页申请。', 'A dispute is raised over data obtained through a sharing channel (art. 13). Your institution has no channel yet: request one on the sharing page.'],
   deliveryClassNote: [
-    '字段类别决定数据可如何使用：类别为“属性”或“敏感”的列存放个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、姓名），或开放数据中出现个人标识，整份文件将被拒收；这类列须先在目录修订中改为直接标识符或准标识符。',
-    'The class decides how a column may be used: if a column classed attribute or sensitive holds personal identifiers (resident ID, mobile, e-mail, bank card, passport or permit numbers, names), or open data holds any, the whole file is refused; class such a column a direct identifier or quasi-identifier in a catalogue revision first.',
+    '字段类别决定数据可如何使用：类别为“属性”或“敏感”的列存放个人标识（身份证号、手机号、电子邮箱、银行卡号、护照或通行证号、汉字或拼音姓名），或开放数据中出现个人标识，整份文件将被拒收；这类列须先在目录修订中改为直接标识符或准标识符。',
+    'The class decides how a column may be used: if a column classed attribute or sensitive holds personal identifiers (resident ID, mobile, e-mail, bank card, passport or permit numbers, names in characters or pinyin), or open data holds any, the whole file is refused; class such a column a direct identifier or quasi-identifier in a catalogue revision first.',
   ],
   earlierFindings: ['已更正的结论 {n} 条', '{n} corrected finding(s)'],
   correctedBy: ['更正人', 'corrected by'],
