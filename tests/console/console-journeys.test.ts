@@ -1352,6 +1352,23 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it("moving between pages does not read the menu's counts again; they are kept for a minute", async () => {
+    const page = await signedIn('regulator-data-dept');
+    const countReads: string[] = [];
+    page.on('request', (request) => {
+      if (/\/v1\/(incidents\?status=open|jobs\?status=in_review)&limit=1000$/.test(request.url())) countReads.push(request.url());
+    });
+    await page.goto(`${base}/console#audit`);
+    await page.locator('[data-waiting="incidents"]').waitFor({ state: 'attached' });
+    for (const hash of ['supervision', 'reviews', 'incidents', 'audit']) {
+      await page.evaluate((next) => (location.hash = next), hash);
+      await page.locator(`nav a.active[href="#${hash}"]`).waitFor();
+    }
+    // The first page after signing in read each count once; none of the four moves read them again.
+    expect(countReads).toEqual([]);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it("a public body's catalogue opens on its own entry, marked as its own, and the entry opened is kept in the address", async () => {
     const clerk = await signedIn('clerk-power-utility');
     await clerk.goto(`${base}/console#catalogue`);

@@ -133,7 +133,7 @@ function menu(routes: Route[], active: string): Node[] {
   return routes.flatMap((candidate, index) => {
     const waiting = h('span', { class: 'waiting', 'data-waiting': candidate.hash });
     waiting.hidden = true;
-    candidate.waiting?.().then(
+    (candidate.waiting ? waitingCount(candidate.hash, candidate.waiting) : undefined)?.then(
       (answer) => {
         const { count, overdue } = typeof answer === 'number' ? { count: answer, overdue: 0 } : answer;
         waiting.textContent = String(count);
@@ -150,6 +150,30 @@ function menu(routes: Route[], active: string): Node[] {
     ];
   });
 }
+
+/**
+ * The menu's counts, each kept for a little while: moving between pages does not fetch every list the counts are
+ * made of again (a count reads up to a thousand rows, and the incidents' also settles deadlines). An action on a
+ * page and time drop them, so what the signed-in body just did shows at once, and what others did within the minute.
+ */
+const waitingCounts = new Map<string, { at: number; answer: Promise<Waiting> }>();
+const waitingKeptFor = 60_000;
+function waitingCount(hash: string, count: () => Promise<Waiting>): Promise<Waiting> {
+  // Per account: another signed in on this page has other counts.
+  const key = `${me?.id ?? ''}\u0000${hash}`;
+  const kept = waitingCounts.get(key);
+  if (kept && Date.now() - kept.at < waitingKeptFor) return kept.answer;
+  const answer = count();
+  waitingCounts.set(key, { at: Date.now(), answer });
+  // A count that could not be read is asked again next time.
+  answer.catch(() => waitingCounts.delete(key));
+  return answer;
+}
+/** Renders again after an action on the page: the menu's counts are read afresh. */
+const afterAction = () => {
+  waitingCounts.clear();
+  void render();
+};
 
 const main = () => document.getElementById('main')!;
 
@@ -268,7 +292,7 @@ async function render(): Promise<void> {
   layout.classList.remove('bare');
   main().replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
-    const page = name === 'jobs' && argument ? await jobPage(argument, () => void render(), me.role === 'operator') : await route!.render(() => void render(), decodedArgument(argument));
+    const page = name === 'jobs' && argument ? await jobPage(argument, afterAction, me.role === 'operator') : await route!.render(afterAction, decodedArgument(argument));
     if (!superseded()) main().replaceChildren(page);
   } catch (error) {
     if (superseded()) return;
