@@ -25,7 +25,7 @@ export const jobSubmissionSchema = z.strictObject({
     .max(10)
     .refine((list) => new Set(list).size === list.length, 'must not repeat a dataset')
     .describe('Catalogue ids of every dataset the SQL reads (each must be in your licence)'),
-  sql: z.string().min(1).max(20_000).describe('One DuckDB SELECT; tables are named by dataset id. Only aggregates of protected data come out'),
+  sql: z.string().min(1).max(20_000).describe("One DuckDB SELECT; tables are named by dataset id. Only aggregates of protected data come out; window functions over the aggregation's output columns (shares, ranks, running totals, with QUALIFY) are computed from the released output"),
   purpose: z.string().min(1).max(1000).describe('What the result is for; recorded with the job, shown to reviewers and to the sources of its datasets (their use trail, art. 12)'),
   // DESIGN section 7 reserves this for differentially private jobs (the privacy issue); accepted and checked now.
   privacy: z
