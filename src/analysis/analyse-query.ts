@@ -1055,8 +1055,16 @@ class Analyser {
       }
       case 'FUNCTION':
         return this.functionCall(node, scope, place, flags);
-      case 'WINDOW':
-        throw new QueryRejected('WINDOW_FUNCTION', `window functions are not allowed: they can output one person's values${at(node)}`);
+      case 'WINDOW': {
+        // Over open data alone, a window function's values are open data like its rows (art. 20): left in the SQL.
+        // Over anything else it can output one person's values. (Over the outermost aggregation's output columns it
+        // is computed from the released output, derived-columns.ts, and does not reach here.)
+        if (!this.context.requested.every((dataset) => this.context.catalogue.has(dataset) && this.isOpen(dataset))) {
+          throw new QueryRejected('WINDOW_FUNCTION', `window functions over rows are allowed on open data only: they can output one person's values (over an aggregation's output columns they are computed from the released output)${at(node)}`);
+        }
+        const parts = [...(node.children ?? []), ...(node.partitions ?? []), ...((node.orders ?? []) as AstNode[]).map((order) => order.expression)] as AstNode[];
+        return merge(emptyLineage(), ...parts.map((part) => this.expression(part, scope, place, { ...flags, joinKey: false })));
+      }
       case 'SUBQUERY':
         throw new QueryRejected('SUBQUERY_EXPRESSION', `subqueries inside expressions are not supported; join a CTE instead${at(node)}`);
       case 'STAR':

@@ -118,6 +118,15 @@ describe('HAVING and ORDER BY on group keys, or on open data', () => {
   });
 });
 
+describe('window functions over rows', () => {
+  it('are refused over open data joined with protected data', async () => {
+    const sql = 'SELECT b.route_id, count(*) AS n FROM (SELECT route_id, town, row_number() OVER (ORDER BY stop_seq) AS k FROM bus_routes) b JOIN power_readings p ON p.town = b.town GROUP BY b.route_id';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes', 'power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('WINDOW_FUNCTION');
+    expect(response.json.error.message).toMatch(/^window functions over rows are allowed on open data only/);
+  });
+});
+
 describe('positions in GROUP BY and ORDER BY', () => {
   it.each([
     // The 2 inside substr is a number: read as "output column 2", it put amount_due into the first key's lineage.

@@ -353,6 +353,18 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.json.manifest.suppressedRows).toEqual([]);
   });
 
+  it('a window function over rows runs as written over open data alone, whose rows may leave anyway', async () => {
+    const sql = 'SELECT route_id, stop_seq, stop_name, row_number() OVER (PARTITION BY route_id ORDER BY stop_seq DESC) AS from_end FROM bus_routes';
+    const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], sql, purpose: 'test' } });
+    expect(submitted.status).toBe(201);
+    const job = await t.waitForJob(submitted.json.id);
+    expect(job.status).toBe('released');
+    const { json } = await t.call('GET', `/v1/jobs/${submitted.json.id}/result`, { token: analyst });
+    const route = json.rows.filter((row: unknown[]) => row[0] === json.rows[0][0]) as Array<[string, number, string, number]>;
+    const last = Math.max(...route.map((row) => row[1]));
+    for (const [, seq, , fromEnd] of route) expect(fromEnd).toBe(last - seq + 1);
+  });
+
   it('a window function over what is not an output column is refused, naming where', async () => {
     const sql = "SELECT sector, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector";
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test' } });
