@@ -140,6 +140,9 @@ export async function trainModel(input: {
   } else {
     // For 0/1 targets y² = y, so the two sums agree exactly; anything else is not a binary outcome.
     if (Math.abs(yy - sumY) > 1e-9 * Math.max(1, yy)) return withheld('MODEL_TARGET_NOT_BINARY', 'logistic regression needs a target of 0 and 1 (or false and true)');
+    // Collinear or constant features make every Newton step's Hessian (XᵀWX) singular as XᵀX is: said as such,
+    // before any step runs, rather than as a fit that did not converge.
+    if (!cholesky(xtx)) return withheld('MODEL_COLLINEAR', 'the features are collinear (one is a combination of others, or constant)');
     const fitted = await fitLogistic(plan, run, input.policy.models.maxIterations, p);
     if (fitted.failed) return { outcome: 'failed', kind: fitted.failed.kind, internalDetail: fitted.failed.internalDetail };
     if (!fitted.converged) return withheld('MODEL_DID_NOT_CONVERGE', 'the fit did not converge (for example the target is perfectly separated by the features)');

@@ -50,6 +50,13 @@ export async function buildDpModelPlan(
     return { name, bounds, value: clamped(toDouble(reference), bounds), integral: Boolean(resolved.integral) };
   };
   const features = model.features.map((name) => column(name));
+  // A feature whose bounds are one value is constant after clamping: collinear with the intercept, which the noise
+  // would hide until the coefficients came out meaningless.
+  for (const feature of features) {
+    if (feature.bounds.min === feature.bounds.max) {
+      throw new AppError('VALIDATION_FAILED', `the feature ${feature.name} has bounds of one value, so it is constant and collinear with the intercept`, [{ path: `privacy.bounds.${feature.name}`, problem: 'min equals max' }]);
+    }
+  }
   // A logistic target is 0 or 1; clamped to [0, 1], whatever else a row holds moves the gradient by at most Bⱼ.
   if (logistic && options.bounds?.[model.target.toLowerCase()]) {
     throw new AppError('VALIDATION_FAILED', 'the target of a logistic model is 0 or 1 and takes no bounds', [{ path: `privacy.bounds.${model.target.toLowerCase()}`, problem: 'a logistic target has the bounds 0..1' }]);

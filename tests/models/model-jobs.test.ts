@@ -245,6 +245,11 @@ describe('release checks', () => {
     expect(job!.statusCode).toBe('MODEL_COLLINEAR');
   });
 
+  it('withholds a logistic model with a constant feature as collinear, not as a fit that did not converge', async () => {
+    const { job } = await runModel('SELECT paid_on_time, kwh, 1.0 AS one FROM power_readings', { type: 'logistic', target: 'paid_on_time', features: ['kwh', 'one'] });
+    expect(job!.statusCode).toBe('MODEL_COLLINEAR');
+  });
+
   it('withholds a logistic model whose target is not binary', async () => {
     const { job } = await runModel('SELECT kwh AS y, amount_due FROM power_readings', { type: 'logistic', target: 'y', features: ['amount_due'] });
     expect(job!.statusCode).toBe('MODEL_TARGET_NOT_BINARY');

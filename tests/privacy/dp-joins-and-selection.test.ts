@@ -871,6 +871,13 @@ describe('differentially private linear regression', () => {
     expect(noisy.status, JSON.stringify(noisy.json)).toBe(200);
     expect(noisy.json.differentialPrivacy).toEqual({ epsilon: 1, delta: 0, mechanism: 'laplace', bounds: { central: { min: 0, max: 1 } } });
   });
+
+  it('refuses a feature whose bounds are one value: constant, and collinear with the intercept', async () => {
+    const trips = { datasets: ['transit_trips'], sql: "SELECT fare, CASE WHEN route_id IN ('LG01', 'LG02') THEN 1 ELSE 0 END AS central FROM transit_trips", purpose: '票价分析', model: { type: 'linear', target: 'fare', features: ['central'] } };
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { ...trips, privacy: { differentialPrivacy: true, epsilon: 1, bounds: { central: { min: 1, max: 1 } } } } });
+    expect(response.json.error.code).toBe('VALIDATION_FAILED');
+    expect(response.json.error.details).toEqual([{ path: 'privacy.bounds.central', problem: 'min equals max' }]);
+  });
 });
 
 describe('differentially private logistic regression', () => {
