@@ -357,7 +357,7 @@ export function analyseQuery(
   // Window functions over the outermost aggregation are computed from its released output (derived-columns.ts);
   // anywhere else they are refused by the analyser, as they can output one person's values.
   const aggregating = root.type === 'SELECT_NODE' && (root.group_expressions.length > 0 || root.aggregate_handling === 'FORCE_AGGREGATES' || (root.select_list as AstNode[]).some((item) => !holdsWindow(item) && aggregatesAtOwnLevel(item)));
-  const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}`)) : undefined;
+  const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node, rule) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}${rule ? `. ${rule}` : ''}`)) : undefined;
   for (const column of derived?.columns ?? []) {
     if (column.name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
   }

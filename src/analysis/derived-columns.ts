@@ -47,8 +47,11 @@ export type DerivedColumns = {
   limit?: OutputOrder['limit'];
 };
 
-/** How a caller refuses (its own error code and wording). */
-type Refuse = (detail: string, at?: AstNode) => Error;
+/**
+ * How a caller refuses (its own error code): `detail` says what is wrong, `at` where, and `rule` (when given) what
+ * is allowed, to follow the place.
+ */
+type Refuse = (detail: string, at?: AstNode, rule?: string) => Error;
 
 const windowFunctions = new Set<string>(['rank', 'dense_rank', 'row_number', 'percent_rank', 'cume_dist', 'ntile', 'sum', 'avg', 'min', 'max', 'count', 'count_star', 'lag', 'lead', 'first_value', 'last_value']);
 /** Window functions that take no argument. */
@@ -69,7 +72,7 @@ export function holdsWindow(value: unknown): boolean {
 }
 
 const supported =
-  'a window function over an aggregation is computed from the released output: its arguments, PARTITION BY and ORDER BY name the output columns (by name or as written in SELECT); the column may combine them with constants, + − × ÷, round, abs and casts';
+  'A window function over an aggregation is computed from the released output: its arguments, PARTITION BY and ORDER BY name the output columns (by name or as written in SELECT); the column may combine them with constants, + − × ÷, round, abs and casts';
 
 /**
  * Takes the select items holding window functions out of an aggregating SELECT (in place), with its ORDER BY and
@@ -80,13 +83,13 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   const items = root.select_list as AstNode[];
   const windowed = items.map((item) => item.class !== 'STAR' && holdsWindow(item));
   if (!windowed.includes(true)) return undefined;
-  if (items.some((item) => item.class === 'STAR')) throw refuse(`${supported}; name the output columns instead of *`);
+  if (items.some((item) => item.class === 'STAR')) throw refuse(`name the output columns instead of *`, undefined, supported);
   // Unnamed columns keep the names they would have had with the windowed ones in place.
   items.forEach((item, index) => {
     if (!item.alias) item.alias = defaultOutputName(item, index);
   });
   const released = items.flatMap((item, index) => (windowed[index] ? [] : [{ item, index, figure: isAggregate(item) }]));
-  if (released.length === 0) throw refuse(`${supported}; the query outputs none of its own`, items[0]);
+  if (released.length === 0) throw refuse(`the query outputs none of its own`, items[0], supported);
 
   /** A released column this expression is: the same expression as a released item, or its name. */
   const releasedColumn = (node: AstNode) =>
@@ -96,18 +99,18 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   const expressionOf = (node: AstNode, needsNumber: boolean, insideWindow: boolean): DerivedExpression => {
     const column = releasedColumn(node);
     if (column) {
-      if (needsNumber && !column.figure) throw refuse(`${supported}; arithmetic, sum and avg take figures, and ${column.item.alias} is a group key`, node);
+      if (needsNumber && !column.figure) throw refuse(`arithmetic, sum and avg take figures, and ${column.item.alias} is a group key`, node, supported);
       return { output: column.index };
     }
     if (node.class === 'CONSTANT') {
       if (node.value?.is_null) return { value: null };
       const value = numericConstant(node);
-      if (value === undefined) throw refuse(`${supported}; only numbers are constants here`, node);
+      if (value === undefined) throw refuse(`only numbers are constants here`, node, supported);
       return { value };
     }
     if (node.class === 'CAST') {
       const type = String(node.cast_type?.id);
-      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse(`${supported}; a cast here is to a number type`, node);
+      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse(`a cast here is to a number type`, node, supported);
       const of = expressionOf(node.child, true, insideWindow);
       return integerTypes.has(type) ? { op: 'toInteger', of: [of] } : of;
     }
@@ -122,49 +125,49 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
       if (name === 'abs' && children.length === 1) return { op: 'abs', of: [expressionOf(children[0]!, true, insideWindow)] };
       if (name === 'round' && (children.length === 1 || children.length === 2)) {
         const digits = children[1] ? numericConstant(children[1]) : 0;
-        if (digits === undefined || !Number.isInteger(digits) || Math.abs(digits) > 15) throw refuse(`${supported}; round takes a whole number of digits`, node);
+        if (digits === undefined || !Number.isInteger(digits) || Math.abs(digits) > 15) throw refuse(`round takes a whole number of digits`, node, supported);
         return { op: 'round', of: [expressionOf(children[0]!, true, insideWindow)], digits };
       }
       // What is left aggregates (an aggregate call not among the output columns) or is another function.
-      if (isAggregate(node)) throw refuse(`${supported}; ${name}(…) here is not an output column: add it to SELECT as a column of its own`, node);
-      throw refuse(`${supported}; ${name} is not one of them`, node);
+      if (isAggregate(node)) throw refuse(`${name}(…) here is not an output column: add it to SELECT as a column of its own`, node, supported);
+      throw refuse(`${name} is not one of them`, node, supported);
     }
     if (node.class === 'WINDOW') {
-      if (insideWindow) throw refuse(`${supported}; a window function cannot be nested in another`, node);
+      if (insideWindow) throw refuse(`a window function cannot be nested in another`, node, supported);
       return windowOf(node);
     }
-    throw refuse(`${supported}; this expression is not an output column`, node);
+    throw refuse(`this expression is not an output column`, node, supported);
   };
 
   const windowOf = (node: AstNode): DerivedExpression => {
     const name = String(node.function_name).toLowerCase();
-    if (!windowFunctions.has(name)) throw refuse(`${supported}; ${name} is not among the window functions offered (rank, dense_rank, row_number, percent_rank, cume_dist, ntile, sum, avg, min, max, count, lag, lead, first_value, last_value)`, node);
+    if (!windowFunctions.has(name)) throw refuse(`${name} is not among the window functions offered (rank, dense_rank, row_number, percent_rank, cume_dist, ntile, sum, avg, min, max, count, lag, lead, first_value, last_value)`, node, supported);
     const defaultFrame = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE' && !node.start_expr && !node.end_expr && node.exclude_clause === 'NO_OTHER';
-    if (!defaultFrame) throw refuse(`${supported}; a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY`, node);
-    if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse(`${supported}; DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported`, node);
+    if (!defaultFrame) throw refuse(`a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY`, node, supported);
+    if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse(`DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported`, node, supported);
     const children = (node.children ?? []) as AstNode[];
     const window = name === 'count_star' ? 'count' : (name as WindowFunction);
     const partition = ((node.partitions ?? []) as AstNode[]).map((entry) => expressionOf(entry, false, true));
     const order = ((node.orders ?? []) as AstNode[]).map((entry) => ({ by: expressionOf(entry.expression, false, true), descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' }));
     const base = { window, partition, order } as const;
     if (ranking.has(name)) {
-      if (children.length > 0) throw refuse(`${supported}; ${name} takes no argument`, node);
+      if (children.length > 0) throw refuse(`${name} takes no argument`, node, supported);
       return { ...base, of: [] };
     }
     if (name === 'ntile') {
       const buckets = numericConstant(children[0]);
-      if (children.length !== 1 || buckets === undefined || !Number.isInteger(buckets) || buckets < 1) throw refuse(`${supported}; ntile takes a whole number of buckets`, node);
+      if (children.length !== 1 || buckets === undefined || !Number.isInteger(buckets) || buckets < 1) throw refuse(`ntile takes a whole number of buckets`, node, supported);
       return { ...base, of: [], offset: buckets };
     }
     if (name === 'count_star' || (name === 'count' && children.length === 0)) return { ...base, of: [] };
     if (name === 'lag' || name === 'lead') {
       const offset = node.offset_expr ? numericConstant(node.offset_expr) : 1;
-      if (children.length !== 1 || offset === undefined || !Number.isInteger(offset) || offset < 0) throw refuse(`${supported}; ${name} takes a column and a whole number of rows`, node);
+      if (children.length !== 1 || offset === undefined || !Number.isInteger(offset) || offset < 0) throw refuse(`${name} takes a column and a whole number of rows`, node, supported);
       const fallback = node.default_expr ? (node.default_expr.value?.is_null ? null : numericConstant(node.default_expr)) : null;
-      if (fallback === undefined) throw refuse(`${supported}; ${name}'s default is a number`, node);
+      if (fallback === undefined) throw refuse(`${name}'s default is a number`, node, supported);
       return { ...base, of: [expressionOf(children[0]!, false, true)], offset, fallback };
     }
-    if (children.length !== 1) throw refuse(`${supported}; ${name} takes one column`, node);
+    if (children.length !== 1) throw refuse(`${name} takes one column`, node, supported);
     return { ...base, of: [expressionOf(children[0]!, numericWindows.has(name), true)] };
   };
 
@@ -184,7 +187,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   root.group_expressions = (root.group_expressions as AstNode[]).map((expression) => {
     if (expression.class !== 'CONSTANT' || expression.value?.type?.id !== 'INTEGER') return expression;
     const place = placeOf.get(Number(expression.value.value));
-    if (place === undefined) throw refuse(`${supported}; GROUP BY cannot name a window function's column`, expression);
+    if (place === undefined) throw refuse(`GROUP BY cannot name a window function's column`, expression, supported);
     return { ...expression, value: { ...expression.value, value: place } };
   });
   root.select_list = released.map(({ item }) => item);
