@@ -114,6 +114,12 @@ export type QueryAnalysis = {
    * BY and LIMIT that follow them (derived-columns.ts). `outputColumns` are the released columns without them.
    */
   derived?: DerivedColumns;
+  /**
+   * Figures a HAVING compares that the query does not output (`HAVING count(*) >= 50` beside `sum(kwh)`): the last
+   * this many of `outputColumns`, computed and checked like any figure, used by the HAVING on the checked output,
+   * then dropped. Analyses before: none.
+   */
+  hiddenOutputs?: number;
 };
 
 const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
@@ -374,6 +380,8 @@ const outermostSetOperation =
 class Analyser {
   readonly used = new Map<string, SourceColumn>();
   readonly datasetsUsed = new Set<string>();
+  /** Select items the analyser added itself (a HAVING's figures), which may carry reserved names. */
+  readonly addedItems = new WeakSet<AstNode>();
 
   constructor(private readonly context: AnalysisContext) {}
 
@@ -390,6 +398,7 @@ class Analyser {
       throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'this form of aggregation is not supported; name the group keys');
     }
     const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
+    const hiddenOutputs = aggregating && !allOpen && !this.context.noisyRelease ? this.hideHavingFigures(root) : 0;
     const items = this.selectItems(root, scope, { outermost: true, allOpen });
 
     if (!aggregating) {
@@ -494,7 +503,7 @@ class Analyser {
       }
     });
     const analysis = this.result(root, 'aggregate', groups, units, measures, outputColumns);
-    return Object.keys(afterRelease).length > 0 ? { ...analysis, afterRelease } : analysis;
+    return { ...analysis, ...(Object.keys(afterRelease).length > 0 ? { afterRelease } : {}), ...(hiddenOutputs > 0 ? { hiddenOutputs } : {}) };
   }
 
   /**
@@ -516,6 +525,39 @@ class Analyser {
       if (!isColumn && index >= 0) return { ...structuredClone(root.select_list[index]), alias: '' };
     }
     return expression;
+  }
+
+  /**
+   * The figures a HAVING compares that the select list does not hold, added to it under reserved names (in place;
+   * their number). Each is then analysed and checked like an output figure — its own contributors, dominance — so
+   * the HAVING, applied to the checked output, compares only what could have been released: a figure withheld in
+   * a cell is null there, and the cell is left out. Without this, `HAVING count(*) >= 50` beside `sum(kwh)` was
+   * refused and had to be written as an extra output column. A differentially private job keeps refusing it: its
+   * figure would need noise and budget of its own.
+   */
+  private hideHavingFigures(root: AstNode): number {
+    const items = root.select_list as AstNode[];
+    const listed = (node: AstNode) =>
+      items.some((item) => sameExpression(item, node)) || (node.class === 'COLUMN_REF' && node.column_names.length === 1 && items.some((item) => item.alias === node.column_names[0]));
+    let added = 0;
+    const visit = (node: AstNode | null | undefined): void => {
+      if (!node) return;
+      if (node.type === 'CONJUNCTION_AND' || node.type === 'CONJUNCTION_OR' || node.type === 'OPERATOR_NOT' || node.type === 'COMPARE_IN' || node.type === 'COMPARE_NOT_IN' || node.type === 'OPERATOR_IS_NULL' || node.type === 'OPERATOR_IS_NOT_NULL') {
+        (node.children as AstNode[]).forEach(visit);
+        return;
+      }
+      if (node.class === 'COMPARISON') {
+        visit(node.left);
+        visit(node.right);
+        return;
+      }
+      if (node.class === 'CONSTANT' || listed(node) || !aggregatesAtOwnLevel(node)) return;
+      const item = { ...structuredClone(node), alias: `${reservedPrefix}having_${added++}` };
+      this.addedItems.add(item);
+      items.push(item);
+    };
+    visit(root.having);
+    return added;
   }
 
   private result(
@@ -796,7 +838,7 @@ class Analyser {
         }
         continue;
       }
-      if (String(item.alias ?? '').startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
+      if (String(item.alias ?? '').startsWith(reservedPrefix) && !this.addedItems.has(item)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
       const lineage = this.expression(item, scope, 'select', { outermost: options.outermost });
       items.push({ alias: String(item.alias || defaultName(item, items.length)), lineage, node: item });
       expanded.push(item);

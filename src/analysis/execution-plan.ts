@@ -54,6 +54,8 @@ export type ExecutionPlan = {
   afterRelease?: OutputOrder;
   /** Window-function columns computed from the checked output, with the ORDER BY and LIMIT after them (QueryAnalysis.derived). */
   derived?: DerivedColumns;
+  /** The last this many visible columns are a HAVING's figures, dropped after it (QueryAnalysis.hiddenOutputs). */
+  hiddenOutputs?: number;
 };
 
 /**
@@ -276,6 +278,7 @@ export async function buildExecutionPlan(analysis: QueryAnalysis, parser: SqlPar
     rowLimit,
     ...(analysis.afterRelease ? { afterRelease: analysis.afterRelease } : {}),
     ...(analysis.derived ? { derived: analysis.derived } : {}),
+    ...(analysis.hiddenOutputs ? { hiddenOutputs: analysis.hiddenOutputs } : {}),
   };
 }
 

@@ -83,7 +83,9 @@ export function checkOutput(input: {
   const { plan, grade } = input;
   const main = input.results.find((result) => result.name === 'main')!;
   const columns = plan.visibleColumns.map((column) => ({ name: column.name, role: column.role }));
-  const baseManifest = { roundedTo: null, grade: input.gradeName, policyHash: input.policyHash, columnCount: plan.derived?.width ?? columns.length };
+  // A HAVING's own figures (ExecutionPlan.hiddenOutputs) are checked with the others and dropped after it.
+  const shownWidth = columns.length - (plan.hiddenOutputs ?? 0);
+  const baseManifest = { roundedTo: null, grade: input.gradeName, policyHash: input.policyHash, columnCount: plan.derived?.width ?? shownWidth };
 
   if (main.truncated || main.rows.length > grade.maxOutputRows) {
     return {
@@ -259,13 +261,13 @@ export function checkOutput(input: {
   // A HAVING, ORDER BY and LIMIT on aggregates or sensitive keys filter and sort what is released, suppressed
   // cells having no values (QueryAnalysis.afterRelease): post-processing, which tells nothing more.
   let shown = plan.afterRelease ? orderedPositions(listed, plan.afterRelease).map((position) => order[position]!) : order;
-  let output = shown.map((index) => listed[positionOf.get(index)!]!);
+  let output = shown.map((index) => listed[positionOf.get(index)!]!.slice(0, shownWidth));
   // Window functions are computed from what is released, then the output is sorted and cut (derived-columns.ts).
   if (plan.derived) {
     const derived = withDerivedColumns(output, plan.derived);
     [shown, output] = [derived.positions.map((position) => shown[position]!), derived.rows];
   }
-  const outputColumns = withDerivedNames<OutputColumn>(columns, plan.derived, (name) => ({ name, role: 'derived' }));
+  const outputColumns = withDerivedNames<OutputColumn>(columns.slice(0, shownWidth), plan.derived, (name) => ({ name, role: 'derived' }));
   const checked = released(outputColumns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
   const totals = totalsAt(plan, main.rows, columns, shown, keysHidden);
   const manifest = { ...checked.manifest, ...(totals ? { totals } : {}), ...(plan.afterRelease ? { checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } : {}) };

@@ -147,7 +147,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 
   // DuckDB binds over the empty catalogue while the control plane reads the licences; the licence's refusal (an
   // over-scope incident) still comes first, as it did when the binding waited for it.
-  const binding = background(model ? platform.bindCheck.confirm(catalogue, submission.sql) : platform.bindCheck.confirm(catalogue, submission.sql, analysis.derived?.width ?? analysis.outputColumns.length));
+  const binding = background(model ? platform.bindCheck.confirm(catalogue, submission.sql) : platform.bindCheck.confirm(catalogue, submission.sql, analysis.derived?.width ?? analysis.outputColumns.length - (analysis.hiddenOutputs ?? 0)));
   const licence = await licenceCovering(
     platform.db,
     {

@@ -311,6 +311,25 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(top.json.manifest.suppressedRows).toEqual([]);
   });
 
+  it("HAVING on a figure the output does not list checks that figure like an output one, then drops it: a withheld cell is left out whatever its count", async () => {
+    // x has 12 firms, above the threshold of 10, but is withheld with y: on the exact counts it would pass.
+    const { id, result } = await run("SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING count(*) >= 10 ORDER BY sector", ['firm_energy']);
+    expect(result.json.columns.map((column: { name: string }) => column.name)).toEqual(['sector', 'energy']);
+    expect(result.json.rows).toEqual([
+      ['v', 200],
+      ['w', 750],
+    ]);
+    expect(result.json.manifest.columnCount).toBe(2);
+    expect(result.json.manifest.checkedTable).toEqual({ rowCount: 4, suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 } });
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql: "SELECT sector, sum(energy) AS energy FROM firm_energy GROUP BY sector HAVING count(*) >= 10", purpose: 'test' } });
+    expect(dryRun.json.outputColumns.map((column: { name: string }) => column.name)).toEqual(['sector', 'energy']);
+    expect((await t.call('GET', `/v1/jobs/${id}`, { token: analyst })).json.code).toBe('CHECKED_WITH_SUPPRESSION');
+    // The two firms of w with 95 staff are a figure of two contributors: withheld, so the HAVING cannot say that w
+    // has any (on the exact figure, w would be listed and v not).
+    const { result: few } = await run("SELECT sector, count(*) AS firms FROM firm_energy WHERE district = 'A' GROUP BY sector HAVING count(*) FILTER (WHERE staff > 90) > 0", ['firm_energy']);
+    expect(few.json.rows).toEqual([]);
+  });
+
   it('a share of the total and a rank come from the released cells: withheld ones have no share, rank last and are not in the total', async () => {
     // On the exact figures x (1,200, withheld with y) would rank first and the total would be 2,450, not 950.
     const { result } = await run(

@@ -323,7 +323,7 @@ export function jobRoutes(platform: Platform) {
         expectedNoise: prepared.dp ? expectedNoise(prepared.dp) : null,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
-        outputColumns: withDerivedNames<{ name: string; role: string; hiddenWhenSuppressed?: true }>(prepared.analysis.outputColumns, prepared.analysis.derived, (name) => ({ name, role: 'derived' })),
+        outputColumns: withDerivedNames<{ name: string; role: string; hiddenWhenSuppressed?: true }>(prepared.analysis.outputColumns.slice(0, prepared.analysis.outputColumns.length - (prepared.analysis.hiddenOutputs ?? 0)), prepared.analysis.derived, (name) => ({ name, role: 'derived' })),
         ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features, ...(prepared.model.spec.categoryColumns ? { categoryColumns: prepared.model.spec.categoryColumns } : {}) } } : {}),
         policy: {
           hash: platform.disclosurePolicy.hash,
