@@ -361,7 +361,8 @@ export function analyseQuery(
   const analyser = new Analyser(context);
   const root = statements[0]!.node;
   // Window functions over the outermost aggregation are computed from its released output (derived-columns.ts);
-  // anywhere else they are refused by the analyser, as they can output one person's values.
+  // anywhere else the analyser allows them over open data alone, as over other data they can output one person's
+  // values.
   const aggregating = root.type === 'SELECT_NODE' && (root.group_expressions.length > 0 || root.aggregate_handling === 'FORCE_AGGREGATES' || (root.select_list as AstNode[]).some((item) => !holdsWindow(item) && aggregatesAtOwnLevel(item)));
   const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node, rule) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}${rule ? `. ${rule}` : ''}`)) : undefined;
   for (const column of derived?.columns ?? []) {
@@ -405,6 +406,9 @@ class Analyser {
       if (!allOpen) {
         throw new QueryRejected('ROW_LEVEL_OUTPUT', 'only aggregates leave the domain for data that is not open: add GROUP BY and aggregate functions');
       }
+      // QUALIFY filters the rows like WHERE, after the window functions: checked as a WHERE is, so that nothing in it
+      // (a subquery over another dataset) decides which open rows leave.
+      if (root.qualify) this.expression(root.qualify, { ...scope, selectItems: items }, 'where', {});
       this.modifiers(root, scope);
       return this.result(root, 'row_level', [], [], [], items.map((item) => ({ name: item.alias, role: 'row' as const })));
     }

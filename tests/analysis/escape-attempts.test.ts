@@ -120,6 +120,15 @@ describe('HAVING and ORDER BY on group keys, or on open data', () => {
 });
 
 describe('window functions over rows', () => {
+  it("a QUALIFY over open rows is checked as a WHERE is: a subquery over protected data may not decide which rows leave", async () => {
+    const sql = 'SELECT route_id, town FROM bus_routes QUALIFY row_number() OVER () > 0 AND town IN (SELECT town FROM power_readings WHERE kwh > 20000)';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes'], sql, purpose: 'test' } });
+    expect(response.json.error.code).toBe('SUBQUERY_EXPRESSION');
+    // Listing the protected dataset too makes the window function itself one over protected data.
+    const both = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes', 'power_readings'], sql, purpose: 'test' } });
+    expect(both.json.error.code).toBe('WINDOW_FUNCTION');
+  });
+
   it('are refused over open data joined with protected data', async () => {
     const sql = 'SELECT b.route_id, count(*) AS n FROM (SELECT route_id, town, row_number() OVER (ORDER BY stop_seq) AS k FROM bus_routes) b JOIN power_readings p ON p.town = b.town GROUP BY b.route_id';
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes', 'power_readings'], sql, purpose: 'test' } });
