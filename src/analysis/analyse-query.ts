@@ -1108,7 +1108,18 @@ class Analyser {
         if (!this.context.requested.every((dataset) => this.context.catalogue.has(dataset) && this.isOpen(dataset))) {
           throw new QueryRejected('WINDOW_FUNCTION', `window functions over rows are allowed on open data only: they can output one person's values (over an aggregation's output columns they are computed from the released output)${at(node)}`);
         }
-        const parts = [...(node.children ?? []), ...(node.partitions ?? []), ...((node.orders ?? []) as AstNode[]).map((order) => order.expression)] as AstNode[];
+        // Every expression the window holds is checked, its frame bounds, offset, default and FILTER included.
+        const parts = [
+          ...(node.children ?? []),
+          ...(node.partitions ?? []),
+          ...((node.orders ?? []) as AstNode[]).map((order) => order.expression),
+          ...((node.arg_orders ?? []) as AstNode[]).map((order) => order.expression),
+          node.filter_expr,
+          node.start_expr,
+          node.end_expr,
+          node.offset_expr,
+          node.default_expr,
+        ].filter(Boolean) as AstNode[];
         return merge(emptyLineage(), ...parts.map((part) => this.expression(part, scope, place, { ...flags, joinKey: false })));
       }
       case 'SUBQUERY':

@@ -124,6 +124,11 @@ describe('window functions over rows', () => {
     const sql = 'SELECT route_id, town FROM bus_routes QUALIFY row_number() OVER () > 0 AND town IN (SELECT town FROM power_readings WHERE kwh > 20000)';
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes'], sql, purpose: 'test' } });
     expect(response.json.error.code).toBe('SUBQUERY_EXPRESSION');
+    // So is every expression a window function holds: its offset, frame bounds and FILTER.
+    for (const window of ['lag(route_id, (SELECT count(*) FROM power_readings)) OVER (ORDER BY stop_seq)', 'count(*) FILTER (WHERE town IN (SELECT town FROM power_readings)) OVER ()', 'sum(stop_seq) OVER (ORDER BY stop_seq ROWS BETWEEN (SELECT 1) PRECEDING AND CURRENT ROW)']) {
+      const refused = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes'], sql: `SELECT route_id, ${window} AS w FROM bus_routes`, purpose: 'test' } });
+      expect(refused.json.error?.code, window).toBe('SUBQUERY_EXPRESSION');
+    }
     // Listing the protected dataset too makes the window function itself one over protected data.
     const both = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes', 'power_readings'], sql, purpose: 'test' } });
     expect(both.json.error.code).toBe('WINDOW_FUNCTION');
