@@ -1352,6 +1352,29 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
     expect(pageErrors(page)).toEqual([]);
   });
 
+  it('a page the reader has already left does not change the address when its data arrives late', async () => {
+    const page = await signedIn('analyst-lingang-analytics');
+    // Hold the catalogue's data until the reader has moved on to the jobs.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(/\/v1\/datasets$/, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const asked = page.waitForRequest(/\/v1\/datasets$/);
+    await page.evaluate(() => (location.hash = 'catalogue/residents'));
+    await asked;
+    await page.evaluate(() => (location.hash = 'jobs'));
+    await page.locator('nav a.active[href="#jobs"]').waitFor();
+    const arrived = page.waitForResponse(/\/v1\/datasets$/);
+    release();
+    await arrived;
+    await page.waitForTimeout(200);
+    expect(new URL(page.url()).hash).toBe('#jobs');
+    await page.unroute(/\/v1\/datasets$/);
+    expect(pageErrors(page)).toEqual([]);
+  });
+
   it("moving between pages does not read the menu's counts again; they are kept for a minute", async () => {
     const page = await signedIn('regulator-data-dept');
     const countReads: string[] = [];

@@ -32,7 +32,7 @@ const describedIn = (entry: { description: string; descriptionZh?: string | null
 
 /**
  * The catalogue: every entry, and one opened beside them — the one the address names (`#catalogue/<id>`), else a
- * public body's own first entry (what it looks at), else the first. Opening another puts it in the address without
+ * public body's own first entry (what it looks at), else the first. Clicking another puts it in the address without
  * reloading the page, so a reload or a shared link opens the same entry.
  */
 export async function cataloguePage(viewer: { role: string; institutionId: string | null }, requested?: string): Promise<HTMLElement> {
@@ -42,7 +42,6 @@ export async function cataloguePage(viewer: { role: string; institutionId: strin
   const rows = new Map<string, HTMLElement>();
   const show = (dataset: Dataset) => {
     for (const [id, row] of rows) row.classList.toggle('chosen', id === dataset.id);
-    window.history.replaceState(null, '', `#catalogue/${encodeURIComponent(dataset.id)}`);
     const latest = dataset.versions?.at(-1);
     const quality = latest?.quality;
     const source = typeof dataset.institution === 'string' ? dataset.institution : currentLanguage() === 'zh' ? (dataset.institution.nameZh ?? dataset.institution.name) : dataset.institution.name;
@@ -97,7 +96,13 @@ export async function cataloguePage(viewer: { role: string; institutionId: strin
     datasets.map((dataset) => [
       h(
         'a',
-        { href: `#catalogue/${encodeURIComponent(dataset.id)}`, 'data-dataset': dataset.id, onclick: (event: Event) => (event.preventDefault(), show(dataset)) },
+        {
+          href: `#catalogue/${encodeURIComponent(dataset.id)}`,
+          'data-dataset': dataset.id,
+          // Only a click puts the entry in the address: the page opened first leaves it alone, as by the time its
+          // data arrives the reader may already be on another page.
+          onclick: (event: Event) => (event.preventDefault(), window.history.replaceState(null, '', `#catalogue/${encodeURIComponent(dataset.id)}`), show(dataset)),
+        },
         inLanguage(dataset.titleZh, dataset.title),
         h('br'),
         h('small', { class: 'muted' }, dataset.id),
