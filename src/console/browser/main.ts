@@ -169,9 +169,9 @@ function waitingCount(hash: string, count: () => Promise<Waiting>): Promise<Wait
   answer.catch(() => waitingCounts.delete(key));
   return answer;
 }
-/** Renders again after an action on the page: the menu's counts are read afresh. */
-const afterAction = () => {
-  waitingCounts.clear();
+/** Renders again after an action on the page, the menu's counts read afresh; a page following a running job polls. */
+const afterAction = (poll?: 'poll') => {
+  if (poll !== 'poll') waitingCounts.clear();
   void render();
 };
 

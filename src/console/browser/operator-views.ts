@@ -405,13 +405,16 @@ let jobsStatus = '';
  * The job list, newest first, narrowed to one status if asked, fifty at a time with older ones on request. It
  * refreshes itself while any job shown is still moving (queued, running, checked).
  */
-export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
+/** Renders the page again; `'poll'` when only to follow a running job, which leaves the menu's counts as they are. */
+type Rerender = (poll?: 'poll') => void;
+
+export async function jobsPage(rerender: Rerender): Promise<HTMLElement> {
   // One more than a page is asked for, to know whether there are older jobs.
   const page = async (offset: number) => (await api<{ jobs: any[] }>('GET', `/v1/jobs?limit=${jobsPageSize + 1}&offset=${offset}${jobsStatus ? `&status=${jobsStatus}` : ''}`)).jobs;
   const first = await page(0);
   let jobs = first.slice(0, jobsPageSize);
   let more = first.length > jobsPageSize;
-  if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender(), 1500);
+  if (jobs.some((job) => ['queued', 'running', 'checked'].includes(job.status))) setTimeout(() => location.hash.replace(/^#/, '') === 'jobs' && rerender('poll'), 1500);
   const status = h('select', { id: 'jobs-status' }, h('option', { value: '' }, t('allStatuses')), ...jobStatuses.map((name) => h('option', { value: name, ...(name === jobsStatus ? { selected: true } : {}) }, tValue('status', name))));
   status.addEventListener('change', () => {
     jobsStatus = status.value;
@@ -454,7 +457,7 @@ type AnalysisDraft = {
 };
 const draftKey = 'pds-analysis-draft';
 
-export async function jobPage(id: string, rerender: () => void, editable = false): Promise<HTMLElement> {
+export async function jobPage(id: string, rerender: Rerender, editable = false): Promise<HTMLElement> {
   const job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
   // An operator iterates on its queries: its own job's SQL, datasets, purpose and kind open in the editor as a new job.
   const editAsNew = () => {
@@ -486,7 +489,7 @@ export async function jobPage(id: string, rerender: () => void, editable = false
     editable ? h('div', { class: 'actions' }, h('button', { id: 'edit-as-new', class: 'secondary', onclick: editAsNew }, t('editAsNew'))) : null,
   );
   if (['queued', 'running', 'checked'].includes(job.status)) {
-    setTimeout(() => location.hash === `#jobs/${id}` && rerender(), 1000);
+    setTimeout(() => location.hash === `#jobs/${id}` && rerender('poll'), 1000);
     return panel;
   }
   if (job.status !== 'released') return panel;
