@@ -1140,7 +1140,9 @@ class Analyser {
     flags: { insideAggregate?: AggregateName | 'other'; joinKey?: boolean; outermost?: boolean; innerGroup?: boolean },
   ): Lineage {
     const name = String(node.function_name).toLowerCase();
-    if (node.schema || node.catalog) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${node.schema || node.catalog}.${name} is not allowed${at(node)}`);
+    // DuckDB parses EXTRACT(year FROM month) as main.date_part('year', month): the built-in functions' own schema is
+    // allowed (the name must still be on the policy's list); any other schema or catalogue is not.
+    if ((node.schema && node.schema !== 'main') || node.catalog) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${node.catalog ? `${node.catalog}.` : ''}${node.schema ? `${node.schema}.` : ''}${name} is not allowed${at(node)}`);
     if (node.export_state) throw new QueryRejected('FUNCTION_NOT_ALLOWED', `EXPORT_STATE is not allowed${at(node)}`);
     if (aggregateFunctions.has(name)) {
       if (place === 'where' || place === 'join' || place === 'group' || flags.insideAggregate) {

@@ -45,6 +45,8 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'multiple statements', sql: 'SELECT count(*) FROM power_readings; SELECT count(*) FROM power_readings', code: 'MULTIPLE_STATEMENTS' },
   { name: 'SUMMARIZE', sql: 'SUMMARIZE power_readings', code: 'UNSUPPORTED_QUERY_SHAPE' },
   { name: 'SET VARIABLE', sql: "SET VARIABLE target = 'x'", code: 'NOT_SELECT' },
+  { name: 'a function named in another schema', sql: 'SELECT pg_catalog.lower(town) AS t, count(*) FROM power_readings GROUP BY 1', code: 'FUNCTION_NOT_ALLOWED' },
+  { name: 'a function off the list, in the built-in schema', sql: "SELECT main.current_setting('threads') AS s, count(*) FROM power_readings GROUP BY 1", code: 'FUNCTION_NOT_ALLOWED' },
   { name: 'getvariable()', sql: "SELECT getvariable('target') AS v, count(*) FROM power_readings GROUP BY 1", code: 'FUNCTION_NOT_ALLOWED' },
   { name: 'CREATE MACRO', sql: 'CREATE MACRO leak(x) AS x', code: 'NOT_SELECT' },
   { name: 'CREATE TABLE AS', sql: 'CREATE TABLE copy AS SELECT * FROM power_readings', code: 'NOT_SELECT' },
@@ -139,6 +141,17 @@ describe('window functions over rows', () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['bus_routes', 'power_readings'], sql, purpose: 'test' } });
     expect(response.json.error.code).toBe('WINDOW_FUNCTION');
     expect(response.json.error.message).toMatch(/^window functions over rows are allowed on open data only/);
+  });
+});
+
+describe('functions written as analysts write them', () => {
+  it.each([
+    'SELECT EXTRACT(year FROM month) AS y, sum(kwh) AS kwh FROM power_readings GROUP BY 1 ORDER BY 1',
+    'SELECT left(industry_code, 1) AS section, right(town, 1) AS suffix, count(DISTINCT account_id) AS n FROM power_readings GROUP BY ALL',
+  ])('are allowed: %s', async (sql) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBeUndefined();
+    expect(response.json.decision).toBe('accept');
   });
 });
 
