@@ -75,21 +75,21 @@ const supported =
   'A window function over an aggregation is computed from the released output: its arguments, PARTITION BY and ORDER BY name the output columns (by name or as written in SELECT); the column may combine them with constants, + − × ÷, round, abs and casts';
 
 /**
- * Takes the select items holding window functions out of an aggregating SELECT (in place), with its ORDER BY and
- * LIMIT, and says how to compute them from the released output. Undefined when there are none: the query is left
+ * Takes the select items holding window functions out of an aggregating SELECT (in place), with its QUALIFY, ORDER
+ * BY and LIMIT, and says how to compute them from the released output. Undefined when there are none: the query is left
  * as it was. `isAggregate` says whether a select item is an aggregate (a figure) rather than a group key.
  */
 export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) => boolean, refuse: Refuse): DerivedColumns | undefined {
   const items = root.select_list as AstNode[];
   const windowed = items.map((item) => item.class !== 'STAR' && holdsWindow(item));
   if (!windowed.includes(true)) return undefined;
-  if (items.some((item) => item.class === 'STAR')) throw refuse(`name the output columns instead of *`, undefined, supported);
+  if (items.some((item) => item.class === 'STAR')) throw refuse('name the output columns instead of *', undefined, supported);
   // Unnamed columns keep the names they would have had with the windowed ones in place.
   items.forEach((item, index) => {
     if (!item.alias) item.alias = defaultOutputName(item, index);
   });
   const released = items.flatMap((item, index) => (windowed[index] ? [] : [{ item, index, figure: isAggregate(item) }]));
-  if (released.length === 0) throw refuse(`the query outputs none of its own`, items[0], supported);
+  if (released.length === 0) throw refuse('the query outputs none of its own', items[0], supported);
 
   /** A released column this expression is: the same expression as a released item, or its name. */
   const releasedColumn = (node: AstNode) =>
@@ -105,12 +105,12 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
     if (node.class === 'CONSTANT') {
       if (node.value?.is_null) return { value: null };
       const value = numericConstant(node);
-      if (value === undefined) throw refuse(`only numbers are constants here`, node, supported);
+      if (value === undefined) throw refuse('only numbers are constants here', node, supported);
       return { value };
     }
     if (node.class === 'CAST') {
       const type = String(node.cast_type?.id);
-      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse(`a cast here is to a number type`, node, supported);
+      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse('a cast here is to a number type', node, supported);
       const of = expressionOf(node.child, true, insideWindow);
       return integerTypes.has(type) ? { op: 'toInteger', of: [of] } : of;
     }
@@ -125,7 +125,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
       if (name === 'abs' && children.length === 1) return { op: 'abs', of: [expressionOf(children[0]!, true, insideWindow)] };
       if (name === 'round' && (children.length === 1 || children.length === 2)) {
         const digits = children[1] ? numericConstant(children[1]) : 0;
-        if (digits === undefined || !Number.isInteger(digits) || Math.abs(digits) > 15) throw refuse(`round takes a whole number of digits`, node, supported);
+        if (digits === undefined || !Number.isInteger(digits) || Math.abs(digits) > 15) throw refuse('round takes a whole number of digits', node, supported);
         return { op: 'round', of: [expressionOf(children[0]!, true, insideWindow)], digits };
       }
       // What is left aggregates (an aggregate call not among the output columns) or is another function.
@@ -133,18 +133,18 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
       throw refuse(`${name} is not one of them`, node, supported);
     }
     if (node.class === 'WINDOW') {
-      if (insideWindow) throw refuse(`a window function cannot be nested in another`, node, supported);
+      if (insideWindow) throw refuse('a window function cannot be nested in another', node, supported);
       return windowOf(node);
     }
-    throw refuse(`this expression is not an output column`, node, supported);
+    throw refuse('this expression is not an output column', node, supported);
   };
 
   const windowOf = (node: AstNode): DerivedExpression => {
     const name = String(node.function_name).toLowerCase();
     if (!windowFunctions.has(name)) throw refuse(`${name} is not among the window functions offered (rank, dense_rank, row_number, percent_rank, cume_dist, ntile, sum, avg, min, max, count, lag, lead, first_value, last_value)`, node, supported);
     const defaultFrame = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE' && !node.start_expr && !node.end_expr && node.exclude_clause === 'NO_OTHER';
-    if (!defaultFrame) throw refuse(`a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY`, node, supported);
-    if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse(`DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported`, node, supported);
+    if (!defaultFrame) throw refuse('a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY', node, supported);
+    if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse('DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported', node, supported);
     const children = (node.children ?? []) as AstNode[];
     const window = name === 'count_star' ? 'count' : (name as WindowFunction);
     const partition = ((node.partitions ?? []) as AstNode[]).map((entry) => expressionOf(entry, false, true));
@@ -156,7 +156,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
     }
     if (name === 'ntile') {
       const buckets = numericConstant(children[0]);
-      if (children.length !== 1 || buckets === undefined || !Number.isInteger(buckets) || buckets < 1) throw refuse(`ntile takes a whole number of buckets`, node, supported);
+      if (children.length !== 1 || buckets === undefined || !Number.isInteger(buckets) || buckets < 1) throw refuse('ntile takes a whole number of buckets', node, supported);
       return { ...base, of: [], offset: buckets };
     }
     if (name === 'count_star' || (name === 'count' && children.length === 0)) return { ...base, of: [] };
