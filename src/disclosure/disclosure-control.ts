@@ -55,8 +55,9 @@ export type OutputManifest = {
   grade: Grade;
   policyHash: string;
   /**
-   * Where a HAVING, ORDER BY or LIMIT was applied after release (ExecutionPlan.afterRelease): the table disclosure
-   * control checked, before they kept some rows — its rows and suppressions by code. The rows above are what was
+   * Where a HAVING, ORDER BY or LIMIT was applied after release (ExecutionPlan.afterRelease), or a QUALIFY or LIMIT
+   * after window functions (ExecutionPlan.derived): the table disclosure control checked, before they kept some
+   * rows — its rows and suppressions by code. The rows above are what was
    * kept; incidents and the job's status read these.
    */
   checkedTable?: { rowCount: number; suppressedByCode: Partial<Record<SuppressionCode, number>> };
@@ -270,7 +271,10 @@ export function checkOutput(input: {
   const outputColumns = withDerivedNames<OutputColumn>(columns.slice(0, shownWidth), plan.derived, (name) => ({ name, role: 'derived' }));
   const checked = released(outputColumns, output, suppressedRowsAt(shown), grade.roundCountsTo, baseManifest, shown.filter((index) => !suppressed.has(index)));
   const totals = totalsAt(plan, main.rows, columns, shown, keysHidden);
-  const manifest = { ...checked.manifest, ...(totals ? { totals } : {}), ...(plan.afterRelease ? { checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } : {}) };
+  // Whenever rows may be left out after the check (a HAVING, a QUALIFY, a LIMIT), the whole checked table is told:
+  // its suppressions set the job's status and report a differencing attempt whether or not its cell is listed.
+  const cut = plan.afterRelease || plan.derived?.qualify || plan.derived?.limit;
+  const manifest = { ...checked.manifest, ...(totals ? { totals } : {}), ...(cut ? { checkedTable: { rowCount: listed.length, suppressedByCode: countedByCode(suppressedRowsAt(order)) } } : {}) };
   return { ...checked, manifest };
 }
 

@@ -370,6 +370,9 @@ describe('disclosure control on loaded data, end to end', () => {
     );
     expect(result.json.rows).toEqual([['w', 750, 1]]);
     expect(result.json.manifest.suppressedRows).toEqual([]);
+    // The table checked is still told, and sets the job's status: its withheld cells were cut by the QUALIFY only.
+    expect(result.json.manifest.checkedTable).toEqual({ rowCount: 4, suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 } });
+    expect((await t.call('GET', `/v1/jobs/${result.json.jobId}`, { token: analyst })).json.code).toBe('CHECKED_WITH_SUPPRESSION');
   });
 
   it('a window function over rows runs as written over open data alone, whose rows may leave anyway', async () => {
