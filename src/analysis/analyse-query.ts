@@ -4,7 +4,7 @@ import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../
 import type { AstNode } from './sql-parser.js';
 import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
 import { outputConditionOf, outputOrderOf, type OutputOrder } from './output-order.js';
-import { holdsWindow, takeDerivedColumns, type DerivedColumns } from './derived-columns.js';
+import { holdsWindow, takeDerivedColumns, withDerivedNames, type DerivedColumns } from './derived-columns.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -121,6 +121,15 @@ export type QueryAnalysis = {
    */
   hiddenOutputs?: number;
 };
+
+/**
+ * The output's columns as the operator wrote them: without a HAVING's hidden figures, with window functions' columns
+ * in place (role `derived`). What a dry run lists, and what DuckDB must find binding the SQL as submitted.
+ */
+export function outputColumnsAsWritten(analysis: Pick<QueryAnalysis, 'outputColumns' | 'derived' | 'hiddenOutputs'>): Array<{ name: string; role: string; hiddenWhenSuppressed?: true }> {
+  const released = analysis.outputColumns.slice(0, analysis.outputColumns.length - (analysis.hiddenOutputs ?? 0));
+  return withDerivedNames<{ name: string; role: string; hiddenWhenSuppressed?: true }>(released, analysis.derived, (name) => ({ name, role: 'derived' }));
+}
 
 const unitColumnName = (dataset: string, binding: string) => `__pds_unit_${dataset}_${binding}`.slice(0, 63);
 const reservedPrefix = '__pds_';

@@ -57,8 +57,8 @@ export type OutputManifest = {
   /**
    * Where a HAVING, ORDER BY or LIMIT was applied after release (ExecutionPlan.afterRelease), or a QUALIFY or LIMIT
    * after window functions (ExecutionPlan.derived): the table disclosure control checked, before they kept some
-   * rows — its rows and suppressions by code. The rows above are what was
-   * kept; incidents and the job's status read these.
+   * rows — its rows and suppressions by code. The rows above are what was kept; incidents and the job's status read
+   * these.
    */
   checkedTable?: { rowCount: number; suppressedByCode: Partial<Record<SuppressionCode, number>> };
   /**

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { analyseQuery, QueryRejected, type QueryAnalysis } from '../analysis/analyse-query.js';
+import { analyseQuery, outputColumnsAsWritten, QueryRejected, type QueryAnalysis } from '../analysis/analyse-query.js';
 import { buildExecutionPlan, type ExecutionPlan } from '../analysis/execution-plan.js';
 import type { Grade } from '../catalog/grades.js';
 import { and, eq } from 'drizzle-orm';
@@ -147,7 +147,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
 
   // DuckDB binds over the empty catalogue while the control plane reads the licences; the licence's refusal (an
   // over-scope incident) still comes first, as it did when the binding waited for it.
-  const binding = background(model ? platform.bindCheck.confirm(catalogue, submission.sql) : platform.bindCheck.confirm(catalogue, submission.sql, analysis.derived?.width ?? analysis.outputColumns.length - (analysis.hiddenOutputs ?? 0)));
+  const binding = background(model ? platform.bindCheck.confirm(catalogue, submission.sql) : platform.bindCheck.confirm(catalogue, submission.sql, outputColumnsAsWritten(analysis).length));
   const licence = await licenceCovering(
     platform.db,
     {

@@ -15,7 +15,7 @@ import { transitionJob } from '../../release/release-job.js';
 import type { AppEnv } from '../app-env.js';
 import { toCsv } from '../csv.js';
 import { bearerSecurity, errorBodySchema, errorResponses, idempotencyKeyHeader, jsonBody } from '../openapi-common.js';
-import { withDerivedNames } from '../../analysis/derived-columns.js';
+import { outputColumnsAsWritten } from '../../analysis/analyse-query.js';
 
 const dpSummarySchema = z
   .object({
@@ -323,7 +323,7 @@ export function jobRoutes(platform: Platform) {
         expectedNoise: prepared.dp ? expectedNoise(prepared.dp) : null,
         grade: prepared.grade,
         datasets: prepared.analysis.datasets,
-        outputColumns: withDerivedNames<{ name: string; role: string; hiddenWhenSuppressed?: true }>(prepared.analysis.outputColumns.slice(0, prepared.analysis.outputColumns.length - (prepared.analysis.hiddenOutputs ?? 0)), prepared.analysis.derived, (name) => ({ name, role: 'derived' })),
+        outputColumns: outputColumnsAsWritten(prepared.analysis),
         ...(prepared.model ? { model: { type: prepared.model.spec.type, target: prepared.model.spec.target, features: prepared.model.spec.features, ...(prepared.model.spec.categoryColumns ? { categoryColumns: prepared.model.spec.categoryColumns } : {}) } } : {}),
         policy: {
           hash: platform.disclosurePolicy.hash,
