@@ -2,9 +2,9 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { allOf, caseWhen, columnRef, comparison, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
-import { outputConditionOf, outputOrderOf, type OutputOrder } from './output-order.js';
-import { holdsWindow, takeDerivedColumns, withDerivedNames, type DerivedColumns } from './derived-columns.js';
+import { allOf, caseWhen, columnRef, comparison, defaultItemName, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
+import { outputConditionOf, outputIndexOf, outputOrderOf, type OutputOrder } from './output-order.js';
+import { takeDerivedColumns, withDerivedNames, type DerivedColumns } from './derived-columns.js';
 
 /**
  * Static analysis of one job's SELECT against the catalogue and the release policy, on DuckDB's own AST.
@@ -314,6 +314,14 @@ function aggregatesAtOwnLevel(value: unknown): boolean {
   return Object.values(record).some(aggregatesAtOwnLevel);
 }
 
+/**
+ * Whether a SELECT aggregates: it groups, or its select list or HAVING holds an aggregate at its own level (one
+ * inside a window function's argument too: DuckDB computes it by the grouping, before the window).
+ */
+function aggregates(node: AstNode): boolean {
+  return node.group_expressions.length > 0 || node.aggregate_handling !== 'STANDARD_HANDLING' || aggregatesAtOwnLevel(node.select_list) || aggregatesAtOwnLevel(node.having);
+}
+
 const positionalReference = (position: number, at: AstNode): AstNode => ({ ...integer(position), query_location: at.query_location ?? 0 });
 
 /**
@@ -372,8 +380,7 @@ export function analyseQuery(
   // Window functions over the outermost aggregation are computed from its released output (derived-columns.ts);
   // anywhere else the analyser allows them over open data alone, as over other data they can output one person's
   // values.
-  const aggregating = root.type === 'SELECT_NODE' && (root.group_expressions.length > 0 || root.aggregate_handling === 'FORCE_AGGREGATES' || (root.select_list as AstNode[]).some((item) => !holdsWindow(item) && aggregatesAtOwnLevel(item)));
-  const derived = aggregating ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node, rule) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}${rule ? `. ${rule}` : ''}`)) : undefined;
+  const derived = root.type === 'SELECT_NODE' && aggregates(root) ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node, rule) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}${rule ? `. ${rule}` : ''}`)) : undefined;
   for (const column of derived?.columns ?? []) {
     if (column.name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
   }
@@ -403,7 +410,7 @@ class Analyser {
       return this.result(root, 'row_level', [], [], [], []);
     }
     const scope = this.selectScope(root, new Map());
-    const aggregating = root.group_expressions.length > 0 || root.aggregate_handling !== 'STANDARD_HANDLING' || this.hasAggregates(root);
+    const aggregating = aggregates(root);
     if (root.aggregate_handling !== 'STANDARD_HANDLING') {
       throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'this form of aggregation is not supported; name the group keys');
     }
@@ -550,8 +557,6 @@ class Analyser {
    */
   private hideHavingFigures(root: AstNode): number {
     const items = root.select_list as AstNode[];
-    const listed = (node: AstNode) =>
-      items.some((item) => sameExpression(item, node)) || (node.class === 'COLUMN_REF' && node.column_names.length === 1 && items.some((item) => item.alias === node.column_names[0]));
     let added = 0;
     const visit = (node: AstNode | null | undefined): void => {
       if (!node) return;
@@ -564,7 +569,8 @@ class Analyser {
         visit(node.right);
         return;
       }
-      if (node.class === 'CONSTANT' || listed(node) || !aggregatesAtOwnLevel(node)) return;
+      // As the HAVING after release reads it (output-order.ts): an output column by name or as written is listed.
+      if (node.class === 'CONSTANT' || outputIndexOf(node, items) >= 0 || !aggregatesAtOwnLevel(node)) return;
       const item = { ...structuredClone(node), alias: `${reservedPrefix}having_${added++}` };
       this.addedItems.add(item);
       items.push(item);
@@ -593,10 +599,6 @@ class Analyser {
       measures,
       outputColumns,
     };
-  }
-
-  private hasAggregates(node: AstNode): boolean {
-    return aggregatesAtOwnLevel(node.select_list) || aggregatesAtOwnLevel(node.having);
   }
 
   /** Analyses a query node that feeds another (CTE, subquery, set operation branch) and returns its relation. */
@@ -636,7 +638,7 @@ class Analyser {
     if (node.sample && !allOpen) throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'USING SAMPLE is not allowed on protected data');
     if (node.qualify) throw new QueryRejected('WINDOW_FUNCTION', `QUALIFY is not allowed${at(node.qualify)}`);
     const items = this.selectItems(node, scope, { outermost: false, allOpen });
-    const aggregating = node.group_expressions.length > 0 || this.hasAggregates(node);
+    const aggregating = aggregates(node);
     // An inner aggregation's rows are per privacy unit (or of open data); a grouping set without the unit would add
     // rows of everyone's total under a null unit, which the contributor counts downstream do not see.
     if (node.group_sets.length > 1 && !allOpen) {
@@ -853,7 +855,7 @@ class Analyser {
       }
       if (String(item.alias ?? '').startsWith(reservedPrefix) && !this.addedItems.has(item)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
       const lineage = this.expression(item, scope, 'select', { outermost: options.outermost });
-      items.push({ alias: String(item.alias || defaultName(item, items.length)), lineage, node: item });
+      items.push({ alias: String(item.alias || defaultItemName(item, items.length)), lineage, node: item });
       expanded.push(item);
     }
     // Stars are spelled out so that hidden unit columns appended later never leak through them.
@@ -1273,11 +1275,4 @@ function mergeUnits(left: Relation['units'], right: Relation['units']): Relation
   for (const unit of [...left, ...right]) all.set(unit.columnName, unit);
   return [...all.values()].sort((a, b) => a.columnName.localeCompare(b.columnName));
 }
-
-function defaultName(node: AstNode, index: number): string {
-  if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));
-  if (node.class === 'FUNCTION') return `${String(node.function_name)}_${index + 1}`;
-  return `column_${index + 1}`;
-}
-
 

@@ -91,3 +91,10 @@ export function sameExpression(a: AstNode, b: AstNode): boolean {
   };
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }
+
+/** The name the analyser gives an unnamed select item (a column its own name, a call its function and place). */
+export function defaultItemName(node: AstNode, index: number): string {
+  if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));
+  if (node.class === 'FUNCTION' || node.class === 'WINDOW') return `${String(node.function_name)}_${index + 1}`;
+  return `column_${index + 1}`;
+}

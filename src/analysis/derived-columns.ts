@@ -1,5 +1,5 @@
-import { numericConstant, sameExpression } from './ast-builders.js';
-import { orderedPositions, outputConditionOf, outputOrderOf, type OutputCondition, type OutputOrder } from './output-order.js';
+import { defaultItemName, numericConstant, sameExpression } from './ast-builders.js';
+import { byKeys, compareValues, orderedPositions, outputConditionOf, outputOrderOf, type OutputCondition, type OutputOrder } from './output-order.js';
 import type { AstNode } from './sql-parser.js';
 
 /**
@@ -11,8 +11,8 @@ import type { AstNode } from './sql-parser.js';
  * give a withheld cell's value back as a difference.
  *
  * The job's SQL runs without these columns (and without its QUALIFY, ORDER BY and LIMIT, which SQL applies after
- * the windows); they are put back in place, and the output filtered, sorted and cut, by `withDerivedColumns`. The expressions are
- * evaluated here, in JavaScript: no SQL of the operator's is run outside the sandbox.
+ * the windows); they are put back in place, and the output filtered, sorted and cut, by `withDerivedColumns`. The
+ * expressions are evaluated here, in JavaScript: no SQL of the operator's is run outside the sandbox.
  */
 export type DerivedExpression =
   /** A released column of the output, by its place in the output. */
@@ -62,7 +62,7 @@ const integerTypes = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEI
 const numberTypes = new Set(['DOUBLE', 'FLOAT', 'DECIMAL']);
 
 /** Whether an expression holds a window function at its own level (not inside a subquery). */
-export function holdsWindow(value: unknown): boolean {
+function holdsWindow(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(holdsWindow);
   const node = value as AstNode;
@@ -86,7 +86,7 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   if (items.some((item) => item.class === 'STAR')) throw refuse('name the output columns instead of *', undefined, supported);
   // Unnamed columns keep the names they would have had with the windowed ones in place.
   items.forEach((item, index) => {
-    if (!item.alias) item.alias = defaultOutputName(item, index);
+    if (!item.alias) item.alias = defaultItemName(item, index);
   });
   const released = items.flatMap((item, index) => (windowed[index] ? [] : [{ item, index, figure: isAggregate(item) }]));
   if (released.length === 0) throw refuse('the query outputs none of its own', items[0], supported);
@@ -194,13 +194,6 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   return { width: items.length, columns, ...(qualify ? { qualify } : {}), ...(order ? { order } : {}), ...(limit ? { limit } : {}) };
 }
 
-/** DuckDB's name for an unnamed select item, as the analyser gives it. */
-export function defaultOutputName(node: AstNode, index: number): string {
-  if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));
-  if (node.class === 'FUNCTION' || node.class === 'WINDOW') return `${String(node.function_name)}_${index + 1}`;
-  return `column_${index + 1}`;
-}
-
 /** The output's columns with the derived ones in place. */
 export function withDerivedNames<Column extends { name: string }>(columns: Column[], derived: DerivedColumns | undefined, derivedColumn: (name: string) => Column): Column[] {
   if (!derived) return columns;
@@ -275,13 +268,6 @@ function evaluate(expression: DerivedExpression, rows: Value[][]): Value[] {
   });
 }
 
-/** Values in DuckDB's order: numbers by value, anything else by its text. */
-function compareValues(a: Value, b: Value): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  const [x, y] = [String(a), String(b)];
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /** sum, avg, min, max and count over each prefix of `values` (nulls left out, as SQL's aggregates do). */
 function runningFigures(expression: Extract<DerivedExpression, { window: WindowFunction }>, values: Value[]): Value[] {
   if (!['sum', 'avg', 'min', 'max', 'count'].includes(expression.window)) return [];
@@ -318,18 +304,7 @@ function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowF
     else partitions.set(key, [index]);
   });
   // Nulls sort last unless asked first, in either direction (DuckDB's default); ties keep the rows' order.
-  const compare = (left: number, right: number) => {
-    for (const [position, entry] of expression.order.entries()) {
-      const [a, b] = [orderValues[position]![left] ?? null, orderValues[position]![right] ?? null];
-      if (a === null || b === null) {
-        if (a !== b) return (a === null) === entry.nullsFirst ? -1 : 1;
-        continue;
-      }
-      const difference = compareValues(a, b);
-      if (difference !== 0) return entry.descending ? -difference : difference;
-    }
-    return 0;
-  };
+  const compare = byKeys(expression.order, (row, key) => orderValues[key]![row]);
   const result: Value[] = new Array(rows.length).fill(null);
   for (const members of partitions.values()) {
     const sorted = expression.order.length > 0 ? [...members].sort(compare) : members;

@@ -27,7 +27,7 @@ type Refuse = (detail: string) => Error;
 export const itemName = (item: AstNode): string => String(item.alias || (item.class === 'COLUMN_REF' ? (item.column_names as string[]).at(-1) : ''));
 
 /** The output column an expression names: by its alias or name, or as the same expression as a select item. */
-function outputIndexOf(expression: AstNode, items: AstNode[]): number {
+export function outputIndexOf(expression: AstNode, items: AstNode[]): number {
   if (expression.class === 'COLUMN_REF' && expression.column_names.length === 1) {
     const named = items.map(itemName).indexOf(String(expression.column_names[0]));
     if (named >= 0) return named;
@@ -111,10 +111,29 @@ export function outputOrderOf(node: AstNode, refuse: Refuse): Pick<OutputOrder, 
 }
 
 /** Values in DuckDB's order: numbers by value, anything else by its text. */
-function compareValues(a: unknown, b: unknown): number {
+export function compareValues(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   const [x, y] = [String(a), String(b)];
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A comparator of rows by sort keys in SQL's order: `keyOf(row, k)` is row's k-th key; each key ascending or
+ * descending, nulls last unless asked first, in either direction (DuckDB's default). 0 when every key ties.
+ */
+export function byKeys(order: ReadonlyArray<{ descending: boolean; nullsFirst: boolean }>, keyOf: (row: number, key: number) => unknown): (left: number, right: number) => number {
+  return (left, right) => {
+    for (const [key, { descending, nullsFirst }] of order.entries()) {
+      const [a, b] = [keyOf(left, key) ?? null, keyOf(right, key) ?? null];
+      if (a === null || b === null) {
+        if (a !== b) return (a === null) === nullsFirst ? -1 : 1;
+        continue;
+      }
+      const difference = compareValues(a, b);
+      if (difference !== 0) return descending ? -difference : difference;
+    }
+    return 0;
+  };
 }
 
 /** A HAVING on one output row, in SQL's three values: null when a compared value is null. */
@@ -154,18 +173,8 @@ export function orderedPositions(rows: unknown[][], spec: OutputOrder): number[]
   let result = [...rows.keys()];
   if (spec.having) result = result.filter((index) => holds(spec.having!, rows[index]!) === true);
   if (spec.order?.length) {
-    result.sort((left, right) => {
-      for (const { outputIndex, descending, nullsFirst } of spec.order!) {
-        const [a, b] = [rows[left]![outputIndex], rows[right]![outputIndex]];
-        if (a === null || a === undefined || b === null || b === undefined) {
-          if ((a ?? null) !== (b ?? null)) return (a ?? null) === null === nullsFirst ? -1 : 1;
-          continue;
-        }
-        const difference = compareValues(a, b);
-        if (difference !== 0) return descending ? -difference : difference;
-      }
-      return 0;
-    });
+    const order = spec.order;
+    result.sort(byKeys(order, (row, key) => rows[row]![order[key]!.outputIndex]));
   }
   if (spec.limit) result = result.slice(spec.limit.offset, spec.limit.count === null ? undefined : spec.limit.offset + spec.limit.count);
   return result;

@@ -77,6 +77,10 @@ function file(name: string, content: string | Buffer): string {
   return target;
 }
 
+/** Loads a CSV written here into a dataset registered by the test (as a source delivers one). */
+const loadCsvInto = (dataset: Awaited<ReturnType<typeof registerWith>>, name: string, content: string) =>
+  loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file(name, content), format: 'csv', loadedBy: 'test' });
+
 const load = async (source: string, format: 'csv' | 'parquet' = 'csv', encoding?: CsvEncoding) =>
   loadDatasetVersion(
     { db: t.platform.db, store: t.platform.store },
@@ -225,7 +229,7 @@ describe('a file that does not match the registered schema is refused and leaves
       { name: 'owner_id', class: 'direct_identifier' },
     ]);
     const rows = Array.from({ length: 40 }, (_, i) => `M${i},+86 139-1234-${String(5000 + i)},11010519491231${String(1000 + i).slice(1)}X`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('contacts.csv', `meter_id,contact,owner_id\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'contacts.csv', `meter_id,contact,owner_id\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'contact', problem: expect.stringMatching(/^40 of 40 value\(s\) look like mobile numbers, but the column is classed attribute: class it a direct identifier/) }]);
     expect(JSON.stringify((refused as AppError).toBody())).not.toContain('1234');
@@ -240,7 +244,7 @@ describe('a file that does not match the registered schema is refused and leaves
     ]);
     // Every note is an ID number or an address; one model code in 200 happens to look like a mobile number.
     const rows = Array.from({ length: 200 }, (_, i) => `M${i},${i % 2 ? `11010519800101${String(100 + (i % 900)).padStart(3, '0')}X` : `user${i}@example.cn`},${i === 7 ? '13800000000' : `WM-${i}`}`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('notes.csv', `meter_id,note,model\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'notes.csv', `meter_id,note,model\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details.map((detail) => `${detail.path}: ${detail.problem.split(',')[0]}`)).toEqual([
       'note: 100 of 200 value(s) look like resident ID numbers',
@@ -260,7 +264,7 @@ describe('a file that does not match the registered schema is refused and leaves
       const card = withCheckDigit(`621700${String(1000000000 + i * 7919).slice(1)}`);
       return `M${i},${i % 2 ? card.replace(/(\d{4})(?=\d)/g, '$1 ') : card},${6217000000000000 + i}`;
     });
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('payments.csv', `meter_id,card,meter_no\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'payments.csv', `meter_id,card,meter_no\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^100 of 100 value\(s\) look like bank card numbers/) }]);
   });
@@ -272,7 +276,7 @@ describe('a file that does not match the registered schema is refused and leaves
     ]);
     const withCheckDigit = (body: string) => body + [...'0123456789'].find((digit) => passesLuhn(body + digit))!;
     const rows = Array.from({ length: 8 }, (_, i) => `M${i},${withCheckDigit(`621700${String(1000000000 + i * 7919).slice(1)}`)}`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('cards.csv', `meter_id,card\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'cards.csv', `meter_id,card\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'card', problem: expect.stringMatching(/^8 of 8 value\(s\) look like bank card numbers/) }]);
   });
@@ -285,7 +289,7 @@ describe('a file that does not match the registered schema is refused and leaves
     ]);
     // Passports of each form; the model column has one code in ten shaped like one.
     const rows = Array.from({ length: 60 }, (_, i) => `M${i},${['E', 'EA', 'G'][i % 3]}${String(1234567 + i).padStart(i % 3 === 1 ? 7 : 8, '0')},${i % 10 ? `WM-${i}` : `E${String(10000000 + i)}`}`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('travellers.csv', `meter_id,passport,model\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'travellers.csv', `meter_id,passport,model\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'passport', problem: expect.stringMatching(/^60 of 60 value\(s\) look like passport or travel permit numbers/) }]);
   });
@@ -297,7 +301,7 @@ describe('a file that does not match the registered schema is refused and leaves
     ]);
     const given = ['伟', '芳', '秀英', '建国', '丽', '强', '婷婷', '志明'];
     const rows = Array.from({ length: 80 }, (_, i) => `M${i},${['王', '李', '张', '欧阳', '陈', '诸葛'][i % 6]}${given[Math.floor(i / 6) % given.length]}`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('holders.csv', `meter_id,holder\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'holders.csv', `meter_id,holder\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'holder', problem: expect.stringMatching(/^80 of 80 value\(s\) look like personal names/) }]);
   });
@@ -313,7 +317,7 @@ describe('a file that does not match the registered schema is refused and leaves
       const [surname, name] = [surnames[i % 6]!, given[Math.floor(i / 6) % given.length]!];
       return `M${i},${i % 4 === 3 ? `${name} ${surname}` : `${surname} ${name}`}`;
     });
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('holders.csv', `meter_id,holder\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'holders.csv', `meter_id,holder\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'holder', problem: expect.stringMatching(/^80 of 80 value\(s\) look like personal names in pinyin/) }]);
   });
@@ -327,7 +331,7 @@ describe('a file that does not match the registered schema is refused and leaves
     ]);
     const sites = Array.from({ length: 60 }, (_, i) => `${['Harbour', 'Lingang', 'Nanhui', 'Dishui Lake', 'Ocean Park'][i % 5]} Site ${i}`);
     const rows = Array.from({ length: 200 }, (_, i) => `M${i},${sites[i % sites.length]},${['Nicheng', 'Shuyuan', 'Wanxiang', 'Luchaogang'][i % 4]},${['Wang Wei', 'Li Fang', 'Zhang Qiang', 'Liu Yang', 'Chen Jing'][i % 5]}`);
-    await expect(loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('sites.csv', `meter_id,site,district,inspector\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' })).resolves.toBeDefined();
+    await expect(loadCsvInto(dataset, 'sites.csv', `meter_id,site,district,inspector\n${rows.join('\n')}\n`)).resolves.toBeDefined();
   });
 
   it('place and organisation names that begin like a surname, and a handful of names, are not taken for a register of people', async () => {
@@ -341,7 +345,7 @@ describe('a file that does not match the registered schema is refused and leaves
     const places = ['万祥镇', '高桥镇', '张江镇', '金桥镇', '周浦镇', '江湾镇', '林海村', '王家村', '杨浦区', '徐汇区'];
     const roads = Array.from({ length: 40 }, (_, i) => `${['高', '张', '黄', '陈', '金'][i % 5]}${['科', '东', '江', '海', '新', '华', '兴', '安'][Math.floor(i / 5)]}路`);
     const rows = Array.from({ length: 200 }, (_, i) => `M${i},${places[i % places.length]},${roads[i % roads.length]},${['王伟', '李芳', '张强', '刘洋', '陈静'][i % 5]}`);
-    await expect(loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('places.csv', `meter_id,town,road,inspector\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' })).resolves.toBeDefined();
+    await expect(loadCsvInto(dataset, 'places.csv', `meter_id,town,road,inspector\n${rows.join('\n')}\n`)).resolves.toBeDefined();
   });
 
   it('open data with even one personal identifier, whatever its class', async () => {
@@ -350,7 +354,7 @@ describe('a file that does not match the registered schema is refused and leaves
       { name: 'keeper_phone', class: 'direct_identifier' },
     ], true);
     const rows = Array.from({ length: 300 }, (_, i) => `H${i},${i === 250 ? '13912345678' : '021-5555-0000'}`);
-    const refused = await loadDatasetVersion({ db: t.platform.db, store: t.platform.store }, { dataset, file: file('hydrants.csv', `hydrant_id,keeper_phone\n${rows.join('\n')}\n`), format: 'csv', loadedBy: 'test' }).catch((error: unknown) => error as AppError);
+    const refused = await loadCsvInto(dataset, 'hydrants.csv', `hydrant_id,keeper_phone\n${rows.join('\n')}\n`).catch((error: unknown) => error as AppError);
     expect(refused).toMatchObject({ code: 'COLUMN_CLASS_SUSPECT' });
     expect((refused as AppError).details).toEqual([{ path: 'keeper_phone', problem: '1 value(s) look like mobile numbers: open data is published row by row, so personal identifiers may not be in it' }]);
   });

@@ -401,13 +401,13 @@ const jobsPageSize = 50;
 /** The status the job list is narrowed to: kept while the list refreshes itself. */
 let jobsStatus = '';
 
+/** Renders the page again; `'poll'` when only to follow a running job, which leaves the menu's counts as they are. */
+type Rerender = (poll?: 'poll') => void;
+
 /**
  * The job list, newest first, narrowed to one status if asked, fifty at a time with older ones on request. It
  * refreshes itself while any job shown is still moving (queued, running, checked).
  */
-/** Renders the page again; `'poll'` when only to follow a running job, which leaves the menu's counts as they are. */
-type Rerender = (poll?: 'poll') => void;
-
 export async function jobsPage(rerender: Rerender): Promise<HTMLElement> {
   // One more than a page is asked for, to know whether there are older jobs.
   const page = async (offset: number) => (await api<{ jobs: any[] }>('GET', `/v1/jobs?limit=${jobsPageSize + 1}&offset=${offset}${jobsStatus ? `&status=${jobsStatus}` : ''}`)).jobs;
@@ -444,7 +444,6 @@ export async function jobsPage(rerender: Rerender): Promise<HTMLElement> {
   return h('div', { class: 'panel' }, h('h2', {}, t('jobs')), labelled(t('status'), status), list, h('div', { class: 'actions' }, older));
 }
 
-/** One job: live status until it settles, then its released output with suppressed cells explained. */
 /** A job's query and settings carried to the analysis page, to change and send as a new job (sessionStorage, this tab only). */
 type AnalysisDraft = {
   from: string;
@@ -457,6 +456,7 @@ type AnalysisDraft = {
 };
 const draftKey = 'pds-analysis-draft';
 
+/** One job: live status until it settles, then its released output with suppressed cells explained. */
 export async function jobPage(id: string, rerender: Rerender, editable = false): Promise<HTMLElement> {
   const job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
   // An operator iterates on its queries: its own job's SQL, datasets, purpose and kind open in the editor as a new job.
