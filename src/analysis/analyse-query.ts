@@ -1134,7 +1134,7 @@ class Analyser {
         return merge(emptyLineage(), ...parts.map((part) => this.expression(part, scope, place, { ...flags, joinKey: false })));
       }
       case 'SUBQUERY':
-        throw new QueryRejected('SUBQUERY_EXPRESSION', `subqueries inside expressions are not supported; join a CTE instead${at(node)}`);
+        throw new QueryRejected('SUBQUERY_EXPRESSION', `subqueries inside expressions are not supported${at(node)}: join a CTE instead; a share of the total is sum(x) / sum(sum(x)) OVER ()`);
       case 'STAR':
         // ORDER BY ALL reaches here as a star in the ORDER BY clause.
         if (place === 'order') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `ORDER BY ALL is not supported; name the columns to sort by${at(node)}`);

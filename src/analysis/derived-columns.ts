@@ -29,7 +29,17 @@ export type DerivedExpression =
       /** lag / lead: how many rows back or ahead, and the value beyond the partition; ntile: the buckets. */
       offset?: number;
       fallback?: number | null;
+      /** The frame when it is not the default (the partition up to the current row's last peer). */
+      frame?: Frame;
     };
+
+/**
+ * Where a frame starts and ends, about the current row: `unbounded` (the partition's first or last row), `peer`
+ * (the current row's first or last peer: RANGE … CURRENT ROW), or a number of rows (ROWS: negative before it,
+ * positive after it, 0 the row itself).
+ */
+export type FrameBound = 'unbounded' | 'peer' | number;
+export type Frame = { start: FrameBound; end: FrameBound };
 
 export type WindowFunction =
   | 'rank' | 'dense_rank' | 'row_number' | 'percent_rank' | 'cume_dist' | 'ntile'
@@ -73,6 +83,47 @@ function holdsWindow(value: unknown): boolean {
 
 const supported =
   'A window function over an aggregation is computed from the released output: its arguments, PARTITION BY and ORDER BY name the output columns (by name or as written in SELECT); the column may combine them with constants, + − × ÷, round, abs and casts';
+
+/** Functions a frame applies to; the others (ranks, lag, lead, ntile) read the partition whatever the frame. */
+const framed = new Set(['sum', 'avg', 'min', 'max', 'count', 'count_star', 'first_value', 'last_value']);
+/** The most rows a ROWS frame reaches either way: a moving figure over the output, not a second total. */
+const MAX_FRAME_OFFSET = 1000;
+const frameRule = `a frame is ROWS with UNBOUNDED, CURRENT ROW or up to ${MAX_FRAME_OFFSET} rows PRECEDING or FOLLOWING (ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), or RANGE with UNBOUNDED and CURRENT ROW`;
+
+/**
+ * A window's frame as DuckDB parsed it: undefined for the default, a Frame for ROWS and for RANGE bounded by
+ * UNBOUNDED or CURRENT ROW; a string saying what is wrong with any other (RANGE with an offset, GROUPS, EXCLUDE).
+ */
+function frameOf(node: AstNode): Frame | undefined | string {
+  const startsDefault = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE';
+  if (node.exclude_clause !== 'NO_OTHER') return 'EXCLUDE is not supported';
+  if (startsDefault && !node.start_expr && !node.end_expr) return undefined;
+  const bound = (kind: unknown, expression: AstNode | null | undefined, side: 'start' | 'end'): FrameBound | { wrong: string } => {
+    switch (kind) {
+      case 'UNBOUNDED_PRECEDING':
+        return side === 'start' ? 'unbounded' : { wrong: 'a frame cannot end at UNBOUNDED PRECEDING' };
+      case 'UNBOUNDED_FOLLOWING':
+        return side === 'end' ? 'unbounded' : { wrong: 'a frame cannot start at UNBOUNDED FOLLOWING' };
+      case 'CURRENT_ROW_RANGE':
+        return 'peer';
+      case 'CURRENT_ROW_ROWS':
+        return 0;
+      case 'EXPR_PRECEDING_ROWS':
+      case 'EXPR_FOLLOWING_ROWS': {
+        const rows = numericConstant(expression ?? undefined);
+        if (rows === undefined || !Number.isInteger(rows) || rows < 0 || rows > MAX_FRAME_OFFSET) return { wrong: `a frame's PRECEDING and FOLLOWING are whole numbers of rows, at most ${MAX_FRAME_OFFSET}` };
+        return kind === 'EXPR_PRECEDING_ROWS' ? -rows : rows;
+      }
+      default:
+        return { wrong: 'RANGE with an offset and GROUPS frames are not supported' };
+    }
+  };
+  const start = bound(node.start, node.start_expr, 'start');
+  const end = bound(node.end, node.end_expr, 'end');
+  if (typeof start === 'object') return start.wrong;
+  if (typeof end === 'object') return end.wrong;
+  return { start, end };
+}
 
 /**
  * Takes the select items holding window functions out of an aggregating SELECT (in place), with its QUALIFY, ORDER
@@ -142,14 +193,15 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   const windowOf = (node: AstNode): DerivedExpression => {
     const name = String(node.function_name).toLowerCase();
     if (!windowFunctions.has(name)) throw refuse(`${name} is not among the window functions offered (rank, dense_rank, row_number, percent_rank, cume_dist, ntile, sum, avg, min, max, count, lag, lead, first_value, last_value)`, node, supported);
-    const defaultFrame = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE' && !node.start_expr && !node.end_expr && node.exclude_clause === 'NO_OTHER';
-    if (!defaultFrame) throw refuse('a frame (ROWS, RANGE, GROUPS, EXCLUDE) is not supported: the frame is the partition, or up to the current row and its peers with ORDER BY', node, supported);
+    const frame = frameOf(node);
+    if (typeof frame === 'string') throw refuse(frame, node, `${frameRule}. ${supported}`);
+    if (frame && !framed.has(name)) throw refuse(`${name} reads the whole partition: a frame applies to sum, avg, min, max, count, first_value and last_value`, node, supported);
     if (node.distinct || node.ignore_nulls || node.filter_expr || (node.arg_orders ?? []).length > 0) throw refuse('DISTINCT, IGNORE NULLS, FILTER and ordered arguments are not supported', node, supported);
     const children = (node.children ?? []) as AstNode[];
     const window = name === 'count_star' ? 'count' : (name as WindowFunction);
     const partition = ((node.partitions ?? []) as AstNode[]).map((entry) => expressionOf(entry, false, true));
     const order = ((node.orders ?? []) as AstNode[]).map((entry) => ({ by: expressionOf(entry.expression, false, true), descending: entry.type === 'DESCENDING', nullsFirst: entry.null_order === 'NULLS FIRST' }));
-    const base = { window, partition, order } as const;
+    const base = { window, partition, order, ...(frame ? { frame } : {}) } as const;
     if (ranking.has(name)) {
       if (children.length > 0) throw refuse(`${name} takes no argument`, node, supported);
       return { ...base, of: [] };
@@ -268,28 +320,82 @@ function evaluate(expression: DerivedExpression, rows: Value[][]): Value[] {
   });
 }
 
-/** sum, avg, min, max and count over each prefix of `values` (nulls left out, as SQL's aggregates do). */
-function runningFigures(expression: Extract<DerivedExpression, { window: WindowFunction }>, values: Value[]): Value[] {
-  if (!['sum', 'avg', 'min', 'max', 'count'].includes(expression.window)) return [];
-  const result: Value[] = [];
-  let [total, present, best] = [0, 0, null as Value];
-  const sign = expression.window === 'min' ? 1 : -1;
-  for (const value of values) {
-    if (expression.window === 'count') {
-      if (expression.of.length === 0 || value !== null) present++;
-      result.push(present);
-      continue;
+/** What a frame's figure is made of. */
+type Figure = Extract<WindowFunction, 'sum' | 'avg' | 'min' | 'max' | 'count'>;
+const figures = new Set<WindowFunction>(['sum', 'avg', 'min', 'max', 'count']);
+
+/**
+ * Adds values one at a time and says what sum, avg, min, max or count they make (nulls left out, as SQL's
+ * aggregates leave them; `countRows`: count(*), which counts every row).
+ */
+class FigureAccumulator {
+  private total = 0;
+  private present = 0;
+  private best: Value = null;
+
+  constructor(private readonly figure: Figure, private readonly countRows: boolean) {}
+
+  add(value: Value): void {
+    if (this.figure === 'count') {
+      if (this.countRows || value !== null) this.present++;
+    } else if (this.figure === 'min' || this.figure === 'max') {
+      const sign = this.figure === 'min' ? 1 : -1;
+      if (value !== null && (this.best === null || sign * compareValues(value, this.best) < 0)) this.best = value;
+    } else {
+      const number = asNumber(value);
+      if (number !== null) [this.total, this.present] = [this.total + number, this.present + 1];
     }
-    if (expression.window === 'min' || expression.window === 'max') {
-      if (value !== null && (best === null || sign * compareValues(value, best) < 0)) best = value;
-      result.push(best);
-      continue;
-    }
-    const number = asNumber(value);
-    if (number !== null) [total, present] = [total + number, present + 1];
-    result.push(present === 0 ? null : finite(expression.window === 'sum' ? total : total / present));
   }
-  return result;
+
+  get value(): Value {
+    if (this.figure === 'count') return this.present;
+    if (this.figure === 'min' || this.figure === 'max') return this.best;
+    return this.present === 0 ? null : finite(this.figure === 'sum' ? this.total : this.total / this.present);
+  }
+}
+
+/** The figure over each prefix of `values`: entry i is the figure of values 0..i. */
+function prefixFigures(figure: Figure, countRows: boolean, values: Value[]): Value[] {
+  const accumulator = new FigureAccumulator(figure, countRows);
+  return values.map((value) => {
+    accumulator.add(value);
+    return accumulator.value;
+  });
+}
+
+/**
+ * The figure over each row's frame, `frames[i]` = [first, last] positions in `values` (empty when first > last).
+ * A frame that starts at the partition's first row is read off the running figure at its last row, one that ends
+ * at the partition's last row off the running figure from the end; any other adds up its own rows (a ROWS frame
+ * reaches at most MAX_FRAME_OFFSET rows either way), and rows sharing a frame (peers) share the work.
+ */
+function frameFigures(figure: Figure, countRows: boolean, values: Value[], frames: Array<[number, number]>, frame: Frame): Value[] {
+  const empty = new FigureAccumulator(figure, countRows).value;
+  if (frame.start === 'unbounded') {
+    const prefix = prefixFigures(figure, countRows, values);
+    return frames.map(([first, last]) => (first > last ? empty : prefix[last]!));
+  }
+  if (frame.end === 'unbounded') {
+    const suffix = prefixFigures(figure, countRows, [...values].reverse()).reverse();
+    return frames.map(([first, last]) => (first > last ? empty : suffix[first]!));
+  }
+  let previous: { first: number; last: number; value: Value } | undefined;
+  return frames.map(([first, last]) => {
+    if (first > last) return empty;
+    if (previous?.first === first && previous.last === last) return previous.value;
+    const accumulator = new FigureAccumulator(figure, countRows);
+    for (let position = first; position <= last; position++) accumulator.add(values[position] ?? null);
+    previous = { first, last, value: accumulator.value };
+    return previous.value;
+  });
+}
+
+/** A frame bound's position in a partition of `n` rows, for the row at `position` whose peers span `peers`. */
+function framePosition(bound: FrameBound, side: 'start' | 'end', position: number, peers: [number, number], n: number): number {
+  if (bound === 'unbounded') return side === 'start' ? 0 : n - 1;
+  if (bound === 'peer') return side === 'start' ? peers[0] : peers[1];
+  // Rows beyond the partition are not in it: a frame that lies wholly outside it comes out empty (start > end).
+  return side === 'start' ? Math.max(0, position + bound) : Math.min(n - 1, position + bound);
 }
 
 function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowFunction }>, rows: Value[][]): Value[] {
@@ -318,13 +424,19 @@ function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowF
       for (let position = start; position <= end; position++) [peerStart[position], peerEnd[position]] = [start, end];
       start = end + 1;
     }
-    // Running figures over the sorted partition: the frame of the row at `position` is the prefix up to its last
-    // peer, so each is read at that peer (one pass, not one per row).
-    const running = runningFigures(expression, sorted.map((rowIndex) => argument[rowIndex] ?? null));
+    // Each row's frame, [first, last] in `sorted`: by default the partition up to its last peer.
+    const frame = expression.frame ?? { start: 'unbounded', end: 'peer' };
+    const frames = sorted.map((_, position): [number, number] => {
+      const peers: [number, number] = [peerStart[position]!, peerEnd[position]!];
+      return [framePosition(frame.start, 'start', position, peers, n), framePosition(frame.end, 'end', position, peers, n)];
+    });
+    const framed = figures.has(expression.window)
+      ? frameFigures(expression.window as Figure, expression.of.length === 0, sorted.map((rowIndex) => argument[rowIndex] ?? null), frames, frame)
+      : [];
     let denseRank = 0;
     sorted.forEach((rowIndex, position) => {
       if (peerStart[position] === position) denseRank++;
-      const frameEnd = peerEnd[position]!;
+      const [frameStart, frameEnd] = frames[position]!;
       switch (expression.window) {
         case 'rank':
           result[rowIndex] = peerStart[position]! + 1;
@@ -339,7 +451,7 @@ function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowF
           result[rowIndex] = n > 1 ? peerStart[position]! / (n - 1) : 0;
           break;
         case 'cume_dist':
-          result[rowIndex] = (frameEnd + 1) / n;
+          result[rowIndex] = (peerEnd[position]! + 1) / n;
           break;
         case 'ntile': {
           // n rows into k buckets: the first n mod k buckets hold one row more.
@@ -357,13 +469,13 @@ function evaluateWindow(expression: Extract<DerivedExpression, { window: WindowF
           break;
         }
         case 'first_value':
-          result[rowIndex] = argument[sorted[0]!] ?? null;
+          result[rowIndex] = frameStart <= frameEnd ? (argument[sorted[frameStart]!] ?? null) : null;
           break;
         case 'last_value':
-          result[rowIndex] = argument[sorted[frameEnd]!] ?? null;
+          result[rowIndex] = frameStart <= frameEnd ? (argument[sorted[frameEnd]!] ?? null) : null;
           break;
         default:
-          result[rowIndex] = running[frameEnd] ?? null;
+          result[rowIndex] = framed[position] ?? null;
       }
     });
   }

@@ -66,6 +66,17 @@ describe('window functions over released output agree with DuckDB', () => {
     ['the change from the row before', 'sum(x) - lag(sum(x)) OVER (ORDER BY k)'],
     ['a cast to an integer rounds half away from zero', 'CAST(sum(sum(x)) OVER (PARTITION BY g) * 1.5 AS INTEGER)'],
     ['negation and abs', '-sum(x) + abs(sum(x) - rank() OVER (ORDER BY k))'],
+    ['a moving mean over the row and the two before it', 'avg(sum(x)) OVER (ORDER BY k ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)'],
+    ['a centred moving sum within a partition', 'sum(sum(x)) OVER (PARTITION BY g ORDER BY k ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)'],
+    ['ROWS n PRECEDING as shorthand', 'sum(sum(x)) OVER (ORDER BY k ROWS 3 PRECEDING)'],
+    ['a running total by rows, ties apart', 'sum(sum(x)) OVER (ORDER BY sum(x) ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)'],
+    ['a total from the row to the end', 'sum(sum(x)) OVER (ORDER BY k ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)'],
+    ['a RANGE from the current peers to the end', 'count(*) OVER (ORDER BY sum(x) RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)'],
+    ['last_value over the whole partition', 'last_value(sum(x)) OVER (PARTITION BY g ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)'],
+    ['a frame wholly after the row, empty at the end', 'max(sum(x)) OVER (ORDER BY k ROWS BETWEEN 1 FOLLOWING AND 2 FOLLOWING)'],
+    ['a frame wholly before the row, empty at the start', 'first_value(sum(x)) OVER (ORDER BY k ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING)'],
+    ['count of present values in a moving frame', 'count(sum(x)) OVER (ORDER BY k ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)'],
+    ['min over the peers alone', 'min(k) OVER (ORDER BY sum(x) RANGE BETWEEN CURRENT ROW AND CURRENT ROW)'],
   ];
   for (const [name, expression] of cases) {
     it(name, async () => {
@@ -114,7 +125,11 @@ describe('window functions over released output agree with DuckDB', () => {
 describe('what a windowed column may name', () => {
   const refusals: Array<[string, string, RegExp]> = [
     ['an aggregate that is not an output column', 'SELECT k, rank() OVER (ORDER BY sum(x)) AS r FROM t GROUP BY k', /not an output column/],
-    ['a frame of its own', 'SELECT k, sum(x) AS x, sum(sum(x)) OVER (ORDER BY k ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM t GROUP BY k', /frame/],
+    ['a RANGE frame with an offset', 'SELECT k, sum(x) AS x, sum(sum(x)) OVER (ORDER BY sum(x) RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM t GROUP BY k', /RANGE with an offset/],
+    ['a GROUPS frame', 'SELECT k, sum(x) AS x, sum(sum(x)) OVER (ORDER BY k GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM t GROUP BY k', /GROUPS frames are not supported/],
+    ['EXCLUDE in a frame', 'SELECT k, sum(x) AS x, sum(sum(x)) OVER (ORDER BY k ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW) AS s FROM t GROUP BY k', /EXCLUDE is not supported/],
+    ['a frame reaching past the limit', 'SELECT k, sum(x) AS x, sum(sum(x)) OVER (ORDER BY k ROWS 1001 PRECEDING) AS s FROM t GROUP BY k', /at most 1000/],
+    ['a frame on a rank', 'SELECT k, sum(x) AS x, rank() OVER (ORDER BY k ROWS 1 PRECEDING) AS s FROM t GROUP BY k', /rank reads the whole partition/],
     ['arithmetic on a group key', 'SELECT k, g, sum(x) AS x, sum(g) OVER () AS s FROM t GROUP BY k, g', /g is a group key/],
     ['a window function not offered', 'SELECT k, sum(x) AS x, nth_value(sum(x), 2) OVER (ORDER BY k) AS s FROM t GROUP BY k', /nth_value is not among/],
     ['a function of the data', "SELECT k, sum(x) AS x, concat(k, 'x') || rank() OVER (ORDER BY k) AS s FROM t GROUP BY k", /is not one of them/],

@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 it.each([
-  ['analyst-lingang-analytics', ['accounts-by-town', 'town-share', 'quarterly-trend', 'use-bands', 'price-per-kwh', 'on-time-by-industry']],
+  ['analyst-lingang-analytics', ['accounts-by-town', 'town-share', 'quarterly-trend', 'monthly-moving-mean', 'use-bands', 'price-per-kwh', 'on-time-by-industry']],
   ['analyst-harbour-credit', ['on-time-by-industry', 'trips-by-route', 'trips-by-hour']],
 ])('%s is offered only the examples its licence covers, and the policy accepts each as it is', async (principal, expected) => {
   const token = await t.tokenFor(principal);

@@ -363,6 +363,20 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [entry.row, entry.code])).toEqual([[1, 'SECONDARY_SUPPRESSION']]);
   });
 
+  it('a moving mean over a ROWS frame takes the released cells in its frame and skips withheld ones', async () => {
+    const { result } = await run(
+      "SELECT sector, count(*) AS firms, avg(count(*)) OVER (ORDER BY sector ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS moving FROM firm_energy WHERE district = 'A' GROUP BY sector ORDER BY sector",
+      ['firm_energy'],
+    );
+    // v 20, w 15, x withheld, y withheld: v's frame is v alone, w's v and w, x's w and x (x has no figure), y's two withheld cells.
+    expect(result.json.rows).toEqual([
+      ['v', 20, 20],
+      ['w', 15, 17.5],
+      ['x', null, 15],
+      ['y', null, null],
+    ]);
+  });
+
   it('QUALIFY on a rank keeps the top released cells, not a withheld one that is larger', async () => {
     const { result } = await run(
       "SELECT sector, sum(energy) AS energy, rank() OVER (ORDER BY sum(energy) DESC) AS place FROM firm_energy WHERE district = 'A' GROUP BY sector QUALIFY place <= 1",

@@ -1,7 +1,7 @@
 /**
  * Worked examples the analysis page offers: each names the datasets and columns it reads, so that only those the
  * operator's licence covers are offered — an example sent as it is must never be an over-scope incident. They show
- * what the sandbox lets out: counts and sums by group, shares and ranks computed from the released figures, bands of
+ * what the sandbox lets out: counts and sums by group, shares, ranks and moving means computed from the released figures, bands of
  * a sensitive value, a top-N sorted after disclosure control, a correlation, a join on a credit code, and
  * differentially private figures for L4 data.
  */
@@ -39,6 +39,14 @@ export const exampleQueries: ExampleQuery[] = [
     en: 'Power use by quarter',
     reads: { power_readings: ['month', 'kwh'] },
     sql: "SELECT date_trunc('quarter', month) AS quarter, sum(kwh) AS kwh, avg(kwh) AS mean_kwh\nFROM power_readings\nGROUP BY quarter\nORDER BY quarter",
+    kind: 'aggregate',
+  },
+  {
+    id: 'monthly-moving-mean',
+    zh: '每月用电量及三个月移动平均、环比变化（由已发布的数计算）',
+    en: 'Monthly power use with its three-month moving mean and change from the month before (from the released figures)',
+    reads: { power_readings: ['month', 'kwh'] },
+    sql: "SELECT month, sum(kwh) AS kwh,\n  round(avg(sum(kwh)) OVER (ORDER BY month ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)) AS moving_3m,\n  sum(kwh) - lag(sum(kwh)) OVER (ORDER BY month) AS change\nFROM power_readings\nGROUP BY month\nORDER BY month",
     kind: 'aggregate',
   },
   {

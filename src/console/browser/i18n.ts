@@ -341,10 +341,10 @@ const phrases = {
   refusal_SENSITIVE_GROUP_KEY: ['敏感字段不能直接分组，请先分档（floor、round、date_trunc 等，或结果为常量的 CASE）', 'Group a sensitive column by bands (floor, round, date_trunc …, or a CASE whose results are constants), not by its raw value'],
   refusal_ROW_LEVEL_OUTPUT: ['非开放数据只能输出聚合结果：请加 GROUP BY 和聚合函数', 'Only aggregates of data that is not open may leave: add GROUP BY and aggregates'],
   refusal_WINDOW_FUNCTION: [
-    '窗口函数只能作用于聚合结果的输出列（如占比、排名、累计值，由已发布的结果计算，可用 QUALIFY 筛选），或仅用于开放数据；作用于非开放数据的逐行窗口函数可输出个体的值，不允许',
-    "Window functions work on an aggregation's output columns (shares, ranks, running totals, computed from the released output, filtered with QUALIFY), or on open data alone; over rows of other data they can output one person's values and are refused",
+    '窗口函数只能作用于聚合结果的输出列（如占比、排名、累计值、移动平均，由已发布的结果计算，可用 QUALIFY 筛选），或仅用于开放数据；作用于非开放数据的逐行窗口函数可输出个体的值，不允许',
+    "Window functions work on an aggregation's output columns (shares, ranks, running totals, moving averages, computed from the released output, filtered with QUALIFY), or on open data alone; over rows of other data they can output one person's values and are refused",
   ],
-  refusal_SUBQUERY_EXPRESSION: ['表达式中不能有子查询，请改为连接 CTE', 'No subqueries inside expressions: join a CTE instead'],
+  refusal_SUBQUERY_EXPRESSION: ['表达式中不能有子查询，请改为连接 CTE；占总数的比例可写 sum(x) / sum(sum(x)) OVER ()', 'No subqueries inside expressions: join a CTE instead; a share of the total is sum(x) / sum(sum(x)) OVER ()'],
   refusal_AGGREGATE_CONDITION: ['HAVING 和 ORDER BY 作用于发布后的结果：只能使用输出列（名称、位置或表达式）与常量比较', 'HAVING and ORDER BY apply to the released output: use output columns (by name, position or expression) compared with constants'],
   refusal_SENSITIVE_ORDER: ['不能按敏感字段排序（旧版规则）', 'No ORDER BY on a sensitive column (an earlier rule)'],
   refusal_SENSITIVE_CONDITION_IN_AGGREGATE: ['不能对被敏感值截断的数值求和或平均', 'No sum or average of values capped by a sensitive value'],
