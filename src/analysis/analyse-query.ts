@@ -156,12 +156,16 @@ function aggregateKind(name: string, distinct: boolean): AggregateName | undefin
     case 'avg':
     case 'mean':
       return distinct ? undefined : 'avg';
+    // The population forms are the same figures (Σx, Σx², n) divided by n: the policy names them by the sample form.
+    // Over DISTINCT values, as sum and avg, they add up values no contributor can be weighed by.
     case 'stddev':
     case 'stddev_samp':
-      return 'stddev_samp';
+    case 'stddev_pop':
+      return distinct ? undefined : 'stddev_samp';
     case 'variance':
     case 'var_samp':
-      return 'var_samp';
+    case 'var_pop':
+      return distinct ? undefined : 'var_samp';
     case 'bool_and':
     case 'every':
       return 'bool_and';
@@ -357,6 +361,36 @@ function spellOutAll(value: unknown): void {
   Object.values(node).forEach(spellOutAll);
 }
 
+/**
+ * `count_if(c)` (and `countif`) is `count(*) FILTER (WHERE c)`: written that way, in place, so that it is analysed,
+ * checked and noised as the filtered count it is — its contributors are the units whose rows meet c — with no rules
+ * of its own. A FILTER it already has is kept: `count_if(c) FILTER (WHERE f)` counts rows meeting both. An unnamed
+ * select item keeps the name it would have had.
+ */
+function spellOutCountIf(value: unknown): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach(spellOutCountIf);
+    return;
+  }
+  const node = value as AstNode;
+  if (node.type === 'SELECT_NODE' && Array.isArray(node.select_list)) {
+    (node.select_list as AstNode[]).forEach((item, index) => {
+      if (isCountIf(item) && !item.alias) item.alias = defaultItemName(item, index);
+    });
+  }
+  Object.values(node).forEach(spellOutCountIf);
+  if (isCountIf(node)) {
+    const condition = (node.children as AstNode[])[0]!;
+    node.filter = node.filter ? allOf([node.filter as AstNode, condition], node.query_location ?? 0) : condition;
+    node.function_name = 'count_star';
+    node.children = [];
+  }
+}
+
+const isCountIf = (node: AstNode): boolean =>
+  node.class === 'FUNCTION' && ['count_if', 'countif'].includes(String(node.function_name).toLowerCase()) && !node.schema && !node.catalog && !node.distinct && node.children?.length === 1;
+
 export type AnalysisContext = {
   catalogue: Map<string, CatalogueDataset>;
   requested: string[];
@@ -377,6 +411,7 @@ export function analyseQuery(
   }
   const analyser = new Analyser(context);
   const root = statements[0]!.node;
+  spellOutCountIf(root);
   // Window functions over the outermost aggregation are computed from its released output (derived-columns.ts);
   // anywhere else the analyser allows them over open data alone, as over other data they can output one person's
   // values.

@@ -35,13 +35,15 @@ export type DpAggregate = {
   outputIndex: number;
   /**
    * `units`: count(DISTINCT <privacy unit>), the people or enterprises in the cell. `variance`: var_samp, or its
-   * square root (`root`, stddev_samp), from the noisy sum, the noisy sum of squares (`squareIndex`) and the count.
+   * square root (`root`, stddev_samp), from the noisy sum, the noisy sum of squares (`squareIndex`) and the count;
+   * `population`: var_pop or stddev_pop, divided by n rather than n − 1.
    * `paired`: a co-moment of two columns (`pairedFunction`: corr, covar_samp …) from the noisy sums of `paired`.
    */
   kind: 'count' | 'units' | 'sum' | 'avg' | 'variance' | 'paired';
   sumIndex?: number;
   squareIndex?: number;
   root?: boolean;
+  population?: boolean;
   pairedFunction?: string;
   /** Figures over the rows where both values are present: their count, Σx, Σy, Σxy, Σx², Σy² (x first, y second). */
   paired?: { count: number; x: number; y: number; xy: number; xx: number; yy: number; xBounds: { min: number; max: number }; yBounds: { min: number; max: number } };
@@ -472,7 +474,7 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
-    // A sample variance (or standard deviation) is post-processing of three noisy figures: Σx, Σx² and the rows
+    // A variance (or standard deviation, of the sample or the population) is post-processing of three noisy figures: Σx, Σx² and the rows
     // counted, each of the clamped value — the square is of the clamped value, so one row adds at most the larger
     // bound squared (Tumult Analytics and OpenDP release variances the same way).
     if (varianceFunctions.has(functionName) && item.children.length === 1) {
@@ -492,7 +494,7 @@ export async function buildDpPlan(
         filter || !alwaysPresent(argument)
           ? addSum(presence(value), { column: argument.column, bounds: { min: 0, max: 1 }, statistic: filter ? `count for ${name}` : `count(${argument.column})`, integral: true })
           : undefined;
-      aggregates.push({ outputIndex, kind: 'variance', sumIndex, squareIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds, root: functionName.startsWith('stddev') });
+      aggregates.push({ outputIndex, kind: 'variance', sumIndex, squareIndex, ...(presentIndex === undefined ? {} : { presentIndex }), column: argument.column, bounds, root: functionName.startsWith('stddev'), ...(functionName.endsWith('_pop') ? { population: true } : {}) });
       outputColumns.push({ name, role: 'dp_spread' });
       return;
     }
@@ -627,8 +629,8 @@ const QUANTILE_BINS = 32;
 /** What an output that is none of the figures a DP job releases is told. */
 const notAFigure = 'is not COUNT, SUM, AVG, a standard deviation or variance, a correlation, covariance or regression line, or a quantile of a column';
 
-/** Sample variances and standard deviations, released from a noisy Σx, Σx² and count. */
-const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp']);
+/** Variances and standard deviations (sample and population), released from a noisy Σx, Σx² and count. */
+const varianceFunctions = new Set(['stddev', 'stddev_samp', 'variance', 'var_samp', 'stddev_pop', 'var_pop']);
 
 /** The bounds of a product of two clamped values: the smallest and largest products of their bounds. */
 export function productBounds(x: { min: number; max: number }, y: { min: number; max: number }): { min: number; max: number } {

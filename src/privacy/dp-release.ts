@@ -306,7 +306,7 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
     : `Each figure is its value over the data with each contributor bounded to ${L} rows${units || plan.partitionSelection ? ` within at most ${L} cells` : ''} and summed values clamped to their bounds, plus ${noun} noise; ` +
       `with 95 % probability the noise is within the half-width given for each statistic (ci95HalfWidth)${gaussian ? ', by a normal approximation' : ''}. Means are a noisy sum over a noisy count (of the rows where the value is present, when it can be missing), kept within the bounds.` +
       (plan.aggregates.some((aggregate) => aggregate.kind === 'variance')
-        ? ' Variances and standard deviations are (Σx² − (Σx)²/n)/(n − 1) from a noisy sum, sum of squares and count, kept between 0 and the largest the bounds allow.'
+        ? ' Variances and standard deviations are (Σx² − (Σx)²/n)/(n − 1) (/n for var_pop and stddev_pop) from a noisy sum, sum of squares and count, kept between 0 and the largest the bounds allow.'
         : '') +
       (plan.aggregates.some((aggregate) => aggregate.kind === 'paired')
         ? ' Correlations, covariances and regression lines are computed from a noisy count, Σx, Σy, Σxy, Σx² and Σy² over the rows where both values are present, a correlation kept within ±1.'
@@ -344,14 +344,16 @@ export function applyDpNoise(plan: DpPlan, result: QueryResult, context: { grade
 }
 
 /**
- * A sample variance from noisy figures (post-processing): (Σx² − (Σx)²/n) / (n − 1), kept between 0 and the largest
- * sample variance values within the bounds can have, (max − min)²/4 · n/(n − 1) (Popoviciu's inequality), which
- * the noise can take it beyond; its square root for a standard deviation. Null below two rows.
+ * A variance from noisy figures (post-processing): (Σx² − (Σx)²/n) / (n − 1) for a sample, / n for a population,
+ * kept between 0 and the largest variance values within the bounds can have, (max − min)²/4 for a population and
+ * that times n/(n − 1) for a sample (Popoviciu's inequality), which the noise can take it beyond; its square root
+ * for a standard deviation. Null below two rows for a sample, below one for a population.
  */
 export function noisySpread(aggregate: DpPlan['aggregates'][number], rows: number, sum: number, squares: number): number | null {
-  if (!(rows >= 2)) return null;
+  const divisor = aggregate.population ? rows : rows - 1;
+  if (!(divisor >= 1)) return null;
   const { min, max } = aggregate.bounds!;
-  const variance = Math.min(((max - min) ** 2 / 4) * (rows / (rows - 1)), Math.max(0, (squares - (sum * sum) / rows) / (rows - 1)));
+  const variance = Math.min(((max - min) ** 2 / 4) * (rows / divisor), Math.max(0, (squares - (sum * sum) / rows) / divisor));
   return aggregate.root ? Math.sqrt(variance) : variance;
 }
 

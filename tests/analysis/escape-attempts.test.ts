@@ -67,6 +67,9 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'a sensitive value as the result of a case', sql: "SELECT CASE WHEN town = '泥城镇' THEN kwh ELSE 0 END AS band, count(*) AS n FROM power_readings GROUP BY band", code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a sensitive value beside its band', sql: 'SELECT floor(kwh / 50) * 50 + kwh AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
   { name: 'a sensitive value only cast (not binned)', sql: 'SELECT CAST(kwh AS INTEGER) AS band, count(*) AS n FROM power_readings GROUP BY band', code: 'SENSITIVE_GROUP_KEY' },
+  // Over distinct values a spread, like a sum or a mean, adds up values no contributor can be weighed by.
+  { name: 'a standard deviation of distinct values', sql: 'SELECT town, stddev_samp(DISTINCT kwh) FROM power_readings GROUP BY town', code: 'AGGREGATE_NOT_ALLOWED' },
+  { name: 'a population variance of distinct values', sql: 'SELECT town, var_pop(DISTINCT kwh) FROM power_readings GROUP BY town', code: 'AGGREGATE_NOT_ALLOWED' },
   { name: 'a subquery expression', sql: 'SELECT town, count(*) FROM power_readings WHERE kwh > (SELECT avg(kwh) FROM power_readings) GROUP BY town', code: 'SUBQUERY_EXPRESSION' },
   // HAVING and ORDER BY on figures are applied to the released output (below). A HAVING's own figure is checked as
   // an output figure would be, so one that could not be output is refused as it would be in SELECT.
@@ -152,6 +155,14 @@ describe('functions written as analysts write them', () => {
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
     expect(response.json.error?.code).toBeUndefined();
     expect(response.json.decision).toBe('accept');
+  });
+
+  it('count_if is the filtered count it stands for: a count, named as written, also inside a window and beside a FILTER', async () => {
+    const sql =
+      'SELECT town, count_if(paid_on_time), countif(kwh > 100) FILTER (WHERE customer_type = \'household\') AS high, count_if(paid_on_time) / sum(count_if(paid_on_time)) OVER () AS share FROM power_readings GROUP BY town';
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBeUndefined();
+    expect(response.json.outputColumns.map((column: { name: string; role: string }) => `${column.name}:${column.role}`)).toEqual(['town:group_key', 'count_if_2:count', 'high:count', 'share:derived']);
   });
 });
 

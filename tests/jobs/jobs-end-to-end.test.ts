@@ -129,11 +129,12 @@ describe('disclosure control on loaded data, end to end', () => {
     for (const [, scaled, disguised, inCase] of released) expect([scaled % 5000, disguised % 5000, inCase % 35]).toEqual([0, 0, 0]);
   });
 
-  it('dominance applies to a variance too: z is suppressed, q goes with it', async () => {
-    const { result } = await run("SELECT sector, var_samp(energy) AS spread, stddev_samp(energy) AS sd FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY sector", ['firm_energy']);
+  it('dominance applies to a variance too, of the sample or the population: z is suppressed, q goes with it', async () => {
+    const { result } = await run("SELECT sector, var_samp(energy) AS spread, stddev_samp(energy) AS sd, var_pop(energy) AS pop, stddev_pop(energy) AS pop_sd FROM firm_energy WHERE district = 'B' GROUP BY sector ORDER BY sector", ['firm_energy']);
     const codes = Object.fromEntries(result.json.manifest.suppressedRows.map((entry: { row: number; code: string }) => [result.json.rows[entry.row][0], entry.code]));
     expect(codes).toEqual({ q: 'SECONDARY_SUPPRESSION', z: 'DOMINANCE' });
     expect(byKey(result.json.rows).r![0]).toEqual(expect.any(Number));
+    expect(byKey(result.json.rows).r![2]).toEqual(expect.any(Number));
   });
 
   it('a correlation, a covariance and a regression slope of two columns are released where the sums they are made of pass', async () => {
@@ -558,6 +559,7 @@ describe('disclosure control on loaded data, end to end', () => {
 
   it.each([
     ['count(*) FILTER (WHERE …)', "count(*) FILTER (WHERE sector = 'y')"],
+    ['count_if, the same count written as a function', "count_if(sector = 'y')"],
     ['a summed 0/1 case', "sum(CASE WHEN sector = 'y' THEN 1 ELSE 0 END)"],
     ['a count of a case', "count(CASE WHEN sector = 'y' THEN 1 END)"],
     ['bool_or, whether any firm is in y', "bool_or(sector = 'y')"],

@@ -603,6 +603,28 @@ describe('standard deviations and variances', () => {
     expect(noisySpread(spread, 4, 8, 18)).toBeCloseTo((18 - 16) / 3, 12);
     expect(noisySpread(spread, 1.4, 2, 4)).toBeNull();
   });
+
+  it('give a population variance (var_pop, stddev_pop) divided by n, kept within (max − min)²/4, and none below one row', () => {
+    const population = { outputIndex: 0, kind: 'variance' as const, bounds: { min: 0, max: 5 }, population: true };
+    expect(noisySpread(population, 4, 8, 18)).toBeCloseTo((18 - 16) / 4, 12);
+    expect(noisySpread({ ...population, root: true }, 4, 8, 18)).toBeCloseTo(Math.sqrt(0.5), 12);
+    expect(noisySpread(population, 10, 0, 1e6)).toBeCloseTo(25 / 4, 12);
+    expect(noisySpread(population, 1, 3, 9)).toBe(0);
+    expect(noisySpread(population, 0.6, 2, 4)).toBeNull();
+  });
+
+  it('release var_pop and stddev_pop from the same noisy figures as var_samp, spending nothing more', async () => {
+    const sql = 'SELECT count(*) AS trips, var_samp(fare) AS var_fare, var_pop(fare) AS pop_var, stddev_pop(fare) AS pop_sd FROM transit_trips';
+    const result = await released(sql, { epsilon: 6, bounds: { fare: { min: 0, max: 3.5 } } }, ['transit_trips']);
+    const [, sample, population, deviation] = (result.rows as Array<[number, number, number, number]>)[0]!;
+    const [[exactPopulation]] = (await exact('SELECT var_pop(fare) FROM transit_trips.data')) as [[number]];
+    expect(result.manifest.differentialPrivacy.statistics.map((statistic: { name: string }) => statistic.name)).toEqual(['count', 'sum(fare)', 'sum(fare²)']);
+    // Over thousands of trips n/(n − 1) is within a thousandth of 1, and the noisy figures are those of var_samp.
+    expect(population).toBeLessThan(sample);
+    expect(population / sample).toBeGreaterThan(0.999);
+    expect(deviation).toBeCloseTo(Math.sqrt(population), 9);
+    expect(Math.abs(population - Number(exactPopulation))).toBeLessThan(0.05);
+  });
 });
 
 describe('correlations, covariances and regression lines', () => {
