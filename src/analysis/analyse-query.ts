@@ -190,8 +190,11 @@ const allowedOperators = new Set(['+', '-', '*', '/', '//', '%', '~~', '!~~', '~
  * `capped`: a sensitive value replaced by another depending on its size — `least(kwh, X)`, `CASE WHEN kwh > X
  * THEN X ELSE kwh END` — which leaves every row a non-zero part, so no count of left-out rows sees it, while the
  * plain total minus the capped one is what the largest contributors hold above the cap.
+ *
+ * `reshaped`: a sensitive value put through anything but adding, subtracting and scaling — abs, round, %, a power,
+ * exp, a product or ratio of two sensitive values — each of which can make a cap in disguise (see `reshapes`).
  */
-type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean; capped?: boolean; banded?: boolean };
+type RelationColumn = { name: string; sources: SourceColumn[]; aggregated: boolean; selective?: boolean; capped?: boolean; reshaped?: boolean; banded?: boolean };
 type Relation = {
   columns: RelationColumn[];
   /** Privacy units of non-open datasets reachable through this relation, by hidden column name. */
@@ -211,6 +214,7 @@ type Lineage = {
   aggregates: Array<{ kind: AggregateName; node: AstNode; argument?: AstNode; second?: AstNode; lineage: Lineage }>;
   selective?: boolean;
   capped?: boolean;
+  reshaped?: boolean;
   banded?: boolean;
 };
 type Place = 'select' | 'where' | 'join' | 'group' | 'having' | 'order' | 'aggregate-filter';
@@ -222,13 +226,51 @@ const merge = (...parts: Lineage[]): Lineage => ({
   aggregates: parts.flatMap((part) => part.aggregates),
   selective: parts.some((part) => part.selective),
   capped: parts.some((part) => part.capped),
+  reshaped: parts.some((part) => part.reshaped),
 });
 const readsSensitive = (lineage: Lineage) => lineage.sources.some((source) => source.class === 'sensitive');
 const selectively = (lineage: Lineage): Lineage => ({ ...lineage, selective: true });
 /** Scalar functions and operators that can map some values to zero or null and leave others: selections in disguise. */
-const selectiveFunctions = new Set(['least', 'greatest', 'nullif', 'coalesce', 'ifnull', 'floor', 'ceil', 'ceiling', 'round', 'trunc', '//', '%', 'sign']);
+const selectiveFunctions = new Set([
+  'least', 'greatest', 'nullif', 'coalesce', 'ifnull', 'floor', 'ceil', 'ceiling', 'round', 'trunc', '//', '%', 'sign',
+  // Conditions written as functions (as LIKE is an operator), and a step function of a text's value.
+  'contains', 'starts_with', 'ends_with', 'suffix', 'regexp_matches', 'length',
+]);
 /** Functions that cap a value by another: over a sensitive column, a cap (see `RelationColumn.capped`). */
 const cappingFunctions = new Set(['least', 'greatest']);
+/** Functions that give a condition (true or false), as comparisons do: selections, not new values. */
+const conditionFunctions = new Set(['contains', 'starts_with', 'ends_with', 'suffix', 'regexp_matches', '~~', '!~~', '~~*', '!~~*']);
+/** Functions that leave a value as it is or replace only a null (or one value) by a constant: selections at most. */
+const nullReplacing = new Set(['coalesce', 'ifnull', 'nullif']);
+
+/**
+ * Whether a scalar function or operator gives a sensitive value a new shape: anything but adding, subtracting,
+ * and multiplying or dividing by what does not read a sensitive value. abs, round, floor, %, powers, exp, a
+ * product or ratio of two sensitive values — each is a cap in disguise: (kwh + X − abs(kwh − X)) / 2 is
+ * least(kwh, X), kwh − X·floor(kwh / X) leaves X for each whole X a reading holds, and exp makes a smooth step.
+ * Summed, it keeps every row non-zero, so no count of left-out rows sees it, while the plain total minus it tells
+ * how much the largest contributors hold above a level of the operator's choosing (see `RelationColumn.reshaped`).
+ */
+function reshapes(name: string, operator: boolean, children: AstNode[], parts: Lineage[]): boolean {
+  // A 0/1 condition is a selection, not a new value: kwh * (kwh < X)::INTEGER is sum(kwh) FILTER (WHERE kwh < X).
+  const sensitive = parts.map((part, index) => readsSensitive(part) && !isIndicator(children[index]));
+  if (!parts.some(readsSensitive) || conditionFunctions.has(name)) return false;
+  if (!operator) return !nullReplacing.has(name);
+  switch (name) {
+    case '+':
+    case '-':
+      return false;
+    case '*':
+      return sensitive.filter(Boolean).length > 1;
+    case '/':
+      return readsSensitive(parts[1]!);
+    default:
+      return true;
+  }
+}
+
+/** A condition, or one cast to a number: 1 where it holds, 0 where not. */
+const isIndicator = (node: AstNode | undefined): boolean => node !== undefined && (isCondition(node) || (node.class === 'CAST' && isCondition(node.child)));
 
 const position = (node: AstNode | undefined): number | undefined => {
   const location = node?.query_location;
@@ -261,6 +303,8 @@ function addsConstants(node: AstNode | null | undefined): boolean {
       return isCondition(node);
   }
 }
+
+const integerOrDecimal = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT', 'DECIMAL']);
 
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
@@ -400,6 +444,8 @@ export type AnalysisContext = {
    * outermost HAVING and ORDER BY may use its figures (they filter and sort the noisy output, after the noise).
    */
   noisyRelease?: boolean;
+  /** The query is the platform's statistics query around a model's training rows (src/models/model-job.ts). */
+  modelStatistics?: boolean;
 };
 
 export function analyseQuery(
@@ -660,6 +706,7 @@ class Analyser {
           aggregated: column.aggregated || Boolean(right.columns[index]?.aggregated),
           selective: Boolean(column.selective || right.columns[index]?.selective),
           capped: Boolean(column.capped || right.columns[index]?.capped),
+          reshaped: Boolean(column.reshaped || right.columns[index]?.reshaped),
           banded: Boolean(column.banded && right.columns[index]?.banded),
         })),
         units: mergeUnits(left.units, right.units),
@@ -690,6 +737,7 @@ class Analyser {
         aggregated: item.lineage.aggregated,
         selective: Boolean(item.lineage.selective),
         capped: Boolean(item.lineage.capped),
+        reshaped: Boolean(item.lineage.reshaped),
         // A band computed here (`floor(kwh / 100) AS band`) stays a band where an outer query groups by it. A star's
         // items carry their column's own lineage, not an expression to look into.
         banded: item.node.class === 'STAR' ? Boolean(item.lineage.banded) : !item.lineage.aggregated && readsSensitive(item.lineage) && !this.unbinnedSensitive(item.node, scope, 'select'),
@@ -882,7 +930,7 @@ class Analyser {
           for (const column of binding.relation.columns) {
             if (column.name.startsWith(reservedPrefix)) continue;
             for (const source of column.sources) this.use(source);
-            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), banded: Boolean(column.banded) }, node: item });
+            items.push({ alias: column.name, lineage: { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), reshaped: Boolean(column.reshaped), banded: Boolean(column.banded) }, node: item });
             expanded.push(columnRef([binding.alias, column.name], item.query_location));
           }
         }
@@ -1072,7 +1120,7 @@ class Analyser {
     if (candidates.length === 1) {
       const { column } = candidates[0]!;
       for (const source of column.sources) this.use(source);
-      const lineage = { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), banded: Boolean(column.banded) };
+      const lineage = { sources: column.sources, aggregated: column.aggregated, aggregates: [], selective: Boolean(column.selective), capped: Boolean(column.capped), reshaped: Boolean(column.reshaped), banded: Boolean(column.banded) };
       this.checkColumnUse(node, lineage, place, flags);
       return lineage;
     }
@@ -1103,8 +1151,13 @@ class Analyser {
         return this.resolveColumn(node, scope, place, flags);
       case 'PARAMETER':
         throw new QueryRejected('PARAMETER_NOT_ALLOWED', `parameters are not allowed${at(node)}`);
-      case 'CAST':
-        return this.expression(node.child, scope, place, { ...flags, joinKey: false });
+      case 'CAST': {
+        const lineage = this.expression(node.child, scope, place, { ...flags, joinKey: false });
+        // A cast to a whole or fixed-point number rounds: of a computed sensitive value (kwh / X), a step in
+        // disguise, as round is. Of a column as it is, or of a condition, it rounds nothing of consequence.
+        const rounds = integerOrDecimal.has(String(node.cast_type?.id)) && node.child?.class !== 'COLUMN_REF' && !isCondition(node.child) && readsSensitive(lineage);
+        return rounds ? { ...selectively(lineage), reshaped: true } : lineage;
+      }
       case 'COLLATE':
         return this.expression(node.child, scope, place, flags);
       case 'COMPARISON': {
@@ -1229,10 +1282,19 @@ class Analyser {
       // so no count of left-out rows sees it. Selections (FILTER, a case with one valued branch) and counts are
       // weighed by their left-out contributors and sketched instead.
       const summing = kind === 'sum' || kind === 'avg' || kind === 'stddev_samp' || kind === 'var_samp' || (kind !== undefined && pairedAggregates.has(kind));
-      if (summing && !isCountAggregate(node) && argumentLineage.capped && !argumentLineage.sources.every((source) => this.isOpen(source.dataset))) {
+      const protectedArgument = !argumentLineage.sources.every((source) => this.isOpen(source.dataset));
+      if (summing && !isCountAggregate(node) && argumentLineage.capped && protectedArgument) {
         throw new QueryRejected(
           'SENSITIVE_CONDITION_IN_AGGREGATE',
           `${name} may not cap its values by a sensitive value (least or greatest of one, or a CASE on one with values on more than one branch): the plain total minus it would give what the largest contributors hold above the cap${at(node)}`,
+        );
+      }
+      // The same for a sensitive value reshaped by any function of its size (`reshapes`); a model's statistics
+      // query is the platform's own, whose products of features are its sufficient statistics.
+      if (summing && !isCountAggregate(node) && argumentLineage.reshaped && protectedArgument && !this.context.modelStatistics) {
+        throw new QueryRejected(
+          'SENSITIVE_CONDITION_IN_AGGREGATE',
+          `${name} may not take a sensitive value reshaped by a function of its size (abs, round, floor, %, a power, exp, a cast to a whole number, a product or ratio of two sensitive values): such a function can cap it, and the plain total minus it would give what the largest contributors hold above a level. Sum the value as it is or scaled by constants, select rows with FILTER (WHERE …), and apply functions to the aggregate, as round(sum(kwh))${at(node)}`,
         );
       }
       // `sum(x) FILTER (WHERE c)` adds up only the rows where c holds: its contributions, which the dominance and
@@ -1255,9 +1317,14 @@ class Analyser {
     if (node.distinct || node.filter || (node.order_bys?.orders ?? []).length > 0) {
       throw new QueryRejected('FUNCTION_NOT_ALLOWED', `${name} takes no DISTINCT, FILTER or ORDER BY${at(node)}`);
     }
-    const lineage = merge(...(node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false })));
+    const parts = (node.children as AstNode[]).map((child) => this.expression(child, scope, place, { ...flags, joinKey: false }));
+    const lineage = merge(...parts);
     if (cappingFunctions.has(name) && readsSensitive(lineage)) return { ...selectively(lineage), capped: true };
-    return selectiveFunctions.has(name) ? selectively(lineage) : lineage;
+    if (reshapes(name, Boolean(node.is_operator), node.children as AstNode[], parts)) return { ...selectively(lineage), reshaped: true };
+    // A product with, or a quotient by, another column weighs each row by that column's values, which arithmetic
+    // can make 0 for some rows and 1 for others (a polynomial through chosen values): a selection in disguise.
+    const weighted = node.is_operator && ((name === '*' && parts.filter((part) => part.sources.length > 0).length > 1) || (name === '/' && (parts[1]?.sources.length ?? 0) > 0));
+    return selectiveFunctions.has(name) || weighted ? selectively(lineage) : lineage;
   }
 
   /** Where a direct identifier may appear: as a join key, as the counted privacy unit, or carried inside a derived relation. */

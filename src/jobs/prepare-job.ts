@@ -139,7 +139,7 @@ export async function prepareJob(platform: Platform, principal: PrincipalRow, su
   const shape = shapeOf(parsed.statements);
   let analysis: QueryAnalysis;
   try {
-    analysis = analyseQuery(parsed.statements, { catalogue, requested: submission.datasets, policy: platform.disclosurePolicy, noisyRelease: Boolean(submission.privacy?.differentialPrivacy) && !model });
+    analysis = analyseQuery(parsed.statements, { catalogue, requested: submission.datasets, policy: platform.disclosurePolicy, noisyRelease: Boolean(submission.privacy?.differentialPrivacy) && !model, modelStatistics: Boolean(model) });
   } catch (error) {
     if (error instanceof QueryRejected) throw new AppError(error.code, error.reason);
     throw error;

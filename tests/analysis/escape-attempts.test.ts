@@ -80,6 +80,18 @@ const attempts: Array<{ name: string; sql: string; code: string }> = [
   { name: 'TABLESAMPLE on a protected table', sql: 'SELECT town, count(*) FROM power_readings TABLESAMPLE 10% GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
   { name: 'USING SAMPLE in a subquery', sql: 'SELECT town, count(*) FROM (SELECT * FROM power_readings USING SAMPLE 10%) GROUP BY town', code: 'UNSUPPORTED_QUERY_SHAPE' },
   { name: 'a sum of a capped sensitive value (least)', sql: 'SELECT town, sum(least(kwh, 1000000)) FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  // Any function of a sensitive value's size can cap it; the plain total minus the capped one is what the largest
+  // contributors hold above the level. Each of these was accepted until session 26, and only least, greatest and
+  // CASE were refused: every row keeps a non-zero part, so no count of left-out rows sees it.
+  { name: 'a cap written with abs: (kwh + X − |kwh − X|) / 2 is least(kwh, X)', sql: 'SELECT town, sum((kwh + 1000 - abs(kwh - 1000)) / 2) AS capped FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a remainder, which leaves out the whole thousands each reading holds', sql: 'SELECT town, sum(kwh % 1000) AS rest FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a value less its step', sql: 'SELECT town, sum(kwh - 1000 * floor(kwh / 1000)) AS rest FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a smooth step made with exp', sql: 'SELECT town, sum(kwh / (1 + exp(kwh - 1000))) AS below FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a scaled value rounded by a cast', sql: 'SELECT town, sum(kwh / 1000 - CAST(kwh / 1000 AS BIGINT)) AS rest FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a product of two sensitive values', sql: 'SELECT town, sum(kwh * amount_due) AS p FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a ratio of two sensitive values', sql: 'SELECT town, avg(amount_due / kwh) AS price FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a reshaped value carried through a CTE', sql: 'WITH t AS (SELECT town, abs(kwh - 1000) AS d FROM power_readings) SELECT town, sum(d) FROM t GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a reshaped value in a spread', sql: 'SELECT town, stddev_samp(round(kwh, -3)) FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a sum of a sensitive value capped by a case', sql: 'SELECT town, sum(CASE WHEN kwh > 1000000 THEN 1000000 ELSE kwh END) FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a capped value from a subquery', sql: 'SELECT t.town, avg(t.v) FROM (SELECT town, account_id, greatest(amount_due, 100) AS v FROM power_readings) t GROUP BY t.town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a dataset not listed in the job', sql: 'SELECT town, count(*) FROM water_readings GROUP BY town', code: 'DATASET_NOT_REQUESTED' },
@@ -151,7 +163,20 @@ describe('functions written as analysts write them', () => {
   it.each([
     'SELECT EXTRACT(year FROM month) AS y, sum(kwh) AS kwh FROM power_readings GROUP BY 1 ORDER BY 1',
     'SELECT left(industry_code, 1) AS section, right(town, 1) AS suffix, count(DISTINCT account_id) AS n FROM power_readings GROUP BY ALL',
+    "SELECT town, sum(kwh) AS kwh FROM power_readings WHERE contains(town, '港') OR starts_with(industry_code, 'C') OR ends_with(town, '镇') OR regexp_matches(industry_code, '^C[0-9]') GROUP BY town",
+    'SELECT dayname(month) AS weekday, monthname(month) AS month_name, dayofmonth(month) AS d, count(*) AS n FROM power_readings GROUP BY ALL',
+    'SELECT length(trim(industry_code)) AS code_length, count(*) AS n FROM power_readings GROUP BY 1',
   ])('are allowed: %s', async (sql) => {
+    const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(response.json.error?.code).toBeUndefined();
+    expect(response.json.decision).toBe('accept');
+  });
+
+  it('a sensitive value added, subtracted, scaled, cast, selected or counted by a condition is summed as it is', async () => {
+    const sql =
+      "SELECT town, sum(kwh * 0.6 + amount_due) AS a, sum(kwh / 1000) AS b, avg(CAST(kwh AS DOUBLE)) AS c, sum(kwh::BIGINT) AS d, sum(coalesce(kwh, 0)) AS e, " +
+      "sum(kwh * (kwh < 10000)::INTEGER) AS f, sum(CASE WHEN customer_type = 'household' THEN kwh END) AS g, sum((kwh > 100)::INTEGER) AS h, round(sum(kwh), -3) AS i, " +
+      'sum(amount_due) / sum(kwh) AS price FROM power_readings GROUP BY town';
     const response = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
     expect(response.json.error?.code).toBeUndefined();
     expect(response.json.decision).toBe('accept');
