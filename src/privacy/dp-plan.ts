@@ -270,8 +270,10 @@ function paddedWithNulls(from: AstNode, padded = false, bindings = new Set<strin
 const MAX_DP_CELLS = 100_000;
 
 const range = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, index) => first + index);
-/** Calendar fields whose values the calendar fixes, by DuckDB's function or date_part name. */
-const calendarFields: Record<string, number[]> = {
+/** Calendar fields whose values the calendar fixes, by DuckDB's function or date_part name (names in DuckDB's English). */
+const calendarFields: Record<string, Array<number | string>> = {
+  dayname: ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'],
+  monthname: ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'],
   hour: range(0, 23),
   minute: range(0, 59),
   second: range(0, 59),

@@ -278,6 +278,13 @@ describe('computed group keys and counts of values', () => {
     for (const [hour, trips] of result.rows as Array<[number, number]>) if (!exactByHour.has(hour)) expect(Math.abs(trips)).toBeLessThanOrEqual(3 * halfWidth);
   });
 
+  it('take the days of the week and the months by name as public domains, with no δ', async () => {
+    const sql = 'SELECT dayname(boarded_at) AS weekday, monthname(boarded_at) AS month, count(*) AS trips FROM transit_trips GROUP BY weekday, month';
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 0 }, ['transit_trips']) });
+    expect(dryRun.json.error?.code).toBeUndefined();
+    expect(dryRun.json.expectedNoise.partitionSelection).toBeNull();
+  });
+
   it('list every label of a CASE of constants in the order written, with no δ, including one no trip has', async () => {
     const sql = "SELECT CASE WHEN fare <= 2 THEN 'base' WHEN fare <= 3 THEN 'longer' ELSE 'longest' END AS band, count(*) AS trips FROM transit_trips GROUP BY band";
     const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 0 }, ['transit_trips']) });
