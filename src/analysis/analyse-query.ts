@@ -713,7 +713,11 @@ class Analyser {
         allOpen: left.allOpen && right.allOpen,
       };
     }
-    if (node.type !== 'SELECT_NODE') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `unsupported query node ${String(node.type)}`);
+    if (node.type !== 'SELECT_NODE') {
+      // A recursive CTE has no fixed number of rows for the analyser to follow; other node types are DuckDB's own.
+      const what = node.type === 'RECURSIVE_CTE_NODE' ? 'WITH RECURSIVE is' : `this query form (${String(node.type).toLowerCase().replaceAll('_', ' ')}) is`;
+      throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${what} not supported; write a CTE of one SELECT`);
+    }
     const scope = this.selectScope(node, outerCtes);
     const allOpen = scope.bindings.every((binding) => binding.relation.allOpen);
     if (node.aggregate_handling !== 'STANDARD_HANDLING') throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', 'this form of aggregation is not supported; name the group keys');
@@ -886,6 +890,9 @@ class Analyser {
       }
       case 'TABLE_FUNCTION':
         throw new QueryRejected('TABLE_FUNCTION', `table functions are not allowed: they read files, settings or metadata${at(reference)}`);
+      case 'EXPRESSION_LIST':
+        // A table of constants (VALUES) joined to protected rows weighs or relabels them by key: write it as a CASE.
+        throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `a VALUES list is not supported in FROM${at(reference)}: map keys to labels or weights with CASE WHEN … THEN … END`);
       default:
         throw new QueryRejected('UNSUPPORTED_QUERY_SHAPE', `${String(reference.type).toLowerCase().replaceAll('_', ' ')} is not supported in FROM${at(reference)}`);
     }
