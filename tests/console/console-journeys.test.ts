@@ -146,10 +146,14 @@ describe.skipIf(!haveChromium)('console journeys in Chromium', () => {
 
   it('an operator trial-runs its SQL over synthetic data and reads the output, labelled as synthetic', async () => {
     const page = await signedIn('analyst-lingang-analytics');
-    await writeQuery(page, 'power_readings', 'SELECT town, count(*) AS readings FROM power_readings GROUP BY town ORDER BY town');
+    await writeQuery(page, 'power_readings', 'SELECT town, count(*) AS readings, avg(kwh) AS mean_kwh FROM power_readings GROUP BY town ORDER BY town');
     await page.click('#trial-run');
     await page.locator('#trial-table tbody tr').first().waitFor();
-    expect(await page.locator('#trial-table thead th').allTextContents()).toEqual(['town', 'readings']);
+    expect(await page.locator('#trial-table thead th').allTextContents()).toEqual(['town', 'readings', 'mean_kwh']);
+    // Figures are shown as released ones are: grouped digits, no float rounding error (at most six decimals).
+    const means = await page.locator('#trial-table tbody tr td:nth-child(3)').allTextContents();
+    expect(means.length).toBeGreaterThan(0);
+    for (const mean of means) expect(mean).toMatch(/^[\d,]+(\.\d{1,6})?$/);
     expect(await page.textContent('#trial .synthetic-note')).toContain('不读取真实数据');
     // An edit of the SQL clears the rows of the query they came from.
     await page.locator('#sql').press('End');

@@ -359,7 +359,8 @@ export async function analysisPage(): Promise<HTMLElement> {
         h('p', { class: 'synthetic-note' }, badge(t('trialRun'), 'warn'), ' ', t('trialNote')),
         table(
           trial.columns.map((column: { name: string; type: string }) => h('span', { title: column.type }, column.name)),
-          trial.rows.map((row: unknown[]) => row.map((value) => (value === null ? h('span', { class: 'null' }, 'NULL') : String(value)))),
+          // Numbers as released figures are shown (float sums' last digits are rounding error); the rest as they are.
+          trial.rows.map((row: unknown[]) => row.map((value) => (value === null ? h('span', { class: 'null' }, 'NULL') : typeof value === 'number' ? formatFigure(value) : String(value)))),
           { id: 'trial-table' },
         ),
         h('p', { class: 'muted' }, `${t('trialRows')} ${trial.rowCount} · ${t('showingRows')} ${trial.rows.length} · ${t('trialRowsPerDataset')} ${trial.rowsPerDataset} · ${trial.milliseconds} ms`),
