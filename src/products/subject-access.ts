@@ -35,6 +35,9 @@ export const subjectAccessLimit = 1_000;
 export type SubjectCheck = { product: string; productTitle: string; productTitleZh: string; consumer: string; consumerName: string; calledAt: string; use: string; purpose: string; mode: string; auditIndex: number };
 
 export async function answerSubjectAccess(platform: Platform, principal: PrincipalRow, request: z.infer<typeof subjectAccessSchema>): Promise<{ reference: string; checks: SubjectCheck[]; total: number; auditIndex: number }> {
+  // An account past its day's limit is refused before anything about the person is looked up; the count under the
+  // lock below still decides for requests sent together at the limit.
+  await requireDailyAllowance(platform.db, platform, principal);
   const [product] = await platform.db.select().from(products).where(eq(products.id, request.product));
   if (!product) throw notFound('product');
   if (product.kind !== 'verification') throw new AppError('VALIDATION_FAILED', 'subjects are named through a verification product', [{ path: 'product', problem: 'is a scoring product: its inputs are features, not a subject' }]);

@@ -633,6 +633,9 @@ describe('subject access (PIPL arts. 44–45)', () => {
     const refused = await t.call('POST', '/v1/subject-access', { token: window, json: json(limit) });
     expect([refused.status, refused.json.error.code]).toEqual([429, 'RATE_LIMITED']);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Past the limit nothing is looked up: not even whether the product named exists.
+    const unknown = await t.call('POST', '/v1/subject-access', { token: window, json: { ...json(limit + 2), product: 'no-such-product' } });
+    expect([unknown.status, unknown.json.error.code]).toEqual([429, 'RATE_LIMITED']);
     expect((await t.call('POST', '/v1/subject-access', { token: await t.tokenFor('admin-data-centre'), json: json(limit + 1) })).status).toBe(200);
   });
 
