@@ -462,7 +462,8 @@ export function analyseQuery(
   // anywhere else the analyser allows them over open data alone, as over other data they can output one person's
   // values.
   const derived = root.type === 'SELECT_NODE' && aggregates(root) ? takeDerivedColumns(root, aggregatesAtOwnLevel, (detail, node, rule) => new QueryRejected('WINDOW_FUNCTION', `${detail}${at(node)}${rule ? `. ${rule}` : ''}`)) : undefined;
-  for (const column of derived?.columns ?? []) {
+  // (A QUALIFY's own window columns, after the output's, carry reserved names of the analyser's choosing.)
+  for (const column of (derived?.columns ?? []).filter((entry) => entry.outputIndex < derived!.width)) {
     if (column.name.startsWith(reservedPrefix)) throw new QueryRejected('RESERVED_NAME', `names starting with ${reservedPrefix} are reserved`);
   }
   spellOutAll(root);

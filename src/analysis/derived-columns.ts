@@ -49,6 +49,10 @@ export type WindowFunction =
 export type DerivedColumns = {
   /** The output's width with these columns in place. */
   width: number;
+  /**
+   * The columns, by place in the output; a window written only in the QUALIFY is a hidden column after the output's
+   * (`outputIndex` ≥ width), computed for the QUALIFY and then dropped.
+   */
   columns: Array<{ outputIndex: number; name: string; expression: DerivedExpression }>;
   /** The query's QUALIFY, on output columns, applied after the columns are computed and before the ORDER BY. */
   qualify?: OutputCondition;
@@ -133,7 +137,7 @@ function frameOf(node: AstNode): Frame | undefined | string {
 export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) => boolean, refuse: Refuse): DerivedColumns | undefined {
   const items = root.select_list as AstNode[];
   const windowed = items.map((item) => item.class !== 'STAR' && holdsWindow(item));
-  if (!windowed.includes(true)) return undefined;
+  if (!windowed.includes(true) && !holdsWindow(root.qualify)) return undefined;
   if (items.some((item) => item.class === 'STAR')) throw refuse('name the output columns instead of *', undefined, supported);
   // Unnamed columns keep the names they would have had with the windowed ones in place.
   items.forEach((item, index) => {
@@ -225,11 +229,22 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
 
   const columns = items.flatMap((item, index) => (windowed[index] ? [{ outputIndex: index, name: String(item.alias), expression: expressionOf(item, false, false) }] : []));
   // QUALIFY filters after the windows, and SQL sorts and cuts after that, so all three go with them (by output place,
-  // which the full select list gives). `QUALIFY place <= 3` keeps the top three; a window written only in the
-  // QUALIFY is not an output column, and the refusal says to name it in SELECT.
+  // which the full select list gives). `QUALIFY place <= 3` keeps the top three. A window written only in the
+  // QUALIFY (`QUALIFY row_number() OVER (PARTITION BY town ORDER BY sum(kwh) DESC) <= 3`) becomes a hidden column
+  // after the output's, computed from the released output like the others and dropped once the QUALIFY has run.
   const qualifying = root.qualify as AstNode | null;
-  const qualify = qualifying
-    ? outputConditionOf(qualifying, items, (detail) => refuse(`QUALIFY filters the released output by its columns: ${detail}; a window function there is named in SELECT first (… AS place, then QUALIFY place <= 3)`, qualifying), 'QUALIFY')
+  const hidden: AstNode[] = [];
+  const referring = qualifying
+    ? replaceWindows(qualifying, (window) => {
+        if (items.some((item) => sameExpression(item, window))) return window;
+        const name = `${hiddenPrefix}${hidden.length}`;
+        hidden.push({ ...window, alias: name });
+        return { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: '', query_location: window.query_location, column_names: [name] };
+      })
+    : null;
+  hidden.forEach((window, index) => columns.push({ outputIndex: items.length + index, name: String(window.alias), expression: expressionOf(window, false, false) }));
+  const qualify = referring
+    ? outputConditionOf(referring, [...items, ...hidden], (detail) => refuse(`QUALIFY filters the released output by its columns and window functions over them: ${detail}`, qualifying!), 'QUALIFY')
     : undefined;
   root.qualify = null;
   const { order, limit } = outputOrderOf(root, (detail) => refuse(`with a window function, ORDER BY and LIMIT apply to the released output: ${detail}`));
@@ -244,6 +259,22 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
   });
   root.select_list = released.map(({ item }) => item);
   return { width: items.length, columns, ...(qualify ? { qualify } : {}), ...(order ? { order } : {}), ...(limit ? { limit } : {}) };
+}
+
+/** The name of a QUALIFY's own window column (never an output column: the analyser reserves the prefix). */
+const hiddenPrefix = '__pds_qualify_';
+
+/** A copy of an expression with each window function at its own level replaced by what `replace` gives for it. */
+function replaceWindows(node: AstNode, replace: (window: AstNode) => AstNode): AstNode {
+  const walk = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map(walk);
+    const entry = value as AstNode;
+    if (entry.class === 'SUBQUERY' || entry.type === 'SELECT_NODE' || entry.type === 'SET_OPERATION_NODE') return entry;
+    if (entry.class === 'WINDOW') return replace(entry);
+    return Object.fromEntries(Object.entries(entry).map(([key, child]) => [key, walk(child)]));
+  };
+  return walk(node) as AstNode;
 }
 
 /** The output's columns with the derived ones in place. */
@@ -264,9 +295,11 @@ export function withDerivedNames<Column extends { name: string }>(columns: Colum
  */
 export function withDerivedColumns(rows: unknown[][], derived: DerivedColumns): { rows: unknown[][]; positions: number[] } {
   const derivedAt = new Set(derived.columns.map((column) => column.outputIndex));
+  // The output's columns, then a QUALIFY's hidden ones.
+  const computedWidth = Math.max(derived.width, ...derived.columns.map((column) => column.outputIndex + 1));
   const full = rows.map((row) => {
     const values = row[Symbol.iterator]();
-    return Array.from({ length: derived.width }, (_, index) => (derivedAt.has(index) ? null : (values.next().value ?? null)));
+    return Array.from({ length: computedWidth }, (_, index) => (derivedAt.has(index) ? null : (values.next().value ?? null)));
   });
   // Each derived column reads released columns only, so the order they are computed in does not matter.
   for (const column of derived.columns) {
@@ -274,7 +307,7 @@ export function withDerivedColumns(rows: unknown[][], derived: DerivedColumns): 
     full.forEach((row, index) => (row[column.outputIndex] = values[index] ?? null));
   }
   const positions = orderedPositions(full, { ...(derived.qualify ? { having: derived.qualify } : {}), ...(derived.order ? { order: derived.order } : {}), ...(derived.limit ? { limit: derived.limit } : {}) });
-  return { rows: positions.map((position) => full[position]!), positions };
+  return { rows: positions.map((position) => (computedWidth > derived.width ? full[position]!.slice(0, derived.width) : full[position]!)), positions };
 }
 
 type Value = unknown;

@@ -390,6 +390,17 @@ describe('disclosure control on loaded data, end to end', () => {
     expect((await t.call('GET', `/v1/jobs/${result.json.jobId}`, { token: analyst })).json.code).toBe('CHECKED_WITH_SUPPRESSION');
   });
 
+  it('a window function written only in the QUALIFY keeps the top released cell and is not output', async () => {
+    const sql = "SELECT sector, sum(energy) AS energy FROM firm_energy WHERE district = 'A' GROUP BY sector QUALIFY rank() OVER (ORDER BY sum(energy) DESC) <= 1";
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: { datasets: ['firm_energy'], sql, purpose: 'test' } });
+    expect(dryRun.json.outputColumns.map((column: { name: string }) => column.name)).toEqual(['sector', 'energy']);
+    const { result } = await run(sql, ['firm_energy']);
+    expect(result.json.columns.map((column: { name: string }) => column.name)).toEqual(['sector', 'energy']);
+    expect(result.json.rows).toEqual([['w', 750]]);
+    expect(result.json.manifest.columnCount).toBe(2);
+    expect(result.json.manifest.checkedTable).toEqual({ rowCount: 4, suppressedByCode: { BELOW_THRESHOLD: 1, SECONDARY_SUPPRESSION: 1 } });
+  });
+
   it('a window function over rows runs as written over open data alone, whose rows may leave anyway', async () => {
     const sql = 'SELECT route_id, stop_seq, stop_name, row_number() OVER (PARTITION BY route_id ORDER BY stop_seq DESC) AS from_end FROM bus_routes';
     const submitted = await t.call('POST', '/v1/jobs', { token: analyst, json: { datasets: ['bus_routes'], sql, purpose: 'test' } });
