@@ -1297,9 +1297,10 @@ class Analyser {
           `${name} may not cap its values by a sensitive value (least or greatest of one, or a CASE on one with values on more than one branch): the plain total minus it would give what the largest contributors hold above the cap${at(node)}`,
         );
       }
-      // The same for a sensitive value reshaped by any function of its size (`reshapes`); a model's statistics
-      // query is the platform's own, whose products of features are its sufficient statistics.
-      if (summing && !isCountAggregate(node) && argumentLineage.reshaped && protectedArgument && !this.context.modelStatistics) {
+      // The same for a sensitive value reshaped by any function of its size (`reshapes`). Not for a differentially
+      // private job, whose noise covers any per-row function of the clamped values, nor for a model's statistics
+      // query, the platform's own, whose products of features are its sufficient statistics.
+      if (summing && !isCountAggregate(node) && argumentLineage.reshaped && protectedArgument && !this.context.modelStatistics && !this.context.noisyRelease) {
         throw new QueryRejected(
           'SENSITIVE_CONDITION_IN_AGGREGATE',
           `${name} may not take a sensitive value reshaped by a function of its size (abs, round, floor, %, a power, exp, a cast to a whole number, a product or ratio of two sensitive values): such a function can cap it, and the plain total minus it would give what the largest contributors hold above a level. Sum the value as it is or scaled by constants, select rows with FILTER (WHERE …), and apply functions to the aggregate, as round(sum(kwh))${at(node)}`,

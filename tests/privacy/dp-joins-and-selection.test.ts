@@ -278,6 +278,21 @@ describe('computed group keys and counts of values', () => {
     for (const [hour, trips] of result.rows as Array<[number, number]>) if (!exactByHour.has(hour)) expect(Math.abs(trips)).toBeLessThanOrEqual(3 * halfWidth);
   });
 
+  it('take a value reshaped by a function of its size, which a threshold could not protect but the noise does', async () => {
+    // abs(kwh − 300) is a cap in disguise to disclosure control (refused there); here each row's value is clamped
+    // to its bounds and the figure noised like any other.
+    const sql = 'WITH t AS (SELECT town, account_id, abs(kwh - 300) AS off_base FROM power_readings) SELECT town, avg(off_base) AS mean_off_base FROM t GROUP BY town';
+    const lingang = await t.tokenFor('analyst-lingang-analytics');
+    // The same cap the join test above sets (a dry run needs a budget to exist, and spends none of it).
+    const [licence] = await t.platform.db.select().from(licences).where(eq(licences.operatorId, 'lingang-analytics'));
+    expect((await t.call('POST', '/v1/budgets', { token: regulators[0], json: { licenceId: licence!.id, datasetId: 'power_readings', epsilonCap: 2, reason: 'test' } })).status).toBe(200);
+    const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: lingang, json: job(sql, { bounds: { off_base: { min: 0, max: 5000 } } }, ['power_readings']) });
+    expect(dryRun.json.error?.code).toBeUndefined();
+    expect(dryRun.json.decision).toBe('accept');
+    const checked = await t.call('POST', '/v1/jobs/dry-run', { token: lingang, json: { datasets: ['power_readings'], sql, purpose: 'test' } });
+    expect(checked.json.error.code).toBe('SENSITIVE_CONDITION_IN_AGGREGATE');
+  });
+
   it('take the days of the week and the months by name as public domains, with no δ', async () => {
     const sql = 'SELECT dayname(boarded_at) AS weekday, monthname(boarded_at) AS month, count(*) AS trips FROM transit_trips GROUP BY weekday, month';
     const dryRun = await t.call('POST', '/v1/jobs/dry-run', { token: analyst, json: job(sql, { delta: 0 }, ['transit_trips']) });
