@@ -1331,8 +1331,10 @@ class Analyser {
     if (cappingFunctions.has(name) && readsSensitive(lineage)) return { ...selectively(lineage), capped: true };
     if (reshapes(name, Boolean(node.is_operator), node.children as AstNode[], parts)) return { ...selectively(lineage), reshaped: true };
     // A product with, or a quotient by, another column weighs each row by that column's values, which arithmetic
-    // can make 0 for some rows and 1 for others (a polynomial through chosen values): a selection in disguise.
-    const weighted = node.is_operator && ((name === '*' && parts.filter((part) => part.sources.length > 0).length > 1) || (name === '/' && (parts[1]?.sources.length ?? 0) > 0));
+    // can make 0 for some rows and 1 for others (a polynomial through chosen values): a selection in disguise. So
+    // does a figure an inner aggregation computed, even one that reads no column: count(*) per account.
+    const varies = (part: Lineage | undefined) => part !== undefined && (part.sources.length > 0 || part.aggregated);
+    const weighted = node.is_operator && ((name === '*' && parts.filter(varies).length > 1) || (name === '/' && varies(parts[1])));
     return selectiveFunctions.has(name) || weighted ? selectively(lineage) : lineage;
   }
 

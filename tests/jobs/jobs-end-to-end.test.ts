@@ -75,7 +75,7 @@ beforeAll(async () => {
     token: regulator,
     json: {
       title: 'test',
-      scope: [{ dataset: 'firm_energy' }],
+      scope: [{ dataset: 'firm_energy' }, { dataset: 'bus_routes' }],
       purposes: ['public_interest'],
       maxGrade: 'L2',
       validFrom: new Date(Date.now() - 86_400_000).toISOString(),
@@ -90,7 +90,7 @@ afterAll(() => t?.close());
 /** Submits, waits, and approves the output as a regulator where its grade holds it for review (L3). */
 async function run(sql: string, datasets: string[], token = analyst) {
   const submitted = await t.call('POST', '/v1/jobs', { token, json: { datasets, sql, purpose: 'test' } });
-  expect(submitted.status).toBe(201);
+  expect(submitted.status, JSON.stringify(submitted.json.error)).toBe(201);
   const finished = await t.waitForJob(submitted.json.id);
   if (finished.status === 'in_review') {
     const review = await t.call('POST', `/v1/reviews/${submitted.json.id}`, { token: regulator, json: { decision: 'approve', reason: 'checked' } });
@@ -619,6 +619,19 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(result.status).toBe(409);
     // (District B goes too, dominated by its one large firm.)
     expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ SMALL_COMPLEMENT: 1, DOMINANCE: 1 });
+  });
+
+  it("a weight made of an inner count, which reads no column, is a selection too: a few firms' figures left out are withheld", async () => {
+    // n counts the open bus-route rows with stop_seq ≤ a firm's staff: all of them (N) only for w's two firms with
+    // 95 staff. The weight 1 − 0^|n − N| is 0 for those two and 1 for the rest, so A's figure leaves them out as
+    // sum(e) FILTER (WHERE n <> N) would.
+    const { result: routes } = await run('SELECT count(*) AS n FROM bus_routes', ['bus_routes']);
+    const [[all]] = routes.json.rows as [[number]];
+    const sql =
+      'WITH a AS (SELECT f.firm_id, f.district, sum(f.energy) AS e, count(*) AS n FROM firm_energy f JOIN bus_routes b ON b.stop_seq <= f.staff GROUP BY f.firm_id, f.district) ' +
+      `SELECT district, count(*) AS firms, sum(e * (1 - power(0, abs(n - ${all})))) AS energy FROM a GROUP BY district ORDER BY district`;
+    const { id } = await run(sql, ['firm_energy', 'bus_routes']);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.SMALL_COMPLEMENT).toBe(1);
   });
 
   it('two figures of a cell that differ by a few firms are withheld, though each leaves out more than the threshold', async () => {
