@@ -887,6 +887,17 @@ class Analyser {
           reference.using_columns = [];
         }
         if (reference.condition) this.expression(reference.condition, scope, 'join', {});
+        // The optional side of an outer join is NULL in rows it has no match for, and a condition in its ON decides
+        // which: `a LEFT JOIN b ON a.id = b.id AND b.staff <> 95` keeps every row of a but drops out of any figure of
+        // b the rows of the few a condition leaves unmatched. Its columns are selections, as a FILTER's value is.
+        const end = scope.bindings.length;
+        const optional = reference.join_type === 'LEFT' ? [middle, end] : reference.join_type === 'RIGHT' ? [first, middle] : reference.join_type === 'FULL' || reference.join_type === 'OUTER' ? [first, end] : undefined;
+        if (optional) {
+          for (let index = optional[0]!; index < optional[1]!; index++) {
+            const binding = scope.bindings[index]!;
+            scope.bindings[index] = { ...binding, relation: { ...binding.relation, columns: binding.relation.columns.map((column) => ({ ...column, selective: true })) } };
+          }
+        }
         return;
       }
       case 'TABLE_FUNCTION':

@@ -634,6 +634,17 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(((await t.waitForJob(id)).manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.SMALL_COMPLEMENT).toBe(1);
   });
 
+  it.each([
+    ['a value of the outer join\'s optional side added as 0', 'sum(a.energy + 0 * b.staff)'],
+    ['the optional side\'s own value', 'sum(b.energy)'],
+  ])("a figure over an outer join whose optional side a condition leaves empty for a few firms is withheld (%s)", async (_, figure) => {
+    // For w's two firms with 95 staff the LEFT JOIN finds no b, so their rows carry NULLs from b and drop out of the
+    // figure: A's figure is then the other 50 firms', and A's plain total minus it theirs.
+    const sql = `SELECT a.district, count(*) AS firms, ${figure} AS energy FROM firm_energy a LEFT JOIN firm_energy b ON a.firm_id = b.firm_id AND b.staff <> 95 GROUP BY a.district ORDER BY a.district`;
+    const { id } = await run(sql, ['firm_energy']);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.SMALL_COMPLEMENT).toBe(1);
+  });
+
   it('two figures of a cell that differ by a few firms are withheld, though each leaves out more than the threshold', async () => {
     // District A: 40 firms outside sector x, 35 outside x and y; the difference is y's five.
     const { id, result } = await run(
