@@ -1175,7 +1175,9 @@ class Analyser {
         // A cast to a whole or fixed-point number rounds: of a computed sensitive value (kwh / X), a step in
         // disguise, as round is. Of a column as it is, or of a condition, it rounds nothing of consequence.
         const rounds = integerOrDecimal.has(String(node.cast_type?.id)) && node.child?.class !== 'COLUMN_REF' && !isCondition(node.child) && readsSensitive(lineage);
-        return rounds ? { ...selectively(lineage), reshaped: true } : lineage;
+        if (rounds) return { ...selectively(lineage), reshaped: true };
+        // TRY_CAST gives NULL where the value does not convert ('2024-01-' || staff as a date, for 95 staff): a selection.
+        return node.try_cast && lineage.sources.length > 0 ? selectively(lineage) : lineage;
       }
       case 'COLLATE':
         return this.expression(node.child, scope, place, flags);
@@ -1341,11 +1343,13 @@ class Analyser {
     const lineage = merge(...parts);
     if (cappingFunctions.has(name) && readsSensitive(lineage)) return { ...selectively(lineage), capped: true };
     if (reshapes(name, Boolean(node.is_operator), node.children as AstNode[], parts)) return { ...selectively(lineage), reshaped: true };
-    // A product with, or a quotient by, another column weighs each row by that column's values, which arithmetic
-    // can make 0 for some rows and 1 for others (a polynomial through chosen values): a selection in disguise. So
-    // does a figure an inner aggregation computed, even one that reads no column: count(*) per account.
+    // Two values that vary from row to row, combined: a product or quotient weighs each row by the other's values,
+    // which arithmetic can make 0 for some rows and 1 for others (a polynomial through chosen values), and any
+    // combination is NULL where either is (kwh + 0 * length(industry_code) adds up only the rows that have a code):
+    // a selection in disguise. A figure an inner aggregation computed varies too, even one that reads no column
+    // (count(*) per account).
     const varies = (part: Lineage | undefined) => part !== undefined && (part.sources.length > 0 || part.aggregated);
-    const weighted = node.is_operator && ((name === '*' && parts.filter(varies).length > 1) || (name === '/' && varies(parts[1])));
+    const weighted = parts.filter(varies).length > 1 || (node.is_operator && name === '/' && varies(parts[1]));
     return selectiveFunctions.has(name) || weighted ? selectively(lineage) : lineage;
   }
 

@@ -612,6 +612,8 @@ describe('disclosure control on loaded data, end to end', () => {
     ['a condition written as a function', "sum(energy * (1 - starts_with(sector, 'y')::INTEGER))"],
     // 0⁰ = 1 and 0ⁿ = 0: a weight of 0 for the two firms of w with 95 staff and 1 for every other, by arithmetic alone.
     ['a weight made of another column by arithmetic', 'sum(energy * (1 - power(0, abs(staff - 95))))'],
+    // '2024-01-95' is no date: NULL for those two firms, and so is the value it is added to.
+    ['a NULL made by TRY_CAST and carried by arithmetic', "sum(energy + 0 * year(TRY_CAST(concat('2024-01-', staff) AS DATE)))"],
   ])("a figure that leaves out a few firms of its cell (%s) is withheld: the cell's plain total minus it would be theirs", async (_, figure) => {
     // District A: 52 firms; the figure adds up 47 of them (50, leaving out w's two with 95 staff). Released, A's
     // total energy (released elsewhere, or by this very output as another column) minus it is the left-out firms'.
