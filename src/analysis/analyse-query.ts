@@ -1345,11 +1345,14 @@ class Analyser {
     if (reshapes(name, Boolean(node.is_operator), node.children as AstNode[], parts)) return { ...selectively(lineage), reshaped: true };
     // Two values that vary from row to row, combined: a product or quotient weighs each row by the other's values,
     // which arithmetic can make 0 for some rows and 1 for others (a polynomial through chosen values), and any
-    // combination is NULL where either is (kwh + 0 * length(industry_code) adds up only the rows that have a code):
-    // a selection in disguise. A figure an inner aggregation computed varies too, even one that reads no column
-    // (count(*) per account).
+    // combination is NULL where either is (kwh + 0 * length(industry_code) adds up only the rows that have a code).
+    // Any function but + − × ÷ of a varying value can be 0 or NULL for some values and not others (1 + 0 *
+    // length(industry_code) counts the rows with a code, as count(industry_code) does). Each is a selection in
+    // disguise. A figure an inner aggregation computed varies too, even one that reads no column (count(*) per
+    // account); a value scaled by a constant is the value.
     const varies = (part: Lineage | undefined) => part !== undefined && (part.sources.length > 0 || part.aggregated);
-    const weighted = parts.filter(varies).length > 1 || (node.is_operator && name === '/' && varies(parts[1]));
+    const arithmetic = Boolean(node.is_operator) && ['+', '-', '*', '/'].includes(name);
+    const weighted = parts.filter(varies).length > 1 || (arithmetic ? name === '/' && varies(parts[1]) : parts.some(varies));
     return selectiveFunctions.has(name) || weighted ? selectively(lineage) : lineage;
   }
 

@@ -623,6 +623,12 @@ describe('disclosure control on loaded data, end to end', () => {
     expect(((await t.waitForJob(id)).manifest as { suppressedByCode: object }).suppressedByCode).toEqual({ SMALL_COMPLEMENT: 1, DOMINANCE: 1 });
   });
 
+  it('a count made by a function of one column that is 0 for a few firms is a selection: it leaves them out and is withheld', async () => {
+    // 1 − 0^|staff − 95| is 0 for w's two firms with 95 staff and 1 for the rest: count(*) minus it counts those two.
+    const { id } = await run('SELECT district, count(*) AS firms, sum(1 - power(0, abs(staff - 95))) AS others FROM firm_energy GROUP BY district ORDER BY district', ['firm_energy']);
+    expect(((await t.waitForJob(id)).manifest as { suppressedByCode: Record<string, number> }).suppressedByCode.SMALL_COMPLEMENT).toBe(1);
+  });
+
   it("a weight made of an inner count, which reads no column, is a selection too: a few firms' figures left out are withheld", async () => {
     // n counts the open bus-route rows with stop_seq ≤ a firm's staff: all of them (N) only for w's two firms with
     // 95 staff. The weight 1 − 0^|n − N| is 0 for those two and 1 for the rest, so A's figure leaves them out as
