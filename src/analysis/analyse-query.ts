@@ -2,7 +2,7 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { allOf, caseWhen, columnRef, comparison, defaultItemName, integer, isNotNull, nullValue, operator, sameExpression, toDouble } from './ast-builders.js';
+import { allOf, caseWhen, columnRef, comparison, defaultItemName, integer, isNotNull, nullValue, operator, sameExpression, toDouble, visitNodes } from './ast-builders.js';
 import { outputConditionOf, outputIndexOf, outputOrderOf, type OutputOrder } from './output-order.js';
 import { takeDerivedColumns, withDerivedNames, type DerivedColumns } from './derived-columns.js';
 
@@ -379,14 +379,9 @@ const positionalReference = (position: number, at: AstNode): AstNode => ({ ...in
  * ORDER BY ALL over `*` is left alone: its positions are not known before binding, and it is refused as before
  * (name the columns to sort by).
  */
-function spellOutAll(value: unknown): void {
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    value.forEach(spellOutAll);
-    return;
-  }
-  const node = value as AstNode;
-  if (node.type === 'SELECT_NODE' && Array.isArray(node.select_list)) {
+function spellOutAll(root: AstNode): void {
+  visitNodes(root, (node) => {
+    if (node.type !== 'SELECT_NODE' || !Array.isArray(node.select_list)) return;
     const items = node.select_list as AstNode[];
     if (node.aggregate_handling === 'FORCE_AGGREGATES') {
       const keys = items.flatMap((item, index) => (aggregatesAtOwnLevel(item) ? [] : [index + 1]));
@@ -401,8 +396,7 @@ function spellOutAll(value: unknown): void {
       const { type, null_order } = orders[0]!;
       modifier.orders = items.map((item, index) => ({ type, null_order, expression: positionalReference(index + 1, item) }));
     }
-  }
-  Object.values(node).forEach(spellOutAll);
+  });
 }
 
 /**
@@ -411,25 +405,23 @@ function spellOutAll(value: unknown): void {
  * of its own. A FILTER it already has is kept: `count_if(c) FILTER (WHERE f)` counts rows meeting both. An unnamed
  * select item keeps the name it would have had.
  */
-function spellOutCountIf(value: unknown): void {
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    value.forEach(spellOutCountIf);
-    return;
-  }
-  const node = value as AstNode;
-  if (node.type === 'SELECT_NODE' && Array.isArray(node.select_list)) {
-    (node.select_list as AstNode[]).forEach((item, index) => {
-      if (isCountIf(item) && !item.alias) item.alias = defaultItemName(item, index);
-    });
-  }
-  Object.values(node).forEach(spellOutCountIf);
-  if (isCountIf(node)) {
-    const condition = (node.children as AstNode[])[0]!;
-    node.filter = node.filter ? allOf([node.filter as AstNode, condition], node.query_location ?? 0) : condition;
-    node.function_name = 'count_star';
-    node.children = [];
-  }
+function spellOutCountIf(root: AstNode): void {
+  visitNodes(
+    root,
+    (node) => {
+      if (node.type !== 'SELECT_NODE' || !Array.isArray(node.select_list)) return;
+      (node.select_list as AstNode[]).forEach((item, index) => {
+        if (isCountIf(item) && !item.alias) item.alias = defaultItemName(item, index);
+      });
+    },
+    (node) => {
+      if (!isCountIf(node)) return;
+      const condition = (node.children as AstNode[])[0]!;
+      node.filter = node.filter ? allOf([node.filter as AstNode, condition], node.query_location ?? 0) : condition;
+      node.function_name = 'count_star';
+      node.children = [];
+    },
+  );
 }
 
 const isCountIf = (node: AstNode): boolean =>

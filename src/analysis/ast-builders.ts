@@ -98,3 +98,19 @@ export function defaultItemName(node: AstNode, index: number): string {
   if (node.class === 'FUNCTION' || node.class === 'WINDOW') return `${String(node.function_name)}_${index + 1}`;
   return `column_${index + 1}`;
 }
+
+/**
+ * Visits every node of a parsed statement in place: `enter` before a node's children, `leave` after them (so a
+ * rewrite in `leave` sees its children already rewritten).
+ */
+export function visitNodes(value: unknown, enter: (node: AstNode) => void, leave?: (node: AstNode) => void): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach((entry) => visitNodes(entry, enter, leave));
+    return;
+  }
+  const node = value as AstNode;
+  enter(node);
+  Object.values(node).forEach((entry) => visitNodes(entry, enter, leave));
+  leave?.(node);
+}
