@@ -259,7 +259,9 @@ function reshapes(name: string, operator: boolean, children: AstNode[], parts: L
   switch (name) {
     case '+':
     case '-':
-      return false;
+      // A sum of sensitive values is linear, unless one of them is selected by its size: kwh + CASE WHEN kwh > X
+      // THEN X − kwh ELSE 0 END is least(kwh, X), and so is kwh − (kwh > X)::INTEGER * (kwh − X).
+      return parts.filter(readsSensitive).length > 1 && parts.some((part) => readsSensitive(part) && Boolean(part.selective || part.capped || part.reshaped));
     case '*':
       return sensitive.filter(Boolean).length > 1;
     case '/':

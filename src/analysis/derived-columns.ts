@@ -99,9 +99,9 @@ const frameRule = `a frame is ROWS with UNBOUNDED, CURRENT ROW or up to ${MAX_FR
  * UNBOUNDED or CURRENT ROW; a string saying what is wrong with any other (RANGE with an offset, GROUPS, EXCLUDE).
  */
 function frameOf(node: AstNode): Frame | undefined | string {
-  const startsDefault = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE';
+  const defaultBounds = node.start === 'UNBOUNDED_PRECEDING' && node.end === 'CURRENT_ROW_RANGE';
   if (node.exclude_clause !== 'NO_OTHER') return 'EXCLUDE is not supported';
-  if (startsDefault && !node.start_expr && !node.end_expr) return undefined;
+  if (defaultBounds && !node.start_expr && !node.end_expr) return undefined;
   const bound = (kind: unknown, expression: AstNode | null | undefined, side: 'start' | 'end'): FrameBound | { wrong: string } => {
     switch (kind) {
       case 'UNBOUNDED_PRECEDING':

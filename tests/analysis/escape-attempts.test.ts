@@ -92,6 +92,8 @@ const attempts: Array<{ name: string; sql: string; code: string; message?: RegEx
   { name: 'a scaled value rounded by a cast', sql: 'SELECT town, sum(kwh / 1000 - CAST(kwh / 1000 AS BIGINT)) AS rest FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a product of two sensitive values', sql: 'SELECT town, sum(kwh * amount_due) AS p FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a ratio of two sensitive values', sql: 'SELECT town, avg(amount_due / kwh) AS price FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a cap made by adding a selection of the value to it (a CASE)', sql: 'SELECT town, sum(kwh + CASE WHEN kwh > 1000 THEN 1000 - kwh ELSE 0 END) AS capped FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
+  { name: 'a cap made by subtracting a selection of the value from it (a condition)', sql: 'SELECT town, sum(kwh - (kwh > 1000)::INTEGER * (kwh - 1000)) AS capped FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a reshaped value carried through a CTE', sql: 'WITH t AS (SELECT town, abs(kwh - 1000) AS d FROM power_readings) SELECT town, sum(d) FROM t GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a reshaped value in a spread', sql: 'SELECT town, stddev_samp(round(kwh, -3)) FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
   { name: 'a sum of a sensitive value capped by a case', sql: 'SELECT town, sum(CASE WHEN kwh > 1000000 THEN 1000000 ELSE kwh END) FROM power_readings GROUP BY town', code: 'SENSITIVE_CONDITION_IN_AGGREGATE' },
