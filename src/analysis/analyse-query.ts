@@ -2,7 +2,7 @@ import type { ColumnClass } from '../catalog/columns.js';
 import { strictestGrade, type Grade } from '../catalog/grades.js';
 import { pairedAggregates, type AggregateName, type DisclosurePolicy } from '../policy/disclosure-policy.js';
 import type { AstNode } from './sql-parser.js';
-import { allOf, caseWhen, columnRef, comparison, defaultItemName, integer, isNotNull, nullValue, operator, sameExpression, toDouble, visitNodes } from './ast-builders.js';
+import { allOf, caseWhen, columnRef, comparison, defaultItemName, integer, isNotNull, nullValue, operator, sameExpression, toDouble, visitNodes, wholeNumberTypes } from './ast-builders.js';
 import { outputConditionOf, outputIndexOf, outputOrderOf, type OutputOrder } from './output-order.js';
 import { takeDerivedColumns, withDerivedNames, type DerivedColumns } from './derived-columns.js';
 
@@ -230,12 +230,6 @@ const merge = (...parts: Lineage[]): Lineage => ({
 });
 const readsSensitive = (lineage: Lineage) => lineage.sources.some((source) => source.class === 'sensitive');
 const selectively = (lineage: Lineage): Lineage => ({ ...lineage, selective: true });
-/** Scalar functions and operators that can map some values to zero or null and leave others: selections in disguise. */
-const selectiveFunctions = new Set([
-  'least', 'greatest', 'nullif', 'coalesce', 'ifnull', 'floor', 'ceil', 'ceiling', 'round', 'trunc', '//', '%', 'sign',
-  // Conditions written as functions (as LIKE is an operator), and a step function of a text's value.
-  'contains', 'starts_with', 'ends_with', 'suffix', 'regexp_matches', 'length',
-]);
 /** Functions that cap a value by another: over a sensitive column, a cap (see `RelationColumn.capped`). */
 const cappingFunctions = new Set(['least', 'greatest']);
 /** Functions that give a condition (true or false), as comparisons do: selections, not new values. */
@@ -252,8 +246,6 @@ const nullReplacing = new Set(['coalesce', 'ifnull', 'nullif']);
  * how much the largest contributors hold above a level of the operator's choosing (see `RelationColumn.reshaped`).
  */
 function reshapes(name: string, operator: boolean, children: AstNode[], parts: Lineage[]): boolean {
-  // A 0/1 condition is a selection, not a new value: kwh * (kwh < X)::INTEGER is sum(kwh) FILTER (WHERE kwh < X).
-  const sensitive = parts.map((part, index) => readsSensitive(part) && !isIndicator(children[index]));
   if (!parts.some(readsSensitive) || conditionFunctions.has(name)) return false;
   if (!operator) return !nullReplacing.has(name);
   switch (name) {
@@ -263,7 +255,8 @@ function reshapes(name: string, operator: boolean, children: AstNode[], parts: L
       // THEN X − kwh ELSE 0 END is least(kwh, X), and so is kwh − (kwh > X)::INTEGER * (kwh − X).
       return parts.filter(readsSensitive).length > 1 && parts.some((part) => readsSensitive(part) && Boolean(part.selective || part.capped || part.reshaped));
     case '*':
-      return sensitive.filter(Boolean).length > 1;
+      // A 0/1 condition is a selection, not a new value: kwh * (kwh < X)::INTEGER is sum(kwh) FILTER (WHERE kwh < X).
+      return parts.filter((part, index) => readsSensitive(part) && !isIndicator(children[index])).length > 1;
     case '/':
       return readsSensitive(parts[1]!);
     default:
@@ -305,8 +298,6 @@ function addsConstants(node: AstNode | null | undefined): boolean {
       return isCondition(node);
   }
 }
-
-const integerOrDecimal = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT', 'DECIMAL']);
 
 const isCondition = (node: AstNode) =>
   ['COMPARISON', 'CONJUNCTION', 'BETWEEN'].includes(node.class) || (node.class === 'OPERATOR' && /^(OPERATOR_(NOT|IS_NULL|IS_NOT_NULL)|COMPARE_(IN|NOT_IN))$/.test(String(node.type)));
@@ -1168,7 +1159,8 @@ class Analyser {
         const lineage = this.expression(node.child, scope, place, { ...flags, joinKey: false });
         // A cast to a whole or fixed-point number rounds: of a computed sensitive value (kwh / X), a step in
         // disguise, as round is. Of a column as it is, or of a condition, it rounds nothing of consequence.
-        const rounds = integerOrDecimal.has(String(node.cast_type?.id)) && node.child?.class !== 'COLUMN_REF' && !isCondition(node.child) && readsSensitive(lineage);
+        const type = String(node.cast_type?.id);
+        const rounds = (wholeNumberTypes.has(type) || type === 'DECIMAL') && node.child?.class !== 'COLUMN_REF' && !isCondition(node.child) && readsSensitive(lineage);
         if (rounds) return { ...selectively(lineage), reshaped: true };
         // TRY_CAST gives NULL where the value does not convert ('2024-01-' || staff as a date, for 95 staff): a selection.
         return node.try_cast && lineage.sources.length > 0 ? selectively(lineage) : lineage;
@@ -1346,8 +1338,8 @@ class Analyser {
     // account); a value scaled by a constant is the value.
     const varies = (part: Lineage | undefined) => part !== undefined && (part.sources.length > 0 || part.aggregated);
     const arithmetic = Boolean(node.is_operator) && ['+', '-', '*', '/'].includes(name);
-    const weighted = parts.filter(varies).length > 1 || (arithmetic ? name === '/' && varies(parts[1]) : parts.some(varies));
-    return selectiveFunctions.has(name) || weighted ? selectively(lineage) : lineage;
+    const selects = parts.filter(varies).length > 1 || (arithmetic ? name === '/' && varies(parts[1]) : parts.some(varies));
+    return selects ? selectively(lineage) : lineage;
   }
 
   /** Where a direct identifier may appear: as a join key, as the counted privacy unit, or carried inside a derived relation. */

@@ -92,6 +92,9 @@ export function sameExpression(a: AstNode, b: AstNode): boolean {
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }
 
+/** DuckDB's whole-number types: a cast to one rounds. */
+export const wholeNumberTypes: ReadonlySet<string> = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT']);
+
 /** The name the analyser gives an unnamed select item (a column its own name, a call its function and place). */
 export function defaultItemName(node: AstNode, index: number): string {
   if (node.class === 'COLUMN_REF') return String(node.column_names.at(-1));

@@ -1,4 +1,4 @@
-import { defaultItemName, numericConstant, sameExpression } from './ast-builders.js';
+import { defaultItemName, numericConstant, sameExpression, wholeNumberTypes } from './ast-builders.js';
 import { byKeys, compareValues, orderedPositions, outputConditionOf, outputOrderOf, type OutputCondition, type OutputOrder } from './output-order.js';
 import type { AstNode } from './sql-parser.js';
 
@@ -72,7 +72,6 @@ const windowFunctions = new Set<string>(['rank', 'dense_rank', 'row_number', 'pe
 const ranking = new Set(['rank', 'dense_rank', 'row_number', 'percent_rank', 'cume_dist']);
 /** Functions whose arguments must be figures (numbers), not group keys. */
 const numericWindows = new Set(['sum', 'avg']);
-const integerTypes = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT']);
 const numberTypes = new Set(['DOUBLE', 'FLOAT', 'DECIMAL']);
 
 /** Whether an expression holds a window function at its own level (not inside a subquery). */
@@ -165,9 +164,9 @@ export function takeDerivedColumns(root: AstNode, isAggregate: (item: AstNode) =
     }
     if (node.class === 'CAST') {
       const type = String(node.cast_type?.id);
-      if (node.try_cast || !(integerTypes.has(type) || numberTypes.has(type))) throw refuse('a cast here is to a number type', node, supported);
+      if (node.try_cast || !(wholeNumberTypes.has(type) || numberTypes.has(type))) throw refuse('a cast here is to a number type', node, supported);
       const of = expressionOf(node.child, true, insideWindow);
-      return integerTypes.has(type) ? { op: 'toInteger', of: [of] } : of;
+      return wholeNumberTypes.has(type) ? { op: 'toInteger', of: [of] } : of;
     }
     if (node.class === 'FUNCTION') {
       const name = String(node.function_name).toLowerCase();

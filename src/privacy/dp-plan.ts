@@ -476,9 +476,9 @@ export async function buildDpPlan(
       outputColumns.push({ name, role: kind === 'sum' ? 'dp_sum' : 'dp_mean' });
       return;
     }
-    // A variance (or standard deviation, of the sample or the population) is post-processing of three noisy figures: Σx, Σx² and the rows
-    // counted, each of the clamped value — the square is of the clamped value, so one row adds at most the larger
-    // bound squared (Tumult Analytics and OpenDP release variances the same way).
+    // A variance (or standard deviation, of the sample or the population) is post-processing of three noisy
+    // figures: Σx, Σx² and the rows counted, each of the clamped value — the square is of the clamped value, so one
+    // row adds at most the larger bound squared (Tumult Analytics and OpenDP release variances the same way).
     if (varianceFunctions.has(functionName) && item.children.length === 1) {
       const argument = namedArgument(item);
       if (!argument) throw shapeError(`${described} is a spread of an expression: name it (${functionName}(…) AS name) and give its bounds in privacy.bounds.<name>`);
